@@ -1,0 +1,22 @@
+//! Builders: where an image starts and how it is produced.
+
+pub mod file;
+pub mod null;
+
+use crate::graph::Config;
+use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait Builder: Send + Sync {
+    /// Run the build; call `hook.provision` at the provisioning point.
+    async fn run(&self, ctx: &BuildContext, hook: &dyn ProvisionHook) -> Result<Option<Artifact>, BuildError>;
+}
+
+pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Builder>, String> {
+    match kind {
+        "null" => Ok(Box::new(null::NullBuilder::new(config)?)),
+        "file" => Ok(Box::new(file::FileBuilder::new(config)?)),
+        other => Err(format!("unknown builder type {other:?}")),
+    }
+}

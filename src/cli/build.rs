@@ -1,0 +1,113 @@
+//! `kiln build`
+
+use super::{print_diags, stderr_color, VarArgs};
+use crate::runner::{OnError, RunOptions};
+use crate::ui::{Ui, UiOptions};
+use clap::{ArgAction, Args};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Build only the specified builds (globs, comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Build all builds except these (globs, comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    except: Vec<String>,
+    /// Number of builds to run in parallel; 0 means no limit
+    #[arg(long = "parallel-builds", default_value_t = 0)]
+    parallel_builds: usize,
+    /// If the build fails do: cleanup (default), abort, ask, or run-cleanup-provisioner
+    #[arg(long = "on-error", default_value = "cleanup")]
+    on_error: String,
+    /// Force a build to continue if artifacts exist, deletes existing artifacts
+    #[arg(long)]
+    force: bool,
+    /// Enable prefixing of each ui output with an RFC3339 timestamp
+    #[arg(long = "timestamp-ui")]
+    timestamp_ui: bool,
+    /// Produce machine-readable output
+    #[arg(long = "machine-readable")]
+    machine_readable: bool,
+    /// Colour the output (-color=false to disable)
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    color: bool,
+    /// Debug mode: pause before each step
+    #[arg(long)]
+    debug: bool,
+    #[command(flatten)]
+    vars: VarArgs,
+    /// Template file or directory
+    template: PathBuf,
+}
+
+pub fn run(a: BuildArgs) -> i32 {
+    let on_error = match a.on_error.as_str() {
+        "cleanup" => OnError::Cleanup,
+        "abort" => OnError::Abort,
+        "ask" => OnError::Ask,
+        "run-cleanup-provisioner" => OnError::RunCleanupProvisioner,
+        other => {
+            eprintln!("Error: invalid -on-error value {other:?}: use cleanup, abort, ask or run-cleanup-provisioner");
+            return 1;
+        }
+    };
+    let mut opts = match a.vars.load_options(a.template.clone()) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
+    opts.evaluate_datasources = true;
+    let (loaded, diags) = crate::frontend::load(&opts);
+    print_diags(&diags, stderr_color() && a.color);
+    let Some(mut loaded) = loaded else { return 1 };
+    if diags.has_errors() {
+        return 1;
+    }
+    if let Err(e) = loaded.graph.select(&a.only, &a.except) {
+        eprintln!("Error: {e}");
+        return 1;
+    }
+    let ui = Ui::new(
+        UiOptions { color: a.color && !a.machine_readable, machine_readable: a.machine_readable, timestamp: a.timestamp_ui },
+        loaded.graph.sensitive.clone(),
+    );
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: starting the runtime: {e}");
+            return 1;
+        }
+    };
+    let run_opts = RunOptions { parallel_builds: a.parallel_builds, on_error, force: a.force, debug: a.debug };
+    rt.block_on(async move {
+        let cancel = CancellationToken::new();
+        spawn_signal_handler(cancel.clone(), ui.clone());
+        crate::runner::run(loaded.graph, ui, run_opts, cancel).await
+    })
+}
+
+/// SIGINT and SIGTERM cancel the run; cleanups still run.
+fn spawn_signal_handler(cancel: CancellationToken, ui: Ui) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "interrupt",
+                _ = term.recv() => "terminate",
+            };
+            if cancel.is_cancelled() {
+                ui.error(&format!("Received another {name} signal: still cleaning up, please wait."));
+            } else {
+                ui.error(&format!("Received {name} signal: cancelling builds and cleaning up..."));
+                cancel.cancel();
+            }
+        }
+    });
+}

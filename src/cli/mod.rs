@@ -1,0 +1,108 @@
+//! Command line: Packer's command names, flags and exit codes.
+
+mod build;
+mod console;
+mod inspect;
+mod validate;
+
+use crate::diag::{render, Diags};
+use crate::frontend::hcl::LoadOptions;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "kiln", version, about = "Build machine images from Packer templates", disable_help_subcommand = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build image(s) from a template
+    Build(build::BuildArgs),
+    /// Check that a template is valid
+    Validate(validate::ValidateArgs),
+    /// See the components of a template
+    Inspect(inspect::InspectArgs),
+    /// Evaluate expressions against a template's variables and locals
+    Console(console::ConsoleArgs),
+}
+
+/// Flags shared by the commands that load a template.
+#[derive(Args, Debug, Clone, Default)]
+pub struct VarArgs {
+    /// Variable for templates, can be used multiple times (name=value)
+    #[arg(long = "var", value_name = "NAME=VALUE", num_args = 1)]
+    pub var: Vec<String>,
+    /// JSON or HCL2 file containing user variables, can be used multiple times
+    #[arg(long = "var-file", value_name = "PATH", num_args = 1)]
+    pub var_file: Vec<PathBuf>,
+}
+
+impl VarArgs {
+    pub fn load_options(&self, path: PathBuf) -> Result<LoadOptions, String> {
+        let mut vars = Vec::new();
+        for v in &self.var {
+            match v.split_once('=') {
+                Some((k, val)) => vars.push((k.trim().to_string(), val.to_string())),
+                None => return Err(format!("invalid value {v:?} for -var: expected NAME=VALUE")),
+            }
+        }
+        Ok(LoadOptions { path, vars, var_files: self.var_file.clone(), ..LoadOptions::default() })
+    }
+}
+
+/// Packer's flags are single-dash (`-var`, `-only=x`); clap wants two. Accept both.
+fn normalise_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut after_dashdash = false;
+    for (i, a) in args.enumerate() {
+        if i == 0 || after_dashdash {
+            out.push(a);
+            continue;
+        }
+        if a == "--" {
+            after_dashdash = true;
+            out.push(a);
+            continue;
+        }
+        if a.starts_with('-') && !a.starts_with("--") && a.len() > 2 && a != "-" {
+            out.push(format!("-{a}"));
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// Print diagnostics to stderr; colour when stderr is a terminal.
+pub fn print_diags(diags: &Diags, color: bool) {
+    if diags.is_empty() {
+        return;
+    }
+    eprint!("{}", render(&diags.0, color));
+}
+
+pub fn stderr_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+pub fn main() -> i32 {
+    let args = normalise_args(std::env::args());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Build(a) => build::run(a),
+        Command::Validate(a) => validate::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Console(a) => console::run(a),
+    }
+}

@@ -1,0 +1,79 @@
+//! Communicators: how provisioners reach the machine being built.
+//!
+//! `communicator = "none"` gives no communicator (shell-local and the
+//! breakpoint provisioner still run). SSH comes in its own module.
+
+use crate::plugin::{Field, Kind};
+
+/// Communicator options every builder accepts (Packer's `communicator.Config`).
+pub const FIELDS: &[Field] = &[
+    Field("communicator", Kind::String),
+    Field("pause_before_connecting", Kind::Duration),
+    Field("ssh_host", Kind::String),
+    Field("ssh_port", Kind::Number),
+    Field("ssh_username", Kind::String),
+    Field("ssh_password", Kind::String),
+    Field("ssh_private_key_file", Kind::String),
+    Field("ssh_keypair_name", Kind::String),
+    Field("ssh_agent_auth", Kind::Bool),
+    Field("ssh_timeout", Kind::Duration),
+    Field("ssh_handshake_attempts", Kind::Number),
+    Field("ssh_pty", Kind::Bool),
+    Field("ssh_keep_alive_interval", Kind::Duration),
+    Field("ssh_read_write_timeout", Kind::Duration),
+    Field("ssh_disable_agent_forwarding", Kind::Bool),
+    Field("ssh_file_transfer_method", Kind::String),
+    Field("ssh_bastion_host", Kind::String),
+    Field("ssh_bastion_port", Kind::Number),
+    Field("ssh_bastion_username", Kind::String),
+    Field("ssh_bastion_password", Kind::String),
+    Field("ssh_bastion_private_key_file", Kind::String),
+    Field("ssh_bastion_agent_auth", Kind::Bool),
+    Field("ssh_clear_authorized_keys", Kind::Bool),
+    Field("ssh_certificate_file", Kind::String),
+    Field("ssh_local_tunnels", Kind::Strings),
+    Field("ssh_remote_tunnels", Kind::Strings),
+    Field("temporary_key_pair_type", Kind::String),
+    Field("temporary_key_pair_bits", Kind::Number),
+    Field("temporary_key_pair_name", Kind::String),
+    Field("winrm_username", Kind::String),
+    Field("winrm_password", Kind::String),
+    Field("winrm_host", Kind::String),
+    Field("winrm_port", Kind::Number),
+    Field("winrm_timeout", Kind::Duration),
+    Field("winrm_use_ssl", Kind::Bool),
+    Field("winrm_insecure", Kind::Bool),
+    Field("winrm_use_ntlm", Kind::Bool),
+];
+
+/// Checks on the communicator options shared by every builder.
+pub fn validate(c: &crate::graph::Config) -> Vec<String> {
+    let mut errs = Vec::new();
+    match crate::plugin::get_str(c, "communicator").as_deref() {
+        None | Some("none") | Some("ssh") => {}
+        Some("winrm") => errs.push("communicator \"winrm\" is not supported by kiln yet".to_string()),
+        Some(other) => errs.push(format!("unknown communicator type {other:?}; valid values are \"ssh\" and \"none\"")),
+    }
+    if crate::plugin::get_str(c, "communicator").as_deref() == Some("ssh") && !crate::plugin::is_set(c, "ssh_username") {
+        errs.push("An ssh_username must be specified\n  Note: some builders used to default ssh_username to \"root\".".into());
+    }
+    errs
+}
+
+use async_trait::async_trait;
+use std::path::Path;
+
+/// A line of remote output.
+pub enum Output<'a> {
+    Stdout(&'a str),
+    Stderr(&'a str),
+}
+
+/// How provisioners reach the machine being built.
+#[async_trait]
+pub trait Communicator: Send + Sync {
+    /// Run a command, streaming its output line by line; the exit status.
+    async fn run(&self, cmd: &str, out: &mut (dyn FnMut(Output<'_>) + Send)) -> Result<i32, String>;
+    async fn upload(&self, local: &Path, remote: &str) -> Result<(), String>;
+    async fn download(&self, remote: &str, local: &Path) -> Result<(), String>;
+}

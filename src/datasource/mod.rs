@@ -1,0 +1,14 @@
+//! Data sources: evaluated before sources, in dependency order.
+
+pub mod null;
+
+use crate::graph::Config;
+use crate::value::Value;
+
+/// Run a data source; its value is its configuration plus its outputs.
+pub fn execute(kind: &str, config: &Config) -> Result<Value, String> {
+    match kind {
+        "null" => null::execute(config),
+        other => Err(format!("unknown data source type {other:?}")),
+    }
+}

@@ -1,0 +1,331 @@
+//! `source` and `build` blocks lowered into build nodes: one per source a
+//! build names, with its provisioners and post-processor chains.
+
+use super::decode::{child_blocks, decode_body, meta_duration, meta_strings, meta_value, BlockView};
+use super::eval::Evaluator;
+use super::functions::FnEnv;
+use super::parse::File;
+use crate::diag::{did_you_mean, Diag, Diags};
+use crate::graph::{BuildNode, Config, Edge, Graph, Step};
+use crate::plugin::{self, PluginKind};
+use crate::value::{convert, Attrs, Type, Value};
+use hcl_edit::structure::Block;
+use hcl_edit::Span;
+use std::collections::BTreeMap;
+
+/// Keys of the `build` object: generated data filled in at run time.
+pub const BUILD_VARS: &[&str] = &[
+    "ID", "Host", "Port", "User", "Password", "ConnType", "PackerRunUUID", "PackerHTTPIP", "PackerHTTPPort",
+    "PackerHTTPAddr", "SSHPublicKey", "SSHPrivateKey", "WinRMPassword", "SourceAMI", "SourceAMIName",
+    "SourceAMIOwner", "SourceAMIOwnerName", "SourceAMICreationDate", "BuildRegion", "name",
+];
+
+/// `build.X` at lowering time: a placeholder the runner replaces.
+fn build_object(build_name: Option<&str>) -> Value {
+    let mut m: Attrs = BUILD_VARS.iter().map(|k| (k.to_string(), Value::String(format!("{{{{ build `{k}` }}}}")))).collect();
+    m.insert("name".into(), Value::String(build_name.unwrap_or("").to_string()));
+    Value::Object(m)
+}
+
+/// Packer's sourceRefFromString: `TYPE.NAME` or `ANY.TYPE.NAME`.
+fn source_ref(s: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = s.split('.').collect();
+    let parts = if parts.len() > 2 { &parts[1..] } else { &parts[..] };
+    if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    Some((parts[0].to_string(), parts[1].to_string()))
+}
+
+const PROV_META: &[&str] = &["only", "except", "override", "pause_before", "max_retries", "timeout", "name"];
+const PP_META: &[&str] = &["only", "except", "keep_input_artifact", "name"];
+const BUILD_ATTRS: &[&str] = &["name", "description", "sources"];
+const BUILD_BLOCKS: &[&str] = &["source", "provisioner", "error-cleanup-provisioner", "post-processor", "post-processors"];
+
+struct SourceUse<'a> {
+    ty: String,
+    name: String,
+    /// The nested `source` block with overrides, if any.
+    overrides: Option<BlockView<'a>>,
+    span: Option<std::ops::Range<usize>>,
+}
+
+pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags: &mut Diags) {
+    // All source blocks by TYPE.NAME.
+    let mut sources: BTreeMap<(String, String), (&File, &Block)> = BTreeMap::new();
+    for f in files {
+        for b in f.body.get_blocks("source") {
+            if b.labels.len() != 2 {
+                continue;
+            }
+            let k = (b.labels[0].as_str().to_string(), b.labels[1].as_str().to_string());
+            if sources.contains_key(&k) {
+                diags.push(Diag::error("Duplicate source block").detail(format!("This source \"{}.{}\" was already declared.", k.0, k.1)).at(&f.src, b.ident.span()));
+                continue;
+            }
+            if plugin::fields(PluginKind::Builder, &k.0).is_none() {
+                diags.push(
+                    Diag::error("Unknown source type")
+                        .detail(format!("The source {:?} is unknown to kiln.", k.0))
+                        .at(&f.src, b.labels[0].span())
+                        .hint(match did_you_mean(&k.0, plugin::names(PluginKind::Builder)) {
+                            Some(h) => h,
+                            None => format!("known sources: {}", plugin::names(PluginKind::Builder).join(", ")),
+                        }),
+                );
+                continue;
+            }
+            sources.insert(k, (f, b));
+        }
+    }
+
+    let mut build_index = 0;
+    for f in files {
+        for b in f.body.get_blocks("build") {
+            let view = BlockView::of(b, f);
+            let ev = Evaluator::new(&f.src, root, env);
+            for a in b.body.attributes() {
+                let n = a.key.value().as_str();
+                if !BUILD_ATTRS.contains(&n) {
+                    diags.push(Diag::error("Unsupported argument").detail(format!("An argument named {n:?} is not expected here.")).at(&f.src, a.key.span()).maybe_hint(did_you_mean(n, BUILD_ATTRS.iter().copied())));
+                }
+            }
+            let build_name = meta_value(&view, &ev, "name", diags).and_then(|v| v.as_str().map(str::to_string));
+            let description = meta_value(&view, &ev, "description", diags).and_then(|v| v.as_str().map(str::to_string));
+            let children = child_blocks(&view, &view.body, &ev, diags);
+            for c in &children {
+                if !BUILD_BLOCKS.contains(&c.ident.as_str()) {
+                    diags.push(c.err("Unsupported block type", format!("Blocks of type {:?} are not expected here.", c.ident)).maybe_hint(did_you_mean(&c.ident, BUILD_BLOCKS.iter().copied())));
+                }
+            }
+
+            // Which sources this build uses.
+            let mut uses: Vec<SourceUse> = Vec::new();
+            if let Some(attr) = b.body.get_attribute("sources") {
+                for s in meta_strings(&view, &ev, "sources", diags) {
+                    match source_ref(&s) {
+                        Some((t, n)) => uses.push(SourceUse { ty: t, name: n, overrides: None, span: attr.value.span() }),
+                        None => diags.push(Diag::error("Invalid source reference").detail(format!("{s:?} is not a source reference; use \"source.TYPE.NAME\".")).at(&f.src, attr.value.span())),
+                    }
+                }
+            }
+            for c in children.iter().filter(|c| c.ident == "source") {
+                let Some(label) = c.labels.first() else {
+                    diags.push(c.err("Missing source reference", "A source block inside a build needs a label like \"source.TYPE.NAME\"."));
+                    continue;
+                };
+                match source_ref(label) {
+                    Some((t, n)) => uses.push(SourceUse { ty: t, name: n, overrides: Some(c.clone()), span: c.span.clone() }),
+                    None => diags.push(c.err("Invalid source reference", format!("{label:?} is not a source reference; use \"source.TYPE.NAME\"."))),
+                }
+            }
+
+            for u in uses {
+                let Some((sf, sb)) = sources.get(&(u.ty.clone(), u.name.clone())) else {
+                    let known: Vec<String> = sources.keys().map(|(t, n)| format!("source.{t}.{n}")).collect();
+                    diags.push(
+                        Diag::error("Unknown source")
+                            .detail(format!("Unknown source \"source.{}.{}\": no source block of that type and name is declared.", u.ty, u.name))
+                            .at(&f.src, u.span.clone())
+                            .maybe_hint(did_you_mean(&format!("source.{}.{}", u.ty, u.name), known.iter().map(String::as_str))),
+                    );
+                    continue;
+                };
+                let display_source_name = match &u.overrides {
+                    Some(o) => o
+                        .attr("name")
+                        .and_then(|a| o.evaluator(&ev).eval(&a.value).ok())
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_else(|| u.name.clone()),
+                    None => u.name.clone(),
+                };
+                let full_name = match &build_name {
+                    Some(bn) => format!("{bn}.{}.{}", u.ty, display_source_name),
+                    None => format!("{}.{}", u.ty, display_source_name),
+                };
+                let source_obj = Value::Object(Attrs::from([
+                    ("name".to_string(), Value::String(display_source_name.clone())),
+                    ("type".to_string(), Value::String(u.ty.clone())),
+                ]));
+                let sev = Evaluator::new(&sf.src, root, env).with("source", source_obj.clone());
+                let fields = plugin::fields(PluginKind::Builder, &u.ty).unwrap_or_default();
+                let sview = BlockView::of(sb, sf);
+                let mut builder = decode_body(&sview, &sev, &fields, &[], &[], diags);
+                if let Some(o) = &u.overrides {
+                    let oev = ev.with("source", source_obj.clone());
+                    let over = decode_body(o, &oev, &fields, &["name"], &[], diags);
+                    for (k, v) in over {
+                        builder.insert(k, v);
+                    }
+                }
+                let mut errs = crate::communicator::validate(&builder);
+                errs.extend(plugin::validate(PluginKind::Builder, &u.ty, &builder));
+                for e in errs {
+                    diags.push(sview.err(&format!("Invalid source {}.{}", u.ty, u.name), e));
+                }
+
+                let srcref = format!("{}.{}", u.ty, display_source_name);
+                let pev = ev.with("source", source_obj.clone()).with("build", build_object(build_name.as_deref()));
+                let mut node = BuildNode {
+                    name: full_name.clone(),
+                    build_name: build_name.clone(),
+                    build_index,
+                    build_description: description.clone(),
+                    source_type: u.ty.clone(),
+                    source_name: display_source_name.clone(),
+                    builder,
+                    provisioners: Vec::new(),
+                    error_cleanup: None,
+                    post_processors: Vec::new(),
+                };
+                for c in &children {
+                    match c.ident.as_str() {
+                        "provisioner" => {
+                            if let Some(s) = lower_provisioner(c, &pev, &srcref, diags) {
+                                node.provisioners.push(s);
+                            }
+                        }
+                        "error-cleanup-provisioner" => {
+                            if node.error_cleanup.is_some() {
+                                diags.push(c.err("Duplicate error-cleanup-provisioner", "Only one error-cleanup-provisioner is allowed in a build."));
+                            }
+                            node.error_cleanup = lower_provisioner(c, &pev, &srcref, diags);
+                        }
+                        "post-processor" => {
+                            if let Some(s) = lower_post_processor(c, &pev, &srcref, diags) {
+                                node.post_processors.push(vec![s]);
+                            }
+                        }
+                        "post-processors" => {
+                            let mut chain = Vec::new();
+                            for pc in child_blocks(c, c.body, &pev, diags) {
+                                if pc.ident != "post-processor" {
+                                    diags.push(pc.err("Unsupported block type", format!("Blocks of type {:?} are not expected here; a post-processors block holds post-processor blocks.", pc.ident)));
+                                    continue;
+                                }
+                                if let Some(s) = lower_post_processor(&pc, &pev, &srcref, diags) {
+                                    chain.push(s);
+                                }
+                            }
+                            if !chain.is_empty() {
+                                node.post_processors.push(chain);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                for d in &graph.datasources {
+                    graph.edges.push(Edge { from: d.id.clone(), to: format!("build:{full_name}") });
+                }
+                if graph.builds.iter().any(|b| b.name == full_name) {
+                    diags.push(Diag::error("Duplicate build").detail(format!("The build {full_name:?} is defined twice; give one of them a different name.")).at(&f.src, u.span.clone()));
+                    continue;
+                }
+                graph.builds.push(node);
+            }
+            build_index += 1;
+        }
+    }
+}
+
+/// `only`/`except` inside a template name sources as `TYPE.NAME`
+/// (`source.TYPE.NAME` is accepted too).
+fn selected(only: &[String], except: &[String], srcref: &str) -> bool {
+    let matches = |s: &String| s == srcref || s.strip_prefix("source.") == Some(srcref);
+    (only.is_empty() || only.iter().any(matches)) && !except.iter().any(matches)
+}
+
+fn lower_provisioner(c: &BlockView, ev: &Evaluator, srcref: &str, diags: &mut Diags) -> Option<Step> {
+    let Some(kind) = c.labels.first().cloned() else {
+        diags.push(c.err("Missing provisioner type", "A provisioner block needs its type as a label, e.g. provisioner \"shell\"."));
+        return None;
+    };
+    let only = meta_strings(c, ev, "only", diags);
+    let except = meta_strings(c, ev, "except", diags);
+    if !only.is_empty() && !except.is_empty() {
+        diags.push(c.err("Invalid only/except", "only one of 'only' or 'except' may be set"));
+    }
+    let Some(fields) = plugin::fields(PluginKind::Provisioner, &kind) else {
+        diags.push(
+            c.err("Unknown provisioner type", format!("The provisioner {kind:?} is unknown to kiln."))
+                .maybe_hint(did_you_mean(&kind, plugin::names(PluginKind::Provisioner))),
+        );
+        return None;
+    };
+    let pause_before = meta_duration(c, ev, "pause_before", diags);
+    let timeout = meta_duration(c, ev, "timeout", diags);
+    let max_retries = meta_value(c, ev, "max_retries", diags)
+        .and_then(|v| match convert(&v, &Type::Number) {
+            Ok(Value::Number(n)) => n.to_i64(),
+            _ => None,
+        })
+        .unwrap_or(0)
+        .max(0) as u32;
+    let name = meta_value(c, ev, "name", diags).and_then(|v| v.as_str().map(str::to_string));
+    let mut config = decode_body(c, ev, &fields, PROV_META, &[], diags);
+    // override = { "TYPE.NAME" = { arg = value } }
+    if let Some(ov) = meta_value(c, ev, "override", diags) {
+        if let Some(m) = ov.as_attrs() {
+            let hit = m.get(srcref).or_else(|| m.get(&format!("source.{srcref}")));
+            if let Some(Value::Object(o) | Value::Map(o)) = hit {
+                for (k, v) in o {
+                    match fields.iter().find(|f| f.0 == k) {
+                        Some(f) => match super::decode::coerce(v.clone(), f.1) {
+                            Ok(v) => {
+                                config.insert(k.clone(), v);
+                            }
+                            Err(e) => diags.push(c.err("Invalid override", format!("{k}: {e}"))),
+                        },
+                        None => diags.push(c.err("Invalid override", format!("An argument named {k:?} is not expected in a {kind} provisioner.")).maybe_hint(did_you_mean(k, fields.iter().map(|f| f.0)))),
+                    }
+                }
+            }
+        }
+    }
+    for e in plugin::validate(PluginKind::Provisioner, &kind, &config) {
+        diags.push(c.err(&format!("Invalid {kind} provisioner"), e));
+    }
+    if !selected(&only, &except, srcref) {
+        return None;
+    }
+    Some(Step { kind, name, config: strip(config), pause_before, max_retries, timeout, keep_input_artifact: None, origin: origin(c) })
+}
+
+fn lower_post_processor(c: &BlockView, ev: &Evaluator, srcref: &str, diags: &mut Diags) -> Option<Step> {
+    let Some(kind) = c.labels.first().cloned() else {
+        diags.push(c.err("Missing post-processor type", "A post-processor block needs its type as a label."));
+        return None;
+    };
+    let only = meta_strings(c, ev, "only", diags);
+    let except = meta_strings(c, ev, "except", diags);
+    let Some(fields) = plugin::fields(PluginKind::PostProcessor, &kind) else {
+        diags.push(
+            c.err("Unknown post-processor type", format!("The post-processor {kind:?} is unknown to kiln."))
+                .maybe_hint(did_you_mean(&kind, plugin::names(PluginKind::PostProcessor))),
+        );
+        return None;
+    };
+    let keep = meta_value(c, ev, "keep_input_artifact", diags).and_then(|v| match convert(&v, &Type::Bool) {
+        Ok(Value::Bool(b)) => Some(b),
+        _ => None,
+    });
+    let name = meta_value(c, ev, "name", diags).and_then(|v| v.as_str().map(str::to_string));
+    let config = decode_body(c, ev, &fields, PP_META, &[], diags);
+    for e in plugin::validate(PluginKind::PostProcessor, &kind, &config) {
+        diags.push(c.err(&format!("Invalid {kind} post-processor"), e));
+    }
+    if !selected(&only, &except, srcref) {
+        return None;
+    }
+    Some(Step { kind, name, config: strip(config), pause_before: None, max_retries: 0, timeout: None, keep_input_artifact: keep, origin: origin(c) })
+}
+
+fn strip(c: Config) -> Config {
+    c
+}
+
+fn origin(c: &BlockView) -> Option<String> {
+    let span = c.span.as_ref()?;
+    let (l, _) = c.file.src.line_col(span.start);
+    Some(format!("{}:{l}", c.file.src.name))
+}

@@ -1,0 +1,660 @@
+//! Expression evaluation with cty semantics over hcl-edit's syntax tree.
+//!
+//! Every error is a [`Diag`] pointing at the sub-expression that caused it.
+
+use super::functions::{self, FnEnv, FnError};
+use crate::diag::{did_you_mean, Diag, SourceFile};
+use crate::value::{console_format, convert, to_display_string, Attrs, Number, Type, Value};
+use hcl_edit::expr::{
+    BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator,
+};
+use hcl_edit::template::{Directive, Element, Template};
+use hcl_edit::Span;
+use std::ops::Range;
+
+/// What an expression can see.
+#[derive(Clone)]
+pub struct Evaluator<'a> {
+    pub src: &'a SourceFile,
+    /// Root names: `var`, `local`, `data`, `path`, `packer`, `source`, `build`, …
+    pub root: &'a Attrs,
+    pub env: &'a FnEnv,
+    /// Iteration variables of enclosing `for` expressions (innermost last).
+    scope: Vec<(String, Value)>,
+}
+
+type R = Result<Value, Diag>;
+
+impl<'a> Evaluator<'a> {
+    pub fn new(src: &'a SourceFile, root: &'a Attrs, env: &'a FnEnv) -> Evaluator<'a> {
+        Evaluator { src, root, env, scope: Vec::new() }
+    }
+
+    /// The same evaluator with one more name in scope (dynamic-block iterators).
+    pub fn with(&self, name: &str, v: Value) -> Evaluator<'a> {
+        let mut e = self.clone();
+        e.scope.push((name.to_string(), v));
+        e
+    }
+
+    /// The same scope, reading another file (for blocks of a directory's other files).
+    pub fn for_file<'b>(&self, src: &'b SourceFile) -> Evaluator<'b>
+    where
+        'a: 'b,
+    {
+        Evaluator { src, root: self.root, env: self.env, scope: self.scope.clone() }
+    }
+
+    fn err(&self, span: Option<Range<usize>>, summary: &str, detail: impl Into<String>) -> Diag {
+        Diag::error(summary).detail(detail).at(self.src, span)
+    }
+
+    pub fn eval(&self, e: &Expression) -> R {
+        match e {
+            Expression::Null(_) => Ok(Value::Null),
+            Expression::Bool(b) => Ok(Value::Bool(*b.value())),
+            Expression::Number(n) => self.number(e, n.value()),
+            Expression::String(s) => Ok(Value::String(s.value().to_string())),
+            Expression::Array(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                for item in a.iter() {
+                    out.push(self.eval(item)?);
+                }
+                Ok(Value::Tuple(out))
+            }
+            Expression::Object(o) => {
+                let mut out = Attrs::new();
+                for (k, v) in o.iter() {
+                    let key = match k {
+                        ObjectKey::Ident(id) => id.value().to_string(),
+                        ObjectKey::Expression(ke) => {
+                            let kv = self.eval(ke)?;
+                            if kv.is_unknown() {
+                                return Ok(Value::Unknown);
+                            }
+                            match to_display_string(&kv) {
+                                Some(s) => s,
+                                None => {
+                                    return Err(self.err(
+                                        ke.span(),
+                                        "Incorrect key type",
+                                        format!("Can't use this value as a key: string required, got {}.", kv.friendly_kind()),
+                                    ))
+                                }
+                            }
+                        }
+                    };
+                    out.insert(key, self.eval(v.expr())?);
+                }
+                Ok(Value::Object(out))
+            }
+            Expression::StringTemplate(t) => self.template(t),
+            Expression::HeredocTemplate(h) => self.template(&h.template),
+            Expression::Parenthesis(p) => self.eval(p.inner()),
+            Expression::Variable(v) => self.variable(v.value().as_str(), v.span()),
+            Expression::Conditional(c) => {
+                let cond = self.eval(&c.cond_expr)?;
+                match cond {
+                    Value::Unknown => Ok(Value::Unknown),
+                    Value::Null => Err(self.err(
+                        c.cond_expr.span(),
+                        "Null condition",
+                        "The condition value is null. Conditions must either be true or false.",
+                    )),
+                    other => match convert(&other, &Type::Bool) {
+                        Ok(Value::Bool(true)) => self.eval(&c.true_expr),
+                        Ok(_) => self.eval(&c.false_expr),
+                        Err(_) => Err(self.err(
+                            c.cond_expr.span(),
+                            "Incorrect condition type",
+                            format!("The condition expression must be of type bool, not {}.", other.friendly_kind()),
+                        )),
+                    },
+                }
+            }
+            Expression::FuncCall(f) => self.call(e, f),
+            Expression::Traversal(t) => {
+                let base = self.eval(&t.expr)?;
+                self.traverse(base, &t.operators, e.span())
+            }
+            Expression::UnaryOp(u) => {
+                let v = self.eval(&u.expr)?;
+                match u.operator.value() {
+                    UnaryOperator::Neg => match self.operand_number(&v, u.expr.span(), "operand")? {
+                        None => Ok(Value::Unknown),
+                        Some(n) => Ok(Value::Number(n.neg())),
+                    },
+                    UnaryOperator::Not => match self.operand_bool(&v, u.expr.span(), "operand")? {
+                        None => Ok(Value::Unknown),
+                        Some(b) => Ok(Value::Bool(!b)),
+                    },
+                }
+            }
+            Expression::BinaryOp(b) => self.binary(b.operator.value(), &b.lhs_expr, &b.rhs_expr, e.span()),
+            Expression::ForExpr(f) => self.for_expr(f, e.span()),
+        }
+    }
+
+    fn number(&self, e: &Expression, n: &hcl_edit::Number) -> R {
+        // Take the literal's own text so that no precision is lost.
+        let text = e.span().and_then(|s| self.src.text.get(s)).map(str::to_string);
+        let parsed = text.as_deref().and_then(Number::parse).or_else(|| Number::parse(&n.to_string()));
+        parsed.map(Value::Number).ok_or_else(|| self.err(e.span(), "Invalid number literal", n.to_string()))
+    }
+
+    fn variable(&self, name: &str, span: Option<Range<usize>>) -> R {
+        if let Some((_, v)) = self.scope.iter().rev().find(|(n, _)| n == name) {
+            return Ok(v.clone());
+        }
+        if let Some(v) = self.root.get(name) {
+            return Ok(v.clone());
+        }
+        let names = self.scope.iter().map(|(n, _)| n.as_str()).chain(self.root.keys().map(String::as_str));
+        Err(self
+            .err(span, "Unknown variable", format!("There is no variable named {name:?}."))
+            .maybe_hint(did_you_mean(name, names)))
+    }
+
+    fn traverse(&self, mut cur: Value, ops: &[hcl_edit::Decorated<TraversalOperator>], span: Option<Range<usize>>) -> R {
+        let mut i = 0;
+        while i < ops.len() {
+            let op = &ops[i];
+            match op.value() {
+                TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
+                    let full = matches!(op.value(), TraversalOperator::FullSplat(_));
+                    // The operators the splat applies to each element.
+                    let mut j = i + 1;
+                    while j < ops.len() {
+                        let per_elem = if full {
+                            !matches!(ops[j].value(), TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_))
+                        } else {
+                            matches!(ops[j].value(), TraversalOperator::GetAttr(_))
+                        };
+                        if !per_elem {
+                            break;
+                        }
+                        j += 1;
+                    }
+                    let rest = &ops[i + 1..j];
+                    cur = match cur {
+                        Value::Unknown => Value::Unknown,
+                        Value::Null => Value::Tuple(vec![]),
+                        Value::List(items) | Value::Tuple(items) | Value::Set(items) => {
+                            let mut out = Vec::with_capacity(items.len());
+                            for item in items {
+                                out.push(self.traverse(item, rest, span.clone())?);
+                            }
+                            Value::Tuple(out)
+                        }
+                        other => Value::Tuple(vec![self.traverse(other, rest, span.clone())?]),
+                    };
+                    i = j;
+                    continue;
+                }
+                TraversalOperator::GetAttr(name) => {
+                    cur = self.get_attr(cur, name.value().as_str(), op.span().or(span.clone()))?;
+                }
+                TraversalOperator::Index(ix) => {
+                    let key = self.eval(ix)?;
+                    cur = self.index(cur, key, ix.span())?;
+                }
+                TraversalOperator::LegacyIndex(n) => {
+                    cur = self.index(cur, Value::int(*n.value() as i64), op.span())?;
+                }
+            }
+            i += 1;
+        }
+        Ok(cur)
+    }
+
+    pub fn get_attr(&self, v: Value, name: &str, span: Option<Range<usize>>) -> R {
+        match v {
+            Value::Unknown => Ok(Value::Unknown),
+            Value::Null => Err(self.err(span, "Attempt to get attribute from null value", "This value is null, so it does not have any attributes.")),
+            Value::Object(m) | Value::Map(m) => match m.get(name) {
+                Some(x) => Ok(x.clone()),
+                None => Err(self
+                    .err(span, "Unsupported attribute", format!("This object does not have an attribute named {name:?}."))
+                    .maybe_hint(did_you_mean(name, m.keys().map(String::as_str)))),
+            },
+            other => Err(self.err(
+                span,
+                "Unsupported attribute",
+                format!("Can't access attributes on a primitive-typed value ({}).", other.friendly_kind()),
+            )),
+        }
+    }
+
+    fn index(&self, v: Value, key: Value, span: Option<Range<usize>>) -> R {
+        if v.is_unknown() || key.is_unknown() {
+            return Ok(Value::Unknown);
+        }
+        match v {
+            Value::Null => Err(self.err(span, "Attempt to index null value", "This value is null, so it does not have any indices.")),
+            Value::List(items) | Value::Tuple(items) => {
+                let n = match convert(&key, &Type::Number) {
+                    Ok(Value::Number(n)) => n,
+                    _ => return Err(self.err(span, "Invalid index", "The given key does not identify an element in this collection value: a number is required.")),
+                };
+                match n.to_i64() {
+                    Some(i) if i >= 0 && (i as usize) < items.len() => Ok(items[i as usize].clone()),
+                    _ => Err(self.err(span, "Invalid index", "The given key does not identify an element in this collection value.")),
+                }
+            }
+            Value::Map(m) | Value::Object(m) => {
+                let k = match to_display_string(&key) {
+                    Some(k) => k,
+                    None => return Err(self.err(span, "Invalid index", "The given key does not identify an element in this collection value: string required.")),
+                };
+                m.get(&k).cloned().ok_or_else(|| {
+                    self.err(span, "Invalid index", "The given key does not identify an element in this collection value.")
+                })
+            }
+            Value::Set(_) => Err(self.err(span, "Invalid index", "Elements of a set are identified only by their value and don't have any separate index or key to select with, so it's only possible to perform operations across all elements of the set.")),
+            other => Err(self.err(span, "Invalid index", format!("This value does not have any indices ({}).", other.friendly_kind()))),
+        }
+    }
+
+    fn operand_number(&self, v: &Value, span: Option<Range<usize>>, which: &str) -> Result<Option<Number>, Diag> {
+        match v {
+            Value::Unknown => Ok(None),
+            Value::Null => Err(self.err(span, "Invalid operand", format!("Unsuitable value for {which}: a number is required."))),
+            other => match convert(other, &Type::Number) {
+                Ok(Value::Number(n)) => Ok(Some(n)),
+                _ => Err(self.err(span, "Invalid operand", format!("Unsuitable value for {which}: a number is required."))),
+            },
+        }
+    }
+
+    fn operand_bool(&self, v: &Value, span: Option<Range<usize>>, which: &str) -> Result<Option<bool>, Diag> {
+        match v {
+            Value::Unknown => Ok(None),
+            other => match convert(other, &Type::Bool) {
+                Ok(Value::Bool(b)) => Ok(Some(b)),
+                _ => Err(self.err(span, "Invalid operand", format!("Unsuitable value for {which}: a bool is required."))),
+            },
+        }
+    }
+
+    fn binary(&self, op: &BinaryOperator, l: &Expression, r: &Expression, span: Option<Range<usize>>) -> R {
+        use BinaryOperator::*;
+        let lv = self.eval(l)?;
+        let rv = self.eval(r)?;
+        match op {
+            Eq | NotEq => {
+                if lv.contains_unknown() || rv.contains_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                let eq = values_equal(&lv, &rv);
+                Ok(Value::Bool(if matches!(op, Eq) { eq } else { !eq }))
+            }
+            And | Or => {
+                let a = self.operand_bool(&lv, l.span(), "left operand")?;
+                let b = self.operand_bool(&rv, r.span(), "right operand")?;
+                match (a, b) {
+                    (Some(a), Some(b)) => Ok(Value::Bool(if matches!(op, And) { a && b } else { a || b })),
+                    _ => Ok(Value::Unknown),
+                }
+            }
+            _ => {
+                let a = self.operand_number(&lv, l.span(), "left operand")?;
+                let b = self.operand_number(&rv, r.span(), "right operand")?;
+                let (a, b) = match (a, b) {
+                    (Some(a), Some(b)) => (a, b),
+                    _ => return Ok(Value::Unknown),
+                };
+                Ok(match op {
+                    Plus => Value::Number(a.add(&b)),
+                    Minus => Value::Number(a.sub(&b)),
+                    Mul => Value::Number(a.mul(&b)),
+                    Div => Value::Number(a.div(&b).ok_or_else(|| {
+                        self.err(span.clone(), "Error in function call", "Call to function \"divide\" failed: can't divide by zero.")
+                    })?),
+                    Mod => Value::Number(a.rem(&b).ok_or_else(|| {
+                        self.err(span.clone(), "Error in function call", "Call to function \"modulo\" failed: can't use modulo by zero.")
+                    })?),
+                    Less => Value::Bool(a < b),
+                    LessEq => Value::Bool(a <= b),
+                    Greater => Value::Bool(a > b),
+                    GreaterEq => Value::Bool(a >= b),
+                    Eq | NotEq | And | Or => unreachable!("handled above"),
+                })
+            }
+        }
+    }
+
+    fn for_expr(&self, f: &ForExpr, span: Option<Range<usize>>) -> R {
+        let coll = self.eval(&f.intro.collection_expr)?;
+        let pairs: Vec<(Value, Value)> = match coll {
+            Value::Unknown => return Ok(Value::Unknown),
+            Value::Null => {
+                return Err(self.err(f.intro.collection_expr.span(), "Iteration over null value", "A null value cannot be used as the collection in a 'for' expression."))
+            }
+            Value::List(items) | Value::Tuple(items) => items.into_iter().enumerate().map(|(i, v)| (Value::int(i as i64), v)).collect(),
+            Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
+            Value::Map(m) | Value::Object(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
+            other => {
+                return Err(self.err(
+                    f.intro.collection_expr.span(),
+                    "Iteration over non-iterable value",
+                    format!("A value of type {} cannot be used as the collection in a 'for' expression.", other.friendly_kind()),
+                ))
+            }
+        };
+        let kname = f.intro.key_var.as_ref().map(|k| k.value().to_string());
+        let vname = f.intro.value_var.value().to_string();
+        let mut list = Vec::new();
+        let mut obj: Attrs = Attrs::new();
+        let mut groups: indexmap::IndexMap<String, Vec<Value>> = indexmap::IndexMap::new();
+        for (k, v) in pairs {
+            let mut child = self.clone();
+            if let Some(kn) = &kname {
+                child.scope.push((kn.clone(), k));
+            }
+            child.scope.push((vname.clone(), v));
+            if let Some(cond) = &f.cond {
+                let c = child.eval(&cond.expr)?;
+                match c {
+                    Value::Unknown => return Ok(Value::Unknown),
+                    other => match convert(&other, &Type::Bool) {
+                        Ok(Value::Bool(true)) => {}
+                        Ok(Value::Bool(false)) => continue,
+                        _ => return Err(self.err(cond.expr.span(), "Invalid 'for' condition", "The 'if' clause value is invalid: a bool is required.")),
+                    },
+                }
+            }
+            let val = child.eval(&f.value_expr)?;
+            match &f.key_expr {
+                None => list.push(val),
+                Some(ke) => {
+                    let kv = child.eval(ke)?;
+                    if kv.is_unknown() {
+                        return Ok(Value::Unknown);
+                    }
+                    let key = to_display_string(&kv).ok_or_else(|| {
+                        self.err(ke.span(), "Invalid object key", "The key expression produced an invalid result: string required.")
+                    })?;
+                    if f.grouping {
+                        groups.entry(key).or_default().push(val);
+                    } else {
+                        if obj.contains_key(&key) {
+                            return Err(self.err(
+                                span,
+                                "Duplicate object key",
+                                format!("Two different items produced the key {key:?} in this 'for' expression. If duplicates are expected, use the ellipsis (...) after the value expression to enable grouping by key."),
+                            ));
+                        }
+                        obj.insert(key, val);
+                    }
+                }
+            }
+        }
+        if f.key_expr.is_none() {
+            Ok(Value::Tuple(list))
+        } else if f.grouping {
+            Ok(Value::Object(groups.into_iter().map(|(k, v)| (k, Value::Tuple(v))).collect()))
+        } else {
+            Ok(Value::Object(obj))
+        }
+    }
+
+    /// Evaluate a template to a string (or the single value of a lone `${x}`).
+    pub fn template(&self, t: &Template) -> R {
+        let elems: Vec<&Element> = t.iter().collect();
+        // A template that is exactly one interpolation yields its value unchanged.
+        if elems.len() == 1 {
+            if let Element::Interpolation(i) = elems[0] {
+                return self.eval(&i.expr);
+            }
+        }
+        let mut out = String::new();
+        let mut unknown = false;
+        self.render_elems(&elems, &mut out, &mut unknown)?;
+        Ok(if unknown { Value::Unknown } else { Value::String(out) })
+    }
+
+    fn render_elems(&self, elems: &[&Element], out: &mut String, unknown: &mut bool) -> Result<(), Diag> {
+        // Strip markers apply to the neighbouring literals.
+        for (idx, el) in elems.iter().enumerate() {
+            match el {
+                Element::Literal(l) => {
+                    let mut s: &str = l.value();
+                    if idx > 0 && strips_after(elems[idx - 1]) {
+                        s = s.trim_start();
+                    }
+                    if idx + 1 < elems.len() && strips_before(elems[idx + 1]) {
+                        s = s.trim_end();
+                    }
+                    out.push_str(s);
+                }
+                Element::Interpolation(i) => {
+                    let v = self.eval(&i.expr)?;
+                    self.append(out, unknown, v, i.expr.span())?;
+                }
+                Element::Directive(d) => match &**d {
+                    Directive::If(ifd) => {
+                        let c = self.eval(&ifd.if_expr.cond_expr)?;
+                        match c {
+                            Value::Unknown => *unknown = true,
+                            other => match convert(&other, &Type::Bool) {
+                                Ok(Value::Bool(true)) => self.render_template(&ifd.if_expr.template, out, unknown)?,
+                                Ok(_) => {
+                                    if let Some(e) = &ifd.else_expr {
+                                        self.render_template(&e.template, out, unknown)?
+                                    }
+                                }
+                                Err(_) => {
+                                    return Err(self.err(ifd.if_expr.cond_expr.span(), "Invalid template if condition", "The condition must be of type bool."))
+                                }
+                            },
+                        }
+                    }
+                    Directive::For(fd) => {
+                        let fe = &fd.for_expr;
+                        let coll = self.eval(&fe.collection_expr)?;
+                        let pairs: Vec<(Value, Value)> = match coll {
+                            Value::Unknown => {
+                                *unknown = true;
+                                continue;
+                            }
+                            Value::List(items) | Value::Tuple(items) => items.into_iter().enumerate().map(|(i, v)| (Value::int(i as i64), v)).collect(),
+                            Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
+                            Value::Map(m) | Value::Object(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
+                            other => {
+                                return Err(self.err(fe.collection_expr.span(), "Invalid template for collection", format!("A value of type {} cannot be iterated.", other.friendly_kind())))
+                            }
+                        };
+                        for (k, v) in pairs {
+                            let mut child = self.clone();
+                            if let Some(kn) = &fe.key_var {
+                                child.scope.push((kn.value().to_string(), k));
+                            }
+                            child.scope.push((fe.value_var.value().to_string(), v));
+                            child.render_template(&fe.template, out, unknown)?;
+                        }
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn render_template(&self, t: &Template, out: &mut String, unknown: &mut bool) -> Result<(), Diag> {
+        let elems: Vec<&Element> = t.iter().collect();
+        self.render_elems(&elems, out, unknown)
+    }
+
+    fn append(&self, out: &mut String, unknown: &mut bool, v: Value, span: Option<Range<usize>>) -> Result<(), Diag> {
+        match v {
+            Value::Unknown => {
+                *unknown = true;
+                Ok(())
+            }
+            Value::Null => Err(self.err(span, "Invalid template interpolation value", "The expression result is null. Cannot include a null value in a string template.")),
+            other => match to_display_string(&other) {
+                Some(s) => {
+                    out.push_str(&s);
+                    Ok(())
+                }
+                None => Err(self.err(
+                    span,
+                    "Invalid template interpolation value",
+                    format!("Cannot include the given value in a string template: string required, got {}.", other.friendly_kind()),
+                )),
+            },
+        }
+    }
+
+    fn call(&self, e: &Expression, f: &hcl_edit::expr::FuncCall) -> R {
+        let name = f.name.name.value().as_str();
+        let span = e.span();
+        let args: Vec<&Expression> = f.args.iter().collect();
+        match name {
+            "try" => {
+                if args.is_empty() {
+                    return Err(self.err(span, "Missing function argument", "Function \"try\" requires at least one argument."));
+                }
+                let mut last = None;
+                for a in &args {
+                    match self.eval(a) {
+                        Ok(v) if v.contains_unknown() => return Ok(Value::Unknown),
+                        Ok(v) => return Ok(v),
+                        Err(d) => last = Some(d),
+                    }
+                }
+                return Err(self.err(
+                    span,
+                    "Error in function call",
+                    format!(
+                        "Call to function \"try\" failed: no expression succeeded:\n- {}\n\nAt least one expression must produce a successful result.",
+                        last.map(|d| d.to_string()).unwrap_or_default()
+                    ),
+                ));
+            }
+            "can" => {
+                if args.len() != 1 {
+                    return Err(self.err(span, "Incorrect number of function arguments", "Function \"can\" expects 1 argument."));
+                }
+                return Ok(match self.eval(args[0]) {
+                    Ok(v) if v.contains_unknown() => Value::Unknown,
+                    Ok(_) => Value::Bool(true),
+                    Err(_) => Value::Bool(false),
+                });
+            }
+            _ => {}
+        }
+        let mut vals = Vec::with_capacity(args.len());
+        for a in &args {
+            vals.push(self.eval(a)?);
+        }
+        if f.args.expand_final() {
+            match vals.pop() {
+                Some(Value::List(x)) | Some(Value::Tuple(x)) | Some(Value::Set(x)) => vals.extend(x),
+                Some(Value::Unknown) => return Ok(Value::Unknown),
+                _ => {
+                    return Err(self.err(span, "Invalid expanding argument value", "The expanding argument (indicated by ...) must be of a tuple, list, or set type."))
+                }
+            }
+        }
+        if name == "templatefile" {
+            return self.templatefile(vals, span);
+        }
+        functions::call(self.env, name, vals).map_err(|fe| match fe {
+            FnError::UnknownFunction => self
+                .err(f.name.name.span(), "Call to unknown function", format!("There is no function named {name:?}."))
+                .maybe_hint(did_you_mean(name, functions::names().iter().copied())),
+            FnError::Arity(msg) => self.err(span, "Incorrect number of function arguments", msg),
+            FnError::Arg(i, msg) => {
+                let sp = args.get(i).and_then(|a| a.span()).or(span.clone());
+                self.err(sp, "Invalid function argument", format!("Invalid value for argument {} of {name}: {msg}", i + 1))
+            }
+            FnError::Failed(msg) => self.err(span, "Error in function call", format!("Call to function {name:?} failed: {msg}.")),
+            FnError::Unsupported(msg) => self
+                .err(span, "Function not supported yet", format!("{name}: {msg}"))
+                .hint("kiln does not talk to this service yet; pass the value in with a variable for now"),
+        })
+    }
+
+    fn templatefile(&self, vals: Vec<Value>, span: Option<Range<usize>>) -> R {
+        if vals.len() != 2 {
+            return Err(self.err(span, "Incorrect number of function arguments", "Function \"templatefile\" expects 2 arguments."));
+        }
+        let path = match &vals[0] {
+            Value::String(s) => s.clone(),
+            Value::Unknown => return Ok(Value::Unknown),
+            _ => return Err(self.err(span, "Invalid function argument", "templatefile: path must be a string")),
+        };
+        let vars = match &vals[1] {
+            Value::Object(m) | Value::Map(m) => m.clone(),
+            Value::Unknown => return Ok(Value::Unknown),
+            _ => return Err(self.err(span, "Invalid function argument", "templatefile: vars must be an object")),
+        };
+        let full = self.env.resolve(&path);
+        let text = std::fs::read_to_string(&full).map_err(|e| {
+            self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: failed to read {path}: {e}."))
+        })?;
+        let tpl = hcl_edit::parser::parse_template(&text).map_err(|e| {
+            self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: {path}:{}:{}: {}.", e.location().line(), e.location().column(), e.message()))
+        })?;
+        let tsrc = SourceFile::new(full.display().to_string(), text.clone());
+        let root = vars;
+        let child = Evaluator::new(&tsrc, &root, self.env);
+        let mut out = String::new();
+        let mut unknown = false;
+        let elems: Vec<&Element> = tpl.iter().collect();
+        child.render_elems(&elems, &mut out, &mut unknown).map_err(|d| {
+            self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: {d}."))
+        })?;
+        Ok(if unknown { Value::Unknown } else { Value::String(out) })
+    }
+}
+
+fn strips_after(e: &Element) -> bool {
+    match e {
+        Element::Interpolation(i) => i.strip.strip_end(),
+        Element::Directive(d) => match &**d {
+            Directive::If(i) => i.endif_expr.strip.strip_end(),
+            Directive::For(f) => f.endfor_expr.strip.strip_end(),
+        },
+        Element::Literal(_) => false,
+    }
+}
+
+fn strips_before(e: &Element) -> bool {
+    match e {
+        Element::Interpolation(i) => i.strip.strip_start(),
+        Element::Directive(d) => match &**d {
+            Directive::If(i) => i.if_expr.strip.strip_start(),
+            Directive::For(f) => f.for_expr.strip.strip_start(),
+        },
+        Element::Literal(_) => false,
+    }
+}
+
+/// cty equality: same type family and same value (1 == "1" is false).
+pub fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Number(x), Value::Number(y)) => x == y,
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::List(x) | Value::Tuple(x), Value::List(y) | Value::Tuple(y)) | (Value::Set(x), Value::Set(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q))
+        }
+        (Value::Map(x) | Value::Object(x), Value::Map(y) | Value::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((k1, v1), (k2, v2))| k1 == k2 && values_equal(v1, v2))
+        }
+        _ => false,
+    }
+}
+
+/// Evaluate a lone expression string (console input) against a root scope.
+pub fn eval_str(src: &SourceFile, root: &Attrs, env: &FnEnv) -> Result<Value, Diag> {
+    let expr = hcl_edit::parser::parse_expr(&src.text).map_err(|e| super::parse::syntax_diag(src, &e))?;
+    Evaluator::new(src, root, env).eval(&expr)
+}
+
+/// For the console and debugging: a value as Packer 1.6.6's console prints it.
+pub fn show(v: &Value) -> String {
+    console_format(v)
+}

@@ -1,0 +1,324 @@
+//! Collection functions.
+
+use super::{attrs_arg, int_arg, num_arg, seq_arg, str_arg, strings_arg, FnEnv, FnError, FR};
+use crate::frontend::hcl::eval::values_equal;
+use crate::value::{convert, set_order, Attrs, Number, Type, Value};
+use unicode_segmentation::UnicodeSegmentation;
+
+/// Rebuild a sequence with the same kind as `like` (list stays list, …).
+fn same_kind(like: &Value, items: Vec<Value>) -> Value {
+    match like {
+        Value::Set(_) => Value::set_from(items),
+        Value::Tuple(_) => Value::Tuple(items),
+        _ => Value::List(items),
+    }
+}
+
+pub fn length(_: &FnEnv, a: Vec<Value>) -> FR {
+    Ok(Value::int(match &a[0] {
+        Value::String(s) => s.graphemes(true).count() as i64,
+        Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.len() as i64,
+        Value::Map(m) | Value::Object(m) => m.len() as i64,
+        other => return Err(FnError::Arg(0, format!("argument must be a string, a collection type, or a structural type, not {}.", other.friendly_kind()))),
+    }))
+}
+
+pub fn chunklist(_: &FnEnv, a: Vec<Value>) -> FR {
+    let items = seq_arg(&a, 0)?;
+    let size = int_arg(&a, 1)?;
+    if size < 0 {
+        return Err(FnError::Arg(1, "the size argument must be positive.".into()));
+    }
+    if size == 0 {
+        return Ok(Value::List(vec![Value::List(items)]));
+    }
+    Ok(Value::List(items.chunks(size as usize).map(|c| Value::List(c.to_vec())).collect()))
+}
+
+pub fn coalesce(_: &FnEnv, a: Vec<Value>) -> FR {
+    let all_prim = a.iter().all(|v| matches!(v, Value::Null | Value::String(_) | Value::Number(_) | Value::Bool(_)));
+    let mixed = {
+        let kinds: std::collections::BTreeSet<&str> = a
+            .iter()
+            .filter_map(|v| match v {
+                Value::String(_) => Some("s"),
+                Value::Number(_) => Some("n"),
+                Value::Bool(_) => Some("b"),
+                _ => None,
+            })
+            .collect();
+        kinds.len() > 1
+    };
+    for v in &a {
+        match v {
+            Value::Null => continue,
+            Value::String(s) if s.is_empty() => continue,
+            other => {
+                if all_prim && mixed {
+                    return Ok(convert(other, &Type::String).unwrap_or_else(|_| other.clone()));
+                }
+                return Ok(other.clone());
+            }
+        }
+    }
+    Err(FnError::Failed("no non-null, non-empty-string arguments".into()))
+}
+
+pub fn coalescelist(_: &FnEnv, a: Vec<Value>) -> FR {
+    for (i, v) in a.iter().enumerate() {
+        match v {
+            Value::Null => continue,
+            Value::List(x) | Value::Tuple(x) | Value::Set(x) => {
+                if !x.is_empty() {
+                    return Ok(v.clone());
+                }
+            }
+            _ => return Err(FnError::Arg(i, "a list or tuple is required.".into())),
+        }
+    }
+    Err(FnError::Failed("no non-null arguments".into()))
+}
+
+pub fn compact(_: &FnEnv, a: Vec<Value>) -> FR {
+    let items = strings_or_null(&a, 0)?;
+    Ok(Value::List(items.into_iter().flatten().filter(|s| !s.is_empty()).map(Value::String).collect()))
+}
+
+fn strings_or_null(a: &[Value], i: usize) -> Result<Vec<Option<String>>, FnError> {
+    seq_arg(a, i)?
+        .iter()
+        .map(|v| match v {
+            Value::Null => Ok(None),
+            other => match convert(other, &Type::String) {
+                Ok(Value::String(s)) => Ok(Some(s)),
+                _ => Err(FnError::Arg(i, "list of string required.".into())),
+            },
+        })
+        .collect()
+}
+
+pub fn concat(_: &FnEnv, a: Vec<Value>) -> FR {
+    let mut out = Vec::new();
+    let mut all_lists = true;
+    for i in 0..a.len() {
+        if !matches!(a[i], Value::List(_) | Value::Set(_)) {
+            all_lists = false;
+        }
+        out.extend(seq_arg(&a, i)?);
+    }
+    Ok(if all_lists { Value::List(out) } else { Value::Tuple(out) })
+}
+
+pub fn contains(_: &FnEnv, a: Vec<Value>) -> FR {
+    let items = seq_arg(&a, 0)?;
+    Ok(Value::Bool(items.iter().any(|v| values_equal(v, &a[1]))))
+}
+
+pub fn distinct(_: &FnEnv, a: Vec<Value>) -> FR {
+    let items = seq_arg(&a, 0)?;
+    let mut out: Vec<Value> = Vec::new();
+    for v in items {
+        if !out.iter().any(|o| values_equal(o, &v)) {
+            out.push(v);
+        }
+    }
+    Ok(Value::List(out))
+}
+
+pub fn element(_: &FnEnv, a: Vec<Value>) -> FR {
+    let items = seq_arg(&a, 0)?;
+    let i = int_arg(&a, 1)?;
+    if items.is_empty() {
+        return Err(FnError::Failed("cannot use element function with an empty list".into()));
+    }
+    if i < 0 {
+        return Err(FnError::Failed("cannot use element function with a negative index".into()));
+    }
+    Ok(items[(i as usize) % items.len()].clone())
+}
+
+pub fn flatten(_: &FnEnv, a: Vec<Value>) -> FR {
+    fn go(v: &[Value], out: &mut Vec<Value>) {
+        for x in v {
+            match x {
+                Value::List(y) | Value::Tuple(y) | Value::Set(y) => go(y, out),
+                other => out.push(other.clone()),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(&seq_arg(&a, 0)?, &mut out);
+    Ok(Value::Tuple(out))
+}
+
+pub fn index(_: &FnEnv, a: Vec<Value>) -> FR {
+    let items = seq_arg(&a, 0)?;
+    match items.iter().position(|v| values_equal(v, &a[1])) {
+        Some(i) => Ok(Value::int(i as i64)),
+        None => Err(FnError::Failed("item not found".into())),
+    }
+}
+
+pub fn keys(_: &FnEnv, a: Vec<Value>) -> FR {
+    let m = attrs_arg(&a, 0)?;
+    let ks = m.keys().map(|k| Value::String(k.clone())).collect();
+    Ok(match &a[0] {
+        Value::Object(_) => Value::Tuple(ks),
+        _ => Value::List(ks),
+    })
+}
+
+pub fn values(_: &FnEnv, a: Vec<Value>) -> FR {
+    let m = attrs_arg(&a, 0)?;
+    let vs = m.values().cloned().collect();
+    Ok(match &a[0] {
+        Value::Object(_) => Value::Tuple(vs),
+        _ => Value::List(vs),
+    })
+}
+
+pub fn lookup(_: &FnEnv, a: Vec<Value>) -> FR {
+    let m = attrs_arg(&a, 0)?;
+    let k = str_arg(&a, 1)?;
+    match m.get(&k) {
+        Some(v) => Ok(v.clone()),
+        None => match a.get(2) {
+            Some(d) => Ok(d.clone()),
+            None => Err(FnError::Failed(format!("lookup failed to find key {k:?}"))),
+        },
+    }
+}
+
+pub fn merge(_: &FnEnv, a: Vec<Value>) -> FR {
+    let mut out = Attrs::new();
+    let mut all_maps = true;
+    for (i, v) in a.iter().enumerate() {
+        match v {
+            Value::Null => continue,
+            Value::Map(m) => out.extend(m.clone()),
+            Value::Object(m) => {
+                all_maps = false;
+                out.extend(m.clone())
+            }
+            _ => return Err(FnError::Arg(i, "arguments must be maps or objects.".into())),
+        }
+    }
+    Ok(if all_maps && !a.is_empty() { Value::Map(out) } else { Value::Object(out) })
+}
+
+pub fn range(_: &FnEnv, a: Vec<Value>) -> FR {
+    let (start, limit, step) = match a.len() {
+        1 => (Number::from(0), num_arg(&a, 0)?, None),
+        2 => (num_arg(&a, 0)?, num_arg(&a, 1)?, None),
+        _ => (num_arg(&a, 0)?, num_arg(&a, 2 - 1)?, Some(num_arg(&a, 2)?)),
+    };
+    let step = step.unwrap_or_else(|| if limit < start { Number::from(-1) } else { Number::from(1) });
+    if step.is_zero() {
+        return Err(FnError::Failed("step must not be zero".into()));
+    }
+    let down = step.is_negative();
+    if down && start < limit {
+        return Err(FnError::Failed("when step is negative, start must be greater than limit".into()));
+    }
+    if !down && start > limit {
+        return Err(FnError::Failed("when step is positive, start must be less than limit".into()));
+    }
+    let mut out = Vec::new();
+    let mut cur = start;
+    while if down { cur > limit } else { cur < limit } {
+        if out.len() >= 1024 {
+            return Err(FnError::Failed("more than 1024 values were generated; either decrease the difference between start and end or use a smaller step".into()));
+        }
+        out.push(Value::Number(cur.clone()));
+        cur = cur.add(&step);
+    }
+    Ok(Value::List(out))
+}
+
+pub fn reverse(_: &FnEnv, a: Vec<Value>) -> FR {
+    if let Value::Set(_) = &a[0] {
+        return Err(FnError::Arg(0, "can't use a set value; sets have no order.".into()));
+    }
+    let mut items = seq_arg(&a, 0)?;
+    items.reverse();
+    Ok(same_kind(&a[0], items))
+}
+
+fn set_items(a: &[Value], i: usize) -> Result<Vec<Value>, FnError> {
+    let mut v = seq_arg(a, i)?;
+    v.sort_by(set_order);
+    v.dedup_by(|x, y| values_equal(x, y));
+    Ok(v)
+}
+
+pub fn setintersection(_: &FnEnv, a: Vec<Value>) -> FR {
+    let mut acc = set_items(&a, 0)?;
+    for i in 1..a.len() {
+        let other = set_items(&a, i)?;
+        acc.retain(|v| other.iter().any(|o| values_equal(o, v)));
+    }
+    Ok(Value::set_from(acc))
+}
+
+pub fn setunion(_: &FnEnv, a: Vec<Value>) -> FR {
+    let mut acc = Vec::new();
+    for i in 0..a.len() {
+        acc.extend(set_items(&a, i)?);
+    }
+    Ok(Value::set_from(acc))
+}
+
+pub fn setproduct(_: &FnEnv, a: Vec<Value>) -> FR {
+    let mut rows: Vec<Vec<Value>> = vec![vec![]];
+    let all_lists = a.iter().all(|v| matches!(v, Value::List(_) | Value::Tuple(_)));
+    for i in 0..a.len() {
+        let items = if matches!(a[i], Value::Set(_)) { set_items(&a, i)? } else { seq_arg(&a, i)? };
+        let mut next = Vec::new();
+        for r in &rows {
+            for it in &items {
+                let mut nr = r.clone();
+                nr.push(it.clone());
+                next.push(nr);
+            }
+        }
+        rows = next;
+    }
+    let out: Vec<Value> = rows.into_iter().map(Value::Tuple).collect();
+    Ok(if all_lists { Value::List(out) } else { Value::set_from(out) })
+}
+
+pub fn slice(_: &FnEnv, a: Vec<Value>) -> FR {
+    let items = seq_arg(&a, 0)?;
+    let s = int_arg(&a, 1)?;
+    let e = int_arg(&a, 2)?;
+    if s < 0 {
+        return Err(FnError::Arg(1, "start index must not be less than zero.".into()));
+    }
+    if e as usize > items.len() || e < 0 {
+        return Err(FnError::Arg(2, "end index must not be greater than the length of the list.".into()));
+    }
+    if s > e {
+        return Err(FnError::Arg(1, "start index must not be greater than end index.".into()));
+    }
+    Ok(same_kind(&a[0], items[s as usize..e as usize].to_vec()))
+}
+
+pub fn sort(_: &FnEnv, a: Vec<Value>) -> FR {
+    let mut s = strings_arg(&a, 0)?;
+    s.sort();
+    Ok(Value::List(s.into_iter().map(Value::String).collect()))
+}
+
+pub fn zipmap(_: &FnEnv, a: Vec<Value>) -> FR {
+    let ks = strings_arg(&a, 0)?;
+    let vs = seq_arg(&a, 1)?;
+    if ks.len() != vs.len() {
+        return Err(FnError::Failed(format!(
+            "number of keys ({}) does not match number of values ({})",
+            ks.len(),
+            vs.len()
+        )));
+    }
+    let m: Attrs = ks.into_iter().zip(vs).collect();
+    Ok(if matches!(a[1], Value::Tuple(_)) { Value::Object(m) } else { Value::Map(m) })
+}

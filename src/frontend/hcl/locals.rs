@@ -1,0 +1,198 @@
+//! Locals and data sources, evaluated in dependency order (they may refer to
+//! each other); a cycle is reported with its chain.
+
+use super::decode::{decode_body, BlockView};
+use super::eval::Evaluator;
+use super::functions::FnEnv;
+use super::parse::{body_refs, expr_refs, File, Ref};
+use crate::diag::{Diag, Diags};
+use crate::graph::{DataNode, Edge, Graph, VariableInfo};
+use crate::plugin::{self, PluginKind};
+use crate::value::{Attrs, Value};
+use hcl_edit::expr::Expression;
+use hcl_edit::structure::Block;
+use hcl_edit::Span;
+use std::collections::BTreeMap;
+
+enum Node<'a> {
+    Local { file: &'a File, expr: &'a Expression, sensitive: bool, span: Option<std::ops::Range<usize>> },
+    Data { file: &'a File, block: &'a Block },
+}
+
+fn key(r: &Ref) -> Option<String> {
+    match r {
+        Ref::Local(n) => Some(format!("local.{n}")),
+        Ref::Data(t, n) => Some(format!("data.{t}.{n}")),
+        Ref::Var(_) => None,
+    }
+}
+
+pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEnv, graph: &mut Graph, diags: &mut Diags) {
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    let mut order_seen: Vec<String> = Vec::new();
+    for f in files {
+        for b in f.body.get_blocks("locals") {
+            for a in b.body.attributes() {
+                let k = format!("local.{}", a.key.value().as_str());
+                if nodes.contains_key(&k) {
+                    diags.push(Diag::error("Duplicate local definition").detail(format!("Local variable {:?} is defined twice.", a.key.value().as_str())).at(&f.src, a.key.span()));
+                    continue;
+                }
+                order_seen.push(k.clone());
+                nodes.insert(k, Node::Local { file: f, expr: &a.value, sensitive: false, span: a.key.span() });
+            }
+            for c in b.body.blocks() {
+                diags.push(Diag::error("Unsupported block type").detail(format!("Blocks of type {:?} are not expected in locals.", c.ident.value().as_str())).at(&f.src, c.ident.span()));
+            }
+        }
+        for b in f.body.get_blocks("local") {
+            let Some(name) = b.labels.first().map(|l| l.as_str().to_string()) else { continue };
+            let k = format!("local.{name}");
+            let Some(expr) = b.body.get_attribute("expression") else {
+                diags.push(Diag::error("Missing required argument").detail("The argument \"expression\" is required.").at(&f.src, b.ident.span()));
+                continue;
+            };
+            for a in b.body.attributes() {
+                let n = a.key.value().as_str();
+                if n != "expression" && n != "sensitive" {
+                    diags.push(Diag::error("Unsupported argument").detail(format!("An argument named {n:?} is not expected here.")).at(&f.src, a.key.span()));
+                }
+            }
+            if nodes.contains_key(&k) {
+                diags.push(Diag::error("Duplicate local definition").detail(format!("Local variable {name:?} is defined twice.")).at(&f.src, b.ident.span()));
+                continue;
+            }
+            let sensitive = b.body.get_attribute("sensitive").is_some_and(|a| matches!(a.value, Expression::Bool(ref v) if *v.value()));
+            order_seen.push(k.clone());
+            nodes.insert(k, Node::Local { file: f, expr: &expr.value, sensitive, span: b.ident.span() });
+        }
+        for b in f.body.get_blocks("data") {
+            let labels: Vec<String> = b.labels.iter().map(|l| l.as_str().to_string()).collect();
+            if labels.len() != 2 {
+                continue;
+            }
+            let k = format!("data.{}.{}", labels[0], labels[1]);
+            if nodes.contains_key(&k) {
+                diags.push(Diag::error("Duplicate data source").detail(format!("{k} is declared twice.")).at(&f.src, b.ident.span()));
+                continue;
+            }
+            order_seen.push(k.clone());
+            nodes.insert(k, Node::Data { file: f, block: b });
+        }
+    }
+
+    // Depth-first topological order with cycle detection.
+    let deps = |n: &Node| -> Vec<String> {
+        let refs = match n {
+            Node::Local { expr, .. } => expr_refs(expr),
+            Node::Data { block, .. } => body_refs(&block.body),
+        };
+        refs.iter().filter_map(key).collect()
+    };
+    let mut state: BTreeMap<String, u8> = BTreeMap::new(); // 1 = visiting, 2 = done
+    let mut order: Vec<String> = Vec::new();
+    fn visit(k: &str, nodes: &BTreeMap<String, Node>, deps: &dyn Fn(&Node) -> Vec<String>, state: &mut BTreeMap<String, u8>, stack: &mut Vec<String>, order: &mut Vec<String>, diags: &mut Diags) {
+        match state.get(k) {
+            Some(2) => return,
+            Some(1) => {
+                let start = stack.iter().position(|s| s == k).unwrap_or(0);
+                let mut chain: Vec<String> = stack[start..].to_vec();
+                chain.push(k.to_string());
+                let (file, span) = match nodes.get(k) {
+                    Some(Node::Local { file, span, .. }) => (*file, span.clone()),
+                    Some(Node::Data { file, block }) => (*file, block.ident.span()),
+                    None => return,
+                };
+                diags.push(
+                    Diag::error("Cyclic dependency detected")
+                        .detail(format!("These values refer to each other in a loop: {}", chain.join(" -> ")))
+                        .at(&file.src, span)
+                        .hint("break the loop by computing one of them without the others"),
+                );
+                return;
+            }
+            _ => {}
+        }
+        let Some(node) = nodes.get(k) else { return };
+        state.insert(k.to_string(), 1);
+        stack.push(k.to_string());
+        for d in deps(node) {
+            if nodes.contains_key(&d) {
+                visit(&d, nodes, deps, state, stack, order, diags);
+            }
+        }
+        stack.pop();
+        state.insert(k.to_string(), 2);
+        order.push(k.to_string());
+    }
+    let before = diags.0.len();
+    for k in &order_seen {
+        visit(k, &nodes, &deps, &mut state, &mut Vec::new(), &mut order, diags);
+    }
+    if diags.0.len() > before {
+        return;
+    }
+
+    let mut locals = Attrs::new();
+    let mut data: BTreeMap<String, Attrs> = BTreeMap::new();
+    root.insert("local".into(), Value::Object(Attrs::new()));
+    root.insert("data".into(), Value::Object(Attrs::new()));
+    for k in &order {
+        let Some(node) = nodes.get(k) else { continue };
+        match node {
+            Node::Local { file, expr, sensitive, .. } => {
+                let ev = Evaluator::new(&file.src, root, env);
+                match ev.eval(expr) {
+                    Ok(v) => {
+                        let name = k.trim_start_matches("local.").to_string();
+                        if *sensitive {
+                            super::strings_in(&v, &mut graph.sensitive);
+                        }
+                        graph.locals.push(VariableInfo {
+                            name: name.clone(),
+                            display: if *sensitive { "<sensitive>".into() } else { super::variables::inspect_display(&v) },
+                            sensitive: *sensitive,
+                            description: None,
+                        });
+                        locals.insert(name, v);
+                    }
+                    Err(d) => diags.push(d),
+                }
+                root.insert("local".into(), Value::Object(locals.clone()));
+            }
+            Node::Data { file, block } => {
+                let view = BlockView::of(block, file);
+                let (ty, name) = (view.labels[0].clone(), view.labels[1].clone());
+                let Some(fields) = plugin::fields(PluginKind::DataSource, &ty) else {
+                    diags.push(
+                        view.err("Unknown data source type", format!("There is no data source of type {ty:?}."))
+                            .maybe_hint(crate::diag::did_you_mean(&ty, plugin::names(PluginKind::DataSource))),
+                    );
+                    continue;
+                };
+                let ev = Evaluator::new(&file.src, root, env);
+                let config = decode_body(&view, &ev, &fields, &[], &[], diags);
+                for e in plugin::validate(PluginKind::DataSource, &ty, &config) {
+                    diags.push(view.err(&format!("Invalid data source {k}"), e));
+                }
+                let value = if evaluate_data && !config.values().any(Value::contains_unknown) {
+                    match crate::datasource::execute(&ty, &config) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            diags.push(view.err("Data source failed", format!("{k}: {e}")));
+                            Value::Unknown
+                        }
+                    }
+                } else {
+                    Value::Unknown
+                };
+                for r in body_refs(&block.body).iter().filter_map(key) {
+                    graph.edges.push(Edge { from: r, to: k.clone() });
+                }
+                graph.datasources.push(DataNode { id: k.clone(), kind: ty.clone(), name: name.clone(), config });
+                data.entry(ty).or_default().insert(name, value);
+                root.insert("data".into(), Value::Object(data.iter().map(|(t, m)| (t.clone(), Value::Object(m.clone()))).collect()));
+            }
+        }
+    }
+}

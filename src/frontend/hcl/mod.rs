@@ -1,0 +1,177 @@
+//! The HCL2 front end: files → variables → locals and data sources →
+//! sources × builds, lowered into the execution [`Graph`].
+
+pub mod decode;
+pub mod eval;
+pub mod functions;
+pub mod parse;
+pub mod types;
+
+mod builds;
+mod locals;
+mod packer_block;
+mod variables;
+
+use crate::diag::{Diag, Diags};
+use crate::graph::Graph;
+use crate::value::{Attrs, Value};
+use functions::FnEnv;
+use parse::File;
+use std::path::{Path, PathBuf};
+
+/// The Packer version kiln's template language follows (`packer.version`,
+/// `required_version` checks).
+pub const PACKER_COMPAT_VERSION: &str = "1.9.5";
+
+/// What the command line adds to a template.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub path: PathBuf,
+    /// `-var name=value`, in order.
+    pub vars: Vec<(String, String)>,
+    /// `-var-file`, in order.
+    pub var_files: Vec<PathBuf>,
+    /// Stop after checking syntax.
+    pub syntax_only: bool,
+    /// Run data sources (build always does; validate only when asked).
+    pub evaluate_datasources: bool,
+}
+
+/// A loaded template: its graph and the scope the console evaluates in.
+pub struct Loaded {
+    pub graph: Graph,
+    pub root: Attrs,
+    pub env: FnEnv,
+}
+
+/// Template files of a path: a file, or a directory's `*.pkr.hcl` and
+/// `*.pkr.json`, plus its `*.auto.pkrvars.hcl` files.
+pub fn discover(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Diag> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Diag::error("Failed to read template").detail(format!("{}: {e}", path.display()))
+    })?;
+    if meta.is_file() {
+        return Ok((vec![path.to_path_buf()], Vec::new()));
+    }
+    let mut templates = Vec::new();
+    let mut autos = Vec::new();
+    let rd = std::fs::read_dir(path).map_err(|e| Diag::error("Failed to read directory").detail(format!("{}: {e}", path.display())))?;
+    for entry in rd.flatten() {
+        let p = entry.path();
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !p.is_file() {
+            continue;
+        }
+        if name.ends_with(".pkr.hcl") || name.ends_with(".pkr.json") {
+            templates.push(p);
+        } else if name.ends_with(".auto.pkrvars.hcl") || name.ends_with(".auto.pkrvars.json") {
+            autos.push(p);
+        }
+    }
+    templates.sort();
+    autos.sort();
+    if templates.is_empty() {
+        return Err(Diag::error("Could not find any config file")
+            .detail(format!("No *.pkr.hcl or *.pkr.json file in {}", path.display()))
+            .hint("name HCL2 templates *.pkr.hcl; legacy JSON templates are passed as a single file"));
+    }
+    Ok((templates, autos))
+}
+
+fn parse_any(path: &Path) -> Result<File, Diag> {
+    let name = path.to_string_lossy();
+    if name.ends_with(".json") {
+        let text = std::fs::read_to_string(path).map_err(|e| Diag::error("Failed to read file").detail(format!("{}: {e}", path.display())))?;
+        return crate::frontend::hcl_json::to_hcl(&name, &text);
+    }
+    parse::parse_file(path)
+}
+
+/// Load an HCL2 template (file or directory) into a graph.
+pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
+    let mut diags = Diags::new();
+    let (paths, autos) = match discover(&opts.path) {
+        Ok(x) => x,
+        Err(d) => return (None, d.into()),
+    };
+    let mut files = Vec::new();
+    for p in &paths {
+        match parse_any(p) {
+            Ok(f) => files.push(f),
+            Err(d) => diags.push(d),
+        }
+    }
+    let mut var_files = Vec::new();
+    for p in autos.iter().chain(&opts.var_files) {
+        match parse_any(p) {
+            Ok(f) => var_files.push(f),
+            Err(d) => diags.push(d),
+        }
+    }
+    if diags.has_errors() || opts.syntax_only {
+        return (None, diags);
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let root_dir = if opts.path.is_dir() {
+        opts.path.clone()
+    } else {
+        opts.path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
+    };
+    let env = FnEnv::new(cwd.clone());
+    let mut root = Attrs::new();
+    root.insert(
+        "path".into(),
+        Value::Object(Attrs::from([
+            ("root".to_string(), Value::String(root_dir.to_string_lossy().into_owned())),
+            ("cwd".to_string(), Value::String(cwd.to_string_lossy().into_owned())),
+        ])),
+    );
+    root.insert("packer".into(), Value::Object(Attrs::from([("version".to_string(), Value::string(PACKER_COMPAT_VERSION))])));
+
+    let mut graph = Graph { frontend: "hcl2".into(), ..Graph::default() };
+    // Top-level structure and the packer block first.
+    packer_block::check_top_level(&files, &mut diags);
+    packer_block::check_packer_blocks(&files, &env, &mut diags);
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    let vars = variables::resolve(&files, &var_files, opts, &env, &mut graph, &mut diags);
+    root.insert("var".into(), Value::Object(vars));
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    locals::resolve(&files, &mut root, opts.evaluate_datasources, &env, &mut graph, &mut diags);
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    builds::lower(&files, &root, &env, &mut graph, &mut diags);
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    (Some(Loaded { graph, root, env }), diags)
+}
+
+/// Every string inside a value, for the sensitive-value filter.
+pub fn strings_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            if !s.is_empty() {
+                out.push(s.clone())
+            }
+        }
+        Value::Number(n) => out.push(n.to_string()),
+        Value::List(x) | Value::Set(x) | Value::Tuple(x) => x.iter().for_each(|i| strings_in(i, out)),
+        Value::Map(m) | Value::Object(m) => m.values().for_each(|i| strings_in(i, out)),
+        _ => {}
+    }
+}
+
+/// `min_packer_version` / `required_version` check against the version kiln follows.
+pub fn packer_block_version_ok(constraint: &str) -> Result<bool, String> {
+    let c = if constraint.trim_start().starts_with(|c: char| c.is_ascii_digit() || c == 'v') {
+        format!(">= {constraint}")
+    } else {
+        constraint.to_string()
+    };
+    packer_block::version_satisfies(&c, PACKER_COMPAT_VERSION)
+}

@@ -1,0 +1,97 @@
+//! Reading HCL files: syntax errors become diagnostics at the right line and
+//! column; references between expressions are found for ordering.
+
+use crate::diag::{Diag, SourceFile};
+use hcl_edit::expr::{Expression, TraversalOperator};
+use hcl_edit::structure::Body;
+use hcl_edit::visit::{self, Visit};
+use std::path::Path;
+
+pub struct File {
+    pub src: SourceFile,
+    pub body: Body,
+}
+
+/// Read and parse one `.pkr.hcl` / `.pkrvars.hcl` file.
+pub fn parse_file(path: &Path) -> Result<File, Diag> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Diag::error("Failed to read file").detail(format!("{}: {e}", path.display()))
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Diag::error("Invalid file encoding")
+            .detail(format!("{} is not valid UTF-8", path.display()))
+            .hint("HCL files must be UTF-8 encoded")
+    })?;
+    parse_text(&path.display().to_string(), text)
+}
+
+pub fn parse_text(name: &str, text: String) -> Result<File, Diag> {
+    // A UTF-8 BOM is not part of the syntax.
+    let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
+    let src = SourceFile::new(name, text);
+    let body = hcl_edit::parser::parse_body(&src.text).map_err(|e| syntax_diag(&src, &e))?;
+    Ok(File { src, body })
+}
+
+pub fn syntax_diag(src: &SourceFile, e: &hcl_edit::parser::Error) -> Diag {
+    let loc = e.location();
+    let off = src.offset_of(loc.line(), loc.column()).min(src.text.len());
+    let end = (off + 1).min(src.text.len()).max(off);
+    Diag::error("Invalid HCL syntax")
+        .detail(e.message().to_string())
+        .at(src, Some(off..end))
+        .label("here")
+        .hint("check for a missing closing brace, quote or bracket near this point")
+}
+
+/// A reference from an expression to another named value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Ref {
+    Local(String),
+    Data(String, String),
+    Var(String),
+}
+
+struct RefFinder(Vec<Ref>);
+
+impl Visit for RefFinder {
+    fn visit_traversal(&mut self, node: &hcl_edit::expr::Traversal) {
+        if let Expression::Variable(root) = &node.expr {
+            let attr = |i: usize| match node.operators.get(i).map(|o| o.value()) {
+                Some(TraversalOperator::GetAttr(a)) => Some(a.value().to_string()),
+                _ => None,
+            };
+            match root.value().as_str() {
+                "local" => {
+                    if let Some(n) = attr(0) {
+                        self.0.push(Ref::Local(n));
+                    }
+                }
+                "var" => {
+                    if let Some(n) = attr(0) {
+                        self.0.push(Ref::Var(n));
+                    }
+                }
+                "data" => {
+                    if let (Some(t), Some(n)) = (attr(0), attr(1)) {
+                        self.0.push(Ref::Data(t, n));
+                    }
+                }
+                _ => {}
+            }
+        }
+        visit::visit_traversal(self, node);
+    }
+}
+
+pub fn expr_refs(e: &Expression) -> Vec<Ref> {
+    let mut f = RefFinder(Vec::new());
+    f.visit_expr(e);
+    f.0
+}
+
+pub fn body_refs(b: &Body) -> Vec<Ref> {
+    let mut f = RefFinder(Vec::new());
+    f.visit_body(b);
+    f.0
+}

@@ -1,0 +1,310 @@
+//! Reading a legacy JSON template into the execution graph.
+
+use super::interp::{render, Ctx};
+use crate::diag::{did_you_mean, Diag, Diags, SourceFile};
+use crate::frontend::hcl::functions::FnEnv;
+use crate::frontend::hcl::{LoadOptions, Loaded};
+use crate::graph::{BuildNode, Config, Graph, Step, VariableInfo};
+use crate::plugin::{self, Field, PluginKind};
+use crate::value::{Attrs, Value};
+use serde_json::{Map, Value as J};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const ROOT_KEYS: &[&str] = &["description", "min_packer_version", "variables", "sensitive-variables", "builders", "provisioners", "post-processors"];
+const PROV_META: &[&str] = &["type", "only", "except", "override", "pause_before", "timeout", "max_retries"];
+const PP_META: &[&str] = &["type", "only", "except", "keep_input_artifact", "name"];
+
+/// Byte span of the first occurrence of `"key"` (for pointing diagnostics at a key).
+fn key_span(src: &SourceFile, key: &str) -> Option<std::ops::Range<usize>> {
+    let needle = format!("\"{key}\"");
+    src.text.find(&needle).map(|i| i..i + needle.len())
+}
+
+pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
+    let mut diags = Diags::new();
+    let path = &opts.path;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return (None, Diag::error("Failed to read template").detail(format!("{}: {e}", path.display())).into()),
+    };
+    let src = SourceFile::new(path.display().to_string(), text.clone());
+    let j: J = match serde_json::from_str(&text) {
+        Ok(j) => j,
+        Err(e) => {
+            let off = src.offset_of(e.line(), e.column());
+            return (None, Diag::error("Failed to parse template").detail(e.to_string()).at(&src, Some(off..(off + 1).min(text.len()).max(off))).into());
+        }
+    };
+    let J::Object(root) = j else {
+        return (None, Diag::error("Failed to parse template").detail("the root of a JSON template must be an object").at(&src, Some(0..1)).into());
+    };
+    // Structure (checked in -syntax-only too).
+    for k in root.keys() {
+        if !ROOT_KEYS.contains(&k.as_str()) && !k.starts_with('_') {
+            diags.push(Diag::error("Unknown root level key in template").detail(format!("'{k}'")).at(&src, key_span(&src, k)).maybe_hint(did_you_mean(k, ROOT_KEYS.iter().copied())));
+        }
+    }
+    let arr = |k: &str, diags: &mut Diags| -> Vec<J> {
+        match root.get(k) {
+            None => Vec::new(),
+            Some(J::Array(a)) => a.clone(),
+            Some(_) => {
+                diags.push(Diag::error(format!("Error parsing template: '{k}' must be an array")).at(&src, key_span(&src, k)));
+                Vec::new()
+            }
+        }
+    };
+    let builders = arr("builders", &mut diags);
+    let provisioners = arr("provisioners", &mut diags);
+    let post_processors = arr("post-processors", &mut diags);
+    let variables = match root.get("variables") {
+        None => Map::new(),
+        Some(J::Object(m)) => m.clone(),
+        Some(_) => {
+            diags.push(Diag::error("Error parsing template: 'variables' must be an object").at(&src, key_span(&src, "variables")));
+            Map::new()
+        }
+    };
+    if builders.is_empty() && !diags.has_errors() {
+        diags.push(Diag::error("Error parsing template: at least one builder must be defined").at(&src, Some(0..1)));
+    }
+    if diags.has_errors() || opts.syntax_only {
+        return (None, diags);
+    }
+
+    let template_dir = path.parent().map(|p| p.canonicalize().unwrap_or(p.to_path_buf())).unwrap_or_else(|| PathBuf::from(".")).display().to_string();
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let mut graph = Graph { frontend: "json".into(), ..Graph::default() };
+    graph.description = root.get("description").and_then(J::as_str).map(str::to_string);
+
+    // min_packer_version
+    if let Some(v) = root.get("min_packer_version").and_then(J::as_str) {
+        match crate::frontend::hcl::packer_block_version_ok(v) {
+            Ok(true) => {}
+            Ok(false) => diags.push(Diag::error("This template requires a newer Packer").detail(format!("min_packer_version is {v}; kiln implements Packer {}", crate::frontend::hcl::PACKER_COMPAT_VERSION)).at(&src, key_span(&src, "min_packer_version"))),
+            Err(e) => diags.push(Diag::error("Invalid min_packer_version").detail(e).at(&src, key_span(&src, "min_packer_version"))),
+        }
+    }
+
+    // Variables: defaults, then -var-file, then -var.
+    let mut user: BTreeMap<String, String> = BTreeMap::new();
+    let mut required: Vec<String> = Vec::new();
+    let mut overrides: BTreeMap<String, String> = BTreeMap::new();
+    for vf in &opts.var_files {
+        match std::fs::read_to_string(vf).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str::<Map<String, J>>(&t).map_err(|e| e.to_string())) {
+            Ok(m) => {
+                for (k, v) in m {
+                    overrides.insert(k, json_scalar(&v));
+                }
+            }
+            Err(e) => diags.push(Diag::error("Error reading variable file").detail(format!("{}: {e}", vf.display()))),
+        }
+    }
+    for (k, v) in &opts.vars {
+        overrides.insert(k.clone(), v.clone());
+    }
+    for (name, def) in &variables {
+        if let Some(v) = overrides.get(name) {
+            user.insert(name.clone(), v.clone());
+            continue;
+        }
+        match def {
+            J::Null => required.push(name.clone()),
+            other => {
+                let raw = json_scalar(other);
+                let ctx = Ctx { user: &user.clone(), allow_env: true, build_name: None, build_type: None, template_dir: &template_dir, timestamp: &timestamp, uuid: &uuid };
+                match render(&raw, &ctx) {
+                    Ok(v) => {
+                        user.insert(name.clone(), v);
+                    }
+                    Err(e) => diags.push(Diag::error(format!("Error interpolating default value for '{name}'")).detail(e).at(&src, key_span(&src, name))),
+                }
+            }
+        }
+    }
+    for k in overrides.keys() {
+        if !variables.contains_key(k) && opts.vars.iter().any(|(n, _)| n == k) {
+            // Packer accepts undeclared -var for JSON templates.
+            user.insert(k.clone(), overrides[k].clone());
+        }
+    }
+    for r in &required {
+        diags.push(Diag::error(format!("required variable not set: {r}")).at(&src, key_span(&src, r)).hint(format!("pass it with -var '{r}=…' or a -var-file")));
+    }
+    let sensitive: Vec<String> = root.get("sensitive-variables").and_then(J::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    for (name, _) in &variables {
+        let is_sens = sensitive.contains(name);
+        let val = user.get(name).cloned().unwrap_or_default();
+        if is_sens && !val.is_empty() {
+            graph.sensitive.push(val.clone());
+        }
+        graph.variables.push(VariableInfo { name: name.clone(), display: if is_sens { "<sensitive>".into() } else { format!("{val:?}") }, sensitive: is_sens, description: None });
+    }
+    if diags.has_errors() {
+        return (None, diags);
+    }
+
+    let mk_ctx = |bn: Option<&'_ str>, bt: Option<&'_ str>| -> (Option<String>, Option<String>) { (bn.map(str::to_string), bt.map(str::to_string)) };
+    let _ = mk_ctx;
+    for (bi, b) in builders.iter().enumerate() {
+        let J::Object(bm) = b else {
+            diags.push(Diag::error(format!("builder {}: must be an object", bi + 1)).at(&src, key_span(&src, "builders")));
+            continue;
+        };
+        let Some(ty) = bm.get("type").and_then(J::as_str).map(str::to_string) else {
+            diags.push(Diag::error(format!("builder {}: missing 'type'", bi + 1)).at(&src, key_span(&src, "builders")));
+            continue;
+        };
+        let name = bm.get("name").and_then(J::as_str).map(str::to_string).unwrap_or_else(|| ty.clone());
+        let ctx = Ctx { user: &user, allow_env: false, build_name: Some(&name), build_type: Some(&ty), template_dir: &template_dir, timestamp: &timestamp, uuid: &uuid };
+        let Some(fields) = plugin::fields(PluginKind::Builder, &ty) else {
+            diags.push(Diag::error(format!("Failed to initialize build \"{name}\": builder type not found: {ty}")).at(&src, key_span(&src, &ty)).maybe_hint(did_you_mean(&ty, plugin::names(PluginKind::Builder))));
+            continue;
+        };
+        let builder = decode(&src, bm, &fields, &["type", "name"], &ctx, &format!("builder {name}"), &mut diags);
+        let mut errs = crate::communicator::validate(&builder);
+        errs.extend(plugin::validate(PluginKind::Builder, &ty, &builder));
+        for e in errs {
+            diags.push(Diag::error(format!("Failed to prepare build: \"{name}\"")).detail(e).at(&src, key_span(&src, &ty)));
+        }
+        let mut node = BuildNode { name: name.clone(), build_name: None, build_index: 0, build_description: None, source_type: ty.clone(), source_name: name.clone(), builder, provisioners: vec![], error_cleanup: None, post_processors: vec![] };
+        for (pi, p) in provisioners.iter().enumerate() {
+            let J::Object(pm) = p else {
+                diags.push(Diag::error(format!("provisioner {}: must be an object", pi + 1)).at(&src, key_span(&src, "provisioners")));
+                continue;
+            };
+            if !selected(pm, &name) {
+                continue;
+            }
+            let Some(pty) = pm.get("type").and_then(J::as_str).map(str::to_string) else {
+                diags.push(Diag::error(format!("provisioner {}: missing 'type'", pi + 1)).at(&src, key_span(&src, "provisioners")));
+                continue;
+            };
+            let Some(pf) = plugin::fields(PluginKind::Provisioner, &pty) else {
+                diags.push(Diag::error(format!("provisioner {}: unknown provisioner type {pty:?}", pi + 1)).at(&src, key_span(&src, &pty)).maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::Provisioner))));
+                continue;
+            };
+            let mut merged = pm.clone();
+            if let Some(J::Object(ov)) = pm.get("override").and_then(|o| o.get(&name)) {
+                for (k, v) in ov {
+                    merged.insert(k.clone(), v.clone());
+                }
+            }
+            let config = decode(&src, &merged, &pf, PROV_META, &ctx, &format!("provisioner {}", pi + 1), &mut diags);
+            for e in plugin::validate(PluginKind::Provisioner, &pty, &config) {
+                diags.push(Diag::error(format!("Failed to prepare provisioner {}: {pty}", pi + 1)).detail(e).at(&src, key_span(&src, &pty)));
+            }
+            let dur = |k: &str, diags: &mut Diags| pm.get(k).and_then(J::as_str).and_then(|s| crate::util::duration::parse(s).map_err(|e| diags.push(Diag::error(format!("provisioner {}: {k}", pi + 1)).detail(e).at(&src, key_span(&src, k)))).ok());
+            let pause_before = dur("pause_before", &mut diags);
+            let timeout = dur("timeout", &mut diags);
+            let max_retries = pm.get("max_retries").map(json_scalar).and_then(|s| s.parse().ok()).unwrap_or(0);
+            node.provisioners.push(Step { kind: pty, name: None, config, pause_before, max_retries, timeout, keep_input_artifact: None, origin: None });
+        }
+        for pp in &post_processors {
+            let items: Vec<J> = match pp {
+                J::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            };
+            let mut chain = Vec::new();
+            for it in items {
+                let pm: Map<String, J> = match it {
+                    J::String(s) => Map::from_iter([("type".to_string(), J::String(s))]),
+                    J::Object(m) => m,
+                    _ => {
+                        diags.push(Diag::error("post-processor must be a string, an object or an array").at(&src, key_span(&src, "post-processors")));
+                        continue;
+                    }
+                };
+                if !selected(&pm, &name) {
+                    continue;
+                }
+                let Some(pty) = pm.get("type").and_then(J::as_str).map(str::to_string) else {
+                    diags.push(Diag::error("post-processor: missing 'type'").at(&src, key_span(&src, "post-processors")));
+                    continue;
+                };
+                let Some(pf) = plugin::fields(PluginKind::PostProcessor, &pty) else {
+                    diags.push(Diag::error(format!("unknown post-processor type {pty:?}")).at(&src, key_span(&src, &pty)).maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::PostProcessor))));
+                    continue;
+                };
+                let config = decode(&src, &pm, &pf, PP_META, &ctx, &format!("post-processor {pty}"), &mut diags);
+                for e in plugin::validate(PluginKind::PostProcessor, &pty, &config) {
+                    diags.push(Diag::error(format!("Failed to prepare post-processor {pty}")).detail(e).at(&src, key_span(&src, &pty)));
+                }
+                let keep = pm.get("keep_input_artifact").and_then(J::as_bool);
+                chain.push(Step { kind: pty, name: pm.get("name").and_then(J::as_str).map(str::to_string), config, pause_before: None, max_retries: 0, timeout: None, keep_input_artifact: keep, origin: None });
+            }
+            if !chain.is_empty() {
+                node.post_processors.push(chain);
+            }
+        }
+        graph.builds.push(node);
+    }
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut rootv = Attrs::new();
+    rootv.insert("var".into(), Value::Object(user.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()));
+    (Some(Loaded { graph, root: rootv, env: FnEnv::new(cwd) }), diags)
+}
+
+fn selected(m: &Map<String, J>, name: &str) -> bool {
+    let list = |k: &str| -> Vec<String> { m.get(k).and_then(J::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default() };
+    let only = list("only");
+    let except = list("except");
+    (only.is_empty() || only.iter().any(|o| o == name)) && !except.iter().any(|e| e == name)
+}
+
+fn json_scalar(v: &J) -> String {
+    match v {
+        J::String(s) => s.clone(),
+        J::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Interpolate every string, then coerce to the plugin's field kinds
+/// (mapstructure's weak typing: "true" → bool, "x" → ["x"]).
+fn decode(src: &SourceFile, m: &Map<String, J>, fields: &[Field], meta: &[&str], ctx: &Ctx, what: &str, diags: &mut Diags) -> Config {
+    let mut out = Config::new();
+    for (k, v) in m {
+        if meta.contains(&k.as_str()) || k.starts_with('_') {
+            continue;
+        }
+        let Some(f) = fields.iter().find(|f| f.0 == k) else {
+            diags.push(Diag::error(format!("{what}: unknown configuration key: '{k}'")).at(src, key_span(src, k)).maybe_hint(did_you_mean(k, fields.iter().map(|f| f.0))));
+            continue;
+        };
+        let val = match interp_json(v, ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                diags.push(Diag::error(format!("{what}: error interpolating '{k}'")).detail(e).at(src, key_span(src, k)));
+                continue;
+            }
+        };
+        let mut value = Value::from_json(&val);
+        if f.1 == plugin::Kind::Strings {
+            if let Value::String(s) = &value {
+                value = Value::Tuple(vec![Value::String(s.clone())]);
+            }
+        }
+        match crate::frontend::hcl::decode::coerce(value, f.1) {
+            Ok(v) => {
+                out.insert(k.clone(), v);
+            }
+            Err(e) => diags.push(Diag::error(format!("{what}: '{k}' expected type: {e}")).at(src, key_span(src, k))),
+        }
+    }
+    out
+}
+
+fn interp_json(v: &J, ctx: &Ctx) -> Result<J, String> {
+    Ok(match v {
+        J::String(s) => J::String(render(s, ctx)?),
+        J::Array(a) => J::Array(a.iter().map(|x| interp_json(x, ctx)).collect::<Result<_, _>>()?),
+        J::Object(m) => J::Object(m.iter().map(|(k, x)| Ok((k.clone(), interp_json(x, ctx)?))).collect::<Result<_, String>>()?),
+        other => other.clone(),
+    })
+}

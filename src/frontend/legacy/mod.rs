@@ -1,0 +1,7 @@
+//! Legacy JSON templates (`builders`, `provisioners`, `post-processors`,
+//! `variables`), lowered into the same graph as HCL2.
+
+mod interp;
+mod load;
+
+pub use load::load;

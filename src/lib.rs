@@ -1,0 +1,22 @@
+//! kiln: a fast, single-binary, HCL2-native machine-image builder that runs
+//! Packer templates.
+//!
+//! Layers, in the order a template flows through them:
+//! `frontend::{hcl, legacy}` → `graph` → `runner` → `builder`,
+//! `communicator`, `provisioner`, `postprocessor`; `ui` prints, `cli` wires
+//! the commands.
+
+pub mod builder;
+pub mod cli;
+pub mod communicator;
+pub mod datasource;
+pub mod diag;
+pub mod frontend;
+pub mod graph;
+pub mod plugin;
+pub mod postprocessor;
+pub mod provisioner;
+pub mod runner;
+pub mod ui;
+pub mod util;
+pub mod value;

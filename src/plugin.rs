@@ -1,0 +1,142 @@
+//! Plugin schemas and lookup. Every builder, provisioner, post-processor and
+//! data source is built in; its schema says which arguments it accepts so the
+//! front ends can reject unknown ones (with "did you mean") before a run.
+
+use crate::graph::Config;
+use crate::value::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    String,
+    Bool,
+    Number,
+    /// A Go duration string ("5s", "1h30m").
+    Duration,
+    Strings,
+    StringMap,
+    Any,
+    /// A nested block that may appear once.
+    Block(&'static [Field]),
+    /// A nested block that may repeat.
+    Blocks(&'static [Field]),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Field(pub &'static str, pub Kind);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    Builder,
+    Provisioner,
+    PostProcessor,
+    DataSource,
+}
+
+impl PluginKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            PluginKind::Builder => "builder",
+            PluginKind::Provisioner => "provisioner",
+            PluginKind::PostProcessor => "post-processor",
+            PluginKind::DataSource => "data source",
+        }
+    }
+}
+
+struct Entry {
+    kind: PluginKind,
+    name: &'static str,
+    fields: &'static [&'static [Field]],
+    validate: fn(&Config) -> Vec<String>,
+}
+
+const ENTRIES: &[Entry] = &[
+    Entry { kind: PluginKind::Builder, name: "null", fields: &[crate::communicator::FIELDS], validate: crate::builder::null::validate },
+    Entry { kind: PluginKind::Builder, name: "file", fields: &[crate::builder::file::FIELDS], validate: crate::builder::file::validate },
+    Entry { kind: PluginKind::Provisioner, name: "shell-local", fields: &[crate::provisioner::shell_local::FIELDS], validate: crate::provisioner::shell_local::validate },
+    Entry { kind: PluginKind::Provisioner, name: "file", fields: &[crate::provisioner::file::FIELDS], validate: crate::provisioner::file::validate },
+    Entry { kind: PluginKind::Provisioner, name: "shell", fields: &[crate::provisioner::shell::FIELDS], validate: crate::provisioner::shell::validate },
+    Entry { kind: PluginKind::Provisioner, name: "breakpoint", fields: &[crate::provisioner::breakpoint::FIELDS], validate: no_checks },
+    Entry { kind: PluginKind::PostProcessor, name: "manifest", fields: &[crate::postprocessor::manifest::FIELDS], validate: no_checks },
+    Entry { kind: PluginKind::PostProcessor, name: "shell-local", fields: &[crate::provisioner::shell_local::FIELDS], validate: crate::provisioner::shell_local::validate },
+    Entry { kind: PluginKind::DataSource, name: "null", fields: &[crate::datasource::null::FIELDS], validate: crate::datasource::null::validate },
+];
+
+fn no_checks(_: &Config) -> Vec<String> {
+    Vec::new()
+}
+
+fn entry(kind: PluginKind, name: &str) -> Option<&'static Entry> {
+    ENTRIES.iter().find(|e| e.kind == kind && e.name == name)
+}
+
+/// The argument names a plugin accepts (None: unknown plugin type).
+pub fn fields(kind: PluginKind, name: &str) -> Option<Vec<Field>> {
+    entry(kind, name).map(|e| e.fields.iter().flat_map(|f| f.iter().copied()).collect())
+}
+
+/// Names of the plugins of one kind, for "did you mean".
+pub fn names(kind: PluginKind) -> Vec<&'static str> {
+    ENTRIES.iter().filter(|e| e.kind == kind).map(|e| e.name).collect()
+}
+
+/// Semantic checks a plugin makes on its configuration (Packer's `Prepare`).
+pub fn validate(kind: PluginKind, name: &str, config: &Config) -> Vec<String> {
+    entry(kind, name).map(|e| (e.validate)(config)).unwrap_or_default()
+}
+
+/// Plugin names `required_plugins` may list (all built in).
+pub const KNOWN_PLUGIN_SOURCES: &[&str] = &[
+    "github.com/hashicorp/amazon",
+    "github.com/hashicorp/qemu",
+    "github.com/hashicorp/null",
+    "github.com/hashicorp/file",
+];
+
+// ---- typed accessors used by plugins to read their Config ----
+
+pub fn get_str(c: &Config, k: &str) -> Option<String> {
+    match c.get(k) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+pub fn get_bool(c: &Config, k: &str) -> Option<bool> {
+    match c.get(k) {
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+pub fn get_i64(c: &Config, k: &str) -> Option<i64> {
+    match c.get(k) {
+        Some(Value::Number(n)) => n.to_i64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+pub fn get_strings(c: &Config, k: &str) -> Vec<String> {
+    match c.get(k) {
+        Some(v) => match v.as_seq() {
+            Some(items) => items.iter().filter_map(|i| crate::value::to_display_string(i)).collect(),
+            None => crate::value::to_display_string(v).into_iter().collect(),
+        },
+        None => Vec::new(),
+    }
+}
+
+pub fn get_string_map(c: &Config, k: &str) -> Vec<(String, String)> {
+    match c.get(k).and_then(Value::as_attrs) {
+        Some(m) => m.iter().filter_map(|(k, v)| crate::value::to_display_string(v).map(|s| (k.clone(), s))).collect(),
+        None => Vec::new(),
+    }
+}
+
+pub fn is_set(c: &Config, k: &str) -> bool {
+    c.get(k).is_some_and(|v| !v.is_null())
+}

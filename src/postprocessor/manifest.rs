@@ -1,0 +1,137 @@
+//! manifest: record each build's artifact in a JSON file, the same shape as
+//! Packer's `packer-manifest.json`, appending to what is there.
+
+use super::PostProcessor;
+use crate::graph::Config;
+use crate::plugin::{get_bool, get_str, Field, Kind};
+use crate::runner::{Artifact, BuildContext, BuildError};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const FIELDS: &[Field] = &[
+    Field("output", Kind::String),
+    Field("strip_path", Kind::Bool),
+    Field("strip_time", Kind::Bool),
+    Field("custom_data", Kind::StringMap),
+];
+
+/// Builds of one run write one manifest; serialise them.
+static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[derive(Serialize, Deserialize, Default)]
+struct ManifestFile {
+    #[serde(default)]
+    builds: Vec<serde_json::Value>,
+    #[serde(default)]
+    last_run_uuid: String,
+}
+
+#[derive(Serialize)]
+struct FileEntry {
+    name: String,
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct BuildEntry {
+    name: String,
+    builder_type: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    build_time: i64,
+    files: Option<Vec<FileEntry>>,
+    artifact_id: String,
+    packer_run_uuid: String,
+    custom_data: Option<indexmap::IndexMap<String, String>>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+pub struct Manifest {
+    output: PathBuf,
+    strip_path: bool,
+    strip_time: bool,
+    custom_data: Option<indexmap::IndexMap<String, String>>,
+}
+
+impl Manifest {
+    pub fn new(c: &Config) -> Manifest {
+        let custom = crate::plugin::get_string_map(c, "custom_data");
+        Manifest {
+            output: PathBuf::from(get_str(c, "output").unwrap_or_else(|| "packer-manifest.json".into())),
+            strip_path: get_bool(c, "strip_path").unwrap_or(false),
+            strip_time: get_bool(c, "strip_time").unwrap_or(false),
+            custom_data: if c.contains_key("custom_data") { Some(custom.into_iter().collect()) } else { None },
+        }
+    }
+}
+
+/// JSON as Go's `json.MarshalIndent(v, "", "  ")` writes it.
+pub fn go_json_pretty<T: Serialize>(v: &T) -> Result<String, String> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
+    Ok(s.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026"))
+}
+
+#[async_trait]
+impl PostProcessor for Manifest {
+    async fn process(&self, ctx: &BuildContext, input: Artifact) -> Result<(Artifact, bool), BuildError> {
+        let files = if input.files.is_empty() {
+            None
+        } else {
+            Some(
+                input
+                    .files
+                    .iter()
+                    .map(|f| {
+                        let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+                        let name = if self.strip_path {
+                            f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                        } else {
+                            f.display().to_string()
+                        };
+                        FileEntry { name, size }
+                    })
+                    .collect(),
+            )
+        };
+        let entry = BuildEntry {
+            name: ctx.build_name.clone(),
+            builder_type: input.builder_type.clone(),
+            build_time: if self.strip_time { 0 } else { chrono::Utc::now().timestamp() },
+            files,
+            artifact_id: input.id.clone(),
+            packer_run_uuid: ctx.run_uuid.clone(),
+            custom_data: self.custom_data.clone(),
+        };
+        let _guard = LOCK.lock().await;
+        let mut m: ManifestFile = match std::fs::read(&self.output) {
+            Ok(bytes) if !bytes.is_empty() => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{} exists but is not a manifest Packer or kiln wrote: {e}", self.output.display()))?,
+            _ => ManifestFile::default(),
+        };
+        m.builds.push(serde_json::to_value(&entry).map_err(|e| e.to_string())?);
+        m.last_run_uuid = ctx.run_uuid.clone();
+        let text = ctx.ui.root().redact(&go_json_pretty(&m)?);
+        write_atomic(&self.output, text.as_bytes()).map_err(|e| format!("writing {}: {e}", self.output.display()))?;
+        Ok((input, true))
+    }
+}
+
+/// Write via a temp file in the same directory and rename: never a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tf = tempfile::NamedTempFile::new_in(dir)?;
+    tf.write_all(bytes)?;
+    tf.as_file().sync_all()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0o664);
+        let _ = std::fs::set_permissions(tf.path(), std::fs::Permissions::from_mode(mode));
+    }
+    tf.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! Post-processors: what happens to an artifact after the build.
+
+pub mod manifest;
+pub mod shell_local;
+
+use crate::graph::Config;
+use crate::runner::{Artifact, BuildContext, BuildError};
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait PostProcessor: Send + Sync {
+    /// The new artifact and whether the input should be kept by default.
+    async fn process(&self, ctx: &BuildContext, input: Artifact) -> Result<(Artifact, bool), BuildError>;
+}
+
+pub fn create(kind: &str, config: &Config) -> Result<Box<dyn PostProcessor>, String> {
+    match kind {
+        "manifest" => Ok(Box::new(manifest::Manifest::new(config))),
+        "shell-local" => Ok(Box::new(shell_local::ShellLocalPP::new(config)?)),
+        other => Err(format!("unknown post-processor type {other:?}")),
+    }
+}

@@ -1,0 +1,256 @@
+//! shell-local: run commands and scripts on the machine running kiln, as a
+//! provisioner or a post-processor.
+
+use super::Provisioner;
+use crate::communicator::Communicator;
+use crate::graph::Config;
+use crate::plugin::{get_str, get_string_map, get_strings, Field, Kind};
+use crate::runner::interpolate::render_fields;
+use crate::runner::{BuildContext, BuildError};
+use async_trait::async_trait;
+use std::io::Write;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub const FIELDS: &[Field] = &[
+    Field("command", Kind::String),
+    Field("inline", Kind::Strings),
+    Field("script", Kind::String),
+    Field("scripts", Kind::Strings),
+    Field("environment_vars", Kind::Strings),
+    Field("env", Kind::StringMap),
+    Field("env_var_format", Kind::String),
+    Field("execute_command", Kind::Strings),
+    Field("inline_shebang", Kind::String),
+    Field("only_on", Kind::Strings),
+    Field("tempfile_extension", Kind::String),
+    Field("use_linux_pathing", Kind::Bool),
+    Field("valid_exit_codes", Kind::Any),
+    Field("keep_input_artifact", Kind::Bool),
+];
+
+pub fn validate(c: &Config) -> Vec<String> {
+    let mut errs = Vec::new();
+    let command = get_str(c, "command").unwrap_or_default();
+    let inline = get_strings(c, "inline");
+    let mut scripts = get_strings(c, "scripts");
+    if let Some(s) = get_str(c, "script") {
+        scripts.push(s);
+    }
+    if command.is_empty() && inline.is_empty() && scripts.is_empty() {
+        errs.push("Command, Inline, Script and Scripts options cannot all be empty.".into());
+    }
+    let used = [!command.is_empty(), !inline.is_empty(), !scripts.is_empty()].iter().filter(|b| **b).count();
+    if used > 1 {
+        errs.push("Only one of Command, Inline, Script and Scripts may be set.".into());
+    }
+    for s in &scripts {
+        if s.contains("{{") {
+            continue;
+        }
+        if let Err(e) = std::fs::metadata(s) {
+            errs.push(format!("Bad script '{s}': {e}"));
+        }
+    }
+    for v in get_strings(c, "environment_vars") {
+        if !v.contains('=') || v.starts_with('=') {
+            errs.push(format!("Environment variable not in format 'key=value': {v}"));
+        }
+    }
+    if let Some(cmd) = c.get("execute_command") {
+        if cmd.as_seq().is_some_and(|s| s.is_empty()) {
+            errs.push("execute_command must not be empty".into());
+        }
+    }
+    errs
+}
+
+pub struct ShellLocal {
+    command: String,
+    inline: Vec<String>,
+    scripts: Vec<String>,
+    env_vars: Vec<String>,
+    env: Vec<(String, String)>,
+    env_var_format: String,
+    execute_command: Vec<String>,
+    inline_shebang: String,
+    only_on: Vec<String>,
+    tempfile_extension: String,
+    valid_exit_codes: Vec<i64>,
+}
+
+impl ShellLocal {
+    pub fn new(c: &Config) -> Result<ShellLocal, String> {
+        let errs = validate(c);
+        if !errs.is_empty() {
+            return Err(errs.join("\n"));
+        }
+        let mut scripts = get_strings(c, "scripts");
+        if let Some(s) = get_str(c, "script") {
+            scripts.insert(0, s);
+        }
+        let valid_exit_codes = match c.get("valid_exit_codes") {
+            Some(v) => match v.as_seq() {
+                Some(items) => items.iter().filter_map(|i| crate::value::to_display_string(i)?.parse().ok()).collect(),
+                None => crate::value::to_display_string(v).and_then(|s| s.parse().ok()).into_iter().collect(),
+            },
+            None => vec![0],
+        };
+        let mut execute_command = get_strings(c, "execute_command");
+        if execute_command.is_empty() {
+            execute_command = vec!["/bin/sh".into(), "-c".into(), "{{.Vars}} {{.Script}}".into()];
+        }
+        Ok(ShellLocal {
+            command: get_str(c, "command").unwrap_or_default(),
+            inline: get_strings(c, "inline"),
+            scripts,
+            env_vars: get_strings(c, "environment_vars"),
+            env: get_string_map(c, "env"),
+            env_var_format: get_str(c, "env_var_format").unwrap_or_else(|| "%s='%s' ".into()),
+            execute_command,
+            inline_shebang: get_str(c, "inline_shebang").unwrap_or_else(|| "/bin/sh -e".into()),
+            only_on: get_strings(c, "only_on"),
+            tempfile_extension: get_str(c, "tempfile_extension").unwrap_or_default(),
+            valid_exit_codes,
+        })
+    }
+
+    /// `KEY='value' ` pairs, sorted by key, as Packer flattens them.
+    fn flattened_env(&self, ctx: &BuildContext) -> (String, Vec<(String, String)>) {
+        let mut vars = std::collections::BTreeMap::new();
+        vars.insert("PACKER_BUILD_NAME".to_string(), ctx.build_name.clone());
+        vars.insert("PACKER_BUILDER_TYPE".to_string(), ctx.builder_type.clone());
+        for kv in &self.env_vars {
+            if let Some((k, v)) = kv.split_once('=') {
+                vars.insert(k.to_string(), v.to_string());
+            }
+        }
+        for (k, v) in &self.env {
+            vars.insert(k.clone(), v.clone());
+        }
+        let mut flat = String::new();
+        for (k, v) in &vars {
+            let v = v.replace('\'', "'\"'\"'");
+            flat.push_str(&self.env_var_format.replacen("%s", k, 1).replacen("%s", &v, 1));
+        }
+        (flat, vars.into_iter().collect())
+    }
+
+    /// Run the configured commands: the provisioner's work and the
+    /// post-processor's.
+    pub async fn run(&self, ctx: &BuildContext) -> Result<(), BuildError> {
+        if !self.only_on.is_empty() {
+            let os = std::env::consts::OS;
+            if !self.only_on.iter().any(|o| o == os) {
+                ctx.ui.say("Skipping shell-local due to runtime OS");
+                return Ok(());
+            }
+        }
+        let mut temp_files = Vec::new();
+        let mut scripts = self.scripts.clone();
+        let body = if !self.inline.is_empty() {
+            Some(self.inline.join("\n"))
+        } else if !self.command.is_empty() {
+            Some(self.command.clone())
+        } else {
+            None
+        };
+        if let Some(body) = body {
+            let mut tf = tempfile::Builder::new()
+                .prefix("packer-shell")
+                .suffix(&self.tempfile_extension)
+                .tempfile()
+                .map_err(|e| format!("Error preparing shell script: {e}"))?;
+            writeln!(tf, "#!{}", self.inline_shebang).and_then(|_| writeln!(tf, "{body}")).map_err(|e| format!("Error preparing shell script: {e}"))?;
+            let path = tf.into_temp_path();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
+            }
+            scripts = vec![path.to_string_lossy().into_owned()];
+            temp_files.push(path);
+        }
+        let (flat, env) = self.flattened_env(ctx);
+        let generated = ctx.generated();
+        for script in &scripts {
+            ctx.ui.say(&format!("Running local shell script: {script}"));
+            let argv: Vec<String> = self
+                .execute_command
+                .iter()
+                .map(|a| render_fields(a, &[("Vars", flat.as_str()), ("Script", script.as_str()), ("Command", script.as_str())], &generated))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("Error processing command: {e}"))?;
+            let code = run_streaming(ctx, &argv, &env).await?;
+            if !self.valid_exit_codes.contains(&(code as i64)) {
+                return Err(BuildError::Failed(format!(
+                    "Erroneous exit code {code} while executing script: {script}\n\nPlease see output above for more information."
+                )));
+            }
+        }
+        drop(temp_files);
+        Ok(())
+    }
+}
+
+/// Run argv, streaming stdout as messages and stderr as errors, line by line
+/// while it runs. The child is killed if the build is cancelled.
+pub async fn run_streaming(ctx: &BuildContext, argv: &[String], env: &[(String, String)]) -> Result<i32, BuildError> {
+    let (prog, args) = argv.split_first().ok_or_else(|| BuildError::Failed("empty command".into()))?;
+    let mut child = tokio::process::Command::new(prog)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| BuildError::Failed(format!("Error executing script: {prog}: {e}")))?;
+    let pid = child.id();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let ui_out = ctx.ui.clone();
+    let ui_err = ctx.ui.clone();
+    let out_task = tokio::spawn(async move {
+        if let Some(s) = stdout {
+            let mut lines = BufReader::new(s).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                ui_out.message(&l);
+            }
+        }
+    });
+    let err_task = tokio::spawn(async move {
+        if let Some(s) = stderr {
+            let mut lines = BufReader::new(s).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                ui_err.error(&l);
+            }
+        }
+    });
+    let status = tokio::select! {
+        s = child.wait() => s.map_err(|e| BuildError::Failed(format!("waiting for {prog}: {e}")))?,
+        _ = ctx.cancel.cancelled() => {
+            // The whole process group: the script and whatever it started.
+            if let Some(pid) = pid {
+                unsafe { libc::kill(-(pid as i32), libc::SIGTERM); }
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), child.wait()).await;
+            let _ = child.kill().await;
+            if let Some(pid) = pid {
+                unsafe { libc::kill(-(pid as i32), libc::SIGKILL); }
+            }
+            return Err(BuildError::Cancelled);
+        }
+    };
+    let _ = out_task.await;
+    let _ = err_task.await;
+    Ok(status.code().unwrap_or(-1))
+}
+
+#[async_trait]
+impl Provisioner for ShellLocal {
+    async fn provision(&self, ctx: &BuildContext, _comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
+        self.run(ctx).await
+    }
+}

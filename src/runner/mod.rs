@@ -1,0 +1,342 @@
+//! The runner: executes a [`Graph`] — builds in parallel (bounded by
+//! `-parallel-builds`), each build's steps in order, post-processor chains
+//! after — and prints Packer's summary. Cancellation (Ctrl-C, SIGINT,
+//! SIGTERM) stops the running steps and runs every cleanup.
+
+pub mod interpolate;
+pub mod steps;
+
+use crate::builder;
+use crate::communicator::Communicator;
+use crate::graph::{BuildNode, Graph, Step};
+use crate::postprocessor;
+use crate::provisioner;
+use crate::ui::{human_duration, BuildUi, Ui};
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    #[default]
+    Cleanup,
+    Abort,
+    Ask,
+    RunCleanupProvisioner,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BuildError {
+    Cancelled,
+    Failed(String),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Cancelled => write!(f, "Build was cancelled."),
+            BuildError::Failed(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl From<String> for BuildError {
+    fn from(s: String) -> Self {
+        BuildError::Failed(s)
+    }
+}
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub builder_type: String,
+    pub id: String,
+    pub files: Vec<PathBuf>,
+    /// What the summary prints after `--> NAME: `.
+    pub description: String,
+}
+
+/// Everything a step, provisioner or post-processor of one build may use.
+pub struct BuildContext {
+    pub ui: BuildUi,
+    pub cancel: CancellationToken,
+    /// Full build name (`demo.null.alpha`).
+    pub full_name: String,
+    /// `PACKER_BUILD_NAME`: the source name (`alpha`).
+    pub build_name: String,
+    pub builder_type: String,
+    pub on_error: OnError,
+    pub debug: bool,
+    pub force: bool,
+    pub run_uuid: String,
+    /// `build.*` values generated while running (ID, Host, …).
+    pub generated: Mutex<BTreeMap<String, String>>,
+}
+
+impl BuildContext {
+    pub fn set_generated(&self, k: &str, v: impl Into<String>) {
+        if let Ok(mut g) = self.generated.lock() {
+            g.insert(k.to_string(), v.into());
+        }
+    }
+    pub fn generated(&self) -> BTreeMap<String, String> {
+        self.generated.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+    /// Wait `d`, or until cancelled.
+    pub async fn sleep(&self, d: Duration) -> Result<(), BuildError> {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            _ = self.cancel.cancelled() => Err(BuildError::Cancelled),
+        }
+    }
+}
+
+/// Builders call this at their provisioning step.
+#[async_trait]
+pub trait ProvisionHook: Send + Sync {
+    async fn provision(&self, ctx: &BuildContext, comm: Option<&dyn Communicator>) -> Result<(), BuildError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub parallel_builds: usize,
+    pub on_error: OnError,
+    pub force: bool,
+    pub debug: bool,
+}
+
+struct Hook<'a> {
+    node: &'a BuildNode,
+}
+
+#[async_trait]
+impl ProvisionHook for Hook<'_> {
+    async fn provision(&self, ctx: &BuildContext, comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
+        for step in &self.node.provisioners {
+            let r = run_provisioner(ctx, step, comm).await;
+            if let Err(e) = r {
+                if e != BuildError::Cancelled {
+                    if let Some(cleanup) = &self.node.error_cleanup {
+                        if ctx.on_error != OnError::Abort {
+                            ctx.ui.say("Provisioning step had errors: Running the cleanup provisioner, if present...");
+                            if let Err(ce) = run_provisioner(ctx, cleanup, comm).await {
+                                ctx.ui.error(&format!("Error-cleanup provisioner failed: {ce}"));
+                            }
+                        }
+                    }
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn run_provisioner(ctx: &BuildContext, step: &Step, comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
+    if let Some(d) = step.pause_before {
+        ctx.ui.say(&format!("Pausing {} before the next provisioner...", crate::util::duration::format(d)));
+        ctx.sleep(d).await?;
+    }
+    let mut attempt = 0;
+    loop {
+        let config = interpolate::render_config(&step.config, &ctx.generated());
+        let prov = provisioner::create(&step.kind, &config).map_err(BuildError::Failed)?;
+        if ctx.debug {
+            ctx.ui.say(&format!("Pausing before provisioner {} (-debug): press Enter to continue", step.kind));
+            wait_for_enter(ctx).await?;
+        }
+        let fut = prov.provision(ctx, comm);
+        let r = match step.timeout {
+            Some(t) => match tokio::time::timeout(t, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(BuildError::Failed(format!("Provisioner timed out after {}", crate::util::duration::format(t)))),
+            },
+            None => fut.await,
+        };
+        match r {
+            Err(BuildError::Failed(e)) if attempt < step.max_retries => {
+                attempt += 1;
+                ctx.ui.say(&format!("Provisioner failed, retrying ({attempt}/{}): {e}", step.max_retries));
+                ctx.sleep(Duration::from_secs(2)).await?;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn wait_for_enter(ctx: &BuildContext) -> Result<(), BuildError> {
+    let read = tokio::task::spawn_blocking(|| {
+        let mut s = String::new();
+        let _ = std::io::stdin().read_line(&mut s);
+    });
+    tokio::select! {
+        _ = read => Ok(()),
+        _ = ctx.cancel.cancelled() => Err(BuildError::Cancelled),
+    }
+}
+
+/// The outcome of one build.
+pub struct BuildOutcome {
+    pub name: String,
+    pub artifacts: Vec<Artifact>,
+    pub error: Option<BuildError>,
+}
+
+async fn run_build(node: BuildNode, index: usize, ui: Ui, cancel: CancellationToken, opts: RunOptions, run_uuid: String) -> BuildOutcome {
+    let bui = ui.build(&node.name, index);
+    let start = Instant::now();
+    let ctx = BuildContext {
+        ui: bui.clone(),
+        cancel: cancel.clone(),
+        full_name: node.name.clone(),
+        build_name: node.source_name.clone(),
+        builder_type: node.source_type.clone(),
+        on_error: opts.on_error,
+        debug: opts.debug,
+        force: opts.force,
+        run_uuid,
+        generated: Mutex::new(BTreeMap::new()),
+    };
+    ctx.set_generated("PackerRunUUID", ctx.run_uuid.clone());
+    ctx.set_generated("ConnType", "none");
+    bui.event("build-start", &[]);
+    let result = run_build_inner(&node, &ctx).await;
+    let took = human_duration(start.elapsed());
+    let outcome = match result {
+        Ok(artifacts) => {
+            bui.plain(&format!("Build '{}' finished after {took}.", node.name));
+            BuildOutcome { name: node.name.clone(), artifacts, error: None }
+        }
+        Err((e, artifacts)) => {
+            match &e {
+                BuildError::Cancelled => bui.error(&format!("Build '{}' cancelled after {took}.", node.name)),
+                BuildError::Failed(msg) => bui.error(&format!("Build '{}' errored after {took}: {msg}", node.name)),
+            }
+            BuildOutcome { name: node.name.clone(), artifacts, error: Some(e) }
+        }
+    };
+    bui.event("build-end", &[if outcome.error.is_none() { "ok" } else { "error" }]);
+    outcome
+}
+
+async fn run_build_inner(node: &BuildNode, ctx: &BuildContext) -> Result<Vec<Artifact>, (BuildError, Vec<Artifact>)> {
+    let b = builder::create(&node.source_type, &node.builder).map_err(|e| (BuildError::Failed(e), vec![]))?;
+    let hook = Hook { node };
+    let builder_artifact = b.run(ctx, &hook).await.map_err(|e| (e, vec![]))?;
+    let Some(builder_artifact) = builder_artifact else {
+        return Ok(vec![]);
+    };
+    let mut artifacts = Vec::new();
+    let mut keep_original = node.post_processors.is_empty();
+    let mut errors: Vec<String> = Vec::new();
+    'chains: for chain in &node.post_processors {
+        let mut prior = builder_artifact.clone();
+        for (i, step) in chain.iter().enumerate() {
+            if ctx.cancel.is_cancelled() {
+                return Err((BuildError::Cancelled, artifacts));
+            }
+            ctx.ui.say(&format!("Running post-processor: {} (type {})", step.name.clone().unwrap_or_default(), step.kind));
+            let config = interpolate::render_config(&step.config, &ctx.generated());
+            let pp = match postprocessor::create(&step.kind, &config) {
+                Ok(pp) => pp,
+                Err(e) => {
+                    errors.push(format!("Post-processor failed: {e}"));
+                    continue 'chains;
+                }
+            };
+            let (artifact, default_keep) = match pp.process(ctx, prior.clone()).await {
+                Ok(x) => x,
+                Err(BuildError::Cancelled) => return Err((BuildError::Cancelled, artifacts)),
+                Err(BuildError::Failed(e)) => {
+                    errors.push(format!("Post-processor failed: {e}"));
+                    continue 'chains;
+                }
+            };
+            let keep = step.keep_input_artifact.unwrap_or(default_keep);
+            if i == 0 {
+                if keep {
+                    keep_original = true;
+                }
+            } else if keep {
+                artifacts.push(prior.clone());
+            }
+            prior = artifact;
+        }
+        artifacts.push(prior);
+    }
+    if keep_original {
+        artifacts.push(builder_artifact);
+    }
+    if errors.is_empty() {
+        Ok(artifacts)
+    } else {
+        Err((BuildError::Failed(errors.join("\n")), artifacts))
+    }
+}
+
+/// Run every build of the graph; returns the process exit code.
+pub async fn run(graph: Graph, ui: Ui, opts: RunOptions, cancel: CancellationToken) -> i32 {
+    let start = Instant::now();
+    let run_uuid = uuid::Uuid::new_v4().to_string();
+    if !ui.machine_readable() {
+        for (i, b) in graph.builds.iter().enumerate() {
+            ui.build(&b.name, i).plain(&format!("{}: output will be in this color.", b.name));
+        }
+        ui.say("");
+    }
+    let limit = if opts.parallel_builds == 0 { usize::MAX } else { opts.parallel_builds };
+    let sem = Arc::new(tokio::sync::Semaphore::new(limit.min(tokio::sync::Semaphore::MAX_PERMITS)));
+    let mut handles = Vec::new();
+    for (i, node) in graph.builds.into_iter().enumerate() {
+        let (ui, cancel, opts, sem, uuid) = (ui.clone(), cancel.clone(), opts.clone(), sem.clone(), run_uuid.clone());
+        handles.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            run_build(node, i, ui, cancel, opts, uuid).await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok(o) => outcomes.push(o),
+            Err(e) => outcomes.push(BuildOutcome { name: "?".into(), artifacts: vec![], error: Some(BuildError::Failed(format!("build task failed: {e}"))) }),
+        }
+    }
+    ui.say("");
+    ui.say(&format!("==> Wait completed after {}", human_duration(start.elapsed())));
+    ui.say("");
+    let interrupted = cancel.is_cancelled();
+    let failed: Vec<&BuildOutcome> = outcomes.iter().filter(|o| o.error.is_some()).collect();
+    if interrupted {
+        ui.error("Interrupted: every build was stopped and its cleanup run.");
+        ui.say("");
+    }
+    if !failed.is_empty() {
+        ui.error("==> Some builds didn't complete successfully and had errors:");
+        for o in &failed {
+            if let Some(e) = &o.error {
+                ui.error(&format!("--> {}: {e}", o.name));
+            }
+        }
+        ui.say("");
+    }
+    let any_artifacts = outcomes.iter().any(|o| !o.artifacts.is_empty());
+    if any_artifacts {
+        ui.say("==> Builds finished. The artifacts of successful builds are:");
+        for o in &outcomes {
+            for a in &o.artifacts {
+                ui.say(&format!("--> {}: {}", o.name, a.description));
+                ui.event(&o.name, "artifact", &[&a.builder_type, &a.id]);
+            }
+        }
+    } else {
+        ui.say("==> Builds finished but no artifacts were created.");
+    }
+    if interrupted || !failed.is_empty() {
+        1
+    } else {
+        0
+    }
+}

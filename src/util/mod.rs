@@ -1,0 +1,4 @@
+//! Small helpers shared across layers.
+
+pub mod duration;
+pub mod gotime;
