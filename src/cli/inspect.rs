@@ -39,11 +39,14 @@ pub fn run(a: InspectArgs) -> i32 {
     if diags.has_errors() {
         return 1;
     }
-    match a.graph {
-        Some(GraphFormat::Json) => print!("{}", crate::graph::to_json(&loaded.graph)),
-        Some(GraphFormat::Dot) => print!("{}", crate::graph::to_dot(&loaded.graph)),
-        None => print!("{}", packer_inspect(&loaded.graph)),
-    }
+    let text = match a.graph {
+        Some(GraphFormat::Json) => crate::graph::to_json(&loaded.graph),
+        Some(GraphFormat::Dot) => crate::graph::to_dot(&loaded.graph),
+        None => packer_inspect(&loaded.graph),
+    };
+    // Values derived from sensitive ones are masked wherever they appear.
+    let ui = crate::ui::Ui::new(crate::ui::UiOptions::default(), loaded.graph.sensitive.clone());
+    print!("{}", ui.redact(&text));
     0
 }
 

@@ -183,8 +183,10 @@ impl ShellLocal {
                 .map_err(|e| format!("Error processing command: {e}"))?;
             let code = run_streaming(ctx, &argv, &env).await?;
             if !self.valid_exit_codes.contains(&(code as i64)) {
+                let allowed: Vec<String> = self.valid_exit_codes.iter().map(|c| c.to_string()).collect();
                 return Err(BuildError::Failed(format!(
-                    "Erroneous exit code {code} while executing script: {script}\n\nPlease see output above for more information."
+                    "Script exited with non-zero exit status: {code}.Allowed exit codes are: [{}]",
+                    allowed.join(" ")
                 )));
             }
         }

@@ -119,9 +119,9 @@ impl ProvisionHook for Hook<'_> {
             let r = run_provisioner(ctx, step, comm).await;
             if let Err(e) = r {
                 if e != BuildError::Cancelled {
+                    ctx.ui.say("Provisioning step had errors: Running the cleanup provisioner, if present...");
                     if let Some(cleanup) = &self.node.error_cleanup {
                         if ctx.on_error != OnError::Abort {
-                            ctx.ui.say("Provisioning step had errors: Running the cleanup provisioner, if present...");
                             if let Err(ce) = run_provisioner(ctx, cleanup, comm).await {
                                 ctx.ui.error(&format!("Error-cleanup provisioner failed: {ce}"));
                             }
@@ -281,7 +281,7 @@ async fn run_build_inner(node: &BuildNode, ctx: &BuildContext) -> Result<Vec<Art
 pub async fn run(graph: Graph, ui: Ui, opts: RunOptions, cancel: CancellationToken) -> i32 {
     let start = Instant::now();
     let run_uuid = uuid::Uuid::new_v4().to_string();
-    if !ui.machine_readable() {
+    if ui.colored() {
         for (i, b) in graph.builds.iter().enumerate() {
             ui.build(&b.name, i).plain(&format!("{}: output will be in this color.", b.name));
         }

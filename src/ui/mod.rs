@@ -57,6 +57,11 @@ impl Ui {
         redact_with(&g.secrets, s)
     }
 
+    /// Packer prints the "output will be in this color" preamble only in colour.
+    pub fn colored(&self) -> bool {
+        self.inner.lock().map(|g| g.opts.color && !g.opts.machine_readable).unwrap_or(false)
+    }
+
     pub fn machine_readable(&self) -> bool {
         self.inner.lock().map(|g| g.opts.machine_readable).unwrap_or(false)
     }

@@ -1,0 +1,153 @@
+//! `kiln build` against Packer 1.6.6: the same `==>` lines and manifest for a
+//! directory with variables of several types, locals, a var file, two
+//! sources, only/except provisioners and a manifest post-processor.
+//! The snapshots under tests/snapshots/ are Packer 1.6.6's own output,
+//! masked; when `packer` is installed it is also run live beside kiln.
+
+mod common;
+
+use common::{fixture_copy, kiln, mask, text};
+use std::process::Command;
+
+const ARGS: &[&str] = &["build", "-color=false", "-parallel-builds=1", "-var-file=demo.pkrvars.hcl", "-var", "verbose=true", "."];
+const SECRET: &str = "tok-9f8e7d6c5b4a";
+
+/// Packer lists artifacts in Go map order (random): compare them sorted.
+fn normalise(s: &str) -> String {
+    let mask = mask(s);
+    let (head, tail) = match mask.find("==> Builds finished") {
+        Some(i) => mask.split_at(i),
+        None => (mask.as_str(), ""),
+    };
+    let mut lines: Vec<&str> = tail.lines().collect();
+    if lines.len() > 1 {
+        lines[1..].sort();
+    }
+    format!("{head}{}", lines.join("\n"))
+}
+
+fn snapshot(name: &str) -> String {
+    std::fs::read_to_string(common::repo().join("tests/snapshots").join(name)).expect("snapshot")
+}
+
+#[test]
+fn build_output_matches_packer_snapshot() {
+    let dir = fixture_copy("build-demo");
+    let out = kiln().args(ARGS).current_dir(dir.path()).output().expect("run kiln");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "kiln failed:\n{stdout}\n{stderr}");
+    assert_eq!(normalise(&stdout), normalise(&snapshot("build-demo.stdout.packer-1.6.6")));
+    let manifest = std::fs::read_to_string(dir.path().join("manifest.json")).expect("manifest written");
+    assert_eq!(mask(&manifest), snapshot("build-demo.manifest.packer-1.6.6.json"));
+}
+
+#[test]
+fn build_output_matches_live_packer() {
+    if !common::packer_available() {
+        eprintln!("skipping: packer is not installed");
+        return;
+    }
+    let kd = fixture_copy("build-demo");
+    let pd = fixture_copy("build-demo");
+    let k = kiln().args(ARGS).current_dir(kd.path()).output().expect("kiln");
+    let p = Command::new("packer").args(ARGS).current_dir(pd.path()).env("CHECKPOINT_DISABLE", "1").output().expect("packer");
+    assert_eq!(k.status.code(), p.status.code());
+    assert_eq!(normalise(&text(&k).0), normalise(&text(&p).0));
+    let km = std::fs::read_to_string(kd.path().join("manifest.json")).expect("kiln manifest");
+    let pm = std::fs::read_to_string(pd.path().join("manifest.json")).expect("packer manifest");
+    assert_eq!(mask(&km), mask(&pm));
+}
+
+#[test]
+fn sensitive_values_never_reach_any_output() {
+    let dir = fixture_copy("build-demo");
+    // The secret is echoed by a provisioner and also put in the manifest.
+    let extra = dir.path().join("leak.pkr.hcl");
+    std::fs::write(
+        &extra,
+        "locals {\n  leak = \"x-${var.api_token}-y\"\n}\nbuild {\n  name = \"leak\"\n  sources = [\"source.null.alpha\"]\n  provisioner \"shell-local\" {\n    inline = [\"echo ${var.api_token}\", \"echo ${local.leak} >&2\"]\n  }\n  post-processor \"manifest\" {\n    output = \"leak.json\"\n    custom_data = { token = var.api_token }\n  }\n}\n",
+    )
+    .expect("write");
+    for args in [&ARGS[..], &["build", "-machine-readable", "-var-file=demo.pkrvars.hcl", "."][..], &["inspect", "."][..], &["inspect", "--graph=json", "."][..]] {
+        let out = kiln().args(args).current_dir(dir.path()).output().expect("run");
+        let (o, e) = text(&out);
+        assert!(out.status.success(), "{args:?} failed:\n{o}\n{e}");
+        assert!(!o.contains(SECRET) && !e.contains(SECRET), "secret leaked by {args:?}:\n{o}\n{e}");
+    }
+    let out = kiln().args(ARGS).current_dir(dir.path()).output().expect("run");
+    assert!(text(&out).0.contains("<sensitive>"), "the secret's echo should show as <sensitive>");
+    for f in ["manifest.json", "leak.json"] {
+        let m = std::fs::read_to_string(dir.path().join(f)).expect("manifest");
+        assert!(!m.contains(SECRET), "secret in {f}:\n{m}");
+    }
+}
+
+#[test]
+fn failing_provisioner_fails_the_build_and_runs_error_cleanup() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("t.pkr.hcl"),
+        "source \"null\" \"a\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n  provisioner \"shell-local\" {\n    inline = [\"echo before\", \"exit 3\"]\n  }\n  provisioner \"shell-local\" {\n    inline = [\"echo never\"]\n  }\n  error-cleanup-provisioner \"shell-local\" {\n    inline = [\"echo cleaning > cleaned.txt\"]\n  }\n}\n",
+    )
+    .expect("write");
+    let out = kiln().args(["build", "-color=false", "."]).current_dir(dir.path()).output().expect("run");
+    let (o, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}");
+    assert!(o.contains("Script exited with non-zero exit status: 3.Allowed exit codes are: [0]"), "{o}");
+    assert!(!o.contains("never"), "{o}");
+    assert!(dir.path().join("cleaned.txt").exists(), "error-cleanup-provisioner did not run:\n{o}");
+    assert!(o.contains("==> Some builds didn't complete successfully and had errors:"), "{o}");
+}
+
+#[test]
+fn valid_exit_codes_and_only_except_flags() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("t.pkr.hcl"),
+        "source \"null\" \"a\" {\n  communicator = \"none\"\n}\nsource \"null\" \"b\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.a\", \"source.null.b\"]\n  provisioner \"shell-local\" {\n    valid_exit_codes = [0, 7]\n    inline = [\"echo from $PACKER_BUILD_NAME\", \"exit 7\"]\n  }\n}\n",
+    )
+    .expect("write");
+    let out = kiln().args(["build", "-color=false", "-only=null.b", "."]).current_dir(dir.path()).output().expect("run");
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("from b") && !o.contains("from a"), "{o}");
+    let out = kiln().args(["build", "-color=false", "-except=null.*", "."]).current_dir(dir.path()).output().expect("run");
+    assert!(text(&out).0.contains("Builds finished but no artifacts were created."));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_and_sigterm_stop_the_build_and_run_cleanup() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("t.pkr.hcl"),
+            "source \"null\" \"a\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n  provisioner \"shell-local\" {\n    inline = [\"echo started\", \"sleep 30\", \"echo all-done-marker\"]\n  }\n}\n",
+        )
+        .expect("write");
+        let mut child = kiln()
+            .args(["build", "-color=false", "."])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Wait for the provisioner to be running.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let sent = std::time::Instant::now();
+        unsafe {
+            libc::kill(child.id() as i32, sig);
+        }
+        let out = child.wait_with_output().expect("wait");
+        let took = sent.elapsed();
+        let o = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "signal {sig}: {o}");
+        assert!(took < std::time::Duration::from_secs(5), "took {took:?} to stop");
+        assert!(o.contains("started") && !o.contains("all-done-marker"), "{o}");
+        assert!(o.contains("cancelled") && o.contains("Interrupted"), "{o}");
+        // The temp script was removed by cleanup.
+        let script = regex::Regex::new(r"/tmp/packer-shell[A-Za-z0-9]+").expect("re").find(&o).map(|m| m.as_str().to_string());
+        if let Some(s) = script {
+            assert!(!std::path::Path::new(&s).exists(), "temp script {s} left behind");
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Packer's own test tables, as named test cases:
+//! * every `validate` row of `../shared/anchors/packer/EXPECTATIONS.tsv`
+//!   gives the exit code Packer's tests expect;
+//! * every file under `hcl2template/testdata/` and `command/test-fixtures/`
+//!   goes through kiln's front ends without a panic, and a syntax error is
+//!   reported with a line inside the file.
+//! Cases are listed as ignored when `../shared` is absent.
+
+mod common;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::{Path, PathBuf};
+
+fn validate_trials(shared: Option<&Path>) -> Vec<Trial> {
+    let Some(shared) = shared else {
+        return vec![Trial::test("validate_expectations", || Ok(())).with_ignored_flag(true)];
+    };
+    let packer = shared.join("anchors/packer");
+    let Ok(table) = std::fs::read_to_string(packer.join("EXPECTATIONS.tsv")) else { return vec![] };
+    let mut trials = Vec::new();
+    for line in table.lines().filter(|l| !l.starts_with('#')) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 3 || cols[0] != "validate" {
+            continue;
+        }
+        let fixture = cols[1].to_string();
+        let code: i32 = cols[2].parse().unwrap_or(-1);
+        let flags: Vec<String> = cols.get(3).map(|f| f.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
+        let name = format!("validate{}{}", flags.iter().map(|f| format!(" {f}")).collect::<String>(), format!(" {fixture}"));
+        // Packer's tests run from command/: fixtures name paths relative to it.
+        let cwd = packer.join("command");
+        let target = packer.join(&fixture);
+        trials.push(Trial::test(name, move || {
+            let out = common::kiln().arg("validate").args(&flags).arg(&target).current_dir(&cwd).env("NO_COLOR", "1").output().map_err(|e| Failed::from(e.to_string()))?;
+            let got = out.status.code().unwrap_or(-1);
+            if got != code {
+                let (o, e) = common::text(&out);
+                return Err(format!("exit {got}, want {code}\nstdout:\n{o}\nstderr:\n{e}").into());
+            }
+            if code == 1 && String::from_utf8_lossy(&out.stderr).contains("panicked") {
+                return Err("kiln panicked".into());
+            }
+            Ok(())
+        }));
+    }
+    trials
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn parse_trials(shared: Option<&Path>) -> Vec<Trial> {
+    let Some(shared) = shared else {
+        return vec![Trial::test("parse_fixtures", || Ok(())).with_ignored_flag(true)];
+    };
+    let mut files = Vec::new();
+    walk(&shared.join("anchors/packer/hcl2template/testdata"), &mut files);
+    walk(&shared.join("anchors/packer/command/test-fixtures"), &mut files);
+    files.retain(|p| {
+        let n = p.to_string_lossy();
+        n.ends_with(".hcl") || n.ends_with(".json")
+    });
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = format!("parse {}", p.strip_prefix(shared).unwrap_or(&p).display());
+            Trial::test(name, move || {
+                let out = common::kiln().args(["validate"]).arg(&p).env("NO_COLOR", "1").output().map_err(|e| Failed::from(e.to_string()))?;
+                let (_, err) = common::text(&out);
+                if err.contains("panicked") || out.status.code().is_none() {
+                    return Err(format!("kiln crashed on {}:\n{err}", p.display()).into());
+                }
+                if err.contains("Invalid HCL syntax") {
+                    // The reported line must exist in the file.
+                    let lines = std::fs::read_to_string(&p).map(|t| t.lines().count().max(1)).unwrap_or(1);
+                    let re = regex::Regex::new(r":(\d+):(\d+)\)").expect("regex");
+                    let line: usize = re.captures(&err).and_then(|c| c[1].parse().ok()).ok_or_else(|| Failed::from(format!("no location in:\n{err}")))?;
+                    if line == 0 || line > lines + 1 {
+                        return Err(format!("syntax error at line {line}, file has {lines} lines").into());
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect()
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let shared = common::shared();
+    let mut trials = validate_trials(shared.as_deref());
+    trials.extend(parse_trials(shared.as_deref()));
+    libtest_mimic::run(&args, trials).exit();
+}
