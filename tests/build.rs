@@ -125,7 +125,7 @@ fn sigint_and_sigterm_stop_the_build_and_run_cleanup() {
             "source \"null\" \"a\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n  provisioner \"shell-local\" {\n    inline = [\"echo started\", \"sleep 30\", \"echo all-done-marker\"]\n  }\n}\n",
         )
         .expect("write");
-        let mut child = kiln()
+        let child = kiln()
             .args(["build", "-color=false", "."])
             .current_dir(dir.path())
             .stdout(std::process::Stdio::piped())

@@ -291,9 +291,11 @@ pub async fn run(graph: Graph, ui: Ui, opts: RunOptions, cancel: CancellationTok
     let sem = Arc::new(tokio::sync::Semaphore::new(limit.min(tokio::sync::Semaphore::MAX_PERMITS)));
     let mut handles = Vec::new();
     for (i, node) in graph.builds.into_iter().enumerate() {
-        let (ui, cancel, opts, sem, uuid) = (ui.clone(), cancel.clone(), opts.clone(), sem.clone(), run_uuid.clone());
+        // Take the permit before spawning so builds start in template order.
+        let permit = sem.clone().acquire_owned().await;
+        let (ui, cancel, opts, uuid) = (ui.clone(), cancel.clone(), opts.clone(), run_uuid.clone());
         handles.push(tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await;
+            let _permit = permit;
             run_build(node, i, ui, cancel, opts, uuid).await
         }));
     }

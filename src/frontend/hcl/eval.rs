@@ -258,7 +258,7 @@ impl<'a> Evaluator<'a> {
     fn operand_number(&self, v: &Value, span: Option<Range<usize>>, which: &str) -> Result<Option<Number>, Diag> {
         match v {
             Value::Unknown => Ok(None),
-            Value::Null => Err(self.err(span, "Invalid operand", format!("Unsuitable value for {which}: a number is required."))),
+            Value::Null => Err(self.err(span, "Operation failed", "Error during operation: argument must not be null.")),
             other => match convert(other, &Type::Number) {
                 Ok(Value::Number(n)) => Ok(Some(n)),
                 _ => Err(self.err(span, "Invalid operand", format!("Unsuitable value for {which}: a number is required."))),

@@ -19,7 +19,7 @@ pub fn length(_: &FnEnv, a: Vec<Value>) -> FR {
         Value::String(s) => s.graphemes(true).count() as i64,
         Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.len() as i64,
         Value::Map(m) | Value::Object(m) => m.len() as i64,
-        other => return Err(FnError::Arg(0, format!("argument must be a string, a collection type, or a structural type, not {}.", other.friendly_kind()))),
+        other => return Err(FnError::Failed(format!("argument must be a string, a collection type, or a structural type, not {}", other.friendly_kind()))),
     }))
 }
 

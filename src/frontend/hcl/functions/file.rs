@@ -75,7 +75,7 @@ pub fn file(env: &FnEnv, a: Vec<Value>) -> FR {
     let full = env.resolve(&p);
     let bytes = std::fs::read(&full).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            FnError::Arg(0, format!("no file exists at {p}."))
+            FnError::Failed(format!("no file exists at {p}"))
         } else {
             FnError::Arg(0, format!("failed to read {p}: {e}."))
         }

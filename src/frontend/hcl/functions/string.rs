@@ -164,7 +164,7 @@ pub fn substr(_: &FnEnv, a: Vec<Value>) -> FR {
         start = 0;
     }
     if start > n {
-        return Err(FnError::Arg(1, "offset must be within the string's length.".into()));
+        return Ok(Value::string(""));
     }
     let end = if length < 0 { n } else { (start + length).min(n) };
     Ok(Value::String(g[start as usize..end.max(start) as usize].concat()))
