@@ -1,0 +1,131 @@
+//! Bad input gets a diagnostic with file, line and column, a hint where one
+//! helps, and never a panic.
+
+mod common;
+
+use proptest::prelude::*;
+
+fn validate(src: &str, extra: &[&str]) -> (String, i32) {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("t.pkr.hcl"), src).expect("write");
+    let out = common::kiln().arg("validate").args(extra).arg("t.pkr.hcl").current_dir(dir.path()).env("NO_COLOR", "1").output().expect("run");
+    let (o, e) = common::text(&out);
+    (format!("{o}{e}"), out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    let (out, rc) = validate("source \"null\" \"a\" {\n  communicator = \"none\"\n\nbuild {\n", &[]);
+    assert_eq!(rc, 1);
+    assert!(out.contains("Invalid HCL syntax") && out.contains("t.pkr.hcl:"), "{out}");
+}
+
+#[test]
+fn unknown_argument_suggests_the_right_one() {
+    let (out, rc) = validate("source \"null\" \"a\" {\n  comunicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n}\n", &[]);
+    assert_eq!(rc, 1);
+    assert!(out.contains("Unsupported argument") && out.contains("t.pkr.hcl:2:3") && out.contains("did you mean \"communicator\"?"), "{out}");
+}
+
+#[test]
+fn every_error_in_a_file_is_reported() {
+    let (out, _) = validate(
+        "source \"null\" \"a\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n  provisioner \"shell-local\" {\n    inlin = [\"x\"]\n  }\n  provisioner \"shel-local\" {\n  }\n}\n",
+        &[],
+    );
+    assert!(out.contains("did you mean \"inline\"?"), "{out}");
+    assert!(out.contains("Unknown provisioner type") && out.contains("did you mean \"shell-local\"?"), "{out}");
+}
+
+#[test]
+fn unknown_function_and_variable_suggest_names() {
+    let (out, _) = validate("locals {\n  a = uper(\"x\")\n  b = var.nme\n}\nvariable \"name\" {\n  default = \"x\"\n}\n", &[]);
+    assert!(out.contains("Call to unknown function") && out.contains("did you mean \"upper\"?"), "{out}");
+    assert!(out.contains("did you mean \"name\"?"), "{out}");
+}
+
+#[test]
+fn local_cycle_reports_its_chain() {
+    let (out, rc) = validate("locals {\n  a = local.b\n  b = local.c\n  c = local.a\n}\n", &[]);
+    assert_eq!(rc, 1);
+    let flat: String = out.replace(['│', '\n'], " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(out.contains("Cyclic dependency") && flat.contains("local.a -> local.b -> local.c -> local.a"), "{out}");
+}
+
+#[test]
+fn undeclared_var_is_an_error_and_var_file_extra_a_warning() {
+    let src = "variable \"x\" {\n  type = number\n  default = 1\n}\n";
+    let (out, rc) = validate(src, &["-var", "y=2"]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("Undefined -var variable"), "{out}");
+    let (out, rc) = validate(src, &["-var", "x=notanumber"]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("a number is required"), "{out}");
+}
+
+#[test]
+fn variable_validation_and_types() {
+    let src = "variable \"n\" {\n  type = list(number)\n  default = [\"1\", 2]\n  validation {\n    condition = length(var.n) > 2\n    error_message = \"Need three.\"\n  }\n}\n";
+    let (out, rc) = validate(src, &[]);
+    assert_eq!(rc, 1);
+    assert!(out.contains("Need three."), "{out}");
+    let (out, rc) = validate(src, &["-var", "n=[1,2,3]"]);
+    assert_eq!(rc, 0, "{out}");
+}
+
+#[test]
+fn pkr_var_env_and_precedence() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("t.pkr.hcl"), "variable \"v\" {\n  default = \"default\"\n}\n").expect("write");
+    std::fs::write(dir.path().join("a.auto.pkrvars.hcl"), "v = \"auto\"\n").expect("write");
+    std::fs::write(dir.path().join("f.pkrvars.hcl"), "v = \"file\"\n").expect("write");
+    let eval = |args: &[&str], env: Option<&str>| {
+        let mut c = common::kiln();
+        c.arg("console").args(args).arg(".").current_dir(dir.path());
+        if let Some(e) = env {
+            c.env("PKR_VAR_v", e);
+        }
+        c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("spawn");
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(b"var.v\n").expect("write");
+        common::text(&child.wait_with_output().expect("wait")).0.trim().to_string()
+    };
+    assert_eq!(eval(&[], Some("env")), "auto");
+    assert_eq!(eval(&["-var-file=f.pkrvars.hcl"], Some("env")), "file");
+    assert_eq!(eval(&["-var-file=f.pkrvars.hcl", "-var", "v=cli"], Some("env")), "cli");
+    std::fs::remove_file(dir.path().join("a.auto.pkrvars.hcl")).expect("rm");
+    assert_eq!(eval(&[], Some("env")), "env");
+    assert_eq!(eval(&[], None), "default");
+}
+
+#[test]
+fn inspect_graph_formats() {
+    let dir = common::repo().join("fixtures/build-demo");
+    for fmt in ["json", "dot"] {
+        let out = common::kiln().args(["inspect", &format!("--graph={fmt}"), "-var-file=demo.pkrvars.hcl", "."]).current_dir(&dir).output().expect("run");
+        let (o, e) = common::text(&out);
+        assert!(out.status.success(), "{e}");
+        assert!(o.contains("demo.null.alpha") && o.contains("shell-local"), "{o}");
+        if fmt == "json" {
+            let v: serde_json::Value = serde_json::from_str(&o).expect("valid json");
+            assert_eq!(v["builds"].as_array().map(|a| a.len()), Some(2));
+            // only/except were applied per source
+            assert_eq!(v["builds"][0]["provisioners"].as_array().map(|a| a.len()), Some(2));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+    /// Arbitrary text and mangled templates: a diagnostic, never a panic.
+    #[test]
+    fn validate_never_panics(src in prop_oneof![
+        ".{0,200}",
+        "(locals \\{ a = [a-z(){}\\[\\]\"+*/%0-9., ]{0,60} \\}|variable \"x\" \\{ type = [a-z()]{0,20} \\})",
+    ]) {
+        let (out, rc) = validate(&src, &[]);
+        prop_assert!(rc == 0 || rc == 1, "exit {rc}: {out}");
+        prop_assert!(!out.contains("panicked"), "{out}");
+    }
+}
