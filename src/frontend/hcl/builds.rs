@@ -53,6 +53,8 @@ struct SourceUse<'a> {
 pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags: &mut Diags) {
     // All source blocks by TYPE.NAME.
     let mut sources: BTreeMap<(String, String), (&File, &Block)> = BTreeMap::new();
+    // Sources already reported (unknown type): builds using them stay quiet.
+    let mut reported: std::collections::BTreeSet<(String, String)> = Default::default();
     for f in files {
         for b in f.body.get_blocks("source") {
             if b.labels.len() != 2 {
@@ -73,6 +75,7 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                             None => format!("known sources: {}", plugin::names(PluginKind::Builder).join(", ")),
                         }),
                 );
+                reported.insert(k);
                 continue;
             }
             sources.insert(k, (f, b));
@@ -122,6 +125,9 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
 
             for u in uses {
                 let Some((sf, sb)) = sources.get(&(u.ty.clone(), u.name.clone())) else {
+                    if reported.contains(&(u.ty.clone(), u.name.clone())) {
+                        continue;
+                    }
                     let known: Vec<String> = sources.keys().map(|(t, n)| format!("source.{t}.{n}")).collect();
                     diags.push(
                         Diag::error("Unknown source")
