@@ -16,8 +16,6 @@ fi
 export CHECKPOINT_DISABLE=1
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
-  # nextest does not run harness=false targets' dynamic cases the same way; run that one directly.
-  cargo test --test expectations -q
 else
   cargo test --no-fail-fast
 fi

@@ -29,13 +29,6 @@ impl Provisioner for Breakpoint {
         }
         ctx.ui.say(&format!("Pausing at breakpoint provisioner with note \"{}\".", self.note));
         ctx.ui.say("Press enter to continue.");
-        let read = tokio::task::spawn_blocking(|| {
-            let mut s = String::new();
-            let _ = std::io::stdin().read_line(&mut s);
-        });
-        tokio::select! {
-            _ = read => Ok(()),
-            _ = ctx.cancel.cancelled() => Err(BuildError::Cancelled),
-        }
+        crate::runner::wait_for_enter(ctx).await
     }
 }

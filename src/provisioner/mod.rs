@@ -33,3 +33,12 @@ pub fn need_comm<'a>(kind: &str, comm: Option<&'a dyn Communicator>) -> Result<&
         ))
     })
 }
+
+/// `environment_vars` entries must be `key=value`.
+pub fn check_env_vars(c: &Config) -> Vec<String> {
+    crate::plugin::get_strings(c, "environment_vars")
+        .into_iter()
+        .filter(|v| !v.contains('=') || v.starts_with('='))
+        .map(|v| format!("Environment variable not in format 'key=value': {v}"))
+        .collect()
+}

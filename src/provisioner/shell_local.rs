@@ -52,11 +52,7 @@ pub fn validate(c: &Config) -> Vec<String> {
             errs.push(format!("Bad script '{s}': {e}"));
         }
     }
-    for v in get_strings(c, "environment_vars") {
-        if !v.contains('=') || v.starts_with('=') {
-            errs.push(format!("Environment variable not in format 'key=value': {v}"));
-        }
-    }
+    errs.extend(super::check_env_vars(c));
     if let Some(cmd) = c.get("execute_command") {
         if cmd.as_seq().is_some_and(|s| s.is_empty()) {
             errs.push("execute_command must not be empty".into());

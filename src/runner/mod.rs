@@ -167,7 +167,8 @@ async fn run_provisioner(ctx: &BuildContext, step: &Step, comm: Option<&dyn Comm
     }
 }
 
-async fn wait_for_enter(ctx: &BuildContext) -> Result<(), BuildError> {
+/// Wait for Enter on stdin (EOF counts), or until the build is cancelled.
+pub async fn wait_for_enter(ctx: &BuildContext) -> Result<(), BuildError> {
     let read = tokio::task::spawn_blocking(|| {
         let mut s = String::new();
         let _ = std::io::stdin().read_line(&mut s);
