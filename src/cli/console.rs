@@ -88,11 +88,7 @@ pub fn run(a: ConsoleArgs) -> i32 {
         let src = SourceFile::new("<console-input>", expr.to_string());
         match eval_str(&src, &root, &env) {
             Ok(v) => {
-                let mut s = console_format(&v);
-                for sec in &secrets {
-                    s = s.replace(sec.as_str(), "<sensitive>");
-                }
-                let _ = writeln!(out, "{s}");
+                let _ = writeln!(out, "{}", crate::ui::redact(&secrets, &console_format(&v)));
             }
             Err(d) => {
                 eprint!("{}", console_error(&d));

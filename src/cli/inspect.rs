@@ -45,8 +45,7 @@ pub fn run(a: InspectArgs) -> i32 {
         None => packer_inspect(&loaded.graph),
     };
     // Values derived from sensitive ones are masked wherever they appear.
-    let ui = crate::ui::Ui::new(crate::ui::UiOptions::default(), loaded.graph.sensitive.clone());
-    print!("{}", ui.redact(&text));
+    print!("{}", crate::ui::redact(&loaded.graph.sensitive, &text));
     0
 }
 

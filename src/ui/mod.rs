@@ -62,10 +62,6 @@ impl Ui {
         self.inner.lock().map(|g| g.opts.color && !g.opts.machine_readable).unwrap_or(false)
     }
 
-    pub fn machine_readable(&self) -> bool {
-        self.inner.lock().map(|g| g.opts.machine_readable).unwrap_or(false)
-    }
-
     fn write_line(&self, target: &str, kind: &str, human: &str, color: Option<(u8, bool)>) {
         let mut g = match self.inner.lock() {
             Ok(g) => g,
@@ -122,6 +118,16 @@ impl Ui {
     }
 }
 
+/// Mask every secret in `s`, longest first so that a secret containing
+/// another is masked whole. For one-off text (inspect, console); the `Ui`
+/// keeps its list sorted and skips the sort.
+pub fn redact(secrets: &[String], s: &str) -> String {
+    let mut sorted = secrets.to_vec();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    redact_with(&sorted, s)
+}
+
+/// `secrets` must be sorted longest first.
 fn redact_with(secrets: &[String], s: &str) -> String {
     let mut out = s.to_string();
     for sec in secrets {
