@@ -115,6 +115,68 @@ fn valid_exit_codes_and_only_except_flags() {
     assert!(text(&out).0.contains("Builds finished but no artifacts were created."));
 }
 
+/// Run `kiln build ARGS .` in `dir` with `input` on stdin.
+fn build_with_stdin(dir: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = kiln()
+        .arg("build")
+        .args(args)
+        .arg(".")
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(input.as_bytes());
+    }
+    child.wait_with_output().expect("wait")
+}
+
+/// A template whose provisioner fails until the file `ok` exists, and
+/// whose error-cleanup provisioner leaves `cleaned.txt`.
+const FLAKY: &str = "source \"null\" \"a\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n  provisioner \"shell-local\" {\n    inline = [\"echo attempt >> attempts\", \"test -e ok || { touch ok; exit 5; }\"]\n  }\n}\n";
+
+#[test]
+fn on_error_ask_retries_cleans_up_or_aborts_as_answered() {
+    // "r": the step runs again and the build succeeds.
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("t.pkr.hcl"), FLAKY).expect("write");
+    let out = build_with_stdin(dir.path(), &["-color=false", "-on-error=ask"], "r\n");
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(format!("{o}{e}").contains("[c] Clean up and exit, [a] abort without cleanup, or [r] retry step"), "{o}\n{e}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("attempts")).expect("attempts").lines().count(), 2);
+
+    // A wrong answer asks again; "a" fails the build without cleanup; "c" and EOF clean up.
+    for (input, aborted) in [("x\na\n", true), ("c\n", false), ("", false)] {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("t.pkr.hcl"), FLAKY).expect("write");
+        let out = build_with_stdin(dir.path(), &["-color=false", "-on-error=ask"], input);
+        let (o, e) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{input:?}: {o}\n{e}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("attempts")).expect("attempts").lines().count(), 1, "{input:?}");
+        assert_eq!(format!("{o}{e}").contains("aborting without cleanup"), aborted, "{input:?}: {o}\n{e}");
+        if input.starts_with('x') {
+            assert!(format!("{o}{e}").contains("Incorrect input"), "{o}{e}");
+        }
+    }
+}
+
+#[test]
+fn debug_pauses_after_each_step_and_before_each_cleanup() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("t.pkr.hcl"), FLAKY.replace("test -e ok || { touch ok; exit 5; }", "true")).expect("write");
+    let out = build_with_stdin(dir.path(), &["-color=false", "-debug"], "\n\n\n");
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("Debug mode enabled. Builds will not be parallelized."), "{o}");
+    assert!(o.contains("==> null.a: Pausing after run of step 'provision'. Press enter to continue."), "{o}");
+    assert!(o.contains("==> null.a: Pausing before cleanup of step 'provision'. Press enter to continue."), "{o}");
+}
+
 #[cfg(unix)]
 #[test]
 fn sigint_and_sigterm_stop_the_build_and_run_cleanup() {

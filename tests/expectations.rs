@@ -95,10 +95,46 @@ fn parse_trials(shared: Option<&Path>) -> Vec<Trial> {
         .collect()
 }
 
+/// Kiln's first syntax error is where HashiCorp's parser puts it: every
+/// `.error` case of the oracle (diagnostics recorded from hcl v2.24.0).
+fn syntax_location_trials(shared: Option<&Path>) -> Vec<Trial> {
+    let Some(shared) = shared else {
+        return vec![Trial::test("syntax_locations", || Ok(())).with_ignored_flag(true)];
+    };
+    let mut files = Vec::new();
+    walk(&shared.join("oracle/cases"), &mut files);
+    files.retain(|p| p.extension().is_some_and(|e| e == "error"));
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = format!("syntax location {}", p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            Trial::test(name, move || {
+                let expected = std::fs::read_to_string(&p).map_err(|e| Failed::from(e.to_string()))?;
+                let re = regex::Regex::new(r"\.pkr\.hcl:(\d+),(\d+)").expect("regex");
+                let want = re.captures(&expected).map(|c| format!("{}:{}", &c[1], &c[2])).ok_or("no location in .error")?;
+                let input = p.with_extension("pkr.hcl");
+                let out = common::kiln().args(["validate", "-syntax-only"]).arg(&input).env("NO_COLOR", "1").output().map_err(|e| Failed::from(e.to_string()))?;
+                let (_, err) = common::text(&out);
+                if out.status.code() != Some(1) {
+                    return Err(format!("expected exit 1, got {:?}:\n{err}", out.status.code()).into());
+                }
+                let re = regex::Regex::new(r"\.pkr\.hcl:(\d+):(\d+)\)").expect("regex");
+                let got = re.captures(&err).map(|c| format!("{}:{}", &c[1], &c[2])).ok_or_else(|| Failed::from(format!("no location in:\n{err}")))?;
+                if got != want {
+                    return Err(format!("kiln reports {got}, hcl reports {want}:\n{err}").into());
+                }
+                Ok(())
+            })
+        })
+        .collect()
+}
+
 fn main() {
     let args = Arguments::from_args();
     let shared = common::shared();
     let mut trials = validate_trials(shared.as_deref());
     trials.extend(parse_trials(shared.as_deref()));
+    trials.extend(syntax_location_trials(shared.as_deref()));
     libtest_mimic::run(&args, trials).exit();
 }

@@ -33,7 +33,7 @@ pub struct BuildArgs {
     /// Colour the output (-color=false to disable)
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     color: bool,
-    /// Debug mode: pause before each step
+    /// Debug mode: pause after each step and before each cleanup (builds run one at a time)
     #[arg(long)]
     debug: bool,
     #[command(flatten)]
@@ -82,7 +82,12 @@ pub fn run(a: BuildArgs) -> i32 {
             return 1;
         }
     };
-    let run_opts = RunOptions { parallel_builds: a.parallel_builds, on_error, force: a.force, debug: a.debug };
+    let mut parallel_builds = a.parallel_builds;
+    if a.debug {
+        ui.say("Debug mode enabled. Builds will not be parallelized.");
+        parallel_builds = 1;
+    }
+    let run_opts = RunOptions { parallel_builds, on_error, force: a.force, debug: a.debug };
     rt.block_on(async move {
         let cancel = CancellationToken::new();
         spawn_signal_handler(cancel.clone(), ui.clone());

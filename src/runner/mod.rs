@@ -169,12 +169,26 @@ async fn run_provisioner(ctx: &BuildContext, step: &Step, comm: Option<&dyn Comm
 
 /// Wait for Enter on stdin (EOF counts), or until the build is cancelled.
 pub async fn wait_for_enter(ctx: &BuildContext) -> Result<(), BuildError> {
+    read_answer(ctx).await.map(|_| ())
+}
+
+/// Read one line from stdin (`None` at EOF), or stop when the build is
+/// cancelled. Parallel builds take turns: one prompt at a time.
+pub async fn read_answer(ctx: &BuildContext) -> Result<Option<String>, BuildError> {
+    static STDIN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = tokio::select! {
+        g = STDIN.lock() => g,
+        _ = ctx.cancel.cancelled() => return Err(BuildError::Cancelled),
+    };
     let read = tokio::task::spawn_blocking(|| {
         let mut s = String::new();
-        let _ = std::io::stdin().read_line(&mut s);
+        match std::io::stdin().read_line(&mut s) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(s),
+        }
     });
     tokio::select! {
-        _ = read => Ok(()),
+        r = read => Ok(r.ok().flatten()),
         _ = ctx.cancel.cancelled() => Err(BuildError::Cancelled),
     }
 }

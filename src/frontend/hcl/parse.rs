@@ -17,10 +17,15 @@ pub fn parse_file(path: &Path) -> Result<File, Diag> {
     let bytes = std::fs::read(path).map_err(|e| {
         Diag::error("Failed to read file").detail(format!("{}: {e}", path.display()))
     })?;
-    let text = String::from_utf8(bytes).map_err(|_| {
+    let text = String::from_utf8(bytes).map_err(|e| {
+        // Point at the first bad byte; the lossy text shares the valid prefix.
+        let at = e.utf8_error().valid_up_to();
+        let src = SourceFile::new(path.display().to_string(), String::from_utf8_lossy(e.as_bytes()).into_owned());
         Diag::error("Invalid file encoding")
             .detail(format!("{} is not valid UTF-8", path.display()))
-            .hint("HCL files must be UTF-8 encoded")
+            .at(&src, Some(at..at + 1))
+            .label("not UTF-8")
+            .hint("All input files must be UTF-8 encoded. Ensure that UTF-8 encoding is selected in your editor.")
     })?;
     parse_text(&path.display().to_string(), text)
 }
