@@ -11,6 +11,7 @@ pub mod cli;
 pub mod communicator;
 pub mod datasource;
 pub mod diag;
+pub mod fmt;
 pub mod frontend;
 pub mod graph;
 pub mod plugin;

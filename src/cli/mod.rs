@@ -2,6 +2,7 @@
 
 mod build;
 mod console;
+mod fmt;
 mod inspect;
 mod validate;
 
@@ -27,6 +28,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Evaluate expressions against a template's variables and locals
     Console(console::ConsoleArgs),
+    /// Rewrite HCL2 templates and var files in canonical format
+    Fmt(fmt::FmtArgs),
 }
 
 /// Flags shared by the commands that load a template.
@@ -104,5 +107,6 @@ pub fn main() -> i32 {
         Command::Validate(a) => validate::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Console(a) => console::run(a),
+        Command::Fmt(a) => fmt::run(a),
     }
 }

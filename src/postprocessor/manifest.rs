@@ -7,7 +7,7 @@ use crate::plugin::{get_bool, get_str, Field, Kind};
 use crate::runner::{Artifact, BuildContext, BuildError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub const FIELDS: &[Field] = &[
     Field("output", Kind::String),
@@ -114,24 +114,8 @@ impl PostProcessor for Manifest {
         m.builds.push(serde_json::to_value(&entry).map_err(|e| e.to_string())?);
         m.last_run_uuid = ctx.run_uuid.clone();
         let text = ctx.ui.root().redact(&go_json_pretty(&m)?);
-        write_atomic(&self.output, text.as_bytes()).map_err(|e| format!("writing {}: {e}", self.output.display()))?;
+        crate::util::fs::write_atomic(&self.output, text.as_bytes()).map_err(|e| format!("writing {}: {e}", self.output.display()))?;
         Ok((input, true))
     }
 }
 
-/// Write via a temp file in the same directory and rename: never a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tf = tempfile::NamedTempFile::new_in(dir)?;
-    tf.write_all(bytes)?;
-    tf.as_file().sync_all()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0o664);
-        let _ = std::fs::set_permissions(tf.path(), std::fs::Permissions::from_mode(mode));
-    }
-    tf.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}

@@ -4,6 +4,8 @@
 pub mod decode;
 pub mod eval;
 pub mod functions;
+pub mod lex;
+pub mod check;
 pub mod parse;
 pub mod types;
 
