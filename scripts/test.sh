@@ -13,6 +13,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# HashiCorp's own formatter, for the fmt tests (they skip without it).
+if oracle=$(./scripts/hcl-oracle.sh 2>/dev/null) && [ -n "$oracle" ]; then
+  export KILN_HCL_ORACLE="$oracle"
+fi
+
 export CHECKPOINT_DISABLE=1
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast

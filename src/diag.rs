@@ -22,12 +22,14 @@ impl SourceFile {
         SourceFile { name, text, named }
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
+    /// 1-based line and column of a byte offset; columns count grapheme
+    /// clusters, as HCL's own diagnostics do.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        use unicode_segmentation::UnicodeSegmentation;
         let offset = offset.min(self.text.len());
         let before = &self.text[..floor_char_boundary(&self.text, offset)];
         let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+        let col = before.rsplit('\n').next().map(|l| l.graphemes(true).count()).unwrap_or(0) + 1;
         (line, col)
     }
 

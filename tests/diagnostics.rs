@@ -17,7 +17,8 @@ fn validate(src: &str, extra: &[&str]) -> (String, i32) {
 fn syntax_error_has_line_and_column() {
     let (out, rc) = validate("source \"null\" \"a\" {\n  communicator = \"none\"\n\nbuild {\n", &[]);
     assert_eq!(rc, 1);
-    assert!(out.contains("Invalid HCL syntax") && out.contains("t.pkr.hcl:"), "{out}");
+    // Where and how Packer's parser reports it: the innermost unclosed block.
+    assert!(out.contains("Unclosed configuration block") && out.contains("t.pkr.hcl:4:7"), "{out}");
 }
 
 #[test]

@@ -80,13 +80,13 @@ fn parse_trials(shared: Option<&Path>) -> Vec<Trial> {
                 if err.contains("panicked") || out.status.code().is_none() {
                     return Err(format!("kiln crashed on {}:\n{err}", p.display()).into());
                 }
-                if err.contains("Invalid HCL syntax") {
-                    // The reported line must exist in the file.
-                    let lines = std::fs::read_to_string(&p).map(|t| t.lines().count().max(1)).unwrap_or(1);
-                    let re = regex::Regex::new(r":(\d+):(\d+)\)").expect("regex");
-                    let line: usize = re.captures(&err).and_then(|c| c[1].parse().ok()).ok_or_else(|| Failed::from(format!("no location in:\n{err}")))?;
+                // Every reported location must exist in the file.
+                let lines = std::fs::read_to_string(&p).map(|t| t.lines().count().max(1)).unwrap_or(1);
+                let re = regex::Regex::new(r"\.(?:hcl|json):(\d+):(\d+)\)").expect("regex");
+                for c in re.captures_iter(&err) {
+                    let line: usize = c[1].parse().unwrap_or(0);
                     if line == 0 || line > lines + 1 {
-                        return Err(format!("syntax error at line {line}, file has {lines} lines").into());
+                        return Err(format!("error at line {line}, file has {lines} lines:\n{err}").into());
                     }
                 }
                 Ok(())

@@ -1,7 +1,6 @@
 //! `kiln fmt`: rewrite HCL2 templates and var files in canonical layout.
 
 use crate::diag::{render, Diag, SourceFile};
-use crate::frontend::hcl::check::check;
 use crate::frontend::hcl::lex::strip_bom;
 use clap::{ArgAction, Args};
 use std::io::{IsTerminal, Read, Write};
@@ -48,7 +47,9 @@ fn files_in(dir: &Path, recursive: bool) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut dirs = Vec::new();
     for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
+        let e = e?;
+        // Names as Go's filepath.Join prints them: no leading "./".
+        let p = if dir == Path::new(".") { PathBuf::from(e.file_name()) } else { e.path() };
         if p.is_dir() {
             if recursive {
                 dirs.push(p);
@@ -70,19 +71,18 @@ impl Run {
         eprintln!("Error: {msg}");
     }
 
-    /// Check the syntax; print the diagnostic when it fails.
-    fn parses(&self, name: &str, src: &[u8]) -> bool {
-        let body = strip_bom(src);
-        match check(body) {
-            Ok(()) => true,
+    /// Check and format; print the diagnostic when the syntax is wrong.
+    fn format(&self, name: &str, src: &[u8]) -> Option<Vec<u8>> {
+        match crate::fmt::format_checked(src) {
+            Ok(out) => Some(out),
             Err(e) => {
-                let file = SourceFile::new(name, String::from_utf8_lossy(body).into_owned());
+                let file = SourceFile::new(name, String::from_utf8_lossy(strip_bom(src)).into_owned());
                 let d = Diag::error(e.summary.clone())
                     .detail(e.detail.clone())
                     .at(&file, Some(e.start..e.end.max(e.start)))
                     .hint("fix the syntax error; the file was left unchanged");
                 eprint!("{}", render(&[d], self.color));
-                false
+                None
             }
         }
     }
@@ -100,10 +100,7 @@ impl Run {
             self.error(&format!("reading stdin: {e}"));
             return Outcome::Failed;
         }
-        if !self.parses("<stdin>", &src) {
-            return Outcome::Failed;
-        }
-        let new = crate::fmt::format(&src);
+        let Some(new) = self.format("<stdin>", &src) else { return Outcome::Failed };
         let changed = new != src;
         if self.args.check {
             if changed {
@@ -131,10 +128,7 @@ impl Run {
                 return Outcome::Failed;
             }
         };
-        if !self.parses(&name, &src) {
-            return Outcome::Failed;
-        }
-        let new = crate::fmt::format(&src);
+        let Some(new) = self.format(&name, &src) else { return Outcome::Failed };
         if new == src {
             return Outcome::Unchanged;
         }

@@ -20,7 +20,7 @@ pub struct SyntaxError {
 type R<T = ()> = Result<T, SyntaxError>;
 
 fn err<T>(summary: impl Into<String>, detail: impl Into<String>, t: &Token) -> R<T> {
-    Err(SyntaxError { summary: summary.into(), detail: detail.into(), start: t.start, end: t.end })
+    Err(SyntaxError { summary: summary.into(), detail: detail.into(), start: t.start(), end: t.end() })
 }
 
 /// Check `src` (BOM already removed). `Ok` when Packer's parser accepts it.
@@ -31,8 +31,34 @@ pub fn check(src: &[u8]) -> R {
 
 pub fn check_tokens(src: &[u8], tokens: &[Token]) -> R {
     invalid_tokens(src, tokens)?;
-    let mut p = Parser { src, toks: tokens, pos: 0, nl: Vec::new() };
+    let (with_nl, without_nl) = skip_tables(src, tokens);
+    let mut p = Parser { src, toks: tokens, pos: 0, nl: Vec::new(), with_nl, without_nl };
     p.body(Tok::Eof, None)
+}
+
+/// See [`Parser::next`]: where the parser's next token is from each index.
+fn skip_tables(src: &[u8], tokens: &[Token]) -> (Vec<u32>, Vec<u32>) {
+    let n = tokens.len();
+    let (mut with_nl, mut without_nl) = (vec![0u32; n], vec![0u32; n]);
+    let (mut w, mut wo) = ((n - 1) as u32, (n - 1) as u32);
+    for i in (0..n).rev() {
+        let t = &tokens[i];
+        match t.kind {
+            Tok::Comment => {
+                if t.end() > t.start() && src[t.end() - 1] == b'\n' {
+                    w = i as u32;
+                }
+            }
+            Tok::Newline => w = i as u32,
+            _ => {
+                w = i as u32;
+                wo = i as u32;
+            }
+        }
+        with_nl[i] = w;
+        without_nl[i] = wo;
+    }
+    (with_nl, without_nl)
 }
 
 /// hclsyntax's `checkInvalidTokens`: characters the language never uses.
@@ -48,7 +74,7 @@ fn invalid_tokens(src: &[u8], tokens: &[Token]) -> R {
             Tok::Semicolon => ("Invalid character", "The \";\" character is not valid. Use newlines to separate arguments and blocks, and commas to separate items in collection values."),
             Tok::BadUtf8 => ("Invalid character encoding", "All input files must be UTF-8 encoded. Ensure that UTF-8 encoding is selected in your editor."),
             Tok::QuotedNewline => ("Invalid multi-line string", "Quoted strings may not be split over multiple lines. To produce a multi-line string, either use the \\n escape to represent a newline character or use the \"heredoc\" multi-line template syntax."),
-            Tok::Invalid => match &src[t.start..t.end] {
+            Tok::Invalid => match &src[t.start()..t.end()] {
                 b"\xe2\x80\x9c" | b"\xe2\x80\x9d" => ("Invalid character", "\"Curly quotes\" are not valid here. These can sometimes be inadvertently introduced when sharing code via documents or discussion forums. It might help to replace the character with a \"straight quote\"."),
                 _ => ("Invalid character", "This character is not used within the language."),
             },
@@ -77,32 +103,35 @@ struct Parser<'a> {
     pos: usize,
     /// hclsyntax's include-newlines stack (empty = include).
     nl: Vec<bool>,
+    /// For each index, the next token the parser sees from there: with
+    /// newlines included (`with_nl`) and without (`without_nl`).
+    with_nl: Vec<u32>,
+    without_nl: Vec<u32>,
 }
 
 const UNEXPECTED_EXPR: &str = "Expected the start of an expression, but found an invalid expression token.";
 
 impl<'a> Parser<'a> {
     fn text(&self, t: &Token) -> &'a [u8] {
-        &self.src[t.start..t.end]
+        &self.src[t.start()..t.end()]
     }
 
+    /// hclsyntax's peeker: comments are skipped, except that a comment
+    /// which swallowed its newline stands for that newline; newlines are
+    /// skipped inside brackets.
+    #[inline]
     fn next(&self) -> (Token, usize) {
         let include_nl = self.nl.last().copied().unwrap_or(true);
-        let mut i = self.pos;
-        while i < self.toks.len() {
-            let t = self.toks[i];
-            match t.kind {
-                Tok::Comment => {
-                    if include_nl && t.end > t.start && self.src[t.end - 1] == b'\n' {
-                        return (Token { kind: Tok::Newline, ..t }, i + 1);
-                    }
-                }
-                Tok::Newline if !include_nl => {}
-                _ => return (t, i + 1),
-            }
-            i += 1;
+        let last = self.toks.len() - 1;
+        if self.pos > last {
+            return (self.toks[last], self.toks.len());
         }
-        (self.toks[self.toks.len() - 1], self.toks.len())
+        let i = if include_nl { self.with_nl[self.pos] } else { self.without_nl[self.pos] } as usize;
+        let t = self.toks[i];
+        if t.kind == Tok::Comment {
+            return (Token { kind: Tok::Newline, ..t }, i + 1);
+        }
+        (t, i + 1)
     }
 
     fn peek(&self) -> Token {
@@ -115,13 +144,80 @@ impl<'a> Parser<'a> {
         t
     }
 
+    /// hclsyntax's `recover`: skip to the `end` closing the current nesting.
+    fn recover(&mut self, end: Tok) -> Token {
+        let start = match end {
+            Tok::CBrace => Tok::OBrace,
+            Tok::CBrack => Tok::OBrack,
+            Tok::CParen => Tok::OParen,
+            Tok::CQuote => Tok::OQuote,
+            Tok::CHeredoc => Tok::OHeredoc,
+            Tok::TemplateSeqEnd => Tok::TemplateInterp,
+            _ => Tok::Eof,
+        };
+        let mut nest = 0;
+        loop {
+            let t = self.read();
+            let mut kind = t.kind;
+            if end == Tok::TemplateSeqEnd && kind == Tok::TemplateControl {
+                kind = Tok::TemplateInterp;
+            }
+            if kind == start {
+                nest += 1;
+            } else if kind == end {
+                if nest < 1 {
+                    return t;
+                }
+                nest -= 1;
+            } else if kind == Tok::Eof {
+                return t;
+            }
+        }
+    }
+
+    /// hclsyntax's `recoverAfterBodyItem`: skip to the end of the line the
+    /// item is on, over nested brackets.
+    fn recover_after_body_item(&mut self) {
+        let mut open: Vec<Tok> = Vec::new();
+        loop {
+            let t = self.read();
+            match t.kind {
+                Tok::Newline if open.is_empty() => return,
+                Tok::Eof => return,
+                Tok::OBrace | Tok::OBrack | Tok::OParen | Tok::OQuote | Tok::OHeredoc | Tok::TemplateInterp | Tok::TemplateControl => open.push(t.kind),
+                Tok::CBrace | Tok::CBrack | Tok::CParen | Tok::CQuote | Tok::CHeredoc => {
+                    let opener = match t.kind {
+                        Tok::CBrace => Tok::OBrace,
+                        Tok::CBrack => Tok::OBrack,
+                        Tok::CParen => Tok::OParen,
+                        Tok::CQuote => Tok::OQuote,
+                        _ => Tok::OHeredoc,
+                    };
+                    while open.last().is_some_and(|&o| o != opener) {
+                        open.pop();
+                    }
+                    open.pop();
+                }
+                Tok::TemplateSeqEnd => {
+                    while open.last().is_some_and(|&o| o != Tok::TemplateInterp && o != Tok::TemplateControl) {
+                        open.pop();
+                    }
+                    open.pop();
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn is_kw(&self, t: &Token, kw: &str) -> bool {
         t.kind == Tok::Ident && self.text(t) == kw.as_bytes()
     }
 
     /// A body up to `end`; `open` is the token that opened it.
     fn body(&mut self, end: Tok, open: Option<Token>) -> R {
-        let mut names: HashSet<&[u8]> = HashSet::new();
+        // Attribute names seen in this body: a short list, a set when long.
+        let mut few: Vec<&[u8]> = Vec::new();
+        let mut many: HashSet<&[u8]> = HashSet::new();
         loop {
             let next = self.peek();
             if next.kind == end {
@@ -134,7 +230,18 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Ident => {
                     if let Some(name) = self.body_item()? {
-                        if !names.insert(self.text(&name)) {
+                        let n = self.text(&name);
+                        let dup = if few.len() < 16 {
+                            let d = few.contains(&n);
+                            few.push(n);
+                            d
+                        } else {
+                            if many.is_empty() {
+                                many.extend(few.iter().copied());
+                            }
+                            !many.insert(n)
+                        };
+                        if dup {
                             let n = String::from_utf8_lossy(self.text(&name)).into_owned();
                             return err("Attribute redefined", format!("The argument {n:?} was already set. Each argument may be set only once."), &name);
                         }
@@ -209,24 +316,17 @@ impl<'a> Parser<'a> {
         match self.peek().kind {
             Tok::Newline | Tok::Eof | Tok::CBrace => self.body(Tok::CBrace, Some(obrace))?,
             _ => {
-                // A single-line block: one attribute.
-                let ident = self.read();
-                if ident.kind != Tok::Ident {
-                    return err("Argument or block definition required", "An argument or block definition is required here.", &ident);
-                }
-                let next = self.peek();
-                match next.kind {
-                    Tok::Equal => self.attribute(true)?,
-                    Tok::OQuote | Tok::OBrace | Tok::Ident => {
-                        let n = String::from_utf8_lossy(self.text(&ident)).into_owned();
-                        return Err(SyntaxError {
-                            summary: "Argument definition required".into(),
-                            detail: format!("A single-line block definition can contain only a single argument. If you meant to define argument {n:?}, use an equals sign to assign it a value. To define a nested block, place it on a line of its own within its parent block."),
-                            start: ident.start,
-                            end: next.end,
-                        });
-                    }
-                    _ => return err("Argument or block definition required", "An argument or block definition is required here. To set an argument, use the equals sign \"=\" to introduce the argument value.", &ident),
+                // A single-line block: one attribute. hclsyntax lists the
+                // block's own errors before its body's, so a failed body
+                // is only reported when the block itself is fine.
+                if let Err(body_err) = self.single_attr_body() {
+                    self.recover_after_body_item();
+                    let t = self.peek();
+                    return match t.kind {
+                        Tok::Comma => err("Invalid single-argument block definition", "Single-line block syntax can include only one argument definition. To define multiple arguments, use the multi-line block syntax with one argument definition per line.", &t),
+                        Tok::Newline => err("Invalid single-argument block definition", "An argument definition on the same line as its containing block creates a single-line block definition, which must also be closed on the same line. Place the block's closing brace immediately after the argument definition.", &t),
+                        _ => Err(body_err),
+                    };
                 }
                 let t = self.peek();
                 match t.kind {
@@ -247,6 +347,27 @@ impl<'a> Parser<'a> {
                 Ok(())
             }
             _ => err("Missing newline after block definition", "A block definition must end with a newline.", &eol),
+        }
+    }
+
+    fn single_attr_body(&mut self) -> R {
+        let ident = self.read();
+        if ident.kind != Tok::Ident {
+            return err("Argument or block definition required", "An argument or block definition is required here.", &ident);
+        }
+        let next = self.peek();
+        match next.kind {
+            Tok::Equal => self.attribute(true),
+            Tok::OQuote | Tok::OBrace | Tok::Ident => {
+                let n = String::from_utf8_lossy(self.text(&ident)).into_owned();
+                Err(SyntaxError {
+                    summary: "Argument definition required".into(),
+                    detail: format!("A single-line block definition can contain only a single argument. If you meant to define argument {n:?}, use an equals sign to assign it a value. To define a nested block, place it on a line of its own within its parent block."),
+                    start: ident.start(),
+                    end: next.end(),
+                })
+            }
+            _ => err("Argument or block definition required", "An argument or block definition is required here. To set an argument, use the equals sign \"=\" to introduce the argument value.", &ident),
         }
     }
 
@@ -279,8 +400,10 @@ impl<'a> Parser<'a> {
                 i += 1;
                 continue;
             }
+            // Errors point at the escape sequence itself.
+            let esc = |len: usize| Token { kind: t.kind, start: (t.start() + i) as u32, end: (t.start() + i + len).min(t.end()) as u32 };
             let Some(&sel) = b.get(i + 1) else {
-                return err("Invalid escape sequence", "Backslash must be followed by an escape sequence selector character.", t);
+                return err("Invalid escape sequence", "Backslash must be followed by an escape sequence selector character.", &esc(1));
             };
             match sel {
                 b'n' | b'r' | b't' | b'"' | b'\\' => i += 2,
@@ -289,18 +412,18 @@ impl<'a> Parser<'a> {
                     let digits = b[i + 2..].iter().take(want).take_while(|c| c.is_ascii_hexdigit()).count();
                     if digits != want {
                         let d = if sel == b'u' { "The \\u escape sequence must be followed by four hexadecimal digits." } else { "The \\U escape sequence must be followed by eight hexadecimal digits." };
-                        return err("Invalid escape sequence", d, t);
+                        return err("Invalid escape sequence", d, &esc(2 + digits));
                     }
                     let hex = std::str::from_utf8(&b[i + 2..i + 2 + want]).unwrap_or("0");
                     let n = u32::from_str_radix(hex, 16).unwrap_or(0);
                     if char::from_u32(n).is_none() {
-                        return err("Invalid escape sequence", format!("Cannot encode character U+{n:04x} in UTF-8."), t);
+                        return err("Invalid escape sequence", format!("Cannot encode character U+{n:04x} in UTF-8."), &esc(2 + want));
                     }
                     i += 2 + want;
                 }
                 _ => {
                     let c = std::str::from_utf8(&b[i + 1..]).ok().and_then(|s| s.chars().next()).map(String::from).unwrap_or_default();
-                    return err("Invalid escape sequence", format!("The symbol {c:?} is not a valid escape sequence selector."), t);
+                    return err("Invalid escape sequence", format!("The symbol {c:?} is not a valid escape sequence selector."), &esc(1 + c.len().max(1)));
                 }
             }
         }
@@ -413,8 +536,8 @@ impl<'a> Parser<'a> {
                                         if self.text(&t).contains(&b'.') {
                                             return self.legacy_index(&t, true).and_then(|_| err("", "", &attr)).map_err(|mut e| {
                                                 // hclsyntax reports this one at the star.
-                                                e.start = attr.start;
-                                                e.end = attr.end;
+                                                e.start = attr.start();
+                                                e.end = attr.end();
                                                 e
                                             });
                                         }
@@ -437,7 +560,10 @@ impl<'a> Parser<'a> {
                         self.read();
                         let close = self.read();
                         if close.kind != Tok::CBrack {
-                            return err("Missing close bracket on splat index", "The star for a full splat operator must be immediately followed by a closing bracket (\"]\").", &close);
+                            // hclsyntax reports where its recovery stops (its
+                            // subject aliases the recovered token).
+                            let at = self.recover(Tok::CBrack);
+                            return err("Missing close bracket on splat index", "The star for a full splat operator must be immediately followed by a closing bracket (\"]\").", &at);
                         }
                         self.traversals()?;
                     } else {
@@ -445,7 +571,8 @@ impl<'a> Parser<'a> {
                         self.expression()?;
                         let close = self.read();
                         if close.kind != Tok::CBrack {
-                            return err("Missing close bracket on index", "The index operator must end with a closing bracket (\"]\").", &close);
+                            let at = self.recover(Tok::CBrack);
+                            return err("Missing close bracket on index", "The index operator must end with a closing bracket (\"]\").", &at);
                         }
                         self.nl.pop();
                     }
@@ -545,8 +672,8 @@ impl<'a> Parser<'a> {
                     return Err(SyntaxError {
                         summary: "Unterminated function call".into(),
                         detail: "There is no closing parenthesis for this function call before the end of the file. This may be caused by incorrect parethesis nesting elsewhere in this file.".into(),
-                        start: name.start,
-                        end: open.end,
+                        start: name.start(),
+                        end: open.end(),
                     })
                 }
                 _ => return err("Missing argument separator", "A comma is required to separate each function argument from the next.", &sep),

@@ -79,8 +79,20 @@ impl Tok {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Token {
     pub kind: Tok,
-    pub start: usize,
-    pub end: usize,
+    /// Byte offsets (u32 keeps a token in 12 bytes: files are far smaller than 4 GiB).
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Token {
+    #[inline]
+    pub fn start(&self) -> usize {
+        self.start as usize
+    }
+    #[inline]
+    pub fn end(&self) -> usize {
+        self.end as usize
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -147,7 +159,7 @@ fn ident_len(src: &[u8], start: usize) -> usize {
 
 impl<'a> Lexer<'a> {
     fn emit(&mut self, kind: Tok, len: usize) {
-        self.out.push(Token { kind, start: self.pos, end: self.pos + len });
+        self.out.push(Token { kind, start: self.pos as u32, end: (self.pos + len) as u32 });
         self.pos += len;
     }
 
@@ -455,7 +467,7 @@ pub fn lex(src: &[u8]) -> Vec<Token> {
             Mode::Heredoc => lx.heredoc(),
         }
     }
-    lx.out.push(Token { kind: Tok::Eof, start: src.len(), end: src.len() });
+    lx.out.push(Token { kind: Tok::Eof, start: src.len() as u32, end: src.len() as u32 });
     lx.out
 }
 

@@ -34,8 +34,31 @@ pub fn parse_text(name: &str, text: String) -> Result<File, Diag> {
     // A UTF-8 BOM is not part of the syntax.
     let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
     let src = SourceFile::new(name, text);
+    // Packer's own parser rules first, so a file is refused exactly when
+    // Packer refuses it, with its message at its line and column.
+    if let Err(e) = super::check::check(src.text.as_bytes()) {
+        return Err(check_diag(&src, &e));
+    }
     let body = hcl_edit::parser::parse_body(&src.text).map_err(|e| syntax_diag(&src, &e))?;
     Ok(File { src, body })
+}
+
+/// A diagnostic for a syntax error found by [`super::check`].
+pub fn check_diag(src: &SourceFile, e: &super::check::SyntaxError) -> Diag {
+    let hint = match e.summary.as_str() {
+        "Unclosed configuration block" => "this block's `{` has no matching `}`: add it, or look for an extra `{` further down",
+        "Invalid multi-line string" => "use \\n inside the quotes, or a heredoc (<<EOT ... EOT) for text over several lines",
+        "Missing newline after argument" | "Unexpected comma after argument" => "put each argument on its own line",
+        "Invalid expression" | "Missing expression" => "an argument needs a value after `=`",
+        "Attribute redefined" => "remove one of the two definitions",
+        "Invalid character encoding" => "save the file as UTF-8",
+        _ => "fix the syntax here; Packer refuses this file for the same reason",
+    };
+    Diag::error(e.summary.clone())
+        .detail(e.detail.clone())
+        .at(src, Some(e.start..e.end.max(e.start)))
+        .label("here")
+        .hint(hint)
 }
 
 pub fn syntax_diag(src: &SourceFile, e: &hcl_edit::parser::Error) -> Diag {
