@@ -267,6 +267,25 @@ fn cli_trials() -> Vec<Trial> {
             }
             Ok(())
         }),
+        cli("a failed write (file size limit, like a full disk) leaves the file intact", |d| {
+            // 500 short attributes: the formatted file is > 4 KiB, over a 2 KiB limit.
+            let ugly: String = (0..500).map(|i| format!("a{i}=1\n")).collect();
+            let f = d.join("big.pkr.hcl");
+            std::fs::write(&f, &ugly).map_err(|e| e.to_string())?;
+            let cmd = format!("ulimit -f 2 && exec {} fmt big.pkr.hcl", env!("CARGO_BIN_EXE_kiln"));
+            let out = std::process::Command::new("bash").args(["-c", &cmd]).current_dir(d).env("NO_COLOR", "1").output().map_err(|e| e.to_string())?;
+            if out.status.code() != Some(1) || !text(&out).1.contains("left unchanged") {
+                return Err(format!("exit {:?}: {:?}", out.status.code(), text(&out)));
+            }
+            if read(&f) != ugly {
+                return Err("the file was changed".into());
+            }
+            let leftovers: Vec<_> = std::fs::read_dir(d).map_err(|e| e.to_string())?.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".kiln-")).collect();
+            if !leftovers.is_empty() {
+                return Err("a temp file was left behind".into());
+            }
+            Ok(())
+        }),
         cli("keeps CRLF and drops a BOM", |_| {
             let out = fmt_stdin(b"\xef\xbb\xbfa=1\r\nbb=2\r\n", &[]);
             if out.stdout != b"a  = 1\r\nbb = 2\r\n" {

@@ -93,6 +93,14 @@ pub fn stderr_color() -> bool {
 }
 
 pub fn main() -> i32 {
+    // A write over the file-size limit must fail as an error kiln can clean
+    // up after (EFBIG), not kill the process half-way (SIGXFSZ's default).
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN at start-up, before
+    // any thread exists, has no memory-safety requirements.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let args = normalise_args(std::env::args());
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
