@@ -140,3 +140,11 @@ pub fn get_string_map(c: &Config, k: &str) -> Vec<(String, String)> {
 pub fn is_set(c: &Config, k: &str) -> bool {
     c.get(k).is_some_and(|v| !v.is_null())
 }
+
+/// A Go duration string (`"5m"`, `"1h30s"`); `None` when unset, an error when malformed.
+pub fn get_duration(c: &Config, k: &str) -> Result<Option<std::time::Duration>, String> {
+    match get_str(c, k) {
+        None => Ok(None),
+        Some(s) => crate::util::duration::parse(&s).map(Some).map_err(|e| format!("{k}: {e}")),
+    }
+}

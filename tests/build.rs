@@ -173,8 +173,8 @@ fn debug_pauses_after_each_step_and_before_each_cleanup() {
     let (o, e) = text(&out);
     assert!(out.status.success(), "{o}\n{e}");
     assert!(o.contains("Debug mode enabled. Builds will not be parallelized."), "{o}");
-    assert!(o.contains("==> null.a: Pausing after run of step 'provision'. Press enter to continue."), "{o}");
-    assert!(o.contains("==> null.a: Pausing before cleanup of step 'provision'. Press enter to continue."), "{o}");
+    assert!(o.contains("==> null.a: Pausing after run of step 'StepProvision'. Press enter to continue."), "{o}");
+    assert!(o.contains("==> null.a: Pausing before cleanup of step 'StepProvision'. Press enter to continue."), "{o}");
 }
 
 #[cfg(unix)]

@@ -1,7 +1,10 @@
-//! The null builder: creates nothing; runs provisioners (locally with
-//! `communicator = "none"`).
+//! The null builder: creates nothing; runs provisioners, locally with
+//! `communicator = "none"`, or on an existing host over SSH (Packer's way to
+//! provision a machine that already exists).
 
 use super::Builder;
+use crate::communicator::ssh::{Settings, Ssh};
+use crate::communicator::Communicator;
 use crate::graph::Config;
 use crate::plugin::get_str;
 use crate::runner::steps::{run_steps, Step};
@@ -10,29 +13,64 @@ use async_trait::async_trait;
 
 pub fn validate(c: &Config) -> Vec<String> {
     match get_str(c, "communicator").as_deref() {
-        Some("ssh") if get_str(c, "ssh_host").is_none() => vec!["a Host must be specified, please reference your communicator documentation".into()],
+        Some("ssh") | None => match Settings::from_config(c, None) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![e],
+        },
         _ => Vec::new(),
     }
 }
 
+enum Comm {
+    None,
+    Ssh(Settings),
+}
+
 pub struct NullBuilder {
-    communicator: String,
+    comm: Comm,
 }
 
 impl NullBuilder {
     pub fn new(c: &Config) -> Result<NullBuilder, String> {
-        let communicator = get_str(c, "communicator").unwrap_or_else(|| "ssh".into());
-        if communicator != "none" {
-            return Err(format!("communicator {communicator:?} is not available in this kiln build yet; use communicator = \"none\""));
-        }
-        Ok(NullBuilder { communicator })
+        let comm = match get_str(c, "communicator").as_deref() {
+            Some("none") => Comm::None,
+            Some("ssh") | None => Comm::Ssh(Settings::from_config(c, None)?),
+            Some(other) => return Err(format!("communicator {other:?} is not supported by kiln yet; use \"ssh\" or \"none\"")),
+        };
+        Ok(NullBuilder { comm })
     }
 }
 
-/// Typed state of a null build.
+/// Typed state of a null build: what the steps created.
 #[derive(Default)]
 struct State {
-    provisioned: bool,
+    ssh: Option<Ssh>,
+}
+
+struct StepConnect {
+    settings: Settings,
+}
+
+#[async_trait]
+impl Step<State> for StepConnect {
+    fn name(&self) -> &'static str {
+        "StepConnect"
+    }
+    async fn run(&self, state: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        ctx.set_generated("Host", self.settings.target.host.clone());
+        ctx.set_generated("Port", self.settings.target.port.to_string());
+        ctx.set_generated("User", self.settings.target.username.clone());
+        if let Some(k) = &self.settings.target.private_key_file {
+            ctx.set_generated("SSHPrivateKeyFile", k.display().to_string());
+        }
+        state.ssh = Some(Ssh::connect(self.settings.clone(), ctx).await?);
+        Ok(())
+    }
+    async fn cleanup(&self, state: &mut State, _ctx: &BuildContext) {
+        if let Some(s) = state.ssh.take() {
+            s.close().await;
+        }
+    }
 }
 
 struct StepProvision<'h> {
@@ -42,20 +80,26 @@ struct StepProvision<'h> {
 #[async_trait]
 impl Step<State> for StepProvision<'_> {
     fn name(&self) -> &'static str {
-        "provision"
+        "StepProvision"
     }
     async fn run(&self, state: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        self.hook.provision(ctx, None).await?;
-        state.provisioned = true;
-        Ok(())
+        let comm = state.ssh.as_ref().map(|s| s as &dyn Communicator);
+        self.hook.provision(ctx, comm).await
     }
 }
 
 #[async_trait]
 impl Builder for NullBuilder {
     async fn run(&self, ctx: &BuildContext, hook: &dyn ProvisionHook) -> Result<Option<Artifact>, BuildError> {
-        ctx.set_generated("ConnType", self.communicator.clone());
-        let steps: Vec<Box<dyn Step<State> + '_>> = vec![Box::new(StepProvision { hook })];
+        let mut steps: Vec<Box<dyn Step<State> + '_>> = Vec::new();
+        match &self.comm {
+            Comm::None => ctx.set_generated("ConnType", "none"),
+            Comm::Ssh(settings) => {
+                ctx.set_generated("ConnType", "ssh");
+                steps.push(Box::new(StepConnect { settings: settings.clone() }));
+            }
+        }
+        steps.push(Box::new(StepProvision { hook }));
         let mut state = State::default();
         run_steps(&steps, &mut state, ctx).await?;
         Ok(Some(Artifact {

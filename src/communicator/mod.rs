@@ -1,7 +1,9 @@
 //! Communicators: how provisioners reach the machine being built.
 //!
 //! `communicator = "none"` gives no communicator (shell-local and the
-//! breakpoint provisioner still run). SSH comes in its own module.
+//! breakpoint provisioner still run); `communicator = "ssh"` is [`ssh`].
+
+pub mod ssh;
 
 use crate::plugin::{Field, Kind};
 
@@ -73,7 +75,17 @@ pub enum Output<'a> {
 #[async_trait]
 pub trait Communicator: Send + Sync {
     /// Run a command, streaming its output line by line; the exit status.
-    async fn run(&self, cmd: &str, out: &mut (dyn FnMut(Output<'_>) + Send)) -> Result<i32, String>;
+    async fn run(&self, cmd: &str, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String>;
+    /// Upload one file (its mode kept) to the path `remote`.
     async fn upload(&self, local: &Path, remote: &str) -> Result<(), String>;
+    /// Write `data` to the file `remote`.
+    async fn upload_bytes(&self, data: &[u8], remote: &str) -> Result<(), String>;
+    /// Copy the contents of the directory `local` into `remote` (created).
+    async fn upload_dir(&self, local: &Path, remote: &str) -> Result<(), String>;
+    /// Download one file.
     async fn download(&self, remote: &str, local: &Path) -> Result<(), String>;
+    /// Copy the contents of the remote directory into `local` (created).
+    async fn download_dir(&self, remote: &str, local: &Path) -> Result<(), String>;
+    /// Whether `remote` is a directory.
+    async fn is_dir(&self, remote: &str) -> Result<bool, String>;
 }

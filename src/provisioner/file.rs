@@ -6,7 +6,7 @@ use crate::graph::Config;
 use crate::plugin::{get_bool, get_str, get_strings, Field, Kind};
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub const FIELDS: &[Field] = &[
     Field("source", Kind::String),
@@ -61,7 +61,8 @@ pub fn validate(c: &Config) -> Vec<String> {
 }
 
 pub struct FileProvisioner {
-    sources: Vec<PathBuf>,
+    sources: Vec<String>,
+    content: Option<String>,
     destination: String,
     download: bool,
 }
@@ -72,31 +73,91 @@ impl FileProvisioner {
         if !errs.is_empty() {
             return Err(errs.join("\n"));
         }
-        let mut sources: Vec<PathBuf> = get_strings(c, "sources").into_iter().map(PathBuf::from).collect();
+        let mut sources = get_strings(c, "sources");
         if let Some(s) = get_str(c, "source") {
-            sources.insert(0, PathBuf::from(s));
+            sources.insert(0, s);
         }
         Ok(FileProvisioner {
             sources,
+            content: get_str(c, "content"),
             destination: get_str(c, "destination").unwrap_or_default(),
             download: get_str(c, "direction").as_deref() == Some("download"),
         })
     }
+
+    /// Packer's upload rules: a directory source without a trailing slash
+    /// is copied as itself into the destination, with one its contents; a
+    /// file goes to the destination path, or into it when that ends in `/`
+    /// (or there are several sources).
+    async fn upload(&self, ctx: &BuildContext, comm: &dyn Communicator) -> Result<(), BuildError> {
+        if let Some(content) = &self.content {
+            ctx.ui.say(&format!("Uploading content => {}", self.destination));
+            return comm.upload_bytes(content.as_bytes(), &self.destination).await.map_err(|e| BuildError::Failed(format!("Upload failed: {e}")));
+        }
+        for src in &self.sources {
+            let path = Path::new(src);
+            if path.is_dir() {
+                ctx.ui.say(&format!("Uploading {src} => {}", self.destination));
+                let dst = if src.ends_with('/') {
+                    self.destination.clone()
+                } else {
+                    join_remote(&self.destination, &base_name(src))
+                };
+                comm.upload_dir(path, &dst).await.map_err(|e| BuildError::Failed(format!("Upload failed: {e}")))?;
+                continue;
+            }
+            let dst = if self.destination.ends_with('/') || self.sources.len() > 1 {
+                join_remote(&self.destination, &base_name(src))
+            } else {
+                self.destination.clone()
+            };
+            ctx.ui.say(&format!("Uploading {src} => {}", self.destination));
+            comm.upload(path, &dst).await.map_err(|e| BuildError::Failed(format!("Upload failed: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Packer's download rules: a source ending in `/` is a directory whose
+    /// contents are copied; a destination ending in `/` receives the file
+    /// under its own name.
+    async fn download(&self, ctx: &BuildContext, comm: &dyn Communicator) -> Result<(), BuildError> {
+        for src in &self.sources {
+            let mut dst = PathBuf::from(&self.destination);
+            ctx.ui.say(&format!("Downloading {src} => {}", self.destination));
+            let dir = if self.destination.ends_with('/') {
+                if !src.ends_with('/') {
+                    dst = dst.join(base_name(src));
+                }
+                PathBuf::from(&self.destination)
+            } else {
+                dst.parent().map(Path::to_path_buf).unwrap_or_default()
+            };
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(&dir).map_err(|e| BuildError::Failed(format!("creating {}: {e}", dir.display())))?;
+            }
+            let r = if src.ends_with('/') { comm.download_dir(src, &dst).await } else { comm.download(src, &dst).await };
+            r.map_err(|e| BuildError::Failed(format!("Download failed: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+fn base_name(p: &str) -> String {
+    Path::new(p.trim_end_matches('/')).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn join_remote(dir: &str, name: &str) -> String {
+    format!("{}/{name}", dir.trim_end_matches('/'))
 }
 
 #[async_trait]
 impl Provisioner for FileProvisioner {
     async fn provision(&self, ctx: &BuildContext, comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
         let comm = need_comm("file", comm)?;
-        for s in &self.sources {
-            if self.download {
-                ctx.ui.say(&format!("Downloading {} => {}", s.display(), self.destination));
-                comm.download(&s.to_string_lossy(), std::path::Path::new(&self.destination)).await?;
-            } else {
-                ctx.ui.say(&format!("Uploading {} => {}", s.display(), self.destination));
-                comm.upload(s, &self.destination).await?;
-            }
+        if self.download {
+            self.download(ctx, comm).await
+        } else {
+            self.upload(ctx, comm).await
         }
-        Ok(())
     }
 }

@@ -3,9 +3,14 @@
 use super::{need_comm, Provisioner};
 use crate::communicator::Communicator;
 use crate::graph::Config;
-use crate::plugin::{get_str, get_strings, Field, Kind};
+use crate::communicator::ssh::{sh_quote, DISCONNECTED};
+use crate::communicator::Output;
+use crate::plugin::{get_bool, get_duration, get_str, get_string_map, get_strings, Field, Kind};
+use crate::runner::interpolate::render_fields;
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 pub const FIELDS: &[Field] = &[
     Field("inline", Kind::Strings),
@@ -52,6 +57,18 @@ pub fn validate(c: &Config) -> Vec<String> {
 
 pub struct Shell {
     inline: Vec<String>,
+    scripts: Vec<String>,
+    env_vars: Vec<String>,
+    env: Vec<(String, String)>,
+    env_var_format: String,
+    execute_command: String,
+    inline_shebang: String,
+    remote_path: String,
+    skip_clean: bool,
+    expect_disconnect: bool,
+    start_retry_timeout: Duration,
+    valid_exit_codes: Vec<i64>,
+    pause_after: Option<Duration>,
 }
 
 impl Shell {
@@ -60,7 +77,49 @@ impl Shell {
         if !errs.is_empty() {
             return Err(errs.join("\n"));
         }
-        Ok(Shell { inline: get_strings(c, "inline") })
+        let mut scripts = get_strings(c, "scripts");
+        if let Some(s) = get_str(c, "script") {
+            scripts.insert(0, s);
+        }
+        let folder = get_str(c, "remote_folder").unwrap_or_else(|| "/tmp".into());
+        let file = get_str(c, "remote_file").unwrap_or_else(|| format!("script_{}.sh", uuid::Uuid::new_v4().as_u128() % 10000));
+        Ok(Shell {
+            inline: get_strings(c, "inline"),
+            scripts,
+            env_vars: get_strings(c, "environment_vars"),
+            env: get_string_map(c, "env"),
+            env_var_format: get_str(c, "env_var_format").unwrap_or_else(|| "%s='%s' ".into()),
+            execute_command: get_str(c, "execute_command").unwrap_or_else(|| "chmod +x {{.Path}}; {{.Vars}} {{.Path}}".into()),
+            inline_shebang: get_str(c, "inline_shebang").unwrap_or_else(|| "/bin/sh -e".into()),
+            remote_path: get_str(c, "remote_path").unwrap_or_else(|| format!("{folder}/{file}")),
+            skip_clean: get_bool(c, "skip_clean").unwrap_or(false),
+            expect_disconnect: get_bool(c, "expect_disconnect").unwrap_or(false),
+            start_retry_timeout: get_duration(c, "start_retry_timeout")?.unwrap_or(Duration::from_secs(300)),
+            valid_exit_codes: super::valid_exit_codes(c),
+            pause_after: get_duration(c, "pause_after")?,
+        })
+    }
+
+    /// Retry `f` until it succeeds or `start_retry_timeout` passes (the
+    /// machine may be rebooting).
+    async fn retry<F, Fut>(&self, ctx: &BuildContext, mut f: F) -> Result<(), BuildError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
+        let deadline = Instant::now() + self.start_retry_timeout;
+        let mut pause = Duration::from_millis(500);
+        loop {
+            match f().await {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() + pause < deadline => {
+                    tracing::debug!("retrying: {e}");
+                    ctx.sleep(pause).await?;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(BuildError::Failed(format!("Error uploading script: {e}"))),
+            }
+        }
     }
 }
 
@@ -68,17 +127,69 @@ impl Shell {
 impl Provisioner for Shell {
     async fn provision(&self, ctx: &BuildContext, comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
         let comm = need_comm("shell", comm)?;
-        let script = self.inline.join("\n");
-        ctx.ui.say("Provisioning with shell script: inline");
-        let ui = ctx.ui.clone();
-        let code = comm
-            .run(&script, &mut |o| match o {
-                crate::communicator::Output::Stdout(l) => ui.message(l),
-                crate::communicator::Output::Stderr(l) => ui.error(l),
+        // Inline commands become one script, as Packer writes it.
+        let mut temp = None;
+        let mut scripts = self.scripts.clone();
+        if !self.inline.is_empty() {
+            let mut f = tempfile::Builder::new().prefix("packer-shell").tempfile().map_err(|e| BuildError::Failed(format!("Error preparing shell script: {e}")))?;
+            let mut text = format!("#!{}\n", self.inline_shebang);
+            for l in &self.inline {
+                text.push_str(l);
+                text.push('\n');
+            }
+            f.write_all(text.as_bytes()).map_err(|e| BuildError::Failed(format!("Error preparing shell script: {e}")))?;
+            scripts.push(f.path().display().to_string());
+            temp = Some(f);
+        }
+        let (flat, _) = super::flatten_env(ctx, &self.env_vars, &self.env, &self.env_var_format);
+        for script in &scripts {
+            ctx.ui.say(&format!("Provisioning with shell script: {script}"));
+            let path = &self.remote_path;
+            let local = std::path::Path::new(script);
+            self.retry(ctx, || async move {
+                comm.upload(local, path).await?;
+                let code = comm.run(&format!("chmod 0755 {}", sh_quote(path)), &mut |_| {}).await?;
+                if code != 0 {
+                    return Err(format!("chmod 0755 {path} exited with {code}"));
+                }
+                Ok(())
             })
             .await?;
-        if code != 0 {
-            return Err(BuildError::Failed(format!("Script exited with non-zero exit status: {code}. Allowed exit codes are: [0]")));
+            let cmd = render_fields(&self.execute_command, &[("Vars", flat.as_str()), ("Path", path.as_str())], &ctx.generated()).map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
+            let ui = ctx.ui.clone();
+            let result = comm
+                .run(&cmd, &mut |o| match o {
+                    Output::Stdout(l) => ui.message(l),
+                    Output::Stderr(l) => ui.error(l),
+                })
+                .await;
+            match result {
+                Ok(code) => super::check_exit(code as i64, &self.valid_exit_codes)?,
+                Err(e) if e == DISCONNECTED => {
+                    if !self.expect_disconnect {
+                        return Err(BuildError::Failed("Script disconnected unexpectedly. If you expected your script to disconnect, i.e. from a restart, you can try adding `\"expect_disconnect\": true` or `\"valid_exit_codes\": [0, 2300218]` to the shell provisioner parameters.".into()));
+                    }
+                    ctx.ui.say("Remote end disconnected while executing Shell script.");
+                }
+                Err(e) => return Err(BuildError::Failed(e)),
+            }
+            if !self.skip_clean {
+                // After a disconnect the machine may still be coming back.
+                self.retry(ctx, || async move {
+                    let code = comm.run(&format!("rm -f {}", sh_quote(path)), &mut |_| {}).await?;
+                    if code != 0 {
+                        return Err(format!("rm -f {path} exited with {code}"));
+                    }
+                    Ok(())
+                })
+                .await
+                .map_err(|e| BuildError::Failed(format!("Error removing temporary script at {path}: {e}")))?;
+            }
+        }
+        drop(temp);
+        if let Some(d) = self.pause_after {
+            ctx.ui.say(&format!("Pausing {} after this provisioner...", crate::util::duration::format(d)));
+            ctx.sleep(d).await?;
         }
         Ok(())
     }

@@ -85,13 +85,7 @@ impl ShellLocal {
         if let Some(s) = get_str(c, "script") {
             scripts.insert(0, s);
         }
-        let valid_exit_codes = match c.get("valid_exit_codes") {
-            Some(v) => match v.as_seq() {
-                Some(items) => items.iter().filter_map(|i| crate::value::to_display_string(i)?.parse().ok()).collect(),
-                None => crate::value::to_display_string(v).and_then(|s| s.parse().ok()).into_iter().collect(),
-            },
-            None => vec![0],
-        };
+        let valid_exit_codes = super::valid_exit_codes(c);
         let mut execute_command = get_strings(c, "execute_command");
         if execute_command.is_empty() {
             execute_command = vec!["/bin/sh".into(), "-c".into(), "{{.Vars}} {{.Script}}".into()];
@@ -111,25 +105,8 @@ impl ShellLocal {
         })
     }
 
-    /// `KEY='value' ` pairs, sorted by key, as Packer flattens them.
     fn flattened_env(&self, ctx: &BuildContext) -> (String, Vec<(String, String)>) {
-        let mut vars = std::collections::BTreeMap::new();
-        vars.insert("PACKER_BUILD_NAME".to_string(), ctx.build_name.clone());
-        vars.insert("PACKER_BUILDER_TYPE".to_string(), ctx.builder_type.clone());
-        for kv in &self.env_vars {
-            if let Some((k, v)) = kv.split_once('=') {
-                vars.insert(k.to_string(), v.to_string());
-            }
-        }
-        for (k, v) in &self.env {
-            vars.insert(k.clone(), v.clone());
-        }
-        let mut flat = String::new();
-        for (k, v) in &vars {
-            let v = v.replace('\'', "'\"'\"'");
-            flat.push_str(&self.env_var_format.replacen("%s", k, 1).replacen("%s", &v, 1));
-        }
-        (flat, vars.into_iter().collect())
+        super::flatten_env(ctx, &self.env_vars, &self.env, &self.env_var_format)
     }
 
     /// Run the configured commands: the provisioner's work and the
@@ -178,13 +155,7 @@ impl ShellLocal {
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("Error processing command: {e}"))?;
             let code = run_streaming(ctx, &argv, &env).await?;
-            if !self.valid_exit_codes.contains(&(code as i64)) {
-                let allowed: Vec<String> = self.valid_exit_codes.iter().map(|c| c.to_string()).collect();
-                return Err(BuildError::Failed(format!(
-                    "Script exited with non-zero exit status: {code}.Allowed exit codes are: [{}]",
-                    allowed.join(" ")
-                )));
-            }
+            super::check_exit(code as i64, &self.valid_exit_codes)?;
         }
         drop(temp_files);
         Ok(())

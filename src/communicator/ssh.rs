@@ -1,0 +1,453 @@
+//! The SSH communicator, on russh (pure Rust; see `docs/ssh.md` for why not
+//! the system `ssh` through the openssh crate).
+//!
+//! Connecting retries until `ssh_timeout` with short, growing pauses; a
+//! dropped connection (a rebooting machine, `expect_disconnect`) is
+//! re-established on the next use. Commands stream their output line by
+//! line; files travel over the exec channel (`cat`, `tar`), which needs
+//! nothing on the remote side but a POSIX shell.
+
+use super::{Communicator, Output};
+use crate::graph::Config;
+use crate::plugin::{get_bool, get_duration, get_i64, get_str};
+use crate::runner::{BuildContext, BuildError};
+use async_trait::async_trait;
+use russh::client::{self, Handle};
+use russh::keys::{load_secret_key, ssh_key, PrivateKey, PrivateKeyWithHashAlg};
+use russh::ChannelMsg;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// How to log in to one host.
+#[derive(Clone)]
+pub struct Login {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: Option<String>,
+    pub private_key_file: Option<PathBuf>,
+    pub agent_auth: bool,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        write!(f, "{}@{}:{}", self.username, self.host, self.port)
+    }
+}
+
+/// Packer's SSH options, read from a builder's config.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub target: Login,
+    pub bastion: Option<Login>,
+    pub timeout: Duration,
+    pub handshake_attempts: u32,
+    pub keep_alive: Duration,
+    pub read_write_timeout: Option<Duration>,
+    pub pty: bool,
+    pub pause_before_connecting: Option<Duration>,
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+impl Settings {
+    /// The settings of a builder config; `host` is the builder's address
+    /// when `ssh_host` is not set.
+    pub fn from_config(c: &Config, host: Option<String>) -> Result<Settings, String> {
+        let host = get_str(c, "ssh_host").or(host).ok_or("a Host must be specified, please reference your communicator documentation")?;
+        let username = get_str(c, "ssh_username").ok_or("An ssh_username must be specified")?;
+        let port = get_i64(c, "ssh_port").unwrap_or(22);
+        let port = u16::try_from(port).map_err(|_| format!("ssh_port {port} is not a TCP port"))?;
+        let key = get_str(c, "ssh_private_key_file").map(|p| expand_home(&p));
+        if let Some(k) = &key {
+            std::fs::metadata(k).map_err(|e| format!("ssh_private_key_file is invalid: {}: {e}", k.display()))?;
+        }
+        let target = Login { host, port, username, password: get_str(c, "ssh_password"), private_key_file: key, agent_auth: get_bool(c, "ssh_agent_auth").unwrap_or(false) };
+        if target.password.is_none() && target.private_key_file.is_none() && !target.agent_auth {
+            return Err("An ssh_password, ssh_private_key_file or ssh_agent_auth must be specified".into());
+        }
+        let bastion = match get_str(c, "ssh_bastion_host") {
+            None => None,
+            Some(bhost) => {
+                let bport = get_i64(c, "ssh_bastion_port").unwrap_or(22);
+                Some(Login {
+                    host: bhost,
+                    port: u16::try_from(bport).map_err(|_| format!("ssh_bastion_port {bport} is not a TCP port"))?,
+                    username: get_str(c, "ssh_bastion_username").unwrap_or_else(|| target.username.clone()),
+                    password: get_str(c, "ssh_bastion_password"),
+                    private_key_file: get_str(c, "ssh_bastion_private_key_file").map(|p| expand_home(&p)),
+                    agent_auth: get_bool(c, "ssh_bastion_agent_auth").unwrap_or(false),
+                })
+            }
+        };
+        Ok(Settings {
+            target,
+            bastion,
+            timeout: get_duration(c, "ssh_timeout")?.unwrap_or(Duration::from_secs(300)),
+            handshake_attempts: get_i64(c, "ssh_handshake_attempts").unwrap_or(10).max(1) as u32,
+            keep_alive: get_duration(c, "ssh_keep_alive_interval")?.unwrap_or(Duration::from_secs(5)),
+            read_write_timeout: get_duration(c, "ssh_read_write_timeout")?.filter(|d| !d.is_zero()),
+            pty: get_bool(c, "ssh_pty").unwrap_or(false),
+            pause_before_connecting: get_duration(c, "pause_before_connecting")?,
+        })
+    }
+}
+
+/// Accepts any host key: build machines are new, their keys unknown (as Packer).
+struct Trusting;
+
+impl client::Handler for Trusting {
+    type Error = russh::Error;
+    async fn check_server_key(&mut self, _key: &ssh_key::PublicKey) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+/// Why one connection attempt failed.
+enum ConnectError {
+    /// The server is not there yet: retry.
+    Unreachable(String),
+    /// It answered but refused our credentials.
+    Auth(String),
+}
+
+struct Session {
+    handle: Handle<Trusting>,
+    /// Kept alive while the target is reached through it.
+    _bastion: Option<Handle<Trusting>>,
+}
+
+/// A connected SSH communicator.
+pub struct Ssh {
+    settings: Settings,
+    keys: Vec<(Login, Option<Arc<PrivateKey>>)>,
+    session: tokio::sync::Mutex<Option<Session>>,
+}
+
+fn client_config(s: &Settings) -> Arc<client::Config> {
+    Arc::new(client::Config { keepalive_interval: Some(s.keep_alive).filter(|d| !d.is_zero()), keepalive_max: 6, inactivity_timeout: None, ..Default::default() })
+}
+
+fn load_key(login: &Login) -> Result<Option<Arc<PrivateKey>>, String> {
+    match &login.private_key_file {
+        None => Ok(None),
+        Some(p) => load_secret_key(p, None).map(|k| Some(Arc::new(k))).map_err(|e| format!("reading private key {}: {e}", p.display())),
+    }
+}
+
+async fn authenticate(h: &mut Handle<Trusting>, login: &Login, key: Option<&Arc<PrivateKey>>) -> Result<(), ConnectError> {
+    let auth_err = |e: russh::Error| ConnectError::Unreachable(e.to_string());
+    if let Some(key) = key {
+        let hash = h.best_supported_rsa_hash().await.map_err(auth_err)?.flatten();
+        let r = h.authenticate_publickey(&login.username, PrivateKeyWithHashAlg::new(key.clone(), hash)).await.map_err(auth_err)?;
+        if r.success() {
+            return Ok(());
+        }
+    }
+    if login.agent_auth {
+        if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
+            if let Ok(ids) = agent.request_identities().await {
+                for id in ids {
+                    let hash = h.best_supported_rsa_hash().await.map_err(auth_err)?.flatten();
+                    if let Ok(r) = h.authenticate_publickey_with(&login.username, id.clone(), hash, &mut agent).await {
+                        if r.success() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(pw) = &login.password {
+        let r = h.authenticate_password(&login.username, pw).await.map_err(auth_err)?;
+        if r.success() {
+            return Ok(());
+        }
+    }
+    Err(ConnectError::Auth(format!("ssh: handshake failed: ssh: unable to authenticate as {:?} on {}:{}, attempted methods [none{}{}{}], no supported methods remain", login.username, login.host, login.port,
+        if key.is_some() { " publickey" } else { "" }, if login.agent_auth { " agent" } else { "" }, if login.password.is_some() { " password" } else { "" })))
+}
+
+impl Ssh {
+    /// Connect, retrying until `ssh_timeout`; says what it does on `ctx.ui`.
+    pub async fn connect(settings: Settings, ctx: &BuildContext) -> Result<Ssh, BuildError> {
+        let mut keys = vec![(settings.target.clone(), load_key(&settings.target).map_err(BuildError::Failed)?)];
+        if let Some(b) = &settings.bastion {
+            keys.push((b.clone(), load_key(b).map_err(BuildError::Failed)?));
+        }
+        let ssh = Ssh { settings, keys, session: tokio::sync::Mutex::new(None) };
+        if let Some(p) = ssh.settings.pause_before_connecting {
+            ctx.ui.say(&format!("Pausing {} before connecting...", crate::util::duration::format(p)));
+            ctx.sleep(p).await?;
+        }
+        ctx.ui.say(&format!("Using ssh communicator to connect: {}", ssh.settings.target.host));
+        ctx.ui.say("Waiting for SSH to become available...");
+        let s = ssh.establish(Some(ctx)).await?;
+        *ssh.session.lock().await = Some(s);
+        ctx.ui.say("Connected to SSH!");
+        Ok(ssh)
+    }
+
+    async fn try_once(&self) -> Result<Session, ConnectError> {
+        let cfg = client_config(&self.settings);
+        let unreachable = |e: russh::Error| ConnectError::Unreachable(e.to_string());
+        let t = &self.settings.target;
+        let tkey = self.keys[0].1.as_ref();
+        match &self.settings.bastion {
+            None => {
+                let mut h = client::connect(cfg, (t.host.as_str(), t.port), Trusting).await.map_err(unreachable)?;
+                authenticate(&mut h, t, tkey).await?;
+                Ok(Session { handle: h, _bastion: None })
+            }
+            Some(b) => {
+                let mut bh = client::connect(cfg.clone(), (b.host.as_str(), b.port), Trusting).await.map_err(unreachable)?;
+                authenticate(&mut bh, b, self.keys.get(1).and_then(|k| k.1.as_ref())).await?;
+                let ch = bh.channel_open_direct_tcpip(t.host.clone(), t.port as u32, "127.0.0.1", 0).await.map_err(unreachable)?;
+                let mut h = client::connect_stream(cfg, ch.into_stream(), Trusting).await.map_err(unreachable)?;
+                authenticate(&mut h, t, tkey).await?;
+                Ok(Session { handle: h, _bastion: Some(bh) })
+            }
+        }
+    }
+
+    /// The retry loop: short, growing pauses until `ssh_timeout`.
+    async fn establish(&self, ctx: Option<&BuildContext>) -> Result<Session, BuildError> {
+        let deadline = Instant::now() + self.settings.timeout;
+        let mut pause = Duration::from_millis(200);
+        let mut auth_failures = 0;
+        let mut last;
+        loop {
+            let attempt = tokio::time::timeout(Duration::from_secs(30).min(self.settings.timeout.max(Duration::from_secs(1))), self.try_once());
+            match attempt.await {
+                Ok(Ok(s)) => return Ok(s),
+                Ok(Err(ConnectError::Auth(e))) => {
+                    auth_failures += 1;
+                    if auth_failures >= self.settings.handshake_attempts {
+                        return Err(BuildError::Failed(format!("Packer experienced an authentication error when trying to connect via SSH. This can happen if your username/password are wrong. You may want to double-check your credentials as part of your debugging process. original error: {e}")));
+                    }
+                    last = e;
+                }
+                Ok(Err(ConnectError::Unreachable(e))) => last = e,
+                Err(_) => last = "connection attempt timed out".into(),
+            }
+            if Instant::now() + pause > deadline {
+                return Err(BuildError::Failed(format!("Timeout waiting for SSH ({} elapsed): last error: {last}", crate::util::duration::format(self.settings.timeout))));
+            }
+            match ctx {
+                Some(ctx) => ctx.sleep(pause).await?,
+                None => tokio::time::sleep(pause).await,
+            }
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Open a session channel, reconnecting first if the connection dropped.
+    async fn channel(&self) -> Result<russh::Channel<client::Msg>, String> {
+        let mut guard = self.session.lock().await;
+        if guard.as_ref().is_none_or(|s| s.handle.is_closed()) {
+            *guard = Some(self.establish(None).await.map_err(|e| e.to_string())?);
+        }
+        let s = guard.as_ref().ok_or("not connected")?;
+        match s.handle.channel_open_session().await {
+            Ok(c) => Ok(c),
+            Err(_) => {
+                // A stale connection: one fresh try.
+                *guard = Some(self.establish(None).await.map_err(|e| e.to_string())?);
+                let s = guard.as_ref().ok_or("not connected")?;
+                s.handle.channel_open_session().await.map_err(|e| format!("opening an SSH channel: {e}"))
+            }
+        }
+    }
+
+    /// Run `cmd`, feeding `input` to its stdin; output goes to `out`.
+    async fn exec(&self, cmd: &str, input: Option<&mut (dyn AsyncRead + Unpin + Send)>, mut sink: Option<&mut (dyn AsyncWrite + Unpin + Send)>, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
+        let mut ch = self.channel().await?;
+        if self.settings.pty {
+            ch.request_pty(false, "vt100", 80, 40, 0, 0, &[]).await.map_err(|e| e.to_string())?;
+        }
+        ch.exec(true, cmd).await.map_err(|e| format!("starting the command: {e}"))?;
+        if let Some(input) = input {
+            ch.data(input).await.map_err(|e| format!("sending data: {e}"))?;
+            ch.eof().await.map_err(|e| e.to_string())?;
+        } else {
+            let _ = ch.eof().await;
+        }
+        let (mut obuf, mut ebuf) = (Vec::new(), Vec::new());
+        let mut code = None;
+        loop {
+            let msg = match self.settings.read_write_timeout {
+                Some(t) => match tokio::time::timeout(t, ch.wait()).await {
+                    Ok(m) => m,
+                    Err(_) => return Err(format!("no data from the remote command for {}", crate::util::duration::format(t))),
+                },
+                None => ch.wait().await,
+            };
+            let Some(msg) = msg else { break };
+            match msg {
+                ChannelMsg::Data { data } => match sink.as_mut() {
+                    Some(w) => w.write_all(&data).await.map_err(|e| format!("writing: {e}"))?,
+                    None => lines(&mut obuf, &data, &mut |l| out(Output::Stdout(l))),
+                },
+                ChannelMsg::ExtendedData { data, .. } => lines(&mut ebuf, &data, &mut |l| out(Output::Stderr(l))),
+                ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status as i32),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    flush(&mut obuf, &mut |l| out(Output::Stdout(l)));
+                    flush(&mut ebuf, &mut |l| out(Output::Stderr(l)));
+                    return Err(format!("remote command killed by signal {signal_name:?}"));
+                }
+                _ => {}
+            }
+        }
+        flush(&mut obuf, &mut |l| out(Output::Stdout(l)));
+        flush(&mut ebuf, &mut |l| out(Output::Stderr(l)));
+        if let Some(w) = sink {
+            w.flush().await.map_err(|e| format!("writing: {e}"))?;
+        }
+        code.ok_or_else(|| DISCONNECTED.to_string())
+    }
+
+    /// Close the connection (a step's cleanup).
+    pub async fn close(&self) {
+        if let Some(s) = self.session.lock().await.take() {
+            let _ = s.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+        }
+    }
+}
+
+/// The error `run` gives when the connection drops before an exit status.
+pub const DISCONNECTED: &str = "the remote end closed the connection before the command finished";
+
+fn lines(buf: &mut Vec<u8>, data: &[u8], emit: &mut dyn FnMut(&str)) {
+    buf.extend_from_slice(data);
+    while let Some(i) = buf.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = buf.drain(..=i).collect();
+        let s = String::from_utf8_lossy(&line[..line.len() - 1]);
+        emit(s.trim_end_matches('\r'));
+    }
+}
+
+fn flush(buf: &mut Vec<u8>, emit: &mut dyn FnMut(&str)) {
+    if !buf.is_empty() {
+        let s = String::from_utf8_lossy(buf).into_owned();
+        buf.clear();
+        emit(s.trim_end_matches('\r'));
+    }
+}
+
+/// Quote for a POSIX shell.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\"'\"'"))
+}
+
+fn check(code: i32, what: &str, stderr: &str) -> Result<(), String> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(format!("{what} failed (exit status {code}){}", if stderr.is_empty() { String::new() } else { format!(": {}", stderr.trim()) }))
+    }
+}
+
+#[async_trait]
+impl Communicator for Ssh {
+    async fn run(&self, cmd: &str, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
+        self.exec(cmd, None, None, out).await
+    }
+
+    async fn upload(&self, local: &Path, remote: &str) -> Result<(), String> {
+        let mut f = tokio::fs::File::open(local).await.map_err(|e| format!("reading {}: {e}", local.display()))?;
+        #[cfg(unix)]
+        let mode = {
+            use std::os::unix::fs::PermissionsExt;
+            f.metadata().await.map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644)
+        };
+        #[cfg(not(unix))]
+        let mode = 0o644;
+        let cmd = format!("cat > {q} && chmod {mode:o} {q}", q = sh_quote(remote));
+        let mut err = String::new();
+        let code = self.exec(&cmd, Some(&mut f), None, &mut |o| if let Output::Stderr(l) = o { err.push_str(l); err.push('\n') }).await?;
+        check(code, &format!("upload to {remote}"), &err)
+    }
+
+    async fn upload_bytes(&self, data: &[u8], remote: &str) -> Result<(), String> {
+        let cmd = format!("cat > {}", sh_quote(remote));
+        let mut r: &[u8] = data;
+        let mut err = String::new();
+        let code = self.exec(&cmd, Some(&mut r), None, &mut |o| if let Output::Stderr(l) = o { err.push_str(l) }).await?;
+        check(code, &format!("upload to {remote}"), &err)
+    }
+
+    async fn upload_dir(&self, local: &Path, remote: &str) -> Result<(), String> {
+        // tar on both ends keeps modes, links and empty directories.
+        let mut tar = tokio::process::Command::new("tar")
+            .arg("-C")
+            .arg(local)
+            .args(["-cf", "-", "."])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("running tar: {e}"))?;
+        let mut stdout = tar.stdout.take().ok_or("tar has no stdout")?;
+        let cmd = format!("mkdir -p {q} && tar -C {q} -xf -", q = sh_quote(remote));
+        let mut err = String::new();
+        let code = self.exec(&cmd, Some(&mut stdout), None, &mut |o| if let Output::Stderr(l) = o { err.push_str(l) }).await?;
+        let st = tar.wait().await.map_err(|e| e.to_string())?;
+        if !st.success() {
+            let mut e = String::new();
+            if let Some(mut s) = tar.stderr.take() {
+                let _ = s.read_to_string(&mut e).await;
+            }
+            return Err(format!("tar of {} failed: {}", local.display(), e.trim()));
+        }
+        check(code, &format!("upload to {remote}"), &err)
+    }
+
+    async fn download(&self, remote: &str, local: &Path) -> Result<(), String> {
+        // Into a temp file beside the target, renamed when complete.
+        let dir = local.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new().prefix(".kiln-").tempfile_in(dir).map_err(|e| format!("creating a file in {}: {e}", dir.display()))?;
+        let mut f = tokio::fs::File::from_std(tmp.reopen().map_err(|e| e.to_string())?);
+        let mut err = String::new();
+        let code = self.exec(&format!("cat {}", sh_quote(remote)), None, Some(&mut f), &mut |o| if let Output::Stderr(l) = o { err.push_str(l) }).await?;
+        check(code, &format!("download of {remote}"), &err)?;
+        f.sync_all().await.map_err(|e| e.to_string())?;
+        tmp.persist(local).map_err(|e| format!("writing {}: {}", local.display(), e.error))?;
+        Ok(())
+    }
+
+    async fn download_dir(&self, remote: &str, local: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(local).map_err(|e| format!("creating {}: {e}", local.display()))?;
+        let mut tar = tokio::process::Command::new("tar")
+            .arg("-C")
+            .arg(local)
+            .args(["-xf", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("running tar: {e}"))?;
+        let mut stdin = tar.stdin.take().ok_or("tar has no stdin")?;
+        let mut err = String::new();
+        let code = self.exec(&format!("tar -C {} -cf - .", sh_quote(remote)), None, Some(&mut stdin), &mut |o| if let Output::Stderr(l) = o { err.push_str(l) }).await?;
+        drop(stdin);
+        let st = tar.wait().await.map_err(|e| e.to_string())?;
+        check(code, &format!("download of {remote}"), &err)?;
+        if !st.success() {
+            return Err(format!("unpacking into {} failed", local.display()));
+        }
+        Ok(())
+    }
+
+    async fn is_dir(&self, remote: &str) -> Result<bool, String> {
+        let code = self.exec(&format!("test -d {}", sh_quote(remote)), None, None, &mut |_| {}).await?;
+        Ok(code == 0)
+    }
+}
