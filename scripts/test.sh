@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v packer >/dev/null 2>&1 || need_apt+=(packer)
+# A real sshd for the SSH tests (they skip without it).
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >/dev/null 2>&1 || true

@@ -274,37 +274,48 @@ impl Ssh {
             ch.request_pty(false, "vt100", 80, 40, 0, 0, &[]).await.map_err(|e| e.to_string())?;
         }
         ch.exec(true, cmd).await.map_err(|e| format!("starting the command: {e}"))?;
-        if let Some(input) = input {
-            ch.data(input).await.map_err(|e| format!("sending data: {e}"))?;
-            ch.eof().await.map_err(|e| e.to_string())?;
-        } else {
-            let _ = ch.eof().await;
-        }
+        // Read while writing: the server's window adjustments and output
+        // must keep flowing, or a large upload stalls.
+        let (mut rd, wr) = ch.split();
+        let write = async {
+            if let Some(input) = input {
+                wr.data(input).await.map_err(|e| format!("sending data: {e}"))?;
+            }
+            let _ = wr.eof().await;
+            Ok::<(), String>(())
+        };
         let (mut obuf, mut ebuf) = (Vec::new(), Vec::new());
         let mut code = None;
-        loop {
-            let msg = match self.settings.read_write_timeout {
-                Some(t) => match tokio::time::timeout(t, ch.wait()).await {
-                    Ok(m) => m,
-                    Err(_) => return Err(format!("no data from the remote command for {}", crate::util::duration::format(t))),
-                },
-                None => ch.wait().await,
-            };
-            let Some(msg) = msg else { break };
-            match msg {
-                ChannelMsg::Data { data } => match sink.as_mut() {
-                    Some(w) => w.write_all(&data).await.map_err(|e| format!("writing: {e}"))?,
-                    None => lines(&mut obuf, &data, &mut |l| out(Output::Stdout(l))),
-                },
-                ChannelMsg::ExtendedData { data, .. } => lines(&mut ebuf, &data, &mut |l| out(Output::Stderr(l))),
-                ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status as i32),
-                ChannelMsg::ExitSignal { signal_name, .. } => {
-                    flush(&mut obuf, &mut |l| out(Output::Stdout(l)));
-                    flush(&mut ebuf, &mut |l| out(Output::Stderr(l)));
-                    return Err(format!("remote command killed by signal {signal_name:?}"));
+        let read = async {
+            loop {
+                let msg = match self.settings.read_write_timeout {
+                    Some(t) => match tokio::time::timeout(t, rd.wait()).await {
+                        Ok(m) => m,
+                        Err(_) => return Err(format!("no data from the remote command for {}", crate::util::duration::format(t))),
+                    },
+                    None => rd.wait().await,
+                };
+                let Some(msg) = msg else { return Ok(()) };
+                match msg {
+                    ChannelMsg::Data { data } => match sink.as_mut() {
+                        Some(w) => w.write_all(&data).await.map_err(|e| format!("writing: {e}"))?,
+                        None => lines(&mut obuf, &data, &mut |l| out(Output::Stdout(l))),
+                    },
+                    ChannelMsg::ExtendedData { data, .. } => lines(&mut ebuf, &data, &mut |l| out(Output::Stderr(l))),
+                    ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status as i32),
+                    ChannelMsg::ExitSignal { signal_name, .. } => return Err(format!("remote command killed by signal {signal_name:?}")),
+                    _ => {}
                 }
-                _ => {}
             }
+        };
+        let (w, r) = tokio::join!(write, read);
+        if let Err(e) = r {
+            flush(&mut obuf, &mut |l| out(Output::Stdout(l)));
+            flush(&mut ebuf, &mut |l| out(Output::Stderr(l)));
+            return Err(e);
+        }
+        if let (Err(e), None) = (w, code) {
+            return Err(e);
         }
         flush(&mut obuf, &mut |l| out(Output::Stdout(l)));
         flush(&mut ebuf, &mut |l| out(Output::Stderr(l)));

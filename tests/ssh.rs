@@ -1,0 +1,253 @@
+//! Provisioning over SSH against a real OpenSSH server on 127.0.0.1 (started
+//! by the test; see common/sshd.rs): shell and file provisioners, large and
+//! tree transfers verified by checksum, a dropped connection, exit codes,
+//! a bastion hop, live output, and interruption.
+
+mod common;
+
+use common::sshd::Sshd;
+use common::{kiln, text};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn build(dir: &Path, template: &str) -> Output {
+    std::fs::write(dir.join("t.pkr.hcl"), template).expect("write template");
+    kiln().args(["build", "-color=false", "t.pkr.hcl"]).current_dir(dir).stdin(Stdio::null()).output().expect("run kiln")
+}
+
+fn template(sshd: &Sshd, provisioners: &str) -> String {
+    format!("source \"null\" \"box\" {{\n{}}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n{provisioners}}}\n", sshd.source_args())
+}
+
+fn sha256(p: &Path) -> String {
+    let mut h = Sha256::new();
+    let mut f = std::fs::File::open(p).expect("open");
+    std::io::copy(&mut f, &mut h).expect("read");
+    hex::encode(h.finalize())
+}
+
+/// Deterministic pseudo-random bytes (xorshift), fast to make.
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+#[test]
+fn inline_commands_and_scripts_with_environment() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("s.sh"), "#!/bin/sh\necho \"script sees $GREETING and $PACKER_BUILD_NAME\"\n").expect("script");
+    let out = build(
+        dir.path(),
+        &template(
+            &sshd,
+            "  provisioner \"shell\" {\n    environment_vars = [\"GREETING=it's here\"]\n    env = { OTHER = \"x y\" }\n    inline = [\"echo inline $GREETING / $OTHER\", \"echo to-stderr >&2\"]\n  }\n  provisioner \"shell\" {\n    environment_vars = [\"GREETING=hi\"]\n    scripts = [\"s.sh\"]\n  }\n",
+        ),
+    );
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("==> null.box: Connected to SSH!"), "{o}");
+    assert!(o.contains("    null.box: inline it's here / x y"), "{o}");
+    assert!(o.contains("==> null.box: to-stderr"), "{o}");
+    assert!(o.contains("==> null.box: Provisioning with shell script: s.sh"), "{o}");
+    assert!(o.contains("    null.box: script sees hi and box"), "{o}");
+}
+
+#[test]
+fn upload_and_download_of_a_large_file_and_a_tree_keep_their_bytes() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let remote = tempfile::tempdir().expect("remote dir");
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, noise(100 * 1024 * 1024, 7)).expect("big");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub/deeper")).expect("tree");
+    std::fs::create_dir_all(tree.join("empty")).expect("tree");
+    std::fs::write(tree.join("a.txt"), "a\n").expect("a");
+    std::fs::write(tree.join("sub/b.bin"), noise(300_000, 3)).expect("b");
+    std::fs::write(tree.join("sub/deeper/c.txt"), "c\n").expect("c");
+    let r = remote.path().display();
+    let provs = format!(
+        "  provisioner \"file\" {{\n    source      = \"big.bin\"\n    destination = \"{r}/up/\"\n  }}\n\
+         provisioner \"file\" {{\n    source      = \"tree\"\n    destination = \"{r}/up\"\n  }}\n\
+         provisioner \"file\" {{\n    source      = \"tree/\"\n    destination = \"{r}/flat\"\n  }}\n\
+         provisioner \"file\" {{\n    content     = \"from content\"\n    destination = \"{r}/content.txt\"\n  }}\n\
+         provisioner \"file\" {{\n    direction   = \"download\"\n    source      = \"{r}/up/big.bin\"\n    destination = \"down/\"\n  }}\n\
+         provisioner \"file\" {{\n    direction   = \"download\"\n    source      = \"{r}/up/tree/\"\n    destination = \"down/tree\"\n  }}\n"
+    );
+    // The first upload's destination directory must exist, as with Packer.
+    std::fs::create_dir_all(remote.path().join("up")).expect("up");
+    let out = build(dir.path(), &template(&sshd, &provs));
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    let rp = remote.path();
+    assert_eq!(sha256(&rp.join("up/big.bin")), sha256(&big), "upload changed the bytes");
+    assert_eq!(sha256(&dir.path().join("down/big.bin")), sha256(&big), "download changed the bytes");
+    for (rel, local) in [("up/tree/sub/b.bin", "tree/sub/b.bin"), ("up/tree/sub/deeper/c.txt", "tree/sub/deeper/c.txt"), ("flat/a.txt", "tree/a.txt"), ("flat/sub/b.bin", "tree/sub/b.bin")] {
+        assert_eq!(sha256(&rp.join(rel)), sha256(&dir.path().join(local)), "{rel}");
+    }
+    assert!(rp.join("up/tree/empty").is_dir() && !rp.join("flat/tree").exists(), "directory rules");
+    assert_eq!(std::fs::read_to_string(rp.join("content.txt")).expect("content"), "from content");
+    assert_eq!(sha256(&dir.path().join("down/tree/sub/b.bin")), sha256(&tree.join("sub/b.bin")));
+}
+
+#[test]
+fn a_dropped_connection_is_expected_and_the_next_provisioner_reconnects() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    // Killing the session's sshd process drops the connection mid-script.
+    let provs = "  provisioner \"shell\" {\n    expect_disconnect = true\n    inline = [\"echo going down\", \"kill -9 $PPID\", \"sleep 5\"]\n  }\n  provisioner \"shell\" {\n    inline = [\"echo back again\"]\n  }\n";
+    let out = build(dir.path(), &template(&sshd, provs));
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("going down") && o.contains("    null.box: back again"), "{o}");
+
+    // Without expect_disconnect it is an error.
+    let provs = "  provisioner \"shell\" {\n    inline = [\"kill -9 $PPID\", \"sleep 5\"]\n  }\n";
+    let out = build(dir.path(), &template(&sshd, provs));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).0.contains("Script disconnected unexpectedly"), "{}", text(&out).0);
+}
+
+#[test]
+fn exit_status_decides_and_a_failure_runs_the_error_cleanup_provisioner() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let provs = "  provisioner \"shell\" {\n    valid_exit_codes = [0, 7]\n    inline = [\"exit 7\"]\n  }\n  provisioner \"shell\" {\n    inline = [\"echo failing\", \"exit 3\"]\n  }\n  provisioner \"shell\" {\n    inline = [\"echo never\"]\n  }\n  error-cleanup-provisioner \"shell-local\" {\n    inline = [\"touch cleaned\"]\n  }\n";
+    let out = build(dir.path(), &template(&sshd, provs));
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(o.contains("Script exited with non-zero exit status: 3.Allowed exit codes are: [0]"), "{o}");
+    assert!(!o.contains("never"), "{o}");
+    assert!(dir.path().join("cleaned").exists(), "error-cleanup-provisioner did not run:\n{o}");
+}
+
+#[test]
+fn a_bastion_host_carries_the_connection() {
+    let (Some(target), Some(bastion)) = (Sshd::start(), Sshd::start()) else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    // The target's address is only used from the bastion's side; the
+    // bastion has its own key.
+    let tpl = format!(
+        "source \"null\" \"box\" {{\n{}  ssh_bastion_host             = \"127.0.0.1\"\n  ssh_bastion_port             = {}\n  ssh_bastion_username         = \"{}\"\n  ssh_bastion_private_key_file = \"{}\"\n}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n  provisioner \"shell\" {{\n    inline = [\"echo via bastion $SSH_CONNECTION\"]\n  }}\n}}\n",
+        target.source_args(),
+        bastion.port,
+        bastion.user,
+        bastion.key.display()
+    );
+    let out = build(dir.path(), &tpl);
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains(&format!(" 127.0.0.1 {}", target.port)), "SSH_CONNECTION should show the target port: {o}");
+    // And a wrong bastion key fails the build instead of going direct.
+    let bad = tpl.replace(&bastion.key.display().to_string(), &target.dir.path().join("host").display().to_string());
+    let bad = bad.replace("ssh_timeout          = \"20s\"", "ssh_timeout          = \"3s\"");
+    let out = build(dir.path(), &bad);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+}
+
+/// Spawn `kiln build` and return the child with its stdout lines.
+fn spawn_build(dir: &Path, template: &str) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    std::fs::write(dir.join("t.pkr.hcl"), template).expect("write");
+    let mut child = kiln().args(["build", "-color=false", "t.pkr.hcl"]).current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn wait_for(rx: &std::sync::mpsc::Receiver<String>, needle: &str, within: Duration, seen: &mut Vec<String>) -> bool {
+    let deadline = Instant::now() + within;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let hit = l.contains(needle);
+                seen.push(l);
+                if hit {
+                    return true;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn remote_output_appears_while_the_command_runs() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let gate = dir.path().join("gate");
+    // The command prints, then waits for the test to open the gate: its
+    // first line can only be seen if it is streamed.
+    let provs = format!("  provisioner \"shell\" {{\n    inline = [\"echo first\", \"while [ ! -e {} ]; do sleep 0.05; done\", \"echo second\"]\n  }}\n", gate.display());
+    let (mut child, rx) = spawn_build(dir.path(), &template(&sshd, &provs));
+    let mut seen = Vec::new();
+    let streamed = wait_for(&rx, "null.box: first", Duration::from_secs(30), &mut seen);
+    std::fs::write(&gate, "").expect("gate");
+    assert!(streamed, "first line not shown while the command ran: {seen:?}");
+    assert!(!seen.iter().any(|l| l.contains("second")), "{seen:?}");
+    assert!(wait_for(&rx, "null.box: second", Duration::from_secs(30), &mut seen), "{seen:?}");
+    assert!(child.wait().expect("wait").success());
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_and_sigterm_mid_provisioner_stop_the_build_and_clean_up() {
+    let Some(sshd) = Sshd::start() else { return };
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let provs = "  provisioner \"shell\" {\n    inline = [\"echo started\", \"sleep 60\"]\n  }\n";
+        let (mut child, rx) = spawn_build(dir.path(), &template(&sshd, provs));
+        let mut seen = Vec::new();
+        assert!(wait_for(&rx, "null.box: started", Duration::from_secs(30), &mut seen), "{seen:?}");
+        // SAFETY: sending a signal to a child process we own.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let sent = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("try_wait") {
+                break s;
+            }
+            assert!(sent.elapsed() < Duration::from_secs(10), "kiln did not stop after signal {sig}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stopped_after = sent.elapsed();
+        while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(l);
+        }
+        let all = seen.join("\n");
+        assert_eq!(status.code(), Some(1), "{all}");
+        assert!(all.contains("Interrupted"), "{all}");
+        // The issue's bound: kiln stops within 2 s of the signal.
+        assert!(stopped_after < Duration::from_secs(2), "took {stopped_after:?}");
+    }
+}
+
+#[test]
+fn a_wrong_key_is_an_authentication_error_not_a_hang() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let tpl = template(&sshd, "  provisioner \"shell\" {\n    inline = [\"true\"]\n  }\n").replace(&sshd.key.display().to_string(), &sshd.dir.path().join("host").display().to_string());
+    let out = build(dir.path(), &tpl);
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(o.contains("unable to authenticate") || o.contains("Timeout waiting for SSH"), "{o}");
+    let _ = std::io::stdout().flush();
+}
