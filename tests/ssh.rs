@@ -102,19 +102,22 @@ fn upload_and_download_of_a_large_file_and_a_tree_keep_their_bytes() {
     assert_eq!(sha256(&dir.path().join("down/tree/sub/b.bin")), sha256(&tree.join("sub/b.bin")));
 }
 
+/// Shell that kills the sshd process serving this session: the connection drops.
+const KILL_SESSION: &str = "p=$$; while [ \\\"$(ps -o comm= -p $p)\\\" != sshd ]; do p=$(ps -o ppid= -p $p | tr -d ' '); done; kill -9 $p";
+
 #[test]
 fn a_dropped_connection_is_expected_and_the_next_provisioner_reconnects() {
     let Some(sshd) = Sshd::start() else { return };
     let dir = tempfile::tempdir().expect("tmp");
     // Killing the session's sshd process drops the connection mid-script.
-    let provs = "  provisioner \"shell\" {\n    expect_disconnect = true\n    inline = [\"echo going down\", \"kill -9 $PPID\", \"sleep 5\"]\n  }\n  provisioner \"shell\" {\n    inline = [\"echo back again\"]\n  }\n";
+    let provs = &"  provisioner \"shell\" {\n    expect_disconnect = true\n    inline = [\"echo going down\", \"sleep 0.5\", \"{KILL_SESSION}\", \"sleep 5\"]\n  }\n  provisioner \"shell\" {\n    inline = [\"echo back again\"]\n  }\n".replace("{KILL_SESSION}", KILL_SESSION);
     let out = build(dir.path(), &template(&sshd, provs));
     let (o, e) = text(&out);
     assert!(out.status.success(), "{o}\n{e}");
     assert!(o.contains("going down") && o.contains("    null.box: back again"), "{o}");
 
     // Without expect_disconnect it is an error.
-    let provs = "  provisioner \"shell\" {\n    inline = [\"kill -9 $PPID\", \"sleep 5\"]\n  }\n";
+    let provs = &"  provisioner \"shell\" {\n    inline = [\"{KILL_SESSION}\", \"sleep 5\"]\n  }\n".replace("{KILL_SESSION}", KILL_SESSION);
     let out = build(dir.path(), &template(&sshd, provs));
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).0.contains("Script disconnected unexpectedly"), "{}", text(&out).0);

@@ -111,6 +111,14 @@ impl client::Handler for Trusting {
     }
 }
 
+/// A TCP connection with Nagle off: SSH sends many small packets, and
+/// delayed ACKs would otherwise add tens of milliseconds to each exchange.
+async fn tcp(host: &str, port: u16) -> Result<tokio::net::TcpStream, ConnectError> {
+    let s = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| ConnectError::Unreachable(format!("dial tcp {host}:{port}: {e}")))?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
 /// Why one connection attempt failed.
 enum ConnectError {
     /// The server is not there yet: retry.
@@ -203,12 +211,12 @@ impl Ssh {
         let tkey = self.keys[0].1.as_ref();
         match &self.settings.bastion {
             None => {
-                let mut h = client::connect(cfg, (t.host.as_str(), t.port), Trusting).await.map_err(unreachable)?;
+                let mut h = client::connect_stream(cfg, tcp(&t.host, t.port).await?, Trusting).await.map_err(unreachable)?;
                 authenticate(&mut h, t, tkey).await?;
                 Ok(Session { handle: h, _bastion: None })
             }
             Some(b) => {
-                let mut bh = client::connect(cfg.clone(), (b.host.as_str(), b.port), Trusting).await.map_err(unreachable)?;
+                let mut bh = client::connect_stream(cfg.clone(), tcp(&b.host, b.port).await?, Trusting).await.map_err(unreachable)?;
                 authenticate(&mut bh, b, self.keys.get(1).and_then(|k| k.1.as_ref())).await?;
                 let ch = bh.channel_open_direct_tcpip(t.host.clone(), t.port as u32, "127.0.0.1", 0).await.map_err(unreachable)?;
                 let mut h = client::connect_stream(cfg, ch.into_stream(), Trusting).await.map_err(unreachable)?;
@@ -269,7 +277,7 @@ impl Ssh {
 
     /// Run `cmd`, feeding `input` to its stdin; output goes to `out`.
     async fn exec(&self, cmd: &str, input: Option<&mut (dyn AsyncRead + Unpin + Send)>, mut sink: Option<&mut (dyn AsyncWrite + Unpin + Send)>, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
-        let mut ch = self.channel().await?;
+        let ch = self.channel().await?;
         if self.settings.pty {
             ch.request_pty(false, "vt100", 80, 40, 0, 0, &[]).await.map_err(|e| e.to_string())?;
         }

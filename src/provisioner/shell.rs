@@ -138,6 +138,10 @@ impl Provisioner for Shell {
                 text.push('\n');
             }
             f.write_all(text.as_bytes()).map_err(|e| BuildError::Failed(format!("Error preparing shell script: {e}")))?;
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = f.as_file().set_permissions(std::fs::Permissions::from_mode(0o755));
+            }
             scripts.push(f.path().display().to_string());
             temp = Some(f);
         }
@@ -146,16 +150,30 @@ impl Provisioner for Shell {
             ctx.ui.say(&format!("Provisioning with shell script: {script}"));
             let path = &self.remote_path;
             let local = std::path::Path::new(script);
+            // The upload keeps the local mode; only a script that is not
+            // already 0755 costs a separate chmod round trip.
+            let executable = {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::metadata(local).map(|m| m.permissions().mode() & 0o777 == 0o755).unwrap_or(false)
+            };
             self.retry(ctx, || async move {
                 comm.upload(local, path).await?;
-                let code = comm.run(&format!("chmod 0755 {}", sh_quote(path)), &mut |_| {}).await?;
-                if code != 0 {
-                    return Err(format!("chmod 0755 {path} exited with {code}"));
+                if !executable {
+                    let code = comm.run(&format!("chmod 0755 {}", sh_quote(path)), &mut |_| {}).await?;
+                    if code != 0 {
+                        return Err(format!("chmod 0755 {path} exited with {code}"));
+                    }
                 }
                 Ok(())
             })
             .await?;
-            let cmd = render_fields(&self.execute_command, &[("Vars", flat.as_str()), ("Path", path.as_str())], &ctx.generated()).map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
+            let mut cmd = render_fields(&self.execute_command, &[("Vars", flat.as_str()), ("Path", path.as_str())], &ctx.generated()).map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
+            if !self.skip_clean {
+                // Remove the script in the same round trip, keeping the
+                // command's exit status.
+                cmd = format!("{cmd}\n__kiln_rc=$?; rm -f {}; exit $__kiln_rc", sh_quote(path));
+            }
+            let mut cleaned = !self.skip_clean;
             let ui = ctx.ui.clone();
             let result = comm
                 .run(&cmd, &mut |o| match o {
@@ -170,10 +188,11 @@ impl Provisioner for Shell {
                         return Err(BuildError::Failed("Script disconnected unexpectedly. If you expected your script to disconnect, i.e. from a restart, you can try adding `\"expect_disconnect\": true` or `\"valid_exit_codes\": [0, 2300218]` to the shell provisioner parameters.".into()));
                     }
                     ctx.ui.say("Remote end disconnected while executing Shell script.");
+                    cleaned = false;
                 }
                 Err(e) => return Err(BuildError::Failed(e)),
             }
-            if !self.skip_clean {
+            if !self.skip_clean && !cleaned {
                 // After a disconnect the machine may still be coming back.
                 self.retry(ctx, || async move {
                     let code = comm.run(&format!("rm -f {}", sh_quote(path)), &mut |_| {}).await?;

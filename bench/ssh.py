@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""kiln build vs packer build (1.6.6) of the same null+SSH template against
+the same loopback sshd, in one run: 10 inline commands and a 20 MB upload.
+
+Starts its own sshd on 127.0.0.1 (like tests/common/sshd.rs). Wall time:
+mean of N builds of each; peak RSS: largest ru_maxrss of any build.
+Usage: bench/ssh.py [N]   (KILN=path/to/kiln)
+"""
+import os, resource, shutil, socket, subprocess, sys, tempfile, time
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+kiln = os.environ.get("KILN") or os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")), "release", "kiln")
+work = tempfile.mkdtemp(prefix="kiln-bench-ssh-")
+for k in ("host", "client"):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(work, k)], check=True)
+shutil.copy(os.path.join(work, "client.pub"), os.path.join(work, "authorized_keys"))
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+os.makedirs("/run/sshd", exist_ok=True)
+with open(os.path.join(work, "sshd_config"), "w") as f:
+    f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {work}/host\nPidFile {work}/pid\nUsePAM no\nStrictModes no\n"
+            f"AuthorizedKeysFile {work}/authorized_keys\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n")
+sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(work, "sshd_config")], stderr=subprocess.DEVNULL)
+for _ in range(200):
+    try:
+        socket.create_connection(("127.0.0.1", port)).close(); break
+    except OSError:
+        time.sleep(0.02)
+user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+with open(os.path.join(work, "payload.bin"), "wb") as f:
+    f.write(os.urandom(20 * 1024 * 1024))
+os.makedirs(os.path.join(work, "remote"), exist_ok=True)
+inline = ", ".join(f'"echo step {i}"' for i in range(10))
+tpl = f'''source "null" "bench" {{
+  ssh_host             = "127.0.0.1"
+  ssh_port             = {port}
+  ssh_username         = "{user}"
+  ssh_private_key_file = "{work}/client"
+}}
+build {{
+  sources = ["source.null.bench"]
+  provisioner "shell" {{
+    inline = [{inline}]
+  }}
+  provisioner "file" {{
+    source      = "{work}/payload.bin"
+    destination = "{work}/remote/payload.bin"
+  }}
+}}
+'''
+with open(os.path.join(work, "bench.pkr.hcl"), "w") as f:
+    f.write(tpl)
+
+def measure(argv):
+    total, peak = 0.0, 0
+    env = dict(os.environ, CHECKPOINT_DISABLE="1")
+    for _ in range(N):
+        t0 = time.perf_counter()
+        pid = os.posix_spawn(argv[0], argv, env, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0), (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
+        _, status, ru = os.wait4(pid, 0)
+        total += time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"{argv[0]} failed")
+        peak = max(peak, ru.ru_maxrss)
+    return total / N, peak
+
+try:
+    tk, rk = measure([kiln, "build", "-color=false", os.path.join(work, "bench.pkr.hcl")])
+    print(f"kiln   build: {tk * 1000:8.1f} ms  peak RSS {rk / 1024:6.1f} MB")
+    packer = shutil.which("packer")
+    if packer:
+        tp, rp = measure([packer, "build", "-color=false", os.path.join(work, "bench.pkr.hcl")])
+        print(f"packer build: {tp * 1000:8.1f} ms  peak RSS {rp / 1024:6.1f} MB")
+        print(f"kiln / packer: wall {tk / tp:.2f} (goal <= 0.33), RSS {rk / rp:.2f} (goal <= 0.25)")
+finally:
+    sshd.kill()
+    shutil.rmtree(work, ignore_errors=True)
