@@ -213,3 +213,28 @@ fn sigint_and_sigterm_stop_the_build_and_run_cleanup() {
         }
     }
 }
+
+#[test]
+fn a_pkr_json_template_builds_like_its_hcl_twin() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("t.pkr.json"),
+        r#"{
+  "variable": { "who": { "type": "string", "default": "json" } },
+  "source": { "null": { "a": { "communicator": "none" } } },
+  "build": {
+    "sources": ["source.null.a"],
+    "provisioner": [
+      { "shell-local": { "inline": ["echo hello ${var.who}"] } },
+      { "shell-local": { "inline": ["echo second"] } }
+    ]
+  }
+}"#,
+    )
+    .expect("write");
+    let out = kiln().args(["build", "-color=false", "-var", "who=there", "."]).current_dir(dir.path()).output().expect("run");
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    let (a, b) = (o.find("null.a: hello there"), o.find("null.a: second"));
+    assert!(a.is_some() && b.is_some() && a < b, "provisioners missing or out of order:\n{o}");
+}

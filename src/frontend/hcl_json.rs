@@ -64,6 +64,13 @@ fn emit_item(out: &mut String, k: &str, v: &J, top: bool) {
 
 fn emit_blocks(out: &mut String, kind: &str, v: &J, labels_left: usize, labels: &mut Vec<String>) {
     if labels_left > 0 {
+        // `"provisioner": [ { "shell": {...} }, ... ]` keeps order in JSON.
+        if let J::Array(items) = v {
+            for i in items {
+                emit_blocks(out, kind, i, labels_left, labels);
+            }
+            return;
+        }
         if let J::Object(m) = v {
             for (label, inner) in m {
                 labels.push(label.clone());
@@ -87,6 +94,11 @@ fn emit_blocks(out: &mut String, kind: &str, v: &J, labels_left: usize, labels: 
             out.push_str(" {\n");
             for (k, inner) in m {
                 if k == "//" {
+                    continue;
+                }
+                // A variable's type is an expression written as a string.
+                if let (true, J::String(t)) = (kind == "variable" && k == "type", inner) {
+                    out.push_str(&format!("type = {t}\n"));
                     continue;
                 }
                 emit_item(out, k, inner, false);
