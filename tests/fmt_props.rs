@@ -114,12 +114,21 @@ fn structure(body: &Body, out: &mut String) {
     }
 }
 
+/// hcl-edit's parser recurses with large frames in debug builds: give it
+/// room, on its own thread.
 fn parsed(text: &[u8]) -> Option<String> {
-    let s = std::str::from_utf8(strip_bom(text)).ok()?;
-    let body = hcl_edit::parser::parse_body(s).ok()?;
-    let mut out = String::new();
-    structure(&body, &mut out);
-    Some(out)
+    let s = std::str::from_utf8(strip_bom(text)).ok()?.to_string();
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let body = hcl_edit::parser::parse_body(&s).ok()?;
+            let mut out = String::new();
+            structure(&body, &mut out);
+            Some(out)
+        })
+        .ok()?
+        .join()
+        .ok()?
 }
 
 proptest! {
@@ -136,6 +145,13 @@ proptest! {
             prop_assert_eq!(tokens(&src), tokens(&once), "tokens changed");
             prop_assert_eq!(parsed(&src), parsed(&once), "parsed structure changed");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_crash(depth in 200usize..5000) {
+        let src = format!("a = {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        let r = kiln::fmt::format_checked(src.as_bytes());
+        prop_assert_eq!(r.is_ok(), depth <= 256);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn check(src: &[u8]) -> R {
 pub fn check_tokens(src: &[u8], tokens: &[Token]) -> R {
     invalid_tokens(src, tokens)?;
     let (with_nl, without_nl) = skip_tables(src, tokens);
-    let mut p = Parser { src, toks: tokens, pos: 0, nl: Vec::new(), with_nl, without_nl };
+    let mut p = Parser { src, toks: tokens, pos: 0, nl: Vec::new(), with_nl, without_nl, depth: 0 };
     p.body(Tok::Eof, None)
 }
 
@@ -107,7 +107,12 @@ struct Parser<'a> {
     /// newlines included (`with_nl`) and without (`without_nl`).
     with_nl: Vec<u32>,
     without_nl: Vec<u32>,
+    /// Expression nesting depth, bounded so that no input can exhaust the stack.
+    depth: usize,
 }
+
+/// Deeper nesting than any real template; beyond it a file is refused.
+const MAX_DEPTH: usize = 256;
 
 const UNEXPECTED_EXPR: &str = "Expected the start of an expression, but found an invalid expression token.";
 
@@ -299,7 +304,17 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn block(&mut self, _ident: Token) -> R {
+    fn block(&mut self, ident: Token) -> R {
+        if self.depth >= MAX_DEPTH {
+            return err("Blocks too deeply nested", format!("Blocks may nest at most {MAX_DEPTH} levels deep."), &ident);
+        }
+        self.depth += 1;
+        let r = self.block_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn block_inner(&mut self) -> R {
         let obrace = loop {
             let t = self.peek();
             match t.kind {
@@ -584,6 +599,16 @@ impl<'a> Parser<'a> {
 
     fn term(&mut self) -> R {
         let start = self.peek();
+        if self.depth >= MAX_DEPTH {
+            return err("Expression too deeply nested", format!("Expressions may nest at most {MAX_DEPTH} levels deep."), &start);
+        }
+        self.depth += 1;
+        let r = self.term_inner(start);
+        self.depth -= 1;
+        r
+    }
+
+    fn term_inner(&mut self, start: Token) -> R {
         match start.kind {
             Tok::OParen => {
                 self.read();
