@@ -135,26 +135,6 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
-    fn formatting_is_idempotent_and_changes_only_layout(src in file()) {
-        let src = src.into_bytes();
-        let once = format(&src);
-        let twice = format(&once);
-        prop_assert_eq!(String::from_utf8_lossy(&once), String::from_utf8_lossy(&twice), "not idempotent");
-        prop_assert_eq!(check(strip_bom(&src)).is_ok(), check(&once).is_ok(), "syntax verdict changed");
-        if check(strip_bom(&src)).is_ok() {
-            prop_assert_eq!(tokens(&src), tokens(&once), "tokens changed");
-            prop_assert_eq!(parsed(&src), parsed(&once), "parsed structure changed");
-        }
-    }
-
-    #[test]
-    fn deep_nesting_is_refused_not_a_crash(depth in 200usize..5000) {
-        let src = format!("a = {}{}\n", "[".repeat(depth), "]".repeat(depth));
-        let r = kiln::fmt::format_checked(src.as_bytes());
-        prop_assert_eq!(r.is_ok(), depth <= 256);
-    }
-
-    #[test]
     fn arbitrary_bytes_never_panic(src in prop::collection::vec(any::<u8>(), 0..300)) {
         let out = format(&src);
         if check(strip_bom(&src)).is_ok() {
@@ -174,4 +154,52 @@ fn generated_files_are_mostly_valid() {
     let strat = file();
     let valid = (0..200).filter(|_| strat.new_tree(&mut runner).map(|t| check(t.current().as_bytes()).is_ok()).unwrap_or(false)).count();
     assert!(valid > 100, "only {valid}/200 generated files parse");
+}
+
+/// Runs on its own thread with a roomy stack: the generated values and the
+/// recursive parsers (hcl-edit's especially) are deep in debug builds.
+#[test]
+fn formatting_is_idempotent_and_changes_only_layout() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let h = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(|| {
+            let mut runner = TestRunner::new(Config { cases: 400, ..Config::default() });
+            runner
+                .run(&file(), |src| {
+                    let src = src.into_bytes();
+                    let once = format(&src);
+                    let twice = format(&once);
+                    if once != twice {
+                        return Err(TestCaseError::fail(format!("not idempotent: {:?}", String::from_utf8_lossy(&src))));
+                    }
+                    let ok = check(strip_bom(&src)).is_ok();
+                    if ok != check(&once).is_ok() {
+                        return Err(TestCaseError::fail("syntax verdict changed"));
+                    }
+                    if ok && (tokens(&src) != tokens(&once) || parsed(&src) != parsed(&once)) {
+                        return Err(TestCaseError::fail(format!("meaning changed: {:?}", String::from_utf8_lossy(&src))));
+                    }
+                    Ok(())
+                })
+                .map_err(|e| e.to_string())
+        })
+        .expect("spawn");
+    h.join().expect("property thread").expect("property");
+}
+
+#[test]
+fn deep_nesting_is_refused_not_a_crash() {
+    let h = std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            for depth in [1, 200, 256, 257, 1000, 100_000] {
+                let src = format!("a = {}{}\n", "[".repeat(depth), "]".repeat(depth));
+                assert_eq!(kiln::fmt::format_checked(src.as_bytes()).is_ok(), depth <= 256, "depth {depth}");
+                let blocks = format!("{}{}", "b {\n".repeat(depth), "}\n".repeat(depth));
+                assert_eq!(kiln::fmt::format_checked(blocks.as_bytes()).is_ok(), depth <= 256, "block depth {depth}");
+            }
+        })
+        .expect("spawn");
+    h.join().expect("deep nesting");
 }

@@ -33,9 +33,10 @@ pub fn format_checked(src: &[u8]) -> Result<Vec<u8>, SyntaxError> {
     }
     // Large input: check and format side by side (both only read the tokens).
     let (checked, out) = std::thread::scope(|s| {
-        let checker = s.spawn(|| check_tokens(src, &tokens));
+        // The checker recurses (bounded by its nesting limit): give it room.
+        let checker = std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, || check_tokens(src, &tokens));
         let out = write(src, &tokens);
-        (checker.join(), out)
+        (checker.map_err(|_| ()).and_then(|h| h.join().map_err(|_| ())), out)
     });
     match checked {
         Ok(r) => r.map(|_| out),
