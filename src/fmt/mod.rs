@@ -27,7 +27,15 @@ pub fn format(src: &[u8]) -> Vec<u8> {
 pub fn format_checked(src: &[u8]) -> Result<Vec<u8>, SyntaxError> {
     let src = strip_bom(src);
     let tokens = lex(src);
-    if src.len() < 1 << 16 {
+    // Nesting past the checker's limit is refused; do not lay it out first
+    // (its indentation alone grows with the square of the depth).
+    let mut depth: i64 = 0;
+    let mut deepest: i64 = 0;
+    for t in &tokens {
+        depth += i64::from(t.kind.bracket_change());
+        deepest = deepest.max(depth);
+    }
+    if src.len() < 1 << 16 || deepest > 200 {
         check_tokens(src, &tokens)?;
         return Ok(write(src, &tokens));
     }
