@@ -117,22 +117,7 @@ fn valid_exit_codes_and_only_except_flags() {
 
 /// Run `kiln build ARGS .` in `dir` with `input` on stdin.
 fn build_with_stdin(dir: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = kiln()
-        .arg("build")
-        .args(args)
-        .arg(".")
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    if let Some(mut i) = child.stdin.take() {
-        let _ = i.write_all(input.as_bytes());
-    }
-    child.wait_with_output().expect("wait")
+    common::run_with_stdin(kiln().arg("build").args(args).arg(".").current_dir(dir), input.as_bytes())
 }
 
 /// A template whose provisioner fails until the file `ok` exists, and

@@ -9,7 +9,7 @@
 mod common;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn validate_trials(shared: Option<&Path>) -> Vec<Trial> {
     let Some(shared) = shared else {
@@ -46,25 +46,13 @@ fn validate_trials(shared: Option<&Path>) -> Vec<Trial> {
     trials
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 fn parse_trials(shared: Option<&Path>) -> Vec<Trial> {
     let Some(shared) = shared else {
         return vec![Trial::test("parse_fixtures", || Ok(())).with_ignored_flag(true)];
     };
     let mut files = Vec::new();
-    walk(&shared.join("anchors/packer/hcl2template/testdata"), &mut files);
-    walk(&shared.join("anchors/packer/command/test-fixtures"), &mut files);
+    common::walk(&shared.join("anchors/packer/hcl2template/testdata"), &mut files);
+    common::walk(&shared.join("anchors/packer/command/test-fixtures"), &mut files);
     files.retain(|p| {
         let n = p.to_string_lossy();
         n.ends_with(".hcl") || n.ends_with(".json")
@@ -102,7 +90,7 @@ fn syntax_location_trials(shared: Option<&Path>) -> Vec<Trial> {
         return vec![Trial::test("syntax_locations", || Ok(())).with_ignored_flag(true)];
     };
     let mut files = Vec::new();
-    walk(&shared.join("oracle/cases"), &mut files);
+    common::walk(&shared.join("oracle/cases"), &mut files);
     files.retain(|p| p.extension().is_some_and(|e| e == "error"));
     files.sort();
     files

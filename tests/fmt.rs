@@ -13,25 +13,11 @@ mod common;
 
 use common::{kiln, shared, text};
 use libtest_mimic::{Arguments, Failed, Trial};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 fn fmt_stdin(input: &[u8], args: &[&str]) -> Output {
-    let mut child = kiln()
-        .arg("fmt")
-        .args(args)
-        .arg("-")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    if let Some(mut i) = child.stdin.take() {
-        let _ = i.write_all(input);
-    }
-    child.wait_with_output().expect("wait")
+    common::run_with_stdin(kiln().arg("fmt").args(args).arg("-").env("NO_COLOR", "1"), input)
 }
 
 fn first_diff(a: &[u8], b: &[u8]) -> String {
@@ -91,19 +77,14 @@ fn oracle() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(&p, out);
-        } else {
-            let n = p.to_string_lossy();
-            if n.ends_with(".pkr.hcl") || n.ends_with(".pkrvars.hcl") {
-                out.push(p);
-            }
-        }
-    }
+/// The templates and var files under `dir`.
+fn hcl_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut all = Vec::new();
+    common::walk(dir, &mut all);
+    out.extend(all.into_iter().filter(|p| {
+        let n = p.to_string_lossy();
+        n.ends_with(".pkr.hcl") || n.ends_with(".pkrvars.hcl")
+    }));
 }
 
 fn anchor_trials(shared: Option<&Path>) -> Vec<Trial> {
@@ -111,9 +92,9 @@ fn anchor_trials(shared: Option<&Path>) -> Vec<Trial> {
         return vec![Trial::test("anchors vs hclwrite", || Ok(())).with_ignored_flag(true)];
     };
     let mut files = Vec::new();
-    walk(&shared.join("anchors"), &mut files);
-    walk(&common::repo().join("templates"), &mut files);
-    walk(&common::repo().join("fixtures"), &mut files);
+    hcl_files(&shared.join("anchors"), &mut files);
+    hcl_files(&common::repo().join("templates"), &mut files);
+    hcl_files(&common::repo().join("fixtures"), &mut files);
     files.sort();
     files
         .into_iter()

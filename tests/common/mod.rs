@@ -62,3 +62,27 @@ pub fn mask(s: &str) -> String {
     }
     out
 }
+
+/// Every file under `dir`, recursively (unsorted).
+pub fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Run `cmd` with `input` on its stdin; collect its output.
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(input);
+    }
+    child.wait_with_output().expect("wait")
+}
