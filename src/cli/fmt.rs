@@ -1,6 +1,7 @@
 //! `kiln fmt`: rewrite HCL2 templates and var files in canonical layout.
 
-use crate::diag::{render, Diag, SourceFile};
+use crate::diag::{render, SourceFile};
+use crate::frontend::hcl::parse::check_diag;
 use crate::frontend::hcl::lex::strip_bom;
 use clap::{ArgAction, Args};
 use std::io::{IsTerminal, Read, Write};
@@ -76,12 +77,9 @@ impl Run {
         match crate::fmt::format_checked(src) {
             Ok(out) => Some(out),
             Err(e) => {
+                // The same diagnostic validate and build give.
                 let file = SourceFile::new(name, String::from_utf8_lossy(strip_bom(src)).into_owned());
-                let d = Diag::error(e.summary.clone())
-                    .detail(e.detail.clone())
-                    .at(&file, Some(e.start..e.end.max(e.start)))
-                    .hint("fix the syntax error; the file was left unchanged");
-                eprint!("{}", render(&[d], self.color));
+                eprint!("{}", render(&[check_diag(&file, &e)], self.color));
                 None
             }
         }
