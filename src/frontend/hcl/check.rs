@@ -85,6 +85,29 @@ fn invalid_tokens(src: &[u8], tokens: &[Token]) -> R {
     Ok(())
 }
 
+/// hclsyntax's wording for a bad `for` header, which differs between
+/// expressions and template directives.
+struct ForMessages {
+    summary: &'static str,
+    no_name: &'static str,
+    no_value_name: &'static str,
+    no_in: &'static str,
+}
+
+const FOR_EXPRESSION: ForMessages = ForMessages {
+    summary: "Invalid 'for' expression",
+    no_name: "For expression requires variable name after 'for'.",
+    no_value_name: "For expression requires value variable name after comma.",
+    no_in: "For expression requires the 'in' keyword after its name declarations.",
+};
+
+const FOR_DIRECTIVE: ForMessages = ForMessages {
+    summary: "Invalid 'for' directive",
+    no_name: "For directive requires variable name after 'for'.",
+    no_value_name: "For directive requires value variable name after comma.",
+    no_in: "For directive requires 'in' keyword after names.",
+};
+
 /// Template structure, for the if/for balance check.
 #[derive(Clone, Copy, PartialEq)]
 enum Part {
@@ -790,27 +813,33 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn for_expr(&mut self, open: Token) -> R {
-        self.nl.push(false);
-        self.read(); // for
-        let (make_obj, close) = if open.kind == Tok::OBrace { (true, Tok::CBrace) } else { (false, Tok::CBrack) };
-        let bad = |p: &Self, d: &str| err("Invalid 'for' expression", d, &p.peek());
+    /// `NAME[, NAME] in EXPR` after `for`, in an expression or a directive.
+    fn for_intro(&mut self, m: &ForMessages) -> R {
+        let bad = |p: &Self, d: &str| err(m.summary, d, &p.peek());
         if self.peek().kind != Tok::Ident {
-            return bad(self, "For expression requires variable name after 'for'.");
+            return bad(self, m.no_name);
         }
         self.read();
         if self.peek().kind == Tok::Comma {
             self.read();
             if self.peek().kind != Tok::Ident {
-                return bad(self, "For expression requires value variable name after comma.");
+                return bad(self, m.no_value_name);
             }
             self.read();
         }
         if !self.is_kw(&self.peek(), "in") {
-            return bad(self, "For expression requires the 'in' keyword after its name declarations.");
+            return bad(self, m.no_in);
         }
         self.read();
-        self.expression()?;
+        self.expression()
+    }
+
+    fn for_expr(&mut self, open: Token) -> R {
+        self.nl.push(false);
+        self.read(); // for
+        let (make_obj, close) = if open.kind == Tok::OBrace { (true, Tok::CBrace) } else { (false, Tok::CBrack) };
+        let bad = |p: &Self, d: &str| err("Invalid 'for' expression", d, &p.peek());
+        self.for_intro(&FOR_EXPRESSION)?;
         if self.peek().kind != Tok::Colon {
             return bad(self, "For expression requires a colon after the collection expression.");
         }
@@ -900,23 +929,7 @@ impl<'a> Parser<'a> {
                         b"endif" => Part::EndIf(seq),
                         b"endfor" => Part::EndFor(seq),
                         b"for" => {
-                            let bad = |p: &Self, d: &str| err("Invalid 'for' directive", d, &p.peek());
-                            if self.peek().kind != Tok::Ident {
-                                return bad(self, "For directive requires variable name after 'for'.");
-                            }
-                            self.read();
-                            if self.peek().kind == Tok::Comma {
-                                self.read();
-                                if self.peek().kind != Tok::Ident {
-                                    return bad(self, "For directive requires value variable name after comma.");
-                                }
-                                self.read();
-                            }
-                            if !self.is_kw(&self.peek(), "in") {
-                                return bad(self, "For directive requires 'in' keyword after names.");
-                            }
-                            self.read();
-                            self.expression()?;
+                            self.for_intro(&FOR_DIRECTIVE)?;
                             Part::For(seq)
                         }
                         other => {
