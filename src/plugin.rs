@@ -52,6 +52,7 @@ struct Entry {
 
 const ENTRIES: &[Entry] = &[
     Entry { kind: PluginKind::Builder, name: "null", fields: &[crate::communicator::FIELDS], validate: crate::builder::null::validate },
+    Entry { kind: PluginKind::Builder, name: "amazon-ebs", fields: &[crate::communicator::FIELDS, crate::builder::amazon::config::ACCESS_FIELDS, crate::builder::amazon::config::FIELDS], validate: crate::builder::amazon::validate },
     Entry { kind: PluginKind::Builder, name: "file", fields: &[crate::builder::file::FIELDS], validate: crate::builder::file::validate },
     Entry { kind: PluginKind::Provisioner, name: "shell-local", fields: &[crate::provisioner::shell_local::FIELDS], validate: crate::provisioner::shell_local::validate },
     Entry { kind: PluginKind::Provisioner, name: "file", fields: &[crate::provisioner::file::FIELDS], validate: crate::provisioner::file::validate },

@@ -1,5 +1,7 @@
 //! Builders: where an image starts and how it is produced.
 
+pub mod amazon;
+pub mod common;
 pub mod file;
 pub mod null;
 
@@ -16,6 +18,7 @@ pub trait Builder: Send + Sync {
 pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Builder>, String> {
     match kind {
         "null" => Ok(Box::new(null::NullBuilder::new(config)?)),
+        "amazon-ebs" => Ok(Box::new(amazon::AmazonEbs::new(config)?)),
         "file" => Ok(Box::new(file::FileBuilder::new(config)?)),
         other => Err(format!("unknown builder type {other:?}")),
     }

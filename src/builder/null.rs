@@ -2,9 +2,9 @@
 //! `communicator = "none"`, or on an existing host over SSH (Packer's way to
 //! provision a machine that already exists).
 
+use super::common::{Connected, StepConnect, StepProvision};
 use super::Builder;
 use crate::communicator::ssh::{Settings, Ssh};
-use crate::communicator::Communicator;
 use crate::graph::Config;
 use crate::plugin::get_str;
 use crate::runner::steps::{run_steps, Step};
@@ -47,44 +47,9 @@ struct State {
     ssh: Option<Ssh>,
 }
 
-struct StepConnect {
-    settings: Settings,
-}
-
-#[async_trait]
-impl Step<State> for StepConnect {
-    fn name(&self) -> &'static str {
-        "StepConnect"
-    }
-    async fn run(&self, state: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        ctx.set_generated("Host", self.settings.target.host.clone());
-        ctx.set_generated("Port", self.settings.target.port.to_string());
-        ctx.set_generated("User", self.settings.target.username.clone());
-        if let Some(k) = &self.settings.target.private_key_file {
-            ctx.set_generated("SSHPrivateKeyFile", k.display().to_string());
-        }
-        state.ssh = Some(Ssh::connect(self.settings.clone(), ctx).await?);
-        Ok(())
-    }
-    async fn cleanup(&self, state: &mut State, _ctx: &BuildContext) {
-        if let Some(s) = state.ssh.take() {
-            s.close().await;
-        }
-    }
-}
-
-struct StepProvision<'h> {
-    hook: &'h dyn ProvisionHook,
-}
-
-#[async_trait]
-impl Step<State> for StepProvision<'_> {
-    fn name(&self) -> &'static str {
-        "StepProvision"
-    }
-    async fn run(&self, state: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        let comm = state.ssh.as_ref().map(|s| s as &dyn Communicator);
-        self.hook.provision(ctx, comm).await
+impl Connected for State {
+    fn ssh_slot(&mut self) -> &mut Option<Ssh> {
+        &mut self.ssh
     }
 }
 
@@ -94,10 +59,7 @@ impl Builder for NullBuilder {
         let mut steps: Vec<Box<dyn Step<State> + '_>> = Vec::new();
         match &self.comm {
             Comm::None => ctx.set_generated("ConnType", "none"),
-            Comm::Ssh(settings) => {
-                ctx.set_generated("ConnType", "ssh");
-                steps.push(Box::new(StepConnect { settings: settings.clone() }));
-            }
+            Comm::Ssh(settings) => steps.push(Box::new(StepConnect::new(move |_: &State| Ok(Some(settings.clone()))))),
         }
         steps.push(Box::new(StepProvision { hook }));
         let mut state = State::default();

@@ -28,6 +28,8 @@ pub struct Login {
     pub username: String,
     pub password: Option<String>,
     pub private_key_file: Option<PathBuf>,
+    /// A key held in memory (a builder's temporary key pair); never on disk.
+    pub private_key: Option<Arc<PrivateKey>>,
     pub agent_auth: bool,
 }
 
@@ -62,16 +64,22 @@ impl Settings {
     /// The settings of a builder config; `host` is the builder's address
     /// when `ssh_host` is not set.
     pub fn from_config(c: &Config, host: Option<String>) -> Result<Settings, String> {
+        Self::from_config_with_key(c, host, None)
+    }
+
+    /// As [`Settings::from_config`], logging in with `key` (a temporary key
+    /// pair the builder made) when the template names no credentials.
+    pub fn from_config_with_key(c: &Config, host: Option<String>, key: Option<Arc<PrivateKey>>) -> Result<Settings, String> {
         let host = get_str(c, "ssh_host").or(host).ok_or("a Host must be specified, please reference your communicator documentation")?;
         let username = get_str(c, "ssh_username").ok_or("An ssh_username must be specified")?;
         let port = get_i64(c, "ssh_port").unwrap_or(22);
         let port = u16::try_from(port).map_err(|_| format!("ssh_port {port} is not a TCP port"))?;
-        let key = get_str(c, "ssh_private_key_file").map(|p| expand_home(&p));
-        if let Some(k) = &key {
+        let key_file = get_str(c, "ssh_private_key_file").map(|p| expand_home(&p));
+        if let Some(k) = &key_file {
             std::fs::metadata(k).map_err(|e| format!("ssh_private_key_file is invalid: {}: {e}", k.display()))?;
         }
-        let target = Login { host, port, username, password: get_str(c, "ssh_password"), private_key_file: key, agent_auth: get_bool(c, "ssh_agent_auth").unwrap_or(false) };
-        if target.password.is_none() && target.private_key_file.is_none() && !target.agent_auth {
+        let target = Login { host, port, username, password: get_str(c, "ssh_password"), private_key_file: key_file, private_key: key, agent_auth: get_bool(c, "ssh_agent_auth").unwrap_or(false) };
+        if target.password.is_none() && target.private_key_file.is_none() && target.private_key.is_none() && !target.agent_auth {
             return Err("An ssh_password, ssh_private_key_file or ssh_agent_auth must be specified".into());
         }
         let bastion = match get_str(c, "ssh_bastion_host") {
@@ -84,6 +92,7 @@ impl Settings {
                     username: get_str(c, "ssh_bastion_username").unwrap_or_else(|| target.username.clone()),
                     password: get_str(c, "ssh_bastion_password"),
                     private_key_file: get_str(c, "ssh_bastion_private_key_file").map(|p| expand_home(&p)),
+                    private_key: None,
                     agent_auth: get_bool(c, "ssh_bastion_agent_auth").unwrap_or(false),
                 })
             }
@@ -145,6 +154,9 @@ fn client_config(s: &Settings) -> Arc<client::Config> {
 }
 
 fn load_key(login: &Login) -> Result<Option<Arc<PrivateKey>>, String> {
+    if let Some(k) = &login.private_key {
+        return Ok(Some(k.clone()));
+    }
     match &login.private_key_file {
         None => Ok(None),
         Some(p) => load_secret_key(p, None).map(|k| Some(Arc::new(k))).map_err(|e| format!("reading private key {}: {e}", p.display())),

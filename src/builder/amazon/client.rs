@@ -1,0 +1,133 @@
+//! EC2 clients from the access options: aws-config's credential chain
+//! (template keys, environment, shared files and profiles, the instance role
+//! over IMDSv2), `assume_role`, `custom_endpoint_ec2`, retries with backoff.
+
+use super::config::Access;
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+use aws_sdk_ec2::Client;
+use std::time::Duration;
+
+/// Where to reach EC2 for one build: the shared SDK config and the region.
+#[derive(Clone)]
+pub struct Aws {
+    sdk: SdkConfig,
+    pub region: String,
+}
+
+/// Load the SDK config for `access` (credentials are resolved lazily by the
+/// SDK; [`Aws::check_credentials`] resolves them up front).
+pub async fn load(access: &Access) -> Aws {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(access.region.clone()));
+    let retries = access.max_retries.map(|n| n + 1).unwrap_or(5);
+    loader = loader.retry_config(RetryConfig::standard().with_max_attempts(retries.max(1)).with_initial_backoff(Duration::from_millis(100)));
+    if let Some(e) = &access.endpoint {
+        loader = loader.endpoint_url(e);
+    }
+    if let Some(p) = &access.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(f) = &access.shared_credentials_file {
+        let files = EnvConfigFiles::builder().include_default_config_file(true).with_file(EnvConfigFileKind::Credentials, f).build();
+        loader = loader.profile_files(files);
+    }
+    if let (Some(ak), Some(sk)) = (&access.access_key, &access.secret_key) {
+        loader = loader.credentials_provider(Credentials::new(ak, sk, access.token.clone(), None, "template"));
+    }
+    let mut sdk = loader.load().await;
+    if let Some(role) = &access.assume_role {
+        let mut b = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone()).configure(&sdk).session_name(role.session_name.clone().unwrap_or_else(|| "kiln".into()));
+        if let Some(x) = &role.external_id {
+            b = b.external_id(x);
+        }
+        if let Some(d) = role.duration {
+            b = b.session_length(d);
+        }
+        let provider = b.build().await;
+        sdk = sdk.into_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build();
+    }
+    Aws { sdk, region: access.region.clone() }
+}
+
+impl Aws {
+    /// A client for the build region.
+    pub fn ec2(&self) -> Client {
+        Client::new(&self.sdk)
+    }
+
+    /// A client for another region (`ami_regions` copies).
+    pub fn ec2_in(&self, region: &str) -> Client {
+        let conf = aws_sdk_ec2::config::Builder::from(&self.sdk).region(Region::new(region.to_string())).build();
+        Client::from_conf(conf)
+    }
+
+    /// Resolve credentials now, so a build without any fails before it
+    /// creates anything, with a message that says where kiln looked.
+    pub async fn check_credentials(&self) -> Result<(), String> {
+        let Some(p) = self.sdk.credentials_provider() else {
+            return Err(NO_CREDENTIALS.into());
+        };
+        match p.provide_credentials().await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("{NO_CREDENTIALS}\n  ({})", error_chain(&e))),
+        }
+    }
+
+    /// The access key id in use (public; for tests and `-debug`).
+    pub async fn access_key_id(&self) -> Option<String> {
+        let p = self.sdk.credentials_provider()?;
+        p.provide_credentials().await.ok().map(|c| c.access_key_id().to_string())
+    }
+}
+
+const NO_CREDENTIALS: &str = "No valid credential sources found for AWS: set access_key/secret_key, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile in the shared credentials file, or run on an instance with a role";
+
+/// An error and its causes on one line (SDK errors hide the useful part in
+/// their sources).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = c.source();
+    }
+    parts.join(": ")
+}
+
+/// The message of an SDK call's error: the service's code and message when
+/// it answered, else the transport's reason.
+pub fn sdk_error<E, R>(op: &str, e: &aws_sdk_ec2::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_ec2::error::SdkError;
+    match e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            match (err.code(), err.message()) {
+                (Some(c), Some(m)) => format!("{op}: {c}: {m}"),
+                (Some(c), None) => format!("{op}: {c}"),
+                _ => format!("{op}: {}", error_chain(err)),
+            }
+        }
+        other => format!("{op}: {}", error_chain(other)),
+    }
+}
+
+/// The service error code of a failed call, if the service answered.
+pub fn error_code<E, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> Option<String>
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata,
+{
+    match e {
+        aws_sdk_ec2::error::SdkError::ServiceError(s) => s.err().code().map(str::to_string),
+        _ => None,
+    }
+}

@@ -1,0 +1,572 @@
+//! amazon-ebs options (Packer's names), read once into typed structs.
+
+use crate::graph::Config;
+use crate::plugin::{get_bool, get_duration, get_i64, get_str, get_string_map, get_strings, is_set, Field, Kind};
+use crate::value::Value;
+use std::time::Duration;
+
+const FILTER: &[Field] = &[Field("filters", Kind::StringMap), Field("owners", Kind::Strings), Field("most_recent", Kind::Bool), Field("include_deprecated", Kind::Bool), Field("random", Kind::Bool)];
+const POLLING: &[Field] = &[Field("delay_seconds", Kind::Number), Field("max_attempts", Kind::Number)];
+const ASSUME_ROLE: &[Field] = &[
+    Field("role_arn", Kind::String),
+    Field("session_name", Kind::String),
+    Field("external_id", Kind::String),
+    Field("duration_seconds", Kind::Number),
+    Field("policy", Kind::String),
+    Field("policy_arns", Kind::Strings),
+    Field("tags", Kind::StringMap),
+    Field("transitive_tag_keys", Kind::Strings),
+];
+const BLOCK_DEVICE: &[Field] = &[
+    Field("device_name", Kind::String),
+    Field("delete_on_termination", Kind::Bool),
+    Field("encrypted", Kind::Bool),
+    Field("iops", Kind::Number),
+    Field("throughput", Kind::Number),
+    Field("kms_key_id", Kind::String),
+    Field("no_device", Kind::Bool),
+    Field("snapshot_id", Kind::String),
+    Field("virtual_name", Kind::String),
+    Field("volume_size", Kind::Number),
+    Field("volume_type", Kind::String),
+];
+
+/// The options of the AWS access config shared by amazon-ebs and amazon-ami.
+pub const ACCESS_FIELDS: &[Field] = &[
+    Field("access_key", Kind::String),
+    Field("secret_key", Kind::String),
+    Field("token", Kind::String),
+    Field("region", Kind::String),
+    Field("profile", Kind::String),
+    Field("shared_credentials_file", Kind::String),
+    Field("custom_endpoint_ec2", Kind::String),
+    Field("skip_region_validation", Kind::Bool),
+    Field("skip_credential_validation", Kind::Bool),
+    Field("skip_metadata_api_check", Kind::Bool),
+    Field("insecure_skip_tls_verify", Kind::Bool),
+    Field("decode_authorization_messages", Kind::Bool),
+    Field("max_retries", Kind::Number),
+    Field("mfa_code", Kind::String),
+    Field("assume_role", Kind::Block(ASSUME_ROLE)),
+    Field("aws_polling", Kind::Block(POLLING)),
+    Field("vault_aws_engine", Kind::Any),
+];
+
+pub const AMI_FILTER_FIELDS: &[Field] = FILTER;
+
+pub const FIELDS: &[Field] = &[
+    Field("source_ami", Kind::String),
+    Field("source_ami_filter", Kind::Block(FILTER)),
+    Field("instance_type", Kind::String),
+    Field("vpc_id", Kind::String),
+    Field("vpc_filter", Kind::Block(&[Field("filters", Kind::StringMap)])),
+    Field("subnet_id", Kind::String),
+    Field("subnet_filter", Kind::Block(&[Field("filters", Kind::StringMap), Field("most_free", Kind::Bool), Field("random", Kind::Bool)])),
+    Field("availability_zone", Kind::String),
+    Field("associate_public_ip_address", Kind::Bool),
+    Field("security_group_id", Kind::String),
+    Field("security_group_ids", Kind::Strings),
+    Field("security_group_filter", Kind::Block(&[Field("filters", Kind::StringMap)])),
+    Field("temporary_security_group_source_cidrs", Kind::Strings),
+    Field("temporary_security_group_source_public_ip", Kind::Bool),
+    Field("iam_instance_profile", Kind::String),
+    Field("user_data", Kind::String),
+    Field("user_data_file", Kind::String),
+    Field("launch_block_device_mappings", Kind::Blocks(BLOCK_DEVICE)),
+    Field("ami_block_device_mappings", Kind::Blocks(BLOCK_DEVICE)),
+    Field("ebs_optimized", Kind::Bool),
+    Field("run_tags", Kind::StringMap),
+    Field("run_volume_tags", Kind::StringMap),
+    Field("shutdown_behavior", Kind::String),
+    Field("spot_price", Kind::String),
+    Field("spot_instance_types", Kind::Strings),
+    Field("spot_tags", Kind::StringMap),
+    Field("ssh_interface", Kind::String),
+    Field("ami_name", Kind::String),
+    Field("ami_description", Kind::String),
+    Field("ami_virtualization_type", Kind::String),
+    Field("ena_support", Kind::Bool),
+    Field("sriov_support", Kind::Bool),
+    Field("ami_users", Kind::Strings),
+    Field("ami_groups", Kind::Strings),
+    Field("ami_org_arns", Kind::Strings),
+    Field("ami_ou_arns", Kind::Strings),
+    Field("ami_product_codes", Kind::Strings),
+    Field("snapshot_users", Kind::Strings),
+    Field("snapshot_groups", Kind::Strings),
+    Field("tags", Kind::StringMap),
+    Field("snapshot_tags", Kind::StringMap),
+    Field("ami_regions", Kind::Strings),
+    Field("encrypt_boot", Kind::Bool),
+    Field("kms_key_id", Kind::String),
+    Field("region_kms_key_ids", Kind::StringMap),
+    Field("deprecate_at", Kind::String),
+    Field("force_deregister", Kind::Bool),
+    Field("force_delete_snapshot", Kind::Bool),
+    Field("disable_stop_instance", Kind::Bool),
+    Field("skip_create_ami", Kind::Bool),
+    Field("skip_save_build_region", Kind::Bool),
+    Field("tenancy", Kind::String),
+    Field("placement", Kind::Any),
+    Field("metadata_options", Kind::Any),
+    Field("imds_support", Kind::String),
+    Field("enable_t2_unlimited", Kind::Bool),
+    Field("enable_unlimited_credits", Kind::Bool),
+    Field("enable_nitro_enclave", Kind::Bool),
+    Field("windows_password_timeout", Kind::Duration),
+    Field("temporary_iam_instance_profile_policy_document", Kind::Any),
+];
+
+/// Options kiln accepts in a template but does not act on yet: setting one is
+/// a clear error instead of a silently different image.
+const NOT_YET: &[&str] = &[
+    "vpc_filter",
+    "security_group_filter",
+    "spot_price",
+    "spot_instance_types",
+    "spot_tags",
+    "temporary_iam_instance_profile_policy_document",
+    "vault_aws_engine",
+    "mfa_code",
+    "placement",
+    "ami_org_arns",
+    "ami_ou_arns",
+    "ami_product_codes",
+    "enable_nitro_enclave",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub session_name: Option<String>,
+    pub external_id: Option<String>,
+    pub duration: Option<Duration>,
+}
+
+/// Where credentials and the endpoint come from.
+#[derive(Clone, Default)]
+pub struct Access {
+    pub region: String,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub token: Option<String>,
+    pub profile: Option<String>,
+    pub shared_credentials_file: Option<String>,
+    pub endpoint: Option<String>,
+    pub skip_region_validation: bool,
+    pub skip_credential_validation: bool,
+    pub max_retries: Option<u32>,
+    pub assume_role: Option<AssumeRole>,
+    /// `aws_polling`: a fixed delay between polls, and a bound on them.
+    pub poll_delay: Option<Duration>,
+    pub poll_max_attempts: Option<u32>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the keys.
+        f.debug_struct("Access").field("region", &self.region).field("profile", &self.profile).field("endpoint", &self.endpoint).finish_non_exhaustive()
+    }
+}
+
+/// A list of `Name=Value` filters (`filters = { … }`).
+pub type Filters = Vec<(String, String)>;
+
+#[derive(Debug, Clone, Default)]
+pub struct AmiFilter {
+    pub filters: Filters,
+    pub owners: Vec<String>,
+    pub most_recent: bool,
+    pub include_deprecated: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BlockDevice {
+    pub device_name: String,
+    pub delete_on_termination: Option<bool>,
+    pub encrypted: Option<bool>,
+    pub iops: Option<i32>,
+    pub throughput: Option<i32>,
+    pub kms_key_id: Option<String>,
+    pub no_device: bool,
+    pub snapshot_id: Option<String>,
+    pub virtual_name: Option<String>,
+    pub volume_size: Option<i32>,
+    pub volume_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SshInterface {
+    PublicIp,
+    PrivateIp,
+    PublicDns,
+    PrivateDns,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Rsa,
+    Ed25519,
+}
+
+#[derive(Debug, Clone)]
+pub struct EbsConfig {
+    pub access: Access,
+    pub source_ami: Option<String>,
+    pub source_ami_filter: Option<AmiFilter>,
+    pub instance_type: String,
+    pub vpc_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub subnet_filter: Option<Filters>,
+    pub availability_zone: Option<String>,
+    pub associate_public_ip_address: Option<bool>,
+    pub security_group_ids: Vec<String>,
+    pub temporary_security_group_source_cidrs: Vec<String>,
+    pub iam_instance_profile: Option<String>,
+    pub user_data: Option<String>,
+    pub launch_block_device_mappings: Vec<BlockDevice>,
+    pub ami_block_device_mappings: Vec<BlockDevice>,
+    pub ebs_optimized: bool,
+    pub run_tags: Vec<(String, String)>,
+    pub run_volume_tags: Vec<(String, String)>,
+    pub shutdown_behavior: Option<String>,
+    pub tenancy: Option<String>,
+    pub ssh_interface: Option<SshInterface>,
+    pub ssh_keypair_name: Option<String>,
+    pub temporary_key_pair_name: Option<String>,
+    pub temporary_key_pair_type: KeyType,
+    pub ami_name: String,
+    pub ami_description: Option<String>,
+    pub ami_virtualization_type: Option<String>,
+    pub ena_support: Option<bool>,
+    pub sriov_support: bool,
+    pub ami_users: Vec<String>,
+    pub ami_groups: Vec<String>,
+    pub snapshot_users: Vec<String>,
+    pub snapshot_groups: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    pub snapshot_tags: Vec<(String, String)>,
+    pub ami_regions: Vec<String>,
+    pub encrypt_boot: Option<bool>,
+    pub kms_key_id: Option<String>,
+    pub region_kms_key_ids: Vec<(String, String)>,
+    pub deprecate_at: Option<String>,
+    pub force_deregister: bool,
+    pub force_delete_snapshot: bool,
+    pub disable_stop_instance: bool,
+    pub skip_create_ami: bool,
+    /// `communicator = "none"`: no connection, provisioners that need one fail.
+    pub communicator_none: bool,
+    /// Whether kiln creates (and deletes) a key pair for the build.
+    pub temporary_key_pair: bool,
+    /// The raw config, for the communicator's settings.
+    pub raw: Config,
+}
+
+fn block(c: &Config, k: &str) -> Option<Config> {
+    c.get(k).and_then(Value::as_attrs).map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+fn blocks(c: &Config, k: &str) -> Vec<Config> {
+    match c.get(k) {
+        Some(v) => match v.as_seq() {
+            Some(items) => items.iter().filter_map(Value::as_attrs).map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).collect(),
+            None => v.as_attrs().map(|a| vec![a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()]).unwrap_or_default(),
+        },
+        None => Vec::new(),
+    }
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+fn i32_of(c: &Config, k: &str) -> Result<Option<i32>, String> {
+    match get_i64(c, k) {
+        None => Ok(None),
+        Some(n) => i32::try_from(n).map(Some).map_err(|_| format!("{k}: {n} is out of range")),
+    }
+}
+
+/// Known region names (Packer checks against its list unless
+/// `skip_region_validation`).
+const REGIONS: &[&str] = &[
+    "af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2",
+    "ap-southeast-3", "ap-southeast-4", "ca-central-1", "ca-west-1", "cn-north-1", "cn-northwest-1", "eu-central-1", "eu-central-2", "eu-north-1",
+    "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "sa-east-1", "us-east-1",
+    "us-east-2", "us-gov-east-1", "us-gov-west-1", "us-west-1", "us-west-2",
+];
+
+pub fn check_region(r: &str, skip: bool) -> Result<(), String> {
+    if skip || REGIONS.contains(&r) {
+        Ok(())
+    } else {
+        Err(format!("Invalid region {r:?}; set skip_region_validation = true to use a region kiln does not know"))
+    }
+}
+
+fn is_cidr(s: &str) -> bool {
+    let Some((ip, bits)) = s.split_once('/') else { return false };
+    match (ip.parse::<std::net::IpAddr>(), bits.parse::<u8>()) {
+        (Ok(std::net::IpAddr::V4(_)), Ok(b)) => b <= 32,
+        (Ok(std::net::IpAddr::V6(_)), Ok(b)) => b <= 128,
+        _ => false,
+    }
+}
+
+pub fn filter_of(c: &Config) -> Filters {
+    get_string_map(c, "filters")
+}
+
+impl Access {
+    pub fn from_config(c: &Config) -> Result<Access, String> {
+        let region = non_empty(get_str(c, "region")).or_else(|| std::env::var("AWS_REGION").ok().or_else(|| std::env::var("AWS_DEFAULT_REGION").ok()).filter(|s| !s.is_empty()));
+        let region = region.ok_or("region is required (or set AWS_REGION)")?;
+        let skip_region_validation = get_bool(c, "skip_region_validation").unwrap_or(false);
+        check_region(&region, skip_region_validation)?;
+        let (access_key, secret_key) = (non_empty(get_str(c, "access_key")), non_empty(get_str(c, "secret_key")));
+        if access_key.is_some() != secret_key.is_some() {
+            return Err("access_key and secret_key must be set together".into());
+        }
+        let assume_role = match block(c, "assume_role") {
+            None => None,
+            Some(a) => Some(AssumeRole {
+                role_arn: non_empty(get_str(&a, "role_arn")).ok_or("assume_role: role_arn is required")?,
+                session_name: non_empty(get_str(&a, "session_name")),
+                external_id: non_empty(get_str(&a, "external_id")),
+                duration: get_i64(&a, "duration_seconds").map(|s| Duration::from_secs(s.max(0) as u64)),
+            }),
+        };
+        let polling = block(c, "aws_polling").unwrap_or_default();
+        let env_num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+        let poll_delay = get_i64(&polling, "delay_seconds").map(|s| s.max(0) as u64).or_else(|| env_num("AWS_POLL_DELAY_SECONDS")).map(Duration::from_secs);
+        let poll_max_attempts = get_i64(&polling, "max_attempts").map(|n| n.max(1) as u64).or_else(|| env_num("AWS_MAX_ATTEMPTS")).map(|n| n.min(u32::MAX as u64) as u32);
+        let endpoint = non_empty(get_str(c, "custom_endpoint_ec2"));
+        if let Some(e) = &endpoint {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(format!("custom_endpoint_ec2 {e:?} must be a URL (http:// or https://)"));
+            }
+        }
+        Ok(Access {
+            region,
+            access_key,
+            secret_key,
+            token: non_empty(get_str(c, "token")),
+            profile: non_empty(get_str(c, "profile")),
+            shared_credentials_file: non_empty(get_str(c, "shared_credentials_file")),
+            endpoint,
+            skip_region_validation,
+            skip_credential_validation: get_bool(c, "skip_credential_validation").unwrap_or(false),
+            max_retries: get_i64(c, "max_retries").map(|n| n.clamp(0, 100) as u32),
+            assume_role,
+            poll_delay,
+            poll_max_attempts,
+        })
+    }
+}
+
+fn block_devices(c: &Config, k: &str) -> Result<Vec<BlockDevice>, String> {
+    let mut out = Vec::new();
+    for b in blocks(c, k) {
+        let device_name = non_empty(get_str(&b, "device_name")).ok_or_else(|| format!("{k}: device_name is required"))?;
+        out.push(BlockDevice {
+            device_name,
+            delete_on_termination: get_bool(&b, "delete_on_termination"),
+            encrypted: get_bool(&b, "encrypted"),
+            iops: i32_of(&b, "iops")?,
+            throughput: i32_of(&b, "throughput")?,
+            kms_key_id: non_empty(get_str(&b, "kms_key_id")),
+            no_device: get_bool(&b, "no_device").unwrap_or(false),
+            snapshot_id: non_empty(get_str(&b, "snapshot_id")),
+            virtual_name: non_empty(get_str(&b, "virtual_name")),
+            volume_size: i32_of(&b, "volume_size")?,
+            volume_type: non_empty(get_str(&b, "volume_type")),
+        });
+    }
+    Ok(out)
+}
+
+impl EbsConfig {
+    pub fn from_config(c: &Config) -> Result<EbsConfig, Vec<String>> {
+        let mut errs = Vec::new();
+        for k in NOT_YET {
+            if is_set(c, k) {
+                errs.push(format!("{k} is not supported by kiln yet"));
+            }
+        }
+        let access = Access::from_config(c).map_err(|e| errs.push(e)).ok();
+        let source_ami = non_empty(get_str(c, "source_ami"));
+        let source_ami_filter = block(c, "source_ami_filter").map(|f| AmiFilter {
+            filters: filter_of(&f),
+            owners: get_strings(&f, "owners"),
+            most_recent: get_bool(&f, "most_recent").unwrap_or(false),
+            include_deprecated: get_bool(&f, "include_deprecated").unwrap_or(false),
+        });
+        if source_ami.is_none() && source_ami_filter.is_none() {
+            errs.push("A source_ami or source_ami_filter must be specified".into());
+        }
+        if let Some(f) = &source_ami_filter {
+            if f.owners.is_empty() {
+                errs.push("For security reasons, you must declare an owner using source_ami_filter.owners.".into());
+            }
+        }
+        let instance_type = non_empty(get_str(c, "instance_type")).unwrap_or_else(|| {
+            errs.push("An instance_type must be specified".into());
+            String::new()
+        });
+        let ami_name = non_empty(get_str(c, "ami_name")).unwrap_or_default();
+        let skip_create_ami = get_bool(c, "skip_create_ami").unwrap_or(false);
+        if ami_name.is_empty() && !skip_create_ami {
+            errs.push("ami_name must be specified".into());
+        } else if ami_name.len() > 128 {
+            errs.push("ami_name must be at most 128 characters long".into());
+        } else if let Some(bad) = ami_name.chars().find(|ch| !(ch.is_ascii_alphanumeric() || "()[] ./-'@_{}".contains(*ch))) {
+            errs.push(format!("AMIName should only contain alphanumeric characters, parentheses (()), square brackets ([]), spaces ( ), periods (.), slashes (/), dashes (-), single quotes ('), at-signs (@), or underscores(_); found {bad:?}. You can use the `clean_resource_name` function to strip these."));
+        }
+        let ssh_interface = match get_str(c, "ssh_interface").as_deref() {
+            None | Some("") => None,
+            Some("public_ip") => Some(SshInterface::PublicIp),
+            Some("private_ip") => Some(SshInterface::PrivateIp),
+            Some("public_dns") => Some(SshInterface::PublicDns),
+            Some("private_dns") => Some(SshInterface::PrivateDns),
+            Some("session_manager") => {
+                errs.push("ssh_interface \"session_manager\" is not supported by kiln yet".into());
+                None
+            }
+            Some(o) => {
+                errs.push(format!("Unknown interface type: {o}; one of public_ip, private_ip, public_dns, private_dns"));
+                None
+            }
+        };
+        let temporary_key_pair_type = match get_str(c, "temporary_key_pair_type").as_deref() {
+            None | Some("") | Some("rsa") => KeyType::Rsa,
+            Some("ed25519") => KeyType::Ed25519,
+            Some(o) => {
+                errs.push(format!("temporary_key_pair_type {o:?}: valid values are \"rsa\" and \"ed25519\""));
+                KeyType::Rsa
+            }
+        };
+        let communicator_none = get_str(c, "communicator").as_deref() == Some("none");
+        let ssh_keypair_name = non_empty(get_str(c, "ssh_keypair_name"));
+        let has_key_file = is_set(c, "ssh_private_key_file");
+        if ssh_keypair_name.is_some() && !has_key_file && !get_bool(c, "ssh_agent_auth").unwrap_or(false) {
+            errs.push("ssh_private_key_file must be provided (or ssh_agent_auth) when ssh_keypair_name is specified".into());
+        }
+        let temporary_key_pair = !communicator_none && ssh_keypair_name.is_none() && !has_key_file && !is_set(c, "ssh_password") && !get_bool(c, "ssh_agent_auth").unwrap_or(false);
+        if !communicator_none && !is_set(c, "ssh_username") {
+            errs.push("An ssh_username must be specified\n  Note: some builders used to default ssh_username to \"root\".".into());
+        }
+        if let Some(s) = get_str(c, "shutdown_behavior") {
+            if s != "stop" && s != "terminate" {
+                errs.push(format!("shutdown_behavior only accepts 'stop' or 'terminate' values, not {s:?}"));
+            }
+        }
+        if let Some(v) = get_str(c, "ami_virtualization_type") {
+            if v != "hvm" && v != "paravirtual" {
+                errs.push(format!("ami_virtualization_type {v:?}: valid values are \"hvm\" and \"paravirtual\""));
+            }
+        }
+        let user_data = match (non_empty(get_str(c, "user_data")), non_empty(get_str(c, "user_data_file"))) {
+            (Some(_), Some(_)) => {
+                errs.push("Only one of user_data or user_data_file can be specified.".into());
+                None
+            }
+            (Some(d), None) => Some(d),
+            (None, Some(f)) => match std::fs::read_to_string(&f) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    errs.push(format!("user_data_file {f:?}: {e}"));
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        if let Err(e) = get_duration(c, "windows_password_timeout") {
+            errs.push(e);
+        }
+        let mut security_group_ids = get_strings(c, "security_group_ids");
+        if let Some(id) = non_empty(get_str(c, "security_group_id")) {
+            security_group_ids.insert(0, id);
+        }
+        let launch = block_devices(c, "launch_block_device_mappings").map_err(|e| errs.push(e)).unwrap_or_default();
+        let ami_bdm = block_devices(c, "ami_block_device_mappings").map_err(|e| errs.push(e)).unwrap_or_default();
+        let mut cidrs = get_strings(c, "temporary_security_group_source_cidrs");
+        for cidr in &cidrs {
+            if !is_cidr(cidr) {
+                errs.push(format!("temporary_security_group_source_cidrs: {cidr:?} is not a CIDR block"));
+            }
+        }
+        if cidrs.is_empty() {
+            cidrs.push("0.0.0.0/0".into());
+        }
+        if get_bool(c, "temporary_security_group_source_public_ip").unwrap_or(false) {
+            errs.push("temporary_security_group_source_public_ip is not supported by kiln yet (it needs a call to a public service); list your address in temporary_security_group_source_cidrs".into());
+        }
+        let Some(access) = access else { return Err(errs) };
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        Ok(EbsConfig {
+            access,
+            source_ami,
+            source_ami_filter,
+            instance_type,
+            vpc_id: non_empty(get_str(c, "vpc_id")),
+            subnet_id: non_empty(get_str(c, "subnet_id")),
+            subnet_filter: block(c, "subnet_filter").map(|f| filter_of(&f)),
+            availability_zone: non_empty(get_str(c, "availability_zone")),
+            associate_public_ip_address: get_bool(c, "associate_public_ip_address"),
+            security_group_ids,
+            temporary_security_group_source_cidrs: cidrs,
+            iam_instance_profile: non_empty(get_str(c, "iam_instance_profile")),
+            user_data,
+            launch_block_device_mappings: launch,
+            ami_block_device_mappings: ami_bdm,
+            ebs_optimized: get_bool(c, "ebs_optimized").unwrap_or(false),
+            run_tags: get_string_map(c, "run_tags"),
+            run_volume_tags: get_string_map(c, "run_volume_tags"),
+            shutdown_behavior: non_empty(get_str(c, "shutdown_behavior")),
+            tenancy: non_empty(get_str(c, "tenancy")),
+            ssh_interface,
+            ssh_keypair_name,
+            temporary_key_pair_name: non_empty(get_str(c, "temporary_key_pair_name")),
+            temporary_key_pair_type,
+            ami_name,
+            ami_description: non_empty(get_str(c, "ami_description")),
+            ami_virtualization_type: non_empty(get_str(c, "ami_virtualization_type")),
+            ena_support: get_bool(c, "ena_support"),
+            sriov_support: get_bool(c, "sriov_support").unwrap_or(false),
+            ami_users: get_strings(c, "ami_users"),
+            ami_groups: get_strings(c, "ami_groups"),
+            snapshot_users: get_strings(c, "snapshot_users"),
+            snapshot_groups: get_strings(c, "snapshot_groups"),
+            tags: get_string_map(c, "tags"),
+            snapshot_tags: get_string_map(c, "snapshot_tags"),
+            ami_regions: get_strings(c, "ami_regions"),
+            encrypt_boot: get_bool(c, "encrypt_boot"),
+            kms_key_id: non_empty(get_str(c, "kms_key_id")),
+            region_kms_key_ids: get_string_map(c, "region_kms_key_ids"),
+            deprecate_at: non_empty(get_str(c, "deprecate_at")),
+            force_deregister: get_bool(c, "force_deregister").unwrap_or(false),
+            force_delete_snapshot: get_bool(c, "force_delete_snapshot").unwrap_or(false),
+            disable_stop_instance: get_bool(c, "disable_stop_instance").unwrap_or(false),
+            skip_create_ami,
+            communicator_none,
+            temporary_key_pair,
+            raw: c.clone(),
+        })
+    }
+}
+
+/// Packer's `Prepare` checks, for `validate`.
+pub fn validate(c: &Config) -> Vec<String> {
+    let mut errs = crate::communicator::validate(c);
+    if let Err(e) = EbsConfig::from_config(c) {
+        for m in e {
+            if !errs.contains(&m) {
+                errs.push(m);
+            }
+        }
+    }
+    errs
+}

@@ -1,0 +1,97 @@
+//! amazon-ebs: an AMI from a source instance, as Packer's step sequence —
+//! each step one unit with its cleanup beside it, over typed state — on the
+//! AWS SDK. Every temporary resource is journaled before it is created
+//! ([`journal`]), so failures, interrupts and crashes leak nothing.
+
+pub mod client;
+pub mod config;
+pub mod journal;
+pub mod resources;
+mod steps;
+pub mod wait;
+
+use super::common::{StepConnect, StepProvision};
+use super::Builder;
+use crate::communicator::ssh::Settings;
+use crate::graph::Config;
+use crate::runner::steps::{run_steps, Step};
+use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
+use async_trait::async_trait;
+use config::{EbsConfig, SshInterface};
+use std::sync::Arc;
+use steps::State;
+
+pub use config::validate;
+
+pub struct AmazonEbs {
+    cfg: EbsConfig,
+}
+
+impl AmazonEbs {
+    pub fn new(c: &Config) -> Result<AmazonEbs, String> {
+        EbsConfig::from_config(c).map(|cfg| AmazonEbs { cfg }).map_err(|e| e.join("\n"))
+    }
+}
+
+/// The address to reach the instance at (`ssh_interface`, else Packer's
+/// default: public DNS, then public IP, then private IP).
+fn instance_host(s: &State, iface: Option<SshInterface>) -> Option<String> {
+    let i = s.instance.as_ref()?;
+    let pick = |v: &Option<String>| v.clone().filter(|x| !x.is_empty());
+    match iface {
+        Some(SshInterface::PublicIp) => pick(&i.public_ip),
+        Some(SshInterface::PrivateIp) => pick(&i.private_ip),
+        Some(SshInterface::PublicDns) => pick(&i.public_dns),
+        Some(SshInterface::PrivateDns) => pick(&i.private_dns),
+        None => pick(&i.public_dns).or_else(|| pick(&i.public_ip)).or_else(|| pick(&i.private_ip)),
+    }
+}
+
+#[async_trait]
+impl Builder for AmazonEbs {
+    async fn run(&self, ctx: &BuildContext, hook: &dyn ProvisionHook) -> Result<Option<Artifact>, BuildError> {
+        let cfg = &self.cfg;
+        let aws = client::load(&cfg.access).await;
+        let mut state = State::new(aws, cfg, ctx)?;
+        let mut list: Vec<Box<dyn Step<State> + '_>> = vec![
+            Box::new(steps::PreValidate { cfg }),
+            Box::new(steps::SourceAmi { cfg }),
+            Box::new(steps::Network { cfg }),
+            Box::new(steps::KeyPair { cfg }),
+            Box::new(steps::SecurityGroup { cfg }),
+            Box::new(steps::RunInstance { cfg }),
+            Box::new(StepConnect::new(move |s: &State| {
+                if cfg.communicator_none {
+                    return Ok(None);
+                }
+                let host = instance_host(s, cfg.ssh_interface);
+                let key = s.key.as_ref().map(|k| Arc::clone(&k.private));
+                Settings::from_config_with_key(&cfg.raw, host, key).map(Some).map_err(|e| if e.starts_with("a Host") { "the instance has no address to connect to (set ssh_interface, or ssh_host)".to_string() } else { e })
+            })),
+            Box::new(StepProvision { hook }),
+        ];
+        if !cfg.skip_create_ami {
+            list.push(Box::new(steps::StopInstance { cfg }));
+            list.push(Box::new(steps::ModifyInstance { cfg }));
+            list.push(Box::new(steps::Deregister { cfg }));
+            list.push(Box::new(steps::CreateAmi { cfg }));
+            list.push(Box::new(steps::RegionCopy { cfg }));
+            list.push(Box::new(steps::Deprecate { cfg }));
+            list.push(Box::new(steps::AmiAttributes { cfg }));
+            list.push(Box::new(steps::Tags { cfg }));
+            list.push(Box::new(steps::Keep));
+        }
+        let r = run_steps(&list, &mut state, ctx).await;
+        state.finish_journal();
+        r?;
+        if state.amis.is_empty() {
+            return Ok(None);
+        }
+        let id = state.amis.iter().map(|(r, a)| format!("{r}:{a}")).collect::<Vec<_>>().join(",");
+        let mut description = String::from("AMIs were created:\n");
+        for (r, a) in &state.amis {
+            description.push_str(&format!("{r}: {a}\n"));
+        }
+        Ok(Some(Artifact { builder_type: "amazon-ebs".into(), id, files: Vec::new(), description }))
+    }
+}

@@ -1,0 +1,238 @@
+//! The temporary resources an amazon-ebs build creates, how each is found
+//! when only the name or client token kiln chose is known, and how each is
+//! deleted. Shared by the steps' cleanups and `kiln cleanup`, so a journal
+//! replay deletes exactly as a normal cleanup does.
+
+use super::client::{error_code, sdk_error, Aws};
+use super::wait::{self, Poll, Policy};
+use aws_sdk_ec2::types::{Filter, InstanceStateName};
+use aws_sdk_ec2::Client;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Resource {
+    KeyPair { region: String, name: String },
+    SecurityGroup {
+        region: String,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vpc_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+    Instance {
+        region: String,
+        client_token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+    /// An AMI in the making (or a copy): deleted unless the build finishes.
+    Image {
+        region: String,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+    Volume { region: String, id: String },
+}
+
+impl Resource {
+    /// Whether two records are about the same resource.
+    pub fn same(&self, o: &Resource) -> bool {
+        use Resource::*;
+        match (self, o) {
+            (KeyPair { region: a, name: n }, KeyPair { region: b, name: m }) => a == b && n == m,
+            (SecurityGroup { region: a, name: n, .. }, SecurityGroup { region: b, name: m, .. }) => a == b && n == m,
+            (Instance { region: a, client_token: n, .. }, Instance { region: b, client_token: m, .. }) => a == b && n == m,
+            (Image { region: a, name: n, .. }, Image { region: b, name: m, .. }) => a == b && n == m,
+            (Volume { region: a, id: n }, Volume { region: b, id: m }) => a == b && n == m,
+            _ => false,
+        }
+    }
+
+    /// Take the newer record's details (an id learnt after the intent).
+    pub fn merge(&mut self, newer: Resource) {
+        *self = newer;
+    }
+
+    pub fn region(&self) -> &str {
+        match self {
+            Resource::KeyPair { region, .. } | Resource::SecurityGroup { region, .. } | Resource::Instance { region, .. } | Resource::Image { region, .. } | Resource::Volume { region, .. } => region,
+        }
+    }
+
+    /// Deletion order: instances first (they hold groups, keys and volumes).
+    pub fn order(&self) -> u8 {
+        match self {
+            Resource::Instance { .. } => 0,
+            Resource::Image { .. } => 1,
+            Resource::Volume { .. } => 2,
+            Resource::SecurityGroup { .. } => 3,
+            Resource::KeyPair { .. } => 4,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Resource::KeyPair { name, .. } => format!("key pair {name}"),
+            Resource::SecurityGroup { name, id, .. } => format!("security group {}", id.as_deref().unwrap_or(name)),
+            Resource::Instance { client_token, id, .. } => format!("instance {}", id.clone().unwrap_or_else(|| format!("with client token {client_token}"))),
+            Resource::Image { name, id, .. } => format!("AMI {}", id.clone().unwrap_or_else(|| format!("named {name:?}"))),
+            Resource::Volume { id, .. } => format!("volume {id}"),
+        }
+    }
+}
+
+fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+fn not_found(code: Option<String>) -> bool {
+    code.is_some_and(|c| c.contains("NotFound") || c.contains(".Unknown") || c == "InvalidGroup.NotFound")
+}
+
+/// The tag every instance kiln launches carries (set atomically by
+/// RunInstances), so it can be found when the response was lost. EC2 has a
+/// `client-token` filter for the same purpose, but not every EC2 API
+/// (moto, say) implements it; tags work everywhere.
+pub const TOKEN_TAG: &str = "kiln:token";
+
+/// Instances (not yet terminated) launched with `token`.
+pub async fn instances_by_token(ec2: &Client, token: &str) -> Result<Vec<String>, String> {
+    let out = ec2.describe_instances().filters(filter(&format!("tag:{TOKEN_TAG}"), token)).send().await.map_err(|e| sdk_error("DescribeInstances", &e))?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated))
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect())
+}
+
+/// Terminate instances and wait until they are gone (their security group
+/// can be deleted only then).
+pub async fn terminate(ec2: &Client, ids: &[String], policy: &Policy) -> Result<(), String> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    match ec2.terminate_instances().set_instance_ids(Some(ids.to_vec())).send().await {
+        Ok(_) => {}
+        Err(e) if not_found(error_code(&e)) => return Ok(()),
+        Err(e) => return Err(sdk_error("TerminateInstances", &e)),
+    }
+    wait::until(&format!("instance {} to terminate", ids.join(", ")), policy, || async {
+        let out = ec2.describe_instances().set_instance_ids(Some(ids.to_vec())).send().await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e) if not_found(error_code(&e)) => return Ok(Poll::Ready(())),
+            Err(e) => return Err(sdk_error("DescribeInstances", &e)),
+        };
+        let states: Vec<String> = out.reservations().iter().flat_map(|r| r.instances()).filter_map(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string())).collect();
+        if states.iter().all(|s| s == "terminated") {
+            Ok(Poll::Ready(()))
+        } else {
+            Ok(Poll::Pending(states.join(", ")))
+        }
+    })
+    .await
+}
+
+/// AMIs owned by this account with `name`, and their snapshots.
+pub async fn images_named(ec2: &Client, name: &str) -> Result<Vec<(String, Vec<String>)>, String> {
+    let out = ec2.describe_images().owners("self").filters(filter("name", name)).send().await.map_err(|e| sdk_error("DescribeImages", &e))?;
+    Ok(out.images().iter().filter_map(|i| i.image_id().map(|id| (id.to_string(), snapshots_of(i)))).collect())
+}
+
+pub fn snapshots_of(i: &aws_sdk_ec2::types::Image) -> Vec<String> {
+    i.block_device_mappings().iter().filter_map(|b| b.ebs().and_then(|e| e.snapshot_id()).map(str::to_string)).collect()
+}
+
+/// Deregister an AMI and delete its snapshots.
+pub async fn delete_image(ec2: &Client, id: &str, snapshots: &[String]) -> Result<(), String> {
+    match ec2.deregister_image().image_id(id).send().await {
+        Ok(_) => {}
+        Err(e) if not_found(error_code(&e)) => {}
+        Err(e) => return Err(sdk_error("DeregisterImage", &e)),
+    }
+    for s in snapshots {
+        match ec2.delete_snapshot().snapshot_id(s).send().await {
+            Ok(_) => {}
+            Err(e) if not_found(error_code(&e)) => {}
+            Err(e) => return Err(sdk_error("DeleteSnapshot", &e)),
+        }
+    }
+    Ok(())
+}
+
+async fn delete_group(ec2: &Client, id: &str) -> Result<(), String> {
+    // A group is released a little after its instance terminates: retry
+    // while EC2 says it is still in use.
+    let policy = Policy { delay: None, max_attempts: None, timeout: Duration::from_secs(300) };
+    wait::until(&format!("security group {id} to be released"), &policy, || async {
+        match ec2.delete_security_group().group_id(id).send().await {
+            Ok(_) => Ok(Poll::Ready(())),
+            Err(e) if not_found(error_code(&e)) => Ok(Poll::Ready(())),
+            Err(e) if error_code(&e).as_deref() == Some("DependencyViolation") => Ok(Poll::Pending("in use".into())),
+            Err(e) => Err(sdk_error("DeleteSecurityGroup", &e)),
+        }
+    })
+    .await
+}
+
+/// Delete one resource, finding it by the name or token kiln chose when its
+/// id was never learnt. Deleting what is already gone succeeds.
+pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), String> {
+    let ec2 = aws.ec2_in(r.region());
+    match r {
+        Resource::KeyPair { name, .. } => match ec2.delete_key_pair().key_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(error_code(&e)) => Ok(()),
+            Err(e) => Err(sdk_error("DeleteKeyPair", &e)),
+        },
+        Resource::SecurityGroup { name, vpc_id, id, .. } => {
+            let ids = match id {
+                Some(id) => vec![id.clone()],
+                None => {
+                    let mut q = ec2.describe_security_groups().filters(filter("group-name", name));
+                    if let Some(v) = vpc_id {
+                        q = q.filters(filter("vpc-id", v));
+                    }
+                    let out = q.send().await.map_err(|e| sdk_error("DescribeSecurityGroups", &e))?;
+                    out.security_groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect()
+                }
+            };
+            for id in ids {
+                delete_group(&ec2, &id).await?;
+            }
+            Ok(())
+        }
+        Resource::Instance { client_token, id, .. } => {
+            let mut ids = instances_by_token(&ec2, client_token).await?;
+            if let Some(id) = id {
+                if !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+            terminate(&ec2, &ids, policy).await
+        }
+        Resource::Image { name, id, .. } => {
+            let mut found = images_named(&ec2, name).await?;
+            if let Some(id) = id {
+                if !found.iter().any(|(i, _)| i == id) {
+                    found.push((id.clone(), Vec::new()));
+                }
+            }
+            for (id, snaps) in found {
+                delete_image(&ec2, &id, &snaps).await?;
+            }
+            Ok(())
+        }
+        Resource::Volume { id, .. } => match ec2.delete_volume().volume_id(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(error_code(&e)) => Ok(()),
+            Err(e) => Err(sdk_error("DeleteVolume", &e)),
+        },
+    }
+}
