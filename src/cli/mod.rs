@@ -1,6 +1,7 @@
 //! Command line: Packer's command names, flags and exit codes.
 
 mod build;
+mod cleanup;
 mod console;
 mod fmt;
 mod inspect;
@@ -28,6 +29,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Evaluate expressions against a template's variables and locals
     Console(console::ConsoleArgs),
+    /// Delete the cloud resources of builds that were killed (kiln extension)
+    Cleanup(cleanup::CleanupArgs),
     /// Rewrite HCL2 templates and var files in canonical format
     Fmt(fmt::FmtArgs),
 }
@@ -116,5 +119,6 @@ pub fn main() -> i32 {
         Command::Inspect(a) => inspect::run(a),
         Command::Console(a) => console::run(a),
         Command::Fmt(a) => fmt::run(a),
+        Command::Cleanup(a) => cleanup::run(a),
     }
 }

@@ -70,7 +70,7 @@ impl Settings {
     /// As [`Settings::from_config`], logging in with `key` (a temporary key
     /// pair the builder made) when the template names no credentials.
     pub fn from_config_with_key(c: &Config, host: Option<String>, key: Option<Arc<PrivateKey>>) -> Result<Settings, String> {
-        let host = get_str(c, "ssh_host").or(host).ok_or("a Host must be specified, please reference your communicator documentation")?;
+        let host = get_str(c, "ssh_host").filter(|h| !h.is_empty()).or(host).ok_or("a Host must be specified, please reference your communicator documentation")?;
         let username = get_str(c, "ssh_username").ok_or("An ssh_username must be specified")?;
         let port = get_i64(c, "ssh_port").unwrap_or(22);
         let port = u16::try_from(port).map_err(|_| format!("ssh_port {port} is not a TCP port"))?;
