@@ -140,12 +140,24 @@ impl State {
         }
     }
 
-    /// Delete a tracked resource; say so, and what to do when it fails.
+    /// Delete a tracked resource; say so, and what to do when it fails. A
+    /// failed call is retried a few times whatever the error (a cleanup that
+    /// gives up on the first glitch leaks).
     async fn delete(&self, ctx: &BuildContext, r: &Resource) {
-        match resources::delete(&self.aws, r, &self.policy).await {
-            Ok(()) => self.release(r),
-            Err(e) => ctx.ui.error(&format!("Error cleaning up {}: {e}\n  It is still in the cleanup journal: run `kiln cleanup` to retry, or delete it manually.", r.describe())),
+        let mut last = String::new();
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+            }
+            match resources::delete(&self.aws, r, &self.policy).await {
+                Ok(()) => {
+                    self.release(r);
+                    return;
+                }
+                Err(e) => last = e,
+            }
         }
+        ctx.ui.error(&format!("Error cleaning up {}: {last}\n  It is still in the cleanup journal: run `kiln cleanup` to retry, or delete it manually.", r.describe()));
     }
 
     pub fn finish_journal(&mut self) {

@@ -1,0 +1,431 @@
+//! amazon-ebs end to end against the moto EC2 server and a real sshd on
+//! 127.0.0.1 (tests/common/ec2.rs): the first-AMI templates, every
+//! credential source, and zero leaks under faults, signals and `kill -9`.
+
+mod common;
+#[path = "common/ec2.rs"]
+mod ec2;
+
+use common::{kiln, repo};
+use ec2::{inventory, Ec2, FaultProxy};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+/// A working directory with the templates (and index.html), a journal dir
+/// and an empty HOME, so no shared AWS file of this machine is read.
+struct Work {
+    dir: tempfile::TempDir,
+}
+
+impl Work {
+    fn new() -> Work {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in ["first-ami.json", "first-ami.pkr.hcl", "index.html"] {
+            std::fs::copy(repo().join("templates").join(f), dir.path().join(f)).expect("copy template");
+        }
+        std::fs::create_dir(dir.path().join("home")).expect("home");
+        Work { dir }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn journals(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.path().join("journals")).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default()
+    }
+    /// `kiln` with a clean environment: no AWS settings of this machine.
+    fn kiln(&self) -> Command {
+        let mut c = kiln();
+        c.current_dir(self.path()).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("HOME", self.path().join("home")).env("KILN_JOURNAL_DIR", self.path().join("journals")).env("AWS_EC2_METADATA_DISABLED", "true");
+        c
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A small amazon-ebs template on the harness (SSH to its sshd).
+fn small_template(endpoint: &str, ssh_port: u16, extra: &str, inline: &str) -> String {
+    format!(
+        r#"source "amazon-ebs" "t" {{
+  region              = "us-east-1"
+  source_ami          = "ami-04681a1dbd79675a5"
+  instance_type       = "t2.micro"
+  ami_name            = "kiln-test-${{uuidv4()}}"
+  ssh_username        = "ec2-user"
+  custom_endpoint_ec2 = "{endpoint}"
+  ssh_host            = "127.0.0.1"
+  ssh_port            = {ssh_port}
+  ssh_timeout         = "30s"
+  tags = {{
+    Name = "kiln-test"
+    Base = "{{{{ .SourceAMIName }}}}"
+  }}
+{extra}
+}}
+
+build {{
+  sources = ["source.amazon-ebs.t"]
+  provisioner "shell" {{
+    inline = [{inline}]
+  }}
+}}
+"#
+    )
+}
+
+fn assert_no_leaks(h: &Ec2, what: &str) -> ec2::Inventory {
+    let inv = rt().block_on(inventory(&h.client()));
+    assert!(inv.leaks().is_empty(), "{what}: leaked {:?}", inv.leaks());
+    inv
+}
+
+#[test]
+fn first_ami_templates_build_an_ami_over_ssh_with_tags() {
+    let Some(h) = Ec2::start() else { return };
+    for template in ["first-ami.json", "first-ami.pkr.hcl"] {
+        h.reset();
+        let w = Work::new();
+        let out = w
+            .kiln()
+            .args(["build", "-color=false"])
+            .arg(format!("-var=ec2_endpoint={}", h.moto.endpoint()))
+            .arg("-var=ssh_host=127.0.0.1")
+            .arg(format!("-var=ssh_port={}", h.ssh_port))
+            .arg(template)
+            .env("AWS_ACCESS_KEY_ID", "AKIDFIRSTAMI")
+            .env("AWS_SECRET_ACCESS_KEY", "first-ami-secret-value")
+            .output()
+            .expect("run kiln");
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{template}:\n{t}");
+        assert!(t.contains("Creating temporary keypair"), "{t}");
+        assert!(t.contains("Connected to SSH!"), "{t}");
+        assert!(t.contains("Uploading index.html => /tmp/index.html"), "{t}");
+        assert!(!t.contains("first-ami-secret-value"), "secret key printed:\n{t}");
+        let inv = assert_no_leaks(&h, template);
+        assert_eq!(inv.amis.len(), 1, "{template}: {inv:?}");
+        let (ami, name) = &inv.amis[0];
+        assert!(name.starts_with("first-ami-"), "{name}");
+        assert!(t.contains(&format!("us-east-1: {ami}")), "artifact line missing:\n{t}");
+        // Tags, with the source AMI's name rendered.
+        let img = rt().block_on(async { h.client().describe_images().image_ids(ami).send().await.expect("describe") });
+        let tags: Vec<(String, String)> = img.images()[0].tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
+        assert!(tags.contains(&("Name".into(), "first-ami".into())), "{tags:?}");
+        assert!(tags.contains(&("Base".into(), "amzn2-ami-hvm-2.0.20180810-x86_64-gp2".into())), "{tags:?}");
+        // The provisioners ran on the "instance".
+        let calls = h.shim_calls();
+        assert!(calls.contains("sudo amazon-linux-extras install -y nginx1"), "{calls}");
+        assert!(calls.contains("sudo systemctl enable --now nginx"), "{calls}");
+        assert_eq!(std::fs::read("/tmp/index.html").ok(), std::fs::read(repo().join("templates/index.html")).ok());
+        assert!(w.journals().is_empty(), "journal left after a clean build: {:?}", w.journals());
+        std::fs::write(&h.shim_log, "").ok();
+    }
+}
+
+// ---- credentials ------------------------------------------------------------
+
+/// Build a no-communicator template through the proxy and return the access
+/// key ids that signed the EC2 calls.
+fn build_with_creds(h: &Ec2, w: &Work, extra: &str, env: &[(&str, String)]) -> (Output, Vec<String>) {
+    let proxy = FaultProxy::start(h.moto.port);
+    let tpl = format!(
+        r#"source "amazon-ebs" "c" {{
+  region              = "us-east-1"
+  source_ami          = "ami-04681a1dbd79675a5"
+  instance_type       = "t2.micro"
+  ami_name            = "kiln-creds-${{uuidv4()}}"
+  communicator        = "none"
+  custom_endpoint_ec2 = "{}"
+{extra}
+}}
+build {{
+  sources = ["source.amazon-ebs.c"]
+}}
+"#,
+        proxy.endpoint()
+    );
+    let f = w.write("creds.pkr.hcl", &tpl);
+    let mut c = w.kiln();
+    c.args(["build", "-color=false"]).arg(&f);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("run kiln");
+    let keys = proxy.access_keys.lock().unwrap().clone();
+    (out, keys)
+}
+
+fn assert_signed_by(out: &Output, keys: &[String], want: &str, secret: &str) {
+    let t = text(out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(!keys.is_empty(), "no EC2 call went through the proxy");
+    assert!(keys.iter().all(|k| k == want), "calls signed by {keys:?}, want {want}");
+    assert!(!t.contains(secret), "secret printed:\n{t}");
+}
+
+#[test]
+fn credentials_from_the_template() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (out, keys) = build_with_creds(&h, &w, "  access_key = \"AKIDTEMPLATE\"\n  secret_key = \"template-secret-key\"\n", &[]);
+    assert_signed_by(&out, &keys, "AKIDTEMPLATE", "template-secret-key");
+}
+
+#[test]
+fn credentials_from_the_environment() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let env = [("AWS_ACCESS_KEY_ID", "AKIDENVIRONMENT".to_string()), ("AWS_SECRET_ACCESS_KEY", "env-secret-key".to_string())];
+    let (out, keys) = build_with_creds(&h, &w, "", &env);
+    assert_signed_by(&out, &keys, "AKIDENVIRONMENT", "env-secret-key");
+}
+
+#[test]
+fn credentials_from_a_profile_in_the_shared_file() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let f = w.write("credentials", "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = default-secret\n\n[kiln-test]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret-key\n");
+    let env = [("AWS_SHARED_CREDENTIALS_FILE", f.display().to_string())];
+    let (out, keys) = build_with_creds(&h, &w, "  profile = \"kiln-test\"\n", &env);
+    assert_signed_by(&out, &keys, "AKIDPROFILE", "profile-secret-key");
+    // The same through AWS_PROFILE, and the template's shared_credentials_file.
+    let env = [("AWS_PROFILE", "kiln-test".to_string())];
+    let (out, keys) = build_with_creds(&h, &w, &format!("  shared_credentials_file = \"{}\"\n", f.display()), &env);
+    assert_signed_by(&out, &keys, "AKIDPROFILE", "profile-secret-key");
+}
+
+/// A minimal IMDSv2 on 127.0.0.1: a session token from PUT, then the role's
+/// credentials for GETs that carry it. Returns its port and whether a GET
+/// came without a token (IMDSv1), which must never happen.
+fn start_imds() -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let v1 = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let v1c = v1.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = vec![0u8; 8192];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let first = req.lines().next().unwrap_or_default().to_string();
+            let has_token = req.to_ascii_lowercase().contains("x-aws-ec2-metadata-token: kiln-imds-token");
+            let (status, body) = if first.starts_with("PUT /latest/api/token") {
+                ("200 OK", "kiln-imds-token".to_string())
+            } else if !has_token {
+                v1c.store(true, Ordering::SeqCst);
+                ("401 Unauthorized", String::new())
+            } else if first.starts_with("GET /latest/meta-data/iam/security-credentials/ ") {
+                ("200 OK", "kiln-role".to_string())
+            } else if first.starts_with("GET /latest/meta-data/iam/security-credentials/kiln-role ") {
+                let exp = (chrono::Utc::now() + chrono::Duration::hours(6)).format("%Y-%m-%dT%H:%M:%SZ");
+                ("200 OK", format!("{{\"Code\":\"Success\",\"Type\":\"AWS-HMAC\",\"AccessKeyId\":\"AKIDINSTANCEROLE\",\"SecretAccessKey\":\"imds-secret-key\",\"Token\":\"imds-session-token\",\"Expiration\":\"{exp}\",\"LastUpdated\":\"2026-01-01T00:00:00Z\"}}"))
+            } else {
+                ("404 Not Found", String::new())
+            };
+            let ttl = if first.starts_with("PUT ") { "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\n" } else { "" };
+            let _ = write!(c, "HTTP/1.1 {status}\r\n{ttl}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    (port, v1)
+}
+
+#[test]
+fn credentials_from_the_instance_role_over_imdsv2() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (port, v1) = start_imds();
+    let env = [("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("http://127.0.0.1:{port}")), ("AWS_EC2_METADATA_DISABLED", "false".to_string())];
+    let (out, keys) = build_with_creds(&h, &w, "", &env);
+    assert_signed_by(&out, &keys, "AKIDINSTANCEROLE", "imds-secret-key");
+    assert!(!v1.load(Ordering::SeqCst), "a metadata request came without an IMDSv2 token");
+}
+
+#[test]
+fn no_credentials_fails_before_creating_anything() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (out, keys) = build_with_creds(&h, &w, "", &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("No valid credential sources found"), "{t}");
+    assert!(keys.is_empty(), "EC2 was called without credentials: {keys:?}");
+}
+
+// ---- zero leaks ---------------------------------------------------------------
+
+fn aws_env(c: &mut Command) -> &mut Command {
+    c.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing")
+}
+
+/// The fault sweep: a proxy fails the k-th EC2 call, for every k of a clean
+/// build, once refusing the call and once after moto carried it out (the
+/// answer lost). Every case leaks nothing; a build that fails leaves no AMI.
+#[test]
+fn fault_sweep_every_ec2_call_leaks_nothing() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let f = w.write("sweep.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"echo hello\""));
+    let run = || {
+        let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run kiln");
+        (out.status.code(), text(&out))
+    };
+    let (code, t) = run();
+    assert_eq!(code, Some(0), "clean build:\n{t}");
+    let calls = proxy.calls();
+    assert!(calls.len() >= 10, "{calls:?}");
+    for after in [false, true] {
+        for k in 1..=calls.len() {
+            h.reset();
+            proxy.reset();
+            proxy.fail_at.store(k, Ordering::SeqCst);
+            proxy.fail_after_forward.store(after, Ordering::SeqCst);
+            let (code, t) = run();
+            let case = format!("fault at call {k} ({}) {}", calls[k - 1], if after { "after forwarding" } else { "refused" });
+            let inv = assert_no_leaks(&h, &case);
+            match code {
+                Some(0) => assert_eq!(inv.amis.len(), 1, "{case}: succeeded without one AMI\n{t}"),
+                Some(1) => assert!(inv.amis.is_empty() && inv.snapshots.is_empty(), "{case}: failed but left {inv:?}\n{t}"),
+                other => panic!("{case}: exit {other:?}\n{t}"),
+            }
+            assert!(w.journals().is_empty(), "{case}: journal left: {:?}\n{t}", w.journals());
+        }
+    }
+    proxy.fail_at.store(0, Ordering::SeqCst);
+}
+
+/// Run a build with `-machine-readable`, send `sig` to kiln's own PID when
+/// the `n`-th step starts; returns (exit code, output, seconds from the
+/// signal to the exit).
+fn interrupt_at(w: &Work, f: &Path, step: &str, sig: i32) -> (Option<i32>, String, f64) {
+    let mut child = aws_env(w.kiln().args(["build", "-machine-readable"]).arg(f)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let pid = child.id() as i32;
+    let stdout = child.stdout.take().expect("stdout");
+    let mut out = String::new();
+    let mut sent: Option<Instant> = None;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if sent.is_none() && line.contains(&format!(",step,{step},start")) {
+            // SAFETY: sending a signal to our own child process.
+            unsafe {
+                libc::kill(pid, sig);
+            }
+            sent = Some(Instant::now());
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let status = child.wait().expect("wait");
+    let took = sent.map(|s| s.elapsed().as_secs_f64()).unwrap_or(-1.0);
+    (status.code(), out, took)
+}
+
+fn step_names(machine_output: &str) -> Vec<String> {
+    machine_output.lines().filter_map(|l| l.split(",step,").nth(1)).filter_map(|r| r.strip_suffix(",start")).map(str::to_string).collect()
+}
+
+#[test]
+fn interrupt_at_every_step_cleans_up_and_exits_1() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    // The provisioner sleeps so that an interrupt there lands mid-command.
+    let f = w.write("sig.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"echo start\", \"sleep 20\""));
+    let probe = w.write("probe.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"echo start\""));
+    let out = aws_env(w.kiln().args(["build", "-machine-readable"]).arg(&probe)).output().expect("run");
+    let steps = step_names(&String::from_utf8_lossy(&out.stdout));
+    assert!(steps.len() >= 10, "{steps:?}");
+    for (i, step) in steps.iter().enumerate() {
+        h.reset();
+        let sig = if i % 2 == 0 { libc::SIGINT } else { libc::SIGTERM };
+        let (code, t, took) = interrupt_at(&w, &f, step, sig);
+        let case = format!("signal {sig} at {step}");
+        assert_eq!(code, Some(1), "{case}:\n{t}");
+        assert!(took >= 0.0 && took < 5.0, "{case}: took {took}s to stop");
+        assert!(t.contains("Interrupted"), "{case}: does not say it was interrupted\n{t}");
+        let inv = assert_no_leaks(&h, &case);
+        assert!(inv.amis.is_empty(), "{case}: an interrupted build left an AMI {inv:?}");
+        assert!(w.journals().is_empty(), "{case}: journal left");
+    }
+}
+
+#[test]
+fn kill_9_then_kiln_cleanup_deletes_everything() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let f = w.write("k.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"echo started\", \"sleep 60\""));
+    let mut child = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    for line in BufReader::new(stdout).lines() {
+        if line.map(|l| l.contains("started")).unwrap_or(true) {
+            break;
+        }
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    let inv = rt().block_on(inventory(&h.client()));
+    assert!(!inv.instances.is_empty() && !inv.key_pairs.is_empty(), "kill -9 should leave the build's resources: {inv:?}");
+    assert_eq!(w.journals().len(), 1);
+    let out = aws_env(w.kiln().args(["cleanup"])).output().expect("cleanup");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_no_leaks(&h, "after kiln cleanup");
+    assert!(w.journals().is_empty(), "journal kept after a full cleanup");
+    let out = aws_env(w.kiln().args(["cleanup"])).output().expect("cleanup again");
+    assert!(text(&out).contains("No cleanup journals"), "{}", text(&out));
+}
+
+#[test]
+fn force_replaces_an_existing_ami_of_the_same_name() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let tpl = small_template(&h.moto.endpoint(), h.ssh_port, "", "\"true\"").replace("kiln-test-${uuidv4()}", "kiln-fixed-name");
+    let f = w.write("force.pkr.hcl", &tpl);
+    let build = |force: bool| {
+        let mut c = w.kiln();
+        c.args(["build", "-color=false"]);
+        if force {
+            c.arg("-force");
+        }
+        let out = aws_env(c.arg(&f)).output().expect("run");
+        (out.status.code(), text(&out))
+    };
+    assert_eq!(build(false).0, Some(0));
+    let first = rt().block_on(inventory(&h.client())).amis;
+    let (code, t) = build(false);
+    assert_eq!(code, Some(1), "{t}");
+    assert!(t.contains("is used by an existing AMI"), "{t}");
+    assert_no_leaks(&h, "refused duplicate name");
+    let (code, t) = build(true);
+    assert_eq!(code, Some(0), "{t}");
+    let after = assert_no_leaks(&h, "-force").amis;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, first, "-force should have replaced the AMI");
+}
+
+#[test]
+fn a_failing_provisioner_fails_the_build_and_leaks_nothing() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let f = w.write("fail.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"exit 3\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("exit status 3") || t.contains("non-zero exit status"), "{t}");
+    let inv = assert_no_leaks(&h, "failing provisioner");
+    assert!(inv.amis.is_empty());
+    let _ = Duration::ZERO;
+}

@@ -1,0 +1,357 @@
+//! A loopback EC2 for the tests: the moto server on 127.0.0.1 and a real
+//! OpenSSH server whose authorized keys are moto's key pairs (so the
+//! temporary key pair a build creates through the EC2 API is what lets it
+//! log in), a fault-injecting proxy between kiln and moto, and leak checks
+//! through the AWS SDK.
+//!
+//! Needs root (sshd runs an AuthorizedKeysCommand only from a root-owned
+//! path, and the login user `ec2-user` is created if missing); tests skip
+//! cleanly without root, moto_server or sshd.
+
+#![allow(dead_code)]
+
+use aws_sdk_ec2::types::{Filter, InstanceStateName};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const USER: &str = "ec2-user";
+const KEYS_COMMAND: &str = "/usr/local/libexec/kiln-tests/authorized-keys";
+
+fn free_port() -> Option<u16> {
+    Some(TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port())
+}
+
+fn wait_port(port: u16, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    true
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// sshd's AuthorizedKeysCommand: the public key of every key pair in moto
+/// (DescribeKeyPairs with IncludePublicKey), with nothing but the standard
+/// library so that a login stays fast.
+const KEYS_SCRIPT: &str = r#"#!/usr/bin/python3
+import html, re, sys, urllib.parse, urllib.request
+body = urllib.parse.urlencode({"Action": "DescribeKeyPairs", "Version": "2016-11-15", "IncludePublicKey": "true"}).encode()
+auth = "AWS4-HMAC-SHA256 Credential=testing/20200101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0"
+req = urllib.request.Request(sys.argv[1] + "/", data=body, headers={"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"})
+for key in re.findall(r"<publicKey>(.*?)</publicKey>", urllib.request.urlopen(req, timeout=10).read().decode(), re.S):
+    print(html.unescape(key).strip())
+"#;
+
+fn install_keys_command() -> bool {
+    let path = Path::new(KEYS_COMMAND);
+    if std::fs::read_to_string(path).is_ok_and(|s| s == KEYS_SCRIPT) {
+        return true;
+    }
+    let Some(dir) = path.parent() else { return false };
+    if std::fs::create_dir_all(dir).is_err() {
+        return false;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+    let tmp = dir.join(format!(".authorized-keys.{}", std::process::id()));
+    std::fs::write(&tmp, KEYS_SCRIPT).is_ok() && std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).is_ok() && std::fs::rename(&tmp, path).is_ok()
+}
+
+fn ensure_user() -> bool {
+    let exists = || Command::new("id").arg(USER).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    if !exists() {
+        let _ = Command::new("useradd").args(["-m", "-s", "/bin/sh", USER]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+    // No password, but not locked: sshd refuses locked accounts.
+    let _ = Command::new("usermod").args(["-p", "*", USER]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    exists()
+}
+
+pub struct Moto {
+    pub port: u16,
+    child: Child,
+}
+
+impl Moto {
+    pub fn start() -> Option<Moto> {
+        let port = free_port()?;
+        let child = match Command::new("moto_server").args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+            Ok(c) => c,
+            Err(_) => {
+                eprintln!("skipping: moto_server not found (pip install 'moto[server]')");
+                return None;
+            }
+        };
+        let m = Moto { port, child };
+        if !wait_port(port, 30) {
+            eprintln!("skipping: moto_server did not start");
+            return None;
+        }
+        Some(m)
+    }
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Moto + an sshd that logs `ec2-user` in with moto's key pairs.
+pub struct Ec2 {
+    pub moto: Moto,
+    pub ssh_port: u16,
+    pub dir: tempfile::TempDir,
+    /// Commands the "instance" has no business running for real (package
+    /// managers, sudo, systemctl) are shims here that log their arguments.
+    pub shim_log: PathBuf,
+    sshd: Child,
+}
+
+const SHIMS: &[&str] = &["sudo", "yum", "amazon-linux-extras", "systemctl", "apt-get"];
+
+impl Ec2 {
+    pub fn start() -> Option<Ec2> {
+        if !is_root() {
+            eprintln!("skipping: the EC2 harness needs root (sshd's AuthorizedKeysCommand, the ec2-user login)");
+            return None;
+        }
+        if !Path::new("/usr/sbin/sshd").exists() {
+            eprintln!("skipping: /usr/sbin/sshd is not installed");
+            return None;
+        }
+        if !install_keys_command() || !ensure_user() {
+            eprintln!("skipping: could not install the AuthorizedKeysCommand or create {USER}");
+            return None;
+        }
+        let moto = Moto::start()?;
+        let dir = tempfile::tempdir().ok()?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).ok()?;
+        let shims = dir.path().join("shims");
+        std::fs::create_dir(&shims).ok()?;
+        let shim_log = dir.path().join("shims.log");
+        std::fs::write(&shim_log, "").ok()?;
+        std::fs::set_permissions(&shim_log, std::fs::Permissions::from_mode(0o666)).ok()?;
+        for s in SHIMS {
+            let p = shims.join(s);
+            std::fs::write(&p, format!("#!/bin/sh\necho \"{s} $*\" >> {}\n", shim_log.display())).ok()?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).ok()?;
+        }
+        let host_key = dir.path().join("host");
+        let ok = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", ""]).arg("-f").arg(&host_key).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let port = free_port()?;
+        let d = dir.path().display();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nPidFile {d}/sshd.pid\nUsePAM no\nStrictModes no\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAuthorizedKeysFile none\n\
+             AuthorizedKeysCommand {KEYS_COMMAND} {} %u\nAuthorizedKeysCommandUser root\nAllowUsers {USER}\n\
+             SetEnv PATH={}:/usr/local/bin:/usr/bin:/bin\nMaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n",
+            moto.endpoint(),
+            shims.display()
+        );
+        std::fs::write(dir.path().join("sshd_config"), config).ok()?;
+        let sshd = Command::new("/usr/sbin/sshd").arg("-D").arg("-e").arg("-f").arg(dir.path().join("sshd_config")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+        let e = Ec2 { moto, ssh_port: port, dir, shim_log, sshd };
+        if !wait_port(port, 10) {
+            eprintln!("skipping: sshd did not start");
+            return None;
+        }
+        Some(e)
+    }
+
+    pub fn shim_calls(&self) -> String {
+        std::fs::read_to_string(&self.shim_log).unwrap_or_default()
+    }
+
+    /// An SDK client on moto (through `endpoint`, moto itself by default).
+    pub fn client(&self) -> aws_sdk_ec2::Client {
+        client_at(&self.moto.endpoint(), "us-east-1")
+    }
+
+    /// Forget everything moto holds (between cases of one test).
+    pub fn reset(&self) {
+        let _ = post(self.moto.port, "/moto-api/reset", "");
+    }
+}
+
+impl Drop for Ec2 {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+    }
+}
+
+pub fn client_at(endpoint: &str, region: &str) -> aws_sdk_ec2::Client {
+    let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_sdk_ec2::config::Builder::new()
+        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+        .region(aws_sdk_ec2::config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_ec2::Client::from_conf(conf)
+}
+
+fn post(port: u16, path: &str, body: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    write!(s, "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// What a build left behind: temporary resources (leaks) and AMIs (products).
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub instances: Vec<String>,
+    pub key_pairs: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub volumes: Vec<String>,
+    pub amis: Vec<(String, String)>,
+    pub snapshots: Vec<String>,
+}
+
+impl Inventory {
+    pub fn leaks(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        v.extend(self.instances.iter().map(|i| format!("instance {i}")));
+        v.extend(self.key_pairs.iter().map(|i| format!("key pair {i}")));
+        v.extend(self.security_groups.iter().map(|i| format!("security group {i}")));
+        v.extend(self.volumes.iter().map(|i| format!("volume {i}")));
+        v.extend(self.snapshots.iter().map(|i| format!("snapshot {i}")));
+        v
+    }
+}
+
+pub async fn inventory(ec2: &aws_sdk_ec2::Client) -> Inventory {
+    let mut inv = Inventory::default();
+    let out = ec2.describe_instances().send().await.expect("DescribeInstances");
+    for i in out.reservations().iter().flat_map(|r| r.instances()) {
+        if i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated) {
+            inv.instances.push(i.instance_id().unwrap_or_default().to_string());
+        }
+    }
+    let out = ec2.describe_key_pairs().send().await.expect("DescribeKeyPairs");
+    inv.key_pairs = out.key_pairs().iter().filter_map(|k| k.key_name().map(str::to_string)).collect();
+    let out = ec2.describe_security_groups().send().await.expect("DescribeSecurityGroups");
+    inv.security_groups = out.security_groups().iter().filter(|g| g.group_name() != Some("default")).filter_map(|g| g.group_id().map(str::to_string)).collect();
+    let out = ec2.describe_volumes().filters(Filter::builder().name("status").values("available").build()).send().await.expect("DescribeVolumes");
+    inv.volumes = out.volumes().iter().filter_map(|v| v.volume_id().map(str::to_string)).collect();
+    let out = ec2.describe_images().owners("self").send().await.expect("DescribeImages");
+    inv.amis = out.images().iter().map(|i| (i.image_id().unwrap_or_default().to_string(), i.name().unwrap_or_default().to_string())).collect();
+    // Snapshots no AMI refers to (moto's own AMIs come with snapshots).
+    let all = ec2.describe_images().send().await.expect("DescribeImages");
+    let used: std::collections::HashSet<String> = all.images().iter().flat_map(|i| i.block_device_mappings()).filter_map(|b| b.ebs().and_then(|e| e.snapshot_id()).map(str::to_string)).collect();
+    let out = ec2.describe_snapshots().owner_ids("self").send().await.expect("DescribeSnapshots");
+    inv.snapshots = out.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_string)).filter(|s| !used.contains(s)).collect();
+    inv
+}
+
+/// An HTTP proxy in front of moto that counts EC2 calls, remembers the
+/// access key id each request was signed with, and can fail the k-th call.
+pub struct FaultProxy {
+    pub port: u16,
+    pub calls: Arc<Mutex<Vec<String>>>,
+    pub access_keys: Arc<Mutex<Vec<String>>>,
+    /// Fail the call with this 1-based index (0: never).
+    pub fail_at: Arc<AtomicUsize>,
+    /// Forward the failing call to moto first (its effect happens, the
+    /// answer is lost), instead of refusing it.
+    pub fail_after_forward: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
+
+impl FaultProxy {
+    pub fn start(upstream: u16) -> FaultProxy {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = l.local_addr().expect("addr").port();
+        let p = FaultProxy { port, calls: Arc::default(), access_keys: Arc::default(), fail_at: Arc::new(AtomicUsize::new(0)), fail_after_forward: Arc::default() };
+        let (calls, keys, fail_at, after) = (p.calls.clone(), p.access_keys.clone(), p.fail_at.clone(), p.fail_after_forward.clone());
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { continue };
+                let (calls, keys, fail_at, after) = (calls.clone(), keys.clone(), fail_at.clone(), after.clone());
+                std::thread::spawn(move || {
+                    while let Some((head, body)) = read_request(&mut c) {
+                        let text = String::from_utf8_lossy(&body).to_string();
+                        let action = text.split('&').find_map(|kv| kv.strip_prefix("Action=")).unwrap_or("?").to_string();
+                        if let Some(k) = head.split("Credential=").nth(1).and_then(|r| r.split('/').next()) {
+                            keys.lock().unwrap().push(k.to_string());
+                        }
+                        let n = {
+                            let mut c = calls.lock().unwrap();
+                            c.push(action.clone());
+                            c.len()
+                        };
+                        let fail = fail_at.load(Ordering::SeqCst) == n;
+                        let forward = !fail || after.load(Ordering::SeqCst);
+                        let mut response = Vec::new();
+                        if forward {
+                            // One upstream connection per request, closed by moto.
+                            let mut lines: Vec<&str> = head.lines().filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:")).collect();
+                            lines.push("Connection: close");
+                            let head = lines.join("\r\n") + "\r\n\r\n";
+                            let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+                            let _ = up.write_all(head.as_bytes());
+                            let _ = up.write_all(&body);
+                            let _ = up.read_to_end(&mut response);
+                        }
+                        if fail {
+                            let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InjectedFault</Code><Message>fault injected into call {n} ({action})</Message></Error></Errors><RequestID>x</RequestID></Response>");
+                            response = format!("HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len()).into_bytes();
+                        }
+                        let _ = c.write_all(&response);
+                        // Moto's answers close the connection; so do ours.
+                        break;
+                    }
+                });
+            }
+        });
+        p
+    }
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+    pub fn reset(&self) {
+        self.calls.lock().unwrap().clear();
+        self.access_keys.lock().unwrap().clear();
+    }
+}
