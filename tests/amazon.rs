@@ -352,13 +352,19 @@ fn interrupt_at_every_step_cleans_up_and_exits_1() {
     for (i, step) in steps.iter().enumerate() {
         h.reset();
         let sig = if i % 2 == 0 { libc::SIGINT } else { libc::SIGTERM };
-        let (code, t, took) = interrupt_at(&w, &f, step, sig);
+        let case_start = Instant::now();
+        // Only the provisioner case needs the long command.
+        let (code, t, took) = interrupt_at(&w, if step == "StepProvision" { &f } else { &probe }, step, sig);
         let case = format!("signal {sig} at {step}");
         assert_eq!(code, Some(1), "{case}:\n{t}");
         assert!(took >= 0.0 && took < 5.0, "{case}: took {took}s to stop");
         assert!(t.contains("Interrupted"), "{case}: does not say it was interrupted\n{t}");
         let inv = assert_no_leaks(&h, &case);
-        assert!(inv.amis.is_empty(), "{case}: an interrupted build left an AMI {inv:?}");
+        // A signal that lands as the last step starts may come after the AMI
+        // was finished: then the build says so and keeps it.
+        let finished = t.contains("AMIs were created");
+        assert!(inv.amis.len() == usize::from(finished), "{case}: an interrupted build left {inv:?}\n{t}");
+        eprintln!("{case}: stopped {took:.2}s after the signal, {:.1}s in all", case_start.elapsed().as_secs_f64());
         assert!(w.journals().is_empty(), "{case}: journal left");
     }
 }
@@ -392,7 +398,7 @@ fn kill_9_then_kiln_cleanup_deletes_everything() {
 fn force_replaces_an_existing_ami_of_the_same_name() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let tpl = small_template(&h.moto.endpoint(), h.ssh_port, "", "\"true\"").replace("kiln-test-${uuidv4()}", "kiln-fixed-name");
+    let tpl = small_template(&h.moto.endpoint(), h.ssh_port, "  force_delete_snapshot = true", "\"true\"").replace("kiln-test-${uuidv4()}", "kiln-fixed-name");
     let f = w.write("force.pkr.hcl", &tpl);
     let build = |force: bool| {
         let mut c = w.kiln();

@@ -69,6 +69,10 @@ pub struct State {
     /// `(region, snapshot)` of every AMI made.
     pub snapshots: Vec<(String, String)>,
     keep: bool,
+    /// Create calls still in flight: an interrupt drops the step, not the
+    /// call, and cleanups wait for these first (else a delete could reach
+    /// EC2 before the create it should undo).
+    inflight: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Connected for State {
@@ -123,7 +127,28 @@ impl State {
             amis: Vec::new(),
             snapshots: Vec::new(),
             keep: false,
+            inflight: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Run a create call to its end even if the step is dropped.
+    async fn shielded<T: Send + 'static>(&self, call: impl std::future::Future<Output = T> + Send + 'static) -> Result<T, BuildError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let h = tokio::spawn(async move {
+            let _ = tx.send(call.await);
+        });
+        if let Ok(mut v) = self.inflight.lock() {
+            v.push(h);
+        }
+        rx.await.map_err(|_| failed("an EC2 call was lost".into()))
+    }
+
+    /// Wait for every create call still in flight.
+    async fn settle(&self) {
+        let pending: Vec<_> = self.inflight.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+        for h in pending {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(120), h).await;
+        }
     }
 
     /// Journal a resource before the call that creates it.
@@ -144,6 +169,7 @@ impl State {
     /// failed call is retried a few times whatever the error (a cleanup that
     /// gives up on the first glitch leaks).
     async fn delete(&self, ctx: &BuildContext, r: &Resource) {
+        self.settle().await;
         let mut last = String::new();
         for attempt in 0..4u32 {
             if attempt > 0 {
@@ -356,7 +382,8 @@ impl Step<State> for KeyPair<'_> {
             CfgKeyType::Rsa => KeyType::Rsa,
             CfgKeyType::Ed25519 => KeyType::Ed25519,
         };
-        let out = s.ec2.create_key_pair().key_name(&name).key_type(kt).send().await.map_err(|e| failed(sdk_error("CreateKeyPair", &e)))?;
+        let call = s.ec2.create_key_pair().key_name(&name).key_type(kt).send();
+        let out = s.shielded(call).await?.map_err(|e| failed(sdk_error("CreateKeyPair", &e)))?;
         let pem = out.key_material().ok_or_else(|| failed("CreateKeyPair returned no key material".into()))?;
         let key = russh::keys::decode_secret_key(pem, None).map_err(|e| failed(format!("reading the temporary key pair's private key: {e}")))?;
         if ctx.debug {
@@ -403,14 +430,10 @@ impl Step<State> for SecurityGroup<'_> {
         s.track(&r)?;
         s.temp_group = Some(r);
         ctx.ui.say(&format!("Creating temporary security group for this instance: {name}"));
+        let call = s.ec2.create_security_group().group_name(&name).description("Temporary group for kiln (a Packer-compatible image builder)").set_vpc_id(s.vpc_id.clone()).send();
         let out = s
-            .ec2
-            .create_security_group()
-            .group_name(&name)
-            .description("Temporary group for kiln (a Packer-compatible image builder)")
-            .set_vpc_id(s.vpc_id.clone())
-            .send()
-            .await
+            .shielded(call)
+            .await?
             .map_err(|e| failed(sdk_error("CreateSecurityGroup", &e)))?;
         let id = out.group_id().unwrap_or_default().to_string();
         let r = Resource::SecurityGroup { region: s.region().to_string(), name, vpc_id: s.vpc_id.clone(), id: Some(id.clone()) };
@@ -537,7 +560,7 @@ impl Step<State> for RunInstance<'_> {
         if !mappings.is_empty() {
             q = q.set_block_device_mappings(Some(mappings));
         }
-        let out = q.send().await.map_err(|e| failed(sdk_error("RunInstances", &e)))?;
+        let out = s.shielded(q.send()).await?.map_err(|e| failed(sdk_error("RunInstances", &e)))?;
         let id = out.instances().first().and_then(|i| i.instance_id()).ok_or_else(|| failed("RunInstances returned no instance".into()))?.to_string();
         let r = Resource::Instance { region: s.region().to_string(), client_token: token, id: Some(id.clone()) };
         s.track(&r)?;
@@ -736,7 +759,7 @@ impl Step<State> for CreateAmi<'_> {
         if !mappings.is_empty() {
             q = q.set_block_device_mappings(Some(mappings));
         }
-        let out = q.send().await.map_err(|e| failed(sdk_error("CreateImage", &e)))?;
+        let out = s.shielded(q.send()).await?.map_err(|e| failed(sdk_error("CreateImage", &e)))?;
         let ami = out.image_id().ok_or_else(|| failed("CreateImage returned no image id".into()))?.to_string();
         let r = Resource::Image { region: s.region().to_string(), name, id: Some(ami.clone()) };
         s.track(&r)?;
@@ -790,16 +813,10 @@ impl Step<State> for RegionCopy<'_> {
             s.track(&r)?;
             s.images.push(r);
             let kms = self.cfg.region_kms_key_ids.iter().find(|(k, _)| k == region).map(|(_, v)| v.clone()).or_else(|| self.cfg.kms_key_id.clone());
-            let out = ec2
-                .copy_image()
-                .source_region(&src_region)
-                .source_image_id(&src_ami)
-                .name(&name)
-                .set_description(self.cfg.ami_description.clone())
-                .set_encrypted(self.cfg.encrypt_boot)
-                .set_kms_key_id(kms)
-                .send()
-                .await
+            let call = ec2.copy_image().source_region(&src_region).source_image_id(&src_ami).name(&name).set_description(self.cfg.ami_description.clone()).set_encrypted(self.cfg.encrypt_boot).set_kms_key_id(kms).send();
+            let out = s
+                .shielded(call)
+                .await?
                 .map_err(|e| failed(sdk_error("CopyImage", &e)))?;
             let ami = out.image_id().unwrap_or_default().to_string();
             let r = Resource::Image { region: region.clone(), name, id: Some(ami.clone()) };
