@@ -16,6 +16,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# The moto EC2 server for the amazon-ebs tests (they skip without it).
+if ! command -v moto_server >/dev/null 2>&1; then
+  python3 -m pip install -q 'moto[server]' >/dev/null 2>&1 || echo "note: could not install moto[server]; the amazon-ebs tests will skip"
+fi
+
 # HashiCorp's own formatter, for the fmt tests (they skip without it).
 if oracle=$(./scripts/hcl-oracle.sh 2>/dev/null) && [ -n "$oracle" ]; then
   export KILN_HCL_ORACLE="$oracle"

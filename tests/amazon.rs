@@ -140,6 +140,12 @@ fn first_ami_templates_build_an_ami_over_ssh_with_tags() {
 /// Build a no-communicator template through the proxy and return the access
 /// key ids that signed the EC2 calls.
 fn build_with_creds(h: &Ec2, w: &Work, extra: &str, env: &[(&str, String)]) -> (Output, Vec<String>) {
+    let (out, signed) = build_with_creds_calls(h, w, extra, env);
+    (out, signed.into_iter().map(|(_, k)| k).collect())
+}
+
+/// As `build_with_creds`, each call's action with its access key id.
+fn build_with_creds_calls(h: &Ec2, w: &Work, extra: &str, env: &[(&str, String)]) -> (Output, Vec<(String, String)>) {
     let proxy = FaultProxy::start(h.moto.port);
     let tpl = format!(
         r#"source "amazon-ebs" "c" {{
@@ -165,7 +171,7 @@ build {{
     }
     let out = c.output().expect("run kiln");
     let keys = proxy.access_keys.lock().unwrap().clone();
-    (out, keys)
+    (out, proxy.calls().into_iter().zip(keys).collect())
 }
 
 fn assert_signed_by(out: &Output, keys: &[String], want: &str, secret: &str) {
@@ -434,4 +440,20 @@ fn a_failing_provisioner_fails_the_build_and_leaks_nothing() {
     let inv = assert_no_leaks(&h, "failing provisioner");
     assert!(inv.amis.is_empty());
     let _ = Duration::ZERO;
+}
+
+#[test]
+fn assume_role_signs_ec2_calls_with_the_role_credentials() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let env = [("AWS_ACCESS_KEY_ID", "AKIDBASEUSER".to_string()), ("AWS_SECRET_ACCESS_KEY", "base-secret-key".to_string())];
+    let extra = "  assume_role {\n    role_arn     = \"arn:aws:iam::123456789012:role/kiln-builder\"\n    session_name = \"kiln-test\"\n  }\n";
+    let (out, calls) = build_with_creds_calls(&h, &w, extra, &env);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    // STS AssumeRole is signed by the base user, every EC2 call by the role.
+    let (sts, ec2): (Vec<_>, Vec<_>) = calls.iter().partition(|(a, _)| a == "AssumeRole");
+    assert!(!sts.is_empty() && sts.iter().all(|(_, k)| k == "AKIDBASEUSER"), "{calls:?}");
+    assert!(!ec2.is_empty() && ec2.iter().all(|(_, k)| k.starts_with("ASIA")), "EC2 calls not signed by the role: {calls:?}");
+    assert!(!t.contains("base-secret-key"), "{t}");
 }
