@@ -60,6 +60,7 @@ const ENTRIES: &[Entry] = &[
     Entry { kind: PluginKind::Provisioner, name: "breakpoint", fields: &[crate::provisioner::breakpoint::FIELDS], validate: no_checks },
     Entry { kind: PluginKind::PostProcessor, name: "manifest", fields: &[crate::postprocessor::manifest::FIELDS], validate: no_checks },
     Entry { kind: PluginKind::PostProcessor, name: "shell-local", fields: &[crate::provisioner::shell_local::FIELDS], validate: crate::provisioner::shell_local::validate },
+    Entry { kind: PluginKind::DataSource, name: "amazon-ami", fields: crate::datasource::amazon_ami::FIELDS, validate: crate::datasource::amazon_ami::validate },
     Entry { kind: PluginKind::DataSource, name: "null", fields: &[crate::datasource::null::FIELDS], validate: crate::datasource::null::validate },
 ];
 

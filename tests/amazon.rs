@@ -457,3 +457,53 @@ fn assume_role_signs_ec2_calls_with_the_role_credentials() {
     assert!(!ec2.is_empty() && ec2.iter().all(|(_, k)| k.starts_with("ASIA")), "EC2 calls not signed by the role: {calls:?}");
     assert!(!t.contains("base-secret-key"), "{t}");
 }
+
+#[test]
+fn amazon_ami_data_source_finds_the_newest_matching_ami() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let ep = h.moto.endpoint();
+    let tpl = format!(
+        r#"data "amazon-ami" "base" {{
+  region              = "us-east-1"
+  custom_endpoint_ec2 = "{ep}"
+  filters = {{
+    name                = "amzn2-ami-hvm-*-x86_64-gp2"
+    virtualization-type = "hvm"
+  }}
+  owners      = ["137112412989"]
+  most_recent = true
+}}
+
+source "amazon-ebs" "d" {{
+  region              = "us-east-1"
+  source_ami          = data.amazon-ami.base.id
+  instance_type       = "t2.micro"
+  ami_name            = "from-data-source"
+  communicator        = "none"
+  custom_endpoint_ec2 = "{ep}"
+  tags = {{
+    Base = data.amazon-ami.base.name
+  }}
+}}
+
+build {{
+  sources = ["source.amazon-ebs.d"]
+}}
+"#
+    );
+    let f = w.write("data.pkr.hcl", &tpl);
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    // The newest of moto's Amazon Linux 2 AMIs, by creation date.
+    let want = rt().block_on(async {
+        let out = h.client().describe_images().owners("137112412989").filters(aws_sdk_ec2::types::Filter::builder().name("name").values("amzn2-ami-hvm-*-x86_64-gp2").build()).send().await.expect("describe");
+        let mut imgs = out.images().to_vec();
+        imgs.sort_by(|a, b| a.creation_date().cmp(&b.creation_date()));
+        imgs.last().map(|i| (i.image_id().unwrap_or_default().to_string(), i.name().unwrap_or_default().to_string())).expect("an amzn2 AMI in moto")
+    });
+    assert!(t.contains(&format!("Found Image ID: {}", want.0)), "want {want:?}\n{t}");
+    assert!(t.contains(&format!("Adding tag: \"Base\": \"{}\"", want.1)), "{t}");
+    assert_no_leaks(&h, "data source build");
+}

@@ -1,5 +1,6 @@
 //! Data sources: evaluated before sources, in dependency order.
 
+pub mod amazon_ami;
 pub mod null;
 
 use crate::graph::Config;
@@ -9,6 +10,7 @@ use crate::value::Value;
 pub fn execute(kind: &str, config: &Config) -> Result<Value, String> {
     match kind {
         "null" => null::execute(config),
+        "amazon-ami" => amazon_ami::execute(config),
         other => Err(format!("unknown data source type {other:?}")),
     }
 }
