@@ -6,11 +6,14 @@ Starts its own sshd on 127.0.0.1 (like tests/common/sshd.rs). Wall time:
 mean of N builds of each; peak RSS: largest ru_maxrss of any build.
 Usage: bench/ssh.py [N]   (KILN=path/to/kiln)
 """
-import os, resource, shutil, socket, subprocess, sys, tempfile, time
+import os, shutil, socket, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-kiln = os.environ.get("KILN") or os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")), "release", "kiln")
+kiln = common.kiln_path()
 work = tempfile.mkdtemp(prefix="kiln-bench-ssh-")
 for k in ("host", "client"):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(work, k)], check=True)
@@ -52,18 +55,7 @@ with open(os.path.join(work, "bench.pkr.hcl"), "w") as f:
     f.write(tpl)
 
 def measure(argv):
-    total, peak = 0.0, 0
-    env = dict(os.environ, CHECKPOINT_DISABLE="1")
-    for _ in range(N):
-        t0 = time.perf_counter()
-        pid = os.posix_spawn(argv[0], argv, env, file_actions=[
-            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0), (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
-        _, status, ru = os.wait4(pid, 0)
-        total += time.perf_counter() - t0
-        if os.waitstatus_to_exitcode(status) != 0:
-            sys.exit(f"{argv[0]} failed")
-        peak = max(peak, ru.ru_maxrss)
-    return total / N, peak
+    return common.measure(argv, N)
 
 try:
     tk, rk = measure([kiln, "build", "-color=false", os.path.join(work, "bench.pkr.hcl")])

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""kiln build vs packer build (1.6.6) of the classic first AMI
+(templates/first-ami.json) on the same loopback EC2, in one run: wall time,
+peak RSS and the number of EC2 API calls of each.
+
+Starts its own moto server and an sshd whose authorized keys are moto's key
+pairs (like tests/common/ec2.rs; needs root), and a counting proxy in front
+of moto. The template's package commands run through logging shims, so the
+"instance" (this machine) is not changed.
+Usage: sudo bench/ec2.py [N]   (KILN=path/to/kiln)
+"""
+import http.server, os, shutil, socketserver, subprocess, sys, tempfile, threading, urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+kiln = common.kiln_path()
+packer = shutil.which("packer")
+if os.getuid() != 0:
+    sys.exit("needs root (sshd's AuthorizedKeysCommand, the ec2-user login)")
+
+KEYS = "/usr/local/libexec/kiln-bench/authorized-keys"
+os.makedirs(os.path.dirname(KEYS), mode=0o755, exist_ok=True)
+with open(KEYS, "w") as f:
+    f.write("""#!/usr/bin/python3
+import html, re, sys, urllib.parse, urllib.request
+body = urllib.parse.urlencode({"Action": "DescribeKeyPairs", "Version": "2016-11-15", "IncludePublicKey": "true"}).encode()
+auth = "AWS4-HMAC-SHA256 Credential=testing/20200101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0"
+req = urllib.request.Request(sys.argv[1] + "/", data=body, headers={"Authorization": auth})
+for k in re.findall(r"<publicKey>(.*?)</publicKey>", urllib.request.urlopen(req, timeout=10).read().decode(), re.S):
+    print(html.unescape(k).strip())
+""")
+os.chmod(KEYS, 0o755)
+subprocess.run(["useradd", "-m", "-s", "/bin/sh", "ec2-user"], stderr=subprocess.DEVNULL)
+subprocess.run(["usermod", "-p", "*", "ec2-user"], check=True)
+
+work = tempfile.mkdtemp(prefix="kiln-bench-ec2-")
+os.chmod(work, 0o755)
+shims = os.path.join(work, "shims")
+os.makedirs(shims)
+for s in ("sudo", "amazon-linux-extras", "systemctl", "yum"):
+    p = os.path.join(shims, s)
+    with open(p, "w") as f:
+        f.write("#!/bin/sh\nexit 0\n")
+    os.chmod(p, 0o755)
+for f in ("first-ami.json", "index.html"):
+    shutil.copy(os.path.join(common.root, "templates", f), work)
+
+moto_port, ssh_port, proxy_port = common.free_port(), common.free_port(), common.free_port()
+moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(moto_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+common.wait_port(moto_port, 30)
+subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(work, "host")], check=True)
+os.makedirs("/run/sshd", exist_ok=True)
+with open(os.path.join(work, "sshd_config"), "w") as f:
+    f.write(f"Port {ssh_port}\nListenAddress 127.0.0.1\nHostKey {work}/host\nPidFile {work}/pid\nUsePAM no\nStrictModes no\n"
+            f"PasswordAuthentication no\nAuthorizedKeysFile none\nAuthorizedKeysCommand {KEYS} http://127.0.0.1:{moto_port} %u\n"
+            f"AuthorizedKeysCommandUser root\nAllowUsers ec2-user\nSetEnv PATH={shims}:/usr/bin:/bin\nLogLevel ERROR\n")
+sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(work, "sshd_config")], stderr=subprocess.DEVNULL)
+common.wait_port(ssh_port)
+
+calls = [0]
+
+
+class Proxy(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        calls[0] += 1
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
+        req = urllib.request.Request(f"http://127.0.0.1:{moto_port}{self.path}", data=body, headers=headers, method="POST")
+        try:
+            r = urllib.request.urlopen(req)
+            status, data, ctype = r.status, r.read(), r.headers.get("Content-Type", "text/xml")
+        except urllib.error.HTTPError as e:
+            status, data, ctype = e.code, e.read(), e.headers.get("Content-Type", "text/xml")
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *a):
+        pass
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+proxy = Server(("127.0.0.1", proxy_port), Proxy)
+threading.Thread(target=proxy.serve_forever, daemon=True).start()
+
+env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", KILN_JOURNAL_DIR=os.path.join(work, "journals"))
+args = [f"-var=ec2_endpoint=http://127.0.0.1:{proxy_port}", "-var=ssh_host=127.0.0.1", f"-var=ssh_port={ssh_port}", "first-ami.json"]
+
+
+def reset():
+    """A fresh moto, warmed up: its first DescribeImages after a reset loads
+    the AMI catalogue (~1 s), which is moto's cost, not the builder's."""
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{moto_port}/moto-api/reset", data=b"", method="POST")).read()
+    auth = "AWS4-HMAC-SHA256 Credential=testing/20200101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0"
+    body = b"Action=DescribeImages&Version=2016-11-15&ImageId.1=ami-04681a1dbd79675a5"
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{moto_port}/", data=body, headers={"Authorization": auth})).read()
+
+
+try:
+    calls[0] = 0
+    tk, rk = common.measure([kiln, "build", "-color=false"] + args, N, env=env, cwd=work, before_each=reset)
+    ck = calls[0] / N
+    print(f"kiln   build: {tk * 1000:8.1f} ms  peak RSS {rk / 1024:6.1f} MB  EC2 calls {ck:.0f}")
+    if packer:
+        calls[0] = 0
+        tp, rp = common.measure([packer, "build", "-color=false"] + args, N, env=env, cwd=work, before_each=reset)
+        cp = calls[0] / N
+        print(f"packer build: {tp * 1000:8.1f} ms  peak RSS {rp / 1024:6.1f} MB  EC2 calls {cp:.0f}")
+        print(f"kiln / packer: wall {tk / tp:.2f} (goal <= 0.33), RSS {rk / rp:.2f} (goal <= 0.25), EC2 calls {ck / cp:.2f}")
+finally:
+    proxy.shutdown()
+    sshd.kill()
+    moto.kill()
+    shutil.rmtree(work, ignore_errors=True)
