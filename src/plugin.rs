@@ -58,6 +58,8 @@ const ENTRIES: &[Entry] = &[
     Entry { kind: PluginKind::Provisioner, name: "file", fields: &[crate::provisioner::file::FIELDS], validate: crate::provisioner::file::validate },
     Entry { kind: PluginKind::Provisioner, name: "shell", fields: &[crate::provisioner::shell::FIELDS], validate: crate::provisioner::shell::validate },
     Entry { kind: PluginKind::Provisioner, name: "breakpoint", fields: &[crate::provisioner::breakpoint::FIELDS], validate: no_checks },
+    Entry { kind: PluginKind::PostProcessor, name: "checksum", fields: &[crate::postprocessor::checksum::FIELDS], validate: crate::postprocessor::checksum::validate },
+    Entry { kind: PluginKind::PostProcessor, name: "compress", fields: &[crate::postprocessor::compress::FIELDS], validate: crate::postprocessor::compress::validate },
     Entry { kind: PluginKind::PostProcessor, name: "manifest", fields: &[crate::postprocessor::manifest::FIELDS], validate: no_checks },
     Entry { kind: PluginKind::PostProcessor, name: "shell-local", fields: &[crate::provisioner::shell_local::FIELDS], validate: crate::provisioner::shell_local::validate },
     Entry { kind: PluginKind::DataSource, name: "amazon-ami", fields: crate::datasource::amazon_ami::FIELDS, validate: crate::datasource::amazon_ami::validate },

@@ -507,3 +507,38 @@ build {{
     assert!(t.contains(&format!("Adding tag: \"Base\": \"{}\"", want.1)), "{t}");
     assert_no_leaks(&h, "data source build");
 }
+
+#[test]
+fn debug_writes_the_temporary_key_0600_and_removes_it() {
+    use std::io::Write;
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let f = w.write("dbg.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"true\""));
+    let mut child = aws_env(w.kiln().args(["build", "-debug", "-color=false"]).arg(&f)).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let key = w.path().join("ec2_t.pem");
+    let mut seen_key = false;
+    let mut out = String::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let Ok(line) = line else { break };
+        if line.contains("Pausing after run of step 'StepKeyPair'") {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(&key).unwrap_or_else(|e| panic!("{}: {e}\n{out}", key.display()));
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+            assert!(std::fs::read_to_string(&key).expect("key").contains("PRIVATE KEY"));
+            seen_key = true;
+        }
+        if line.contains("Press enter") || line.contains("press Enter") {
+            let _ = stdin.write_all(b"\n");
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    drop(stdin);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert!(seen_key, "no pause after StepKeyPair:\n{out}");
+    assert!(out.contains("Saving key for debug purposes: ec2_t.pem"), "{out}");
+    assert!(!key.exists(), "the debug key was left behind");
+    assert_no_leaks(&h, "-debug build");
+}

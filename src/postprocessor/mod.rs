@@ -1,5 +1,7 @@
 //! Post-processors: what happens to an artifact after the build.
 
+pub mod checksum;
+pub mod compress;
 pub mod manifest;
 pub mod shell_local;
 
@@ -15,6 +17,8 @@ pub trait PostProcessor: Send + Sync {
 
 pub fn create(kind: &str, config: &Config) -> Result<Box<dyn PostProcessor>, String> {
     match kind {
+        "checksum" => Ok(Box::new(checksum::Checksum::new(config)?)),
+        "compress" => Ok(Box::new(compress::Compress::new(config)?)),
         "manifest" => Ok(Box::new(manifest::Manifest::new(config))),
         "shell-local" => Ok(Box::new(shell_local::ShellLocalPP::new(config)?)),
         other => Err(format!("unknown post-processor type {other:?}")),
