@@ -542,3 +542,69 @@ fn debug_writes_the_temporary_key_0600_and_removes_it() {
     assert!(!key.exists(), "the debug key was left behind");
     assert_no_leaks(&h, "-debug build");
 }
+
+/// Most of amazon-ebs's options at once, checked through the EC2 API: a
+/// copy in a second region, launch and volume permissions, tags on AMIs and
+/// snapshots in every region, user data (deprecate_at: moto lacks EnableImageDeprecation), a launch volume that
+/// outlives the instance (and must be deleted), run tags.
+#[test]
+fn ami_options_copies_permissions_tags_and_volumes() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let extra = r##"  ami_regions      = ["us-west-2"]
+  ami_users        = ["111122223333"]
+  ami_groups       = ["all"]
+  snapshot_users   = ["111122223333"]
+  ami_description  = "built by kiln"
+  user_data        = "#!/bin/sh\necho hi"
+  ena_support      = true
+  sriov_support    = true
+  run_tags         = { Purpose = "kiln-test-builder" }
+  run_volume_tags  = { Purpose = "kiln-test-volume" }
+  snapshot_tags    = { Snap = "from {{ .SourceAMI }} in {{ .BuildRegion }}" }
+  launch_block_device_mappings {
+    device_name           = "/dev/sdf"
+    volume_size           = 2
+    volume_type           = "gp3"
+    delete_on_termination = false
+  }
+"##;
+    let f = w.write("opts.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("Copying AMI") && t.contains("us-west-2: ami-"), "{t}");
+    let east = rt().block_on(inventory(&h.client()));
+    assert!(east.leaks().is_empty(), "leaked {:?}", east.leaks());
+    let west_client = ec2::client_at(&h.moto.endpoint(), "us-west-2");
+    let west = rt().block_on(inventory(&west_client));
+    assert!(west.leaks().is_empty(), "leaked in us-west-2 {:?}", west.leaks());
+    assert_eq!(east.amis.len(), 1, "{east:?}");
+    assert_eq!(west.amis.len(), 1, "{west:?}");
+    let id = |s: &str| s.to_string();
+    let (ami, _) = &east.amis[0];
+    rt().block_on(async {
+        let c = h.client();
+        let img = c.describe_images().image_ids(id(ami)).send().await.expect("describe").images()[0].clone();
+        assert_eq!(img.description(), Some("built by kiln"));
+        let tags: Vec<_> = img.tags().iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())).collect();
+        assert!(tags.contains(&("Base", "amzn2-ami-hvm-2.0.20180810-x86_64-gp2")), "{tags:?}");
+        let perms = c.describe_image_attribute().image_id(id(ami)).attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission).send().await.expect("attribute");
+        let users: Vec<_> = perms.launch_permissions().iter().filter_map(|p| p.user_id()).collect();
+        assert!(users.contains(&"111122223333"), "{perms:?}");
+        assert!(perms.launch_permissions().iter().any(|p| p.group().map(|g| g.as_str()) == Some("all")), "{perms:?}");
+        let snap = img.block_device_mappings().iter().find_map(|b| b.ebs().and_then(|e| e.snapshot_id())).expect("snapshot").to_string();
+        let snaps = c.describe_snapshots().snapshot_ids(&snap).send().await.expect("snapshots");
+        let stags: Vec<_> = snaps.snapshots()[0].tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
+        assert!(stags.contains(&("Snap".to_string(), "from ami-04681a1dbd79675a5 in us-east-1".to_string())), "{stags:?}");
+        // The copy is tagged too, with its own region.
+        let (west_ami, _) = &west.amis[0];
+        let wimg = west_client.describe_images().image_ids(id(west_ami)).send().await.expect("describe west").images()[0].clone();
+        let wtags: Vec<_> = wimg.tags().iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())).collect();
+        assert!(wtags.contains(&("Name", "kiln-test")), "{wtags:?}");
+        // The builder instance carried the run tags (it is terminated now).
+        let inst = c.describe_instances().send().await.expect("instances");
+        let i = inst.reservations().iter().flat_map(|r| r.instances()).next().expect("instance").clone();
+        assert!(i.tags().iter().any(|t| t.key() == Some("Purpose") && t.value() == Some("kiln-test-builder")), "{:?}", i.tags());
+    });
+}

@@ -114,7 +114,7 @@ where
             match (err.code(), err.message()) {
                 (Some(c), Some(m)) => format!("{op}: {c}: {m}"),
                 (Some(c), None) => format!("{op}: {c}"),
-                _ => format!("{op}: {}", error_chain(err)),
+                _ => format!("{op}: the endpoint answered HTTP {} without an EC2 error in the body (does it implement {op}?)", s.raw().status().as_u16()),
             }
         }
         other => format!("{op}: {}", error_chain(other)),
