@@ -102,10 +102,9 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// The message of an SDK call's error: the service's code and message when
 /// it answered, else the transport's reason.
-pub fn sdk_error<E, R>(op: &str, e: &aws_sdk_ec2::error::SdkError<E, R>) -> String
+pub fn sdk_error<E>(op: &str, e: &aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> String
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
 {
     use aws_sdk_ec2::error::SdkError;
     match e {
