@@ -10,7 +10,7 @@ use common::{kiln, text};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn build(dir: &Path, template: &str) -> Output {
@@ -253,4 +253,38 @@ fn a_wrong_key_is_an_authentication_error_not_a_hang() {
     assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
     assert!(o.contains("unable to authenticate") || o.contains("Timeout waiting for SSH"), "{o}");
     let _ = std::io::stdout().flush();
+}
+
+#[test]
+fn password_authentication_logs_in_and_the_password_is_never_printed() {
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        eprintln!("skipping: creating a user with a password needs root");
+        return;
+    }
+    let user = "kiln-pw";
+    let password = "Correct-Horse-7431";
+    let _ = Command::new("useradd").args(["-m", "-s", "/bin/sh", user]).stderr(std::process::Stdio::null()).status();
+    let mut chpasswd = Command::new("chpasswd").stdin(std::process::Stdio::piped()).spawn().expect("chpasswd");
+    {
+        use std::io::Write;
+        chpasswd.stdin.take().expect("stdin").write_all(format!("{user}:{password}\n").as_bytes()).expect("write");
+    }
+    assert!(chpasswd.wait().expect("chpasswd").success());
+    let Some(sshd) = Sshd::start_with("PasswordAuthentication yes\nKbdInteractiveAuthentication no\n") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tpl = format!(
+        "source \"null\" \"pw\" {{\n  ssh_host     = \"127.0.0.1\"\n  ssh_port     = {}\n  ssh_username = \"{user}\"\n  ssh_password = \"{password}\"\n  ssh_timeout  = \"20s\"\n}}\nbuild {{\n  sources = [\"source.null.pw\"]\n  provisioner \"shell\" {{\n    inline = [\"echo logged in as $(id -un)\"]\n  }}\n}}\n",
+        sshd.port
+    );
+    let out = build(dir.path(), &tpl);
+    let t = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains(&format!("logged in as {user}")), "{t}");
+    assert!(!t.contains(password), "password printed:\n{t}");
+    // A wrong password is an authentication error, not a hang.
+    let out = build(dir.path(), &tpl.replace(password, "wrong-password").replace("20s", "3s"));
+    let t = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("unable to authenticate"), "{t}");
 }

@@ -26,6 +26,12 @@ fn current_user() -> String {
 impl Sshd {
     /// Start one; `None` (the test skips) when sshd or ssh-keygen is missing.
     pub fn start() -> Option<Sshd> {
+        Self::start_with("")
+    }
+
+    /// Start one whose config begins with `extra` (sshd takes the first
+    /// value of a keyword, so these lines override the defaults below).
+    pub fn start_with(extra: &str) -> Option<Sshd> {
         let sshd = Path::new("/usr/sbin/sshd");
         if !sshd.exists() {
             eprintln!("skipping: /usr/sbin/sshd is not installed (apt-get install openssh-server)");
@@ -43,7 +49,7 @@ impl Sshd {
         let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
         let d = dir.path().display();
         let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nPidFile {d}/sshd.pid\nUsePAM no\nStrictModes no\n\
+            "{extra}Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nPidFile {d}/sshd.pid\nUsePAM no\nStrictModes no\n\
              AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n\
              AllowTcpForwarding yes\nMaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n"
         );
