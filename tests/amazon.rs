@@ -608,3 +608,44 @@ fn ami_options_copies_permissions_tags_and_volumes() {
         assert!(i.tags().iter().any(|t| t.key() == Some("Purpose") && t.value() == Some("kiln-test-builder")), "{:?}", i.tags());
     });
 }
+
+/// Spot instances (a temporary launch template and an instant fleet), and
+/// the network found by filters: the default VPC, a subnet and a group in it.
+#[test]
+fn spot_instance_with_vpc_subnet_and_group_filters() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (vpc, group) = rt().block_on(async {
+        let c = h.client();
+        let vpcs = c.describe_vpcs().filters(aws_sdk_ec2::types::Filter::builder().name("is-default").values("true").build()).send().await.expect("vpcs");
+        let vpc = vpcs.vpcs()[0].vpc_id().expect("vpc id").to_string();
+        let g = c.create_security_group().group_name("kiln-test-ssh").description("pre-made").vpc_id(&vpc).send().await.expect("group");
+        (vpc, g.group_id().expect("group id").to_string())
+    });
+    let extra = r#"  spot_price          = "auto"
+  spot_instance_types = ["t3.micro", "t3a.micro"]
+  vpc_filter {
+    filters = { "is-default" = "true" }
+  }
+  subnet_filter {
+    filters = { "default-for-az" = "true" }
+  }
+  security_group_filter {
+    filters = { "group-name" = "kiln-test-ssh" }
+  }
+"#;
+    let f = w.write("spot.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"echo on spot\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains(&format!("Found VPC ID: {vpc}")), "{t}");
+    assert!(t.contains(&format!("Found security group(s): {group}")), "{t}");
+    assert!(t.contains("Launching a spot AWS instance") && t.contains("on spot"), "{t}");
+    let inv = rt().block_on(inventory(&h.client()));
+    // The pre-made group is the test's, not a leak.
+    let leaks: Vec<String> = inv.leaks().into_iter().filter(|l| !l.contains(&group)).collect();
+    assert!(leaks.is_empty(), "{leaks:?}");
+    assert_eq!(inv.amis.len(), 1);
+    let templates = rt().block_on(async { h.client().describe_launch_templates().send().await.expect("templates") });
+    assert!(templates.launch_templates().is_empty(), "launch template left: {:?}", templates.launch_templates());
+}

@@ -229,6 +229,7 @@ pub struct Inventory {
     pub volumes: Vec<String>,
     pub amis: Vec<(String, String)>,
     pub snapshots: Vec<String>,
+    pub launch_templates: Vec<String>,
 }
 
 impl Inventory {
@@ -239,6 +240,7 @@ impl Inventory {
         v.extend(self.security_groups.iter().map(|i| format!("security group {i}")));
         v.extend(self.volumes.iter().map(|i| format!("volume {i}")));
         v.extend(self.snapshots.iter().map(|i| format!("snapshot {i}")));
+        v.extend(self.launch_templates.iter().map(|i| format!("launch template {i}")));
         v
     }
 }
@@ -259,6 +261,8 @@ pub async fn inventory(ec2: &aws_sdk_ec2::Client) -> Inventory {
     inv.volumes = out.volumes().iter().filter_map(|v| v.volume_id().map(str::to_string)).collect();
     let out = ec2.describe_images().owners("self").send().await.expect("DescribeImages");
     inv.amis = out.images().iter().map(|i| (i.image_id().unwrap_or_default().to_string(), i.name().unwrap_or_default().to_string())).collect();
+    let out = ec2.describe_launch_templates().send().await.expect("DescribeLaunchTemplates");
+    inv.launch_templates = out.launch_templates().iter().filter_map(|t| t.launch_template_name().map(str::to_string)).collect();
     // Snapshots no AMI refers to (moto's own AMIs come with snapshots).
     let all = ec2.describe_images().send().await.expect("DescribeImages");
     let used: std::collections::HashSet<String> = all.images().iter().flat_map(|i| i.block_device_mappings()).filter_map(|b| b.ebs().and_then(|e| e.snapshot_id()).map(str::to_string)).collect();

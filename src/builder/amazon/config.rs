@@ -81,6 +81,7 @@ pub const FIELDS: &[Field] = &[
     Field("spot_price", Kind::String),
     Field("spot_instance_types", Kind::Strings),
     Field("spot_tags", Kind::StringMap),
+    Field("spot_allocation_strategy", Kind::String),
     Field("ssh_interface", Kind::String),
     Field("ami_name", Kind::String),
     Field("ami_description", Kind::String),
@@ -120,11 +121,6 @@ pub const FIELDS: &[Field] = &[
 /// Options kiln accepts in a template but does not act on yet: setting one is
 /// a clear error instead of a silently different image.
 const NOT_YET: &[&str] = &[
-    "vpc_filter",
-    "security_group_filter",
-    "spot_price",
-    "spot_instance_types",
-    "spot_tags",
     "temporary_iam_instance_profile_policy_document",
     "vault_aws_engine",
     "mfa_code",
@@ -221,6 +217,15 @@ pub struct EbsConfig {
     pub availability_zone: Option<String>,
     pub associate_public_ip_address: Option<bool>,
     pub security_group_ids: Vec<String>,
+    pub security_group_filter: Option<Filters>,
+    pub vpc_filter: Option<Filters>,
+    /// `temporary_security_group_source_public_ip`: allow only this host's
+    /// public address (looked up when the group is created).
+    pub source_public_ip: bool,
+    pub spot_price: Option<String>,
+    pub spot_instance_types: Vec<String>,
+    pub spot_tags: Vec<(String, String)>,
+    pub spot_allocation_strategy: Option<String>,
     pub temporary_security_group_source_cidrs: Vec<String>,
     pub iam_instance_profile: Option<String>,
     pub user_data: Option<String>,
@@ -499,8 +504,15 @@ impl EbsConfig {
         if cidrs.is_empty() {
             cidrs.push("0.0.0.0/0".into());
         }
-        if get_bool(c, "temporary_security_group_source_public_ip").unwrap_or(false) {
-            errs.push("temporary_security_group_source_public_ip is not supported by kiln yet (it needs a call to a public service); list your address in temporary_security_group_source_cidrs".into());
+        let spot_price = non_empty(get_str(c, "spot_price"));
+        if let Some(p) = &spot_price {
+            if p != "auto" && p.parse::<f64>().map_or(true, |v| v <= 0.0) {
+                errs.push(format!("spot_price {p:?}: a price in dollars per hour, or \"auto\""));
+            }
+        }
+        let spot_instance_types = get_strings(c, "spot_instance_types");
+        if !spot_instance_types.is_empty() && spot_price.is_none() {
+            errs.push("spot_instance_types needs spot_price (a price, or \"auto\")".into());
         }
         let Some(access) = access else { return Err(errs) };
         if !errs.is_empty() {
@@ -517,6 +529,13 @@ impl EbsConfig {
             availability_zone: non_empty(get_str(c, "availability_zone")),
             associate_public_ip_address: get_bool(c, "associate_public_ip_address"),
             security_group_ids,
+            security_group_filter: block(c, "security_group_filter").map(|f| filter_of(&f)),
+            vpc_filter: block(c, "vpc_filter").map(|f| filter_of(&f)),
+            source_public_ip: get_bool(c, "temporary_security_group_source_public_ip").unwrap_or(false),
+            spot_price,
+            spot_instance_types,
+            spot_tags: get_string_map(c, "spot_tags"),
+            spot_allocation_strategy: non_empty(get_str(c, "spot_allocation_strategy")),
             temporary_security_group_source_cidrs: cidrs,
             iam_instance_profile: non_empty(get_str(c, "iam_instance_profile")),
             user_data,

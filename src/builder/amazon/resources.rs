@@ -36,6 +36,8 @@ pub enum Resource {
         id: Option<String>,
     },
     Volume { region: String, id: String },
+    /// The launch template of a spot request.
+    LaunchTemplate { region: String, name: String },
 }
 
 impl Resource {
@@ -48,6 +50,7 @@ impl Resource {
             (Instance { region: a, client_token: n, .. }, Instance { region: b, client_token: m, .. }) => a == b && n == m,
             (Image { region: a, name: n, .. }, Image { region: b, name: m, .. }) => a == b && n == m,
             (Volume { region: a, id: n }, Volume { region: b, id: m }) => a == b && n == m,
+            (LaunchTemplate { region: a, name: n }, LaunchTemplate { region: b, name: m }) => a == b && n == m,
             _ => false,
         }
     }
@@ -59,7 +62,7 @@ impl Resource {
 
     pub fn region(&self) -> &str {
         match self {
-            Resource::KeyPair { region, .. } | Resource::SecurityGroup { region, .. } | Resource::Instance { region, .. } | Resource::Image { region, .. } | Resource::Volume { region, .. } => region,
+            Resource::KeyPair { region, .. } | Resource::SecurityGroup { region, .. } | Resource::Instance { region, .. } | Resource::Image { region, .. } | Resource::Volume { region, .. } | Resource::LaunchTemplate { region, .. } => region,
         }
     }
 
@@ -67,10 +70,11 @@ impl Resource {
     pub fn order(&self) -> u8 {
         match self {
             Resource::Instance { .. } => 0,
-            Resource::Image { .. } => 1,
-            Resource::Volume { .. } => 2,
-            Resource::SecurityGroup { .. } => 3,
-            Resource::KeyPair { .. } => 4,
+            Resource::LaunchTemplate { .. } => 1,
+            Resource::Image { .. } => 2,
+            Resource::Volume { .. } => 3,
+            Resource::SecurityGroup { .. } => 4,
+            Resource::KeyPair { .. } => 5,
         }
     }
 
@@ -81,6 +85,7 @@ impl Resource {
             Resource::Instance { client_token, id, .. } => format!("instance {}", id.clone().unwrap_or_else(|| format!("with client token {client_token}"))),
             Resource::Image { name, id, .. } => format!("AMI {}", id.clone().unwrap_or_else(|| format!("named {name:?}"))),
             Resource::Volume { id, .. } => format!("volume {id}"),
+            Resource::LaunchTemplate { name, .. } => format!("launch template {name}"),
         }
     }
 }
@@ -233,6 +238,11 @@ pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), Stri
             Ok(_) => Ok(()),
             Err(e) if not_found(error_code(&e)) => Ok(()),
             Err(e) => Err(sdk_error("DeleteVolume", &e)),
+        },
+        Resource::LaunchTemplate { name, .. } => match ec2.delete_launch_template().launch_template_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(error_code(&e)) => Ok(()),
+            Err(e) => Err(sdk_error("DeleteLaunchTemplate", &e)),
         },
     }
 }

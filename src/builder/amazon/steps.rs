@@ -60,6 +60,7 @@ pub struct State {
     temp_group: Option<Resource>,
     pub instance: Option<InstanceInfo>,
     instance_res: Option<Resource>,
+    launch_template: Option<Resource>,
     volumes: Vec<Resource>,
     pub ssh: Option<Ssh>,
     /// AMIs being made (journaled until the build keeps them).
@@ -121,6 +122,7 @@ impl State {
             temp_group: None,
             instance: None,
             instance_res: None,
+            launch_template: None,
             volumes: Vec::new(),
             ssh: None,
             images: Vec::new(),
@@ -328,6 +330,15 @@ impl Step<State> for Network<'_> {
         "StepNetworkInfo"
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        if let (None, Some(f)) = (&s.vpc_id, &self.cfg.vpc_filter) {
+            let out = s.ec2.describe_vpcs().set_filters(Some(filters(f))).send().await.map_err(|e| failed(sdk_error("DescribeVpcs", &e)))?;
+            let ids: Vec<String> = out.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_string)).collect();
+            if ids.len() != 1 {
+                return Err(failed(format!("Exactly one VPC should match the vpc_filter {f:?}; found {}: {ids:?}", ids.len())));
+            }
+            ctx.ui.message(&format!("Found VPC ID: {}", ids[0]));
+            s.vpc_id = Some(ids[0].clone());
+        }
         if let (None, Some(f)) = (&s.subnet_id, &self.cfg.subnet_filter) {
             let mut q = s.ec2.describe_subnets().set_filters(Some(filters(f)));
             if let Some(v) = &s.vpc_id {
@@ -425,6 +436,20 @@ impl Step<State> for SecurityGroup<'_> {
             s.group_ids = self.cfg.security_group_ids.clone();
             return Ok(());
         }
+        if let Some(f) = &self.cfg.security_group_filter {
+            let mut q = s.ec2.describe_security_groups().set_filters(Some(filters(f)));
+            if let Some(v) = &s.vpc_id {
+                q = q.filters(filter("vpc-id", v));
+            }
+            let out = q.send().await.map_err(|e| failed(sdk_error("DescribeSecurityGroups", &e)))?;
+            let ids: Vec<String> = out.security_groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect();
+            if ids.is_empty() {
+                return Err(failed(format!("No security group matches security_group_filter {f:?}")));
+            }
+            ctx.ui.say(&format!("Found security group(s): {}", ids.join(", ")));
+            s.group_ids = ids;
+            return Ok(());
+        }
         let name = format!("kiln_{}", short_uuid());
         let r = Resource::SecurityGroup { region: s.region().to_string(), name: name.clone(), vpc_id: s.vpc_id.clone(), id: None };
         s.track(&r)?;
@@ -480,6 +505,69 @@ fn tag_spec(kind: ResourceType, tags: Vec<Tag>) -> TagSpecification {
     TagSpecification::builder().resource_type(kind).set_tags(Some(tags)).build()
 }
 
+/// Launch the source instance as a spot instance, as current Packer does:
+/// a temporary launch template and an instant fleet over the allowed
+/// instance types. The template is journaled like every other resource.
+async fn launch_spot(s: &mut State, cfg: &EbsConfig, ctx: &BuildContext, source: &SourceImage, token: &str, run_tags: &[Tag], price: &str) -> Result<String, BuildError> {
+    use aws_sdk_ec2::types::{
+        DefaultTargetCapacityType, FleetLaunchTemplateConfigRequest, FleetLaunchTemplateOverridesRequest, FleetLaunchTemplateSpecificationRequest, FleetType, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData,
+        SpotAllocationStrategy, SpotOptionsRequest, TargetCapacitySpecificationRequest,
+    };
+    let name = format!("kiln_{}", short_uuid());
+    let r = Resource::LaunchTemplate { region: s.region().to_string(), name: name.clone() };
+    s.track(&r)?;
+    s.launch_template = Some(r);
+    let mut instance_tags: Vec<Tag> = run_tags.to_vec();
+    instance_tags.push(Tag::builder().key(resources::TOKEN_TAG).value(token).build());
+    let mut data = RequestLaunchTemplateData::builder()
+        .image_id(&source.id)
+        .set_key_name(s.launch_key_name.clone())
+        .set_security_group_ids(Some(s.group_ids.clone()))
+        .tag_specifications(LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Instance).set_tags(Some(instance_tags)).build());
+    let spot_tags = render_tags(ctx, &cfg.spot_tags)?;
+    if !spot_tags.is_empty() {
+        data = data.tag_specifications(LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::SpotInstancesRequest).set_tags(Some(spot_tags)).build());
+    }
+    if let Some(u) = &cfg.user_data {
+        use base64::Engine;
+        data = data.user_data(base64::engine::general_purpose::STANDARD.encode(u));
+    }
+    if let Some(p) = &cfg.iam_instance_profile {
+        data = data.iam_instance_profile(aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(p).build());
+    }
+    if cfg.ebs_optimized {
+        data = data.ebs_optimized(true);
+    }
+    ctx.ui.message(&format!("Creating a temporary launch template for the spot request: {name}"));
+    let call = s.ec2.create_launch_template().launch_template_name(&name).launch_template_data(data.build()).send();
+    s.shielded(call).await?.map_err(|e| failed(sdk_error("CreateLaunchTemplate", &e)))?;
+    let types = if cfg.spot_instance_types.is_empty() { vec![cfg.instance_type.clone()] } else { cfg.spot_instance_types.clone() };
+    let max_price = (price != "auto").then(|| price.to_string());
+    let overrides: Vec<FleetLaunchTemplateOverridesRequest> = types
+        .iter()
+        .map(|t| FleetLaunchTemplateOverridesRequest::builder().instance_type(InstanceType::from(t.as_str())).set_subnet_id(s.subnet_id.clone()).set_availability_zone(s.availability_zone.clone()).set_max_price(max_price.clone()).build())
+        .collect();
+    let config = FleetLaunchTemplateConfigRequest::builder().launch_template_specification(FleetLaunchTemplateSpecificationRequest::builder().launch_template_name(&name).version("$Latest").build()).set_overrides(Some(overrides)).build();
+    let capacity = TargetCapacitySpecificationRequest::builder().total_target_capacity(1).default_target_capacity_type(DefaultTargetCapacityType::Spot).build();
+    let strategy = cfg.spot_allocation_strategy.clone().unwrap_or_else(|| "price-capacity-optimized".into());
+    ctx.ui.message(&format!("Requesting a spot instance of {} (max price {price})", types.join(", ")));
+    let call = s
+        .ec2
+        .create_fleet()
+        .r#type(FleetType::Instant)
+        .launch_template_configs(config)
+        .target_capacity_specification(capacity)
+        .spot_options(SpotOptionsRequest::builder().allocation_strategy(SpotAllocationStrategy::from(strategy.as_str())).build())
+        .client_token(token)
+        .send();
+    let out = s.shielded(call).await?.map_err(|e| failed(sdk_error("CreateFleet", &e)))?;
+    if let Some(id) = out.instances().iter().flat_map(|i| i.instance_ids()).next() {
+        return Ok(id.clone());
+    }
+    let why: Vec<String> = out.errors().iter().map(|e| format!("{}: {}", e.error_code().unwrap_or("?"), e.error_message().unwrap_or(""))).collect();
+    Err(failed(format!("Error launching the spot instance: {}", if why.is_empty() { "EC2 launched nothing and gave no reason".to_string() } else { why.join("; ") })))
+}
+
 pub struct RunInstance<'a> {
     pub cfg: &'a EbsConfig,
 }
@@ -497,7 +585,7 @@ impl Step<State> for RunInstance<'_> {
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let cfg = self.cfg;
         let source = s.source.clone().ok_or_else(|| failed("no source AMI".into()))?;
-        ctx.ui.say("Launching a source AWS instance...");
+        ctx.ui.say(if cfg.spot_price.is_some() { "Launching a spot AWS instance..." } else { "Launching a source AWS instance..." });
         let mut run_tags = cfg.run_tags.clone();
         if !run_tags.iter().any(|(k, _)| k == "Name") {
             run_tags.push(("Name".into(), "Packer Builder".into()));
@@ -507,61 +595,65 @@ impl Step<State> for RunInstance<'_> {
         let r = Resource::Instance { region: s.region().to_string(), client_token: token.clone(), id: None };
         s.track(&r)?;
         s.instance_res = Some(r);
-        let mut q = s
-            .ec2
-            .run_instances()
-            .image_id(&source.id)
-            .instance_type(InstanceType::from(cfg.instance_type.as_str()))
-            .min_count(1)
-            .max_count(1)
-            .client_token(&token)
-            .set_key_name(s.launch_key_name.clone())
-            .set_security_group_ids(Some(s.group_ids.clone()))
-            .set_subnet_id(s.subnet_id.clone())
-            .tag_specifications(tag_spec(ResourceType::Instance, run_tags.iter().cloned().chain([Tag::builder().key(resources::TOKEN_TAG).value(&token).build()]).collect()));
-        let volume_tags = render_tags(ctx, &cfg.run_volume_tags)?;
-        if !volume_tags.is_empty() {
-            q = q.tag_specifications(tag_spec(ResourceType::Volume, volume_tags));
-        }
-        if let Some(u) = &cfg.user_data {
-            use base64::Engine;
-            q = q.user_data(base64::engine::general_purpose::STANDARD.encode(u));
-        }
-        if cfg.ebs_optimized {
-            q = q.ebs_optimized(true);
-        }
-        if let Some(p) = &cfg.iam_instance_profile {
-            q = q.iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().name(p).build());
-        }
-        if let Some(b) = &cfg.shutdown_behavior {
-            q = q.instance_initiated_shutdown_behavior(ShutdownBehavior::from(b.as_str()));
-        }
-        if s.availability_zone.is_some() || cfg.tenancy.is_some() {
-            let mut p = aws_sdk_ec2::types::Placement::builder().set_availability_zone(s.availability_zone.clone());
-            if let Some(t) = &cfg.tenancy {
-                p = p.tenancy(aws_sdk_ec2::types::Tenancy::from(t.as_str()));
-            }
-            q = q.placement(p.build());
-        }
-        if let Some(public) = cfg.associate_public_ip_address {
-            // A public address is a property of the network interface, which
-            // then carries the subnet and the groups.
-            let nic = aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification::builder()
-                .device_index(0)
-                .associate_public_ip_address(public)
-                .delete_on_termination(true)
+        let id = if let Some(price) = &cfg.spot_price {
+            launch_spot(s, cfg, ctx, &source, &token, &run_tags, price).await?
+        } else {
+            let mut q = s
+                .ec2
+                .run_instances()
+                .image_id(&source.id)
+                .instance_type(InstanceType::from(cfg.instance_type.as_str()))
+                .min_count(1)
+                .max_count(1)
+                .client_token(&token)
+                .set_key_name(s.launch_key_name.clone())
+                .set_security_group_ids(Some(s.group_ids.clone()))
                 .set_subnet_id(s.subnet_id.clone())
-                .set_groups(Some(s.group_ids.clone()))
-                .build();
-            q = q.set_subnet_id(None).set_security_group_ids(None).network_interfaces(nic);
-        }
-        let mut mappings: Vec<BlockDeviceMapping> = cfg.launch_block_device_mappings.iter().map(|b| block_device(b, source.root_device_name.as_deref() == Some(b.device_name.as_str()) || b.delete_on_termination.is_none())).collect();
-        mappings.dedup_by(|a, b| a.device_name() == b.device_name());
-        if !mappings.is_empty() {
-            q = q.set_block_device_mappings(Some(mappings));
-        }
-        let out = s.shielded(q.send()).await?.map_err(|e| failed(sdk_error("RunInstances", &e)))?;
-        let id = out.instances().first().and_then(|i| i.instance_id()).ok_or_else(|| failed("RunInstances returned no instance".into()))?.to_string();
+                .tag_specifications(tag_spec(ResourceType::Instance, run_tags.iter().cloned().chain([Tag::builder().key(resources::TOKEN_TAG).value(&token).build()]).collect()));
+            let volume_tags = render_tags(ctx, &cfg.run_volume_tags)?;
+            if !volume_tags.is_empty() {
+                q = q.tag_specifications(tag_spec(ResourceType::Volume, volume_tags));
+            }
+            if let Some(u) = &cfg.user_data {
+                use base64::Engine;
+                q = q.user_data(base64::engine::general_purpose::STANDARD.encode(u));
+            }
+            if cfg.ebs_optimized {
+                q = q.ebs_optimized(true);
+            }
+            if let Some(p) = &cfg.iam_instance_profile {
+                q = q.iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().name(p).build());
+            }
+            if let Some(b) = &cfg.shutdown_behavior {
+                q = q.instance_initiated_shutdown_behavior(ShutdownBehavior::from(b.as_str()));
+            }
+            if s.availability_zone.is_some() || cfg.tenancy.is_some() {
+                let mut p = aws_sdk_ec2::types::Placement::builder().set_availability_zone(s.availability_zone.clone());
+                if let Some(t) = &cfg.tenancy {
+                    p = p.tenancy(aws_sdk_ec2::types::Tenancy::from(t.as_str()));
+                }
+                q = q.placement(p.build());
+            }
+            if let Some(public) = cfg.associate_public_ip_address {
+                // A public address is a property of the network interface, which
+                // then carries the subnet and the groups.
+                let nic = aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification::builder()
+                    .device_index(0)
+                    .associate_public_ip_address(public)
+                    .delete_on_termination(true)
+                    .set_subnet_id(s.subnet_id.clone())
+                    .set_groups(Some(s.group_ids.clone()))
+                    .build();
+                q = q.set_subnet_id(None).set_security_group_ids(None).network_interfaces(nic);
+            }
+            let mut mappings: Vec<BlockDeviceMapping> = cfg.launch_block_device_mappings.iter().map(|b| block_device(b, source.root_device_name.as_deref() == Some(b.device_name.as_str()) || b.delete_on_termination.is_none())).collect();
+            mappings.dedup_by(|a, b| a.device_name() == b.device_name());
+            if !mappings.is_empty() {
+                q = q.set_block_device_mappings(Some(mappings));
+            }
+            let out = s.shielded(q.send()).await?.map_err(|e| failed(sdk_error("RunInstances", &e)))?;
+            out.instances().first().and_then(|i| i.instance_id()).ok_or_else(|| failed("RunInstances returned no instance".into()))?.to_string()
+        };
         let r = Resource::Instance { region: s.region().to_string(), client_token: token, id: Some(id.clone()) };
         s.track(&r)?;
         s.instance_res = Some(r);
@@ -611,6 +703,9 @@ impl Step<State> for RunInstance<'_> {
     async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
         if let Some(r) = s.instance_res.take() {
             ctx.ui.say("Terminating the source AWS instance...");
+            s.delete(ctx, &r).await;
+        }
+        if let Some(r) = s.launch_template.take() {
             s.delete(ctx, &r).await;
         }
         ctx.ui.say("Cleaning up any extra volumes...");
