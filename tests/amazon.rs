@@ -649,3 +649,45 @@ fn spot_instance_with_vpc_subnet_and_group_filters() {
     let templates = rt().block_on(async { h.client().describe_launch_templates().send().await.expect("templates") });
     assert!(templates.launch_templates().is_empty(), "launch template left: {:?}", templates.launch_templates());
 }
+
+/// A one-shot-per-connection HTTP server on 127.0.0.1 that answers every
+/// request with `body`; stands in for the "what is my IP" service.
+fn ip_echo_server(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut buf = [0u8; 2048];
+            let _ = c.read(&mut buf);
+            let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    format!("http://127.0.0.1:{port}/")
+}
+
+#[test]
+fn source_public_ip_opens_the_group_to_this_hosts_address_only() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let extra = "  temporary_security_group_source_public_ip = true\n";
+    let f = w.write("pub.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"echo ok\""));
+    let url = ip_echo_server("203.0.113.7\n");
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).env("KILN_PUBLIC_IP_URL", &url).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains(r#"from ["203.0.113.7/32"]"#), "{t}");
+    assert!(!t.contains("0.0.0.0/0"), "{t}");
+    let inv = rt().block_on(inventory(&h.client()));
+    assert!(inv.leaks().is_empty(), "{:?}", inv.leaks());
+
+    // A service that answers nonsense fails the build with a clear message, leaving nothing.
+    let bad = ip_echo_server("<html>rate limited</html>");
+    let f2 = w.write("pub2.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"echo ok\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f2)).env("KILN_PUBLIC_IP_URL", &bad).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("not an IP address"), "{t}");
+    let inv = rt().block_on(inventory(&h.client()));
+    assert!(inv.leaks().is_empty(), "{:?}", inv.leaks());
+}

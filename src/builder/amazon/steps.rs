@@ -467,7 +467,13 @@ impl Step<State> for SecurityGroup<'_> {
         s.group_ids = vec![id.clone()];
         if !self.cfg.communicator_none {
             let port = crate::plugin::get_i64(&self.cfg.raw, "ssh_port").unwrap_or(22) as i32;
-            let cidrs = &self.cfg.temporary_security_group_source_cidrs;
+            let public;
+            let cidrs = if self.cfg.source_public_ip {
+                public = vec![public_ip_cidr().await.map_err(failed)?];
+                &public
+            } else {
+                &self.cfg.temporary_security_group_source_cidrs
+            };
             ctx.ui.say(&format!("Authorizing access to port {port} from {cidrs:?} in the temporary security groups..."));
             let perm = IpPermission::builder().ip_protocol("tcp").from_port(port).to_port(port).set_ip_ranges(Some(cidrs.iter().map(|c| IpRange::builder().cidr_ip(c).build()).collect())).build();
             s.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(perm).send().await.map_err(|e| failed(sdk_error("AuthorizeSecurityGroupIngress", &e)))?;
@@ -480,6 +486,27 @@ impl Step<State> for SecurityGroup<'_> {
             s.delete(ctx, &r).await;
         }
     }
+}
+
+/// This host's public address as a /32 (or /128), from
+/// `$KILN_PUBLIC_IP_URL` (default: AWS's checkip service), for
+/// `temporary_security_group_source_public_ip`.
+async fn public_ip_cidr() -> Result<String, String> {
+    let url = std::env::var("KILN_PUBLIC_IP_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "https://checkip.amazonaws.com".into());
+    let u = url.clone();
+    let body = tokio::task::spawn_blocking(move || -> Result<String, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(std::time::Duration::from_secs(10))).build().into();
+        let mut resp = agent.get(&u).call().map_err(|e| e.to_string())?;
+        resp.body_mut().read_to_string().map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("temporary_security_group_source_public_ip: asking {url} for this host's public address: {e}"))?;
+    let ip: std::net::IpAddr = body.trim().parse().map_err(|_| format!("temporary_security_group_source_public_ip: {url} answered {:?}, not an IP address", body.trim()))?;
+    Ok(match ip {
+        std::net::IpAddr::V4(v) => format!("{v}/32"),
+        std::net::IpAddr::V6(v) => format!("{v}/128"),
+    })
 }
 
 // ---- 6. RunSourceInstance ---------------------------------------------------
