@@ -53,6 +53,7 @@ struct Entry {
 const ENTRIES: &[Entry] = &[
     Entry { kind: PluginKind::Builder, name: "null", fields: &[crate::communicator::FIELDS], validate: crate::builder::null::validate },
     Entry { kind: PluginKind::Builder, name: "amazon-ebs", fields: &[crate::communicator::FIELDS, crate::builder::amazon::config::ACCESS_FIELDS, crate::builder::amazon::config::FIELDS], validate: crate::builder::amazon::validate },
+    Entry { kind: PluginKind::Builder, name: "qemu", fields: &[crate::communicator::FIELDS, crate::builder::qemu::FIELDS], validate: crate::builder::qemu::validate },
     Entry { kind: PluginKind::Builder, name: "file", fields: &[crate::builder::file::FIELDS], validate: crate::builder::file::validate },
     Entry { kind: PluginKind::Provisioner, name: "shell-local", fields: &[crate::provisioner::shell_local::FIELDS], validate: crate::provisioner::shell_local::validate },
     Entry { kind: PluginKind::Provisioner, name: "file", fields: &[crate::provisioner::file::FIELDS], validate: crate::provisioner::file::validate },
@@ -63,6 +64,7 @@ const ENTRIES: &[Entry] = &[
     Entry { kind: PluginKind::PostProcessor, name: "manifest", fields: &[crate::postprocessor::manifest::FIELDS], validate: no_checks },
     Entry { kind: PluginKind::PostProcessor, name: "shell-local", fields: &[crate::provisioner::shell_local::FIELDS], validate: crate::provisioner::shell_local::validate },
     Entry { kind: PluginKind::DataSource, name: "amazon-ami", fields: crate::datasource::amazon_ami::FIELDS, validate: crate::datasource::amazon_ami::validate },
+    Entry { kind: PluginKind::DataSource, name: "kiln-debian-base", fields: &[crate::datasource::debian_base::FIELDS], validate: crate::datasource::debian_base::validate },
     Entry { kind: PluginKind::DataSource, name: "null", fields: &[crate::datasource::null::FIELDS], validate: crate::datasource::null::validate },
 ];
 

@@ -4,6 +4,7 @@ pub mod amazon;
 pub mod common;
 pub mod file;
 pub mod null;
+pub mod qemu;
 
 use crate::graph::Config;
 use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
@@ -20,6 +21,7 @@ pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Builder>, String> {
         "null" => Ok(Box::new(null::NullBuilder::new(config)?)),
         "amazon-ebs" => Ok(Box::new(amazon::AmazonEbs::new(config)?)),
         "file" => Ok(Box::new(file::FileBuilder::new(config)?)),
+        "qemu" => Ok(Box::new(qemu::QemuBuilder::new(config)?)),
         other => Err(format!("unknown builder type {other:?}")),
     }
 }

@@ -4,6 +4,7 @@ mod build;
 mod cleanup;
 mod console;
 mod fmt;
+mod guestfwd;
 mod inspect;
 mod validate;
 
@@ -33,6 +34,8 @@ enum Command {
     Cleanup(cleanup::CleanupArgs),
     /// Rewrite HCL2 templates and var files in canonical format
     Fmt(fmt::FmtArgs),
+    #[command(name = "__guestfwd", hide = true)]
+    GuestFwd(guestfwd::GuestFwdArgs),
 }
 
 /// Flags shared by the commands that load a template.
@@ -120,5 +123,6 @@ pub fn main() -> i32 {
         Command::Console(a) => console::run(a),
         Command::Fmt(a) => fmt::run(a),
         Command::Cleanup(a) => cleanup::run(a),
+        Command::GuestFwd(a) => guestfwd::run(a),
     }
 }

@@ -1,6 +1,7 @@
 //! Data sources: evaluated before sources, in dependency order.
 
 pub mod amazon_ami;
+pub mod debian_base;
 pub mod null;
 
 use crate::graph::Config;
@@ -11,6 +12,7 @@ pub fn execute(kind: &str, config: &Config) -> Result<Value, String> {
     match kind {
         "null" => null::execute(config),
         "amazon-ami" => amazon_ami::execute(config),
+        "kiln-debian-base" => debian_base::execute(config),
         other => Err(format!("unknown data source type {other:?}")),
     }
 }

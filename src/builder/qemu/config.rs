@@ -1,0 +1,344 @@
+//! The qemu builder's options, as Packer's qemu plugin names them.
+
+use crate::graph::Config;
+use crate::plugin::{get_bool, get_duration, get_i64, get_str, get_string_map, get_strings, is_set, Field, Kind};
+use crate::value::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const FIELDS: &[Field] = &[
+    Field("iso_url", Kind::String),
+    Field("iso_urls", Kind::Strings),
+    Field("iso_checksum", Kind::String),
+    Field("iso_target_path", Kind::String),
+    Field("iso_target_extension", Kind::String),
+    Field("disk_image", Kind::Bool),
+    Field("use_backing_file", Kind::Bool),
+    Field("output_directory", Kind::String),
+    Field("vm_name", Kind::String),
+    Field("format", Kind::String),
+    Field("disk_size", Kind::String),
+    Field("disk_interface", Kind::String),
+    Field("disk_cache", Kind::String),
+    Field("disk_discard", Kind::String),
+    Field("disk_detect_zeroes", Kind::String),
+    Field("disk_compression", Kind::Bool),
+    Field("disk_additional_size", Kind::Strings),
+    Field("skip_compaction", Kind::Bool),
+    Field("skip_resize_disk", Kind::Bool),
+    Field("net_device", Kind::String),
+    Field("memory", Kind::Number),
+    Field("cpus", Kind::Number),
+    Field("cores", Kind::Number),
+    Field("sockets", Kind::Number),
+    Field("threads", Kind::Number),
+    Field("machine_type", Kind::String),
+    Field("cpu_model", Kind::String),
+    Field("firmware", Kind::String),
+    Field("accelerator", Kind::String),
+    Field("headless", Kind::Bool),
+    Field("display", Kind::String),
+    Field("use_default_display", Kind::Bool),
+    Field("qemu_binary", Kind::String),
+    Field("qemuargs", Kind::Any),
+    Field("ssh_host_port_min", Kind::Number),
+    Field("ssh_host_port_max", Kind::Number),
+    Field("host_port_min", Kind::Number),
+    Field("host_port_max", Kind::Number),
+    Field("skip_nat_mapping", Kind::Bool),
+    Field("http_directory", Kind::String),
+    Field("http_content", Kind::StringMap),
+    Field("http_port_min", Kind::Number),
+    Field("http_port_max", Kind::Number),
+    Field("http_bind_address", Kind::String),
+    Field("cd_files", Kind::Strings),
+    Field("cd_content", Kind::StringMap),
+    Field("cd_label", Kind::String),
+    Field("floppy_files", Kind::Strings),
+    Field("floppy_dirs", Kind::Strings),
+    Field("floppy_content", Kind::StringMap),
+    Field("floppy_label", Kind::String),
+    Field("boot_command", Kind::Strings),
+    Field("boot_wait", Kind::Duration),
+    Field("boot_key_interval", Kind::Duration),
+    Field("boot_keygroup_interval", Kind::Duration),
+    Field("vnc_bind_address", Kind::String),
+    Field("vnc_port_min", Kind::Number),
+    Field("vnc_port_max", Kind::Number),
+    Field("vnc_use_password", Kind::Bool),
+    Field("qmp_enable", Kind::Bool),
+    Field("qmp_socket_path", Kind::String),
+    Field("shutdown_command", Kind::String),
+    Field("shutdown_timeout", Kind::Duration),
+];
+
+/// Options Packer has that kiln refuses rather than silently ignores.
+const NOT_YET: &[(&str, &str)] = &[
+    ("boot_command", "typing a boot command needs VNC key injection; start from a disk_image (for example kiln's `kiln-debian-base` data source) or an ISO that installs unattended"),
+    ("floppy_files", "floppy disks are not supported; use cd_files"),
+    ("floppy_dirs", "floppy disks are not supported; use cd_files"),
+    ("floppy_content", "floppy disks are not supported; use cd_content"),
+    ("disk_additional_size", "additional disks are not supported yet"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+    Hvf,
+    None,
+    /// kvm when it really works here, else tcg.
+    Auto,
+}
+
+#[derive(Debug, Clone)]
+pub struct QemuConfig {
+    pub raw: Config,
+    pub build_name: String,
+    /// The ISO, or with `disk_image` the disk to start from (local path).
+    pub source: PathBuf,
+    pub checksum: Option<String>,
+    pub disk_image: bool,
+    pub use_backing_file: bool,
+    pub output_directory: PathBuf,
+    pub vm_name: String,
+    pub format: String,
+    pub disk_size: Option<String>,
+    pub disk_interface: String,
+    pub disk_cache: String,
+    pub disk_discard: String,
+    pub disk_detect_zeroes: String,
+    pub disk_compression: bool,
+    pub skip_compaction: bool,
+    pub skip_resize_disk: bool,
+    pub net_device: String,
+    pub memory: i64,
+    pub cpus: i64,
+    pub machine_type: String,
+    pub cpu_model: Option<String>,
+    pub firmware: Option<PathBuf>,
+    pub accelerator: Accel,
+    pub headless: bool,
+    pub qemu_binary: String,
+    pub qemuargs: Vec<Vec<String>>,
+    pub ssh_port_range: (u16, u16),
+    pub skip_nat_mapping: bool,
+    pub http_directory: Option<PathBuf>,
+    pub http_content: Vec<(String, String)>,
+    pub http_port_range: (u16, u16),
+    pub cd_files: Vec<String>,
+    pub cd_content: Vec<(String, String)>,
+    pub cd_label: String,
+    pub boot_wait: Option<Duration>,
+    pub shutdown_command: Option<String>,
+    pub shutdown_timeout: Duration,
+    pub communicator_none: bool,
+    pub guest_port: u16,
+}
+
+/// A local path from `iso_url`: a plain path or a `file://` URL.
+fn local_path(url: &str) -> Result<PathBuf, String> {
+    if let Some(p) = url.strip_prefix("file://") {
+        let p = percent_encoding::percent_decode_str(p).decode_utf8_lossy().to_string();
+        return Ok(PathBuf::from(p));
+    }
+    if url.contains("://") {
+        return Err(format!("iso_url {url:?}: kiln reads local files and file:// URLs only; download the image first (this machine may have no route to it anyway)"));
+    }
+    Ok(PathBuf::from(url))
+}
+
+fn port_range(c: &Config, min_keys: &[&str], max_keys: &[&str], default: (u16, u16)) -> Result<(u16, u16), String> {
+    let read = |keys: &[&str], d: u16| -> Result<u16, String> {
+        for k in keys {
+            if let Some(v) = get_i64(c, k) {
+                return u16::try_from(v).ok().filter(|p| *p > 0).ok_or(format!("{k} {v} is not a TCP port"));
+            }
+        }
+        Ok(d)
+    };
+    let (lo, hi) = (read(min_keys, default.0)?, read(max_keys, default.1)?);
+    if lo > hi {
+        return Err(format!("{} must be less than {}", min_keys[0], max_keys[0]));
+    }
+    Ok((lo, hi))
+}
+
+fn qemuargs(c: &Config) -> Result<Vec<Vec<String>>, String> {
+    let Some(v) = c.get("qemuargs") else { return Ok(Vec::new()) };
+    let rows = v.as_seq().ok_or("qemuargs must be a list of lists of strings, e.g. [[\"-m\", \"1024M\"]]")?;
+    rows.iter()
+        .map(|row| {
+            let items = row.as_seq().ok_or("each qemuargs entry must be a list of strings")?;
+            items.iter().map(|i| crate::value::to_display_string(i).ok_or_else(|| "qemuargs entries must be strings".to_string())).collect()
+        })
+        .collect()
+}
+
+impl QemuConfig {
+    pub fn from_config(c: &Config, build_name: &str) -> Result<QemuConfig, Vec<String>> {
+        let mut errs: Vec<String> = crate::communicator::validate(c);
+        for (k, why) in NOT_YET {
+            if is_set(c, k) && !matches!(c.get(*k), Some(Value::List(v)) | Some(Value::Tuple(v)) if v.is_empty()) {
+                errs.push(format!("{k}: {why}"));
+            }
+        }
+        let mut urls = get_strings(c, "iso_urls");
+        if let Some(u) = get_str(c, "iso_url") {
+            urls.insert(0, u);
+        }
+        let source = match urls.first() {
+            None => {
+                errs.push("One of iso_url or iso_urls must be specified".into());
+                PathBuf::new()
+            }
+            Some(u) => {
+                // The first URL that names a local file that exists.
+                let mut found = None;
+                let mut last_err = None;
+                for u in &urls {
+                    match local_path(u) {
+                        Ok(p) if p.exists() => {
+                            found = Some(p);
+                            break;
+                        }
+                        Ok(p) => last_err = Some(format!("iso_url: {} does not exist", p.display())),
+                        Err(e) => last_err = Some(e),
+                    }
+                }
+                match found {
+                    Some(p) => p,
+                    None => {
+                        errs.push(last_err.unwrap_or_else(|| format!("iso_url {u:?} not found")));
+                        PathBuf::new()
+                    }
+                }
+            }
+        };
+        let checksum = match get_str(c, "iso_checksum") {
+            None => {
+                errs.push("A checksum must be specified (iso_checksum); use \"none\" to skip the check".into());
+                None
+            }
+            Some(s) if s.eq_ignore_ascii_case("none") => None,
+            Some(s) => Some(s),
+        };
+        let format = get_str(c, "format").unwrap_or_else(|| "qcow2".into());
+        if !matches!(format.as_str(), "qcow2" | "raw") {
+            errs.push(format!("invalid format {format:?}, only 'qcow2' and 'raw' are allowed"));
+        }
+        let disk_image = get_bool(c, "disk_image").unwrap_or(false);
+        let use_backing_file = get_bool(c, "use_backing_file").unwrap_or(false);
+        if use_backing_file && !(disk_image && format == "qcow2") {
+            errs.push("use_backing_file can only be enabled for QCOW2 images and when disk_image is true".into());
+        }
+        let disk_compression = get_bool(c, "disk_compression").unwrap_or(false);
+        if disk_compression && format != "qcow2" {
+            errs.push("disk_compression is only supported for the qcow2 format".into());
+        }
+        let accelerator = match get_str(c, "accelerator").as_deref() {
+            None | Some("") => Accel::Auto,
+            Some("kvm") => Accel::Kvm,
+            Some("tcg") => Accel::Tcg,
+            Some("hvf") => Accel::Hvf,
+            Some("none") => Accel::None,
+            Some(o) => {
+                errs.push(format!("invalid accelerator {o:?}, only 'kvm', 'tcg', 'hvf' and 'none' are allowed"));
+                Accel::Auto
+            }
+        };
+        let disk_interface = get_str(c, "disk_interface").unwrap_or_else(|| "virtio".into());
+        if !matches!(disk_interface.as_str(), "ide" | "sata" | "scsi" | "virtio" | "virtio-scsi" | "nvme") {
+            errs.push(format!("unrecognized disk interface type {disk_interface:?}"));
+        }
+        let num = |k: &str, d: i64, errs: &mut Vec<String>| match get_i64(c, k) {
+            Some(v) if v > 0 => v,
+            Some(v) => {
+                errs.push(format!("{k} must be positive, not {v}"));
+                d
+            }
+            None => d,
+        };
+        let memory = num("memory", 512, &mut errs);
+        let cpus = num("cpus", 1, &mut errs);
+        let ssh_port_range = port_range(c, &["host_port_min", "ssh_host_port_min"], &["host_port_max", "ssh_host_port_max"], (2222, 4444)).unwrap_or_else(|e| {
+            errs.push(e);
+            (2222, 4444)
+        });
+        let http_port_range = port_range(c, &["http_port_min"], &["http_port_max"], (8000, 9000)).unwrap_or_else(|e| {
+            errs.push(e);
+            (8000, 9000)
+        });
+        let http_directory = get_str(c, "http_directory").filter(|s| !s.is_empty()).map(PathBuf::from);
+        let http_content = get_string_map(c, "http_content");
+        if http_directory.is_some() && !http_content.is_empty() {
+            errs.push("http_directory and http_content cannot both be set".into());
+        }
+        let mut dur = |k: &str| get_duration(c, k).unwrap_or_else(|e| {
+            errs.push(e);
+            None
+        });
+        let boot_wait = dur("boot_wait");
+        let shutdown_timeout = dur("shutdown_timeout").unwrap_or(Duration::from_secs(300));
+        let qemuargs = qemuargs(c).unwrap_or_else(|e| {
+            errs.push(e);
+            Vec::new()
+        });
+        let communicator_none = get_str(c, "communicator").as_deref() == Some("none");
+        let guest_port = get_i64(c, "ssh_port").and_then(|p| u16::try_from(p).ok()).unwrap_or(22);
+        let cfg = QemuConfig {
+            raw: c.clone(),
+            build_name: build_name.to_string(),
+            source,
+            checksum,
+            disk_image,
+            use_backing_file,
+            output_directory: PathBuf::from(get_str(c, "output_directory").unwrap_or_else(|| format!("output-{build_name}"))),
+            vm_name: get_str(c, "vm_name").unwrap_or_else(|| format!("packer-{build_name}")),
+            format,
+            disk_size: get_str(c, "disk_size").filter(|s| !s.is_empty()),
+            disk_interface,
+            disk_cache: get_str(c, "disk_cache").unwrap_or_else(|| "writeback".into()),
+            disk_discard: get_str(c, "disk_discard").unwrap_or_else(|| "ignore".into()),
+            disk_detect_zeroes: get_str(c, "disk_detect_zeroes").unwrap_or_else(|| "off".into()),
+            disk_compression,
+            skip_compaction: get_bool(c, "skip_compaction").unwrap_or(false),
+            skip_resize_disk: get_bool(c, "skip_resize_disk").unwrap_or(false),
+            net_device: get_str(c, "net_device").unwrap_or_else(|| "virtio-net".into()),
+            memory,
+            cpus,
+            machine_type: get_str(c, "machine_type").unwrap_or_else(|| "pc".into()),
+            cpu_model: get_str(c, "cpu_model"),
+            firmware: get_str(c, "firmware").map(PathBuf::from),
+            accelerator,
+            headless: get_bool(c, "headless").unwrap_or(false),
+            qemu_binary: get_str(c, "qemu_binary").unwrap_or_else(|| "qemu-system-x86_64".into()),
+            qemuargs,
+            ssh_port_range,
+            skip_nat_mapping: get_bool(c, "skip_nat_mapping").unwrap_or(false),
+            http_directory,
+            http_content,
+            http_port_range,
+            cd_files: get_strings(c, "cd_files"),
+            cd_content: get_string_map(c, "cd_content"),
+            cd_label: get_str(c, "cd_label").unwrap_or_else(|| "cidata".into()),
+            boot_wait,
+            shutdown_command: get_str(c, "shutdown_command").filter(|s| !s.is_empty()),
+            shutdown_timeout,
+            communicator_none,
+            guest_port,
+        };
+        if errs.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errs)
+        }
+    }
+}
+
+pub fn validate(c: &Config) -> Vec<String> {
+    match QemuConfig::from_config(c, "validate") {
+        Ok(_) => Vec::new(),
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,78 @@
+//! qemu: a machine image from an ISO or a disk image, built in a local
+//! virtual machine. The guest's network is user-mode and restricted: it
+//! reaches nothing but the SSH port kiln forwards on 127.0.0.1 and, when the
+//! template serves files, kiln's HTTP server.
+//!
+//! Unlike Packer 1.6.6, the default accelerator asks whether KVM really
+//! works here ([`accel`]) and falls back to TCG instead of hanging.
+
+pub mod accel;
+pub mod config;
+mod http;
+mod steps;
+
+use super::common::{StepConnect, StepProvision};
+use super::Builder;
+use crate::communicator::ssh::Settings;
+use crate::graph::Config;
+use crate::runner::steps::{run_steps, Step};
+use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
+use async_trait::async_trait;
+use config::QemuConfig;
+use std::sync::Arc;
+use steps::State;
+
+pub use config::{validate, FIELDS};
+
+pub struct QemuBuilder {
+    raw: Config,
+}
+
+impl QemuBuilder {
+    pub fn new(c: &Config) -> Result<QemuBuilder, String> {
+        QemuConfig::from_config(c, "x").map_err(|e| e.join("\n"))?;
+        Ok(QemuBuilder { raw: c.clone() })
+    }
+}
+
+#[async_trait]
+impl Builder for QemuBuilder {
+    async fn run(&self, ctx: &BuildContext, hook: &dyn ProvisionHook) -> Result<Option<Artifact>, BuildError> {
+        let cfg = QemuConfig::from_config(&self.raw, &ctx.build_name).map_err(|e| BuildError::Failed(e.join("\n")))?;
+        let cfg = &cfg;
+        let mut state = State::new(cfg);
+        let list: Vec<Box<dyn Step<State> + '_>> = vec![
+            Box::new(steps::Accelerator { cfg }),
+            Box::new(steps::VerifySource { cfg }),
+            Box::new(steps::PrepareOutputDir { cfg }),
+            Box::new(steps::CreateCd { cfg }),
+            Box::new(steps::CreateDisk { cfg }),
+            Box::new(steps::TempKey { cfg }),
+            Box::new(steps::HttpServer { cfg }),
+            Box::new(steps::PortForward { cfg }),
+            Box::new(steps::RunQemu { cfg }),
+            Box::new(steps::BootWait { cfg }),
+            Box::new(steps::Connect {
+                inner: StepConnect::new(move |s: &State| {
+                    if cfg.communicator_none {
+                        return Ok(None);
+                    }
+                    let mut settings = Settings::from_config_with_key(&cfg.raw, Some("127.0.0.1".into()), s.key.clone().map(|k| Arc::clone(&k)))?;
+                    if !cfg.skip_nat_mapping && crate::plugin::get_str(&cfg.raw, "ssh_host").is_none() {
+                        settings.target.port = s.host_port;
+                    }
+                    Ok(Some(settings))
+                }),
+            }),
+            Box::new(StepProvision { hook }),
+            Box::new(steps::Shutdown { cfg }),
+            Box::new(steps::ConvertDisk { cfg }),
+            Box::new(steps::Keep),
+        ];
+        run_steps(&list, &mut state, ctx).await?;
+        let dir = cfg.output_directory.clone();
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        files.sort();
+        Ok(Some(Artifact { builder_type: "qemu".into(), id: "VM".into(), files, description: format!("VM files in directory: {}", dir.display()) }))
+    }
+}
