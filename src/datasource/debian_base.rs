@@ -164,6 +164,19 @@ pub fn execute(c: &Config) -> Result<Value, String> {
         return Ok(outputs(&dir, &i, &id));
     }
     std::fs::create_dir_all(&base).map_err(|e| format!("kiln-debian-base: creating {}: {e}", base.display()))?;
+    // One builder per key at a time: parallel builds (or kilns) wait for it
+    // and then share the result. The lock dies with its holder.
+    let lock = std::fs::File::create(base.join(format!("{id}.lock"))).map_err(|e| format!("kiln-debian-base: {e}"))?;
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(format!("kiln-debian-base: locking the cache: {}", std::io::Error::last_os_error()));
+        }
+    }
+    if dir.join("disk.raw").exists() {
+        return Ok(outputs(&dir, &i, &id));
+    }
     remove_stale(&base);
     let tmp = base.join(format!("{id}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);

@@ -1,0 +1,346 @@
+//! The qemu builder for real: the README quick start built from nothing
+//! (base system from Debian's archive, a TCG guest, SSH provisioning), the
+//! produced image booted on its own and its nginx asked for the page; and
+//! interrupts while the guest runs, which must leave no qemu process and
+//! no temporary file.
+//!
+//! They need root, qemu-system-x86_64, qemu-img, mmdebstrap and xorriso
+//! (`scripts/test.sh` installs them) and skip with a note without them.
+
+mod common;
+
+use common::{kiln, repo};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn have(cmd: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+}
+
+/// Why these tests cannot run here, if they cannot.
+fn missing() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root (mmdebstrap --mode=root)".into());
+    }
+    for t in ["qemu-system-x86_64", "qemu-img", "mmdebstrap", "xorriso", "mkfs.ext4", "ssh"] {
+        if !have(t) {
+            return Some(format!("{t} is not installed"));
+        }
+    }
+    None
+}
+
+macro_rules! require_qemu {
+    () => {
+        if let Some(why) = missing() {
+            eprintln!("SKIP: {why}; scripts/test.sh installs what the qemu tests need");
+            return;
+        }
+    };
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Every process whose command line mentions `needle` (a test's own directory).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if e.file_name().to_string_lossy().parse::<u32>().is_err() {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                out.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    out
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    common::walk(dir, &mut v);
+    v
+}
+
+/// A booted copy of a built image: qemu with SSH and HTTP forwarded to loopback.
+struct Guest {
+    child: std::process::Child,
+    ssh_port: u16,
+    http_port: u16,
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn boot(dir: &Path, disk: &Path) -> Guest {
+    let (ssh_port, http_port) = (free_port(), free_port());
+    let child = Command::new("qemu-system-x86_64")
+        .args(["-machine", "pc,accel=tcg", "-m", "512", "-smp", "2", "-display", "none", "-kernel"])
+        .arg(dir.join("vmlinuz"))
+        .arg("-initrd")
+        .arg(dir.join("initrd.img"))
+        .args(["-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0"])
+        .arg("-drive")
+        .arg(format!("file={},if=virtio,format=qcow2,snapshot=on", disk.display()))
+        .arg("-netdev")
+        .arg(format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{ssh_port}-:22,hostfwd=tcp:127.0.0.1:{http_port}-:80"))
+        .args(["-device", "virtio-net,netdev=n0", "-serial", "null"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start qemu");
+    Guest { child, ssh_port, http_port }
+}
+
+/// GET / from 127.0.0.1:port; the body when the answer is 200.
+fn http_get(port: u16) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let (head, body) = resp.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+fn ssh(key: &Path, port: u16, user: &str, cmd: &str) -> Output {
+    Command::new("ssh")
+        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-i"])
+        .arg(key)
+        .args(["-p", &port.to_string(), &format!("{user}@127.0.0.1"), cmd])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh")
+}
+
+#[test]
+fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
+    require_qemu!();
+    let work = tempfile::tempdir().expect("tmp");
+    let cache = work.path().join("cache");
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let started = Instant::now();
+    let out = kiln()
+        .current_dir(work.path())
+        .env("KILN_CACHE_DIR", &cache)
+        .env("TMPDIR", &tmp)
+        .args(["build", "-color=false"])
+        .arg(repo().join("templates/quickstart.pkr.hcl"))
+        .output()
+        .expect("run kiln");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    eprintln!("quick start from nothing: {:.0}s", started.elapsed().as_secs_f64());
+    assert!(t.contains("building a minimal Debian"), "the base was not built from nothing:\n{t}");
+    assert!(t.contains("Setting up nginx"), "{t}");
+
+    let dir = work.path().join("output/quickstart");
+    let disk = dir.join("quickstart.qcow2");
+    // A compressed qcow2, its sha256 beside it, a manifest naming it.
+    let info = Command::new("qemu-img").args(["info", "--output=json"]).arg(&disk).output().expect("qemu-img");
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("qemu-img json");
+    assert_eq!(info["format"], "qcow2");
+    assert!(info["format-specific"]["data"]["compression-type"] == "zstd", "{info}");
+    let sum = std::fs::read_to_string(dir.join("quickstart.sha256")).expect("checksum file");
+    let digest = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(std::fs::read(&disk).expect("disk"));
+        hex::encode(h.finalize())
+    };
+    assert!(sum.starts_with(&digest) && sum.contains("quickstart.qcow2"), "{sum} vs {digest}");
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(work.path().join("output/quickstart-manifest.json")).expect("manifest")).expect("manifest json");
+    assert_eq!(manifest["builds"][0]["builder_type"], "qemu");
+    assert_eq!(manifest["builds"][0]["files"][0]["name"], "quickstart.qcow2");
+    // Nothing of the build is left in the temp directory, no qemu runs.
+    assert!(files_under(&tmp).is_empty(), "left behind: {:?}", files_under(&tmp));
+    assert!(processes_mentioning(&work.path().display().to_string()).is_empty());
+
+    // Boot the image on its own; log in; ask nginx inside for the page.
+    let key = files_under(&cache).into_iter().find(|p| p.ends_with("id_ed25519")).expect("base key");
+    let page = std::fs::read_to_string(repo().join("templates/index.html")).expect("index.html");
+    let guest = boot(&dir, &disk);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut inside = None;
+    while Instant::now() < deadline {
+        let o = ssh(&key, guest.ssh_port, "debian", "exec 3<>/dev/tcp/127.0.0.1/80 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3; echo; ls /etc/ssh/ssh_host_ed25519_key");
+        if o.status.success() {
+            inside = Some(String::from_utf8_lossy(&o.stdout).into_owned());
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let inside = inside.expect("could not log in to the booted image over SSH");
+    assert!(inside.contains("200 OK") && inside.contains(page.trim()), "nginx inside the guest answered:\n{inside}");
+    assert!(inside.contains("/etc/ssh/ssh_host_ed25519_key"), "the image made no host keys of its own:\n{inside}");
+    // And from the host through the forwarded port.
+    let body = http_get(guest.http_port).expect("page from the host");
+    assert_eq!(body.trim(), page.trim());
+    drop(guest);
+
+    // A second build reuses the base, and http_content / cd_content reach the guest.
+    let f = work.path().join("files.pkr.hcl");
+    std::fs::write(&f, files_template()).expect("write");
+    let out = kiln().current_dir(work.path()).env("KILN_CACHE_DIR", &cache).env("TMPDIR", &tmp).args(["build", "-color=false"]).arg(&f).output().expect("run kiln");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(!t.contains("building a minimal Debian"), "the cached base was rebuilt:\n{t}");
+    assert!(t.contains("served to the guest"), "the guest did not get http_content:\n{t}");
+    assert!(t.contains("from the cd"), "the guest did not see cd_content:\n{t}");
+    assert_eq!(std::fs::read_dir(work.path().join("out-files")).expect("output").count(), 1);
+    assert!(files_under(&tmp).is_empty(), "left behind: {:?}", files_under(&tmp));
+}
+
+/// A template whose guest fetches `http_content` through `build.PackerHTTPAddr`
+/// and reads `cd_content` from its CD.
+fn files_template() -> &'static str {
+    r#"data "kiln-debian-base" "base" {
+  cached_packages = ["nginx"]
+}
+
+source "qemu" "files" {
+  disk_image       = true
+  iso_url          = "file://${data.kiln-debian-base.base.disk}"
+  iso_checksum     = data.kiln-debian-base.base.checksum
+  skip_compaction  = true
+  format           = "raw"
+  output_directory = "out-files"
+  vm_name          = "files.raw"
+  memory           = 512
+  qemuargs = [
+    ["-kernel", data.kiln-debian-base.base.kernel],
+    ["-initrd", data.kiln-debian-base.base.initrd],
+    ["-append", data.kiln-debian-base.base.kernel_args],
+  ]
+  http_content = { "/hello.txt" = "served to the guest" }
+  cd_content   = { "meta/label.txt" = "from the cd" }
+  cd_label     = "KILNCD"
+
+  ssh_username         = data.kiln-debian-base.base.ssh_username
+  ssh_private_key_file = data.kiln-debian-base.base.ssh_private_key_file
+  shutdown_command     = "sudo systemctl poweroff"
+}
+
+build {
+  sources = ["source.qemu.files"]
+  provisioner "shell" {
+    inline_shebang   = "/bin/bash -e"
+    environment_vars = ["ADDR=${build.PackerHTTPAddr}"]
+    inline = [
+      "exec 3<>/dev/tcp/$${ADDR%:*}/$${ADDR#*:}; printf 'GET /hello.txt HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3; echo",
+      "sudo mount -o ro /dev/disk/by-label/KILNCD /mnt && cat /mnt/meta/label.txt",
+    ]
+  }
+}
+"#
+}
+
+/// A guest that never offers SSH: a blank disk (the firmware finds nothing
+/// to boot), so the build sits in "Waiting for SSH" with qemu running.
+fn idle_template(dir: &Path) -> PathBuf {
+    let blank = dir.join("blank.raw");
+    std::fs::write(&blank, vec![0u8; 1 << 20]).expect("blank disk");
+    let key = dir.join("key");
+    let st = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).status().expect("ssh-keygen");
+    assert!(st.success());
+    let f = dir.join("idle.pkr.hcl");
+    std::fs::write(
+        &f,
+        format!(
+            r##"source "qemu" "idle" {{
+  disk_image           = true
+  iso_url              = "{blank}"
+  iso_checksum         = "none"
+  output_directory     = "out-idle"
+  accelerator          = "tcg"
+  memory               = 128
+  cd_content           = {{ "user-data" = "#cloud-config" }}
+  ssh_username         = "nobody"
+  ssh_private_key_file = "{key}"
+  ssh_timeout          = "10m"
+}}
+build {{
+  sources = ["source.qemu.idle"]
+}}
+"##,
+            blank = blank.display(),
+            key = key.display()
+        ),
+    )
+    .expect("write");
+    f
+}
+
+#[test]
+fn an_interrupt_while_the_guest_runs_leaves_no_qemu_and_no_files() {
+    require_qemu!();
+    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let work = tempfile::tempdir().expect("tmp");
+        let tmp = work.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("tmp");
+        let f = idle_template(work.path());
+        let mut child = kiln().current_dir(work.path()).env("TMPDIR", &tmp).args(["build", "-machine-readable"]).arg(&f).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let pid = child.id() as i32;
+        let stdout = child.stdout.take().expect("stdout");
+        let mut out = String::new();
+        let mut sent: Option<Instant> = None;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if sent.is_none() && line.contains(",step,StepConnect,start") {
+                // The guest is up: qemu runs with its disk, CD and QMP socket.
+                std::thread::sleep(Duration::from_secs(2));
+                let running = processes_mentioning(&work.path().display().to_string());
+                assert!(running.iter().any(|p| p.contains("qemu-system")), "{name}: no qemu running before the signal: {running:?}");
+                assert!(!files_under(&tmp).is_empty(), "{name}: expected the build's scratch files while it runs");
+                // SAFETY: signalling our own child.
+                unsafe {
+                    libc::kill(pid, sig);
+                }
+                sent = Some(Instant::now());
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        let status = child.wait().expect("wait");
+        let mut err = String::new();
+        let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+        let took = sent.map(|s| s.elapsed().as_secs_f64()).expect("the build never reached StepConnect");
+        assert_eq!(status.code(), Some(1), "{name}:\n{out}{err}");
+        assert!(took < 10.0, "{name}: took {took:.1}s to stop");
+        assert!(out.contains("Interrupted") || err.contains("Interrupted"), "{name}: does not say it was interrupted\n{out}{err}");
+        assert!(processes_mentioning(&work.path().display().to_string()).is_empty(), "{name}: processes left: {:?}", processes_mentioning(&work.path().display().to_string()));
+        assert!(files_under(&tmp).is_empty(), "{name}: temporary files left: {:?}", files_under(&tmp));
+        assert!(!work.path().join("out-idle").exists(), "{name}: the half-written output directory is still there");
+        eprintln!("{name}: stopped {took:.2}s after the signal");
+    }
+}
+
+#[test]
+fn an_existing_output_directory_needs_force() {
+    require_qemu!();
+    let work = tempfile::tempdir().expect("tmp");
+    let f = idle_template(work.path());
+    std::fs::create_dir_all(work.path().join("out-idle")).expect("mkdir");
+    std::fs::write(work.path().join("out-idle/keep.txt"), "mine").expect("write");
+    let out = kiln().current_dir(work.path()).args(["build", "-color=false"]).arg(&f).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("Output directory exists"), "{t}");
+    // Refusing must not delete what was there.
+    assert_eq!(std::fs::read_to_string(work.path().join("out-idle/keep.txt")).ok().as_deref(), Some("mine"));
+}
