@@ -16,6 +16,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# qemu, mmdebstrap and xorriso for the qemu builder tests (they skip without them).
+./scripts/install-qemu-deps.sh || echo "note: could not install the qemu tools; the qemu tests will skip"
+
 # The moto EC2 server for the amazon-ebs tests (they skip without it).
 if ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install -q 'moto[server]' >/dev/null 2>&1 || echo "note: could not install moto[server]; the amazon-ebs tests will skip"
