@@ -19,5 +19,6 @@ pub mod postprocessor;
 pub mod provisioner;
 pub mod runner;
 pub mod ui;
+pub mod upgrade;
 pub mod util;
 pub mod value;

@@ -5,6 +5,7 @@ mod cleanup;
 mod console;
 mod fmt;
 mod guestfwd;
+mod hcl2_upgrade;
 mod inspect;
 mod validate;
 
@@ -34,6 +35,9 @@ enum Command {
     Cleanup(cleanup::CleanupArgs),
     /// Rewrite HCL2 templates and var files in canonical format
     Fmt(fmt::FmtArgs),
+    /// Transform a JSON template into an HCL2 configuration
+    #[command(name = "hcl2_upgrade", alias = "hcl2-upgrade")]
+    Hcl2Upgrade(hcl2_upgrade::Hcl2UpgradeArgs),
     #[command(name = "__guestfwd", hide = true)]
     GuestFwd(guestfwd::GuestFwdArgs),
 }
@@ -124,5 +128,6 @@ pub fn main() -> i32 {
         Command::Fmt(a) => fmt::run(a),
         Command::Cleanup(a) => cleanup::run(a),
         Command::GuestFwd(a) => guestfwd::run(a),
+        Command::Hcl2Upgrade(a) => hcl2_upgrade::run(a),
     }
 }
