@@ -46,6 +46,56 @@ fn validate_trials(shared: Option<&Path>) -> Vec<Trial> {
     trials
 }
 
+/// Every `hcl2_upgrade` row: kiln's exit code is Packer's, and the file it
+/// writes (`input.json.pkr.hcl`) is byte-identical to `expected.pkr.hcl`.
+fn hcl2_upgrade_trials(shared: Option<&Path>) -> Vec<Trial> {
+    let Some(shared) = shared else {
+        return vec![Trial::test("hcl2_upgrade_expectations", || Ok(())).with_ignored_flag(true)];
+    };
+    let packer = shared.join("anchors/packer");
+    let Ok(table) = std::fs::read_to_string(packer.join("EXPECTATIONS.tsv")) else { return vec![] };
+    let mut trials = Vec::new();
+    for line in table.lines().filter(|l| !l.starts_with('#')) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 3 || cols[0] != "hcl2_upgrade" {
+            continue;
+        }
+        let fixture = packer.join(cols[1]);
+        let code: i32 = cols[2].parse().unwrap_or(-1);
+        let flags: Vec<String> = cols.get(3).map(|f| f.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
+        let compare = !cols.get(4).is_some_and(|n| n.contains("not compared"));
+        let name = format!("hcl2_upgrade{} {}", flags.iter().map(|f| format!(" {f}")).collect::<String>(), cols[1]);
+        trials.push(Trial::test(name, move || {
+            // Work on a copy: the upgrade writes beside its input.
+            let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
+            if fixture.is_dir() {
+                for e in std::fs::read_dir(&fixture).map_err(|e| Failed::from(e.to_string()))?.flatten() {
+                    std::fs::copy(e.path(), dir.path().join(e.file_name())).map_err(|e| Failed::from(e.to_string()))?;
+                }
+            }
+            let out = common::kiln().arg("hcl2_upgrade").args(&flags).arg("input.json").current_dir(dir.path()).env("NO_COLOR", "1").output().map_err(|e| Failed::from(e.to_string()))?;
+            let (o, e) = common::text(&out);
+            let got = out.status.code().unwrap_or(-1);
+            if got != code {
+                return Err(format!("exit {got}, want {code}\nstdout:\n{o}\nstderr:\n{e}").into());
+            }
+            if e.contains("panicked") {
+                return Err(format!("kiln panicked:\n{e}").into());
+            }
+            if compare {
+                let want = std::fs::read_to_string(fixture.join("expected.pkr.hcl")).map_err(|e| Failed::from(e.to_string()))?;
+                let have = std::fs::read_to_string(dir.path().join("input.json.pkr.hcl")).map_err(|e| Failed::from(format!("no output file: {e}")))?;
+                if have != want {
+                    let diff = similar::TextDiff::from_lines(&want, &have).unified_diff().header("expected.pkr.hcl", "kiln").to_string();
+                    return Err(diff.into());
+                }
+            }
+            Ok(())
+        }));
+    }
+    trials
+}
+
 fn parse_trials(shared: Option<&Path>) -> Vec<Trial> {
     let Some(shared) = shared else {
         return vec![Trial::test("parse_fixtures", || Ok(())).with_ignored_flag(true)];
@@ -122,6 +172,7 @@ fn main() {
     let args = Arguments::from_args();
     let shared = common::shared();
     let mut trials = validate_trials(shared.as_deref());
+    trials.extend(hcl2_upgrade_trials(shared.as_deref()));
     trials.extend(parse_trials(shared.as_deref()));
     trials.extend(syntax_location_trials(shared.as_deref()));
     libtest_mimic::run(&args, trials).exit();
