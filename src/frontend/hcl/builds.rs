@@ -21,9 +21,12 @@ pub const BUILD_VARS: &[&str] = &[
 ];
 
 /// `build.X` at lowering time: a placeholder the runner replaces.
-fn build_object(build_name: Option<&str>) -> Value {
+/// `build.type` (the builder type) is a kiln extension: `hcl2_upgrade`
+/// writes it for `{{build_type}}`, and Packer's HCL2 has no such attribute.
+fn build_object(build_name: Option<&str>, builder_type: &str) -> Value {
     let mut m: Attrs = BUILD_VARS.iter().map(|k| (k.to_string(), Value::String(format!("{{{{ build `{k}` }}}}")))).collect();
     m.insert("name".into(), Value::String(build_name.unwrap_or("").to_string()));
+    m.insert("type".into(), Value::String(builder_type.to_string()));
     Value::Object(m)
 }
 
@@ -171,7 +174,7 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                 }
 
                 let srcref = format!("{}.{}", u.ty, display_source_name);
-                let pev = ev.with("source", source_obj.clone()).with("build", build_object(build_name.as_deref()));
+                let pev = ev.with("source", source_obj.clone()).with("build", build_object(build_name.as_deref(), &u.ty));
                 let mut node = BuildNode {
                     name: full_name.clone(),
                     build_name: build_name.clone(),

@@ -11,7 +11,7 @@ use serde_json::{Map, Value as J};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-const ROOT_KEYS: &[&str] = &["description", "min_packer_version", "variables", "sensitive-variables", "builders", "provisioners", "post-processors"];
+const ROOT_KEYS: &[&str] = &["description", "min_packer_version", "variables", "sensitive-variables", "builders", "provisioners", "error-cleanup-provisioner", "post-processors"];
 const PROV_META: &[&str] = &["type", "only", "except", "override", "pause_before", "timeout", "max_retries"];
 const PP_META: &[&str] = &["type", "only", "except", "keep_input_artifact", "name"];
 
@@ -57,6 +57,8 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     };
     let builders = arr("builders", &mut diags);
     let provisioners = arr("provisioners", &mut diags);
+    // The provisioner that runs when another fails (the last entry, marked).
+    let cleanup_provisioner = root.get("error-cleanup-provisioner").cloned();
     let post_processors = arr("post-processors", &mut diags);
     let variables = match root.get("variables") {
         None => Map::new(),
@@ -170,7 +172,8 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             diags.push(Diag::error(format!("Failed to prepare build: \"{name}\"")).detail(e).at(&src, key_span(&src, &ty)));
         }
         let mut node = BuildNode { name: name.clone(), build_name: None, build_index: 0, build_description: None, source_type: ty.clone(), source_name: name.clone(), builder, provisioners: vec![], error_cleanup: None, post_processors: vec![] };
-        for (pi, p) in provisioners.iter().enumerate() {
+        let all_provisioners = provisioners.iter().map(|p| (p, false)).chain(cleanup_provisioner.iter().map(|p| (p, true)));
+        for (pi, (p, is_cleanup)) in all_provisioners.enumerate() {
             let J::Object(pm) = p else {
                 diags.push(Diag::error(format!("provisioner {}: must be an object", pi + 1)).at(&src, key_span(&src, "provisioners")));
                 continue;
@@ -200,7 +203,12 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             let pause_before = dur("pause_before", &mut diags);
             let timeout = dur("timeout", &mut diags);
             let max_retries = pm.get("max_retries").map(json_scalar).and_then(|s| s.parse().ok()).unwrap_or(0);
-            node.provisioners.push(Step { kind: pty, name: None, config, pause_before, max_retries, timeout, keep_input_artifact: None, origin: None });
+            let step = Step { kind: pty, name: None, config, pause_before, max_retries, timeout, keep_input_artifact: None, origin: None };
+            if is_cleanup {
+                node.error_cleanup = Some(step);
+            } else {
+                node.provisioners.push(step);
+            }
         }
         for pp in &post_processors {
             let items: Vec<J> = match pp {
@@ -285,6 +293,14 @@ fn decode(src: &SourceFile, m: &Map<String, J>, fields: &[Field], meta: &[&str],
             }
         };
         let mut value = Value::from_json(&val);
+        // mapstructure's weak typing: an empty string is the zero value
+        // (a `{{user `x`}}` left empty means "unset").
+        if value.as_str() == Some("") {
+            match f.1 {
+                plugin::Kind::Number | plugin::Kind::Bool | plugin::Kind::Duration => continue,
+                _ => {}
+            }
+        }
         if f.1 == plugin::Kind::Strings {
             if let Value::String(s) = &value {
                 value = Value::Tuple(vec![Value::String(s.clone())]);
