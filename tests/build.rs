@@ -58,6 +58,39 @@ fn build_output_matches_live_packer() {
     assert_eq!(mask(&km), mask(&pm));
 }
 
+const JSON_ARGS: &[&str] = &["build", "-color=false", "-parallel-builds=1", "-var", "who=world", "template.json"];
+
+/// A JSON template (named null builders, `{{user}}`/`{{build_name}}`,
+/// only/except/override, a shell-local → manifest chain) prints what Packer
+/// 1.6.6 prints, whose post-processor lines differ from HCL2's.
+#[test]
+fn json_build_output_matches_packer_snapshot() {
+    let dir = fixture_copy("build-json");
+    let out = kiln().args(JSON_ARGS).current_dir(dir.path()).output().expect("run kiln");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "kiln failed:\n{stdout}\n{stderr}");
+    assert_eq!(normalise(&stdout), normalise(&snapshot("build-json.stdout.packer-1.6.6")));
+    let manifest = std::fs::read_to_string(dir.path().join("manifest.json")).expect("manifest written");
+    assert_eq!(mask(&manifest), snapshot("build-json.manifest.packer-1.6.6.json"));
+}
+
+#[test]
+fn json_build_output_matches_live_packer() {
+    if !common::packer_available() {
+        eprintln!("skipping: packer is not installed");
+        return;
+    }
+    let kd = fixture_copy("build-json");
+    let pd = fixture_copy("build-json");
+    let k = kiln().args(JSON_ARGS).current_dir(kd.path()).output().expect("kiln");
+    let p = Command::new("packer").args(JSON_ARGS).current_dir(pd.path()).env("CHECKPOINT_DISABLE", "1").output().expect("packer");
+    assert_eq!(k.status.code(), p.status.code());
+    assert_eq!(normalise(&text(&k).0), normalise(&text(&p).0));
+    let km = std::fs::read_to_string(kd.path().join("manifest.json")).expect("kiln manifest");
+    let pm = std::fs::read_to_string(pd.path().join("manifest.json")).expect("packer manifest");
+    assert_eq!(mask(&km), mask(&pm));
+}
+
 #[test]
 fn sensitive_values_never_reach_any_output() {
     let dir = fixture_copy("build-demo");

@@ -22,6 +22,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ("provisioners/provisioner-override.json", "provisioner override is dropped"),
     ("provisioners/provisioner-only-except.json", "only/except name builders, HCL2 names sources; {{build_name}} is the builder's name, build.name the build block's"),
     ("build-only/template.json", "only/except name builders, HCL2 names sources"),
+    ("build-json/template.json", "only/except name builders, override is dropped, {{build_name}} changes meaning"),
     ("validate/null_var.json", "a string where a list is expected: JSON's weak typing accepts it, HCL2 does not"),
 ];
 

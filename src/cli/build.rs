@@ -87,7 +87,7 @@ pub fn run(a: BuildArgs) -> i32 {
         ui.say("Debug mode enabled. Builds will not be parallelized.");
         parallel_builds = 1;
     }
-    let run_opts = RunOptions { parallel_builds, on_error, force: a.force, debug: a.debug };
+    let run_opts = RunOptions { parallel_builds, on_error, force: a.force, debug: a.debug, legacy_ui: false };
     rt.block_on(async move {
         let cancel = CancellationToken::new();
         spawn_signal_handler(cancel.clone(), ui.clone());

@@ -74,9 +74,28 @@ pub struct BuildContext {
     pub run_uuid: String,
     /// `build.*` values generated while running (ID, Host, …).
     pub generated: Mutex<BTreeMap<String, String>>,
+    /// Built from a JSON template: Packer's core then names post-processors
+    /// by type and prefixes their output `NAME (TYPE)`.
+    pub legacy_ui: bool,
 }
 
 impl BuildContext {
+    /// The same build, its output under another prefix (a post-processor's).
+    fn with_ui(&self, ui: BuildUi) -> BuildContext {
+        BuildContext {
+            ui,
+            cancel: self.cancel.clone(),
+            full_name: self.full_name.clone(),
+            build_name: self.build_name.clone(),
+            builder_type: self.builder_type.clone(),
+            on_error: self.on_error,
+            debug: self.debug,
+            force: self.force,
+            run_uuid: self.run_uuid.clone(),
+            generated: Mutex::new(self.generated()),
+            legacy_ui: self.legacy_ui,
+        }
+    }
     pub fn set_generated(&self, k: &str, v: impl Into<String>) {
         if let Ok(mut g) = self.generated.lock() {
             g.insert(k.to_string(), v.into());
@@ -106,6 +125,8 @@ pub struct RunOptions {
     pub on_error: OnError,
     pub force: bool,
     pub debug: bool,
+    /// Packer's output for JSON templates (set from the graph's front end).
+    pub legacy_ui: bool,
 }
 
 struct Hook<'a> {
@@ -214,6 +235,7 @@ async fn run_build(node: BuildNode, index: usize, ui: Ui, cancel: CancellationTo
         force: opts.force,
         run_uuid,
         generated: Mutex::new(BTreeMap::new()),
+        legacy_ui: opts.legacy_ui,
     };
     ctx.set_generated("PackerRunUUID", ctx.run_uuid.clone());
     ctx.set_generated("ConnType", "none");
@@ -253,7 +275,18 @@ async fn run_build_inner(node: &BuildNode, ctx: &BuildContext) -> Result<Vec<Art
             if ctx.cancel.is_cancelled() {
                 return Err((BuildError::Cancelled, artifacts));
             }
-            ctx.ui.say(&format!("Running post-processor: {} (type {})", step.name.clone().unwrap_or_default(), step.kind));
+            // Packer 1.6.6 prints JSON and HCL2 post-processors differently.
+            let pp_ctx;
+            let ctx = if ctx.legacy_ui {
+                ctx.ui.say(&format!("Running post-processor: {}", step.name.clone().unwrap_or_else(|| step.kind.clone())));
+                let mut ui = ctx.ui.clone();
+                ui.name = format!("{} ({})", ctx.ui.name, step.kind);
+                pp_ctx = ctx.with_ui(ui);
+                &pp_ctx
+            } else {
+                ctx.ui.say(&format!("Running post-processor: {} (type {})", step.name.clone().unwrap_or_default(), step.kind));
+                ctx
+            };
             let config = interpolate::render_config(&step.config, &ctx.generated());
             let pp = match postprocessor::create(&step.kind, &config) {
                 Ok(pp) => pp,
@@ -293,8 +326,9 @@ async fn run_build_inner(node: &BuildNode, ctx: &BuildContext) -> Result<Vec<Art
 }
 
 /// Run every build of the graph; returns the process exit code.
-pub async fn run(graph: Graph, ui: Ui, opts: RunOptions, cancel: CancellationToken) -> i32 {
+pub async fn run(graph: Graph, ui: Ui, mut opts: RunOptions, cancel: CancellationToken) -> i32 {
     let start = Instant::now();
+    opts.legacy_ui = graph.frontend == "json";
     let run_uuid = uuid::Uuid::new_v4().to_string();
     if ui.colored() {
         for (i, b) in graph.builds.iter().enumerate() {
