@@ -9,7 +9,7 @@
 //! Go's text/template with a function map that prints HCL2, and formats
 //! the result with hclwrite; [`gotmpl`] and [`crate::fmt`] do those parts.
 
-pub mod gotmpl;
+pub use crate::frontend::legacy::gotmpl;
 mod hclout;
 
 use gotmpl::{Func, Funcs, Node, Val, P};
@@ -321,7 +321,7 @@ fn retemplate(nodes: &[Node], known: &dyn Fn(&str) -> bool) -> Result<String, St
         match n {
             Node::Text(t) => out.push_str(t),
             Node::Other(k) => return Err(format!("unhandled node type {k}")),
-            Node::Action(p) => {
+            Node::Action(p, _) => {
                 let cmd = &p.cmds[0];
                 if p.cmds.len() > 1 || cmd.args.len() > 1 || cmd.args.first().is_some_and(|a| known(&a.to_string())) {
                     out.push_str(&gotmpl::action_string(p));

@@ -2,7 +2,9 @@
 //! `{{timestamp}}`, pipelines …). Run-time values (`{{ build `ID` }}`,
 //! `{{ .Vars }}`) are left in place for the runner.
 
+use super::gotmpl::{self, Node, Val, P};
 use crate::util::gotime;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 pub struct Ctx<'a> {
@@ -14,57 +16,6 @@ pub struct Ctx<'a> {
     pub template_dir: &'a str,
     pub timestamp: &'a str,
     pub uuid: &'a str,
-}
-
-#[derive(Debug, Clone)]
-enum Arg {
-    Str(String),
-    Ident(String),
-}
-
-fn lex_args(s: &str) -> Result<Vec<Arg>, String> {
-    let mut out = Vec::new();
-    let cs: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < cs.len() {
-        let c = cs[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if c == '`' {
-            let end = cs[i + 1..].iter().position(|&x| x == '`').ok_or("unterminated raw quoted string")?;
-            out.push(Arg::Str(cs[i + 1..i + 1 + end].iter().collect()));
-            i += end + 2;
-        } else if c == '"' {
-            let mut j = i + 1;
-            let mut v = String::new();
-            while j < cs.len() && cs[j] != '"' {
-                if cs[j] == '\\' && j + 1 < cs.len() {
-                    j += 1;
-                    v.push(match cs[j] {
-                        'n' => '\n',
-                        't' => '\t',
-                        o => o,
-                    });
-                } else {
-                    v.push(cs[j]);
-                }
-                j += 1;
-            }
-            if j >= cs.len() {
-                return Err("unterminated quoted string".into());
-            }
-            out.push(Arg::Str(v));
-            i = j + 1;
-        } else {
-            let mut j = i;
-            while j < cs.len() && !cs[j].is_whitespace() {
-                j += 1;
-            }
-            out.push(Arg::Ident(cs[i..j].iter().collect()));
-            i = j;
-        }
-    }
-    Ok(out)
 }
 
 fn call(ctx: &Ctx, name: &str, args: &[String]) -> Result<String, String> {
@@ -85,6 +36,13 @@ fn call(ctx: &Ctx, name: &str, args: &[String]) -> Result<String, String> {
         "isotime" => {
             let layout = args.first().cloned().unwrap_or_else(|| "2006-01-02T15:04:05Z07:00".into());
             gotime::format(&chrono::Utc::now().fixed_offset(), &layout)
+        }
+        "strftime" => {
+            use std::fmt::Write;
+            let layout = args.first().cloned().unwrap_or_else(|| "%Y-%m-%dT%H:%M:%SZ".into());
+            let mut out = String::new();
+            write!(out, "{}", chrono::Utc::now().format(&layout)).map_err(|_| format!("strftime: invalid format {layout:?}"))?;
+            out
         }
         "build_name" => ctx.build_name.ok_or("build_name is only available in builders")?.to_string(),
         "build_type" => ctx.build_type.ok_or("build_type is only available in builders")?.to_string(),
@@ -125,57 +83,78 @@ fn call(ctx: &Ctx, name: &str, args: &[String]) -> Result<String, String> {
     })
 }
 
-fn is_runtime(action: &str) -> bool {
-    let a = action.trim().trim_start_matches('-').trim();
-    a.starts_with('.') || a.starts_with("build ") || a.starts_with("build\t")
+/// Go's signature of each template function (argument kinds).
+fn signature(name: &str) -> Option<(&'static [P], bool)> {
+    use P::{I, S};
+    Some(match name {
+        "user" | "env" | "lower" | "upper" | "clean_resource_name" => (&[S], false),
+        "timestamp" | "uuid" | "build_name" | "build_type" | "template_dir" | "pwd" | "packer_version" => (&[], false),
+        "split" => (&[S, S, I], false),
+        "replace" => (&[S, S, I, S], false),
+        "replace_all" => (&[S, S, S], false),
+        "isotime" | "strftime" | "sed" | "consul_key" | "vault" | "aws_secretsmanager" | "build" => (&[], true),
+        _ => return None,
+    })
 }
 
-/// Render a legacy template string.
+/// A run-time reference, left for the runner: `{{ .Vars }}`, `{{ build `ID` }}`.
+fn is_runtime(p: &gotmpl::Pipe) -> bool {
+    match p.cmds.first().and_then(|c| c.args.first()) {
+        Some(gotmpl::Arg::Field(_) | gotmpl::Arg::Dot) => true,
+        Some(gotmpl::Arg::Ident(n)) => n == "build",
+        _ => false,
+    }
+}
+
+/// Render a legacy template string: Go's text/template syntax (pipelines,
+/// quoting, parentheses), Packer's functions; run-time references kept.
 pub fn render(s: &str, ctx: &Ctx) -> Result<String, String> {
+    if !s.contains("{{") {
+        return Ok(s.to_string());
+    }
+    let nodes = gotmpl::parse(s, &|n| signature(n).is_some()).map_err(|e| e.replace("template: hcl2_upgrade:", "template: root:"))?;
+    let failure: RefCell<Option<String>> = RefCell::new(None);
+    let mut funcs: gotmpl::Funcs = BTreeMap::new();
+    for name in ["user", "env", "lower", "upper", "clean_resource_name", "timestamp", "uuid", "build_name", "build_type", "template_dir", "pwd", "packer_version", "split", "replace", "replace_all", "isotime", "strftime", "sed", "consul_key", "vault", "aws_secretsmanager", "build"] {
+        let Some((params, variadic)) = signature(name) else { continue };
+        let failure = &failure;
+        funcs.insert(
+            name,
+            gotmpl::Func {
+                params,
+                variadic,
+                call: Box::new(move |args: &[Val]| {
+                    let args: Vec<String> = args.iter().map(|a| match a {
+                        Val::Str(s) => s.clone(),
+                        Val::Int(i) => i.to_string(),
+                    }).collect();
+                    match call(ctx, name, &args) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            failure.borrow_mut().get_or_insert(e);
+                            String::new()
+                        }
+                    }
+                }),
+            },
+        );
+    }
     let mut out = String::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| "template: unclosed action".to_string())?;
-        let action = &after[..end];
-        if is_runtime(action) {
-            out.push_str(&rest[start..start + 2 + end + 2]);
-        } else {
-            out.push_str(&eval_action(action, ctx)?);
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn eval_action(action: &str, ctx: &Ctx) -> Result<String, String> {
-    let action = action.trim().trim_start_matches('-').trim_end_matches('-').trim();
-    let mut prev: Option<String> = None;
-    for stage in action.split('|') {
-        let args = lex_args(stage)?;
-        let (name, rest) = match args.split_first() {
-            Some((Arg::Ident(n), rest)) => (n.clone(), rest),
-            Some((Arg::Str(s), [])) => {
-                prev = Some(s.clone());
-                continue;
+    for n in &nodes {
+        match n {
+            Node::Text(t) => out.push_str(t),
+            Node::Action(p, raw) if is_runtime(p) => out.push_str(raw),
+            Node::Action(..) => {
+                let v = gotmpl::execute(std::slice::from_ref(n), &mut funcs).map_err(|e| e.replace("template: hcl2_upgrade:", "template: root:").replace("executing \"hcl2_upgrade\"", "executing \"root\""))?;
+                if let Some(e) = failure.borrow_mut().take() {
+                    return Err(e);
+                }
+                out.push_str(&v);
             }
-            _ => return Err(format!("template: bad action {{{{{action}}}}}")),
-        };
-        let mut vals: Vec<String> = rest
-            .iter()
-            .map(|a| match a {
-                Arg::Str(s) => s.clone(),
-                Arg::Ident(i) => i.clone(),
-            })
-            .collect();
-        if let Some(p) = prev.take() {
-            vals.push(p);
+            Node::Other(k) => return Err(format!("template: {k} actions are not supported in Packer templates")),
         }
-        prev = Some(call(ctx, &name, &vals)?);
     }
-    Ok(prev.unwrap_or_default())
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -189,6 +168,17 @@ mod tests {
         assert_eq!(render("{{ user `x` | lower }}", &ctx).unwrap(), "hello");
         assert_eq!(render("id {{ build `ID` }} {{.Vars}}", &ctx).unwrap(), "id {{ build `ID` }} {{.Vars}}");
         assert!(render("{{nope}}", &ctx).is_err());
+        // Go's quoting and pipelines, not a split on `|` or `}}`.
+        let user = BTreeMap::from([("x".to_string(), "Hello".to_string()), ("a|b".to_string(), "pipe}}".to_string())]);
+        let ctx = Ctx { user: &user, ..ctx };
+        assert_eq!(render("{{ user \"a|b\" }}", &ctx).unwrap(), "pipe}}");
+        assert_eq!(render("{{ \"x}}y\" | upper }}", &ctx).unwrap(), "X}}Y");
+        assert_eq!(render("{{ split \"a-b-c\" \"-\" 1 }}", &ctx).unwrap(), "b");
+        assert_eq!(render("{{ upper (user `x`) }}!", &ctx).unwrap(), "HELLO!");
+        assert_eq!(render("{{ replace_all `l` `L` (user `x`) }}", &ctx).unwrap(), "HeLLo");
+        assert_eq!(render("{{ .SourceAMIName }} {{build   `ID`}}", &ctx).unwrap(), "{{ .SourceAMIName }} {{build   `ID`}}");
+        assert!(render("{{ split `a` `-` `x` }}", &ctx).unwrap_err().contains("expected int"));
+        assert!(render("{{ sed `s/a/b/` `x` }}", &ctx).unwrap_err().contains("deprecated"));
         assert!(render("{{env `HOME`}}", &ctx).is_err());
     }
 }

@@ -289,7 +289,9 @@ fn decode(src: &SourceFile, m: &Map<String, J>, fields: &[Field], meta: &[&str],
             Ok(v) => v,
             Err(e) => {
                 diags.push(Diag::error(format!("{what}: error interpolating '{k}'")).detail(e).at(src, key_span(src, k)));
-                continue;
+                // keep the raw text so the error is not followed by a
+                // misleading "option missing" one
+                v.clone()
             }
         };
         let mut value = Value::from_json(&val);

@@ -5,3 +5,4 @@ mod interp;
 mod load;
 
 pub use load::load;
+pub mod gotmpl;

@@ -1,8 +1,9 @@
-//! Just enough of Go's text/template for `hcl2_upgrade`: parse text and
-//! `{{ … }}` actions into nodes, print them back as Go's `String()` does,
-//! and execute them with a function map. Packer's upgrader runs every block
-//! through this machinery, so its quirks (which actions are escaped, what
-//! an error looks like) decide the bytes it writes.
+//! Go's text/template as legacy JSON templates use it: parse text and
+//! `{{ … }}` actions (pipelines, `"…"` with Go's escapes, raw `` `…` ``,
+//! numbers, fields, parentheses) into nodes, print them back as Go's
+//! `String()` does, and execute them with a function map. The JSON front
+//! end interpolates with it; `hcl2_upgrade` runs every block through it as
+//! Packer's upgrader does, so its quirks decide the bytes written there.
 
 use std::collections::BTreeMap;
 
@@ -32,7 +33,8 @@ pub struct Pipe {
 #[derive(Debug, Clone)]
 pub enum Node {
     Text(String),
-    Action(Pipe),
+    /// The pipeline and the action's source text (`{{ build `ID` }}`).
+    Action(Pipe, String),
     /// `if`, `range`, `with`, … : nodes the upgrader cannot rewrite.
     Other(&'static str),
 }
@@ -95,6 +97,7 @@ pub fn parse(src: &str, funcs: &dyn Fn(&str) -> bool) -> Result<Vec<Node>, Strin
             continue;
         }
         let (pipe, consumed, trim_right) = parse_action(body, start_line).map_err(|m| err(start_line, m))?;
+        let raw = format!("{{{{{}", &body[..consumed]);
         line += body[..consumed].matches('\n').count();
         rest = &body[consumed..];
         if trim_right {
@@ -117,7 +120,7 @@ pub fn parse(src: &str, funcs: &dyn Fn(&str) -> bool) -> Result<Vec<Node>, Strin
         for c in &pipe.cmds {
             check_funcs(c, funcs).map_err(|m| err(start_line, m))?;
         }
-        nodes.push(Node::Action(pipe));
+        nodes.push(Node::Action(pipe, raw));
     }
     if !rest.is_empty() {
         nodes.push(Node::Text(rest.to_string()));
@@ -355,7 +358,7 @@ pub fn execute(nodes: &[Node], funcs: &mut Funcs) -> Result<String, String> {
         match n {
             Node::Text(t) => out.push_str(t),
             Node::Other(_) => return Err("template: hcl2_upgrade: unsupported node".into()),
-            Node::Action(p) => out.push_str(&eval_pipe(p, funcs)?.text()),
+            Node::Action(p, _) => out.push_str(&eval_pipe(p, funcs)?.text()),
         }
     }
     Ok(out)
