@@ -12,6 +12,45 @@ pub struct SourceFile {
     pub name: Arc<str>,
     pub text: Arc<str>,
     named: Arc<NamedSource<Arc<str>>>,
+    /// Set when this text was translated from another file (`*.pkr.json`
+    /// is read as native syntax written from the JSON): diagnostics then
+    /// point into that file instead.
+    remap: Option<Arc<Remap>>,
+}
+
+/// Where the pieces of a translated text came from.
+pub struct Remap {
+    origin: SourceFile,
+    /// (range in the translation, range in the origin), any order, nested.
+    segments: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Remap {
+    pub fn new(origin: SourceFile, segments: Vec<(Range<usize>, Range<usize>)>) -> Remap {
+        Remap { origin, segments }
+    }
+
+    /// The origin offset of a translation offset: through the smallest
+    /// segment holding it, keeping the distance from its start (exact for
+    /// strings, whose escapes have the same length in both syntaxes).
+    fn point(&self, off: usize) -> usize {
+        let best = self
+            .segments
+            .iter()
+            .filter(|(t, _)| t.start <= off && off < t.end.max(t.start + 1))
+            .min_by_key(|(t, _)| t.end - t.start)
+            .or_else(|| self.segments.iter().filter(|(t, _)| t.start <= off).max_by_key(|(t, _)| t.start));
+        match best {
+            Some((t, o)) => o.start + (off.saturating_sub(t.start)).min(o.len().saturating_sub(1)),
+            None => 0,
+        }
+    }
+
+    fn span(&self, r: Range<usize>) -> Range<usize> {
+        let s = self.point(r.start);
+        let e = if r.end > r.start { self.point(r.end - 1) + 1 } else { s };
+        s..e.max(s)
+    }
 }
 
 impl SourceFile {
@@ -19,7 +58,27 @@ impl SourceFile {
         let name: Arc<str> = Arc::from(name.into());
         let text: Arc<str> = Arc::from(text.into());
         let named = Arc::new(NamedSource::new(name.to_string(), text.clone()).with_language("hcl"));
-        SourceFile { name, text, named }
+        SourceFile { name, text, named, remap: None }
+    }
+
+    /// This text, translated from `remap`'s origin.
+    pub fn with_remap(mut self, remap: Remap) -> SourceFile {
+        self.remap = Some(Arc::new(remap));
+        self
+    }
+
+    /// The file and span a diagnostic shows for `span` of this text.
+    pub fn resolve(&self, span: Range<usize>) -> (&SourceFile, Range<usize>) {
+        match &self.remap {
+            Some(m) => (&m.origin, m.span(span)),
+            None => (self, span),
+        }
+    }
+
+    /// `name:line` of an offset, in the file the user wrote.
+    pub fn line_of(&self, offset: usize) -> String {
+        let (src, span) = self.resolve(offset..offset);
+        format!("{}:{}", src.name, src.line_col(span.start).0)
     }
 
     /// 1-based line and column of a byte offset; columns count grapheme
@@ -113,8 +172,20 @@ impl Diag {
     }
 
     pub fn at(mut self, source: &SourceFile, span: Option<Range<usize>>) -> Diag {
-        self.source = Some(source.clone());
-        self.span = span;
+        match (&source.remap, span) {
+            (Some(m), Some(span)) => {
+                self.source = Some(m.origin.clone());
+                self.span = Some(m.span(span));
+            }
+            (Some(m), None) => {
+                self.source = Some(m.origin.clone());
+                self.span = None;
+            }
+            (None, span) => {
+                self.source = Some(source.clone());
+                self.span = span;
+            }
+        }
         self
     }
 

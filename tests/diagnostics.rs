@@ -130,3 +130,67 @@ proptest! {
         prop_assert!(!out.contains("panicked"), "{out}");
     }
 }
+
+fn validate_named(name: &str, src: &str) -> (String, i32) {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join(name), src).expect("write");
+    let out = common::kiln().arg("validate").arg(name).current_dir(dir.path()).env("NO_COLOR", "1").output().expect("run");
+    let (o, e) = common::text(&out);
+    (format!("{o}{e}"), out.status.code().unwrap_or(-1))
+}
+
+/// `*.pkr.json` is read through a translation to native syntax; its
+/// diagnostics still point at the JSON the user wrote, with a JSON snippet.
+#[test]
+fn pkr_json_diagnostics_point_into_the_json() {
+    let src = r#"{
+  "source": {
+    "null": {
+      "a": {
+        "comunicator": "none"
+      }
+    }
+  },
+  "locals": {
+    "greeting": "${uper(\"hi\")}"
+  },
+  "build": {
+    "sources": ["source.null.a"],
+    "provisioner": [
+      {"shell-local": {"inline": ["echo ${local.greting}"]}}
+    ]
+  }
+}
+"#;
+    // each error at its JSON line and column, on the offending text
+    let (out, rc) = validate_named("t.pkr.json", &src.replace("uper", "upper"));
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("Unsupported argument") && out.contains("t.pkr.json:5:9"), "{out}");
+    assert!(out.contains("did you mean \"communicator\"?"), "{out}");
+    assert!(!out.contains("comunicator = "), "no native-syntax translation in the output:\n{out}");
+    let (out, rc) = validate_named("t.pkr.json", &src.replace("comunicator", "communicator"));
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("t.pkr.json:10:20"), "the call to uper is on line 10, column 20:\n{out}");
+    assert!(out.contains("did you mean \"upper\"?"), "{out}");
+    assert!(out.contains("\"greeting\": \"${uper(\\\"hi\\\")}\""), "the snippet is the JSON line:\n{out}");
+
+    // an HCL syntax error inside a JSON string
+    let (out, rc) = validate_named("t.pkr.json", "{\n  \"locals\": {\n    \"x\": \"${1 +}\"\n  }\n}\n");
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("t.pkr.json:3:"), "{out}");
+    // and a JSON syntax error
+    let (out, rc) = validate_named("t.pkr.json", "{\n  \"locals\": {\n    \"x\": 1,\n  }\n}\n");
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("Invalid JSON syntax") && out.contains("t.pkr.json:4:3"), "{out}");
+}
+
+/// In a legacy JSON template, an error about a key that several objects
+/// share points at the object that has it wrong.
+#[test]
+fn legacy_json_points_at_the_right_one_of_repeated_keys() {
+    let src = "{\n  \"builders\": [\n    {\"type\": \"null\", \"name\": \"a\", \"communicator\": \"none\"},\n    {\"type\": \"null\", \"name\": \"b\", \"communicator\": \"none\", \"ssh_port\": [1]}\n  ],\n  \"provisioners\": [\n    {\"type\": \"shell-local\", \"inline\": [\"true\"]},\n    {\"type\": \"shell-local\", \"inline\": [\"true\"], \"override\": {\"b\": {\"inlin\": [\"x\"]}}}\n  ]\n}\n";
+    let (out, rc) = validate_named("t.json", src);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("'ssh_port' expected type") && out.contains("t.json:4:59"), "{out}");
+    assert!(out.contains("unknown configuration key: 'inlin'") && out.contains("t.json:8:68"), "{out}");
+}

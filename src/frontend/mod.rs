@@ -3,6 +3,7 @@
 
 pub mod hcl;
 pub mod hcl_json;
+pub mod json_spans;
 pub mod legacy;
 
 use crate::diag::Diags;

@@ -335,6 +335,5 @@ fn strip(c: Config) -> Config {
 
 fn origin(c: &BlockView) -> Option<String> {
     let span = c.span.as_ref()?;
-    let (l, _) = c.file.src.line_col(span.start);
-    Some(format!("{}:{l}", c.file.src.name))
+    Some(c.file.src.line_of(span.start))
 }

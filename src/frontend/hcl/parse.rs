@@ -33,7 +33,12 @@ pub fn parse_file(path: &Path) -> Result<File, Diag> {
 pub fn parse_text(name: &str, text: String) -> Result<File, Diag> {
     // A UTF-8 BOM is not part of the syntax.
     let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
-    let src = SourceFile::new(name, text);
+    parse_source(SourceFile::new(name, text))
+}
+
+/// Parse a loaded source (one that may be a translation, see
+/// [`crate::diag::Remap`]).
+pub fn parse_source(src: SourceFile) -> Result<File, Diag> {
     // Packer's own parser rules first, so a file is refused exactly when
     // Packer refuses it, with its message at its line and column.
     if let Err(e) = super::check::check(src.text.as_bytes()) {

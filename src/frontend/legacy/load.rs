@@ -4,6 +4,7 @@ use super::interp::{render, Ctx};
 use crate::diag::{did_you_mean, Diag, Diags, SourceFile};
 use crate::frontend::hcl::functions::FnEnv;
 use crate::frontend::hcl::{LoadOptions, Loaded};
+use crate::frontend::json_spans::{segment, Spans};
 use crate::graph::{BuildNode, Config, Graph, Step, VariableInfo};
 use crate::plugin::{self, Field, PluginKind};
 use crate::value::{Attrs, Value};
@@ -15,10 +16,9 @@ const ROOT_KEYS: &[&str] = &["description", "min_packer_version", "variables", "
 const PROV_META: &[&str] = &["type", "only", "except", "override", "pause_before", "timeout", "max_retries"];
 const PP_META: &[&str] = &["type", "only", "except", "keep_input_artifact", "name"];
 
-/// Byte span of the first occurrence of `"key"` (for pointing diagnostics at a key).
-fn key_span(src: &SourceFile, key: &str) -> Option<std::ops::Range<usize>> {
-    let needle = format!("\"{key}\"");
-    src.text.find(&needle).map(|i| i..i + needle.len())
+/// A JSON pointer from its segments.
+fn ptr(parts: &[&str]) -> String {
+    parts.iter().map(|p| format!("/{}", segment(p))).collect()
 }
 
 pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
@@ -36,13 +36,14 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             return (None, Diag::error("Failed to parse template").detail(e.to_string()).at(&src, Some(off..(off + 1).min(text.len()).max(off))).into());
         }
     };
+    let sp = Spans::new(&text);
     let J::Object(root) = j else {
         return (None, Diag::error("Failed to parse template").detail("the root of a JSON template must be an object").at(&src, Some(0..1)).into());
     };
     // Structure (checked in -syntax-only too).
     for k in root.keys() {
         if !ROOT_KEYS.contains(&k.as_str()) && !k.starts_with('_') {
-            diags.push(Diag::error("Unknown root level key in template").detail(format!("'{k}'")).at(&src, key_span(&src, k)).maybe_hint(did_you_mean(k, ROOT_KEYS.iter().copied())));
+            diags.push(Diag::error("Unknown root level key in template").detail(format!("'{k}'")).at(&src, sp.key(&ptr(&[k]))).maybe_hint(did_you_mean(k, ROOT_KEYS.iter().copied())));
         }
     }
     let arr = |k: &str, diags: &mut Diags| -> Vec<J> {
@@ -50,7 +51,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             None => Vec::new(),
             Some(J::Array(a)) => a.clone(),
             Some(_) => {
-                diags.push(Diag::error(format!("Error parsing template: '{k}' must be an array")).at(&src, key_span(&src, k)));
+                diags.push(Diag::error(format!("Error parsing template: '{k}' must be an array")).at(&src, sp.key(&ptr(&[k]))));
                 Vec::new()
             }
         }
@@ -64,7 +65,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         None => Map::new(),
         Some(J::Object(m)) => m.clone(),
         Some(_) => {
-            diags.push(Diag::error("Error parsing template: 'variables' must be an object").at(&src, key_span(&src, "variables")));
+            diags.push(Diag::error("Error parsing template: 'variables' must be an object").at(&src, sp.key("/variables")));
             Map::new()
         }
     };
@@ -85,8 +86,8 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     if let Some(v) = root.get("min_packer_version").and_then(J::as_str) {
         match crate::frontend::hcl::packer_block_version_ok(v) {
             Ok(true) => {}
-            Ok(false) => diags.push(Diag::error("This template requires a newer Packer").detail(format!("min_packer_version is {v}; kiln implements Packer {}", crate::frontend::hcl::PACKER_COMPAT_VERSION)).at(&src, key_span(&src, "min_packer_version"))),
-            Err(e) => diags.push(Diag::error("Invalid min_packer_version").detail(e).at(&src, key_span(&src, "min_packer_version"))),
+            Ok(false) => diags.push(Diag::error("This template requires a newer Packer").detail(format!("min_packer_version is {v}; kiln implements Packer {}", crate::frontend::hcl::PACKER_COMPAT_VERSION)).at(&src, sp.value("/min_packer_version"))),
+            Err(e) => diags.push(Diag::error("Invalid min_packer_version").detail(e).at(&src, sp.value("/min_packer_version"))),
         }
     }
 
@@ -121,7 +122,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                     Ok(v) => {
                         user.insert(name.clone(), v);
                     }
-                    Err(e) => diags.push(Diag::error(format!("Error interpolating default value for '{name}'")).detail(e).at(&src, key_span(&src, name))),
+                    Err(e) => diags.push(Diag::error(format!("Error interpolating default value for '{name}'")).detail(e).at(&src, sp.value(&ptr(&["variables", name])))),
                 }
             }
         }
@@ -133,7 +134,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         }
     }
     for r in &required {
-        diags.push(Diag::error(format!("required variable not set: {r}")).at(&src, key_span(&src, r)).hint(format!("pass it with -var '{r}=…' or a -var-file")));
+        diags.push(Diag::error(format!("required variable not set: {r}")).at(&src, sp.key(&ptr(&["variables", r]))).hint(format!("pass it with -var '{r}=…' or a -var-file")));
     }
     let sensitive: Vec<String> = root.get("sensitive-variables").and_then(J::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
     for (name, _) in &variables {
@@ -152,41 +153,42 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     let _ = mk_ctx;
     for (bi, b) in builders.iter().enumerate() {
         let J::Object(bm) = b else {
-            diags.push(Diag::error(format!("builder {}: must be an object", bi + 1)).at(&src, key_span(&src, "builders")));
+            diags.push(Diag::error(format!("builder {}: must be an object", bi + 1)).at(&src, sp.value(&format!("/builders/{bi}"))));
             continue;
         };
         let Some(ty) = bm.get("type").and_then(J::as_str).map(str::to_string) else {
-            diags.push(Diag::error(format!("builder {}: missing 'type'", bi + 1)).at(&src, key_span(&src, "builders")));
+            diags.push(Diag::error(format!("builder {}: missing 'type'", bi + 1)).at(&src, sp.value(&format!("/builders/{bi}"))));
             continue;
         };
         let name = bm.get("name").and_then(J::as_str).map(str::to_string).unwrap_or_else(|| ty.clone());
         let ctx = Ctx { user: &user, allow_env: false, build_name: Some(&name), build_type: Some(&ty), template_dir: &template_dir, timestamp: &timestamp, uuid: &uuid };
         let Some(fields) = plugin::fields(PluginKind::Builder, &ty) else {
-            diags.push(Diag::error(format!("Failed to initialize build \"{name}\": builder type not found: {ty}")).at(&src, key_span(&src, &ty)).maybe_hint(did_you_mean(&ty, plugin::names(PluginKind::Builder))));
+            diags.push(Diag::error(format!("Failed to initialize build \"{name}\": builder type not found: {ty}")).at(&src, sp.value(&format!("/builders/{bi}/type"))).maybe_hint(did_you_mean(&ty, plugin::names(PluginKind::Builder))));
             continue;
         };
-        let builder = decode(&src, bm, &fields, &["type", "name"], &ctx, &format!("builder {name}"), &mut diags);
+        let builder = decode(&src, &sp, &[format!("/builders/{bi}")], bm, &fields, &["type", "name"], &ctx, &format!("builder {name}"), &mut diags);
         let mut errs = crate::communicator::validate(&builder);
         errs.extend(plugin::validate(PluginKind::Builder, &ty, &builder));
         for e in errs {
-            diags.push(Diag::error(format!("Failed to prepare build: \"{name}\"")).detail(e).at(&src, key_span(&src, &ty)));
+            diags.push(Diag::error(format!("Failed to prepare build: \"{name}\"")).detail(e).at(&src, sp.value(&format!("/builders/{bi}/type"))));
         }
         let mut node = BuildNode { name: name.clone(), build_name: None, build_index: 0, build_description: None, source_type: ty.clone(), source_name: name.clone(), builder, provisioners: vec![], error_cleanup: None, post_processors: vec![] };
         let all_provisioners = provisioners.iter().map(|p| (p, false)).chain(cleanup_provisioner.iter().map(|p| (p, true)));
         for (pi, (p, is_cleanup)) in all_provisioners.enumerate() {
+            let pbase = if is_cleanup { "/error-cleanup-provisioner".to_string() } else { format!("/provisioners/{pi}") };
             let J::Object(pm) = p else {
-                diags.push(Diag::error(format!("provisioner {}: must be an object", pi + 1)).at(&src, key_span(&src, "provisioners")));
+                diags.push(Diag::error(format!("provisioner {}: must be an object", pi + 1)).at(&src, sp.value(&pbase)));
                 continue;
             };
             if !selected(pm, &name) {
                 continue;
             }
             let Some(pty) = pm.get("type").and_then(J::as_str).map(str::to_string) else {
-                diags.push(Diag::error(format!("provisioner {}: missing 'type'", pi + 1)).at(&src, key_span(&src, "provisioners")));
+                diags.push(Diag::error(format!("provisioner {}: missing 'type'", pi + 1)).at(&src, sp.value(&pbase)));
                 continue;
             };
             let Some(pf) = plugin::fields(PluginKind::Provisioner, &pty) else {
-                diags.push(Diag::error(format!("provisioner {}: unknown provisioner type {pty:?}", pi + 1)).at(&src, key_span(&src, &pty)).maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::Provisioner))));
+                diags.push(Diag::error(format!("provisioner {}: unknown provisioner type {pty:?}", pi + 1)).at(&src, sp.value(&format!("{pbase}/type"))).maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::Provisioner))));
                 continue;
             };
             let mut merged = pm.clone();
@@ -195,11 +197,11 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                     merged.insert(k.clone(), v.clone());
                 }
             }
-            let config = decode(&src, &merged, &pf, PROV_META, &ctx, &format!("provisioner {}", pi + 1), &mut diags);
+            let config = decode(&src, &sp, &[format!("{pbase}/override/{}", segment(&name)), pbase.clone()], &merged, &pf, PROV_META, &ctx, &format!("provisioner {}", pi + 1), &mut diags);
             for e in plugin::validate(PluginKind::Provisioner, &pty, &config) {
-                diags.push(Diag::error(format!("Failed to prepare provisioner {}: {pty}", pi + 1)).detail(e).at(&src, key_span(&src, &pty)));
+                diags.push(Diag::error(format!("Failed to prepare provisioner {}: {pty}", pi + 1)).detail(e).at(&src, sp.value(&format!("{pbase}/type"))));
             }
-            let dur = |k: &str, diags: &mut Diags| pm.get(k).and_then(J::as_str).and_then(|s| crate::util::duration::parse(s).map_err(|e| diags.push(Diag::error(format!("provisioner {}: {k}", pi + 1)).detail(e).at(&src, key_span(&src, k)))).ok());
+            let dur = |k: &str, diags: &mut Diags| pm.get(k).and_then(J::as_str).and_then(|s| crate::util::duration::parse(s).map_err(|e| diags.push(Diag::error(format!("provisioner {}: {k}", pi + 1)).detail(e).at(&src, sp.value(&format!("{pbase}/{k}"))))).ok());
             let pause_before = dur("pause_before", &mut diags);
             let timeout = dur("timeout", &mut diags);
             let max_retries = pm.get("max_retries").map(json_scalar).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -210,18 +212,20 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                 node.provisioners.push(step);
             }
         }
-        for pp in &post_processors {
+        for (ci, pp) in post_processors.iter().enumerate() {
             let items: Vec<J> = match pp {
                 J::Array(a) => a.clone(),
                 other => vec![other.clone()],
             };
+            let nested = matches!(pp, J::Array(_));
             let mut chain = Vec::new();
-            for it in items {
+            for (ii, it) in items.into_iter().enumerate() {
+                let ppbase = if nested { format!("/post-processors/{ci}/{ii}") } else { format!("/post-processors/{ci}") };
                 let pm: Map<String, J> = match it {
                     J::String(s) => Map::from_iter([("type".to_string(), J::String(s))]),
                     J::Object(m) => m,
                     _ => {
-                        diags.push(Diag::error("post-processor must be a string, an object or an array").at(&src, key_span(&src, "post-processors")));
+                        diags.push(Diag::error("post-processor must be a string, an object or an array").at(&src, sp.value(&ppbase)));
                         continue;
                     }
                 };
@@ -229,16 +233,16 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                     continue;
                 }
                 let Some(pty) = pm.get("type").and_then(J::as_str).map(str::to_string) else {
-                    diags.push(Diag::error("post-processor: missing 'type'").at(&src, key_span(&src, "post-processors")));
+                    diags.push(Diag::error("post-processor: missing 'type'").at(&src, sp.value(&ppbase)));
                     continue;
                 };
                 let Some(pf) = plugin::fields(PluginKind::PostProcessor, &pty) else {
-                    diags.push(Diag::error(format!("unknown post-processor type {pty:?}")).at(&src, key_span(&src, &pty)).maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::PostProcessor))));
+                    diags.push(Diag::error(format!("unknown post-processor type {pty:?}")).at(&src, sp.value(&format!("{ppbase}/type")).or_else(|| sp.value(&ppbase))).maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::PostProcessor))));
                     continue;
                 };
-                let config = decode(&src, &pm, &pf, PP_META, &ctx, &format!("post-processor {pty}"), &mut diags);
+                let config = decode(&src, &sp, std::slice::from_ref(&ppbase), &pm, &pf, PP_META, &ctx, &format!("post-processor {pty}"), &mut diags);
                 for e in plugin::validate(PluginKind::PostProcessor, &pty, &config) {
-                    diags.push(Diag::error(format!("Failed to prepare post-processor {pty}")).detail(e).at(&src, key_span(&src, &pty)));
+                    diags.push(Diag::error(format!("Failed to prepare post-processor {pty}")).detail(e).at(&src, sp.value(&format!("{ppbase}/type")).or_else(|| sp.value(&ppbase))));
                 }
                 let keep = pm.get("keep_input_artifact").and_then(J::as_bool);
                 chain.push(Step { kind: pty, name: pm.get("name").and_then(J::as_str).map(str::to_string), config, pause_before: None, max_retries: 0, timeout: None, keep_input_artifact: keep, origin: None });
@@ -275,8 +279,11 @@ fn json_scalar(v: &J) -> String {
 
 /// Interpolate every string, then coerce to the plugin's field kinds
 /// (mapstructure's weak typing: "true" → bool, "x" → ["x"]).
-fn decode(src: &SourceFile, m: &Map<String, J>, fields: &[Field], meta: &[&str], ctx: &Ctx, what: &str, diags: &mut Diags) -> Config {
+#[allow(clippy::too_many_arguments)]
+fn decode(src: &SourceFile, sp: &Spans, bases: &[String], m: &Map<String, J>, fields: &[Field], meta: &[&str], ctx: &Ctx, what: &str, diags: &mut Diags) -> Config {
     let mut out = Config::new();
+    // The key where it is written (an override's before the provisioner's own).
+    let key_span = |_: &SourceFile, k: &str| bases.iter().find_map(|b| sp.key(&format!("{b}/{}", segment(k))));
     for (k, v) in m {
         if meta.contains(&k.as_str()) || k.starts_with('_') {
             continue;
