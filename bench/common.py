@@ -1,6 +1,6 @@
 """Helpers shared by the benchmarks: which kiln to run, free ports, and
 timing whole processes (wall time and peak RSS from wait4)."""
-import os, socket, sys, time
+import os, socket, sys, tempfile, time
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,18 +29,30 @@ def wait_port(port, secs=10):
 
 
 def measure(argv, n, env=None, cwd=None, before_each=None):
-    """Mean wall seconds and peak RSS (KiB) of n runs of argv; exits if one fails."""
+    """Mean wall seconds and peak RSS (KiB) of n runs of argv; exits if one fails.
+
+    Peak RSS comes from GNU time (Debian package `time`), which forks a small
+    process of its own to run argv. wait4() on a process spawned straight
+    from this script would not do: posix_spawn shares the script's memory
+    until exec, and the kernel carries that high-water mark (the script's,
+    tens of MB after writing a payload) into the child's ru_maxrss.
+    """
+    gnu_time = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+    if not gnu_time:
+        print("note: /usr/bin/time (Debian package `time`) not found; peak RSS includes the benchmark script's own", file=sys.stderr)
     total, peak = 0.0, 0
     env = dict(env or os.environ, CHECKPOINT_DISABLE="1")
+    rss_file = os.path.join(tempfile.gettempdir(), f"kiln-bench-rss-{os.getpid()}")
     for _ in range(n):
         if before_each:
             before_each()
+        cmd = [gnu_time, "-f", "%M", "-o", rss_file] + list(argv) if gnu_time else list(argv)
         t0 = time.perf_counter()
         old = os.getcwd()
         if cwd:
             os.chdir(cwd)
         try:
-            pid = os.posix_spawn(argv[0], argv, env, file_actions=[
+            pid = os.posix_spawn(cmd[0], cmd, env, file_actions=[
                 (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0), (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
         finally:
             os.chdir(old)
@@ -48,5 +60,10 @@ def measure(argv, n, env=None, cwd=None, before_each=None):
         total += time.perf_counter() - t0
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit(f"{' '.join(argv)} failed")
-        peak = max(peak, ru.ru_maxrss)
+        rss = ru.ru_maxrss
+        if gnu_time:
+            with open(rss_file) as f:
+                rss = int(f.read().strip().splitlines()[-1])
+            os.unlink(rss_file)
+        peak = max(peak, rss)
     return total / n, peak

@@ -288,3 +288,36 @@ fn password_authentication_logs_in_and_the_password_is_never_printed() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("unable to authenticate"), "{t}");
 }
+
+/// The script travels with its command in one SSH session; when the remote
+/// side cannot write it, kiln retries until `start_retry_timeout` and then
+/// says so, without running anything or printing its internal marker. The
+/// script is removed after it ran unless `skip_clean`.
+#[test]
+fn an_unwritable_remote_path_is_an_upload_error_and_scripts_are_removed() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let provs = "  provisioner \"shell\" {\n    remote_path = \"/nonexistent-kiln-dir/s.sh\"\n    start_retry_timeout = \"1s\"\n    inline = [\"touch ran\"]\n  }\n";
+    let out = build(dir.path(), &template(&sshd, provs));
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(o.contains("Error uploading script: the remote side could not write the script"), "{o}\n{e}");
+    assert!(!o.contains("__kiln") && !e.contains("__kiln"), "internal marker leaked:\n{o}\n{e}");
+
+    let kept = dir.path().join("kept.sh");
+    let gone = dir.path().join("gone.sh");
+    let provs = format!(
+        "  provisioner \"shell\" {{\n    remote_path = \"{}\"\n    inline = [\"echo one\"]\n  }}\n  provisioner \"shell\" {{\n    remote_path = \"{}\"\n    skip_clean = true\n    inline = [\"echo two\"]\n  }}\n",
+        gone.display(),
+        kept.display()
+    );
+    let out = build(dir.path(), &template(&sshd, &provs));
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("one") && o.contains("two"), "{o}");
+    assert!(!gone.exists(), "the script should be removed after it ran");
+    let body = std::fs::read_to_string(&kept).expect("skip_clean keeps the script");
+    assert!(body.starts_with("#!/bin/sh -e\n") && body.contains("echo two"), "{body}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&kept).expect("meta").permissions().mode() & 0o777, 0o755);
+}

@@ -75,7 +75,7 @@ pub fn run(a: BuildArgs) -> i32 {
         UiOptions { color: a.color && !a.machine_readable, machine_readable: a.machine_readable, timestamp: a.timestamp_ui },
         loaded.graph.sensitive.clone(),
     );
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: starting the runtime: {e}");

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "kiln", version, about = "Build machine images from Packer templates", disable_help_subcommand = true)]
+#[command(name = "kiln", about = "Build machine images from Packer templates", disable_help_subcommand = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,8 +38,18 @@ enum Command {
     /// Transform a JSON template into an HCL2 configuration
     #[command(name = "hcl2_upgrade", alias = "hcl2-upgrade")]
     Hcl2Upgrade(hcl2_upgrade::Hcl2UpgradeArgs),
+    /// Prints the kiln version
+    Version,
     #[command(name = "__guestfwd", hide = true)]
     GuestFwd(guestfwd::GuestFwdArgs),
+}
+
+/// `kiln version`: the version, and the Packer release whose templates,
+/// flags and exit codes kiln follows.
+fn version() -> i32 {
+    println!("kiln v{}", env!("CARGO_PKG_VERSION"));
+    println!("Compatible with Packer v{}", crate::frontend::hcl::PACKER_COMPAT_VERSION);
+    0
 }
 
 /// Flags shared by the commands that load a template.
@@ -112,6 +122,11 @@ pub fn main() -> i32 {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let args = normalise_args(std::env::args());
+    // Packer's `-v` / `-version` / `--version`: the bare version number.
+    if args.len() == 2 && matches!(args[1].as_str(), "-v" | "--version" | "--v") {
+        println!("{}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -129,5 +144,6 @@ pub fn main() -> i32 {
         Command::Cleanup(a) => cleanup::run(a),
         Command::GuestFwd(a) => guestfwd::run(a),
         Command::Hcl2Upgrade(a) => hcl2_upgrade::run(a),
+        Command::Version => version(),
     }
 }

@@ -76,6 +76,8 @@ pub enum Output<'a> {
 pub trait Communicator: Send + Sync {
     /// Run a command, streaming its output line by line; the exit status.
     async fn run(&self, cmd: &str, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String>;
+    /// Run a command with `input` on its stdin.
+    async fn run_with_input(&self, cmd: &str, input: &[u8], out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String>;
     /// Upload one file (its mode kept) to the path `remote`.
     async fn upload(&self, local: &Path, remote: &str) -> Result<(), String>;
     /// Write `data` to the file `remote`.

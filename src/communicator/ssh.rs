@@ -149,8 +149,21 @@ pub struct Ssh {
     session: tokio::sync::Mutex<Option<Session>>,
 }
 
+/// AES-GCM first: with AES instructions (ring uses them) it moves a 20 MB
+/// upload several times faster than ChaCha20-Poly1305, russh's first choice;
+/// the server still picks from the whole list.
+const CIPHERS: &[russh::cipher::Name] = &[
+    russh::cipher::AES_128_GCM,
+    russh::cipher::AES_256_GCM,
+    russh::cipher::CHACHA20_POLY1305,
+    russh::cipher::AES_256_CTR,
+    russh::cipher::AES_192_CTR,
+    russh::cipher::AES_128_CTR,
+];
+
 fn client_config(s: &Settings) -> Arc<client::Config> {
-    Arc::new(client::Config { keepalive_interval: Some(s.keep_alive).filter(|d| !d.is_zero()), keepalive_max: 6, inactivity_timeout: None, ..Default::default() })
+    let preferred = russh::Preferred { cipher: std::borrow::Cow::Borrowed(CIPHERS), ..Default::default() };
+    Arc::new(client::Config { keepalive_interval: Some(s.keep_alive).filter(|d| !d.is_zero()), keepalive_max: 6, inactivity_timeout: None, preferred, ..Default::default() })
 }
 
 fn load_key(login: &Login) -> Result<Option<Arc<PrivateKey>>, String> {
@@ -299,7 +312,12 @@ impl Ssh {
         let (mut rd, wr) = ch.split();
         let write = async {
             if let Some(input) = input {
-                wr.data(input).await.map_err(|e| format!("sending data: {e}"))?;
+                // Large reads, so each SSH packet is as full as the server
+                // allows (russh's own `data` copies in 8 KiB pieces).
+                let mut rd = tokio::io::BufReader::with_capacity(64 * 1024, input);
+                let mut tx = wr.make_writer();
+                tokio::io::copy_buf(&mut rd, &mut tx).await.map_err(|e| format!("sending data: {e}"))?;
+                tx.flush().await.map_err(|e| format!("sending data: {e}"))?;
             }
             let _ = wr.eof().await;
             Ok::<(), String>(())
@@ -353,6 +371,12 @@ impl Ssh {
     }
 }
 
+/// Whether an error from `run` means the command never started (no
+/// connection, no channel), so running it again is safe.
+pub fn did_not_start(e: &str) -> bool {
+    e.starts_with("starting the command") || e.starts_with("opening an SSH channel") || e.starts_with("Timeout waiting for SSH") || e == "not connected"
+}
+
 /// The error `run` gives when the connection drops before an exit status.
 pub const DISCONNECTED: &str = "the remote end closed the connection before the command finished";
 
@@ -390,6 +414,11 @@ fn check(code: i32, what: &str, stderr: &str) -> Result<(), String> {
 impl Communicator for Ssh {
     async fn run(&self, cmd: &str, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
         self.exec(cmd, None, None, out).await
+    }
+
+    async fn run_with_input(&self, cmd: &str, input: &[u8], out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
+        let mut r: &[u8] = input;
+        self.exec(cmd, Some(&mut r), None, out).await
     }
 
     async fn upload(&self, local: &Path, remote: &str) -> Result<(), String> {

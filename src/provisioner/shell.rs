@@ -10,6 +10,10 @@ use crate::runner::interpolate::render_fields;
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
 use std::io::Write;
+
+/// What the combined command prints on stderr when it cannot write the
+/// script (never shown).
+const UPLOAD_FAILED: &str = "__kiln_script_upload_failed__";
 use std::time::{Duration, Instant};
 
 pub const FIELDS: &[Field] = &[
@@ -100,6 +104,40 @@ impl Shell {
         })
     }
 
+    /// Run the combined upload-and-execute command, retrying while the
+    /// script cannot be delivered (no connection yet, a reboot in progress,
+    /// the upload refused) until `start_retry_timeout`. The outer error
+    /// ends the build; the inner result is the command's exit status or
+    /// why it did not finish.
+    async fn run_script(&self, ctx: &BuildContext, comm: &dyn Communicator, cmd: &str, body: &[u8]) -> Result<Result<i32, String>, BuildError> {
+        let deadline = Instant::now() + self.start_retry_timeout;
+        let mut pause = Duration::from_millis(500);
+        loop {
+            let ui = ctx.ui.clone();
+            let mut refused = false;
+            let result = comm
+                .run_with_input(cmd, body, &mut |o| match o {
+                    Output::Stdout(l) => ui.message(l),
+                    Output::Stderr(l) if l == UPLOAD_FAILED => refused = true,
+                    Output::Stderr(l) => ui.error(l),
+                })
+                .await;
+            let retry_why = match &result {
+                Ok(_) if refused => "the remote side could not write the script".to_string(),
+                Ok(_) => return Ok(result),
+                Err(e) if e == DISCONNECTED => return Ok(result),
+                Err(e) if crate::communicator::ssh::did_not_start(e) => e.clone(),
+                Err(_) => return Ok(result),
+            };
+            if Instant::now() + pause >= deadline {
+                return Err(BuildError::Failed(format!("Error uploading script: {retry_why}")));
+            }
+            tracing::debug!("retrying: {retry_why}");
+            ctx.sleep(pause).await?;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+
     /// Retry `f` until it succeeds or `start_retry_timeout` passes (the
     /// machine may be rebooting).
     async fn retry<F, Fut>(&self, ctx: &BuildContext, mut f: F) -> Result<(), BuildError>
@@ -149,38 +187,18 @@ impl Provisioner for Shell {
         for script in &scripts {
             ctx.ui.say(&format!("Provisioning with shell script: {script}"));
             let path = &self.remote_path;
-            let local = std::path::Path::new(script);
-            // The upload keeps the local mode; only a script that is not
-            // already 0755 costs a separate chmod round trip.
-            let executable = {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::metadata(local).map(|m| m.permissions().mode() & 0o777 == 0o755).unwrap_or(false)
-            };
-            self.retry(ctx, || async move {
-                comm.upload(local, path).await?;
-                if !executable {
-                    let code = comm.run(&format!("chmod 0755 {}", sh_quote(path)), &mut |_| {}).await?;
-                    if code != 0 {
-                        return Err(format!("chmod 0755 {path} exited with {code}"));
-                    }
-                }
-                Ok(())
-            })
-            .await?;
-            let mut cmd = render_fields(&self.execute_command, &[("Vars", flat.as_str()), ("Path", path.as_str())], &ctx.generated()).map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
+            let body = std::fs::read(script).map_err(|e| BuildError::Failed(format!("Error reading script {script}: {e}")))?;
+            let exec = render_fields(&self.execute_command, &[("Vars", flat.as_str()), ("Path", path.as_str())], &ctx.generated()).map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
+            // One round trip: the script arrives on stdin, then runs, then
+            // is removed (each SSH session costs the remote login shell's
+            // start-up; Packer spends four).
+            let q = sh_quote(path);
+            let mut cmd = format!("{{ cat > {q} && chmod 0755 {q}; }} || {{ echo {UPLOAD_FAILED} >&2; exit 1; }}\n{exec}");
             if !self.skip_clean {
-                // Remove the script in the same round trip, keeping the
-                // command's exit status.
-                cmd = format!("{cmd}\n__kiln_rc=$?; rm -f {}; exit $__kiln_rc", sh_quote(path));
+                cmd.push_str(&format!("\n__kiln_rc=$?; rm -f {q}; exit $__kiln_rc"));
             }
+            let result = self.run_script(ctx, comm, &cmd, &body).await?;
             let mut cleaned = !self.skip_clean;
-            let ui = ctx.ui.clone();
-            let result = comm
-                .run(&cmd, &mut |o| match o {
-                    Output::Stdout(l) => ui.message(l),
-                    Output::Stderr(l) => ui.error(l),
-                })
-                .await;
             match result {
                 Ok(code) => super::check_exit(code as i64, &self.valid_exit_codes)?,
                 Err(e) if e == DISCONNECTED => {
