@@ -321,3 +321,57 @@ fn an_unwritable_remote_path_is_an_upload_error_and_scripts_are_removed() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&kept).expect("meta").permissions().mode() & 0o777, 0o755);
 }
+
+/// `ssh_file_transfer_method = "sftp"`: files and trees go up and down over
+/// the SFTP subsystem. The server forces every session into `internal-sftp`,
+/// so nothing could travel through a remote shell.
+#[test]
+fn sftp_moves_files_and_trees_without_a_remote_shell() {
+    let Some(sshd) = Sshd::start_with("Subsystem sftp internal-sftp\nForceCommand internal-sftp\n") else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let remote = tempfile::tempdir().expect("remote dir");
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, noise(5 * 1024 * 1024, 11)).expect("big");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub/deeper")).expect("tree");
+    std::fs::create_dir_all(tree.join("empty")).expect("tree");
+    std::fs::write(tree.join("a.txt"), "a\n").expect("a");
+    std::fs::write(tree.join("sub/b.bin"), noise(300_000, 5)).expect("b");
+    std::fs::write(tree.join("sub/deeper/run.sh"), "#!/bin/sh\n").expect("c");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tree.join("sub/deeper/run.sh"), std::fs::Permissions::from_mode(0o750)).expect("chmod");
+    std::os::unix::fs::symlink("a.txt", tree.join("link")).expect("symlink");
+    let r = remote.path().display();
+    std::fs::create_dir_all(remote.path().join("up")).expect("up");
+    let provs = format!(
+        "  provisioner \"file\" {{\n    source      = \"big.bin\"\n    destination = \"{r}/up/\"\n  }}\n\
+         provisioner \"file\" {{\n    source      = \"tree\"\n    destination = \"{r}/up\"\n  }}\n\
+         provisioner \"file\" {{\n    source      = \"tree/\"\n    destination = \"{r}/flat\"\n  }}\n\
+         provisioner \"file\" {{\n    content     = \"from content\"\n    destination = \"{r}/content.txt\"\n  }}\n\
+         provisioner \"file\" {{\n    direction   = \"download\"\n    source      = \"{r}/up/big.bin\"\n    destination = \"down/\"\n  }}\n\
+         provisioner \"file\" {{\n    direction   = \"download\"\n    source      = \"{r}/up/tree/\"\n    destination = \"down/tree\"\n  }}\n"
+    );
+    let tpl = template(&sshd, &provs).replace("source \"null\" \"box\" {\n", "source \"null\" \"box\" {\n  ssh_file_transfer_method = \"sftp\"\n");
+    let out = build(dir.path(), &tpl);
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    let rp = remote.path();
+    assert_eq!(sha256(&rp.join("up/big.bin")), sha256(&big), "upload changed the bytes");
+    assert_eq!(sha256(&dir.path().join("down/big.bin")), sha256(&big), "download changed the bytes");
+    for (rel, local) in [("up/tree/sub/b.bin", "tree/sub/b.bin"), ("up/tree/a.txt", "tree/a.txt"), ("flat/a.txt", "tree/a.txt"), ("flat/sub/b.bin", "tree/sub/b.bin")] {
+        assert_eq!(sha256(&rp.join(rel)), sha256(&dir.path().join(local)), "{rel}");
+    }
+    assert!(rp.join("up/tree/empty").is_dir() && !rp.join("flat/tree").exists(), "directory rules");
+    assert_eq!(std::fs::metadata(rp.join("up/tree/sub/deeper/run.sh")).expect("run.sh").permissions().mode() & 0o777, 0o750, "mode kept");
+    assert_eq!(std::fs::read_link(rp.join("up/tree/link")).expect("link").to_string_lossy(), "a.txt", "symlink kept");
+    assert_eq!(std::fs::read_to_string(rp.join("content.txt")).expect("content"), "from content");
+    assert_eq!(sha256(&dir.path().join("down/tree/sub/b.bin")), sha256(&tree.join("sub/b.bin")));
+    assert_eq!(std::fs::read_link(dir.path().join("down/tree/link")).expect("link").to_string_lossy(), "a.txt");
+
+    // An unknown method is refused before connecting, as Packer does.
+    let bad = tpl.replace("\"sftp\"\n", "\"ftp\"\n");
+    let out = build(dir.path(), &bad);
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(format!("{o}{e}").contains("ssh_file_transfer_method ('ftp') is invalid"), "{o}\n{e}");
+}

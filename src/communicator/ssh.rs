@@ -51,6 +51,9 @@ pub struct Settings {
     pub read_write_timeout: Option<Duration>,
     pub pty: bool,
     pub pause_before_connecting: Option<Duration>,
+    /// `ssh_file_transfer_method = "sftp"`: files travel over the SFTP
+    /// subsystem instead of through a remote shell.
+    pub sftp: bool,
 }
 
 fn expand_home(p: &str) -> PathBuf {
@@ -106,6 +109,11 @@ impl Settings {
             read_write_timeout: get_duration(c, "ssh_read_write_timeout")?.filter(|d| !d.is_zero()),
             pty: get_bool(c, "ssh_pty").unwrap_or(false),
             pause_before_connecting: get_duration(c, "pause_before_connecting")?,
+            sftp: match get_str(c, "ssh_file_transfer_method").as_deref() {
+                None | Some("") | Some("scp") => false,
+                Some("sftp") => true,
+                Some(other) => return Err(format!("ssh_file_transfer_method ('{other}') is invalid, valid methods: sftp, scp")),
+            },
         })
     }
 }
@@ -300,6 +308,13 @@ impl Ssh {
         }
     }
 
+    /// An SFTP session on a new channel.
+    async fn sftp(&self) -> Result<russh_sftp::client::SftpSession, String> {
+        let ch = self.channel().await?;
+        ch.request_subsystem(true, "sftp").await.map_err(|e| format!("starting the sftp subsystem: {e}"))?;
+        russh_sftp::client::SftpSession::new(ch.into_stream()).await.map_err(|e| format!("starting the sftp subsystem: {e}"))
+    }
+
     /// Run `cmd`, feeding `input` to its stdin; output goes to `out`.
     async fn exec(&self, cmd: &str, input: Option<&mut (dyn AsyncRead + Unpin + Send)>, mut sink: Option<&mut (dyn AsyncWrite + Unpin + Send)>, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
         let ch = self.channel().await?;
@@ -422,6 +437,9 @@ impl Communicator for Ssh {
     }
 
     async fn upload(&self, local: &Path, remote: &str) -> Result<(), String> {
+        if self.settings.sftp {
+            return super::sftp::upload(&self.sftp().await?, local, remote).await;
+        }
         let mut f = tokio::fs::File::open(local).await.map_err(|e| format!("reading {}: {e}", local.display()))?;
         #[cfg(unix)]
         let mode = {
@@ -437,6 +455,9 @@ impl Communicator for Ssh {
     }
 
     async fn upload_bytes(&self, data: &[u8], remote: &str) -> Result<(), String> {
+        if self.settings.sftp {
+            return super::sftp::upload_bytes(&self.sftp().await?, data, remote).await;
+        }
         let cmd = format!("cat > {}", sh_quote(remote));
         let mut r: &[u8] = data;
         let mut err = String::new();
@@ -445,6 +466,9 @@ impl Communicator for Ssh {
     }
 
     async fn upload_dir(&self, local: &Path, remote: &str) -> Result<(), String> {
+        if self.settings.sftp {
+            return super::sftp::upload_dir(&self.sftp().await?, local, remote).await;
+        }
         // tar on both ends keeps modes, links and empty directories.
         let mut tar = tokio::process::Command::new("tar")
             .arg("-C")
@@ -474,16 +498,23 @@ impl Communicator for Ssh {
         // Into a temp file beside the target, renamed when complete.
         let dir = local.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let tmp = tempfile::Builder::new().prefix(".kiln-").tempfile_in(dir).map_err(|e| format!("creating a file in {}: {e}", dir.display()))?;
-        let mut f = tokio::fs::File::from_std(tmp.reopen().map_err(|e| e.to_string())?);
-        let mut err = String::new();
-        let code = self.exec(&format!("cat {}", sh_quote(remote)), None, Some(&mut f), &mut |o| if let Output::Stderr(l) = o { err.push_str(l) }).await?;
-        check(code, &format!("download of {remote}"), &err)?;
-        f.sync_all().await.map_err(|e| e.to_string())?;
+        if self.settings.sftp {
+            super::sftp::download(&self.sftp().await?, remote, tmp.path()).await?;
+        } else {
+            let mut f = tokio::fs::File::from_std(tmp.reopen().map_err(|e| e.to_string())?);
+            let mut err = String::new();
+            let code = self.exec(&format!("cat {}", sh_quote(remote)), None, Some(&mut f), &mut |o| if let Output::Stderr(l) = o { err.push_str(l) }).await?;
+            check(code, &format!("download of {remote}"), &err)?;
+            f.sync_all().await.map_err(|e| e.to_string())?;
+        }
         tmp.persist(local).map_err(|e| format!("writing {}: {}", local.display(), e.error))?;
         Ok(())
     }
 
     async fn download_dir(&self, remote: &str, local: &Path) -> Result<(), String> {
+        if self.settings.sftp {
+            return super::sftp::download_dir(&self.sftp().await?, remote, local).await;
+        }
         std::fs::create_dir_all(local).map_err(|e| format!("creating {}: {e}", local.display()))?;
         let mut tar = tokio::process::Command::new("tar")
             .arg("-C")
@@ -507,6 +538,9 @@ impl Communicator for Ssh {
     }
 
     async fn is_dir(&self, remote: &str) -> Result<bool, String> {
+        if self.settings.sftp {
+            return super::sftp::is_dir(&self.sftp().await?, remote).await;
+        }
         let code = self.exec(&format!("test -d {}", sh_quote(remote)), None, None, &mut |_| {}).await?;
         Ok(code == 0)
     }
