@@ -9,7 +9,7 @@ of moto. The template's package commands run through logging shims, so the
 "instance" (this machine) is not changed.
 Usage: sudo bench/ec2.py [N]   (KILN=path/to/kiln)
 """
-import http.server, os, shutil, socketserver, subprocess, sys, tempfile, threading, urllib.request
+import http.server, os, shutil, socketserver, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -60,12 +60,15 @@ sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(work, 
 common.wait_port(ssh_port)
 
 calls = [0]
+# BENCH_TRACE=1: print each EC2 call of the last run (start offset, action, ms).
+trace = []
 
 
 class Proxy(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         calls[0] += 1
+        t0 = time.perf_counter()
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
         req = urllib.request.Request(f"http://127.0.0.1:{moto_port}{self.path}", data=body, headers=headers, method="POST")
         try:
@@ -73,6 +76,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             status, data, ctype = r.status, r.read(), r.headers.get("Content-Type", "text/xml")
         except urllib.error.HTTPError as e:
             status, data, ctype = e.code, e.read(), e.headers.get("Content-Type", "text/xml")
+        action = urllib.parse.parse_qs(body.decode(errors="replace")).get("Action", ["?"])[0]
+        trace.append((t0, action, (time.perf_counter() - t0) * 1000))
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -95,6 +100,8 @@ args = [f"-var=ec2_endpoint=http://127.0.0.1:{proxy_port}", "-var=ssh_host=127.0
 
 
 def reset():
+    trace.clear()
+    trace.append((time.perf_counter(), "(start)", 0.0))
     """A fresh moto, warmed up: its first DescribeImages after a reset loads
     the AMI catalogue (~1 s), which is moto's cost, not the builder's."""
     urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{moto_port}/moto-api/reset", data=b"", method="POST")).read()
@@ -108,11 +115,17 @@ try:
     tk, rk = common.measure([kiln, "build", "-color=false"] + args, N, env=env, cwd=work, before_each=reset)
     ck = calls[0] / N
     print(f"kiln   build: {tk * 1000:8.1f} ms  peak RSS {rk / 1024:6.1f} MB  EC2 calls {ck:.0f}")
+    if os.environ.get("BENCH_TRACE"):
+        for t, a, ms in trace:
+            print(f"    +{(t - trace[0][0]) * 1000:7.1f} ms  {a:32s} {ms:6.1f} ms")
     if packer:
         calls[0] = 0
         tp, rp = common.measure([packer, "build", "-color=false"] + args, N, env=env, cwd=work, before_each=reset)
         cp = calls[0] / N
         print(f"packer build: {tp * 1000:8.1f} ms  peak RSS {rp / 1024:6.1f} MB  EC2 calls {cp:.0f}")
+        if os.environ.get("BENCH_TRACE"):
+            for t, a, ms in trace:
+                print(f"    +{(t - trace[0][0]) * 1000:7.1f} ms  {a:32s} {ms:6.1f} ms")
         print(f"kiln / packer: wall {tk / tp:.2f} (goal <= 0.33), RSS {rk / rp:.2f} (goal <= 0.25), EC2 calls {ck / cp:.2f}")
 finally:
     proxy.shutdown()
