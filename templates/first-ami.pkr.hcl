@@ -47,6 +47,8 @@ source "amazon-ebs" "first" {
 }
 
 build {
+  description = "The classic first build: an Amazon Linux 2 AMI serving a page with nginx."
+
   sources = ["source.amazon-ebs.first"]
 
   provisioner "file" {

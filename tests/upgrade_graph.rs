@@ -185,6 +185,19 @@ fn main() {
         })
         .collect();
     let mut trials = trials;
+    // The hand-tidied HCL2 twin of the classic first build means what the
+    // JSON means.
+    trials.push(Trial::test("upgrade graph: templates/first-ami.pkr.hcl is the twin of first-ami.json", || {
+        let dir = common::repo().join("templates");
+        let json = inspect(&dir.join("first-ami.json"), &dir, &[], &[]).map_err(Failed::from)?;
+        let twin = inspect(&dir.join("first-ami.pkr.hcl"), &dir, &[], &[]).map_err(Failed::from)?;
+        let (a, b) = (canon(&json), canon(&twin));
+        if a != b {
+            let (a, b) = (serde_json::to_string_pretty(&a).unwrap_or_default(), serde_json::to_string_pretty(&b).unwrap_or_default());
+            return Err(similar::TextDiff::from_lines(&a, &b).unified_diff().header("first-ami.json", "first-ami.pkr.hcl").to_string().into());
+        }
+        Ok(())
+    }));
     // A comparison that loads nothing proves nothing: enough of the
     // templates must load for the trials above to mean something.
     trials.push(Trial::test("upgrade graph: enough templates are compared", || {
