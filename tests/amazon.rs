@@ -691,3 +691,89 @@ fn source_public_ip_opens_the_group_to_this_hosts_address_only() {
     let inv = rt().block_on(inventory(&h.client()));
     assert!(inv.leaks().is_empty(), "{:?}", inv.leaks());
 }
+
+/// `ssh_interface`, and Packer's default without it, read from instances
+/// moto really launched: one in the default subnet (public IP mapped on
+/// launch) and one in a subnet of a new VPC that maps none. No connection
+/// is made: the addresses are not loopback.
+#[test]
+fn ssh_interface_picks_the_address_ec2_reports() {
+    use aws_sdk_ec2::types::InstanceType;
+    use kiln::builder::amazon::config::SshInterface;
+    use kiln::builder::amazon::instance::InstanceInfo;
+    let Some(moto) = ec2::Moto::start() else { return };
+    let ec2 = ec2::client_at(&moto.endpoint(), "us-east-1");
+    rt().block_on(async {
+        let launch = |subnet: Option<String>| {
+            let ec2 = ec2.clone();
+            async move {
+                let out = ec2.run_instances().image_id("ami-04681a1dbd79675a5").instance_type(InstanceType::T2Micro).min_count(1).max_count(1).set_subnet_id(subnet).send().await.expect("RunInstances");
+                let id = out.instances()[0].instance_id().expect("id").to_string();
+                let d = ec2.describe_instances().instance_ids(&id).send().await.expect("DescribeInstances");
+                d.reservations()[0].instances()[0].clone()
+            }
+        };
+        let public = launch(None).await;
+        let info = InstanceInfo::from_sdk(&public);
+        assert!(info.vpc_id.is_some() && public.public_ip_address().is_some(), "moto launches into the default VPC with a public IP: {public:?}");
+        assert_eq!(info.ssh_host(None).as_deref(), public.public_ip_address(), "in a VPC the default is the public IP");
+        assert_eq!(info.ssh_host(Some(SshInterface::PublicIp)).as_deref(), public.public_ip_address());
+        assert_eq!(info.ssh_host(Some(SshInterface::PrivateIp)).as_deref(), public.private_ip_address());
+        assert_eq!(info.ssh_host(Some(SshInterface::PublicDns)).as_deref(), public.public_dns_name().filter(|s| !s.is_empty()));
+        assert_eq!(info.ssh_host(Some(SshInterface::PrivateDns)).as_deref(), public.private_dns_name());
+        assert_ne!(public.public_ip_address(), public.private_ip_address());
+
+        let vpc = ec2.create_vpc().cidr_block("10.42.0.0/16").send().await.expect("CreateVpc");
+        let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
+        let sub = ec2.create_subnet().vpc_id(&vpc_id).cidr_block("10.42.1.0/24").send().await.expect("CreateSubnet");
+        let subnet_id = sub.subnet().and_then(|s| s.subnet_id()).expect("subnet id").to_string();
+        let private = launch(Some(subnet_id)).await;
+        let info = InstanceInfo::from_sdk(&private);
+        assert_eq!(info.vpc_id.as_deref(), Some(vpc_id.as_str()));
+        assert_eq!(private.public_ip_address(), None, "a subnet without MapPublicIpOnLaunch gives no public IP");
+        let ip = private.private_ip_address().expect("private IP");
+        assert!(ip.starts_with("10.42.1."), "{ip}");
+        assert_eq!(info.ssh_host(None).as_deref(), Some(ip), "without a public IP the default is the private IP");
+        assert_eq!(info.ssh_host(Some(SshInterface::PublicIp)), None, "a chosen interface never falls back");
+    });
+}
+
+/// `deprecate_at`: EnableImageDeprecation for the new AMI, with the time in
+/// UTC. Moto does not implement that action, so the proxy answers it with
+/// EC2's documented response and keeps the request; everything else is
+/// moto's. A time that is not RFC 3339 is refused before any EC2 call.
+#[test]
+fn deprecate_at_enables_deprecation_of_the_new_ami() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.stand_in.lock().unwrap().push((
+        "EnableImageDeprecation".into(),
+        r#"<?xml version="1.0" encoding="UTF-8"?><EnableImageDeprecationResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>11111111-2222-3333-4444-555555555555</requestId><return>true</return></EnableImageDeprecationResponse>"#.into(),
+    ));
+    let f = w.write("dep.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  deprecate_at = \"2031-01-31T10:20:00+02:00\"\n", "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let inv = assert_no_leaks(&h, "deprecate_at");
+    assert_eq!(inv.amis.len(), 1, "{inv:?}");
+    let ami = &inv.amis[0].0;
+    assert!(t.contains(&format!("Enabling deprecation on AMI ({ami})")), "{t}");
+    let reqs = proxy.stood_in.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert!(reqs[0].contains(&format!("ImageId={ami}")), "{reqs:?}");
+    assert!(reqs[0].contains("DeprecateAt=2031-01-31T08%3A20%3A00Z"), "{reqs:?}");
+    let calls = proxy.calls();
+    let at = |a: &str| calls.iter().position(|c| c == a);
+    assert!(at("CreateImage") < at("EnableImageDeprecation"), "{calls:?}");
+
+    proxy.reset();
+    let bad = w.write("bad.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  deprecate_at = \"next tuesday\"\n", "\"true\""));
+    for cmd in ["validate", "build"] {
+        let out = aws_env(w.kiln().arg(cmd).arg(&bad)).output().expect("run");
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {t}");
+        assert!(t.contains("deprecate_at \"next tuesday\" is not an RFC 3339 time"), "{cmd}: {t}");
+    }
+    assert!(proxy.calls().is_empty(), "a bad deprecate_at made EC2 calls: {:?}", proxy.calls());
+}

@@ -282,6 +282,10 @@ pub struct FaultProxy {
     /// Forward the failing call to moto first (its effect happens, the
     /// answer is lost), instead of refusing it.
     pub fail_after_forward: Arc<std::sync::atomic::AtomicBool>,
+    /// Actions moto does not implement, answered here with the body EC2
+    /// documents for them; their requests are kept in `stood_in`.
+    pub stand_in: Arc<Mutex<Vec<(String, String)>>>,
+    pub stood_in: Arc<Mutex<Vec<String>>>,
 }
 
 fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
@@ -304,12 +308,14 @@ impl FaultProxy {
     pub fn start(upstream: u16) -> FaultProxy {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = l.local_addr().expect("addr").port();
-        let p = FaultProxy { port, calls: Arc::default(), access_keys: Arc::default(), fail_at: Arc::new(AtomicUsize::new(0)), fail_after_forward: Arc::default() };
+        let p = FaultProxy { port, calls: Arc::default(), access_keys: Arc::default(), fail_at: Arc::new(AtomicUsize::new(0)), fail_after_forward: Arc::default(), stand_in: Arc::default(), stood_in: Arc::default() };
         let (calls, keys, fail_at, after) = (p.calls.clone(), p.access_keys.clone(), p.fail_at.clone(), p.fail_after_forward.clone());
+        let (stand_in, stood_in) = (p.stand_in.clone(), p.stood_in.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { continue };
                 let (calls, keys, fail_at, after) = (calls.clone(), keys.clone(), fail_at.clone(), after.clone());
+                let (stand_in, stood_in) = (stand_in.clone(), stood_in.clone());
                 std::thread::spawn(move || {
                     while let Some((head, body)) = read_request(&mut c) {
                         let text = String::from_utf8_lossy(&body).to_string();
@@ -325,7 +331,11 @@ impl FaultProxy {
                         let fail = fail_at.load(Ordering::SeqCst) == n;
                         let forward = !fail || after.load(Ordering::SeqCst);
                         let mut response = Vec::new();
-                        if forward {
+                        let answer = stand_in.lock().unwrap().iter().find(|(a, _)| *a == action).map(|(_, xml)| xml.clone());
+                        if let Some(xml) = answer.filter(|_| forward) {
+                            stood_in.lock().unwrap().push(text.clone());
+                            response = format!("HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len()).into_bytes();
+                        } else if forward {
                             // One upstream connection per request, closed by moto.
                             let mut lines: Vec<&str> = head.lines().filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:")).collect();
                             lines.push("Connection: close");

@@ -255,7 +255,7 @@ pub struct EbsConfig {
     pub encrypt_boot: Option<bool>,
     pub kms_key_id: Option<String>,
     pub region_kms_key_ids: Vec<(String, String)>,
-    pub deprecate_at: Option<String>,
+    pub deprecate_at: Option<aws_smithy_types::DateTime>,
     pub force_deregister: bool,
     pub force_delete_snapshot: bool,
     pub disable_stop_instance: bool,
@@ -515,6 +515,14 @@ impl EbsConfig {
             errs.push("spot_instance_types needs spot_price (a price, or \"auto\")".into());
         }
         let Some(access) = access else { return Err(errs) };
+        // Checked here, not after the AMI exists: a typo must not cost a build.
+        let deprecate_at = non_empty(get_str(c, "deprecate_at")).and_then(|at| match aws_smithy_types::DateTime::from_str(&at, aws_smithy_types::date_time::Format::DateTimeWithOffset) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                errs.push(format!("deprecate_at {at:?} is not an RFC 3339 time such as \"2030-01-31T00:00:00Z\": {e}"));
+                None
+            }
+        });
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -565,7 +573,7 @@ impl EbsConfig {
             encrypt_boot: get_bool(c, "encrypt_boot"),
             kms_key_id: non_empty(get_str(c, "kms_key_id")),
             region_kms_key_ids: get_string_map(c, "region_kms_key_ids"),
-            deprecate_at: non_empty(get_str(c, "deprecate_at")),
+            deprecate_at,
             force_deregister: get_bool(c, "force_deregister").unwrap_or(false),
             force_delete_snapshot: get_bool(c, "force_delete_snapshot").unwrap_or(false),
             disable_stop_instance: get_bool(c, "disable_stop_instance").unwrap_or(false),

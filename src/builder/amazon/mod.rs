@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod config;
+pub mod instance;
 pub mod journal;
 pub mod resources;
 mod steps;
@@ -17,7 +18,7 @@ use crate::graph::Config;
 use crate::runner::steps::{run_steps, Step};
 use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
 use async_trait::async_trait;
-use config::{EbsConfig, SshInterface};
+use config::EbsConfig;
 use std::sync::Arc;
 use steps::State;
 
@@ -30,20 +31,6 @@ pub struct AmazonEbs {
 impl AmazonEbs {
     pub fn new(c: &Config) -> Result<AmazonEbs, String> {
         EbsConfig::from_config(c).map(|cfg| AmazonEbs { cfg }).map_err(|e| e.join("\n"))
-    }
-}
-
-/// The address to reach the instance at (`ssh_interface`, else Packer's
-/// default: public DNS, then public IP, then private IP).
-fn instance_host(s: &State, iface: Option<SshInterface>) -> Option<String> {
-    let i = s.instance.as_ref()?;
-    let pick = |v: &Option<String>| v.clone().filter(|x| !x.is_empty());
-    match iface {
-        Some(SshInterface::PublicIp) => pick(&i.public_ip),
-        Some(SshInterface::PrivateIp) => pick(&i.private_ip),
-        Some(SshInterface::PublicDns) => pick(&i.public_dns),
-        Some(SshInterface::PrivateDns) => pick(&i.private_dns),
-        None => pick(&i.public_dns).or_else(|| pick(&i.public_ip)).or_else(|| pick(&i.private_ip)),
     }
 }
 
@@ -64,7 +51,7 @@ impl Builder for AmazonEbs {
                 if cfg.communicator_none {
                     return Ok(None);
                 }
-                let host = instance_host(s, cfg.ssh_interface);
+                let host = s.instance.as_ref().and_then(|i| i.ssh_host(cfg.ssh_interface));
                 let key = s.key.as_ref().map(|k| Arc::clone(&k.private));
                 Settings::from_config_with_key(&cfg.raw, host, key).map(Some).map_err(|e| if e.starts_with("a Host") { "the instance has no address to connect to (set ssh_interface, or ssh_host)".to_string() } else { e })
             })),

@@ -5,6 +5,7 @@ use super::client::{sdk_error, Aws};
 use super::config::{BlockDevice, EbsConfig, KeyType as CfgKeyType};
 use super::journal::{Header, Journal};
 use super::resources::{self, Resource};
+use super::instance::InstanceInfo;
 use super::wait::{self, Poll, Policy};
 use crate::builder::common::Connected;
 use crate::communicator::ssh::Ssh;
@@ -26,15 +27,6 @@ use std::sync::Arc;
 pub struct SourceImage {
     pub id: String,
     pub root_device_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct InstanceInfo {
-    pub id: String,
-    pub public_ip: Option<String>,
-    pub private_ip: Option<String>,
-    pub public_dns: Option<String>,
-    pub private_dns: Option<String>,
 }
 
 pub struct TempKey {
@@ -703,13 +695,7 @@ impl Step<State> for RunInstance<'_> {
         })
         .await
         .map_err(failed)?;
-        let info = InstanceInfo {
-            id: id.clone(),
-            public_ip: inst.public_ip_address().map(str::to_string),
-            private_ip: inst.private_ip_address().map(str::to_string),
-            public_dns: inst.public_dns_name().map(str::to_string),
-            private_dns: inst.private_dns_name().map(str::to_string),
-        };
+        let info = InstanceInfo { id: id.clone(), ..InstanceInfo::from_sdk(&inst) };
         if let Some(ip) = &info.public_ip {
             ctx.ui.message(&format!("Public IP: {ip}"));
         }
@@ -979,8 +965,7 @@ impl Step<State> for Deprecate<'_> {
         "StepEnableDeprecation"
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        let Some(at) = &self.cfg.deprecate_at else { return Ok(()) };
-        let when = aws_smithy_types::DateTime::from_str(at, aws_smithy_types::date_time::Format::DateTime).map_err(|e| failed(format!("deprecate_at {at:?} is not an RFC 3339 time: {e}")))?;
+        let Some(when) = self.cfg.deprecate_at else { return Ok(()) };
         for (region, ami) in s.amis.clone() {
             ctx.ui.say(&format!("Enabling deprecation on AMI ({ami}) in region {region:?} ..."));
             s.aws.ec2_in(&region).enable_image_deprecation().image_id(&ami).deprecate_at(when).send().await.map_err(|e| failed(sdk_error("EnableImageDeprecation", &e)))?;
