@@ -86,9 +86,23 @@ build {{
     )
 }
 
+/// A temporary role and instance profile for the build's instance: the
+/// sweeps below carry it so that IAM's calls are faulted and interrupted too.
+const TEMP_PROFILE: &str = r#"  temporary_iam_instance_profile_policy_document {
+    Version = "2012-10-17"
+    Statement {
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource = ["*"]
+    }
+  }
+"#;
+
 fn assert_no_leaks(h: &Ec2, what: &str) -> ec2::Inventory {
     let inv = rt().block_on(inventory(&h.client()));
     assert!(inv.leaks().is_empty(), "{what}: leaked {:?}", inv.leaks());
+    let iam = rt().block_on(ec2::iam_leaks(&h.moto.endpoint()));
+    assert!(iam.is_empty(), "{what}: leaked {iam:?}");
     inv
 }
 
@@ -286,7 +300,7 @@ fn fault_sweep_every_ec2_call_leaks_nothing() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    let f = w.write("sweep.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"echo hello\""));
+    let f = w.write("sweep.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, TEMP_PROFILE, "\"echo hello\""));
     let run = || {
         let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run kiln");
         (out.status.code(), text(&out))
@@ -350,8 +364,8 @@ fn interrupt_at_every_step_cleans_up_and_exits_1() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     // The provisioner sleeps so that an interrupt there lands mid-command.
-    let f = w.write("sig.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"echo start\", \"sleep 20\""));
-    let probe = w.write("probe.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"echo start\""));
+    let f = w.write("sig.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, TEMP_PROFILE, "\"echo start\", \"sleep 20\""));
+    let probe = w.write("probe.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, TEMP_PROFILE, "\"echo start\""));
     let out = aws_env(w.kiln().args(["build", "-machine-readable"]).arg(&probe)).output().expect("run");
     let steps = step_names(&String::from_utf8_lossy(&out.stdout));
     assert!(steps.len() >= 10, "{steps:?}");
@@ -379,7 +393,7 @@ fn interrupt_at_every_step_cleans_up_and_exits_1() {
 fn kill_9_then_kiln_cleanup_deletes_everything() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let f = w.write("k.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"echo started\", \"sleep 60\""));
+    let f = w.write("k.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, TEMP_PROFILE, "\"echo started\", \"sleep 60\""));
     let mut child = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     for line in BufReader::new(stdout).lines() {
@@ -391,6 +405,8 @@ fn kill_9_then_kiln_cleanup_deletes_everything() {
     child.wait().expect("wait");
     let inv = rt().block_on(inventory(&h.client()));
     assert!(!inv.instances.is_empty() && !inv.key_pairs.is_empty(), "kill -9 should leave the build's resources: {inv:?}");
+    let iam = rt().block_on(ec2::iam_leaks(&h.moto.endpoint()));
+    assert_eq!(iam.len(), 2, "kill -9 should leave the role and the instance profile: {iam:?}");
     assert_eq!(w.journals().len(), 1);
     let out = aws_env(w.kiln().args(["cleanup"])).output().expect("cleanup");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -776,4 +792,66 @@ fn deprecate_at_enables_deprecation_of_the_new_ami() {
         assert!(t.contains("deprecate_at \"next tuesday\" is not an RFC 3339 time"), "{cmd}: {t}");
     }
     assert!(proxy.calls().is_empty(), "a bad deprecate_at made EC2 calls: {:?}", proxy.calls());
+}
+
+/// `temporary_iam_instance_profile_policy_document`: a role with that
+/// inline policy, trusted by EC2, in an instance profile the instance is
+/// launched with; all deleted at the end. `iam_instance_profile` is checked
+/// to exist before anything is created (unless `skip_profile_validation`).
+#[test]
+fn temporary_instance_profile_is_made_used_and_deleted() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let f = w.write("iam.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, TEMP_PROFILE, "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert_no_leaks(&h, "temporary instance profile");
+    let name = t.split("Creating temporary instance profile for this instance: ").nth(1).and_then(|r| r.split_whitespace().next()).expect("profile name in the output").to_string();
+    let calls = proxy.calls();
+    let bodies = proxy.bodies.lock().unwrap().clone();
+    let body = |action: &str| bodies.iter().find(|b| b.contains(&format!("Action={action}&"))).cloned().unwrap_or_else(|| panic!("no {action} in {calls:?}"));
+    let decoded = |b: String| b.split('&').map(|kv| kv.replace('+', " ")).map(|kv| percent_decode(&kv)).collect::<Vec<_>>();
+    let policy = decoded(body("PutRolePolicy"));
+    let doc = policy.iter().find_map(|kv| kv.strip_prefix("PolicyDocument=")).expect("PolicyDocument");
+    let doc: serde_json::Value = serde_json::from_str(doc).expect("policy is JSON");
+    assert_eq!(doc, serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": ["*"]}]}));
+    let trust = decoded(body("CreateRole"));
+    assert!(trust.iter().any(|kv| kv.starts_with("AssumeRolePolicyDocument=") && kv.contains("ec2.amazonaws.com")), "{trust:?}");
+    assert!(decoded(body("RunInstances")).contains(&format!("IamInstanceProfile.Name={name}")), "the instance was not launched with {name}");
+    let at = |a: &str| calls.iter().position(|c| c == a).unwrap_or(usize::MAX);
+    assert!(at("AddRoleToInstanceProfile") < at("RunInstances") && at("TerminateInstances") < at("DeleteRole"), "{calls:?}");
+
+    // A named profile: checked, then used as is (nothing temporary).
+    h.reset();
+    proxy.reset();
+    let named = w.write("named.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  iam_instance_profile = \"no-such-profile\"\n", "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&named)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("Couldn't find specified instance profile") && t.contains("no-such-profile"), "{t}");
+    assert!(!proxy.calls().iter().any(|c| c == "RunInstances"), "launched without the profile: {:?}", proxy.calls());
+    assert_no_leaks(&h, "missing named profile");
+    // An existing profile (made here, not by the build) is checked and used,
+    // and left alone; with skip_profile_validation it is not even looked up.
+    let iam = ec2::iam_at(&h.moto.endpoint());
+    rt().block_on(async { iam.create_instance_profile().instance_profile_name("builder-profile").send().await.expect("CreateInstanceProfile") });
+    for (extra, lookup) in [("", true), ("  skip_profile_validation = true\n", false)] {
+        proxy.reset();
+        let f = w.write("named.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, &format!("  iam_instance_profile = \"builder-profile\"\n{extra}"), "\"true\""));
+        let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_eq!(proxy.calls().iter().any(|c| c == "GetInstanceProfile"), lookup, "{extra}: {:?}", proxy.calls());
+        let bodies = proxy.bodies.lock().unwrap().clone();
+        assert!(bodies.iter().any(|b| b.contains("Action=RunInstances&") && b.contains("IamInstanceProfile.Name=builder-profile")), "{extra}: named profile not passed on");
+        let left = rt().block_on(ec2::iam_leaks(&h.moto.endpoint()));
+        assert_eq!(left, vec!["instance profile builder-profile".to_string()], "{extra}: the user's profile must stay, nothing else");
+    }
+    rt().block_on(async { iam.delete_instance_profile().instance_profile_name("builder-profile").send().await.expect("DeleteInstanceProfile") });
+    assert_no_leaks(&h, "skip_profile_validation");
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }

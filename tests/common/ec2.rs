@@ -271,6 +271,29 @@ pub async fn inventory(ec2: &aws_sdk_ec2::Client) -> Inventory {
     inv
 }
 
+/// IAM roles and instance profiles a build left behind (moto starts with
+/// none).
+pub async fn iam_leaks(endpoint: &str) -> Vec<String> {
+    let iam = iam_at(endpoint);
+    let mut v = Vec::new();
+    let roles = iam.list_roles().send().await.expect("ListRoles");
+    v.extend(roles.roles().iter().map(|r| format!("IAM role {}", r.role_name())));
+    let profiles = iam.list_instance_profiles().send().await.expect("ListInstanceProfiles");
+    v.extend(profiles.instance_profiles().iter().map(|p| format!("instance profile {}", p.instance_profile_name())));
+    v
+}
+
+pub fn iam_at(endpoint: &str) -> aws_sdk_iam::Client {
+    let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_sdk_iam::config::Builder::new()
+        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+        .region(aws_sdk_iam::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_iam::Client::from_conf(conf)
+}
+
 /// An HTTP proxy in front of moto that counts EC2 calls, remembers the
 /// access key id each request was signed with, and can fail the k-th call.
 pub struct FaultProxy {
@@ -286,6 +309,8 @@ pub struct FaultProxy {
     /// documents for them; their requests are kept in `stood_in`.
     pub stand_in: Arc<Mutex<Vec<(String, String)>>>,
     pub stood_in: Arc<Mutex<Vec<String>>>,
+    /// Every request body, in order.
+    pub bodies: Arc<Mutex<Vec<String>>>,
 }
 
 fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
@@ -308,14 +333,14 @@ impl FaultProxy {
     pub fn start(upstream: u16) -> FaultProxy {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = l.local_addr().expect("addr").port();
-        let p = FaultProxy { port, calls: Arc::default(), access_keys: Arc::default(), fail_at: Arc::new(AtomicUsize::new(0)), fail_after_forward: Arc::default(), stand_in: Arc::default(), stood_in: Arc::default() };
+        let p = FaultProxy { port, calls: Arc::default(), access_keys: Arc::default(), fail_at: Arc::new(AtomicUsize::new(0)), fail_after_forward: Arc::default(), stand_in: Arc::default(), stood_in: Arc::default(), bodies: Arc::default() };
         let (calls, keys, fail_at, after) = (p.calls.clone(), p.access_keys.clone(), p.fail_at.clone(), p.fail_after_forward.clone());
-        let (stand_in, stood_in) = (p.stand_in.clone(), p.stood_in.clone());
+        let (stand_in, stood_in, bodies) = (p.stand_in.clone(), p.stood_in.clone(), p.bodies.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { continue };
                 let (calls, keys, fail_at, after) = (calls.clone(), keys.clone(), fail_at.clone(), after.clone());
-                let (stand_in, stood_in) = (stand_in.clone(), stood_in.clone());
+                let (stand_in, stood_in, bodies) = (stand_in.clone(), stood_in.clone(), bodies.clone());
                 std::thread::spawn(move || {
                     while let Some((head, body)) = read_request(&mut c) {
                         let text = String::from_utf8_lossy(&body).to_string();
@@ -323,6 +348,7 @@ impl FaultProxy {
                         if let Some(k) = head.split("Credential=").nth(1).and_then(|r| r.split('/').next()) {
                             keys.lock().unwrap().push(k.to_string());
                         }
+                        bodies.lock().unwrap().push(text.clone());
                         let n = {
                             let mut c = calls.lock().unwrap();
                             c.push(action.clone());
@@ -366,6 +392,7 @@ impl FaultProxy {
     }
     pub fn reset(&self) {
         self.calls.lock().unwrap().clear();
+        self.bodies.lock().unwrap().clear();
         self.access_keys.lock().unwrap().clear();
     }
 }

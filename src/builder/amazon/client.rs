@@ -1,4 +1,4 @@
-//! EC2 clients from the access options: aws-config's credential chain
+//! EC2 (and IAM) clients from the access options: aws-config's credential chain
 //! (template keys, environment, shared files and profiles, the instance role
 //! over IMDSv2), `assume_role`, `custom_endpoint_ec2`, retries with backoff.
 
@@ -56,6 +56,11 @@ impl Aws {
     /// A client for the build region.
     pub fn ec2(&self) -> Client {
         Client::new(&self.sdk)
+    }
+
+    /// An IAM client (IAM is global; the build region signs the calls).
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk)
     }
 
     /// A client for another region (`ami_regions` copies).

@@ -115,13 +115,15 @@ pub const FIELDS: &[Field] = &[
     Field("enable_unlimited_credits", Kind::Bool),
     Field("enable_nitro_enclave", Kind::Bool),
     Field("windows_password_timeout", Kind::Duration),
-    Field("temporary_iam_instance_profile_policy_document", Kind::Any),
+    Field("skip_profile_validation", Kind::Bool),
+    Field("temporary_iam_instance_profile_policy_document", Kind::Block(POLICY_DOCUMENT)),
 ];
+
+const POLICY_DOCUMENT: &[Field] = &[Field("Version", Kind::String), Field("Statement", Kind::Blocks(&[Field("Effect", Kind::String), Field("Action", Kind::Strings), Field("Resource", Kind::Strings)]))];
 
 /// Options kiln accepts in a template but does not act on yet: setting one is
 /// a clear error instead of a silently different image.
 const NOT_YET: &[&str] = &[
-    "temporary_iam_instance_profile_policy_document",
     "vault_aws_engine",
     "mfa_code",
     "placement",
@@ -228,6 +230,10 @@ pub struct EbsConfig {
     pub spot_allocation_strategy: Option<String>,
     pub temporary_security_group_source_cidrs: Vec<String>,
     pub iam_instance_profile: Option<String>,
+    pub skip_profile_validation: bool,
+    /// The IAM policy (JSON) of a temporary role and instance profile the
+    /// instance runs with; unused when `iam_instance_profile` is set.
+    pub temporary_iam_policy: Option<String>,
     pub user_data: Option<String>,
     pub launch_block_device_mappings: Vec<BlockDevice>,
     pub ami_block_device_mappings: Vec<BlockDevice>,
@@ -280,6 +286,30 @@ fn blocks(c: &Config, k: &str) -> Vec<Config> {
         },
         None => Vec::new(),
     }
+}
+
+/// The policy document as IAM's JSON: `Version` (default 2012-10-17) and
+/// one object per `Statement` block, each with an Effect, Actions and
+/// Resources.
+fn policy_document(doc: &Config) -> Result<String, String> {
+    let statements = blocks(doc, "Statement");
+    if statements.is_empty() {
+        return Err("at least one Statement is required".into());
+    }
+    let mut list = Vec::new();
+    for (i, st) in statements.iter().enumerate() {
+        let effect = non_empty(get_str(st, "Effect")).unwrap_or_else(|| "Allow".into());
+        if effect != "Allow" && effect != "Deny" {
+            return Err(format!("Statement {}: Effect must be \"Allow\" or \"Deny\", not {effect:?}", i + 1));
+        }
+        let (action, resource) = (get_strings(st, "Action"), get_strings(st, "Resource"));
+        if action.is_empty() || resource.is_empty() {
+            return Err(format!("Statement {}: Action and Resource must each name at least one item", i + 1));
+        }
+        list.push(serde_json::json!({ "Effect": effect, "Action": action, "Resource": resource }));
+    }
+    let version = non_empty(get_str(doc, "Version")).unwrap_or_else(|| "2012-10-17".into());
+    Ok(serde_json::json!({ "Version": version, "Statement": list }).to_string())
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -515,6 +545,16 @@ impl EbsConfig {
             errs.push("spot_instance_types needs spot_price (a price, or \"auto\")".into());
         }
         let Some(access) = access else { return Err(errs) };
+        let temporary_iam_policy = match block(c, "temporary_iam_instance_profile_policy_document") {
+            None => None,
+            Some(doc) => match policy_document(&doc) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    errs.push(format!("temporary_iam_instance_profile_policy_document: {e}"));
+                    None
+                }
+            },
+        };
         // Checked here, not after the AMI exists: a typo must not cost a build.
         let deprecate_at = non_empty(get_str(c, "deprecate_at")).and_then(|at| match aws_smithy_types::DateTime::from_str(&at, aws_smithy_types::date_time::Format::DateTimeWithOffset) {
             Ok(t) => Some(t),
@@ -546,6 +586,8 @@ impl EbsConfig {
             spot_allocation_strategy: non_empty(get_str(c, "spot_allocation_strategy")),
             temporary_security_group_source_cidrs: cidrs,
             iam_instance_profile: non_empty(get_str(c, "iam_instance_profile")),
+            skip_profile_validation: get_bool(c, "skip_profile_validation").unwrap_or(false),
+            temporary_iam_policy,
             user_data,
             launch_block_device_mappings: launch,
             ami_block_device_mappings: ami_bdm,

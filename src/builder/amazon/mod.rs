@@ -46,6 +46,7 @@ impl Builder for AmazonEbs {
             Box::new(steps::Network { cfg }),
             Box::new(steps::KeyPair { cfg }),
             Box::new(steps::SecurityGroup { cfg }),
+            Box::new(steps::IamInstanceProfile { cfg }),
             Box::new(steps::RunInstance { cfg }),
             Box::new(StepConnect::new(move |s: &State| {
                 if cfg.communicator_none {

@@ -38,6 +38,9 @@ pub enum Resource {
     Volume { region: String, id: String },
     /// The launch template of a spot request.
     LaunchTemplate { region: String, name: String },
+    /// A temporary IAM role, its inline policy and an instance profile, all
+    /// with the same name (IAM is global; `region` signs the calls).
+    InstanceProfile { region: String, name: String },
 }
 
 impl Resource {
@@ -51,6 +54,7 @@ impl Resource {
             (Image { region: a, name: n, .. }, Image { region: b, name: m, .. }) => a == b && n == m,
             (Volume { region: a, id: n }, Volume { region: b, id: m }) => a == b && n == m,
             (LaunchTemplate { region: a, name: n }, LaunchTemplate { region: b, name: m }) => a == b && n == m,
+            (InstanceProfile { name: n, .. }, InstanceProfile { name: m, .. }) => n == m,
             _ => false,
         }
     }
@@ -62,7 +66,7 @@ impl Resource {
 
     pub fn region(&self) -> &str {
         match self {
-            Resource::KeyPair { region, .. } | Resource::SecurityGroup { region, .. } | Resource::Instance { region, .. } | Resource::Image { region, .. } | Resource::Volume { region, .. } | Resource::LaunchTemplate { region, .. } => region,
+            Resource::KeyPair { region, .. } | Resource::SecurityGroup { region, .. } | Resource::Instance { region, .. } | Resource::Image { region, .. } | Resource::Volume { region, .. } | Resource::LaunchTemplate { region, .. } | Resource::InstanceProfile { region, .. } => region,
         }
     }
 
@@ -75,6 +79,7 @@ impl Resource {
             Resource::Volume { .. } => 3,
             Resource::SecurityGroup { .. } => 4,
             Resource::KeyPair { .. } => 5,
+            Resource::InstanceProfile { .. } => 6,
         }
     }
 
@@ -86,6 +91,7 @@ impl Resource {
             Resource::Image { name, id, .. } => format!("AMI {}", id.clone().unwrap_or_else(|| format!("named {name:?}"))),
             Resource::Volume { id, .. } => format!("volume {id}"),
             Resource::LaunchTemplate { name, .. } => format!("launch template {name}"),
+            Resource::InstanceProfile { name, .. } => format!("IAM role and instance profile {name}"),
         }
     }
 }
@@ -95,7 +101,7 @@ fn filter(name: &str, value: &str) -> Filter {
 }
 
 fn not_found(code: Option<String>) -> bool {
-    code.is_some_and(|c| c.contains("NotFound") || c.contains(".Unknown") || c == "InvalidGroup.NotFound")
+    code.is_some_and(|c| c.contains("NotFound") || c.contains(".Unknown") || c == "NoSuchEntity")
 }
 
 /// The tag every instance kiln launches carries (set atomically by
@@ -186,6 +192,36 @@ async fn delete_group(ec2: &Client, id: &str) -> Result<(), String> {
     .await
 }
 
+/// Undo a temporary instance profile in the reverse order of its making;
+/// each part that is already gone (or never came to be) is skipped.
+async fn delete_instance_profile(iam: &aws_sdk_iam::Client, name: &str) -> Result<(), String> {
+    macro_rules! gone_ok {
+        ($op:literal, $call:expr) => {
+            match $call.send().await {
+                Ok(_) => {}
+                Err(e) if not_found(error_code(&e)) => {}
+                Err(e) => return Err(sdk_error($op, &e)),
+            }
+        };
+    }
+    // Remove the role only if the profile holds it: asking to remove a role
+    // that was never added is an error of its own kind (moto even fails it
+    // with HTTP 500), which would keep the rest from being deleted.
+    match iam.get_instance_profile().instance_profile_name(name).send().await {
+        Ok(out) => {
+            if out.instance_profile().is_some_and(|p| p.roles().iter().any(|r| r.role_name() == name)) {
+                gone_ok!("RemoveRoleFromInstanceProfile", iam.remove_role_from_instance_profile().instance_profile_name(name).role_name(name));
+            }
+            gone_ok!("DeleteInstanceProfile", iam.delete_instance_profile().instance_profile_name(name));
+        }
+        Err(e) if not_found(error_code(&e)) => {}
+        Err(e) => return Err(sdk_error("GetInstanceProfile", &e)),
+    }
+    gone_ok!("DeleteRolePolicy", iam.delete_role_policy().role_name(name).policy_name(name));
+    gone_ok!("DeleteRole", iam.delete_role().role_name(name));
+    Ok(())
+}
+
 /// Delete one resource, finding it by the name or token kiln chose when its
 /// id was never learnt. Deleting what is already gone succeeds.
 pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), String> {
@@ -244,5 +280,6 @@ pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), Stri
             Err(e) if not_found(error_code(&e)) => Ok(()),
             Err(e) => Err(sdk_error("DeleteLaunchTemplate", &e)),
         },
+        Resource::InstanceProfile { name, .. } => delete_instance_profile(&aws.iam(), name).await,
     }
 }

@@ -50,6 +50,9 @@ pub struct State {
     debug_key_file: Option<PathBuf>,
     pub group_ids: Vec<String>,
     temp_group: Option<Resource>,
+    /// The instance profile the instance runs with (named or temporary).
+    pub instance_profile: Option<String>,
+    temp_profile: Option<Resource>,
     pub instance: Option<InstanceInfo>,
     instance_res: Option<Resource>,
     launch_template: Option<Resource>,
@@ -112,6 +115,8 @@ impl State {
             debug_key_file: None,
             group_ids: Vec::new(),
             temp_group: None,
+            instance_profile: None,
+            temp_profile: None,
             instance: None,
             instance_res: None,
             launch_template: None,
@@ -501,6 +506,59 @@ async fn public_ip_cidr() -> Result<String, String> {
     })
 }
 
+// ---- 5b. IamInstanceProfile --------------------------------------------------
+
+/// The trust policy of a temporary role: EC2 instances may assume it.
+const EC2_TRUST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+pub struct IamInstanceProfile<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for IamInstanceProfile<'_> {
+    fn name(&self) -> &'static str {
+        "StepIamInstanceProfile"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let cfg = self.cfg;
+        if let Some(p) = &cfg.iam_instance_profile {
+            if !cfg.skip_profile_validation {
+                let call = s.aws.iam().get_instance_profile().instance_profile_name(p).send().await;
+                call.map_err(|e| failed(format!("Couldn't find specified instance profile: {}\n  (set skip_profile_validation = true if the build's credentials may not read IAM)", sdk_error("GetInstanceProfile", &e))))?;
+            }
+            ctx.ui.say(&format!("Using specified instance profile: {p}"));
+            s.instance_profile = Some(p.clone());
+            return Ok(());
+        }
+        let Some(policy) = &cfg.temporary_iam_policy else { return Ok(()) };
+        let name = format!("kiln-{}", short_uuid());
+        let r = Resource::InstanceProfile { region: s.region().to_string(), name: name.clone() };
+        s.track(&r)?;
+        s.temp_profile = Some(r);
+        let iam = s.aws.iam();
+        ctx.ui.say(&format!("Creating temporary instance profile for this instance: {name}"));
+        let call = iam.create_instance_profile().instance_profile_name(&name).send();
+        s.shielded(call).await?.map_err(|e| failed(sdk_error("CreateInstanceProfile", &e)))?;
+        ctx.ui.say(&format!("Creating temporary role for this instance: {name}"));
+        let call = iam.create_role().role_name(&name).assume_role_policy_document(EC2_TRUST_POLICY).description("temporary role of a kiln build").send();
+        s.shielded(call).await?.map_err(|e| failed(sdk_error("CreateRole", &e)))?;
+        ctx.ui.say(&format!("Attaching policy to the temporary role: {name}"));
+        let call = iam.put_role_policy().role_name(&name).policy_name(&name).policy_document(policy).send();
+        s.shielded(call).await?.map_err(|e| failed(sdk_error("PutRolePolicy", &e)))?;
+        let call = iam.add_role_to_instance_profile().instance_profile_name(&name).role_name(&name).send();
+        s.shielded(call).await?.map_err(|e| failed(sdk_error("AddRoleToInstanceProfile", &e)))?;
+        s.instance_profile = Some(name);
+        Ok(())
+    }
+    async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
+        if let Some(r) = s.temp_profile.take() {
+            ctx.ui.say("Deleting temporary instance profile and role...");
+            s.delete(ctx, &r).await;
+        }
+    }
+}
+
 // ---- 6. RunSourceInstance ---------------------------------------------------
 
 fn block_device(b: &BlockDevice, default_delete: bool) -> BlockDeviceMapping {
@@ -551,7 +609,7 @@ async fn launch_spot(s: &mut State, cfg: &EbsConfig, ctx: &BuildContext, source:
         use base64::Engine;
         data = data.user_data(base64::engine::general_purpose::STANDARD.encode(u));
     }
-    if let Some(p) = &cfg.iam_instance_profile {
+    if let Some(p) = &s.instance_profile {
         data = data.iam_instance_profile(aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(p).build());
     }
     if cfg.ebs_optimized {
@@ -640,7 +698,7 @@ impl Step<State> for RunInstance<'_> {
             if cfg.ebs_optimized {
                 q = q.ebs_optimized(true);
             }
-            if let Some(p) = &cfg.iam_instance_profile {
+            if let Some(p) = &s.instance_profile {
                 q = q.iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().name(p).build());
             }
             if let Some(b) = &cfg.shutdown_behavior {
@@ -670,7 +728,20 @@ impl Step<State> for RunInstance<'_> {
             if !mappings.is_empty() {
                 q = q.set_block_device_mappings(Some(mappings));
             }
-            let out = s.shielded(q.send()).await?.map_err(|e| failed(sdk_error("RunInstances", &e)))?;
+            // A new instance profile takes a while to reach EC2 (IAM is
+            // eventually consistent): retry while EC2 says it does not know
+            // it. The client token keeps a retry from launching twice.
+            let mut tries = 0u32;
+            let out = loop {
+                match s.shielded(q.clone().send()).await? {
+                    Ok(out) => break out,
+                    Err(e) if tries < 30 && s.temp_profile.is_some() && sdk_error("", &e).contains("iamInstanceProfile") => {
+                        tries += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(500 + 250 * u64::from(tries.min(14)))).await;
+                    }
+                    Err(e) => return Err(failed(sdk_error("RunInstances", &e))),
+                }
+            };
             out.instances().first().and_then(|i| i.instance_id()).ok_or_else(|| failed("RunInstances returned no instance".into()))?.to_string()
         };
         let r = Resource::Instance { region: s.region().to_string(), client_token: token, id: Some(id.clone()) };
