@@ -644,7 +644,8 @@ fn spot_instance_with_vpc_subnet_and_group_filters() {
     filters = { "is-default" = "true" }
   }
   subnet_filter {
-    filters = { "default-for-az" = "true" }
+    filters   = { "default-for-az" = "true" }
+    most_free = true
   }
   security_group_filter {
     filters = { "group-name" = "kiln-test-ssh" }
@@ -854,4 +855,126 @@ fn temporary_instance_profile_is_made_used_and_deleted() {
 
 fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// The instance and AMI options EC2 takes as parameters: each reaches the
+/// call it belongs to (read back from moto where moto keeps it, else from
+/// the request), and a bad value is refused before anything is created.
+#[test]
+fn run_and_ami_options_reach_ec2() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let extra = r#"  instance_type            = "t3.micro"
+  enable_unlimited_credits = true
+  enable_nitro_enclave     = true
+  placement {
+    tenancy                 = "dedicated"
+    host_resource_group_arn = "arn:aws:resource-groups:us-east-1:123456789012:group/hosts"
+  }
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 2
+    instance_metadata_tags      = "enabled"
+  }
+  ami_org_arns      = ["arn:aws:organizations::123456789012:organization/o-abc123"]
+  ami_ou_arns       = ["arn:aws:organizations::123456789012:ou/o-abc123/ou-ab12-cd34"]
+  ami_product_codes = ["abcdefghij0123456789klmno"]
+  imds_support      = "v2.0"
+"#;
+    let f = w.write("opts.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\"").replace("  instance_type       = \"t2.micro\"\n", ""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let inv = assert_no_leaks(&h, "run options");
+    let ami = inv.amis[0].0.clone();
+    let bodies = proxy.bodies.lock().unwrap().clone();
+    let params = |action: &str| -> Vec<String> {
+        bodies.iter().filter(|b| b.contains(&format!("Action={action}&"))).flat_map(|b| b.split('&').map(percent_decode).collect::<Vec<_>>()).collect()
+    };
+    let run = params("RunInstances");
+    for want in [
+        "CreditSpecification.CpuCredits=unlimited",
+        "EnclaveOptions.Enabled=true",
+        "Placement.Tenancy=dedicated",
+        "Placement.HostResourceGroupArn=arn:aws:resource-groups:us-east-1:123456789012:group/hosts",
+        "MetadataOptions.HttpEndpoint=enabled",
+        "MetadataOptions.HttpTokens=required",
+        "MetadataOptions.HttpPutResponseHopLimit=2",
+        "MetadataOptions.InstanceMetadataTags=enabled",
+    ] {
+        assert!(run.iter().any(|p| p == want), "RunInstances lacks {want}: {run:?}");
+    }
+    let modify = params("ModifyImageAttribute");
+    assert!(modify.iter().any(|p| p == "ProductCode.1=abcdefghij0123456789klmno"), "{modify:?}");
+    assert!(modify.iter().any(|p| p == "ImdsSupport.Value=v2.0"), "{modify:?}");
+    rt().block_on(async {
+        let perms = h.client().describe_image_attribute().image_id(&ami).attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission).send().await.expect("attribute");
+        let lp = perms.launch_permissions();
+        assert!(lp.iter().any(|p| p.organization_arn() == Some("arn:aws:organizations::123456789012:organization/o-abc123")), "{lp:?}");
+        assert!(lp.iter().any(|p| p.organizational_unit_arn() == Some("arn:aws:organizations::123456789012:ou/o-abc123/ou-ab12-cd34")), "{lp:?}");
+    });
+
+    // Refused up front, each with what is wrong.
+    for (bad, says) in [
+        ("  metadata_options {\n    http_tokens = \"mandatory\"\n  }\n", "metadata_options.http_tokens \"mandatory\" is invalid"),
+        ("  placement {\n    tenancy = \"shared\"\n  }\n", "placement.tenancy \"shared\" is invalid"),
+        ("  enable_unlimited_credits = true\n  instance_type = \"m5.large\"\n", "enable_unlimited_credits needs a burstable instance type"),
+        ("  imds_support = \"v2\"\n", "imds_support \"v2\" is invalid"),
+        ("  enable_nitro_enclave = true\n  spot_price = \"auto\"\n", "enable_nitro_enclave cannot be used with spot instances"),
+    ] {
+        proxy.reset();
+        let tpl = small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\"");
+        let tpl = if bad.contains("instance_type") { tpl.replace("  instance_type       = \"t2.micro\"\n", "") } else { tpl };
+        let f = w.write("bad.pkr.hcl", &tpl);
+        let out = aws_env(w.kiln().args(["validate"]).arg(&f)).output().expect("run");
+        assert_eq!(out.status.code(), Some(1), "{bad}: {}", text(&out));
+        assert!(text(&out).contains(says), "{bad}: {}", text(&out));
+        assert!(proxy.calls().is_empty(), "{bad}: validate called EC2");
+    }
+}
+
+/// `subnet_filter`: several matches are an error unless `most_free` (the
+/// subnet with the most free addresses) or `random` chooses.
+#[test]
+fn subnet_filter_needs_one_match_or_a_way_to_choose() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (big, small) = rt().block_on(async {
+        let c = h.client();
+        let vpc = c.create_vpc().cidr_block("10.60.0.0/16").send().await.expect("vpc").vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
+        let mut ids = Vec::new();
+        for cidr in ["10.60.0.0/20", "10.60.16.0/26"] {
+            let sub = c.create_subnet().vpc_id(&vpc).cidr_block(cidr).availability_zone("us-east-1a").send().await.expect("subnet");
+            let id = sub.subnet().and_then(|s| s.subnet_id()).expect("id").to_string();
+            c.create_tags().resources(&id).tags(aws_sdk_ec2::types::Tag::builder().key("Class").value("build").build()).send().await.expect("tag");
+            ids.push(id);
+        }
+        (ids[0].clone(), ids[1].clone())
+    });
+    let build = |choice: &str| {
+        let extra = format!("  subnet_filter {{\n    filters = {{ \"tag:Class\" = \"build\" }}\n{choice}  }}\n  associate_public_ip_address = true\n");
+        let f = w.write("subnet.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, &extra, "\"true\""));
+        let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+        (out.status.code(), text(&out))
+    };
+    let (code, t) = build("");
+    assert_eq!(code, Some(1), "{t}");
+    assert!(t.contains("matched 2 subnets") && t.contains(&big) && t.contains(&small), "{t}");
+    assert_no_leaks(&h, "ambiguous subnet_filter");
+    let (code, t) = build("    most_free = true\n");
+    assert_eq!(code, Some(0), "{t}");
+    assert!(t.contains(&format!("Found Subnet ID: {big}")), "most_free must pick the /20:\n{t}");
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..12 {
+        let (code, t) = build("    random = true\n");
+        assert_eq!(code, Some(0), "{t}");
+        seen.extend([&big, &small].into_iter().filter(|id| t.contains(&format!("Found Subnet ID: {id}"))).cloned());
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 2, "random never picked both subnets in 12 builds: {seen:?}");
+    assert_no_leaks(&h, "subnet_filter");
 }

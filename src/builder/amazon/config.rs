@@ -108,8 +108,8 @@ pub const FIELDS: &[Field] = &[
     Field("skip_create_ami", Kind::Bool),
     Field("skip_save_build_region", Kind::Bool),
     Field("tenancy", Kind::String),
-    Field("placement", Kind::Any),
-    Field("metadata_options", Kind::Any),
+    Field("placement", Kind::Block(&[Field("host_resource_group_arn", Kind::String), Field("host_id", Kind::String), Field("tenancy", Kind::String)])),
+    Field("metadata_options", Kind::Block(&[Field("http_endpoint", Kind::String), Field("http_tokens", Kind::String), Field("http_put_response_hop_limit", Kind::Number), Field("instance_metadata_tags", Kind::String)])),
     Field("imds_support", Kind::String),
     Field("enable_t2_unlimited", Kind::Bool),
     Field("enable_unlimited_credits", Kind::Bool),
@@ -126,12 +126,25 @@ const POLICY_DOCUMENT: &[Field] = &[Field("Version", Kind::String), Field("State
 const NOT_YET: &[&str] = &[
     "vault_aws_engine",
     "mfa_code",
-    "placement",
-    "ami_org_arns",
-    "ami_ou_arns",
-    "ami_product_codes",
-    "enable_nitro_enclave",
 ];
+
+/// Where the source instance runs (`placement`, and the deprecated
+/// top-level `tenancy`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Placement {
+    pub tenancy: Option<String>,
+    pub host_resource_group_arn: Option<String>,
+    pub host_id: Option<String>,
+}
+
+/// `metadata_options`: the source instance's IMDS settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetadataOptions {
+    pub http_endpoint: Option<String>,
+    pub http_tokens: Option<String>,
+    pub http_put_response_hop_limit: Option<i32>,
+    pub instance_metadata_tags: Option<String>,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct AssumeRole {
@@ -169,6 +182,15 @@ impl std::fmt::Debug for Access {
 
 /// A list of `Name=Value` filters (`filters = { … }`).
 pub type Filters = Vec<(String, String)>;
+
+/// `subnet_filter`: exactly one match, unless `most_free` (the subnet with
+/// the most free addresses) or `random` picks among several.
+#[derive(Debug, Clone, Default)]
+pub struct SubnetFilter {
+    pub filters: Filters,
+    pub most_free: bool,
+    pub random: bool,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct AmiFilter {
@@ -215,7 +237,7 @@ pub struct EbsConfig {
     pub instance_type: String,
     pub vpc_id: Option<String>,
     pub subnet_id: Option<String>,
-    pub subnet_filter: Option<Filters>,
+    pub subnet_filter: Option<SubnetFilter>,
     pub availability_zone: Option<String>,
     pub associate_public_ip_address: Option<bool>,
     pub security_group_ids: Vec<String>,
@@ -241,7 +263,10 @@ pub struct EbsConfig {
     pub run_tags: Vec<(String, String)>,
     pub run_volume_tags: Vec<(String, String)>,
     pub shutdown_behavior: Option<String>,
-    pub tenancy: Option<String>,
+    pub placement: Placement,
+    pub metadata_options: Option<MetadataOptions>,
+    pub enable_nitro_enclave: bool,
+    pub unlimited_credits: bool,
     pub ssh_interface: Option<SshInterface>,
     pub ssh_keypair_name: Option<String>,
     pub temporary_key_pair_name: Option<String>,
@@ -253,6 +278,11 @@ pub struct EbsConfig {
     pub sriov_support: bool,
     pub ami_users: Vec<String>,
     pub ami_groups: Vec<String>,
+    pub ami_org_arns: Vec<String>,
+    pub ami_ou_arns: Vec<String>,
+    pub ami_product_codes: Vec<String>,
+    /// `imds_support = "v2.0"`: instances of the AMI require IMDSv2.
+    pub imds_support: Option<String>,
     pub snapshot_users: Vec<String>,
     pub snapshot_groups: Vec<String>,
     pub tags: Vec<(String, String)>,
@@ -286,6 +316,64 @@ fn blocks(c: &Config, k: &str) -> Vec<Config> {
         },
         None => Vec::new(),
     }
+}
+
+/// `placement`, `metadata_options`, Nitro Enclaves, unlimited CPU credits
+/// and `imds_support`, checked as Packer checks them.
+fn run_options(c: &Config, errs: &mut Vec<String>) -> (Placement, Option<MetadataOptions>, bool, bool, Option<String>) {
+    let one_of = |errs: &mut Vec<String>, what: &str, v: Option<String>, allowed: &[&str]| -> Option<String> {
+        let v = non_empty(v)?;
+        if allowed.contains(&v.as_str()) {
+            Some(v)
+        } else {
+            errs.push(format!("{what} {v:?} is invalid: use one of {}", allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")));
+            None
+        }
+    };
+    const TENANCY: &[&str] = &["default", "dedicated", "host"];
+    let p = block(c, "placement").unwrap_or_default();
+    let mut placement = Placement {
+        tenancy: one_of(errs, "placement.tenancy", get_str(&p, "tenancy"), TENANCY),
+        host_resource_group_arn: non_empty(get_str(&p, "host_resource_group_arn")),
+        host_id: non_empty(get_str(&p, "host_id")),
+    };
+    if let Some(t) = one_of(errs, "tenancy", get_str(c, "tenancy"), TENANCY) {
+        if placement.tenancy.is_some() {
+            errs.push("tenancy is deprecated in favour of placement.tenancy; set only one of them".into());
+        }
+        placement.tenancy = Some(t);
+    }
+    let metadata_options = block(c, "metadata_options").map(|m| {
+        let hop = get_i64(&m, "http_put_response_hop_limit");
+        if let Some(h) = hop {
+            if !(1..=64).contains(&h) {
+                errs.push(format!("metadata_options.http_put_response_hop_limit {h} is out of range: 1 to 64"));
+            }
+        }
+        MetadataOptions {
+            http_endpoint: one_of(errs, "metadata_options.http_endpoint", get_str(&m, "http_endpoint"), &["enabled", "disabled"]),
+            http_tokens: one_of(errs, "metadata_options.http_tokens", get_str(&m, "http_tokens"), &["optional", "required"]),
+            http_put_response_hop_limit: hop.and_then(|h| i32::try_from(h).ok()),
+            instance_metadata_tags: one_of(errs, "metadata_options.instance_metadata_tags", get_str(&m, "instance_metadata_tags"), &["enabled", "disabled"]),
+        }
+    });
+    let spot = non_empty(get_str(c, "spot_price")).is_some_and(|p| p != "0");
+    let instance_type = get_str(c, "instance_type").unwrap_or_default();
+    let nitro = get_bool(c, "enable_nitro_enclave").unwrap_or(false);
+    if nitro && spot {
+        errs.push("enable_nitro_enclave cannot be used with spot instances (spot_price)".into());
+    }
+    let unlimited = get_bool(c, "enable_unlimited_credits").or_else(|| get_bool(c, "enable_t2_unlimited")).unwrap_or(false);
+    if unlimited {
+        let family = instance_type.split('.').next().unwrap_or_default();
+        if !["t2", "t3", "t3a", "t4g"].contains(&family) {
+            errs.push(format!("enable_unlimited_credits needs a burstable instance type (t2, t3, t3a, t4g), not {instance_type:?}"));
+        } else if spot && family == "t2" {
+            errs.push("enable_unlimited_credits cannot be used with spot instances of the t2 family".into());
+        }
+    }
+    let imds_support = one_of(errs, "imds_support", get_str(c, "imds_support"), &["v2.0"]);
+    (placement, metadata_options, nitro, unlimited, imds_support)
 }
 
 /// The policy document as IAM's JSON: `Version` (default 2012-10-17) and
@@ -545,6 +633,7 @@ impl EbsConfig {
             errs.push("spot_instance_types needs spot_price (a price, or \"auto\")".into());
         }
         let Some(access) = access else { return Err(errs) };
+        let (placement, metadata_options, enable_nitro_enclave, unlimited_credits, imds_support) = run_options(c, &mut errs);
         let temporary_iam_policy = match block(c, "temporary_iam_instance_profile_policy_document") {
             None => None,
             Some(doc) => match policy_document(&doc) {
@@ -573,7 +662,7 @@ impl EbsConfig {
             instance_type,
             vpc_id: non_empty(get_str(c, "vpc_id")),
             subnet_id: non_empty(get_str(c, "subnet_id")),
-            subnet_filter: block(c, "subnet_filter").map(|f| filter_of(&f)),
+            subnet_filter: block(c, "subnet_filter").map(|f| SubnetFilter { filters: filter_of(&f), most_free: get_bool(&f, "most_free").unwrap_or(false), random: get_bool(&f, "random").unwrap_or(false) }),
             availability_zone: non_empty(get_str(c, "availability_zone")),
             associate_public_ip_address: get_bool(c, "associate_public_ip_address"),
             security_group_ids,
@@ -595,7 +684,10 @@ impl EbsConfig {
             run_tags: get_string_map(c, "run_tags"),
             run_volume_tags: get_string_map(c, "run_volume_tags"),
             shutdown_behavior: non_empty(get_str(c, "shutdown_behavior")),
-            tenancy: non_empty(get_str(c, "tenancy")),
+            placement,
+            metadata_options,
+            enable_nitro_enclave,
+            unlimited_credits,
             ssh_interface,
             ssh_keypair_name,
             temporary_key_pair_name: non_empty(get_str(c, "temporary_key_pair_name")),
@@ -607,6 +699,10 @@ impl EbsConfig {
             sriov_support: get_bool(c, "sriov_support").unwrap_or(false),
             ami_users: get_strings(c, "ami_users"),
             ami_groups: get_strings(c, "ami_groups"),
+            ami_org_arns: get_strings(c, "ami_org_arns"),
+            ami_ou_arns: get_strings(c, "ami_ou_arns"),
+            ami_product_codes: get_strings(c, "ami_product_codes"),
+            imds_support,
             snapshot_users: get_strings(c, "snapshot_users"),
             snapshot_groups: get_strings(c, "snapshot_groups"),
             tags: get_string_map(c, "tags"),

@@ -337,7 +337,7 @@ impl Step<State> for Network<'_> {
             s.vpc_id = Some(ids[0].clone());
         }
         if let (None, Some(f)) = (&s.subnet_id, &self.cfg.subnet_filter) {
-            let mut q = s.ec2.describe_subnets().set_filters(Some(filters(f)));
+            let mut q = s.ec2.describe_subnets().set_filters(Some(filters(&f.filters)));
             if let Some(v) = &s.vpc_id {
                 q = q.filters(filter("vpc-id", v));
             }
@@ -346,8 +346,16 @@ impl Step<State> for Network<'_> {
             if let Some(az) = &s.availability_zone {
                 subnets.retain(|n| n.availability_zone() == Some(az.as_str()));
             }
-            subnets.sort_by_key(|n| std::cmp::Reverse(n.available_ip_address_count().unwrap_or(0)));
-            let n = subnets.first().ok_or_else(|| failed(format!("No subnet matches subnet_filter {f:?}")))?;
+            let n = match subnets.len() {
+                0 => return Err(failed(format!("No subnet matches subnet_filter {:?}", f.filters))),
+                1 => &subnets[0],
+                _ if f.most_free => subnets.iter().max_by_key(|n| n.available_ip_address_count().unwrap_or(0)).unwrap_or(&subnets[0]),
+                k if f.random => &subnets[usize::try_from(rand_core::RngCore::next_u32(&mut rand_core::OsRng)).unwrap_or(0) % k],
+                k => {
+                    let ids: Vec<&str> = subnets.iter().filter_map(|n| n.subnet_id()).collect();
+                    return Err(failed(format!("Your subnet_filter matched {k} subnets ({}): make it more specific, or set most_free or random to true", ids.join(", "))));
+                }
+            };
             ctx.ui.message(&format!("Found Subnet ID: {}", n.subnet_id().unwrap_or_default()));
             s.subnet_id = n.subnet_id().map(str::to_string);
         }
@@ -615,6 +623,23 @@ async fn launch_spot(s: &mut State, cfg: &EbsConfig, ctx: &BuildContext, source:
     if cfg.ebs_optimized {
         data = data.ebs_optimized(true);
     }
+    let pl = &cfg.placement;
+    if *pl != Default::default() {
+        use aws_sdk_ec2::types::{LaunchTemplatePlacementRequest, Tenancy};
+        data = data.placement(LaunchTemplatePlacementRequest::builder().set_tenancy(pl.tenancy.as_deref().map(Tenancy::from)).set_host_resource_group_arn(pl.host_resource_group_arn.clone()).set_host_id(pl.host_id.clone()).build());
+    }
+    if cfg.unlimited_credits {
+        data = data.credit_specification(aws_sdk_ec2::types::CreditSpecificationRequest::builder().cpu_credits("unlimited").build());
+    }
+    if let Some(m) = &cfg.metadata_options {
+        use aws_sdk_ec2::types::{LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceMetadataTagsState};
+        let o = LaunchTemplateInstanceMetadataOptionsRequest::builder()
+            .set_http_endpoint(m.http_endpoint.as_deref().map(LaunchTemplateInstanceMetadataEndpointState::from))
+            .set_http_tokens(m.http_tokens.as_deref().map(LaunchTemplateHttpTokensState::from))
+            .set_http_put_response_hop_limit(m.http_put_response_hop_limit)
+            .set_instance_metadata_tags(m.instance_metadata_tags.as_deref().map(LaunchTemplateInstanceMetadataTagsState::from));
+        data = data.metadata_options(o.build());
+    }
     ctx.ui.message(&format!("Creating a temporary launch template for the spot request: {name}"));
     let call = s.ec2.create_launch_template().launch_template_name(&name).launch_template_data(data.build()).send();
     s.shielded(call).await?.map_err(|e| failed(sdk_error("CreateLaunchTemplate", &e)))?;
@@ -704,12 +729,29 @@ impl Step<State> for RunInstance<'_> {
             if let Some(b) = &cfg.shutdown_behavior {
                 q = q.instance_initiated_shutdown_behavior(ShutdownBehavior::from(b.as_str()));
             }
-            if s.availability_zone.is_some() || cfg.tenancy.is_some() {
-                let mut p = aws_sdk_ec2::types::Placement::builder().set_availability_zone(s.availability_zone.clone());
-                if let Some(t) = &cfg.tenancy {
-                    p = p.tenancy(aws_sdk_ec2::types::Tenancy::from(t.as_str()));
-                }
+            let pl = &cfg.placement;
+            if s.availability_zone.is_some() || *pl != Default::default() {
+                let p = aws_sdk_ec2::types::Placement::builder()
+                    .set_availability_zone(s.availability_zone.clone())
+                    .set_tenancy(pl.tenancy.as_deref().map(aws_sdk_ec2::types::Tenancy::from))
+                    .set_host_resource_group_arn(pl.host_resource_group_arn.clone())
+                    .set_host_id(pl.host_id.clone());
                 q = q.placement(p.build());
+            }
+            if cfg.enable_nitro_enclave {
+                q = q.enclave_options(aws_sdk_ec2::types::EnclaveOptionsRequest::builder().enabled(true).build());
+            }
+            if cfg.unlimited_credits {
+                q = q.credit_specification(aws_sdk_ec2::types::CreditSpecificationRequest::builder().cpu_credits("unlimited").build());
+            }
+            if let Some(m) = &cfg.metadata_options {
+                use aws_sdk_ec2::types::{HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceMetadataTagsState};
+                let o = InstanceMetadataOptionsRequest::builder()
+                    .set_http_endpoint(m.http_endpoint.as_deref().map(InstanceMetadataEndpointState::from))
+                    .set_http_tokens(m.http_tokens.as_deref().map(HttpTokensState::from))
+                    .set_http_put_response_hop_limit(m.http_put_response_hop_limit)
+                    .set_instance_metadata_tags(m.instance_metadata_tags.as_deref().map(InstanceMetadataTagsState::from));
+                q = q.metadata_options(o.build());
             }
             if let Some(public) = cfg.associate_public_ip_address {
                 // A public address is a property of the network interface, which
@@ -1060,6 +1102,22 @@ impl Step<State> for AmiAttributes<'_> {
         let cfg = self.cfg;
         let mut perms: Vec<LaunchPermission> = cfg.ami_users.iter().map(|u| LaunchPermission::builder().user_id(u).build()).collect();
         perms.extend(cfg.ami_groups.iter().map(|g| LaunchPermission::builder().group(PermissionGroup::from(g.as_str())).build()));
+        perms.extend(cfg.ami_org_arns.iter().map(|a| LaunchPermission::builder().organization_arn(a).build()));
+        perms.extend(cfg.ami_ou_arns.iter().map(|a| LaunchPermission::builder().organizational_unit_arn(a).build()));
+        if !cfg.ami_product_codes.is_empty() || cfg.imds_support.is_some() {
+            for (region, ami) in s.amis.clone() {
+                let ec2 = s.aws.ec2_in(&region);
+                if !cfg.ami_product_codes.is_empty() {
+                    ctx.ui.say(&format!("Adding product codes to AMI ({ami})..."));
+                    ec2.modify_image_attribute().image_id(&ami).set_product_codes(Some(cfg.ami_product_codes.clone())).send().await.map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
+                }
+                if let Some(v) = &cfg.imds_support {
+                    ctx.ui.say(&format!("Requiring IMDS {v} on AMI ({ami})..."));
+                    let value = aws_sdk_ec2::types::AttributeValue::builder().value(v).build();
+                    ec2.modify_image_attribute().image_id(&ami).imds_support(value).send().await.map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
+                }
+            }
+        }
         if !perms.is_empty() {
             for (region, ami) in s.amis.clone() {
                 ctx.ui.say(&format!("Modifying attributes on AMI ({ami})..."));
