@@ -154,12 +154,13 @@ fn first_ami_templates_build_an_ami_over_ssh_with_tags() {
 /// Build a no-communicator template through the proxy and return the access
 /// key ids that signed the EC2 calls.
 fn build_with_creds(h: &Ec2, w: &Work, extra: &str, env: &[(&str, String)]) -> (Output, Vec<String>) {
-    let (out, signed) = build_with_creds_calls(h, w, extra, env);
+    let (out, signed, _) = build_with_creds_calls(h, w, extra, env);
     (out, signed.into_iter().map(|(_, k)| k).collect())
 }
 
-/// As `build_with_creds`, each call's action with its access key id.
-fn build_with_creds_calls(h: &Ec2, w: &Work, extra: &str, env: &[(&str, String)]) -> (Output, Vec<(String, String)>) {
+/// As `build_with_creds`, each call's action with its access key id, and
+/// the request bodies.
+fn build_with_creds_calls(h: &Ec2, w: &Work, extra: &str, env: &[(&str, String)]) -> (Output, Vec<(String, String)>, Vec<String>) {
     let proxy = FaultProxy::start(h.moto.port);
     let tpl = format!(
         r#"source "amazon-ebs" "c" {{
@@ -185,7 +186,8 @@ build {{
     }
     let out = c.output().expect("run kiln");
     let keys = proxy.access_keys.lock().unwrap().clone();
-    (out, proxy.calls().into_iter().zip(keys).collect())
+    let bodies = proxy.bodies.lock().unwrap().clone();
+    (out, proxy.calls().into_iter().zip(keys).collect(), bodies)
 }
 
 fn assert_signed_by(out: &Output, keys: &[String], want: &str, secret: &str) {
@@ -230,15 +232,18 @@ fn credentials_from_a_profile_in_the_shared_file() {
 /// A minimal IMDSv2 on 127.0.0.1: a session token from PUT, then the role's
 /// credentials for GETs that carry it. Returns its port and whether a GET
 /// came without a token (IMDSv1), which must never happen.
-fn start_imds() -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+fn start_imds() -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{Read, Write};
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
     let v1 = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let v1c = v1.clone();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hitsc = hits.clone();
     std::thread::spawn(move || {
         for c in l.incoming() {
             let Ok(mut c) = c else { continue };
+            hitsc.fetch_add(1, Ordering::SeqCst);
             let mut buf = vec![0u8; 8192];
             let n = c.read(&mut buf).unwrap_or(0);
             let req = String::from_utf8_lossy(&buf[..n]).to_string();
@@ -261,18 +266,32 @@ fn start_imds() -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
             let _ = write!(c, "HTTP/1.1 {status}\r\n{ttl}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         }
     });
-    (port, v1)
+    (port, v1, hits)
 }
 
 #[test]
 fn credentials_from_the_instance_role_over_imdsv2() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let (port, v1) = start_imds();
+    let (port, v1, hits) = start_imds();
     let env = [("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("http://127.0.0.1:{port}")), ("AWS_EC2_METADATA_DISABLED", "false".to_string())];
     let (out, keys) = build_with_creds(&h, &w, "", &env);
     assert_signed_by(&out, &keys, "AKIDINSTANCEROLE", "imds-secret-key");
     assert!(!v1.load(Ordering::SeqCst), "a metadata request came without an IMDSv2 token");
+    // skip_metadata_api_check: the instance role is not even asked.
+    let before = hits.load(Ordering::SeqCst);
+    assert!(before > 0);
+    let (out, keys) = build_with_creds(&h, &w, "  skip_metadata_api_check = true\n", &env);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("No valid credential sources found"), "{t}");
+    assert!(keys.is_empty(), "{keys:?}");
+    assert_eq!(hits.load(Ordering::SeqCst), before, "skip_metadata_api_check still asked the metadata service");
+    // ...while the other sources still work.
+    let mut env2 = env.to_vec();
+    env2.extend([("AWS_ACCESS_KEY_ID", "AKIDFROMENV".to_string()), ("AWS_SECRET_ACCESS_KEY", "env-secret".to_string())]);
+    let (out, keys) = build_with_creds(&h, &w, "  skip_metadata_api_check = true\n", &env2);
+    assert_signed_by(&out, &keys, "AKIDFROMENV", "env-secret");
 }
 
 #[test]
@@ -463,10 +482,21 @@ fn assume_role_signs_ec2_calls_with_the_role_credentials() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let env = [("AWS_ACCESS_KEY_ID", "AKIDBASEUSER".to_string()), ("AWS_SECRET_ACCESS_KEY", "base-secret-key".to_string())];
-    let extra = "  assume_role {\n    role_arn     = \"arn:aws:iam::123456789012:role/kiln-builder\"\n    session_name = \"kiln-test\"\n  }\n";
-    let (out, calls) = build_with_creds_calls(&h, &w, extra, &env);
+    let extra = r#"  assume_role {
+    role_arn     = "arn:aws:iam::123456789012:role/kiln-builder"
+    session_name = "kiln-test"
+    policy       = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ec2:*\",\"Resource\":\"*\"}]}"
+    policy_arns  = ["arn:aws:iam::aws:policy/AmazonEC2FullAccess"]
+    tags         = { Team = "images" }
+  }
+"#;
+    let (out, calls, bodies) = build_with_creds_calls(&h, &w, extra, &env);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
+    let assume: Vec<String> = bodies.iter().filter(|b| b.contains("Action=AssumeRole&")).flat_map(|b| b.split('&').map(percent_decode).collect::<Vec<_>>()).collect();
+    for want in ["PolicyArns.member.1.arn=arn:aws:iam::aws:policy/AmazonEC2FullAccess", "Tags.member.1.Key=Team", "Tags.member.1.Value=images", "Policy={\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ec2:*\",\"Resource\":\"*\"}]}"] {
+        assert!(assume.iter().any(|p| p == want), "AssumeRole lacks {want}: {assume:?}");
+    }
     // STS AssumeRole is signed by the base user, every EC2 call by the role.
     let (sts, ec2): (Vec<_>, Vec<_>) = calls.iter().partition(|(a, _)| a == "AssumeRole");
     assert!(!sts.is_empty() && sts.iter().all(|(_, k)| k == "AKIDBASEUSER"), "{calls:?}");
@@ -923,6 +953,9 @@ fn run_and_ami_options_reach_ec2() {
         ("  enable_unlimited_credits = true\n  instance_type = \"m5.large\"\n", "enable_unlimited_credits needs a burstable instance type"),
         ("  imds_support = \"v2\"\n", "imds_support \"v2\" is invalid"),
         ("  enable_nitro_enclave = true\n  spot_price = \"auto\"\n", "enable_nitro_enclave cannot be used with spot instances"),
+        ("  insecure_skip_tls_verify = true\n", "insecure_skip_tls_verify is not supported"),
+        ("  skip_save_build_region = true\n", "skip_save_build_region is not supported"),
+        ("  assume_role {\n    role_arn = \"arn:aws:iam::123456789012:role/r\"\n    transitive_tag_keys = [\"Team\"]\n  }\n", "transitive_tag_keys is not supported"),
     ] {
         proxy.reset();
         let tpl = small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\"");
@@ -977,4 +1010,32 @@ fn subnet_filter_needs_one_match_or_a_way_to_choose() {
     }
     assert_eq!(seen.len(), 2, "random never picked both subnets in 12 builds: {seen:?}");
     assert_no_leaks(&h, "subnet_filter");
+}
+
+/// `decode_authorization_messages`: a call EC2 refuses with an encoded
+/// authorization message is reported with what STS decodes of it. Moto
+/// neither refuses nor decodes, so the proxy refuses RunInstances and
+/// answers DecodeAuthorizationMessage as AWS documents it.
+#[test]
+fn decode_authorization_messages_explains_a_refused_call() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.refuse.lock().unwrap().push(("RunInstances".into(), "UnauthorizedOperation".into(), "You are not authorized to perform this operation. Encoded authorization failure message: kilnENCODED123".into()));
+    proxy.stand_in.lock().unwrap().push((
+        "DecodeAuthorizationMessage".into(),
+        r#"<DecodeAuthorizationMessageResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><DecodeAuthorizationMessageResult><DecodedMessage>{"allowed":false,"explicitDeny":false,"context":{"action":"ec2:RunInstances"}}</DecodedMessage></DecodeAuthorizationMessageResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></DecodeAuthorizationMessageResponse>"#.into(),
+    ));
+    for (extra, decoded) in [("", false), ("  decode_authorization_messages = true\n", true)] {
+        proxy.stood_in.lock().unwrap().clear();
+        let f = w.write("auth.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
+        let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        assert!(t.contains("UnauthorizedOperation"), "{t}");
+        assert_eq!(t.contains(r#"decoded authorization failure message: {"allowed":false"#), decoded, "{extra}: {t}");
+        let asked = proxy.stood_in.lock().unwrap().clone();
+        assert_eq!(asked.iter().any(|b| b.contains("EncodedMessage=kilnENCODED123")), decoded, "{asked:?}");
+        assert_no_leaks(&h, "refused RunInstances");
+    }
 }

@@ -30,9 +30,26 @@ pub async fn load(access: &Access) -> Aws {
     if let Some(p) = &access.profile {
         loader = loader.profile_name(p);
     }
-    if let Some(f) = &access.shared_credentials_file {
-        let files = EnvConfigFiles::builder().include_default_config_file(true).with_file(EnvConfigFileKind::Credentials, f).build();
-        loader = loader.profile_files(files);
+    let files = access.shared_credentials_file.as_ref().map(|f| EnvConfigFiles::builder().include_default_config_file(true).with_file(EnvConfigFileKind::Credentials, f).build());
+    if let Some(files) = &files {
+        loader = loader.profile_files(files.clone());
+    }
+    if access.skip_metadata_api_check {
+        // The default chain without its last link, the instance metadata
+        // service.
+        use aws_config::meta::credentials::CredentialsProviderChain;
+        let mut profile = aws_config::profile::ProfileFileCredentialsProvider::builder();
+        if let Some(p) = &access.profile {
+            profile = profile.profile_name(p);
+        }
+        if let Some(files) = files {
+            profile = profile.profile_files(files);
+        }
+        let chain = CredentialsProviderChain::first_try("Environment", aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+            .or_else("Profile", profile.build())
+            .or_else("WebIdentityToken", aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder().build())
+            .or_else("EcsContainer", aws_config::ecs::EcsCredentialsProvider::builder().build());
+        loader = loader.credentials_provider(chain);
     }
     if let (Some(ak), Some(sk)) = (&access.access_key, &access.secret_key) {
         loader = loader.credentials_provider(Credentials::new(ak, sk, access.token.clone(), None, "template"));
@@ -45,6 +62,15 @@ pub async fn load(access: &Access) -> Aws {
         }
         if let Some(d) = role.duration {
             b = b.session_length(d);
+        }
+        if let Some(p) = &role.policy {
+            b = b.policy(p);
+        }
+        if !role.policy_arns.is_empty() {
+            b = b.policy_arns(role.policy_arns.clone());
+        }
+        if !role.tags.is_empty() {
+            b = b.tags(role.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
         let provider = b.build().await;
         sdk = sdk.into_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build();
@@ -61,6 +87,20 @@ impl Aws {
     /// An IAM client (IAM is global; the build region signs the calls).
     pub fn iam(&self) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.sdk)
+    }
+
+    /// `decode_authorization_messages`: append what STS decodes of an
+    /// error's "Encoded authorization failure message", if it has one.
+    pub async fn decode_authorization(&self, error: String) -> String {
+        const MARK: &str = "Encoded authorization failure message: ";
+        let Some(encoded) = error.split(MARK).nth(1).and_then(|r| r.split_whitespace().next()).filter(|e| !e.is_empty()) else {
+            return error;
+        };
+        let sts = aws_sdk_sts::Client::new(&self.sdk);
+        match sts.decode_authorization_message().encoded_message(encoded).send().await {
+            Ok(out) => format!("{error}\n  decoded authorization failure message: {}", out.decoded_message().unwrap_or_default()),
+            Err(e) => format!("{error}\n  (decoding the authorization failure message failed: {})", sdk_error("DecodeAuthorizationMessage", &e)),
+        }
     }
 
     /// A client for another region (`ami_regions` copies).

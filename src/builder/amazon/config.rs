@@ -152,6 +152,11 @@ pub struct AssumeRole {
     pub session_name: Option<String>,
     pub external_id: Option<String>,
     pub duration: Option<Duration>,
+    /// A session policy (JSON) and managed policies that narrow the role.
+    pub policy: Option<String>,
+    pub policy_arns: Vec<String>,
+    /// Session tags.
+    pub tags: Vec<(String, String)>,
 }
 
 /// Where credentials and the endpoint come from.
@@ -166,6 +171,11 @@ pub struct Access {
     pub endpoint: Option<String>,
     pub skip_region_validation: bool,
     pub skip_credential_validation: bool,
+    /// Never ask the EC2 instance metadata service for credentials.
+    pub skip_metadata_api_check: bool,
+    /// Decode the "Encoded authorization failure message" of a refused
+    /// call through STS and show it.
+    pub decode_authorization_messages: bool,
     pub max_retries: Option<u32>,
     pub assume_role: Option<AssumeRole>,
     /// `aws_polling`: a fixed delay between polls, and a bound on them.
@@ -458,8 +468,24 @@ impl Access {
                 session_name: non_empty(get_str(&a, "session_name")),
                 external_id: non_empty(get_str(&a, "external_id")),
                 duration: get_i64(&a, "duration_seconds").map(|s| Duration::from_secs(s.max(0) as u64)),
+                policy: non_empty(get_str(&a, "policy")),
+                policy_arns: get_strings(&a, "policy_arns"),
+                tags: {
+                    if !get_strings(&a, "transitive_tag_keys").is_empty() {
+                        return Err("assume_role: transitive_tag_keys is not supported by kiln yet (the AWS SDK's assume-role provider cannot send them); session tags (tags) are".into());
+                    }
+                    get_string_map(&a, "tags")
+                },
             }),
         };
+        for k in ["insecure_skip_tls_verify", "skip_save_build_region"] {
+            if get_bool(c, k) == Some(true) {
+                return Err(match k {
+                    "insecure_skip_tls_verify" => "insecure_skip_tls_verify is not supported by kiln: add the endpoint's CA certificate to the system trust store (or SSL_CERT_FILE) instead".into(),
+                    _ => format!("{k} is not supported by kiln yet"),
+                });
+            }
+        }
         let polling = block(c, "aws_polling").unwrap_or_default();
         let env_num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
         let poll_delay = get_i64(&polling, "delay_seconds").map(|s| s.max(0) as u64).or_else(|| env_num("AWS_POLL_DELAY_SECONDS")).map(Duration::from_secs);
@@ -480,6 +506,8 @@ impl Access {
             endpoint,
             skip_region_validation,
             skip_credential_validation: get_bool(c, "skip_credential_validation").unwrap_or(false),
+            skip_metadata_api_check: get_bool(c, "skip_metadata_api_check").unwrap_or(false),
+            decode_authorization_messages: get_bool(c, "decode_authorization_messages").unwrap_or(false),
             max_retries: get_i64(c, "max_retries").map(|n| n.clamp(0, 100) as u32),
             assume_role,
             poll_delay,

@@ -71,6 +71,10 @@ impl Builder for AmazonEbs {
         }
         let r = run_steps(&list, &mut state, ctx).await;
         state.finish_journal();
+        let r = match r {
+            Err(BuildError::Failed(e)) if cfg.access.decode_authorization_messages => Err(BuildError::Failed(state.aws.decode_authorization(e).await)),
+            other => other,
+        };
         r?;
         if state.amis.is_empty() {
             return Ok(None);
