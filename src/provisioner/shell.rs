@@ -86,7 +86,11 @@ impl Shell {
             scripts.insert(0, s);
         }
         let folder = get_str(c, "remote_folder").unwrap_or_else(|| "/tmp".into());
-        let file = get_str(c, "remote_file").unwrap_or_else(|| format!("script_{}.sh", uuid::Uuid::new_v4().as_u128() % 10000));
+        // Packer draws from 0..9999; builds sharing a host (parallel builds,
+        // CI runners) then meet another user's file at the same path, which
+        // they can neither overwrite nor remove. Nine digits make that
+        // practically impossible.
+        let file = get_str(c, "remote_file").unwrap_or_else(|| format!("script_{}.sh", uuid::Uuid::new_v4().as_u128() % 1_000_000_000));
         Ok(Shell {
             inline: get_strings(c, "inline"),
             scripts,
@@ -229,5 +233,20 @@ impl Provisioner for Shell {
             ctx.sleep(d).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_remote_paths_do_not_collide_between_builds() {
+        let mut c = Config::new();
+        c.insert("inline".into(), crate::value::Value::Tuple(vec![crate::value::Value::from("true")]));
+        let paths: std::collections::HashSet<String> = (0..2000).map(|_| Shell::new(&c).map(|s| s.remote_path).unwrap_or_default()).collect();
+        // With Packer's 0..9999, 2000 draws collide almost surely.
+        assert_eq!(paths.len(), 2000);
+        assert!(paths.iter().all(|p| p.starts_with("/tmp/script_") && p.ends_with(".sh")), "{paths:?}");
     }
 }
