@@ -80,3 +80,33 @@ fn the_rich_template_upgrades_and_the_result_is_fmt_clean() {
     assert!(text.contains("error-cleanup-provisioner \"shell-local\""), "{text}");
     assert!(text.contains("$${x} %%{y}"), "template sequences must be escaped:\n{text}");
 }
+
+/// A JSON object of plain settings (`metadata_options`, `placement`) upgrades
+/// to an object attribute, as Packer's `hcl2_upgrade` writes it; kiln reads
+/// that form as the block it stands for, so the upgrade validates, and a
+/// misspelt key inside it is still reported with a suggestion.
+#[test]
+fn upgraded_object_settings_validate_as_blocks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = r#"{
+  "builders": [{
+    "type": "amazon-ebs", "region": "us-east-1", "source_ami": "ami-1", "instance_type": "t3.micro",
+    "ssh_username": "ec2-user", "ami_name": "x-{{timestamp}}",
+    "metadata_options": {"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
+    "placement": {"tenancy": "dedicated"}
+  }]
+}"#;
+    std::fs::write(dir.path().join("t.json"), json).expect("write");
+    let run = |args: &[&str]| kiln().args(args).current_dir(dir.path()).env("NO_COLOR", "1").env("AWS_ACCESS_KEY_ID", "AKIDX").env("AWS_SECRET_ACCESS_KEY", "x").output().expect("run");
+    let out = run(&["hcl2_upgrade", "t.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let hcl = std::fs::read_to_string(dir.path().join("t.json.pkr.hcl")).expect("upgrade output");
+    assert!(hcl.contains("metadata_options = {") && hcl.contains("placement = {"), "{hcl}");
+    let out = run(&["validate", "t.json.pkr.hcl"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    std::fs::write(dir.path().join("t.json.pkr.hcl"), hcl.replace("http_tokens ", "http_token ")).expect("write");
+    let out = run(&["validate", "t.json.pkr.hcl"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("\"http_token\" is not expected here") && err.contains("did you mean \"http_tokens\"?"), "{err}");
+}

@@ -175,6 +175,39 @@ pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&
             );
             continue;
         };
+        // A single block of plain settings may also be written as an object
+        // attribute (`placement = { tenancy = "dedicated" }`): Packer's own
+        // docs show that form, and `hcl2_upgrade` writes it for JSON objects.
+        if let Kind::Block(sub) = field.1 {
+            if sub.iter().all(|f| !matches!(f.1, Kind::Block(_) | Kind::Blocks(_))) {
+                if let Ok(Value::Object(members) | Value::Map(members)) = ev.eval(&attr.value) {
+                    let mut inner = Config::new();
+                    for (k, v) in members.iter() {
+                        let Some(sf) = sub.iter().find(|f| f.0 == k.as_str()) else {
+                            diags.push(
+                                Diag::error("Unsupported argument")
+                                    .detail(format!("{name}: an argument named {k:?} is not expected here."))
+                                    .at(&view.file.src, attr.value.span())
+                                    .maybe_hint(did_you_mean(k, sub.iter().map(|f| f.0))),
+                            );
+                            continue;
+                        };
+                        match coerce(v.clone(), sf.1) {
+                            Ok(v) => {
+                                inner.insert(k.clone(), v);
+                            }
+                            Err(msg) => diags.push(
+                                Diag::error("Incorrect attribute value type")
+                                    .detail(format!("Inappropriate value for {name}.{k}: {msg}."))
+                                    .at(&view.file.src, attr.value.span()),
+                            ),
+                        }
+                    }
+                    out.insert(name.to_string(), Value::Object(inner.into_iter().collect()));
+                    continue;
+                }
+            }
+        }
         if matches!(field.1, Kind::Block(_) | Kind::Blocks(_)) {
             diags.push(
                 Diag::error("Unsupported argument")
