@@ -493,7 +493,7 @@ fn assume_role_signs_ec2_calls_with_the_role_credentials() {
     let (out, calls, bodies) = build_with_creds_calls(&h, &w, extra, &env);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    let assume: Vec<String> = bodies.iter().filter(|b| b.contains("Action=AssumeRole&")).flat_map(|b| b.split('&').map(percent_decode).collect::<Vec<_>>()).collect();
+    let assume = ec2::params_of(&bodies, "AssumeRole");
     for want in ["PolicyArns.member.1.arn=arn:aws:iam::aws:policy/AmazonEC2FullAccess", "Tags.member.1.Key=Team", "Tags.member.1.Value=images", "Policy={\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ec2:*\",\"Resource\":\"*\"}]}"] {
         assert!(assume.iter().any(|p| p == want), "AssumeRole lacks {want}: {assume:?}");
     }
@@ -661,6 +661,7 @@ fn ami_options_copies_permissions_tags_and_volumes() {
 fn spot_instance_with_vpc_subnet_and_group_filters() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
     let (vpc, group) = rt().block_on(async {
         let c = h.client();
         let vpcs = c.describe_vpcs().filters(aws_sdk_ec2::types::Filter::builder().name("is-default").values("true").build()).send().await.expect("vpcs");
@@ -680,14 +681,43 @@ fn spot_instance_with_vpc_subnet_and_group_filters() {
   security_group_filter {
     filters = { "group-name" = "kiln-test-ssh" }
   }
+  spot_tags       = { Purpose = "spot-request" }
+  run_volume_tags = { Disk = "build" }
+  user_data       = "hello-spot"
+  launch_block_device_mappings {
+    device_name           = "/dev/sdb"
+    volume_size           = 4
+    volume_type           = "gp3"
+    delete_on_termination = true
+  }
+  metadata_options {
+    http_tokens = "required"
+  }
 "#;
-    let f = w.write("spot.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"echo on spot\""));
+    let f = w.write("spot.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"echo on spot\""));
     let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains(&format!("Found VPC ID: {vpc}")), "{t}");
     assert!(t.contains(&format!("Found security group(s): {group}")), "{t}");
     assert!(t.contains("Launching a spot AWS instance") && t.contains("on spot"), "{t}");
+    // The launch template carries the same launch settings RunInstances gets.
+    let data = proxy.params("CreateLaunchTemplate");
+    for want in [
+        "LaunchTemplateData.BlockDeviceMapping.1.DeviceName=/dev/sdb",
+        "LaunchTemplateData.BlockDeviceMapping.1.Ebs.VolumeSize=4",
+        "LaunchTemplateData.BlockDeviceMapping.1.Ebs.VolumeType=gp3",
+        "LaunchTemplateData.MetadataOptions.HttpTokens=required",
+        "LaunchTemplateData.UserData=aGVsbG8tc3BvdA==",
+        "LaunchTemplateData.SecurityGroupId.1=",
+    ] {
+        assert!(data.iter().any(|p| p.starts_with(want) && (want.ends_with('=') || p == want)), "CreateLaunchTemplate lacks {want}: {data:?}");
+    }
+    for (kind, tag) in [("instance", "Name"), ("volume", "Disk"), ("spot-instances-request", "Purpose")] {
+        let n = data.iter().find_map(|p| p.strip_prefix("LaunchTemplateData.TagSpecification.").and_then(|r| r.strip_suffix(&format!(".ResourceType={kind}")))).unwrap_or_else(|| panic!("no {kind} tags: {data:?}"));
+        let prefix = format!("LaunchTemplateData.TagSpecification.{n}.Tag.");
+        assert!(data.iter().any(|p| p.strip_prefix(&prefix).is_some_and(|r| r.ends_with(&format!(".Key={tag}")))), "{kind} tags lack {tag}: {data:?}");
+    }
     let inv = rt().block_on(inventory(&h.client()));
     // The pre-made group is the test's, not a leak.
     let leaks: Vec<String> = inv.leaks().into_iter().filter(|l| !l.contains(&group)).collect();
@@ -841,16 +871,13 @@ fn temporary_instance_profile_is_made_used_and_deleted() {
     assert_no_leaks(&h, "temporary instance profile");
     let name = t.split("Creating temporary instance profile for this instance: ").nth(1).and_then(|r| r.split_whitespace().next()).expect("profile name in the output").to_string();
     let calls = proxy.calls();
-    let bodies = proxy.bodies.lock().unwrap().clone();
-    let body = |action: &str| bodies.iter().find(|b| b.contains(&format!("Action={action}&"))).cloned().unwrap_or_else(|| panic!("no {action} in {calls:?}"));
-    let decoded = |b: String| b.split('&').map(|kv| kv.replace('+', " ")).map(|kv| percent_decode(&kv)).collect::<Vec<_>>();
-    let policy = decoded(body("PutRolePolicy"));
+    let policy = proxy.params("PutRolePolicy");
     let doc = policy.iter().find_map(|kv| kv.strip_prefix("PolicyDocument=")).expect("PolicyDocument");
     let doc: serde_json::Value = serde_json::from_str(doc).expect("policy is JSON");
     assert_eq!(doc, serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": ["*"]}]}));
-    let trust = decoded(body("CreateRole"));
+    let trust = proxy.params("CreateRole");
     assert!(trust.iter().any(|kv| kv.starts_with("AssumeRolePolicyDocument=") && kv.contains("ec2.amazonaws.com")), "{trust:?}");
-    assert!(decoded(body("RunInstances")).contains(&format!("IamInstanceProfile.Name={name}")), "the instance was not launched with {name}");
+    assert!(proxy.params("RunInstances").contains(&format!("IamInstanceProfile.Name={name}")), "the instance was not launched with {name}");
     let at = |a: &str| calls.iter().position(|c| c == a).unwrap_or(usize::MAX);
     assert!(at("AddRoleToInstanceProfile") < at("RunInstances") && at("TerminateInstances") < at("DeleteRole"), "{calls:?}");
 
@@ -874,17 +901,12 @@ fn temporary_instance_profile_is_made_used_and_deleted() {
         let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         assert_eq!(proxy.calls().iter().any(|c| c == "GetInstanceProfile"), lookup, "{extra}: {:?}", proxy.calls());
-        let bodies = proxy.bodies.lock().unwrap().clone();
-        assert!(bodies.iter().any(|b| b.contains("Action=RunInstances&") && b.contains("IamInstanceProfile.Name=builder-profile")), "{extra}: named profile not passed on");
+        assert!(proxy.params("RunInstances").iter().any(|p| p == "IamInstanceProfile.Name=builder-profile"), "{extra}: named profile not passed on");
         let left = rt().block_on(ec2::iam_leaks(&h.moto.endpoint()));
         assert_eq!(left, vec!["instance profile builder-profile".to_string()], "{extra}: the user's profile must stay, nothing else");
     }
     rt().block_on(async { iam.delete_instance_profile().instance_profile_name("builder-profile").send().await.expect("DeleteInstanceProfile") });
     assert_no_leaks(&h, "skip_profile_validation");
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// The instance and AMI options EC2 takes as parameters: each reaches the
@@ -919,11 +941,7 @@ fn run_and_ami_options_reach_ec2() {
     assert_eq!(out.status.code(), Some(0), "{t}");
     let inv = assert_no_leaks(&h, "run options");
     let ami = inv.amis[0].0.clone();
-    let bodies = proxy.bodies.lock().unwrap().clone();
-    let params = |action: &str| -> Vec<String> {
-        bodies.iter().filter(|b| b.contains(&format!("Action={action}&"))).flat_map(|b| b.split('&').map(percent_decode).collect::<Vec<_>>()).collect()
-    };
-    let run = params("RunInstances");
+    let run = proxy.params("RunInstances");
     for want in [
         "CreditSpecification.CpuCredits=unlimited",
         "EnclaveOptions.Enabled=true",
@@ -936,7 +954,7 @@ fn run_and_ami_options_reach_ec2() {
     ] {
         assert!(run.iter().any(|p| p == want), "RunInstances lacks {want}: {run:?}");
     }
-    let modify = params("ModifyImageAttribute");
+    let modify = proxy.params("ModifyImageAttribute");
     assert!(modify.iter().any(|p| p == "ProductCode.1=abcdefghij0123456789klmno"), "{modify:?}");
     assert!(modify.iter().any(|p| p == "ImdsSupport.Value=v2.0"), "{modify:?}");
     rt().block_on(async {

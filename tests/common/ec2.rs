@@ -294,6 +294,13 @@ pub fn iam_at(endpoint: &str) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::from_conf(conf)
 }
 
+/// The decoded `Name=value` parameters of the form-encoded request bodies
+/// (AWS query protocol) that call `action`.
+pub fn params_of(bodies: &[String], action: &str) -> Vec<String> {
+    let decode = |kv: &str| percent_encoding::percent_decode_str(&kv.replace('+', " ")).decode_utf8_lossy().into_owned();
+    bodies.iter().filter(|b| b.split('&').any(|kv| kv == format!("Action={action}"))).flat_map(|b| b.split('&').map(decode).collect::<Vec<_>>()).collect()
+}
+
 /// An HTTP proxy in front of moto that counts EC2 calls, remembers the
 /// access key id each request was signed with, and can fail the k-th call.
 pub struct FaultProxy {
@@ -395,6 +402,10 @@ impl FaultProxy {
     }
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
+    }
+    /// The decoded `Name=value` parameters of every request for `action`.
+    pub fn params(&self, action: &str) -> Vec<String> {
+        params_of(&self.bodies.lock().unwrap(), action)
     }
     pub fn reset(&self) {
         self.calls.lock().unwrap().clear();

@@ -1,0 +1,156 @@
+//! Steps 4-5: the temporary key pair and security group through which
+//! kiln reaches the instance.
+
+use super::{failed, filter, filters, render, short_uuid, State, TempKey};
+use crate::builder::amazon::client::sdk_error;
+use crate::builder::amazon::config::{EbsConfig, KeyType as CfgKeyType};
+use crate::builder::amazon::resources::Resource;
+use crate::runner::steps::Step;
+use crate::runner::{BuildContext, BuildError};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{IpPermission, IpRange, KeyType};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+// ---- 4. KeyPair -------------------------------------------------------------
+
+pub struct KeyPair<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for KeyPair<'_> {
+    fn name(&self) -> &'static str {
+        "StepKeyPair"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        if !self.cfg.temporary_key_pair {
+            if let Some(n) = &self.cfg.ssh_keypair_name {
+                ctx.ui.say(&format!("Using existing SSH private key for the key pair {n}"));
+            }
+            return Ok(());
+        }
+        let name = render(ctx, &self.cfg.temporary_key_pair_name.clone().unwrap_or_else(|| format!("kiln_{}", short_uuid())))?;
+        let r = Resource::KeyPair { region: s.region().to_string(), name: name.clone() };
+        s.track(&r)?;
+        s.key_pair = Some(r);
+        ctx.ui.say(&format!("Creating temporary keypair: {name}"));
+        let kt = match self.cfg.temporary_key_pair_type {
+            CfgKeyType::Rsa => KeyType::Rsa,
+            CfgKeyType::Ed25519 => KeyType::Ed25519,
+        };
+        let call = s.ec2.create_key_pair().key_name(&name).key_type(kt).send();
+        let out = s.shielded(call).await?.map_err(|e| failed(sdk_error("CreateKeyPair", &e)))?;
+        let pem = out.key_material().ok_or_else(|| failed("CreateKeyPair returned no key material".into()))?;
+        let key = russh::keys::decode_secret_key(pem, None).map_err(|e| failed(format!("reading the temporary key pair's private key: {e}")))?;
+        if ctx.debug {
+            let file = PathBuf::from(format!("ec2_{}.pem", ctx.build_name.replace(['/', '.'], "_")));
+            ctx.ui.message(&format!("Saving key for debug purposes: {}", file.display()));
+            crate::util::fs::write_private(&file, pem.as_bytes()).map_err(|e| failed(format!("Error saving debug key: {e}")))?;
+            s.debug_key_file = Some(file);
+        }
+        s.key = Some(TempKey { private: Arc::new(key) });
+        s.launch_key_name = Some(name);
+        Ok(())
+    }
+    async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
+        s.key = None;
+        if let Some(f) = s.debug_key_file.take() {
+            let _ = std::fs::remove_file(f);
+        }
+        if let Some(r) = s.key_pair.take() {
+            ctx.ui.say("Deleting temporary keypair...");
+            s.delete(ctx, &r).await;
+        }
+    }
+}
+
+// ---- 5. SecurityGroup -------------------------------------------------------
+
+pub struct SecurityGroup<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for SecurityGroup<'_> {
+    fn name(&self) -> &'static str {
+        "StepSecurityGroup"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        if !self.cfg.security_group_ids.is_empty() {
+            ctx.ui.say("Using specified security groups...");
+            s.group_ids = self.cfg.security_group_ids.clone();
+            return Ok(());
+        }
+        if let Some(f) = &self.cfg.security_group_filter {
+            let mut q = s.ec2.describe_security_groups().set_filters(Some(filters(f)));
+            if let Some(v) = &s.vpc_id {
+                q = q.filters(filter("vpc-id", v));
+            }
+            let out = q.send().await.map_err(|e| failed(sdk_error("DescribeSecurityGroups", &e)))?;
+            let ids: Vec<String> = out.security_groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect();
+            if ids.is_empty() {
+                return Err(failed(format!("No security group matches security_group_filter {f:?}")));
+            }
+            ctx.ui.say(&format!("Found security group(s): {}", ids.join(", ")));
+            s.group_ids = ids;
+            return Ok(());
+        }
+        let name = format!("kiln_{}", short_uuid());
+        let r = Resource::SecurityGroup { region: s.region().to_string(), name: name.clone(), vpc_id: s.vpc_id.clone(), id: None };
+        s.track(&r)?;
+        s.temp_group = Some(r);
+        ctx.ui.say(&format!("Creating temporary security group for this instance: {name}"));
+        let call = s.ec2.create_security_group().group_name(&name).description("Temporary group for kiln (a Packer-compatible image builder)").set_vpc_id(s.vpc_id.clone()).send();
+        let out = s
+            .shielded(call)
+            .await?
+            .map_err(|e| failed(sdk_error("CreateSecurityGroup", &e)))?;
+        let id = out.group_id().unwrap_or_default().to_string();
+        let r = Resource::SecurityGroup { region: s.region().to_string(), name, vpc_id: s.vpc_id.clone(), id: Some(id.clone()) };
+        s.track(&r)?;
+        s.temp_group = Some(r);
+        s.group_ids = vec![id.clone()];
+        if !self.cfg.communicator_none {
+            let port = crate::plugin::get_i64(&self.cfg.raw, "ssh_port").unwrap_or(22) as i32;
+            let public;
+            let cidrs = if self.cfg.source_public_ip {
+                public = vec![public_ip_cidr().await.map_err(failed)?];
+                &public
+            } else {
+                &self.cfg.temporary_security_group_source_cidrs
+            };
+            ctx.ui.say(&format!("Authorizing access to port {port} from {cidrs:?} in the temporary security groups..."));
+            let perm = IpPermission::builder().ip_protocol("tcp").from_port(port).to_port(port).set_ip_ranges(Some(cidrs.iter().map(|c| IpRange::builder().cidr_ip(c).build()).collect())).build();
+            s.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(perm).send().await.map_err(|e| failed(sdk_error("AuthorizeSecurityGroupIngress", &e)))?;
+        }
+        Ok(())
+    }
+    async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
+        if let Some(r) = s.temp_group.take() {
+            ctx.ui.say("Deleting temporary security group...");
+            s.delete(ctx, &r).await;
+        }
+    }
+}
+
+/// This host's public address as a /32 (or /128), from
+/// `$KILN_PUBLIC_IP_URL` (default: AWS's checkip service), for
+/// `temporary_security_group_source_public_ip`.
+async fn public_ip_cidr() -> Result<String, String> {
+    let url = std::env::var("KILN_PUBLIC_IP_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "https://checkip.amazonaws.com".into());
+    let u = url.clone();
+    let body = tokio::task::spawn_blocking(move || -> Result<String, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(std::time::Duration::from_secs(10))).build().into();
+        let mut resp = agent.get(&u).call().map_err(|e| e.to_string())?;
+        resp.body_mut().read_to_string().map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("temporary_security_group_source_public_ip: asking {url} for this host's public address: {e}"))?;
+    let ip: std::net::IpAddr = body.trim().parse().map_err(|_| format!("temporary_security_group_source_public_ip: {url} answered {:?}, not an IP address", body.trim()))?;
+    Ok(match ip {
+        std::net::IpAddr::V4(v) => format!("{v}/32"),
+        std::net::IpAddr::V6(v) => format!("{v}/128"),
+    })
+}

@@ -1,0 +1,375 @@
+//! Steps 13-20: stop the instance, create the AMI, copy it to other
+//! regions, deprecate, share and tag it, then keep it.
+
+use super::launch::describe_instance;
+use super::options::block_device;
+use super::{failed, render_tags, say_tags, State};
+use crate::builder::amazon::client::sdk_error;
+use crate::builder::amazon::config::EbsConfig;
+use crate::builder::amazon::resources::{self, Resource};
+use crate::builder::amazon::wait::{self, Poll, Policy};
+use crate::runner::steps::Step;
+use crate::runner::{BuildContext, BuildError};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, AttributeValue, BlockDeviceMapping, CreateVolumePermission, CreateVolumePermissionModifications, ImageState, InstanceStateName, LaunchPermission, LaunchPermissionModifications, PermissionGroup, SnapshotAttributeName};
+use aws_sdk_ec2::Client;
+
+// ---- 13. StopEBSBackedInstance ----------------------------------------------
+
+pub struct StopInstance<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for StopInstance<'_> {
+    fn name(&self) -> &'static str {
+        "StepStopEBSBackedInstance"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        if self.cfg.disable_stop_instance {
+            ctx.ui.say("Automatic instance stop disabled. Please stop instance manually.");
+        } else {
+            let id = s.instance.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+            ctx.ui.say("Stopping the source instance...");
+            s.ec2.stop_instances().instance_ids(&id).send().await.map_err(|e| failed(sdk_error("StopInstances", &e)))?;
+        }
+        let id = s.instance.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+        ctx.ui.say("Waiting for the instance to stop...");
+        let ec2 = s.ec2.clone();
+        wait::until(&format!("instance {id} to stop"), &s.policy, || async {
+            let Some(i) = describe_instance(&ec2, &id).await? else { return Err(format!("instance {id} disappeared")) };
+            match i.state().and_then(|x| x.name()) {
+                Some(InstanceStateName::Stopped) => Ok(Poll::Ready(())),
+                Some(InstanceStateName::Terminated) => Err(format!("Error waiting for instance to stop: instance {id} was terminated ({})", i.state_reason().and_then(|r| r.message()).unwrap_or("EC2 gave no reason"))),
+                Some(other) => Ok(Poll::Pending(other.as_str().to_string())),
+                None => Ok(Poll::Pending("unknown".into())),
+            }
+        })
+        .await
+        .map_err(failed)
+    }
+}
+
+// ---- 14. ModifyEBSBackedInstance --------------------------------------------
+
+pub struct ModifyInstance<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for ModifyInstance<'_> {
+    fn name(&self) -> &'static str {
+        "StepModifyEBSBackedInstance"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let id = s.instance.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+        if self.cfg.sriov_support {
+            ctx.ui.say("Enabling Enhanced Networking (SR-IOV)...");
+            s.ec2.modify_instance_attribute().instance_id(&id).sriov_net_support(AttributeValue::builder().value("simple").build()).send().await.map_err(|e| failed(sdk_error("ModifyInstanceAttribute", &e)))?;
+        }
+        if let Some(ena) = self.cfg.ena_support {
+            ctx.ui.say(&format!("{} Enhanced Networking (ENA)...", if ena { "Enabling" } else { "Disabling" }));
+            s.ec2.modify_instance_attribute().instance_id(&id).ena_support(AttributeBooleanValue::builder().value(ena).build()).send().await.map_err(|e| failed(sdk_error("ModifyInstanceAttribute", &e)))?;
+        }
+        Ok(())
+    }
+}
+
+// ---- 15. DeregisterAMI --------------------------------------------------------
+
+pub struct Deregister<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for Deregister<'_> {
+    fn name(&self) -> &'static str {
+        "StepDeregisterAMI"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        if !(self.cfg.force_deregister || ctx.force) {
+            return Ok(());
+        }
+        let mut regions = vec![s.region().to_string()];
+        for r in &self.cfg.ami_regions {
+            if !regions.contains(r) {
+                regions.push(r.clone());
+            }
+        }
+        for r in regions {
+            let ec2 = s.aws.ec2_in(&r);
+            for (id, snaps) in resources::images_named(&ec2, &self.cfg.ami_name).await.map_err(failed)? {
+                ctx.ui.say(&format!("Deregistered AMI id: {id}"));
+                let snaps = if self.cfg.force_delete_snapshot { snaps } else { Vec::new() };
+                for sn in &snaps {
+                    ctx.ui.say(&format!("Deleted snapshot: {sn}"));
+                }
+                resources::delete_image(&ec2, &id, &snaps).await.map_err(failed)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- 16. CreateAMI ------------------------------------------------------------
+
+async fn wait_image(ec2: &Client, policy: &Policy, id: &str) -> Result<aws_sdk_ec2::types::Image, String> {
+    wait::until(&format!("AMI {id} to become available"), policy, || async {
+        let out = ec2.describe_images().image_ids(id).send().await.map_err(|e| sdk_error("DescribeImages", &e))?;
+        let Some(img) = out.images().first().cloned() else { return Ok(Poll::Pending("not visible yet".into())) };
+        match img.state() {
+            Some(ImageState::Available) => Ok(Poll::Ready(img)),
+            Some(ImageState::Failed) | Some(ImageState::Error) | Some(ImageState::Invalid) | Some(ImageState::Deregistered) => {
+                let why = img.state_reason().and_then(|r| r.message().or(r.code())).unwrap_or("EC2 gave no reason");
+                Err(format!("Error waiting for AMI {id}: it is {}: {why}", img.state().map(|x| x.as_str()).unwrap_or("?")))
+            }
+            other => Ok(Poll::Pending(other.map(|x| x.as_str().to_string()).unwrap_or_else(|| "unknown".into()))),
+        }
+    })
+    .await
+}
+
+pub struct CreateAmi<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for CreateAmi<'_> {
+    fn name(&self) -> &'static str {
+        "StepCreateAMI"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let id = s.instance.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+        let name = self.cfg.ami_name.clone();
+        ctx.ui.say(&format!("Creating AMI {name} from instance {id}"));
+        let r = Resource::Image { region: s.region().to_string(), name: name.clone(), id: None };
+        s.track(&r)?;
+        s.images.push(r);
+        let mappings: Vec<BlockDeviceMapping> = self.cfg.ami_block_device_mappings.iter().map(|b| block_device(b, true)).collect();
+        let mut q = s.ec2.create_image().instance_id(&id).name(&name).set_description(self.cfg.ami_description.clone());
+        if !mappings.is_empty() {
+            q = q.set_block_device_mappings(Some(mappings));
+        }
+        let out = s.shielded(q.send()).await?.map_err(|e| failed(sdk_error("CreateImage", &e)))?;
+        let ami = out.image_id().ok_or_else(|| failed("CreateImage returned no image id".into()))?.to_string();
+        let r = Resource::Image { region: s.region().to_string(), name, id: Some(ami.clone()) };
+        s.track(&r)?;
+        s.images = vec![r];
+        ctx.ui.message(&format!("AMI: {ami}"));
+        ctx.ui.say("Waiting for AMI to become ready...");
+        let img = wait_image(&s.ec2, &s.policy, &ami).await.map_err(failed)?;
+        let region = s.region().to_string();
+        s.snapshots.extend(resources::snapshots_of(&img).into_iter().map(|sn| (region.clone(), sn)));
+        s.amis.push((region, ami));
+        Ok(())
+    }
+    async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
+        if s.keep {
+            return;
+        }
+        let mine: Vec<Resource> = s.images.iter().filter(|r| r.region() == s.region()).cloned().collect();
+        if mine.is_empty() {
+            return;
+        }
+        ctx.ui.say("Deregistering the AMI and deleting associated snapshots because of cancellation, or error...");
+        for r in mine {
+            s.delete(ctx, &r).await;
+            s.images.retain(|x| !x.same(&r));
+        }
+        s.amis.clear();
+    }
+}
+
+// ---- 17. AMIRegionCopy --------------------------------------------------------
+
+pub struct RegionCopy<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for RegionCopy<'_> {
+    fn name(&self) -> &'static str {
+        "StepAMIRegionCopy"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let Some((src_region, src_ami)) = s.amis.first().cloned() else { return Ok(()) };
+        for region in &self.cfg.ami_regions {
+            if *region == src_region {
+                continue;
+            }
+            ctx.ui.say(&format!("Copying AMI ({src_ami}) to other region: {region}"));
+            let ec2 = s.aws.ec2_in(region);
+            let name = self.cfg.ami_name.clone();
+            let r = Resource::Image { region: region.clone(), name: name.clone(), id: None };
+            s.track(&r)?;
+            s.images.push(r);
+            let kms = self.cfg.region_kms_key_ids.iter().find(|(k, _)| k == region).map(|(_, v)| v.clone()).or_else(|| self.cfg.kms_key_id.clone());
+            let call = ec2.copy_image().source_region(&src_region).source_image_id(&src_ami).name(&name).set_description(self.cfg.ami_description.clone()).set_encrypted(self.cfg.encrypt_boot).set_kms_key_id(kms).send();
+            let out = s
+                .shielded(call)
+                .await?
+                .map_err(|e| failed(sdk_error("CopyImage", &e)))?;
+            let ami = out.image_id().unwrap_or_default().to_string();
+            let r = Resource::Image { region: region.clone(), name, id: Some(ami.clone()) };
+            s.track(&r)?;
+            s.images.retain(|x| !x.same(&r));
+            s.images.push(r);
+            ctx.ui.message(&format!("Waiting for AMI ({ami}) in region ({region}) to become ready..."));
+            let img = wait_image(&ec2, &s.policy, &ami).await.map_err(failed)?;
+            s.snapshots.extend(resources::snapshots_of(&img).into_iter().map(|sn| (region.clone(), sn)));
+            s.amis.push((region.clone(), ami));
+        }
+        Ok(())
+    }
+    async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
+        if s.keep {
+            return;
+        }
+        let copies: Vec<Resource> = s.images.iter().filter(|r| r.region() != s.region()).cloned().collect();
+        for r in copies {
+            ctx.ui.say(&format!("Deregistering the AMI copy in {} because of cancellation, or error...", r.region()));
+            s.delete(ctx, &r).await;
+            s.images.retain(|x| !x.same(&r));
+        }
+        let region = s.region().to_string();
+        s.amis.retain(|(r, _)| *r == region);
+    }
+}
+
+// ---- 18. EnableDeprecation ----------------------------------------------------
+
+pub struct Deprecate<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for Deprecate<'_> {
+    fn name(&self) -> &'static str {
+        "StepEnableDeprecation"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let Some(when) = self.cfg.deprecate_at else { return Ok(()) };
+        for (region, ami) in s.amis.clone() {
+            ctx.ui.say(&format!("Enabling deprecation on AMI ({ami}) in region {region:?} ..."));
+            s.aws.ec2_in(&region).enable_image_deprecation().image_id(&ami).deprecate_at(when).send().await.map_err(|e| failed(sdk_error("EnableImageDeprecation", &e)))?;
+        }
+        Ok(())
+    }
+}
+
+// ---- 19. ModifyAMIAttributes --------------------------------------------------
+
+pub struct AmiAttributes<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for AmiAttributes<'_> {
+    fn name(&self) -> &'static str {
+        "StepModifyAMIAttributes"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let cfg = self.cfg;
+        let mut perms: Vec<LaunchPermission> = cfg.ami_users.iter().map(|u| LaunchPermission::builder().user_id(u).build()).collect();
+        perms.extend(cfg.ami_groups.iter().map(|g| LaunchPermission::builder().group(PermissionGroup::from(g.as_str())).build()));
+        perms.extend(cfg.ami_org_arns.iter().map(|a| LaunchPermission::builder().organization_arn(a).build()));
+        perms.extend(cfg.ami_ou_arns.iter().map(|a| LaunchPermission::builder().organizational_unit_arn(a).build()));
+        if !cfg.ami_product_codes.is_empty() || cfg.imds_support.is_some() {
+            for (region, ami) in s.amis.clone() {
+                let ec2 = s.aws.ec2_in(&region);
+                if !cfg.ami_product_codes.is_empty() {
+                    ctx.ui.say(&format!("Adding product codes to AMI ({ami})..."));
+                    ec2.modify_image_attribute().image_id(&ami).set_product_codes(Some(cfg.ami_product_codes.clone())).send().await.map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
+                }
+                if let Some(v) = &cfg.imds_support {
+                    ctx.ui.say(&format!("Requiring IMDS {v} on AMI ({ami})..."));
+                    let value = aws_sdk_ec2::types::AttributeValue::builder().value(v).build();
+                    ec2.modify_image_attribute().image_id(&ami).imds_support(value).send().await.map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
+                }
+            }
+        }
+        if !perms.is_empty() {
+            for (region, ami) in s.amis.clone() {
+                ctx.ui.say(&format!("Modifying attributes on AMI ({ami})..."));
+                let m = LaunchPermissionModifications::builder().set_add(Some(perms.clone())).build();
+                s.aws.ec2_in(&region).modify_image_attribute().image_id(&ami).launch_permission(m).send().await.map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
+            }
+        }
+        let mut sperms: Vec<CreateVolumePermission> = cfg.snapshot_users.iter().map(|u| CreateVolumePermission::builder().user_id(u).build()).collect();
+        sperms.extend(cfg.snapshot_groups.iter().map(|g| CreateVolumePermission::builder().group(PermissionGroup::from(g.as_str())).build()));
+        if !sperms.is_empty() {
+            for (region, snap) in s.snapshots.clone() {
+                ctx.ui.say(&format!("Modifying attributes on snapshot ({snap})..."));
+                let m = CreateVolumePermissionModifications::builder().set_add(Some(sperms.clone())).build();
+                s.aws
+                    .ec2_in(&region)
+                    .modify_snapshot_attribute()
+                    .snapshot_id(&snap)
+                    .attribute(SnapshotAttributeName::CreateVolumePermission)
+                    .create_volume_permission(m)
+                    .send()
+                    .await
+                    .map_err(|e| failed(sdk_error("ModifySnapshotAttribute", &e)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- 20. CreateTags -----------------------------------------------------------
+
+pub struct Tags<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for Tags<'_> {
+    fn name(&self) -> &'static str {
+        "StepCreateTags"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        if self.cfg.tags.is_empty() && self.cfg.snapshot_tags.is_empty() {
+            return Ok(());
+        }
+        for (region, ami) in s.amis.clone() {
+            ctx.set_generated("BuildRegion", region.clone());
+            let tags = render_tags(ctx, &self.cfg.tags)?;
+            let snap_tags = render_tags(ctx, &self.cfg.snapshot_tags)?;
+            let ec2 = s.aws.ec2_in(&region);
+            ctx.ui.say(&format!("Adding tags to AMI ({ami})..."));
+            let snaps: Vec<String> = s.snapshots.iter().filter(|(r, _)| *r == region).map(|(_, sn)| sn.clone()).collect();
+            if !tags.is_empty() {
+                for sn in &snaps {
+                    ctx.ui.say(&format!("Tagging snapshot: {sn}"));
+                }
+                ctx.ui.say("Creating AMI tags");
+                say_tags(ctx, &tags);
+                ec2.create_tags().resources(&ami).set_tags(Some(tags)).send().await.map_err(|e| failed(sdk_error("CreateTags", &e)))?;
+            }
+            if !snap_tags.is_empty() && !snaps.is_empty() {
+                ctx.ui.say("Creating snapshot tags");
+                say_tags(ctx, &snap_tags);
+                ec2.create_tags().set_resources(Some(snaps)).set_tags(Some(snap_tags)).send().await.map_err(|e| failed(sdk_error("CreateTags", &e)))?;
+            }
+        }
+        ctx.set_generated("BuildRegion", s.region().to_string());
+        Ok(())
+    }
+}
+
+/// The last step: the AMIs are the build's product now, not temporary.
+pub struct Keep;
+
+#[async_trait]
+impl Step<State> for Keep {
+    fn name(&self) -> &'static str {
+        "StepKeepAMI"
+    }
+    async fn run(&self, s: &mut State, _ctx: &BuildContext) -> Result<(), BuildError> {
+        s.keep = true;
+        for r in std::mem::take(&mut s.images) {
+            s.release(&r);
+        }
+        Ok(())
+    }
+}

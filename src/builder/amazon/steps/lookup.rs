@@ -1,0 +1,159 @@
+//! Steps 1-3: the AMI name is free, the source AMI, the network.
+
+use super::{failed, filter, filters, SourceImage, State};
+use crate::builder::amazon::client::sdk_error;
+use crate::builder::amazon::config::EbsConfig;
+use crate::builder::amazon::resources;
+use crate::runner::steps::Step;
+use crate::runner::{BuildContext, BuildError};
+use async_trait::async_trait;
+
+// ---- 1. PreValidate ---------------------------------------------------------
+
+pub struct PreValidate<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for PreValidate<'_> {
+    fn name(&self) -> &'static str {
+        "StepPreValidate"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        if !self.cfg.access.skip_credential_validation {
+            s.aws.check_credentials().await.map_err(failed)?;
+        }
+        ctx.ui.say("Prevalidating any provided VPC information");
+        if self.cfg.subnet_id.is_some() && self.cfg.vpc_id.is_some() {
+            let out = s.ec2.describe_subnets().subnet_ids(self.cfg.subnet_id.clone().unwrap_or_default()).send().await.map_err(|e| failed(sdk_error("DescribeSubnets", &e)))?;
+            let vpc = out.subnets().first().and_then(|n| n.vpc_id()).map(str::to_string);
+            if vpc.as_deref() != self.cfg.vpc_id.as_deref() {
+                return Err(failed(format!("Error: subnet {} is not in vpc {}", self.cfg.subnet_id.as_deref().unwrap_or_default(), self.cfg.vpc_id.as_deref().unwrap_or_default())));
+            }
+        }
+        if self.cfg.skip_create_ami {
+            return Ok(());
+        }
+        let name = &self.cfg.ami_name;
+        if self.cfg.force_deregister || ctx.force {
+            ctx.ui.say("Force Deregister flag found, skipping prevalidating AMI Name");
+            return Ok(());
+        }
+        ctx.ui.say(&format!("Prevalidating AMI Name: {name}"));
+        let mut regions = vec![s.region().to_string()];
+        regions.extend(self.cfg.ami_regions.iter().filter(|r| !regions.contains(r)).cloned().collect::<Vec<_>>());
+        for r in regions {
+            let found = resources::images_named(&s.aws.ec2_in(&r), name).await.map_err(failed)?;
+            if let Some((id, _)) = found.first() {
+                return Err(failed(format!("Error: AMI Name: '{name}' is used by an existing AMI: {id} (in {r}); use -force or force_deregister = true to replace it")));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- 2. SourceAMIInfo -------------------------------------------------------
+
+pub struct SourceAmi<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for SourceAmi<'_> {
+    fn name(&self) -> &'static str {
+        "StepSourceAMIInfo"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let mut q = s.ec2.describe_images();
+        let what;
+        if let Some(id) = &self.cfg.source_ami {
+            q = q.image_ids(id);
+            what = format!("source_ami {id}");
+        } else {
+            let f = self.cfg.source_ami_filter.clone().unwrap_or_default();
+            q = q.set_filters(Some(filters(&f.filters))).set_owners(Some(f.owners.clone()));
+            if f.include_deprecated {
+                q = q.include_deprecated(true);
+            }
+            what = format!("source_ami_filter {:?} owned by {:?}", f.filters, f.owners);
+        }
+        let out = q.send().await.map_err(|e| failed(sdk_error("DescribeImages", &e)))?;
+        let mut images = out.images().to_vec();
+        if images.is_empty() {
+            return Err(failed(format!("No AMI was found matching {what}")));
+        }
+        if images.len() > 1 {
+            if !self.cfg.source_ami_filter.as_ref().is_some_and(|f| f.most_recent) {
+                return Err(failed("Your query returned more than one result. Please try a more specific search, or set most_recent to true.".into()));
+            }
+            images.sort_by(|a, b| a.creation_date().unwrap_or_default().cmp(b.creation_date().unwrap_or_default()));
+        }
+        let Some(img) = images.pop() else { return Err(failed(format!("No AMI was found matching {what}"))) };
+        let id = img.image_id().unwrap_or_default().to_string();
+        ctx.ui.message(&format!("Found Image ID: {id}"));
+        ctx.set_generated("SourceAMI", id.clone());
+        ctx.set_generated("SourceAMIName", img.name().unwrap_or_default());
+        ctx.set_generated("SourceAMIOwner", img.owner_id().unwrap_or_default());
+        ctx.set_generated("SourceAMIOwnerName", img.image_owner_alias().unwrap_or_default());
+        ctx.set_generated("SourceAMICreationDate", img.creation_date().unwrap_or_default());
+        ctx.set_generated("BuildRegion", s.region().to_string());
+        s.source = Some(SourceImage { id, root_device_name: img.root_device_name().map(str::to_string) });
+        Ok(())
+    }
+}
+
+// ---- 3. NetworkInfo ---------------------------------------------------------
+
+pub struct Network<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for Network<'_> {
+    fn name(&self) -> &'static str {
+        "StepNetworkInfo"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        if let (None, Some(f)) = (&s.vpc_id, &self.cfg.vpc_filter) {
+            let out = s.ec2.describe_vpcs().set_filters(Some(filters(f))).send().await.map_err(|e| failed(sdk_error("DescribeVpcs", &e)))?;
+            let ids: Vec<String> = out.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_string)).collect();
+            if ids.len() != 1 {
+                return Err(failed(format!("Exactly one VPC should match the vpc_filter {f:?}; found {}: {ids:?}", ids.len())));
+            }
+            ctx.ui.message(&format!("Found VPC ID: {}", ids[0]));
+            s.vpc_id = Some(ids[0].clone());
+        }
+        if let (None, Some(f)) = (&s.subnet_id, &self.cfg.subnet_filter) {
+            let mut q = s.ec2.describe_subnets().set_filters(Some(filters(&f.filters)));
+            if let Some(v) = &s.vpc_id {
+                q = q.filters(filter("vpc-id", v));
+            }
+            let out = q.send().await.map_err(|e| failed(sdk_error("DescribeSubnets", &e)))?;
+            let mut subnets = out.subnets().to_vec();
+            if let Some(az) = &s.availability_zone {
+                subnets.retain(|n| n.availability_zone() == Some(az.as_str()));
+            }
+            let n = match subnets.len() {
+                0 => return Err(failed(format!("No subnet matches subnet_filter {:?}", f.filters))),
+                1 => &subnets[0],
+                _ if f.most_free => subnets.iter().max_by_key(|n| n.available_ip_address_count().unwrap_or(0)).unwrap_or(&subnets[0]),
+                k if f.random => &subnets[usize::try_from(rand_core::RngCore::next_u32(&mut rand_core::OsRng)).unwrap_or(0) % k],
+                k => {
+                    let ids: Vec<&str> = subnets.iter().filter_map(|n| n.subnet_id()).collect();
+                    return Err(failed(format!("Your subnet_filter matched {k} subnets ({}): make it more specific, or set most_free or random to true", ids.join(", "))));
+                }
+            };
+            ctx.ui.message(&format!("Found Subnet ID: {}", n.subnet_id().unwrap_or_default()));
+            s.subnet_id = n.subnet_id().map(str::to_string);
+        }
+        if let Some(sub) = s.subnet_id.clone() {
+            if s.vpc_id.is_none() || s.availability_zone.is_none() {
+                let out = s.ec2.describe_subnets().subnet_ids(&sub).send().await.map_err(|e| failed(sdk_error("DescribeSubnets", &e)))?;
+                let n = out.subnets().first().ok_or_else(|| failed(format!("subnet {sub} does not exist")))?;
+                s.vpc_id = s.vpc_id.clone().or_else(|| n.vpc_id().map(str::to_string));
+                s.availability_zone = s.availability_zone.clone().or_else(|| n.availability_zone().map(str::to_string));
+            }
+        }
+        Ok(())
+    }
+}
