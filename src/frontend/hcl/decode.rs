@@ -156,6 +156,20 @@ pub fn coerce(v: Value, kind: Kind) -> Result<Value, String> {
     Ok(out)
 }
 
+/// "Unsupported argument": `key` is not one of `fields` (the diagnostic
+/// still needs its place).
+fn unsupported(detail: String, key: &str, fields: &[Field]) -> Diag {
+    Diag::error("Unsupported argument").detail(detail).maybe_hint(did_you_mean(key, fields.iter().map(|f| f.0)))
+}
+
+/// Store `v` as `key` converted for its field, or say (without a place yet)
+/// why `what` cannot take it.
+fn insert_coerced(out: &mut Config, key: &str, v: Value, kind: Kind, what: &str) -> Result<(), Diag> {
+    let v = coerce(v, kind).map_err(|msg| Diag::error("Incorrect attribute value type").detail(format!("Inappropriate value for {what}: {msg}.")))?;
+    out.insert(key.to_string(), v);
+    Ok(())
+}
+
 /// Decode a block body against a plugin schema. `meta` names arguments the
 /// caller handles itself (only, except, pause_before, …), skipped here.
 pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&str], meta_blocks: &[&str], diags: &mut Diags) -> Config {
@@ -166,13 +180,9 @@ pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&
         if meta.contains(&name) {
             continue;
         }
+        let src = &view.file.src;
         let Some(field) = fields.iter().find(|f| f.0 == name) else {
-            diags.push(
-                Diag::error("Unsupported argument")
-                    .detail(format!("An argument named {name:?} is not expected here."))
-                    .at(&view.file.src, attr.key.span())
-                    .maybe_hint(did_you_mean(name, fields.iter().map(|f| f.0))),
-            );
+            diags.push(unsupported(format!("An argument named {name:?} is not expected here."), name, fields).at(src, attr.key.span()));
             continue;
         };
         // A single block of plain settings may also be written as an object
@@ -184,23 +194,11 @@ pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&
                     let mut inner = Config::new();
                     for (k, v) in members.iter() {
                         let Some(sf) = sub.iter().find(|f| f.0 == k.as_str()) else {
-                            diags.push(
-                                Diag::error("Unsupported argument")
-                                    .detail(format!("{name}: an argument named {k:?} is not expected here."))
-                                    .at(&view.file.src, attr.value.span())
-                                    .maybe_hint(did_you_mean(k, sub.iter().map(|f| f.0))),
-                            );
+                            diags.push(unsupported(format!("{name}: an argument named {k:?} is not expected here."), k, sub).at(src, attr.value.span()));
                             continue;
                         };
-                        match coerce(v.clone(), sf.1) {
-                            Ok(v) => {
-                                inner.insert(k.clone(), v);
-                            }
-                            Err(msg) => diags.push(
-                                Diag::error("Incorrect attribute value type")
-                                    .detail(format!("Inappropriate value for {name}.{k}: {msg}."))
-                                    .at(&view.file.src, attr.value.span()),
-                            ),
+                        if let Err(d) = insert_coerced(&mut inner, k, v.clone(), sf.1, &format!("{name}.{k}")) {
+                            diags.push(d.at(src, attr.value.span()));
                         }
                     }
                     out.insert(name.to_string(), Value::Object(inner.into_iter().collect()));
@@ -212,21 +210,16 @@ pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&
             diags.push(
                 Diag::error("Unsupported argument")
                     .detail(format!("An argument named {name:?} is not expected here. Did you mean to define a block of type {name:?}?"))
-                    .at(&view.file.src, attr.key.span()),
+                    .at(src, attr.key.span()),
             );
             continue;
         }
         match ev.eval(&attr.value) {
-            Ok(v) => match coerce(v, field.1) {
-                Ok(v) => {
-                    out.insert(name.to_string(), v);
+            Ok(v) => {
+                if let Err(d) = insert_coerced(&mut out, name, v, field.1, &format!("attribute {name:?}")) {
+                    diags.push(d.at(src, attr.value.span()));
                 }
-                Err(msg) => diags.push(
-                    Diag::error("Incorrect attribute value type")
-                        .detail(format!("Inappropriate value for attribute {name:?}: {msg}."))
-                        .at(&view.file.src, attr.value.span()),
-                ),
-            },
+            }
             Err(d) => diags.push(d),
         }
     }
