@@ -727,6 +727,27 @@ fn spot_instance_with_vpc_subnet_and_group_filters() {
     assert!(templates.launch_templates().is_empty(), "launch template left: {:?}", templates.launch_templates());
 }
 
+/// The temporary key pair is made while the security group is: with EC2
+/// slow to answer CreateKeyPair, the group is asked for before that answer,
+/// and the launch still waits for the key.
+#[test]
+fn key_pair_is_made_while_the_security_group_is() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.delay.lock().unwrap().push(("CreateKeyPair".into(), 1500));
+    let f = w.write("slowkey.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"echo keyed\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("keyed"), "{t}");
+    let events = proxy.events.lock().unwrap().clone();
+    let at = |e: &str| events.iter().position(|x| x == e).unwrap_or_else(|| panic!("no {e:?} in {events:?}"));
+    assert!(at("start CreateSecurityGroup") < at("end CreateKeyPair"), "the group waited for the key: {events:?}");
+    assert!(at("end CreateKeyPair") < at("start RunInstances"), "launched before the key was made: {events:?}");
+    assert_no_leaks(&h, "slow key pair");
+}
+
 /// A one-shot-per-connection HTTP server on 127.0.0.1 that answers every
 /// request with `body`; stands in for the "what is my IP" service.
 fn ip_echo_server(body: &'static str) -> String {

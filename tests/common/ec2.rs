@@ -320,6 +320,10 @@ pub struct FaultProxy {
     pub bodies: Arc<Mutex<Vec<String>>>,
     /// Actions refused with this (code, message), as EC2 refuses them.
     pub refuse: Arc<Mutex<Vec<(String, String, String)>>>,
+    /// Actions answered only after this many milliseconds.
+    pub delay: Arc<Mutex<Vec<(String, u64)>>>,
+    /// `start <Action>` / `end <Action>` as requests arrive and answers leave.
+    pub events: Arc<Mutex<Vec<String>>>,
 }
 
 fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
@@ -342,14 +346,16 @@ impl FaultProxy {
     pub fn start(upstream: u16) -> FaultProxy {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = l.local_addr().expect("addr").port();
-        let p = FaultProxy { port, calls: Arc::default(), access_keys: Arc::default(), fail_at: Arc::new(AtomicUsize::new(0)), fail_after_forward: Arc::default(), stand_in: Arc::default(), stood_in: Arc::default(), bodies: Arc::default(), refuse: Arc::default() };
+        let p = FaultProxy { port, calls: Arc::default(), access_keys: Arc::default(), fail_at: Arc::new(AtomicUsize::new(0)), fail_after_forward: Arc::default(), stand_in: Arc::default(), stood_in: Arc::default(), bodies: Arc::default(), refuse: Arc::default(), delay: Arc::default(), events: Arc::default() };
         let (calls, keys, fail_at, after) = (p.calls.clone(), p.access_keys.clone(), p.fail_at.clone(), p.fail_after_forward.clone());
         let (stand_in, stood_in, bodies, refuse) = (p.stand_in.clone(), p.stood_in.clone(), p.bodies.clone(), p.refuse.clone());
+        let (delay, events) = (p.delay.clone(), p.events.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { continue };
                 let (calls, keys, fail_at, after) = (calls.clone(), keys.clone(), fail_at.clone(), after.clone());
                 let (stand_in, stood_in, bodies, refuse) = (stand_in.clone(), stood_in.clone(), bodies.clone(), refuse.clone());
+                let (delay, events) = (delay.clone(), events.clone());
                 std::thread::spawn(move || {
                     while let Some((head, body)) = read_request(&mut c) {
                         let text = String::from_utf8_lossy(&body).to_string();
@@ -358,6 +364,7 @@ impl FaultProxy {
                             keys.lock().unwrap().push(k.to_string());
                         }
                         bodies.lock().unwrap().push(text.clone());
+                        events.lock().unwrap().push(format!("start {action}"));
                         let n = {
                             let mut c = calls.lock().unwrap();
                             c.push(action.clone());
@@ -388,6 +395,10 @@ impl FaultProxy {
                             let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InjectedFault</Code><Message>fault injected into call {n} ({action})</Message></Error></Errors><RequestID>x</RequestID></Response>");
                             response = format!("HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len()).into_bytes();
                         }
+                        if let Some(ms) = delay.lock().unwrap().iter().find(|(a, _)| *a == action).map(|(_, ms)| *ms) {
+                            std::thread::sleep(std::time::Duration::from_millis(ms));
+                        }
+                        events.lock().unwrap().push(format!("end {action}"));
                         let _ = c.write_all(&response);
                         // Moto's answers close the connection; so do ours.
                         break;

@@ -39,22 +39,24 @@ impl Step<State> for KeyPair<'_> {
             CfgKeyType::Rsa => KeyType::Rsa,
             CfgKeyType::Ed25519 => KeyType::Ed25519,
         };
-        let call = s.ec2.create_key_pair().key_name(&name).key_type(kt).send();
-        let out = s.shielded(call).await?.map_err(|e| failed(sdk_error("CreateKeyPair", &e)))?;
-        let pem = out.key_material().ok_or_else(|| failed("CreateKeyPair returned no key material".into()))?;
-        let key = russh::keys::decode_secret_key(pem, None).map_err(|e| failed(format!("reading the temporary key pair's private key: {e}")))?;
+        // EC2 makes the key (RSA generation takes it a while): the security
+        // group and instance profile are made meanwhile, and the launch
+        // waits for the key (`State::key_ready`). With -debug the key file
+        // is written now, as Packer writes it in this step.
+        let ec2 = s.ec2.clone();
+        let call = async move {
+            let out = ec2.create_key_pair().key_name(&name).key_type(kt).send().await.map_err(|e| sdk_error("CreateKeyPair", &e))?;
+            out.key_material().map(str::to_string).ok_or_else(|| "CreateKeyPair returned no key material".to_string())
+        };
+        s.pending_key = Some(s.begin(call));
         if ctx.debug {
-            let file = PathBuf::from(format!("ec2_{}.pem", ctx.build_name.replace(['/', '.'], "_")));
-            ctx.ui.message(&format!("Saving key for debug purposes: {}", file.display()));
-            crate::util::fs::write_private(&file, pem.as_bytes()).map_err(|e| failed(format!("Error saving debug key: {e}")))?;
-            s.debug_key_file = Some(file);
+            s.key_ready(ctx).await?;
         }
-        s.key = Some(TempKey { private: Arc::new(key) });
-        s.launch_key_name = Some(name);
         Ok(())
     }
     async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
         s.key = None;
+        s.pending_key = None;
         if let Some(f) = s.debug_key_file.take() {
             let _ = std::fs::remove_file(f);
         }
@@ -62,6 +64,27 @@ impl Step<State> for KeyPair<'_> {
             ctx.ui.say("Deleting temporary keypair...");
             s.delete(ctx, &r).await;
         }
+    }
+}
+
+impl State {
+    /// Wait for the temporary key pair, if one is being made, and take its
+    /// private key (and the name to launch with).
+    pub(super) async fn key_ready(&mut self, ctx: &BuildContext) -> Result<(), BuildError> {
+        let Some(rx) = self.pending_key.take() else { return Ok(()) };
+        let pem = rx.await.map_err(|_| failed("an EC2 call was lost".into()))?.map_err(failed)?;
+        let key = russh::keys::decode_secret_key(&pem, None).map_err(|e| failed(format!("reading the temporary key pair's private key: {e}")))?;
+        if ctx.debug {
+            let file = PathBuf::from(format!("ec2_{}.pem", ctx.build_name.replace(['/', '.'], "_")));
+            ctx.ui.message(&format!("Saving key for debug purposes: {}", file.display()));
+            crate::util::fs::write_private(&file, pem.as_bytes()).map_err(|e| failed(format!("Error saving debug key: {e}")))?;
+            self.debug_key_file = Some(file);
+        }
+        self.key = Some(TempKey { private: Arc::new(key) });
+        if let Some(Resource::KeyPair { name, .. }) = &self.key_pair {
+            self.launch_key_name = Some(name.clone());
+        }
+        Ok(())
     }
 }
 

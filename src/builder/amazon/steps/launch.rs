@@ -33,6 +33,7 @@ impl Step<State> for RunInstance<'_> {
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let cfg = self.cfg;
+        s.key_ready(ctx).await?;
         let source = s.source.clone().ok_or_else(|| failed("no source AMI".into()))?;
         ctx.ui.say(if cfg.spot_price.is_some() { "Launching a spot AWS instance..." } else { "Launching a source AWS instance..." });
         let mut run_tags = cfg.run_tags.clone();

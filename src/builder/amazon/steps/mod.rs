@@ -63,6 +63,9 @@ pub struct State {
     /// The key pair the instance is launched with (temporary or named).
     pub launch_key_name: Option<String>,
     pub key: Option<TempKey>,
+    /// The temporary key pair's CreateKeyPair, still in flight: the steps
+    /// after it run meanwhile, and the launch waits for it ([`State::key_ready`]).
+    pending_key: Option<tokio::sync::oneshot::Receiver<Result<String, String>>>,
     key_pair: Option<Resource>,
     debug_key_file: Option<PathBuf>,
     pub group_ids: Vec<String>,
@@ -128,6 +131,7 @@ impl State {
             availability_zone: cfg.availability_zone.clone(),
             launch_key_name: cfg.ssh_keypair_name.clone(),
             key: None,
+            pending_key: None,
             key_pair: None,
             debug_key_file: None,
             group_ids: Vec::new(),
@@ -149,6 +153,12 @@ impl State {
 
     /// Run a create call to its end even if the step is dropped.
     async fn shielded<T: Send + 'static>(&self, call: impl std::future::Future<Output = T> + Send + 'static) -> Result<T, BuildError> {
+        self.begin(call).await.map_err(|_| failed("an EC2 call was lost".into()))
+    }
+
+    /// Start a create call that runs to its end whatever happens to the
+    /// build; its answer arrives on the receiver.
+    fn begin<T: Send + 'static>(&self, call: impl std::future::Future<Output = T> + Send + 'static) -> tokio::sync::oneshot::Receiver<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let h = tokio::spawn(async move {
             let _ = tx.send(call.await);
@@ -156,7 +166,7 @@ impl State {
         if let Ok(mut v) = self.inflight.lock() {
             v.push(h);
         }
-        rx.await.map_err(|_| failed("an EC2 call was lost".into()))
+        rx
     }
 
     /// Wait for every create call still in flight.
