@@ -375,3 +375,34 @@ fn sftp_moves_files_and_trees_without_a_remote_shell() {
     assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
     assert!(format!("{o}{e}").contains("ssh_file_transfer_method ('ftp') is invalid"), "{o}\n{e}");
 }
+
+/// `ssh_pty = true`: commands run in a pseudo-terminal (`tty` names one),
+/// while scripts and files still arrive intact (through a terminal stdin
+/// data would be echoed and never end: kiln once hung here).
+#[test]
+fn ssh_pty_gives_commands_a_terminal_and_transfers_still_work() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let remote = dir.path().join("remote");
+    std::fs::create_dir_all(&remote).expect("remote dir");
+    std::fs::write(dir.path().join("s.sh"), "#!/bin/sh\necho \"script ran with $GREETING\"\n").expect("script");
+    let payload = noise(300_000, 7);
+    std::fs::write(dir.path().join("payload.bin"), &payload).expect("payload");
+    let provisioners = format!(
+        "  provisioner \"shell\" {{\n    inline = [\"tty\", \"echo inline done\"]\n  }}\n  provisioner \"shell\" {{\n    environment_vars = [\"GREETING=pty\"]\n    script = \"s.sh\"\n  }}\n  provisioner \"file\" {{\n    source      = \"payload.bin\"\n    destination = \"{r}/payload.bin\"\n  }}\n  provisioner \"file\" {{\n    content     = \"hello\"\n    destination = \"{r}/hello.txt\"\n  }}\n",
+        r = remote.display()
+    );
+    let tpl = template(&sshd, &provisioners).replacen("  ssh_timeout", "  ssh_pty              = true\n  ssh_timeout", 1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let d = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(build(&d, &tpl));
+    });
+    let out = rx.recv_timeout(Duration::from_secs(60)).expect("kiln build with ssh_pty hung");
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.lines().any(|l| l.contains("null.box: /dev/pts/")), "tty found no terminal: {o}");
+    assert!(o.contains("inline done") && o.contains("script ran with pty"), "{o}");
+    assert_eq!(std::fs::read(remote.join("payload.bin")).expect("uploaded"), payload);
+    assert_eq!(std::fs::read_to_string(remote.join("hello.txt")).expect("content"), "hello");
+}

@@ -77,7 +77,7 @@ pub enum Output<'a> {
 pub trait Communicator: Send + Sync {
     /// Run a command, streaming its output line by line; the exit status.
     async fn run(&self, cmd: &str, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String>;
-    /// Run a command with `input` on its stdin.
+    /// Run a command with `input` on its stdin (never in a pseudo-terminal).
     async fn run_with_input(&self, cmd: &str, input: &[u8], out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String>;
     /// Upload one file (its mode kept) to the path `remote`.
     async fn upload(&self, local: &Path, remote: &str) -> Result<(), String>;
@@ -91,4 +91,8 @@ pub trait Communicator: Send + Sync {
     async fn download_dir(&self, remote: &str, local: &Path) -> Result<(), String>;
     /// Whether `remote` is a directory.
     async fn is_dir(&self, remote: &str) -> Result<bool, String>;
+    /// Whether `run` gives commands a pseudo-terminal (`ssh_pty`).
+    fn pty(&self) -> bool {
+        false
+    }
 }

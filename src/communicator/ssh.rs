@@ -315,10 +315,17 @@ impl Ssh {
         russh_sftp::client::SftpSession::new(ch.into_stream()).await.map_err(|e| format!("starting the sftp subsystem: {e}"))
     }
 
-    /// Run `cmd`, feeding `input` to its stdin; output goes to `out`.
-    async fn exec(&self, cmd: &str, input: Option<&mut (dyn AsyncRead + Unpin + Send)>, mut sink: Option<&mut (dyn AsyncWrite + Unpin + Send)>, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
+    /// Run `cmd`, feeding `input` to its stdin; output goes to `out`. Only
+    /// provisioners' commands get the pseudo-terminal of `ssh_pty` (as in
+    /// Packer): through a terminal, stdin data would be echoed and its end
+    /// never seen, so transfers run without one.
+    async fn exec(&self, cmd: &str, input: Option<&mut (dyn AsyncRead + Unpin + Send)>, sink: Option<&mut (dyn AsyncWrite + Unpin + Send)>, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
+        self.exec_in(false, cmd, input, sink, out).await
+    }
+
+    async fn exec_in(&self, pty: bool, cmd: &str, input: Option<&mut (dyn AsyncRead + Unpin + Send)>, mut sink: Option<&mut (dyn AsyncWrite + Unpin + Send)>, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
         let ch = self.channel().await?;
-        if self.settings.pty {
+        if pty {
             ch.request_pty(false, "vt100", 80, 40, 0, 0, &[]).await.map_err(|e| e.to_string())?;
         }
         ch.exec(true, cmd).await.map_err(|e| format!("starting the command: {e}"))?;
@@ -428,12 +435,16 @@ fn check(code: i32, what: &str, stderr: &str) -> Result<(), String> {
 #[async_trait]
 impl Communicator for Ssh {
     async fn run(&self, cmd: &str, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
-        self.exec(cmd, None, None, out).await
+        self.exec_in(self.settings.pty, cmd, None, None, out).await
     }
 
     async fn run_with_input(&self, cmd: &str, input: &[u8], out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
         let mut r: &[u8] = input;
         self.exec(cmd, Some(&mut r), None, out).await
+    }
+
+    fn pty(&self) -> bool {
+        self.settings.pty
     }
 
     async fn upload(&self, local: &Path, remote: &str) -> Result<(), String> {

@@ -113,19 +113,21 @@ impl Shell {
     /// the upload refused) until `start_retry_timeout`. The outer error
     /// ends the build; the inner result is the command's exit status or
     /// why it did not finish.
-    async fn run_script(&self, ctx: &BuildContext, comm: &dyn Communicator, cmd: &str, body: &[u8]) -> Result<Result<i32, String>, BuildError> {
+    async fn run_script(&self, ctx: &BuildContext, comm: &dyn Communicator, cmd: &str, body: Option<&[u8]>) -> Result<Result<i32, String>, BuildError> {
         let deadline = Instant::now() + self.start_retry_timeout;
         let mut pause = Duration::from_millis(500);
         loop {
             let ui = ctx.ui.clone();
             let mut refused = false;
-            let result = comm
-                .run_with_input(cmd, body, &mut |o| match o {
-                    Output::Stdout(l) => ui.message(l),
-                    Output::Stderr(l) if l == UPLOAD_FAILED => refused = true,
-                    Output::Stderr(l) => ui.error(l),
-                })
-                .await;
+            let mut out = |o: Output| match o {
+                Output::Stdout(l) => ui.message(l),
+                Output::Stderr(l) if l == UPLOAD_FAILED => refused = true,
+                Output::Stderr(l) => ui.error(l),
+            };
+            let result = match body {
+                Some(body) => comm.run_with_input(cmd, body, &mut out).await,
+                None => comm.run(cmd, &mut out).await,
+            };
             let retry_why = match &result {
                 Ok(_) if refused => "the remote side could not write the script".to_string(),
                 Ok(_) => return Ok(result),
@@ -195,13 +197,19 @@ impl Provisioner for Shell {
             let exec = render_fields(&self.execute_command, &[("Vars", flat.as_str()), ("Path", path.as_str())], &ctx.generated()).map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
             // One round trip: the script arrives on stdin, then runs, then
             // is removed (each SSH session costs the remote login shell's
-            // start-up; Packer spends four).
+            // start-up; Packer spends four). In a pseudo-terminal (ssh_pty)
+            // stdin carries no data: the script is uploaded first.
             let q = sh_quote(path);
-            let mut cmd = format!("{{ cat > {q} && chmod 0755 {q}; }} || {{ echo {UPLOAD_FAILED} >&2; exit 1; }}\n{exec}");
+            let mut cmd = if comm.pty() {
+                self.retry(ctx, || comm.upload_bytes(&body, path)).await?;
+                format!("chmod 0755 {q}\n{exec}")
+            } else {
+                format!("{{ cat > {q} && chmod 0755 {q}; }} || {{ echo {UPLOAD_FAILED} >&2; exit 1; }}\n{exec}")
+            };
             if !self.skip_clean {
                 cmd.push_str(&format!("\n__kiln_rc=$?; rm -f {q}; exit $__kiln_rc"));
             }
-            let result = self.run_script(ctx, comm, &cmd, &body).await?;
+            let result = self.run_script(ctx, comm, &cmd, (!comm.pty()).then_some(body.as_slice())).await?;
             let mut cleaned = !self.skip_clean;
             match result {
                 Ok(code) => super::check_exit(code as i64, &self.valid_exit_codes)?,
