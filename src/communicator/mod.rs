@@ -5,6 +5,7 @@
 
 pub mod sftp;
 pub mod ssh;
+mod tcp;
 
 use crate::plugin::{Field, Kind};
 

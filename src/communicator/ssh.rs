@@ -128,12 +128,9 @@ impl client::Handler for Trusting {
     }
 }
 
-/// A TCP connection with Nagle off: SSH sends many small packets, and
-/// delayed ACKs would otherwise add tens of milliseconds to each exchange.
-async fn tcp(host: &str, port: u16) -> Result<tokio::net::TcpStream, ConnectError> {
-    let s = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| ConnectError::Unreachable(format!("dial tcp {host}:{port}: {e}")))?;
-    let _ = s.set_nodelay(true);
-    Ok(s)
+/// The TCP connection to `host` ([`super::tcp`]: no Nagle, no delayed ACKs).
+async fn tcp(host: &str, port: u16) -> Result<super::tcp::Tcp, ConnectError> {
+    super::tcp::Tcp::connect(host, port).await.map_err(|e| ConnectError::Unreachable(format!("dial tcp {host}:{port}: {e}")))
 }
 
 /// Why one connection attempt failed.
