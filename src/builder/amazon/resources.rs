@@ -249,15 +249,11 @@ pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), Stri
             }
             Ok(())
         }
-        Resource::Instance { client_token, id, .. } => {
-            let mut ids = instances_by_token(&ec2, client_token).await?;
-            if let Some(id) = id {
-                if !ids.contains(id) {
-                    ids.push(id.clone());
-                }
-            }
-            terminate(&ec2, &ids, policy).await
-        }
+        // With its id known, the launch answered, and the client token made
+        // any retry of it return that same instance; without, the launch's
+        // answer was lost and the token's tag finds what it made.
+        Resource::Instance { id: Some(id), .. } => terminate(&ec2, std::slice::from_ref(id), policy).await,
+        Resource::Instance { client_token, id: None, .. } => terminate(&ec2, &instances_by_token(&ec2, client_token).await?, policy).await,
         Resource::Image { name, id, .. } => {
             let mut found = images_named(&ec2, name).await?;
             if let Some(id) = id {
