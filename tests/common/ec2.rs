@@ -208,6 +208,7 @@ pub fn client_at(endpoint: &str, region: &str) -> aws_sdk_ec2::Client {
         .region(aws_sdk_ec2::config::Region::new(region.to_string()))
         .endpoint_url(endpoint)
         .credentials_provider(creds)
+        .http_client(kiln::builder::amazon::client::http_client())
         .build();
     aws_sdk_ec2::Client::from_conf(conf)
 }
@@ -290,6 +291,7 @@ pub fn iam_at(endpoint: &str) -> aws_sdk_iam::Client {
         .region(aws_sdk_iam::config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(creds)
+        .http_client(kiln::builder::amazon::client::http_client())
         .build();
     aws_sdk_iam::Client::from_conf(conf)
 }

@@ -18,10 +18,16 @@ pub struct Aws {
     pub region: String,
 }
 
+/// The HTTP(S) client every AWS call goes through: rustls on ring.
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring)).build_https()
+}
+
 /// Load the SDK config for `access` (credentials are resolved lazily by the
 /// SDK; [`Aws::check_credentials`] resolves them up front).
 pub async fn load(access: &Access) -> Aws {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(access.region.clone()));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(access.region.clone())).http_client(http_client());
     let retries = access.max_retries.map(|n| n + 1).unwrap_or(5);
     loader = loader.retry_config(RetryConfig::standard().with_max_attempts(retries.max(1)).with_initial_backoff(Duration::from_millis(100)));
     if let Some(e) = &access.endpoint {
@@ -38,7 +44,8 @@ pub async fn load(access: &Access) -> Aws {
         // The default chain without its last link, the instance metadata
         // service.
         use aws_config::meta::credentials::CredentialsProviderChain;
-        let mut profile = aws_config::profile::ProfileFileCredentialsProvider::builder();
+        let pc = aws_config::provider_config::ProviderConfig::without_region().with_region(Some(Region::new(access.region.clone()))).with_http_client(http_client());
+        let mut profile = aws_config::profile::ProfileFileCredentialsProvider::builder().configure(&pc);
         if let Some(p) = &access.profile {
             profile = profile.profile_name(p);
         }
@@ -47,8 +54,8 @@ pub async fn load(access: &Access) -> Aws {
         }
         let chain = CredentialsProviderChain::first_try("Environment", aws_config::environment::EnvironmentVariableCredentialsProvider::new())
             .or_else("Profile", profile.build())
-            .or_else("WebIdentityToken", aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder().build())
-            .or_else("EcsContainer", aws_config::ecs::EcsCredentialsProvider::builder().build());
+            .or_else("WebIdentityToken", aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder().configure(&pc).build())
+            .or_else("EcsContainer", aws_config::ecs::EcsCredentialsProvider::builder().configure(&pc).build());
         loader = loader.credentials_provider(chain);
     }
     if let (Some(ak), Some(sk)) = (&access.access_key, &access.secret_key) {
