@@ -748,6 +748,31 @@ fn key_pair_is_made_while_the_security_group_is() {
     assert_no_leaks(&h, "slow key pair");
 }
 
+/// A refused CreateKeyPair fails the launch that waits for the key; with
+/// `-on-error=ask`, retrying that step meets the same error instead of
+/// launching an instance without a key, and nothing is left behind.
+#[test]
+fn a_refused_key_pair_fails_the_launch_and_a_retry_too() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.refuse.lock().unwrap().push(("CreateKeyPair".into(), "UnauthorizedOperation".into(), "You are not authorized to perform this operation.".into()));
+    let f = w.write("nokey.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
+    let mut child = aws_env(w.kiln().args(["build", "-color=false", "-on-error=ask"]).arg(&f)).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("run");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        let _ = stdin.write_all(b"r\nc\n");
+    }
+    let out = child.wait_with_output().expect("wait");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.matches("CreateKeyPair: ").count() >= 2, "the retry did not meet the key pair failure again: {t}");
+    assert!(t.contains("UnauthorizedOperation"), "{t}");
+    assert!(!proxy.calls().iter().any(|c| c == "RunInstances"), "launched without a key: {:?}", proxy.calls());
+    assert_no_leaks(&h, "refused key pair");
+}
+
 /// A one-shot-per-connection HTTP server on 127.0.0.1 that answers every
 /// request with `body`; stands in for the "what is my IP" service.
 fn ip_echo_server(body: &'static str) -> String {

@@ -71,8 +71,22 @@ impl State {
     /// Wait for the temporary key pair, if one is being made, and take its
     /// private key (and the name to launch with).
     pub(super) async fn key_ready(&mut self, ctx: &BuildContext) -> Result<(), BuildError> {
+        if let Some(e) = &self.key_failed {
+            // A retried step (-on-error=ask) meets the same failure.
+            return Err(failed(e.clone()));
+        }
         let Some(rx) = self.pending_key.take() else { return Ok(()) };
-        let pem = rx.await.map_err(|_| failed("an EC2 call was lost".into()))?.map_err(failed)?;
+        let pem = match rx.await {
+            Ok(Ok(pem)) => pem,
+            Ok(Err(e)) => {
+                self.key_failed = Some(e.clone());
+                return Err(failed(e));
+            }
+            Err(_) => {
+                self.key_failed = Some("CreateKeyPair: the call was lost".into());
+                return Err(failed("CreateKeyPair: the call was lost".into()));
+            }
+        };
         let key = russh::keys::decode_secret_key(&pem, None).map_err(|e| failed(format!("reading the temporary key pair's private key: {e}")))?;
         if ctx.debug {
             let file = PathBuf::from(format!("ec2_{}.pem", ctx.build_name.replace(['/', '.'], "_")));

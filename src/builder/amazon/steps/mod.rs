@@ -66,6 +66,8 @@ pub struct State {
     /// The temporary key pair's CreateKeyPair, still in flight: the steps
     /// after it run meanwhile, and the launch waits for it ([`State::key_ready`]).
     pending_key: Option<tokio::sync::oneshot::Receiver<Result<String, String>>>,
+    /// Why that call failed, once known.
+    key_failed: Option<String>,
     key_pair: Option<Resource>,
     debug_key_file: Option<PathBuf>,
     pub group_ids: Vec<String>,
@@ -132,6 +134,7 @@ impl State {
             launch_key_name: cfg.ssh_keypair_name.clone(),
             key: None,
             pending_key: None,
+            key_failed: None,
             key_pair: None,
             debug_key_file: None,
             group_ids: Vec::new(),
