@@ -256,6 +256,23 @@ fn a_wrong_key_is_an_authentication_error_not_a_hang() {
 }
 
 #[test]
+fn a_key_login_sends_its_signature_at_once_without_the_optional_query() {
+    // RFC 4252 lets a client ask whether a key would do before signing; sshd
+    // answers that query by looking the key up (on EC2 images, running the
+    // AuthorizedKeysCommand) and then looks it up again for the signature.
+    // kiln holds the private key, so it signs at once: one lookup per login.
+    // sshd logs the query at DEBUG1 as "publickey test pkalg".
+    let Some(sshd) = Sshd::start_with("LogLevel DEBUG1\n") else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = build(dir.path(), &template(&sshd, "  provisioner \"shell\" {\n    inline = [\"true\"]\n  }\n"));
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    let log = sshd.log();
+    assert!(log.contains("Accepted publickey for"), "{log}");
+    assert!(!log.contains("test pkalg"), "{log}");
+}
+
+#[test]
 fn password_authentication_logs_in_and_the_password_is_never_printed() {
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !is_root {

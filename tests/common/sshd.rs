@@ -54,7 +54,8 @@ impl Sshd {
              AllowTcpForwarding yes\nMaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n"
         );
         std::fs::write(dir.path().join("sshd_config"), config).ok()?;
-        let child = Command::new(sshd).arg("-D").arg("-e").arg("-f").arg(dir.path().join("sshd_config")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+        // -E: its log goes to a file the test can read (`Sshd::log`).
+        let child = Command::new(sshd).arg("-D").arg("-E").arg(dir.path().join("sshd.log")).arg("-f").arg(dir.path().join("sshd_config")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
         let s = Sshd { port, user: current_user(), key, dir, child };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -65,6 +66,11 @@ impl Sshd {
             std::thread::sleep(Duration::from_millis(20));
         }
         Some(s)
+    }
+
+    /// What sshd has logged so far (at the config's `LogLevel`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
     /// The `source "null"` arguments that reach this server.
