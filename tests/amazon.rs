@@ -305,6 +305,85 @@ fn no_credentials_fails_before_creating_anything() {
     assert!(keys.is_empty(), "EC2 was called without credentials: {keys:?}");
 }
 
+// ---- HTTPS endpoints -----------------------------------------------------------
+
+/// A TLS-terminating proxy to moto on 127.0.0.1, its certificate for that
+/// address signed by a CA of its own; returns (its https endpoint, the CA's
+/// certificate file, the process). `None` when openssl is missing.
+fn tls_proxy(h: &Ec2, dir: &Path, name: &str) -> Option<(String, PathBuf, std::process::Child)> {
+    let f = |ext: &str| dir.join(format!("{name}-{ext}"));
+    let openssl = |args: &[&str]| Command::new("openssl").current_dir(dir).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    std::fs::write(f("ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").ok()?;
+    let (ca, ca_key, csr, cert, key, ext) = (f("ca.crt"), f("ca.key"), f("csr"), f("crt"), f("key"), f("ext"));
+    let p = |x: &PathBuf| x.display().to_string();
+    let ok = openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=kiln test CA", "-keyout", &p(&ca_key), "-out", &p(&ca)])
+        && openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", &p(&key), "-out", &p(&csr)])
+        && openssl(&["x509", "-req", "-in", &p(&csr), "-CA", &p(&ca), "-CAkey", &p(&ca_key), "-CAcreateserial", "-days", "2", "-extfile", &p(&ext), "-out", &p(&cert)]);
+    if !ok {
+        eprintln!("skipping: openssl could not make the certificates");
+        return None;
+    }
+    const PROXY: &str = r#"
+import http.server, ssl, sys, urllib.error, urllib.request
+cert, key, upstream = sys.argv[1:4]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
+        try:
+            r = urllib.request.urlopen(urllib.request.Request(upstream + self.path, data=body, headers=headers, method="POST"))
+            status, data = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, data = e.code, e.read()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+    let mut child = Command::new("python3").arg("-c").arg(PROXY).arg(&cert).arg(&key).arg(h.moto.endpoint()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().ok()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take()?).read_line(&mut line).ok()?;
+    let port: u16 = line.trim().parse().ok()?;
+    Some((format!("https://127.0.0.1:{port}"), ca, child))
+}
+
+#[test]
+fn an_https_endpoint_is_trusted_through_ssl_cert_file_and_only_then() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let Some((endpoint, cert, mut proxy)) = tls_proxy(&h, w.path(), "endpoint") else { return };
+    let Some((_, other_cert, mut other)) = tls_proxy(&h, w.path(), "other") else { return };
+    let _ = other.kill();
+    let tpl = format!(
+        "source \"amazon-ebs\" \"s\" {{\n  region = \"us-east-1\"\n  source_ami = \"ami-04681a1dbd79675a5\"\n  instance_type = \"t2.micro\"\n  ami_name = \"kiln-https-${{uuidv4()}}\"\n  communicator = \"none\"\n  custom_endpoint_ec2 = \"{endpoint}\"\n}}\nbuild {{\n  sources = [\"source.amazon-ebs.s\"]\n}}\n"
+    );
+    let f = w.write("https.pkr.hcl", &tpl);
+    // A CA that did not sign the endpoint's certificate: refused, and
+    // nothing is created.
+    let out = aws_env(&mut w.kiln()).args(["build", "-color=false"]).arg(&f).env("SSL_CERT_FILE", &other_cert).output().expect("run kiln");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.to_lowercase().contains("certificate"), "{t}");
+    let inv = assert_no_leaks(&h, "untrusted endpoint");
+    assert!(inv.amis.is_empty(), "{inv:?}");
+    // Its own certificate: the build goes through.
+    let out = aws_env(&mut w.kiln()).args(["build", "-color=false"]).arg(&f).env("SSL_CERT_FILE", &cert).output().expect("run kiln");
+    let t = text(&out);
+    let _ = proxy.kill();
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let inv = assert_no_leaks(&h, "trusted endpoint");
+    assert_eq!(inv.amis.len(), 1, "{inv:?}");
+}
+
 // ---- zero leaks ---------------------------------------------------------------
 
 fn aws_env(c: &mut Command) -> &mut Command {

@@ -18,10 +18,61 @@ pub struct Aws {
     pub region: String,
 }
 
-/// The HTTP(S) client every AWS call goes through: rustls on ring.
-pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+/// The HTTP(S) client every AWS call goes through: rustls on ring for
+/// `https://`, plain HTTP for an `http://` endpoint (moto, a local proxy).
+pub fn http_client() -> SharedHttpClient {
     use aws_smithy_http_client::tls;
-    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring)).build_https()
+    SharedHttpClient::new(BySchemeClient {
+        https: aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring)).build_https(),
+        // `build_http` is hidden from the crate's docs but public: the same
+        // hyper client without TLS.
+        http: aws_smithy_http_client::Builder::new().build_http(),
+    })
+}
+
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
+/// Picks the HTTPS client only for `https://` requests. The SDK's HTTPS
+/// client reads the system's root certificates when it is set up (~150
+/// files, a few ms and a few hundred kB at every start); behind this, a
+/// build whose endpoints are all `http://` never reads them, and any other
+/// reads them at its first HTTPS request, as Go's TLS does.
+#[derive(Debug)]
+struct BySchemeClient {
+    https: SharedHttpClient,
+    http: SharedHttpClient,
+}
+
+impl HttpClient for BySchemeClient {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(BySchemeConnector {
+            http: self.http.http_connector(settings, components),
+            https: std::sync::OnceLock::new(),
+            client: self.https.clone(),
+            settings: settings.clone(),
+            components: components.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct BySchemeConnector {
+    http: SharedHttpConnector,
+    https: std::sync::OnceLock<SharedHttpConnector>,
+    client: SharedHttpClient,
+    settings: HttpConnectorSettings,
+    components: RuntimeComponents,
+}
+
+impl HttpConnector for BySchemeConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if request.uri().starts_with("http://") {
+            return self.http.call(request);
+        }
+        self.https.get_or_init(|| self.client.http_connector(&self.settings, &self.components)).call(request)
+    }
 }
 
 /// Load the SDK config for `access` (credentials are resolved lazily by the
