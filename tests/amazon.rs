@@ -827,6 +827,57 @@ fn key_pair_is_made_while_the_security_group_is() {
     assert_no_leaks(&h, "slow key pair");
 }
 
+/// Calls that need nothing from the AMI-name check go out while it runs:
+/// the source AMI's lookup and the temporary key pair (once the
+/// credentials are known good).
+#[test]
+fn the_source_lookup_and_key_pair_go_out_while_the_ami_name_is_checked() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.delay.lock().unwrap().push(("DescribeImages".into(), 600));
+    let f = w.write("early.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let events = proxy.events.lock().unwrap().clone();
+    let starts: Vec<usize> = events.iter().enumerate().filter(|(_, e)| *e == "start DescribeImages").map(|(i, _)| i).collect();
+    let first_end = events.iter().position(|e| e == "end DescribeImages").unwrap_or_else(|| panic!("{events:?}"));
+    assert!(starts.len() >= 2 && starts[1] < first_end, "the source lookup waited for the name check: {events:?}");
+    let key = events.iter().position(|e| e == "start CreateKeyPair").unwrap_or_else(|| panic!("{events:?}"));
+    assert!(key < first_end, "the key pair waited for the name check: {events:?}");
+    // The output keeps Packer's order.
+    let (a, b) = (t.find("Prevalidating AMI Name").unwrap_or(usize::MAX), t.find("Creating temporary keypair").unwrap_or(0));
+    assert!(a < b, "{t}");
+    assert_no_leaks(&h, "early calls");
+}
+
+/// The key pair goes once provisioning is over, and the instance with its
+/// security group once the AMI is made: they are deleted while the build
+/// goes on (here, while it stops the instance and tags the AMI), and the
+/// output still says so in Packer's order, at cleanup.
+#[test]
+fn temporary_resources_go_once_the_build_is_done_with_them() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.delay.lock().unwrap().extend([("StopInstances".to_string(), 700), ("CreateTags".to_string(), 700)]);
+    let f = w.write("release.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let events = proxy.events.lock().unwrap().clone();
+    let at = |e: &str| events.iter().position(|x| x == e).unwrap_or_else(|| panic!("no {e:?} in {events:?}"));
+    assert!(at("start DeleteKeyPair") < at("end StopInstances"), "{events:?}");
+    assert!(at("start TerminateInstances") < at("end CreateTags"), "{events:?}");
+    assert!(at("start DeleteSecurityGroup") < at("end CreateTags"), "{events:?}");
+    let pos = |s: &str| t.find(s).unwrap_or_else(|| panic!("no {s:?} in\n{t}"));
+    assert!(pos("Adding tags to AMI") < pos("Terminating the source AWS instance"), "{t}");
+    assert!(pos("Deleting temporary security group") < pos("Deleting temporary keypair"), "{t}");
+    let inv = assert_no_leaks(&h, "early deletes");
+    assert_eq!(inv.amis.len(), 1, "{inv:?}");
+}
+
 /// A refused CreateKeyPair fails the launch that waits for the key; with
 /// `-on-error=ask`, retrying that step meets the same error instead of
 /// launching an instance without a key, and nothing is left behind.

@@ -397,7 +397,10 @@ impl FaultProxy {
                             let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InjectedFault</Code><Message>fault injected into call {n} ({action})</Message></Error></Errors><RequestID>x</RequestID></Response>");
                             response = format!("HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len()).into_bytes();
                         }
-                        if let Some(ms) = delay.lock().unwrap().iter().find(|(a, _)| *a == action).map(|(_, ms)| *ms) {
+                        // (Not in the `if let`: its lock would be held through
+                        // the sleep, and hold up every other call.)
+                        let wait = delay.lock().unwrap().iter().find(|(a, _)| *a == action).map(|(_, ms)| *ms);
+                        if let Some(ms) = wait {
                             std::thread::sleep(std::time::Duration::from_millis(ms));
                         }
                         events.lock().unwrap().push(format!("end {action}"));

@@ -30,25 +30,12 @@ impl Step<State> for KeyPair<'_> {
             }
             return Ok(());
         }
-        let name = render(ctx, &self.cfg.temporary_key_pair_name.clone().unwrap_or_else(|| format!("kiln_{}", short_uuid())))?;
-        let r = Resource::KeyPair { region: s.region().to_string(), name: name.clone() };
-        s.track(&r)?;
-        s.key_pair = Some(r);
-        ctx.ui.say(&format!("Creating temporary keypair: {name}"));
-        let kt = match self.cfg.temporary_key_pair_type {
-            CfgKeyType::Rsa => KeyType::Rsa,
-            CfgKeyType::Ed25519 => KeyType::Ed25519,
-        };
-        // EC2 makes the key (RSA generation takes it a while): the security
-        // group and instance profile are made meanwhile, and the launch
-        // waits for the key (`State::key_ready`). With -debug the key file
-        // is written now, as Packer writes it in this step.
-        let ec2 = s.ec2.clone();
-        let call = async move {
-            let out = ec2.create_key_pair().key_name(&name).key_type(kt).send().await.map_err(|e| sdk_error("CreateKeyPair", &e))?;
-            out.key_material().map(str::to_string).ok_or_else(|| "CreateKeyPair returned no key material".to_string())
-        };
-        s.pending_key = Some(s.begin(call));
+        if s.key_pair.is_none() {
+            s.begin_key_pair(self.cfg, ctx)?;
+        }
+        if let Some(Resource::KeyPair { name, .. }) = &s.key_pair {
+            ctx.ui.say(&format!("Creating temporary keypair: {name}"));
+        }
         if ctx.debug {
             s.key_ready(ctx).await?;
         }
@@ -68,6 +55,32 @@ impl Step<State> for KeyPair<'_> {
 }
 
 impl State {
+    /// Send the CreateKeyPair of the temporary key pair. EC2 makes the key
+    /// (RSA generation takes it a while), so the call goes out as early as
+    /// it can — once the credentials are known good, while the AMI name is
+    /// checked — and the steps before the launch run meanwhile; the launch
+    /// waits for it ([`State::key_ready`]).
+    pub(super) fn begin_key_pair(&mut self, cfg: &EbsConfig, ctx: &BuildContext) -> Result<(), BuildError> {
+        if !cfg.temporary_key_pair || self.key_pair.is_some() {
+            return Ok(());
+        }
+        let name = render(ctx, &cfg.temporary_key_pair_name.clone().unwrap_or_else(|| format!("kiln_{}", short_uuid())))?;
+        let r = Resource::KeyPair { region: self.region().to_string(), name: name.clone() };
+        self.track(&r)?;
+        self.key_pair = Some(r);
+        let kt = match cfg.temporary_key_pair_type {
+            CfgKeyType::Rsa => KeyType::Rsa,
+            CfgKeyType::Ed25519 => KeyType::Ed25519,
+        };
+        let ec2 = self.ec2.clone();
+        let call = async move {
+            let out = ec2.create_key_pair().key_name(&name).key_type(kt).send().await.map_err(|e| sdk_error("CreateKeyPair", &e))?;
+            out.key_material().map(str::to_string).ok_or_else(|| "CreateKeyPair returned no key material".to_string())
+        };
+        self.pending_key = Some(self.begin(call));
+        Ok(())
+    }
+
     /// Wait for the temporary key pair, if one is being made, and take its
     /// private key (and the name to launch with).
     pub(super) async fn key_ready(&mut self, ctx: &BuildContext) -> Result<(), BuildError> {

@@ -26,6 +26,10 @@ impl Step<State> for StopInstance<'_> {
         "StepStopEBSBackedInstance"
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        // Provisioning is over: the temporary key pair has done its job.
+        if let Some(r) = s.key_pair.clone() {
+            s.delete_early(ctx, vec![r]);
+        }
         if self.cfg.disable_stop_instance {
             ctx.ui.say("Automatic instance stop disabled. Please stop instance manually.");
         } else {
@@ -161,6 +165,10 @@ impl Step<State> for CreateAmi<'_> {
         let region = s.region().to_string();
         s.snapshots.extend(resources::snapshots_of(&img).into_iter().map(|sn| (region.clone(), sn)));
         s.amis.push((region, ami));
+        // The AMI is made: the instance, and what only it used, can go
+        // while the AMI is copied, shared and tagged.
+        let done_with: Vec<Resource> = s.instance_res.iter().chain(&s.launch_template).chain(&s.volumes).chain(&s.temp_profile).chain(&s.temp_group).cloned().collect();
+        s.delete_early(ctx, done_with);
         Ok(())
     }
     async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {

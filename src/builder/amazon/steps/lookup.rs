@@ -23,6 +23,18 @@ impl Step<State> for PreValidate<'_> {
         if !self.cfg.access.skip_credential_validation {
             s.aws.check_credentials().await.map_err(failed)?;
         }
+        // A name with build variables in it waits for the KeyPair step.
+        if !self.cfg.temporary_key_pair_name.as_deref().is_some_and(|n| n.contains("{{")) {
+            s.begin_key_pair(self.cfg, ctx)?;
+        }
+        // The source AMI's lookup needs nothing from this step: it goes out
+        // now and its answer waits for the next step.
+        let (q, _) = source_query(&s.ec2, self.cfg);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let _ = tx.send(q.send().await.map_err(|e| sdk_error("DescribeImages", &e)));
+        });
+        s.prefetched_source = Some(rx);
         ctx.ui.say("Prevalidating any provided VPC information");
         if self.cfg.subnet_id.is_some() && self.cfg.vpc_id.is_some() {
             let out = s.ec2.describe_subnets().subnet_ids(self.cfg.subnet_id.clone().unwrap_or_default()).send().await.map_err(|e| failed(sdk_error("DescribeSubnets", &e)))?;
@@ -50,6 +62,14 @@ impl Step<State> for PreValidate<'_> {
         }
         Ok(())
     }
+    async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
+        // A key pair begun here, when the build stopped before its step.
+        if let Some(r) = s.key_pair.take() {
+            s.pending_key = None;
+            ctx.ui.say("Deleting temporary keypair...");
+            s.delete(ctx, &r).await;
+        }
+    }
 }
 
 // ---- 2. SourceAMIInfo -------------------------------------------------------
@@ -64,20 +84,16 @@ impl Step<State> for SourceAmi<'_> {
         "StepSourceAMIInfo"
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        let mut q = s.ec2.describe_images();
-        let what;
-        if let Some(id) = &self.cfg.source_ami {
-            q = q.image_ids(id);
-            what = format!("source_ami {id}");
-        } else {
-            let f = self.cfg.source_ami_filter.clone().unwrap_or_default();
-            q = q.set_filters(Some(filters(&f.filters))).set_owners(Some(f.owners.clone()));
-            if f.include_deprecated {
-                q = q.include_deprecated(true);
-            }
-            what = format!("source_ami_filter {:?} owned by {:?}", f.filters, f.owners);
+        let (q, what) = source_query(&s.ec2, self.cfg);
+        let prefetched = match s.prefetched_source.take() {
+            Some(rx) => rx.await.ok(),
+            None => None,
+        };
+        let out = match prefetched {
+            Some(answer) => answer,
+            None => q.send().await.map_err(|e| sdk_error("DescribeImages", &e)),
         }
-        let out = q.send().await.map_err(|e| failed(sdk_error("DescribeImages", &e)))?;
+        .map_err(failed)?;
         let mut images = out.images().to_vec();
         if images.is_empty() {
             return Err(failed(format!("No AMI was found matching {what}")));
@@ -100,6 +116,18 @@ impl Step<State> for SourceAmi<'_> {
         s.source = Some(SourceImage { id, root_device_name: img.root_device_name().map(str::to_string) });
         Ok(())
     }
+}
+
+/// The DescribeImages that finds the source AMI, and how to name it in errors.
+fn source_query(ec2: &aws_sdk_ec2::Client, cfg: &EbsConfig) -> (aws_sdk_ec2::operation::describe_images::builders::DescribeImagesFluentBuilder, String) {
+    let q = ec2.describe_images();
+    if let Some(id) = &cfg.source_ami {
+        return (q.image_ids(id), format!("source_ami {id}"));
+    }
+    let f = cfg.source_ami_filter.clone().unwrap_or_default();
+    let q = q.set_filters(Some(filters(&f.filters))).set_owners(Some(f.owners.clone()));
+    let q = if f.include_deprecated { q.include_deprecated(true) } else { q };
+    (q, format!("source_ami_filter {:?} owned by {:?}", f.filters, f.owners))
 }
 
 // ---- 3. NetworkInfo ---------------------------------------------------------

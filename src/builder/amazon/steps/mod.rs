@@ -32,7 +32,7 @@ use crate::builder::amazon::wait::Policy;
 use crate::builder::common::Connected;
 use crate::communicator::ssh::Ssh;
 use crate::runner::interpolate::render_fields;
-use crate::runner::{BuildContext, BuildError};
+use crate::runner::{BuildContext, BuildError, OnError};
 use aws_sdk_ec2::types::{Filter, Tag};
 use aws_sdk_ec2::Client;
 use russh::keys::PrivateKey;
@@ -91,6 +91,14 @@ pub struct State {
     /// call, and cleanups wait for these first (else a delete could reach
     /// EC2 before the create it should undo).
     inflight: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Temporary resources being deleted ahead of their cleanups, once the
+    /// build no longer needs them ([`State::delete_early`]); each task
+    /// answers which it deleted.
+    early: std::sync::Mutex<Vec<tokio::task::JoinHandle<Vec<Resource>>>>,
+    /// What those tasks deleted: its cleanup only has to say so.
+    deleted_early: std::sync::Mutex<Vec<Resource>>,
+    /// The source AMI's DescribeImages, sent while the AMI name is checked.
+    prefetched_source: Option<tokio::sync::oneshot::Receiver<Result<aws_sdk_ec2::operation::describe_images::DescribeImagesOutput, String>>>,
 }
 
 impl Connected for State {
@@ -151,6 +159,9 @@ impl State {
             snapshots: Vec::new(),
             keep: false,
             inflight: std::sync::Mutex::new(Vec::new()),
+            early: std::sync::Mutex::new(Vec::new()),
+            deleted_early: std::sync::Mutex::new(Vec::new()),
+            prefetched_source: None,
         })
     }
 
@@ -199,6 +210,10 @@ impl State {
     /// gives up on the first glitch leaks).
     async fn delete(&self, ctx: &BuildContext, r: &Resource) {
         self.settle().await;
+        if self.was_deleted_early(r).await {
+            self.release(r);
+            return;
+        }
         let mut last = String::new();
         for attempt in 0..4u32 {
             if attempt > 0 {
@@ -213,6 +228,48 @@ impl State {
             }
         }
         ctx.ui.error(&format!("Error cleaning up {}: {last}\n  It is still in the cleanup journal: run `kiln cleanup` to retry, or delete it manually.", r.describe()));
+    }
+
+    /// Start deleting `resources`, in order, in the background, because the
+    /// build is done with them (the key pair once provisioning is over, the
+    /// instance and what it holds once its AMI is made): on EC2 a terminate
+    /// takes a minute that the AMI's copies and tags need not wait for. A
+    /// resource's cleanup still says what it deletes, waits for this, and
+    /// deletes again what this could not. Not with `-debug` or another
+    /// `-on-error` than cleanup, where the user may want to look at them.
+    fn delete_early(&self, ctx: &BuildContext, resources: Vec<Resource>) {
+        if ctx.debug || ctx.on_error != OnError::Cleanup || resources.is_empty() {
+            return;
+        }
+        let (aws, policy) = (self.aws.clone(), self.policy.clone());
+        let h = tokio::spawn(async move {
+            let mut done = Vec::new();
+            for r in resources {
+                // The rest wait on this one (a group on its instance): stop
+                // at the first failure and leave them to their cleanups.
+                if resources::delete(&aws, &r, &policy).await.is_err() {
+                    break;
+                }
+                done.push(r);
+            }
+            done
+        });
+        if let Ok(mut v) = self.early.lock() {
+            v.push(h);
+        }
+    }
+
+    /// Whether `r` was deleted by [`State::delete_early`] (waiting for it).
+    async fn was_deleted_early(&self, r: &Resource) -> bool {
+        let pending: Vec<_> = self.early.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+        for h in pending {
+            if let Ok(done) = h.await {
+                if let Ok(mut d) = self.deleted_early.lock() {
+                    d.extend(done);
+                }
+            }
+        }
+        self.deleted_early.lock().is_ok_and(|d| d.iter().any(|x| x.same(r)))
     }
 
     pub fn finish_journal(&mut self) {
