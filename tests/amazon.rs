@@ -846,10 +846,47 @@ fn the_source_lookup_and_key_pair_go_out_while_the_ami_name_is_checked() {
     assert!(starts.len() >= 2 && starts[1] < first_end, "the source lookup waited for the name check: {events:?}");
     let key = events.iter().position(|e| e == "start CreateKeyPair").unwrap_or_else(|| panic!("{events:?}"));
     assert!(key < first_end, "the key pair waited for the name check: {events:?}");
+    // The group's VPC is the template's (none: the default), so the
+    // temporary security group is made meanwhile too.
+    let group = events.iter().position(|e| e == "start CreateSecurityGroup").unwrap_or_else(|| panic!("{events:?}"));
+    assert!(group < first_end, "the security group waited for the name check: {events:?}");
     // The output keeps Packer's order.
-    let (a, b) = (t.find("Prevalidating AMI Name").unwrap_or(usize::MAX), t.find("Creating temporary keypair").unwrap_or(0));
-    assert!(a < b, "{t}");
+    let order = ["Prevalidating AMI Name", "Found Image ID", "Creating temporary keypair", "Creating temporary security group", "Authorizing access to port", "Launching a source AWS instance"];
+    let at: Vec<usize> = order.iter().map(|s| t.find(s).unwrap_or_else(|| panic!("no {s:?} in\n{t}"))).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{t}");
     assert_no_leaks(&h, "early calls");
+}
+
+/// A group whose VPC comes from a filter waits for the network step, and
+/// a security group that failed is deleted before a retried step
+/// (`-on-error=ask`) makes another: the build then succeeds, leaving nothing.
+#[test]
+fn a_group_waits_for_its_vpc_and_a_retried_group_replaces_the_failed_one() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.refuse_once.lock().unwrap().push(("AuthorizeSecurityGroupIngress".into(), "InvalidPermission.Malformed".into(), "refused once by the test".into()));
+    let extra = "vpc_filter {\n    filters = { \"is-default\" = \"true\" }\n  }";
+    let f = w.write("retry-group.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
+    let mut child = aws_env(w.kiln().args(["build", "-color=false", "-on-error=ask"]).arg(&f)).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("run");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        let _ = stdin.write_all(b"r\n");
+    }
+    let out = child.wait_with_output().expect("wait");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("refused once by the test"), "{t}");
+    let calls = proxy.calls();
+    let at = |a: &str| calls.iter().position(|c| c == a).unwrap_or_else(|| panic!("no {a} in {calls:?}"));
+    assert!(at("DescribeVpcs") < at("CreateSecurityGroup"), "the group did not wait for its VPC: {calls:?}");
+    assert_eq!(calls.iter().filter(|c| *c == "CreateSecurityGroup").count(), 2, "{calls:?}");
+    let first_delete = at("DeleteSecurityGroup");
+    let second_create = calls.iter().enumerate().filter(|(_, c)| *c == "CreateSecurityGroup").nth(1).map(|(i, _)| i).unwrap_or(0);
+    assert!(first_delete < second_create, "the failed group was not deleted before the retry: {calls:?}");
+    let inv = assert_no_leaks(&h, "retried group");
+    assert_eq!(inv.amis.len(), 1, "{inv:?}");
 }
 
 /// The key pair goes once provisioning is over, and the instance with its

@@ -322,6 +322,8 @@ pub struct FaultProxy {
     pub bodies: Arc<Mutex<Vec<String>>>,
     /// Actions refused with this (code, message), as EC2 refuses them.
     pub refuse: Arc<Mutex<Vec<(String, String, String)>>>,
+    /// Like `refuse`, but each entry refuses only the first such call.
+    pub refuse_once: Arc<Mutex<Vec<(String, String, String)>>>,
     /// Actions answered only after this many milliseconds.
     pub delay: Arc<Mutex<Vec<(String, u64)>>>,
     /// `start <Action>` / `end <Action>` as requests arrive and answers leave.
@@ -348,16 +350,16 @@ impl FaultProxy {
     pub fn start(upstream: u16) -> FaultProxy {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = l.local_addr().expect("addr").port();
-        let p = FaultProxy { port, calls: Arc::default(), access_keys: Arc::default(), fail_at: Arc::new(AtomicUsize::new(0)), fail_after_forward: Arc::default(), stand_in: Arc::default(), stood_in: Arc::default(), bodies: Arc::default(), refuse: Arc::default(), delay: Arc::default(), events: Arc::default() };
+        let p = FaultProxy { port, calls: Arc::default(), access_keys: Arc::default(), fail_at: Arc::new(AtomicUsize::new(0)), fail_after_forward: Arc::default(), stand_in: Arc::default(), stood_in: Arc::default(), bodies: Arc::default(), refuse: Arc::default(), refuse_once: Arc::default(), delay: Arc::default(), events: Arc::default() };
         let (calls, keys, fail_at, after) = (p.calls.clone(), p.access_keys.clone(), p.fail_at.clone(), p.fail_after_forward.clone());
         let (stand_in, stood_in, bodies, refuse) = (p.stand_in.clone(), p.stood_in.clone(), p.bodies.clone(), p.refuse.clone());
-        let (delay, events) = (p.delay.clone(), p.events.clone());
+        let (delay, events, once) = (p.delay.clone(), p.events.clone(), p.refuse_once.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { continue };
                 let (calls, keys, fail_at, after) = (calls.clone(), keys.clone(), fail_at.clone(), after.clone());
                 let (stand_in, stood_in, bodies, refuse) = (stand_in.clone(), stood_in.clone(), bodies.clone(), refuse.clone());
-                let (delay, events) = (delay.clone(), events.clone());
+                let (delay, events, once) = (delay.clone(), events.clone(), once.clone());
                 std::thread::spawn(move || {
                     while let Some((head, body)) = read_request(&mut c) {
                         let text = String::from_utf8_lossy(&body).to_string();
@@ -376,7 +378,11 @@ impl FaultProxy {
                         let forward = !fail || after.load(Ordering::SeqCst);
                         let mut response = Vec::new();
                         let answer = stand_in.lock().unwrap().iter().find(|(a, _)| *a == action).map(|(_, xml)| xml.clone());
-                        let refused = refuse.lock().unwrap().iter().find(|(a, _, _)| *a == action).map(|(_, c, m)| (c.clone(), m.clone()));
+                        let refused_once = {
+                            let mut o = once.lock().unwrap();
+                            o.iter().position(|(a, _, _)| *a == action).map(|i| o.remove(i)).map(|(_, c, m)| (c, m))
+                        };
+                        let refused = refused_once.or_else(|| refuse.lock().unwrap().iter().find(|(a, _, _)| *a == action).map(|(_, c, m)| (c.clone(), m.clone())));
                         if let Some((code, message)) = refused {
                             let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>x</RequestID></Response>");
                             response = format!("HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len()).into_bytes();

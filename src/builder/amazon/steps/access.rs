@@ -146,33 +146,31 @@ impl Step<State> for SecurityGroup<'_> {
             s.group_ids = ids;
             return Ok(());
         }
-        let name = format!("kiln_{}", short_uuid());
-        let r = Resource::SecurityGroup { region: s.region().to_string(), name: name.clone(), vpc_id: s.vpc_id.clone(), id: None };
-        s.track(&r)?;
-        s.temp_group = Some(r);
-        ctx.ui.say(&format!("Creating temporary security group for this instance: {name}"));
-        let call = s.ec2.create_security_group().group_name(&name).description("Temporary group for kiln (a Packer-compatible image builder)").set_vpc_id(s.vpc_id.clone()).send();
-        let out = s
-            .shielded(call)
-            .await?
-            .map_err(|e| failed(sdk_error("CreateSecurityGroup", &e)))?;
-        let id = out.group_id().unwrap_or_default().to_string();
-        let r = Resource::SecurityGroup { region: s.region().to_string(), name, vpc_id: s.vpc_id.clone(), id: Some(id.clone()) };
-        s.track(&r)?;
-        s.temp_group = Some(r);
-        s.group_ids = vec![id.clone()];
-        if !self.cfg.communicator_none {
-            let port = crate::plugin::get_i64(&self.cfg.raw, "ssh_port").unwrap_or(22) as i32;
-            let public;
-            let cidrs = if self.cfg.source_public_ip {
-                public = vec![public_ip_cidr().await.map_err(failed)?];
-                &public
-            } else {
-                &self.cfg.temporary_security_group_source_cidrs
-            };
-            ctx.ui.say(&format!("Authorizing access to port {port} from {cidrs:?} in the temporary security groups..."));
-            let perm = IpPermission::builder().ip_protocol("tcp").from_port(port).to_port(port).set_ip_ranges(Some(cidrs.iter().map(|c| IpRange::builder().cidr_ip(c).build()).collect())).build();
-            s.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(perm).send().await.map_err(|e| failed(sdk_error("AuthorizeSecurityGroupIngress", &e)))?;
+        if s.pending_group.is_none() {
+            // A retry (-on-error=ask) of a group that failed: that one goes first.
+            if let Some(old) = s.temp_group.take() {
+                s.delete(ctx, &old).await;
+            }
+            let cidrs = if self.cfg.source_public_ip { vec![public_ip_cidr().await.map_err(failed)?] } else { self.cfg.temporary_security_group_source_cidrs.clone() };
+            s.begin_security_group(self.cfg, cidrs)?;
+        }
+        if let Some(Resource::SecurityGroup { name, .. }) = &s.temp_group {
+            ctx.ui.say(&format!("Creating temporary security group for this instance: {name}"));
+        }
+        let Some(rx) = s.pending_group.take() else { return Ok(()) };
+        let answer = rx.await.unwrap_or(GroupAnswer { id: None, port: 0, cidrs: Vec::new(), error: Some("CreateSecurityGroup: the call was lost".into()) });
+        if let (Some(id), Some(Resource::SecurityGroup { region, name, vpc_id, .. })) = (&answer.id, s.temp_group.clone()) {
+            let r = Resource::SecurityGroup { region, name, vpc_id, id: Some(id.clone()) };
+            s.track(&r)?;
+            s.temp_group = Some(r);
+            s.group_ids = vec![id.clone()];
+        }
+        if answer.id.is_some() && !self.cfg.communicator_none {
+            ctx.ui.say(&format!("Authorizing access to port {} from {:?} in the temporary security groups...", answer.port, answer.cidrs));
+        }
+        if let Some(e) = answer.error {
+            s.group_ids.clear();
+            return Err(failed(e));
         }
         Ok(())
     }
@@ -182,6 +180,65 @@ impl Step<State> for SecurityGroup<'_> {
             s.delete(ctx, &r).await;
         }
     }
+}
+
+/// What the temporary security group's calls answered.
+pub(super) struct GroupAnswer {
+    /// The group's id, once CreateSecurityGroup answered.
+    id: Option<String>,
+    /// The SSH port and source ranges it was opened to.
+    port: i32,
+    cidrs: Vec<String>,
+    /// Why a call failed.
+    error: Option<String>,
+}
+
+impl State {
+    /// Send the temporary security group's CreateSecurityGroup and its
+    /// AuthorizeSecurityGroupIngress (journaled first, under a name kiln
+    /// chose). The step waits for them; when the group's VPC is known from
+    /// the template alone they go out in the first step, while the AMI name
+    /// and the source AMI are looked up ([`early_group`]).
+    pub(super) fn begin_security_group(&mut self, cfg: &EbsConfig, cidrs: Vec<String>) -> Result<(), BuildError> {
+        let name = format!("kiln_{}", short_uuid());
+        let r = Resource::SecurityGroup { region: self.region().to_string(), name: name.clone(), vpc_id: self.vpc_id.clone(), id: None };
+        self.track(&r)?;
+        self.temp_group = Some(r);
+        let (ec2, vpc, open) = (self.ec2.clone(), self.vpc_id.clone(), !cfg.communicator_none);
+        let port = crate::plugin::get_i64(&cfg.raw, "ssh_port").and_then(|p| i32::try_from(p).ok()).unwrap_or(22);
+        let call = async move {
+            let mut answer = GroupAnswer { id: None, port, cidrs, error: None };
+            match ec2.create_security_group().group_name(&name).description("Temporary group for kiln (a Packer-compatible image builder)").set_vpc_id(vpc).send().await {
+                Ok(out) => answer.id = Some(out.group_id().unwrap_or_default().to_string()),
+                Err(e) => {
+                    answer.error = Some(sdk_error("CreateSecurityGroup", &e));
+                    return answer;
+                }
+            }
+            if open {
+                let ranges = answer.cidrs.iter().map(|c| IpRange::builder().cidr_ip(c).build()).collect();
+                let perm = IpPermission::builder().ip_protocol("tcp").from_port(port).to_port(port).set_ip_ranges(Some(ranges)).build();
+                if let Err(e) = ec2.authorize_security_group_ingress().set_group_id(answer.id.clone()).ip_permissions(perm).send().await {
+                    answer.error = Some(sdk_error("AuthorizeSecurityGroupIngress", &e));
+                }
+            }
+            answer
+        };
+        self.pending_group = Some(self.begin(call));
+        Ok(())
+    }
+}
+
+/// Whether the temporary security group can be made in the first step:
+/// kiln makes one, its VPC is the template's (no subnet or VPC to look up
+/// first) and its source range needs no lookup of this host's address.
+pub(super) fn early_group(cfg: &EbsConfig) -> bool {
+    cfg.security_group_ids.is_empty()
+        && cfg.security_group_filter.is_none()
+        && cfg.vpc_filter.is_none()
+        && cfg.subnet_filter.is_none()
+        && (cfg.subnet_id.is_none() || cfg.vpc_id.is_some())
+        && !cfg.source_public_ip
 }
 
 /// This host's public address as a /32 (or /128), from

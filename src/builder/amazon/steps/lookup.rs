@@ -27,6 +27,9 @@ impl Step<State> for PreValidate<'_> {
         if !self.cfg.temporary_key_pair_name.as_deref().is_some_and(|n| n.contains("{{")) {
             s.begin_key_pair(self.cfg, ctx)?;
         }
+        if super::access::early_group(self.cfg) && s.temp_group.is_none() {
+            s.begin_security_group(self.cfg, self.cfg.temporary_security_group_source_cidrs.clone())?;
+        }
         // The source AMI's lookup needs nothing from this step: it goes out
         // now and its answer waits for the next step.
         let (q, _) = source_query(&s.ec2, self.cfg);
@@ -63,7 +66,12 @@ impl Step<State> for PreValidate<'_> {
         Ok(())
     }
     async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
-        // A key pair begun here, when the build stopped before its step.
+        // A group or key pair begun here, when the build stopped before its step.
+        if let Some(r) = s.temp_group.take() {
+            s.pending_group = None;
+            ctx.ui.say("Deleting temporary security group...");
+            s.delete(ctx, &r).await;
+        }
         if let Some(r) = s.key_pair.take() {
             s.pending_key = None;
             ctx.ui.say("Deleting temporary keypair...");

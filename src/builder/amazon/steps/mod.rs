@@ -72,6 +72,8 @@ pub struct State {
     debug_key_file: Option<PathBuf>,
     pub group_ids: Vec<String>,
     temp_group: Option<Resource>,
+    /// The temporary security group's calls, still in flight ([`State::begin_security_group`]).
+    pending_group: Option<tokio::sync::oneshot::Receiver<access::GroupAnswer>>,
     /// The instance profile the instance runs with (named or temporary).
     pub instance_profile: Option<String>,
     temp_profile: Option<Resource>,
@@ -143,6 +145,7 @@ impl State {
             key: None,
             pending_key: None,
             key_failed: None,
+            pending_group: None,
             key_pair: None,
             debug_key_file: None,
             group_ids: Vec::new(),
