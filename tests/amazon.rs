@@ -868,13 +868,7 @@ fn a_group_waits_for_its_vpc_and_a_retried_group_replaces_the_failed_one() {
     proxy.refuse_once.lock().unwrap().push(("AuthorizeSecurityGroupIngress".into(), "InvalidPermission.Malformed".into(), "refused once by the test".into()));
     let extra = "vpc_filter {\n    filters = { \"is-default\" = \"true\" }\n  }";
     let f = w.write("retry-group.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
-    let mut child = aws_env(w.kiln().args(["build", "-color=false", "-on-error=ask"]).arg(&f)).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("run");
-    {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().expect("stdin");
-        let _ = stdin.write_all(b"r\n");
-    }
-    let out = child.wait_with_output().expect("wait");
+    let out = build_on_error_ask(&w, &f, b"r\n");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("refused once by the test"), "{t}");
@@ -915,6 +909,17 @@ fn temporary_resources_go_once_the_build_is_done_with_them() {
     assert_eq!(inv.amis.len(), 1, "{inv:?}");
 }
 
+/// `kiln build -on-error=ask` of `f`, answering its prompts with `answers`.
+fn build_on_error_ask(w: &Work, f: &std::path::Path, answers: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = aws_env(w.kiln().args(["build", "-color=false", "-on-error=ask"]).arg(f)).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(answers);
+    }
+    child.wait_with_output().expect("wait")
+}
+
 /// A refused CreateKeyPair fails the launch that waits for the key; with
 /// `-on-error=ask`, retrying that step meets the same error instead of
 /// launching an instance without a key, and nothing is left behind.
@@ -925,13 +930,7 @@ fn a_refused_key_pair_fails_the_launch_and_a_retry_too() {
     let proxy = FaultProxy::start(h.moto.port);
     proxy.refuse.lock().unwrap().push(("CreateKeyPair".into(), "UnauthorizedOperation".into(), "You are not authorized to perform this operation.".into()));
     let f = w.write("nokey.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
-    let mut child = aws_env(w.kiln().args(["build", "-color=false", "-on-error=ask"]).arg(&f)).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("run");
-    {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().expect("stdin");
-        let _ = stdin.write_all(b"r\nc\n");
-    }
-    let out = child.wait_with_output().expect("wait");
+    let out = build_on_error_ask(&w, &f, b"r\nc\n");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.matches("CreateKeyPair: ").count() >= 2, "the retry did not meet the key pair failure again: {t}");
