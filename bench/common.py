@@ -28,8 +28,14 @@ def wait_port(port, secs=10):
     return False
 
 
+# Mean CPU seconds (user + system) of the runs of the last measure() call,
+# when GNU time is there to report them (else None).
+last_cpu = None
+
+
 def measure(argv, n, env=None, cwd=None, before_each=None):
     """Mean wall seconds and peak RSS (KiB) of n runs of argv; exits if one fails.
+    The runs' mean CPU time is left in `last_cpu`.
 
     Peak RSS comes from GNU time (Debian package `time`), which forks a small
     process of its own to run argv. wait4() on a process spawned straight
@@ -40,13 +46,14 @@ def measure(argv, n, env=None, cwd=None, before_each=None):
     gnu_time = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
     if not gnu_time:
         print("note: /usr/bin/time (Debian package `time`) not found; peak RSS includes the benchmark script's own", file=sys.stderr)
-    total, peak = 0.0, 0
+    global last_cpu
+    total, peak, cpu = 0.0, 0, 0.0
     env = dict(env or os.environ, CHECKPOINT_DISABLE="1")
     rss_file = os.path.join(tempfile.gettempdir(), f"kiln-bench-rss-{os.getpid()}")
     for _ in range(n):
         if before_each:
             before_each()
-        cmd = [gnu_time, "-f", "%M", "-o", rss_file] + list(argv) if gnu_time else list(argv)
+        cmd = [gnu_time, "-f", "%M %U %S", "-o", rss_file] + list(argv) if gnu_time else list(argv)
         t0 = time.perf_counter()
         old = os.getcwd()
         if cwd:
@@ -63,7 +70,10 @@ def measure(argv, n, env=None, cwd=None, before_each=None):
         rss = ru.ru_maxrss
         if gnu_time:
             with open(rss_file) as f:
-                rss = int(f.read().strip().splitlines()[-1])
+                fields = f.read().strip().splitlines()[-1].split()
+                rss = int(fields[0])
+                cpu += float(fields[1]) + float(fields[2])
             os.unlink(rss_file)
         peak = max(peak, rss)
+    last_cpu = cpu / n if gnu_time else None
     return total / n, peak

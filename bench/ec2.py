@@ -113,20 +113,21 @@ def reset():
 try:
     calls[0] = 0
     tk, rk = common.measure([kiln, "build", "-color=false"] + args, N, env=env, cwd=work, before_each=reset)
-    ck = calls[0] / N
-    print(f"kiln   build: {tk * 1000:8.1f} ms  peak RSS {rk / 1024:6.1f} MB  EC2 calls {ck:.0f}")
+    ck, uk = calls[0] / N, common.last_cpu
+    print(f"kiln   build: {tk * 1000:8.1f} ms  peak RSS {rk / 1024:6.1f} MB  EC2 calls {ck:.0f}" + (f"  CPU {uk * 1000:6.1f} ms" if uk is not None else ""))
     if os.environ.get("BENCH_TRACE"):
         for t, a, ms in trace:
             print(f"    +{(t - trace[0][0]) * 1000:7.1f} ms  {a:32s} {ms:6.1f} ms")
     if packer:
         calls[0] = 0
         tp, rp = common.measure([packer, "build", "-color=false"] + args, N, env=env, cwd=work, before_each=reset)
-        cp = calls[0] / N
-        print(f"packer build: {tp * 1000:8.1f} ms  peak RSS {rp / 1024:6.1f} MB  EC2 calls {cp:.0f}")
+        cp, up = calls[0] / N, common.last_cpu
+        print(f"packer build: {tp * 1000:8.1f} ms  peak RSS {rp / 1024:6.1f} MB  EC2 calls {cp:.0f}" + (f"  CPU {up * 1000:6.1f} ms" if up is not None else ""))
         if os.environ.get("BENCH_TRACE"):
             for t, a, ms in trace:
                 print(f"    +{(t - trace[0][0]) * 1000:7.1f} ms  {a:32s} {ms:6.1f} ms")
-        print(f"kiln / packer: wall {tk / tp:.2f} (goal <= 0.33), RSS {rk / rp:.2f} (goal <= 0.25), EC2 calls {ck / cp:.2f}")
+        cpu = f", CPU {uk / up:.2f}" if uk is not None and up else ""
+        print(f"kiln / packer: wall {tk / tp:.2f} (goal <= 0.33), RSS {rk / rp:.2f} (goal <= 0.25), EC2 calls {ck / cp:.2f}{cpu}")
 finally:
     proxy.shutdown()
     sshd.kill()
