@@ -1184,7 +1184,7 @@ fn run_and_ami_options_reach_ec2() {
         ("  imds_support = \"v2\"\n", "imds_support \"v2\" is invalid"),
         ("  enable_nitro_enclave = true\n  spot_price = \"auto\"\n", "enable_nitro_enclave cannot be used with spot instances"),
         ("  insecure_skip_tls_verify = true\n", "insecure_skip_tls_verify is not supported"),
-        ("  skip_save_build_region = true\n", "skip_save_build_region is not supported"),
+        ("  skip_save_build_region = true\n  ami_regions = [\"us-east-1\"]\n", "skip_save_build_region needs ami_regions with a region other than"),
         ("  assume_role {\n    role_arn = \"arn:aws:iam::123456789012:role/r\"\n    transitive_tag_keys = [\"Team\"]\n  }\n", "transitive_tag_keys is not supported"),
     ] {
         proxy.reset();
@@ -1196,6 +1196,48 @@ fn run_and_ami_options_reach_ec2() {
         assert!(text(&out).contains(says), "{bad}: {}", text(&out));
         assert!(proxy.calls().is_empty(), "{bad}: validate called EC2");
     }
+}
+
+/// `skip_save_build_region`: the build region's AMI is an intermediary,
+/// under a name of its own, deregistered (with its snapshots) once it is
+/// copied; an AMI of the same name already in the build region is no
+/// obstacle, and only the copies are artifacts.
+#[test]
+fn skip_save_build_region_keeps_only_the_copies() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let extra = "  ami_regions = [\"us-west-2\"]\n  skip_save_build_region = true\n  snapshot_tags = { Snap = \"copied\" }\n";
+    let tpl = small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"true\"").replace("kiln-test-${uuidv4()}", "kiln-skip-build-region");
+    let f = w.write("skip.pkr.hcl", &tpl);
+    // The same name in the build region, from an earlier build.
+    let plain = w.write("plain.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"true\"").replace("kiln-test-${uuidv4()}", "kiln-skip-build-region"));
+    let first = aws_env(w.kiln().args(["build", "-color=false"]).arg(&plain)).output().expect("run");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let before = rt().block_on(inventory(&h.client()));
+    assert_eq!(before.amis.len(), 1, "{before:?}");
+
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("Creating AMI kiln-intermediary-"), "{t}");
+    assert!(t.contains("us-west-2: ami-"), "{t}");
+    let artifacts = &t[t.find("AMIs were created").unwrap_or_else(|| panic!("{t}"))..];
+    assert!(!artifacts.contains("us-east-1: ami-"), "the intermediary is an artifact: {t}");
+    let east = rt().block_on(inventory(&h.client()));
+    assert!(east.leaks().is_empty(), "leaked {:?}", east.leaks());
+    assert_eq!(east.amis, before.amis, "the intermediary AMI is still in us-east-1 (or the earlier AMI went): {east:?}");
+    let west_client = ec2::client_at(&h.moto.endpoint(), "us-west-2");
+    let west = rt().block_on(inventory(&west_client));
+    assert!(west.leaks().is_empty(), "leaked in us-west-2 {:?}", west.leaks());
+    assert_eq!(west.amis.len(), 1, "{west:?}");
+    rt().block_on(async {
+        let img = west_client.describe_images().image_ids(&west.amis[0].0).send().await.expect("describe").images()[0].clone();
+        assert_eq!(img.name(), Some("kiln-skip-build-region"), "the copy keeps ami_name");
+        assert!(img.tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")), "{:?}", img.tags());
+        // Every snapshot left in the build region belongs to the earlier AMI.
+        let snaps = h.client().describe_snapshots().owner_ids("self").send().await.expect("snapshots");
+        assert!(snaps.snapshots().iter().all(|sn| !sn.tags().iter().any(|t| t.key() == Some("Snap"))), "an intermediary snapshot is left: {:?}", snaps.snapshots());
+    });
 }
 
 /// `subnet_filter`: several matches are an error unless `most_free` (the

@@ -303,6 +303,10 @@ pub struct EbsConfig {
     pub region_kms_key_ids: Vec<(String, String)>,
     pub deprecate_at: Option<aws_smithy_types::DateTime>,
     pub force_deregister: bool,
+    /// `skip_save_build_region`: the AMI made in the build region, under an
+    /// intermediary name, is only the source of the `ami_regions` copies
+    /// and is deregistered once they exist.
+    pub skip_save_build_region: bool,
     pub force_delete_snapshot: bool,
     pub disable_stop_instance: bool,
     pub skip_create_ami: bool,
@@ -478,13 +482,8 @@ impl Access {
                 },
             }),
         };
-        for k in ["insecure_skip_tls_verify", "skip_save_build_region"] {
-            if get_bool(c, k) == Some(true) {
-                return Err(match k {
-                    "insecure_skip_tls_verify" => "insecure_skip_tls_verify is not supported by kiln: add the endpoint's CA certificate to the system trust store (or SSL_CERT_FILE) instead".into(),
-                    _ => format!("{k} is not supported by kiln yet"),
-                });
-            }
+        if get_bool(c, "insecure_skip_tls_verify") == Some(true) {
+            return Err("insecure_skip_tls_verify is not supported by kiln: add the endpoint's CA certificate to the system trust store (or SSL_CERT_FILE) instead".into());
         }
         let polling = block(c, "aws_polling").unwrap_or_default();
         let env_num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
@@ -661,6 +660,11 @@ impl EbsConfig {
             errs.push("spot_instance_types needs spot_price (a price, or \"auto\")".into());
         }
         let Some(access) = access else { return Err(errs) };
+        let skip_save_build_region = get_bool(c, "skip_save_build_region").unwrap_or(false);
+        if skip_save_build_region && !get_strings(c, "ami_regions").iter().any(|r| *r != access.region) {
+            // Packer would build, copy nowhere, delete the AMI and succeed with nothing.
+            errs.push(format!("skip_save_build_region needs ami_regions with a region other than the build region ({}): else no AMI would be kept", access.region));
+        }
         let (placement, metadata_options, enable_nitro_enclave, unlimited_credits, imds_support) = run_options(c, &mut errs);
         let temporary_iam_policy = match block(c, "temporary_iam_instance_profile_policy_document") {
             None => None,
@@ -741,6 +745,7 @@ impl EbsConfig {
             region_kms_key_ids: get_string_map(c, "region_kms_key_ids"),
             deprecate_at,
             force_deregister: get_bool(c, "force_deregister").unwrap_or(false),
+            skip_save_build_region,
             force_delete_snapshot: get_bool(c, "force_delete_snapshot").unwrap_or(false),
             disable_stop_instance: get_bool(c, "disable_stop_instance").unwrap_or(false),
             skip_create_ami,

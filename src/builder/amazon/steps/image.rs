@@ -3,7 +3,7 @@
 
 use super::launch::describe_instance;
 use super::options::block_device;
-use super::{failed, render_tags, say_tags, State};
+use super::{failed, render_tags, say_tags, short_uuid, State};
 use crate::builder::amazon::client::sdk_error;
 use crate::builder::amazon::config::EbsConfig;
 use crate::builder::amazon::resources::{self, Resource};
@@ -144,7 +144,9 @@ impl Step<State> for CreateAmi<'_> {
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let id = s.instance.as_ref().map(|i| i.id.clone()).unwrap_or_default();
-        let name = self.cfg.ami_name.clone();
+        // skip_save_build_region: the build region's AMI is an intermediary,
+        // named so that it never meets the real name there.
+        let name = if self.cfg.skip_save_build_region { format!("kiln-intermediary-{}", short_uuid()) } else { self.cfg.ami_name.clone() };
         ctx.ui.say(&format!("Creating AMI {name} from instance {id}"));
         let r = Resource::Image { region: s.region().to_string(), name: name.clone(), id: None };
         s.track(&r)?;
@@ -226,6 +228,19 @@ impl Step<State> for RegionCopy<'_> {
             let img = wait_image(&ec2, &s.policy, &ami).await.map_err(failed)?;
             s.snapshots.extend(resources::snapshots_of(&img).into_iter().map(|sn| (region.clone(), sn)));
             s.amis.push((region.clone(), ami));
+        }
+        if self.cfg.skip_save_build_region {
+            // The copies exist: the intermediary has done its job.
+            let mine: Vec<Resource> = s.images.iter().filter(|r| r.region() == src_region).cloned().collect();
+            ctx.ui.say(&format!("Deregistering the intermediary AMI ({src_ami}) in {src_region} and deleting its snapshots (skip_save_build_region)..."));
+            let snapshots: Vec<String> = s.snapshots.iter().filter(|(reg, _)| *reg == src_region).map(|(_, sn)| sn.clone()).collect();
+            resources::delete_image(&s.ec2, &src_ami, &snapshots).await.map_err(failed)?;
+            for r in mine {
+                s.release(&r);
+                s.images.retain(|x| !x.same(&r));
+            }
+            s.snapshots.retain(|(reg, _)| *reg != src_region);
+            s.amis.retain(|(reg, _)| *reg != src_region);
         }
         Ok(())
     }

@@ -55,8 +55,13 @@ impl Step<State> for PreValidate<'_> {
             return Ok(());
         }
         ctx.ui.say(&format!("Prevalidating AMI Name: {name}"));
-        let mut regions = vec![s.region().to_string()];
-        regions.extend(self.cfg.ami_regions.iter().filter(|r| !regions.contains(r)).cloned().collect::<Vec<_>>());
+        // With skip_save_build_region no AMI of that name is made in the build region.
+        let mut regions = if self.cfg.skip_save_build_region { Vec::new() } else { vec![s.region().to_string()] };
+        for r in &self.cfg.ami_regions {
+            if !regions.contains(r) && !(self.cfg.skip_save_build_region && r == s.region()) {
+                regions.push(r.clone());
+            }
+        }
         for r in regions {
             let found = resources::images_named(&s.aws.ec2_in(&r), name).await.map_err(failed)?;
             if let Some((id, _)) = found.first() {
