@@ -643,9 +643,16 @@ fn debug_writes_the_temporary_key_0600_and_removes_it() {
     let mut stdin = child.stdin.take().expect("stdin");
     let key = w.path().join("ec2_t.pem");
     let mut seen_key = false;
+    let mut seen_prevalidate = false;
     let mut out = String::new();
     for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
         let Ok(line) = line else { break };
+        // Stepping through, nothing is made before its own step.
+        if line.contains("Pausing after run of step 'StepPreValidate'") {
+            let inv = rt().block_on(inventory(&h.client()));
+            assert!(inv.key_pairs.is_empty() && inv.security_groups.is_empty(), "made before its step under -debug: {inv:?}\n{out}");
+            seen_prevalidate = true;
+        }
         if line.contains("Pausing after run of step 'StepKeyPair'") {
             use std::os::unix::fs::PermissionsExt;
             let meta = std::fs::metadata(&key).unwrap_or_else(|e| panic!("{}: {e}\n{out}", key.display()));
@@ -663,6 +670,7 @@ fn debug_writes_the_temporary_key_0600_and_removes_it() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "{out}");
     assert!(seen_key, "no pause after StepKeyPair:\n{out}");
+    assert!(seen_prevalidate, "no pause after StepPreValidate:\n{out}");
     assert!(out.contains("Saving key for debug purposes: ec2_t.pem"), "{out}");
     assert!(!key.exists(), "the debug key was left behind");
     assert_no_leaks(&h, "-debug build");

@@ -23,12 +23,16 @@ impl Step<State> for PreValidate<'_> {
         if !self.cfg.access.skip_credential_validation {
             s.aws.check_credentials().await.map_err(failed)?;
         }
-        // A name with build variables in it waits for the KeyPair step.
-        if !self.cfg.temporary_key_pair_name.as_deref().is_some_and(|n| n.contains("{{")) {
-            s.begin_key_pair(self.cfg, ctx)?;
-        }
-        if super::access::early_group(self.cfg) && s.temp_group.is_none() {
-            s.begin_security_group(self.cfg, self.cfg.temporary_security_group_source_cidrs.clone())?;
+        // The key pair and group go out now, unless -debug steps through the
+        // build (each is made in its own step then) or the key pair's name
+        // has build variables in it.
+        if !ctx.debug {
+            if !self.cfg.temporary_key_pair_name.as_deref().is_some_and(|n| n.contains("{{")) {
+                s.begin_key_pair(self.cfg, ctx)?;
+            }
+            if super::access::early_group(self.cfg) && s.temp_group.is_none() {
+                s.begin_security_group(self.cfg, self.cfg.temporary_security_group_source_cidrs.clone())?;
+            }
         }
         // The source AMI's lookup needs nothing from this step: it goes out
         // now and its answer waits for the next step.
