@@ -43,14 +43,10 @@ impl Step<State> for KeyPair<'_> {
     }
     async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
         s.key = None;
-        s.pending_key = None;
         if let Some(f) = s.debug_key_file.take() {
             let _ = std::fs::remove_file(f);
         }
-        if let Some(r) = s.key_pair.take() {
-            ctx.ui.say("Deleting temporary keypair...");
-            s.delete(ctx, &r).await;
-        }
+        s.delete_key_pair(ctx).await;
     }
 }
 
@@ -79,6 +75,25 @@ impl State {
         };
         self.pending_key = Some(self.begin(call));
         Ok(())
+    }
+
+    /// Delete the temporary key pair, if one was begun (by its step, or
+    /// early by the first one).
+    pub(super) async fn delete_key_pair(&mut self, ctx: &BuildContext) {
+        self.pending_key = None;
+        if let Some(r) = self.key_pair.take() {
+            ctx.ui.say("Deleting temporary keypair...");
+            self.delete(ctx, &r).await;
+        }
+    }
+
+    /// Delete the temporary security group, if one was begun.
+    pub(super) async fn delete_temp_group(&mut self, ctx: &BuildContext) {
+        self.pending_group = None;
+        if let Some(r) = self.temp_group.take() {
+            ctx.ui.say("Deleting temporary security group...");
+            self.delete(ctx, &r).await;
+        }
     }
 
     /// Wait for the temporary key pair, if one is being made, and take its
@@ -175,10 +190,7 @@ impl Step<State> for SecurityGroup<'_> {
         Ok(())
     }
     async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
-        if let Some(r) = s.temp_group.take() {
-            ctx.ui.say("Deleting temporary security group...");
-            s.delete(ctx, &r).await;
-        }
+        s.delete_temp_group(ctx).await;
     }
 }
 

@@ -233,9 +233,8 @@ impl Step<State> for RegionCopy<'_> {
             // The copies exist: the intermediary has done its job.
             let mine: Vec<Resource> = s.images.iter().filter(|r| r.region() == src_region).cloned().collect();
             ctx.ui.say(&format!("Deregistering the intermediary AMI ({src_ami}) in {src_region} and deleting its snapshots (skip_save_build_region)..."));
-            let snapshots: Vec<String> = s.snapshots.iter().filter(|(reg, _)| *reg == src_region).map(|(_, sn)| sn.clone()).collect();
-            resources::delete_image(&s.ec2, &src_ami, &snapshots).await.map_err(failed)?;
             for r in mine {
+                resources::delete(&s.aws, &r, &s.policy).await.map_err(failed)?;
                 s.release(&r);
                 s.images.retain(|x| !x.same(&r));
             }

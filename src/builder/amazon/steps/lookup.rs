@@ -37,11 +37,7 @@ impl Step<State> for PreValidate<'_> {
         // The source AMI's lookup needs nothing from this step: it goes out
         // now and its answer waits for the next step.
         let (q, _) = source_query(&s.ec2, self.cfg);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let _ = tx.send(q.send().await.map_err(|e| sdk_error("DescribeImages", &e)));
-        });
-        s.prefetched_source = Some(rx);
+        s.prefetched_source = Some(s.begin(async move { q.send().await.map_err(|e| sdk_error("DescribeImages", &e)) }));
         ctx.ui.say("Prevalidating any provided VPC information");
         if self.cfg.subnet_id.is_some() && self.cfg.vpc_id.is_some() {
             let out = s.ec2.describe_subnets().subnet_ids(self.cfg.subnet_id.clone().unwrap_or_default()).send().await.map_err(|e| failed(sdk_error("DescribeSubnets", &e)))?;
@@ -76,16 +72,8 @@ impl Step<State> for PreValidate<'_> {
     }
     async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
         // A group or key pair begun here, when the build stopped before its step.
-        if let Some(r) = s.temp_group.take() {
-            s.pending_group = None;
-            ctx.ui.say("Deleting temporary security group...");
-            s.delete(ctx, &r).await;
-        }
-        if let Some(r) = s.key_pair.take() {
-            s.pending_key = None;
-            ctx.ui.say("Deleting temporary keypair...");
-            s.delete(ctx, &r).await;
-        }
+        s.delete_temp_group(ctx).await;
+        s.delete_key_pair(ctx).await;
     }
 }
 

@@ -173,8 +173,9 @@ impl State {
         self.begin(call).await.map_err(|_| failed("an EC2 call was lost".into()))
     }
 
-    /// Start a create call that runs to its end whatever happens to the
-    /// build; its answer arrives on the receiver.
+    /// Start a call that runs to its end whatever happens to the build (a
+    /// create, or a lookup a later step takes the answer of); its answer
+    /// arrives on the receiver, and cleanups wait for it first.
     fn begin<T: Send + 'static>(&self, call: impl std::future::Future<Output = T> + Send + 'static) -> tokio::sync::oneshot::Receiver<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let h = tokio::spawn(async move {
