@@ -566,14 +566,20 @@ fn assume_role_signs_ec2_calls_with_the_role_credentials() {
     session_name = "kiln-test"
     policy       = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ec2:*\",\"Resource\":\"*\"}]}"
     policy_arns  = ["arn:aws:iam::aws:policy/AmazonEC2FullAccess"]
-    tags         = { Team = "images" }
+    tags         = { Team = "images", Stage = "build" }
+    transitive_tag_keys = ["Team"]
   }
 "#;
     let (out, calls, bodies) = build_with_creds_calls(&h, &w, extra, &env);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let assume = ec2::params_of(&bodies, "AssumeRole");
-    for want in ["PolicyArns.member.1.arn=arn:aws:iam::aws:policy/AmazonEC2FullAccess", "Tags.member.1.Key=Team", "Tags.member.1.Value=images", "Policy={\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ec2:*\",\"Resource\":\"*\"}]}"] {
+    // Session tags as Key/Value pairs of one index, whatever the order.
+    for (k, v) in [("Team", "images"), ("Stage", "build")] {
+        let n = assume.iter().find_map(|p| p.strip_prefix("Tags.member.").and_then(|r| r.strip_suffix(&format!(".Key={k}")))).unwrap_or_else(|| panic!("no tag {k}: {assume:?}"));
+        assert!(assume.contains(&format!("Tags.member.{n}.Value={v}")), "tag {k} lacks value {v}: {assume:?}");
+    }
+    for want in ["PolicyArns.member.1.arn=arn:aws:iam::aws:policy/AmazonEC2FullAccess", "TransitiveTagKeys.member.1=Team", "RoleSessionName=kiln-test", "Policy={\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ec2:*\",\"Resource\":\"*\"}]}"] {
         assert!(assume.iter().any(|p| p == want), "AssumeRole lacks {want}: {assume:?}");
     }
     // STS AssumeRole is signed by the base user, every EC2 call by the role.
@@ -581,6 +587,40 @@ fn assume_role_signs_ec2_calls_with_the_role_credentials() {
     assert!(!sts.is_empty() && sts.iter().all(|(_, k)| k == "AKIDBASEUSER"), "{calls:?}");
     assert!(!ec2.is_empty() && ec2.iter().all(|(_, k)| k.starts_with("ASIA")), "EC2 calls not signed by the role: {calls:?}");
     assert!(!t.contains("base-secret-key"), "{t}");
+}
+
+#[test]
+fn a_profile_role_behind_mfa_is_assumed_with_mfa_code() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let creds = w.write("credentials", "[base]\naws_access_key_id = AKIDMFABASE\naws_secret_access_key = mfa-base-secret\n");
+    let config = w.write("config", "[profile builder]\nrole_arn = arn:aws:iam::123456789012:role/kiln-mfa\nmfa_serial = arn:aws:iam::123456789012:mfa/kiln-user\nsource_profile = base\nrole_session_name = kiln-mfa-session\n");
+    let env = [("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()), ("AWS_CONFIG_FILE", config.display().to_string())];
+    let (out, calls, bodies) = build_with_creds_calls(&h, &w, "  profile  = \"builder\"\n  mfa_code = \"246810\"\n", &env);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let assume = ec2::params_of(&bodies, "AssumeRole");
+    for want in ["RoleArn=arn:aws:iam::123456789012:role/kiln-mfa", "SerialNumber=arn:aws:iam::123456789012:mfa/kiln-user", "TokenCode=246810", "RoleSessionName=kiln-mfa-session"] {
+        assert!(assume.iter().any(|p| p == want), "AssumeRole lacks {want}: {assume:?}");
+    }
+    let (sts, ec2): (Vec<_>, Vec<_>) = calls.iter().partition(|(a, _)| a == "AssumeRole");
+    assert!(sts.len() == 1 && sts[0].1 == "AKIDMFABASE", "one AssumeRole, signed by the source profile: {calls:?}");
+    assert!(!ec2.is_empty() && ec2.iter().all(|(_, k)| k.starts_with("ASIA")), "EC2 calls not signed by the role: {calls:?}");
+    assert!(!t.contains("mfa-base-secret"), "{t}");
+
+    // Without the code: refused before any call, saying what to set.
+    let (out, calls, _) = build_with_creds_calls(&h, &w, "  profile = \"builder\"\n", &env);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("mfa_code") && t.contains("arn:aws:iam::123456789012:mfa/kiln-user"), "{t}");
+    assert!(calls.is_empty(), "calls made without credentials: {calls:?}");
+    // A code for a profile that asks none is a mistake too.
+    let (out, calls, _) = build_with_creds_calls(&h, &w, "  profile  = \"base\"\n  mfa_code = \"246810\"\n", &env);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("mfa_code is set, but profile \"base\""), "{t}");
+    assert!(calls.is_empty(), "{calls:?}");
+    assert_no_leaks(&h, "mfa profile");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use super::config::Access;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_ec2::Client;
@@ -100,8 +100,8 @@ pub async fn load(access: &Access) -> Aws {
         if let Some(p) = &access.profile {
             profile = profile.profile_name(p);
         }
-        if let Some(files) = files {
-            profile = profile.profile_files(files);
+        if let Some(files) = &files {
+            profile = profile.profile_files(files.clone());
         }
         let chain = CredentialsProviderChain::first_try("Environment", aws_config::environment::EnvironmentVariableCredentialsProvider::new())
             .or_else("Profile", profile.build())
@@ -113,25 +113,18 @@ pub async fn load(access: &Access) -> Aws {
         loader = loader.credentials_provider(Credentials::new(ak, sk, access.token.clone(), None, "template"));
     }
     let mut sdk = loader.load().await;
+    if access.access_key.is_none() {
+        let files = files.unwrap_or_default();
+        if let Some(p) = super::sts::mfa_profile(access, &files, &sdk).await {
+            sdk = sdk.into_builder().credentials_provider(p).build();
+        }
+    } else if access.mfa_code.is_some() {
+        let why = "mfa_code is set, but access_key/secret_key in the template need no MFA code: remove one of them";
+        sdk = sdk.into_builder().credentials_provider(super::sts::refuse(why)).build();
+    }
     if let Some(role) = &access.assume_role {
-        let mut b = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone()).configure(&sdk).session_name(role.session_name.clone().unwrap_or_else(|| "kiln".into()));
-        if let Some(x) = &role.external_id {
-            b = b.external_id(x);
-        }
-        if let Some(d) = role.duration {
-            b = b.session_length(d);
-        }
-        if let Some(p) = &role.policy {
-            b = b.policy(p);
-        }
-        if !role.policy_arns.is_empty() {
-            b = b.policy_arns(role.policy_arns.clone());
-        }
-        if !role.tags.is_empty() {
-            b = b.tags(role.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        }
-        let provider = b.build().await;
-        sdk = sdk.into_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build();
+        let provider = super::sts::AssumeRoleProvider::new(&sdk, role.clone(), None);
+        sdk = sdk.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
     }
     Aws { sdk, region: access.region.clone() }
 }
@@ -175,6 +168,8 @@ impl Aws {
         };
         match p.provide_credentials().await {
             Ok(_) => Ok(()),
+            // A set-up kiln refused (sts.rs) says what is wrong itself.
+            Err(e @ aws_credential_types::provider::error::CredentialsError::InvalidConfiguration(_)) => Err(format!("AWS credentials: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string()))),
             Err(e) => Err(format!("{NO_CREDENTIALS}\n  ({})", error_chain(&e))),
         }
     }

@@ -125,7 +125,6 @@ const POLICY_DOCUMENT: &[Field] = &[Field("Version", Kind::String), Field("State
 /// a clear error instead of a silently different image.
 const NOT_YET: &[&str] = &[
     "vault_aws_engine",
-    "mfa_code",
 ];
 
 /// Where the source instance runs (`placement`, and the deprecated
@@ -155,8 +154,9 @@ pub struct AssumeRole {
     /// A session policy (JSON) and managed policies that narrow the role.
     pub policy: Option<String>,
     pub policy_arns: Vec<String>,
-    /// Session tags.
+    /// Session tags, and those of them that pass on to roles chained after.
     pub tags: Vec<(String, String)>,
+    pub transitive_tag_keys: Vec<String>,
 }
 
 /// Where credentials and the endpoint come from.
@@ -178,6 +178,9 @@ pub struct Access {
     pub decode_authorization_messages: bool,
     pub max_retries: Option<u32>,
     pub assume_role: Option<AssumeRole>,
+    /// The current code of the MFA device a shared-config profile's role
+    /// asks for (`mfa_serial`).
+    pub mfa_code: Option<String>,
     /// `aws_polling`: a fixed delay between polls, and a bound on them.
     pub poll_delay: Option<Duration>,
     pub poll_max_attempts: Option<u32>,
@@ -474,12 +477,8 @@ impl Access {
                 duration: get_i64(&a, "duration_seconds").map(|s| Duration::from_secs(s.max(0) as u64)),
                 policy: non_empty(get_str(&a, "policy")),
                 policy_arns: get_strings(&a, "policy_arns"),
-                tags: {
-                    if !get_strings(&a, "transitive_tag_keys").is_empty() {
-                        return Err("assume_role: transitive_tag_keys is not supported by kiln yet (the AWS SDK's assume-role provider cannot send them); session tags (tags) are".into());
-                    }
-                    get_string_map(&a, "tags")
-                },
+                tags: get_string_map(&a, "tags"),
+                transitive_tag_keys: get_strings(&a, "transitive_tag_keys"),
             }),
         };
         if get_bool(c, "insecure_skip_tls_verify") == Some(true) {
@@ -509,6 +508,7 @@ impl Access {
             decode_authorization_messages: get_bool(c, "decode_authorization_messages").unwrap_or(false),
             max_retries: get_i64(c, "max_retries").map(|n| n.clamp(0, 100) as u32),
             assume_role,
+            mfa_code: non_empty(get_str(c, "mfa_code")),
             poll_delay,
             poll_max_attempts,
         })

@@ -9,6 +9,7 @@ pub mod instance;
 pub mod journal;
 pub mod resources;
 mod steps;
+pub mod sts;
 pub mod wait;
 
 use super::common::{StepConnect, StepProvision};
