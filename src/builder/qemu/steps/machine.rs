@@ -1,0 +1,313 @@
+//! The VM itself: run qemu (with its cleanup, a QMP powerdown then a
+//! kill), wait for boot, connect while watching it, shut it down.
+
+use super::*;
+
+// ---- run qemu --------------------------------------------------------------------
+
+pub struct RunQemu<'a> {
+    pub cfg: &'a QemuConfig,
+}
+
+/// `{{ .HTTPIP }}`-style placeholders Packer fills in `qemuargs`.
+fn interpolate(s: &str, vars: &[(&str, String)]) -> String {
+    let mut out = s.to_string();
+    for (k, v) in vars {
+        for pat in [format!("{{{{ .{k} }}}}"), format!("{{{{.{k}}}}}")] {
+            out = out.replace(&pat, v);
+        }
+    }
+    out
+}
+
+impl RunQemu<'_> {
+    fn args(&self, s: &State, scratch: &Path) -> Vec<String> {
+        let c = self.cfg;
+        let mut net = String::from("user,id=user.0,restrict=on");
+        if !c.communicator_none && !c.skip_nat_mapping {
+            net.push_str(&format!(",hostfwd=tcp:127.0.0.1:{}-:{}", s.host_port, c.guest_port));
+        }
+        if let Some(h) = &s.http {
+            let exe = std::env::current_exe().map(|p| p.to_string_lossy().to_string()).unwrap_or_else(|_| "kiln".into());
+            net.push_str(&format!(",guestfwd=tcp:{GUEST_HTTP_IP}:{p}-cmd:{exe} __guestfwd 127.0.0.1:{p}", p = h.port));
+        }
+        let mut drive = format!("file={},if={},cache={},discard={},format={}", s.disk.display(), c.disk_interface, c.disk_cache, c.disk_discard, c.format);
+        if c.disk_detect_zeroes != "off" {
+            drive.push_str(&format!(",detect-zeroes={}", c.disk_detect_zeroes));
+        }
+        let headless = c.headless || std::env::var_os("DISPLAY").is_none();
+        // Defaults, each a flag with its values; a qemuargs row with the same flag replaces it.
+        let mut defaults: Vec<Vec<String>> = vec![
+            vec!["-name".into(), c.vm_name.clone()],
+            vec!["-machine".into(), format!("type={},accel={}", c.machine_type, s.accel)],
+            vec!["-m".into(), format!("{}M", c.memory)],
+            vec!["-smp".into(), c.cpus.to_string()],
+            vec!["-netdev".into(), net],
+            vec!["-device".into(), format!("{},netdev=user.0", c.net_device)],
+            vec!["-drive".into(), drive],
+            vec!["-boot".into(), if c.disk_image { "c".into() } else { "once=d".into() }],
+            vec!["-qmp".into(), format!("unix:{},server=on,wait=off", scratch.join("qmp.sock").display())],
+            vec!["-serial".into(), format!("file:{}", scratch.join("console.log").display())],
+        ];
+        if headless {
+            defaults.push(vec!["-display".into(), "none".into()]);
+        }
+        if !c.disk_image {
+            defaults.push(vec!["-cdrom".into(), c.source.display().to_string()]);
+        }
+        if let Some(cd) = &s.cd {
+            defaults.push(vec!["-drive".into(), format!("file={},media=cdrom,readonly=on", cd.display())]);
+        }
+        if let Some(fw) = &c.firmware {
+            defaults.push(vec!["-bios".into(), fw.display().to_string()]);
+        }
+        if let Some(m) = &c.cpu_model {
+            defaults.push(vec!["-cpu".into(), m.clone()]);
+        }
+        let vars = [
+            ("HTTPIP", GUEST_HTTP_IP.to_string()),
+            ("HTTPPort", s.http.as_ref().map(|h| h.port.to_string()).unwrap_or_default()),
+            ("HTTPDir", c.http_directory.as_ref().map(|d| d.display().to_string()).unwrap_or_default()),
+            ("OutputDir", c.output_directory.display().to_string()),
+            ("Name", c.vm_name.clone()),
+            ("SSHHostPort", s.host_port.to_string()),
+        ];
+        let user: Vec<Vec<String>> = c.qemuargs.iter().map(|row| row.iter().map(|a| interpolate(a, &vars)).collect()).collect();
+        let replaced: Vec<&String> = user.iter().filter_map(|r| r.first()).filter(|f| defaults.iter().any(|d| &d[0] == *f)).collect();
+        // The QMP socket and the console log are kiln's own; the netdev too, unless the user replaces it.
+        let mut out: Vec<String> = Vec::new();
+        for d in &defaults {
+            if !replaced.contains(&&d[0]) || d[0] == "-qmp" {
+                out.extend(d.iter().cloned());
+            }
+        }
+        for r in &user {
+            if r.first().map(String::as_str) == Some("-qmp") {
+                continue;
+            }
+            out.extend(r.iter().cloned());
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl Step<State> for RunQemu<'_> {
+    fn name(&self) -> &'static str {
+        "StepRun"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let scratch = s.scratch()?;
+        let args = self.args(s, &scratch);
+        ctx.ui.say(if self.cfg.disk_image { "Starting VM, booting disk image" } else { "Starting VM, booting from CD-ROM" });
+        tracing::debug!(qemu = %self.cfg.qemu_binary, ?args, "starting qemu");
+        let mut cmd = tokio::process::Command::new(&self.cfg.qemu_binary);
+        cmd.args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+        // Its own process group (a terminal's Ctrl-C reaches kiln, which shuts
+        // the guest down in order), and it dies with kiln even on `kill -9`.
+        cmd.process_group(0);
+        // SAFETY: prctl in the child between fork and exec; async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| failed(if e.kind() == std::io::ErrorKind::NotFound { format!("{} is not installed (Debian: qemu-system-x86)", self.cfg.qemu_binary) } else { format!("starting {}: {e}", self.cfg.qemu_binary) }))?;
+        let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+        let stderr = child.stderr.take();
+        let (tx, rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let mut err_text = String::new();
+            if let Some(e) = stderr {
+                let mut lines = BufReader::new(e).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    tracing::debug!(target: "qemu", "{l}");
+                    if err_text.len() < 4096 {
+                        err_text.push_str(&l);
+                        err_text.push('\n');
+                    }
+                }
+            }
+            let status = child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            let _ = tx.send(Some(format!("{status}{}{}", if err_text.is_empty() { "" } else { ": " }, err_text.trim())));
+        });
+        s.vm = Some(Vm { pid, exited: rx, qmp: scratch.join("qmp.sock") });
+        // A qemu that refuses its arguments exits at once: report that here.
+        if let Some(vm) = &mut s.vm {
+            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_millis(300), vm.exited.changed()).await {
+                let why = vm.exited.borrow().clone().unwrap_or_default();
+                return Err(failed(format!("Error launching VM: qemu exited: {why}")));
+            }
+        }
+        Ok(())
+    }
+    async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
+        if let Some(vm) = s.vm.take() {
+            if vm.exited.borrow().is_none() {
+                ctx.ui.say("Stopping the virtual machine...");
+                stop(vm).await;
+            }
+        }
+    }
+}
+
+/// Send one QMP command (`quit`, `system_powerdown`); best effort.
+async fn qmp(sock: &Path, command: &str) -> Result<(), String> {
+    let stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::UnixStream::connect(sock)).await.map_err(|_| "QMP: timeout".to_string())?.map_err(|e| e.to_string())?;
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    let mut next = async || tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await.ok().and_then(|l| l.ok()).flatten();
+    next().await.ok_or("QMP: no greeting")?;
+    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n").await.map_err(|e| e.to_string())?;
+    next().await.ok_or("QMP: no answer")?;
+    w.write_all(format!("{{\"execute\":\"{command}\"}}\n").as_bytes()).await.map_err(|e| e.to_string())?;
+    let _ = next().await;
+    Ok(())
+}
+
+async fn wait_exit(vm: &mut Vm, d: Duration) -> bool {
+    if vm.exited.borrow().is_some() {
+        return true;
+    }
+    let mut rx = vm.exited.clone();
+    let done = tokio::time::timeout(d, rx.wait_for(|v| v.is_some())).await.is_ok();
+    done
+}
+
+/// Stop qemu now: QMP quit, then SIGTERM, then SIGKILL.
+async fn stop(mut vm: Vm) {
+    let _ = qmp(&vm.qmp, "quit").await;
+    if wait_exit(&mut vm, Duration::from_secs(3)).await {
+        return;
+    }
+    // SAFETY: signalling a child we started; its pid is not reused while we hold its wait task.
+    unsafe {
+        libc::kill(vm.pid, libc::SIGTERM);
+    }
+    if wait_exit(&mut vm, Duration::from_secs(5)).await {
+        return;
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(vm.pid, libc::SIGKILL);
+    }
+    wait_exit(&mut vm, Duration::from_secs(5)).await;
+}
+
+// ---- boot wait -------------------------------------------------------------------
+
+pub struct BootWait<'a> {
+    pub cfg: &'a QemuConfig,
+}
+
+#[async_trait]
+impl Step<State> for BootWait<'_> {
+    fn name(&self) -> &'static str {
+        "StepBootWait"
+    }
+    async fn run(&self, _s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        if let Some(d) = self.cfg.boot_wait.filter(|d| !d.is_zero()) {
+            ctx.ui.say(&format!("Waiting {}s for boot...", d.as_secs()));
+            ctx.sleep(d).await?;
+        }
+        Ok(())
+    }
+}
+
+// ---- connect, failing fast when the guest dies --------------------------------------
+
+pub struct Connect<'a> {
+    pub inner: crate::builder::common::StepConnect<'a, State>,
+}
+
+#[async_trait]
+impl Step<State> for Connect<'_> {
+    fn name(&self) -> &'static str {
+        "StepConnect"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let Some(mut exited) = s.vm.as_ref().map(|v| v.exited.clone()) else { return self.inner.run(s, ctx).await };
+        let raced = tokio::select! {
+            r = self.inner.run(s, ctx) => Some(r),
+            _ = exited.wait_for(|v| v.is_some()) => None,
+        };
+        let r = raced.unwrap_or_else(|| {
+            let why = exited.borrow().clone().unwrap_or_default();
+            Err(failed(format!("the virtual machine stopped before SSH became available ({why})")))
+        });
+        r.map_err(|e| match e {
+            BuildError::Failed(m) => {
+                let tail = s.console_tail(15);
+                if tail.trim().is_empty() {
+                    BuildError::Failed(m)
+                } else {
+                    BuildError::Failed(format!("{m}\nLast lines of the guest's console:\n{tail}"))
+                }
+            }
+            other => other,
+        })
+    }
+    async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
+        self.inner.cleanup(s, ctx).await;
+    }
+}
+
+// ---- shutdown --------------------------------------------------------------------
+
+pub struct Shutdown<'a> {
+    pub cfg: &'a QemuConfig,
+}
+
+#[async_trait]
+impl Step<State> for Shutdown<'_> {
+    fn name(&self) -> &'static str {
+        "StepShutdown"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let timeout = self.cfg.shutdown_timeout;
+        match (&self.cfg.shutdown_command, s.ssh.take()) {
+            (Some(cmd), Some(ssh)) => {
+                ctx.ui.say("Gracefully halting virtual machine...");
+                use crate::communicator::Communicator;
+                // The connection drops as the machine goes down: not an error.
+                let _ = tokio::time::timeout(Duration::from_secs(30), ssh.run(cmd, &mut |_| {})).await;
+                ssh.close().await;
+            }
+            (_, ssh) => {
+                if let Some(ssh) = ssh {
+                    ssh.close().await;
+                }
+                ctx.ui.say("Halting the virtual machine (ACPI power button)...");
+                if let Some(vm) = &s.vm {
+                    let _ = qmp(&vm.qmp, "system_powerdown").await;
+                }
+            }
+        }
+        let Some(vm) = s.vm.as_mut() else { return Ok(()) };
+        let done = tokio::select! {
+            d = wait_exit(vm, timeout) => d,
+            _ = ctx.cancel.cancelled() => return Err(BuildError::Cancelled),
+        };
+        if !done {
+            if self.cfg.shutdown_command.is_some() {
+                return Err(failed("Timeout while waiting for machine to shutdown."));
+            }
+            ctx.ui.error("The machine did not power off in time; stopping it.");
+            if let Some(vm) = s.vm.take() {
+                stop(vm).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qemuargs_replace_defaults_and_interpolate() {
+        assert_eq!(interpolate("http://{{ .HTTPIP }}:{{.HTTPPort}}/", &[("HTTPIP", "10.0.2.2".into()), ("HTTPPort", "8080".into())]), "http://10.0.2.2:8080/");
+    }
+}
