@@ -57,7 +57,7 @@ impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
         let name: Arc<str> = Arc::from(name.into());
         let text: Arc<str> = Arc::from(text.into());
-        let named = Arc::new(NamedSource::new(name.to_string(), text.clone()).with_language("hcl"));
+        let named = Arc::new(NamedSource::new(&name, text.clone()).with_language("hcl"));
         SourceFile { name, text, named, remap: None }
     }
 

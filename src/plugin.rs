@@ -129,7 +129,7 @@ pub fn get_i64(c: &Config, k: &str) -> Option<i64> {
 pub fn get_strings(c: &Config, k: &str) -> Vec<String> {
     match c.get(k) {
         Some(v) => match v.as_seq() {
-            Some(items) => items.iter().filter_map(|i| crate::value::to_display_string(i)).collect(),
+            Some(items) => items.iter().filter_map(crate::value::to_display_string).collect(),
             None => crate::value::to_display_string(v).into_iter().collect(),
         },
         None => Vec::new(),

@@ -101,7 +101,7 @@ fn sensitive_values_never_reach_any_output() {
         "locals {\n  leak = \"x-${var.api_token}-y\"\n}\nbuild {\n  name = \"leak\"\n  sources = [\"source.null.alpha\"]\n  provisioner \"shell-local\" {\n    inline = [\"echo ${var.api_token}\", \"echo ${local.leak} >&2\"]\n  }\n  post-processor \"manifest\" {\n    output = \"leak.json\"\n    custom_data = { token = var.api_token }\n  }\n}\n",
     )
     .expect("write");
-    for args in [&ARGS[..], &["build", "-machine-readable", "-var-file=demo.pkrvars.hcl", "."][..], &["inspect", "."][..], &["inspect", "--graph=json", "."][..]] {
+    for args in [ARGS, &["build", "-machine-readable", "-var-file=demo.pkrvars.hcl", "."][..], &["inspect", "."][..], &["inspect", "--graph=json", "."][..]] {
         let out = kiln().args(args).current_dir(dir.path()).output().expect("run");
         let (o, e) = text(&out);
         assert!(out.status.success(), "{args:?} failed:\n{o}\n{e}");
@@ -198,6 +198,7 @@ fn debug_pauses_after_each_step_and_before_each_cleanup() {
 #[cfg(unix)]
 #[test]
 fn sigint_and_sigterm_stop_the_build_and_run_cleanup() {
+    let temp_script = regex::Regex::new(r"/tmp/packer-shell[A-Za-z0-9]+").expect("re");
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::write(
@@ -225,7 +226,7 @@ fn sigint_and_sigterm_stop_the_build_and_run_cleanup() {
         assert!(o.contains("started") && !o.contains("all-done-marker"), "{o}");
         assert!(o.contains("cancelled") && o.contains("Interrupted"), "{o}");
         // The temp script was removed by cleanup.
-        let script = regex::Regex::new(r"/tmp/packer-shell[A-Za-z0-9]+").expect("re").find(&o).map(|m| m.as_str().to_string());
+        let script = temp_script.find(&o).map(|m| m.as_str().to_string());
         if let Some(s) = script {
             assert!(!std::path::Path::new(&s).exists(), "temp script {s} left behind");
         }

@@ -4,6 +4,7 @@
 //! * every file under `hcl2template/testdata/` and `command/test-fixtures/`
 //!   goes through kiln's front ends without a panic, and a syntax error is
 //!   reported with a line inside the file.
+//!
 //! Cases are listed as ignored when `../shared` is absent.
 
 mod common;
@@ -26,7 +27,7 @@ fn validate_trials(shared: Option<&Path>) -> Vec<Trial> {
         let fixture = cols[1].to_string();
         let code: i32 = cols[2].parse().unwrap_or(-1);
         let flags: Vec<String> = cols.get(3).map(|f| f.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
-        let name = format!("validate{}{}", flags.iter().map(|f| format!(" {f}")).collect::<String>(), format!(" {fixture}"));
+        let name = format!("validate{} {fixture}", flags.iter().map(|f| format!(" {f}")).collect::<String>());
         // Packer's tests run from command/: fixtures name paths relative to it.
         let cwd = packer.join("command");
         let target = packer.join(&fixture);

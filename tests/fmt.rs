@@ -208,7 +208,7 @@ fn cli_trials() -> Vec<Trial> {
             let out = run(d, &["bad.pkr.hcl"]);
             let e = text(&out).1;
             if out.status.code() != Some(1) || read(&d.join("bad.pkr.hcl")) != bad || !e.contains("bad.pkr.hcl:2:9") || !e.contains("Invalid expression") {
-                return Err(format!("{e}"));
+                return Err(e.to_string());
             }
             Ok(())
         }),

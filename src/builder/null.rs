@@ -23,7 +23,7 @@ pub fn validate(c: &Config) -> Vec<String> {
 
 enum Comm {
     None,
-    Ssh(Settings),
+    Ssh(Box<Settings>),
 }
 
 pub struct NullBuilder {
@@ -34,7 +34,7 @@ impl NullBuilder {
     pub fn new(c: &Config) -> Result<NullBuilder, String> {
         let comm = match get_str(c, "communicator").as_deref() {
             Some("none") => Comm::None,
-            Some("ssh") | None => Comm::Ssh(Settings::from_config(c, None)?),
+            Some("ssh") | None => Comm::Ssh(Box::new(Settings::from_config(c, None)?)),
             Some(other) => return Err(format!("communicator {other:?} is not supported by kiln yet; use \"ssh\" or \"none\"")),
         };
         Ok(NullBuilder { comm })
@@ -59,7 +59,7 @@ impl Builder for NullBuilder {
         let mut steps: Vec<Box<dyn Step<State> + '_>> = Vec::new();
         match &self.comm {
             Comm::None => ctx.set_generated("ConnType", "none"),
-            Comm::Ssh(settings) => steps.push(Box::new(StepConnect::new(move |_: &State| Ok(Some(settings.clone()))))),
+            Comm::Ssh(settings) => steps.push(Box::new(StepConnect::new(move |_: &State| Ok(Some(Settings::clone(settings)))))),
         }
         steps.push(Box::new(StepProvision { hook }));
         let mut state = State::default();

@@ -39,7 +39,10 @@ impl Checksum {
     }
 }
 
-fn hasher(kind: &str) -> Box<dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>> + Send> {
+/// Fed `Some(bytes)` chunk by chunk, then `None` for the digest.
+type Hasher = Box<dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>> + Send>;
+
+fn hasher(kind: &str) -> Hasher {
     macro_rules! h {
         ($t:ty) => {{
             let mut h = <$t>::new();

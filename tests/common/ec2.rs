@@ -361,7 +361,8 @@ impl FaultProxy {
                 let (stand_in, stood_in, bodies, refuse) = (stand_in.clone(), stood_in.clone(), bodies.clone(), refuse.clone());
                 let (delay, events, once) = (delay.clone(), events.clone(), once.clone());
                 std::thread::spawn(move || {
-                    while let Some((head, body)) = read_request(&mut c) {
+                    // One request per connection: moto's answers close it, and so do ours.
+                    if let Some((head, body)) = read_request(&mut c) {
                         let text = String::from_utf8_lossy(&body).to_string();
                         let action = text.split('&').find_map(|kv| kv.strip_prefix("Action=")).unwrap_or("?").to_string();
                         if let Some(k) = head.split("Credential=").nth(1).and_then(|r| r.split('/').next()) {
@@ -411,8 +412,6 @@ impl FaultProxy {
                         }
                         events.lock().unwrap().push(format!("end {action}"));
                         let _ = c.write_all(&response);
-                        // Moto's answers close the connection; so do ours.
-                        break;
                     }
                 });
             }

@@ -98,7 +98,7 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
             }
             let build_name = meta_value(&view, &ev, "name", diags).and_then(|v| v.as_str().map(str::to_string));
             let description = meta_value(&view, &ev, "description", diags).and_then(|v| v.as_str().map(str::to_string));
-            let children = child_blocks(&view, &view.body, &ev, diags);
+            let children = child_blocks(&view, view.body, &ev, diags);
             for c in &children {
                 if !BUILD_BLOCKS.contains(&c.ident.as_str()) {
                     diags.push(c.err("Unsupported block type", format!("Blocks of type {:?} are not expected here.", c.ident)).maybe_hint(did_you_mean(&c.ident, BUILD_BLOCKS.iter().copied())));

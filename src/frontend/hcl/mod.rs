@@ -156,11 +156,10 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
 /// Every string inside a value, for the sensitive-value filter.
 pub fn strings_in(v: &Value, out: &mut Vec<String>) {
     match v {
-        Value::String(s) => {
-            if !s.is_empty() {
+        Value::String(s)
+            if !s.is_empty() => {
                 out.push(s.clone())
             }
-        }
         Value::Number(n) => out.push(n.to_string()),
         Value::List(x) | Value::Set(x) | Value::Tuple(x) => x.iter().for_each(|i| strings_in(i, out)),
         Value::Map(m) | Value::Object(m) => m.values().for_each(|i| strings_in(i, out)),

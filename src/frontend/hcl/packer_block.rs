@@ -157,7 +157,7 @@ pub fn version_satisfies(constraints: &str, version: &str) -> Result<bool, Strin
                 // ~> 1.2 means >= 1.2, < 2.0; ~> 1.2.3 means >= 1.2.3, < 1.3.0
                 let n = raw.trim_start_matches('v').split('.').count();
                 let mut upper = want.clone();
-                let idx = if n >= 2 { n - 2 } else { 0 };
+                let idx = n.saturating_sub(2);
                 upper[idx] += 1;
                 for u in upper.iter_mut().skip(idx + 1) {
                     *u = 0;

@@ -125,9 +125,12 @@ fn from_string(raw: &str, ty: &Type, origin: &str, env: &FnEnv) -> Result<Value,
     }
 }
 
+/// A variable's value and where it was set (none for a default).
+type Set = Option<(Value, Option<(SourceFile, Option<Range<usize>>)>)>;
+
 pub fn resolve(files: &[File], var_files: &[File], opts: &LoadOptions, env: &FnEnv, graph: &mut Graph, diags: &mut Diags) -> Attrs {
     let decls = declarations(files, env, diags);
-    let mut values: Vec<Option<(Value, Option<(SourceFile, Option<Range<usize>>)>)>> =
+    let mut values: Vec<Set> =
         decls.iter().map(|d| d.default.clone().map(|v| (v, None))).collect();
     let names: Vec<&str> = decls.iter().map(|d| d.name.as_str()).collect();
 

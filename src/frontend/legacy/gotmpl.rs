@@ -346,8 +346,11 @@ pub enum P {
 pub struct Func<'a> {
     pub params: &'static [P],
     pub variadic: bool,
-    pub call: Box<dyn FnMut(&[Val]) -> String + 'a>,
+    pub call: Call<'a>,
 }
+
+/// A template function's body: its arguments in, its text out.
+pub type Call<'a> = Box<dyn FnMut(&[Val]) -> String + 'a>;
 
 pub type Funcs<'a> = BTreeMap<&'static str, Func<'a>>;
 

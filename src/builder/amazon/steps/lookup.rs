@@ -58,7 +58,7 @@ impl Step<State> for PreValidate<'_> {
         // With skip_save_build_region no AMI of that name is made in the build region.
         let mut regions = if self.cfg.skip_save_build_region { Vec::new() } else { vec![s.region().to_string()] };
         for r in &self.cfg.ami_regions {
-            if !regions.contains(r) && !(self.cfg.skip_save_build_region && r == s.region()) {
+            if !(regions.contains(r) || self.cfg.skip_save_build_region && r == s.region()) {
                 regions.push(r.clone());
             }
         }

@@ -293,7 +293,7 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
                     Some(p) => s.chars().take(p).collect(),
                     None => s,
                 },
-                None => return Err(FnError::Failed(format!("unsupported value for %s: string required"))),
+                None => return Err(FnError::Failed("unsupported value for %s: string required".to_string())),
             },
             'q' => go_quote(&crate::value::to_display_string(arg).ok_or_else(|| FnError::Failed("unsupported value for %q: string required".into()))?),
             't' => match crate::value::convert(arg, &crate::value::Type::Bool) {
