@@ -139,15 +139,7 @@ pub struct Diag {
 
 impl Diag {
     pub fn error(summary: impl Into<String>) -> Diag {
-        Diag {
-            level: Level::Error,
-            summary: summary.into(),
-            detail: None,
-            hint: None,
-            source: None,
-            span: None,
-            label: None,
-        }
+        Diag { level: Level::Error, summary: summary.into(), detail: None, hint: None, source: None, span: None, label: None }
     }
 
     pub fn warning(summary: impl Into<String>) -> Diag {
@@ -245,10 +237,7 @@ impl miette::Diagnostic for Diag {
         self.source.as_ref()?;
         let len = span.end.saturating_sub(span.start);
         let label = self.label.clone().or_else(|| Some("here".into()));
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            label,
-            SourceSpan::new(span.start.into(), len),
-        ))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(label, SourceSpan::new(span.start.into(), len)))))
     }
 }
 
@@ -298,11 +287,7 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
 
 /// Render diagnostics to a string as the CLI prints them.
 pub fn render(diags: &[Diag], color: bool) -> String {
-    let theme = if color {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    };
+    let theme = if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
     for d in diags {

@@ -52,7 +52,12 @@ struct Entry {
 
 const ENTRIES: &[Entry] = &[
     Entry { kind: PluginKind::Builder, name: "null", fields: &[crate::communicator::FIELDS], validate: crate::builder::null::validate },
-    Entry { kind: PluginKind::Builder, name: "amazon-ebs", fields: &[crate::communicator::FIELDS, crate::builder::amazon::config::ACCESS_FIELDS, crate::builder::amazon::config::FIELDS], validate: crate::builder::amazon::validate },
+    Entry {
+        kind: PluginKind::Builder,
+        name: "amazon-ebs",
+        fields: &[crate::communicator::FIELDS, crate::builder::amazon::config::ACCESS_FIELDS, crate::builder::amazon::config::FIELDS],
+        validate: crate::builder::amazon::validate,
+    },
     Entry { kind: PluginKind::Builder, name: "qemu", fields: &[crate::communicator::FIELDS, crate::builder::qemu::FIELDS], validate: crate::builder::qemu::validate },
     Entry { kind: PluginKind::Builder, name: "file", fields: &[crate::builder::file::FIELDS], validate: crate::builder::file::validate },
     Entry { kind: PluginKind::Provisioner, name: "shell-local", fields: &[crate::provisioner::shell_local::FIELDS], validate: crate::provisioner::shell_local::validate },
@@ -92,12 +97,7 @@ pub fn validate(kind: PluginKind, name: &str, config: &Config) -> Vec<String> {
 }
 
 /// Plugin names `required_plugins` may list (all built in).
-pub const KNOWN_PLUGIN_SOURCES: &[&str] = &[
-    "github.com/hashicorp/amazon",
-    "github.com/hashicorp/qemu",
-    "github.com/hashicorp/null",
-    "github.com/hashicorp/file",
-];
+pub const KNOWN_PLUGIN_SOURCES: &[&str] = &["github.com/hashicorp/amazon", "github.com/hashicorp/qemu", "github.com/hashicorp/null", "github.com/hashicorp/file"];
 
 // ---- typed accessors used by plugins to read their Config ----
 

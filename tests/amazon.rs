@@ -42,7 +42,12 @@ impl Work {
     /// `kiln` with a clean environment: no AWS settings of this machine.
     fn kiln(&self) -> Command {
         let mut c = kiln();
-        c.current_dir(self.path()).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("HOME", self.path().join("home")).env("KILN_JOURNAL_DIR", self.path().join("journals")).env("AWS_EC2_METADATA_DISABLED", "true");
+        c.current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path().join("home"))
+            .env("KILN_JOURNAL_DIR", self.path().join("journals"))
+            .env("AWS_EC2_METADATA_DISABLED", "true");
         c
     }
     fn write(&self, name: &str, text: &str) -> PathBuf {
@@ -219,7 +224,10 @@ fn credentials_from_the_environment() {
 fn credentials_from_a_profile_in_the_shared_file() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let f = w.write("credentials", "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = default-secret\n\n[kiln-test]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret-key\n");
+    let f = w.write(
+        "credentials",
+        "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = default-secret\n\n[kiln-test]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret-key\n",
+    );
     let env = [("AWS_SHARED_CREDENTIALS_FILE", f.display().to_string())];
     let (out, keys) = build_with_creds(&h, &w, "  profile = \"kiln-test\"\n", &env);
     assert_signed_by(&out, &keys, "AKIDPROFILE", "profile-secret-key");
@@ -579,7 +587,12 @@ fn assume_role_signs_ec2_calls_with_the_role_credentials() {
         let n = assume.iter().find_map(|p| p.strip_prefix("Tags.member.").and_then(|r| r.strip_suffix(&format!(".Key={k}")))).unwrap_or_else(|| panic!("no tag {k}: {assume:?}"));
         assert!(assume.contains(&format!("Tags.member.{n}.Value={v}")), "tag {k} lacks value {v}: {assume:?}");
     }
-    for want in ["PolicyArns.member.1.arn=arn:aws:iam::aws:policy/AmazonEC2FullAccess", "TransitiveTagKeys.member.1=Team", "RoleSessionName=kiln-test", "Policy={\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ec2:*\",\"Resource\":\"*\"}]}"] {
+    for want in [
+        "PolicyArns.member.1.arn=arn:aws:iam::aws:policy/AmazonEC2FullAccess",
+        "TransitiveTagKeys.member.1=Team",
+        "RoleSessionName=kiln-test",
+        "Policy={\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ec2:*\",\"Resource\":\"*\"}]}",
+    ] {
         assert!(assume.iter().any(|p| p == want), "AssumeRole lacks {want}: {assume:?}");
     }
     // STS AssumeRole is signed by the base user, every EC2 call by the role.
@@ -594,7 +607,10 @@ fn a_profile_role_behind_mfa_is_assumed_with_mfa_code() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let creds = w.write("credentials", "[base]\naws_access_key_id = AKIDMFABASE\naws_secret_access_key = mfa-base-secret\n");
-    let config = w.write("config", "[profile builder]\nrole_arn = arn:aws:iam::123456789012:role/kiln-mfa\nmfa_serial = arn:aws:iam::123456789012:mfa/kiln-user\nsource_profile = base\nrole_session_name = kiln-mfa-session\n");
+    let config = w.write(
+        "config",
+        "[profile builder]\nrole_arn = arn:aws:iam::123456789012:role/kiln-mfa\nmfa_serial = arn:aws:iam::123456789012:mfa/kiln-user\nsource_profile = base\nrole_session_name = kiln-mfa-session\n",
+    );
     let env = [("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()), ("AWS_CONFIG_FILE", config.display().to_string())];
     let (out, calls, bodies) = build_with_creds_calls(&h, &w, "  profile  = \"builder\"\n  mfa_code = \"246810\"\n", &env);
     let t = text(&out);
@@ -663,7 +679,14 @@ build {{
     assert_eq!(out.status.code(), Some(0), "{t}");
     // The newest of moto's Amazon Linux 2 AMIs, by creation date.
     let want = rt().block_on(async {
-        let out = h.client().describe_images().owners("137112412989").filters(aws_sdk_ec2::types::Filter::builder().name("name").values("amzn2-ami-hvm-*-x86_64-gp2").build()).send().await.expect("describe");
+        let out = h
+            .client()
+            .describe_images()
+            .owners("137112412989")
+            .filters(aws_sdk_ec2::types::Filter::builder().name("name").values("amzn2-ami-hvm-*-x86_64-gp2").build())
+            .send()
+            .await
+            .expect("describe");
         let mut imgs = out.images().to_vec();
         imgs.sort_by(|a, b| a.creation_date().cmp(&b.creation_date()));
         imgs.last().map(|i| (i.image_id().unwrap_or_default().to_string(), i.name().unwrap_or_default().to_string())).expect("an amzn2 AMI in moto")
@@ -841,7 +864,10 @@ fn spot_instance_with_vpc_subnet_and_group_filters() {
         assert!(data.iter().any(|p| p.starts_with(want) && (want.ends_with('=') || p == want)), "CreateLaunchTemplate lacks {want}: {data:?}");
     }
     for (kind, tag) in [("instance", "Name"), ("volume", "Disk"), ("spot-instances-request", "Purpose")] {
-        let n = data.iter().find_map(|p| p.strip_prefix("LaunchTemplateData.TagSpecification.").and_then(|r| r.strip_suffix(&format!(".ResourceType={kind}")))).unwrap_or_else(|| panic!("no {kind} tags: {data:?}"));
+        let n = data
+            .iter()
+            .find_map(|p| p.strip_prefix("LaunchTemplateData.TagSpecification.").and_then(|r| r.strip_suffix(&format!(".ResourceType={kind}"))))
+            .unwrap_or_else(|| panic!("no {kind} tags: {data:?}"));
         let prefix = format!("LaunchTemplateData.TagSpecification.{n}.Tag.");
         assert!(data.iter().any(|p| p.strip_prefix(&prefix).is_some_and(|r| r.ends_with(&format!(".Key={tag}")))), "{kind} tags lack {tag}: {data:?}");
     }
@@ -1044,7 +1070,8 @@ fn ssh_interface_picks_the_address_ec2_reports() {
         let launch = |subnet: Option<String>| {
             let ec2 = ec2.clone();
             async move {
-                let out = ec2.run_instances().image_id("ami-04681a1dbd79675a5").instance_type(InstanceType::T2Micro).min_count(1).max_count(1).set_subnet_id(subnet).send().await.expect("RunInstances");
+                let out =
+                    ec2.run_instances().image_id("ami-04681a1dbd79675a5").instance_type(InstanceType::T2Micro).min_count(1).max_count(1).set_subnet_id(subnet).send().await.expect("RunInstances");
                 let id = out.instances()[0].instance_id().expect("id").to_string();
                 let d = ec2.describe_instances().instance_ids(&id).send().await.expect("DescribeInstances");
                 d.reservations()[0].instances()[0].clone()
@@ -1341,7 +1368,11 @@ fn decode_authorization_messages_explains_a_refused_call() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    proxy.refuse.lock().unwrap().push(("RunInstances".into(), "UnauthorizedOperation".into(), "You are not authorized to perform this operation. Encoded authorization failure message: kilnENCODED123".into()));
+    proxy.refuse.lock().unwrap().push((
+        "RunInstances".into(),
+        "UnauthorizedOperation".into(),
+        "You are not authorized to perform this operation. Encoded authorization failure message: kilnENCODED123".into(),
+    ));
     proxy.stand_in.lock().unwrap().push((
         "DecodeAuthorizationMessage".into(),
         r#"<DecodeAuthorizationMessageResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><DecodeAuthorizationMessageResult><DecodedMessage>{"allowed":false,"explicitDeny":false,"context":{"action":"ec2:RunInstances"}}</DecodedMessage></DecodeAuthorizationMessageResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></DecodeAuthorizationMessageResponse>"#.into(),

@@ -206,12 +206,7 @@ fn sigint_and_sigterm_stop_the_build_and_run_cleanup() {
             "source \"null\" \"a\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n  provisioner \"shell-local\" {\n    inline = [\"echo started\", \"sleep 30\", \"echo all-done-marker\"]\n  }\n}\n",
         )
         .expect("write");
-        let child = kiln()
-            .args(["build", "-color=false", "."])
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
+        let child = kiln().args(["build", "-color=false", "."]).current_dir(dir.path()).stdout(std::process::Stdio::piped()).spawn().expect("spawn");
         // Wait for the provisioner to be running.
         std::thread::sleep(std::time::Duration::from_millis(1500));
         let sent = std::time::Instant::now();

@@ -22,28 +22,12 @@ const FOLLOWS_DOCS: &[&str] = &[
 ];
 
 /// Both fail; only the wording differs.
-const WORDING: &[&str] = &[
-    "length(5)",
-    "element([], 0)",
-    "index([\"a\"], \"z\")",
-    "jsondecode(\"{\")",
-    "base64decode(\"!!!\")",
-    "parseint(\"zz\", 10)",
-    "cidrhost(\"10.0.0.0/30\", 10)",
-    "keys(\"a\")",
-    "1 +",
-];
+const WORDING: &[&str] =
+    &["length(5)", "element([], 0)", "index([\"a\"], \"z\")", "jsondecode(\"{\")", "base64decode(\"!!!\")", "parseint(\"zz\", 10)", "cidrhost(\"10.0.0.0/30\", 10)", "keys(\"a\")", "1 +"];
 
 fn run(expr: &str) -> (String, i32) {
     let dir = common::repo().join("fixtures/console");
-    let mut child = common::kiln()
-        .args(["console", "template.pkr.hcl"])
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kiln");
+    let mut child = common::kiln().args(["console", "template.pkr.hcl"]).current_dir(&dir).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn kiln");
     child.stdin.take().expect("stdin").write_all(format!("{expr}\n").as_bytes()).expect("write");
     let out = child.wait_with_output().expect("wait");
     let (o, e) = common::text(&out);

@@ -13,8 +13,7 @@ fn sp() -> impl Strategy<Value = String> {
 }
 
 fn ident() -> impl Strategy<Value = String> {
-    prop_oneof![Just("a"), Just("name"), Just("source_ami"), Just("x-y"), Just("é"), Just("long_attribute_name"), Just("in")]
-        .prop_map(String::from)
+    prop_oneof![Just("a"), Just("name"), Just("source_ami"), Just("x-y"), Just("é"), Just("long_attribute_name"), Just("in")].prop_map(String::from)
 }
 
 fn leaf() -> impl Strategy<Value = String> {
@@ -40,8 +39,11 @@ fn leaf() -> impl Strategy<Value = String> {
 fn expr() -> impl Strategy<Value = String> {
     leaf().prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
-            (inner.clone(), sp(), prop_oneof![Just("+"), Just("-"), Just("*"), Just("=="), Just("&&"), Just(">=")], sp(), inner.clone())
-                .prop_map(|(a, s1, op, s2, b)| if a.ends_with('\n') { a } else { format!("{a}{s1}{op}{s2}{b}") }),
+            (inner.clone(), sp(), prop_oneof![Just("+"), Just("-"), Just("*"), Just("=="), Just("&&"), Just(">=")], sp(), inner.clone()).prop_map(|(a, s1, op, s2, b)| if a.ends_with('\n') {
+                a
+            } else {
+                format!("{a}{s1}{op}{s2}{b}")
+            }),
             (inner.clone(), inner.clone(), inner.clone()).prop_map(|(c, t, f)| if c.ends_with('\n') || t.ends_with('\n') { f } else { format!("{c} ? {t} : {f}") }),
             prop::collection::vec((sp(), inner.clone(), sp(), prop::bool::ANY), 0..4).prop_map(|items| {
                 let body: Vec<String> = items.iter().map(|(a, e, b, nl)| format!("{a}{e}{b}{}", if *nl { "\n" } else { "" })).collect();
@@ -63,13 +65,7 @@ fn comment() -> impl Strategy<Value = String> {
 }
 
 fn item(depth: u32) -> BoxedStrategy<String> {
-    let attr = (sp(), ident(), sp(), sp(), expr(), comment()).prop_map(|(s0, k, s1, s2, v, c)| {
-        if v.ends_with('\n') {
-            format!("{s0}{k}{s1}={s2}{v}")
-        } else {
-            format!("{s0}{k}{s1}={s2}{v}{c}\n")
-        }
-    });
+    let attr = (sp(), ident(), sp(), sp(), expr(), comment()).prop_map(|(s0, k, s1, s2, v, c)| if v.ends_with('\n') { format!("{s0}{k}{s1}={s2}{v}") } else { format!("{s0}{k}{s1}={s2}{v}{c}\n") });
     if depth == 0 {
         return prop_oneof![attr, Just("\n".to_string()), Just("# comment line\n".to_string())].boxed();
     }

@@ -21,7 +21,11 @@ fn bad_json_is_reported_where_it_is() {
         ("{\n  \"builders\": [\n    {\"type\": \"null\", \"communicator\": \"none\",}\n  ]\n}\n", "trailing comma", "t.json:3:45"),
         ("{\n  \"builders\": [\n    {\"type\": \"null\", \"communicator\": \"none\", \"bogus\": 1}\n  ]\n}\n", "unknown configuration key: 'bogus'", "t.json:3:46"),
         ("{\n  \"builders\": [\n    {\"type\": \"null\", \"communicator\": \"none\", \"ssh_port\": [1]}\n  ]\n}\n", "'ssh_port' expected type", "t.json:3:46"),
-        ("{\n  \"builders\": [{\"type\": \"null\", \"communicator\": \"none\"}],\n  \"provisioners\": [{\"type\": \"shell-local\", \"inline\": \"{{ frobnicate `x` }}\"}]\n}\n", "function \"frobnicate\" not defined", "t.json:3:44"),
+        (
+            "{\n  \"builders\": [{\"type\": \"null\", \"communicator\": \"none\"}],\n  \"provisioners\": [{\"type\": \"shell-local\", \"inline\": \"{{ frobnicate `x` }}\"}]\n}\n",
+            "function \"frobnicate\" not defined",
+            "t.json:3:44",
+        ),
         ("{\n  \"builders\": [{\"type\": \"null\", \"communicator\": \"none\"}],\n  \"provisoners\": []\n}\n", "Unknown root level key", "t.json:3:3"),
     ];
     for (text, what, at) in cases {

@@ -135,14 +135,8 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
     let tmp = work.path().join("tmp");
     std::fs::create_dir_all(&tmp).expect("tmp");
     let started = Instant::now();
-    let out = kiln()
-        .current_dir(work.path())
-        .env("KILN_CACHE_DIR", &cache)
-        .env("TMPDIR", &tmp)
-        .args(["build", "-color=false"])
-        .arg(repo().join("templates/quickstart.pkr.hcl"))
-        .output()
-        .expect("run kiln");
+    let out =
+        kiln().current_dir(work.path()).env("KILN_CACHE_DIR", &cache).env("TMPDIR", &tmp).args(["build", "-color=false"]).arg(repo().join("templates/quickstart.pkr.hcl")).output().expect("run kiln");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     eprintln!("quick start from nothing: {:.0}s", started.elapsed().as_secs_f64());

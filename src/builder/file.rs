@@ -32,11 +32,7 @@ impl FileBuilder {
         if !errs.is_empty() {
             return Err(errs.join("; "));
         }
-        Ok(FileBuilder {
-            source: get_str(c, "source").map(PathBuf::from),
-            content: get_str(c, "content").unwrap_or_default(),
-            target: PathBuf::from(get_str(c, "target").unwrap_or_default()),
-        })
+        Ok(FileBuilder { source: get_str(c, "source").map(PathBuf::from), content: get_str(c, "content").unwrap_or_default(), target: PathBuf::from(get_str(c, "target").unwrap_or_default()) })
     }
 }
 
@@ -54,11 +50,6 @@ impl Builder for FileBuilder {
             }
         }
         hook.provision(ctx, None).await?;
-        Ok(Some(Artifact {
-            builder_type: "file".into(),
-            id: self.target.display().to_string(),
-            files: vec![self.target.clone()],
-            description: format!("Stored file: {}", self.target.display()),
-        }))
+        Ok(Some(Artifact { builder_type: "file".into(), id: self.target.display().to_string(), files: vec![self.target.clone()], description: format!("Stored file: {}", self.target.display()) }))
     }
 }

@@ -64,11 +64,6 @@ impl Builder for NullBuilder {
         steps.push(Box::new(StepProvision { hook }));
         let mut state = State::default();
         run_steps(&steps, &mut state, ctx).await?;
-        Ok(Some(Artifact {
-            builder_type: "null".into(),
-            id: "Null".into(),
-            files: Vec::new(),
-            description: "Did not export anything. This is the null builder".into(),
-        }))
+        Ok(Some(Artifact { builder_type: "null".into(), id: "Null".into(), files: Vec::new(), description: "Did not export anything. This is the null builder".into() }))
     }
 }

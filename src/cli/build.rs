@@ -71,10 +71,7 @@ pub fn run(a: BuildArgs) -> i32 {
         eprintln!("Error: {e}");
         return 1;
     }
-    let ui = Ui::new(
-        UiOptions { color: a.color && !a.machine_readable, machine_readable: a.machine_readable, timestamp: a.timestamp_ui },
-        loaded.graph.sensitive.clone(),
-    );
+    let ui = Ui::new(UiOptions { color: a.color && !a.machine_readable, machine_readable: a.machine_readable, timestamp: a.timestamp_ui }, loaded.graph.sensitive.clone());
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

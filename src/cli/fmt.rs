@@ -1,8 +1,8 @@
 //! `kiln fmt`: rewrite HCL2 templates and var files in canonical layout.
 
 use crate::diag::{render, SourceFile};
-use crate::frontend::hcl::parse::check_diag;
 use crate::frontend::hcl::lex::strip_bom;
+use crate::frontend::hcl::parse::check_diag;
 use clap::{ArgAction, Args};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};

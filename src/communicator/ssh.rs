@@ -157,14 +157,8 @@ pub struct Ssh {
 /// AES-GCM first: with AES instructions (ring uses them) it moves a 20 MB
 /// upload several times faster than ChaCha20-Poly1305, russh's first choice;
 /// the server still picks from the whole list.
-const CIPHERS: &[russh::cipher::Name] = &[
-    russh::cipher::AES_128_GCM,
-    russh::cipher::AES_256_GCM,
-    russh::cipher::CHACHA20_POLY1305,
-    russh::cipher::AES_256_CTR,
-    russh::cipher::AES_192_CTR,
-    russh::cipher::AES_128_CTR,
-];
+const CIPHERS: &[russh::cipher::Name] =
+    &[russh::cipher::AES_128_GCM, russh::cipher::AES_256_GCM, russh::cipher::CHACHA20_POLY1305, russh::cipher::AES_256_CTR, russh::cipher::AES_192_CTR, russh::cipher::AES_128_CTR];
 
 fn client_config(s: &Settings) -> Arc<client::Config> {
     let preferred = russh::Preferred { cipher: std::borrow::Cow::Borrowed(CIPHERS), ..Default::default() };
@@ -210,8 +204,15 @@ async fn authenticate(h: &mut Handle<Trusting>, login: &Login, key: Option<&Arc<
             return Ok(());
         }
     }
-    Err(ConnectError::Auth(format!("ssh: handshake failed: ssh: unable to authenticate as {:?} on {}:{}, attempted methods [none{}{}{}], no supported methods remain", login.username, login.host, login.port,
-        if key.is_some() { " publickey" } else { "" }, if login.agent_auth { " agent" } else { "" }, if login.password.is_some() { " password" } else { "" })))
+    Err(ConnectError::Auth(format!(
+        "ssh: handshake failed: ssh: unable to authenticate as {:?} on {}:{}, attempted methods [none{}{}{}], no supported methods remain",
+        login.username,
+        login.host,
+        login.port,
+        if key.is_some() { " publickey" } else { "" },
+        if login.agent_auth { " agent" } else { "" },
+        if login.password.is_some() { " password" } else { "" }
+    )))
 }
 
 impl Ssh {
@@ -316,11 +317,24 @@ impl Ssh {
     /// provisioners' commands get the pseudo-terminal of `ssh_pty` (as in
     /// Packer): through a terminal, stdin data would be echoed and its end
     /// never seen, so transfers run without one.
-    async fn exec(&self, cmd: &str, input: Option<&mut (dyn AsyncRead + Unpin + Send)>, sink: Option<&mut (dyn AsyncWrite + Unpin + Send)>, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
+    async fn exec(
+        &self,
+        cmd: &str,
+        input: Option<&mut (dyn AsyncRead + Unpin + Send)>,
+        sink: Option<&mut (dyn AsyncWrite + Unpin + Send)>,
+        out: &mut (dyn for<'o> FnMut(Output<'o>) + Send),
+    ) -> Result<i32, String> {
         self.exec_in(false, cmd, input, sink, out).await
     }
 
-    async fn exec_in(&self, pty: bool, cmd: &str, input: Option<&mut (dyn AsyncRead + Unpin + Send)>, mut sink: Option<&mut (dyn AsyncWrite + Unpin + Send)>, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
+    async fn exec_in(
+        &self,
+        pty: bool,
+        cmd: &str,
+        input: Option<&mut (dyn AsyncRead + Unpin + Send)>,
+        mut sink: Option<&mut (dyn AsyncWrite + Unpin + Send)>,
+        out: &mut (dyn for<'o> FnMut(Output<'o>) + Send),
+    ) -> Result<i32, String> {
         let ch = self.channel().await?;
         if pty {
             ch.request_pty(false, "vt100", 80, 40, 0, 0, &[]).await.map_err(|e| e.to_string())?;
@@ -458,7 +472,14 @@ impl Communicator for Ssh {
         let mode = 0o644;
         let cmd = format!("cat > {q} && chmod {mode:o} {q}", q = sh_quote(remote));
         let mut err = String::new();
-        let code = self.exec(&cmd, Some(&mut f), None, &mut |o| if let Output::Stderr(l) = o { err.push_str(l); err.push('\n') }).await?;
+        let code = self
+            .exec(&cmd, Some(&mut f), None, &mut |o| {
+                if let Output::Stderr(l) = o {
+                    err.push_str(l);
+                    err.push('\n')
+                }
+            })
+            .await?;
         check(code, &format!("upload to {remote}"), &err)
     }
 
@@ -469,7 +490,13 @@ impl Communicator for Ssh {
         let cmd = format!("cat > {}", sh_quote(remote));
         let mut r: &[u8] = data;
         let mut err = String::new();
-        let code = self.exec(&cmd, Some(&mut r), None, &mut |o| if let Output::Stderr(l) = o { err.push_str(l) }).await?;
+        let code = self
+            .exec(&cmd, Some(&mut r), None, &mut |o| {
+                if let Output::Stderr(l) = o {
+                    err.push_str(l)
+                }
+            })
+            .await?;
         check(code, &format!("upload to {remote}"), &err)
     }
 
@@ -490,7 +517,13 @@ impl Communicator for Ssh {
         let mut stdout = tar.stdout.take().ok_or("tar has no stdout")?;
         let cmd = format!("mkdir -p {q} && tar -C {q} -xf -", q = sh_quote(remote));
         let mut err = String::new();
-        let code = self.exec(&cmd, Some(&mut stdout), None, &mut |o| if let Output::Stderr(l) = o { err.push_str(l) }).await?;
+        let code = self
+            .exec(&cmd, Some(&mut stdout), None, &mut |o| {
+                if let Output::Stderr(l) = o {
+                    err.push_str(l)
+                }
+            })
+            .await?;
         let st = tar.wait().await.map_err(|e| e.to_string())?;
         if !st.success() {
             let mut e = String::new();
@@ -511,7 +544,13 @@ impl Communicator for Ssh {
         } else {
             let mut f = tokio::fs::File::from_std(tmp.reopen().map_err(|e| e.to_string())?);
             let mut err = String::new();
-            let code = self.exec(&format!("cat {}", sh_quote(remote)), None, Some(&mut f), &mut |o| if let Output::Stderr(l) = o { err.push_str(l) }).await?;
+            let code = self
+                .exec(&format!("cat {}", sh_quote(remote)), None, Some(&mut f), &mut |o| {
+                    if let Output::Stderr(l) = o {
+                        err.push_str(l)
+                    }
+                })
+                .await?;
             check(code, &format!("download of {remote}"), &err)?;
             f.sync_all().await.map_err(|e| e.to_string())?;
         }
@@ -535,7 +574,13 @@ impl Communicator for Ssh {
             .map_err(|e| format!("running tar: {e}"))?;
         let mut stdin = tar.stdin.take().ok_or("tar has no stdin")?;
         let mut err = String::new();
-        let code = self.exec(&format!("tar -C {} -cf - .", sh_quote(remote)), None, Some(&mut stdin), &mut |o| if let Output::Stderr(l) = o { err.push_str(l) }).await?;
+        let code = self
+            .exec(&format!("tar -C {} -cf - .", sh_quote(remote)), None, Some(&mut stdin), &mut |o| {
+                if let Output::Stderr(l) = o {
+                    err.push_str(l)
+                }
+            })
+            .await?;
         drop(stdin);
         let st = tar.wait().await.map_err(|e| e.to_string())?;
         check(code, &format!("download of {remote}"), &err)?;

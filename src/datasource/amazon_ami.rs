@@ -8,7 +8,6 @@ use crate::graph::Config;
 use crate::plugin::{get_bool, get_strings, Field};
 use crate::value::{Attrs, Value};
 
-
 pub const FIELDS: &[&[Field]] = &[ACCESS_FIELDS, AMI_FILTER_FIELDS];
 
 pub fn validate(c: &Config) -> Vec<String> {
@@ -28,7 +27,8 @@ pub fn validate(c: &Config) -> Vec<String> {
 async fn lookup(c: &Config) -> Result<Value, String> {
     let access = Access::from_config(c)?;
     let aws = client::load(&access).await;
-    let filters: Vec<aws_sdk_ec2::types::Filter> = filter_of(c).iter().map(|(k, v)| aws_sdk_ec2::types::Filter::builder().name(k).set_values(Some(v.split(',').map(|s| s.trim().to_string()).collect())).build()).collect();
+    let filters: Vec<aws_sdk_ec2::types::Filter> =
+        filter_of(c).iter().map(|(k, v)| aws_sdk_ec2::types::Filter::builder().name(k).set_values(Some(v.split(',').map(|s| s.trim().to_string()).collect())).build()).collect();
     let mut q = aws.ec2().describe_images().set_filters(Some(filters)).set_owners(Some(get_strings(c, "owners")));
     if get_bool(c, "include_deprecated").unwrap_or(false) {
         q = q.include_deprecated(true);

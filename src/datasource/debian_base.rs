@@ -210,7 +210,13 @@ fn remove_stale(base: &Path) {
 
 fn run(cmd: &mut Command) -> Result<(), String> {
     let name = cmd.get_program().to_string_lossy().to_string();
-    let out = cmd.output().map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { format!("{name} is not installed (Debian package {})", if name == "mmdebstrap" { "mmdebstrap" } else { "e2fsprogs" }) } else { format!("{name}: {e}") })?;
+    let out = cmd.output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            format!("{name} is not installed (Debian package {})", if name == "mmdebstrap" { "mmdebstrap" } else { "e2fsprogs" })
+        } else {
+            format!("{name}: {e}")
+        }
+    })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(15).collect();
@@ -282,7 +288,12 @@ rm -f "$R"/etc/ssh/ssh_host_*
 
     let include: Vec<&str> = BASE_PACKAGES.iter().copied().chain(i.packages.iter().map(String::as_str)).collect();
     let mut mm = Command::new("mmdebstrap");
-    mm.args(["--variant=minbase", "--mode=root", "--quiet"]).arg(format!("--include={}", include.join(","))).arg(format!("--customize-hook=sh {} \"$1\"", sh_quote(&hook_file.display().to_string()))).args(&skips).arg(&i.suite).arg(&root);
+    mm.args(["--variant=minbase", "--mode=root", "--quiet"])
+        .arg(format!("--include={}", include.join(",")))
+        .arg(format!("--customize-hook=sh {} \"$1\"", sh_quote(&hook_file.display().to_string())))
+        .args(&skips)
+        .arg(&i.suite)
+        .arg(&root);
     for m in &i.mirrors {
         mm.arg(m);
     }
@@ -290,7 +301,8 @@ rm -f "$R"/etc/ssh/ssh_host_*
 
     let boot = root.join("boot");
     let pick = |prefix: &str| -> Result<PathBuf, String> {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&boot).map_err(|e| e.to_string())?.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))).collect();
+        let mut found: Vec<PathBuf> =
+            std::fs::read_dir(&boot).map_err(|e| e.to_string())?.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))).collect();
         found.sort();
         found.pop().ok_or(format!("no {prefix}* in the image's /boot"))
     };

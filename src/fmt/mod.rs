@@ -10,7 +10,6 @@
 //! [`crate::frontend::hcl::check`], the same rules Packer's parser applies,
 //! and refuses a file that does not parse.
 
-
 use crate::frontend::hcl::check::{check_tokens, SyntaxError};
 use crate::frontend::hcl::lex::{lex, strip_bom, Tok, Token};
 use unicode_segmentation::UnicodeSegmentation;
@@ -339,9 +338,7 @@ fn align(src: &[u8], tokens: &[Token], lines: &[Line], spaces: &mut [u32]) {
         close_assign(c, lines.len(), max, spaces);
     }
 
-    let width = |l: &Line, spaces: &[u32]| {
-        columns(src, tokens, spaces, l.lead().0, l.lead().1) + l.assign().map(|(a, b)| columns(src, tokens, spaces, a, b)).unwrap_or(0)
-    };
+    let width = |l: &Line, spaces: &[u32]| columns(src, tokens, spaces, l.lead().0, l.lead().1) + l.assign().map(|(a, b)| columns(src, tokens, spaces, a, b)).unwrap_or(0);
     let close_comment = |from: usize, to: usize, max: usize, spaces: &mut [u32]| {
         for l in &lines[from..to] {
             let w = width(l, spaces);

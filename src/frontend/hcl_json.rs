@@ -72,7 +72,7 @@ pub fn to_hcl(name: &str, text: &str) -> Result<File, Diag> {
     if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
         return Err(invalid(e.to_string(), src.offset_of(e.line(), e.column())));
     }
-        let ast = jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()).map_err(|e| {
+    let ast = jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()).map_err(|e| {
         let r = e.range();
         invalid(e.kind().to_string(), r.start)
     })?;
@@ -96,9 +96,7 @@ pub fn to_hcl(name: &str, text: &str) -> Result<File, Diag> {
 }
 
 fn ident(k: &str) -> String {
-    let ok = !k.is_empty()
-        && k.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
-        && k.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    let ok = !k.is_empty() && k.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_') && k.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
     if ok {
         k.to_string()
     } else {

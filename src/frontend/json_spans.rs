@@ -24,7 +24,7 @@ impl Spans {
     /// serde_json, for its messages); this lenient parser only adds where
     /// each piece is, and gives an empty index when it cannot.
     pub fn new(text: &str) -> Spans {
-                let mut spans = Spans::default();
+        let mut spans = Spans::default();
         if let Ok(ast) = jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()) {
             if let Some(v) = &ast.value {
                 spans.walk(String::new(), None, v);

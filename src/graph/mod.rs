@@ -119,9 +119,7 @@ impl Graph {
     /// patterns match the full build name).
     pub fn select(&mut self, only: &[String], except: &[String]) -> Result<(), String> {
         let compile = |pats: &[String]| -> Result<Vec<globset::GlobMatcher>, String> {
-            pats.iter()
-                .map(|p| globset::Glob::new(p).map(|g| g.compile_matcher()).map_err(|e| format!("invalid pattern {p:?}: {e}")))
-                .collect()
+            pats.iter().map(|p| globset::Glob::new(p).map(|g| g.compile_matcher()).map_err(|e| format!("invalid pattern {p:?}: {e}"))).collect()
         };
         let only_m = compile(only)?;
         let except_m = compile(except)?;

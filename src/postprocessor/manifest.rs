@@ -9,12 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub const FIELDS: &[Field] = &[
-    Field("output", Kind::String),
-    Field("strip_path", Kind::Bool),
-    Field("strip_time", Kind::Bool),
-    Field("custom_data", Kind::StringMap),
-];
+pub const FIELDS: &[Field] = &[Field("output", Kind::String), Field("strip_path", Kind::Bool), Field("strip_time", Kind::Bool), Field("custom_data", Kind::StringMap)];
 
 /// Builds of one run write one manifest; serialise them.
 static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -86,11 +81,7 @@ impl PostProcessor for Manifest {
                     .iter()
                     .map(|f| {
                         let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
-                        let name = if self.strip_path {
-                            f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-                        } else {
-                            f.display().to_string()
-                        };
+                        let name = if self.strip_path { f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default() } else { f.display().to_string() };
                         FileEntry { name, size }
                     })
                     .collect(),
@@ -107,8 +98,7 @@ impl PostProcessor for Manifest {
         };
         let _guard = LOCK.lock().await;
         let mut m: ManifestFile = match std::fs::read(&self.output) {
-            Ok(bytes) if !bytes.is_empty() => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{} exists but is not a manifest Packer or kiln wrote: {e}", self.output.display()))?,
+            Ok(bytes) if !bytes.is_empty() => serde_json::from_slice(&bytes).map_err(|e| format!("{} exists but is not a manifest Packer or kiln wrote: {e}", self.output.display()))?,
             _ => ManifestFile::default(),
         };
         m.builds.push(serde_json::to_value(&entry).map_err(|e| e.to_string())?);
@@ -118,4 +108,3 @@ impl PostProcessor for Manifest {
         Ok((input, true))
     }
 }
-

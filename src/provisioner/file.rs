@@ -77,12 +77,7 @@ impl FileProvisioner {
         if let Some(s) = get_str(c, "source") {
             sources.insert(0, s);
         }
-        Ok(FileProvisioner {
-            sources,
-            content: get_str(c, "content"),
-            destination: get_str(c, "destination").unwrap_or_default(),
-            download: get_str(c, "direction").as_deref() == Some("download"),
-        })
+        Ok(FileProvisioner { sources, content: get_str(c, "content"), destination: get_str(c, "destination").unwrap_or_default(), download: get_str(c, "direction").as_deref() == Some("download") })
     }
 
     /// Packer's upload rules: a directory source without a trailing slash
@@ -98,19 +93,11 @@ impl FileProvisioner {
             let path = Path::new(src);
             if path.is_dir() {
                 ctx.ui.say(&format!("Uploading {src} => {}", self.destination));
-                let dst = if src.ends_with('/') {
-                    self.destination.clone()
-                } else {
-                    join_remote(&self.destination, &base_name(src))
-                };
+                let dst = if src.ends_with('/') { self.destination.clone() } else { join_remote(&self.destination, &base_name(src)) };
                 comm.upload_dir(path, &dst).await.map_err(|e| BuildError::Failed(format!("Upload failed: {e}")))?;
                 continue;
             }
-            let dst = if self.destination.ends_with('/') || self.sources.len() > 1 {
-                join_remote(&self.destination, &base_name(src))
-            } else {
-                self.destination.clone()
-            };
+            let dst = if self.destination.ends_with('/') || self.sources.len() > 1 { join_remote(&self.destination, &base_name(src)) } else { self.destination.clone() };
             ctx.ui.say(&format!("Uploading {src} => {}", self.destination));
             comm.upload(path, &dst).await.map_err(|e| BuildError::Failed(format!("Upload failed: {e}")))?;
         }

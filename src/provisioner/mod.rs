@@ -27,20 +27,12 @@ pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Provisioner>, Strin
 
 /// Provisioners that talk to the machine fail clearly without a communicator.
 pub fn need_comm<'a>(kind: &str, comm: Option<&'a dyn Communicator>) -> Result<&'a dyn Communicator, BuildError> {
-    comm.ok_or_else(|| {
-        BuildError::Failed(format!(
-            "the {kind} provisioner needs a communicator, but this build has communicator = \"none\"; use shell-local to run commands on this machine"
-        ))
-    })
+    comm.ok_or_else(|| BuildError::Failed(format!("the {kind} provisioner needs a communicator, but this build has communicator = \"none\"; use shell-local to run commands on this machine")))
 }
 
 /// `environment_vars` entries must be `key=value`.
 pub fn check_env_vars(c: &Config) -> Vec<String> {
-    crate::plugin::get_strings(c, "environment_vars")
-        .into_iter()
-        .filter(|v| !v.contains('=') || v.starts_with('='))
-        .map(|v| format!("Environment variable not in format 'key=value': {v}"))
-        .collect()
+    crate::plugin::get_strings(c, "environment_vars").into_iter().filter(|v| !v.contains('=') || v.starts_with('=')).map(|v| format!("Environment variable not in format 'key=value': {v}")).collect()
 }
 
 /// `valid_exit_codes` (a list or one number); `[0]` when unset.

@@ -1,10 +1,10 @@
 //! shell: run commands and scripts on the machine over its communicator.
 
 use super::{need_comm, Provisioner};
-use crate::communicator::Communicator;
-use crate::graph::Config;
 use crate::communicator::ssh::{sh_quote, DISCONNECTED};
+use crate::communicator::Communicator;
 use crate::communicator::Output;
+use crate::graph::Config;
 use crate::plugin::{get_bool, get_duration, get_str, get_string_map, get_strings, Field, Kind};
 use crate::runner::interpolate::render_fields;
 use crate::runner::{BuildContext, BuildError};
@@ -194,7 +194,8 @@ impl Provisioner for Shell {
             ctx.ui.say(&format!("Provisioning with shell script: {script}"));
             let path = &self.remote_path;
             let body = std::fs::read(script).map_err(|e| BuildError::Failed(format!("Error reading script {script}: {e}")))?;
-            let exec = render_fields(&self.execute_command, &[("Vars", flat.as_str()), ("Path", path.as_str())], &ctx.generated()).map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
+            let exec = render_fields(&self.execute_command, &[("Vars", flat.as_str()), ("Path", path.as_str())], &ctx.generated())
+                .map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
             // One round trip: the script arrives on stdin, then runs, then
             // is removed (each SSH session costs the remote login shell's
             // start-up; Packer spends four). In a pseudo-terminal (ssh_pty)

@@ -129,11 +129,7 @@ impl ShellLocal {
             None
         };
         if let Some(body) = body {
-            let mut tf = tempfile::Builder::new()
-                .prefix("packer-shell")
-                .suffix(&self.tempfile_extension)
-                .tempfile()
-                .map_err(|e| format!("Error preparing shell script: {e}"))?;
+            let mut tf = tempfile::Builder::new().prefix("packer-shell").suffix(&self.tempfile_extension).tempfile().map_err(|e| format!("Error preparing shell script: {e}"))?;
             writeln!(tf, "#!{}", self.inline_shebang).and_then(|_| writeln!(tf, "{body}")).map_err(|e| format!("Error preparing shell script: {e}"))?;
             let path = tf.into_temp_path();
             #[cfg(unix)]

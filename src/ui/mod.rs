@@ -176,14 +176,7 @@ impl BuildUi {
 /// Packer 1.6.6's duration wording: "2 minutes 3 seconds 40 milliseconds".
 pub fn human_duration(d: std::time::Duration) -> String {
     let mut us = d.as_micros();
-    let units: [(&str, u128); 6] = [
-        ("hour", 3_600_000_000),
-        ("minute", 60_000_000),
-        ("second", 1_000_000),
-        ("millisecond", 1_000),
-        ("microsecond", 1),
-        ("", 0),
-    ];
+    let units: [(&str, u128); 6] = [("hour", 3_600_000_000), ("minute", 60_000_000), ("second", 1_000_000), ("millisecond", 1_000), ("microsecond", 1), ("", 0)];
     let mut parts = Vec::new();
     for (name, size) in units.iter().take(5) {
         let n = us / size;

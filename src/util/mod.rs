@@ -1,5 +1,5 @@
 //! Small helpers shared across layers.
 
 pub mod duration;
-pub mod gotime;
 pub mod fs;
+pub mod gotime;

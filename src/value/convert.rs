@@ -13,11 +13,7 @@ pub struct ConvertError {
 
 fn err(path: &str, message: impl Into<String>) -> ConvertError {
     let message = message.into();
-    let message = if path.is_empty() {
-        message
-    } else {
-        format!("{path}: {message}")
-    };
+    let message = if path.is_empty() { message } else { format!("{path}: {message}") };
     ConvertError { path: path.to_string(), message }
 }
 
@@ -40,9 +36,7 @@ fn convert_at(v: &Value, t: &Type, path: &str) -> Result<Value, ConvertError> {
         },
         Type::Number => match v {
             Value::Number(_) => Ok(v.clone()),
-            Value::String(s) => Number::parse(s)
-                .map(Value::Number)
-                .ok_or_else(|| err(path, "a number is required")),
+            Value::String(s) => Number::parse(s).map(Value::Number).ok_or_else(|| err(path, "a number is required")),
             _ => Err(err(path, "number required")),
         },
         Type::Bool => match v {
@@ -118,19 +112,13 @@ fn convert_at(v: &Value, t: &Type, path: &str) -> Result<Value, ConvertError> {
 fn unify(items: Vec<Value>) -> Vec<Value> {
     let prim = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
     let all_prim = items.iter().all(|v| prim(v) || v.is_null());
-    let mixed = items
-        .windows(2)
-        .any(|w| std::mem::discriminant(&w[0]) != std::mem::discriminant(&w[1]) && !w[0].is_null() && !w[1].is_null());
+    let mixed = items.windows(2).any(|w| std::mem::discriminant(&w[0]) != std::mem::discriminant(&w[1]) && !w[0].is_null() && !w[1].is_null());
     if all_prim && mixed {
-        items
-            .iter()
-            .map(|v| convert(v, &Type::String).unwrap_or_else(|_| v.clone()))
-            .collect()
+        items.iter().map(|v| convert(v, &Type::String).unwrap_or_else(|_| v.clone())).collect()
     } else {
         items
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -145,10 +133,7 @@ mod tests {
     #[test]
     fn collections() {
         let t = Value::Tuple(vec![Value::string("b"), Value::string("a"), Value::string("b")]);
-        assert_eq!(
-            convert(&t, &Type::Set(Box::new(Type::String))).unwrap(),
-            Value::Set(vec![Value::string("a"), Value::string("b")])
-        );
+        assert_eq!(convert(&t, &Type::Set(Box::new(Type::String))).unwrap(), Value::Set(vec![Value::string("a"), Value::string("b")]));
         let o = Value::Object([("a".to_string(), Value::int(1))].into());
         assert!(convert(&o, &Type::Object([("b".to_string(), Type::Number)].into())).is_err());
     }

@@ -121,12 +121,8 @@ impl Value {
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => n.to_json(),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
-                serde_json::Value::Array(v.iter().map(Value::to_json).collect())
-            }
-            Value::Map(m) | Value::Object(m) => {
-                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
-            }
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => serde_json::Value::Array(v.iter().map(Value::to_json).collect()),
+            Value::Map(m) | Value::Object(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
         }
     }
 
@@ -135,14 +131,10 @@ impl Value {
         match j {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => {
-                Value::Number(Number::parse(&n.to_string()).unwrap_or_else(|| Number::from(0)))
-            }
+            serde_json::Value::Number(n) => Value::Number(Number::parse(&n.to_string()).unwrap_or_else(|| Number::from(0))),
             serde_json::Value::String(s) => Value::String(s.clone()),
             serde_json::Value::Array(a) => Value::Tuple(a.iter().map(Value::from_json).collect()),
-            serde_json::Value::Object(o) => {
-                Value::Object(o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
-            }
+            serde_json::Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect()),
         }
     }
 }

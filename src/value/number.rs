@@ -92,8 +92,7 @@ impl Number {
 
     pub fn to_json(&self) -> serde_json::Value {
         // arbitrary_precision keeps every digit.
-        serde_json::from_str::<serde_json::Value>(&self.to_string())
-            .unwrap_or(serde_json::Value::Null)
+        serde_json::from_str::<serde_json::Value>(&self.to_string()).unwrap_or(serde_json::Value::Null)
     }
 
     /// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: what Packer 1.6.6's console

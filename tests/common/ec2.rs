@@ -350,7 +350,20 @@ impl FaultProxy {
     pub fn start(upstream: u16) -> FaultProxy {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = l.local_addr().expect("addr").port();
-        let p = FaultProxy { port, calls: Arc::default(), access_keys: Arc::default(), fail_at: Arc::new(AtomicUsize::new(0)), fail_after_forward: Arc::default(), stand_in: Arc::default(), stood_in: Arc::default(), bodies: Arc::default(), refuse: Arc::default(), refuse_once: Arc::default(), delay: Arc::default(), events: Arc::default() };
+        let p = FaultProxy {
+            port,
+            calls: Arc::default(),
+            access_keys: Arc::default(),
+            fail_at: Arc::new(AtomicUsize::new(0)),
+            fail_after_forward: Arc::default(),
+            stand_in: Arc::default(),
+            stood_in: Arc::default(),
+            bodies: Arc::default(),
+            refuse: Arc::default(),
+            refuse_once: Arc::default(),
+            delay: Arc::default(),
+            events: Arc::default(),
+        };
         let (calls, keys, fail_at, after) = (p.calls.clone(), p.access_keys.clone(), p.fail_at.clone(), p.fail_after_forward.clone());
         let (stand_in, stood_in, bodies, refuse) = (p.stand_in.clone(), p.stood_in.clone(), p.bodies.clone(), p.refuse.clone());
         let (delay, events, once) = (p.delay.clone(), p.events.clone(), p.refuse_once.clone());

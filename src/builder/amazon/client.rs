@@ -169,7 +169,9 @@ impl Aws {
         match p.provide_credentials().await {
             Ok(_) => Ok(()),
             // A set-up kiln refused (sts.rs) says what is wrong itself.
-            Err(e @ aws_credential_types::provider::error::CredentialsError::InvalidConfiguration(_)) => Err(format!("AWS credentials: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string()))),
+            Err(e @ aws_credential_types::provider::error::CredentialsError::InvalidConfiguration(_)) => {
+                Err(format!("AWS credentials: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string())))
+            }
             Err(e) => Err(format!("{NO_CREDENTIALS}\n  ({})", error_chain(&e))),
         }
     }
@@ -181,7 +183,8 @@ impl Aws {
     }
 }
 
-const NO_CREDENTIALS: &str = "No valid credential sources found for AWS: set access_key/secret_key, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile in the shared credentials file, or run on an instance with a role";
+const NO_CREDENTIALS: &str =
+    "No valid credential sources found for AWS: set access_key/secret_key, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile in the shared credentials file, or run on an instance with a role";
 
 /// An error and its causes on one line (SDK errors hide the useful part in
 /// their sources).

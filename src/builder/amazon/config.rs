@@ -109,7 +109,10 @@ pub const FIELDS: &[Field] = &[
     Field("skip_save_build_region", Kind::Bool),
     Field("tenancy", Kind::String),
     Field("placement", Kind::Block(&[Field("host_resource_group_arn", Kind::String), Field("host_id", Kind::String), Field("tenancy", Kind::String)])),
-    Field("metadata_options", Kind::Block(&[Field("http_endpoint", Kind::String), Field("http_tokens", Kind::String), Field("http_put_response_hop_limit", Kind::Number), Field("instance_metadata_tags", Kind::String)])),
+    Field(
+        "metadata_options",
+        Kind::Block(&[Field("http_endpoint", Kind::String), Field("http_tokens", Kind::String), Field("http_put_response_hop_limit", Kind::Number), Field("instance_metadata_tags", Kind::String)]),
+    ),
     Field("imds_support", Kind::String),
     Field("enable_t2_unlimited", Kind::Bool),
     Field("enable_unlimited_credits", Kind::Bool),
@@ -119,13 +122,12 @@ pub const FIELDS: &[Field] = &[
     Field("temporary_iam_instance_profile_policy_document", Kind::Block(POLICY_DOCUMENT)),
 ];
 
-const POLICY_DOCUMENT: &[Field] = &[Field("Version", Kind::String), Field("Statement", Kind::Blocks(&[Field("Effect", Kind::String), Field("Action", Kind::Strings), Field("Resource", Kind::Strings)]))];
+const POLICY_DOCUMENT: &[Field] =
+    &[Field("Version", Kind::String), Field("Statement", Kind::Blocks(&[Field("Effect", Kind::String), Field("Action", Kind::Strings), Field("Resource", Kind::Strings)]))];
 
 /// Options kiln accepts in a template but does not act on yet: setting one is
 /// a clear error instead of a silently different image.
-const NOT_YET: &[&str] = &[
-    "vault_aws_engine",
-];
+const NOT_YET: &[&str] = &["vault_aws_engine"];
 
 /// Where the source instance runs (`placement`, and the deprecated
 /// top-level `tenancy`).
@@ -431,10 +433,39 @@ fn i32_of(c: &Config, k: &str) -> Result<Option<i32>, String> {
 /// Known region names (Packer checks against its list unless
 /// `skip_region_validation`).
 const REGIONS: &[&str] = &[
-    "af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2",
-    "ap-southeast-3", "ap-southeast-4", "ca-central-1", "ca-west-1", "cn-north-1", "cn-northwest-1", "eu-central-1", "eu-central-2", "eu-north-1",
-    "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "sa-east-1", "us-east-1",
-    "us-east-2", "us-gov-east-1", "us-gov-west-1", "us-west-1", "us-west-2",
+    "af-south-1",
+    "ap-east-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-west-1",
+    "us-west-2",
 ];
 
 pub fn check_region(r: &str, skip: bool) -> Result<(), String> {
@@ -694,7 +725,11 @@ impl EbsConfig {
             instance_type,
             vpc_id: non_empty(get_str(c, "vpc_id")),
             subnet_id: non_empty(get_str(c, "subnet_id")),
-            subnet_filter: block(c, "subnet_filter").map(|f| SubnetFilter { filters: filter_of(&f), most_free: get_bool(&f, "most_free").unwrap_or(false), random: get_bool(&f, "random").unwrap_or(false) }),
+            subnet_filter: block(c, "subnet_filter").map(|f| SubnetFilter {
+                filters: filter_of(&f),
+                most_free: get_bool(&f, "most_free").unwrap_or(false),
+                random: get_bool(&f, "random").unwrap_or(false),
+            }),
             availability_zone: non_empty(get_str(c, "availability_zone")),
             associate_public_ip_address: get_bool(c, "associate_public_ip_address"),
             security_group_ids,

@@ -55,7 +55,13 @@ impl Builder for AmazonEbs {
                 }
                 let host = s.instance.as_ref().and_then(|i| i.ssh_host(cfg.ssh_interface));
                 let key = s.key.as_ref().map(|k| Arc::clone(&k.private));
-                Settings::from_config_with_key(&cfg.raw, host, key).map(Some).map_err(|e| if e.starts_with("a Host") { "the instance has no address to connect to (set ssh_interface, or ssh_host)".to_string() } else { e })
+                Settings::from_config_with_key(&cfg.raw, host, key).map(Some).map_err(|e| {
+                    if e.starts_with("a Host") {
+                        "the instance has no address to connect to (set ssh_interface, or ssh_host)".to_string()
+                    } else {
+                        e
+                    }
+                })
             })),
             Box::new(StepProvision { hook }),
         ];

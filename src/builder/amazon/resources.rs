@@ -4,7 +4,7 @@
 //! replay deletes exactly as a normal cleanup does.
 
 use super::client::{error_code, sdk_error, Aws};
-use super::wait::{self, Poll, Policy};
+use super::wait::{self, Policy, Poll};
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use aws_sdk_ec2::Client;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Resource {
-    KeyPair { region: String, name: String },
+    KeyPair {
+        region: String,
+        name: String,
+    },
     SecurityGroup {
         region: String,
         name: String,
@@ -35,12 +38,21 @@ pub enum Resource {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
     },
-    Volume { region: String, id: String },
+    Volume {
+        region: String,
+        id: String,
+    },
     /// The launch template of a spot request.
-    LaunchTemplate { region: String, name: String },
+    LaunchTemplate {
+        region: String,
+        name: String,
+    },
     /// A temporary IAM role, its inline policy and an instance profile, all
     /// with the same name (IAM is global; `region` signs the calls).
-    InstanceProfile { region: String, name: String },
+    InstanceProfile {
+        region: String,
+        name: String,
+    },
 }
 
 impl Resource {
@@ -66,7 +78,13 @@ impl Resource {
 
     pub fn region(&self) -> &str {
         match self {
-            Resource::KeyPair { region, .. } | Resource::SecurityGroup { region, .. } | Resource::Instance { region, .. } | Resource::Image { region, .. } | Resource::Volume { region, .. } | Resource::LaunchTemplate { region, .. } | Resource::InstanceProfile { region, .. } => region,
+            Resource::KeyPair { region, .. }
+            | Resource::SecurityGroup { region, .. }
+            | Resource::Instance { region, .. }
+            | Resource::Image { region, .. }
+            | Resource::Volume { region, .. }
+            | Resource::LaunchTemplate { region, .. }
+            | Resource::InstanceProfile { region, .. } => region,
         }
     }
 

@@ -117,7 +117,12 @@ pub async fn mfa_profile(access: &Access, files: &EnvConfigFiles, base: &SdkConf
         (None, Some("Environment")) => SharedCredentialsProvider::new(aws_config::environment::EnvironmentVariableCredentialsProvider::new()),
         (None, Some("Ec2InstanceMetadata")) => SharedCredentialsProvider::new(aws_config::imds::credentials::ImdsCredentialsProvider::builder().configure(&pc).build()),
         (None, Some("EcsContainer")) => SharedCredentialsProvider::new(aws_config::ecs::EcsCredentialsProvider::builder().configure(&pc).build()),
-        (None, other) => return Some(refuse(&format!("profile {name:?} assumes {role_arn} but names no source_profile{}", other.map(|o| format!(" (credential_source {o:?} is not one of Environment, Ec2InstanceMetadata, EcsContainer)")).unwrap_or_default()))),
+        (None, other) => {
+            return Some(refuse(&format!(
+                "profile {name:?} assumes {role_arn} but names no source_profile{}",
+                other.map(|o| format!(" (credential_source {o:?} is not one of Environment, Ec2InstanceMetadata, EcsContainer)")).unwrap_or_default()
+            )))
+        }
     };
     let role = AssumeRole {
         role_arn,

@@ -274,10 +274,12 @@ impl QemuConfig {
         if http_directory.is_some() && !http_content.is_empty() {
             errs.push("http_directory and http_content cannot both be set".into());
         }
-        let mut dur = |k: &str| get_duration(c, k).unwrap_or_else(|e| {
-            errs.push(e);
-            None
-        });
+        let mut dur = |k: &str| {
+            get_duration(c, k).unwrap_or_else(|e| {
+                errs.push(e);
+                None
+            })
+        };
         let boot_wait = dur("boot_wait");
         let shutdown_timeout = dur("shutdown_timeout").unwrap_or(Duration::from_secs(300));
         let qemuargs = qemuargs(c).unwrap_or_else(|e| {

@@ -15,9 +15,26 @@ use std::collections::BTreeMap;
 
 /// Keys of the `build` object: generated data filled in at run time.
 pub const BUILD_VARS: &[&str] = &[
-    "ID", "Host", "Port", "User", "Password", "ConnType", "PackerRunUUID", "PackerHTTPIP", "PackerHTTPPort",
-    "PackerHTTPAddr", "SSHPublicKey", "SSHPrivateKey", "WinRMPassword", "SourceAMI", "SourceAMIName",
-    "SourceAMIOwner", "SourceAMIOwnerName", "SourceAMICreationDate", "BuildRegion", "name",
+    "ID",
+    "Host",
+    "Port",
+    "User",
+    "Password",
+    "ConnType",
+    "PackerRunUUID",
+    "PackerHTTPIP",
+    "PackerHTTPPort",
+    "PackerHTTPAddr",
+    "SSHPublicKey",
+    "SSHPrivateKey",
+    "WinRMPassword",
+    "SourceAMI",
+    "SourceAMIName",
+    "SourceAMIOwner",
+    "SourceAMIOwnerName",
+    "SourceAMICreationDate",
+    "BuildRegion",
+    "name",
 ];
 
 /// `build.X` at lowering time: a placeholder the runner replaces.
@@ -69,15 +86,12 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                 continue;
             }
             if plugin::fields(PluginKind::Builder, &k.0).is_none() {
-                diags.push(
-                    Diag::error("Unknown source type")
-                        .detail(format!("The source {:?} is unknown to kiln.", k.0))
-                        .at(&f.src, b.labels[0].span())
-                        .hint(match did_you_mean(&k.0, plugin::names(PluginKind::Builder)) {
-                            Some(h) => h,
-                            None => format!("known sources: {}", plugin::names(PluginKind::Builder).join(", ")),
-                        }),
-                );
+                diags.push(Diag::error("Unknown source type").detail(format!("The source {:?} is unknown to kiln.", k.0)).at(&f.src, b.labels[0].span()).hint(
+                    match did_you_mean(&k.0, plugin::names(PluginKind::Builder)) {
+                        Some(h) => h,
+                        None => format!("known sources: {}", plugin::names(PluginKind::Builder).join(", ")),
+                    },
+                ));
                 reported.insert(k);
                 continue;
             }
@@ -93,7 +107,12 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
             for a in b.body.attributes() {
                 let n = a.key.value().as_str();
                 if !BUILD_ATTRS.contains(&n) {
-                    diags.push(Diag::error("Unsupported argument").detail(format!("An argument named {n:?} is not expected here.")).at(&f.src, a.key.span()).maybe_hint(did_you_mean(n, BUILD_ATTRS.iter().copied())));
+                    diags.push(
+                        Diag::error("Unsupported argument")
+                            .detail(format!("An argument named {n:?} is not expected here."))
+                            .at(&f.src, a.key.span())
+                            .maybe_hint(did_you_mean(n, BUILD_ATTRS.iter().copied())),
+                    );
                 }
             }
             let build_name = meta_value(&view, &ev, "name", diags).and_then(|v| v.as_str().map(str::to_string));
@@ -141,21 +160,14 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                     continue;
                 };
                 let display_source_name = match &u.overrides {
-                    Some(o) => o
-                        .attr("name")
-                        .and_then(|a| o.evaluator(&ev).eval(&a.value).ok())
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_else(|| u.name.clone()),
+                    Some(o) => o.attr("name").and_then(|a| o.evaluator(&ev).eval(&a.value).ok()).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| u.name.clone()),
                     None => u.name.clone(),
                 };
                 let full_name = match &build_name {
                     Some(bn) => format!("{bn}.{}.{}", u.ty, display_source_name),
                     None => format!("{}.{}", u.ty, display_source_name),
                 };
-                let source_obj = Value::Object(Attrs::from([
-                    ("name".to_string(), Value::String(display_source_name.clone())),
-                    ("type".to_string(), Value::String(u.ty.clone())),
-                ]));
+                let source_obj = Value::Object(Attrs::from([("name".to_string(), Value::String(display_source_name.clone())), ("type".to_string(), Value::String(u.ty.clone()))]));
                 let sev = Evaluator::new(&sf.src, root, env).with("source", source_obj.clone());
                 let fields = plugin::fields(PluginKind::Builder, &u.ty).unwrap_or_default();
                 let sview = BlockView::of(sb, sf);
@@ -255,10 +267,7 @@ fn lower_provisioner(c: &BlockView, ev: &Evaluator, srcref: &str, diags: &mut Di
         diags.push(c.err("Invalid only/except", "only one of 'only' or 'except' may be set"));
     }
     let Some(fields) = plugin::fields(PluginKind::Provisioner, &kind) else {
-        diags.push(
-            c.err("Unknown provisioner type", format!("The provisioner {kind:?} is unknown to kiln."))
-                .maybe_hint(did_you_mean(&kind, plugin::names(PluginKind::Provisioner))),
-        );
+        diags.push(c.err("Unknown provisioner type", format!("The provisioner {kind:?} is unknown to kiln.")).maybe_hint(did_you_mean(&kind, plugin::names(PluginKind::Provisioner))));
         return None;
     };
     let pause_before = meta_duration(c, ev, "pause_before", diags);
@@ -285,7 +294,9 @@ fn lower_provisioner(c: &BlockView, ev: &Evaluator, srcref: &str, diags: &mut Di
                             }
                             Err(e) => diags.push(c.err("Invalid override", format!("{k}: {e}"))),
                         },
-                        None => diags.push(c.err("Invalid override", format!("An argument named {k:?} is not expected in a {kind} provisioner.")).maybe_hint(did_you_mean(k, fields.iter().map(|f| f.0)))),
+                        None => {
+                            diags.push(c.err("Invalid override", format!("An argument named {k:?} is not expected in a {kind} provisioner.")).maybe_hint(did_you_mean(k, fields.iter().map(|f| f.0))))
+                        }
                     }
                 }
             }
@@ -308,10 +319,7 @@ fn lower_post_processor(c: &BlockView, ev: &Evaluator, srcref: &str, diags: &mut
     let only = meta_strings(c, ev, "only", diags);
     let except = meta_strings(c, ev, "except", diags);
     let Some(fields) = plugin::fields(PluginKind::PostProcessor, &kind) else {
-        diags.push(
-            c.err("Unknown post-processor type", format!("The post-processor {kind:?} is unknown to kiln."))
-                .maybe_hint(did_you_mean(&kind, plugin::names(PluginKind::PostProcessor))),
-        );
+        diags.push(c.err("Unknown post-processor type", format!("The post-processor {kind:?} is unknown to kiln.")).maybe_hint(did_you_mean(&kind, plugin::names(PluginKind::PostProcessor))));
         return None;
     };
     let keep = meta_value(c, ev, "keep_input_artifact", diags).and_then(|v| match convert(&v, &Type::Bool) {

@@ -99,7 +99,11 @@ pub fn child_blocks<'a>(parent: &BlockView<'a>, body: &'a Body, ev: &Evaluator, 
             Value::Map(m) | Value::Object(m) => m.into_iter().map(|(k, x)| (Value::String(k), x)).collect(),
             Value::Null | Value::Unknown => Vec::new(),
             other => {
-                diags.push(Diag::error("Invalid dynamic for_each value").detail(format!("Cannot use a {} value in for_each. An iterable collection is required.", other.friendly_kind())).at(&parent.file.src, for_each.value.span()));
+                diags.push(
+                    Diag::error("Invalid dynamic for_each value")
+                        .detail(format!("Cannot use a {} value in for_each. An iterable collection is required.", other.friendly_kind()))
+                        .at(&parent.file.src, for_each.value.span()),
+                );
                 continue;
             }
         };
@@ -121,14 +125,7 @@ pub fn child_blocks<'a>(parent: &BlockView<'a>, body: &'a Body, ev: &Evaluator, 
                     Err(d) => diags.push(d),
                 }
             }
-            out.push(BlockView {
-                ident: kind.clone(),
-                labels,
-                body: &content.body,
-                span: view.span.clone(),
-                file: parent.file,
-                scope,
-            });
+            out.push(BlockView { ident: kind.clone(), labels, body: &content.body, span: view.span.clone(), file: parent.file, scope });
         }
     }
     out
@@ -208,9 +205,7 @@ pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&
         }
         if matches!(field.1, Kind::Block(_) | Kind::Blocks(_)) {
             diags.push(
-                Diag::error("Unsupported argument")
-                    .detail(format!("An argument named {name:?} is not expected here. Did you mean to define a block of type {name:?}?"))
-                    .at(src, attr.key.span()),
+                Diag::error("Unsupported argument").detail(format!("An argument named {name:?} is not expected here. Did you mean to define a block of type {name:?}?")).at(src, attr.key.span()),
             );
             continue;
         }
@@ -246,11 +241,7 @@ pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&
             }
             _ => {
                 let block_names = fields.iter().filter(|f| matches!(f.1, Kind::Block(_) | Kind::Blocks(_))).map(|f| f.0);
-                diags.push(
-                    child
-                        .err("Unsupported block type", format!("Blocks of type {:?} are not expected here.", child.ident))
-                        .maybe_hint(did_you_mean(&child.ident, block_names)),
-                );
+                diags.push(child.err("Unsupported block type", format!("Blocks of type {:?} are not expected here.", child.ident)).maybe_hint(did_you_mean(&child.ident, block_names)));
             }
         }
     }
@@ -296,12 +287,7 @@ pub fn meta_duration(view: &BlockView, ev: &Evaluator, name: &str, diags: &mut D
     match crate::util::duration::parse(&s) {
         Ok(d) => Some(d),
         Err(e) => {
-            diags.push(
-                Diag::error(format!("Failed to parse {name}"))
-                    .detail(e)
-                    .at(&view.file.src, span)
-                    .hint("durations need a unit, like \"5s\", \"1m30s\" or \"2h\""),
-            );
+            diags.push(Diag::error(format!("Failed to parse {name}")).detail(e).at(&view.file.src, span).hint("durations need a unit, like \"5s\", \"1m30s\" or \"2h\""));
             None
         }
     }

@@ -5,9 +5,7 @@
 use super::functions::{self, FnEnv, FnError};
 use crate::diag::{did_you_mean, Diag, SourceFile};
 use crate::value::{console_format, convert, to_display_string, Attrs, Number, Type, Value};
-use hcl_edit::expr::{
-    BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator,
-};
+use hcl_edit::expr::{BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator};
 use hcl_edit::template::{Directive, Element, Template};
 use hcl_edit::Span;
 use std::ops::Range;
@@ -74,13 +72,7 @@ impl<'a> Evaluator<'a> {
                             }
                             match to_display_string(&kv) {
                                 Some(s) => s,
-                                None => {
-                                    return Err(self.err(
-                                        ke.span(),
-                                        "Incorrect key type",
-                                        format!("Can't use this value as a key: string required, got {}.", kv.friendly_kind()),
-                                    ))
-                                }
+                                None => return Err(self.err(ke.span(), "Incorrect key type", format!("Can't use this value as a key: string required, got {}.", kv.friendly_kind()))),
                             }
                         }
                     };
@@ -96,19 +88,11 @@ impl<'a> Evaluator<'a> {
                 let cond = self.eval(&c.cond_expr)?;
                 match cond {
                     Value::Unknown => Ok(Value::Unknown),
-                    Value::Null => Err(self.err(
-                        c.cond_expr.span(),
-                        "Null condition",
-                        "The condition value is null. Conditions must either be true or false.",
-                    )),
+                    Value::Null => Err(self.err(c.cond_expr.span(), "Null condition", "The condition value is null. Conditions must either be true or false.")),
                     other => match convert(&other, &Type::Bool) {
                         Ok(Value::Bool(true)) => self.eval(&c.true_expr),
                         Ok(_) => self.eval(&c.false_expr),
-                        Err(_) => Err(self.err(
-                            c.cond_expr.span(),
-                            "Incorrect condition type",
-                            format!("The condition expression must be of type bool, not {}.", other.friendly_kind()),
-                        )),
+                        Err(_) => Err(self.err(c.cond_expr.span(), "Incorrect condition type", format!("The condition expression must be of type bool, not {}.", other.friendly_kind()))),
                     },
                 }
             }
@@ -150,9 +134,7 @@ impl<'a> Evaluator<'a> {
             return Ok(v.clone());
         }
         let names = self.scope.iter().map(|(n, _)| n.as_str()).chain(self.root.keys().map(String::as_str));
-        Err(self
-            .err(span, "Unknown variable", format!("There is no variable named {name:?}."))
-            .maybe_hint(did_you_mean(name, names)))
+        Err(self.err(span, "Unknown variable", format!("There is no variable named {name:?}.")).maybe_hint(did_you_mean(name, names)))
     }
 
     fn traverse(&self, mut cur: Value, ops: &[hcl_edit::Decorated<TraversalOperator>], span: Option<Range<usize>>) -> R {
@@ -165,11 +147,8 @@ impl<'a> Evaluator<'a> {
                     // The operators the splat applies to each element.
                     let mut j = i + 1;
                     while j < ops.len() {
-                        let per_elem = if full {
-                            !matches!(ops[j].value(), TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_))
-                        } else {
-                            matches!(ops[j].value(), TraversalOperator::GetAttr(_))
-                        };
+                        let per_elem =
+                            if full { !matches!(ops[j].value(), TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_)) } else { matches!(ops[j].value(), TraversalOperator::GetAttr(_)) };
                         if !per_elem {
                             break;
                         }
@@ -213,15 +192,9 @@ impl<'a> Evaluator<'a> {
             Value::Null => Err(self.err(span, "Attempt to get attribute from null value", "This value is null, so it does not have any attributes.")),
             Value::Object(m) | Value::Map(m) => match m.get(name) {
                 Some(x) => Ok(x.clone()),
-                None => Err(self
-                    .err(span, "Unsupported attribute", format!("This object does not have an attribute named {name:?}."))
-                    .maybe_hint(did_you_mean(name, m.keys().map(String::as_str)))),
+                None => Err(self.err(span, "Unsupported attribute", format!("This object does not have an attribute named {name:?}.")).maybe_hint(did_you_mean(name, m.keys().map(String::as_str)))),
             },
-            other => Err(self.err(
-                span,
-                "Unsupported attribute",
-                format!("Can't access attributes on a primitive-typed value ({}).", other.friendly_kind()),
-            )),
+            other => Err(self.err(span, "Unsupported attribute", format!("Can't access attributes on a primitive-typed value ({}).", other.friendly_kind()))),
         }
     }
 
@@ -307,12 +280,8 @@ impl<'a> Evaluator<'a> {
                     Plus => Value::Number(a.add(&b)),
                     Minus => Value::Number(a.sub(&b)),
                     Mul => Value::Number(a.mul(&b)),
-                    Div => Value::Number(a.div(&b).ok_or_else(|| {
-                        self.err(span.clone(), "Error in function call", "Call to function \"divide\" failed: can't divide by zero.")
-                    })?),
-                    Mod => Value::Number(a.rem(&b).ok_or_else(|| {
-                        self.err(span.clone(), "Error in function call", "Call to function \"modulo\" failed: can't use modulo by zero.")
-                    })?),
+                    Div => Value::Number(a.div(&b).ok_or_else(|| self.err(span.clone(), "Error in function call", "Call to function \"divide\" failed: can't divide by zero."))?),
+                    Mod => Value::Number(a.rem(&b).ok_or_else(|| self.err(span.clone(), "Error in function call", "Call to function \"modulo\" failed: can't use modulo by zero."))?),
                     Less => Value::Bool(a < b),
                     LessEq => Value::Bool(a <= b),
                     Greater => Value::Bool(a > b),
@@ -327,9 +296,7 @@ impl<'a> Evaluator<'a> {
         let coll = self.eval(&f.intro.collection_expr)?;
         let pairs: Vec<(Value, Value)> = match coll {
             Value::Unknown => return Ok(Value::Unknown),
-            Value::Null => {
-                return Err(self.err(f.intro.collection_expr.span(), "Iteration over null value", "A null value cannot be used as the collection in a 'for' expression."))
-            }
+            Value::Null => return Err(self.err(f.intro.collection_expr.span(), "Iteration over null value", "A null value cannot be used as the collection in a 'for' expression.")),
             Value::List(items) | Value::Tuple(items) => items.into_iter().enumerate().map(|(i, v)| (Value::int(i as i64), v)).collect(),
             Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
             Value::Map(m) | Value::Object(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
@@ -371,9 +338,7 @@ impl<'a> Evaluator<'a> {
                     if kv.is_unknown() {
                         return Ok(Value::Unknown);
                     }
-                    let key = to_display_string(&kv).ok_or_else(|| {
-                        self.err(ke.span(), "Invalid object key", "The key expression produced an invalid result: string required.")
-                    })?;
+                    let key = to_display_string(&kv).ok_or_else(|| self.err(ke.span(), "Invalid object key", "The key expression produced an invalid result: string required."))?;
                     if f.grouping {
                         groups.entry(key).or_default().push(val);
                     } else {
@@ -443,9 +408,7 @@ impl<'a> Evaluator<'a> {
                                         self.render_template(&e.template, out, unknown)?
                                     }
                                 }
-                                Err(_) => {
-                                    return Err(self.err(ifd.if_expr.cond_expr.span(), "Invalid template if condition", "The condition must be of type bool."))
-                                }
+                                Err(_) => return Err(self.err(ifd.if_expr.cond_expr.span(), "Invalid template if condition", "The condition must be of type bool.")),
                             },
                         }
                     }
@@ -460,9 +423,7 @@ impl<'a> Evaluator<'a> {
                             Value::List(items) | Value::Tuple(items) => items.into_iter().enumerate().map(|(i, v)| (Value::int(i as i64), v)).collect(),
                             Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
                             Value::Map(m) | Value::Object(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
-                            other => {
-                                return Err(self.err(fe.collection_expr.span(), "Invalid template for collection", format!("A value of type {} cannot be iterated.", other.friendly_kind())))
-                            }
+                            other => return Err(self.err(fe.collection_expr.span(), "Invalid template for collection", format!("A value of type {} cannot be iterated.", other.friendly_kind()))),
                         };
                         for (k, v) in pairs {
                             let mut child = self.clone();
@@ -496,11 +457,7 @@ impl<'a> Evaluator<'a> {
                     out.push_str(&s);
                     Ok(())
                 }
-                None => Err(self.err(
-                    span,
-                    "Invalid template interpolation value",
-                    format!("Cannot include the given value in a string template: string required, got {}.", other.friendly_kind()),
-                )),
+                None => Err(self.err(span, "Invalid template interpolation value", format!("Cannot include the given value in a string template: string required, got {}.", other.friendly_kind()))),
             },
         }
     }
@@ -551,27 +508,25 @@ impl<'a> Evaluator<'a> {
             match vals.pop() {
                 Some(Value::List(x)) | Some(Value::Tuple(x)) | Some(Value::Set(x)) => vals.extend(x),
                 Some(Value::Unknown) => return Ok(Value::Unknown),
-                _ => {
-                    return Err(self.err(span, "Invalid expanding argument value", "The expanding argument (indicated by ...) must be of a tuple, list, or set type."))
-                }
+                _ => return Err(self.err(span, "Invalid expanding argument value", "The expanding argument (indicated by ...) must be of a tuple, list, or set type.")),
             }
         }
         if name == "templatefile" {
             return self.templatefile(vals, span);
         }
         functions::call(self.env, name, vals).map_err(|fe| match fe {
-            FnError::UnknownFunction => self
-                .err(f.name.name.span(), "Call to unknown function", format!("There is no function named {name:?}."))
-                .maybe_hint(did_you_mean(name, functions::names().iter().copied())),
+            FnError::UnknownFunction => {
+                self.err(f.name.name.span(), "Call to unknown function", format!("There is no function named {name:?}.")).maybe_hint(did_you_mean(name, functions::names().iter().copied()))
+            }
             FnError::Arity(msg) => self.err(span, "Incorrect number of function arguments", msg),
             FnError::Arg(i, msg) => {
                 let sp = args.get(i).and_then(|a| a.span()).or(span.clone());
                 self.err(sp, "Invalid function argument", format!("Invalid value for argument {} of {name}: {msg}", i + 1))
             }
             FnError::Failed(msg) => self.err(span, "Error in function call", format!("Call to function {name:?} failed: {msg}.")),
-            FnError::Unsupported(msg) => self
-                .err(span, "Function not supported yet", format!("{name}: {msg}"))
-                .hint("kiln does not talk to this service yet; pass the value in with a variable for now"),
+            FnError::Unsupported(msg) => {
+                self.err(span, "Function not supported yet", format!("{name}: {msg}")).hint("kiln does not talk to this service yet; pass the value in with a variable for now")
+            }
         })
     }
 
@@ -590,9 +545,7 @@ impl<'a> Evaluator<'a> {
             _ => return Err(self.err(span, "Invalid function argument", "templatefile: vars must be an object")),
         };
         let full = self.env.resolve(&path);
-        let text = std::fs::read_to_string(&full).map_err(|e| {
-            self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: failed to read {path}: {e}."))
-        })?;
+        let text = std::fs::read_to_string(&full).map_err(|e| self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: failed to read {path}: {e}.")))?;
         let tpl = hcl_edit::parser::parse_template(&text).map_err(|e| {
             self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: {path}:{}:{}: {}.", e.location().line(), e.location().column(), e.message()))
         })?;
@@ -602,9 +555,7 @@ impl<'a> Evaluator<'a> {
         let mut out = String::new();
         let mut unknown = false;
         let elems: Vec<&Element> = tpl.iter().collect();
-        child.render_elems(&elems, &mut out, &mut unknown).map_err(|d| {
-            self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: {d}."))
-        })?;
+        child.render_elems(&elems, &mut out, &mut unknown).map_err(|d| self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: {d}.")))?;
         Ok(if unknown { Value::Unknown } else { Value::String(out) })
     }
 }
@@ -638,12 +589,8 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
         (Value::Number(x), Value::Number(y)) => x == y,
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::List(x) | Value::Tuple(x), Value::List(y) | Value::Tuple(y)) | (Value::Set(x), Value::Set(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q))
-        }
-        (Value::Map(x) | Value::Object(x), Value::Map(y) | Value::Object(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|((k1, v1), (k2, v2))| k1 == k2 && values_equal(v1, v2))
-        }
+        (Value::List(x) | Value::Tuple(x), Value::List(y) | Value::Tuple(y)) | (Value::Set(x), Value::Set(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q)),
+        (Value::Map(x) | Value::Object(x), Value::Map(y) | Value::Object(y)) => x.len() == y.len() && x.iter().zip(y).all(|((k1, v1), (k2, v2))| k1 == k2 && values_equal(v1, v2)),
         _ => false,
     }
 }

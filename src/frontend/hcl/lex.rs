@@ -354,7 +354,15 @@ impl<'a> Lexer<'a> {
             b'$' | b'%' => {
                 // `$${` / `%%{` (with an optional `~`) escape a sequence.
                 let b = src[self.pos];
-                let len = if self.peek(1) == b && self.peek(2) == b'{' { if self.peek(3) == b'~' { 4 } else { 3 } } else { 1 };
+                let len = if self.peek(1) == b && self.peek(2) == b'{' {
+                    if self.peek(3) == b'~' {
+                        4
+                    } else {
+                        3
+                    }
+                } else {
+                    1
+                };
                 self.emit(Tok::QuotedLit, len);
             }
             b'\r' | b'\n' => {

@@ -165,8 +165,7 @@ pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEn
                 let (ty, name) = (view.labels[0].clone(), view.labels[1].clone());
                 let Some(fields) = plugin::fields(PluginKind::DataSource, &ty) else {
                     diags.push(
-                        view.err("Unknown data source type", format!("There is no data source of type {ty:?}."))
-                            .maybe_hint(crate::diag::did_you_mean(&ty, plugin::names(PluginKind::DataSource))),
+                        view.err("Unknown data source type", format!("There is no data source of type {ty:?}.")).maybe_hint(crate::diag::did_you_mean(&ty, plugin::names(PluginKind::DataSource))),
                     );
                     continue;
                 };

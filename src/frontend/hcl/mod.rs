@@ -1,11 +1,11 @@
 //! The HCL2 front end: files → variables → locals and data sources →
 //! sources × builds, lowered into the execution [`Graph`].
 
+pub mod check;
 pub mod decode;
 pub mod eval;
 pub mod functions;
 pub mod lex;
-pub mod check;
 pub mod parse;
 pub mod types;
 
@@ -49,9 +49,7 @@ pub struct Loaded {
 /// Template files of a path: a file, or a directory's `*.pkr.hcl` and
 /// `*.pkr.json`, plus its `*.auto.pkrvars.hcl` files.
 pub fn discover(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Diag> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Diag::error("Failed to read template").detail(format!("{}: {e}", path.display()))
-    })?;
+    let meta = std::fs::metadata(path).map_err(|e| Diag::error("Failed to read template").detail(format!("{}: {e}", path.display())))?;
     if meta.is_file() {
         return Ok((vec![path.to_path_buf()], Vec::new()));
     }
@@ -114,19 +112,12 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         return (None, diags);
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let root_dir = if opts.path.is_dir() {
-        opts.path.clone()
-    } else {
-        opts.path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
-    };
+    let root_dir = if opts.path.is_dir() { opts.path.clone() } else { opts.path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from(".")) };
     let env = FnEnv::new(cwd.clone());
     let mut root = Attrs::new();
     root.insert(
         "path".into(),
-        Value::Object(Attrs::from([
-            ("root".to_string(), Value::String(root_dir.to_string_lossy().into_owned())),
-            ("cwd".to_string(), Value::String(cwd.to_string_lossy().into_owned())),
-        ])),
+        Value::Object(Attrs::from([("root".to_string(), Value::String(root_dir.to_string_lossy().into_owned())), ("cwd".to_string(), Value::String(cwd.to_string_lossy().into_owned()))])),
     );
     root.insert("packer".into(), Value::Object(Attrs::from([("version".to_string(), Value::string(PACKER_COMPAT_VERSION))])));
 
@@ -156,10 +147,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
 /// Every string inside a value, for the sensitive-value filter.
 pub fn strings_in(v: &Value, out: &mut Vec<String>) {
     match v {
-        Value::String(s)
-            if !s.is_empty() => {
-                out.push(s.clone())
-            }
+        Value::String(s) if !s.is_empty() => out.push(s.clone()),
         Value::Number(n) => out.push(n.to_string()),
         Value::List(x) | Value::Set(x) | Value::Tuple(x) => x.iter().for_each(|i| strings_in(i, out)),
         Value::Map(m) | Value::Object(m) => m.values().for_each(|i| strings_in(i, out)),
@@ -169,10 +157,6 @@ pub fn strings_in(v: &Value, out: &mut Vec<String>) {
 
 /// `min_packer_version` / `required_version` check against the version kiln follows.
 pub fn packer_block_version_ok(constraint: &str) -> Result<bool, String> {
-    let c = if constraint.trim_start().starts_with(|c: char| c.is_ascii_digit() || c == 'v') {
-        format!(">= {constraint}")
-    } else {
-        constraint.to_string()
-    };
+    let c = if constraint.trim_start().starts_with(|c: char| c.is_ascii_digit() || c == 'v') { format!(">= {constraint}") } else { constraint.to_string() };
     packer_block::version_satisfies(&c, PACKER_COMPAT_VERSION)
 }

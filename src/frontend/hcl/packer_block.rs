@@ -15,11 +15,7 @@ const TOP_BLOCKS: &[&str] = &["packer", "variable", "variables", "locals", "loca
 pub fn check_top_level(files: &[File], diags: &mut Diags) {
     for f in files {
         for a in f.body.attributes() {
-            diags.push(
-                Diag::error("Unsupported argument")
-                    .detail(format!("An argument named {:?} is not expected here.", a.key.value().as_str()))
-                    .at(&f.src, a.key.span()),
-            );
+            diags.push(Diag::error("Unsupported argument").detail(format!("An argument named {:?} is not expected here.", a.key.value().as_str())).at(&f.src, a.key.span()));
         }
         for b in f.body.blocks() {
             let id = b.ident.value().as_str();
@@ -94,11 +90,9 @@ pub fn check_packer_blocks(files: &[File], env: &FnEnv, diags: &mut Diags) {
                                 .at(&f.src, p.value.span())
                                 .hint(format!("built-in plugins: {}", crate::plugin::KNOWN_PLUGIN_SOURCES.join(", "))),
                         ),
-                        None => diags.push(
-                            Diag::error("Invalid required_plugins entry")
-                                .detail("Each plugin needs an object with a \"source\" (and optionally a \"version\").")
-                                .at(&f.src, p.value.span()),
-                        ),
+                        None => {
+                            diags.push(Diag::error("Invalid required_plugins entry").detail("Each plugin needs an object with a \"source\" (and optionally a \"version\").").at(&f.src, p.value.span()))
+                        }
                     }
                 }
             }
@@ -140,10 +134,7 @@ pub fn version_satisfies(constraints: &str, version: &str) -> Result<bool, Strin
     let v = parse_version(version).ok_or_else(|| format!("invalid version {version:?}"))?;
     for c in constraints.split(',') {
         let c = c.trim();
-        let (op, rest) = ["~>", ">=", "<=", "!=", "=", ">", "<"]
-            .iter()
-            .find_map(|op| c.strip_prefix(op).map(|r| (*op, r)))
-            .unwrap_or(("=", c));
+        let (op, rest) = ["~>", ">=", "<=", "!=", "=", ">", "<"].iter().find_map(|op| c.strip_prefix(op).map(|r| (*op, r))).unwrap_or(("=", c));
         let raw = rest.trim();
         let want = parse_version(raw).ok_or_else(|| format!("Malformed constraint: {c}"))?;
         let ok = match op {

@@ -14,9 +14,7 @@ pub struct File {
 
 /// Read and parse one `.pkr.hcl` / `.pkrvars.hcl` file.
 pub fn parse_file(path: &Path) -> Result<File, Diag> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Diag::error("Failed to read file").detail(format!("{}: {e}", path.display()))
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| Diag::error("Failed to read file").detail(format!("{}: {e}", path.display())))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         // Point at the first bad byte; the lossy text shares the valid prefix.
         let at = e.utf8_error().valid_up_to();
@@ -59,22 +57,14 @@ pub fn check_diag(src: &SourceFile, e: &super::check::SyntaxError) -> Diag {
         "Invalid character encoding" => "save the file as UTF-8",
         _ => "fix the syntax here; Packer refuses this file for the same reason",
     };
-    Diag::error(e.summary.clone())
-        .detail(e.detail.clone())
-        .at(src, Some(e.start..e.end.max(e.start)))
-        .label("here")
-        .hint(hint)
+    Diag::error(e.summary.clone()).detail(e.detail.clone()).at(src, Some(e.start..e.end.max(e.start))).label("here").hint(hint)
 }
 
 pub fn syntax_diag(src: &SourceFile, e: &hcl_edit::parser::Error) -> Diag {
     let loc = e.location();
     let off = src.offset_of(loc.line(), loc.column()).min(src.text.len());
     let end = (off + 1).min(src.text.len()).max(off);
-    Diag::error("Invalid HCL syntax")
-        .detail(e.message().to_string())
-        .at(src, Some(off..end))
-        .label("here")
-        .hint("check for a missing closing brace, quote or bracket near this point")
+    Diag::error("Invalid HCL syntax").detail(e.message().to_string()).at(src, Some(off..end)).label("here").hint("check for a missing closing brace, quote or bracket near this point")
 }
 
 /// A reference from an expression to another named value.

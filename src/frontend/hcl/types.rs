@@ -6,12 +6,8 @@ use hcl_edit::expr::{Expression, ObjectKey};
 use hcl_edit::Span;
 
 pub fn parse_type(src: &SourceFile, e: &Expression) -> Result<Type, Diag> {
-    let bad = |msg: &str| {
-        Diag::error("Invalid type specification")
-            .detail(msg.to_string())
-            .at(src, e.span())
-            .hint("use string, number, bool, any, list(T), set(T), map(T), object({...}) or tuple([...])")
-    };
+    let bad =
+        |msg: &str| Diag::error("Invalid type specification").detail(msg.to_string()).at(src, e.span()).hint("use string, number, bool, any, list(T), set(T), map(T), object({...}) or tuple([...])");
     match e {
         Expression::Variable(v) => match v.value().as_str() {
             "string" => Ok(Type::String),

@@ -70,7 +70,12 @@ fn declarations<'a>(files: &'a [File], env: &FnEnv, diags: &mut Diags) -> Vec<De
             }
             for vb in b.body.blocks() {
                 if vb.ident.value().as_str() != "validation" {
-                    diags.push(Diag::error("Unsupported block type").detail(format!("Blocks of type {:?} are not expected here.", vb.ident.value().as_str())).at(&f.src, vb.ident.span()).hint("a variable block may contain validation blocks"));
+                    diags.push(
+                        Diag::error("Unsupported block type")
+                            .detail(format!("Blocks of type {:?} are not expected here.", vb.ident.value().as_str()))
+                            .at(&f.src, vb.ident.span())
+                            .hint("a variable block may contain validation blocks"),
+                    );
                     continue;
                 }
                 match vb.body.get_attribute("condition") {
@@ -130,8 +135,7 @@ type Set = Option<(Value, Option<(SourceFile, Option<Range<usize>>)>)>;
 
 pub fn resolve(files: &[File], var_files: &[File], opts: &LoadOptions, env: &FnEnv, graph: &mut Graph, diags: &mut Diags) -> Attrs {
     let decls = declarations(files, env, diags);
-    let mut values: Vec<Set> =
-        decls.iter().map(|d| d.default.clone().map(|v| (v, None))).collect();
+    let mut values: Vec<Set> = decls.iter().map(|d| d.default.clone().map(|v| (v, None))).collect();
     let names: Vec<&str> = decls.iter().map(|d| d.name.as_str()).collect();
 
     // PKR_VAR_name
@@ -148,7 +152,11 @@ pub fn resolve(files: &[File], var_files: &[File], opts: &LoadOptions, env: &FnE
     for vf in var_files {
         let ev = Evaluator::new(&vf.src, &empty, env);
         for b in vf.body.blocks() {
-            diags.push(Diag::error("Unexpected block in variable file").detail(format!("Blocks of type {:?} are not expected in a variable definitions file.", b.ident.value().as_str())).at(&vf.src, b.ident.span()));
+            diags.push(
+                Diag::error("Unexpected block in variable file")
+                    .detail(format!("Blocks of type {:?} are not expected in a variable definitions file.", b.ident.value().as_str()))
+                    .at(&vf.src, b.ident.span()),
+            );
         }
         for a in vf.body.attributes() {
             let name = a.key.value().as_str();
@@ -197,8 +205,7 @@ pub fn resolve(files: &[File], var_files: &[File], opts: &LoadOptions, env: &FnE
         let v = match convert(&raw, &d.ty) {
             Ok(v) => v,
             Err(e) => {
-                let mut diag = Diag::error("Invalid value for variable")
-                    .detail(format!("The value for var.{} is not compatible with the variable's type constraint ({}): {e}.", d.name, d.ty));
+                let mut diag = Diag::error("Invalid value for variable").detail(format!("The value for var.{} is not compatible with the variable's type constraint ({}): {e}.", d.name, d.ty));
                 diag = match origin {
                     Some((src, span)) => diag.at(&src, span),
                     None => diag.at(&d.file.src, d.span.clone()),
@@ -225,17 +232,14 @@ pub fn resolve(files: &[File], var_files: &[File], opts: &LoadOptions, env: &FnE
             match ev.eval(cond) {
                 Ok(Value::Bool(true)) | Ok(Value::Unknown) => {}
                 Ok(Value::Bool(false)) => {
-                    let text = msg
-                        .and_then(|m| ev.eval(m).ok())
-                        .and_then(|m| m.as_str().map(str::to_string))
-                        .unwrap_or_else(|| "The value failed validation.".into());
-                    diags.push(
-                        Diag::error("Invalid value for variable")
-                            .detail(format!("{text}\n\nThis was checked by the validation rule at {}.", d.file.src.name))
-                            .at(&d.file.src, cond.span()),
-                    );
+                    let text = msg.and_then(|m| ev.eval(m).ok()).and_then(|m| m.as_str().map(str::to_string)).unwrap_or_else(|| "The value failed validation.".into());
+                    diags.push(Diag::error("Invalid value for variable").detail(format!("{text}\n\nThis was checked by the validation rule at {}.", d.file.src.name)).at(&d.file.src, cond.span()));
                 }
-                Ok(other) => diags.push(Diag::error("Invalid variable validation result").detail(format!("Validation condition expression must return either true or false, not {}.", other.friendly_kind())).at(&d.file.src, cond.span())),
+                Ok(other) => diags.push(
+                    Diag::error("Invalid variable validation result")
+                        .detail(format!("Validation condition expression must return either true or false, not {}.", other.friendly_kind()))
+                        .at(&d.file.src, cond.span()),
+                ),
                 Err(e) => diags.push(e),
             }
         }

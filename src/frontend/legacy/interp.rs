@@ -76,9 +76,7 @@ fn call(ctx: &Ctx, name: &str, args: &[String]) -> Result<String, String> {
             out
         }
         "sed" => return Err("The sed function has been deprecated; use replace or replace_all instead".into()),
-        "consul_key" | "vault" | "aws_secretsmanager" => {
-            return Err(format!("{name}: reading secrets from external services is not supported by kiln yet"))
-        }
+        "consul_key" | "vault" | "aws_secretsmanager" => return Err(format!("{name}: reading secrets from external services is not supported by kiln yet")),
         other => return Err(format!("function \"{other}\" not defined")),
     })
 }
@@ -115,7 +113,30 @@ pub fn render(s: &str, ctx: &Ctx) -> Result<String, String> {
     let nodes = gotmpl::parse(s, &|n| signature(n).is_some()).map_err(|e| e.replace("template: hcl2_upgrade:", "template: root:"))?;
     let failure: RefCell<Option<String>> = RefCell::new(None);
     let mut funcs: gotmpl::Funcs = BTreeMap::new();
-    for name in ["user", "env", "lower", "upper", "clean_resource_name", "timestamp", "uuid", "build_name", "build_type", "template_dir", "pwd", "packer_version", "split", "replace", "replace_all", "isotime", "strftime", "sed", "consul_key", "vault", "aws_secretsmanager", "build"] {
+    for name in [
+        "user",
+        "env",
+        "lower",
+        "upper",
+        "clean_resource_name",
+        "timestamp",
+        "uuid",
+        "build_name",
+        "build_type",
+        "template_dir",
+        "pwd",
+        "packer_version",
+        "split",
+        "replace",
+        "replace_all",
+        "isotime",
+        "strftime",
+        "sed",
+        "consul_key",
+        "vault",
+        "aws_secretsmanager",
+        "build",
+    ] {
         let Some((params, variadic)) = signature(name) else { continue };
         let failure = &failure;
         funcs.insert(
@@ -124,10 +145,13 @@ pub fn render(s: &str, ctx: &Ctx) -> Result<String, String> {
                 params,
                 variadic,
                 call: Box::new(move |args: &[Val]| {
-                    let args: Vec<String> = args.iter().map(|a| match a {
-                        Val::Str(s) => s.clone(),
-                        Val::Int(i) => i.to_string(),
-                    }).collect();
+                    let args: Vec<String> = args
+                        .iter()
+                        .map(|a| match a {
+                            Val::Str(s) => s.clone(),
+                            Val::Int(i) => i.to_string(),
+                        })
+                        .collect();
                     match call(ctx, name, &args) {
                         Ok(v) => v,
                         Err(e) => {
@@ -145,7 +169,8 @@ pub fn render(s: &str, ctx: &Ctx) -> Result<String, String> {
             Node::Text(t) => out.push_str(t),
             Node::Action(p, raw) if is_runtime(p) => out.push_str(raw),
             Node::Action(..) => {
-                let v = gotmpl::execute(std::slice::from_ref(n), &mut funcs).map_err(|e| e.replace("template: hcl2_upgrade:", "template: root:").replace("executing \"hcl2_upgrade\"", "executing \"root\""))?;
+                let v = gotmpl::execute(std::slice::from_ref(n), &mut funcs)
+                    .map_err(|e| e.replace("template: hcl2_upgrade:", "template: root:").replace("executing \"hcl2_upgrade\"", "executing \"root\""))?;
                 if let Some(e) = failure.borrow_mut().take() {
                     return Err(e);
                 }

@@ -86,7 +86,11 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     if let Some(v) = root.get("min_packer_version").and_then(J::as_str) {
         match crate::frontend::hcl::packer_block_version_ok(v) {
             Ok(true) => {}
-            Ok(false) => diags.push(Diag::error("This template requires a newer Packer").detail(format!("min_packer_version is {v}; kiln implements Packer {}", crate::frontend::hcl::PACKER_COMPAT_VERSION)).at(&src, sp.value("/min_packer_version"))),
+            Ok(false) => diags.push(
+                Diag::error("This template requires a newer Packer")
+                    .detail(format!("min_packer_version is {v}; kiln implements Packer {}", crate::frontend::hcl::PACKER_COMPAT_VERSION))
+                    .at(&src, sp.value("/min_packer_version")),
+            ),
             Err(e) => diags.push(Diag::error("Invalid min_packer_version").detail(e).at(&src, sp.value("/min_packer_version"))),
         }
     }
@@ -163,7 +167,11 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         let name = bm.get("name").and_then(J::as_str).map(str::to_string).unwrap_or_else(|| ty.clone());
         let ctx = Ctx { user: &user, allow_env: false, build_name: Some(&name), build_type: Some(&ty), template_dir: &template_dir, timestamp: &timestamp, uuid: &uuid };
         let Some(fields) = plugin::fields(PluginKind::Builder, &ty) else {
-            diags.push(Diag::error(format!("Failed to initialize build \"{name}\": builder type not found: {ty}")).at(&src, sp.value(&format!("/builders/{bi}/type"))).maybe_hint(did_you_mean(&ty, plugin::names(PluginKind::Builder))));
+            diags.push(
+                Diag::error(format!("Failed to initialize build \"{name}\": builder type not found: {ty}"))
+                    .at(&src, sp.value(&format!("/builders/{bi}/type")))
+                    .maybe_hint(did_you_mean(&ty, plugin::names(PluginKind::Builder))),
+            );
             continue;
         };
         let builder = decode(&src, &sp, &[format!("/builders/{bi}")], bm, &fields, &["type", "name"], &ctx, &format!("builder {name}"), &mut diags);
@@ -172,7 +180,18 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         for e in errs {
             diags.push(Diag::error(format!("Failed to prepare build: \"{name}\"")).detail(e).at(&src, sp.value(&format!("/builders/{bi}/type"))));
         }
-        let mut node = BuildNode { name: name.clone(), build_name: None, build_index: 0, build_description: None, source_type: ty.clone(), source_name: name.clone(), builder, provisioners: vec![], error_cleanup: None, post_processors: vec![] };
+        let mut node = BuildNode {
+            name: name.clone(),
+            build_name: None,
+            build_index: 0,
+            build_description: None,
+            source_type: ty.clone(),
+            source_name: name.clone(),
+            builder,
+            provisioners: vec![],
+            error_cleanup: None,
+            post_processors: vec![],
+        };
         let all_provisioners = provisioners.iter().map(|p| (p, false)).chain(cleanup_provisioner.iter().map(|p| (p, true)));
         for (pi, (p, is_cleanup)) in all_provisioners.enumerate() {
             let pbase = if is_cleanup { "/error-cleanup-provisioner".to_string() } else { format!("/provisioners/{pi}") };
@@ -188,7 +207,11 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                 continue;
             };
             let Some(pf) = plugin::fields(PluginKind::Provisioner, &pty) else {
-                diags.push(Diag::error(format!("provisioner {}: unknown provisioner type {pty:?}", pi + 1)).at(&src, sp.value(&format!("{pbase}/type"))).maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::Provisioner))));
+                diags.push(
+                    Diag::error(format!("provisioner {}: unknown provisioner type {pty:?}", pi + 1))
+                        .at(&src, sp.value(&format!("{pbase}/type")))
+                        .maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::Provisioner))),
+                );
                 continue;
             };
             let mut merged = pm.clone();
@@ -201,7 +224,11 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             for e in plugin::validate(PluginKind::Provisioner, &pty, &config) {
                 diags.push(Diag::error(format!("Failed to prepare provisioner {}: {pty}", pi + 1)).detail(e).at(&src, sp.value(&format!("{pbase}/type"))));
             }
-            let dur = |k: &str, diags: &mut Diags| pm.get(k).and_then(J::as_str).and_then(|s| crate::util::duration::parse(s).map_err(|e| diags.push(Diag::error(format!("provisioner {}: {k}", pi + 1)).detail(e).at(&src, sp.value(&format!("{pbase}/{k}"))))).ok());
+            let dur = |k: &str, diags: &mut Diags| {
+                pm.get(k).and_then(J::as_str).and_then(|s| {
+                    crate::util::duration::parse(s).map_err(|e| diags.push(Diag::error(format!("provisioner {}: {k}", pi + 1)).detail(e).at(&src, sp.value(&format!("{pbase}/{k}"))))).ok()
+                })
+            };
             let pause_before = dur("pause_before", &mut diags);
             let timeout = dur("timeout", &mut diags);
             let max_retries = pm.get("max_retries").map(json_scalar).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -237,7 +264,11 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                     continue;
                 };
                 let Some(pf) = plugin::fields(PluginKind::PostProcessor, &pty) else {
-                    diags.push(Diag::error(format!("unknown post-processor type {pty:?}")).at(&src, sp.value(&format!("{ppbase}/type")).or_else(|| sp.value(&ppbase))).maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::PostProcessor))));
+                    diags.push(
+                        Diag::error(format!("unknown post-processor type {pty:?}"))
+                            .at(&src, sp.value(&format!("{ppbase}/type")).or_else(|| sp.value(&ppbase)))
+                            .maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::PostProcessor))),
+                    );
                     continue;
                 };
                 let config = decode(&src, &sp, std::slice::from_ref(&ppbase), &pm, &pf, PP_META, &ctx, &format!("post-processor {pty}"), &mut diags);
@@ -245,7 +276,16 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                     diags.push(Diag::error(format!("Failed to prepare post-processor {pty}")).detail(e).at(&src, sp.value(&format!("{ppbase}/type")).or_else(|| sp.value(&ppbase))));
                 }
                 let keep = pm.get("keep_input_artifact").and_then(J::as_bool);
-                chain.push(Step { kind: pty, name: pm.get("name").and_then(J::as_str).map(str::to_string), config, pause_before: None, max_retries: 0, timeout: None, keep_input_artifact: keep, origin: None });
+                chain.push(Step {
+                    kind: pty,
+                    name: pm.get("name").and_then(J::as_str).map(str::to_string),
+                    config,
+                    pause_before: None,
+                    max_retries: 0,
+                    timeout: None,
+                    keep_input_artifact: keep,
+                    origin: None,
+                });
             }
             if !chain.is_empty() {
                 node.post_processors.push(chain);

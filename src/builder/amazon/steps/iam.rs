@@ -27,7 +27,12 @@ impl Step<State> for IamInstanceProfile<'_> {
         if let Some(p) = &cfg.iam_instance_profile {
             if !cfg.skip_profile_validation {
                 let call = s.aws.iam().get_instance_profile().instance_profile_name(p).send().await;
-                call.map_err(|e| failed(format!("Couldn't find specified instance profile: {}\n  (set skip_profile_validation = true if the build's credentials may not read IAM)", sdk_error("GetInstanceProfile", &e))))?;
+                call.map_err(|e| {
+                    failed(format!(
+                        "Couldn't find specified instance profile: {}\n  (set skip_profile_validation = true if the build's credentials may not read IAM)",
+                        sdk_error("GetInstanceProfile", &e)
+                    ))
+                })?;
             }
             ctx.ui.say(&format!("Using specified instance profile: {p}"));
             s.instance_profile = Some(p.clone());

@@ -7,11 +7,14 @@ use super::{failed, render_tags, say_tags, short_uuid, State};
 use crate::builder::amazon::client::sdk_error;
 use crate::builder::amazon::config::EbsConfig;
 use crate::builder::amazon::resources::{self, Resource};
-use crate::builder::amazon::wait::{self, Poll, Policy};
+use crate::builder::amazon::wait::{self, Policy, Poll};
 use crate::runner::steps::Step;
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{AttributeBooleanValue, AttributeValue, BlockDeviceMapping, CreateVolumePermission, CreateVolumePermissionModifications, ImageState, InstanceStateName, LaunchPermission, LaunchPermissionModifications, PermissionGroup, SnapshotAttributeName};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, AttributeValue, BlockDeviceMapping, CreateVolumePermission, CreateVolumePermissionModifications, ImageState, InstanceStateName, LaunchPermission,
+    LaunchPermissionModifications, PermissionGroup, SnapshotAttributeName,
+};
 use aws_sdk_ec2::Client;
 
 // ---- 13. StopEBSBackedInstance ----------------------------------------------
@@ -44,7 +47,9 @@ impl Step<State> for StopInstance<'_> {
             let Some(i) = describe_instance(&ec2, &id).await? else { return Err(format!("instance {id} disappeared")) };
             match i.state().and_then(|x| x.name()) {
                 Some(InstanceStateName::Stopped) => Ok(Poll::Ready(())),
-                Some(InstanceStateName::Terminated) => Err(format!("Error waiting for instance to stop: instance {id} was terminated ({})", i.state_reason().and_then(|r| r.message()).unwrap_or("EC2 gave no reason"))),
+                Some(InstanceStateName::Terminated) => {
+                    Err(format!("Error waiting for instance to stop: instance {id} was terminated ({})", i.state_reason().and_then(|r| r.message()).unwrap_or("EC2 gave no reason")))
+                }
                 Some(other) => Ok(Poll::Pending(other.as_str().to_string())),
                 None => Ok(Poll::Pending("unknown".into())),
             }
@@ -69,11 +74,23 @@ impl Step<State> for ModifyInstance<'_> {
         let id = s.instance.as_ref().map(|i| i.id.clone()).unwrap_or_default();
         if self.cfg.sriov_support {
             ctx.ui.say("Enabling Enhanced Networking (SR-IOV)...");
-            s.ec2.modify_instance_attribute().instance_id(&id).sriov_net_support(AttributeValue::builder().value("simple").build()).send().await.map_err(|e| failed(sdk_error("ModifyInstanceAttribute", &e)))?;
+            s.ec2
+                .modify_instance_attribute()
+                .instance_id(&id)
+                .sriov_net_support(AttributeValue::builder().value("simple").build())
+                .send()
+                .await
+                .map_err(|e| failed(sdk_error("ModifyInstanceAttribute", &e)))?;
         }
         if let Some(ena) = self.cfg.ena_support {
             ctx.ui.say(&format!("{} Enhanced Networking (ENA)...", if ena { "Enabling" } else { "Disabling" }));
-            s.ec2.modify_instance_attribute().instance_id(&id).ena_support(AttributeBooleanValue::builder().value(ena).build()).send().await.map_err(|e| failed(sdk_error("ModifyInstanceAttribute", &e)))?;
+            s.ec2
+                .modify_instance_attribute()
+                .instance_id(&id)
+                .ena_support(AttributeBooleanValue::builder().value(ena).build())
+                .send()
+                .await
+                .map_err(|e| failed(sdk_error("ModifyInstanceAttribute", &e)))?;
         }
         Ok(())
     }
@@ -214,11 +231,16 @@ impl Step<State> for RegionCopy<'_> {
             s.track(&r)?;
             s.images.push(r);
             let kms = self.cfg.region_kms_key_ids.iter().find(|(k, _)| k == region).map(|(_, v)| v.clone()).or_else(|| self.cfg.kms_key_id.clone());
-            let call = ec2.copy_image().source_region(&src_region).source_image_id(&src_ami).name(&name).set_description(self.cfg.ami_description.clone()).set_encrypted(self.cfg.encrypt_boot).set_kms_key_id(kms).send();
-            let out = s
-                .shielded(call)
-                .await?
-                .map_err(|e| failed(sdk_error("CopyImage", &e)))?;
+            let call = ec2
+                .copy_image()
+                .source_region(&src_region)
+                .source_image_id(&src_ami)
+                .name(&name)
+                .set_description(self.cfg.ami_description.clone())
+                .set_encrypted(self.cfg.encrypt_boot)
+                .set_kms_key_id(kms)
+                .send();
+            let out = s.shielded(call).await?.map_err(|e| failed(sdk_error("CopyImage", &e)))?;
             let ami = out.image_id().unwrap_or_default().to_string();
             let r = Resource::Image { region: region.clone(), name, id: Some(ami.clone()) };
             s.track(&r)?;

@@ -25,9 +25,9 @@ pub use lookup::{Network, PreValidate, SourceAmi};
 
 use crate::builder::amazon::client::Aws;
 use crate::builder::amazon::config::EbsConfig;
+use crate::builder::amazon::instance::InstanceInfo;
 use crate::builder::amazon::journal::{Header, Journal};
 use crate::builder::amazon::resources::{self, Resource};
-use crate::builder::amazon::instance::InstanceInfo;
 use crate::builder::amazon::wait::Policy;
 use crate::builder::common::Connected;
 use crate::communicator::ssh::Ssh;

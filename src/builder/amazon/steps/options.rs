@@ -9,9 +9,10 @@ use crate::builder::amazon::resources;
 use crate::runner::{BuildContext, BuildError};
 use aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder;
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, CreditSpecificationRequest, EbsBlockDevice, EnclaveOptionsRequest, HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceMetadataTagsState,
-    InstanceNetworkInterfaceSpecification, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateEnclaveOptionsRequest, LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
-    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceMetadataTagsState, LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplatePlacementRequest,
+    BlockDeviceMapping, CreditSpecificationRequest, EbsBlockDevice, EnclaveOptionsRequest, HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataEndpointState,
+    InstanceMetadataOptionsRequest, InstanceMetadataTagsState, InstanceNetworkInterfaceSpecification, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateEnclaveOptionsRequest, LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest, LaunchTemplateInstanceMetadataEndpointState,
+    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceMetadataTagsState, LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplatePlacementRequest,
     LaunchTemplateTagSpecificationRequest, Placement, RequestLaunchTemplateData, ResourceType, ShutdownBehavior, Tag, TagSpecification, Tenancy, VolumeType,
 };
 
@@ -182,7 +183,10 @@ impl<'a> Launch<'a> {
         }
         let pl = &cfg.placement;
         if *pl != Default::default() {
-            let p = LaunchTemplatePlacementRequest::builder().set_tenancy(pl.tenancy.as_deref().map(Tenancy::from)).set_host_resource_group_arn(pl.host_resource_group_arn.clone()).set_host_id(pl.host_id.clone());
+            let p = LaunchTemplatePlacementRequest::builder()
+                .set_tenancy(pl.tenancy.as_deref().map(Tenancy::from))
+                .set_host_resource_group_arn(pl.host_resource_group_arn.clone())
+                .set_host_id(pl.host_id.clone());
             data = data.placement(p.build());
         }
         if let Some(m) = &cfg.metadata_options {
@@ -195,7 +199,11 @@ impl<'a> Launch<'a> {
         }
         match cfg.associate_public_ip_address {
             Some(public) => {
-                let nic = LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder().device_index(0).associate_public_ip_address(public).delete_on_termination(true).set_groups(Some(self.group_ids.clone()));
+                let nic = LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                    .device_index(0)
+                    .associate_public_ip_address(public)
+                    .delete_on_termination(true)
+                    .set_groups(Some(self.group_ids.clone()));
                 data = data.network_interfaces(nic.build());
             }
             None => data = data.set_security_group_ids(Some(self.group_ids.clone())),

@@ -7,8 +7,8 @@ use crate::builder::amazon::config::EbsConfig;
 use crate::builder::amazon::resources::Resource;
 use crate::runner::{BuildContext, BuildError};
 use aws_sdk_ec2::types::{
-    DefaultTargetCapacityType, FleetLaunchTemplateConfigRequest, FleetLaunchTemplateOverridesRequest, FleetLaunchTemplateSpecificationRequest, FleetType, InstanceType, SpotAllocationStrategy, SpotOptionsRequest,
-    TargetCapacitySpecificationRequest,
+    DefaultTargetCapacityType, FleetLaunchTemplateConfigRequest, FleetLaunchTemplateOverridesRequest, FleetLaunchTemplateSpecificationRequest, FleetType, InstanceType, SpotAllocationStrategy,
+    SpotOptionsRequest, TargetCapacitySpecificationRequest,
 };
 
 /// Launch the source instance as a spot instance, as current Packer does:
@@ -27,9 +27,19 @@ pub(super) async fn launch_spot(s: &mut State, cfg: &EbsConfig, ctx: &BuildConte
     let max_price = (price != "auto").then(|| price.to_string());
     let overrides: Vec<FleetLaunchTemplateOverridesRequest> = types
         .iter()
-        .map(|t| FleetLaunchTemplateOverridesRequest::builder().instance_type(InstanceType::from(t.as_str())).set_subnet_id(s.subnet_id.clone()).set_availability_zone(s.availability_zone.clone()).set_max_price(max_price.clone()).build())
+        .map(|t| {
+            FleetLaunchTemplateOverridesRequest::builder()
+                .instance_type(InstanceType::from(t.as_str()))
+                .set_subnet_id(s.subnet_id.clone())
+                .set_availability_zone(s.availability_zone.clone())
+                .set_max_price(max_price.clone())
+                .build()
+        })
         .collect();
-    let config = FleetLaunchTemplateConfigRequest::builder().launch_template_specification(FleetLaunchTemplateSpecificationRequest::builder().launch_template_name(&name).version("$Latest").build()).set_overrides(Some(overrides)).build();
+    let config = FleetLaunchTemplateConfigRequest::builder()
+        .launch_template_specification(FleetLaunchTemplateSpecificationRequest::builder().launch_template_name(&name).version("$Latest").build())
+        .set_overrides(Some(overrides))
+        .build();
     let capacity = TargetCapacitySpecificationRequest::builder().total_target_capacity(1).default_target_capacity_type(DefaultTargetCapacityType::Spot).build();
     let strategy = cfg.spot_allocation_strategy.clone().unwrap_or_else(|| "price-capacity-optimized".into());
     ctx.ui.message(&format!("Requesting a spot instance of {} (max price {price})", types.join(", ")));

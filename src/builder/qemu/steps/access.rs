@@ -27,7 +27,10 @@ impl Step<State> for TempKey<'_> {
             "rsa" => {
                 let bits = get_i64(c, "temporary_key_pair_bits").unwrap_or(4096);
                 let bits = usize::try_from(bits).ok().filter(|b| *b >= 2048).ok_or(failed(format!("temporary_key_pair_bits {bits}: RSA keys need at least 2048 bits")))?;
-                let pair = tokio::task::spawn_blocking(move || russh::keys::ssh_key::private::RsaKeypair::random(&mut rand_core::OsRng, bits)).await.map_err(|e| failed(e.to_string()))?.map_err(|e| failed(format!("generating an RSA key: {e}")))?;
+                let pair = tokio::task::spawn_blocking(move || russh::keys::ssh_key::private::RsaKeypair::random(&mut rand_core::OsRng, bits))
+                    .await
+                    .map_err(|e| failed(e.to_string()))?
+                    .map_err(|e| failed(format!("generating an RSA key: {e}")))?;
                 PrivateKey::from(pair)
             }
             other => return Err(failed(format!("temporary_key_pair_type {other:?}: use \"rsa\" or \"ed25519\""))),

@@ -113,7 +113,13 @@ impl Step<State> for RunQemu<'_> {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(|e| failed(if e.kind() == std::io::ErrorKind::NotFound { format!("{} is not installed (Debian: qemu-system-x86)", self.cfg.qemu_binary) } else { format!("starting {}: {e}", self.cfg.qemu_binary) }))?;
+        let mut child = cmd.spawn().map_err(|e| {
+            failed(if e.kind() == std::io::ErrorKind::NotFound {
+                format!("{} is not installed (Debian: qemu-system-x86)", self.cfg.qemu_binary)
+            } else {
+                format!("starting {}: {e}", self.cfg.qemu_binary)
+            })
+        })?;
         let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
         let stderr = child.stderr.take();
         let (tx, rx) = watch::channel(None);

@@ -55,7 +55,19 @@ impl Connected for State {
 
 impl State {
     pub fn new(cfg: &QemuConfig) -> State {
-        State { accel: "tcg", scratch: None, output_created: false, succeeded: false, disk: cfg.output_directory.join(&cfg.vm_name), cd: None, http: None, host_port: 0, key: None, vm: None, ssh: None }
+        State {
+            accel: "tcg",
+            scratch: None,
+            output_created: false,
+            succeeded: false,
+            disk: cfg.output_directory.join(&cfg.vm_name),
+            cd: None,
+            http: None,
+            host_port: 0,
+            key: None,
+            vm: None,
+            ssh: None,
+        }
     }
     fn scratch(&mut self) -> Result<PathBuf, BuildError> {
         if self.scratch.is_none() {
@@ -73,13 +85,13 @@ impl State {
 
 /// Run a helper tool (qemu-img, xorriso); killed if the build is cancelled.
 async fn tool(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { format!("{program} is not installed (it comes with Debian's qemu-utils / xorriso packages)") } else { format!("{program}: {e}") })?;
+    let out = tokio::process::Command::new(program).args(args).stdin(Stdio::null()).kill_on_drop(true).output().await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            format!("{program} is not installed (it comes with Debian's qemu-utils / xorriso packages)")
+        } else {
+            format!("{program}: {e}")
+        }
+    })?;
     if !out.status.success() {
         return Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
     }

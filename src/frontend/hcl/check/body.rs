@@ -44,7 +44,11 @@ impl Parser<'_> {
                         Tok::Eof => {
                             let at = open.unwrap_or(Token { kind: Tok::Eof, start: 0, end: 0 });
                             if end == Tok::CBrace {
-                                err("Unclosed configuration block", "There is no closing brace for this block before the end of the file. This may be caused by incorrect brace nesting elsewhere in this file.", &at)
+                                err(
+                                    "Unclosed configuration block",
+                                    "There is no closing brace for this block before the end of the file. This may be caused by incorrect brace nesting elsewhere in this file.",
+                                    &at,
+                                )
                             } else {
                                 err("Unclosed configuration body", "Found end of file before the end of this configuration body.", &at)
                             }
@@ -69,7 +73,9 @@ impl Parser<'_> {
                 self.block(ident)?;
                 Ok(None)
             }
-            _ => err("Argument or block definition required", "An argument or block definition is required here. To set an argument, use the equals sign \"=\" to introduce the argument value.", &ident),
+            _ => {
+                err("Argument or block definition required", "An argument or block definition is required here. To set an argument, use the equals sign \"=\" to introduce the argument value.", &ident)
+            }
         }
     }
 
@@ -167,7 +173,9 @@ impl Parser<'_> {
                     end: next.end(),
                 })
             }
-            _ => err("Argument or block definition required", "An argument or block definition is required here. To set an argument, use the equals sign \"=\" to introduce the argument value.", &ident),
+            _ => {
+                err("Argument or block definition required", "An argument or block definition is required here. To set an argument, use the equals sign \"=\" to introduce the argument value.", &ident)
+            }
         }
     }
 
@@ -183,7 +191,11 @@ impl Parser<'_> {
                 Tok::QuotedLit => self.string_literal(&t)?,
                 Tok::TemplateControl | Tok::TemplateInterp => {
                     let which = if t.kind == Tok::TemplateControl { "%" } else { "$" };
-                    return err("Invalid string literal", format!("Template sequences are not allowed in this string. To include a literal {which:?}, double it (as \"{which}{which}\") to escape it."), &t);
+                    return err(
+                        "Invalid string literal",
+                        format!("Template sequences are not allowed in this string. To include a literal {which:?}, double it (as \"{which}{which}\") to escape it."),
+                        &t,
+                    );
                 }
                 Tok::Eof => return err("Unterminated string literal", "Unable to find the closing quote mark before the end of the file.", &t),
                 _ => return err("Invalid string literal", "This item is not valid in a string literal.", &t),
@@ -211,7 +223,8 @@ impl Parser<'_> {
                     let want = if sel == b'u' { 4 } else { 8 };
                     let digits = b[i + 2..].iter().take(want).take_while(|c| c.is_ascii_hexdigit()).count();
                     if digits != want {
-                        let d = if sel == b'u' { "The \\u escape sequence must be followed by four hexadecimal digits." } else { "The \\U escape sequence must be followed by eight hexadecimal digits." };
+                        let d =
+                            if sel == b'u' { "The \\u escape sequence must be followed by four hexadecimal digits." } else { "The \\U escape sequence must be followed by eight hexadecimal digits." };
                         return err("Invalid escape sequence", d, &esc(2 + digits));
                     }
                     let hex = std::str::from_utf8(&b[i + 2..i + 2 + want]).unwrap_or("0");

@@ -290,7 +290,13 @@ impl Parser<'_> {
                 Tok::Comma => {
                     self.read();
                 }
-                Tok::Eof => return err("Unterminated tuple constructor expression", "There is no corresponding closing bracket before the end of the file. This may be caused by incorrect bracket nesting elsewhere in this file.", &open),
+                Tok::Eof => {
+                    return err(
+                        "Unterminated tuple constructor expression",
+                        "There is no corresponding closing bracket before the end of the file. This may be caused by incorrect bracket nesting elsewhere in this file.",
+                        &open,
+                    )
+                }
                 _ => return err("Missing item separator", "Expected a comma to mark the beginning of the next item.", &next),
             }
         }
@@ -341,7 +347,13 @@ impl Parser<'_> {
                 Tok::Comma | Tok::Newline => {
                     self.read();
                 }
-                Tok::Eof => return err("Unterminated object constructor expression", "There is no corresponding closing brace before the end of the file. This may be caused by incorrect brace nesting elsewhere in this file.", &open),
+                Tok::Eof => {
+                    return err(
+                        "Unterminated object constructor expression",
+                        "There is no corresponding closing brace before the end of the file. This may be caused by incorrect brace nesting elsewhere in this file.",
+                        &open,
+                    )
+                }
                 _ => return err("Missing attribute separator", "Expected a newline or comma to mark the beginning of the next attribute.", &next),
             }
         }

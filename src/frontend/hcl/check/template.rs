@@ -59,11 +59,7 @@ impl Parser<'_> {
                         }
                         other => {
                             let given = String::from_utf8_lossy(other).into_owned();
-                            let suggestion = ["if", "for", "else", "endif", "endfor"]
-                                .iter()
-                                .find(|s| strsim::levenshtein(s, &given) < 3)
-                                .map(|s| format!(" Did you mean {s:?}?"))
-                                .unwrap_or_default();
+                            let suggestion = ["if", "for", "else", "endif", "endfor"].iter().find(|s| strsim::levenshtein(s, &given) < 3).map(|s| format!(" Did you mean {s:?}?")).unwrap_or_default();
                             return err("Invalid template control keyword", format!("{given:?} is not a valid template control keyword.{suggestion}"), &kw);
                         }
                     };

@@ -313,11 +313,7 @@ pub fn zipmap(_: &FnEnv, a: Vec<Value>) -> FR {
     let ks = strings_arg(&a, 0)?;
     let vs = seq_arg(&a, 1)?;
     if ks.len() != vs.len() {
-        return Err(FnError::Failed(format!(
-            "number of keys ({}) does not match number of values ({})",
-            ks.len(),
-            vs.len()
-        )));
+        return Err(FnError::Failed(format!("number of keys ({}) does not match number of values ({})", ks.len(), vs.len())));
     }
     let m: Attrs = ks.into_iter().zip(vs).collect();
     Ok(if matches!(a[1], Value::Tuple(_)) { Value::Object(m) } else { Value::Map(m) })

@@ -32,9 +32,7 @@ pub fn rsadecrypt(_: &FnEnv, a: Vec<Value>) -> FR {
     use rsa::pkcs1::DecodeRsaPrivateKey;
     let ct = str_arg(&a, 0)?;
     let key = str_arg(&a, 1)?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(ct.as_bytes())
-        .map_err(|_| FnError::Failed("failed to decode input: invalid base64".into()))?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(ct.as_bytes()).map_err(|_| FnError::Failed("failed to decode input: invalid base64".into()))?;
     let pk = rsa::RsaPrivateKey::from_pkcs1_pem(&key).map_err(|e| FnError::Failed(format!("invalid private key: {e}")))?;
     let plain = pk.decrypt(rsa::Pkcs1v15Encrypt, &bytes).map_err(|e| FnError::Failed(format!("failed to decrypt: {e}")))?;
     String::from_utf8(plain).map(Value::String).map_err(|_| FnError::Failed("the decrypted text is not valid UTF-8".into()))
@@ -52,8 +50,7 @@ pub fn uuidv5(_: &FnEnv, a: Vec<Value>) -> FR {
         "url" => uuid::Uuid::NAMESPACE_URL,
         "oid" => uuid::Uuid::NAMESPACE_OID,
         "x500" => uuid::Uuid::NAMESPACE_X500,
-        other => uuid::Uuid::parse_str(other)
-            .map_err(|_| FnError::Arg(0, format!("uuidv5() doesn't support namespace {other}.")))?,
+        other => uuid::Uuid::parse_str(other).map_err(|_| FnError::Arg(0, format!("uuidv5() doesn't support namespace {other}.")))?,
     };
     Ok(Value::String(uuid::Uuid::new_v5(&nsu, name.as_bytes()).to_string()))
 }

@@ -10,9 +10,7 @@ fn now() -> DateTime<FixedOffset> {
 }
 
 fn parse_ts(s: &str, i: usize) -> Result<DateTime<FixedOffset>, FnError> {
-    DateTime::parse_from_rfc3339(s).map_err(|_| {
-        FnError::Arg(i, format!("not a valid RFC3339 timestamp: cannot use {s:?} as year."))
-    })
+    DateTime::parse_from_rfc3339(s).map_err(|_| FnError::Arg(i, format!("not a valid RFC3339 timestamp: cannot use {s:?} as year.")))
 }
 
 pub fn timestamp(_: &FnEnv, _: Vec<Value>) -> FR {
@@ -47,9 +45,7 @@ pub fn legacy_strftime(_: &FnEnv, a: Vec<Value>) -> FR {
     Ok(Value::String(Utc::now().format_with_items(items.into_iter()).to_string()))
 }
 
-const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December",
-];
+const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
 const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
 /// cty's `formatdate` specification language.
@@ -145,9 +141,7 @@ pub fn formatdate(_: &FnEnv, a: Vec<Value>) -> FR {
                     tz(true)
                 }
             }
-            other => {
-                return Err(FnError::Arg(0, format!("invalid date format verb {other:?}: unrecognized sequence of characters")))
-            }
+            other => return Err(FnError::Arg(0, format!("invalid date format verb {other:?}: unrecognized sequence of characters"))),
         };
         out.push_str(&s);
         i = j;

@@ -10,12 +10,8 @@ pub fn base64encode(_: &FnEnv, a: Vec<Value>) -> FR {
 
 pub fn base64decode(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(s.as_bytes())
-        .map_err(|_| FnError::Failed(format!("failed to decode base64 data {s:?}")))?;
-    String::from_utf8(bytes)
-        .map(Value::String)
-        .map_err(|_| FnError::Failed("the result of decoding the provided string is not valid UTF-8".into()))
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).map_err(|_| FnError::Failed(format!("failed to decode base64 data {s:?}")))?;
+    String::from_utf8(bytes).map(Value::String).map_err(|_| FnError::Failed("the result of decoding the provided string is not valid UTF-8".into()))
 }
 
 pub fn csvdecode(_: &FnEnv, a: Vec<Value>) -> FR {
@@ -89,7 +85,5 @@ pub fn yamldecode(_: &FnEnv, a: Vec<Value>) -> FR {
 }
 
 pub fn yamlencode(_: &FnEnv, a: Vec<Value>) -> FR {
-    serde_yaml::to_string(&a[0].to_json())
-        .map(Value::String)
-        .map_err(|e| FnError::Failed(e.to_string()))
+    serde_yaml::to_string(&a[0].to_json()).map(Value::String).map_err(|e| FnError::Failed(e.to_string()))
 }

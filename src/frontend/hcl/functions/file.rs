@@ -100,11 +100,7 @@ pub fn fileset(env: &FnEnv, a: Vec<Value>) -> FR {
     let base = str_arg(&a, 0)?;
     let pattern = str_arg(&a, 1)?;
     let root = env.resolve(&base);
-    let glob = globset::GlobBuilder::new(&pattern)
-        .literal_separator(true)
-        .build()
-        .map_err(|e| FnError::Arg(1, format!("failed to glob pattern ({pattern}): {e}")))?
-        .compile_matcher();
+    let glob = globset::GlobBuilder::new(&pattern).literal_separator(true).build().map_err(|e| FnError::Arg(1, format!("failed to glob pattern ({pattern}): {e}")))?.compile_matcher();
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(&root).follow_links(true).into_iter().flatten() {
         if !entry.file_type().is_file() {

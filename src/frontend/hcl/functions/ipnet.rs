@@ -12,7 +12,11 @@ struct Net {
 
 impl Net {
     fn bits(&self) -> u32 {
-        if self.v4 { 32 } else { 128 }
+        if self.v4 {
+            32
+        } else {
+            128
+        }
     }
     fn show(&self, a: u128) -> String {
         if self.v4 {
@@ -67,10 +71,7 @@ fn subnet(n: &Net, newbits: i64, num: i64) -> Result<String, FnError> {
     }
     let np = n.prefix as i64 + newbits;
     if np > n.bits() as i64 {
-        return Err(FnError::Failed(format!(
-            "insufficient address space to extend prefix of {} by {newbits}",
-            n.prefix
-        )));
+        return Err(FnError::Failed(format!("insufficient address space to extend prefix of {} by {newbits}", n.prefix)));
     }
     if num < 0 || (newbits < 64 && num >= (1i64 << newbits)) {
         return Err(FnError::Failed(format!("prefix extension of {newbits} does not accommodate a subnet numbered {num}")));

@@ -188,10 +188,7 @@ pub fn call(env: &FnEnv, name: &str, args: Vec<Value>) -> FR {
             Some(m) => format!("{min} to {m}"),
             None => format!("at least {min}"),
         };
-        return Err(FnError::Arity(format!(
-            "Function {name:?} expects {want} argument(s), but {} were given.",
-            args.len()
-        )));
+        return Err(FnError::Arity(format!("Function {name:?} expects {want} argument(s), but {} were given.", args.len())));
     }
     if !allow_unknown && args.iter().any(Value::contains_unknown) {
         return Ok(Value::Unknown);
@@ -224,7 +221,6 @@ pub(super) fn int_arg(args: &[Value], i: usize) -> Result<i64, FnError> {
     let n = num_arg(args, i)?;
     n.to_i64().ok_or_else(|| FnError::Arg(i, "value must be a whole number.".into()))
 }
-
 
 pub(super) fn seq_arg(args: &[Value], i: usize) -> Result<Vec<Value>, FnError> {
     match &args[i] {
@@ -280,16 +276,12 @@ fn to_map(_: &FnEnv, a: Vec<Value>) -> FR {
 
 fn env(env: &FnEnv, a: Vec<Value>) -> FR {
     if !env.allow_env {
-        return Err(FnError::Failed(
-            "the env function can only be used in the default value of a variable".into(),
-        ));
+        return Err(FnError::Failed("the env function can only be used in the default value of a variable".into()));
     }
     let name = str_arg(&a, 0)?;
     Ok(Value::String(std::env::var(name).unwrap_or_default()))
 }
 
 fn unsupported(_: &FnEnv, _: Vec<Value>) -> FR {
-    Err(FnError::Unsupported(
-        "reading secrets from Vault, Consul or AWS Secrets Manager is not supported yet".into(),
-    ))
+    Err(FnError::Unsupported("reading secrets from Vault, Consul or AWS Secrets Manager is not supported yet".into()))
 }

@@ -14,9 +14,7 @@ pub fn floor(_: &FnEnv, a: Vec<Value>) -> FR {
     Ok(Value::Number(num_arg(&a, 0)?.floor()))
 }
 fn from_f64(f: f64) -> FR {
-    Number::from_f64(f)
-        .map(Value::Number)
-        .ok_or_else(|| FnError::Failed("result is not a finite number".into()))
+    Number::from_f64(f).map(Value::Number).ok_or_else(|| FnError::Failed("result is not a finite number".into()))
 }
 pub fn log(_: &FnEnv, a: Vec<Value>) -> FR {
     let x = num_arg(&a, 0)?.to_f64();
@@ -38,7 +36,13 @@ pub fn pow(_: &FnEnv, a: Vec<Value>) -> FR {
 }
 pub fn signum(_: &FnEnv, a: Vec<Value>) -> FR {
     let x = num_arg(&a, 0)?;
-    Ok(Value::int(if x.is_zero() { 0 } else if x.is_negative() { -1 } else { 1 }))
+    Ok(Value::int(if x.is_zero() {
+        0
+    } else if x.is_negative() {
+        -1
+    } else {
+        1
+    }))
 }
 pub fn max(_: &FnEnv, a: Vec<Value>) -> FR {
     let mut best = num_arg(&a, 0)?;
@@ -70,11 +74,7 @@ pub fn parseint(_: &FnEnv, a: Vec<Value>) -> FR {
         Some(d) => (true, d),
         None => (false, s.strip_prefix('+').unwrap_or(&s)),
     };
-    let parsed = if base <= 36 {
-        BigInt::parse_bytes(digits.as_bytes(), base as u32)
-    } else {
-        None
-    };
+    let parsed = if base <= 36 { BigInt::parse_bytes(digits.as_bytes(), base as u32) } else { None };
     match parsed {
         Some(n) if !digits.is_empty() => {
             let n = if neg { -n } else { n };

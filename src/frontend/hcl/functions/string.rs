@@ -130,11 +130,7 @@ fn captures_value(re: &regex::Regex, caps: &regex::Captures) -> Value {
         }
         Value::Object(m)
     } else if names.len() > 1 {
-        Value::Tuple(
-            (1..names.len())
-                .map(|i| caps.get(i).map(|x| Value::string(x.as_str())).unwrap_or(Value::Null))
-                .collect(),
-        )
+        Value::Tuple((1..names.len()).map(|i| caps.get(i).map(|x| Value::string(x.as_str())).unwrap_or(Value::Null)).collect())
     } else {
         Value::String(caps.get(0).map(|m| m.as_str().to_string()).unwrap_or_default())
     }
@@ -183,9 +179,7 @@ pub fn formatlist(_: &FnEnv, a: Vec<Value>) -> FR {
         if let Some(s) = v.as_seq() {
             match n {
                 None => n = Some(s.len()),
-                Some(m) if m != s.len() => {
-                    return Err(FnError::Arg(i + 1, format!("argument {} has length {}, which is inconsistent with argument 1 of length {m}.", i + 2, s.len())))
-                }
+                Some(m) if m != s.len() => return Err(FnError::Arg(i + 1, format!("argument {} has length {}, which is inconsistent with argument 1 of length {m}.", i + 2, s.len()))),
                 _ => {}
             }
         }
@@ -315,7 +309,15 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
                     'x' => format!("{}{}", if sharp { "0x" } else { "" }, mag.to_str_radix(16)),
                     _ => format!("{}{}", if sharp { "0X" } else { "" }, mag.to_str_radix(16).to_uppercase()),
                 };
-                let sign = if neg { "-" } else if plus { "+" } else if space { " " } else { "" };
+                let sign = if neg {
+                    "-"
+                } else if plus {
+                    "+"
+                } else if space {
+                    " "
+                } else {
+                    ""
+                };
                 format!("{sign}{body}")
             }
             'e' | 'E' | 'f' | 'F' | 'g' | 'G' => {
@@ -324,14 +326,26 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
                     'f' | 'F' => format!("{:.*}", prec.unwrap_or(6), x),
                     'e' | 'E' => {
                         let s = go_exp(x, prec.unwrap_or(6));
-                        if verb == 'E' { s.to_uppercase() } else { s }
+                        if verb == 'E' {
+                            s.to_uppercase()
+                        } else {
+                            s
+                        }
                     }
                     _ => {
                         let s = crate::value::number::go_format_g(x);
-                        if verb == 'G' { s.to_uppercase() } else { s }
+                        if verb == 'G' {
+                            s.to_uppercase()
+                        } else {
+                            s
+                        }
                     }
                 };
-                if plus && x >= 0.0 { format!("+{body}") } else { body }
+                if plus && x >= 0.0 {
+                    format!("+{body}")
+                } else {
+                    body
+                }
             }
             other => return Err(FnError::Failed(format!("unsupported format verb %{other}"))),
         };
@@ -367,4 +381,3 @@ fn go_exp(x: f64, prec: usize) -> String {
         None => s,
     }
 }
-
