@@ -29,6 +29,13 @@ if oracle=$(./scripts/hcl-oracle.sh 2>/dev/null) && [ -n "$oracle" ]; then
   export KILN_HCL_ORACLE="$oracle"
 fi
 
+# Formatting is rustfmt's (rustfmt.toml), checked first: seconds, no build.
+if cargo fmt --version >/dev/null 2>&1; then
+  cargo fmt --check || { echo "cargo fmt would change the files above: run cargo fmt"; exit 1; }
+else
+  echo "note: rustfmt not installed; formatting not checked"
+fi
+
 export CHECKPOINT_DISABLE=1
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
