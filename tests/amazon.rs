@@ -495,6 +495,54 @@ fn interrupt_at_every_step_cleans_up_and_exits_1() {
     }
 }
 
+/// Packer leaves the AMI and its copies (untagged) when interrupted while
+/// the copies are made (hashicorp/packer#10248). kiln deletes them all: a
+/// signal lands while CopyImage is still unanswered (moto has made the
+/// copy, kiln does not know its id yet), and while the copy is awaited.
+#[test]
+fn an_interrupt_during_the_region_copies_leaves_no_ami_in_any_region() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let west = ec2::client_at(&h.moto.endpoint(), "us-west-2");
+    for (i, slow) in ["CopyImage", "DescribeImages"].into_iter().enumerate() {
+        h.reset();
+        let proxy = FaultProxy::start(h.moto.port);
+        proxy.delay.lock().unwrap().push((slow.to_string(), 1200));
+        let f = w.write("copies.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  ami_regions = [\"us-west-2\"]\n", "\"echo start\""));
+        let sig = if i == 0 { libc::SIGINT } else { libc::SIGTERM };
+        let mut child = aws_env(w.kiln().args(["build", "-machine-readable"]).arg(&f)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let pid = child.id() as i32;
+        let mut out = String::new();
+        let mut sent = None;
+        for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+            let Ok(line) = line else { break };
+            // The copy has gone out (and, for the slow wait, been answered).
+            let ready = if slow == "CopyImage" { line.contains("Copying AMI") } else { line.contains("in region (us-west-2) to become ready") };
+            if sent.is_none() && ready {
+                std::thread::sleep(Duration::from_millis(300));
+                // SAFETY: a signal to our own child.
+                unsafe {
+                    libc::kill(pid, sig);
+                }
+                sent = Some(Instant::now());
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        let status = child.wait().expect("wait");
+        let case = format!("signal {sig} while {slow} is slow");
+        assert!(sent.is_some(), "{case}: the copy never started\n{out}");
+        assert_eq!(status.code(), Some(1), "{case}:\n{out}");
+        assert!(proxy.calls().iter().any(|c| c == "CopyImage"), "{case}: no CopyImage\n{out}");
+        assert_no_leaks(&h, &case);
+        let east = rt().block_on(inventory(&h.client()));
+        assert!(east.amis.is_empty(), "{case}: AMI left in us-east-1 {:?}\n{out}", east.amis);
+        let w2 = rt().block_on(inventory(&west));
+        assert!(w2.amis.is_empty() && w2.leaks().is_empty(), "{case}: left in us-west-2 {w2:?}\n{out}");
+        assert!(w.journals().is_empty(), "{case}: journal left");
+    }
+}
+
 #[test]
 fn kill_9_then_kiln_cleanup_deletes_everything() {
     let Some(h) = Ec2::start() else { return };
