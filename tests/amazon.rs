@@ -495,6 +495,37 @@ fn interrupt_at_every_step_cleans_up_and_exits_1() {
     }
 }
 
+/// Copies to several regions go out together and are awaited together
+/// (on EC2 each takes minutes); every copy is an artifact, tagged, and a
+/// region named twice is copied to once.
+#[test]
+fn copies_to_every_region_are_made_at_once() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.delay.lock().unwrap().push(("CopyImage".into(), 800));
+    let extra = "  ami_regions = [\"us-west-2\", \"eu-west-1\", \"us-west-2\", \"us-east-1\"]\n";
+    let f = w.write("regions.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let events = proxy.events.lock().unwrap().clone();
+    let starts: Vec<usize> = events.iter().enumerate().filter(|(_, e)| *e == "start CopyImage").map(|(i, _)| i).collect();
+    let first_end = events.iter().position(|e| e == "end CopyImage").unwrap_or(usize::MAX);
+    assert_eq!(starts.len(), 2, "one copy per other region: {events:?}");
+    assert!(starts.iter().all(|i| *i < first_end), "the copies went out one after another: {events:?}");
+    for region in ["us-west-2", "eu-west-1"] {
+        let c = ec2::client_at(&h.moto.endpoint(), region);
+        let inv = rt().block_on(inventory(&c));
+        assert_eq!(inv.amis.len(), 1, "{region}: {inv:?}");
+        assert!(t.contains(&format!("{region}: {}", inv.amis[0].0)), "{region}'s copy is not an artifact:\n{t}");
+        let tags = rt().block_on(c.describe_tags().filters(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(&inv.amis[0].0).build()).send()).expect("DescribeTags");
+        assert!(tags.tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")), "{region}: copy untagged: {tags:?}");
+    }
+    assert!(t.contains("Waiting for all copies to complete"), "{t}");
+    assert_no_leaks(&h, "copies to two regions");
+}
+
 /// Packer leaves the AMI and its copies (untagged) when interrupted while
 /// the copies are made (hashicorp/packer#10248). kiln deletes them all: a
 /// signal lands while CopyImage is still unanswered (moto has made the
@@ -1308,7 +1339,6 @@ fn run_and_ami_options_reach_ec2() {
         ("  enable_nitro_enclave = true\n  spot_price = \"auto\"\n", "enable_nitro_enclave cannot be used with spot instances"),
         ("  insecure_skip_tls_verify = true\n", "insecure_skip_tls_verify is not supported"),
         ("  skip_save_build_region = true\n  ami_regions = [\"us-east-1\"]\n", "skip_save_build_region needs ami_regions with a region other than"),
-        ("  assume_role {\n    role_arn = \"arn:aws:iam::123456789012:role/r\"\n    transitive_tag_keys = [\"Team\"]\n  }\n", "transitive_tag_keys is not supported"),
     ] {
         proxy.reset();
         let tpl = small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\"");

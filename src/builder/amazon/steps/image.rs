@@ -220,36 +220,66 @@ impl Step<State> for RegionCopy<'_> {
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let Some((src_region, src_ami)) = s.amis.first().cloned() else { return Ok(()) };
-        for region in &self.cfg.ami_regions {
-            if *region == src_region {
-                continue;
-            }
+        let mut seen = std::collections::HashSet::new();
+        let targets: Vec<&String> = self.cfg.ami_regions.iter().filter(|r| **r != src_region && seen.insert(*r)).collect();
+        // Every copy goes out at once (a copy takes minutes on EC2; one
+        // after another, ten regions take ten times as long).
+        let mut calls = Vec::new();
+        for region in &targets {
             ctx.ui.say(&format!("Copying AMI ({src_ami}) to other region: {region}"));
-            let ec2 = s.aws.ec2_in(region);
-            let name = self.cfg.ami_name.clone();
-            let r = Resource::Image { region: region.clone(), name: name.clone(), id: None };
+            let r = Resource::Image { region: region.to_string(), name: self.cfg.ami_name.clone(), id: None };
             s.track(&r)?;
             s.images.push(r);
-            let kms = self.cfg.region_kms_key_ids.iter().find(|(k, _)| k == region).map(|(_, v)| v.clone()).or_else(|| self.cfg.kms_key_id.clone());
-            let call = ec2
+            let kms = self.cfg.region_kms_key_ids.iter().find(|(k, _)| k == *region).map(|(_, v)| v.clone()).or_else(|| self.cfg.kms_key_id.clone());
+            let call = s
+                .aws
+                .ec2_in(region)
                 .copy_image()
                 .source_region(&src_region)
                 .source_image_id(&src_ami)
-                .name(&name)
+                .name(&self.cfg.ami_name)
                 .set_description(self.cfg.ami_description.clone())
                 .set_encrypted(self.cfg.encrypt_boot)
                 .set_kms_key_id(kms)
                 .send();
-            let out = s.shielded(call).await?.map_err(|e| failed(sdk_error("CopyImage", &e)))?;
-            let ami = out.image_id().unwrap_or_default().to_string();
-            let r = Resource::Image { region: region.clone(), name, id: Some(ami.clone()) };
-            s.track(&r)?;
-            s.images.retain(|x| !x.same(&r));
-            s.images.push(r);
+            calls.push(s.begin(call));
+        }
+        // Each answer is journaled before any error stops the step, so the
+        // cleanup knows every copy that was made.
+        let mut first_error = None;
+        let mut copies = Vec::new();
+        for (region, answer) in targets.iter().zip(futures_util::future::join_all(calls).await) {
+            let answer = answer.map_err(|_| failed("an EC2 call was lost".into()));
+            match answer.and_then(|r| r.map_err(|e| failed(sdk_error("CopyImage", &e)))) {
+                Ok(out) => {
+                    let ami = out.image_id().unwrap_or_default().to_string();
+                    let r = Resource::Image { region: region.to_string(), name: self.cfg.ami_name.clone(), id: Some(ami.clone()) };
+                    s.track(&r)?;
+                    s.images.retain(|x| !x.same(&r));
+                    s.images.push(r);
+                    copies.push((region.to_string(), ami));
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if !copies.is_empty() {
+            ctx.ui.say("Waiting for all copies to complete...");
+        }
+        let waits = copies.iter().map(|(region, ami)| {
             ctx.ui.message(&format!("Waiting for AMI ({ami}) in region ({region}) to become ready..."));
-            let img = wait_image(&ec2, &s.policy, &ami).await.map_err(failed)?;
+            let (ec2, policy) = (s.aws.ec2_in(region), &s.policy);
+            async move { wait_image(&ec2, policy, ami).await }
+        });
+        let done = futures_util::future::join_all(waits).await;
+        for ((region, ami), img) in copies.into_iter().zip(done) {
+            let img = img.map_err(failed)?;
             s.snapshots.extend(resources::snapshots_of(&img).into_iter().map(|sn| (region.clone(), sn)));
-            s.amis.push((region.clone(), ami));
+            s.amis.push((region, ami));
         }
         if self.cfg.skip_save_build_region {
             // The copies exist: the intermediary has done its job.
