@@ -718,6 +718,85 @@ fn a_profile_role_behind_mfa_is_assumed_with_mfa_code() {
     assert_no_leaks(&h, "mfa profile");
 }
 
+/// A stand-in for Vault's HTTP API on 127.0.0.1 (Vault itself is not
+/// packaged for this machine): the AWS secrets engine's credentials
+/// endpoint, answering `token` only. Returns its address and the request
+/// lines (with the namespace header) it saw.
+fn vault_stand_in(token: &'static str, key_id: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut buf = vec![0u8; 8192];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let line = req.lines().next().unwrap_or_default().to_string();
+            let header = |h: &str| req.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(h)).map(|(_, v)| v.trim().to_string()));
+            log.lock().unwrap().push(format!("{line} ns={}", header("X-Vault-Namespace").unwrap_or_default()));
+            let (status, body) = if header("X-Vault-Token").as_deref() != Some(token) {
+                ("403 Forbidden", r#"{"errors":["permission denied"]}"#.to_string())
+            } else if line.contains("/creds/builder") {
+                (
+                    "200 OK",
+                    format!(
+                        r#"{{"request_id":"r","lease_id":"aws/creds/builder/x","lease_duration":900,"renewable":false,"data":{{"access_key":"{key_id}","secret_key":"vault-secret-key","security_token":"vault-session-token"}}}}"#
+                    ),
+                )
+            } else {
+                ("404 Not Found", r#"{"errors":[]}"#.to_string())
+            };
+            let _ = write!(c, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    (format!("http://127.0.0.1:{port}"), seen)
+}
+
+#[test]
+fn vault_aws_engine_credentials_sign_the_ec2_calls() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (addr, seen) = vault_stand_in("s.kiln-test-token", "ASIAVAULTKEY");
+    let block = "  vault_aws_engine {\n    name        = \"builder\"\n    engine_name = \"aws-images\"\n    role_arn    = \"arn:aws:iam::123456789012:role/kiln\"\n    ttl         = \"900s\"\n  }\n";
+    let env = [("VAULT_ADDR", addr.clone()), ("VAULT_TOKEN", "s.kiln-test-token".to_string()), ("VAULT_NAMESPACE", "images".to_string())];
+    let (out, keys) = build_with_creds(&h, &w, block, &env);
+    assert_signed_by(&out, &keys, "ASIAVAULTKEY", "vault-secret-key");
+    let t = text(&out);
+    assert!(!t.contains("vault-session-token") && !t.contains("s.kiln-test-token"), "{t}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "Vault asked once per build: {seen:?}");
+    assert!(seen[0].starts_with("GET /v1/aws-images/creds/builder?role_arn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fkiln&ttl=900s ") && seen[0].ends_with("ns=images"), "{seen:?}");
+
+    // A token Vault refuses: the build stops before any EC2 call, with Vault's reason.
+    let env = [("VAULT_ADDR", addr.clone()), ("VAULT_TOKEN", "s.wrong".to_string())];
+    let (out, keys) = build_with_creds(&h, &w, block, &env);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("Vault answered 403: permission denied"), "{t}");
+    assert!(keys.is_empty(), "EC2 called without credentials: {keys:?}");
+    // No token at all (and no ~/.vault-token): says how to get one.
+    let (out, keys) = build_with_creds(&h, &w, block, &[("VAULT_ADDR", addr)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("no Vault token: set VAULT_TOKEN"), "{}", text(&out));
+    assert!(keys.is_empty());
+    // Refused at validate: no role name, keys beside it, a ttl without unit.
+    for (bad, says) in [
+        ("  vault_aws_engine {\n    engine_name = \"aws\"\n  }\n", "vault_aws_engine: name"),
+        ("  access_key = \"AKID\"\n  secret_key = \"s\"\n  vault_aws_engine {\n    name = \"builder\"\n  }\n", "must not set the access_key or secret_key"),
+        ("  vault_aws_engine {\n    name = \"builder\"\n    ttl  = \"900\"\n  }\n", "vault_aws_engine.ttl \"900\""),
+    ] {
+        let f = w.write("vbad.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, bad, "\"true\""));
+        let out = aws_env(w.kiln().args(["validate"]).arg(&f)).output().expect("run");
+        assert_eq!(out.status.code(), Some(1), "{bad}: {}", text(&out));
+        // The diagnostic may be wrapped: compare words.
+        let flat = text(&out).split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(says), "{bad}: {}", text(&out));
+    }
+    assert_no_leaks(&h, "vault");
+}
+
 #[test]
 fn amazon_ami_data_source_finds_the_newest_matching_ami() {
     let Some(h) = Ec2::start() else { return };

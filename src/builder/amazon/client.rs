@@ -113,7 +113,9 @@ pub async fn load(access: &Access) -> Aws {
         loader = loader.credentials_provider(Credentials::new(ak, sk, access.token.clone(), None, "template"));
     }
     let mut sdk = loader.load().await;
-    if access.access_key.is_none() {
+    if let Some(v) = &access.vault {
+        sdk = sdk.into_builder().credentials_provider(SharedCredentialsProvider::new(super::vault::VaultProvider::new(v.clone()))).build();
+    } else if access.access_key.is_none() {
         let files = files.unwrap_or_default();
         if let Some(p) = super::sts::mfa_profile(access, &files, &sdk).await {
             sdk = sdk.into_builder().credentials_provider(p).build();

@@ -17,6 +17,7 @@ const ASSUME_ROLE: &[Field] = &[
     Field("tags", Kind::StringMap),
     Field("transitive_tag_keys", Kind::Strings),
 ];
+const VAULT_AWS_ENGINE: &[Field] = &[Field("name", Kind::String), Field("engine_name", Kind::String), Field("role_arn", Kind::String), Field("ttl", Kind::String)];
 const BLOCK_DEVICE: &[Field] = &[
     Field("device_name", Kind::String),
     Field("delete_on_termination", Kind::Bool),
@@ -49,7 +50,7 @@ pub const ACCESS_FIELDS: &[Field] = &[
     Field("mfa_code", Kind::String),
     Field("assume_role", Kind::Block(ASSUME_ROLE)),
     Field("aws_polling", Kind::Block(POLLING)),
-    Field("vault_aws_engine", Kind::Any),
+    Field("vault_aws_engine", Kind::Block(VAULT_AWS_ENGINE)),
 ];
 
 pub const AMI_FILTER_FIELDS: &[Field] = FILTER;
@@ -127,7 +128,6 @@ const POLICY_DOCUMENT: &[Field] =
 
 /// Options kiln accepts in a template but does not act on yet: setting one is
 /// a clear error instead of a silently different image.
-const NOT_YET: &[&str] = &["vault_aws_engine"];
 
 /// Where the source instance runs (`placement`, and the deprecated
 /// top-level `tenancy`).
@@ -183,6 +183,8 @@ pub struct Access {
     /// The current code of the MFA device a shared-config profile's role
     /// asks for (`mfa_serial`).
     pub mfa_code: Option<String>,
+    /// `vault_aws_engine`: the credentials come from Vault.
+    pub vault: Option<super::vault::VaultEngine>,
     /// `aws_polling`: a fixed delay between polls, and a bound on them.
     pub poll_delay: Option<Duration>,
     pub poll_max_attempts: Option<u32>,
@@ -512,6 +514,20 @@ impl Access {
                 transitive_tag_keys: get_strings(&a, "transitive_tag_keys"),
             }),
         };
+        let vault = match block(c, "vault_aws_engine") {
+            None => None,
+            Some(v) => {
+                let name = non_empty(get_str(&v, "name")).ok_or("vault_aws_engine: name (the Vault role to generate credentials for) is required")?;
+                if access_key.is_some() {
+                    return Err("If you have set vault_aws_engine, you must not set the access_key or secret_key".into());
+                }
+                let ttl = non_empty(get_str(&v, "ttl"));
+                if let Some(t) = &ttl {
+                    crate::util::duration::parse(t).map_err(|_| format!("vault_aws_engine.ttl {t:?} is not a duration with a unit (\"900s\", \"1h\")"))?;
+                }
+                Some(super::vault::VaultEngine { name, engine_name: non_empty(get_str(&v, "engine_name")).unwrap_or_else(|| "aws".into()), role_arn: non_empty(get_str(&v, "role_arn")), ttl })
+            }
+        };
         if get_bool(c, "insecure_skip_tls_verify") == Some(true) {
             return Err("insecure_skip_tls_verify is not supported by kiln: add the endpoint's CA certificate to the system trust store (or SSL_CERT_FILE) instead".into());
         }
@@ -540,6 +556,7 @@ impl Access {
             max_retries: get_i64(c, "max_retries").map(|n| n.clamp(0, 100) as u32),
             assume_role,
             mfa_code: non_empty(get_str(c, "mfa_code")),
+            vault,
             poll_delay,
             poll_max_attempts,
         })
@@ -570,11 +587,6 @@ fn block_devices(c: &Config, k: &str) -> Result<Vec<BlockDevice>, String> {
 impl EbsConfig {
     pub fn from_config(c: &Config) -> Result<EbsConfig, Vec<String>> {
         let mut errs = Vec::new();
-        for k in NOT_YET {
-            if is_set(c, k) {
-                errs.push(format!("{k} is not supported by kiln yet"));
-            }
-        }
         let access = Access::from_config(c).map_err(|e| errs.push(e)).ok();
         let source_ami = non_empty(get_str(c, "source_ami"));
         let source_ami_filter = block(c, "source_ami_filter").map(|f| AmiFilter {

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod resources;
 mod steps;
 pub mod sts;
+pub mod vault;
 pub mod wait;
 
 use super::common::{StepConnect, StepProvision};
