@@ -126,9 +126,6 @@ pub const FIELDS: &[Field] = &[
 const POLICY_DOCUMENT: &[Field] =
     &[Field("Version", Kind::String), Field("Statement", Kind::Blocks(&[Field("Effect", Kind::String), Field("Action", Kind::Strings), Field("Resource", Kind::Strings)]))];
 
-/// Options kiln accepts in a template but does not act on yet: setting one is
-/// a clear error instead of a silently different image.
-
 /// Where the source instance runs (`placement`, and the deprecated
 /// top-level `tenancy`).
 #[derive(Debug, Clone, Default, PartialEq)]
