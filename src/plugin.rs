@@ -101,9 +101,17 @@ pub const KNOWN_PLUGIN_SOURCES: &[&str] = &["github.com/hashicorp/amazon", "gith
 
 // ---- typed accessors used by plugins to read their Config ----
 
+/// What a string option reads as while its value is not known yet: `validate`
+/// without `-evaluate-datasources` leaves data sources' results unknown. The
+/// option is set, as in Packer (which passes builders this same placeholder,
+/// Terraform's `UnknownVariableValue`), so `source_ami = data.amazon-ami.x.id`
+/// validates.
+pub const UNKNOWN: &str = "74D93920-ED26-11E3-AC10-0800200C9A66";
+
 pub fn get_str(c: &Config, k: &str) -> Option<String> {
     match c.get(k) {
         Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Unknown) => Some(UNKNOWN.to_string()),
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(Value::Bool(b)) => Some(b.to_string()),
         _ => None,
@@ -149,6 +157,9 @@ pub fn is_set(c: &Config, k: &str) -> bool {
 
 /// A Go duration string (`"5m"`, `"1h30s"`); `None` when unset, an error when malformed.
 pub fn get_duration(c: &Config, k: &str) -> Result<Option<std::time::Duration>, String> {
+    if c.get(k).is_some_and(Value::is_unknown) {
+        return Ok(None);
+    }
     match get_str(c, k) {
         None => Ok(None),
         Some(s) => crate::util::duration::parse(&s).map(Some).map_err(|e| format!("{k}: {e}")),

@@ -832,6 +832,16 @@ build {{
 "#
     );
     let f = w.write("data.pkr.hcl", &tpl);
+    // validate leaves the data source unasked (its id unknown, yet set, as in
+    // Packer); -evaluate-datasources asks it.
+    let proxy = FaultProxy::start(h.moto.port);
+    let via_proxy = w.write("data-proxy.pkr.hcl", &tpl.replace(&ep, &proxy.endpoint()));
+    let out = aws_env(w.kiln().args(["validate"]).arg(&via_proxy)).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(proxy.calls().is_empty(), "validate asked EC2: {:?}", proxy.calls());
+    let out = aws_env(w.kiln().args(["validate", "-evaluate-datasources"]).arg(&via_proxy)).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(proxy.calls().iter().any(|c| c == "DescribeImages"), "{:?}", proxy.calls());
     let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
