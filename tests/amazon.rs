@@ -601,6 +601,44 @@ fn kill_9_then_kiln_cleanup_deletes_everything() {
     assert!(text(&out).contains("No cleanup journals"), "{}", text(&out));
 }
 
+/// kill -9 while a CopyImage is unanswered: the journal knows the copy by
+/// region and name only, and `kiln cleanup` still finds and deletes it, with
+/// the build region's AMI and every temporary resource.
+#[test]
+fn kill_9_during_a_copy_then_kiln_cleanup_deletes_the_copy_too() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.delay.lock().unwrap().push(("CopyImage".into(), 3000));
+    let f = w.write("kc.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  ami_regions = [\"us-west-2\"]\n", "\"true\""));
+    let mut child = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        if line.map(|l| l.contains("Copying AMI")).unwrap_or(true) {
+            break;
+        }
+    }
+    // The copy reaches moto; its answer is held back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proxy.events.lock().unwrap().iter().any(|e| e == "start CopyImage") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    let west = ec2::client_at(&h.moto.endpoint(), "us-west-2");
+    let before = rt().block_on(inventory(&west));
+    assert_eq!(before.amis.len(), 1, "the copy should exist in us-west-2 before the cleanup: {before:?}");
+    assert_eq!(w.journals().len(), 1);
+    let out = aws_env(w.kiln().args(["cleanup"])).output().expect("cleanup");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_no_leaks(&h, "after kiln cleanup");
+    let east = rt().block_on(inventory(&h.client()));
+    assert!(east.amis.is_empty(), "build region AMI left: {east:?}\n{}", text(&out));
+    let after = rt().block_on(inventory(&west));
+    assert!(after.amis.is_empty() && after.leaks().is_empty(), "left in us-west-2: {after:?}\n{}", text(&out));
+    assert!(w.journals().is_empty(), "journal kept after a full cleanup");
+}
+
 #[test]
 fn force_replaces_an_existing_ami_of_the_same_name() {
     let Some(h) = Ec2::start() else { return };
