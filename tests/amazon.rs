@@ -231,6 +231,14 @@ fn credentials_from_a_profile_in_the_shared_file() {
     let env = [("AWS_SHARED_CREDENTIALS_FILE", f.display().to_string())];
     let (out, keys) = build_with_creds(&h, &w, "  profile = \"kiln-test\"\n", &env);
     assert_signed_by(&out, &keys, "AKIDPROFILE", "profile-secret-key");
+    // The template's profile wins over keys in the environment (as in
+    // Packer); AWS_PROFILE does not.
+    let with_env = [env[0].clone(), ("AWS_ACCESS_KEY_ID", "AKIDENVIRONMENT".to_string()), ("AWS_SECRET_ACCESS_KEY", "env-secret-key".to_string())];
+    let (out, keys) = build_with_creds(&h, &w, "  profile = \"kiln-test\"\n", &with_env);
+    assert_signed_by(&out, &keys, "AKIDPROFILE", "profile-secret-key");
+    let with_env = [with_env[0].clone(), with_env[1].clone(), with_env[2].clone(), ("AWS_PROFILE", "kiln-test".to_string())];
+    let (out, keys) = build_with_creds(&h, &w, "", &with_env);
+    assert_signed_by(&out, &keys, "AKIDENVIRONMENT", "env-secret-key");
     // The same through AWS_PROFILE, and the template's shared_credentials_file.
     let env = [("AWS_PROFILE", "kiln-test".to_string())];
     let (out, keys) = build_with_creds(&h, &w, &format!("  shared_credentials_file = \"{}\"\n", f.display()), &env);

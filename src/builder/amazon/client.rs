@@ -109,6 +109,17 @@ pub async fn load(access: &Access) -> Aws {
             .or_else("EcsContainer", aws_config::ecs::EcsCredentialsProvider::builder().configure(&pc).build());
         loader = loader.credentials_provider(chain);
     }
+    if let Some(p) = &access.profile {
+        // A profile the template names is used even when the environment
+        // has keys too, as in Packer (the SDK's chain would take the
+        // environment's first).
+        let pc = aws_config::provider_config::ProviderConfig::without_region().with_region(Some(Region::new(access.region.clone()))).with_http_client(http_client());
+        let mut profile = aws_config::profile::ProfileFileCredentialsProvider::builder().configure(&pc).profile_name(p);
+        if let Some(files) = &files {
+            profile = profile.profile_files(files.clone());
+        }
+        loader = loader.credentials_provider(profile.build());
+    }
     if let (Some(ak), Some(sk)) = (&access.access_key, &access.secret_key) {
         loader = loader.credentials_provider(Credentials::new(ak, sk, access.token.clone(), None, "template"));
     }

@@ -93,8 +93,8 @@ impl ProvideCredentials for Refuse {
 /// `None` when the SDK's own chain applies.
 pub async fn mfa_profile(access: &Access, files: &EnvConfigFiles, base: &SdkConfig) -> Option<SharedCredentialsProvider> {
     use aws_types::os_shim_internal::{Env, Fs};
-    // The environment's keys come before any profile in the chain.
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|v| !v.is_empty()) {
+    // The environment's keys come before any profile but the template's own.
+    if access.profile.is_none() && std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|v| !v.is_empty()) {
         return access.mfa_code.as_ref().map(|_| refuse("mfa_code is set, but the credentials come from AWS_ACCESS_KEY_ID in the environment, which needs no MFA code: unset one of them"));
     }
     let set = aws_config::profile::load(&Fs::real(), &Env::real(), files, access.profile.clone().map(Into::into)).await;
