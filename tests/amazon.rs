@@ -843,6 +843,81 @@ fn vault_aws_engine_credentials_sign_the_ec2_calls() {
     assert_no_leaks(&h, "vault");
 }
 
+/// A build whose credentials came from Vault, or from a profile's role
+/// behind MFA, is cleaned up after kill -9 with credentials got the same
+/// way: the journal names the Vault engine (never a secret), and
+/// `kiln cleanup -mfa-code` answers the MFA device.
+#[test]
+fn kiln_cleanup_gets_credentials_as_the_killed_build_did() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (addr, seen) = vault_stand_in("s.cleanup-token", "ASIAVAULTCLEAN");
+    let creds = w.write("credentials", "[base]\naws_access_key_id = AKIDMFABASE\naws_secret_access_key = mfa-base-secret\n");
+    let config = w.write("config", "[profile builder]\nrole_arn = arn:aws:iam::123456789012:role/kiln-mfa\nmfa_serial = arn:aws:iam::123456789012:mfa/kiln-user\nsource_profile = base\n");
+    let vault_env = vec![("VAULT_ADDR", addr), ("VAULT_TOKEN", "s.cleanup-token".to_string())];
+    let mfa_env = vec![("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()), ("AWS_CONFIG_FILE", config.display().to_string())];
+    for (extra, env, code) in [("  vault_aws_engine {\n    name = \"builder\"\n  }\n", vault_env, None), ("  profile  = \"builder\"\n  mfa_code = \"135790\"\n", mfa_env, Some("246802"))] {
+        h.reset();
+        let proxy = FaultProxy::start(h.moto.port);
+        let tpl = format!(
+            "source \"amazon-ebs\" \"k\" {{\n  region = \"us-east-1\"\n  source_ami = \"ami-04681a1dbd79675a5\"\n  instance_type = \"t2.micro\"\n  ami_name = \"kiln-killed-${{uuidv4()}}\"\n  communicator = \"none\"\n  custom_endpoint_ec2 = \"{}\"\n{extra}}}\nbuild {{\n  sources = [\"source.amazon-ebs.k\"]\n  provisioner \"shell-local\" {{\n    inline = [\"echo started\", \"sleep 60\"]\n  }}\n}}\n",
+            proxy.endpoint()
+        );
+        let f = w.write("killed.pkr.hcl", &tpl);
+        let mut c = w.kiln();
+        c.args(["build", "-color=false"]).arg(&f).stdout(Stdio::piped()).stderr(Stdio::null());
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().expect("spawn");
+        for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+            if line.map(|l| l.contains("started")).unwrap_or(true) {
+                break;
+            }
+        }
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+        assert!(!rt().block_on(inventory(&h.client())).instances.is_empty(), "{extra}: kill -9 should leave the instance");
+        assert_eq!(w.journals().len(), 1, "{extra}");
+        let journal = std::fs::read_to_string(&w.journals()[0]).expect("journal");
+        assert!(!journal.contains("s.cleanup-token") && !journal.contains("135790") && !journal.contains("secret"), "a secret in the journal: {journal}");
+        let cleanup = |args: &[&str]| {
+            let mut c = w.kiln();
+            c.arg("cleanup").args(args);
+            for (k, v) in &env {
+                c.env(k, v);
+            }
+            c.output().expect("cleanup")
+        };
+        if code.is_some() {
+            // Without the code: nothing can be deleted, and the journal stays.
+            let out = cleanup(&[]);
+            assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+            assert!(text(&out).contains("-mfa-code"), "{}", text(&out));
+            assert_eq!(w.journals().len(), 1, "journal dropped after a failed cleanup");
+        }
+        proxy.reset();
+        let out = cleanup(&code.map(|c| vec!["-mfa-code", c]).unwrap_or_default());
+        assert_eq!(out.status.code(), Some(0), "{extra}: {}", text(&out));
+        assert_no_leaks(&h, extra);
+        assert!(w.journals().is_empty(), "{extra}: journal kept");
+        let calls: Vec<(String, String)> = proxy.calls().into_iter().zip(proxy.access_keys.lock().unwrap().clone()).collect();
+        let ec2_calls: Vec<_> = calls.iter().filter(|(a, _)| a != "AssumeRole").collect();
+        assert!(!ec2_calls.is_empty(), "{calls:?}");
+        match code {
+            None => {
+                assert!(ec2_calls.iter().all(|(_, k)| k == "ASIAVAULTCLEAN"), "cleanup not signed by Vault's key: {calls:?}");
+                assert!(seen.lock().unwrap().len() >= 2, "Vault asked by the build and by the cleanup");
+            }
+            Some(code) => {
+                let bodies = proxy.bodies.lock().unwrap().clone();
+                assert!(ec2::params_of(&bodies, "AssumeRole").contains(&format!("TokenCode={code}")), "{bodies:?}");
+                assert!(ec2_calls.iter().all(|(_, k)| k.starts_with("ASIA")), "cleanup not signed by the role: {calls:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn amazon_ami_data_source_finds_the_newest_matching_ami() {
     let Some(h) = Ec2::start() else { return };

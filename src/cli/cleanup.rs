@@ -8,7 +8,8 @@
 //! the journal. With no argument it replays every journal whose build
 //! process is gone. Credentials come from the usual chain (the environment,
 //! the shared files, the instance role); the journal names the region,
-//! endpoint, profile and role it needs, never a secret.
+//! endpoint, profile, role and Vault engine it needs, never a secret. A
+//! profile whose role wants MFA takes the current code as `-mfa-code`.
 
 use crate::builder::amazon::config::{Access, AssumeRole};
 use crate::builder::amazon::journal;
@@ -21,6 +22,9 @@ pub struct CleanupArgs {
     /// Only list what would be deleted
     #[arg(long = "dry-run")]
     dry_run: bool,
+    /// The MFA code for a profile whose role asks for one (mfa_serial)
+    #[arg(long = "mfa-code", value_name = "CODE")]
+    mfa_code: Option<String>,
     /// Journals to replay (default: every orphaned journal)
     journals: Vec<PathBuf>,
 }
@@ -40,7 +44,7 @@ pub fn run(a: CleanupArgs) -> i32 {
     };
     let mut code = 0;
     for j in journals {
-        if let Err(e) = rt.block_on(replay(&j, a.dry_run)) {
+        if let Err(e) = rt.block_on(replay(&j, a.dry_run, a.mfa_code.as_deref())) {
             eprintln!("Error: {}: {e}", j.display());
             code = 1;
         }
@@ -48,7 +52,7 @@ pub fn run(a: CleanupArgs) -> i32 {
     code
 }
 
-async fn replay(path: &std::path::Path, dry_run: bool) -> Result<(), String> {
+async fn replay(path: &std::path::Path, dry_run: bool, mfa_code: Option<&str>) -> Result<(), String> {
     let (header, mut pending) = journal::read(path)?;
     println!("==> {}: build {} ({}), {} resource(s) left", path.display(), header.build, header.region, pending.len());
     pending.sort_by_key(|r| r.order());
@@ -64,6 +68,8 @@ async fn replay(path: &std::path::Path, dry_run: bool) -> Result<(), String> {
         profile: header.profile.clone(),
         skip_region_validation: true,
         assume_role: header.role_arn.clone().map(|role_arn| AssumeRole { role_arn, ..AssumeRole::default() }),
+        vault: header.vault.clone(),
+        mfa_code: mfa_code.map(str::to_string),
         ..Access::default()
     };
     let aws = client::load(&access).await;

@@ -28,6 +28,9 @@ pub struct Header {
     pub profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// Where Vault's AWS engine gave the build its credentials (no secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<super::vault::VaultEngine>,
     pub started: String,
 }
 

@@ -109,7 +109,7 @@ pub async fn mfa_profile(access: &Access, files: &EnvConfigFiles, base: &SdkConf
     };
     let profile = profile?;
     let Some(code) = access.mfa_code.clone() else {
-        return Some(refuse(&format!("profile {name:?} assumes {role_arn} with MFA (mfa_serial {serial}): set mfa_code to the device's current code")));
+        return Some(refuse(&format!("profile {name:?} assumes {role_arn} with MFA (mfa_serial {serial}): set mfa_code to the device's current code (kiln cleanup: -mfa-code)")));
     };
     let pc = aws_config::provider_config::ProviderConfig::without_region().with_region(Some(aws_config::Region::new(access.region.clone()))).with_http_client(super::client::http_client());
     let source: SharedCredentialsProvider = match (profile.get("source_profile"), profile.get("credential_source")) {

@@ -10,7 +10,7 @@ use aws_credential_types::Credentials;
 use std::time::{Duration, SystemTime};
 
 /// The template's `vault_aws_engine` block.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VaultEngine {
     pub name: String,
     pub engine_name: String,

@@ -127,6 +127,7 @@ impl State {
             endpoint: cfg.access.endpoint.clone(),
             profile: cfg.access.profile.clone(),
             role_arn: cfg.access.assume_role.as_ref().map(|r| r.role_arn.clone()),
+            vault: cfg.access.vault.clone(),
             started: chrono::Utc::now().to_rfc3339(),
         };
         let journal = Journal::create(&header, &ctx.run_uuid).map_err(failed)?;
