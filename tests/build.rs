@@ -107,6 +107,19 @@ fn sensitive_values_never_reach_any_output() {
         assert!(out.status.success(), "{args:?} failed:\n{o}\n{e}");
         assert!(!o.contains(SECRET) && !e.contains(SECRET), "secret leaked by {args:?}:\n{o}\n{e}");
     }
+    // The debug log (PACKER_LOG=1, to stderr or PACKER_LOG_PATH) masks it too.
+    let log = dir.path().join("packer.log");
+    let out = kiln().args(ARGS).current_dir(dir.path()).env("PACKER_LOG", "1").output().expect("run");
+    let (o, e) = text(&out);
+    assert!(out.status.success() && e.contains("running step") && !o.contains("running step"), "no debug log on stderr:\n{e}");
+    assert!(!o.contains(SECRET) && !e.contains(SECRET), "secret leaked by PACKER_LOG=1:\n{e}");
+    let out = kiln().args(ARGS).current_dir(dir.path()).env("PACKER_LOG", "1").env("PACKER_LOG_PATH", &log).output().expect("run");
+    let written = std::fs::read_to_string(&log).expect("PACKER_LOG_PATH written");
+    assert!(out.status.success() && written.contains("running step StepProvision") && !text(&out).1.contains("running step"), "{written}");
+    assert!(!written.contains(SECRET), "secret in the log:\n{written}");
+    // Without PACKER_LOG: no debug lines anywhere.
+    let out = kiln().args(ARGS).current_dir(dir.path()).env_remove("PACKER_LOG").output().expect("run");
+    assert!(!text(&out).1.contains("running step"), "{}", text(&out).1);
     let out = kiln().args(ARGS).current_dir(dir.path()).output().expect("run");
     assert!(text(&out).0.contains("<sensitive>"), "the secret's echo should show as <sensitive>");
     for f in ["manifest.json", "leak.json"] {

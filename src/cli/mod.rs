@@ -7,6 +7,7 @@ mod fmt;
 mod guestfwd;
 mod hcl2_upgrade;
 mod inspect;
+mod log;
 mod validate;
 
 use crate::diag::{render, Diags};
@@ -121,6 +122,7 @@ pub fn main() -> i32 {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    log::init();
     let args = normalise_args(std::env::args());
     // Packer's `-v` / `-version` / `--version`: the bare version number.
     if args.len() == 2 && matches!(args[1].as_str(), "-v" | "--version" | "--v") {

@@ -65,11 +65,17 @@ pub async fn run_steps<S: Send>(steps: &[Box<dyn Step<S> + '_>], state: &mut S, 
         ran += 1;
         loop {
             ctx.ui.event("step", &[step.name(), "start"]);
+            tracing::debug!(build = %ctx.full_name, "running step {}", step.name());
+            let started = std::time::Instant::now();
             let r = tokio::select! {
                 r = step.run(state, ctx) => r,
                 _ = ctx.cancel.cancelled() => Err(BuildError::Cancelled),
             };
             ctx.ui.event("step", &[step.name(), if r.is_ok() { "done" } else { "failed" }]);
+            match &r {
+                Ok(()) => tracing::debug!(build = %ctx.full_name, "step {} done in {:?}", step.name(), started.elapsed()),
+                Err(e) => tracing::debug!(build = %ctx.full_name, "step {} failed after {:?}: {}", step.name(), started.elapsed(), ctx.ui.redact(&e.to_string())),
+            }
             match r {
                 Ok(()) => break,
                 Err(e @ BuildError::Failed(_)) if ctx.on_error == OnError::Ask => {
@@ -103,6 +109,7 @@ pub async fn run_steps<S: Send>(steps: &[Box<dyn Step<S> + '_>], state: &mut S, 
         if !ctx.cancel.is_cancelled() {
             let _ = debug_pause(ctx, &format!("Pausing before cleanup of step '{}'", step.name())).await;
         }
+        tracing::debug!(build = %ctx.full_name, "cleaning up step {}", step.name());
         step.cleanup(state, ctx).await;
     }
     result

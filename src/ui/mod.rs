@@ -171,6 +171,10 @@ impl BuildUi {
     pub fn root(&self) -> &Ui {
         &self.ui
     }
+    /// `s` with every sensitive value masked (for the debug log).
+    pub fn redact(&self, s: &str) -> String {
+        self.ui.redact(s)
+    }
 }
 
 /// Packer 1.6.6's duration wording: "2 minutes 3 seconds 40 milliseconds".

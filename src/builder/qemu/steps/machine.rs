@@ -100,7 +100,7 @@ impl Step<State> for RunQemu<'_> {
         let scratch = s.scratch()?;
         let args = self.args(s, &scratch);
         ctx.ui.say(if self.cfg.disk_image { "Starting VM, booting disk image" } else { "Starting VM, booting from CD-ROM" });
-        tracing::debug!(qemu = %self.cfg.qemu_binary, ?args, "starting qemu");
+        tracing::debug!(qemu = %self.cfg.qemu_binary, "starting qemu {}", ctx.ui.redact(&args.join(" ")));
         let mut cmd = tokio::process::Command::new(&self.cfg.qemu_binary);
         cmd.args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
         // Its own process group (a terminal's Ctrl-C reaches kiln, which shuts
@@ -123,12 +123,13 @@ impl Step<State> for RunQemu<'_> {
         let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
         let stderr = child.stderr.take();
         let (tx, rx) = watch::channel(None);
+        let ui = ctx.ui.clone();
         tokio::spawn(async move {
             let mut err_text = String::new();
             if let Some(e) = stderr {
                 let mut lines = BufReader::new(e).lines();
                 while let Ok(Some(l)) = lines.next_line().await {
-                    tracing::debug!(target: "qemu", "{l}");
+                    tracing::debug!(target: "qemu", "{}", ui.redact(&l));
                     if err_text.len() < 4096 {
                         err_text.push_str(&l);
                         err_text.push('\n');
