@@ -14,10 +14,11 @@ pub fn init() {
     let filter = match std::env::var("KILN_LOG").ok().filter(|f| !f.is_empty()) {
         Some(f) => EnvFilter::try_new(f).unwrap_or_else(|e| {
             eprintln!("kiln: KILN_LOG ignored: {e}");
-            EnvFilter::new("warn")
+            EnvFilter::new("kiln=warn")
         }),
         None if packer_log => EnvFilter::new("info,kiln=debug,qemu=debug"),
-        None => EnvFilter::new("warn"),
+        // Only kiln's own warnings: libraries' are for their developers.
+        None => EnvFilter::new("kiln=warn"),
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(packer_log);
     let path = std::env::var_os("PACKER_LOG_PATH").filter(|p| !p.is_empty() && packer_log);
