@@ -7,20 +7,28 @@
 //! The AWS SDK and russh stay at `info` unless `KILN_LOG` asks for more:
 //! their debug output is about the wire, not the build.
 
-use tracing_subscriber::EnvFilter;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 pub fn init() {
     let packer_log = std::env::var("PACKER_LOG").is_ok_and(|v| !v.is_empty() && v != "0");
-    let filter = match std::env::var("KILN_LOG").ok().filter(|f| !f.is_empty()) {
-        Some(f) => EnvFilter::try_new(f).unwrap_or_else(|e| {
-            eprintln!("kiln: KILN_LOG ignored: {e}");
-            EnvFilter::new("kiln=warn")
-        }),
-        None if packer_log => EnvFilter::new("info,kiln=debug,qemu=debug"),
+    // `Targets` (no regex engine) for the fixed filters: set up at every
+    // start, it must cost next to nothing; `KILN_LOG` gets the full syntax.
+    let filter: Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync> = match std::env::var("KILN_LOG").ok().filter(|f| !f.is_empty()) {
+        Some(f) => match EnvFilter::try_new(&f) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("kiln: KILN_LOG ignored: {e}");
+                Box::new(Targets::new().with_target("kiln", LevelFilter::WARN))
+            }
+        },
+        None if packer_log => Box::new(Targets::new().with_default(LevelFilter::INFO).with_target("kiln", LevelFilter::DEBUG).with_target("qemu", LevelFilter::DEBUG)),
         // Only kiln's own warnings: libraries' are for their developers.
-        None => EnvFilter::new("kiln=warn"),
+        None => Box::new(Targets::new().with_target("kiln", LevelFilter::WARN)),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(packer_log);
     let path = std::env::var_os("PACKER_LOG_PATH").filter(|p| !p.is_empty() && packer_log);
     let file = path.as_ref().and_then(|p| match std::fs::OpenOptions::new().create(true).append(true).open(p) {
         Ok(f) => Some(f),
@@ -29,8 +37,10 @@ pub fn init() {
             None
         }
     });
-    let _ = match file {
-        Some(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).try_init(),
-        None => builder.with_ansi(false).with_writer(std::io::stderr).try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(false).with_target(packer_log);
+    let out: Box<dyn Layer<_> + Send + Sync> = match file {
+        Some(f) => Box::new(fmt.with_writer(std::sync::Mutex::new(f))),
+        None => Box::new(fmt.with_writer(std::io::stderr)),
     };
+    let _ = tracing_subscriber::registry().with(filter).with(out).try_init();
 }
