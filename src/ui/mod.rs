@@ -5,6 +5,13 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+/// A warning the user must see whether or not a log is on: on stderr, and
+/// in the log when there is one (`PACKER_LOG`).
+pub fn warn(msg: &str) {
+    eprintln!("kiln: warning: {msg}");
+    tracing::warn!("{msg}");
+}
+
 const COLORS: [u8; 5] = [32, 36, 35, 33, 34];
 
 #[derive(Debug, Clone, Default)]

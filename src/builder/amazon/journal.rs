@@ -96,7 +96,7 @@ impl Journal {
     pub fn done(&self, r: &Resource) {
         if let Ok(s) = serde_json::to_string(&Entry::Done(r.clone())) {
             if let Err(e) = self.append(&s) {
-                tracing::warn!("{e}");
+                crate::ui::warn(&e);
             }
         }
     }
@@ -107,8 +107,8 @@ impl Journal {
             Ok((_, pending)) if pending.is_empty() => {
                 let _ = std::fs::remove_file(&self.path);
             }
-            Ok((_, pending)) => tracing::warn!("cleanup journal {} keeps {} resources; run `kiln cleanup {}`", self.path.display(), pending.len(), self.path.display()),
-            Err(e) => tracing::warn!("{e}"),
+            Ok((_, pending)) => crate::ui::warn(&format!("cleanup journal {} keeps {} resources; run `kiln cleanup {}`", self.path.display(), pending.len(), self.path.display())),
+            Err(e) => crate::ui::warn(&e),
         }
     }
 }
@@ -127,7 +127,7 @@ pub fn read(path: &Path) -> Result<(Header, Vec<Resource>), String> {
             // A line cut short by a crash: the last one, and its resource was
             // not created yet (the call comes after the fsync).
             Err(e) => {
-                tracing::warn!("{}: line {} ignored: {e}", path.display(), i + 2);
+                crate::ui::warn(&format!("{}: line {} ignored: {e}", path.display(), i + 2));
                 continue;
             }
         };
