@@ -75,6 +75,53 @@ impl HttpConnector for BySchemeConnector {
     }
 }
 
+/// Credentials a provider fetched, handed out again until `margin` before
+/// they expire (the SDK's own cache does not sit in front of
+/// [`Aws::check_credentials`], and each region's client would ask anew).
+#[derive(Debug)]
+pub struct Reused {
+    margin: Duration,
+    slot: tokio::sync::Mutex<Option<Credentials>>,
+}
+
+impl Reused {
+    pub fn new(margin: Duration) -> Reused {
+        Reused { margin, slot: tokio::sync::Mutex::new(None) }
+    }
+
+    /// The credentials held, or `fetch`'s when none are fresh enough.
+    pub async fn get<F>(&self, fetch: impl FnOnce() -> F) -> Result<Credentials, aws_credential_types::provider::error::CredentialsError>
+    where
+        F: std::future::Future<Output = Result<Credentials, aws_credential_types::provider::error::CredentialsError>>,
+    {
+        let mut slot = self.slot.lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| c.expiry().is_none_or(|e| e > std::time::SystemTime::now() + self.margin)) {
+            return Ok(c.clone());
+        }
+        let c = fetch().await?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+}
+
+/// What aws-config's credential providers need from `access`: its region
+/// and kiln's HTTP client.
+pub fn provider_config(access: &Access) -> aws_config::provider_config::ProviderConfig {
+    aws_config::provider_config::ProviderConfig::without_region().with_region(Some(Region::new(access.region.clone()))).with_http_client(http_client())
+}
+
+/// The shared-files provider for profile `name` (else the selected one).
+pub fn profile_provider(pc: &aws_config::provider_config::ProviderConfig, name: Option<&str>, files: Option<&EnvConfigFiles>) -> aws_config::profile::ProfileFileCredentialsProvider {
+    let mut b = aws_config::profile::ProfileFileCredentialsProvider::builder().configure(pc);
+    if let Some(n) = name {
+        b = b.profile_name(n);
+    }
+    if let Some(f) = files {
+        b = b.profile_files(f.clone());
+    }
+    b.build()
+}
+
 /// Load the SDK config for `access` (credentials are resolved lazily by the
 /// SDK; [`Aws::check_credentials`] resolves them up front).
 pub async fn load(access: &Access) -> Aws {
@@ -91,49 +138,36 @@ pub async fn load(access: &Access) -> Aws {
     if let Some(files) = &files {
         loader = loader.profile_files(files.clone());
     }
+    let pc = provider_config(access);
     if access.skip_metadata_api_check {
         // The default chain without its last link, the instance metadata
         // service.
         use aws_config::meta::credentials::CredentialsProviderChain;
-        let pc = aws_config::provider_config::ProviderConfig::without_region().with_region(Some(Region::new(access.region.clone()))).with_http_client(http_client());
-        let mut profile = aws_config::profile::ProfileFileCredentialsProvider::builder().configure(&pc);
-        if let Some(p) = &access.profile {
-            profile = profile.profile_name(p);
-        }
-        if let Some(files) = &files {
-            profile = profile.profile_files(files.clone());
-        }
         let chain = CredentialsProviderChain::first_try("Environment", aws_config::environment::EnvironmentVariableCredentialsProvider::new())
-            .or_else("Profile", profile.build())
+            .or_else("Profile", profile_provider(&pc, access.profile.as_deref(), files.as_ref()))
             .or_else("WebIdentityToken", aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder().configure(&pc).build())
             .or_else("EcsContainer", aws_config::ecs::EcsCredentialsProvider::builder().configure(&pc).build());
         loader = loader.credentials_provider(chain);
     }
-    if let Some(p) = &access.profile {
+    let mut sdk = loader.load().await;
+    // What replaces the SDK's chain, the first that applies.
+    let chosen = if let (Some(ak), Some(sk)) = (&access.access_key, &access.secret_key) {
+        Some(match access.mfa_code {
+            Some(_) => super::sts::refuse("mfa_code is set, but access_key/secret_key in the template need no MFA code: remove one of them"),
+            None => SharedCredentialsProvider::new(Credentials::new(ak, sk, access.token.clone(), None, "template")),
+        })
+    } else if let Some(v) = &access.vault {
+        Some(SharedCredentialsProvider::new(super::vault::VaultProvider::new(v.clone())))
+    } else if let Some(p) = super::sts::mfa_profile(access, &files.clone().unwrap_or_default(), &sdk).await {
+        Some(p)
+    } else {
         // A profile the template names is used even when the environment
         // has keys too, as in Packer (the SDK's chain would take the
         // environment's first).
-        let pc = aws_config::provider_config::ProviderConfig::without_region().with_region(Some(Region::new(access.region.clone()))).with_http_client(http_client());
-        let mut profile = aws_config::profile::ProfileFileCredentialsProvider::builder().configure(&pc).profile_name(p);
-        if let Some(files) = &files {
-            profile = profile.profile_files(files.clone());
-        }
-        loader = loader.credentials_provider(profile.build());
-    }
-    if let (Some(ak), Some(sk)) = (&access.access_key, &access.secret_key) {
-        loader = loader.credentials_provider(Credentials::new(ak, sk, access.token.clone(), None, "template"));
-    }
-    let mut sdk = loader.load().await;
-    if let Some(v) = &access.vault {
-        sdk = sdk.into_builder().credentials_provider(SharedCredentialsProvider::new(super::vault::VaultProvider::new(v.clone()))).build();
-    } else if access.access_key.is_none() {
-        let files = files.unwrap_or_default();
-        if let Some(p) = super::sts::mfa_profile(access, &files, &sdk).await {
-            sdk = sdk.into_builder().credentials_provider(p).build();
-        }
-    } else if access.mfa_code.is_some() {
-        let why = "mfa_code is set, but access_key/secret_key in the template need no MFA code: remove one of them";
-        sdk = sdk.into_builder().credentials_provider(super::sts::refuse(why)).build();
+        access.profile.as_deref().map(|p| SharedCredentialsProvider::new(profile_provider(&pc, Some(p), files.as_ref())))
+    };
+    if let Some(p) = chosen {
+        sdk = sdk.into_builder().credentials_provider(p).build();
     }
     if let Some(role) = &access.assume_role {
         let provider = super::sts::AssumeRoleProvider::new(&sdk, role.clone(), None);

@@ -4,7 +4,7 @@
 //! profile that assumes a role behind MFA (`role_arn` + `mfa_serial`,
 //! answered by `mfa_code`, which the SDK's profile chain ignores).
 
-use super::client::error_chain;
+use super::client::{error_chain, Reused};
 use super::config::{Access, AssumeRole};
 use aws_config::SdkConfig;
 use aws_credential_types::provider::error::CredentialsError;
@@ -20,22 +20,18 @@ pub struct AssumeRoleProvider {
     role: AssumeRole,
     /// The MFA device's serial and the code for it.
     mfa: Option<(String, String)>,
-    cached: tokio::sync::Mutex<Option<Credentials>>,
+    /// Reused until five minutes before they expire.
+    reused: Reused,
 }
 
 impl AssumeRoleProvider {
     /// Assume `role` with the credentials of `base` (its region and
     /// endpoint too).
     pub fn new(base: &SdkConfig, role: AssumeRole, mfa: Option<(String, String)>) -> AssumeRoleProvider {
-        AssumeRoleProvider { sts: aws_sdk_sts::Client::new(base), role, mfa, cached: tokio::sync::Mutex::new(None) }
+        AssumeRoleProvider { sts: aws_sdk_sts::Client::new(base), role, mfa, reused: Reused::new(Duration::from_secs(300)) }
     }
 
-    async fn credentials(&self) -> Result<Credentials, CredentialsError> {
-        let mut cached = self.cached.lock().await;
-        // Reused until five minutes before they expire.
-        if let Some(c) = cached.as_ref().filter(|c| c.expiry().is_none_or(|e| e > SystemTime::now() + Duration::from_secs(300))) {
-            return Ok(c.clone());
-        }
+    async fn assume(&self) -> Result<Credentials, CredentialsError> {
         let r = &self.role;
         let session = r.session_name.clone().unwrap_or_else(|| format!("kiln-{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)));
         let mut req = self.sts.assume_role().role_arn(&r.role_arn).role_session_name(session).set_external_id(r.external_id.clone()).set_policy(r.policy.clone());
@@ -58,9 +54,7 @@ impl AssumeRoleProvider {
         let out = req.send().await.map_err(|e| CredentialsError::provider_error(format!("assuming role {}: {}", r.role_arn, error_chain(&e))))?;
         let c = out.credentials().ok_or_else(|| CredentialsError::provider_error(format!("assuming role {}: STS answered without credentials", r.role_arn)))?;
         let expiry = SystemTime::try_from(*c.expiration()).ok();
-        let creds = Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string()), expiry, "AssumeRole");
-        *cached = Some(creds.clone());
-        Ok(creds)
+        Ok(Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string()), expiry, "AssumeRole"))
     }
 }
 
@@ -69,7 +63,7 @@ impl ProvideCredentials for AssumeRoleProvider {
     where
         Self: 'a,
     {
-        future::ProvideCredentials::new(self.credentials())
+        future::ProvideCredentials::new(self.reused.get(|| self.assume()))
     }
 }
 
@@ -111,9 +105,9 @@ pub async fn mfa_profile(access: &Access, files: &EnvConfigFiles, base: &SdkConf
     let Some(code) = access.mfa_code.clone() else {
         return Some(refuse(&format!("profile {name:?} assumes {role_arn} with MFA (mfa_serial {serial}): set mfa_code to the device's current code (kiln cleanup: -mfa-code)")));
     };
-    let pc = aws_config::provider_config::ProviderConfig::without_region().with_region(Some(aws_config::Region::new(access.region.clone()))).with_http_client(super::client::http_client());
+    let pc = super::client::provider_config(access);
     let source: SharedCredentialsProvider = match (profile.get("source_profile"), profile.get("credential_source")) {
-        (Some(src), _) => SharedCredentialsProvider::new(aws_config::profile::ProfileFileCredentialsProvider::builder().configure(&pc).profile_files(files.clone()).profile_name(src).build()),
+        (Some(src), _) => SharedCredentialsProvider::new(super::client::profile_provider(&pc, Some(src), Some(files))),
         (None, Some("Environment")) => SharedCredentialsProvider::new(aws_config::environment::EnvironmentVariableCredentialsProvider::new()),
         (None, Some("Ec2InstanceMetadata")) => SharedCredentialsProvider::new(aws_config::imds::credentials::ImdsCredentialsProvider::builder().configure(&pc).build()),
         (None, Some("EcsContainer")) => SharedCredentialsProvider::new(aws_config::ecs::EcsCredentialsProvider::builder().configure(&pc).build()),

@@ -4,6 +4,7 @@
 //! `VAULT_TOKEN` (else `~/.vault-token`, the CLI's), `VAULT_NAMESPACE`, and
 //! `VAULT_CACERT` for a private CA.
 
+use super::client::Reused;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials};
 use aws_credential_types::Credentials;
@@ -22,23 +23,17 @@ pub struct VaultEngine {
 #[derive(Debug)]
 pub struct VaultProvider {
     engine: VaultEngine,
-    cached: tokio::sync::Mutex<Option<Credentials>>,
+    reused: Reused,
 }
 
 impl VaultProvider {
     pub fn new(engine: VaultEngine) -> VaultProvider {
-        VaultProvider { engine, cached: tokio::sync::Mutex::new(None) }
+        VaultProvider { engine, reused: Reused::new(Duration::from_secs(60)) }
     }
 
-    async fn credentials(&self) -> Result<Credentials, CredentialsError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(c) = cached.as_ref().filter(|c| c.expiry().is_none_or(|e| e > SystemTime::now() + Duration::from_secs(60))) {
-            return Ok(c.clone());
-        }
+    async fn ask(&self) -> Result<Credentials, CredentialsError> {
         let engine = self.engine.clone();
-        let creds = tokio::task::spawn_blocking(move || fetch(&engine)).await.map_err(|e| CredentialsError::provider_error(e.to_string()))?.map_err(CredentialsError::invalid_configuration)?;
-        *cached = Some(creds.clone());
-        Ok(creds)
+        tokio::task::spawn_blocking(move || fetch(&engine)).await.map_err(|e| CredentialsError::provider_error(e.to_string()))?.map_err(CredentialsError::invalid_configuration)
     }
 }
 
@@ -47,7 +42,7 @@ impl ProvideCredentials for VaultProvider {
     where
         Self: 'a,
     {
-        future::ProvideCredentials::new(self.credentials())
+        future::ProvideCredentials::new(self.reused.get(|| self.ask()))
     }
 }
 
