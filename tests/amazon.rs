@@ -447,6 +447,14 @@ fn fault_sweep_every_ec2_call_leaks_nothing() {
 /// the `n`-th step starts; returns (exit code, output, seconds from the
 /// signal to the exit).
 fn interrupt_at(w: &Work, f: &Path, step: &str, sig: i32) -> (Option<i32>, String, f64) {
+    let start = format!(",step,{step},start");
+    interrupt_when(w, f, sig, Duration::ZERO, |line| line.contains(&start))
+}
+
+/// `kiln build -machine-readable f`, sent `sig` `after` the first output
+/// line that `ready` accepts; returns (exit code, output, seconds from the
+/// signal to the exit, -1 when never sent).
+fn interrupt_when(w: &Work, f: &Path, sig: i32, after: Duration, ready: impl Fn(&str) -> bool) -> (Option<i32>, String, f64) {
     let mut child = aws_env(w.kiln().args(["build", "-machine-readable"]).arg(f)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     let pid = child.id() as i32;
     let stdout = child.stdout.take().expect("stdout");
@@ -454,7 +462,8 @@ fn interrupt_at(w: &Work, f: &Path, step: &str, sig: i32) -> (Option<i32>, Strin
     let mut sent: Option<Instant> = None;
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
-        if sent.is_none() && line.contains(&format!(",step,{step},start")) {
+        if sent.is_none() && ready(&line) {
+            std::thread::sleep(after);
             // SAFETY: sending a signal to our own child process.
             unsafe {
                 libc::kill(pid, sig);
@@ -467,6 +476,15 @@ fn interrupt_at(w: &Work, f: &Path, step: &str, sig: i32) -> (Option<i32>, Strin
     let status = child.wait().expect("wait");
     let took = sent.map(|s| s.elapsed().as_secs_f64()).unwrap_or(-1.0);
     (status.code(), out, took)
+}
+
+/// Read `child`'s stdout until a line contains `needle` (or it ends).
+fn read_until(child: &mut std::process::Child, needle: &str) {
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        if line.map(|l| l.contains(needle)).unwrap_or(true) {
+            break;
+        }
+    }
 }
 
 fn step_names(machine_output: &str) -> Vec<String> {
@@ -549,29 +567,12 @@ fn an_interrupt_during_the_region_copies_leaves_no_ami_in_any_region() {
         proxy.delay.lock().unwrap().push((slow.to_string(), 1200));
         let f = w.write("copies.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  ami_regions = [\"us-west-2\"]\n", "\"echo start\""));
         let sig = if i == 0 { libc::SIGINT } else { libc::SIGTERM };
-        let mut child = aws_env(w.kiln().args(["build", "-machine-readable"]).arg(&f)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-        let pid = child.id() as i32;
-        let mut out = String::new();
-        let mut sent = None;
-        for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
-            let Ok(line) = line else { break };
-            // The copy has gone out (and, for the slow wait, been answered).
-            let ready = if slow == "CopyImage" { line.contains("Copying AMI") } else { line.contains("in region (us-west-2) to become ready") };
-            if sent.is_none() && ready {
-                std::thread::sleep(Duration::from_millis(300));
-                // SAFETY: a signal to our own child.
-                unsafe {
-                    libc::kill(pid, sig);
-                }
-                sent = Some(Instant::now());
-            }
-            out.push_str(&line);
-            out.push('\n');
-        }
-        let status = child.wait().expect("wait");
+        // The copy has gone out (and, for the slow wait, been answered).
+        let ready = |line: &str| if slow == "CopyImage" { line.contains("Copying AMI") } else { line.contains("in region (us-west-2) to become ready") };
+        let (code, out, took) = interrupt_when(&w, &f, sig, Duration::from_millis(300), ready);
         let case = format!("signal {sig} while {slow} is slow");
-        assert!(sent.is_some(), "{case}: the copy never started\n{out}");
-        assert_eq!(status.code(), Some(1), "{case}:\n{out}");
+        assert!(took >= 0.0, "{case}: the copy never started\n{out}");
+        assert_eq!(code, Some(1), "{case}:\n{out}");
         assert!(proxy.calls().iter().any(|c| c == "CopyImage"), "{case}: no CopyImage\n{out}");
         assert_no_leaks(&h, &case);
         let east = rt().block_on(inventory(&h.client()));
@@ -588,12 +589,7 @@ fn kill_9_then_kiln_cleanup_deletes_everything() {
     let w = Work::new();
     let f = w.write("k.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, TEMP_PROFILE, "\"echo started\", \"sleep 60\""));
     let mut child = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    for line in BufReader::new(stdout).lines() {
-        if line.map(|l| l.contains("started")).unwrap_or(true) {
-            break;
-        }
-    }
+    read_until(&mut child, "started");
     child.kill().expect("kill -9");
     child.wait().expect("wait");
     let inv = rt().block_on(inventory(&h.client()));
@@ -620,11 +616,7 @@ fn kill_9_during_a_copy_then_kiln_cleanup_deletes_the_copy_too() {
     proxy.delay.lock().unwrap().push(("CopyImage".into(), 3000));
     let f = w.write("kc.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  ami_regions = [\"us-west-2\"]\n", "\"true\""));
     let mut child = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
-    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
-        if line.map(|l| l.contains("Copying AMI")).unwrap_or(true) {
-            break;
-        }
-    }
+    read_until(&mut child, "Copying AMI");
     // The copy reaches moto; its answer is held back.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !proxy.events.lock().unwrap().iter().any(|e| e == "start CopyImage") && Instant::now() < deadline {
@@ -870,11 +862,7 @@ fn kiln_cleanup_gets_credentials_as_the_killed_build_did() {
             c.env(k, v);
         }
         let mut child = c.spawn().expect("spawn");
-        for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
-            if line.map(|l| l.contains("started")).unwrap_or(true) {
-                break;
-            }
-        }
+        read_until(&mut child, "started");
         child.kill().expect("kill -9");
         child.wait().expect("wait");
         assert!(!rt().block_on(inventory(&h.client())).instances.is_empty(), "{extra}: kill -9 should leave the instance");
