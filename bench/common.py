@@ -31,6 +31,10 @@ def wait_port(port, secs=10):
 # Mean CPU seconds (user + system) of the runs of the last measure() call,
 # when GNU time is there to report them (else None).
 last_cpu = None
+# Wall seconds of each run of the last measure() call.
+last_runs = []
+# perf_counter() when the last run of the last measure() call ended.
+last_end = None
 
 
 def measure(argv, n, env=None, cwd=None, before_each=None):
@@ -46,7 +50,8 @@ def measure(argv, n, env=None, cwd=None, before_each=None):
     gnu_time = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
     if not gnu_time:
         print("note: /usr/bin/time (Debian package `time`) not found; peak RSS includes the benchmark script's own", file=sys.stderr)
-    global last_cpu
+    global last_cpu, last_runs, last_end
+    last_runs = []
     total, peak, cpu = 0.0, 0, 0.0
     env = dict(env or os.environ, CHECKPOINT_DISABLE="1")
     rss_file = os.path.join(tempfile.gettempdir(), f"kiln-bench-rss-{os.getpid()}")
@@ -65,6 +70,8 @@ def measure(argv, n, env=None, cwd=None, before_each=None):
             os.chdir(old)
         _, status, ru = os.wait4(pid, 0)
         total += time.perf_counter() - t0
+        last_runs.append(time.perf_counter() - t0)
+        last_end = time.perf_counter()
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit(f"{' '.join(argv)} failed")
         rss = ru.ru_maxrss

@@ -41,17 +41,8 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// sshd's AuthorizedKeysCommand: the public key of every key pair in moto
-/// (DescribeKeyPairs with IncludePublicKey), with nothing but the standard
-/// library so that a login stays fast.
-const KEYS_SCRIPT: &str = r#"#!/usr/bin/python3
-import html, re, sys, urllib.parse, urllib.request
-body = urllib.parse.urlencode({"Action": "DescribeKeyPairs", "Version": "2016-11-15", "IncludePublicKey": "true"}).encode()
-auth = "AWS4-HMAC-SHA256 Credential=testing/20200101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0"
-req = urllib.request.Request(sys.argv[1] + "/", data=body, headers={"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"})
-for key in re.findall(r"<publicKey>(.*?)</publicKey>", urllib.request.urlopen(req, timeout=10).read().decode(), re.S):
-    print(html.unescape(key).strip())
-"#;
+/// sshd's AuthorizedKeysCommand: the public key of every key pair in moto.
+const KEYS_SCRIPT: &str = include_str!("authorized-keys");
 
 fn install_keys_command() -> bool {
     let path = Path::new(KEYS_COMMAND);
