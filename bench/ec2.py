@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """kiln build vs packer build (1.6.6) of the classic first AMI
-(templates/first-ami.json) on the same loopback EC2, in one run: wall time,
-peak RSS and the number of EC2 API calls of each.
+(templates/first-ami.json) on the same loopback EC2, in one run: wall time
+(mean and median of N interleaved runs each), peak RSS and the number of
+EC2 API calls of each.
 
 Starts its own moto server and an sshd whose authorized keys are moto's key
 pairs (like tests/common/ec2.rs; needs root), and a counting proxy in front
@@ -9,7 +10,7 @@ of moto. The template's package commands run through logging shims, so the
 "instance" (this machine) is not changed.
 Usage: sudo bench/ec2.py [N]   (KILN=path/to/kiln)
 """
-import http.server, os, shutil, socketserver, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
+import http.server, os, shutil, socketserver, statistics, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -102,25 +103,55 @@ def reset():
     trace.append((time.perf_counter(), "(process starts)", 0.0))
 
 
-try:
-    calls[0] = 0
-    tk, rk = common.measure([kiln, "build", "-color=false"] + args, N, env=env, cwd=work, before_each=reset)
-    ck, uk = calls[0] / N, common.last_cpu
-    print(f"kiln   build: {tk * 1000:8.1f} ms  peak RSS {rk / 1024:6.1f} MB  EC2 calls {ck:.0f}" + (f"  CPU {uk * 1000:6.1f} ms" if uk is not None else ""))
-    if os.environ.get("BENCH_TRACE"):
-        print("    runs (ms):", " ".join(f"{r * 1000:.0f}" for r in common.last_runs))
-        for t, a, ms in trace + [(common.last_end, "(process ends)", 0.0)]:
-            print(f"    +{(t - trace[0][0]) * 1000:7.1f} ms  {a:32s} {ms:6.1f} ms")
-    if packer:
+class Tool:
+    def __init__(self, name, path):
+        self.name, self.argv = name, [path, "build", "-color=false"] + args
+        self.walls, self.cpus, self.peak, self.calls, self.trace = [], [], 0, 0, []
+
+    def run(self, timed=True):
         calls[0] = 0
-        tp, rp = common.measure([packer, "build", "-color=false"] + args, N, env=env, cwd=work, before_each=reset)
-        cp, up = calls[0] / N, common.last_cpu
-        print(f"packer build: {tp * 1000:8.1f} ms  peak RSS {rp / 1024:6.1f} MB  EC2 calls {cp:.0f}" + (f"  CPU {up * 1000:6.1f} ms" if up is not None else ""))
+        wall, rss = common.measure(self.argv, 1, env=env, cwd=work, before_each=reset)
+        if timed:
+            self.walls.append(wall)
+            self.peak = max(self.peak, rss)
+            self.calls += calls[0]
+            if common.last_cpu is not None:
+                self.cpus.append(common.last_cpu)
+            self.trace = trace + [(common.last_end, "(process ends)", 0.0)]
+
+    def wall(self):
+        return statistics.mean(self.walls)
+
+    def cpu(self):
+        return statistics.mean(self.cpus) if self.cpus else None
+
+    def report(self):
+        cpu = self.cpu()
+        print(f"{self.name:6s} build: {self.wall() * 1000:8.1f} ms (median {statistics.median(self.walls) * 1000:6.1f})  peak RSS {self.peak / 1024:6.1f} MB"
+              f"  EC2 calls {self.calls / len(self.walls):.0f}" + (f"  CPU {cpu * 1000:6.1f} ms" if cpu is not None else ""))
         if os.environ.get("BENCH_TRACE"):
-            for t, a, ms in trace:
-                print(f"    +{(t - trace[0][0]) * 1000:7.1f} ms  {a:32s} {ms:6.1f} ms")
-        cpu = f", CPU {uk / up:.2f}" if uk is not None and up else ""
-        print(f"kiln / packer: wall {tk / tp:.2f} (goal <= 0.33), RSS {rk / rp:.2f} (goal <= 0.25), EC2 calls {ck / cp:.2f}{cpu}")
+            print("    runs (ms):", " ".join(f"{r * 1000:.0f}" for r in self.walls))
+            for t, a, ms in self.trace:
+                print(f"    +{(t - self.trace[0][0]) * 1000:7.1f} ms  {a:32s} {ms:6.1f} ms")
+
+
+try:
+    # Interleaved rounds, the order swapped each round, after one untimed
+    # round (the binaries' pages, sshd's and moto's first requests): a
+    # slow spell of this shared machine lands on both builders alike.
+    tools = [Tool("kiln", kiln)] + ([Tool("packer", packer)] if packer else [])
+    for t in tools:
+        t.run(timed=False)
+    for i in range(N):
+        for t in tools if i % 2 == 0 else tools[::-1]:
+            t.run()
+    for t in tools:
+        t.report()
+    if packer:
+        k, p = tools
+        ratio = f", CPU {k.cpu() / p.cpu():.2f}" if k.cpu() is not None and p.cpu() else ""
+        print(f"kiln / packer: wall {k.wall() / p.wall():.2f} (goal <= 0.33; medians {statistics.median(k.walls) / statistics.median(p.walls):.2f}),"
+              f" RSS {k.peak / p.peak:.2f} (goal <= 0.25), EC2 calls {k.calls / p.calls:.2f}{ratio}")
 finally:
     proxy.shutdown()
     sshd.kill()
