@@ -1109,6 +1109,15 @@ fn spot_instance_with_vpc_subnet_and_group_filters() {
     filters = { "group-name" = "kiln-test-ssh" }
   }
   spot_tags       = { Purpose = "spot-request" }
+  spot_tag {
+    key   = "Stage"
+    value = "spot"
+  }
+  fleet_tags = { Fleet = "kiln" }
+  fleet_tag {
+    key   = "Owner"
+    value = "images"
+  }
   run_volume_tags = { Disk = "build" }
   user_data       = "hello-spot"
   launch_block_device_mappings {
@@ -1140,7 +1149,12 @@ fn spot_instance_with_vpc_subnet_and_group_filters() {
     ] {
         assert!(data.iter().any(|p| p.starts_with(want) && (want.ends_with('=') || p == want)), "CreateLaunchTemplate lacks {want}: {data:?}");
     }
-    for (kind, tag) in [("instance", "Name"), ("volume", "Disk"), ("spot-instances-request", "Purpose")] {
+    let fleet = proxy.params("CreateFleet");
+    assert!(fleet.contains(&"TagSpecification.1.ResourceType=fleet".to_string()), "CreateFleet has no fleet tags: {fleet:?}");
+    for key in ["Fleet", "Owner"] {
+        assert!(fleet.iter().any(|p| p.starts_with("TagSpecification.1.Tag.") && p.ends_with(&format!(".Key={key}"))), "fleet tags lack {key}: {fleet:?}");
+    }
+    for (kind, tag) in [("instance", "Name"), ("volume", "Disk"), ("spot-instances-request", "Purpose"), ("spot-instances-request", "Stage")] {
         let n = data
             .iter()
             .find_map(|p| p.strip_prefix("LaunchTemplateData.TagSpecification.").and_then(|r| r.strip_suffix(&format!(".ResourceType={kind}"))))
@@ -1664,5 +1678,109 @@ fn decode_authorization_messages_explains_a_refused_call() {
         let asked = proxy.stood_in.lock().unwrap().clone();
         assert_eq!(asked.iter().any(|b| b.contains("EncodedMessage=kilnENCODED123")), decoded, "{asked:?}");
         assert_no_leaks(&h, "refused RunInstances");
+    }
+}
+
+/// Tags in block form (`tag`, `snapshot_tag`, `run_tag`, `run_volume_tag`)
+/// merge into their maps, a later key winning; `no_ephemeral` maps the
+/// instance-store device names to nothing; a capacity reservation and
+/// license configurations reach RunInstances. Bad combinations are refused
+/// before any call.
+#[test]
+fn tag_blocks_no_ephemeral_capacity_reservations_and_licenses() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let extra = r#"  tag {
+    key   = "Name"
+    value = "from-a-block"
+  }
+  tag {
+    key   = "Team"
+    value = "images"
+  }
+  snapshot_tag {
+    key   = "Disk"
+    value = "root"
+  }
+  run_tags = { Purpose = "map" }
+  run_tag {
+    key   = "Purpose"
+    value = "block"
+  }
+  run_volume_tag {
+    key   = "Volume"
+    value = "build"
+  }
+  no_ephemeral = true
+  launch_block_device_mappings {
+    device_name           = "xvdcb"
+    volume_size           = 1
+    delete_on_termination = true
+  }
+  capacity_reservation_preference = "open"
+  license_specifications {
+    license_configuration_request = {
+      license_configuration_arn = "arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123456789abcdef0"
+    }
+  }
+"#;
+    let f = w.write("tags.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let inv = assert_no_leaks(&h, "tag blocks");
+    let ami = inv.amis[0].0.clone();
+    rt().block_on(async {
+        let c = h.client();
+        let tags_of = |id: String| {
+            let c = c.clone();
+            async move {
+                let out = c.describe_tags().filters(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(id).build()).send().await.expect("DescribeTags");
+                out.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect::<Vec<_>>()
+            }
+        };
+        let ami_tags = tags_of(ami.clone()).await;
+        for want in [("Name", "from-a-block"), ("Team", "images")] {
+            assert!(ami_tags.iter().any(|(k, v)| k == want.0 && v == want.1), "AMI lacks {want:?}: {ami_tags:?}");
+        }
+        assert!(ami_tags.iter().any(|(k, v)| k == "Base" && !v.is_empty()), "the map's other tags stay: {ami_tags:?}");
+        assert!(!ami_tags.iter().any(|(k, v)| k == "Name" && v == "kiln-test"), "the block did not replace the map's Name: {ami_tags:?}");
+        let img = c.describe_images().image_ids(&ami).send().await.expect("images");
+        let snap = img.images()[0].block_device_mappings().iter().find_map(|b| b.ebs().and_then(|e| e.snapshot_id())).expect("snapshot").to_string();
+        let snap_tags = tags_of(snap).await;
+        assert!(snap_tags.iter().any(|(k, v)| k == "Disk" && v == "root"), "snapshot lacks Disk=root: {snap_tags:?}");
+    });
+    let run = proxy.params("RunInstances");
+    let tag_spec = |kind: &str, key: &str, value: &str| {
+        let n = run.iter().find_map(|p| p.strip_prefix("TagSpecification.").and_then(|r| r.strip_suffix(&format!(".ResourceType={kind}")))).unwrap_or_else(|| panic!("no {kind} tags: {run:?}"));
+        let prefix = format!("TagSpecification.{n}.Tag.");
+        let idx = run.iter().find_map(|p| p.strip_prefix(&prefix).and_then(|r| r.strip_suffix(&format!(".Key={key}")))).unwrap_or_else(|| panic!("{kind} tags lack {key}: {run:?}"));
+        assert!(run.contains(&format!("{prefix}{idx}.Value={value}")), "{kind} tag {key} is not {value}: {run:?}");
+    };
+    tag_spec("instance", "Purpose", "block");
+    tag_spec("volume", "Volume", "build");
+    assert!(run.contains(&"CapacityReservationSpecification.CapacityReservationPreference=open".to_string()), "{run:?}");
+    assert!(run.contains(&"LicenseSpecification.1.LicenseConfigurationArn=arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123456789abcdef0".to_string()), "{run:?}");
+    // xvdca..xvdcz mapped to nothing, but the device the user mapped kept as mapped.
+    let devices: Vec<&String> = run.iter().filter(|p| p.starts_with("BlockDeviceMapping.") && p.contains(".DeviceName=xvdc")).collect();
+    assert_eq!(devices.len(), 26, "{devices:?}");
+    let user = run.iter().find_map(|p| p.strip_prefix("BlockDeviceMapping.").and_then(|r| r.strip_suffix(".DeviceName=xvdcb"))).expect("xvdcb mapped");
+    assert!(run.contains(&format!("BlockDeviceMapping.{user}.Ebs.VolumeSize=1")), "{run:?}");
+    let empty = run.iter().filter(|p| p.starts_with("BlockDeviceMapping.") && p.ends_with(".NoDevice=")).count();
+    assert_eq!(empty, 25, "{run:?}");
+
+    for (bad, says) in [
+        ("  tag {\n    value = \"x\"\n  }\n", "every tag block needs a non-empty key"),
+        ("  capacity_reservation_preference = \"always\"\n", "capacity_reservation_preference \"always\" is invalid"),
+        ("  capacity_reservation_id = \"cr-1\"\n  capacity_reservation_group_arn = \"arn:g\"\n", "are mutually exclusive"),
+        ("  capacity_reservation_preference = \"open\"\n  spot_price = \"auto\"\n", "cannot be used with spot_price"),
+    ] {
+        proxy.reset();
+        let f = w.write("bad.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\""));
+        let out = aws_env(w.kiln().args(["validate"]).arg(&f)).output().expect("run");
+        assert_eq!(out.status.code(), Some(1), "{bad}: {}", text(&out));
+        assert!(text(&out).contains(says), "{bad}: {}", text(&out));
+        assert!(proxy.calls().is_empty(), "{bad}: validate called EC2");
     }
 }

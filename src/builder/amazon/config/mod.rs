@@ -47,11 +47,21 @@ pub const FIELDS: &[Field] = &[
     Field("ami_block_device_mappings", Kind::Blocks(BLOCK_DEVICE)),
     Field("ebs_optimized", Kind::Bool),
     Field("run_tags", Kind::StringMap),
+    Field("run_tag", Kind::Blocks(KEY_VALUE)),
     Field("run_volume_tags", Kind::StringMap),
+    Field("run_volume_tag", Kind::Blocks(KEY_VALUE)),
+    Field("no_ephemeral", Kind::Bool),
+    Field("capacity_reservation_preference", Kind::String),
+    Field("capacity_reservation_id", Kind::String),
+    Field("capacity_reservation_group_arn", Kind::String),
+    Field("license_specifications", Kind::Blocks(&[Field("license_configuration_request", Kind::Block(&[Field("license_configuration_arn", Kind::String)]))])),
     Field("shutdown_behavior", Kind::String),
     Field("spot_price", Kind::String),
     Field("spot_instance_types", Kind::Strings),
     Field("spot_tags", Kind::StringMap),
+    Field("spot_tag", Kind::Blocks(KEY_VALUE)),
+    Field("fleet_tags", Kind::StringMap),
+    Field("fleet_tag", Kind::Blocks(KEY_VALUE)),
     Field("spot_allocation_strategy", Kind::String),
     Field("ssh_interface", Kind::String),
     Field("ami_name", Kind::String),
@@ -67,7 +77,9 @@ pub const FIELDS: &[Field] = &[
     Field("snapshot_users", Kind::Strings),
     Field("snapshot_groups", Kind::Strings),
     Field("tags", Kind::StringMap),
+    Field("tag", Kind::Blocks(KEY_VALUE)),
     Field("snapshot_tags", Kind::StringMap),
+    Field("snapshot_tag", Kind::Blocks(KEY_VALUE)),
     Field("ami_regions", Kind::Strings),
     Field("encrypt_boot", Kind::Bool),
     Field("kms_key_id", Kind::String),
@@ -92,6 +104,9 @@ pub const FIELDS: &[Field] = &[
     Field("skip_profile_validation", Kind::Bool),
     Field("temporary_iam_instance_profile_policy_document", Kind::Block(POLICY_DOCUMENT)),
 ];
+
+/// The block form of a tag map (`tag { key = "…" value = "…" }`, repeatable).
+const KEY_VALUE: &[Field] = &[Field("key", Kind::String), Field("value", Kind::String)];
 
 const POLICY_DOCUMENT: &[Field] =
     &[Field("Version", Kind::String), Field("Statement", Kind::Blocks(&[Field("Effect", Kind::String), Field("Action", Kind::Strings), Field("Resource", Kind::Strings)]))];
@@ -149,6 +164,18 @@ pub struct BlockDevice {
     pub volume_type: Option<String>,
 }
 
+/// How the source instance uses On-Demand Capacity Reservations (one of
+/// the three settings; Packer's are mutually exclusive too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CapacityReservation {
+    /// `capacity_reservation_preference`: "open" or "none".
+    Preference(String),
+    /// `capacity_reservation_id`: that reservation.
+    Id(String),
+    /// `capacity_reservation_group_arn`: a reservation in that group.
+    GroupArn(String),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SshInterface {
     PublicIp,
@@ -183,6 +210,8 @@ pub struct EbsConfig {
     pub spot_price: Option<String>,
     pub spot_instance_types: Vec<String>,
     pub spot_tags: Vec<(String, String)>,
+    /// Tags of the instant fleet a spot launch requests.
+    pub fleet_tags: Vec<(String, String)>,
     pub spot_allocation_strategy: Option<String>,
     pub temporary_security_group_source_cidrs: Vec<String>,
     pub iam_instance_profile: Option<String>,
@@ -196,6 +225,11 @@ pub struct EbsConfig {
     pub ebs_optimized: bool,
     pub run_tags: Vec<(String, String)>,
     pub run_volume_tags: Vec<(String, String)>,
+    /// `no_ephemeral`: the instance type's instance-store volumes left out.
+    pub no_ephemeral: bool,
+    pub capacity_reservation: Option<CapacityReservation>,
+    /// `license_specifications`: license configuration ARNs for the launch.
+    pub license_configuration_arns: Vec<String>,
     pub shutdown_behavior: Option<String>,
     pub placement: Placement,
     pub metadata_options: Option<MetadataOptions>,
@@ -246,6 +280,26 @@ fn block(c: &Config, k: &str) -> Option<Config> {
     c.get(k).and_then(Value::as_attrs).map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
+/// A tag map with its block form merged in, as Packer's `KeyValues.CopyOn`
+/// does: the blocks after the map's entries, a repeated key taking the
+/// later value. A block without a `key` is an error (EC2 would refuse it
+/// at the end of the build).
+fn tag_map(c: &Config, map: &str, block_name: &str, errs: &mut Vec<String>) -> Vec<(String, String)> {
+    let mut tags = get_string_map(c, map);
+    for b in blocks(c, block_name) {
+        let Some(key) = non_empty(get_str(&b, "key")) else {
+            errs.push(format!("{block_name}: every {block_name} block needs a non-empty key"));
+            continue;
+        };
+        let value = get_str(&b, "value").unwrap_or_default();
+        match tags.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => tags.push((key, value)),
+        }
+    }
+    tags
+}
+
 fn blocks(c: &Config, k: &str) -> Vec<Config> {
     match c.get(k) {
         Some(v) => match v.as_seq() {
@@ -258,6 +312,25 @@ fn blocks(c: &Config, k: &str) -> Vec<Config> {
 
 /// `placement`, `metadata_options`, Nitro Enclaves, unlimited CPU credits
 /// and `imds_support`, checked as Packer checks them.
+fn capacity_reservation(c: &Config, errs: &mut Vec<String>) -> Option<CapacityReservation> {
+    let preference = non_empty(get_str(c, "capacity_reservation_preference"));
+    let id = non_empty(get_str(c, "capacity_reservation_id"));
+    let arn = non_empty(get_str(c, "capacity_reservation_group_arn"));
+    if let Some(p) = &preference {
+        if p != "open" && p != "none" {
+            errs.push(format!("capacity_reservation_preference {p:?} is invalid: use \"open\" or \"none\""));
+        }
+    }
+    let set = [preference.is_some(), id.is_some(), arn.is_some()].iter().filter(|b| **b).count();
+    if set > 1 {
+        errs.push("capacity_reservation_preference, capacity_reservation_id and capacity_reservation_group_arn are mutually exclusive: set only one of them".into());
+    }
+    if set > 0 && non_empty(get_str(c, "spot_price")).is_some_and(|p| p != "0") {
+        errs.push("capacity reservations hold On-Demand capacity: capacity_reservation_* cannot be used with spot_price".into());
+    }
+    preference.map(CapacityReservation::Preference).or(id.map(CapacityReservation::Id)).or(arn.map(CapacityReservation::GroupArn))
+}
+
 fn run_options(c: &Config, errs: &mut Vec<String>) -> (Placement, Option<MetadataOptions>, bool, bool, Option<String>) {
     let one_of = |errs: &mut Vec<String>, what: &str, v: Option<String>, allowed: &[&str]| -> Option<String> {
         let v = non_empty(v)?;
@@ -508,6 +581,10 @@ impl EbsConfig {
             errs.push(format!("skip_save_build_region needs ami_regions with a region other than the build region ({}): else no AMI would be kept", access.region));
         }
         let (placement, metadata_options, enable_nitro_enclave, unlimited_credits, imds_support) = run_options(c, &mut errs);
+        let capacity_reservation = capacity_reservation(c, &mut errs);
+        let [tags, snapshot_tags, run_tags, run_volume_tags, spot_tags, fleet_tags] =
+            [("tags", "tag"), ("snapshot_tags", "snapshot_tag"), ("run_tags", "run_tag"), ("run_volume_tags", "run_volume_tag"), ("spot_tags", "spot_tag"), ("fleet_tags", "fleet_tag")]
+                .map(|(map, block)| tag_map(c, map, block, &mut errs));
         let temporary_iam_policy = match block(c, "temporary_iam_instance_profile_policy_document") {
             None => None,
             Some(doc) => match policy_document(&doc) {
@@ -549,7 +626,8 @@ impl EbsConfig {
             source_public_ip: get_bool(c, "temporary_security_group_source_public_ip").unwrap_or(false),
             spot_price,
             spot_instance_types,
-            spot_tags: get_string_map(c, "spot_tags"),
+            spot_tags,
+            fleet_tags,
             spot_allocation_strategy: non_empty(get_str(c, "spot_allocation_strategy")),
             temporary_security_group_source_cidrs: cidrs,
             iam_instance_profile: non_empty(get_str(c, "iam_instance_profile")),
@@ -559,8 +637,15 @@ impl EbsConfig {
             launch_block_device_mappings: launch,
             ami_block_device_mappings: ami_bdm,
             ebs_optimized: get_bool(c, "ebs_optimized").unwrap_or(false),
-            run_tags: get_string_map(c, "run_tags"),
-            run_volume_tags: get_string_map(c, "run_volume_tags"),
+            run_tags,
+            run_volume_tags,
+            no_ephemeral: get_bool(c, "no_ephemeral").unwrap_or(false),
+            capacity_reservation,
+            license_configuration_arns: blocks(c, "license_specifications")
+                .iter()
+                .filter_map(|l| block(l, "license_configuration_request"))
+                .filter_map(|r| non_empty(get_str(&r, "license_configuration_arn")))
+                .collect(),
             shutdown_behavior: non_empty(get_str(c, "shutdown_behavior")),
             placement,
             metadata_options,
@@ -583,8 +668,8 @@ impl EbsConfig {
             imds_support,
             snapshot_users: get_strings(c, "snapshot_users"),
             snapshot_groups: get_strings(c, "snapshot_groups"),
-            tags: get_string_map(c, "tags"),
-            snapshot_tags: get_string_map(c, "snapshot_tags"),
+            tags,
+            snapshot_tags,
             ami_regions: get_strings(c, "ami_regions"),
             encrypt_boot: get_bool(c, "encrypt_boot"),
             kms_key_id: non_empty(get_str(c, "kms_key_id")),

@@ -4,16 +4,17 @@
 //! and writes both, side by side, so neither path can miss one.
 
 use super::{render_tags, SourceImage, State};
-use crate::builder::amazon::config::{BlockDevice, EbsConfig};
+use crate::builder::amazon::config::{BlockDevice, CapacityReservation, EbsConfig};
 use crate::builder::amazon::resources;
 use crate::runner::{BuildContext, BuildError};
 use aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder;
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, CreditSpecificationRequest, EbsBlockDevice, EnclaveOptionsRequest, HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataEndpointState,
-    InstanceMetadataOptionsRequest, InstanceMetadataTagsState, InstanceNetworkInterfaceSpecification, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
-    LaunchTemplateEnclaveOptionsRequest, LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest, LaunchTemplateInstanceMetadataEndpointState,
-    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceMetadataTagsState, LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplatePlacementRequest,
-    LaunchTemplateTagSpecificationRequest, Placement, RequestLaunchTemplateData, ResourceType, ShutdownBehavior, Tag, TagSpecification, Tenancy, VolumeType,
+    BlockDeviceMapping, CapacityReservationPreference, CapacityReservationSpecification, CapacityReservationTarget, CreditSpecificationRequest, EbsBlockDevice, EnclaveOptionsRequest, HttpTokensState,
+    IamInstanceProfileSpecification, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceMetadataTagsState, InstanceNetworkInterfaceSpecification,
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateEnclaveOptionsRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateIamInstanceProfileSpecificationRequest, LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceMetadataTagsState,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplateLicenseConfigurationRequest, LaunchTemplatePlacementRequest, LaunchTemplateTagSpecificationRequest,
+    LicenseConfigurationRequest, Placement, RequestLaunchTemplateData, ResourceType, ShutdownBehavior, Tag, TagSpecification, Tenancy, VolumeType,
 };
 
 /// One launch block device as RunInstances and CreateImage take it.
@@ -71,22 +72,37 @@ pub(super) struct Launch<'a> {
     instance_tags: Vec<Tag>,
     volume_tags: Vec<Tag>,
     /// `launch_block_device_mappings`, one per device, and whether each is
-    /// deleted with the instance.
-    devices: Vec<(&'a BlockDevice, bool)>,
+    /// deleted with the instance; with `no_ephemeral`, an empty mapping for
+    /// each instance-store device name the user did not map.
+    devices: Vec<(BlockDevice, bool)>,
+}
+
+/// Where EC2 attaches instance-store volumes by default (xvdca–xvdcz): the
+/// names `no_ephemeral` maps to nothing, as Packer does, so that Windows
+/// guests do not show them.
+fn ephemeral_device_names() -> impl Iterator<Item = String> {
+    ('a'..='z').map(|l| format!("xvdc{l}"))
 }
 
 impl<'a> Launch<'a> {
     pub fn new(s: &State, cfg: &'a EbsConfig, ctx: &BuildContext, source: &SourceImage, token: &str, run_tags: &[Tag]) -> Result<Launch<'a>, BuildError> {
         let mut instance_tags = run_tags.to_vec();
         instance_tags.push(Tag::builder().key(resources::TOKEN_TAG).value(token).build());
-        let mut devices: Vec<(&BlockDevice, bool)> = Vec::new();
+        let mut devices: Vec<(BlockDevice, bool)> = Vec::new();
         for b in &cfg.launch_block_device_mappings {
             if devices.iter().any(|(d, _)| d.device_name == b.device_name) {
                 continue;
             }
             // The root volume goes with the instance unless said otherwise.
             let root = source.root_device_name.as_deref() == Some(b.device_name.as_str());
-            devices.push((b, root || b.delete_on_termination.is_none()));
+            devices.push((b.clone(), root || b.delete_on_termination.is_none()));
+        }
+        if cfg.no_ephemeral {
+            for name in ephemeral_device_names() {
+                if !devices.iter().any(|(d, _)| d.device_name == name) {
+                    devices.push((BlockDevice { device_name: name, no_device: true, ..Default::default() }, false));
+                }
+            }
         }
         Ok(Launch {
             cfg,
@@ -122,7 +138,9 @@ impl<'a> Launch<'a> {
             .set_iam_instance_profile(self.instance_profile.as_ref().map(|p| IamInstanceProfileSpecification::builder().name(p).build()))
             .set_instance_initiated_shutdown_behavior(cfg.shutdown_behavior.as_deref().map(ShutdownBehavior::from))
             .set_enclave_options(cfg.enable_nitro_enclave.then(|| EnclaveOptionsRequest::builder().enabled(true).build()))
-            .set_credit_specification(self.credits());
+            .set_credit_specification(self.credits())
+            .set_capacity_reservation_specification(self.capacity_reservation())
+            .set_license_specifications(self.licenses(|arn| LicenseConfigurationRequest::builder().license_configuration_arn(arn).build()));
         if !self.volume_tags.is_empty() {
             q = q.tag_specifications(TagSpecification::builder().resource_type(ResourceType::Volume).set_tags(Some(self.volume_tags.clone())).build());
         }
@@ -174,7 +192,8 @@ impl<'a> Launch<'a> {
             .set_ebs_optimized(cfg.ebs_optimized.then_some(true))
             .set_iam_instance_profile(self.instance_profile.as_ref().map(|p| LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(p).build()))
             .set_enclave_options(cfg.enable_nitro_enclave.then(|| LaunchTemplateEnclaveOptionsRequest::builder().enabled(true).build()))
-            .set_credit_specification(self.credits());
+            .set_credit_specification(self.credits())
+            .set_license_specifications(self.licenses(|arn| LaunchTemplateLicenseConfigurationRequest::builder().license_configuration_arn(arn).build()));
         if !self.volume_tags.is_empty() {
             data = data.tag_specifications(tags(ResourceType::Volume, self.volume_tags.clone()));
         }
@@ -212,6 +231,21 @@ impl<'a> Launch<'a> {
             data = data.set_block_device_mappings(Some(self.devices.iter().map(|(b, del)| template_block_device(b, *del)).collect()));
         }
         data.build()
+    }
+
+    fn capacity_reservation(&self) -> Option<CapacityReservationSpecification> {
+        let spec = CapacityReservationSpecification::builder();
+        let target = CapacityReservationTarget::builder();
+        Some(match self.cfg.capacity_reservation.as_ref()? {
+            CapacityReservation::Preference(p) => spec.capacity_reservation_preference(CapacityReservationPreference::from(p.as_str())).build(),
+            CapacityReservation::Id(id) => spec.capacity_reservation_target(target.capacity_reservation_id(id).build()).build(),
+            CapacityReservation::GroupArn(arn) => spec.capacity_reservation_target(target.capacity_reservation_resource_group_arn(arn).build()).build(),
+        })
+    }
+
+    fn licenses<T>(&self, request: impl Fn(&str) -> T) -> Option<Vec<T>> {
+        let arns = &self.cfg.license_configuration_arns;
+        (!arns.is_empty()).then(|| arns.iter().map(|a| request(a)).collect())
     }
 
     fn credits(&self) -> Option<CreditSpecificationRequest> {

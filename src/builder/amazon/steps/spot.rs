@@ -7,8 +7,8 @@ use crate::builder::amazon::config::EbsConfig;
 use crate::builder::amazon::resources::Resource;
 use crate::runner::{BuildContext, BuildError};
 use aws_sdk_ec2::types::{
-    DefaultTargetCapacityType, FleetLaunchTemplateConfigRequest, FleetLaunchTemplateOverridesRequest, FleetLaunchTemplateSpecificationRequest, FleetType, InstanceType, SpotAllocationStrategy,
-    SpotOptionsRequest, TargetCapacitySpecificationRequest,
+    DefaultTargetCapacityType, FleetLaunchTemplateConfigRequest, FleetLaunchTemplateOverridesRequest, FleetLaunchTemplateSpecificationRequest, FleetType, InstanceType, ResourceType,
+    SpotAllocationStrategy, SpotOptionsRequest, TagSpecification, TargetCapacitySpecificationRequest,
 };
 
 /// Launch the source instance as a spot instance, as current Packer does:
@@ -42,10 +42,13 @@ pub(super) async fn launch_spot(s: &mut State, cfg: &EbsConfig, ctx: &BuildConte
         .build();
     let capacity = TargetCapacitySpecificationRequest::builder().total_target_capacity(1).default_target_capacity_type(DefaultTargetCapacityType::Spot).build();
     let strategy = cfg.spot_allocation_strategy.clone().unwrap_or_else(|| "price-capacity-optimized".into());
+    let fleet_tags = render_tags(ctx, &cfg.fleet_tags)?;
+    let fleet_tags = (!fleet_tags.is_empty()).then(|| vec![TagSpecification::builder().resource_type(ResourceType::Fleet).set_tags(Some(fleet_tags)).build()]);
     ctx.ui.message(&format!("Requesting a spot instance of {} (max price {price})", types.join(", ")));
     let call = s
         .ec2
         .create_fleet()
+        .set_tag_specifications(fleet_tags)
         .r#type(FleetType::Instant)
         .launch_template_configs(config)
         .target_capacity_specification(capacity)
