@@ -272,6 +272,43 @@ fn a_key_login_sends_its_signature_at_once_without_the_optional_query() {
     assert!(!log.contains("test pkalg"), "{log}");
 }
 
+/// `ssh_ciphers` and `ssh_key_exchange_algorithms` choose what the
+/// connection uses (sshd logs the negotiated pair at DEBUG1); a list the
+/// server shares nothing with fails with the server's refusal, not a hang.
+#[test]
+fn ssh_ciphers_and_key_exchange_algorithms_are_the_ones_negotiated() {
+    let Some(sshd) = Sshd::start_with("LogLevel DEBUG1\n") else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let args = sshd.source_args();
+    let chosen = format!("{args}  ssh_ciphers = [\"aes256-ctr\"]\n  ssh_key_exchange_algorithms = [\"diffie-hellman-group14-sha256\"]\n");
+    let tpl = format!("source \"null\" \"box\" {{\n{chosen}}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n  provisioner \"shell\" {{\n    inline = [\"echo ok\"]\n  }}\n}}\n");
+    let out = build(dir.path(), &tpl);
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    let log = sshd.log();
+    assert!(log.contains("kex: algorithm: diffie-hellman-group14-sha256"), "{log}");
+    assert!(log.contains("kex: client->server cipher: aes256-ctr"), "{log}");
+
+    // The server offers only AES-GCM; kiln asks for CBC alone: the build
+    // fails at once, naming both lists, not with a timeout.
+    let Some(gcm) = Sshd::start_with("LogLevel DEBUG1\nCiphers aes128-gcm@openssh.com\n") else { return };
+    let tpl = format!("source \"null\" \"box\" {{\n{}  ssh_ciphers = [\"aes128-cbc\"]\n}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n}}\n", gcm.source_args());
+    let out = build(dir.path(), &tpl);
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    let all = format!("{o}{e}");
+    assert!(all.contains("no common cipher algorithm; kiln offered [aes128-cbc] (ssh_ciphers), the server offered [aes128-gcm@openssh.com]"), "{all}");
+    assert!(!all.contains("Timeout waiting for SSH"), "{all}");
+
+    // An algorithm kiln does not speak is refused before any connection.
+    let tpl = format!("source \"null\" \"box\" {{\n{args}  ssh_ciphers = [\"3des-cbc\"]\n}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n}}\n");
+    std::fs::write(dir.path().join("bad.pkr.hcl"), tpl).expect("write");
+    let out = kiln().args(["validate", "bad.pkr.hcl"]).current_dir(dir.path()).output().expect("validate");
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(format!("{o}{e}").contains("ssh_ciphers: \"3des-cbc\" is not an algorithm kiln supports"), "{o}\n{e}");
+}
+
 #[test]
 fn password_authentication_logs_in_and_the_password_is_never_printed() {
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");

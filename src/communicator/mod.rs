@@ -27,6 +27,8 @@ pub const FIELDS: &[Field] = &[
     Field("ssh_read_write_timeout", Kind::Duration),
     Field("ssh_disable_agent_forwarding", Kind::Bool),
     Field("ssh_file_transfer_method", Kind::String),
+    Field("ssh_ciphers", Kind::Strings),
+    Field("ssh_key_exchange_algorithms", Kind::Strings),
     Field("ssh_bastion_host", Kind::String),
     Field("ssh_bastion_port", Kind::Number),
     Field("ssh_bastion_username", Kind::String),
@@ -57,6 +59,11 @@ pub fn validate(c: &crate::graph::Config) -> Vec<String> {
         None | Some("none") | Some("ssh") => {}
         Some("winrm") => errs.push("communicator \"winrm\" is not supported by kiln yet".to_string()),
         Some(other) => errs.push(format!("unknown communicator type {other:?}; valid values are \"ssh\" and \"none\"")),
+    }
+    for (key, names) in [("ssh_ciphers", ssh::KNOWN_CIPHERS), ("ssh_key_exchange_algorithms", ssh::KNOWN_KEX)] {
+        if let Err(e) = ssh::algorithms(key, &crate::plugin::get_strings(c, key), names) {
+            errs.push(e);
+        }
     }
     if crate::plugin::get_str(c, "communicator").as_deref() == Some("ssh") && !crate::plugin::is_set(c, "ssh_username") {
         errs.push("An ssh_username must be specified\n  Note: some builders used to default ssh_username to \"root\".".into());

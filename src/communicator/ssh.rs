@@ -9,7 +9,7 @@
 
 use super::{Communicator, Output};
 use crate::graph::Config;
-use crate::plugin::{get_bool, get_duration, get_i64, get_str};
+use crate::plugin::{get_bool, get_duration, get_i64, get_str, get_strings};
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
 use russh::client::{self, Handle};
@@ -54,6 +54,58 @@ pub struct Settings {
     /// `ssh_file_transfer_method = "sftp"`: files travel over the SFTP
     /// subsystem instead of through a remote shell.
     pub sftp: bool,
+    /// `ssh_ciphers`, in the template's order (else kiln's [`CIPHERS`]).
+    pub ciphers: Option<Vec<russh::cipher::Name>>,
+    /// `ssh_key_exchange_algorithms`, in the template's order (else russh's).
+    pub kex: Option<Vec<russh::kex::Name>>,
+}
+
+/// The ciphers `ssh_ciphers` may name: every one russh has but "none".
+pub const KNOWN_CIPHERS: &[&str] =
+    &["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr", "aes128-cbc", "aes192-cbc", "aes256-cbc"];
+
+/// The key exchanges `ssh_key_exchange_algorithms` may name: russh's, but "none".
+pub const KNOWN_KEX: &[&str] = &[
+    "curve25519-sha256",
+    "curve25519-sha256@libssh.org",
+    "diffie-hellman-group-exchange-sha256",
+    "diffie-hellman-group-exchange-sha1",
+    "diffie-hellman-group18-sha512",
+    "diffie-hellman-group17-sha512",
+    "diffie-hellman-group16-sha512",
+    "diffie-hellman-group15-sha512",
+    "diffie-hellman-group14-sha256",
+    "diffie-hellman-group14-sha1",
+    "diffie-hellman-group1-sha1",
+    "ecdh-sha2-nistp256",
+    "ecdh-sha2-nistp384",
+    "ecdh-sha2-nistp521",
+];
+
+/// Check a list of algorithm names against those kiln can speak; `None`
+/// when the template sets none (the defaults apply).
+pub fn algorithms<'a>(key: &str, names: &'a [String], known: &[&str]) -> Result<Option<Vec<&'a str>>, String> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    for n in names {
+        if !known.contains(&n.as_str()) {
+            return Err(format!("{key}: {n:?} is not an algorithm kiln supports; use some of: {}", known.join(", ")));
+        }
+    }
+    Ok(Some(names.iter().map(String::as_str).collect()))
+}
+
+fn cipher_names(names: &[&str]) -> Vec<russh::cipher::Name> {
+    names.iter().filter_map(|n| russh::cipher::ALL_CIPHERS.iter().find(|c| c.as_ref() == *n).map(|c| **c)).collect()
+}
+
+/// The template's key exchanges, then the extension markers russh's own
+/// list ends with (server-sig-algs, OpenSSH's strict key exchange).
+fn kex_names(names: &[&str]) -> Vec<russh::kex::Name> {
+    let mut out: Vec<russh::kex::Name> = names.iter().filter_map(|n| russh::kex::ALL_KEX_ALGORITHMS.iter().find(|k| k.as_ref() == *n).map(|k| **k)).collect();
+    out.extend([russh::kex::EXTENSION_SUPPORT_AS_CLIENT, russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT]);
+    out
 }
 
 fn expand_home(p: &str) -> PathBuf {
@@ -114,6 +166,8 @@ impl Settings {
                 Some("sftp") => true,
                 Some(other) => return Err(format!("ssh_file_transfer_method ('{other}') is invalid, valid methods: sftp, scp")),
             },
+            ciphers: algorithms("ssh_ciphers", &get_strings(c, "ssh_ciphers"), KNOWN_CIPHERS)?.map(|n| cipher_names(&n)),
+            kex: algorithms("ssh_key_exchange_algorithms", &get_strings(c, "ssh_key_exchange_algorithms"), KNOWN_KEX)?.map(|n| kex_names(&n)),
         })
     }
 }
@@ -139,6 +193,26 @@ enum ConnectError {
     Unreachable(String),
     /// It answered but refused our credentials.
     Auth(String),
+    /// It answered, and no retry can change the answer (no algorithm in common).
+    Fatal(String),
+}
+
+/// A failed handshake: a server that shares no algorithm with kiln's lists
+/// will not change its mind, so that ends the wait with both lists; any
+/// other failure is retried.
+fn handshake_error(e: russh::Error) -> ConnectError {
+    match e {
+        russh::Error::NoCommonAlgo { kind, ours, theirs } => {
+            let kind = format!("{kind:?}").to_lowercase();
+            let setting = match kind.as_str() {
+                "cipher" => " (ssh_ciphers)",
+                "kex" => " (ssh_key_exchange_algorithms)",
+                _ => "",
+            };
+            ConnectError::Fatal(format!("ssh: handshake failed: no common {kind} algorithm; kiln offered [{}]{setting}, the server offered [{}]", ours.join(", "), theirs.join(", ")))
+        }
+        e => ConnectError::Unreachable(e.to_string()),
+    }
 }
 
 struct Session {
@@ -161,7 +235,14 @@ const CIPHERS: &[russh::cipher::Name] =
     &[russh::cipher::AES_128_GCM, russh::cipher::AES_256_GCM, russh::cipher::CHACHA20_POLY1305, russh::cipher::AES_256_CTR, russh::cipher::AES_192_CTR, russh::cipher::AES_128_CTR];
 
 fn client_config(s: &Settings) -> Arc<client::Config> {
-    let preferred = russh::Preferred { cipher: std::borrow::Cow::Borrowed(CIPHERS), ..Default::default() };
+    use std::borrow::Cow;
+    let mut preferred = russh::Preferred { cipher: Cow::Borrowed(CIPHERS), ..Default::default() };
+    if let Some(c) = &s.ciphers {
+        preferred.cipher = Cow::Owned(c.clone());
+    }
+    if let Some(k) = &s.kex {
+        preferred.kex = Cow::Owned(k.clone());
+    }
     Arc::new(client::Config { keepalive_interval: Some(s.keep_alive).filter(|d| !d.is_zero()), keepalive_max: 6, inactivity_timeout: None, preferred, ..Default::default() })
 }
 
@@ -237,7 +318,7 @@ impl Ssh {
 
     async fn try_once(&self) -> Result<Session, ConnectError> {
         let cfg = client_config(&self.settings);
-        let unreachable = |e: russh::Error| ConnectError::Unreachable(e.to_string());
+        let unreachable = handshake_error;
         let t = &self.settings.target;
         let tkey = self.keys[0].1.as_ref();
         match &self.settings.bastion {
@@ -275,6 +356,7 @@ impl Ssh {
                     last = e;
                 }
                 Ok(Err(ConnectError::Unreachable(e))) => last = e,
+                Ok(Err(ConnectError::Fatal(e))) => return Err(BuildError::Failed(e)),
                 Err(_) => last = "connection attempt timed out".into(),
             }
             if Instant::now() + pause > deadline {
@@ -596,5 +678,28 @@ impl Communicator for Ssh {
         }
         let code = self.exec(&format!("test -d {}", sh_quote(remote)), None, None, &mut |_| {}).await?;
         Ok(code == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_the_templates_may_use_is_one_russh_speaks() {
+        let ciphers: Vec<&str> = KNOWN_CIPHERS.to_vec();
+        assert_eq!(cipher_names(&ciphers).len(), KNOWN_CIPHERS.len());
+        let kex: Vec<&str> = KNOWN_KEX.to_vec();
+        // The template's names, then the two extension markers.
+        assert_eq!(kex_names(&kex).len(), KNOWN_KEX.len() + 2);
+    }
+
+    #[test]
+    fn an_unknown_or_unsafe_algorithm_is_refused_with_the_choices() {
+        for bad in ["none", "3des-cbc", "aes128-gcm"] {
+            let e = algorithms("ssh_ciphers", &[bad.to_string()], KNOWN_CIPHERS).expect_err(bad);
+            assert!(e.contains(&format!("{bad:?} is not an algorithm kiln supports")) && e.contains("aes256-ctr"), "{e}");
+        }
+        assert_eq!(algorithms("ssh_ciphers", &[], KNOWN_CIPHERS), Ok(None));
     }
 }
