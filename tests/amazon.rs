@@ -530,7 +530,7 @@ fn copies_to_every_region_are_made_at_once() {
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
     proxy.delay.lock().unwrap().push(("CopyImage".into(), 800));
-    let extra = "  ami_regions = [\"us-west-2\", \"eu-west-1\", \"us-west-2\", \"us-east-1\"]\n";
+    let extra = "  ami_regions = [\"us-west-2\", \"eu-west-1\", \"us-west-2\", \"us-east-1\"]\n  snapshot_copy_duration_minutes = 30\n";
     let f = w.write("regions.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
     let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
     let t = text(&out);
@@ -539,6 +539,8 @@ fn copies_to_every_region_are_made_at_once() {
     let starts: Vec<usize> = events.iter().enumerate().filter(|(_, e)| *e == "start CopyImage").map(|(i, _)| i).collect();
     let first_end = events.iter().position(|e| e == "end CopyImage").unwrap_or(usize::MAX);
     assert_eq!(starts.len(), 2, "one copy per other region: {events:?}");
+    let copy = proxy.params("CopyImage");
+    assert!(copy.contains(&"SnapshotCopyCompletionDurationMinutes=30".to_string()), "a time-based copy was not asked for: {copy:?}");
     assert!(starts.iter().all(|i| *i < first_end), "the copies went out one after another: {events:?}");
     for region in ["us-west-2", "eu-west-1"] {
         let c = ec2::client_at(&h.moto.endpoint(), region);
@@ -1551,6 +1553,7 @@ fn run_and_ami_options_reach_ec2() {
         ("  enable_nitro_enclave = true\n  spot_price = \"auto\"\n", "enable_nitro_enclave cannot be used with spot instances"),
         ("  insecure_skip_tls_verify = true\n", "insecure_skip_tls_verify is not supported"),
         ("  skip_save_build_region = true\n  ami_regions = [\"us-east-1\"]\n", "skip_save_build_region needs ami_regions with a region other than"),
+        ("  snapshot_copy_duration_minutes = 20\n", "snapshot_copy_duration_minutes 20 is invalid"),
     ] {
         proxy.reset();
         let tpl = small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\"");

@@ -85,6 +85,7 @@ pub const FIELDS: &[Field] = &[
     Field("kms_key_id", Kind::String),
     Field("region_kms_key_ids", Kind::StringMap),
     Field("deprecate_at", Kind::String),
+    Field("snapshot_copy_duration_minutes", Kind::Number),
     Field("force_deregister", Kind::Bool),
     Field("force_delete_snapshot", Kind::Bool),
     Field("disable_stop_instance", Kind::Bool),
@@ -260,6 +261,8 @@ pub struct EbsConfig {
     pub kms_key_id: Option<String>,
     pub region_kms_key_ids: Vec<(String, String)>,
     pub deprecate_at: Option<aws_smithy_types::DateTime>,
+    /// `snapshot_copy_duration_minutes`: time-based copies to `ami_regions`.
+    pub snapshot_copy_minutes: Option<i64>,
     pub force_deregister: bool,
     /// `skip_save_build_region`: the AMI made in the build region, under an
     /// intermediary name, is only the source of the `ami_regions` copies
@@ -596,6 +599,13 @@ impl EbsConfig {
             },
         };
         // Checked here, not after the AMI exists: a typo must not cost a build.
+        let snapshot_copy_minutes = get_i64(c, "snapshot_copy_duration_minutes").filter(|m| *m != 0);
+        if let Some(m) = snapshot_copy_minutes {
+            // EC2's bounds for a time-based copy: 15 minutes to 48 hours, in steps of 15.
+            if !(15..=2880).contains(&m) || m % 15 != 0 {
+                errs.push(format!("snapshot_copy_duration_minutes {m} is invalid: use a multiple of 15 from 15 to 2880"));
+            }
+        }
         let deprecate_at = non_empty(get_str(c, "deprecate_at")).and_then(|at| match aws_smithy_types::DateTime::from_str(&at, aws_smithy_types::date_time::Format::DateTimeWithOffset) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -675,6 +685,7 @@ impl EbsConfig {
             kms_key_id: non_empty(get_str(c, "kms_key_id")),
             region_kms_key_ids: get_string_map(c, "region_kms_key_ids"),
             deprecate_at,
+            snapshot_copy_minutes,
             force_deregister: get_bool(c, "force_deregister").unwrap_or(false),
             skip_save_build_region,
             force_delete_snapshot: get_bool(c, "force_delete_snapshot").unwrap_or(false),

@@ -241,6 +241,7 @@ impl Step<State> for RegionCopy<'_> {
                 .set_description(self.cfg.ami_description.clone())
                 .set_encrypted(self.cfg.encrypt_boot)
                 .set_kms_key_id(kms)
+                .set_snapshot_copy_completion_duration_minutes(self.cfg.snapshot_copy_minutes)
                 .send();
             calls.push(s.begin(call));
         }
