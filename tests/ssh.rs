@@ -309,6 +309,134 @@ fn ssh_ciphers_and_key_exchange_algorithms_are_the_ones_negotiated() {
     assert!(format!("{o}{e}").contains("ssh_ciphers: \"3des-cbc\" is not an algorithm kiln supports"), "{o}\n{e}");
 }
 
+/// A helper process, killed and reaped when the test is done with it (or panics).
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn wait_for_port(port: u16) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}
+
+/// A SOCKS5 proxy that wants a username and password (RFC 1928, 1929),
+/// from Python's standard library: OpenSSH's own proxy (`ssh -D`) takes
+/// no credentials. It prints each username/password it is offered.
+const SOCKS5_WITH_PASSWORD: &str = r#"
+import select, socket, socketserver, struct, sys
+class H(socketserver.BaseRequestHandler):
+    def handle(self):
+        c = self.request
+        n = c.recv(2)[1]; methods = c.recv(n)
+        if 2 not in methods:
+            c.sendall(b"\x05\xff"); return
+        c.sendall(b"\x05\x02")
+        c.recv(1); u = c.recv(c.recv(1)[0]).decode(); p = c.recv(c.recv(1)[0]).decode()
+        print(f"{u}:{p}", flush=True)
+        if (u, p) != (sys.argv[2], sys.argv[3]):
+            c.sendall(b"\x01\x01"); return
+        c.sendall(b"\x01\x00")
+        ver, cmd, _, atyp = c.recv(4)
+        host = socket.inet_ntoa(c.recv(4)) if atyp == 1 else c.recv(c.recv(1)[0]).decode()
+        port = struct.unpack(">H", c.recv(2))[0]
+        up = socket.create_connection((host, port))
+        c.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", 0))
+        while True:
+            r, _, _ = select.select([c, up], [], [])
+            for s in r:
+                data = s.recv(65536)
+                if not data:
+                    return
+                (up if s is c else c).sendall(data)
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"#;
+
+/// `ssh_proxy_host`: the connection goes through a SOCKS5 proxy — OpenSSH's
+/// own (`ssh -D`, sshd logs the forwarded connection), and one that wants
+/// credentials, which kiln sends; refused credentials fail at once.
+#[test]
+fn ssh_proxy_host_reaches_the_machine_through_socks5() {
+    let Some(sshd) = Sshd::start_with("LogLevel DEBUG1\n") else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let socks = free_port();
+    let forward = Command::new("ssh")
+        .args(["-N", "-D", &format!("127.0.0.1:{socks}"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-p", &sshd.port.to_string(), "-i"])
+        .arg(&sshd.key)
+        .arg(format!("{}@127.0.0.1", sshd.user))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ssh -D");
+    let forward = Reap(forward);
+    if !wait_for_port(socks) {
+        eprintln!("skipping: ssh -D did not start");
+        return;
+    }
+    let via = |extra: &str| {
+        format!(
+            "source \"null\" \"box\" {{\n{}  ssh_proxy_host = \"127.0.0.1\"\n{extra}}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n  provisioner \"shell\" {{\n    inline = [\"echo through the proxy\"]\n  }}\n}}\n",
+            sshd.source_args()
+        )
+    };
+    let out = build(dir.path(), &via(&format!("  ssh_proxy_port = {socks}\n")));
+    let (o, e) = text(&out);
+    drop(forward);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("through the proxy"), "{o}");
+    let log = sshd.log();
+    assert!(log.contains("server_request_direct_tcpip: originator 127.0.0.1") && log.contains(&format!("port {}", sshd.port)), "sshd forwarded nothing:\n{log}");
+
+    // A proxy that wants a password.
+    let port = free_port();
+    let proxy = Command::new("python3")
+        .arg("-c")
+        .arg(SOCKS5_WITH_PASSWORD)
+        .args([port.to_string().as_str(), "builder", "s3cret-proxy-pw"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    let mut proxy = Reap(proxy);
+    if !wait_for_port(port) {
+        eprintln!("skipping: the SOCKS5 stand-in did not start");
+        return;
+    }
+    let creds = |pw: &str| format!("  ssh_proxy_port = {port}\n  ssh_proxy_username = \"builder\"\n  ssh_proxy_password = \"{pw}\"\n");
+    let out = build(dir.path(), &via(&creds("s3cret-proxy-pw")));
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("through the proxy") && !o.contains("s3cret-proxy-pw") && !e.contains("s3cret-proxy-pw"), "{o}\n{e}");
+    let out = build(dir.path(), &via(&creds("wrong")));
+    let (o, e) = text(&out);
+    let _ = proxy.0.kill();
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(format!("{o}{e}").contains(&format!("SOCKS5 proxy 127.0.0.1:{port}")) && !format!("{o}{e}").contains("Timeout waiting for SSH"), "{o}\n{e}");
+    let mut offered = String::new();
+    if let Some(mut so) = proxy.0.stdout.take() {
+        use std::io::Read;
+        let _ = so.read_to_string(&mut offered);
+    }
+    assert!(offered.contains("builder:s3cret-proxy-pw") && offered.contains("builder:wrong"), "{offered}");
+}
+
 #[test]
 fn password_authentication_logs_in_and_the_password_is_never_printed() {
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");

@@ -54,10 +54,27 @@ pub struct Settings {
     /// `ssh_file_transfer_method = "sftp"`: files travel over the SFTP
     /// subsystem instead of through a remote shell.
     pub sftp: bool,
+    /// `ssh_proxy_host`: the SOCKS5 proxy the first hop goes through.
+    pub proxy: Option<Socks>,
     /// `ssh_ciphers`, in the template's order (else kiln's [`CIPHERS`]).
     pub ciphers: Option<Vec<russh::cipher::Name>>,
     /// `ssh_key_exchange_algorithms`, in the template's order (else russh's).
     pub kex: Option<Vec<russh::kex::Name>>,
+}
+
+/// A SOCKS5 proxy (`ssh_proxy_*`); the password is the template's secret.
+#[derive(Clone)]
+pub struct Socks {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Socks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socks").field("host", &self.host).field("port", &self.port).field("username", &self.username).finish_non_exhaustive()
+    }
 }
 
 /// The ciphers `ssh_ciphers` may name: every one russh has but "none".
@@ -166,6 +183,18 @@ impl Settings {
                 Some("sftp") => true,
                 Some(other) => return Err(format!("ssh_file_transfer_method ('{other}') is invalid, valid methods: sftp, scp")),
             },
+            proxy: match get_str(c, "ssh_proxy_host").filter(|h| !h.is_empty()) {
+                None => None,
+                Some(host) => {
+                    let port = get_i64(c, "ssh_proxy_port").unwrap_or(1080);
+                    Some(Socks {
+                        host,
+                        port: u16::try_from(port).map_err(|_| format!("ssh_proxy_port {port} is not a TCP port"))?,
+                        username: get_str(c, "ssh_proxy_username").filter(|u| !u.is_empty()),
+                        password: get_str(c, "ssh_proxy_password"),
+                    })
+                }
+            },
             ciphers: algorithms("ssh_ciphers", &get_strings(c, "ssh_ciphers"), KNOWN_CIPHERS)?.map(|n| cipher_names(&n)),
             kex: algorithms("ssh_key_exchange_algorithms", &get_strings(c, "ssh_key_exchange_algorithms"), KNOWN_KEX)?.map(|n| kex_names(&n)),
         })
@@ -185,6 +214,23 @@ impl client::Handler for Trusting {
 /// The TCP connection to `host` ([`super::tcp`]: no Nagle, no delayed ACKs).
 async fn tcp(host: &str, port: u16) -> Result<super::tcp::Tcp, ConnectError> {
     super::tcp::Tcp::connect(host, port).await.map_err(|e| ConnectError::Unreachable(format!("dial tcp {host}:{port}: {e}")))
+}
+
+/// The first hop's connection: straight, or through the SOCKS5 proxy. A
+/// proxy that refuses the credentials is not retried; one that cannot reach
+/// the machine yet is, as a direct connection would be.
+async fn dial(proxy: Option<&Socks>, host: &str, port: u16) -> Result<super::tcp::Tcp, ConnectError> {
+    let Some(p) = proxy else { return tcp(host, port).await };
+    let via = (p.host.as_str(), p.port);
+    let stream = match (&p.username, &p.password) {
+        (Some(u), pw) => tokio_socks::tcp::Socks5Stream::connect_with_password(via, (host, port), u, pw.as_deref().unwrap_or_default()).await,
+        (None, _) => tokio_socks::tcp::Socks5Stream::connect(via, (host, port)).await,
+    };
+    match stream {
+        Ok(s) => Ok(super::tcp::Tcp::from_stream(s.into_inner())),
+        Err(e @ (tokio_socks::Error::PasswordAuthFailure(_) | tokio_socks::Error::NoAcceptableAuthMethods)) => Err(ConnectError::Fatal(format!("SOCKS5 proxy {}:{}: {e}", p.host, p.port))),
+        Err(e) => Err(ConnectError::Unreachable(format!("dial tcp {host}:{port} through the SOCKS5 proxy {}:{}: {e}", p.host, p.port))),
+    }
 }
 
 /// Why one connection attempt failed.
@@ -323,12 +369,12 @@ impl Ssh {
         let tkey = self.keys[0].1.as_ref();
         match &self.settings.bastion {
             None => {
-                let mut h = client::connect_stream(cfg, tcp(&t.host, t.port).await?, Trusting).await.map_err(unreachable)?;
+                let mut h = client::connect_stream(cfg, dial(self.settings.proxy.as_ref(), &t.host, t.port).await?, Trusting).await.map_err(unreachable)?;
                 authenticate(&mut h, t, tkey).await?;
                 Ok(Session { handle: h, _bastion: None })
             }
             Some(b) => {
-                let mut bh = client::connect_stream(cfg.clone(), tcp(&b.host, b.port).await?, Trusting).await.map_err(unreachable)?;
+                let mut bh = client::connect_stream(cfg.clone(), dial(self.settings.proxy.as_ref(), &b.host, b.port).await?, Trusting).await.map_err(unreachable)?;
                 authenticate(&mut bh, b, self.keys.get(1).and_then(|k| k.1.as_ref())).await?;
                 let ch = bh.channel_open_direct_tcpip(t.host.clone(), t.port as u32, "127.0.0.1", 0).await.map_err(unreachable)?;
                 let mut h = client::connect_stream(cfg, ch.into_stream(), Trusting).await.map_err(unreachable)?;

@@ -18,9 +18,13 @@ pub struct Tcp(TcpStream);
 
 impl Tcp {
     pub async fn connect(host: &str, port: u16) -> io::Result<Tcp> {
-        let s = TcpStream::connect((host, port)).await?;
+        Ok(Tcp::from_stream(TcpStream::connect((host, port)).await?))
+    }
+
+    /// A connection already made (through a SOCKS proxy, say).
+    pub fn from_stream(s: TcpStream) -> Tcp {
         let _ = s.set_nodelay(true);
-        Ok(Tcp(s))
+        Tcp(s)
     }
 
     fn ack_now(&self) {
