@@ -1787,3 +1787,38 @@ fn tag_blocks_no_ephemeral_capacity_reservations_and_licenses() {
         assert!(proxy.calls().is_empty(), "{bad}: validate called EC2");
     }
 }
+
+/// `ssh_clear_authorized_keys`: before the AMI is made, the temporary key
+/// is taken out of the login user's `authorized_keys` (here written by a
+/// provisioner from moto's key pairs, as cloud-init writes it on EC2) and
+/// every other line stays; root's file is edited through `sudo -n` (the
+/// harness's sudo is a shim that logs its arguments).
+#[test]
+fn ssh_clear_authorized_keys_removes_the_temporary_key_only() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let home = std::path::PathBuf::from(format!("/home/{}", ec2::USER));
+    let ssh_dir = home.join(".ssh");
+    let inline = format!(
+        "\"mkdir -p ~/.ssh\", \"printf 'ssh-ed25519 AAAAC3NzaKEEPME keep@me\\\\n' > ~/.ssh/authorized_keys\", \"{} {} >> ~/.ssh/authorized_keys\", \"cp ~/.ssh/authorized_keys ~/.ssh/authorized_keys.before\"",
+        ec2::KEYS_COMMAND,
+        h.moto.endpoint()
+    );
+    let f = w.write("clear.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "  ssh_clear_authorized_keys = true\n", &inline));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("Trying to remove ephemeral keys from authorized_keys files"), "{t}");
+    let before = std::fs::read_to_string(ssh_dir.join("authorized_keys.before")).expect("before");
+    let after = std::fs::read_to_string(ssh_dir.join("authorized_keys")).expect("after");
+    let _ = std::fs::remove_file(ssh_dir.join("authorized_keys.before"));
+    let _ = std::fs::remove_file(ssh_dir.join("authorized_keys"));
+    let temp: Vec<&str> = before.lines().filter(|l| l.starts_with("ssh-rsa ")).collect();
+    assert_eq!(temp.len(), 1, "the provisioner should have written the build's key: {before}");
+    assert_eq!(after, "ssh-ed25519 AAAAC3NzaKEEPME keep@me\n", "before:\n{before}");
+    assert!(!ssh_dir.join("authorized_keys.bak").exists());
+    let blob = temp[0].split_whitespace().nth(1).expect("key blob");
+    let sudo = h.shim_calls();
+    assert!(sudo.contains(&format!("sudo -n sh -c sed -i.bak '\\|{blob}|d' /root/.ssh/authorized_keys")), "{sudo}");
+    assert_no_leaks(&h, "ssh_clear_authorized_keys");
+}

@@ -338,3 +338,32 @@ fn an_existing_output_directory_needs_force() {
     // Refusing must not delete what was there.
     assert_eq!(std::fs::read_to_string(work.path().join("out-idle/keep.txt")).ok().as_deref(), Some("mine"));
 }
+
+/// Packer's display-and-VNC options mean nothing to kiln's qemu (no VNC,
+/// no boot_command typing): a template that sets them still validates,
+/// with a warning naming each and why, never silently.
+#[test]
+fn options_without_effect_validate_with_a_warning() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("base.iso"), b"not really an iso").expect("iso");
+    let tpl = r#"source "qemu" "w" {
+  iso_url          = "base.iso"
+  iso_checksum     = "none"
+  communicator     = "none"
+  vnc_port_min     = 5900
+  vnc_bind_address = "127.0.0.1"
+  qmp_enable       = true
+  http_bind_address = "0.0.0.0"
+}
+build {
+  sources = ["source.qemu.w"]
+}
+"#;
+    std::fs::write(dir.path().join("w.pkr.hcl"), tpl).expect("write");
+    let out = kiln().args(["validate", "w.pkr.hcl"]).current_dir(dir.path()).output().expect("validate");
+    let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{o}\n{e}");
+    for k in ["vnc_port_min", "vnc_bind_address", "qmp_enable", "http_bind_address"] {
+        assert!(e.contains(&format!("{k} has no effect")), "no warning for {k}:\n{e}");
+    }
+}

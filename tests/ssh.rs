@@ -588,3 +588,28 @@ fn ssh_pty_gives_commands_a_terminal_and_transfers_still_work() {
     assert_eq!(std::fs::read(remote.join("payload.bin")).expect("uploaded"), payload);
     assert_eq!(std::fs::read_to_string(remote.join("hello.txt")).expect("content"), "hello");
 }
+
+/// Options kiln has no code for yet are refused by name, not ignored: a
+/// template that needs a certificate login or a tunnel must not build
+/// without one.
+#[test]
+fn options_not_built_yet_are_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (line, says) in [
+        ("ssh_certificate_file = \"/tmp/cert.pub\"", "ssh_certificate_file is not supported by kiln yet"),
+        ("ssh_local_tunnels = [\"8080:localhost:80\"]", "ssh_local_tunnels is not supported by kiln yet"),
+        ("ssh_remote_tunnels = [\"8443:localhost:443\"]", "ssh_remote_tunnels is not supported by kiln yet"),
+    ] {
+        let tpl = format!("source \"null\" \"x\" {{\n  ssh_host = \"127.0.0.1\"\n  ssh_username = \"u\"\n  ssh_password = \"p\"\n  {line}\n}}\nbuild {{\n  sources = [\"source.null.x\"]\n}}\n");
+        std::fs::write(dir.path().join("t.pkr.hcl"), tpl).expect("write");
+        let out = kiln().args(["validate", "t.pkr.hcl"]).current_dir(dir.path()).output().expect("validate");
+        let (o, e) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{line}: {o}\n{e}");
+        assert!(format!("{o}{e}").contains(says), "{line}: {o}\n{e}");
+    }
+    // An empty list asks for nothing.
+    let tpl = "source \"null\" \"x\" {\n  ssh_host = \"127.0.0.1\"\n  ssh_username = \"u\"\n  ssh_password = \"p\"\n  ssh_local_tunnels = []\n}\nbuild {\n  sources = [\"source.null.x\"]\n}\n";
+    std::fs::write(dir.path().join("t.pkr.hcl"), tpl).expect("write");
+    let out = kiln().args(["validate", "t.pkr.hcl"]).current_dir(dir.path()).output().expect("validate");
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}

@@ -68,3 +68,64 @@ impl<S: Connected + Sync> Step<S> for StepProvision<'_> {
         self.hook.provision(ctx, comm).await
     }
 }
+
+type PublicKeyFn<'a, S> = Box<dyn Fn(&S) -> Option<String> + Send + Sync + 'a>;
+
+/// `ssh_clear_authorized_keys`: take the build's temporary public key out
+/// of the login user's and root's `authorized_keys` before the image is
+/// made, so that the image does not trust a key that lived for one build.
+/// Lines are matched on the key itself (Packer matches the key's comment,
+/// which the machine may not have kept). A failure does not fail the
+/// build, but is said: the image may still accept the key.
+pub struct StepCleanupTempKeys<'a, S> {
+    pub enabled: bool,
+    /// The temporary key's public half (`ssh-rsa AAAA…`), if the build made one.
+    pub public_key: PublicKeyFn<'a, S>,
+}
+
+impl<'a, S> StepCleanupTempKeys<'a, S> {
+    pub fn new(enabled: bool, f: impl Fn(&S) -> Option<String> + Send + Sync + 'a) -> Self {
+        StepCleanupTempKeys { enabled, public_key: Box::new(f) }
+    }
+}
+
+/// The commands that drop the lines holding `blob` (a key's base64 field):
+/// `sed -i.bak` (GNU and BSD sed alike) on the user's file, and through
+/// `sudo -n` on root's.
+pub fn clear_key_commands(blob: &str) -> [(String, &'static str); 2] {
+    let sed = |file: &str| format!("sed -i.bak '\\|{blob}|d' {file} && rm -f {file}.bak");
+    [(sed("~/.ssh/authorized_keys"), "~/.ssh/authorized_keys"), (format!("sudo -n sh -c \"{}\"", sed("/root/.ssh/authorized_keys")), "/root/.ssh/authorized_keys")]
+}
+
+#[async_trait]
+impl<S: Connected + Sync> Step<S> for StepCleanupTempKeys<'_, S> {
+    fn name(&self) -> &'static str {
+        "StepCleanupTempKeys"
+    }
+    async fn run(&self, state: &mut S, ctx: &BuildContext) -> Result<(), BuildError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        // A key's OpenSSH line is "type base64 [comment]": base64 has no '|'.
+        let Some(blob) = (self.public_key)(state).and_then(|line| line.split_whitespace().nth(1).map(str::to_string)) else { return Ok(()) };
+        let Some(comm) = state.ssh_slot().as_ref() else { return Ok(()) };
+        ctx.ui.say("Trying to remove ephemeral keys from authorized_keys files");
+        for (cmd, file) in clear_key_commands(&blob) {
+            let mut err = String::new();
+            let result = comm
+                .run(&cmd, &mut |o| {
+                    if let crate::communicator::Output::Stderr(l) = o {
+                        err.push_str(l);
+                    }
+                })
+                .await;
+            let why = match result {
+                Ok(0) => continue,
+                Ok(code) => format!("exit status {code}{}", if err.trim().is_empty() { String::new() } else { format!(": {}", err.trim()) }),
+                Err(e) => e,
+            };
+            ctx.ui.message(&format!("Could not remove the temporary key from {file} ({why}); the image may still accept it"));
+        }
+        Ok(())
+    }
+}

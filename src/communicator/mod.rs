@@ -64,6 +64,13 @@ pub fn validate(c: &crate::graph::Config) -> Vec<String> {
         Some("winrm") => errs.push("communicator \"winrm\" is not supported by kiln yet".to_string()),
         Some(other) => errs.push(format!("unknown communicator type {other:?}; valid values are \"ssh\" and \"none\"")),
     }
+    // Accepted by name (Packer templates set them) but not built yet: said,
+    // rather than left without effect.
+    for (key, what) in [("ssh_certificate_file", "login with an SSH certificate"), ("ssh_local_tunnels", "SSH port forwarding"), ("ssh_remote_tunnels", "SSH port forwarding")] {
+        if crate::plugin::is_set(c, key) && !(crate::plugin::get_strings(c, key).is_empty() && crate::plugin::get_str(c, key).is_none_or(|v| v.is_empty())) {
+            errs.push(format!("{key} is not supported by kiln yet ({what}); remove it, or use a build that does not need it"));
+        }
+    }
     for (key, names) in [("ssh_ciphers", ssh::KNOWN_CIPHERS), ("ssh_key_exchange_algorithms", ssh::KNOWN_KEX)] {
         if let Err(e) = ssh::algorithms(key, &crate::plugin::get_strings(c, key), names) {
             errs.push(e);

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const USER: &str = "ec2-user";
-const KEYS_COMMAND: &str = "/usr/local/libexec/kiln-tests/authorized-keys";
+pub const KEYS_COMMAND: &str = "/usr/local/libexec/kiln-tests/authorized-keys";
 
 fn free_port() -> Option<u16> {
     Some(TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port())

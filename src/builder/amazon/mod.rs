@@ -13,7 +13,7 @@ pub mod sts;
 pub mod vault;
 pub mod wait;
 
-use super::common::{StepConnect, StepProvision};
+use super::common::{StepCleanupTempKeys, StepConnect, StepProvision};
 use super::Builder;
 use crate::communicator::ssh::Settings;
 use crate::graph::Config;
@@ -65,6 +65,9 @@ impl Builder for AmazonEbs {
                 })
             })),
             Box::new(StepProvision { hook }),
+            Box::new(StepCleanupTempKeys::new(crate::plugin::get_bool(&cfg.raw, "ssh_clear_authorized_keys").unwrap_or(false), |s: &State| {
+                s.key.as_ref().and_then(|k| k.private.public_key().to_openssh().ok())
+            })),
         ];
         if !cfg.skip_create_ami {
             list.push(Box::new(steps::StopInstance { cfg }));

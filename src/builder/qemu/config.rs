@@ -81,6 +81,24 @@ const NOT_YET: &[(&str, &str)] = &[
     ("disk_additional_size", "additional disks are not supported yet"),
 ];
 
+/// Options Packer has that mean nothing in how kiln runs qemu: accepted (a
+/// template written for Packer keeps validating) with a warning that says
+/// why they do nothing, rather than ignored without a word.
+const NO_EFFECT: &[(&str, &str)] = &[
+    ("vnc_bind_address", "kiln opens no VNC display (it types no boot_command)"),
+    ("vnc_port_min", "kiln opens no VNC display (it types no boot_command)"),
+    ("vnc_port_max", "kiln opens no VNC display (it types no boot_command)"),
+    ("vnc_use_password", "kiln opens no VNC display (it types no boot_command)"),
+    ("boot_key_interval", "kiln types no boot_command"),
+    ("boot_keygroup_interval", "kiln types no boot_command"),
+    ("qmp_enable", "kiln always drives qemu over a QMP socket of its own"),
+    ("qmp_socket_path", "kiln always drives qemu over a QMP socket of its own"),
+    ("http_bind_address", "kiln's HTTP server listens on 127.0.0.1 and reaches the guest through qemu's guestfwd"),
+    ("floppy_label", "kiln makes no floppy disks"),
+    ("iso_target_path", "kiln reads local images only and downloads nothing"),
+    ("iso_target_extension", "kiln reads local images only and downloads nothing"),
+];
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Accel {
     Kvm,
@@ -114,11 +132,16 @@ pub struct QemuConfig {
     pub net_device: String,
     pub memory: i64,
     pub cpus: i64,
+    /// `sockets`, `cores`, `threads`: the guest's CPU topology, where set.
+    pub topology: [Option<i64>; 3],
     pub machine_type: String,
     pub cpu_model: Option<String>,
     pub firmware: Option<PathBuf>,
     pub accelerator: Accel,
     pub headless: bool,
+    /// `display`: qemu's `-display` when not headless; `use_default_display`: none given.
+    pub display: Option<String>,
+    pub use_default_display: bool,
     pub qemu_binary: String,
     pub qemuargs: Vec<Vec<String>>,
     pub ssh_port_range: (u16, u16),
@@ -181,6 +204,11 @@ impl QemuConfig {
         for (k, why) in NOT_YET {
             if is_set(c, k) && !matches!(c.get(*k), Some(Value::List(v)) | Some(Value::Tuple(v)) if v.is_empty()) {
                 errs.push(format!("{k}: {why}"));
+            }
+        }
+        for (k, why) in NO_EFFECT {
+            if is_set(c, k) {
+                crate::ui::warn(&format!("{build_name}: {k} has no effect: {why}"));
             }
         }
         let mut urls = get_strings(c, "iso_urls");
@@ -261,6 +289,7 @@ impl QemuConfig {
         };
         let memory = num("memory", 512, &mut errs);
         let cpus = num("cpus", 1, &mut errs);
+        let topology = ["sockets", "cores", "threads"].map(|k| crate::plugin::is_set(c, k).then(|| num(k, 1, &mut errs)));
         let ssh_port_range = port_range(c, &["host_port_min", "ssh_host_port_min"], &["host_port_max", "ssh_host_port_max"], (2222, 4444)).unwrap_or_else(|e| {
             errs.push(e);
             (2222, 4444)
@@ -309,11 +338,14 @@ impl QemuConfig {
             net_device: get_str(c, "net_device").unwrap_or_else(|| "virtio-net".into()),
             memory,
             cpus,
+            topology,
             machine_type: get_str(c, "machine_type").unwrap_or_else(|| "pc".into()),
             cpu_model: get_str(c, "cpu_model"),
             firmware: get_str(c, "firmware").map(PathBuf::from),
             accelerator,
             headless: get_bool(c, "headless").unwrap_or(false),
+            display: get_str(c, "display").filter(|d| !d.is_empty()),
+            use_default_display: get_bool(c, "use_default_display").unwrap_or(false),
             qemu_binary: get_str(c, "qemu_binary").unwrap_or_else(|| "qemu-system-x86_64".into()),
             qemuargs,
             ssh_port_range,

@@ -11,7 +11,7 @@ pub mod config;
 mod http;
 mod steps;
 
-use super::common::{StepConnect, StepProvision};
+use super::common::{StepCleanupTempKeys, StepConnect, StepProvision};
 use super::Builder;
 use crate::communicator::ssh::Settings;
 use crate::graph::Config;
@@ -65,6 +65,9 @@ impl Builder for QemuBuilder {
                 }),
             }),
             Box::new(StepProvision { hook }),
+            Box::new(StepCleanupTempKeys::new(crate::plugin::get_bool(&cfg.raw, "ssh_clear_authorized_keys").unwrap_or(false), |s: &State| {
+                s.key.as_ref().and_then(|k| k.public_key().to_openssh().ok())
+            })),
             Box::new(steps::Shutdown { cfg }),
             Box::new(steps::ConvertDisk { cfg }),
             Box::new(steps::Keep),

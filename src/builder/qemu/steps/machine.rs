@@ -41,7 +41,7 @@ impl RunQemu<'_> {
             vec!["-name".into(), c.vm_name.clone()],
             vec!["-machine".into(), format!("type={},accel={}", c.machine_type, s.accel)],
             vec!["-m".into(), format!("{}M", c.memory)],
-            vec!["-smp".into(), c.cpus.to_string()],
+            vec!["-smp".into(), smp(c)],
             vec!["-netdev".into(), net],
             vec!["-device".into(), format!("{},netdev=user.0", c.net_device)],
             vec!["-drive".into(), drive],
@@ -51,6 +51,8 @@ impl RunQemu<'_> {
         ];
         if headless {
             defaults.push(vec!["-display".into(), "none".into()]);
+        } else if let Some(d) = c.display.as_ref().filter(|_| !c.use_default_display) {
+            defaults.push(vec!["-display".into(), d.clone()]);
         }
         if !c.disk_image {
             defaults.push(vec!["-cdrom".into(), c.source.display().to_string()]);
@@ -313,8 +315,40 @@ impl Step<State> for Shutdown<'_> {
 mod tests {
     use super::*;
 
+    fn config(json: &str) -> QemuConfig {
+        let v = crate::value::Value::from_json(&serde_json::from_str(json).expect("json"));
+        let c: crate::graph::Config = v.as_attrs().expect("object").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        QemuConfig::from_config(&c, "t").expect("config")
+    }
+
+    #[test]
+    fn smp_is_the_cpu_count_with_the_topology_the_template_sets() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let iso = dir.path().join("x.iso");
+        std::fs::write(&iso, b"iso").expect("write");
+        let base = format!(r#""iso_url": "{}", "iso_checksum": "none", "communicator": "none""#, iso.display());
+        assert_eq!(smp(&config(&format!("{{{base}, \"cpus\": 2}}"))), "2");
+        assert_eq!(smp(&config(&format!("{{{base}, \"cpus\": 4, \"sockets\": 1, \"cores\": 2, \"threads\": 2}}"))), "cpus=4,sockets=1,cores=2,threads=2");
+        assert_eq!(smp(&config(&format!("{{{base}, \"cores\": 2}}"))), "cpus=1,cores=2");
+    }
+
     #[test]
     fn qemuargs_replace_defaults_and_interpolate() {
         assert_eq!(interpolate("http://{{ .HTTPIP }}:{{.HTTPPort}}/", &[("HTTPIP", "10.0.2.2".into()), ("HTTPPort", "8080".into())]), "http://10.0.2.2:8080/");
     }
+}
+
+/// `-smp`: the CPU count, with the topology where the template sets one
+/// (`cpus=4,sockets=1,cores=2,threads=2`, as Packer writes it).
+fn smp(c: &QemuConfig) -> String {
+    if c.topology.iter().all(Option::is_none) {
+        return c.cpus.to_string();
+    }
+    let mut out = format!("cpus={}", c.cpus);
+    for (name, v) in ["sockets", "cores", "threads"].iter().zip(c.topology) {
+        if let Some(v) = v {
+            out.push_str(&format!(",{name}={v}"));
+        }
+    }
+    out
 }
