@@ -311,6 +311,21 @@ impl Step<State> for Shutdown<'_> {
     }
 }
 
+/// `-smp`: the CPU count, with the topology where the template sets one
+/// (`cpus=4,sockets=1,cores=2,threads=2`, as Packer writes it).
+fn smp(c: &QemuConfig) -> String {
+    if c.topology.iter().all(Option::is_none) {
+        return c.cpus.to_string();
+    }
+    let mut out = format!("cpus={}", c.cpus);
+    for (name, v) in ["sockets", "cores", "threads"].iter().zip(c.topology) {
+        if let Some(v) = v {
+            out.push_str(&format!(",{name}={v}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,19 +351,4 @@ mod tests {
     fn qemuargs_replace_defaults_and_interpolate() {
         assert_eq!(interpolate("http://{{ .HTTPIP }}:{{.HTTPPort}}/", &[("HTTPIP", "10.0.2.2".into()), ("HTTPPort", "8080".into())]), "http://10.0.2.2:8080/");
     }
-}
-
-/// `-smp`: the CPU count, with the topology where the template sets one
-/// (`cpus=4,sockets=1,cores=2,threads=2`, as Packer writes it).
-fn smp(c: &QemuConfig) -> String {
-    if c.topology.iter().all(Option::is_none) {
-        return c.cpus.to_string();
-    }
-    let mut out = format!("cpus={}", c.cpus);
-    for (name, v) in ["sockets", "cores", "threads"].iter().zip(c.topology) {
-        if let Some(v) = v {
-            out.push_str(&format!(",{name}={v}"));
-        }
-    }
-    out
 }
