@@ -613,3 +613,27 @@ fn options_not_built_yet_are_refused_by_name() {
     let out = kiln().args(["validate", "t.pkr.hcl"]).current_dir(dir.path()).output().expect("validate");
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 }
+
+/// A script saved with Windows line ends runs (its CRs are dropped, as
+/// Packer does); with `binary = true` it arrives byte for byte.
+#[test]
+fn crlf_scripts_run_and_binary_ones_arrive_unchanged() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    // The script prints its own size as it arrived: 2 CRLF lines.
+    std::fs::write(dir.path().join("win.sh"), "echo line-one\r\nwc -c < \"$0\" | tr -d ' '\r\n").expect("script");
+    let run = |binary: bool| {
+        let p = format!("  provisioner \"shell\" {{\n    script = \"win.sh\"\n    binary = {binary}\n  }}\n");
+        let out = build(dir.path(), &template(&sshd, &p));
+        let (o, e) = text(&out);
+        assert!(out.status.success(), "binary={binary}: {o}\n{e}");
+        o
+    };
+    let o = run(false);
+    assert!(o.contains("line-one\n") && !o.contains("line-one\r"), "{o:?}");
+    let size = |o: &str| o.lines().filter_map(|l| l.rsplit(' ').next()).find_map(|w| w.trim().parse::<usize>().ok());
+    let crlf_len = "echo line-one\r\nwc -c < \"$0\" | tr -d ' '\r\n".len();
+    assert_eq!(size(&o), Some(crlf_len - 2), "{o}");
+    let o = run(true);
+    assert_eq!(size(&o), Some(crlf_len), "{o}");
+}

@@ -69,6 +69,8 @@ pub struct Shell {
     inline_shebang: String,
     remote_path: String,
     skip_clean: bool,
+    /// `binary`: send scripts as they are (else CRLF line ends become LF).
+    binary: bool,
     expect_disconnect: bool,
     start_retry_timeout: Duration,
     valid_exit_codes: Vec<i64>,
@@ -101,6 +103,7 @@ impl Shell {
             inline_shebang: get_str(c, "inline_shebang").unwrap_or_else(|| "/bin/sh -e".into()),
             remote_path: get_str(c, "remote_path").unwrap_or_else(|| format!("{folder}/{file}")),
             skip_clean: get_bool(c, "skip_clean").unwrap_or(false),
+            binary: get_bool(c, "binary").unwrap_or(false),
             expect_disconnect: get_bool(c, "expect_disconnect").unwrap_or(false),
             start_retry_timeout: get_duration(c, "start_retry_timeout")?.unwrap_or(Duration::from_secs(300)),
             valid_exit_codes: super::valid_exit_codes(c),
@@ -194,6 +197,7 @@ impl Provisioner for Shell {
             ctx.ui.say(&format!("Provisioning with shell script: {script}"));
             let path = &self.remote_path;
             let body = std::fs::read(script).map_err(|e| BuildError::Failed(format!("Error reading script {script}: {e}")))?;
+            let body = if self.binary { body } else { unix_lines(&body) };
             let exec = render_fields(&self.execute_command, &[("Vars", flat.as_str()), ("Path", path.as_str())], &ctx.generated())
                 .map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
             // One round trip: the script arrives on stdin, then runs, then
@@ -245,6 +249,19 @@ impl Provisioner for Shell {
     }
 }
 
+/// A script as Packer sends one that is not `binary`: every line ends in
+/// LF, a CR before it dropped (a script saved on Windows would otherwise
+/// fail in `sh` with "$'\r': command not found"), the last line too.
+fn unix_lines(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len() + 1);
+    for line in b.split_inclusive(|c| *c == b'\n') {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        out.push(b'\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +274,14 @@ mod tests {
         // With Packer's 0..9999, 2000 draws collide almost surely.
         assert_eq!(paths.len(), 2000);
         assert!(paths.iter().all(|p| p.starts_with("/tmp/script_") && p.ends_with(".sh")), "{paths:?}");
+    }
+
+    #[test]
+    fn crlf_becomes_lf_and_the_last_line_is_ended() {
+        assert_eq!(super::unix_lines(b"echo one\r\necho two\r\n"), b"echo one\necho two\n");
+        assert_eq!(super::unix_lines(b"a\nb"), b"a\nb\n");
+        assert_eq!(super::unix_lines(b"a\r\r\n"), b"a\r\n");
+        assert_eq!(super::unix_lines(b""), b"");
+        assert_eq!(super::unix_lines(b"keep\rinside\n"), b"keep\rinside\n");
     }
 }
