@@ -637,3 +637,33 @@ fn crlf_scripts_run_and_binary_ones_arrive_unchanged() {
     let o = run(true);
     assert_eq!(size(&o), Some(crlf_len), "{o}");
 }
+
+/// `use_env_var_file`: the variables reach the script through a file the
+/// command sources (0600, quotes intact), which is removed afterwards
+/// unless `skip_clean`.
+#[test]
+fn use_env_var_file_sources_the_variables_from_a_private_file() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let remote = tempfile::tempdir().expect("remote folder");
+    let folder = remote.path().display().to_string();
+    let run = |skip_clean: bool| {
+        let p = format!(
+            "  provisioner \"shell\" {{\n    use_env_var_file = true\n    skip_clean = {skip_clean}\n    remote_folder = \"{folder}\"\n    environment_vars = [\"GREETING=it's me\"]\n    inline = [\"echo \\\"got: $GREETING\\\"\", \"ls -l {folder} | grep varfile_ | cut -c1-10\"]\n  }}\n"
+        );
+        let out = build(dir.path(), &template(&sshd, &p));
+        let (o, e) = text(&out);
+        assert!(out.status.success(), "{o}\n{e}");
+        o
+    };
+    let o = run(false);
+    assert!(o.contains("got: it's me"), "{o}");
+    assert!(o.contains("-rw-------"), "the variable file is not private: {o}");
+    let left: Vec<_> = std::fs::read_dir(remote.path()).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    assert!(left.iter().all(|f| !f.starts_with("varfile_")), "{left:?}");
+    run(true);
+    let kept: Vec<_> = std::fs::read_dir(remote.path()).expect("dir").flatten().filter(|e| e.file_name().to_string_lossy().starts_with("varfile_")).collect();
+    assert_eq!(kept.len(), 1);
+    let text = std::fs::read_to_string(kept[0].path()).expect("varfile");
+    assert!(text.contains("export GREETING='it'\"'\"'s me'\n"), "{text}");
+}

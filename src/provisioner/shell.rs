@@ -71,6 +71,9 @@ pub struct Shell {
     skip_clean: bool,
     /// `binary`: send scripts as they are (else CRLF line ends become LF).
     binary: bool,
+    /// `use_env_var_file`: the variables go to this file on the machine,
+    /// which the command sources (`{{.EnvVarFile}}`), instead of inline.
+    env_var_file: Option<String>,
     expect_disconnect: bool,
     start_retry_timeout: Duration,
     valid_exit_codes: Vec<i64>,
@@ -93,17 +96,21 @@ impl Shell {
         // they can neither overwrite nor remove. Nine digits make that
         // practically impossible.
         let file = get_str(c, "remote_file").unwrap_or_else(|| format!("script_{}.sh", uuid::Uuid::new_v4().as_u128() % 1_000_000_000));
+        let use_env_var_file = get_bool(c, "use_env_var_file").unwrap_or(false);
+        let env_var_file = use_env_var_file.then(|| format!("{folder}/varfile_{}.sh", uuid::Uuid::new_v4().as_u128() % 1_000_000_000));
         Ok(Shell {
             inline: get_strings(c, "inline"),
             scripts,
             env_vars: get_strings(c, "environment_vars"),
             env: get_string_map(c, "env"),
-            env_var_format: get_str(c, "env_var_format").unwrap_or_else(|| "%s='%s' ".into()),
-            execute_command: get_str(c, "execute_command").unwrap_or_else(|| "chmod +x {{.Path}}; {{.Vars}} {{.Path}}".into()),
+            env_var_format: get_str(c, "env_var_format").unwrap_or_else(|| if use_env_var_file { "export %s='%s'\n" } else { "%s='%s' " }.into()),
+            execute_command: get_str(c, "execute_command")
+                .unwrap_or_else(|| if use_env_var_file { "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}" } else { "chmod +x {{.Path}}; {{.Vars}} {{.Path}}" }.into()),
             inline_shebang: get_str(c, "inline_shebang").unwrap_or_else(|| "/bin/sh -e".into()),
             remote_path: get_str(c, "remote_path").unwrap_or_else(|| format!("{folder}/{file}")),
             skip_clean: get_bool(c, "skip_clean").unwrap_or(false),
             binary: get_bool(c, "binary").unwrap_or(false),
+            env_var_file,
             expect_disconnect: get_bool(c, "expect_disconnect").unwrap_or(false),
             start_retry_timeout: get_duration(c, "start_retry_timeout")?.unwrap_or(Duration::from_secs(300)),
             valid_exit_codes: super::valid_exit_codes(c),
@@ -168,37 +175,14 @@ impl Shell {
             }
         }
     }
-}
 
-#[async_trait]
-impl Provisioner for Shell {
-    async fn provision(&self, ctx: &BuildContext, comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
-        let comm = need_comm("shell", comm)?;
-        // Inline commands become one script, as Packer writes it.
-        let mut temp = None;
-        let mut scripts = self.scripts.clone();
-        if !self.inline.is_empty() {
-            let mut f = tempfile::Builder::new().prefix("packer-shell").tempfile().map_err(|e| BuildError::Failed(format!("Error preparing shell script: {e}")))?;
-            let mut text = format!("#!{}\n", self.inline_shebang);
-            for l in &self.inline {
-                text.push_str(l);
-                text.push('\n');
-            }
-            f.write_all(text.as_bytes()).map_err(|e| BuildError::Failed(format!("Error preparing shell script: {e}")))?;
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = f.as_file().set_permissions(std::fs::Permissions::from_mode(0o755));
-            }
-            scripts.push(f.path().display().to_string());
-            temp = Some(f);
-        }
-        let (flat, _) = super::flatten_env(ctx, &self.env_vars, &self.env, &self.env_var_format);
-        for script in &scripts {
+    async fn run_scripts(&self, ctx: &BuildContext, comm: &dyn Communicator, scripts: &[String], flat: &str, env_var_file: &str) -> Result<(), BuildError> {
+        for script in scripts {
             ctx.ui.say(&format!("Provisioning with shell script: {script}"));
             let path = &self.remote_path;
             let body = std::fs::read(script).map_err(|e| BuildError::Failed(format!("Error reading script {script}: {e}")))?;
             let body = if self.binary { body } else { unix_lines(&body) };
-            let exec = render_fields(&self.execute_command, &[("Vars", flat.as_str()), ("Path", path.as_str())], &ctx.generated())
+            let exec = render_fields(&self.execute_command, &[("Vars", flat), ("Path", path.as_str()), ("EnvVarFile", env_var_file)], &ctx.generated())
                 .map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
             // One round trip: the script arrives on stdin, then runs, then
             // is removed (each SSH session costs the remote login shell's
@@ -240,7 +224,55 @@ impl Provisioner for Shell {
                 .map_err(|e| BuildError::Failed(format!("Error removing temporary script at {path}: {e}")))?;
             }
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Provisioner for Shell {
+    async fn provision(&self, ctx: &BuildContext, comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
+        let comm = need_comm("shell", comm)?;
+        // Inline commands become one script, as Packer writes it.
+        let mut temp = None;
+        let mut scripts = self.scripts.clone();
+        if !self.inline.is_empty() {
+            let mut f = tempfile::Builder::new().prefix("packer-shell").tempfile().map_err(|e| BuildError::Failed(format!("Error preparing shell script: {e}")))?;
+            let mut text = format!("#!{}\n", self.inline_shebang);
+            for l in &self.inline {
+                text.push_str(l);
+                text.push('\n');
+            }
+            f.write_all(text.as_bytes()).map_err(|e| BuildError::Failed(format!("Error preparing shell script: {e}")))?;
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = f.as_file().set_permissions(std::fs::Permissions::from_mode(0o755));
+            }
+            scripts.push(f.path().display().to_string());
+            temp = Some(f);
+        }
+        let (flat, _) = super::flatten_env(ctx, &self.env_vars, &self.env, &self.env_var_format);
+        if let Some(vf) = &self.env_var_file {
+            let flat = flat.as_str();
+            // Made 0600 before the values arrive: they may be secrets.
+            self.retry(ctx, || async move {
+                let code = comm.run(&format!("(umask 077 && : > {q}) && chmod 600 {q}", q = sh_quote(vf)), &mut |_| {}).await?;
+                if code != 0 {
+                    return Err(format!("creating {vf} exited with {code}"));
+                }
+                comm.upload_bytes(flat.as_bytes(), vf).await
+            })
+            .await?;
+        }
+        let env_var_file = self.env_var_file.clone().unwrap_or_default();
+        let result = self.run_scripts(ctx, comm, &scripts, &flat, &env_var_file).await;
+        if let (Some(vf), false) = (&self.env_var_file, self.skip_clean) {
+            // The variables may be secrets: the file goes even when a script failed.
+            if let Err(e) = comm.run(&format!("rm -f {}", sh_quote(vf)), &mut |_| {}).await {
+                ctx.ui.message(&format!("Could not remove {vf}: {e}"));
+            }
+        }
         drop(temp);
+        result?;
         if let Some(d) = self.pause_after {
             ctx.ui.say(&format!("Pausing {} after this provisioner...", crate::util::duration::format(d)));
             ctx.sleep(d).await?;
