@@ -590,13 +590,11 @@ fn ssh_pty_gives_commands_a_terminal_and_transfers_still_work() {
 }
 
 /// Options kiln has no code for yet are refused by name, not ignored: a
-/// template that needs a certificate login or a tunnel must not build
-/// without one.
+/// template that needs a tunnel must not build without one.
 #[test]
 fn options_not_built_yet_are_refused_by_name() {
     let dir = tempfile::tempdir().expect("tmp");
     for (line, says) in [
-        ("ssh_certificate_file = \"/tmp/cert.pub\"", "ssh_certificate_file is not supported by kiln yet"),
         ("ssh_local_tunnels = [\"8080:localhost:80\"]", "ssh_local_tunnels is not supported by kiln yet"),
         ("ssh_remote_tunnels = [\"8443:localhost:443\"]", "ssh_remote_tunnels is not supported by kiln yet"),
     ] {
@@ -666,4 +664,41 @@ fn use_env_var_file_sources_the_variables_from_a_private_file() {
     assert_eq!(kept.len(), 1);
     let text = std::fs::read_to_string(kept[0].path()).expect("varfile");
     assert!(text.contains("export GREETING='it'\"'\"'s me'\n"), "{text}");
+}
+
+/// `ssh_certificate_file`: a login with an OpenSSH user certificate, signed
+/// by a CA the server trusts and no authorized key at all; without the
+/// certificate the same key is refused.
+#[test]
+fn ssh_certificate_file_logs_in_with_a_certificate() {
+    let ca_dir = tempfile::tempdir().expect("tmp");
+    let ca = ca_dir.path().join("ca");
+    let ok = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&ca).status().is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipping: ssh-keygen failed");
+        return;
+    }
+    let Some(sshd) = Sshd::start_with(&format!("TrustedUserCAKeys {}\nAuthorizedKeysFile none\n", ca.with_extension("pub").display())) else { return };
+    let signed = Command::new("ssh-keygen").args(["-q", "-s"]).arg(&ca).args(["-I", "kiln-test", "-n", &sshd.user, "-V", "+1h"]).arg(sshd.key.with_extension("pub")).status().expect("ssh-keygen -s");
+    assert!(signed.success());
+    let cert = format!("{}-cert.pub", sshd.key.display());
+    let dir = tempfile::tempdir().expect("tmp");
+    let with = |extra: &str| {
+        format!(
+            "source \"null\" \"box\" {{\n{}{extra}  ssh_handshake_attempts = 1\n}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n  provisioner \"shell\" {{\n    inline = [\"echo certified\"]\n  }}\n}}\n",
+            sshd.source_args()
+        )
+    };
+    let out = build(dir.path(), &with(&format!("  ssh_certificate_file = \"{cert}\"\n")));
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("certified"), "{o}");
+    let out = build(dir.path(), &with(""));
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "without the certificate the key alone must be refused: {o}\n{e}");
+    // A file that is no certificate is refused before connecting.
+    let out = build(dir.path(), &with(&format!("  ssh_certificate_file = \"{}\"\n", sshd.key.display())));
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(format!("{o}{e}").contains("ssh_certificate_file is invalid"), "{o}\n{e}");
 }

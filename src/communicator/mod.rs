@@ -66,7 +66,7 @@ pub fn validate(c: &crate::graph::Config) -> Vec<String> {
     }
     // Accepted by name (Packer templates set them) but not built yet: said,
     // rather than left without effect.
-    for (key, what) in [("ssh_certificate_file", "login with an SSH certificate"), ("ssh_local_tunnels", "SSH port forwarding"), ("ssh_remote_tunnels", "SSH port forwarding")] {
+    for (key, what) in [("ssh_local_tunnels", "SSH port forwarding"), ("ssh_remote_tunnels", "SSH port forwarding")] {
         if crate::plugin::is_set(c, key) && !(crate::plugin::get_strings(c, key).is_empty() && crate::plugin::get_str(c, key).is_none_or(|v| v.is_empty())) {
             errs.push(format!("{key} is not supported by kiln yet ({what}); remove it, or use a build that does not need it"));
         }

@@ -30,6 +30,9 @@ pub struct Login {
     pub private_key_file: Option<PathBuf>,
     /// A key held in memory (a builder's temporary key pair); never on disk.
     pub private_key: Option<Arc<PrivateKey>>,
+    /// `ssh_certificate_file`: an OpenSSH certificate for the private key,
+    /// signed by a CA the server trusts.
+    pub certificate_file: Option<PathBuf>,
     pub agent_auth: bool,
 }
 
@@ -150,7 +153,23 @@ impl Settings {
         if let Some(k) = &key_file {
             std::fs::metadata(k).map_err(|e| format!("ssh_private_key_file is invalid: {}: {e}", k.display()))?;
         }
-        let target = Login { host, port, username, password: get_str(c, "ssh_password"), private_key_file: key_file, private_key: key, agent_auth: get_bool(c, "ssh_agent_auth").unwrap_or(false) };
+        let certificate_file = get_str(c, "ssh_certificate_file").filter(|p| !p.is_empty()).map(|p| expand_home(&p));
+        if let Some(cert) = &certificate_file {
+            russh::keys::load_openssh_certificate(cert).map_err(|e| format!("ssh_certificate_file is invalid: {}: {e}", cert.display()))?;
+            if key_file.is_none() && key.is_none() {
+                return Err("ssh_certificate_file needs the private key it certifies (ssh_private_key_file)".into());
+            }
+        }
+        let target = Login {
+            host,
+            port,
+            username,
+            password: get_str(c, "ssh_password"),
+            private_key_file: key_file,
+            private_key: key,
+            certificate_file,
+            agent_auth: get_bool(c, "ssh_agent_auth").unwrap_or(false),
+        };
         if target.password.is_none() && target.private_key_file.is_none() && target.private_key.is_none() && !target.agent_auth {
             return Err("An ssh_password, ssh_private_key_file or ssh_agent_auth must be specified".into());
         }
@@ -165,6 +184,7 @@ impl Settings {
                     password: get_str(c, "ssh_bastion_password"),
                     private_key_file: get_str(c, "ssh_bastion_private_key_file").map(|p| expand_home(&p)),
                     private_key: None,
+                    certificate_file: None,
                     agent_auth: get_bool(c, "ssh_bastion_agent_auth").unwrap_or(false),
                 })
             }
@@ -304,6 +324,12 @@ fn load_key(login: &Login) -> Result<Option<Arc<PrivateKey>>, String> {
 
 async fn authenticate(h: &mut Handle<Trusting>, login: &Login, key: Option<&Arc<PrivateKey>>) -> Result<(), ConnectError> {
     let auth_err = |e: russh::Error| ConnectError::Unreachable(e.to_string());
+    if let (Some(key), Some(cert)) = (key, &login.certificate_file) {
+        let cert = russh::keys::load_openssh_certificate(cert).map_err(|e| ConnectError::Fatal(format!("reading {}: {e}", cert.display())))?;
+        if h.authenticate_openssh_cert(&login.username, key.clone(), cert).await.map_err(auth_err)?.success() {
+            return Ok(());
+        }
+    }
     if let Some(key) = key {
         let hash = h.best_supported_rsa_hash().await.map_err(auth_err)?.flatten();
         let r = h.authenticate_publickey(&login.username, PrivateKeyWithHashAlg::new(key.clone(), hash)).await.map_err(auth_err)?;
