@@ -702,3 +702,36 @@ fn ssh_certificate_file_logs_in_with_a_certificate() {
     assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
     assert!(format!("{o}{e}").contains("ssh_certificate_file is invalid"), "{o}\n{e}");
 }
+
+/// `ssh_bastion_certificate_file`: the bastion trusts a CA and no key; the
+/// build reaches the target through it with the bastion key's certificate.
+#[test]
+fn ssh_bastion_certificate_file_logs_in_to_the_bastion_with_a_certificate() {
+    let ca_dir = tempfile::tempdir().expect("tmp");
+    let ca = ca_dir.path().join("ca");
+    if !Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&ca).status().is_ok_and(|s| s.success()) {
+        eprintln!("skipping: ssh-keygen failed");
+        return;
+    }
+    let Some(target) = Sshd::start() else { return };
+    let Some(bastion) = Sshd::start_with(&format!("TrustedUserCAKeys {}\nAuthorizedKeysFile none\n", ca.with_extension("pub").display())) else { return };
+    let signed =
+        Command::new("ssh-keygen").args(["-q", "-s"]).arg(&ca).args(["-I", "kiln-bastion", "-n", &bastion.user, "-V", "+1h"]).arg(bastion.key.with_extension("pub")).status().expect("ssh-keygen -s");
+    assert!(signed.success());
+    let dir = tempfile::tempdir().expect("tmp");
+    let tpl = |cert: &str| {
+        format!(
+            "source \"null\" \"box\" {{\n{}  ssh_handshake_attempts = 1\n  ssh_bastion_host = \"127.0.0.1\"\n  ssh_bastion_port = {}\n  ssh_bastion_username = \"{}\"\n  ssh_bastion_private_key_file = \"{}\"\n{cert}}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n  provisioner \"shell\" {{\n    inline = [\"echo via a certified bastion\"]\n  }}\n}}\n",
+            target.source_args(),
+            bastion.port,
+            bastion.user,
+            bastion.key.display()
+        )
+    };
+    let out = build(dir.path(), &tpl(&format!("  ssh_bastion_certificate_file = \"{}-cert.pub\"\n", bastion.key.display())));
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("via a certified bastion"), "{o}");
+    let out = build(dir.path(), &tpl("").replace("ssh_timeout          = \"20s\"", "ssh_timeout          = \"3s\""));
+    assert_eq!(out.status.code(), Some(1), "the bastion must refuse the key without its certificate: {:?}", text(&out));
+}

@@ -39,6 +39,7 @@ pub const FIELDS: &[Field] = &[
     Field("ssh_bastion_password", Kind::String),
     Field("ssh_bastion_private_key_file", Kind::String),
     Field("ssh_bastion_agent_auth", Kind::Bool),
+    Field("ssh_bastion_certificate_file", Kind::String),
     Field("ssh_clear_authorized_keys", Kind::Bool),
     Field("ssh_certificate_file", Kind::String),
     Field("ssh_local_tunnels", Kind::Strings),

@@ -153,13 +153,7 @@ impl Settings {
         if let Some(k) = &key_file {
             std::fs::metadata(k).map_err(|e| format!("ssh_private_key_file is invalid: {}: {e}", k.display()))?;
         }
-        let certificate_file = get_str(c, "ssh_certificate_file").filter(|p| !p.is_empty()).map(|p| expand_home(&p));
-        if let Some(cert) = &certificate_file {
-            russh::keys::load_openssh_certificate(cert).map_err(|e| format!("ssh_certificate_file is invalid: {}: {e}", cert.display()))?;
-            if key_file.is_none() && key.is_none() {
-                return Err("ssh_certificate_file needs the private key it certifies (ssh_private_key_file)".into());
-            }
-        }
+        let certificate_file = certificate(c, "ssh_certificate_file", key_file.is_some() || key.is_some(), "ssh_private_key_file")?;
         let target = Login {
             host,
             port,
@@ -177,14 +171,16 @@ impl Settings {
             None => None,
             Some(bhost) => {
                 let bport = get_i64(c, "ssh_bastion_port").unwrap_or(22);
+                let bastion_key = get_str(c, "ssh_bastion_private_key_file").map(|p| expand_home(&p));
+                let certificate_file = certificate(c, "ssh_bastion_certificate_file", bastion_key.is_some(), "ssh_bastion_private_key_file")?;
                 Some(Login {
                     host: bhost,
                     port: u16::try_from(bport).map_err(|_| format!("ssh_bastion_port {bport} is not a TCP port"))?,
                     username: get_str(c, "ssh_bastion_username").unwrap_or_else(|| target.username.clone()),
                     password: get_str(c, "ssh_bastion_password"),
-                    private_key_file: get_str(c, "ssh_bastion_private_key_file").map(|p| expand_home(&p)),
+                    private_key_file: bastion_key,
                     private_key: None,
-                    certificate_file: None,
+                    certificate_file,
                     agent_auth: get_bool(c, "ssh_bastion_agent_auth").unwrap_or(false),
                 })
             }
@@ -219,6 +215,18 @@ impl Settings {
             kex: algorithms("ssh_key_exchange_algorithms", &get_strings(c, "ssh_key_exchange_algorithms"), KNOWN_KEX)?.map(|n| kex_names(&n)),
         })
     }
+}
+
+/// An OpenSSH certificate setting (`ssh_certificate_file`,
+/// `ssh_bastion_certificate_file`): it must read as one, and come with the
+/// private key it certifies.
+fn certificate(c: &Config, key: &str, has_private_key: bool, private_key_setting: &str) -> Result<Option<PathBuf>, String> {
+    let Some(path) = get_str(c, key).filter(|p| !p.is_empty()).map(|p| expand_home(&p)) else { return Ok(None) };
+    russh::keys::load_openssh_certificate(&path).map_err(|e| format!("{key} is invalid: {}: {e}", path.display()))?;
+    if !has_private_key {
+        return Err(format!("{key} needs the private key it certifies ({private_key_setting})"));
+    }
+    Ok(Some(path))
 }
 
 /// Accepts any host key: build machines are new, their keys unknown (as Packer).
