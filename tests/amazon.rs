@@ -91,6 +91,17 @@ build {{
     )
 }
 
+/// `kiln validate` of `tpl` (the case `what`) fails, saying `says`, without
+/// one EC2 call through `proxy`.
+fn assert_validate_refuses(w: &Work, proxy: &FaultProxy, what: &str, tpl: &str, says: &str) {
+    proxy.reset();
+    let f = w.write("bad.pkr.hcl", tpl);
+    let out = aws_env(w.kiln().args(["validate"]).arg(&f)).output().expect("run");
+    assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
+    assert!(text(&out).contains(says), "{what}: {}", text(&out));
+    assert!(proxy.calls().is_empty(), "{what}: validate called EC2");
+}
+
 /// A temporary role and instance profile for the build's instance: the
 /// sweeps below carry it so that IAM's calls are faulted and interrupted too.
 const TEMP_PROFILE: &str = r#"  temporary_iam_instance_profile_policy_document {
@@ -1555,14 +1566,9 @@ fn run_and_ami_options_reach_ec2() {
         ("  skip_save_build_region = true\n  ami_regions = [\"us-east-1\"]\n", "skip_save_build_region needs ami_regions with a region other than"),
         ("  snapshot_copy_duration_minutes = 20\n", "snapshot_copy_duration_minutes 20 is invalid"),
     ] {
-        proxy.reset();
         let tpl = small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\"");
         let tpl = if bad.contains("instance_type") { tpl.replace("  instance_type       = \"t2.micro\"\n", "") } else { tpl };
-        let f = w.write("bad.pkr.hcl", &tpl);
-        let out = aws_env(w.kiln().args(["validate"]).arg(&f)).output().expect("run");
-        assert_eq!(out.status.code(), Some(1), "{bad}: {}", text(&out));
-        assert!(text(&out).contains(says), "{bad}: {}", text(&out));
-        assert!(proxy.calls().is_empty(), "{bad}: validate called EC2");
+        assert_validate_refuses(&w, &proxy, bad, &tpl, says);
     }
 }
 
@@ -1779,12 +1785,7 @@ fn tag_blocks_no_ephemeral_capacity_reservations_and_licenses() {
         ("  capacity_reservation_id = \"cr-1\"\n  capacity_reservation_group_arn = \"arn:g\"\n", "are mutually exclusive"),
         ("  capacity_reservation_preference = \"open\"\n  spot_price = \"auto\"\n", "cannot be used with spot_price"),
     ] {
-        proxy.reset();
-        let f = w.write("bad.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\""));
-        let out = aws_env(w.kiln().args(["validate"]).arg(&f)).output().expect("run");
-        assert_eq!(out.status.code(), Some(1), "{bad}: {}", text(&out));
-        assert!(text(&out).contains(says), "{bad}: {}", text(&out));
-        assert!(proxy.calls().is_empty(), "{bad}: validate called EC2");
+        assert_validate_refuses(&w, &proxy, bad, &small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\""), says);
     }
 }
 
@@ -1797,7 +1798,7 @@ fn tag_blocks_no_ephemeral_capacity_reservations_and_licenses() {
 fn ssh_clear_authorized_keys_removes_the_temporary_key_only() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let home = std::path::PathBuf::from(format!("/home/{}", ec2::USER));
+    let home = ec2::home().expect("the login user's home");
     let ssh_dir = home.join(".ssh");
     let inline = format!(
         "\"mkdir -p ~/.ssh\", \"printf 'ssh-ed25519 AAAAC3NzaKEEPME keep@me\\\\n' > ~/.ssh/authorized_keys\", \"{} {} >> ~/.ssh/authorized_keys\", \"cp ~/.ssh/authorized_keys ~/.ssh/authorized_keys.before\"",

@@ -19,7 +19,17 @@ fn build(dir: &Path, template: &str) -> Output {
 }
 
 fn template(sshd: &Sshd, provisioners: &str) -> String {
-    format!("source \"null\" \"box\" {{\n{}}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n{provisioners}}}\n", sshd.source_args())
+    null_build(&sshd.source_args(), provisioners)
+}
+
+/// A `null` source whose body is `source`, built with `provisioners`.
+fn null_build(source: &str, provisioners: &str) -> String {
+    format!("source \"null\" \"box\" {{\n{source}}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n{provisioners}}}\n")
+}
+
+/// One shell provisioner running `inline` (the list's HCL items).
+fn shell(inline: &str) -> String {
+    format!("  provisioner \"shell\" {{\n    inline = [{inline}]\n  }}\n")
 }
 
 fn sha256(p: &Path) -> String {
@@ -281,7 +291,7 @@ fn ssh_ciphers_and_key_exchange_algorithms_are_the_ones_negotiated() {
     let dir = tempfile::tempdir().expect("tmp");
     let args = sshd.source_args();
     let chosen = format!("{args}  ssh_ciphers = [\"aes256-ctr\"]\n  ssh_key_exchange_algorithms = [\"diffie-hellman-group14-sha256\"]\n");
-    let tpl = format!("source \"null\" \"box\" {{\n{chosen}}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n  provisioner \"shell\" {{\n    inline = [\"echo ok\"]\n  }}\n}}\n");
+    let tpl = null_build(&chosen, &shell("\"echo ok\""));
     let out = build(dir.path(), &tpl);
     let (o, e) = text(&out);
     assert!(out.status.success(), "{o}\n{e}");
@@ -292,7 +302,7 @@ fn ssh_ciphers_and_key_exchange_algorithms_are_the_ones_negotiated() {
     // The server offers only AES-GCM; kiln asks for CBC alone: the build
     // fails at once, naming both lists, not with a timeout.
     let Some(gcm) = Sshd::start_with("LogLevel DEBUG1\nCiphers aes128-gcm@openssh.com\n") else { return };
-    let tpl = format!("source \"null\" \"box\" {{\n{}  ssh_ciphers = [\"aes128-cbc\"]\n}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n}}\n", gcm.source_args());
+    let tpl = null_build(&format!("{}  ssh_ciphers = [\"aes128-cbc\"]\n", gcm.source_args()), "");
     let out = build(dir.path(), &tpl);
     let (o, e) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
@@ -301,7 +311,7 @@ fn ssh_ciphers_and_key_exchange_algorithms_are_the_ones_negotiated() {
     assert!(!all.contains("Timeout waiting for SSH"), "{all}");
 
     // An algorithm kiln does not speak is refused before any connection.
-    let tpl = format!("source \"null\" \"box\" {{\n{args}  ssh_ciphers = [\"3des-cbc\"]\n}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n}}\n");
+    let tpl = null_build(&format!("{args}  ssh_ciphers = [\"3des-cbc\"]\n"), "");
     std::fs::write(dir.path().join("bad.pkr.hcl"), tpl).expect("write");
     let out = kiln().args(["validate", "bad.pkr.hcl"]).current_dir(dir.path()).output().expect("validate");
     let (o, e) = text(&out);
@@ -390,12 +400,7 @@ fn ssh_proxy_host_reaches_the_machine_through_socks5() {
         eprintln!("skipping: ssh -D did not start");
         return;
     }
-    let via = |extra: &str| {
-        format!(
-            "source \"null\" \"box\" {{\n{}  ssh_proxy_host = \"127.0.0.1\"\n{extra}}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n  provisioner \"shell\" {{\n    inline = [\"echo through the proxy\"]\n  }}\n}}\n",
-            sshd.source_args()
-        )
-    };
+    let via = |extra: &str| null_build(&format!("{}  ssh_proxy_host = \"127.0.0.1\"\n{extra}", sshd.source_args()), &shell("\"echo through the proxy\""));
     let out = build(dir.path(), &via(&format!("  ssh_proxy_port = {socks}\n")));
     let (o, e) = text(&out);
     drop(forward);
@@ -666,29 +671,42 @@ fn use_env_var_file_sources_the_variables_from_a_private_file() {
     assert!(text.contains("export GREETING='it'\"'\"'s me'\n"), "{text}");
 }
 
+/// A user CA (an ed25519 key pair `ca`, `ca.pub`) in `dir`; `None` (the
+/// test skips) when ssh-keygen fails.
+fn user_ca(dir: &Path) -> Option<std::path::PathBuf> {
+    let ca = dir.join("ca");
+    if Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&ca).status().is_ok_and(|s| s.success()) {
+        Some(ca)
+    } else {
+        eprintln!("skipping: ssh-keygen failed");
+        None
+    }
+}
+
+/// sshd settings that trust the user CA `ca` and no authorized key.
+fn trusting(ca: &Path) -> String {
+    format!("TrustedUserCAKeys {}\nAuthorizedKeysFile none\n", ca.with_extension("pub").display())
+}
+
+/// The certificate `ca` signs for `key`'s public half and `user`, valid
+/// an hour: its path (`{key}-cert.pub`, as ssh-keygen names it).
+fn certify(ca: &Path, key: &Path, user: &str) -> String {
+    let signed = Command::new("ssh-keygen").args(["-q", "-s"]).arg(ca).args(["-I", "kiln-test", "-n", user, "-V", "+1h"]).arg(key.with_extension("pub")).status().expect("ssh-keygen -s");
+    assert!(signed.success());
+    format!("{}-cert.pub", key.display())
+}
+
 /// `ssh_certificate_file`: a login with an OpenSSH user certificate, signed
 /// by a CA the server trusts and no authorized key at all; without the
 /// certificate the same key is refused.
 #[test]
 fn ssh_certificate_file_logs_in_with_a_certificate() {
     let ca_dir = tempfile::tempdir().expect("tmp");
-    let ca = ca_dir.path().join("ca");
-    let ok = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&ca).status().is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipping: ssh-keygen failed");
-        return;
-    }
-    let Some(sshd) = Sshd::start_with(&format!("TrustedUserCAKeys {}\nAuthorizedKeysFile none\n", ca.with_extension("pub").display())) else { return };
-    let signed = Command::new("ssh-keygen").args(["-q", "-s"]).arg(&ca).args(["-I", "kiln-test", "-n", &sshd.user, "-V", "+1h"]).arg(sshd.key.with_extension("pub")).status().expect("ssh-keygen -s");
-    assert!(signed.success());
-    let cert = format!("{}-cert.pub", sshd.key.display());
+    let Some(ca) = user_ca(ca_dir.path()) else { return };
+    let Some(sshd) = Sshd::start_with(&trusting(&ca)) else { return };
+    let cert = certify(&ca, &sshd.key, &sshd.user);
     let dir = tempfile::tempdir().expect("tmp");
-    let with = |extra: &str| {
-        format!(
-            "source \"null\" \"box\" {{\n{}{extra}  ssh_handshake_attempts = 1\n}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n  provisioner \"shell\" {{\n    inline = [\"echo certified\"]\n  }}\n}}\n",
-            sshd.source_args()
-        )
-    };
+    let with = |extra: &str| null_build(&format!("{}{extra}  ssh_handshake_attempts = 1\n", sshd.source_args()), &shell("\"echo certified\""));
     let out = build(dir.path(), &with(&format!("  ssh_certificate_file = \"{cert}\"\n")));
     let (o, e) = text(&out);
     assert!(out.status.success(), "{o}\n{e}");
@@ -708,27 +726,22 @@ fn ssh_certificate_file_logs_in_with_a_certificate() {
 #[test]
 fn ssh_bastion_certificate_file_logs_in_to_the_bastion_with_a_certificate() {
     let ca_dir = tempfile::tempdir().expect("tmp");
-    let ca = ca_dir.path().join("ca");
-    if !Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&ca).status().is_ok_and(|s| s.success()) {
-        eprintln!("skipping: ssh-keygen failed");
-        return;
-    }
+    let Some(ca) = user_ca(ca_dir.path()) else { return };
     let Some(target) = Sshd::start() else { return };
-    let Some(bastion) = Sshd::start_with(&format!("TrustedUserCAKeys {}\nAuthorizedKeysFile none\n", ca.with_extension("pub").display())) else { return };
-    let signed =
-        Command::new("ssh-keygen").args(["-q", "-s"]).arg(&ca).args(["-I", "kiln-bastion", "-n", &bastion.user, "-V", "+1h"]).arg(bastion.key.with_extension("pub")).status().expect("ssh-keygen -s");
-    assert!(signed.success());
+    let Some(bastion) = Sshd::start_with(&trusting(&ca)) else { return };
+    let cert = certify(&ca, &bastion.key, &bastion.user);
     let dir = tempfile::tempdir().expect("tmp");
     let tpl = |cert: &str| {
-        format!(
-            "source \"null\" \"box\" {{\n{}  ssh_handshake_attempts = 1\n  ssh_bastion_host = \"127.0.0.1\"\n  ssh_bastion_port = {}\n  ssh_bastion_username = \"{}\"\n  ssh_bastion_private_key_file = \"{}\"\n{cert}}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n  provisioner \"shell\" {{\n    inline = [\"echo via a certified bastion\"]\n  }}\n}}\n",
+        let source = format!(
+            "{}  ssh_handshake_attempts = 1\n  ssh_bastion_host = \"127.0.0.1\"\n  ssh_bastion_port = {}\n  ssh_bastion_username = \"{}\"\n  ssh_bastion_private_key_file = \"{}\"\n{cert}",
             target.source_args(),
             bastion.port,
             bastion.user,
             bastion.key.display()
-        )
+        );
+        null_build(&source, &shell("\"echo via a certified bastion\""))
     };
-    let out = build(dir.path(), &tpl(&format!("  ssh_bastion_certificate_file = \"{}-cert.pub\"\n", bastion.key.display())));
+    let out = build(dir.path(), &tpl(&format!("  ssh_bastion_certificate_file = \"{cert}\"\n")));
     let (o, e) = text(&out);
     assert!(out.status.success(), "{o}\n{e}");
     assert!(o.contains("via a certified bastion"), "{o}");

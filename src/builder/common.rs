@@ -84,15 +84,16 @@ pub struct StepCleanupTempKeys<'a, S> {
 }
 
 impl<'a, S> StepCleanupTempKeys<'a, S> {
-    pub fn new(enabled: bool, f: impl Fn(&S) -> Option<String> + Send + Sync + 'a) -> Self {
-        StepCleanupTempKeys { enabled, public_key: Box::new(f) }
+    /// The step for a builder's `config` (its `ssh_clear_authorized_keys`).
+    pub fn new(config: &crate::graph::Config, f: impl Fn(&S) -> Option<String> + Send + Sync + 'a) -> Self {
+        StepCleanupTempKeys { enabled: crate::plugin::get_bool(config, "ssh_clear_authorized_keys").unwrap_or(false), public_key: Box::new(f) }
     }
 }
 
 /// The commands that drop the lines holding `blob` (a key's base64 field):
 /// `sed -i.bak` (GNU and BSD sed alike) on the user's file, and through
 /// `sudo -n` on root's.
-pub fn clear_key_commands(blob: &str) -> [(String, &'static str); 2] {
+fn clear_key_commands(blob: &str) -> [(String, &'static str); 2] {
     let sed = |file: &str| format!("sed -i.bak '\\|{blob}|d' {file} && rm -f {file}.bak");
     [(sed("~/.ssh/authorized_keys"), "~/.ssh/authorized_keys"), (format!("sudo -n sh -c \"{}\"", sed("/root/.ssh/authorized_keys")), "/root/.ssh/authorized_keys")]
 }

@@ -31,8 +31,8 @@ pub struct Login {
     /// A key held in memory (a builder's temporary key pair); never on disk.
     pub private_key: Option<Arc<PrivateKey>>,
     /// `ssh_certificate_file`: an OpenSSH certificate for the private key,
-    /// signed by a CA the server trusts.
-    pub certificate_file: Option<PathBuf>,
+    /// signed by a CA the server trusts (read once, when the settings are).
+    pub certificate: Option<russh::keys::Certificate>,
     pub agent_auth: bool,
 }
 
@@ -153,17 +153,9 @@ impl Settings {
         if let Some(k) = &key_file {
             std::fs::metadata(k).map_err(|e| format!("ssh_private_key_file is invalid: {}: {e}", k.display()))?;
         }
-        let certificate_file = certificate(c, "ssh_certificate_file", key_file.is_some() || key.is_some(), "ssh_private_key_file")?;
-        let target = Login {
-            host,
-            port,
-            username,
-            password: get_str(c, "ssh_password"),
-            private_key_file: key_file,
-            private_key: key,
-            certificate_file,
-            agent_auth: get_bool(c, "ssh_agent_auth").unwrap_or(false),
-        };
+        let certificate = read_certificate(c, "ssh_certificate_file", key_file.is_some() || key.is_some(), "ssh_private_key_file")?;
+        let target =
+            Login { host, port, username, password: get_str(c, "ssh_password"), private_key_file: key_file, private_key: key, certificate, agent_auth: get_bool(c, "ssh_agent_auth").unwrap_or(false) };
         if target.password.is_none() && target.private_key_file.is_none() && target.private_key.is_none() && !target.agent_auth {
             return Err("An ssh_password, ssh_private_key_file or ssh_agent_auth must be specified".into());
         }
@@ -172,7 +164,7 @@ impl Settings {
             Some(bhost) => {
                 let bport = get_i64(c, "ssh_bastion_port").unwrap_or(22);
                 let bastion_key = get_str(c, "ssh_bastion_private_key_file").map(|p| expand_home(&p));
-                let certificate_file = certificate(c, "ssh_bastion_certificate_file", bastion_key.is_some(), "ssh_bastion_private_key_file")?;
+                let certificate = read_certificate(c, "ssh_bastion_certificate_file", bastion_key.is_some(), "ssh_bastion_private_key_file")?;
                 Some(Login {
                     host: bhost,
                     port: u16::try_from(bport).map_err(|_| format!("ssh_bastion_port {bport} is not a TCP port"))?,
@@ -180,7 +172,7 @@ impl Settings {
                     password: get_str(c, "ssh_bastion_password"),
                     private_key_file: bastion_key,
                     private_key: None,
-                    certificate_file,
+                    certificate,
                     agent_auth: get_bool(c, "ssh_bastion_agent_auth").unwrap_or(false),
                 })
             }
@@ -220,13 +212,13 @@ impl Settings {
 /// An OpenSSH certificate setting (`ssh_certificate_file`,
 /// `ssh_bastion_certificate_file`): it must read as one, and come with the
 /// private key it certifies.
-fn certificate(c: &Config, key: &str, has_private_key: bool, private_key_setting: &str) -> Result<Option<PathBuf>, String> {
+fn read_certificate(c: &Config, key: &str, has_private_key: bool, private_key_setting: &str) -> Result<Option<russh::keys::Certificate>, String> {
     let Some(path) = get_str(c, key).filter(|p| !p.is_empty()).map(|p| expand_home(&p)) else { return Ok(None) };
-    russh::keys::load_openssh_certificate(&path).map_err(|e| format!("{key} is invalid: {}: {e}", path.display()))?;
+    let cert = russh::keys::load_openssh_certificate(&path).map_err(|e| format!("{key} is invalid: {}: {e}", path.display()))?;
     if !has_private_key {
         return Err(format!("{key} needs the private key it certifies ({private_key_setting})"));
     }
-    Ok(Some(path))
+    Ok(Some(cert))
 }
 
 /// Accepts any host key: build machines are new, their keys unknown (as Packer).
@@ -332,9 +324,8 @@ fn load_key(login: &Login) -> Result<Option<Arc<PrivateKey>>, String> {
 
 async fn authenticate(h: &mut Handle<Trusting>, login: &Login, key: Option<&Arc<PrivateKey>>) -> Result<(), ConnectError> {
     let auth_err = |e: russh::Error| ConnectError::Unreachable(e.to_string());
-    if let (Some(key), Some(cert)) = (key, &login.certificate_file) {
-        let cert = russh::keys::load_openssh_certificate(cert).map_err(|e| ConnectError::Fatal(format!("reading {}: {e}", cert.display())))?;
-        if h.authenticate_openssh_cert(&login.username, key.clone(), cert).await.map_err(auth_err)?.success() {
+    if let (Some(key), Some(cert)) = (key, &login.certificate) {
+        if h.authenticate_openssh_cert(&login.username, key.clone(), cert.clone()).await.map_err(auth_err)?.success() {
             return Ok(());
         }
     }

@@ -263,8 +263,7 @@ impl Provisioner for Shell {
             })
             .await?;
         }
-        let env_var_file = self.env_var_file.clone().unwrap_or_default();
-        let result = self.run_scripts(ctx, comm, &scripts, &flat, &env_var_file).await;
+        let result = self.run_scripts(ctx, comm, &scripts, &flat, self.env_var_file.as_deref().unwrap_or_default()).await;
         if let (Some(vf), false) = (&self.env_var_file, self.skip_clean) {
             // The variables may be secrets: the file goes even when a script failed.
             if let Err(e) = comm.run(&format!("rm -f {}", sh_quote(vf)), &mut |_| {}).await {

@@ -66,7 +66,25 @@ fn ensure_user() -> bool {
     }
     // No password, but not locked: sshd refuses locked accounts.
     let _ = Command::new("usermod").args(["-p", "*", USER]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-    exists()
+    exists() && home().is_some()
+}
+
+/// The login user's home directory, made if missing and owned by the user
+/// with its `.ssh` (a `useradd` that raced another test's, or an account
+/// made without `-m` or by root's hand, leaves it missing or root's).
+pub fn home() -> Option<PathBuf> {
+    let out = Command::new("getent").args(["passwd", USER]).output().ok()?;
+    let line = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<&str> = line.trim().split(':').collect();
+    let (uid, gid): (u32, u32) = (f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?);
+    let dir = PathBuf::from(f.get(5).filter(|d| !d.is_empty())?);
+    std::fs::create_dir_all(&dir).ok()?;
+    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).ok()?;
+    let ssh = dir.join(".ssh");
+    if ssh.exists() {
+        std::os::unix::fs::chown(&ssh, Some(uid), Some(gid)).ok()?;
+    }
+    Some(dir)
 }
 
 pub struct Moto {

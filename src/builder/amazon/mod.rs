@@ -65,9 +65,7 @@ impl Builder for AmazonEbs {
                 })
             })),
             Box::new(StepProvision { hook }),
-            Box::new(StepCleanupTempKeys::new(crate::plugin::get_bool(&cfg.raw, "ssh_clear_authorized_keys").unwrap_or(false), |s: &State| {
-                s.key.as_ref().and_then(|k| k.private.public_key().to_openssh().ok())
-            })),
+            Box::new(StepCleanupTempKeys::new(&cfg.raw, |s: &State| s.key.as_ref().and_then(|k| k.private.public_key().to_openssh().ok()))),
         ];
         if !cfg.skip_create_ami {
             list.push(Box::new(steps::StopInstance { cfg }));

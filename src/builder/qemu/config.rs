@@ -81,6 +81,9 @@ const NOT_YET: &[(&str, &str)] = &[
     ("disk_additional_size", "additional disks are not supported yet"),
 ];
 
+/// The CPU topology settings, in the order `-smp` takes them.
+const TOPOLOGY: [&str; 3] = ["sockets", "cores", "threads"];
+
 /// Options Packer has that mean nothing in how kiln runs qemu: accepted (a
 /// template written for Packer keeps validating) with a warning that says
 /// why they do nothing, rather than ignored without a word.
@@ -132,8 +135,8 @@ pub struct QemuConfig {
     pub net_device: String,
     pub memory: i64,
     pub cpus: i64,
-    /// `sockets`, `cores`, `threads`: the guest's CPU topology, where set.
-    pub topology: [Option<i64>; 3],
+    /// The guest's CPU topology: each of [`TOPOLOGY`] the template sets.
+    pub topology: Vec<(&'static str, i64)>,
     pub machine_type: String,
     pub cpu_model: Option<String>,
     pub firmware: Option<PathBuf>,
@@ -289,7 +292,7 @@ impl QemuConfig {
         };
         let memory = num("memory", 512, &mut errs);
         let cpus = num("cpus", 1, &mut errs);
-        let topology = ["sockets", "cores", "threads"].map(|k| crate::plugin::is_set(c, k).then(|| num(k, 1, &mut errs)));
+        let topology = TOPOLOGY.iter().filter(|k| crate::plugin::is_set(c, k)).map(|k| (*k, num(k, 1, &mut errs))).collect();
         let ssh_port_range = port_range(c, &["host_port_min", "ssh_host_port_min"], &["host_port_max", "ssh_host_port_max"], (2222, 4444)).unwrap_or_else(|e| {
             errs.push(e);
             (2222, 4444)

@@ -65,9 +65,7 @@ impl Builder for QemuBuilder {
                 }),
             }),
             Box::new(StepProvision { hook }),
-            Box::new(StepCleanupTempKeys::new(crate::plugin::get_bool(&cfg.raw, "ssh_clear_authorized_keys").unwrap_or(false), |s: &State| {
-                s.key.as_ref().and_then(|k| k.public_key().to_openssh().ok())
-            })),
+            Box::new(StepCleanupTempKeys::new(&cfg.raw, |s: &State| s.key.as_ref().and_then(|k| k.public_key().to_openssh().ok()))),
             Box::new(steps::Shutdown { cfg }),
             Box::new(steps::ConvertDisk { cfg }),
             Box::new(steps::Keep),

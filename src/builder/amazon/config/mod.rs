@@ -313,8 +313,8 @@ fn blocks(c: &Config, k: &str) -> Vec<Config> {
     }
 }
 
-/// `placement`, `metadata_options`, Nitro Enclaves, unlimited CPU credits
-/// and `imds_support`, checked as Packer checks them.
+/// `capacity_reservation_*`: at most one of the three, a known preference,
+/// and not for a spot instance.
 fn capacity_reservation(c: &Config, errs: &mut Vec<String>) -> Option<CapacityReservation> {
     let preference = non_empty(get_str(c, "capacity_reservation_preference"));
     let id = non_empty(get_str(c, "capacity_reservation_id"));
@@ -334,6 +334,8 @@ fn capacity_reservation(c: &Config, errs: &mut Vec<String>) -> Option<CapacityRe
     preference.map(CapacityReservation::Preference).or(id.map(CapacityReservation::Id)).or(arn.map(CapacityReservation::GroupArn))
 }
 
+/// `placement`, `metadata_options`, Nitro Enclaves, unlimited CPU credits
+/// and `imds_support`, checked as Packer checks them.
 fn run_options(c: &Config, errs: &mut Vec<String>) -> (Placement, Option<MetadataOptions>, bool, bool, Option<String>) {
     let one_of = |errs: &mut Vec<String>, what: &str, v: Option<String>, allowed: &[&str]| -> Option<String> {
         let v = non_empty(v)?;

@@ -314,14 +314,12 @@ impl Step<State> for Shutdown<'_> {
 /// `-smp`: the CPU count, with the topology where the template sets one
 /// (`cpus=4,sockets=1,cores=2,threads=2`, as Packer writes it).
 fn smp(c: &QemuConfig) -> String {
-    if c.topology.iter().all(Option::is_none) {
+    if c.topology.is_empty() {
         return c.cpus.to_string();
     }
     let mut out = format!("cpus={}", c.cpus);
-    for (name, v) in ["sockets", "cores", "threads"].iter().zip(c.topology) {
-        if let Some(v) = v {
-            out.push_str(&format!(",{name}={v}"));
-        }
+    for (name, v) in &c.topology {
+        out.push_str(&format!(",{name}={v}"));
     }
     out
 }
