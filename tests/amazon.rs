@@ -155,6 +155,11 @@ fn first_ami_templates_build_an_ami_over_ssh_with_tags() {
         let tags: Vec<(String, String)> = img.images()[0].tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
         assert!(tags.contains(&("Name".into(), "first-ami".into())), "{tags:?}");
         assert!(tags.contains(&("Base".into(), "amzn2-ami-hvm-2.0.20180810-x86_64-gp2".into())), "{tags:?}");
+        // As in Packer, the AMI's tags are its snapshots' too.
+        let snap = img.images()[0].block_device_mappings().iter().find_map(|b| b.ebs().and_then(|e| e.snapshot_id())).expect("snapshot").to_string();
+        let snaps = rt().block_on(async { h.client().describe_snapshots().snapshot_ids(&snap).send().await.expect("snapshots") });
+        let stags: Vec<(String, String)> = snaps.snapshots()[0].tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
+        assert!(stags.contains(&("Name".into(), "first-ami".into())), "{template}: snapshot tags {stags:?}");
         // The provisioners ran on the "instance".
         let calls = h.shim_calls();
         assert!(calls.contains("sudo amazon-linux-extras install -y nginx1"), "{calls}");
@@ -1047,7 +1052,7 @@ fn ami_options_copies_permissions_tags_and_volumes() {
   sriov_support    = true
   run_tags         = { Purpose = "kiln-test-builder" }
   run_volume_tags  = { Purpose = "kiln-test-volume" }
-  snapshot_tags    = { Snap = "from {{ .SourceAMI }} in {{ .BuildRegion }}" }
+  snapshot_tags    = { Snap = "from {{ .SourceAMI }} in {{ .BuildRegion }}", Base = "the snapshot's own" }
   launch_block_device_mappings {
     device_name           = "/dev/sdf"
     volume_size           = 2
@@ -1083,6 +1088,11 @@ fn ami_options_copies_permissions_tags_and_volumes() {
         let snaps = c.describe_snapshots().snapshot_ids(&snap).send().await.expect("snapshots");
         let stags: Vec<_> = snaps.snapshots()[0].tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
         assert!(stags.contains(&("Snap".to_string(), "from ami-04681a1dbd79675a5 in us-east-1".to_string())), "{stags:?}");
+        // The AMI's tags reach the snapshot beside snapshot_tags.
+        assert!(stags.contains(&("Name".to_string(), "kiln-test".to_string())), "{stags:?}");
+        // A key of both: snapshot_tags wins on the snapshot, tags on the AMI.
+        assert!(stags.contains(&("Base".to_string(), "the snapshot's own".to_string())), "{stags:?}");
+        assert_eq!(stags.iter().filter(|(k, _)| k == "Base").count(), 1, "{stags:?}");
         // The copy is tagged too, with its own region.
         let (west_ami, _) = &west.amis[0];
         let wimg = west_client.describe_images().image_ids(id(west_ami)).send().await.expect("describe west").images()[0].clone();
@@ -1285,6 +1295,26 @@ fn temporary_resources_go_once_the_build_is_done_with_them() {
     assert!(pos("Deleting temporary security group") < pos("Deleting temporary keypair"), "{t}");
     let inv = assert_no_leaks(&h, "early deletes");
     assert_eq!(inv.amis.len(), 1, "{inv:?}");
+}
+
+/// EC2 is eventually consistent: a CreateTags that does not find the new
+/// AMI yet is retried (as Packer does), not a failed build.
+#[test]
+fn tags_are_retried_while_ec2_does_not_know_the_ami_yet() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.refuse_once.lock().unwrap().push(("CreateTags".into(), "InvalidAMIID.NotFound".into(), "The image id does not exist (yet)".into()));
+    let f = w.write("tags-retry.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let calls = proxy.calls();
+    assert_eq!(calls.iter().filter(|c| *c == "CreateTags").count(), 2, "{calls:?}");
+    let inv = assert_no_leaks(&h, "tags retried");
+    assert_eq!(inv.amis.len(), 1, "{inv:?}");
+    let img = rt().block_on(async { h.client().describe_images().image_ids(&inv.amis[0].0).send().await.expect("describe") });
+    assert!(img.images()[0].tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")), "{img:?}");
 }
 
 /// `kiln build -on-error=ask` of `f`, answering its prompts with `answers`.

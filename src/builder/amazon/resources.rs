@@ -118,7 +118,7 @@ fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
 
-fn not_found(code: Option<String>) -> bool {
+pub(crate) fn not_found(code: Option<String>) -> bool {
     code.is_some_and(|c| c.contains("NotFound") || c.contains(".Unknown") || c == "NoSuchEntity")
 }
 

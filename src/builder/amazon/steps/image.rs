@@ -13,7 +13,7 @@ use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, BlockDeviceMapping, CreateVolumePermission, CreateVolumePermissionModifications, ImageState, InstanceStateName, LaunchPermission,
-    LaunchPermissionModifications, PermissionGroup, SnapshotAttributeName,
+    LaunchPermissionModifications, PermissionGroup, SnapshotAttributeName, Tag,
 };
 use aws_sdk_ec2::Client;
 
@@ -402,6 +402,10 @@ impl Step<State> for Tags<'_> {
     fn name(&self) -> &'static str {
         "StepCreateTags"
     }
+    /// As Packer: `tags` go on each AMI *and* its snapshots, then
+    /// `snapshot_tags` on the snapshots (winning where a key is in both).
+    /// The snapshots' tags are merged here, so the two calls are
+    /// independent and go out together.
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         if self.cfg.tags.is_empty() && self.cfg.snapshot_tags.is_empty() {
             return Ok(());
@@ -413,23 +417,56 @@ impl Step<State> for Tags<'_> {
             let ec2 = s.aws.ec2_in(&region);
             ctx.ui.say(&format!("Adding tags to AMI ({ami})..."));
             let snaps: Vec<String> = s.snapshots.iter().filter(|(r, _)| *r == region).map(|(_, sn)| sn.clone()).collect();
+            for sn in &snaps {
+                ctx.ui.say(&format!("Tagging snapshot: {sn}"));
+            }
+            let mut calls = Vec::new();
             if !tags.is_empty() {
-                for sn in &snaps {
-                    ctx.ui.say(&format!("Tagging snapshot: {sn}"));
-                }
                 ctx.ui.say("Creating AMI tags");
                 say_tags(ctx, &tags);
-                ec2.create_tags().resources(&ami).set_tags(Some(tags)).send().await.map_err(|e| failed(sdk_error("CreateTags", &e)))?;
+                // Without snapshot_tags the snapshots get the same tags: one call.
+                let mut resources = vec![ami.clone()];
+                if snap_tags.is_empty() {
+                    resources.extend(snaps.iter().cloned());
+                }
+                calls.push(create_tags(&ec2, &s.policy, resources, tags.clone()));
             }
-            if !snap_tags.is_empty() && !snaps.is_empty() {
+            if !snap_tags.is_empty() {
                 ctx.ui.say("Creating snapshot tags");
                 say_tags(ctx, &snap_tags);
-                ec2.create_tags().set_resources(Some(snaps)).set_tags(Some(snap_tags)).send().await.map_err(|e| failed(sdk_error("CreateTags", &e)))?;
+                if !snaps.is_empty() {
+                    calls.push(create_tags(&ec2, &s.policy, snaps.clone(), merge_tags(&tags, &snap_tags)));
+                }
+            }
+            for r in futures_util::future::join_all(calls).await {
+                r.map_err(|e| failed(format!("Error adding tags to AMI ({ami}) and its snapshots: {e}")))?;
             }
         }
         ctx.set_generated("BuildRegion", s.region().to_string());
         Ok(())
     }
+}
+
+/// `base` with `over` on top (a key of both takes `over`'s value), in order.
+fn merge_tags(base: &[Tag], over: &[Tag]) -> Vec<Tag> {
+    let mut out: Vec<Tag> = base.iter().filter(|t| !over.iter().any(|o| o.key() == t.key())).cloned().collect();
+    out.extend(over.iter().cloned());
+    out
+}
+
+/// CreateTags, retried while EC2 does not know the AMI or a snapshot yet
+/// (it is eventually consistent; Packer retries for ~2.5 min likewise).
+async fn create_tags(ec2: &Client, policy: &Policy, resources: Vec<String>, tags: Vec<Tag>) -> Result<(), String> {
+    let q = ec2.create_tags().set_resources(Some(resources)).set_tags(Some(tags));
+    let bound = Policy { timeout: std::time::Duration::from_secs(150), ..policy.clone() };
+    wait::until("the AMI and its snapshots to be taggable", &bound, || async {
+        match q.clone().send().await {
+            Ok(_) => Ok(Poll::Ready(())),
+            Err(e) if resources::not_found(crate::builder::amazon::client::error_code(&e)) => Ok(Poll::Pending(sdk_error("CreateTags", &e))),
+            Err(e) => Err(sdk_error("CreateTags", &e)),
+        }
+    })
+    .await
 }
 
 /// The last step: the AMIs are the build's product now, not temporary.
