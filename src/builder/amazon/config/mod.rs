@@ -91,6 +91,7 @@ pub const FIELDS: &[Field] = &[
     Field("disable_stop_instance", Kind::Bool),
     Field("skip_create_ami", Kind::Bool),
     Field("skip_save_build_region", Kind::Bool),
+    Field("skip_ami_run_tags", Kind::Bool),
     Field("tenancy", Kind::String),
     Field("placement", Kind::Block(&[Field("host_resource_group_arn", Kind::String), Field("host_id", Kind::String), Field("tenancy", Kind::String)])),
     Field(
@@ -268,6 +269,9 @@ pub struct EbsConfig {
     /// intermediary name, is only the source of the `ami_regions` copies
     /// and is deregistered once they exist.
     pub skip_save_build_region: bool,
+    /// `skip_ami_run_tags`: the run tags stay on the instance; else (as in
+    /// Packer) the AMI and its snapshots get them too, under `tags`.
+    pub skip_ami_run_tags: bool,
     pub force_delete_snapshot: bool,
     pub disable_stop_instance: bool,
     pub skip_create_ami: bool,
@@ -690,6 +694,7 @@ impl EbsConfig {
             snapshot_copy_minutes,
             force_deregister: get_bool(c, "force_deregister").unwrap_or(false),
             skip_save_build_region,
+            skip_ami_run_tags: get_bool(c, "skip_ami_run_tags").unwrap_or(false),
             force_delete_snapshot: get_bool(c, "force_delete_snapshot").unwrap_or(false),
             disable_stop_instance: get_bool(c, "disable_stop_instance").unwrap_or(false),
             skip_create_ami,

@@ -13,7 +13,7 @@ use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, BlockDeviceMapping, CreateVolumePermission, CreateVolumePermissionModifications, ImageState, InstanceStateName, LaunchPermission,
-    LaunchPermissionModifications, PermissionGroup, SnapshotAttributeName, Tag,
+    LaunchPermissionModifications, PermissionGroup, ResourceType, SnapshotAttributeName, Tag, TagSpecification,
 };
 use aws_sdk_ec2::Client;
 
@@ -172,6 +172,19 @@ impl Step<State> for CreateAmi<'_> {
         let mut q = s.ec2.create_image().instance_id(&id).name(&name).set_description(self.cfg.ami_description.clone());
         if !mappings.is_empty() {
             q = q.set_block_device_mappings(Some(mappings));
+        }
+        // As Packer: the AMI is made with the instance's run tags (`tags`
+        // then win); its snapshots get them in the tags step. Not in the
+        // China and GovCloud partitions, whose CreateImage takes no tags.
+        let region = s.region();
+        if !(region.starts_with("cn-") || region.starts_with("us-gov-")) {
+            if self.cfg.skip_ami_run_tags {
+                ctx.ui.say("Skipping attaching run tags to AMI...");
+            } else if !s.run_tags.is_empty() {
+                ctx.ui.say("Attaching run tags to AMI...");
+                q = q.tag_specifications(TagSpecification::builder().resource_type(ResourceType::Image).set_tags(Some(s.run_tags.clone())).build());
+                s.ami_run_tags = s.run_tags.clone();
+            }
         }
         let out = s.shielded(q.send()).await?.map_err(|e| failed(sdk_error("CreateImage", &e)))?;
         let ami = out.image_id().ok_or_else(|| failed("CreateImage returned no image id".into()))?.to_string();
@@ -402,47 +415,54 @@ impl Step<State> for Tags<'_> {
     fn name(&self) -> &'static str {
         "StepCreateTags"
     }
-    /// As Packer: `tags` go on each AMI *and* its snapshots, then
-    /// `snapshot_tags` on the snapshots (winning where a key is in both).
-    /// The snapshots' tags are merged here, so the two calls are
-    /// independent and go out together.
+    /// As Packer: `tags` go on each AMI *and* its snapshots, over the run
+    /// tags the build region's AMI was made with, then `snapshot_tags` on
+    /// the snapshots (each winning where a key is in both). The snapshots'
+    /// tags are merged here, so the two calls are independent and go out
+    /// together.
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        if self.cfg.tags.is_empty() && self.cfg.snapshot_tags.is_empty() {
+        if self.cfg.tags.is_empty() && self.cfg.snapshot_tags.is_empty() && s.ami_run_tags.is_empty() {
             return Ok(());
         }
+        let build_region = s.region().to_string();
         for (region, ami) in s.amis.clone() {
             ctx.set_generated("BuildRegion", region.clone());
             let tags = render_tags(ctx, &self.cfg.tags)?;
             let snap_tags = render_tags(ctx, &self.cfg.snapshot_tags)?;
+            // The run tags the AMI was made with are its snapshots' too (a copy has none).
+            let run_tags = if region == build_region { s.ami_run_tags.clone() } else { Vec::new() };
+            if tags.is_empty() && snap_tags.is_empty() && run_tags.is_empty() {
+                continue;
+            }
             let ec2 = s.aws.ec2_in(&region);
             ctx.ui.say(&format!("Adding tags to AMI ({ami})..."));
             let snaps: Vec<String> = s.snapshots.iter().filter(|(r, _)| *r == region).map(|(_, sn)| sn.clone()).collect();
             for sn in &snaps {
                 ctx.ui.say(&format!("Tagging snapshot: {sn}"));
             }
+            let snapshot_set = merge_tags(&merge_tags(&run_tags, &tags), &snap_tags);
+            // When the snapshots get just the AMI's tags: one call for both.
+            let together = run_tags.is_empty() && snap_tags.is_empty();
             let mut calls = Vec::new();
             if !tags.is_empty() {
                 ctx.ui.say("Creating AMI tags");
                 say_tags(ctx, &tags);
-                // Without snapshot_tags the snapshots get the same tags: one call.
                 let mut resources = vec![ami.clone()];
-                if snap_tags.is_empty() {
+                if together {
                     resources.extend(snaps.iter().cloned());
                 }
                 calls.push(create_tags(&ec2, &s.policy, resources, tags.clone()));
             }
-            if !snap_tags.is_empty() {
+            if !together && !snaps.is_empty() {
                 ctx.ui.say("Creating snapshot tags");
-                say_tags(ctx, &snap_tags);
-                if !snaps.is_empty() {
-                    calls.push(create_tags(&ec2, &s.policy, snaps.clone(), merge_tags(&tags, &snap_tags)));
-                }
+                say_tags(ctx, &snapshot_set);
+                calls.push(create_tags(&ec2, &s.policy, snaps.clone(), snapshot_set));
             }
             for r in futures_util::future::join_all(calls).await {
                 r.map_err(|e| failed(format!("Error adding tags to AMI ({ami}) and its snapshots: {e}")))?;
             }
         }
-        ctx.set_generated("BuildRegion", s.region().to_string());
+        ctx.set_generated("BuildRegion", build_region);
         Ok(())
     }
 }

@@ -41,6 +41,7 @@ impl Step<State> for RunInstance<'_> {
             run_tags.push(("Name".into(), "Packer Builder".into()));
         }
         let run_tags = render_tags(ctx, &run_tags)?;
+        s.run_tags = run_tags.clone();
         let token = uuid::Uuid::new_v4().to_string();
         let r = Resource::Instance { region: s.region().to_string(), client_token: token.clone(), id: None };
         s.track(&r)?;

@@ -78,6 +78,11 @@ pub struct State {
     pub instance_profile: Option<String>,
     temp_profile: Option<Resource>,
     pub instance: Option<InstanceInfo>,
+    /// The instance's tags as launched (rendered, with the default Name).
+    run_tags: Vec<Tag>,
+    /// Those the build region's AMI was created with (`skip_ami_run_tags`
+    /// unset); its snapshots get them with `tags` ([`image::Tags`]).
+    ami_run_tags: Vec<Tag>,
     instance_res: Option<Resource>,
     launch_template: Option<Resource>,
     volumes: Vec<Resource>,
@@ -154,6 +159,8 @@ impl State {
             instance_profile: None,
             temp_profile: None,
             instance: None,
+            run_tags: Vec::new(),
+            ami_run_tags: Vec::new(),
             instance_res: None,
             launch_template: None,
             volumes: Vec::new(),
