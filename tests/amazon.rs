@@ -1440,6 +1440,53 @@ fn ssh_interface_picks_the_address_ec2_reports() {
     });
 }
 
+/// `deregistration_protection`: EnableImageDeregistrationProtection for the
+/// new AMI (moto lacks the action: the proxy stands in for it), as the last
+/// step. When that call fails, the cleanup turns the protection off before
+/// it deregisters the AMI, so nothing is left that cannot be deleted.
+#[test]
+fn deregistration_protection_is_enabled_last_and_undone_on_failure() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    for action in ["EnableImageDeregistrationProtection", "DisableImageDeregistrationProtection"] {
+        proxy.stand_in.lock().unwrap().push((
+            action.into(),
+            format!(r#"<?xml version="1.0" encoding="UTF-8"?><{action}Response xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>11111111-2222-3333-4444-555555555555</requestId><return>enabled-with-cooldown</return></{action}Response>"#),
+        ));
+    }
+    let extra = "  deregistration_protection {\n    enabled       = true\n    with_cooldown = true\n  }\n";
+    let f = w.write("protect.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let inv = assert_no_leaks(&h, "deregistration_protection");
+    assert_eq!(inv.amis.len(), 1, "{inv:?}");
+    let ami = &inv.amis[0].0;
+    assert!(t.contains(&format!("Enabling deregistration protection on AMI ({ami})")), "{t}");
+    let reqs = proxy.stood_in.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert!(reqs[0].contains("Action=EnableImageDeregistrationProtection") && reqs[0].contains(&format!("ImageId={ami}")) && reqs[0].contains("WithCooldown=true"), "{reqs:?}");
+    let calls = proxy.calls();
+    let at = |a: &str| calls.iter().position(|c| c == a).unwrap_or_else(|| panic!("no {a} in {calls:?}"));
+    assert!(at("CreateTags") < at("EnableImageDeregistrationProtection"), "{calls:?}");
+
+    // The protection call fails: the AMI goes, its protection turned off first.
+    h.reset();
+    proxy.reset();
+    proxy.stood_in.lock().unwrap().clear();
+    proxy.refuse.lock().unwrap().push(("EnableImageDeregistrationProtection".into(), "UnauthorizedOperation".into(), "refused by the test".into()));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("refused by the test"), "{t}");
+    let inv = assert_no_leaks(&h, "deregistration_protection refused");
+    assert!(inv.amis.is_empty(), "{inv:?}");
+    let calls = proxy.calls();
+    let at = |a: &str| calls.iter().position(|c| c == a).unwrap_or_else(|| panic!("no {a} in {calls:?}"));
+    assert!(at("DisableImageDeregistrationProtection") < at("DeregisterImage"), "{calls:?}");
+}
+
 /// `deprecate_at`: EnableImageDeprecation for the new AMI, with the time in
 /// UTC. Moto does not implement that action, so the proxy answers it with
 /// EC2's documented response and keeps the request; everything else is
@@ -1829,6 +1876,41 @@ fn tag_blocks_no_ephemeral_capacity_reservations_and_licenses() {
         ("  capacity_reservation_preference = \"open\"\n  spot_price = \"auto\"\n", "cannot be used with spot_price"),
     ] {
         assert_validate_refuses(&w, &proxy, bad, &small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\""), says);
+    }
+}
+
+/// Packer options that do nothing in kiln still validate, checked as Packer
+/// checks them, with a warning saying why they do nothing; one whose build
+/// kiln cannot make is refused with the reason. No EC2 needed: validate
+/// makes no calls (the endpoint is a closed port).
+#[test]
+fn packer_options_without_effect_warn_and_unbuildable_ones_are_refused() {
+    let w = Work::new();
+    let endpoint = "http://127.0.0.1:9";
+    let validate = |extra: &str| {
+        let f = w.write("opts.pkr.hcl", &small_template(endpoint, 22, extra, "\"true\""));
+        let out = aws_env(w.kiln().args(["validate"]).arg(&f)).output().expect("run");
+        (out.status.code(), text(&out))
+    };
+    for (extra, warns) in [
+        ("  spot_price = \"auto\"\n  block_duration_minutes = 120\n", "block_duration_minutes has no effect: EC2 no longer offers Spot blocks"),
+        ("  pause_before_ssm = \"5s\"\n", "pause_before_ssm has no effect: it is used only with ssh_interface = \"session_manager\""),
+        ("  session_manager_port = 8047\n", "session_manager_port has no effect"),
+        ("  fast_launch {\n    enable_fast_launch = false\n    max_parallel_launches = 6\n  }\n", ""),
+    ] {
+        let (code, t) = validate(extra);
+        assert_eq!(code, Some(0), "{extra}: {t}");
+        assert!(t.contains(warns), "{extra}: {t}");
+    }
+    for (extra, says) in [
+        ("  block_duration_minutes = 120\n", "block_duration_minutes needs spot_price"),
+        ("  spot_price = \"0.05\"\n  block_duration_minutes = 90\n", "block_duration_minutes must be a multiple of 60 from 60 to 360"),
+        ("  fast_launch {\n    enable_fast_launch = true\n  }\n", "fast_launch.enable_fast_launch is not supported by kiln"),
+        ("  ssh_interface = \"session_manager\"\n", "ssh_interface \"session_manager\" is not supported by kiln yet"),
+    ] {
+        let (code, t) = validate(extra);
+        assert_eq!(code, Some(1), "{extra}: {t}");
+        assert!(t.contains(says), "{extra}: {t}");
     }
 }
 

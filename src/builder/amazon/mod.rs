@@ -76,6 +76,7 @@ impl Builder for AmazonEbs {
             list.push(Box::new(steps::Deprecate { cfg }));
             list.push(Box::new(steps::AmiAttributes { cfg }));
             list.push(Box::new(steps::Tags { cfg }));
+            list.push(Box::new(steps::DeregistrationProtection { cfg }));
             list.push(Box::new(steps::Keep));
         }
         let r = run_steps(&list, &mut state, ctx).await;

@@ -92,6 +92,25 @@ pub const FIELDS: &[Field] = &[
     Field("skip_create_ami", Kind::Bool),
     Field("skip_save_build_region", Kind::Bool),
     Field("skip_ami_run_tags", Kind::Bool),
+    Field("deregistration_protection", Kind::Block(&[Field("enabled", Kind::Bool), Field("with_cooldown", Kind::Bool)])),
+    Field("block_duration_minutes", Kind::Number),
+    Field("pause_before_ssm", Kind::String),
+    Field("session_manager_port", Kind::Number),
+    Field(
+        "fast_launch",
+        Kind::Block(&[
+            Field("enable_fast_launch", Kind::Bool),
+            Field("template_id", Kind::String),
+            Field("template_name", Kind::String),
+            Field("template_version", Kind::Number),
+            Field(
+                "region_launch_templates",
+                Kind::Blocks(&[Field("region", Kind::String), Field("template_id", Kind::String), Field("template_name", Kind::String), Field("template_version", Kind::Number)]),
+            ),
+            Field("max_parallel_launches", Kind::Number),
+            Field("target_resource_count", Kind::Number),
+        ]),
+    ),
     Field("tenancy", Kind::String),
     Field("placement", Kind::Block(&[Field("host_resource_group_arn", Kind::String), Field("host_id", Kind::String), Field("tenancy", Kind::String)])),
     Field(
@@ -272,6 +291,8 @@ pub struct EbsConfig {
     /// `skip_ami_run_tags`: the run tags stay on the instance; else (as in
     /// Packer) the AMI and its snapshots get them too, under `tags`.
     pub skip_ami_run_tags: bool,
+    /// `deregistration_protection { enabled, with_cooldown }`: `Some(with_cooldown)` when enabled.
+    pub deregistration_protection: Option<bool>,
     pub force_delete_snapshot: bool,
     pub disable_stop_instance: bool,
     pub skip_create_ami: bool,
@@ -465,6 +486,34 @@ fn block_devices(c: &Config, k: &str) -> Result<Vec<BlockDevice>, String> {
     Ok(out)
 }
 
+/// Options of Packer's amazon-ebs that kiln accepts so that a Packer
+/// template still validates, but that do nothing here: checked as Packer
+/// checks them, then a warning says why they do nothing; or, where the
+/// build could not be what the template asks, refused.
+fn packer_only_options(c: &Config, errs: &mut Vec<String>) {
+    if let Some(n) = get_i64(c, "block_duration_minutes").filter(|n| *n != 0) {
+        if n % 60 != 0 || !(60..=360).contains(&n) {
+            errs.push(format!("block_duration_minutes must be a multiple of 60 from 60 to 360, not {n}"));
+        } else if non_empty(get_str(c, "spot_price")).is_none() {
+            errs.push("block_duration_minutes needs spot_price".into());
+        } else {
+            crate::ui::warn("amazon-ebs: block_duration_minutes has no effect: EC2 no longer offers Spot blocks (fixed-duration Spot Instances); the instance is an ordinary Spot Instance");
+        }
+    }
+    let session_manager = get_str(c, "ssh_interface").as_deref() == Some("session_manager");
+    for k in ["pause_before_ssm", "session_manager_port"] {
+        if is_set(c, k) && !session_manager {
+            crate::ui::warn(&format!("amazon-ebs: {k} has no effect: it is used only with ssh_interface = \"session_manager\""));
+        }
+    }
+    if block(c, "fast_launch").is_some_and(|f| get_bool(&f, "enable_fast_launch").unwrap_or(false)) {
+        errs.push(
+            "fast_launch.enable_fast_launch is not supported by kiln: Windows fast launch pre-provisions Windows snapshots, and kiln builds no Windows AMIs (its winrm communicator is not built)"
+                .into(),
+        );
+    }
+}
+
 impl EbsConfig {
     pub fn from_config(c: &Config) -> Result<EbsConfig, Vec<String>> {
         let mut errs = Vec::new();
@@ -504,7 +553,7 @@ impl EbsConfig {
             Some("public_dns") => Some(SshInterface::PublicDns),
             Some("private_dns") => Some(SshInterface::PrivateDns),
             Some("session_manager") => {
-                errs.push("ssh_interface \"session_manager\" is not supported by kiln yet".into());
+                errs.push("ssh_interface \"session_manager\" is not supported by kiln yet (it needs AWS's session-manager-plugin and an SSM agent on the instance): use public_ip, private_ip, public_dns or private_dns".into());
                 None
             }
             Some(o) => {
@@ -512,6 +561,7 @@ impl EbsConfig {
                 None
             }
         };
+        packer_only_options(c, &mut errs);
         let temporary_key_pair_type = match get_str(c, "temporary_key_pair_type").as_deref() {
             None | Some("") | Some("rsa") => KeyType::Rsa,
             Some("ed25519") => KeyType::Ed25519,
@@ -695,6 +745,7 @@ impl EbsConfig {
             force_deregister: get_bool(c, "force_deregister").unwrap_or(false),
             skip_save_build_region,
             skip_ami_run_tags: get_bool(c, "skip_ami_run_tags").unwrap_or(false),
+            deregistration_protection: block(c, "deregistration_protection").filter(|b| get_bool(b, "enabled").unwrap_or(false)).map(|b| get_bool(&b, "with_cooldown").unwrap_or(false)),
             force_delete_snapshot: get_bool(c, "force_delete_snapshot").unwrap_or(false),
             disable_stop_instance: get_bool(c, "disable_stop_instance").unwrap_or(false),
             skip_create_ami,

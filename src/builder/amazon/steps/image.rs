@@ -489,6 +489,48 @@ async fn create_tags(ec2: &Client, policy: &Policy, resources: Vec<String>, tags
     .await
 }
 
+// ---- 21. EnableDeregistrationProtection ---------------------------------------
+
+/// `deregistration_protection`: the AMIs can no longer be deregistered
+/// until the protection is turned off. Last before the build keeps its
+/// AMIs (Packer turns it on before sharing and tagging, so a failure there
+/// leaves an AMI its own cleanup cannot deregister); if the build is
+/// interrupted here, the cleanup turns it off again first.
+pub struct DeregistrationProtection<'a> {
+    pub cfg: &'a EbsConfig,
+}
+
+#[async_trait]
+impl Step<State> for DeregistrationProtection<'_> {
+    fn name(&self) -> &'static str {
+        "StepEnableDeregistrationProtection"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let Some(with_cooldown) = self.cfg.deregistration_protection else { return Ok(()) };
+        for (region, ami) in s.amis.clone() {
+            ctx.ui.say(&format!("Enabling deregistration protection on AMI ({ami}) in region {region:?}{} ...", if with_cooldown { ", with a 24-hour cooldown" } else { "" }));
+            // Noted first: an answer lost to an interrupt still gets undone.
+            s.protected.push((region.clone(), ami.clone()));
+            let call = s.aws.ec2_in(&region).enable_image_deregistration_protection().image_id(&ami).with_cooldown(with_cooldown).send();
+            s.shielded(call).await?.map_err(|e| failed(sdk_error("EnableImageDeregistrationProtection", &e)))?;
+        }
+        Ok(())
+    }
+    async fn cleanup(&self, s: &mut State, ctx: &BuildContext) {
+        if s.keep {
+            return;
+        }
+        for (region, ami) in std::mem::take(&mut s.protected) {
+            ctx.ui.say(&format!("Disabling deregistration protection on AMI ({ami}) so that it can be deregistered..."));
+            match s.aws.ec2_in(&region).disable_image_deregistration_protection().image_id(&ami).send().await {
+                Ok(_) => {}
+                Err(e) if resources::not_found(crate::builder::amazon::client::error_code(&e)) => {}
+                Err(e) => ctx.ui.error(&format!("Error disabling deregistration protection on AMI ({ami}): {}", sdk_error("DisableImageDeregistrationProtection", &e))),
+            }
+        }
+    }
+}
+
 /// The last step: the AMIs are the build's product now, not temporary.
 pub struct Keep;
 

@@ -19,7 +19,7 @@ mod spot;
 
 pub use access::{KeyPair, SecurityGroup};
 pub use iam::IamInstanceProfile;
-pub use image::{AmiAttributes, CreateAmi, Deprecate, Deregister, Keep, ModifyInstance, RegionCopy, StopInstance, Tags};
+pub use image::{AmiAttributes, CreateAmi, Deprecate, Deregister, DeregistrationProtection, Keep, ModifyInstance, RegionCopy, StopInstance, Tags};
 pub use launch::RunInstance;
 pub use lookup::{Network, PreValidate, SourceAmi};
 
@@ -93,6 +93,8 @@ pub struct State {
     pub amis: Vec<(String, String)>,
     /// `(region, snapshot)` of every AMI made.
     pub snapshots: Vec<(String, String)>,
+    /// `(region, ami)` whose deregistration protection was turned on.
+    protected: Vec<(String, String)>,
     keep: bool,
     /// Create calls still in flight: an interrupt drops the step, not the
     /// call, and cleanups wait for these first (else a delete could reach
@@ -168,6 +170,7 @@ impl State {
             images: Vec::new(),
             amis: Vec::new(),
             snapshots: Vec::new(),
+            protected: Vec::new(),
             keep: false,
             inflight: std::sync::Mutex::new(Vec::new()),
             early: std::sync::Mutex::new(Vec::new()),
