@@ -170,6 +170,52 @@ fn a_bastion_host_carries_the_connection() {
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
 }
 
+/// `kiln build` of `template` in `dir`, with `input` on its stdin.
+fn build_answering(dir: &Path, template: &str, input: &str) -> Output {
+    std::fs::write(dir.join("t.pkr.hcl"), template).expect("write template");
+    let mut child = kiln().args(["build", "-color=false", "t.pkr.hcl"]).current_dir(dir).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("answer");
+    child.wait_with_output().expect("run kiln")
+}
+
+/// `ssh_bastion_interactive`: a bastion that lets users in only by
+/// keyboard-interactive (PAM's password question here, as a bastion asks
+/// for a one-time code) is answered by the user — from standard input when
+/// there is no terminal — and the answer is never printed. An input that
+/// ends before the answer fails the build at once, saying why.
+#[test]
+fn ssh_bastion_interactive_answers_the_bastions_questions() {
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        eprintln!("skipping: creating a user with a password needs root");
+        return;
+    }
+    let (user, password) = ("kiln-kbd", "Kbd-Answer-5821");
+    let _ = Command::new("useradd").args(["-m", "-s", "/bin/sh", user]).stderr(Stdio::null()).status();
+    let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().expect("chpasswd");
+    chpasswd.stdin.take().expect("stdin").write_all(format!("{user}:{password}\n").as_bytes()).expect("write");
+    assert!(chpasswd.wait().expect("chpasswd").success());
+    let Some(target) = Sshd::start() else { return };
+    let Some(bastion) = Sshd::start_with("UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods keyboard-interactive\n") else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let tpl = format!(
+        "source \"null\" \"box\" {{\n{}  ssh_bastion_host        = \"127.0.0.1\"\n  ssh_bastion_port        = {}\n  ssh_bastion_username    = \"{user}\"\n  ssh_bastion_interactive = true\n}}\n\nbuild {{\n  sources = [\"source.null.box\"]\n  provisioner \"shell\" {{\n    inline = [\"echo via bastion $SSH_CONNECTION\"]\n  }}\n}}\n",
+        target.source_args(),
+        bastion.port,
+    );
+    let out = build_answering(dir.path(), &tpl, &format!("{password}\n"));
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains(&format!(" 127.0.0.1 {}", target.port)), "not through the bastion: {o}");
+    assert!(e.contains(&format!("SSH login to {user}@127.0.0.1 (keyboard-interactive)")) && e.contains("Password:"), "the question was not shown: {e}");
+    assert!(!o.contains(password) && !e.contains(password), "the answer was printed:\n{o}\n{e}");
+
+    let out = build_answering(dir.path(), &tpl, "");
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(format!("{o}{e}").contains("ssh_bastion_interactive: no answer to \"Password:\""), "{o}\n{e}");
+}
+
 /// Spawn `kiln build` and return the child with its stdout lines.
 fn spawn_build(dir: &Path, template: &str) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     std::fs::write(dir.join("t.pkr.hcl"), template).expect("write");

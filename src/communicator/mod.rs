@@ -3,6 +3,7 @@
 //! `communicator = "none"` gives no communicator (shell-local and the
 //! breakpoint provisioner still run); `communicator = "ssh"` is [`ssh`].
 
+mod prompt;
 pub mod sftp;
 pub mod ssh;
 mod tcp;
@@ -40,6 +41,7 @@ pub const FIELDS: &[Field] = &[
     Field("ssh_bastion_private_key_file", Kind::String),
     Field("ssh_bastion_agent_auth", Kind::Bool),
     Field("ssh_bastion_certificate_file", Kind::String),
+    Field("ssh_bastion_interactive", Kind::Bool),
     Field("ssh_clear_authorized_keys", Kind::Bool),
     Field("ssh_certificate_file", Kind::String),
     Field("ssh_local_tunnels", Kind::Strings),

@@ -34,6 +34,9 @@ pub struct Login {
     /// signed by a CA the server trusts (read once, when the settings are).
     pub certificate: Option<russh::keys::Certificate>,
     pub agent_auth: bool,
+    /// `ssh_bastion_interactive`: keyboard-interactive, answered on the
+    /// terminal ([`super::prompt`]).
+    pub interactive: bool,
 }
 
 impl std::fmt::Debug for Login {
@@ -154,8 +157,17 @@ impl Settings {
             std::fs::metadata(k).map_err(|e| format!("ssh_private_key_file is invalid: {}: {e}", k.display()))?;
         }
         let certificate = read_certificate(c, "ssh_certificate_file", key_file.is_some() || key.is_some(), "ssh_private_key_file")?;
-        let target =
-            Login { host, port, username, password: get_str(c, "ssh_password"), private_key_file: key_file, private_key: key, certificate, agent_auth: get_bool(c, "ssh_agent_auth").unwrap_or(false) };
+        let target = Login {
+            host,
+            port,
+            username,
+            password: get_str(c, "ssh_password"),
+            private_key_file: key_file,
+            private_key: key,
+            certificate,
+            agent_auth: get_bool(c, "ssh_agent_auth").unwrap_or(false),
+            interactive: false,
+        };
         if target.password.is_none() && target.private_key_file.is_none() && target.private_key.is_none() && !target.agent_auth {
             return Err("An ssh_password, ssh_private_key_file or ssh_agent_auth must be specified".into());
         }
@@ -174,6 +186,7 @@ impl Settings {
                     private_key: None,
                     certificate,
                     agent_auth: get_bool(c, "ssh_bastion_agent_auth").unwrap_or(false),
+                    interactive: get_bool(c, "ssh_bastion_interactive").unwrap_or(false),
                 })
             }
         };
@@ -356,15 +369,44 @@ async fn authenticate(h: &mut Handle<Trusting>, login: &Login, key: Option<&Arc<
             return Ok(());
         }
     }
+    if login.interactive && keyboard_interactive(h, login).await? {
+        return Ok(());
+    }
     Err(ConnectError::Auth(format!(
-        "ssh: handshake failed: ssh: unable to authenticate as {:?} on {}:{}, attempted methods [none{}{}{}], no supported methods remain",
+        "ssh: handshake failed: ssh: unable to authenticate as {:?} on {}:{}, attempted methods [none{}{}{}{}], no supported methods remain",
         login.username,
         login.host,
         login.port,
         if key.is_some() { " publickey" } else { "" },
         if login.agent_auth { " agent" } else { "" },
-        if login.password.is_some() { " password" } else { "" }
+        if login.password.is_some() { " password" } else { "" },
+        if login.interactive { " keyboard-interactive" } else { "" }
     )))
+}
+
+/// Keyboard-interactive login: each round of the server's questions is
+/// answered by the user ([`super::prompt`]). Whether the server let us in.
+async fn keyboard_interactive(h: &mut Handle<Trusting>, login: &Login) -> Result<bool, ConnectError> {
+    use russh::client::KeyboardInteractiveAuthResponse as R;
+    let auth_err = |e: russh::Error| ConnectError::Unreachable(e.to_string());
+    let mut r = h.authenticate_keyboard_interactive_start(&login.username, None).await.map_err(auth_err)?;
+    // A server may ask any number of rounds; one that never ends is refused.
+    for _ in 0..32 {
+        match r {
+            R::Success => return Ok(true),
+            R::Failure { .. } => return Ok(false),
+            R::InfoRequest { name, instructions, prompts } => {
+                let questions: Vec<super::prompt::Question> = prompts.into_iter().map(|p| super::prompt::Question { prompt: p.prompt, echo: p.echo }).collect();
+                let who = format!("{}@{}", login.username, login.host);
+                let answers = tokio::task::spawn_blocking(move || super::prompt::answer(&who, &name, &instructions, &questions))
+                    .await
+                    .map_err(|e| ConnectError::Fatal(format!("ssh_bastion_interactive: {e}")))?
+                    .map_err(|e| ConnectError::Fatal(format!("ssh_bastion_interactive: {e}")))?;
+                r = h.authenticate_keyboard_interactive_respond(answers).await.map_err(auth_err)?;
+            }
+        }
+    }
+    Ok(false)
 }
 
 impl Ssh {
