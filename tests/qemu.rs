@@ -196,7 +196,11 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
     assert!(!t.contains("building a minimal Debian"), "the cached base was rebuilt:\n{t}");
     assert!(t.contains("served to the guest"), "the guest did not get http_content:\n{t}");
     assert!(t.contains("from the cd"), "the guest did not see cd_content:\n{t}");
-    assert_eq!(std::fs::read_dir(work.path().join("out-files")).expect("output").count(), 1);
+    // disk_additional_size: a second, empty 64 MiB disk the guest saw, kept beside the first.
+    assert!(t.contains("second disk: 131072 sectors"), "the guest did not see the additional disk:\n{t}");
+    let mut names: Vec<String> = std::fs::read_dir(work.path().join("out-files")).expect("output").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["files.raw", "files.raw-1"]);
     assert!(files_under(&tmp).is_empty(), "left behind: {:?}", files_under(&tmp));
 }
 
@@ -221,6 +225,7 @@ source "qemu" "files" {
     ["-initrd", data.kiln-debian-base.base.initrd],
     ["-append", data.kiln-debian-base.base.kernel_args],
   ]
+  disk_additional_size = ["64M"]
   http_content = { "/hello.txt" = "served to the guest" }
   cd_content   = { "meta/label.txt" = "from the cd" }
   cd_label     = "KILNCD"
@@ -238,6 +243,7 @@ build {
     inline = [
       "exec 3<>/dev/tcp/$${ADDR%:*}/$${ADDR#*:}; printf 'GET /hello.txt HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3; echo",
       "sudo mount -o ro /dev/disk/by-label/KILNCD /mnt && cat /mnt/meta/label.txt",
+      "echo second disk: $(cat /sys/block/vdb/size) sectors",
     ]
   }
 }

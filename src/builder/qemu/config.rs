@@ -78,7 +78,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("floppy_files", "floppy disks are not supported; use cd_files"),
     ("floppy_dirs", "floppy disks are not supported; use cd_files"),
     ("floppy_content", "floppy disks are not supported; use cd_content"),
-    ("disk_additional_size", "additional disks are not supported yet"),
 ];
 
 /// The CPU topology settings, in the order `-smp` takes them.
@@ -125,6 +124,9 @@ pub struct QemuConfig {
     pub vm_name: String,
     pub format: String,
     pub disk_size: Option<String>,
+    /// `disk_additional_size`: empty disks beside the main one, named
+    /// `<vm_name>-1`, `-2`… in the output directory (as in Packer).
+    pub disk_additional_size: Vec<String>,
     pub disk_interface: String,
     pub disk_cache: String,
     pub disk_discard: String,
@@ -331,6 +333,7 @@ impl QemuConfig {
             vm_name: get_str(c, "vm_name").unwrap_or_else(|| format!("packer-{build_name}")),
             format,
             disk_size: get_str(c, "disk_size").filter(|s| !s.is_empty()),
+            disk_additional_size: get_strings(c, "disk_additional_size"),
             disk_interface,
             disk_cache: get_str(c, "disk_cache").unwrap_or_else(|| "writeback".into()),
             disk_discard: get_str(c, "disk_discard").unwrap_or_else(|| "ignore".into()),

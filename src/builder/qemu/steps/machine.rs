@@ -31,10 +31,13 @@ impl RunQemu<'_> {
             let exe = std::env::current_exe().map(|p| p.to_string_lossy().to_string()).unwrap_or_else(|_| "kiln".into());
             net.push_str(&format!(",guestfwd=tcp:{GUEST_HTTP_IP}:{p}-cmd:{exe} __guestfwd 127.0.0.1:{p}", p = h.port));
         }
-        let mut drive = format!("file={},if={},cache={},discard={},format={}", s.disk.display(), c.disk_interface, c.disk_cache, c.disk_discard, c.format);
-        if c.disk_detect_zeroes != "off" {
-            drive.push_str(&format!(",detect-zeroes={}", c.disk_detect_zeroes));
-        }
+        let drive = |disk: &Path| {
+            let mut d = format!("file={},if={},cache={},discard={},format={}", disk.display(), c.disk_interface, c.disk_cache, c.disk_discard, c.format);
+            if c.disk_detect_zeroes != "off" {
+                d.push_str(&format!(",detect-zeroes={}", c.disk_detect_zeroes));
+            }
+            d
+        };
         let headless = c.headless || std::env::var_os("DISPLAY").is_none();
         // Defaults, each a flag with its values; a qemuargs row with the same flag replaces it.
         let mut defaults: Vec<Vec<String>> = vec![
@@ -44,11 +47,12 @@ impl RunQemu<'_> {
             vec!["-smp".into(), smp(c)],
             vec!["-netdev".into(), net],
             vec!["-device".into(), format!("{},netdev=user.0", c.net_device)],
-            vec!["-drive".into(), drive],
+            vec!["-drive".into(), drive(&s.disk)],
             vec!["-boot".into(), if c.disk_image { "c".into() } else { "once=d".into() }],
             vec!["-qmp".into(), format!("unix:{},server=on,wait=off", scratch.join("qmp.sock").display())],
             vec!["-serial".into(), format!("file:{}", scratch.join("console.log").display())],
         ];
+        defaults.extend(s.extra_disks.iter().map(|d| vec!["-drive".into(), drive(d)]));
         if headless {
             defaults.push(vec!["-display".into(), "none".into()]);
         } else if let Some(d) = c.display.as_ref().filter(|_| !c.use_default_display) {

@@ -118,6 +118,11 @@ impl Step<State> for CreateDisk<'_> {
             ctx.ui.say(&format!("Creating required virtual machine disks ({size})..."));
             tool("qemu-img", &["create", "-f", &c.format, &disk, &size]).await?;
         }
+        for (path, size) in s.extra_disks.iter().zip(&c.disk_additional_size) {
+            let (path, size) = (path.to_string_lossy(), qemu_size(size));
+            ctx.ui.say(&format!("Creating additional disk {path} ({size})..."));
+            tool("qemu-img", &["create", "-f", &c.format, &path, &size]).await?;
+        }
         Ok(())
     }
 }

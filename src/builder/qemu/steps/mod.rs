@@ -39,6 +39,8 @@ pub struct State {
     pub output_created: bool,
     pub succeeded: bool,
     pub disk: PathBuf,
+    /// `disk_additional_size`'s disks, in order.
+    pub extra_disks: Vec<PathBuf>,
     pub cd: Option<PathBuf>,
     pub http: Option<http::Server>,
     pub host_port: u16,
@@ -61,6 +63,7 @@ impl State {
             output_created: false,
             succeeded: false,
             disk: cfg.output_directory.join(&cfg.vm_name),
+            extra_disks: (1..=cfg.disk_additional_size.len()).map(|i| cfg.output_directory.join(format!("{}-{i}", cfg.vm_name))).collect(),
             cd: None,
             http: None,
             host_port: 0,
