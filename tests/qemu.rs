@@ -202,6 +202,58 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
     names.sort();
     assert_eq!(names, ["files.raw", "files.raw-1"]);
     assert!(files_under(&tmp).is_empty(), "left behind: {:?}", files_under(&tmp));
+
+    // boot_command: typed into the guest's keyboard. The guest's only
+    // program is a shell on the screen's console, so what it writes to its
+    // disk is what was typed, run (the shifted characters, `{{ .Name }}`,
+    // the arithmetic); then it powers itself off.
+    let f = work.path().join("typed.pkr.hcl");
+    std::fs::write(&f, typed_template()).expect("write");
+    let out = kiln().current_dir(work.path()).env("KILN_CACHE_DIR", &cache).env("TMPDIR", &tmp).args(["build", "-color=false"]).arg(&f).output().expect("run kiln");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("Typing the boot command"), "{t}");
+    assert!(!t.contains("did not power off in time"), "the typed command did not run:\n{t}");
+    let disk = work.path().join("out-typed/typed.raw");
+    let proof = Command::new("debugfs").args(["-R", "cat /proof"]).arg(&disk).output().expect("debugfs");
+    assert_eq!(String::from_utf8_lossy(&proof.stdout).trim(), "kiln-typed-42 typed.raw", "{}", String::from_utf8_lossy(&proof.stderr));
+}
+
+/// A guest whose init is a shell on the screen's console (keyboard input),
+/// given one command by `boot_command`.
+fn typed_template() -> &'static str {
+    r#"data "kiln-debian-base" "base" {
+  cached_packages = ["nginx"]
+}
+
+source "qemu" "typed" {
+  disk_image        = true
+  iso_url           = "file://${data.kiln-debian-base.base.disk}"
+  iso_checksum      = data.kiln-debian-base.base.checksum
+  skip_compaction   = true
+  format            = "raw"
+  output_directory  = "out-typed"
+  vm_name           = "typed.raw"
+  memory            = 256
+  communicator      = "none"
+  boot_wait         = "25s"
+  boot_key_interval = "20ms"
+  shutdown_timeout  = "1m"
+  qemuargs = [
+    ["-kernel", data.kiln-debian-base.base.kernel],
+    ["-initrd", data.kiln-debian-base.base.initrd],
+    ["-append", "root=/dev/vda rw console=tty0 init=/bin/sh"],
+  ]
+  boot_command = [
+    "<enter>mount -t proc p /proc; echo kiln-typed-$((6*7)) {{ .Name }} > /proof; sync<enter>",
+    "<wait>echo o > /proc/sysrq-trigger<enter>",
+  ]
+}
+
+build {
+  sources = ["source.qemu.typed"]
+}
+"#
 }
 
 /// A template whose guest fetches `http_content` through `build.PackerHTTPAddr`
@@ -345,9 +397,10 @@ fn an_existing_output_directory_needs_force() {
     assert_eq!(std::fs::read_to_string(work.path().join("out-idle/keep.txt")).ok().as_deref(), Some("mine"));
 }
 
-/// Packer's display-and-VNC options mean nothing to kiln's qemu (no VNC,
-/// no boot_command typing): a template that sets them still validates,
-/// with a warning naming each and why, never silently.
+/// Packer's display-and-VNC options mean nothing to kiln's qemu (no VNC:
+/// the boot_command is typed over QMP): a template that sets them still
+/// validates, with a warning naming each and why, never silently. A
+/// boot_command that cannot be typed is refused by validate.
 #[test]
 fn options_without_effect_validate_with_a_warning() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -372,4 +425,9 @@ build {
     for k in ["vnc_port_min", "vnc_bind_address", "qmp_enable", "http_bind_address"] {
         assert!(e.contains(&format!("{k} has no effect")), "no warning for {k}:\n{e}");
     }
+    std::fs::write(dir.path().join("w.pkr.hcl"), tpl.replace("  qmp_enable", "  boot_command     = [\"<enter>café<wait>\"]\n  qmp_enable")).expect("write");
+    let out = kiln().args(["validate", "w.pkr.hcl"]).current_dir(dir.path()).output().expect("validate");
+    let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(format!("{o}{e}").contains("boot_command: 'é' cannot be typed on a US keyboard"), "{o}\n{e}");
 }

@@ -185,16 +185,10 @@ fn build_answering(dir: &Path, template: &str, input: &str) -> Output {
 /// ends before the answer fails the build at once, saying why.
 #[test]
 fn ssh_bastion_interactive_answers_the_bastions_questions() {
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !is_root {
-        eprintln!("skipping: creating a user with a password needs root");
+    let (user, password) = ("kiln-kbd", "Kbd-Answer-5821");
+    if !user_with_password(user, password) {
         return;
     }
-    let (user, password) = ("kiln-kbd", "Kbd-Answer-5821");
-    let _ = Command::new("useradd").args(["-m", "-s", "/bin/sh", user]).stderr(Stdio::null()).status();
-    let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().expect("chpasswd");
-    chpasswd.stdin.take().expect("stdin").write_all(format!("{user}:{password}\n").as_bytes()).expect("write");
-    assert!(chpasswd.wait().expect("chpasswd").success());
     let Some(target) = Sshd::start() else { return };
     let Some(bastion) = Sshd::start_with("UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods keyboard-interactive\n") else { return };
     let dir = tempfile::tempdir().expect("tmp");
@@ -488,22 +482,27 @@ fn ssh_proxy_host_reaches_the_machine_through_socks5() {
     assert!(offered.contains("builder:s3cret-proxy-pw") && offered.contains("builder:wrong"), "{offered}");
 }
 
-#[test]
-fn password_authentication_logs_in_and_the_password_is_never_printed() {
+/// A local login `user` with `password` (made if missing); false (the
+/// test skips) without root.
+fn user_with_password(user: &str, password: &str) -> bool {
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !is_root {
         eprintln!("skipping: creating a user with a password needs root");
+        return false;
+    }
+    let _ = Command::new("useradd").args(["-m", "-s", "/bin/sh", user]).stderr(Stdio::null()).status();
+    let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().expect("chpasswd");
+    chpasswd.stdin.take().expect("stdin").write_all(format!("{user}:{password}\n").as_bytes()).expect("write");
+    assert!(chpasswd.wait().expect("chpasswd").success());
+    true
+}
+
+#[test]
+fn password_authentication_logs_in_and_the_password_is_never_printed() {
+    let (user, password) = ("kiln-pw", "Correct-Horse-7431");
+    if !user_with_password(user, password) {
         return;
     }
-    let user = "kiln-pw";
-    let password = "Correct-Horse-7431";
-    let _ = Command::new("useradd").args(["-m", "-s", "/bin/sh", user]).stderr(std::process::Stdio::null()).status();
-    let mut chpasswd = Command::new("chpasswd").stdin(std::process::Stdio::piped()).spawn().expect("chpasswd");
-    {
-        use std::io::Write;
-        chpasswd.stdin.take().expect("stdin").write_all(format!("{user}:{password}\n").as_bytes()).expect("write");
-    }
-    assert!(chpasswd.wait().expect("chpasswd").success());
     let Some(sshd) = Sshd::start_with("PasswordAuthentication yes\nKbdInteractiveAuthentication no\n") else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let tpl = format!(

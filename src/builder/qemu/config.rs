@@ -74,7 +74,6 @@ pub const FIELDS: &[Field] = &[
 
 /// Options Packer has that kiln refuses rather than silently ignores.
 const NOT_YET: &[(&str, &str)] = &[
-    ("boot_command", "typing a boot command needs VNC key injection; start from a disk_image (for example kiln's `kiln-debian-base` data source) or an ISO that installs unattended"),
     ("floppy_files", "floppy disks are not supported; use cd_files"),
     ("floppy_dirs", "floppy disks are not supported; use cd_files"),
     ("floppy_content", "floppy disks are not supported; use cd_content"),
@@ -87,12 +86,11 @@ const TOPOLOGY: [&str; 3] = ["sockets", "cores", "threads"];
 /// template written for Packer keeps validating) with a warning that says
 /// why they do nothing, rather than ignored without a word.
 const NO_EFFECT: &[(&str, &str)] = &[
-    ("vnc_bind_address", "kiln opens no VNC display (it types no boot_command)"),
-    ("vnc_port_min", "kiln opens no VNC display (it types no boot_command)"),
-    ("vnc_port_max", "kiln opens no VNC display (it types no boot_command)"),
-    ("vnc_use_password", "kiln opens no VNC display (it types no boot_command)"),
-    ("boot_key_interval", "kiln types no boot_command"),
-    ("boot_keygroup_interval", "kiln types no boot_command"),
+    ("vnc_bind_address", "kiln opens no VNC display (it types the boot_command through QMP)"),
+    ("vnc_port_min", "kiln opens no VNC display (it types the boot_command through QMP)"),
+    ("vnc_port_max", "kiln opens no VNC display (it types the boot_command through QMP)"),
+    ("vnc_use_password", "kiln opens no VNC display (it types the boot_command through QMP)"),
+    ("boot_keygroup_interval", "it paces USB scancode groups, which qemu's typing (Packer's over VNC, kiln's over QMP) does not send; boot_key_interval paces each key"),
     ("qmp_enable", "kiln always drives qemu over a QMP socket of its own"),
     ("qmp_socket_path", "kiln always drives qemu over a QMP socket of its own"),
     ("http_bind_address", "kiln's HTTP server listens on 127.0.0.1 and reaches the guest through qemu's guestfwd"),
@@ -158,6 +156,10 @@ pub struct QemuConfig {
     pub cd_content: Vec<(String, String)>,
     pub cd_label: String,
     pub boot_wait: Option<Duration>,
+    /// `boot_command`, typed after `boot_wait` ([`super::bootcommand`]).
+    pub boot_command: Vec<String>,
+    /// `boot_key_interval` (else `PACKER_KEY_INTERVAL`, else 100 ms, as in Packer).
+    pub boot_key_interval: Duration,
     pub shutdown_command: Option<String>,
     pub shutdown_timeout: Duration,
     pub communicator_none: bool,
@@ -315,7 +317,15 @@ impl QemuConfig {
             })
         };
         let boot_wait = dur("boot_wait");
+        let boot_key_interval =
+            dur("boot_key_interval").or_else(|| std::env::var("PACKER_KEY_INTERVAL").ok().and_then(|v| crate::util::duration::parse(&v).ok())).unwrap_or(Duration::from_millis(100));
         let shutdown_timeout = dur("shutdown_timeout").unwrap_or(Duration::from_secs(300));
+        let boot_command = get_strings(c, "boot_command");
+        for line in &boot_command {
+            if let Err(e) = super::bootcommand::parse(line) {
+                errs.push(e);
+            }
+        }
         let qemuargs = qemuargs(c).unwrap_or_else(|e| {
             errs.push(e);
             Vec::new()
@@ -363,6 +373,8 @@ impl QemuConfig {
             cd_content: get_string_map(c, "cd_content"),
             cd_label: get_str(c, "cd_label").unwrap_or_else(|| "cidata".into()),
             boot_wait,
+            boot_command,
+            boot_key_interval,
             shutdown_command: get_str(c, "shutdown_command").filter(|s| !s.is_empty()),
             shutdown_timeout,
             communicator_none,

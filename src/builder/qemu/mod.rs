@@ -7,6 +7,7 @@
 //! works here ([`accel`]) and falls back to TCG instead of hanging.
 
 pub mod accel;
+mod bootcommand;
 pub mod config;
 mod http;
 mod steps;
@@ -52,6 +53,7 @@ impl Builder for QemuBuilder {
             Box::new(steps::PortForward { cfg }),
             Box::new(steps::RunQemu { cfg }),
             Box::new(steps::BootWait { cfg }),
+            Box::new(steps::TypeBootCommand { cfg }),
             Box::new(steps::Connect {
                 inner: StepConnect::new(move |s: &State| {
                     if cfg.communicator_none {

@@ -9,17 +9,6 @@ pub struct RunQemu<'a> {
     pub cfg: &'a QemuConfig,
 }
 
-/// `{{ .HTTPIP }}`-style placeholders Packer fills in `qemuargs`.
-fn interpolate(s: &str, vars: &[(&str, String)]) -> String {
-    let mut out = s.to_string();
-    for (k, v) in vars {
-        for pat in [format!("{{{{ .{k} }}}}"), format!("{{{{.{k}}}}}")] {
-            out = out.replace(&pat, v);
-        }
-    }
-    out
-}
-
 impl RunQemu<'_> {
     fn args(&self, s: &State, scratch: &Path) -> Vec<String> {
         let c = self.cfg;
@@ -70,14 +59,7 @@ impl RunQemu<'_> {
         if let Some(m) = &c.cpu_model {
             defaults.push(vec!["-cpu".into(), m.clone()]);
         }
-        let vars = [
-            ("HTTPIP", GUEST_HTTP_IP.to_string()),
-            ("HTTPPort", s.http.as_ref().map(|h| h.port.to_string()).unwrap_or_default()),
-            ("HTTPDir", c.http_directory.as_ref().map(|d| d.display().to_string()).unwrap_or_default()),
-            ("OutputDir", c.output_directory.display().to_string()),
-            ("Name", c.vm_name.clone()),
-            ("SSHHostPort", s.host_port.to_string()),
-        ];
+        let vars = template_vars(c, s);
         let user: Vec<Vec<String>> = c.qemuargs.iter().map(|row| row.iter().map(|a| interpolate(a, &vars)).collect()).collect();
         let replaced: Vec<&String> = user.iter().filter_map(|r| r.first()).filter(|f| defaults.iter().any(|d| &d[0] == *f)).collect();
         // The QMP socket and the console log are kiln's own; the netdev too, unless the user replaces it.

@@ -21,6 +21,29 @@ use tokio::sync::watch;
 /// server on 127.0.0.1 (10.0.2.2, the host itself, stays unreachable).
 pub const GUEST_HTTP_IP: &str = "10.0.2.100";
 
+/// The `{{ .HTTPIP }}`-style values Packer fills in `qemuargs` and `boot_command`.
+fn template_vars(c: &QemuConfig, s: &State) -> Vec<(&'static str, String)> {
+    vec![
+        ("HTTPIP", GUEST_HTTP_IP.to_string()),
+        ("HTTPPort", s.http.as_ref().map(|h| h.port.to_string()).unwrap_or_default()),
+        ("HTTPDir", c.http_directory.as_ref().map(|d| d.display().to_string()).unwrap_or_default()),
+        ("OutputDir", c.output_directory.display().to_string()),
+        ("Name", c.vm_name.clone()),
+        ("SSHHostPort", s.host_port.to_string()),
+    ]
+}
+
+/// Fill `{{ .Name }}` and `{{.Name}}` placeholders from `vars`.
+fn interpolate(s: &str, vars: &[(&str, String)]) -> String {
+    let mut out = s.to_string();
+    for (k, v) in vars {
+        for pat in [format!("{{{{ .{k} }}}}"), format!("{{{{.{k}}}}}")] {
+            out = out.replace(&pat, v);
+        }
+    }
+    out
+}
+
 fn failed(e: impl Into<String>) -> BuildError {
     BuildError::Failed(e.into())
 }
@@ -102,11 +125,13 @@ async fn tool(program: &str, args: &[&str]) -> Result<String, String> {
 }
 
 mod access;
+mod boot;
 mod machine;
 mod media;
 mod prepare;
 
 pub use access::{HttpServer, PortForward, TempKey};
+pub use boot::TypeBootCommand;
 pub use machine::{BootWait, Connect, RunQemu, Shutdown};
 pub use media::{ConvertDisk, CreateCd, CreateDisk, Keep};
 pub use prepare::{Accelerator, PrepareOutputDir, VerifySource};
