@@ -431,3 +431,99 @@ build {
     assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
     assert!(format!("{o}{e}").contains("boot_command: 'é' cannot be typed on a US keyboard"), "{o}\n{e}");
 }
+
+/// A one-file HTTP server on 127.0.0.1: `GET /<name>` answers `body`, any
+/// other path 404. Returns its port and the paths asked for.
+fn serve(name: &'static str, body: Vec<u8>) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && c.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let path = String::from_utf8_lossy(&head).split_whitespace().nth(1).unwrap_or("").to_string();
+            seen.lock().unwrap().push(path.clone());
+            if path == format!("/{name}") {
+                let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = c.write_all(&body);
+            } else {
+                let _ = c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        }
+    });
+    (port, asked)
+}
+
+/// An http(s) `iso_url` is downloaded (here from a server the test runs on
+/// 127.0.0.1) into Packer's cache under the SHA-1 of its checksum, each of
+/// `iso_urls` tried in turn; a second build reuses it without asking the
+/// server; a download whose checksum does not hold fails the build and
+/// leaves nothing under the cache name.
+#[test]
+fn http_iso_urls_are_downloaded_verified_and_cached() {
+    require_qemu!();
+    use sha2::Digest;
+    let work = tempfile::tempdir().expect("tmp");
+    let blank = vec![0u8; 1 << 20];
+    let sum = hex::encode(sha2::Sha256::digest(&blank));
+    let (port, asked) = serve("blank.raw", blank.clone());
+    let cache = work.path().join("cache");
+    let template = |checksum: &str| {
+        format!(
+            r#"source "qemu" "dl" {{
+  disk_image       = true
+  iso_urls         = ["http://127.0.0.1:{port}/missing.raw", "http://127.0.0.1:{port}/blank.raw"]
+  iso_checksum     = "{checksum}"
+  format           = "raw"
+  skip_compaction  = true
+  output_directory = "out-dl"
+  accelerator      = "tcg"
+  memory           = 128
+  communicator     = "none"
+  shutdown_timeout = "1s"
+}}
+build {{
+  sources = ["source.qemu.dl"]
+}}
+"#
+        )
+    };
+    let run = |checksum: &str| {
+        let f = work.path().join("dl.pkr.hcl");
+        std::fs::write(&f, template(checksum)).expect("write");
+        kiln().current_dir(work.path()).env("PACKER_CACHE_DIR", &cache).args(["build", "-force", "-color=false"]).arg(&f).output().expect("run kiln")
+    };
+    let spec = format!("sha256:{sum}");
+    let out = run(&spec);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert_eq!(*asked.lock().unwrap(), ["/missing.raw", "/blank.raw"], "{t}");
+    let cached = {
+        use sha1::Digest;
+        cache.join(format!("{}.iso", hex::encode(sha1::Sha1::digest(spec.as_bytes()))))
+    };
+    assert_eq!(std::fs::read(&cached).ok().as_deref(), Some(&blank[..]), "not in the cache: {t}");
+    assert_eq!(std::fs::read(work.path().join("out-dl/packer-dl")).ok().map(|d| d.len()), Some(blank.len()), "{t}");
+
+    // Again: from the cache, the server not asked.
+    let out = run(&spec);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("Using the downloaded"), "{t}");
+    assert_eq!(asked.lock().unwrap().len(), 2, "the cached image was downloaded again: {t}");
+
+    // A checksum the download does not match.
+    let wrong = format!("sha256:{}", "1".repeat(64));
+    let out = run(&wrong);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("Checksum did not match"), "{t}");
+    let names: Vec<String> = std::fs::read_dir(&cache).expect("cache").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, [cached.file_name().expect("name").to_string_lossy().into_owned()], "a bad or partial download was kept");
+}

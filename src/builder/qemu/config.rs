@@ -95,8 +95,6 @@ const NO_EFFECT: &[(&str, &str)] = &[
     ("qmp_socket_path", "kiln always drives qemu over a QMP socket of its own"),
     ("http_bind_address", "kiln's HTTP server listens on 127.0.0.1 and reaches the guest through qemu's guestfwd"),
     ("floppy_label", "kiln makes no floppy disks"),
-    ("iso_target_path", "kiln reads local images only and downloads nothing"),
-    ("iso_target_extension", "kiln reads local images only and downloads nothing"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,7 +112,11 @@ pub struct QemuConfig {
     pub raw: Config,
     pub build_name: String,
     /// The ISO, or with `disk_image` the disk to start from (local path).
+    /// The image: a local file, or where the download of `remote` goes.
     pub source: PathBuf,
+    /// `iso_url`/`iso_urls` to download (in order, until one works) when
+    /// none names a local file; their file name finds a `file:` checksum's line.
+    pub remote: Vec<String>,
     pub checksum: Option<String>,
     pub disk_image: bool,
     pub use_backing_file: bool,
@@ -166,16 +168,43 @@ pub struct QemuConfig {
     pub guest_port: u16,
 }
 
-/// A local path from `iso_url`: a plain path or a `file://` URL.
-fn local_path(url: &str) -> Result<PathBuf, String> {
+/// A local path from `iso_url`: a plain path or a `file://` URL; `None`
+/// for an `http(s)://` URL, which is downloaded.
+fn local_path(url: &str) -> Result<Option<PathBuf>, String> {
     if let Some(p) = url.strip_prefix("file://") {
         let p = percent_encoding::percent_decode_str(p).decode_utf8_lossy().to_string();
-        return Ok(PathBuf::from(p));
+        return Ok(Some(PathBuf::from(p)));
+    }
+    if is_remote(url) {
+        return Ok(None);
     }
     if url.contains("://") {
-        return Err(format!("iso_url {url:?}: kiln reads local files and file:// URLs only; download the image first (this machine may have no route to it anyway)"));
+        return Err(format!("iso_url {url:?}: kiln reads local files, file:// URLs and downloads http:// and https:// ones; fetch this one first"));
     }
-    Ok(PathBuf::from(url))
+    Ok(Some(PathBuf::from(url)))
+}
+
+pub fn is_remote(url: &str) -> bool {
+    let l = url.to_ascii_lowercase();
+    l.starts_with("http://") || l.starts_with("https://")
+}
+
+/// Where a downloaded image is kept: `iso_target_path`, else Packer's cache
+/// name — the SHA-1 of the checksum (of the URL without one) with
+/// `iso_target_extension` — in `PACKER_CACHE_DIR` (default `packer_cache`).
+fn download_target(c: &Config, checksum: Option<&str>, url: &str) -> PathBuf {
+    if let Some(p) = get_str(c, "iso_target_path").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    use sha1::Digest;
+    let key = checksum.unwrap_or(url);
+    let mut name = hex::encode(sha1::Sha1::digest(key.as_bytes()));
+    let ext = get_str(c, "iso_target_extension").unwrap_or_else(|| "iso".into());
+    if !ext.is_empty() {
+        name = format!("{name}.{ext}");
+    }
+    let dir = std::env::var_os("PACKER_CACHE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("packer_cache"));
+    dir.join(name)
 }
 
 fn port_range(c: &Config, min_keys: &[&str], max_keys: &[&str], default: (u16, u16)) -> Result<(u16, u16), String> {
@@ -222,27 +251,34 @@ impl QemuConfig {
         if let Some(u) = get_str(c, "iso_url") {
             urls.insert(0, u);
         }
+        let mut remote: Vec<String> = Vec::new();
         let source = match urls.first() {
             None => {
                 errs.push("One of iso_url or iso_urls must be specified".into());
                 PathBuf::new()
             }
             Some(u) => {
-                // The first URL that names a local file that exists.
+                // The first URL that names a local file that exists; else
+                // the http(s) ones, downloaded in order until one works.
                 let mut found = None;
                 let mut last_err = None;
                 for u in &urls {
                     match local_path(u) {
-                        Ok(p) if p.exists() => {
+                        Ok(Some(p)) if p.exists() => {
                             found = Some(p);
                             break;
                         }
-                        Ok(p) => last_err = Some(format!("iso_url: {} does not exist", p.display())),
+                        Ok(Some(p)) => last_err = Some(format!("iso_url: {} does not exist", p.display())),
+                        Ok(None) => remote.push(u.clone()),
                         Err(e) => last_err = Some(e),
                     }
                 }
                 match found {
-                    Some(p) => p,
+                    Some(p) => {
+                        remote.clear();
+                        p
+                    }
+                    None if !remote.is_empty() => PathBuf::new(),
                     None => {
                         errs.push(last_err.unwrap_or_else(|| format!("iso_url {u:?} not found")));
                         PathBuf::new()
@@ -257,6 +293,10 @@ impl QemuConfig {
             }
             Some(s) if s.eq_ignore_ascii_case("none") => None,
             Some(s) => Some(s),
+        };
+        let source = match remote.first() {
+            Some(u) => download_target(c, checksum.as_deref(), u),
+            None => source,
         };
         let format = get_str(c, "format").unwrap_or_else(|| "qcow2".into());
         if !matches!(format.as_str(), "qcow2" | "raw") {
@@ -336,6 +376,7 @@ impl QemuConfig {
             raw: c.clone(),
             build_name: build_name.to_string(),
             source,
+            remote,
             checksum,
             disk_image,
             use_backing_file,

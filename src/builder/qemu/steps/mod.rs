@@ -126,12 +126,14 @@ async fn tool(program: &str, args: &[&str]) -> Result<String, String> {
 
 mod access;
 mod boot;
+mod download;
 mod machine;
 mod media;
 mod prepare;
 
 pub use access::{HttpServer, PortForward, TempKey};
 pub use boot::TypeBootCommand;
+pub use download::VerifySource;
 pub use machine::{BootWait, Connect, RunQemu, Shutdown};
 pub use media::{ConvertDisk, CreateCd, CreateDisk, Keep};
-pub use prepare::{Accelerator, PrepareOutputDir, VerifySource};
+pub use prepare::{Accelerator, PrepareOutputDir};
