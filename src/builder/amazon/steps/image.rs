@@ -441,8 +441,9 @@ impl Step<State> for Tags<'_> {
                 ctx.ui.say(&format!("Tagging snapshot: {sn}"));
             }
             let snapshot_set = merge_tags(&merge_tags(&run_tags, &tags), &snap_tags);
-            // When the snapshots get just the AMI's tags: one call for both.
-            let together = run_tags.is_empty() && snap_tags.is_empty();
+            // When the snapshots end up with just the AMI's tags (the run
+            // tags all overridden, no snapshot_tags): one call for both.
+            let together = !tags.is_empty() && snapshot_set.len() == tags.len() && snapshot_set.iter().all(|t| tags.contains(t));
             let mut calls = Vec::new();
             if !tags.is_empty() {
                 ctx.ui.say("Creating AMI tags");
