@@ -1440,6 +1440,34 @@ fn ssh_interface_picks_the_address_ec2_reports() {
     });
 }
 
+/// A `vpc_id` of a non-default VPC without `subnet_id` or `subnet_filter`
+/// is refused before anything is launched, as Packer refuses it (EC2 would
+/// launch into the default VPC and reject the group made in this one); the
+/// key pair and group already begun are deleted. The default VPC passes.
+#[test]
+fn a_non_default_vpc_without_a_subnet_is_refused_before_the_launch() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let vpc = rt().block_on(async { h.client().create_vpc().cidr_block("10.77.0.0/16").send().await.expect("CreateVpc").vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string() });
+    let f = w.write("vpc.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, &format!("  vpc_id = \"{vpc}\"\n"), "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains(&format!("subnet_id or subnet_filter must be provided for non-default VPCs ({vpc})")), "{t}");
+    assert!(!proxy.calls().iter().any(|c| c == "RunInstances"), "{:?}", proxy.calls());
+    assert_no_leaks(&h, "non-default vpc");
+
+    let default_vpc = rt().block_on(async {
+        let out = h.client().describe_vpcs().filters(aws_sdk_ec2::types::Filter::builder().name("is-default").values("true").build()).send().await.expect("DescribeVpcs");
+        out.vpcs()[0].vpc_id().expect("id").to_string()
+    });
+    let f = w.write("vpc.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, &format!("  vpc_id = \"{default_vpc}\"\n"), "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_no_leaks(&h, "default vpc");
+}
+
 /// `deregistration_protection`: EnableImageDeregistrationProtection for the
 /// new AMI (moto lacks the action: the proxy stands in for it), as the last
 /// step. When that call fails, the cleanup turns the protection off before

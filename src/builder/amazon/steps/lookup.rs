@@ -46,6 +46,14 @@ impl Step<State> for PreValidate<'_> {
                 return Err(failed(format!("Error: subnet {} is not in vpc {}", self.cfg.subnet_id.as_deref().unwrap_or_default(), self.cfg.vpc_id.as_deref().unwrap_or_default())));
             }
         }
+        // A vpc_id without a subnet: EC2 would launch in the default VPC's
+        // subnet and refuse the group made in this one; as Packer, say so now.
+        if let (Some(vpc), None, None) = (&self.cfg.vpc_id, &self.cfg.subnet_id, &self.cfg.subnet_filter) {
+            let out = s.ec2.describe_vpcs().vpc_ids(vpc).send().await.map_err(|e| failed(format!("Error retrieving VPC information for vpc_id {vpc}: {}", sdk_error("DescribeVpcs", &e))))?;
+            if out.vpcs().first().is_some_and(|v| v.is_default() != Some(true)) {
+                return Err(failed(format!("Error: subnet_id or subnet_filter must be provided for non-default VPCs ({vpc})")));
+            }
+        }
         if self.cfg.skip_create_ami {
             return Ok(());
         }
