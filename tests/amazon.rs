@@ -1440,6 +1440,37 @@ fn ssh_interface_picks_the_address_ec2_reports() {
     });
 }
 
+/// Enhanced networking (`ena_support`, `sriov_support`) needs an HVM AMI:
+/// a paravirtual source AMI (the proxy answers DescribeImages with one; the
+/// AMI-name check is skipped with force_deregister) or
+/// `ami_virtualization_type = "paravirtual"` is refused before anything is
+/// launched, as in Packer, and what was begun is deleted.
+#[test]
+fn enhanced_networking_on_a_paravirtual_ami_is_refused_before_the_launch() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let f = w.write("ena.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  ena_support = true\n  ami_virtualization_type = \"paravirtual\"\n", "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("Cannot enable enhanced networking, AMIVirtType 'paravirtual' is not HVM"), "{t}");
+    assert_no_leaks(&h, "paravirtual ami_virtualization_type");
+
+    proxy.reset();
+    proxy.stand_in.lock().unwrap().push((
+        "DescribeImages".into(),
+        r#"<?xml version="1.0" encoding="UTF-8"?><DescribeImagesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>11111111-2222-3333-4444-555555555555</requestId><imagesSet><item><imageId>ami-0123456789abcdef0</imageId><imageState>available</imageState><name>pv-source</name><virtualizationType>paravirtual</virtualizationType><rootDeviceName>/dev/sda1</rootDeviceName><rootDeviceType>ebs</rootDeviceType><creationDate>2020-01-01T00:00:00.000Z</creationDate></item></imagesSet></DescribeImagesResponse>"#.into(),
+    ));
+    let f = w.write("ena.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  sriov_support = true\n  force_deregister = true\n", "\"true\""));
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("Cannot enable enhanced networking, source AMI 'ami-0123456789abcdef0' is not HVM"), "{t}");
+    assert!(!proxy.calls().iter().any(|c| c == "RunInstances"), "{:?}", proxy.calls());
+    assert_no_leaks(&h, "paravirtual source");
+}
+
 /// A `vpc_id` of a non-default VPC without `subnet_id` or `subnet_filter`
 /// is refused before anything is launched, as Packer refuses it (EC2 would
 /// launch into the default VPC and reject the group made in this one); the

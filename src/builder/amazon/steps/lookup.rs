@@ -120,6 +120,17 @@ impl Step<State> for SourceAmi<'_> {
         let Some(img) = images.pop() else { return Err(failed(format!("No AMI was found matching {what}"))) };
         let id = img.image_id().unwrap_or_default().to_string();
         ctx.ui.message(&format!("Found Image ID: {id}"));
+        // Enhanced networking needs an HVM AMI (Packer's check, before anything is made).
+        if self.cfg.ena_support == Some(true) || self.cfg.sriov_support {
+            match self.cfg.ami_virtualization_type.as_deref() {
+                Some("hvm") => {}
+                Some(other) => return Err(failed(format!("Cannot enable enhanced networking, AMIVirtType '{other}' is not HVM"))),
+                None if img.virtualization_type().map(|v| v.as_str()) != Some("hvm") => {
+                    return Err(failed(format!("Cannot enable enhanced networking, source AMI '{id}' is not HVM")));
+                }
+                None => {}
+            }
+        }
         ctx.set_generated("SourceAMI", id.clone());
         ctx.set_generated("SourceAMIName", img.name().unwrap_or_default());
         ctx.set_generated("SourceAMIOwner", img.owner_id().unwrap_or_default());
