@@ -1046,7 +1046,7 @@ fn ami_options_copies_permissions_tags_and_volumes() {
   ami_users        = ["111122223333"]
   ami_groups       = ["all"]
   snapshot_users   = ["111122223333"]
-  ami_description  = "built by kiln"
+  ami_description  = "built by kiln from {{ .SourceAMIName }}"
   user_data        = "#!/bin/sh\necho hi"
   ena_support      = true
   sriov_support    = true
@@ -1078,7 +1078,7 @@ fn ami_options_copies_permissions_tags_and_volumes() {
     rt().block_on(async {
         let c = h.client();
         let img = c.describe_images().image_ids(id(ami)).send().await.expect("describe").images()[0].clone();
-        assert_eq!(img.description(), Some("built by kiln"));
+        assert_eq!(img.description(), Some("built by kiln from amzn2-ami-hvm-2.0.20180810-x86_64-gp2"), "the description's build values are rendered");
         let tags: Vec<_> = img.tags().iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())).collect();
         assert!(tags.contains(&("Base", "amzn2-ami-hvm-2.0.20180810-x86_64-gp2")), "{tags:?}");
         let perms = c.describe_image_attribute().image_id(id(ami)).attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission).send().await.expect("attribute");
@@ -1099,6 +1099,7 @@ fn ami_options_copies_permissions_tags_and_volumes() {
         // The copy is tagged too, with its own region.
         let (west_ami, _) = &west.amis[0];
         let wimg = west_client.describe_images().image_ids(id(west_ami)).send().await.expect("describe west").images()[0].clone();
+        assert_eq!(wimg.description(), img.description(), "the copy has the same description");
         let wtags: Vec<_> = wimg.tags().iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())).collect();
         assert!(wtags.contains(&("Name", "kiln-test")), "{wtags:?}");
         // The builder instance carried the run tags (it is terminated now).

@@ -3,7 +3,7 @@
 
 use super::launch::describe_instance;
 use super::options::block_device;
-use super::{failed, render_tags, say_tags, short_uuid, State};
+use super::{failed, render, render_tags, say_tags, short_uuid, State};
 use crate::builder::amazon::client::sdk_error;
 use crate::builder::amazon::config::EbsConfig;
 use crate::builder::amazon::resources::{self, Resource};
@@ -169,7 +169,9 @@ impl Step<State> for CreateAmi<'_> {
         s.track(&r)?;
         s.images.push(r);
         let mappings: Vec<BlockDeviceMapping> = self.cfg.ami_block_device_mappings.iter().map(|b| block_device(b, true)).collect();
-        let mut q = s.ec2.create_image().instance_id(&id).name(&name).set_description(self.cfg.ami_description.clone());
+        // The description may use build values ({{ .SourceAMIName }}…), as in Packer.
+        let description = self.cfg.ami_description.as_deref().map(|d| render(ctx, d)).transpose()?;
+        let mut q = s.ec2.create_image().instance_id(&id).name(&name).set_description(description);
         if !mappings.is_empty() {
             q = q.set_block_device_mappings(Some(mappings));
         }
@@ -237,6 +239,7 @@ impl Step<State> for RegionCopy<'_> {
         let targets: Vec<&String> = self.cfg.ami_regions.iter().filter(|r| **r != src_region && seen.insert(*r)).collect();
         // Every copy goes out at once (a copy takes minutes on EC2; one
         // after another, ten regions take ten times as long).
+        let description = self.cfg.ami_description.as_deref().map(|d| render(ctx, d)).transpose()?;
         let mut calls = Vec::new();
         for region in &targets {
             ctx.ui.say(&format!("Copying AMI ({src_ami}) to other region: {region}"));
@@ -251,7 +254,7 @@ impl Step<State> for RegionCopy<'_> {
                 .source_region(&src_region)
                 .source_image_id(&src_ami)
                 .name(&self.cfg.ami_name)
-                .set_description(self.cfg.ami_description.clone())
+                .set_description(description.clone())
                 .set_encrypted(self.cfg.encrypt_boot)
                 .set_kms_key_id(kms)
                 .set_snapshot_copy_completion_duration_minutes(self.cfg.snapshot_copy_minutes)
