@@ -206,7 +206,9 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
     // boot_command: typed into the guest's keyboard. The guest's only
     // program is a shell on the screen's console, so what it writes to its
     // disk is what was typed, run (the shifted characters, `{{ .Name }}`,
-    // the arithmetic); then it powers itself off.
+    // the arithmetic); then it powers itself off — before the build's
+    // next step, as an unattended installer does at its end, which with
+    // `communicator = "none"` is how the build goes on.
     let f = work.path().join("typed.pkr.hcl");
     std::fs::write(&f, typed_template()).expect("write");
     let out = kiln().current_dir(work.path()).env("KILN_CACHE_DIR", &cache).env("TMPDIR", &tmp).args(["build", "-color=false"]).arg(&f).output().expect("run kiln");
@@ -247,6 +249,7 @@ source "qemu" "typed" {
   boot_command = [
     "<enter>mount -t proc p /proc; echo kiln-typed-$((6*7)) {{ .Name }} > /proof; sync<enter>",
     "<wait>echo o > /proc/sysrq-trigger<enter>",
+    "<wait3>",
   ]
 }
 

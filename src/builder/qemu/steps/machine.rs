@@ -223,7 +223,11 @@ impl Step<State> for Connect<'_> {
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let Some(mut exited) = s.vm.as_ref().map(|v| v.exited.clone()) else { return self.inner.run(s, ctx).await };
+        // The connection first: with `communicator = "none"` it is ready at
+        // once, and a guest that powered itself off (an unattended install
+        // at its end) is how such a build is meant to go on.
         let raced = tokio::select! {
+            biased;
             r = self.inner.run(s, ctx) => Some(r),
             _ = exited.wait_for(|v| v.is_some()) => None,
         };
