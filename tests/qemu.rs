@@ -530,3 +530,69 @@ build {{
     let names: Vec<String> = std::fs::read_dir(&cache).expect("cache").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, [cached.file_name().expect("name").to_string_lossy().into_owned()], "a bad or partial download was kept");
 }
+
+/// `floppy_files` (flattened into the root, as Packer), `floppy_dirs`
+/// (their trees kept) and `floppy_content` make one FAT12 floppy labelled
+/// `floppy_label` that qemu gets with `-fda`. Read here from the host while
+/// the guest runs (the test guest's cloud kernel has no floppy driver), then
+/// the build is interrupted: the image goes with the scratch directory.
+#[test]
+fn floppy_options_make_a_fat12_floppy_for_the_guest() {
+    require_qemu!();
+    let work = tempfile::tempdir().expect("tmp");
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    std::fs::write(work.path().join("answers.txt"), "flattened").expect("file");
+    std::fs::create_dir_all(work.path().join("scripts/inner")).expect("dir");
+    std::fs::write(work.path().join("scripts/inner/setup.cmd"), "kept in its tree").expect("file");
+    let idle = std::fs::read_to_string(idle_template(work.path())).expect("template");
+    let tpl = idle.replace(
+        "  ssh_timeout          = \"10m\"\n",
+        &format!(
+            "  ssh_timeout          = \"10m\"\n  floppy_files         = [\"{}\"]\n  floppy_dirs          = [\"{}\"]\n  floppy_content       = {{ \"meta/id.txt\" = \"from content\" }}\n  floppy_label         = \"kilnfd\"\n",
+            work.path().join("answers.txt").display(),
+            work.path().join("scripts").display()
+        ),
+    );
+    let f = work.path().join("floppy.pkr.hcl");
+    std::fs::write(&f, tpl).expect("write");
+    let mut child = kiln().current_dir(work.path()).env("TMPDIR", &tmp).args(["build", "-machine-readable"]).arg(&f).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let copy = work.path().join("floppy-copy.img");
+    let mut out = String::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if line.contains(",step,StepConnect,start") && !copy.exists() {
+            let qemu = processes_mentioning(&tmp.display().to_string()).into_iter().find(|p| p.contains("qemu-system")).expect("qemu runs");
+            let fda = qemu.split_whitespace().skip_while(|a| *a != "-fda").nth(1).expect("qemu has -fda").to_string();
+            std::fs::copy(&fda, &copy).expect("copy the floppy");
+            // SAFETY: signalling our own child.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGINT);
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(files_under(&tmp).is_empty(), "left behind: {:?}", files_under(&tmp));
+    assert_eq!(std::fs::metadata(&copy).expect("floppy copied").len(), 1_474_560);
+    // The boot sector's BIOS parameter block is a standard 1.44 MB floppy's
+    // (what mkfs.fat writes, and what firmware and installers expect).
+    let img = std::fs::read(&copy).expect("read");
+    let u16_at = |o: usize| u16::from_le_bytes([img[o], img[o + 1]]);
+    let bpb = (u16_at(11), img[13], u16_at(14), img[16], u16_at(17), u16_at(19), img[21], u16_at(22), u16_at(24), u16_at(26));
+    assert_eq!(bpb, (512, 1, 1, 2, 224, 2880, 0xF0, 9, 18, 2), "bytes/sector, sectors/cluster, reserved, FATs, root entries, sectors, media, sectors/FAT, sectors/track, heads");
+    assert_eq!(&img[510..512], &[0x55, 0xAA]);
+    let fs = fatfs::FileSystem::new(std::fs::File::open(&copy).expect("open"), fatfs::FsOptions::new()).expect("a FAT volume");
+    assert_eq!(fs.fat_type(), fatfs::FatType::Fat12);
+    assert_eq!(fs.volume_label().trim_end(), "KILNFD");
+    let read = |p: &str| {
+        let mut s = String::new();
+        fs.root_dir().open_file(p).unwrap_or_else(|e| panic!("{p}: {e}")).read_to_string(&mut s).expect("read");
+        s
+    };
+    assert_eq!(read("answers.txt"), "flattened");
+    assert_eq!(read("scripts/inner/setup.cmd"), "kept in its tree");
+    assert_eq!(read("meta/id.txt"), "from content");
+}

@@ -2,7 +2,6 @@
 
 use crate::graph::Config;
 use crate::plugin::{get_bool, get_duration, get_i64, get_str, get_string_map, get_strings, is_set, Field, Kind};
-use crate::value::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -72,13 +71,6 @@ pub const FIELDS: &[Field] = &[
     Field("shutdown_timeout", Kind::Duration),
 ];
 
-/// Options Packer has that kiln refuses rather than silently ignores.
-const NOT_YET: &[(&str, &str)] = &[
-    ("floppy_files", "floppy disks are not supported; use cd_files"),
-    ("floppy_dirs", "floppy disks are not supported; use cd_files"),
-    ("floppy_content", "floppy disks are not supported; use cd_content"),
-];
-
 /// The CPU topology settings, in the order `-smp` takes them.
 const TOPOLOGY: [&str; 3] = ["sockets", "cores", "threads"];
 
@@ -94,7 +86,6 @@ const NO_EFFECT: &[(&str, &str)] = &[
     ("qmp_enable", "kiln always drives qemu over a QMP socket of its own"),
     ("qmp_socket_path", "kiln always drives qemu over a QMP socket of its own"),
     ("http_bind_address", "kiln's HTTP server listens on 127.0.0.1 and reaches the guest through qemu's guestfwd"),
-    ("floppy_label", "kiln makes no floppy disks"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -154,6 +145,11 @@ pub struct QemuConfig {
     pub http_directory: Option<PathBuf>,
     pub http_content: Vec<(String, String)>,
     pub http_port_range: (u16, u16),
+    pub floppy_files: Vec<String>,
+    pub floppy_dirs: Vec<String>,
+    pub floppy_content: Vec<(String, String)>,
+    /// `floppy_label` (default "packer", as in Packer).
+    pub floppy_label: String,
     pub cd_files: Vec<String>,
     pub cd_content: Vec<(String, String)>,
     pub cd_label: String,
@@ -237,11 +233,6 @@ fn qemuargs(c: &Config) -> Result<Vec<Vec<String>>, String> {
 impl QemuConfig {
     pub fn from_config(c: &Config, build_name: &str) -> Result<QemuConfig, Vec<String>> {
         let mut errs: Vec<String> = crate::communicator::validate(c);
-        for (k, why) in NOT_YET {
-            if is_set(c, k) && !matches!(c.get(*k), Some(Value::List(v)) | Some(Value::Tuple(v)) if v.is_empty()) {
-                errs.push(format!("{k}: {why}"));
-            }
-        }
         for (k, why) in NO_EFFECT {
             if is_set(c, k) {
                 crate::ui::warn(&format!("{build_name}: {k} has no effect: {why}"));
@@ -410,6 +401,10 @@ impl QemuConfig {
             http_directory,
             http_content,
             http_port_range,
+            floppy_files: get_strings(c, "floppy_files"),
+            floppy_dirs: get_strings(c, "floppy_dirs"),
+            floppy_content: get_string_map(c, "floppy_content"),
+            floppy_label: get_str(c, "floppy_label").filter(|l| !l.is_empty()).unwrap_or_else(|| "packer".into()),
             cd_files: get_strings(c, "cd_files"),
             cd_content: get_string_map(c, "cd_content"),
             cd_label: get_str(c, "cd_label").unwrap_or_else(|| "cidata".into()),

@@ -46,6 +46,7 @@ impl Builder for QemuBuilder {
             Box::new(steps::Accelerator { cfg }),
             Box::new(steps::VerifySource { cfg }),
             Box::new(steps::PrepareOutputDir { cfg }),
+            Box::new(steps::CreateFloppy { cfg }),
             Box::new(steps::CreateCd { cfg }),
             Box::new(steps::CreateDisk { cfg }),
             Box::new(steps::TempKey { cfg }),

@@ -50,6 +50,9 @@ impl RunQemu<'_> {
         if !c.disk_image {
             defaults.push(vec!["-cdrom".into(), c.source.display().to_string()]);
         }
+        if let Some(f) = &s.floppy {
+            defaults.push(vec!["-fda".into(), f.display().to_string()]);
+        }
         if let Some(cd) = &s.cd {
             defaults.push(vec!["-drive".into(), format!("file={},media=cdrom,readonly=on", cd.display())]);
         }

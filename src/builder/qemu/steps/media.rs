@@ -64,7 +64,7 @@ impl Step<State> for CreateCd<'_> {
 }
 
 /// Paths matching a glob (`*`, `?`, `[…]`) or the path itself.
-fn glob_paths(pattern: &str) -> Vec<PathBuf> {
+pub(super) fn glob_paths(pattern: &str) -> Vec<PathBuf> {
     if !pattern.contains(['*', '?', '[']) {
         let p = PathBuf::from(pattern);
         return if p.exists() { vec![p] } else { Vec::new() };

@@ -65,6 +65,8 @@ pub struct State {
     /// `disk_additional_size`'s disks, in order.
     pub extra_disks: Vec<PathBuf>,
     pub cd: Option<PathBuf>,
+    /// The floppy image (`floppy_*`), in the scratch directory.
+    pub floppy: Option<PathBuf>,
     pub http: Option<http::Server>,
     pub host_port: u16,
     pub key: Option<Arc<PrivateKey>>,
@@ -88,6 +90,7 @@ impl State {
             disk: cfg.output_directory.join(&cfg.vm_name),
             extra_disks: (1..=cfg.disk_additional_size.len()).map(|i| cfg.output_directory.join(format!("{}-{i}", cfg.vm_name))).collect(),
             cd: None,
+            floppy: None,
             http: None,
             host_port: 0,
             key: None,
@@ -127,6 +130,7 @@ async fn tool(program: &str, args: &[&str]) -> Result<String, String> {
 mod access;
 mod boot;
 mod download;
+mod floppy;
 mod machine;
 mod media;
 mod prepare;
@@ -134,6 +138,7 @@ mod prepare;
 pub use access::{HttpServer, PortForward, TempKey};
 pub use boot::TypeBootCommand;
 pub use download::VerifySource;
+pub use floppy::CreateFloppy;
 pub use machine::{BootWait, Connect, RunQemu, Shutdown};
 pub use media::{ConvertDisk, CreateCd, CreateDisk, Keep};
 pub use prepare::{Accelerator, PrepareOutputDir};
