@@ -4,7 +4,7 @@
 use super::launch::describe_instance;
 use super::options::block_device;
 use super::{failed, render, render_tags, say_tags, short_uuid, State};
-use crate::builder::amazon::client::sdk_error;
+use crate::builder::amazon::client::{error_code, sdk_error};
 use crate::builder::amazon::config::EbsConfig;
 use crate::builder::amazon::resources::{self, Resource};
 use crate::builder::amazon::wait::{self, Policy, Poll};
@@ -150,6 +150,18 @@ async fn wait_image(ec2: &Client, policy: &Policy, id: &str) -> Result<aws_sdk_e
     .await
 }
 
+/// The China and GovCloud partitions, whose CreateImage takes no tags.
+fn restricted_partition(region: &str) -> bool {
+    region.starts_with("cn-") || region.starts_with("us-gov-")
+}
+
+/// Whether the build region's AMI is made with the run tags (and its
+/// snapshots get them too): unless `skip_ami_run_tags`, or in a partition
+/// that takes no tags at CreateImage.
+fn run_tags_reach_ami(cfg: &EbsConfig, region: &str) -> bool {
+    !cfg.skip_ami_run_tags && !restricted_partition(region)
+}
+
 pub struct CreateAmi<'a> {
     pub cfg: &'a EbsConfig,
 }
@@ -176,17 +188,12 @@ impl Step<State> for CreateAmi<'_> {
             q = q.set_block_device_mappings(Some(mappings));
         }
         // As Packer: the AMI is made with the instance's run tags (`tags`
-        // then win); its snapshots get them in the tags step. Not in the
-        // China and GovCloud partitions, whose CreateImage takes no tags.
-        let region = s.region();
-        if !(region.starts_with("cn-") || region.starts_with("us-gov-")) {
-            if self.cfg.skip_ami_run_tags {
-                ctx.ui.say("Skipping attaching run tags to AMI...");
-            } else if !s.run_tags.is_empty() {
-                ctx.ui.say("Attaching run tags to AMI...");
-                q = q.tag_specifications(TagSpecification::builder().resource_type(ResourceType::Image).set_tags(Some(s.run_tags.clone())).build());
-                s.ami_run_tags = s.run_tags.clone();
-            }
+        // then win); its snapshots get them in the tags step.
+        if run_tags_reach_ami(self.cfg, s.region()) {
+            ctx.ui.say("Attaching run tags to AMI...");
+            q = q.tag_specifications(TagSpecification::builder().resource_type(ResourceType::Image).set_tags(Some(s.run_tags.clone())).build());
+        } else if self.cfg.skip_ami_run_tags && !restricted_partition(s.region()) {
+            ctx.ui.say("Skipping attaching run tags to AMI...");
         }
         let out = s.shielded(q.send()).await?.map_err(|e| failed(sdk_error("CreateImage", &e)))?;
         let ami = out.image_id().ok_or_else(|| failed("CreateImage returned no image id".into()))?.to_string();
@@ -424,16 +431,13 @@ impl Step<State> for Tags<'_> {
     /// tags are merged here, so the two calls are independent and go out
     /// together.
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        if self.cfg.tags.is_empty() && self.cfg.snapshot_tags.is_empty() && s.ami_run_tags.is_empty() {
-            return Ok(());
-        }
         let build_region = s.region().to_string();
         for (region, ami) in s.amis.clone() {
             ctx.set_generated("BuildRegion", region.clone());
             let tags = render_tags(ctx, &self.cfg.tags)?;
             let snap_tags = render_tags(ctx, &self.cfg.snapshot_tags)?;
             // The run tags the AMI was made with are its snapshots' too (a copy has none).
-            let run_tags = if region == build_region { s.ami_run_tags.clone() } else { Vec::new() };
+            let run_tags = if region == build_region && run_tags_reach_ami(self.cfg, &region) { s.run_tags.clone() } else { Vec::new() };
             if tags.is_empty() && snap_tags.is_empty() && run_tags.is_empty() {
                 continue;
             }
@@ -486,7 +490,7 @@ async fn create_tags(ec2: &Client, policy: &Policy, resources: Vec<String>, tags
     wait::until("the AMI and its snapshots to be taggable", &bound, || async {
         match q.clone().send().await {
             Ok(_) => Ok(Poll::Ready(())),
-            Err(e) if resources::not_found(crate::builder::amazon::client::error_code(&e)) => Ok(Poll::Pending(sdk_error("CreateTags", &e))),
+            Err(e) if resources::not_found(error_code(&e)) => Ok(Poll::Pending(sdk_error("CreateTags", &e))),
             Err(e) => Err(sdk_error("CreateTags", &e)),
         }
     })
@@ -528,7 +532,7 @@ impl Step<State> for DeregistrationProtection<'_> {
             ctx.ui.say(&format!("Disabling deregistration protection on AMI ({ami}) so that it can be deregistered..."));
             match s.aws.ec2_in(&region).disable_image_deregistration_protection().image_id(&ami).send().await {
                 Ok(_) => {}
-                Err(e) if resources::not_found(crate::builder::amazon::client::error_code(&e)) => {}
+                Err(e) if resources::not_found(error_code(&e)) => {}
                 Err(e) => ctx.ui.error(&format!("Error disabling deregistration protection on AMI ({ami}): {}", sdk_error("DisableImageDeregistrationProtection", &e))),
             }
         }

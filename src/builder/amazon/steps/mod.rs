@@ -78,11 +78,9 @@ pub struct State {
     pub instance_profile: Option<String>,
     temp_profile: Option<Resource>,
     pub instance: Option<InstanceInfo>,
-    /// The instance's tags as launched (rendered, with the default Name).
+    /// The instance's tags as launched (rendered, with the default Name);
+    /// the build region's AMI and its snapshots get them too (`image`).
     run_tags: Vec<Tag>,
-    /// Those the build region's AMI was created with (`skip_ami_run_tags`
-    /// unset); its snapshots get them with `tags` ([`image::Tags`]).
-    ami_run_tags: Vec<Tag>,
     instance_res: Option<Resource>,
     launch_template: Option<Resource>,
     volumes: Vec<Resource>,
@@ -162,7 +160,6 @@ impl State {
             temp_profile: None,
             instance: None,
             run_tags: Vec::new(),
-            ami_run_tags: Vec::new(),
             instance_res: None,
             launch_template: None,
             volumes: Vec::new(),
