@@ -102,8 +102,8 @@ pub enum Accel {
 pub struct QemuConfig {
     pub raw: Config,
     pub build_name: String,
-    /// The ISO, or with `disk_image` the disk to start from (local path).
-    /// The image: a local file, or where the download of `remote` goes.
+    /// The ISO, or with `disk_image` the disk to start from: a local file,
+    /// or where the download of `remote` goes.
     pub source: PathBuf,
     /// `iso_url`/`iso_urls` to download (in order, until one works) when
     /// none names a local file; their file name finds a `file:` checksum's line.

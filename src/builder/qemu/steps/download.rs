@@ -36,14 +36,14 @@ impl Step<State> for VerifySource<'_> {
         let c = self.cfg;
         let (spec, name) = (c.checksum.clone(), listed_name(c));
         let want = match spec {
-            Some(spec) => Some(tokio::task::spawn_blocking(move || expected_checksum(&spec, &name)).await.map_err(|e| failed(e.to_string()))??),
+            Some(spec) => Some(blocking(move || expected_checksum(&spec, &name)).await?),
             None => None,
         };
         if c.remote.is_empty() {
             let Some(w) = want else { return Ok(()) };
             ctx.ui.say(&format!("Verifying {} checksum of {}...", w.0, c.source.display()));
             let (path, w2) = (c.source.clone(), w.clone());
-            if let Some(got) = tokio::task::spawn_blocking(move || verify(&path, Some(&w2))).await.map_err(|e| failed(e.to_string()))?? {
+            if let Some(got) = blocking(move || verify(&path, Some(&w2))).await? {
                 return Err(failed(format!("Checksum did not match for {}: expected {}:{}, got {got}", c.source.display(), w.0, w.1)));
             }
             return Ok(());
@@ -51,7 +51,7 @@ impl Step<State> for VerifySource<'_> {
         let target = c.source.clone();
         if target.exists() {
             let (path, w) = (target.clone(), want.clone());
-            if tokio::task::spawn_blocking(move || verify(&path, w.as_ref())).await.map_err(|e| failed(e.to_string()))??.is_none() {
+            if blocking(move || verify(&path, w.as_ref())).await?.is_none() {
                 ctx.ui.say(&format!("Using the downloaded {} (its checksum holds)", target.display()));
                 return Ok(());
             }
@@ -79,6 +79,11 @@ impl Step<State> for VerifySource<'_> {
         }
         Err(failed(format!("Error downloading the image: {}", errors.join("; "))))
     }
+}
+
+/// Hashing and reading files, off the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, BuildError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| failed(e.to_string()))?.map_err(failed)
 }
 
 /// Tells a download thread to stop (and remove its partial file) when the

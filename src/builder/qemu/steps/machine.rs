@@ -150,20 +150,6 @@ impl Step<State> for RunQemu<'_> {
     }
 }
 
-/// Send one QMP command (`quit`, `system_powerdown`); best effort.
-async fn qmp(sock: &Path, command: &str) -> Result<(), String> {
-    let stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::UnixStream::connect(sock)).await.map_err(|_| "QMP: timeout".to_string())?.map_err(|e| e.to_string())?;
-    let (r, mut w) = stream.into_split();
-    let mut lines = BufReader::new(r).lines();
-    let mut next = async || tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await.ok().and_then(|l| l.ok()).flatten();
-    next().await.ok_or("QMP: no greeting")?;
-    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n").await.map_err(|e| e.to_string())?;
-    next().await.ok_or("QMP: no answer")?;
-    w.write_all(format!("{{\"execute\":\"{command}\"}}\n").as_bytes()).await.map_err(|e| e.to_string())?;
-    let _ = next().await;
-    Ok(())
-}
-
 async fn wait_exit(vm: &mut Vm, d: Duration) -> bool {
     if vm.exited.borrow().is_some() {
         return true;
@@ -175,7 +161,7 @@ async fn wait_exit(vm: &mut Vm, d: Duration) -> bool {
 
 /// Stop qemu now: QMP quit, then SIGTERM, then SIGKILL.
 async fn stop(mut vm: Vm) {
-    let _ = qmp(&vm.qmp, "quit").await;
+    let _ = qmp::command(&vm.qmp, "quit").await;
     if wait_exit(&mut vm, Duration::from_secs(3)).await {
         return;
     }
@@ -282,7 +268,7 @@ impl Step<State> for Shutdown<'_> {
                 }
                 ctx.ui.say("Halting the virtual machine (ACPI power button)...");
                 if let Some(vm) = &s.vm {
-                    let _ = qmp(&vm.qmp, "system_powerdown").await;
+                    let _ = qmp::command(&vm.qmp, "system_powerdown").await;
                 }
             }
         }

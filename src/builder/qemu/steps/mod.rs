@@ -134,6 +134,7 @@ mod floppy;
 mod machine;
 mod media;
 mod prepare;
+mod qmp;
 
 pub use access::{HttpServer, PortForward, TempKey};
 pub use boot::TypeBootCommand;
