@@ -3,6 +3,7 @@
 //! `communicator = "none"` gives no communicator (shell-local and the
 //! breakpoint provisioner still run); `communicator = "ssh"` is [`ssh`].
 
+mod login;
 mod prompt;
 pub mod sftp;
 pub mod ssh;

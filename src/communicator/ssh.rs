@@ -7,13 +7,14 @@
 //! line; files travel over the exec channel (`cat`, `tar`), which needs
 //! nothing on the remote side but a POSIX shell.
 
+use super::login::{authenticate, load_key};
 use super::{Communicator, Output};
 use crate::graph::Config;
 use crate::plugin::{get_bool, get_duration, get_i64, get_str, get_strings};
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
 use russh::client::{self, Handle};
-use russh::keys::{load_secret_key, ssh_key, PrivateKey, PrivateKeyWithHashAlg};
+use russh::keys::{ssh_key, PrivateKey};
 use russh::ChannelMsg;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -235,7 +236,7 @@ fn read_certificate(c: &Config, key: &str, has_private_key: bool, private_key_se
 }
 
 /// Accepts any host key: build machines are new, their keys unknown (as Packer).
-struct Trusting;
+pub(super) struct Trusting;
 
 impl client::Handler for Trusting {
     type Error = russh::Error;
@@ -267,7 +268,7 @@ async fn dial(proxy: Option<&Socks>, host: &str, port: u16) -> Result<super::tcp
 }
 
 /// Why one connection attempt failed.
-enum ConnectError {
+pub(super) enum ConnectError {
     /// The server is not there yet: retry.
     Unreachable(String),
     /// It answered but refused our credentials.
@@ -323,90 +324,6 @@ fn client_config(s: &Settings) -> Arc<client::Config> {
         preferred.kex = Cow::Owned(k.clone());
     }
     Arc::new(client::Config { keepalive_interval: Some(s.keep_alive).filter(|d| !d.is_zero()), keepalive_max: 6, inactivity_timeout: None, preferred, ..Default::default() })
-}
-
-fn load_key(login: &Login) -> Result<Option<Arc<PrivateKey>>, String> {
-    if let Some(k) = &login.private_key {
-        return Ok(Some(k.clone()));
-    }
-    match &login.private_key_file {
-        None => Ok(None),
-        Some(p) => load_secret_key(p, None).map(|k| Some(Arc::new(k))).map_err(|e| format!("reading private key {}: {e}", p.display())),
-    }
-}
-
-async fn authenticate(h: &mut Handle<Trusting>, login: &Login, key: Option<&Arc<PrivateKey>>) -> Result<(), ConnectError> {
-    let auth_err = |e: russh::Error| ConnectError::Unreachable(e.to_string());
-    if let (Some(key), Some(cert)) = (key, &login.certificate) {
-        if h.authenticate_openssh_cert(&login.username, key.clone(), cert.clone()).await.map_err(auth_err)?.success() {
-            return Ok(());
-        }
-    }
-    if let Some(key) = key {
-        let hash = h.best_supported_rsa_hash().await.map_err(auth_err)?.flatten();
-        let r = h.authenticate_publickey(&login.username, PrivateKeyWithHashAlg::new(key.clone(), hash)).await.map_err(auth_err)?;
-        if r.success() {
-            return Ok(());
-        }
-    }
-    if login.agent_auth {
-        if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
-            if let Ok(ids) = agent.request_identities().await {
-                for id in ids {
-                    let hash = h.best_supported_rsa_hash().await.map_err(auth_err)?.flatten();
-                    if let Ok(r) = h.authenticate_publickey_with(&login.username, id.clone(), hash, &mut agent).await {
-                        if r.success() {
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    if let Some(pw) = &login.password {
-        let r = h.authenticate_password(&login.username, pw).await.map_err(auth_err)?;
-        if r.success() {
-            return Ok(());
-        }
-    }
-    if login.interactive && keyboard_interactive(h, login).await? {
-        return Ok(());
-    }
-    Err(ConnectError::Auth(format!(
-        "ssh: handshake failed: ssh: unable to authenticate as {:?} on {}:{}, attempted methods [none{}{}{}{}], no supported methods remain",
-        login.username,
-        login.host,
-        login.port,
-        if key.is_some() { " publickey" } else { "" },
-        if login.agent_auth { " agent" } else { "" },
-        if login.password.is_some() { " password" } else { "" },
-        if login.interactive { " keyboard-interactive" } else { "" }
-    )))
-}
-
-/// Keyboard-interactive login: each round of the server's questions is
-/// answered by the user ([`super::prompt`]). Whether the server let us in.
-async fn keyboard_interactive(h: &mut Handle<Trusting>, login: &Login) -> Result<bool, ConnectError> {
-    use russh::client::KeyboardInteractiveAuthResponse as R;
-    let auth_err = |e: russh::Error| ConnectError::Unreachable(e.to_string());
-    let mut r = h.authenticate_keyboard_interactive_start(&login.username, None).await.map_err(auth_err)?;
-    // A server may ask any number of rounds; one that never ends is refused.
-    for _ in 0..32 {
-        match r {
-            R::Success => return Ok(true),
-            R::Failure { .. } => return Ok(false),
-            R::InfoRequest { name, instructions, prompts } => {
-                let questions: Vec<super::prompt::Question> = prompts.into_iter().map(|p| super::prompt::Question { prompt: p.prompt, echo: p.echo }).collect();
-                let who = format!("{}@{}", login.username, login.host);
-                let answers = tokio::task::spawn_blocking(move || super::prompt::answer(&who, &name, &instructions, &questions))
-                    .await
-                    .map_err(|e| ConnectError::Fatal(format!("ssh_bastion_interactive: {e}")))?
-                    .map_err(|e| ConnectError::Fatal(format!("ssh_bastion_interactive: {e}")))?;
-                r = h.authenticate_keyboard_interactive_respond(answers).await.map_err(auth_err)?;
-            }
-        }
-    }
-    Ok(false)
 }
 
 impl Ssh {
