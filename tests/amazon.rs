@@ -93,6 +93,11 @@ build {{
 
 /// `kiln validate` of `tpl` (the case `what`) fails, saying `says`, without
 /// one EC2 call through `proxy`.
+/// `kiln build` of `f` in `w`, with the tests' AWS environment.
+fn build(w: &Work, f: &Path) -> Output {
+    aws_env(w.kiln().args(["build", "-color=false"]).arg(f)).output().expect("run")
+}
+
 fn assert_validate_refuses(w: &Work, proxy: &FaultProxy, what: &str, tpl: &str, says: &str) {
     proxy.reset();
     let f = w.write("bad.pkr.hcl", tpl);
@@ -548,7 +553,7 @@ fn copies_to_every_region_are_made_at_once() {
     proxy.delay.lock().unwrap().push(("CopyImage".into(), 800));
     let extra = "  ami_regions = [\"us-west-2\", \"eu-west-1\", \"us-west-2\", \"us-east-1\"]\n  snapshot_copy_duration_minutes = 30\n";
     let f = w.write("regions.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let events = proxy.events.lock().unwrap().clone();
@@ -690,7 +695,7 @@ fn a_failing_provisioner_fails_the_build_and_leaks_nothing() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let f = w.write("fail.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"exit 3\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("exit status 3") || t.contains("non-zero exit status"), "{t}");
@@ -969,7 +974,7 @@ build {{
     let out = aws_env(w.kiln().args(["validate", "-evaluate-datasources"]).arg(&via_proxy)).output().expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(proxy.calls().iter().any(|c| c == "DescribeImages"), "{:?}", proxy.calls());
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     // The newest of moto's Amazon Linux 2 AMIs, by creation date.
@@ -1062,7 +1067,7 @@ fn ami_options_copies_permissions_tags_and_volumes() {
   }
 "##;
     let f = w.write("opts.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("Copying AMI") && t.contains("us-west-2: ami-"), "{t}");
@@ -1158,7 +1163,7 @@ fn spot_instance_with_vpc_subnet_and_group_filters() {
   }
 "#;
     let f = w.write("spot.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"echo on spot\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains(&format!("Found VPC ID: {vpc}")), "{t}");
@@ -1208,7 +1213,7 @@ fn key_pair_is_made_while_the_security_group_is() {
     let proxy = FaultProxy::start(h.moto.port);
     proxy.delay.lock().unwrap().push(("CreateKeyPair".into(), 1500));
     let f = w.write("slowkey.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"echo keyed\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("keyed"), "{t}");
@@ -1229,7 +1234,7 @@ fn the_source_lookup_and_key_pair_go_out_while_the_ami_name_is_checked() {
     let proxy = FaultProxy::start(h.moto.port);
     proxy.delay.lock().unwrap().push(("DescribeImages".into(), 600));
     let f = w.write("early.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let events = proxy.events.lock().unwrap().clone();
@@ -1286,7 +1291,7 @@ fn temporary_resources_go_once_the_build_is_done_with_them() {
     let proxy = FaultProxy::start(h.moto.port);
     proxy.delay.lock().unwrap().extend([("StopInstances".to_string(), 700), ("CreateTags".to_string(), 700)]);
     let f = w.write("release.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let events = proxy.events.lock().unwrap().clone();
@@ -1310,7 +1315,7 @@ fn tags_are_retried_while_ec2_does_not_know_the_ami_yet() {
     let proxy = FaultProxy::start(h.moto.port);
     proxy.refuse_once.lock().unwrap().push(("CreateTags".into(), "InvalidAMIID.NotFound".into(), "The image id does not exist (yet)".into()));
     let f = w.write("tags-retry.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     // The refused call went out again, unchanged.
@@ -1452,7 +1457,7 @@ fn enhanced_networking_on_a_paravirtual_ami_is_refused_before_the_launch() {
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
     let f = w.write("ena.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  ena_support = true\n  ami_virtualization_type = \"paravirtual\"\n", "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("Cannot enable enhanced networking, AMIVirtType 'paravirtual' is not HVM"), "{t}");
@@ -1464,7 +1469,7 @@ fn enhanced_networking_on_a_paravirtual_ami_is_refused_before_the_launch() {
         r#"<?xml version="1.0" encoding="UTF-8"?><DescribeImagesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>11111111-2222-3333-4444-555555555555</requestId><imagesSet><item><imageId>ami-0123456789abcdef0</imageId><imageState>available</imageState><name>pv-source</name><virtualizationType>paravirtual</virtualizationType><rootDeviceName>/dev/sda1</rootDeviceName><rootDeviceType>ebs</rootDeviceType><creationDate>2020-01-01T00:00:00.000Z</creationDate></item></imagesSet></DescribeImagesResponse>"#.into(),
     ));
     let f = w.write("ena.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  sriov_support = true\n  force_deregister = true\n", "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("Cannot enable enhanced networking, source AMI 'ami-0123456789abcdef0' is not HVM"), "{t}");
@@ -1483,7 +1488,7 @@ fn a_non_default_vpc_without_a_subnet_is_refused_before_the_launch() {
     let proxy = FaultProxy::start(h.moto.port);
     let vpc = rt().block_on(async { h.client().create_vpc().cidr_block("10.77.0.0/16").send().await.expect("CreateVpc").vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string() });
     let f = w.write("vpc.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, &format!("  vpc_id = \"{vpc}\"\n"), "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains(&format!("subnet_id or subnet_filter must be provided for non-default VPCs ({vpc})")), "{t}");
@@ -1495,7 +1500,7 @@ fn a_non_default_vpc_without_a_subnet_is_refused_before_the_launch() {
         out.vpcs()[0].vpc_id().expect("id").to_string()
     });
     let f = w.write("vpc.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, &format!("  vpc_id = \"{default_vpc}\"\n"), "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_no_leaks(&h, "default vpc");
 }
@@ -1517,7 +1522,7 @@ fn deregistration_protection_is_enabled_last_and_undone_on_failure() {
     }
     let extra = "  deregistration_protection {\n    enabled       = true\n    with_cooldown = true\n  }\n";
     let f = w.write("protect.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let inv = assert_no_leaks(&h, "deregistration_protection");
@@ -1536,7 +1541,7 @@ fn deregistration_protection_is_enabled_last_and_undone_on_failure() {
     proxy.reset();
     proxy.stood_in.lock().unwrap().clear();
     proxy.refuse.lock().unwrap().push(("EnableImageDeregistrationProtection".into(), "UnauthorizedOperation".into(), "refused by the test".into()));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("refused by the test"), "{t}");
@@ -1561,7 +1566,7 @@ fn deprecate_at_enables_deprecation_of_the_new_ami() {
         r#"<?xml version="1.0" encoding="UTF-8"?><EnableImageDeprecationResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>11111111-2222-3333-4444-555555555555</requestId><return>true</return></EnableImageDeprecationResponse>"#.into(),
     ));
     let f = w.write("dep.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  deprecate_at = \"2031-01-31T10:20:00+02:00\"\n", "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let inv = assert_no_leaks(&h, "deprecate_at");
@@ -1597,7 +1602,7 @@ fn temporary_instance_profile_is_made_used_and_deleted() {
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
     let f = w.write("iam.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, TEMP_PROFILE, "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert_no_leaks(&h, "temporary instance profile");
@@ -1630,7 +1635,7 @@ fn temporary_instance_profile_is_made_used_and_deleted() {
     for (extra, lookup) in [("", true), ("  skip_profile_validation = true\n", false)] {
         proxy.reset();
         let f = w.write("named.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, &format!("  iam_instance_profile = \"builder-profile\"\n{extra}"), "\"true\""));
-        let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+        let out = build(&w, &f);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         assert_eq!(proxy.calls().iter().any(|c| c == "GetInstanceProfile"), lookup, "{extra}: {:?}", proxy.calls());
         assert!(proxy.params("RunInstances").iter().any(|p| p == "IamInstanceProfile.Name=builder-profile"), "{extra}: named profile not passed on");
@@ -1668,7 +1673,7 @@ fn run_and_ami_options_reach_ec2() {
   imds_support      = "v2.0"
 "#;
     let f = w.write("opts.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\"").replace("  instance_type       = \"t2.micro\"\n", ""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let inv = assert_no_leaks(&h, "run options");
@@ -1731,7 +1736,7 @@ fn skip_save_build_region_keeps_only_the_copies() {
     let before = rt().block_on(inventory(&h.client()));
     assert_eq!(before.amis.len(), 1, "{before:?}");
 
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("Creating AMI kiln-intermediary-"), "{t}");
@@ -1776,7 +1781,7 @@ fn subnet_filter_needs_one_match_or_a_way_to_choose() {
     let build = |choice: &str| {
         let extra = format!("  subnet_filter {{\n    filters = {{ \"tag:Class\" = \"build\" }}\n{choice}  }}\n  associate_public_ip_address = true\n");
         let f = w.write("subnet.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, &extra, "\"true\""));
-        let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+        let out = build(&w, &f);
         (out.status.code(), text(&out))
     };
     let (code, t) = build("");
@@ -1820,7 +1825,7 @@ fn decode_authorization_messages_explains_a_refused_call() {
     for (extra, decoded) in [("", false), ("  decode_authorization_messages = true\n", true)] {
         proxy.stood_in.lock().unwrap().clear();
         let f = w.write("auth.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
-        let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+        let out = build(&w, &f);
         let t = text(&out);
         assert_eq!(out.status.code(), Some(1), "{t}");
         assert!(t.contains("UnauthorizedOperation"), "{t}");
@@ -1876,7 +1881,7 @@ fn tag_blocks_no_ephemeral_capacity_reservations_and_licenses() {
   }
 "#;
     let f = w.write("tags.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let inv = assert_no_leaks(&h, "tag blocks");
@@ -1991,7 +1996,7 @@ fn ssh_clear_authorized_keys_removes_the_temporary_key_only() {
         h.moto.endpoint()
     );
     let f = w.write("clear.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "  ssh_clear_authorized_keys = true\n", &inline));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run");
+    let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("Trying to remove ephemeral keys from authorized_keys files"), "{t}");
