@@ -268,6 +268,16 @@ where
     }
 }
 
+/// Whether a failed call says the thing it named does not exist (EC2's
+/// `InvalidX.NotFound`/`.Unknown`, IAM's `NoSuchEntity`): deleting or
+/// waiting on what is already gone counts as done.
+pub fn is_not_found<E, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata,
+{
+    error_code(e).is_some_and(|c| c.contains("NotFound") || c.contains(".Unknown") || c == "NoSuchEntity")
+}
+
 /// The service error code of a failed call, if the service answered.
 pub fn error_code<E, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> Option<String>
 where

@@ -3,7 +3,7 @@
 //! deleted. Shared by the steps' cleanups and `kiln cleanup`, so a journal
 //! replay deletes exactly as a normal cleanup does.
 
-use super::client::{error_code, sdk_error, Aws};
+use super::client::{error_code, is_not_found, sdk_error, Aws};
 use super::wait::{self, Policy, Poll};
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use aws_sdk_ec2::Client;
@@ -118,10 +118,6 @@ fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
 
-pub(crate) fn not_found(code: Option<String>) -> bool {
-    code.is_some_and(|c| c.contains("NotFound") || c.contains(".Unknown") || c == "NoSuchEntity")
-}
-
 /// The tag every instance kiln launches carries (set atomically by
 /// RunInstances), so it can be found when the response was lost. EC2 has a
 /// `client-token` filter for the same purpose, but not every EC2 API
@@ -148,14 +144,14 @@ pub async fn terminate(ec2: &Client, ids: &[String], policy: &Policy) -> Result<
     }
     match ec2.terminate_instances().set_instance_ids(Some(ids.to_vec())).send().await {
         Ok(_) => {}
-        Err(e) if not_found(error_code(&e)) => return Ok(()),
+        Err(e) if is_not_found(&e) => return Ok(()),
         Err(e) => return Err(sdk_error("TerminateInstances", &e)),
     }
     wait::until(&format!("instance {} to terminate", ids.join(", ")), policy, || async {
         let out = ec2.describe_instances().set_instance_ids(Some(ids.to_vec())).send().await;
         let out = match out {
             Ok(o) => o,
-            Err(e) if not_found(error_code(&e)) => return Ok(Poll::Ready(())),
+            Err(e) if is_not_found(&e) => return Ok(Poll::Ready(())),
             Err(e) => return Err(sdk_error("DescribeInstances", &e)),
         };
         let states: Vec<String> = out.reservations().iter().flat_map(|r| r.instances()).filter_map(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string())).collect();
@@ -182,13 +178,13 @@ pub fn snapshots_of(i: &aws_sdk_ec2::types::Image) -> Vec<String> {
 pub async fn delete_image(ec2: &Client, id: &str, snapshots: &[String]) -> Result<(), String> {
     match ec2.deregister_image().image_id(id).send().await {
         Ok(_) => {}
-        Err(e) if not_found(error_code(&e)) => {}
+        Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(sdk_error("DeregisterImage", &e)),
     }
     for s in snapshots {
         match ec2.delete_snapshot().snapshot_id(s).send().await {
             Ok(_) => {}
-            Err(e) if not_found(error_code(&e)) => {}
+            Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(sdk_error("DeleteSnapshot", &e)),
         }
     }
@@ -202,7 +198,7 @@ async fn delete_group(ec2: &Client, id: &str) -> Result<(), String> {
     wait::until(&format!("security group {id} to be released"), &policy, || async {
         match ec2.delete_security_group().group_id(id).send().await {
             Ok(_) => Ok(Poll::Ready(())),
-            Err(e) if not_found(error_code(&e)) => Ok(Poll::Ready(())),
+            Err(e) if is_not_found(&e) => Ok(Poll::Ready(())),
             Err(e) if error_code(&e).as_deref() == Some("DependencyViolation") => Ok(Poll::Pending("in use".into())),
             Err(e) => Err(sdk_error("DeleteSecurityGroup", &e)),
         }
@@ -217,7 +213,7 @@ async fn delete_instance_profile(iam: &aws_sdk_iam::Client, name: &str) -> Resul
         ($op:literal, $call:expr) => {
             match $call.send().await {
                 Ok(_) => {}
-                Err(e) if not_found(error_code(&e)) => {}
+                Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(sdk_error($op, &e)),
             }
         };
@@ -232,7 +228,7 @@ async fn delete_instance_profile(iam: &aws_sdk_iam::Client, name: &str) -> Resul
             }
             gone_ok!("DeleteInstanceProfile", iam.delete_instance_profile().instance_profile_name(name));
         }
-        Err(e) if not_found(error_code(&e)) => {}
+        Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(sdk_error("GetInstanceProfile", &e)),
     }
     gone_ok!("DeleteRolePolicy", iam.delete_role_policy().role_name(name).policy_name(name));
@@ -247,7 +243,7 @@ pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), Stri
     match r {
         Resource::KeyPair { name, .. } => match ec2.delete_key_pair().key_name(name).send().await {
             Ok(_) => Ok(()),
-            Err(e) if not_found(error_code(&e)) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(sdk_error("DeleteKeyPair", &e)),
         },
         Resource::SecurityGroup { name, vpc_id, id, .. } => {
@@ -286,12 +282,12 @@ pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), Stri
         }
         Resource::Volume { id, .. } => match ec2.delete_volume().volume_id(id).send().await {
             Ok(_) => Ok(()),
-            Err(e) if not_found(error_code(&e)) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(sdk_error("DeleteVolume", &e)),
         },
         Resource::LaunchTemplate { name, .. } => match ec2.delete_launch_template().launch_template_name(name).send().await {
             Ok(_) => Ok(()),
-            Err(e) if not_found(error_code(&e)) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(sdk_error("DeleteLaunchTemplate", &e)),
         },
         Resource::InstanceProfile { name, .. } => delete_instance_profile(&aws.iam(), name).await,

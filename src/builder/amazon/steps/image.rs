@@ -4,7 +4,7 @@
 use super::launch::describe_instance;
 use super::options::block_device;
 use super::{failed, render, render_tags, say_tags, short_uuid, State};
-use crate::builder::amazon::client::{error_code, sdk_error};
+use crate::builder::amazon::client::{is_not_found, sdk_error};
 use crate::builder::amazon::config::EbsConfig;
 use crate::builder::amazon::resources::{self, Resource};
 use crate::builder::amazon::wait::{self, Policy, Poll};
@@ -182,8 +182,8 @@ impl Step<State> for CreateAmi<'_> {
         s.images.push(r);
         let mappings: Vec<BlockDeviceMapping> = self.cfg.ami_block_device_mappings.iter().map(|b| block_device(b, true)).collect();
         // The description may use build values ({{ .SourceAMIName }}…), as in Packer.
-        let description = self.cfg.ami_description.as_deref().map(|d| render(ctx, d)).transpose()?;
-        let mut q = s.ec2.create_image().instance_id(&id).name(&name).set_description(description);
+        s.ami_description = self.cfg.ami_description.as_deref().map(|d| render(ctx, d)).transpose()?;
+        let mut q = s.ec2.create_image().instance_id(&id).name(&name).set_description(s.ami_description.clone());
         if !mappings.is_empty() {
             q = q.set_block_device_mappings(Some(mappings));
         }
@@ -246,7 +246,7 @@ impl Step<State> for RegionCopy<'_> {
         let targets: Vec<&String> = self.cfg.ami_regions.iter().filter(|r| **r != src_region && seen.insert(*r)).collect();
         // Every copy goes out at once (a copy takes minutes on EC2; one
         // after another, ten regions take ten times as long).
-        let description = self.cfg.ami_description.as_deref().map(|d| render(ctx, d)).transpose()?;
+        let description = s.ami_description.clone();
         let mut calls = Vec::new();
         for region in &targets {
             ctx.ui.say(&format!("Copying AMI ({src_ami}) to other region: {region}"));
@@ -490,7 +490,7 @@ async fn create_tags(ec2: &Client, policy: &Policy, resources: Vec<String>, tags
     wait::until("the AMI and its snapshots to be taggable", &bound, || async {
         match q.clone().send().await {
             Ok(_) => Ok(Poll::Ready(())),
-            Err(e) if resources::not_found(error_code(&e)) => Ok(Poll::Pending(sdk_error("CreateTags", &e))),
+            Err(e) if is_not_found(&e) => Ok(Poll::Pending(sdk_error("CreateTags", &e))),
             Err(e) => Err(sdk_error("CreateTags", &e)),
         }
     })
@@ -532,7 +532,7 @@ impl Step<State> for DeregistrationProtection<'_> {
             ctx.ui.say(&format!("Disabling deregistration protection on AMI ({ami}) so that it can be deregistered..."));
             match s.aws.ec2_in(&region).disable_image_deregistration_protection().image_id(&ami).send().await {
                 Ok(_) => {}
-                Err(e) if resources::not_found(error_code(&e)) => {}
+                Err(e) if is_not_found(&e) => {}
                 Err(e) => ctx.ui.error(&format!("Error disabling deregistration protection on AMI ({ami}): {}", sdk_error("DisableImageDeregistrationProtection", &e))),
             }
         }

@@ -87,6 +87,9 @@ pub struct State {
     pub ssh: Option<Ssh>,
     /// AMIs being made (journaled until the build keeps them).
     images: Vec<Resource>,
+    /// The AMI's description, rendered once by CreateAmi; its copies in
+    /// other regions get the same words.
+    ami_description: Option<String>,
     /// `(region, ami)` of every AMI made.
     pub amis: Vec<(String, String)>,
     /// `(region, snapshot)` of every AMI made.
@@ -173,6 +176,7 @@ impl State {
             early: std::sync::Mutex::new(Vec::new()),
             deleted_early: std::sync::Mutex::new(Vec::new()),
             prefetched_source: None,
+            ami_description: None,
         })
     }
 
