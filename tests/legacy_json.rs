@@ -62,7 +62,10 @@ proptest! {
             _ => { b.remove(pos); }
         }
         let text = String::from_utf8_lossy(&b);
-        let _ = kiln::upgrade::upgrade(&text, true);
+        if let Ok(up) = kiln::upgrade::upgrade(&text, true) {
+            // What an upgrade writes is HCL2 that Packer's parser accepts.
+            prop_assert_eq!(kiln::frontend::hcl::check::check(&up.text), Ok(()), "{}", String::from_utf8_lossy(&up.text));
+        }
     }
 
     /// The Go-template parser and executor on arbitrary text.
@@ -113,4 +116,85 @@ fn upgraded_object_settings_validate_as_blocks() {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("\"http_token\" is not expected here") && err.contains("did you mean \"http_tokens\"?"), "{err}");
+}
+
+/// A block with several calls HCL2 has no equivalent for: Packer's own
+/// upgrade comments its first line out and writes a file that does not
+/// parse, then says "Successfully created". kiln keeps the block a block,
+/// the file parses and validates, and each unfinished block is named with
+/// its line on stderr (the exit code stays Packer's 0).
+#[test]
+fn unfinished_blocks_are_named_and_the_upgraded_file_still_parses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = r#"{
+  "variables": {"v": "x"},
+  "builders": [{"type": "null", "communicator": "none"}],
+  "provisioners": [
+    {"type": "shell-local", "inline": ["echo {{ split `a,b` `,` 0 }}"]},
+    {"type": "shell-local", "inline": ["echo {{ replace_all `a` `b` (user `v`) }} {{ lower `X` }}"], "pause_before": "1s"},
+    {"type": "shell-local", "inline": ["echo {{user `v`}}"]}
+  ],
+  "post-processors": [{"type": "shell-local", "inline": ["true"]}]
+}"#;
+    std::fs::write(dir.path().join("t.json"), json).expect("write");
+    let run = |args: &[&str]| kiln().args(args).current_dir(dir.path()).env("NO_COLOR", "1").output().expect("run");
+    let out = run(&["hcl2_upgrade", "t.json"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Successfully created t.json.pkr.hcl"), "{out:?}");
+    let hcl = std::fs::read_to_string(dir.path().join("t.json.pkr.hcl")).expect("upgrade output");
+    let line_of = |needle: &str| hcl.lines().position(|l| l.contains(needle)).map(|i| i + 1).unwrap_or_else(|| panic!("no {needle:?} in\n{hcl}"));
+    // The two-error block is still a provisioner of the build, not a comment.
+    let pause = line_of("pause_before = \"1s\"");
+    let header = hcl.lines().take(pause).enumerate().filter(|(_, l)| l.trim() == "provisioner \"shell-local\" {").map(|(i, _)| i + 1).last().expect("header");
+    assert!(hcl.contains("# 2 errors occurred upgrading the following block:"), "{hcl}");
+    assert!(err.contains("Warning: 2 blocks were not fully upgraded"), "{err}");
+    let split_block = hcl.lines().position(|l| l.contains("split `a,b`")).expect("split line");
+    assert!(err.contains(&format!("t.json.pkr.hcl:{split_block}: provisioner \"shell-local\" still calls `split`")), "{err}\n{hcl}");
+    assert!(err.contains(&format!("t.json.pkr.hcl:{header}: provisioner \"shell-local\" still calls `replace_all`, `lower`")), "{err}\n{hcl}");
+    assert_eq!(kiln::fmt::format(hcl.as_bytes()), hcl.as_bytes(), "not fmt-clean:\n{hcl}");
+    let out = run(&["validate", "t.json.pkr.hcl"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}\n{hcl}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // A template with nothing left unfinished warns of nothing.
+    std::fs::write(dir.path().join("t.json"), json.replace("{{ split `a,b` `,` 0 }}", "ok").replace("{{ replace_all `a` `b` (user `v`) }} {{ lower `X` }}", "ok")).expect("write");
+    let out = run(&["hcl2_upgrade", "t.json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Warning"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// JSON names anything; HCL2 names are identifiers. Packer writes such a
+/// name as it is and a file that does not parse; kiln refuses it by name
+/// and writes nothing. And a `$` right before a Go action stays a `$`.
+#[test]
+fn names_hcl2_cannot_take_are_refused_and_a_dollar_before_an_action_stays_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |json: &str| {
+        std::fs::write(dir.path().join("t.json"), json).expect("write");
+        let _ = std::fs::remove_file(dir.path().join("t.json.pkr.hcl"));
+        kiln().args(["hcl2_upgrade", "t.json"]).current_dir(dir.path()).env("NO_COLOR", "1").output().expect("run")
+    };
+    let refused = |json: &str, want: &str| {
+        let out = run(json);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(want), "want {want:?} in:\n{err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("Successfully"), "{out:?}");
+        assert!(!dir.path().join("t.json.pkr.hcl").exists(), "a file was written");
+    };
+    refused(r#"{"variables": {"a.b": "1"}, "builders": [{"type": "null", "communicator": "none"}]}"#, r#"variable "a.b" cannot be upgraded"#);
+    refused(r#"{"builders": [{"type": "null", "communicator": "none", "bad key": 1}]}"#, r#"builder "null": option "bad key" cannot be upgraded"#);
+    refused(
+        r#"{"builders": [{"type": "null", "communicator": "none"}], "provisioners": [{"type": "shell-local", "inline": ["true"], "env": [{"ok": 1, "x y": 2}]}]}"#,
+        r#"provisioner "shell-local": option "env.x y" cannot be upgraded"#,
+    );
+    // Keys inside a map value are quoted, and any key will do there.
+    let out = run(r#"{"builders": [{"type": "null", "communicator": "none"}], "post-processors": [{"type": "manifest", "custom_data": {"any key": "v"}}]}"#);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = run(r#"{"variables": {"v": "x"}, "builders": [{"type": "null", "communicator": "none"}], "provisioners": [{"type": "shell-local", "inline": ["echo ${{user `v`}} $${{user `v`}}"]}]}"#);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let hcl = std::fs::read_to_string(dir.path().join("t.json.pkr.hcl")).expect("upgrade output");
+    assert!(hcl.contains(r#"["echo ${"$"}${var.v} ${"$$"}${var.v}"]"#), "{hcl}");
+    let out = kiln().args(["validate", "t.json.pkr.hcl"]).current_dir(dir.path()).output().expect("validate");
+    assert_eq!(out.status.code(), Some(0), "{}\n{hcl}", String::from_utf8_lossy(&out.stderr));
 }

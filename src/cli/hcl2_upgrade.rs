@@ -44,7 +44,33 @@ pub fn run(a: Hcl2UpgradeArgs) -> i32 {
     for e in &up.errors {
         eprintln!("Ignoring following sources.Parse error: {e}");
     }
+    let name = out.display().to_string();
+    // What was written must parse: a file that does not is kiln's mistake,
+    // and no success is claimed for it.
+    let text = String::from_utf8_lossy(&up.text).into_owned();
+    if let Err(d) = crate::frontend::hcl::parse::parse_text(&name, text.clone()) {
+        let d = d.hint("the upgrade wrote HCL2 that does not parse: this is a bug in kiln's hcl2_upgrade; fix the file by hand, and please report it with the JSON template");
+        eprint!("{}", crate::diag::render(&[d], super::stderr_color()));
+        return 1;
+    }
+    warn_unfinished(&name, &crate::upgrade::unfinished::find(&text));
     let code = i32::from(!up.errors.is_empty());
     println!("Successfully created {}. Exit {code}", out.display());
     code
+}
+
+/// Packer says "Successfully created" and nothing more when blocks were
+/// left with Go-template calls HCL2 cannot run; kiln names each (the exit
+/// code stays Packer's, so scripts keep working).
+fn warn_unfinished(name: &str, blocks: &[crate::upgrade::unfinished::Unfinished]) {
+    if blocks.is_empty() {
+        return;
+    }
+    let n = blocks.len();
+    let (s, were, its) = if n == 1 { ("", "was", "its") } else { ("s", "were", "their") };
+    eprintln!("Warning: {n} block{s} {were} not fully upgraded: {its} Go template calls are left as plain text, which HCL2 does not run:");
+    for b in blocks {
+        eprintln!("  {name}:{}: {} {}", b.line, b.block, b.what());
+    }
+    eprintln!("The comment above each says how to upgrade it by hand.");
 }

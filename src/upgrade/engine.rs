@@ -22,6 +22,20 @@ pub(super) fn unhandleable(call: &str, correspondance: &str, docs: &str) -> Stri
     format!("unhandled {call:?} call:\n# there is no way to automatically upgrade the {call:?} call.\n# Please manually upgrade to {correspondance}\n# Visit {docs} for more infos.")
 }
 
+/// A `{{user}}` name HCL2 cannot refer to (`var.NAME` takes an identifier);
+/// Packer writes `${var.NAME}` as it is, and a file that does not parse.
+fn not_a_name(call: &str, name: &str) -> String {
+    format!(
+        "unhandled {call:?} call:\n# {:?} is not a name HCL2 can refer to: a letter or an underscore, then letters, digits, underscores and dashes.\n# Please rename the variable in the JSON template and upgrade again.",
+        name
+    )
+}
+
+/// Text that stays text inside an HCL2 quoted string.
+fn quoted_text(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").replace("${", "$${").replace("%{", "%%{")
+}
+
 pub(super) fn fallback(err: &str, s: &str) -> String {
     if err.contains("unhandled") {
         format!("\n# {err}\n{s}")
@@ -93,7 +107,9 @@ pub(super) fn run_engine(s: &str, funcs: &mut Funcs) -> Result<String, (String, 
         Ok(n) => n,
         Err(e) if e.contains(r#"unexpected "\\" in operand"#) => {
             src = fix_quoting(s);
-            gotmpl::parse(&src, &known).map_err(|e| (e, src.clone()))?
+            // Left as it came (Packer leaves it quote-fixed: `\"` turned
+            // into `"` inside an HCL string, a file that does not parse).
+            gotmpl::parse(&src, &known).map_err(|e| (e, s.to_string()))?
         }
         Err(e) => return Err((e, s.to_string())),
     };
@@ -173,6 +189,10 @@ pub(super) fn transpose(s: &str, seen: &RefCell<Seen>) -> String {
         "user",
         f(&[P::S], |a| {
             let n = sv(a, 0);
+            if !super::hclout::valid_identifier(&n) {
+                errors.borrow_mut().push(not_a_name("user", &n));
+                return format!("{{{{ user `{}` }}}}", quoted_text(&n));
+            }
             if seen.borrow().locals.contains_key(&n) {
                 format!("${{local.{n}}}")
             } else {
@@ -246,7 +266,12 @@ pub(super) fn transpose(s: &str, seen: &RefCell<Seen>) -> String {
         1 => format!("\n# 1 error occurred upgrading the following block:\n\t# {}\n{out}", errs[0]),
         n => {
             let points: Vec<String> = errs.iter().enumerate().map(|(i, e)| if i == n - 1 { format!("# {e}") } else { format!("# {e}\n") }).collect();
-            format!("\n# {n} errors occurred upgrading the following block:\n\t{}{out}", points.join("\n\t"))
+            // Packer writes the last point without its newline: a block
+            // whose text starts on a new line (`locals`) is unharmed, but a
+            // provisioner's first line lands inside the comment and the file
+            // no longer parses. The newline keeps the block a block.
+            let nl = if out.starts_with('\n') { "" } else { "\n" };
+            format!("\n# {n} errors occurred upgrading the following block:\n\t{}{nl}{out}", points.join("\n\t"))
         }
     }
 }

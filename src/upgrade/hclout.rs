@@ -3,7 +3,9 @@
 
 use serde_json::{Map, Value as J};
 
-fn valid_identifier(s: &str) -> bool {
+/// HCL2's identifier (hclsyntax's scanner: XID start or `_`, then XID
+/// continue or `-`).
+pub fn valid_identifier(s: &str) -> bool {
     let mut cs = s.chars();
     cs.next().is_some_and(|c| unicode_ident::is_xid_start(c) || c == '_') && cs.all(|c| unicode_ident::is_xid_continue(c) || c == '-')
 }
@@ -12,7 +14,28 @@ fn valid_identifier(s: &str) -> bool {
 pub fn quoted(s: &str) -> String {
     let mut out = String::from("\"");
     let mut chars = s.chars().peekable();
+    // How many `$` the text ends with, written plainly.
+    let mut plain_dollars = 0usize;
     while let Some(c) = chars.next() {
+        // `$` or `%` right before a Go action (`${{ env "x" }}`): the action
+        // becomes `${…}` after the template pass, and a doubled `$$` before
+        // it would not be an escape any more (`$$${…}` does not parse), so
+        // the character is written as an interpolation of its own.
+        if matches!(c, '$' | '%') && chars.peek() == Some(&'{') && s_at_action(&chars) {
+            // Plain `$`s just before would make `$${`, an escape: they go
+            // inside the interpolation too.
+            let mut lit = String::new();
+            while plain_dollars > 0 && out.ends_with('$') {
+                out.pop();
+                lit.push('$');
+                plain_dollars -= 1;
+            }
+            lit.push(c);
+            out.push_str(&format!("${{\"{lit}\"}}"));
+            plain_dollars = 0;
+            continue;
+        }
+        plain_dollars = if c == '$' && chars.peek() != Some(&'{') { plain_dollars + 1 } else { 0 };
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
@@ -35,6 +58,12 @@ pub fn quoted(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Whether the text ahead starts a Go action (`{{`).
+fn s_at_action(chars: &std::iter::Peekable<std::str::Chars<'_>>) -> bool {
+    let mut ahead = chars.clone();
+    ahead.next() == Some('{') && ahead.next() == Some('{')
 }
 
 fn number(n: &serde_json::Number) -> String {
@@ -102,41 +131,75 @@ fn most_complex<'a>(items: impl Iterator<Item = &'a J>) -> Option<&'a J> {
     best
 }
 
+/// How jsonBodyToHCL2Body writes one key of a body.
+enum Shape<'a> {
+    Attr,
+    Block(&'a Map<String, J>),
+    Blocks(Vec<&'a Map<String, J>>),
+    Skip,
+}
+
+fn shape<'a>(k: &str, v: &'a J) -> Shape<'a> {
+    match v {
+        J::Object(inner) => {
+            let pick = if matches!(k, "linux_options" | "network_interface" | "shared_image_gallery") { None } else { most_complex(inner.values()) };
+            if pick.is_some_and(scalar) {
+                Shape::Attr
+            } else {
+                Shape::Block(inner)
+            }
+        }
+        J::Array(items) if items.is_empty() => Shape::Skip,
+        J::Array(items) => match most_complex(items.iter()) {
+            Some(J::Object(_)) if items.iter().all(|i| i.is_object()) => Shape::Blocks(items.iter().filter_map(J::as_object).collect()),
+            _ => Shape::Attr,
+        },
+        _ => Shape::Attr,
+    }
+}
+
+fn sorted(m: &Map<String, J>) -> Vec<(&String, &J)> {
+    let mut kv: Vec<(&String, &J)> = m.iter().collect();
+    kv.sort_by(|a, b| a.0.cmp(b.0));
+    kv
+}
+
 /// jsonBodyToHCL2Body: attributes and nested blocks, keys sorted.
 pub fn json_body(m: &Map<String, J>) -> String {
-    let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort();
     let mut out = String::new();
-    for k in keys {
-        let v = &m[k];
-        match v {
-            J::Object(inner) => {
-                let pick = if matches!(k.as_str(), "linux_options" | "network_interface" | "shared_image_gallery") { None } else { most_complex(inner.values()) };
-                if pick.is_some_and(scalar) {
-                    out.push_str(&attr(k, v));
-                } else {
+    for (k, v) in sorted(m) {
+        match shape(k, v) {
+            Shape::Attr => out.push_str(&attr(k, v)),
+            Shape::Block(inner) => out.push_str(&format!("{k} {{\n{}}}\n", json_body(inner))),
+            Shape::Blocks(items) => {
+                for inner in items {
                     out.push_str(&format!("{k} {{\n{}}}\n", json_body(inner)));
                 }
             }
-            J::Array(items) => {
-                if items.is_empty() {
-                    continue;
-                }
-                match most_complex(items.iter()) {
-                    Some(J::Object(_)) if items.iter().all(|i| i.is_object()) => {
-                        for i in items {
-                            if let J::Object(inner) = i {
-                                out.push_str(&format!("{k} {{\n{}}}\n", json_body(inner)));
-                            }
-                        }
-                    }
-                    _ => out.push_str(&attr(k, v)),
-                }
-            }
-            _ => out.push_str(&attr(k, v)),
+            Shape::Skip => {}
         }
     }
     out
+}
+
+/// The first key [`json_body`] would write as an argument or block name
+/// that HCL2 cannot take (names are identifiers; keys inside object values
+/// are quoted and may be anything), as a dotted path.
+pub fn first_bad_name(m: &Map<String, J>) -> Option<String> {
+    for (k, v) in sorted(m) {
+        if !valid_identifier(k) {
+            return Some(k.clone());
+        }
+        let inner: Vec<&Map<String, J>> = match shape(k, v) {
+            Shape::Block(inner) => vec![inner],
+            Shape::Blocks(items) => items,
+            Shape::Attr | Shape::Skip => continue,
+        };
+        if let Some(bad) = inner.into_iter().find_map(first_bad_name) {
+            return Some(format!("{k}.{bad}"));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -146,6 +209,22 @@ mod tests {
     #[test]
     fn strings_escape_template_sequences() {
         assert_eq!(quoted("a ${b} %{c} $d \"q\"\n"), r#""a $${b} %%{c} $d \"q\"\n""#);
+        // Before a Go action the character stands alone, so that what the
+        // action becomes (`${…}`) stays an interpolation.
+        assert_eq!(quoted("${{ env `X` }} %{{ user `y` }}"), r#""${"$"}{{ env `X` }} ${"%"}{{ user `y` }}""#);
+        assert_eq!(quoted("$${{ x }} $%{{ y }} $${z}"), r#""${"$$"}{{ x }} ${"$%"}{{ y }} $$${z}""#);
+    }
+
+    #[test]
+    fn names_hcl2_cannot_take_are_found_where_they_would_be_written() {
+        let j: J = serde_json::from_str(r#"{"ok": 1, "tags": {"any key": "v"}, "launch": [{"device_name": "x", "bad key": 1}]}"#).expect("json");
+        let m = j.as_object().expect("object");
+        // A scalar map is an attribute: its keys are quoted, any will do.
+        assert_eq!(first_bad_name(m), Some("launch.bad key".into()));
+        let j: J = serde_json::from_str(r#"{"tags": {"any key": "v"}, "x-y_1": true}"#).expect("json");
+        assert_eq!(first_bad_name(j.as_object().expect("object")), None);
+        let j: J = serde_json::from_str(r#"{"|ource_ami": "a"}"#).expect("json");
+        assert_eq!(first_bad_name(j.as_object().expect("object")), Some("|ource_ami".into()));
     }
 
     #[test]

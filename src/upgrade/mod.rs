@@ -13,9 +13,10 @@ pub use crate::frontend::legacy::gotmpl;
 mod engine;
 mod hclout;
 mod template;
+pub mod unfinished;
 
 use engine::{referenced_user_variables, transpose, variable_transpose, Seen};
-use hclout::{attr, json_body, value};
+use hclout::{attr, first_bad_name, json_body, valid_identifier, value};
 use serde_json::{Map, Value as J};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -161,6 +162,30 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
     // variables and locals
     for name in referenced_user_variables(&t.raw) {
         t.variables.entry(name.clone()).or_insert(Variable { key: name, default: String::new(), required: true });
+    }
+    // A JSON option may be named anything; HCL2 argument and block names
+    // are identifiers. Packer writes the key as it is, and a file that does
+    // not parse.
+    let bodies = t
+        .builders
+        .iter()
+        .map(|b| (format!("builder {:?}", b.ty), &b.config))
+        .chain(t.provisioners.iter().chain(&t.cleanup).map(|p| (format!("provisioner {:?}", p.ty), &p.config)))
+        .chain(t.post_processors.iter().flatten().map(|p| (format!("post-processor {:?}", p.ty), &p.config)));
+    for (what, config) in bodies {
+        if let Some(bad) = first_bad_name(config) {
+            return Err(format!(
+                "{what}: option {bad:?} cannot be upgraded: an HCL2 argument or block name starts with a letter or an underscore and holds only letters, digits, underscores and dashes. Fix its name in the JSON template, then upgrade again."
+            ));
+        }
+    }
+    // A JSON variable may be named anything; an HCL2 one (`var.NAME`,
+    // `local.NAME`) is an identifier. Packer writes the name as it is and a
+    // file that does not parse.
+    if let Some(bad) = t.variables.keys().find(|k| !valid_identifier(k)) {
+        return Err(format!(
+            "variable {bad:?} cannot be upgraded: an HCL2 variable name starts with a letter or an underscore and holds only letters, digits, underscores and dashes. Rename it in the JSON template (and in each {{{{user}}}} call that uses it), then upgrade again."
+        ));
     }
     let mut variables_out = String::new();
     let mut locals_out = String::new();
