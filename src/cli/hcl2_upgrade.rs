@@ -48,12 +48,13 @@ pub fn run(a: Hcl2UpgradeArgs) -> i32 {
     // What was written must parse: a file that does not is kiln's mistake,
     // and no success is claimed for it.
     let text = String::from_utf8_lossy(&up.text).into_owned();
-    if let Err(d) = crate::frontend::hcl::parse::parse_text(&name, text.clone()) {
+    let unfinished = crate::upgrade::unfinished::find(&text);
+    if let Err(d) = crate::frontend::hcl::parse::parse_text(&name, text) {
         let d = d.hint("the upgrade wrote HCL2 that does not parse: this is a bug in kiln's hcl2_upgrade; fix the file by hand, and please report it with the JSON template");
         eprint!("{}", crate::diag::render(&[d], super::stderr_color()));
         return 1;
     }
-    warn_unfinished(&name, &crate::upgrade::unfinished::find(&text));
+    warn_unfinished(&name, &unfinished);
     let code = i32::from(!up.errors.is_empty());
     println!("Successfully created {}. Exit {code}", out.display());
     code

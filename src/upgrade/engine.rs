@@ -22,25 +22,23 @@ pub(super) fn unhandleable(call: &str, correspondance: &str, docs: &str) -> Stri
     format!("unhandled {call:?} call:\n# there is no way to automatically upgrade the {call:?} call.\n# Please manually upgrade to {correspondance}\n# Visit {docs} for more infos.")
 }
 
+/// The comment headers above a block the upgrade could not finish
+/// (`unfinished` finds blocks by them).
+pub(super) const ERRORS_HEADER: &str = "occurred upgrading the following block:";
+pub(super) const NOT_PARSED_HEADER: &str = "could not parse template for following block:";
+
 /// A `{{user}}` name HCL2 cannot refer to (`var.NAME` takes an identifier);
 /// Packer writes `${var.NAME}` as it is, and a file that does not parse.
 fn not_a_name(call: &str, name: &str) -> String {
-    format!(
-        "unhandled {call:?} call:\n# {:?} is not a name HCL2 can refer to: a letter or an underscore, then letters, digits, underscores and dashes.\n# Please rename the variable in the JSON template and upgrade again.",
-        name
-    )
-}
-
-/// Text that stays text inside an HCL2 quoted string.
-fn quoted_text(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").replace("${", "$${").replace("%{", "%%{")
+    let rule = super::hclout::IDENTIFIER_RULE;
+    format!("unhandled {call:?} call:\n# {name:?} is not a name HCL2 can refer to, which {rule}.\n# Please rename the variable in the JSON template and upgrade again.")
 }
 
 pub(super) fn fallback(err: &str, s: &str) -> String {
     if err.contains("unhandled") {
         format!("\n# {err}\n{s}")
     } else {
-        format!("\n# could not parse template for following block: {}\n{s}", go_quote(&go_quote(err)))
+        format!("\n# {NOT_PARSED_HEADER} {}\n{s}", go_quote(&go_quote(err)))
     }
 }
 
@@ -191,7 +189,9 @@ pub(super) fn transpose(s: &str, seen: &RefCell<Seen>) -> String {
             let n = sv(a, 0);
             if !super::hclout::valid_identifier(&n) {
                 errors.borrow_mut().push(not_a_name("user", &n));
-                return format!("{{{{ user `{}` }}}}", quoted_text(&n));
+                // Inside the block's HCL string: escaped as its text is.
+                let q = super::hclout::quoted(&n);
+                return format!("{{{{ user `{}` }}}}", &q[1..q.len() - 1]);
             }
             if seen.borrow().locals.contains_key(&n) {
                 format!("${{local.{n}}}")
@@ -263,7 +263,7 @@ pub(super) fn transpose(s: &str, seen: &RefCell<Seen>) -> String {
     let errs = errors.into_inner();
     match errs.len() {
         0 => out,
-        1 => format!("\n# 1 error occurred upgrading the following block:\n\t# {}\n{out}", errs[0]),
+        1 => format!("\n# 1 error {ERRORS_HEADER}\n\t# {}\n{out}", errs[0]),
         n => {
             let points: Vec<String> = errs.iter().enumerate().map(|(i, e)| if i == n - 1 { format!("# {e}") } else { format!("# {e}\n") }).collect();
             // Packer writes the last point without its newline: a block
@@ -271,7 +271,7 @@ pub(super) fn transpose(s: &str, seen: &RefCell<Seen>) -> String {
             // provisioner's first line lands inside the comment and the file
             // no longer parses. The newline keeps the block a block.
             let nl = if out.starts_with('\n') { "" } else { "\n" };
-            format!("\n# {n} errors occurred upgrading the following block:\n\t{}{nl}{out}", points.join("\n\t"))
+            format!("\n# {n} errors {ERRORS_HEADER}\n\t{}{nl}{out}", points.join("\n\t"))
         }
     }
 }

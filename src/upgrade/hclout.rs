@@ -3,6 +3,9 @@
 
 use serde_json::{Map, Value as J};
 
+/// [`valid_identifier`] in words, for the messages that refuse a name.
+pub const IDENTIFIER_RULE: &str = "starts with a letter or an underscore and holds only letters, digits, underscores and dashes";
+
 /// HCL2's identifier (hclsyntax's scanner: XID start or `_`, then XID
 /// continue or `-`).
 pub fn valid_identifier(s: &str) -> bool {
@@ -14,8 +17,6 @@ pub fn valid_identifier(s: &str) -> bool {
 pub fn quoted(s: &str) -> String {
     let mut out = String::from("\"");
     let mut chars = s.chars().peekable();
-    // How many `$` the text ends with, written plainly.
-    let mut plain_dollars = 0usize;
     while let Some(c) = chars.next() {
         // `$` or `%` right before a Go action (`${{ env "x" }}`): the action
         // becomes `${…}` after the template pass, and a doubled `$$` before
@@ -23,19 +24,17 @@ pub fn quoted(s: &str) -> String {
         // the character is written as an interpolation of its own.
         if matches!(c, '$' | '%') && chars.peek() == Some(&'{') && s_at_action(&chars) {
             // Plain `$`s just before would make `$${`, an escape: they go
-            // inside the interpolation too.
+            // inside the interpolation too. (A `$` that ends `out` is always
+            // a plain one: an escaped `$` is followed by its `{`.)
             let mut lit = String::new();
-            while plain_dollars > 0 && out.ends_with('$') {
+            while out.ends_with('$') {
                 out.pop();
                 lit.push('$');
-                plain_dollars -= 1;
             }
             lit.push(c);
             out.push_str(&format!("${{\"{lit}\"}}"));
-            plain_dollars = 0;
             continue;
         }
-        plain_dollars = if c == '$' && chars.peek() != Some(&'{') { plain_dollars + 1 } else { 0 };
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),

@@ -16,7 +16,7 @@ mod template;
 pub mod unfinished;
 
 use engine::{referenced_user_variables, transpose, variable_transpose, Seen};
-use hclout::{attr, first_bad_name, json_body, valid_identifier, value};
+use hclout::{attr, first_bad_name, json_body, valid_identifier, value, IDENTIFIER_RULE};
 use serde_json::{Map, Value as J};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -174,9 +174,7 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
         .chain(t.post_processors.iter().flatten().map(|p| (format!("post-processor {:?}", p.ty), &p.config)));
     for (what, config) in bodies {
         if let Some(bad) = first_bad_name(config) {
-            return Err(format!(
-                "{what}: option {bad:?} cannot be upgraded: an HCL2 argument or block name starts with a letter or an underscore and holds only letters, digits, underscores and dashes. Fix its name in the JSON template, then upgrade again."
-            ));
+            return Err(format!("{what}: option {bad:?} cannot be upgraded: an HCL2 argument or block name {IDENTIFIER_RULE}. Fix its name in the JSON template, then upgrade again."));
         }
     }
     // A JSON variable may be named anything; an HCL2 one (`var.NAME`,
@@ -184,7 +182,7 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
     // file that does not parse.
     if let Some(bad) = t.variables.keys().find(|k| !valid_identifier(k)) {
         return Err(format!(
-            "variable {bad:?} cannot be upgraded: an HCL2 variable name starts with a letter or an underscore and holds only letters, digits, underscores and dashes. Rename it in the JSON template (and in each {{{{user}}}} call that uses it), then upgrade again."
+            "variable {bad:?} cannot be upgraded: an HCL2 variable name {IDENTIFIER_RULE}. Rename it in the JSON template (and in each {{{{user}}}} call that uses it), then upgrade again."
         ));
     }
     let mut variables_out = String::new();

@@ -16,6 +16,8 @@ pub struct Unfinished {
     pub calls: Vec<String>,
 }
 
+use super::engine::{ERRORS_HEADER, NOT_PARSED_HEADER};
+
 const NOT_PARSED: &str = "a Go template that does not parse";
 
 impl Unfinished {
@@ -38,7 +40,7 @@ fn unhandled(comment: &str) -> Option<String> {
 }
 
 fn is_header(comment: &str) -> bool {
-    comment.ends_with("occurred upgrading the following block:") && comment.split(' ').nth(1).is_some_and(|w| w == "error" || w == "errors")
+    comment.ends_with(ERRORS_HEADER) && comment.split(' ').nth(1).is_some_and(|w| w == "error" || w == "errors")
 }
 
 /// Every marked block of an upgraded file, in file order.
@@ -50,7 +52,7 @@ pub fn find(text: &str) -> Vec<Unfinished> {
         if let Some(c) = t.strip_prefix("# ") {
             if is_header(c) {
                 open = Some(Vec::new());
-            } else if c.starts_with("could not parse template for following block:") {
+            } else if c.starts_with(NOT_PARSED_HEADER) {
                 open = Some(vec![NOT_PARSED.to_string()]);
             } else if let Some(call) = unhandled(c) {
                 let calls = open.get_or_insert_with(Vec::new);
