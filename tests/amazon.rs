@@ -1224,6 +1224,29 @@ fn key_pair_is_made_while_the_security_group_is() {
     assert_no_leaks(&h, "slow key pair");
 }
 
+/// Once the AMI exists, the instance is terminated and its temporary group
+/// deleted without a DescribeInstances poll in between: deleting the
+/// group, retried while EC2 says it is in use (as it does until the
+/// instance is gone), is the wait.
+#[test]
+fn the_group_deletion_waits_for_the_instance_to_be_gone() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    for _ in 0..3 {
+        proxy.refuse_once.lock().unwrap().push(("DeleteSecurityGroup".into(), "DependencyViolation".into(), "resource sg-x has a dependent object".into()));
+    }
+    let f = w.write("release.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
+    let out = build(&w, &f);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(!t.contains("Error cleaning up"), "{t}");
+    let calls = proxy.calls();
+    let after: Vec<&str> = calls.iter().skip_while(|c| *c != "TerminateInstances").map(String::as_str).filter(|c| *c != "CreateTags").collect();
+    assert_eq!(after, ["TerminateInstances", "DeleteSecurityGroup", "DeleteSecurityGroup", "DeleteSecurityGroup", "DeleteSecurityGroup"], "{calls:?}");
+    assert_no_leaks(&h, "group released late");
+}
+
 /// Calls that need nothing from the AMI-name check go out while it runs:
 /// the source AMI's lookup and the temporary key pair (once the
 /// credentials are known good).

@@ -136,9 +136,9 @@ pub async fn instances_by_token(ec2: &Client, token: &str) -> Result<Vec<String>
         .collect())
 }
 
-/// Terminate instances and wait until they are gone (their security group
-/// can be deleted only then).
-pub async fn terminate(ec2: &Client, ids: &[String], policy: &Policy) -> Result<(), String> {
+/// Terminate instances and, with a `wait` policy, wait until they are gone
+/// (their volumes and security group can be deleted only then).
+async fn terminate(ec2: &Client, ids: &[String], wait: Option<&Policy>) -> Result<(), String> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -147,6 +147,7 @@ pub async fn terminate(ec2: &Client, ids: &[String], policy: &Policy) -> Result<
         Err(e) if is_not_found(&e) => return Ok(()),
         Err(e) => return Err(sdk_error("TerminateInstances", &e)),
     }
+    let Some(policy) = wait else { return Ok(()) };
     wait::until(&format!("instance {} to terminate", ids.join(", ")), policy, || async {
         let out = ec2.describe_instances().set_instance_ids(Some(ids.to_vec())).send().await;
         let out = match out {
@@ -191,11 +192,15 @@ pub async fn delete_image(ec2: &Client, id: &str, snapshots: &[String]) -> Resul
     Ok(())
 }
 
-async fn delete_group(ec2: &Client, id: &str) -> Result<(), String> {
-    // A group is released a little after its instance terminates: retry
-    // while EC2 says it is still in use.
-    let policy = Policy { delay: None, max_attempts: None, timeout: Duration::from_secs(300) };
-    wait::until(&format!("security group {id} to be released"), &policy, || async {
+/// How long a group may stay in use once its instance is gone: EC2
+/// releases it a little after the termination.
+fn release_bound() -> Policy {
+    Policy { delay: None, max_attempts: None, timeout: Duration::from_secs(300) }
+}
+
+async fn delete_group(ec2: &Client, id: &str, bound: &Policy) -> Result<(), String> {
+    // Retry while EC2 says the group is still in use.
+    wait::until(&format!("security group {id} to be released"), bound, || async {
         match ec2.delete_security_group().group_id(id).send().await {
             Ok(_) => Ok(Poll::Ready(())),
             Err(e) if is_not_found(&e) => Ok(Poll::Ready(())),
@@ -236,6 +241,70 @@ async fn delete_instance_profile(iam: &aws_sdk_iam::Client, name: &str) -> Resul
     Ok(())
 }
 
+/// Delete `resources` in order, stopping at the first failure (the rest
+/// may wait on it: a group on its instance); answers those deleted. An
+/// instance followed by nothing but its launch template and security
+/// groups is not waited for: deleting the group, retried while it is in
+/// use, is the wait for the instance to be gone (on EC2 as long, and a
+/// poll fewer per try).
+pub async fn delete_in_order(aws: &Aws, resources: Vec<Resource>, policy: &Policy) -> Vec<Resource> {
+    let is_group = |r: &Resource| matches!(r, Resource::SecurityGroup { .. });
+    let mut done = Vec::new();
+    let mut unwaited: Option<&str> = None;
+    for (i, r) in resources.iter().enumerate() {
+        let rest = &resources[i + 1..];
+        let ec2 = aws.ec2_in(r.region());
+        let result = match r {
+            Resource::Instance { region, .. } if rest.iter().any(is_group) && rest.iter().all(|x| is_group(x) || matches!(x, Resource::LaunchTemplate { .. })) => {
+                unwaited = Some(region);
+                terminate_instance(&ec2, r, None).await
+            }
+            // As long as the instance's termination may take, and its release after.
+            Resource::SecurityGroup { region, .. } if unwaited == Some(region.as_str()) => {
+                let bound = Policy { timeout: policy.timeout + release_bound().timeout, ..policy.clone() };
+                delete_security_group(&ec2, r, &bound).await
+            }
+            _ => delete(aws, r, policy).await,
+        };
+        if result.is_err() {
+            break;
+        }
+        done.push(r.clone());
+    }
+    done
+}
+
+/// Terminate an instance: with its id known, the launch answered, and the
+/// client token made any retry of it return that same instance; without,
+/// the launch's answer was lost and the token's tag finds what it made.
+async fn terminate_instance(ec2: &Client, r: &Resource, wait: Option<&Policy>) -> Result<(), String> {
+    match r {
+        Resource::Instance { id: Some(id), .. } => terminate(ec2, std::slice::from_ref(id), wait).await,
+        Resource::Instance { client_token, id: None, .. } => terminate(ec2, &instances_by_token(ec2, client_token).await?, wait).await,
+        _ => Ok(()),
+    }
+}
+
+/// Delete a security group, by its id or else by the name kiln gave it.
+async fn delete_security_group(ec2: &Client, r: &Resource, bound: &Policy) -> Result<(), String> {
+    let Resource::SecurityGroup { name, vpc_id, id, .. } = r else { return Ok(()) };
+    let ids = match id {
+        Some(id) => vec![id.clone()],
+        None => {
+            let mut q = ec2.describe_security_groups().filters(filter("group-name", name));
+            if let Some(v) = vpc_id {
+                q = q.filters(filter("vpc-id", v));
+            }
+            let out = q.send().await.map_err(|e| sdk_error("DescribeSecurityGroups", &e))?;
+            out.security_groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect()
+        }
+    };
+    for id in ids {
+        delete_group(ec2, &id, bound).await?;
+    }
+    Ok(())
+}
+
 /// Delete one resource, finding it by the name or token kiln chose when its
 /// id was never learnt. Deleting what is already gone succeeds.
 pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), String> {
@@ -246,28 +315,8 @@ pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), Stri
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(sdk_error("DeleteKeyPair", &e)),
         },
-        Resource::SecurityGroup { name, vpc_id, id, .. } => {
-            let ids = match id {
-                Some(id) => vec![id.clone()],
-                None => {
-                    let mut q = ec2.describe_security_groups().filters(filter("group-name", name));
-                    if let Some(v) = vpc_id {
-                        q = q.filters(filter("vpc-id", v));
-                    }
-                    let out = q.send().await.map_err(|e| sdk_error("DescribeSecurityGroups", &e))?;
-                    out.security_groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect()
-                }
-            };
-            for id in ids {
-                delete_group(&ec2, &id).await?;
-            }
-            Ok(())
-        }
-        // With its id known, the launch answered, and the client token made
-        // any retry of it return that same instance; without, the launch's
-        // answer was lost and the token's tag finds what it made.
-        Resource::Instance { id: Some(id), .. } => terminate(&ec2, std::slice::from_ref(id), policy).await,
-        Resource::Instance { client_token, id: None, .. } => terminate(&ec2, &instances_by_token(&ec2, client_token).await?, policy).await,
+        Resource::SecurityGroup { .. } => delete_security_group(&ec2, r, &release_bound()).await,
+        Resource::Instance { .. } => terminate_instance(&ec2, r, Some(policy)).await,
         Resource::Image { name, id, .. } => {
             let mut found = images_named(&ec2, name).await?;
             if let Some(id) = id {

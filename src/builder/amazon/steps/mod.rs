@@ -258,18 +258,8 @@ impl State {
             return;
         }
         let (aws, policy) = (self.aws.clone(), self.policy.clone());
-        let h = tokio::spawn(async move {
-            let mut done = Vec::new();
-            for r in resources {
-                // The rest wait on this one (a group on its instance): stop
-                // at the first failure and leave them to their cleanups.
-                if resources::delete(&aws, &r, &policy).await.is_err() {
-                    break;
-                }
-                done.push(r);
-            }
-            done
-        });
+        // What a failure stops is left to its own cleanup.
+        let h = tokio::spawn(async move { resources::delete_in_order(&aws, resources, &policy).await });
         if let Ok(mut v) = self.early.lock() {
             v.push(h);
         }
