@@ -82,3 +82,56 @@ fn console_reads_every_stdin_line_and_masks_sensitive_values() {
     let (o, _) = common::text(&out);
     assert_eq!(o, "2\nA\n<sensitive>\n");
 }
+
+/// `console` of `template` (with `args`), each line of `input` evaluated.
+fn console_of(template: &str, args: &[&str], input: &str) -> (String, String, i32) {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("t.pkr.hcl"), template).expect("write");
+    let mut child = common::kiln().arg("console").args(args).arg("t.pkr.hcl").current_dir(dir.path()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let (o, e) = common::text(&out);
+    (o, e, out.status.code().unwrap_or(-1))
+}
+
+/// `optional(T)` and `optional(T, default)` object attributes, as current
+/// Packer and Terraform take them: left out (or null) they are null or
+/// their default, nested defaults included, from a default as from `-var`.
+#[test]
+fn optional_object_attributes_take_null_or_their_default() {
+    let t = r#"
+variable "o" {
+  type = object({
+    a = string
+    b = optional(string)
+    c = optional(number, 5)
+    d = optional(object({ e = optional(bool, true), f = optional(list(string), ["x"]) }), {})
+  })
+  default = { a = "x" }
+}
+variable "l" {
+  type    = list(object({ n = optional(number, 1) }))
+  default = [{}, { n = 2 }, { n = null }]
+}
+"#;
+    let (o, e, rc) = console_of(t, &[], "jsonencode(var.o)\n[for x in var.l : x.n]\n");
+    assert_eq!(rc, 0, "{e}");
+    assert_eq!(o, "{\"a\":\"x\",\"b\":null,\"c\":5,\"d\":{\"e\":true,\"f\":[\"x\"]}}\n[\n  1,\n  2,\n  1,\n]\n", "{e}");
+    let (o, e, rc) = console_of(t, &["-var", "o={a = \"y\", b = \"z\", c = null, d = { e = false }}"], "jsonencode(var.o)\n");
+    assert_eq!(rc, 0, "{e}");
+    assert_eq!(o, "{\"a\":\"y\",\"b\":\"z\",\"c\":5,\"d\":{\"e\":false,\"f\":[\"x\"]}}\n", "{e}");
+    // A required attribute is still required.
+    let (_, e, rc) = console_of(t, &["-var", "o={b = \"z\"}"], "1\n");
+    assert_ne!(rc, 0);
+    assert!(e.contains("attribute \"a\" is required"), "{e}");
+}
+
+#[test]
+fn optional_is_refused_outside_an_object_and_with_a_default_of_another_type() {
+    let (_, e, rc) = console_of("variable \"s\" {\n  type = optional(string)\n}\n", &[], "1\n");
+    assert_ne!(rc, 0);
+    assert!(e.contains("is valid only as a modifier") && e.contains("t.pkr.hcl:2:10"), "{e}");
+    let (_, e, rc) = console_of("variable \"o\" {\n  type = object({ n = optional(number, \"many\") })\n  default = {}\n}\n", &[], "1\n");
+    assert_ne!(rc, 0);
+    assert!(e.contains("Invalid default value for optional attribute") && e.contains("t.pkr.hcl:2:40"), "{e}");
+}

@@ -81,15 +81,22 @@ fn convert_at(v: &Value, t: &Type, path: &str) -> Result<Value, ConvertError> {
             };
             let mut out = super::Attrs::new();
             for (k, at) in want {
-                match attrs.get(k) {
-                    Some(item) => {
-                        out.insert(k.clone(), convert_at(item, at, &format!("{path}.{k}"))?);
-                    }
-                    None => return Err(err(path, format!("attribute {k:?} is required"))),
-                }
+                let at_path = format!("{path}.{k}");
+                let value = match (attrs.get(k), at) {
+                    // Left out, or null: the default (itself converted, so
+                    // an object default gets its own attributes' defaults).
+                    (None, Type::Optional(t, Some(d))) => convert_at(d, t, &at_path)?,
+                    (Some(item), Type::Optional(t, Some(d))) if item.is_null() => convert_at(d, t, &at_path)?,
+                    (None, Type::Optional(_, None)) => Value::Null,
+                    (Some(item), Type::Optional(t, _)) => convert_at(item, t, &at_path)?,
+                    (Some(item), t) => convert_at(item, t, &at_path)?,
+                    (None, _) => return Err(err(path, format!("attribute {k:?} is required"))),
+                };
+                out.insert(k.clone(), value);
             }
             Ok(Value::Object(out))
         }
+        Type::Optional(t, _) => convert_at(v, t, path),
         Type::Tuple(ts) => {
             let items = match v {
                 Value::List(x) | Value::Set(x) | Value::Tuple(x) => x,

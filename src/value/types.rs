@@ -15,6 +15,9 @@ pub enum Type {
     Map(Box<Type>),
     Object(BTreeMap<String, Type>),
     Tuple(Vec<Type>),
+    /// An object attribute that may be left out (`optional(T)`, or
+    /// `optional(T, default)`): it is then null, or the default.
+    Optional(Box<Type>, Option<Box<super::Value>>),
 }
 
 impl Type {
@@ -30,6 +33,7 @@ impl Type {
             Type::Map(t) => format!("map of {}", t.friendly_name()),
             Type::Object(_) => "object".into(),
             Type::Tuple(_) => "tuple".into(),
+            Type::Optional(t, _) => t.friendly_name(),
         }
     }
 
@@ -69,6 +73,8 @@ impl fmt::Display for Type {
                 }
                 write!(f, "])")
             }
+            Type::Optional(t, None) => write!(f, "optional({t})"),
+            Type::Optional(t, Some(d)) => write!(f, "optional({t}, {})", d.to_json()),
         }
     }
 }

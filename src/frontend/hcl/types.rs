@@ -1,11 +1,18 @@
 //! Type constraint expressions: `string`, `list(number)`, `object({a=bool})`.
 
 use crate::diag::{Diag, SourceFile};
-use crate::value::Type;
+use crate::value::{convert, Type, Value};
 use hcl_edit::expr::{Expression, ObjectKey};
 use hcl_edit::Span;
 
-pub fn parse_type(src: &SourceFile, e: &Expression) -> Result<Type, Diag> {
+/// `eval` gives the value of an `optional(T, default)` default.
+pub fn parse_type(src: &SourceFile, e: &Expression, eval: &dyn Fn(&Expression) -> Result<Value, Diag>) -> Result<Type, Diag> {
+    parse_at(src, e, eval, false)
+}
+
+/// `attribute`: `e` is an object attribute's type, which may be `optional(…)`.
+fn parse_at(src: &SourceFile, e: &Expression, eval: &dyn Fn(&Expression) -> Result<Value, Diag>, attribute: bool) -> Result<Type, Diag> {
+    let parse_type = |src: &SourceFile, e: &Expression| parse_at(src, e, eval, false);
     let bad =
         |msg: &str| Diag::error("Invalid type specification").detail(msg.to_string()).at(src, e.span()).hint("use string, number, bool, any, list(T), set(T), map(T), object({...}) or tuple([...])");
     match e {
@@ -32,7 +39,21 @@ pub fn parse_type(src: &SourceFile, e: &Expression) -> Result<Type, Diag> {
                 "list" => Ok(Type::List(Box::new(one()?))),
                 "set" => Ok(Type::Set(Box::new(one()?))),
                 "map" => Ok(Type::Map(Box::new(one()?))),
-                "optional" => one(),
+                "optional" if !attribute => Err(bad("Keyword \"optional\" is valid only as a modifier for object type attributes.")),
+                "optional" => match args.as_slice() {
+                    [t] => Ok(Type::Optional(Box::new(parse_type(src, t)?), None)),
+                    [t, d] => {
+                        let t = parse_type(src, t)?;
+                        let v = eval(d)?;
+                        let v = convert(&v, &t).map_err(|why| {
+                            Diag::error("Invalid default value for optional attribute")
+                                .detail(format!("This default value is not compatible with the attribute's type constraint: {why}."))
+                                .at(src, d.span())
+                        })?;
+                        Ok(Type::Optional(Box::new(t), Some(Box::new(v))))
+                    }
+                    _ => Err(bad("The optional modifier takes the attribute's type and, optionally, its default value.")),
+                },
                 "object" => match args.as_slice() {
                     [Expression::Object(o)] => {
                         let mut attrs = std::collections::BTreeMap::new();
@@ -42,7 +63,7 @@ pub fn parse_type(src: &SourceFile, e: &Expression) -> Result<Type, Diag> {
                                 ObjectKey::Expression(Expression::String(s)) => s.value().to_string(),
                                 _ => return Err(bad("Object constructor map keys must be attribute names.")),
                             };
-                            attrs.insert(key, parse_type(src, v.expr())?);
+                            attrs.insert(key, parse_at(src, v.expr(), eval, true)?);
                         }
                         Ok(Type::Object(attrs))
                     }

@@ -49,7 +49,7 @@ fn declarations<'a>(files: &'a [File], env: &FnEnv, diags: &mut Diags) -> Vec<De
             for a in b.body.attributes() {
                 let key = a.key.value().as_str();
                 match key {
-                    "type" => match parse_type(&f.src, &a.value) {
+                    "type" => match parse_type(&f.src, &a.value, &|d| ev.eval(d)) {
                         Ok(t) => d.ty = t,
                         Err(e) => diags.push(e),
                     },
