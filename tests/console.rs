@@ -88,7 +88,8 @@ fn console_of(template: &str, args: &[&str], input: &str) -> (String, String, i3
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("t.pkr.hcl"), template).expect("write");
     let mut child = common::kiln().arg("console").args(args).arg("t.pkr.hcl").current_dir(dir.path()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    // (A template kiln refuses ends it before it reads its input.)
+    let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
     let out = child.wait_with_output().expect("wait");
     let (o, e) = common::text(&out);
     (o, e, out.status.code().unwrap_or(-1))
@@ -134,4 +135,39 @@ fn optional_is_refused_outside_an_object_and_with_a_default_of_another_type() {
     let (_, e, rc) = console_of("variable \"o\" {\n  type = object({ n = optional(number, \"many\") })\n  default = {}\n}\n", &[], "1\n");
     assert_ne!(rc, 0);
     assert!(e.contains("Invalid default value for optional attribute") && e.contains("t.pkr.hcl:2:40"), "{e}");
+}
+
+/// Strip markers and flush heredocs give what HashiCorp's HCL (v2.14.1)
+/// gives for fixtures/templates/whitespace.hcl (its values, recorded from
+/// HCL itself, in whitespace.json): a `~` trims one line of a heredoc, a
+/// flush heredoc counts its lines after the trimming, blank lines keep
+/// their spaces, and the lines inside `%{ for }`/`%{ if }` count too.
+#[test]
+fn strip_markers_and_flush_heredocs_match_hcl() {
+    let dir = common::repo().join("fixtures/templates");
+    let cases = std::fs::read_to_string(dir.join("whitespace.hcl")).expect("cases");
+    let want: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(dir.join("whitespace.json")).expect("json")).expect("parse");
+    // The cases use `names` and `ok`: here they are a variable and a local.
+    let body = regex::Regex::new(r"\bnames\b").expect("re").replace_all(&cases, "var.names");
+    let body = regex::Regex::new(r"\bok\b").expect("re").replace_all(&body, "local.ok");
+    let template = format!("variable \"names\" {{\n  default = [\"a\", \"b\"]\n}}\nlocals {{\n  ok = true\n{body}}}\n");
+    let names: Vec<&String> = want.keys().collect();
+    let input: String = names.iter().map(|n| format!("jsonencode(local.{n})\n")).collect();
+    let (o, e, rc) = console_of(&template, &[], &input);
+    assert_eq!(rc, 0, "{e}");
+    let got: Vec<&str> = o.lines().collect();
+    assert_eq!(got.len(), names.len(), "{o}{e}");
+    let mut wrong = Vec::new();
+    for (n, line) in names.iter().zip(got) {
+        let value: serde_json::Value = serde_json::from_str(line).expect("jsonencode");
+        if value != want[n.as_str()] {
+            wrong.push(format!("{n}: kiln {value}, HCL {}", want[n.as_str()]));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // A template file reads its lines the same way.
+    let tpl = dir.join("whitespace.tpl");
+    let (o, e, rc) = console_of("", &[], &format!("jsonencode(templatefile({:?}, {{ ok = true }}))\n", tpl.display().to_string()));
+    assert_eq!(rc, 0, "{e}");
+    assert_eq!(o, format!("{}\n", serde_json::to_string("\n  x\n\ny\n\nz\n").expect("json")), "{e}");
 }

@@ -3,6 +3,7 @@
 //! Every error is a [`Diag`] pointing at the sub-expression that caused it.
 
 use super::functions::{self, FnEnv, FnError};
+use super::template;
 use crate::diag::{did_you_mean, Diag, SourceFile};
 use crate::value::{console_format, convert, to_display_string, Attrs, Number, Type, Value};
 use hcl_edit::expr::{BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator};
@@ -80,8 +81,11 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(Value::Object(out))
             }
-            Expression::StringTemplate(t) => self.template(t),
-            Expression::HeredocTemplate(h) => self.template(&h.template),
+            Expression::StringTemplate(t) => self.template(&template::normalize(&self.src.text, t, template::Kind::Quoted)),
+            Expression::HeredocTemplate(h) => {
+                let flush = h.span().and_then(|r| self.src.text.get(r.start..)).is_some_and(|s| s.starts_with("<<-"));
+                self.template(&template::normalize(&self.src.text, &h.template, template::Kind::Heredoc { flush }))
+            }
             Expression::Parenthesis(p) => self.eval(p.inner()),
             Expression::Variable(v) => self.variable(v.value().as_str(), v.span()),
             Expression::Conditional(c) => {
@@ -378,20 +382,12 @@ impl<'a> Evaluator<'a> {
         Ok(if unknown { Value::Unknown } else { Value::String(out) })
     }
 
+    /// Render a template whose strip markers have been applied
+    /// ([`template::normalize`]).
     fn render_elems(&self, elems: &[&Element], out: &mut String, unknown: &mut bool) -> Result<(), Diag> {
-        // Strip markers apply to the neighbouring literals.
-        for (idx, el) in elems.iter().enumerate() {
+        for el in elems {
             match el {
-                Element::Literal(l) => {
-                    let mut s: &str = l.value();
-                    if idx > 0 && strips_after(elems[idx - 1]) {
-                        s = s.trim_start();
-                    }
-                    if idx + 1 < elems.len() && strips_before(elems[idx + 1]) {
-                        s = s.trim_end();
-                    }
-                    out.push_str(s);
-                }
+                Element::Literal(l) => out.push_str(l.value()),
                 Element::Interpolation(i) => {
                     let v = self.eval(&i.expr)?;
                     self.append(out, unknown, v, i.expr.span())?;
@@ -554,31 +550,10 @@ impl<'a> Evaluator<'a> {
         let child = Evaluator::new(&tsrc, &root, self.env);
         let mut out = String::new();
         let mut unknown = false;
+        let tpl = template::normalize(&text, &tpl, template::Kind::File);
         let elems: Vec<&Element> = tpl.iter().collect();
         child.render_elems(&elems, &mut out, &mut unknown).map_err(|d| self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: {d}.")))?;
         Ok(if unknown { Value::Unknown } else { Value::String(out) })
-    }
-}
-
-fn strips_after(e: &Element) -> bool {
-    match e {
-        Element::Interpolation(i) => i.strip.strip_end(),
-        Element::Directive(d) => match &**d {
-            Directive::If(i) => i.endif_expr.strip.strip_end(),
-            Directive::For(f) => f.endfor_expr.strip.strip_end(),
-        },
-        Element::Literal(_) => false,
-    }
-}
-
-fn strips_before(e: &Element) -> bool {
-    match e {
-        Element::Interpolation(i) => i.strip.strip_start(),
-        Element::Directive(d) => match &**d {
-            Directive::If(i) => i.if_expr.strip.strip_start(),
-            Directive::For(f) => f.for_expr.strip.strip_start(),
-        },
-        Element::Literal(_) => false,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod functions;
 pub mod lex;
 pub mod parse;
+mod template;
 pub mod types;
 
 mod builds;
