@@ -74,12 +74,7 @@ fn console_results_for_documented_differences() {
 
 #[test]
 fn console_reads_every_stdin_line_and_masks_sensitive_values() {
-    let dir = tempfile::tempdir().expect("tmp");
-    std::fs::write(dir.path().join("t.pkr.hcl"), "variable \"pw\" {\n  default   = \"s3cret-value\"\n  sensitive = true\n}\n").expect("write");
-    let mut child = common::kiln().args(["console", "t.pkr.hcl"]).current_dir(dir.path()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-    child.stdin.take().expect("stdin").write_all(b"1 + 1\nupper(\"a\")\nvar.pw\n").expect("write");
-    let out = child.wait_with_output().expect("wait");
-    let (o, _) = common::text(&out);
+    let (o, _, _) = console_of("variable \"pw\" {\n  default   = \"s3cret-value\"\n  sensitive = true\n}\n", &[], "1 + 1\nupper(\"a\")\nvar.pw\n");
     assert_eq!(o, "2\nA\n<sensitive>\n");
 }
 

@@ -253,16 +253,15 @@ pub async fn delete_in_order(aws: &Aws, resources: Vec<Resource>, policy: &Polic
     let mut unwaited: Option<&str> = None;
     for (i, r) in resources.iter().enumerate() {
         let rest = &resources[i + 1..];
-        let ec2 = aws.ec2_in(r.region());
         let result = match r {
-            Resource::Instance { region, .. } if rest.iter().any(is_group) && rest.iter().all(|x| is_group(x) || matches!(x, Resource::LaunchTemplate { .. })) => {
+            Resource::Instance { region, client_token, id } if rest.iter().any(is_group) && rest.iter().all(|x| is_group(x) || matches!(x, Resource::LaunchTemplate { .. })) => {
                 unwaited = Some(region);
-                terminate_instance(&ec2, r, None).await
+                terminate_instance(&aws.ec2_in(region), client_token, id.as_deref(), None).await
             }
             // As long as the instance's termination may take, and its release after.
-            Resource::SecurityGroup { region, .. } if unwaited == Some(region.as_str()) => {
+            Resource::SecurityGroup { region, name, vpc_id, id } if unwaited == Some(region.as_str()) => {
                 let bound = Policy { timeout: policy.timeout + release_bound().timeout, ..policy.clone() };
-                delete_security_group(&ec2, r, &bound).await
+                delete_security_group(&aws.ec2_in(region), name, vpc_id.as_deref(), id.as_deref(), &bound).await
             }
             _ => delete(aws, r, policy).await,
         };
@@ -277,19 +276,17 @@ pub async fn delete_in_order(aws: &Aws, resources: Vec<Resource>, policy: &Polic
 /// Terminate an instance: with its id known, the launch answered, and the
 /// client token made any retry of it return that same instance; without,
 /// the launch's answer was lost and the token's tag finds what it made.
-async fn terminate_instance(ec2: &Client, r: &Resource, wait: Option<&Policy>) -> Result<(), String> {
-    match r {
-        Resource::Instance { id: Some(id), .. } => terminate(ec2, std::slice::from_ref(id), wait).await,
-        Resource::Instance { client_token, id: None, .. } => terminate(ec2, &instances_by_token(ec2, client_token).await?, wait).await,
-        _ => Ok(()),
+async fn terminate_instance(ec2: &Client, client_token: &str, id: Option<&str>, wait: Option<&Policy>) -> Result<(), String> {
+    match id {
+        Some(id) => terminate(ec2, &[id.to_string()], wait).await,
+        None => terminate(ec2, &instances_by_token(ec2, client_token).await?, wait).await,
     }
 }
 
 /// Delete a security group, by its id or else by the name kiln gave it.
-async fn delete_security_group(ec2: &Client, r: &Resource, bound: &Policy) -> Result<(), String> {
-    let Resource::SecurityGroup { name, vpc_id, id, .. } = r else { return Ok(()) };
+async fn delete_security_group(ec2: &Client, name: &str, vpc_id: Option<&str>, id: Option<&str>, bound: &Policy) -> Result<(), String> {
     let ids = match id {
-        Some(id) => vec![id.clone()],
+        Some(id) => vec![id.to_string()],
         None => {
             let mut q = ec2.describe_security_groups().filters(filter("group-name", name));
             if let Some(v) = vpc_id {
@@ -315,8 +312,8 @@ pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), Stri
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(sdk_error("DeleteKeyPair", &e)),
         },
-        Resource::SecurityGroup { .. } => delete_security_group(&ec2, r, &release_bound()).await,
-        Resource::Instance { .. } => terminate_instance(&ec2, r, Some(policy)).await,
+        Resource::SecurityGroup { name, vpc_id, id, .. } => delete_security_group(&ec2, name, vpc_id.as_deref(), id.as_deref(), &release_bound()).await,
+        Resource::Instance { client_token, id, .. } => terminate_instance(&ec2, client_token, id.as_deref(), Some(policy)).await,
         Resource::Image { name, id, .. } => {
             let mut found = images_named(&ec2, name).await?;
             if let Some(id) = id {

@@ -15,6 +15,7 @@
 
 use hcl_edit::template::{Directive, Element, Template};
 use hcl_edit::Span;
+use std::borrow::Cow;
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Kind {
@@ -35,8 +36,17 @@ enum Tok {
 }
 
 /// `t` with its strip markers applied (and, for a flush heredoc in `src`,
-/// its indentation taken off); evaluate it without stripping again.
-pub fn normalize(src: &str, t: &Template, kind: Kind) -> Template {
+/// its indentation taken off); evaluate it without stripping again. A
+/// template with neither (most: `"ami-${var.x}"`) is `t` itself.
+pub fn normalize<'t>(src: &str, t: &'t Template, kind: Kind) -> Cow<'t, Template> {
+    let plain = |el: &Element| match el {
+        Element::Literal(_) => true,
+        Element::Interpolation(i) => !i.strip.strip_start() && !i.strip.strip_end(),
+        Element::Directive(_) => false,
+    };
+    if kind != (Kind::Heredoc { flush: true }) && t.iter().all(plain) {
+        return Cow::Borrowed(t);
+    }
     let mut toks = Vec::new();
     let mut ord = 0;
     flatten(src, t, kind, 0, &mut ord, &mut toks);
@@ -53,7 +63,7 @@ pub fn normalize(src: &str, t: &Template, kind: Kind) -> Template {
     let mut out = t.clone();
     let mut ord = 0;
     assign(&mut out, &mut values, &mut ord);
-    out
+    Cow::Owned(out)
 }
 
 /// `depth`: how many directives `t` is inside.
