@@ -58,7 +58,10 @@ def measure(argv, n, env=None, cwd=None, before_each=None):
     for _ in range(n):
         if before_each:
             before_each()
-        cmd = [gnu_time, "-f", "%M %U %S", "-o", rss_file] + list(argv) if gnu_time else list(argv)
+        # BENCH_WRAP: a command that runs each measured process (a profiler:
+        # bench/layout.py runs the build under callgrind this way).
+        argv = os.environ.get("BENCH_WRAP", "").split() + list(argv)
+        cmd = [gnu_time, "-f", "%M %U %S", "-o", rss_file] + argv if gnu_time else argv
         t0 = time.perf_counter()
         old = os.getcwd()
         if cwd:

@@ -16,6 +16,9 @@ pairs (like tests/common/ec2.rs; needs root), and a counting proxy in front
 of moto. The template's package commands run through logging shims, so the
 "instance" (this machine) is not changed.
 Usage: sudo bench/ec2.py [N]   (KILN=path/to/kiln)
+BENCH_TEMPLATE=first-ami.pkr.hcl builds the HCL2 twin instead (packer 1.6.6
+builds it too). N=0 makes only the untimed first build of each (bench/layout.py
+profiles that one).
 """
 import http.server, os, shutil, socketserver, statistics, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
 
@@ -44,7 +47,8 @@ for s in ("sudo", "amazon-linux-extras", "systemctl", "yum"):
     with open(p, "w") as f:
         f.write("#!/bin/sh\nexit 0\n")
     os.chmod(p, 0o755)
-for f in ("first-ami.json", "index.html"):
+TEMPLATE = os.environ.get("BENCH_TEMPLATE", "first-ami.json")
+for f in (TEMPLATE, "index.html"):
     shutil.copy(os.path.join(common.root, "templates", f), work)
 
 moto_port, ssh_port, proxy_port = common.free_port(), common.free_port(), common.free_port()
@@ -97,7 +101,7 @@ threading.Thread(target=proxy.serve_forever, daemon=True).start()
 
 env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", KILN_JOURNAL_DIR=os.path.join(work, "journals"))
 def args(port):
-    return [f"-var=ec2_endpoint=http://127.0.0.1:{port}", "-var=ssh_host=127.0.0.1", f"-var=ssh_port={ssh_port}", "first-ami.json"]
+    return [f"-var=ec2_endpoint=http://127.0.0.1:{port}", "-var=ssh_host=127.0.0.1", f"-var=ssh_port={ssh_port}", TEMPLATE]
 
 
 def reset():
@@ -169,9 +173,9 @@ try:
         for t in tools if i % 2 == 0 else tools[::-1]:
             t.run()
             t.run_counted()
-    for t in tools:
+    for t in tools if N else []:
         t.report()
-    if packer:
+    if packer and N:
         k, p = tools
         ratio = f", CPU {k.cpu() / p.cpu():.2f}" if k.cpu() is not None and p.cpu() else ""
         print(f"kiln / packer: wall {k.wall() / p.wall():.3f} (goal <= 0.333; medians {statistics.median(k.walls) / statistics.median(p.walls):.3f}),"
