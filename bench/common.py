@@ -55,13 +55,13 @@ def measure(argv, n, env=None, cwd=None, before_each=None):
     total, peak, cpu = 0.0, 0, 0.0
     env = dict(env or os.environ, CHECKPOINT_DISABLE="1")
     rss_file = os.path.join(tempfile.gettempdir(), f"kiln-bench-rss-{os.getpid()}")
+    # BENCH_WRAP: a command that runs each measured process (a profiler:
+    # bench/layout.py runs the build under callgrind this way).
+    argv = os.environ.get("BENCH_WRAP", "").split() + list(argv)
+    cmd = [gnu_time, "-f", "%M %U %S", "-o", rss_file] + argv if gnu_time else argv
     for _ in range(n):
         if before_each:
             before_each()
-        # BENCH_WRAP: a command that runs each measured process (a profiler:
-        # bench/layout.py runs the build under callgrind this way).
-        argv = os.environ.get("BENCH_WRAP", "").split() + list(argv)
-        cmd = [gnu_time, "-f", "%M %U %S", "-o", rss_file] + argv if gnu_time else argv
         t0 = time.perf_counter()
         old = os.getcwd()
         if cwd:

@@ -173,15 +173,16 @@ try:
         for t in tools if i % 2 == 0 else tools[::-1]:
             t.run()
             t.run_counted()
-    for t in tools if N else []:
-        t.report()
-    if packer and N:
-        k, p = tools
-        ratio = f", CPU {k.cpu() / p.cpu():.2f}" if k.cpu() is not None and p.cpu() else ""
-        print(f"kiln / packer: wall {k.wall() / p.wall():.3f} (goal <= 0.333; medians {statistics.median(k.walls) / statistics.median(p.walls):.3f}),"
-              f" RSS {k.peak / p.peak:.3f} (goal <= 0.25), EC2 calls {k.calls / p.calls:.2f}{ratio}")
-        kc, pc = statistics.mean(k.counted_walls), statistics.mean(p.counted_walls)
-        print(f"through the counting proxy: kiln {kc * 1000:.1f} ms, packer {pc * 1000:.1f} ms, wall {kc / pc:.3f}")
+    if N:
+        for t in tools:
+            t.report()
+        if packer:
+            k, p = tools
+            ratio = f", CPU {k.cpu() / p.cpu():.2f}" if k.cpu() is not None and p.cpu() else ""
+            print(f"kiln / packer: wall {k.wall() / p.wall():.3f} (goal <= 0.333; medians {statistics.median(k.walls) / statistics.median(p.walls):.3f}),"
+                  f" RSS {k.peak / p.peak:.3f} (goal <= 0.25), EC2 calls {k.calls / p.calls:.2f}{ratio}")
+            kc, pc = statistics.mean(k.counted_walls), statistics.mean(p.counted_walls)
+            print(f"through the counting proxy: kiln {kc * 1000:.1f} ms, packer {pc * 1000:.1f} ms, wall {kc / pc:.3f}")
 finally:
     proxy.shutdown()
     sshd.kill()

@@ -13,10 +13,9 @@ import os, shutil, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.chdir(common.root)
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-kiln = os.environ.get("KILN") or os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")), "release", "kiln")
+kiln = common.kiln_path()
 env = dict(os.environ, CHECKPOINT_DISABLE="1")
 cases = [
     ("fixtures/build-demo", ["validate", "-var-file=fixtures/build-demo/demo.pkrvars.hcl", "fixtures/build-demo"]),
