@@ -59,8 +59,7 @@ fn rustc_version() -> Option<(u32, u32)> {
     let rustc = std::env::var_os("RUSTC")?;
     let out = Command::new(rustc).arg("-V").output().ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
-    let mut parts = text.split_whitespace().nth(1)?.split('.');
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    major_minor(text.split_whitespace().nth(1)?)
 }
 
 /// The build machine's glibc version, from `getconf GNU_LIBC_VERSION`
@@ -68,7 +67,12 @@ fn rustc_version() -> Option<(u32, u32)> {
 fn host_glibc() -> Option<(u32, u32)> {
     let out = Command::new("getconf").arg("GNU_LIBC_VERSION").output().ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
-    let version = text.trim().strip_prefix("glibc ")?;
+    major_minor(text.trim().strip_prefix("glibc ")?)
+}
+
+/// The first two numbers of a version: "1.95.0" and "2.36" give (1, 95)
+/// and (2, 36); letters ending the minor number ("2.36b") are ignored.
+fn major_minor(version: &str) -> Option<(u32, u32)> {
     let mut parts = version.split('.');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()?;

@@ -1,7 +1,7 @@
 //! Diagnostics: every user-facing error or warning carries the file, the byte
 //! span (miette turns it into line, column and a snippet), and a hint.
 
-use miette::{LabeledSpan, NamedSource, Severity, SourceSpan};
+use miette::{LabeledSpan, NamedSource, Severity, SourceCode, SourceSpan};
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub struct SourceFile {
     pub name: Arc<str>,
     pub text: Arc<str>,
-    named: Arc<NamedSource<Arc<str>>>,
+    named: Arc<Snippets>,
     /// Set when this text was translated from another file (`*.pkr.json`
     /// is read as native syntax written from the JSON): diagnostics then
     /// point into that file instead.
@@ -57,7 +57,7 @@ impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
         let name: Arc<str> = Arc::from(name.into());
         let text: Arc<str> = Arc::from(text.into());
-        let named = Arc::new(NamedSource::new(&name, text.clone()).with_language("hcl"));
+        let named = Arc::new(Snippets(NamedSource::new(&name, text.clone()).with_language("hcl")));
         SourceFile { name, text, named, remap: None }
     }
 
@@ -76,6 +76,17 @@ impl SourceFile {
     }
 
     /// `name:line` of an offset, in the file the user wrote.
+    /// `span` as a label can show it: cut to the window of its first line
+    /// when its snippet would hold a long line.
+    fn fit_label(&self, span: Range<usize>) -> Range<usize> {
+        let len = span.end.saturating_sub(span.start);
+        if !self.named.too_wide(&SourceSpan::new(span.start.into(), len)) {
+            return span;
+        }
+        let w = window(&self.text, span.start);
+        span.start..span.end.min(w.end).max(span.start)
+    }
+
     pub fn line_of(&self, offset: usize) -> String {
         let (src, span) = self.resolve(offset..offset);
         format!("{}:{}", src.name, src.line_col(span.start).0)
@@ -104,6 +115,74 @@ impl SourceFile {
         }
         self.text.len()
     }
+}
+
+/// A line longer than this many characters is shown in part: a minified
+/// JSON template is one line of thousands, and a snippet of all of it
+/// buries the place it points at.
+const LONG_LINE: usize = 100;
+/// How much of a long line a snippet shows, and how much of that comes
+/// before the place it points at.
+const WINDOW: usize = 80;
+const WINDOW_BEFORE: usize = 30;
+
+/// The text miette reads snippets from: as it is, except that where a
+/// snippet would hold a long line it holds only a window of the line the
+/// diagnostic points at ([`window`]); its labels are cut to fit
+/// ([`SourceFile::fit_label`]). Line and column numbers stay those of the
+/// file.
+struct Snippets(NamedSource<Arc<str>>);
+
+impl Snippets {
+    fn text(&self) -> &str {
+        self.0.inner()
+    }
+
+    /// Whether the snippet miette would show for `span` holds a long line.
+    fn too_wide(&self, span: &SourceSpan) -> bool {
+        match self.0.read_span(span, 1, 1) {
+            Ok(c) => String::from_utf8_lossy(c.data()).lines().any(|l| l.chars().count() > LONG_LINE),
+            Err(_) => false,
+        }
+    }
+}
+
+impl SourceCode for Snippets {
+    fn read_span<'a>(&'a self, span: &SourceSpan, before: usize, after: usize) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        // Without context lines miette only takes the line and column of
+        // the span's start from the answer (the snippet's header).
+        if (before == 0 && after == 0) || !self.too_wide(span) {
+            return self.0.read_span(span, before, after);
+        }
+        let text = self.text();
+        let w = window(text, span.offset());
+        let before_w = &text[..w.start];
+        let line = before_w.matches('\n').count();
+        let column = before_w.rsplit('\n').next().map_or(0, |l| l.chars().count());
+        let contents = miette::MietteSpanContents::new_named(self.0.name().to_string(), &text.as_bytes()[w.clone()], (w.start, w.len()).into(), line, column, 1).with_language("hcl");
+        Ok(Box::new(contents))
+    }
+}
+
+/// The part of the line holding byte `at` that a snippet shows when the
+/// line is long: up to [`WINDOW`] characters, [`WINDOW_BEFORE`] of them
+/// before `at` where the line has them (more when `at` is near its end).
+/// It depends only on `at`, so a label cut to it reads the same window.
+fn window(text: &str, at: usize) -> Range<usize> {
+    let at = floor_char_boundary(text, at.min(text.len()));
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let mut line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    if text[line_start..line_end].ends_with('\r') {
+        line_end -= 1;
+    }
+    let back = |from: usize, n: usize| text[line_start..from].char_indices().rev().take(n).last().map_or(from, |(i, _)| line_start + i);
+    let forward = |from: usize, n: usize| text[from..line_end].char_indices().nth(n).map_or(line_end, |(i, _)| from + i);
+    let mut start = back(at.min(line_end), WINDOW_BEFORE);
+    let end = forward(start, WINDOW);
+    if end == line_end {
+        start = back(line_end, WINDOW).min(start);
+    }
+    start..end
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -229,12 +308,11 @@ impl miette::Diagnostic for Diag {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source.as_ref().map(|s| &*s.named as &dyn miette::SourceCode)
+        self.source.as_ref().map(|s| &*s.named as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let span = self.span.clone()?;
-        self.source.as_ref()?;
+        let span = self.source.as_ref()?.fit_label(self.span.clone()?);
         let len = span.end.saturating_sub(span.start);
         let label = self.label.clone().or_else(|| Some("here".into()));
         Some(Box::new(std::iter::once(LabeledSpan::new_with_span(label, SourceSpan::new(span.start.into(), len)))))
@@ -307,4 +385,49 @@ pub fn render(diags: &[Diag], color: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_of_a_long_line() {
+        let line: String = (0..300).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let text = format!("x = 1\n{line}\r\ny = 2\n");
+        let line_start = 6;
+        // far into the line: WINDOW_BEFORE characters before, WINDOW in all
+        let w = window(&text, line_start + 150);
+        assert_eq!((w.start, w.len()), (line_start + 150 - WINDOW_BEFORE, WINDOW));
+        // near its start: from the start
+        assert_eq!(window(&text, line_start + 3), line_start..line_start + WINDOW);
+        // near its end: the last WINDOW characters, without the \r
+        let w = window(&text, line_start + 295);
+        assert_eq!(w, line_start + 300 - WINDOW..line_start + 300);
+        // a short line is a window of itself
+        assert_eq!(window(&text, 2), 0..5);
+    }
+
+    #[test]
+    fn window_keeps_to_character_boundaries() {
+        let text: String = "é€😀a".repeat(100);
+        for at in 0..=text.len() {
+            let w = window(&text, at);
+            assert!(text.is_char_boundary(w.start) && text.is_char_boundary(w.end), "{at}: {w:?}");
+            assert!(w.start <= at.min(text.len()) && text[w.clone()].chars().count() <= WINDOW, "{at}: {w:?}");
+        }
+    }
+
+    #[test]
+    fn a_label_on_a_long_line_is_cut_to_its_window() {
+        let text = format!("a = \"{}\"\nb = 2\n", "z".repeat(500));
+        let src = SourceFile::new("t.pkr.hcl", text.clone());
+        let label = src.fit_label(4..text.find('\n').expect("nl"));
+        assert_eq!(label, 4..window(&text, 4).end);
+        // on a short line, whole
+        let b = text.find("b = 2").expect("b");
+        assert_eq!(src.fit_label(b..b + 5), b..b + 5);
+        let out = render(&[Diag::error("x").at(&src, Some(4..600))], false);
+        assert!(out.lines().all(|l| l.chars().count() < 120), "{out}");
+    }
 }

@@ -194,3 +194,33 @@ fn legacy_json_points_at_the_right_one_of_repeated_keys() {
     assert!(out.contains("'ssh_port' expected type") && out.contains("t.json:4:59"), "{out}");
     assert!(out.contains("unknown configuration key: 'inlin'") && out.contains("t.json:8:68"), "{out}");
 }
+
+/// A long line (a minified JSON template, a generated HCL file) is shown in
+/// part: the window around the place the diagnostic points at, at its real
+/// line and column, never the thousands of characters around it.
+#[test]
+fn long_lines_are_shown_around_the_error() {
+    let width = |out: &str| out.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    // a legacy JSON template on one line, the bad key far into it
+    let filler: String = (0..60).map(|i| format!("\"v{i}\": \"{i}\", ")).collect();
+    let src = format!("{{\"variables\": {{{filler}\"last\": \"x\"}}, \"builders\": [{{\"type\": \"null\", \"communicator\": \"none\", \"ssh_prt\": 1}}]}}");
+    let col = src.find("\"ssh_prt\"").expect("key") + 1;
+    let (out, rc) = validate_named("t.json", &src);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains(&format!("t.json:1:{col}")), "the real column, {col}:\n{out}");
+    assert!(out.contains("\"ssh_prt\": 1"), "the snippet shows the offending key:\n{out}");
+    assert!(!out.contains("\"v1\": \"1\""), "the snippet is not the whole line:\n{out}");
+    assert!(width(&out) < 130, "no line of the output is long:\n{out}");
+
+    // HCL: the error on a short line between two long ones
+    let long = |name: &str| format!("  {name} = {{ {} }}\n", (0..40).map(|i| format!("k{i} = \"{i}\"")).collect::<Vec<_>>().join(", "));
+    let src = format!("locals {{\n{}  b = uper(\"x\")\n{}}}\n", long("t1"), long("t2"));
+    let (out, rc) = validate(&src, &[]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("t.pkr.hcl:3:7") && out.contains("b = uper(\"x\")") && out.contains("did you mean \"upper\"?"), "{out}");
+    assert!(width(&out) < 130, "no line of the output is long:\n{out}");
+
+    // short lines keep their context lines
+    let (out, _) = validate("locals {\n  a = 1\n  b = uper(\"x\")\n  c = 2\n}\n", &[]);
+    assert!(out.contains("a = 1") && out.contains("c = 2"), "{out}");
+}
