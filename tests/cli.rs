@@ -20,3 +20,24 @@ fn version_command_and_flags() {
     let out = common::kiln().arg("frobnicate").output().expect("run");
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A flag kiln does not know is a usage error (exit 1, as in Packer), and
+/// the message and the help name flags as Packer users type them.
+#[test]
+fn flag_errors_and_help_speak_single_dash() {
+    let out = common::kiln().args(["validate", "-color=false", "t.json"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'-color'") && !err.contains("--color"), "{err}");
+    assert!(err.contains("'-no-color'"), "the near miss, single-dash: {err}");
+
+    let out = common::kiln().args(["build", "-bogus", "t.json"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'-bogus'") && err.contains("'-- -bogus'"), "a bare -- stays: {err}");
+
+    let out = common::kiln().args(["build", "-help"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("-var-file") && help.contains("-on-error") && !help.contains("--var"), "{help}");
+}

@@ -100,6 +100,13 @@ fn normalise_args(args: impl Iterator<Item = String>) -> Vec<String> {
     out
 }
 
+/// clap's words with Packer's single-dash flags: `--var-file` becomes
+/// `-var-file` (as [`normalise_args`] reads it), a bare `--` stays.
+fn single_dash(text: &str) -> String {
+    static FLAG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| regex::Regex::new(r"(^|[\s'\[(<,])--([A-Za-z])").expect("a valid pattern"));
+    FLAG.replace_all(text, "$1-$2").into_owned()
+}
+
 /// Print diagnostics to stderr; colour when stderr is a terminal.
 pub fn print_diags(diags: &Diags, color: bool) {
     if diags.is_empty() {
@@ -132,9 +139,15 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            return code;
+            // Help and errors name the flags as they are typed (`-var`).
+            let text = single_dash(&e.render().to_string());
+            return if e.use_stderr() {
+                eprint!("{text}");
+                1
+            } else {
+                print!("{text}");
+                0
+            };
         }
     };
     match cli.command {
