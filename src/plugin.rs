@@ -99,6 +99,16 @@ pub fn validate(kind: PluginKind, name: &str, config: &Config) -> Vec<String> {
 /// Plugin names `required_plugins` may list (all built in).
 pub const KNOWN_PLUGIN_SOURCES: &[&str] = &["github.com/hashicorp/amazon", "github.com/hashicorp/qemu", "github.com/hashicorp/null", "github.com/hashicorp/file"];
 
+/// The release of a plugin whose options a built-in one follows, where it
+/// follows one release's documentation (amazon-ebs and amazon-ami: that of
+/// packer-plugin-amazon 1.7.0).
+pub fn built_in_version(source: &str) -> Option<&'static str> {
+    match source {
+        "github.com/hashicorp/amazon" => Some("1.7.0"),
+        _ => None,
+    }
+}
+
 // ---- typed accessors used by plugins to read their Config ----
 
 /// What a string option reads as while its value is not known yet: `validate`

@@ -41,3 +41,56 @@ fn flag_errors_and_help_speak_single_dash() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("-var-file") && help.contains("-on-error") && !help.contains("--var"), "{help}");
 }
+
+fn init_in(files: &[(&str, &str)], args: &[&str]) -> (String, String, i32) {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    let out = common::kiln().arg("init").args(args).current_dir(dir.path()).env("NO_COLOR", "1").output().expect("run");
+    let (o, e) = common::text(&out);
+    (o, e, out.status.code().unwrap_or(-1))
+}
+
+/// `packer init` is the first line of most HCL2 pipelines: kiln's plugins
+/// are built in, so it checks what the template requires and installs
+/// nothing; exit codes as Packer's.
+#[test]
+fn init_checks_required_plugins() {
+    let plugins = |body: &str| format!("packer {{\n  required_plugins {{\n{body}  }}\n}}\nsource \"null\" \"a\" {{\n  communicator = \"none\"\n}}\nbuild {{\n  sources = [\"source.null.a\"]\n}}\n");
+    let amazon = "    amazon = {\n      version = \">= 1.2.8\"\n      source  = \"github.com/hashicorp/amazon\"\n    }\n";
+    // a directory and a file, with and without -upgrade
+    for args in [&["."][..], &["-upgrade", "t.pkr.hcl"]] {
+        let (out, err, rc) = init_in(&[("t.pkr.hcl", &plugins(amazon))], args);
+        assert_eq!(rc, 0, "{out}{err}");
+        assert!(out.contains("github.com/hashicorp/amazon") && out.contains("built into kiln"), "{out}");
+        assert!(!out.contains("Warning"), "{out}");
+    }
+    // a version kiln's amazon does not follow: said, not fatal
+    let (out, _, rc) = init_in(&[("t.pkr.hcl", &plugins(&amazon.replace(">= 1.2.8", ">= 9.0")))], &["."]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("Warning") && out.contains("\">= 9.0\""), "{out}");
+    // a plugin kiln does not have: exit 1, at its line
+    let (out, err, rc) = init_in(&[("t.pkr.hcl", &plugins("    azure = {\n      source = \"github.com/hashicorp/azure\"\n    }\n"))], &["."]);
+    assert_eq!(rc, 1, "{out}{err}");
+    assert!(err.contains("Unknown plugin") && err.contains("t.pkr.hcl:3:13"), "{err}");
+    // a malformed constraint
+    let (_, err, rc) = init_in(&[("t.pkr.hcl", &plugins(&amazon.replace(">= 1.2.8", "newest")))], &["."]);
+    assert_eq!(rc, 1, "{err}");
+    assert!(err.contains("Invalid version constraint"), "{err}");
+    // no packer block: nothing to do
+    let (out, err, rc) = init_in(&[("t.pkr.hcl", "source \"null\" \"a\" {\n  communicator = \"none\"\n}\n")], &["."]);
+    assert_eq!((rc, out.as_str()), (0, ""), "{err}");
+    // a syntax error, an empty directory, a JSON template: exit 1
+    let (_, err, rc) = init_in(&[("t.pkr.hcl", "packer {\n")], &["."]);
+    assert_eq!(rc, 1, "{err}");
+    let (_, err, rc) = init_in(&[], &["."]);
+    assert_eq!(rc, 1, "{err}");
+    assert!(err.contains("Could not find any config file"), "{err}");
+    let (_, err, rc) = init_in(&[("t.json", "{\"builders\": [{\"type\": \"null\", \"communicator\": \"none\"}]}")], &["t.json"]);
+    assert_eq!(rc, 1, "{err}");
+    assert!(err.contains("supported for HCL2 configuration templates only"), "{err}");
+    // no template at all is a usage error
+    let (_, _, rc) = init_in(&[], &[]);
+    assert_eq!(rc, 1);
+}

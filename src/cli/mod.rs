@@ -6,6 +6,7 @@ mod console;
 mod fmt;
 mod guestfwd;
 mod hcl2_upgrade;
+mod init;
 mod inspect;
 mod log;
 mod validate;
@@ -34,6 +35,8 @@ enum Command {
     Console(console::ConsoleArgs),
     /// Delete the cloud resources of builds that were killed (kiln extension)
     Cleanup(cleanup::CleanupArgs),
+    /// Install missing plugins (all of kiln's are built in: checks required_plugins)
+    Init(init::InitArgs),
     /// Rewrite HCL2 templates and var files in canonical format
     Fmt(fmt::FmtArgs),
     /// Transform a JSON template into an HCL2 configuration
@@ -156,6 +159,7 @@ pub fn main() -> i32 {
         Command::Inspect(a) => inspect::run(a),
         Command::Console(a) => console::run(a),
         Command::Fmt(a) => fmt::run(a),
+        Command::Init(a) => init::run(a),
         Command::Cleanup(a) => cleanup::run(a),
         Command::GuestFwd(a) => guestfwd::run(a),
         Command::Hcl2Upgrade(a) => hcl2_upgrade::run(a),

@@ -13,6 +13,7 @@ pub mod types;
 mod builds;
 mod locals;
 mod packer_block;
+pub use packer_block::{version_satisfies, PluginRequirement};
 mod variables;
 
 use crate::diag::{Diag, Diags};
@@ -88,6 +89,31 @@ fn parse_any(path: &Path) -> Result<File, Diag> {
     parse::parse_file(path)
 }
 
+/// The plugins an HCL2 template (file or directory) requires, from its
+/// `packer {}` blocks, which are checked as `validate` checks them (what
+/// `kiln init` reads; nothing else of the template is evaluated).
+pub fn plugin_requirements(path: &Path) -> (Vec<packer_block::PluginRequirement>, Diags) {
+    let mut diags = Diags::new();
+    let (paths, _) = match discover(path) {
+        Ok(x) => x,
+        Err(d) => return (Vec::new(), d.into()),
+    };
+    let mut files = Vec::new();
+    for p in &paths {
+        match parse_any(p) {
+            Ok(f) => files.push(f),
+            Err(d) => diags.push(d),
+        }
+    }
+    if diags.has_errors() {
+        return (Vec::new(), diags);
+    }
+    let env = FnEnv::new(std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")));
+    packer_block::check_top_level(&files, &mut diags);
+    let required = packer_block::check_packer_blocks(&files, &env, &mut diags);
+    (required, diags)
+}
+
 /// Load an HCL2 template (file or directory) into a graph.
 pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     let mut diags = Diags::new();
@@ -125,7 +151,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     let mut graph = Graph { frontend: "hcl2".into(), ..Graph::default() };
     // Top-level structure and the packer block first.
     packer_block::check_top_level(&files, &mut diags);
-    packer_block::check_packer_blocks(&files, &env, &mut diags);
+    let _ = packer_block::check_packer_blocks(&files, &env, &mut diags);
     if diags.has_errors() {
         return (None, diags);
     }

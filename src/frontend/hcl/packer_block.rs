@@ -45,8 +45,22 @@ pub fn check_top_level(files: &[File], diags: &mut Diags) {
     }
 }
 
-pub fn check_packer_blocks(files: &[File], env: &FnEnv, diags: &mut Diags) {
+/// One entry of a `required_plugins` block.
+#[derive(Debug, Clone)]
+pub struct PluginRequirement {
+    /// The name it is required as (`amazon = { … }`).
+    pub name: String,
+    pub source: String,
+    /// The version constraint, when one is given.
+    pub version: Option<String>,
+}
+
+/// Check every `packer {}` block: its arguments, `required_version`
+/// against the Packer release kiln follows, and `required_plugins` against
+/// the plugins kiln has built in; answers the plugins required.
+pub fn check_packer_blocks(files: &[File], env: &FnEnv, diags: &mut Diags) -> Vec<PluginRequirement> {
     let root = Attrs::new();
+    let mut required = Vec::new();
     for f in files {
         for b in f.body.get_blocks("packer") {
             let view = BlockView::of(b, f);
@@ -82,8 +96,16 @@ pub fn check_packer_blocks(files: &[File], env: &FnEnv, diags: &mut Diags) {
                         }
                     };
                     let source = v.as_attrs().and_then(|m| m.get("source")).and_then(Value::as_str).map(str::to_string);
+                    let version = v.as_attrs().and_then(|m| m.get("version")).and_then(Value::as_str).map(str::to_string);
                     match source {
-                        Some(s) if crate::plugin::KNOWN_PLUGIN_SOURCES.contains(&s.as_str()) => {}
+                        Some(s) if crate::plugin::KNOWN_PLUGIN_SOURCES.contains(&s.as_str()) => {
+                            if let Some(c) = &version {
+                                if let Err(e) = version_satisfies(c, "0.0.0") {
+                                    diags.push(Diag::error("Invalid version constraint").detail(e).at(&f.src, p.value.span()));
+                                }
+                            }
+                            required.push(PluginRequirement { name: p.key.value().as_str().to_string(), source: s, version });
+                        }
                         Some(s) => diags.push(
                             Diag::error("Unknown plugin")
                                 .detail(format!("kiln has no built-in plugin {s:?} (required as {:?}).", p.key.value().as_str()))
@@ -113,6 +135,7 @@ pub fn check_packer_blocks(files: &[File], env: &FnEnv, diags: &mut Diags) {
             }
         }
     }
+    required
 }
 
 fn parse_version(s: &str) -> Option<Vec<u64>> {
