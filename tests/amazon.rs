@@ -974,6 +974,13 @@ build {{
     let out = aws_env(w.kiln().args(["validate", "-evaluate-datasources"]).arg(&via_proxy)).output().expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(proxy.calls().iter().any(|c| c == "DescribeImages"), "{:?}", proxy.calls());
+    // Without credentials: the data source's error says where kiln looked,
+    // and EC2 is not asked.
+    proxy.reset();
+    let out = w.kiln().args(["validate", "-evaluate-datasources"]).arg(&via_proxy).output().expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("No valid credential sources found") && text(&out).contains("AWS_ACCESS_KEY_ID"), "{}", text(&out));
+    assert!(proxy.calls().is_empty(), "asked EC2 without credentials: {:?}", proxy.calls());
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");

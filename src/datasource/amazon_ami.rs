@@ -27,6 +27,9 @@ pub fn validate(c: &Config) -> Vec<String> {
 async fn lookup(c: &Config) -> Result<Value, String> {
     let access = Access::from_config(c)?;
     let aws = client::load(&access).await;
+    // Without credentials, say where kiln looked (the call's own error
+    // names only the last source of the chain, the instance role).
+    aws.check_credentials().await?;
     let filters: Vec<aws_sdk_ec2::types::Filter> =
         filter_of(c).iter().map(|(k, v)| aws_sdk_ec2::types::Filter::builder().name(k).set_values(Some(v.split(',').map(|s| s.trim().to_string()).collect())).build()).collect();
     let mut q = aws.ec2().describe_images().set_filters(Some(filters)).set_owners(Some(get_strings(c, "owners")));
