@@ -305,6 +305,56 @@ fn a_wrong_key_is_an_authentication_error_not_a_hang() {
     let _ = std::io::stdout().flush();
 }
 
+/// `ssh_timeout` is how long kiln keeps trying: a machine whose sshd comes
+/// up shortly before it runs out is reached (the retry pauses grow, and
+/// the last one is cut short so that an attempt is made at the deadline),
+/// and one that never comes up fails no sooner than the timeout.
+#[test]
+fn ssh_keeps_trying_until_its_timeout() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    // A port that opens 1.8 s after the build starts, forwarding to sshd.
+    let late = free_port();
+    let upstream = sshd.port;
+    let opened = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1800));
+        let l = std::net::TcpListener::bind(("127.0.0.1", late)).expect("bind the late port");
+        l.set_nonblocking(true).expect("nonblocking");
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            match l.accept() {
+                Ok((c, _)) => {
+                    let _ = c.set_nonblocking(false);
+                    let Ok(u) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else { return };
+                    for (mut from, mut to) in [(c.try_clone().expect("clone"), u.try_clone().expect("clone")), (u, c)] {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    let tpl = template(&sshd, &shell("\"echo reached late\"")).replace(&format!("ssh_port             = {}", sshd.port), &format!("ssh_port             = {late}")).replace("\"20s\"", "\"2500ms\"");
+    let out = build(dir.path(), &tpl);
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}\n{e}");
+    assert!(o.contains("reached late"), "{o}");
+    drop(opened);
+
+    // Nothing listening: a failure, after the whole timeout.
+    let closed = free_port();
+    let tpl = template(&sshd, &shell("\"true\"")).replace(&format!("ssh_port             = {}", sshd.port), &format!("ssh_port             = {closed}")).replace("\"20s\"", "\"2s\"");
+    let started = Instant::now();
+    let out = build(dir.path(), &tpl);
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(o.contains("Timeout waiting for SSH (2s elapsed)"), "{o}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "gave up before ssh_timeout: {:?}", started.elapsed());
+}
+
 #[test]
 fn a_key_login_sends_its_signature_at_once_without_the_optional_query() {
     // RFC 4252 lets a client ask whether a key would do before signing; sshd

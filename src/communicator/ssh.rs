@@ -389,12 +389,17 @@ impl Ssh {
                 Ok(Err(ConnectError::Fatal(e))) => return Err(BuildError::Failed(e)),
                 Err(_) => last = "connection attempt timed out".into(),
             }
-            if Instant::now() + pause > deadline {
+            // Keep trying until the deadline itself: the last pause is cut
+            // short so that one attempt is made at it (a machine that
+            // answers just before its ssh_timeout is reached).
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(BuildError::Failed(format!("Timeout waiting for SSH ({} elapsed): last error: {last}", crate::util::duration::format(self.settings.timeout))));
             }
+            let wait = pause.min(deadline - now);
             match ctx {
-                Some(ctx) => ctx.sleep(pause).await?,
-                None => tokio::time::sleep(pause).await,
+                Some(ctx) => ctx.sleep(wait).await?,
+                None => tokio::time::sleep(wait).await,
             }
             pause = (pause * 2).min(Duration::from_secs(5));
         }
