@@ -572,6 +572,10 @@ fn copies_to_every_region_are_made_at_once() {
         assert!(tags.tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")), "{region}: copy untagged: {tags:?}");
     }
     assert!(t.contains("Waiting for all copies to complete"), "{t}");
+    // Listed as Packer lists them, sorted by region.
+    let artifacts = &t[t.find("AMIs were created:").unwrap_or_else(|| panic!("{t}"))..];
+    let regions: Vec<&str> = artifacts.lines().skip(1).take(3).filter_map(|l| l.split(':').next()).collect();
+    assert_eq!(regions, ["eu-west-1", "us-east-1", "us-west-2"], "{t}");
     assert_no_leaks(&h, "copies to two regions");
 }
 
@@ -1788,6 +1792,44 @@ fn skip_save_build_region_keeps_only_the_copies() {
         let snaps = h.client().describe_snapshots().owner_ids("self").send().await.expect("snapshots");
         assert!(snaps.snapshots().iter().all(|sn| !sn.tags().iter().any(|t| t.key() == Some("Snap"))), "an intermediary snapshot is left: {:?}", snaps.snapshots());
     });
+}
+
+/// `encrypt_boot = true`: as in Packer, the AMI CreateImage makes is an
+/// intermediary under a name of its own, copied within the build region
+/// (and to every `ami_regions` one) with encryption and `kms_key_id`, then
+/// deregistered with its snapshots; the encrypted copies are the artifact,
+/// tagged, listed in Packer's (sorted) order.
+#[test]
+fn encrypt_boot_keeps_only_encrypted_copies() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let extra = "  encrypt_boot = true\n  kms_key_id = \"alias/kiln-test\"\n  ami_regions = [\"us-west-2\"]\n  snapshot_tags = { Snap = \"enc\" }\n";
+    let tpl = small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\"").replace("kiln-test-${uuidv4()}", "kiln-encrypted");
+    let f = w.write("enc.pkr.hcl", &tpl);
+    let out = build(&w, &f);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("Creating AMI kiln-intermediary-"), "{t}");
+    let copies = proxy.params("CopyImage");
+    let asked: Vec<&String> = copies.iter().filter(|p| p.starts_with("Encrypted=") || p.starts_with("KmsKeyId=") || p.starts_with("Name=")).collect();
+    assert_eq!(asked.iter().filter(|p| **p == "Encrypted=true").count(), 2, "two encrypted copies (us-east-1 itself, us-west-2): {copies:?}");
+    assert_eq!(asked.iter().filter(|p| **p == "KmsKeyId=alias/kiln-test").count(), 2, "{copies:?}");
+    assert_eq!(asked.iter().filter(|p| **p == "Name=kiln-encrypted").count(), 2, "{copies:?}");
+    let mut ids = Vec::new();
+    for region in ["us-east-1", "us-west-2"] {
+        let c = ec2::client_at(&h.moto.endpoint(), region);
+        let inv = rt().block_on(inventory(&c));
+        assert!(inv.leaks().is_empty(), "{region}: leaked {:?}", inv.leaks());
+        assert_eq!(inv.amis.len(), 1, "{region}: only the encrypted copy is kept: {inv:?}");
+        assert_eq!(inv.amis[0].1, "kiln-encrypted", "{region}: {inv:?}");
+        let tags = rt().block_on(c.describe_tags().filters(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(&inv.amis[0].0).build()).send()).expect("DescribeTags");
+        assert!(tags.tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")), "{region}: copy untagged: {tags:?}");
+        ids.push(format!("{region}: {}", inv.amis[0].0));
+    }
+    let artifacts = &t[t.find("AMIs were created:").unwrap_or_else(|| panic!("{t}"))..];
+    assert!(artifacts.contains(&format!("AMIs were created:\n{}\n{}\n", ids[0], ids[1])), "the copies, sorted, are the artifact:\n{t}");
+    assert_no_leaks(&h, "encrypt_boot");
 }
 
 /// `subnet_filter`: several matches are an error unless `most_free` (the

@@ -89,11 +89,13 @@ impl Builder for AmazonEbs {
         if state.amis.is_empty() {
             return Ok(None);
         }
-        let id = state.amis.iter().map(|(r, a)| format!("{r}:{a}")).collect::<Vec<_>>().join(",");
-        let mut description = String::from("AMIs were created:\n");
-        for (r, a) in &state.amis {
-            description.push_str(&format!("{r}: {a}\n"));
-        }
+        // Sorted, as Packer sorts them: scripts take the first of the id.
+        let mut ids: Vec<String> = state.amis.iter().map(|(r, a)| format!("{r}:{a}")).collect();
+        ids.sort();
+        let mut lines: Vec<String> = state.amis.iter().map(|(r, a)| format!("{r}: {a}")).collect();
+        lines.sort();
+        let id = ids.join(",");
+        let description = format!("AMIs were created:\n{}\n", lines.join("\n"));
         Ok(Some(Artifact { builder_type: "amazon-ebs".into(), id, files: Vec::new(), description }))
     }
 }

@@ -173,9 +173,10 @@ impl Step<State> for CreateAmi<'_> {
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let id = s.instance.as_ref().map(|i| i.id.clone()).unwrap_or_default();
-        // skip_save_build_region: the build region's AMI is an intermediary,
-        // named so that it never meets the real name there.
-        let name = if self.cfg.skip_save_build_region { format!("kiln-intermediary-{}", short_uuid()) } else { self.cfg.ami_name.clone() };
+        // skip_save_build_region, encrypt_boot: the build region's AMI is an
+        // intermediary (the copies are the product), named so that it
+        // never meets the real name there.
+        let name = if intermediary(self.cfg) { format!("kiln-intermediary-{}", short_uuid()) } else { self.cfg.ami_name.clone() };
         ctx.ui.say(&format!("Creating AMI {name} from instance {id}"));
         let r = Resource::Image { region: s.region().to_string(), name: name.clone(), id: None };
         s.track(&r)?;
@@ -231,6 +232,14 @@ impl Step<State> for CreateAmi<'_> {
 
 // ---- 17. AMIRegionCopy --------------------------------------------------------
 
+/// Whether the AMI CreateImage makes is only a step to the ones the build
+/// keeps: with `skip_save_build_region` (only the copies are kept), and
+/// with `encrypt_boot = true`, where, as in Packer, it is copied within
+/// its own region, encrypted, and the unencrypted one removed.
+fn intermediary(cfg: &EbsConfig) -> bool {
+    cfg.skip_save_build_region || cfg.encrypt_boot == Some(true)
+}
+
 pub struct RegionCopy<'a> {
     pub cfg: &'a EbsConfig,
 }
@@ -242,14 +251,23 @@ impl Step<State> for RegionCopy<'_> {
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let Some((src_region, src_ami)) = s.amis.first().cloned() else { return Ok(()) };
+        let intermediary_snaps: Vec<(String, String)> = s.snapshots.iter().filter(|(r, _)| *r == src_region).cloned().collect();
         let mut seen = std::collections::HashSet::new();
-        let targets: Vec<&String> = self.cfg.ami_regions.iter().filter(|r| **r != src_region && seen.insert(*r)).collect();
+        let mut targets: Vec<&String> = self.cfg.ami_regions.iter().filter(|r| **r != src_region && seen.insert(*r)).collect();
+        // encrypt_boot: the build region gets its encrypted copy first.
+        if self.cfg.encrypt_boot == Some(true) && !self.cfg.skip_save_build_region {
+            targets.insert(0, &src_region);
+        }
         // Every copy goes out at once (a copy takes minutes on EC2; one
         // after another, ten regions take ten times as long).
         let description = s.ami_description.clone();
         let mut calls = Vec::new();
         for region in &targets {
-            ctx.ui.say(&format!("Copying AMI ({src_ami}) to other region: {region}"));
+            if **region == src_region {
+                ctx.ui.say(&format!("Copying AMI ({src_ami}) within {region}, encrypted (encrypt_boot)"));
+            } else {
+                ctx.ui.say(&format!("Copying AMI ({src_ami}) to other region: {region}"));
+            }
             let r = Resource::Image { region: region.to_string(), name: self.cfg.ami_name.clone(), id: None };
             s.track(&r)?;
             s.images.push(r);
@@ -305,17 +323,19 @@ impl Step<State> for RegionCopy<'_> {
             s.snapshots.extend(resources::snapshots_of(&img).into_iter().map(|sn| (region.clone(), sn)));
             s.amis.push((region, ami));
         }
-        if self.cfg.skip_save_build_region {
+        if intermediary(self.cfg) {
             // The copies exist: the intermediary has done its job.
-            let mine: Vec<Resource> = s.images.iter().filter(|r| r.region() == src_region).cloned().collect();
-            ctx.ui.say(&format!("Deregistering the intermediary AMI ({src_ami}) in {src_region} and deleting its snapshots (skip_save_build_region)..."));
-            for r in mine {
+            let why = if self.cfg.skip_save_build_region { "skip_save_build_region" } else { "encrypt_boot: the encrypted copy replaces it" };
+            ctx.ui.say(&format!("Deregistering the intermediary AMI ({src_ami}) in {src_region} and deleting its snapshots ({why})..."));
+            let theirs = |r: &Resource| matches!(r, Resource::Image { region, id: Some(id), .. } if *region == src_region && *id == src_ami);
+            let it: Vec<Resource> = s.images.iter().filter(|r| theirs(r)).cloned().collect();
+            for r in it {
                 resources::delete(&s.aws, &r, &s.policy).await.map_err(failed)?;
                 s.release(&r);
                 s.images.retain(|x| !x.same(&r));
             }
-            s.snapshots.retain(|(reg, _)| *reg != src_region);
-            s.amis.retain(|(reg, _)| *reg != src_region);
+            s.snapshots.retain(|sn| !intermediary_snaps.contains(sn));
+            s.amis.retain(|a| *a != (src_region.clone(), src_ami.clone()));
         }
         Ok(())
     }
@@ -437,7 +457,8 @@ impl Step<State> for Tags<'_> {
             let tags = render_tags(ctx, &self.cfg.tags)?;
             let snap_tags = render_tags(ctx, &self.cfg.snapshot_tags)?;
             // The run tags the AMI was made with are its snapshots' too (a copy has none).
-            let run_tags = if region == build_region && run_tags_reach_ami(self.cfg, &region) { s.run_tags.clone() } else { Vec::new() };
+            let made_by_create_image = region == build_region && !intermediary(self.cfg);
+            let run_tags = if made_by_create_image && run_tags_reach_ami(self.cfg, &region) { s.run_tags.clone() } else { Vec::new() };
             if tags.is_empty() && snap_tags.is_empty() && run_tags.is_empty() {
                 continue;
             }
