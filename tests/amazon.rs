@@ -1745,9 +1745,17 @@ fn run_and_ami_options_reach_ec2() {
         ("  insecure_skip_tls_verify = true\n", "insecure_skip_tls_verify is not supported"),
         ("  skip_save_build_region = true\n  ami_regions = [\"us-east-1\"]\n", "skip_save_build_region needs ami_regions with a region other than"),
         ("  snapshot_copy_duration_minutes = 20\n", "snapshot_copy_duration_minutes 20 is invalid"),
+        ("  kms_key_id = \"alias/kiln\"\n", "encrypt_boot must also be true"),
+        ("  encrypt_boot = true\n  ami_regions = [\"us-west-2\"]\n  region_kms_key_ids = { \"eu-west-1\" = \"alias/y\" }\n", "Region eu-west-1 is in region_kms_key_ids"),
+        ("  encrypt_boot = true\n  ami_regions = [\"us-west-2\", \"eu-west-1\"]\n  region_kms_key_ids = { \"eu-west-1\" = \"alias/y\" }\n", "Region us-west-2 is in ami_regions but"),
+        ("  encrypt_boot = true\n  kms_key_id = \"my key\"\n", "is not a valid KMS Key Id"),
+        ("  encrypt_boot = true\n  ami_users = [\"123456789012\"]\n", "Cannot share AMI encrypted with default"),
+        ("  encrypt_boot = true\n  snapshot_users = [\"123456789012\"]\n", "Cannot share snapshot encrypted"),
+        ("  ami_name = \"ab\"\n", "ami_name must be between 3 and 128"),
     ] {
         let tpl = small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\"");
         let tpl = if bad.contains("instance_type") { tpl.replace("  instance_type       = \"t2.micro\"\n", "") } else { tpl };
+        let tpl = if bad.contains("ami_name") { tpl.replace("  ami_name            = \"kiln-test-${uuidv4()}\"\n", "") } else { tpl };
         assert_validate_refuses(&w, &proxy, bad, &tpl, says);
     }
 }
