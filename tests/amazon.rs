@@ -415,10 +415,23 @@ fn an_https_endpoint_is_trusted_through_ssl_cert_file_and_only_then() {
     // Its own certificate: the build goes through.
     let out = aws_env(&mut w.kiln()).args(["build", "-color=false"]).arg(&f).env("SSL_CERT_FILE", &cert).output().expect("run kiln");
     let t = text(&out);
-    let _ = proxy.kill();
     assert_eq!(out.status.code(), Some(0), "{t}");
     let inv = assert_no_leaks(&h, "trusted endpoint");
     assert_eq!(inv.amis.len(), 1, "{inv:?}");
+    // insecure_skip_tls_verify: the certificate is not checked at all (the
+    // wrong CA, as above, and the template's amazon-ami data source too).
+    let insecure = tpl
+        .replace("kiln-https-", "kiln-insecure-")
+        .replace("  custom_endpoint_ec2", "  insecure_skip_tls_verify = true\n  source_ami = data.amazon-ami.a.id\n  custom_endpoint_ec2")
+        .replace("  source_ami = \"ami-04681a1dbd79675a5\"\n", "");
+    let data = format!("data \"amazon-ami\" \"a\" {{\n  region = \"us-east-1\"\n  custom_endpoint_ec2 = \"{endpoint}\"\n  insecure_skip_tls_verify = true\n  filters = {{ image-id = \"ami-04681a1dbd79675a5\" }}\n  owners = [\"137112412989\"]\n}}\n");
+    let f = w.write("insecure.pkr.hcl", &format!("{data}{insecure}"));
+    let out = aws_env(&mut w.kiln()).args(["build", "-color=false"]).arg(&f).env("SSL_CERT_FILE", &other_cert).output().expect("run kiln");
+    let t = text(&out);
+    let _ = proxy.kill();
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let inv = assert_no_leaks(&h, "insecure_skip_tls_verify");
+    assert_eq!(inv.amis.len(), 2, "{inv:?}");
 }
 
 // ---- zero leaks ---------------------------------------------------------------
@@ -1742,7 +1755,6 @@ fn run_and_ami_options_reach_ec2() {
         ("  enable_unlimited_credits = true\n  instance_type = \"m5.large\"\n", "enable_unlimited_credits needs a burstable instance type"),
         ("  imds_support = \"v2\"\n", "imds_support \"v2\" is invalid"),
         ("  enable_nitro_enclave = true\n  spot_price = \"auto\"\n", "enable_nitro_enclave cannot be used with spot instances"),
-        ("  insecure_skip_tls_verify = true\n", "insecure_skip_tls_verify is not supported"),
         ("  skip_save_build_region = true\n  ami_regions = [\"us-east-1\"]\n", "skip_save_build_region needs ami_regions with a region other than"),
         ("  snapshot_copy_duration_minutes = 20\n", "snapshot_copy_duration_minutes 20 is invalid"),
         ("  kms_key_id = \"alias/kiln\"\n", "encrypt_boot must also be true"),

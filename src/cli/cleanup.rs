@@ -70,6 +70,7 @@ async fn replay(path: &std::path::Path, dry_run: bool, mfa_code: Option<&str>) -
         assume_role: header.role_arn.clone().map(|role_arn| AssumeRole { role_arn, ..AssumeRole::default() }),
         vault: header.vault.clone(),
         mfa_code: mfa_code.map(str::to_string),
+        insecure_skip_tls_verify: header.insecure_skip_tls_verify,
         ..Access::default()
     };
     let aws = client::load(&access).await;

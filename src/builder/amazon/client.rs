@@ -125,7 +125,20 @@ pub fn profile_provider(pc: &aws_config::provider_config::ProviderConfig, name: 
 /// Load the SDK config for `access` (credentials are resolved lazily by the
 /// SDK; [`Aws::check_credentials`] resolves them up front).
 pub async fn load(access: &Access) -> Aws {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(access.region.clone())).http_client(http_client());
+    let client = if access.insecure_skip_tls_verify {
+        // Only the build's own calls (EC2, IAM, STS): the credential
+        // providers' endpoints keep their checks.
+        match super::insecure::http_client() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("insecure_skip_tls_verify: {e}; certificates are checked");
+                http_client()
+            }
+        }
+    } else {
+        http_client()
+    };
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(access.region.clone())).http_client(client);
     let retries = access.max_retries.map(|n| n + 1).unwrap_or(5);
     loader = loader.retry_config(RetryConfig::standard().with_max_attempts(retries.max(1)).with_initial_backoff(Duration::from_millis(100)));
     if let Some(e) = &access.endpoint {

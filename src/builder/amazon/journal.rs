@@ -31,6 +31,10 @@ pub struct Header {
     /// Where Vault's AWS engine gave the build its credentials (no secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<super::vault::VaultEngine>,
+    /// The build reached its endpoint with `insecure_skip_tls_verify`, so
+    /// `kiln cleanup` must too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_tls_verify: bool,
     pub started: String,
 }
 

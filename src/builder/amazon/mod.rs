@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod config;
+mod insecure;
 pub mod instance;
 pub mod journal;
 pub mod resources;

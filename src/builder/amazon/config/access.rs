@@ -81,6 +81,8 @@ pub struct Access {
     /// `aws_polling`: a fixed delay between polls, and a bound on them.
     pub poll_delay: Option<Duration>,
     pub poll_max_attempts: Option<u32>,
+    /// `insecure_skip_tls_verify`: HTTPS endpoints' certificates are not checked.
+    pub insecure_skip_tls_verify: bool,
 }
 
 impl std::fmt::Debug for Access {
@@ -178,9 +180,6 @@ impl Access {
                 })
             }
         };
-        if get_bool(c, "insecure_skip_tls_verify") == Some(true) {
-            return Err("insecure_skip_tls_verify is not supported by kiln: add the endpoint's CA certificate to the system trust store (or SSL_CERT_FILE) instead".into());
-        }
         let polling = block(c, "aws_polling").unwrap_or_default();
         let env_num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
         let poll_delay = get_i64(&polling, "delay_seconds").map(|s| s.max(0) as u64).or_else(|| env_num("AWS_POLL_DELAY_SECONDS")).map(Duration::from_secs);
@@ -209,6 +208,7 @@ impl Access {
             vault,
             poll_delay,
             poll_max_attempts,
+            insecure_skip_tls_verify: get_bool(c, "insecure_skip_tls_verify").unwrap_or(false),
         })
     }
 }

@@ -136,6 +136,7 @@ impl State {
             profile: cfg.access.profile.clone(),
             role_arn: cfg.access.assume_role.as_ref().map(|r| r.role_arn.clone()),
             vault: cfg.access.vault.clone(),
+            insecure_skip_tls_verify: cfg.access.insecure_skip_tls_verify,
             started: chrono::Utc::now().to_rfc3339(),
         };
         let journal = Journal::create(&header, &ctx.run_uuid).map_err(failed)?;
