@@ -428,10 +428,31 @@ fn an_https_endpoint_is_trusted_through_ssl_cert_file_and_only_then() {
     let f = w.write("insecure.pkr.hcl", &format!("{data}{insecure}"));
     let out = aws_env(&mut w.kiln()).args(["build", "-color=false"]).arg(&f).env("SSL_CERT_FILE", &other_cert).output().expect("run kiln");
     let t = text(&out);
-    let _ = proxy.kill();
     assert_eq!(out.status.code(), Some(0), "{t}");
     let inv = assert_no_leaks(&h, "insecure_skip_tls_verify");
     assert_eq!(inv.amis.len(), 2, "{inv:?}");
+    // `kiln cleanup` of a journal such a build left: the header says the
+    // endpoint was reached without checks, and cleanup does the same; a
+    // journal without that note is refused by the certificate check.
+    rt().block_on(h.client().create_key_pair().key_name("kiln-left-behind").send()).expect("CreateKeyPair");
+    let journal = |name: &str, insecure: bool| {
+        let flag = if insecure { "\"insecure_skip_tls_verify\":true," } else { "" };
+        w.write(
+            name,
+            &format!("{{\"kiln_journal\":1,\"pid\":4194305,\"build\":\"amazon-ebs.s\",\"region\":\"us-east-1\",\"endpoint\":\"{endpoint}\",{flag}\"started\":\"2026-01-01T00:00:00Z\"}}\n{{\"add\":{{\"kind\":\"key_pair\",\"region\":\"us-east-1\",\"name\":\"kiln-left-behind\"}}}}\n"),
+        )
+    };
+    let checked = journal("checked.jsonl", false);
+    let out = aws_env(&mut w.kiln()).arg("cleanup").arg(&checked).env("SSL_CERT_FILE", &other_cert).output().expect("cleanup");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(checked.exists(), "the journal of a failed cleanup is kept");
+    assert_eq!(rt().block_on(inventory(&h.client())).key_pairs, ["kiln-left-behind"]);
+    let unchecked = journal("unchecked.jsonl", true);
+    let out = aws_env(&mut w.kiln()).arg("cleanup").arg(&unchecked).env("SSL_CERT_FILE", &other_cert).output().expect("cleanup");
+    let _ = proxy.kill();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!unchecked.exists(), "journal kept after a clean cleanup");
+    assert_no_leaks(&h, "cleanup through an unchecked endpoint");
 }
 
 // ---- zero leaks ---------------------------------------------------------------
