@@ -198,3 +198,45 @@ fn names_hcl2_cannot_take_are_refused_and_a_dollar_before_an_action_stays_one() 
     let out = kiln().args(["validate", "t.json.pkr.hcl"]).current_dir(dir.path()).output().expect("validate");
     assert_eq!(out.status.code(), Some(0), "{}\n{hcl}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The builder configuration `kiln inspect --graph=json` shows for `text`
+/// written as `name` (its first build's).
+fn builder_config(name: &str, text: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join(name), text).expect("write");
+    let out = common::kiln().args(["inspect", "--graph=json", name]).current_dir(dir.path()).output().expect("run");
+    let (o, e) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    let g: serde_json::Value = serde_json::from_str(&o).expect("graph JSON");
+    g["builds"][0]["builder"].clone()
+}
+
+/// `clean_resource_name` follows the amazon builders' AMI-name rules in
+/// their own configuration (case, spaces, `()[]./'@_` kept) and Packer's
+/// core rules elsewhere (lower case, only `a-z0-9-`); neither truncates.
+/// In HCL2 the template engine's calls that `hcl2_upgrade` leaves in a
+/// source's strings run as the plugin runs them.
+#[test]
+fn clean_resource_name_follows_the_builders_rules() {
+    let long = "X".repeat(70);
+    let json = format!(
+        r#"{{"builders": [{{"type": "amazon-ebs", "region": "us-east-1", "source_ami": "ami-1", "instance_type": "t2.micro", "communicator": "none",
+            "ami_name": "{{{{clean_resource_name `My App (v1.2): build@3`}}}}", "ami_description": "{{{{clean_resource_name `{long}`}}}}"}},
+          {{"type": "null", "name": "n", "communicator": "none"}}],
+         "provisioners": [{{"type": "shell-local", "inline": ["echo {{{{clean_resource_name `My App (v1.2): build@3`}}}}"]}}]}}"#
+    );
+    let b = builder_config("t.json", &json);
+    assert_eq!(b["ami_name"], "My App (v1.2)- build@3", "{b}");
+    assert_eq!(b["ami_description"].as_str().map(str::len), Some(70), "not truncated: {b}");
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("t.json"), &json).expect("write");
+    let out = common::kiln().args(["inspect", "--graph=json", "t.json"]).current_dir(dir.path()).output().expect("run");
+    let (o, _) = common::text(&out);
+    assert!(o.contains("echo my-app--v1-2---build-3"), "the provisioner's is the core one:\n{o}");
+
+    // HCL2: what hcl2_upgrade writes for it
+    let hcl = "source \"amazon-ebs\" \"a\" {\n  region = \"us-east-1\"\n  source_ami = \"ami-1\"\n  instance_type = \"t2.micro\"\n  communicator = \"none\"\n  ami_name = \"My App {{ clean_resource_name `${formatdate(\"YYYY-MM-DD'T'hh:mm\", \"2026-12-04T03:48:00Z\")}` }}\"\n  tags = {\n    Base = \"{{ .SourceAMIName }}\"\n  }\n}\nbuild {\n  sources = [\"source.amazon-ebs.a\"]\n}\n";
+    let b = builder_config("t.pkr.hcl", hcl);
+    assert_eq!(b["ami_name"], "My App 2026-12-04T03-48", "{b}");
+    assert_eq!(b["tags"]["Base"], "{{ .SourceAMIName }}", "a build value is kept for later: {b}");
+}

@@ -71,6 +71,12 @@ struct SourceUse<'a> {
 }
 
 pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags: &mut Diags) {
+    let template_dir = root.get("path").and_then(Value::as_attrs).and_then(|p| p.get("root")).and_then(Value::as_str).unwrap_or(".");
+    let engine = EngineRun {
+        template_dir: std::fs::canonicalize(template_dir).map(|p| p.display().to_string()).unwrap_or_else(|_| template_dir.to_string()),
+        timestamp: chrono::Utc::now().timestamp().to_string(),
+        uuid: uuid::Uuid::new_v4().to_string(),
+    };
     // All source blocks by TYPE.NAME.
     let mut sources: BTreeMap<(String, String), (&File, &Block)> = BTreeMap::new();
     // Sources already reported (unknown type): builds using them stay quiet.
@@ -179,7 +185,18 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                         builder.insert(k, v);
                     }
                 }
-                let mut errs = crate::communicator::validate(&builder);
+                // As each Packer plugin does when it prepares its
+                // configuration: the template engine's functions in its
+                // strings ({{ clean_resource_name `…` }}, {{ isotime }}, what
+                // hcl2_upgrade leaves), run-time values kept for later.
+                let mut errs = Vec::new();
+                let ctx = engine_ctx(&engine, &display_source_name, &u.ty);
+                for (k, v) in builder.iter_mut() {
+                    if let Err(e) = render_engine(v, &ctx) {
+                        errs.push(format!("{k}: {e}"));
+                    }
+                }
+                errs.extend(crate::communicator::validate(&builder));
                 errs.extend(plugin::validate(PluginKind::Builder, &u.ty, &builder));
                 for e in errs {
                     diags.push(sview.err(&format!("Invalid source {}.{}", u.ty, u.name), e));
@@ -251,6 +268,41 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
 
 /// `only`/`except` inside a template name sources as `TYPE.NAME`
 /// (`source.TYPE.NAME` is accepted too).
+/// The per-run values the template engine hands builders.
+struct EngineRun {
+    template_dir: String,
+    timestamp: String,
+    uuid: String,
+}
+
+fn engine_ctx<'a>(run: &'a EngineRun, name: &'a str, ty: &'a str) -> crate::frontend::legacy::interp::Ctx<'a> {
+    use crate::frontend::legacy::interp::{Ctx, Names};
+    static NO_USER_VARIABLES: BTreeMap<String, String> = BTreeMap::new();
+    Ctx {
+        user: &NO_USER_VARIABLES,
+        allow_env: false,
+        build_name: Some(name),
+        build_type: Some(ty),
+        template_dir: &run.template_dir,
+        timestamp: &run.timestamp,
+        uuid: &run.uuid,
+        names: Names::for_builder(ty),
+    }
+}
+
+/// Every string in `v` through the template engine (only those with `{{`).
+fn render_engine(v: &mut Value, ctx: &crate::frontend::legacy::interp::Ctx) -> Result<(), String> {
+    match v {
+        Value::String(s) if s.contains("{{") => {
+            *s = crate::frontend::legacy::interp::render(s, ctx)?;
+            Ok(())
+        }
+        Value::List(items) | Value::Set(items) | Value::Tuple(items) => items.iter_mut().try_for_each(|i| render_engine(i, ctx)),
+        Value::Map(m) | Value::Object(m) => m.values_mut().try_for_each(|i| render_engine(i, ctx)),
+        _ => Ok(()),
+    }
+}
+
 fn selected(only: &[String], except: &[String], srcref: &str) -> bool {
     let matches = |s: &String| s == srcref || s.strip_prefix("source.") == Some(srcref);
     (only.is_empty() || only.iter().any(matches)) && !except.iter().any(matches)

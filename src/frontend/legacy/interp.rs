@@ -16,6 +16,41 @@ pub struct Ctx<'a> {
     pub template_dir: &'a str,
     pub timestamp: &'a str,
     pub uuid: &'a str,
+    /// Whose rules `clean_resource_name` follows: an amazon builder's own
+    /// configuration has the AMI-name one, everything else Packer's core one.
+    pub names: Names,
+}
+
+/// The two `clean_resource_name`s of Packer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Names {
+    /// Core: lower case, anything but `a-z`, `0-9` and `-` becomes `-`.
+    #[default]
+    Core,
+    /// The amazon builders': what an AMI name may hold (letters, digits,
+    /// `()[] ./-'@_`) is kept as it is, any other byte becomes `-`.
+    Ami,
+}
+
+impl Names {
+    /// Which one a builder's configuration gets.
+    pub fn for_builder(ty: &str) -> Names {
+        if ty.starts_with("amazon-") {
+            Names::Ami
+        } else {
+            Names::Core
+        }
+    }
+}
+
+/// `clean_resource_name` by `names`' rules. Neither truncates: Packer
+/// leaves the length to the cloud's own check.
+pub fn clean_resource_name(s: &str, names: Names) -> String {
+    match names {
+        Names::Core => s.to_lowercase().chars().map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '-' }).collect(),
+        // Byte by byte, as Packer's loop goes: "é" becomes "--".
+        Names::Ami => s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"()[] ./-'@_".contains(&b) { b as char } else { '-' }).collect(),
+    }
 }
 
 fn call(ctx: &Ctx, name: &str, args: &[String]) -> Result<String, String> {
@@ -69,12 +104,7 @@ fn call(ctx: &Ctx, name: &str, args: &[String]) -> Result<String, String> {
             let (old, new, s) = (arg(0)?, arg(1)?, arg(2)?);
             s.replace(&old, &new)
         }
-        "clean_resource_name" => {
-            let s = arg(0)?;
-            let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' }).collect();
-            out.truncate(63);
-            out
-        }
+        "clean_resource_name" => clean_resource_name(&arg(0)?, ctx.names),
         "sed" => return Err("The sed function has been deprecated; use replace or replace_all instead".into()),
         "consul_key" | "vault" | "aws_secretsmanager" => return Err(format!("{name}: reading secrets from external services is not supported by kiln yet")),
         other => return Err(format!("function \"{other}\" not defined")),
@@ -188,7 +218,7 @@ mod tests {
     #[test]
     fn renders() {
         let user = BTreeMap::from([("x".to_string(), "Hello".to_string())]);
-        let ctx = Ctx { user: &user, allow_env: false, build_name: Some("b"), build_type: Some("null"), template_dir: "/t", timestamp: "123", uuid: "u" };
+        let ctx = Ctx { user: &user, allow_env: false, build_name: Some("b"), build_type: Some("null"), template_dir: "/t", timestamp: "123", uuid: "u", names: Names::Core };
         assert_eq!(render("{{user `x`}}-{{timestamp}}", &ctx).unwrap(), "Hello-123");
         assert_eq!(render("{{ user `x` | lower }}", &ctx).unwrap(), "hello");
         assert_eq!(render("id {{ build `ID` }} {{.Vars}}", &ctx).unwrap(), "id {{ build `ID` }} {{.Vars}}");
@@ -205,5 +235,23 @@ mod tests {
         assert!(render("{{ split `a` `-` `x` }}", &ctx).unwrap_err().contains("expected int"));
         assert!(render("{{ sed `s/a/b/` `x` }}", &ctx).unwrap_err().contains("deprecated"));
         assert!(render("{{env `HOME`}}", &ctx).is_err());
+    }
+}
+
+#[cfg(test)]
+mod clean_resource_name_tests {
+    use super::{clean_resource_name, Names};
+
+    #[test]
+    fn core_and_ami_rules() {
+        let s = "My App 2026-12-04T03:43:18Z (v1.2) é";
+        assert_eq!(clean_resource_name(s, Names::Core), "my-app-2026-12-04t03-43-18z--v1-2---");
+        assert_eq!(clean_resource_name(s, Names::Ami), "My App 2026-12-04T03-43-18Z (v1.2) --");
+        // neither truncates
+        let long = "a".repeat(200);
+        assert_eq!(clean_resource_name(&long, Names::Core).len(), 200);
+        assert_eq!(clean_resource_name(&long, Names::Ami).len(), 200);
+        assert_eq!(Names::for_builder("amazon-ebs"), Names::Ami);
+        assert_eq!(Names::for_builder("qemu"), Names::Core);
     }
 }

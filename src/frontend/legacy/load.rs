@@ -1,6 +1,6 @@
 //! Reading a legacy JSON template into the execution graph.
 
-use super::interp::{render, Ctx};
+use super::interp::{render, Ctx, Names};
 use crate::diag::{did_you_mean, Diag, Diags, SourceFile};
 use crate::frontend::hcl::functions::FnEnv;
 use crate::frontend::hcl::{LoadOptions, Loaded};
@@ -121,7 +121,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             J::Null => required.push(name.clone()),
             other => {
                 let raw = json_scalar(other);
-                let ctx = Ctx { user: &user.clone(), allow_env: true, build_name: None, build_type: None, template_dir: &template_dir, timestamp: &timestamp, uuid: &uuid };
+                let ctx = Ctx { user: &user.clone(), allow_env: true, build_name: None, build_type: None, template_dir: &template_dir, timestamp: &timestamp, uuid: &uuid, names: Names::Core };
                 match render(&raw, &ctx) {
                     Ok(v) => {
                         user.insert(name.clone(), v);
@@ -165,7 +165,8 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             continue;
         };
         let name = bm.get("name").and_then(J::as_str).map(str::to_string).unwrap_or_else(|| ty.clone());
-        let ctx = Ctx { user: &user, allow_env: false, build_name: Some(&name), build_type: Some(&ty), template_dir: &template_dir, timestamp: &timestamp, uuid: &uuid };
+        let ctx = Ctx { user: &user, allow_env: false, build_name: Some(&name), build_type: Some(&ty), template_dir: &template_dir, timestamp: &timestamp, uuid: &uuid, names: Names::Core };
+        let builder_ctx = Ctx { names: Names::for_builder(&ty), ..ctx };
         let Some(fields) = plugin::fields(PluginKind::Builder, &ty) else {
             diags.push(
                 Diag::error(format!("Failed to initialize build \"{name}\": builder type not found: {ty}"))
@@ -174,7 +175,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             );
             continue;
         };
-        let builder = decode(&src, &sp, &[format!("/builders/{bi}")], bm, &fields, &["type", "name"], &ctx, &format!("builder {name}"), &mut diags);
+        let builder = decode(&src, &sp, &[format!("/builders/{bi}")], bm, &fields, &["type", "name"], &builder_ctx, &format!("builder {name}"), &mut diags);
         let mut errs = crate::communicator::validate(&builder);
         errs.extend(plugin::validate(PluginKind::Builder, &ty, &builder));
         for e in errs {

@@ -1,7 +1,7 @@
 //! Legacy JSON templates (`builders`, `provisioners`, `post-processors`,
 //! `variables`), lowered into the same graph as HCL2.
 
-mod interp;
+pub(crate) mod interp;
 mod load;
 
 pub use load::load;
