@@ -224,3 +224,49 @@ fn long_lines_are_shown_around_the_error() {
     let (out, _) = validate("locals {\n  a = 1\n  b = uper(\"x\")\n  c = 2\n}\n", &[]);
     assert!(out.contains("a = 1") && out.contains("c = 2"), "{out}");
 }
+
+/// A var file that sets a variable the template does not declare: `validate`
+/// warns unless `-no-warn-undeclared-var`, `build` only with
+/// `-warn-on-undeclared-var` (Packer 1.9's defaults); neither fails.
+#[test]
+fn undeclared_var_file_entries_warn_where_packer_warns() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("t.pkr.hcl"), "variable \"x\" {\n  default = 1\n}\nsource \"null\" \"a\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n}\n")
+        .expect("write");
+    std::fs::write(dir.path().join("v.pkrvars.hcl"), "x = 2\nunused = 3\n").expect("write");
+    let run = |args: &[&str]| {
+        let out = common::kiln().args(args).args(["-var-file=v.pkrvars.hcl", "t.pkr.hcl"]).current_dir(dir.path()).env("NO_COLOR", "1").output().expect("run");
+        let (o, e) = common::text(&out);
+        (out.status.code(), o, e)
+    };
+    let warned = |e: &str| e.contains("Undefined variable") && e.contains("\"unused\"");
+    let (rc, o, e) = run(&["validate"]);
+    assert_eq!(rc, Some(0), "{o}{e}");
+    assert!(warned(&e), "{e}");
+    let (rc, o, e) = run(&["validate", "-no-warn-undeclared-var"]);
+    assert_eq!(rc, Some(0), "{o}{e}");
+    assert!(!warned(&e), "{e}");
+    let (rc, o, e) = run(&["build", "-color=false"]);
+    assert_eq!(rc, Some(0), "{o}{e}");
+    assert!(!warned(&e) && !warned(&o), "{o}{e}");
+    let (rc, o, e) = run(&["build", "-color=false", "-warn-on-undeclared-var"]);
+    assert_eq!(rc, Some(0), "{o}{e}");
+    assert!(warned(&e), "{e}");
+    // -machine-readable: the warning as a `ui,say` line on stdout, and
+    // nothing else for a valid template
+    let (rc, o, e) = run(&["validate", "-machine-readable"]);
+    assert_eq!(rc, Some(0), "{o}{e}");
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(lines.len(), 1, "{o}");
+    let fields: Vec<&str> = lines[0].splitn(5, ',').collect();
+    assert!(fields[0].parse::<u64>().is_ok() && fields[1..4] == ["", "ui", "say"] && fields[4].contains("Undefined variable"), "{o}");
+    assert!(!fields[4].contains('\n'), "{o}");
+    std::fs::write(dir.path().join("v.pkrvars.hcl"), "x = 2\n").expect("write");
+    let (rc, o, e) = run(&["validate", "-machine-readable"]);
+    assert_eq!((rc, o.as_str()), (Some(0), ""), "{e}");
+    // an error: `ui,error`, exit 1
+    std::fs::write(dir.path().join("v.pkrvars.hcl"), "x = \n").expect("write");
+    let (rc, o, _) = run(&["validate", "-machine-readable"]);
+    assert_eq!(rc, Some(1), "{o}");
+    assert!(o.lines().any(|l| l.splitn(5, ',').nth(3) == Some("error")), "{o}");
+}

@@ -36,6 +36,9 @@ pub struct BuildArgs {
     /// Debug mode: pause after each step and before each cleanup (builds run one at a time)
     #[arg(long)]
     debug: bool,
+    /// Warn about var-file assignments to variables the template does not declare
+    #[arg(long = "warn-on-undeclared-var")]
+    warn_on_undeclared_var: bool,
     #[command(flatten)]
     vars: VarArgs,
     /// Template file or directory
@@ -61,6 +64,7 @@ pub fn run(a: BuildArgs) -> i32 {
         }
     };
     opts.evaluate_datasources = true;
+    opts.warn_undeclared_var = a.warn_on_undeclared_var;
     let (loaded, diags) = crate::frontend::load(&opts);
     print_diags(&diags, stderr_color() && a.color);
     let Some(mut loaded) = loaded else { return 1 };

@@ -1,6 +1,7 @@
 //! `kiln validate`
 
 use super::{print_diags, stderr_color, VarArgs};
+use crate::ui::{Ui, UiOptions};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -21,6 +22,12 @@ pub struct ValidateArgs {
     /// Disable colour output
     #[arg(long = "no-color")]
     no_color: bool,
+    /// Do not warn about var-file assignments to variables the template does not declare
+    #[arg(long = "no-warn-undeclared-var")]
+    no_warn_undeclared_var: bool,
+    /// Machine-readable output on stdout: each diagnostic a `ui` line (errors `error`, warnings `say`)
+    #[arg(long = "machine-readable")]
+    machine_readable: bool,
     #[command(flatten)]
     vars: VarArgs,
     /// Template file or directory
@@ -37,17 +44,39 @@ pub fn run(a: ValidateArgs) -> i32 {
     };
     opts.syntax_only = a.syntax_only;
     opts.evaluate_datasources = a.evaluate_datasources;
+    opts.warn_undeclared_var = !a.no_warn_undeclared_var;
     let color = stderr_color() && !a.no_color;
     let (loaded, diags) = crate::frontend::load(&opts);
-    print_diags(&diags, color);
+    if a.machine_readable {
+        // As Packer 1.6.6 prints them: errors as `ui,error`, warnings as
+        // `ui,say`, and nothing more when the template is valid.
+        let ui = Ui::new(UiOptions { machine_readable: true, ..UiOptions::default() }, Vec::new());
+        for d in &diags.0 {
+            let text = crate::diag::render(std::slice::from_ref(d), false);
+            if d.is_error() {
+                ui.error(&text);
+            } else {
+                ui.say(&text);
+            }
+        }
+    } else {
+        print_diags(&diags, color);
+    }
     if diags.has_errors() {
         return 1;
     }
     if let Some(mut l) = loaded {
         if let Err(e) = l.graph.select(&a.only, &a.except) {
-            eprintln!("Error: {e}");
+            if a.machine_readable {
+                Ui::new(UiOptions { machine_readable: true, ..UiOptions::default() }, Vec::new()).error(&format!("Error: {e}"));
+            } else {
+                eprintln!("Error: {e}");
+            }
             return 1;
         }
+    }
+    if a.machine_readable {
+        return 0;
     }
     if a.syntax_only {
         println!("Syntax-only check passed. Everything looks okay.");

@@ -39,6 +39,10 @@ pub struct LoadOptions {
     pub syntax_only: bool,
     /// Run data sources (build always does; validate only when asked).
     pub evaluate_datasources: bool,
+    /// Warn about var-file assignments to undeclared variables (validate
+    /// does unless `-no-warn-undeclared-var`; build only with
+    /// `-warn-on-undeclared-var`, as in Packer 1.9).
+    pub warn_undeclared_var: bool,
 }
 
 /// A loaded template: its graph and the scope the console evaluates in.

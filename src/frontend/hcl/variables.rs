@@ -161,6 +161,9 @@ pub fn resolve(files: &[File], var_files: &[File], opts: &LoadOptions, env: &FnE
         for a in vf.body.attributes() {
             let name = a.key.value().as_str();
             let Some(i) = names.iter().position(|n| *n == name) else {
+                if !opts.warn_undeclared_var {
+                    continue;
+                }
                 diags.push(
                     Diag::warning("Undefined variable")
                         .detail(format!("A {name:?} variable was set but was not declared; it will be ignored. To use it, declare it with a variable block."))
