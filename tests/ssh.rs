@@ -265,10 +265,20 @@ fn remote_output_appears_while_the_command_runs() {
 #[test]
 fn sigint_and_sigterm_mid_provisioner_stop_the_build_and_clean_up() {
     let Some(sshd) = Sshd::start() else { return };
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    // OpenSSH refuses signal requests for root's sessions ("session
+    // signalling requires privilege separation"): the remote command is
+    // stopped for other users, so the build logs in as one.
+    let user = unprivileged_user();
+    for (sig, secs) in [(libc::SIGINT, 61), (libc::SIGTERM, 62)] {
         let dir = tempfile::tempdir().expect("tmp");
-        let provs = "  provisioner \"shell\" {\n    inline = [\"echo started\", \"sleep 60\"]\n  }\n";
-        let (mut child, rx) = spawn_build(dir.path(), &template(&sshd, provs));
+        // A sleep of its own length, to be found among the machine's processes.
+        let remote = format!("sleep {secs}");
+        let provs = format!("  provisioner \"shell\" {{\n    inline = [\"echo started\", \"{remote}\"]\n  }}\n");
+        let mut tpl = template(&sshd, &provs);
+        if let Some(u) = &user {
+            tpl = tpl.replace(&format!("ssh_username         = \"{}\"", sshd.user), &format!("ssh_username         = \"{u}\""));
+        }
+        let (mut child, rx) = spawn_build(dir.path(), &tpl);
         let mut seen = Vec::new();
         assert!(wait_for(&rx, "null.box: started", Duration::from_secs(30), &mut seen), "{seen:?}");
         // SAFETY: sending a signal to a child process we own.
@@ -290,7 +300,31 @@ fn sigint_and_sigterm_mid_provisioner_stop_the_build_and_clean_up() {
         assert!(all.contains("Interrupted"), "{all}");
         // The issue's bound: kiln stops within 2 s of the signal.
         assert!(stopped_after < Duration::from_secs(2), "took {stopped_after:?}");
+        // ...and the provisioner's command does not run on without it.
+        let running = || Command::new("pgrep").args(["-x", "-f", &remote]).output().map(|o| o.status.success()).unwrap_or(false);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let left = running();
+        let _ = Command::new("pkill").args(["-x", "-f", &remote]).status();
+        if user.is_some() {
+            assert!(!left, "the remote `{remote}` still runs after signal {sig}");
+        }
     }
+}
+
+/// A user other than root to log in as (this one, or `kiln-sig`, created
+/// when the tests run as root); `None` when there is none to be had.
+fn unprivileged_user() -> Option<String> {
+    let me = Command::new("id").arg("-un").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())?;
+    if me != "root" {
+        return Some(me);
+    }
+    let _ = Command::new("useradd").args(["-m", "-s", "/bin/sh", "kiln-sig"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    // An account with no password (`!`) is locked, and sshd refuses it.
+    let unlocked = Command::new("usermod").args(["-p", "*", "kiln-sig"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    unlocked.then(|| "kiln-sig".to_string())
 }
 
 #[test]

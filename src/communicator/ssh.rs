@@ -306,6 +306,37 @@ pub struct Ssh {
     settings: Settings,
     keys: Vec<(Login, Option<Arc<PrivateKey>>)>,
     session: tokio::sync::Mutex<Option<Session>>,
+    /// SIGTERMs on their way to commands whose run was dropped (the build
+    /// was cancelled): [`Ssh::close`] lets them reach the server first.
+    stopping: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+/// Sends the remote command SIGTERM if its run is dropped before it ends,
+/// so that a cancelled build does not leave a provisioner's script running
+/// on a machine that outlives the build (the null builder's; sshd signals
+/// the command's whole process group).
+struct StopOnDrop {
+    channel: Option<Arc<russh::ChannelWriteHalf<client::Msg>>>,
+    stopping: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl StopOnDrop {
+    fn disarm(&mut self) {
+        self.channel = None;
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let Some(ch) = self.channel.take() else { return };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        let h = rt.spawn(async move {
+            let _ = ch.signal(russh::Sig::TERM).await;
+        });
+        if let Ok(mut v) = self.stopping.lock() {
+            v.push(h);
+        }
+    }
 }
 
 /// AES-GCM first: with AES instructions (ring uses them) it moves a 20 MB
@@ -333,7 +364,7 @@ impl Ssh {
         if let Some(b) = &settings.bastion {
             keys.push((b.clone(), load_key(b).map_err(BuildError::Failed)?));
         }
-        let ssh = Ssh { settings, keys, session: tokio::sync::Mutex::new(None) };
+        let ssh = Ssh { settings, keys, session: tokio::sync::Mutex::new(None), stopping: Arc::default() };
         if let Some(p) = ssh.settings.pause_before_connecting {
             ctx.ui.say(&format!("Pausing {} before connecting...", crate::util::duration::format(p)));
             ctx.sleep(p).await?;
@@ -460,6 +491,8 @@ impl Ssh {
         // Read while writing: the server's window adjustments and output
         // must keep flowing, or a large upload stalls.
         let (mut rd, wr) = ch.split();
+        let wr = Arc::new(wr);
+        let mut stop = StopOnDrop { channel: Some(wr.clone()), stopping: self.stopping.clone() };
         let write = async {
             if let Some(input) = input {
                 // Large reads, so each SSH packet is as full as the server
@@ -497,6 +530,7 @@ impl Ssh {
             }
         };
         let (w, r) = tokio::join!(write, read);
+        stop.disarm();
         if let Err(e) = r {
             flush(&mut obuf, &mut |l| out(Output::Stdout(l)));
             flush(&mut ebuf, &mut |l| out(Output::Stderr(l)));
@@ -515,6 +549,10 @@ impl Ssh {
 
     /// Close the connection (a step's cleanup).
     pub async fn close(&self) {
+        let stopping: Vec<_> = self.stopping.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+        for h in stopping {
+            let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
+        }
         if let Some(s) = self.session.lock().await.take() {
             let _ = s.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
         }
