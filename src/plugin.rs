@@ -69,6 +69,7 @@ const ENTRIES: &[Entry] = &[
     Entry { kind: PluginKind::PostProcessor, name: "manifest", fields: &[crate::postprocessor::manifest::FIELDS], validate: no_checks },
     Entry { kind: PluginKind::PostProcessor, name: "shell-local", fields: &[crate::provisioner::shell_local::FIELDS], validate: crate::provisioner::shell_local::validate },
     Entry { kind: PluginKind::DataSource, name: "amazon-ami", fields: crate::datasource::amazon_ami::FIELDS, validate: crate::datasource::amazon_ami::validate },
+    Entry { kind: PluginKind::DataSource, name: "http", fields: &[crate::datasource::http::FIELDS], validate: crate::datasource::http::validate },
     Entry { kind: PluginKind::DataSource, name: "kiln-debian-base", fields: &[crate::datasource::debian_base::FIELDS], validate: crate::datasource::debian_base::validate },
     Entry { kind: PluginKind::DataSource, name: "null", fields: &[crate::datasource::null::FIELDS], validate: crate::datasource::null::validate },
 ];
@@ -151,6 +152,18 @@ pub fn get_strings(c: &Config, k: &str) -> Vec<String> {
             None => crate::value::to_display_string(v).into_iter().collect(),
         },
         None => Vec::new(),
+    }
+}
+
+/// Whether a list option has any item, known or not: a validation that
+/// only needs the list not to be empty must count the items `validate`
+/// cannot know yet (a data source's value), which [`get_strings`] leaves
+/// out.
+pub fn has_items(c: &Config, k: &str) -> bool {
+    match c.get(k) {
+        Some(Value::Unknown) => true,
+        Some(v) => v.as_seq().map_or_else(|| crate::value::to_display_string(v).is_some(), |items| !items.is_empty()),
+        None => false,
     }
 }
 

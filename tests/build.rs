@@ -265,3 +265,71 @@ fn a_pkr_json_template_builds_like_its_hcl_twin() {
     let (a, b) = (o.find("null.a: hello there"), o.find("null.a: second"));
     assert!(a.is_some() && b.is_some() && a < b, "provisioners missing or out of order:\n{o}");
 }
+
+/// A one-page HTTP server on 127.0.0.1: `/version` answers `1.2.3\n` with
+/// the request's `X-Token` echoed in `X-Echo`, anything else 404. Answers
+/// `n` requests, then stops.
+fn http_server(n: usize) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in l.incoming().take(n).flatten() {
+            let mut r = BufReader::new(stream.try_clone().expect("clone"));
+            let mut first = String::new();
+            let _ = r.read_line(&mut first);
+            let mut token = String::new();
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("x-token:") {
+                    token = v.trim().to_string();
+                }
+            }
+            let mut w = stream;
+            let _ = if first.starts_with("GET /version ") {
+                write!(w, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Echo: {token}\r\nContent-Length: 6\r\nConnection: close\r\n\r\n1.2.3\n")
+            } else {
+                write!(w, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            };
+        }
+    });
+    port
+}
+
+/// Packer's `http` data source: a GET with `request_headers`; `body` and
+/// `response_headers` feed the template; anything but 200 fails the build.
+#[test]
+fn http_data_source_feeds_the_template() {
+    let port = http_server(3);
+    let dir = tempfile::tempdir().expect("tmp");
+    let tpl = |path: &str| {
+        format!(
+            "data \"http\" \"v\" {{\n  url = \"http://127.0.0.1:{port}{path}\"\n  request_headers = {{\n    X-Token = \"abc\"\n  }}\n}}\n\
+             locals {{\n  version = trimspace(data.http.v.body)\n  echo    = data.http.v.response_headers[\"X-Echo\"]\n}}\n\
+             source \"null\" \"n\" {{\n  communicator = \"none\"\n}}\n\
+             build {{\n  sources = [\"source.null.n\"]\n  provisioner \"shell-local\" {{\n    inline = [\"echo version=${{local.version}} echo=${{local.echo}}\"]\n  }}\n}}\n"
+        )
+    };
+    std::fs::write(dir.path().join("t.pkr.hcl"), tpl("/version")).expect("write");
+    // validate does not ask the server (the values are unknown, and fine)
+    let out = kiln().args(["validate", "t.pkr.hcl"]).current_dir(dir.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let out = kiln().args(["build", "-color=false", "t.pkr.hcl"]).current_dir(dir.path()).output().expect("run");
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(o.contains("version=1.2.3 echo=abc"), "{o}");
+    // a 404: the build fails, naming the status
+    std::fs::write(dir.path().join("t.pkr.hcl"), tpl("/missing")).expect("write");
+    let out = kiln().args(["build", "-color=false", "t.pkr.hcl"]).current_dir(dir.path()).output().expect("run");
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}{e}");
+    assert!(format!("{o}{e}").contains("Response code: 404"), "{o}{e}");
+    // no url: refused by validate
+    std::fs::write(dir.path().join("t.pkr.hcl"), "data \"http\" \"v\" {\n}\n").expect("write");
+    let out = kiln().args(["validate", "t.pkr.hcl"]).current_dir(dir.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("url"), "{:?}", text(&out));
+}

@@ -2,6 +2,7 @@
 
 pub mod amazon_ami;
 pub mod debian_base;
+pub mod http;
 pub mod null;
 
 use crate::graph::Config;
@@ -12,6 +13,7 @@ pub fn execute(kind: &str, config: &Config) -> Result<Value, String> {
     match kind {
         "null" => null::execute(config),
         "amazon-ami" => amazon_ami::execute(config),
+        "http" => http::execute(config),
         "kiln-debian-base" => debian_base::execute(config),
         other => Err(format!("unknown data source type {other:?}")),
     }

@@ -32,7 +32,8 @@ pub const FIELDS: &[Field] = &[
 pub fn validate(c: &Config) -> Vec<String> {
     let mut errs = Vec::new();
     let command = get_str(c, "command").unwrap_or_default();
-    let inline = get_strings(c, "inline");
+    // Unknown items (a data source's value at validate) count as there.
+    let inline = if crate::plugin::has_items(c, "inline") { vec![String::new()] } else { Vec::new() };
     let mut scripts = get_strings(c, "scripts");
     if let Some(s) = get_str(c, "script") {
         scripts.push(s);
