@@ -38,9 +38,17 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-#[derive(Debug, Clone)]
+/// The client: a fresh connector for each set of connector settings (the
+/// SDK's connect and read timeouts, as its own client honours them).
+#[derive(Debug)]
 struct Insecure {
+    tls: rustls::ClientConfig,
+}
+
+#[derive(Debug, Clone)]
+struct Connector {
     client: Client<hyper_rustls::HttpsConnector<TcpConnector>, SdkBody>,
+    read_timeout: Option<std::time::Duration>,
 }
 
 /// The HTTP(S) client for `insecure_skip_tls_verify = true`: plain HTTP as
@@ -53,23 +61,32 @@ pub fn http_client() -> Result<SharedHttpClient, String> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
         .with_no_client_auth();
-    let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
-    let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
-    Ok(SharedHttpClient::new(Insecure { client }))
+    Ok(SharedHttpClient::new(Insecure { tls }))
 }
 
 impl HttpClient for Insecure {
-    fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
-        SharedHttpConnector::new(self.clone())
+    fn http_connector(&self, settings: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+        let mut tcp = TcpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(settings.connect_timeout());
+        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(self.tls.clone()).https_or_http().enable_http1().wrap_connector(tcp);
+        let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
+        SharedHttpConnector::new(Connector { client, read_timeout: settings.read_timeout() })
     }
 }
 
-impl HttpConnector for Insecure {
+impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let client = self.client.clone();
+        let (client, read_timeout) = (self.client.clone(), self.read_timeout);
         HttpConnectorFuture::new(async move {
             let request = request.try_into_http1x().map_err(|e| ConnectorError::user(Box::new(e)))?;
-            let response = client.request(request).await.map_err(|e| if e.is_connect() { ConnectorError::io(Box::new(e)) } else { ConnectorError::other(Box::new(e), None) })?;
+            let call = client.request(request);
+            let response = match read_timeout {
+                Some(t) => tokio::time::timeout(t, call).await.map_err(|e| ConnectorError::timeout(Box::new(e)))?,
+                None => call.await,
+            };
+            let response = response.map_err(|e| if e.is_connect() { ConnectorError::io(Box::new(e)) } else { ConnectorError::other(Box::new(e), None) })?;
             HttpResponse::try_from(response.map(SdkBody::from_body_1_x)).map_err(|e| ConnectorError::other(Box::new(e), None))
         })
     }
