@@ -94,3 +94,40 @@ fn init_checks_required_plugins() {
     let (_, _, rc) = init_in(&[], &[]);
     assert_eq!(rc, 1);
 }
+
+/// `packer plugins …`, as pipelines call it (`plugins install
+/// github.com/hashicorp/amazon` before a build): built-in plugins install
+/// as a no-op, others and removals fail with exit 1.
+#[test]
+fn plugins_commands_know_the_built_in_plugins() {
+    let run = |args: &[&str]| {
+        let out = common::kiln().arg("plugins").args(args).output().expect("run");
+        let (o, e) = common::text(&out);
+        (out.status.code(), o, e)
+    };
+    let (rc, o, _) = run(&["install", "github.com/hashicorp/amazon"]);
+    assert_eq!(rc, Some(0), "{o}");
+    assert!(o.contains("built into kiln"), "{o}");
+    let (rc, _, e) = run(&["install", "github.com/hashicorp/amazon", ">= 99"]);
+    assert_eq!(rc, Some(0), "{e}");
+    assert!(e.contains("Warning") && e.contains(">= 99"), "{e}");
+    let (rc, _, e) = run(&["install", "github.com/hashicorp/amazon", "latest"]);
+    assert_eq!(rc, Some(1), "{e}");
+    let (rc, _, e) = run(&["install", "github.com/hashicorp/azure"]);
+    assert_eq!(rc, Some(1), "{e}");
+    assert!(e.contains("no built-in plugin"), "{e}");
+    let (rc, o, _) = run(&["installed"]);
+    assert_eq!(rc, Some(0));
+    for p in ["github.com/hashicorp/amazon", "github.com/hashicorp/qemu"] {
+        assert!(o.lines().any(|l| l.starts_with(p)), "{o}");
+    }
+    let (rc, _, e) = run(&["remove", "github.com/hashicorp/amazon"]);
+    assert_eq!(rc, Some(1), "{e}");
+    // required: the template's required_plugins
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("t.pkr.hcl"), "packer {\n  required_plugins {\n    amazon = {\n      version = \">= 1.2.8\"\n      source  = \"github.com/hashicorp/amazon\"\n    }\n  }\n}\n")
+        .expect("write");
+    let (rc, o, e) = run(&["required", &dir.path().display().to_string()]);
+    assert_eq!(rc, Some(0), "{e}");
+    assert_eq!(o.trim(), "github.com/hashicorp/amazon >= 1.2.8 (built into kiln)");
+}

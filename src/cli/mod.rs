@@ -9,6 +9,7 @@ mod hcl2_upgrade;
 mod init;
 mod inspect;
 mod log;
+mod plugins;
 mod validate;
 
 use crate::diag::{render, Diags};
@@ -37,6 +38,8 @@ enum Command {
     Cleanup(cleanup::CleanupArgs),
     /// Install missing plugins (all of kiln's are built in: checks required_plugins)
     Init(init::InitArgs),
+    /// Interact with Packer plugins (all of kiln's are built in)
+    Plugins(plugins::PluginsArgs),
     /// Rewrite HCL2 templates and var files in canonical format
     Fmt(fmt::FmtArgs),
     /// Transform a JSON template into an HCL2 configuration
@@ -160,6 +163,7 @@ pub fn main() -> i32 {
         Command::Console(a) => console::run(a),
         Command::Fmt(a) => fmt::run(a),
         Command::Init(a) => init::run(a),
+        Command::Plugins(a) => plugins::run(a),
         Command::Cleanup(a) => cleanup::run(a),
         Command::GuestFwd(a) => guestfwd::run(a),
         Command::Hcl2Upgrade(a) => hcl2_upgrade::run(a),
