@@ -75,7 +75,6 @@ impl SourceFile {
         }
     }
 
-    /// `name:line` of an offset, in the file the user wrote.
     /// `span` as a label can show it: cut to the window of its first line
     /// when its snippet would hold a long line.
     fn fit_label(&self, span: Range<usize>) -> Range<usize> {
@@ -87,6 +86,7 @@ impl SourceFile {
         span.start..span.end.min(w.end).max(span.start)
     }
 
+    /// `name:line` of an offset, in the file the user wrote.
     pub fn line_of(&self, offset: usize) -> String {
         let (src, span) = self.resolve(offset..offset);
         format!("{}:{}", src.name, src.line_col(span.start).0)

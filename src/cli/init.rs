@@ -42,11 +42,19 @@ pub fn run(a: InitArgs) -> i32 {
 /// One line per required plugin: built in, and whether the version asked
 /// for is the one kiln follows.
 fn describe(r: &PluginRequirement) -> String {
-    let base = format!("Plugin {} ({}) is built into kiln: nothing to install", r.source, r.name);
-    match (r.version.as_deref(), built_in_version(&r.source)) {
-        (Some(c), Some(v)) if !crate::frontend::hcl::version_satisfies(c, v).unwrap_or(true) => {
-            format!("{base}.\n  Warning: it follows the options of {} v{v}, which the constraint {c:?} does not allow; options of other releases may be missing.", r.source)
-        }
-        _ => format!("{base}."),
+    let base = format!("Plugin {} ({}) is built into kiln: nothing to install.", r.source, r.name);
+    match r.version.as_deref().and_then(|c| release_warning(&r.source, c)) {
+        Some(w) => format!("{base}\n  Warning: {w}"),
+        None => base,
+    }
+}
+
+/// Why a version constraint on a built-in plugin deserves a warning: it
+/// does not allow the release whose options kiln's plugin follows.
+pub(super) fn release_warning(source: &str, constraint: &str) -> Option<String> {
+    let v = built_in_version(source)?;
+    match crate::frontend::hcl::version_satisfies(constraint, v) {
+        Ok(false) => Some(format!("{source} in kiln follows the options of v{v}, which the constraint {constraint:?} does not allow; options of other releases may be missing.")),
+        _ => None,
     }
 }

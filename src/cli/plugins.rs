@@ -47,15 +47,12 @@ pub fn run(a: PluginsArgs) -> i32 {
                 return 1;
             }
             if let Some(c) = &version {
-                match (version_satisfies(c, "0.0.0"), built_in_version(&plugin)) {
-                    (Err(e), _) => {
-                        eprintln!("Error: {c:?}: {e}");
-                        return 1;
-                    }
-                    (Ok(_), Some(v)) if !version_satisfies(c, v).unwrap_or(true) => {
-                        eprintln!("Warning: kiln's {plugin} follows the options of v{v}, which {c:?} does not allow; options of other releases may be missing.");
-                    }
-                    _ => {}
+                if let Err(e) = version_satisfies(c, "0.0.0") {
+                    eprintln!("Error: {c:?}: {e}");
+                    return 1;
+                }
+                if let Some(w) = super::init::release_warning(&plugin, c) {
+                    eprintln!("Warning: {w}");
                 }
             }
             println!("Plugin {plugin} is built into kiln: nothing to install.");

@@ -47,10 +47,10 @@ pub fn run(a: ValidateArgs) -> i32 {
     opts.warn_undeclared_var = !a.no_warn_undeclared_var;
     let color = stderr_color() && !a.no_color;
     let (loaded, diags) = crate::frontend::load(&opts);
-    if a.machine_readable {
-        // As Packer 1.6.6 prints them: errors as `ui,error`, warnings as
-        // `ui,say`, and nothing more when the template is valid.
-        let ui = Ui::new(UiOptions { machine_readable: true, ..UiOptions::default() }, Vec::new());
+    // -machine-readable: as Packer 1.6.6 prints them, errors as `ui,error`,
+    // warnings as `ui,say`, and nothing more when the template is valid.
+    let machine = a.machine_readable.then(|| Ui::new(UiOptions { machine_readable: true, ..UiOptions::default() }, Vec::new()));
+    if let Some(ui) = &machine {
         for d in &diags.0 {
             let text = crate::diag::render(std::slice::from_ref(d), false);
             if d.is_error() {
@@ -67,15 +67,14 @@ pub fn run(a: ValidateArgs) -> i32 {
     }
     if let Some(mut l) = loaded {
         if let Err(e) = l.graph.select(&a.only, &a.except) {
-            if a.machine_readable {
-                Ui::new(UiOptions { machine_readable: true, ..UiOptions::default() }, Vec::new()).error(&format!("Error: {e}"));
-            } else {
-                eprintln!("Error: {e}");
+            match &machine {
+                Some(ui) => ui.error(&format!("Error: {e}")),
+                None => eprintln!("Error: {e}"),
             }
             return 1;
         }
     }
-    if a.machine_readable {
+    if machine.is_some() {
         return 0;
     }
     if a.syntax_only {

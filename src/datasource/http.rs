@@ -12,7 +12,7 @@ pub const FIELDS: &[Field] = &[Field("url", Kind::String), Field("request_header
 pub fn validate(c: &Config) -> Vec<String> {
     match get_str(c, "url").filter(|u| !u.is_empty()) {
         None => vec!["the `url` must be specified".into()],
-        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) && !u.contains(crate::plugin::UNKNOWN) => {
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://") || u.contains(crate::plugin::UNKNOWN)) => {
             vec![format!("url {u:?} must be an http:// or https:// URL")]
         }
         Some(_) => Vec::new(),

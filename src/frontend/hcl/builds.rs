@@ -71,12 +71,10 @@ struct SourceUse<'a> {
 }
 
 pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags: &mut Diags) {
+    // The template engine's per-run values, made only if a source's
+    // strings call it.
     let template_dir = root.get("path").and_then(Value::as_attrs).and_then(|p| p.get("root")).and_then(Value::as_str).unwrap_or(".");
-    let engine = EngineRun {
-        template_dir: std::fs::canonicalize(template_dir).map(|p| p.display().to_string()).unwrap_or_else(|_| template_dir.to_string()),
-        timestamp: chrono::Utc::now().timestamp().to_string(),
-        uuid: uuid::Uuid::new_v4().to_string(),
-    };
+    let engine = std::cell::OnceCell::new();
     // All source blocks by TYPE.NAME.
     let mut sources: BTreeMap<(String, String), (&File, &Block)> = BTreeMap::new();
     // Sources already reported (unknown type): builds using them stay quiet.
@@ -190,7 +188,7 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                 // strings ({{ clean_resource_name `…` }}, {{ isotime }}, what
                 // hcl2_upgrade leaves), run-time values kept for later.
                 let mut errs = Vec::new();
-                let ctx = engine_ctx(&engine, &display_source_name, &u.ty);
+                let ctx = || engine_ctx(engine.get_or_init(|| crate::frontend::legacy::interp::Run::new(std::path::Path::new(template_dir))), &display_source_name, &u.ty);
                 for (k, v) in builder.iter_mut() {
                     if let Err(e) = render_engine(v, &ctx) {
                         errs.push(format!("{k}: {e}"));
@@ -266,16 +264,7 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
     }
 }
 
-/// `only`/`except` inside a template name sources as `TYPE.NAME`
-/// (`source.TYPE.NAME` is accepted too).
-/// The per-run values the template engine hands builders.
-struct EngineRun {
-    template_dir: String,
-    timestamp: String,
-    uuid: String,
-}
-
-fn engine_ctx<'a>(run: &'a EngineRun, name: &'a str, ty: &'a str) -> crate::frontend::legacy::interp::Ctx<'a> {
+fn engine_ctx<'a>(run: &'a crate::frontend::legacy::interp::Run, name: &'a str, ty: &'a str) -> crate::frontend::legacy::interp::Ctx<'a> {
     use crate::frontend::legacy::interp::{Ctx, Names};
     static NO_USER_VARIABLES: BTreeMap<String, String> = BTreeMap::new();
     Ctx {
@@ -290,11 +279,12 @@ fn engine_ctx<'a>(run: &'a EngineRun, name: &'a str, ty: &'a str) -> crate::fron
     }
 }
 
-/// Every string in `v` through the template engine (only those with `{{`).
-fn render_engine(v: &mut Value, ctx: &crate::frontend::legacy::interp::Ctx) -> Result<(), String> {
+/// Every string in `v` through the template engine (only those with `{{`;
+/// `ctx` is asked for only then).
+fn render_engine<'a>(v: &mut Value, ctx: &dyn Fn() -> crate::frontend::legacy::interp::Ctx<'a>) -> Result<(), String> {
     match v {
         Value::String(s) if s.contains("{{") => {
-            *s = crate::frontend::legacy::interp::render(s, ctx)?;
+            *s = crate::frontend::legacy::interp::render(s, &ctx())?;
             Ok(())
         }
         Value::List(items) | Value::Set(items) | Value::Tuple(items) => items.iter_mut().try_for_each(|i| render_engine(i, ctx)),
@@ -303,6 +293,8 @@ fn render_engine(v: &mut Value, ctx: &crate::frontend::legacy::interp::Ctx) -> R
     }
 }
 
+/// `only`/`except` inside a template name sources as `TYPE.NAME`
+/// (`source.TYPE.NAME` is accepted too).
 fn selected(only: &[String], except: &[String], srcref: &str) -> bool {
     let matches = |s: &String| s == srcref || s.strip_prefix("source.") == Some(srcref);
     (only.is_empty() || only.iter().any(matches)) && !except.iter().any(matches)

@@ -93,6 +93,20 @@ fn parse_any(path: &Path) -> Result<File, Diag> {
     parse::parse_file(path)
 }
 
+/// Every file of `paths` parsed; what does not parse is a diagnostic.
+fn parse_all(paths: &[PathBuf], diags: &mut Diags) -> Vec<File> {
+    paths
+        .iter()
+        .filter_map(|p| match parse_any(p) {
+            Ok(f) => Some(f),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        })
+        .collect()
+}
+
 /// The plugins an HCL2 template (file or directory) requires, from its
 /// `packer {}` blocks, which are checked as `validate` checks them (what
 /// `kiln init` reads; nothing else of the template is evaluated).
@@ -102,13 +116,7 @@ pub fn plugin_requirements(path: &Path) -> (Vec<packer_block::PluginRequirement>
         Ok(x) => x,
         Err(d) => return (Vec::new(), d.into()),
     };
-    let mut files = Vec::new();
-    for p in &paths {
-        match parse_any(p) {
-            Ok(f) => files.push(f),
-            Err(d) => diags.push(d),
-        }
-    }
+    let files = parse_all(&paths, &mut diags);
     if diags.has_errors() {
         return (Vec::new(), diags);
     }
@@ -125,20 +133,9 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         Ok(x) => x,
         Err(d) => return (None, d.into()),
     };
-    let mut files = Vec::new();
-    for p in &paths {
-        match parse_any(p) {
-            Ok(f) => files.push(f),
-            Err(d) => diags.push(d),
-        }
-    }
-    let mut var_files = Vec::new();
-    for p in autos.iter().chain(&opts.var_files) {
-        match parse_any(p) {
-            Ok(f) => var_files.push(f),
-            Err(d) => diags.push(d),
-        }
-    }
+    let files = parse_all(&paths, &mut diags);
+    let var_paths: Vec<PathBuf> = autos.iter().chain(&opts.var_files).cloned().collect();
+    let var_files = parse_all(&var_paths, &mut diags);
     if diags.has_errors() || opts.syntax_only {
         return (None, diags);
     }

@@ -21,11 +21,28 @@ pub struct Ctx<'a> {
     pub names: Names,
 }
 
+/// The values a run's templates share: `{{template_dir}}` (made absolute
+/// where it can be), `{{timestamp}}` and `{{uuid}}`.
+pub struct Run {
+    pub template_dir: String,
+    pub timestamp: String,
+    pub uuid: String,
+}
+
+impl Run {
+    pub fn new(template_dir: &std::path::Path) -> Run {
+        Run {
+            template_dir: template_dir.canonicalize().unwrap_or_else(|_| template_dir.to_path_buf()).display().to_string(),
+            timestamp: chrono::Utc::now().timestamp().to_string(),
+            uuid: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
 /// The two `clean_resource_name`s of Packer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Names {
     /// Core: lower case, anything but `a-z`, `0-9` and `-` becomes `-`.
-    #[default]
     Core,
     /// The amazon builders': what an AMI name may hold (letters, digits,
     /// `()[] ./-'@_`) is kept as it is, any other byte becomes `-`.
@@ -236,11 +253,6 @@ mod tests {
         assert!(render("{{ sed `s/a/b/` `x` }}", &ctx).unwrap_err().contains("deprecated"));
         assert!(render("{{env `HOME`}}", &ctx).is_err());
     }
-}
-
-#[cfg(test)]
-mod clean_resource_name_tests {
-    use super::{clean_resource_name, Names};
 
     #[test]
     fn core_and_ami_rules() {

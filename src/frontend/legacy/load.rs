@@ -1,6 +1,6 @@
 //! Reading a legacy JSON template into the execution graph.
 
-use super::interp::{render, Ctx, Names};
+use super::interp::{render, Ctx, Names, Run};
 use crate::diag::{did_you_mean, Diag, Diags, SourceFile};
 use crate::frontend::hcl::functions::FnEnv;
 use crate::frontend::hcl::{LoadOptions, Loaded};
@@ -76,9 +76,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         return (None, diags);
     }
 
-    let template_dir = path.parent().map(|p| p.canonicalize().unwrap_or(p.to_path_buf())).unwrap_or_else(|| PathBuf::from(".")).display().to_string();
-    let timestamp = chrono::Utc::now().timestamp().to_string();
-    let uuid = uuid::Uuid::new_v4().to_string();
+    let run = Run::new(path.parent().unwrap_or(std::path::Path::new(".")));
     let mut graph = Graph { frontend: "json".into(), ..Graph::default() };
     graph.description = root.get("description").and_then(J::as_str).map(str::to_string);
 
@@ -121,7 +119,8 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             J::Null => required.push(name.clone()),
             other => {
                 let raw = json_scalar(other);
-                let ctx = Ctx { user: &user.clone(), allow_env: true, build_name: None, build_type: None, template_dir: &template_dir, timestamp: &timestamp, uuid: &uuid, names: Names::Core };
+                let ctx =
+                    Ctx { user: &user.clone(), allow_env: true, build_name: None, build_type: None, template_dir: &run.template_dir, timestamp: &run.timestamp, uuid: &run.uuid, names: Names::Core };
                 match render(&raw, &ctx) {
                     Ok(v) => {
                         user.insert(name.clone(), v);
@@ -165,7 +164,8 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             continue;
         };
         let name = bm.get("name").and_then(J::as_str).map(str::to_string).unwrap_or_else(|| ty.clone());
-        let ctx = Ctx { user: &user, allow_env: false, build_name: Some(&name), build_type: Some(&ty), template_dir: &template_dir, timestamp: &timestamp, uuid: &uuid, names: Names::Core };
+        let ctx =
+            Ctx { user: &user, allow_env: false, build_name: Some(&name), build_type: Some(&ty), template_dir: &run.template_dir, timestamp: &run.timestamp, uuid: &run.uuid, names: Names::Core };
         let builder_ctx = Ctx { names: Names::for_builder(&ty), ..ctx };
         let Some(fields) = plugin::fields(PluginKind::Builder, &ty) else {
             diags.push(
