@@ -40,15 +40,15 @@ pub const FIELDS: &[Field] = &[
 pub fn validate(c: &Config) -> Vec<String> {
     let mut errs = Vec::new();
     // Unknown items (a data source's value at validate) count as there.
-    let inline = if crate::plugin::has_items(c, "inline") { vec![String::new()] } else { Vec::new() };
+    let has_inline = crate::plugin::has_items(c, "inline");
     let mut scripts = get_strings(c, "scripts");
     if let Some(s) = get_str(c, "script") {
         scripts.push(s);
     }
-    if inline.is_empty() && scripts.is_empty() {
+    if !has_inline && scripts.is_empty() {
         errs.push("Either a script file or inline script must be specified.".into());
     }
-    if !inline.is_empty() && !scripts.is_empty() {
+    if has_inline && !scripts.is_empty() {
         errs.push("Only a script file or an inline script can be specified, not both.".into());
     }
     for s in &scripts {

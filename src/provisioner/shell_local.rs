@@ -33,15 +33,15 @@ pub fn validate(c: &Config) -> Vec<String> {
     let mut errs = Vec::new();
     let command = get_str(c, "command").unwrap_or_default();
     // Unknown items (a data source's value at validate) count as there.
-    let inline = if crate::plugin::has_items(c, "inline") { vec![String::new()] } else { Vec::new() };
+    let has_inline = crate::plugin::has_items(c, "inline");
     let mut scripts = get_strings(c, "scripts");
     if let Some(s) = get_str(c, "script") {
         scripts.push(s);
     }
-    if command.is_empty() && inline.is_empty() && scripts.is_empty() {
+    if command.is_empty() && !has_inline && scripts.is_empty() {
         errs.push("Command, Inline, Script and Scripts options cannot all be empty.".into());
     }
-    let used = [!command.is_empty(), !inline.is_empty(), !scripts.is_empty()].iter().filter(|b| **b).count();
+    let used = [!command.is_empty(), has_inline, !scripts.is_empty()].iter().filter(|b| **b).count();
     if used > 1 {
         errs.push("Only one of Command, Inline, Script and Scripts may be set.".into());
     }
