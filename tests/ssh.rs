@@ -389,23 +389,6 @@ fn ssh_keeps_trying_until_its_timeout() {
     assert!(started.elapsed() >= Duration::from_secs(2), "gave up before ssh_timeout: {:?}", started.elapsed());
 }
 
-#[test]
-fn a_key_login_sends_its_signature_at_once_without_the_optional_query() {
-    // RFC 4252 lets a client ask whether a key would do before signing; sshd
-    // answers that query by looking the key up (on EC2 images, running the
-    // AuthorizedKeysCommand) and then looks it up again for the signature.
-    // kiln holds the private key, so it signs at once: one lookup per login.
-    // sshd logs the query at DEBUG1 as "publickey test pkalg".
-    let Some(sshd) = Sshd::start_with("LogLevel DEBUG1\n") else { return };
-    let dir = tempfile::tempdir().expect("tmp");
-    let out = build(dir.path(), &template(&sshd, "  provisioner \"shell\" {\n    inline = [\"true\"]\n  }\n"));
-    let (o, e) = text(&out);
-    assert!(out.status.success(), "{o}\n{e}");
-    let log = sshd.log();
-    assert!(log.contains("Accepted publickey for"), "{log}");
-    assert!(!log.contains("test pkalg"), "{log}");
-}
-
 /// `ssh_ciphers` and `ssh_key_exchange_algorithms` choose what the
 /// connection uses (sshd logs the negotiated pair at DEBUG1); a list the
 /// server shares nothing with fails with the server's refusal, not a hang.
