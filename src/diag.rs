@@ -39,7 +39,12 @@ impl Remap {
             .iter()
             .filter(|(t, _)| t.start <= off && off < t.end.max(t.start + 1))
             .min_by_key(|(t, _)| t.end - t.start)
-            .or_else(|| self.segments.iter().filter(|(t, _)| t.start <= off).max_by_key(|(t, _)| t.start));
+            .or_else(|| {
+                self.segments
+                    .iter()
+                    .filter(|(t, _)| t.start <= off)
+                    .max_by_key(|(t, _)| t.start)
+            });
         match best {
             Some((t, o)) => o.start + (off.saturating_sub(t.start)).min(o.len().saturating_sub(1)),
             None => 0,
@@ -48,7 +53,11 @@ impl Remap {
 
     fn span(&self, r: Range<usize>) -> Range<usize> {
         let s = self.point(r.start);
-        let e = if r.end > r.start { self.point(r.end - 1) + 1 } else { s };
+        let e = if r.end > r.start {
+            self.point(r.end - 1) + 1
+        } else {
+            s
+        };
         s..e.max(s)
     }
 }
@@ -57,8 +66,15 @@ impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
         let name: Arc<str> = Arc::from(name.into());
         let text: Arc<str> = Arc::from(text.into());
-        let named = Arc::new(Snippets(NamedSource::new(&name, text.clone()).with_language("hcl")));
-        SourceFile { name, text, named, remap: None }
+        let named = Arc::new(Snippets(
+            NamedSource::new(&name, text.clone()).with_language("hcl"),
+        ));
+        SourceFile {
+            name,
+            text,
+            named,
+            remap: None,
+        }
     }
 
     /// This text, translated from `remap`'s origin.
@@ -79,7 +95,10 @@ impl SourceFile {
     /// when its snippet would hold a long line.
     fn fit_label(&self, span: Range<usize>) -> Range<usize> {
         let len = span.end.saturating_sub(span.start);
-        if !self.named.too_wide(&SourceSpan::new(span.start.into(), len)) {
+        if !self
+            .named
+            .too_wide(&SourceSpan::new(span.start.into(), len))
+        {
             return span;
         }
         let w = window(&self.text, span.start);
@@ -99,7 +118,12 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let before = &self.text[..floor_char_boundary(&self.text, offset)];
         let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map(|l| l.graphemes(true).count()).unwrap_or(0) + 1;
+        let col = before
+            .rsplit('\n')
+            .next()
+            .map(|l| l.graphemes(true).count())
+            .unwrap_or(0)
+            + 1;
         (line, col)
     }
 
@@ -108,7 +132,11 @@ impl SourceFile {
         let mut off = 0;
         for (i, l) in self.text.split_inclusive('\n').enumerate() {
             if i + 1 == line {
-                let byte_col: usize = l.chars().take(col.saturating_sub(1)).map(char::len_utf8).sum();
+                let byte_col: usize = l
+                    .chars()
+                    .take(col.saturating_sub(1))
+                    .map(char::len_utf8)
+                    .sum();
                 return off + byte_col;
             }
             off += l.len();
@@ -141,14 +169,21 @@ impl Snippets {
     /// Whether the snippet miette would show for `span` holds a long line.
     fn too_wide(&self, span: &SourceSpan) -> bool {
         match self.0.read_span(span, 1, 1) {
-            Ok(c) => String::from_utf8_lossy(c.data()).lines().any(|l| l.chars().count() > LONG_LINE),
+            Ok(c) => String::from_utf8_lossy(c.data())
+                .lines()
+                .any(|l| l.chars().count() > LONG_LINE),
             Err(_) => false,
         }
     }
 }
 
 impl SourceCode for Snippets {
-    fn read_span<'a>(&'a self, span: &SourceSpan, before: usize, after: usize) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
         // Without context lines miette only takes the line and column of
         // the span's start from the answer (the snippet's header).
         if (before == 0 && after == 0) || !self.too_wide(span) {
@@ -158,8 +193,19 @@ impl SourceCode for Snippets {
         let w = window(text, span.offset());
         let before_w = &text[..w.start];
         let line = before_w.matches('\n').count();
-        let column = before_w.rsplit('\n').next().map_or(0, |l| l.chars().count());
-        let contents = miette::MietteSpanContents::new_named(self.0.name().to_string(), &text.as_bytes()[w.clone()], (w.start, w.len()).into(), line, column, 1).with_language("hcl");
+        let column = before_w
+            .rsplit('\n')
+            .next()
+            .map_or(0, |l| l.chars().count());
+        let contents = miette::MietteSpanContents::new_named(
+            self.0.name().to_string(),
+            &text.as_bytes()[w.clone()],
+            (w.start, w.len()).into(),
+            line,
+            column,
+            1,
+        )
+        .with_language("hcl");
         Ok(Box::new(contents))
     }
 }
@@ -175,8 +221,20 @@ fn window(text: &str, at: usize) -> Range<usize> {
     if text[line_start..line_end].ends_with('\r') {
         line_end -= 1;
     }
-    let back = |from: usize, n: usize| text[line_start..from].char_indices().rev().take(n).last().map_or(from, |(i, _)| line_start + i);
-    let forward = |from: usize, n: usize| text[from..line_end].char_indices().nth(n).map_or(line_end, |(i, _)| from + i);
+    let back = |from: usize, n: usize| {
+        text[line_start..from]
+            .char_indices()
+            .rev()
+            .take(n)
+            .last()
+            .map_or(from, |(i, _)| line_start + i)
+    };
+    let forward = |from: usize, n: usize| {
+        text[from..line_end]
+            .char_indices()
+            .nth(n)
+            .map_or(line_end, |(i, _)| from + i)
+    };
     let mut start = back(at.min(line_end), WINDOW_BEFORE);
     let end = forward(start, WINDOW);
     if end == line_end {
@@ -218,11 +276,22 @@ pub struct Diag {
 
 impl Diag {
     pub fn error(summary: impl Into<String>) -> Diag {
-        Diag { level: Level::Error, summary: summary.into(), detail: None, hint: None, source: None, span: None, label: None }
+        Diag {
+            level: Level::Error,
+            summary: summary.into(),
+            detail: None,
+            hint: None,
+            source: None,
+            span: None,
+            label: None,
+        }
     }
 
     pub fn warning(summary: impl Into<String>) -> Diag {
-        Diag { level: Level::Warning, ..Diag::error(summary) }
+        Diag {
+            level: Level::Warning,
+            ..Diag::error(summary)
+        }
     }
 
     pub fn detail(mut self, d: impl Into<String>) -> Diag {
@@ -304,7 +373,9 @@ impl miette::Diagnostic for Diag {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.hint.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.hint
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -315,7 +386,10 @@ impl miette::Diagnostic for Diag {
         let span = self.source.as_ref()?.fit_label(self.span.clone()?);
         let len = span.end.saturating_sub(span.start);
         let label = self.label.clone().or_else(|| Some("here".into()));
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(label, SourceSpan::new(span.start.into(), len)))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            label,
+            SourceSpan::new(span.start.into(), len),
+        ))))
     }
 }
 
@@ -352,7 +426,10 @@ impl From<Diag> for Diags {
 }
 
 /// "Did you mean …?" for a misspelt name among `candidates`.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(name, c);
@@ -365,7 +442,11 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
 
 /// Render diagnostics to a string as the CLI prints them.
 pub fn render(diags: &[Diag], color: bool) -> String {
-    let theme = if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
+    let theme = if color {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
     for d in diags {
@@ -393,14 +474,22 @@ mod tests {
 
     #[test]
     fn window_of_a_long_line() {
-        let line: String = (0..300).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let line: String = (0..300)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
         let text = format!("x = 1\n{line}\r\ny = 2\n");
         let line_start = 6;
         // far into the line: WINDOW_BEFORE characters before, WINDOW in all
         let w = window(&text, line_start + 150);
-        assert_eq!((w.start, w.len()), (line_start + 150 - WINDOW_BEFORE, WINDOW));
+        assert_eq!(
+            (w.start, w.len()),
+            (line_start + 150 - WINDOW_BEFORE, WINDOW)
+        );
         // near its start: from the start
-        assert_eq!(window(&text, line_start + 3), line_start..line_start + WINDOW);
+        assert_eq!(
+            window(&text, line_start + 3),
+            line_start..line_start + WINDOW
+        );
         // near its end: the last WINDOW characters, without the \r
         let w = window(&text, line_start + 295);
         assert_eq!(w, line_start + 300 - WINDOW..line_start + 300);
@@ -413,8 +502,14 @@ mod tests {
         let text: String = "é€😀a".repeat(100);
         for at in 0..=text.len() {
             let w = window(&text, at);
-            assert!(text.is_char_boundary(w.start) && text.is_char_boundary(w.end), "{at}: {w:?}");
-            assert!(w.start <= at.min(text.len()) && text[w.clone()].chars().count() <= WINDOW, "{at}: {w:?}");
+            assert!(
+                text.is_char_boundary(w.start) && text.is_char_boundary(w.end),
+                "{at}: {w:?}"
+            );
+            assert!(
+                w.start <= at.min(text.len()) && text[w.clone()].chars().count() <= WINDOW,
+                "{at}: {w:?}"
+            );
         }
     }
 

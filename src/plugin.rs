@@ -51,27 +51,106 @@ struct Entry {
 }
 
 const ENTRIES: &[Entry] = &[
-    Entry { kind: PluginKind::Builder, name: "null", fields: &[crate::communicator::FIELDS], validate: crate::builder::null::validate },
+    Entry {
+        kind: PluginKind::Builder,
+        name: "null",
+        fields: &[crate::communicator::FIELDS],
+        validate: crate::builder::null::validate,
+    },
     Entry {
         kind: PluginKind::Builder,
         name: "amazon-ebs",
-        fields: &[crate::communicator::FIELDS, crate::builder::amazon::config::ACCESS_FIELDS, crate::builder::amazon::config::FIELDS],
+        fields: &[
+            crate::communicator::FIELDS,
+            crate::builder::amazon::config::ACCESS_FIELDS,
+            crate::builder::amazon::config::FIELDS,
+        ],
         validate: crate::builder::amazon::validate,
     },
-    Entry { kind: PluginKind::Builder, name: "qemu", fields: &[crate::communicator::FIELDS, crate::builder::qemu::FIELDS], validate: crate::builder::qemu::validate },
-    Entry { kind: PluginKind::Builder, name: "file", fields: &[crate::builder::file::FIELDS], validate: crate::builder::file::validate },
-    Entry { kind: PluginKind::Provisioner, name: "shell-local", fields: &[crate::provisioner::shell_local::FIELDS], validate: crate::provisioner::shell_local::validate },
-    Entry { kind: PluginKind::Provisioner, name: "file", fields: &[crate::provisioner::file::FIELDS], validate: crate::provisioner::file::validate },
-    Entry { kind: PluginKind::Provisioner, name: "shell", fields: &[crate::provisioner::shell::FIELDS], validate: crate::provisioner::shell::validate },
-    Entry { kind: PluginKind::Provisioner, name: "breakpoint", fields: &[crate::provisioner::breakpoint::FIELDS], validate: no_checks },
-    Entry { kind: PluginKind::PostProcessor, name: "checksum", fields: &[crate::postprocessor::checksum::FIELDS], validate: crate::postprocessor::checksum::validate },
-    Entry { kind: PluginKind::PostProcessor, name: "compress", fields: &[crate::postprocessor::compress::FIELDS], validate: crate::postprocessor::compress::validate },
-    Entry { kind: PluginKind::PostProcessor, name: "manifest", fields: &[crate::postprocessor::manifest::FIELDS], validate: no_checks },
-    Entry { kind: PluginKind::PostProcessor, name: "shell-local", fields: &[crate::provisioner::shell_local::FIELDS], validate: crate::provisioner::shell_local::validate },
-    Entry { kind: PluginKind::DataSource, name: "amazon-ami", fields: crate::datasource::amazon_ami::FIELDS, validate: crate::datasource::amazon_ami::validate },
-    Entry { kind: PluginKind::DataSource, name: "http", fields: &[crate::datasource::http::FIELDS], validate: crate::datasource::http::validate },
-    Entry { kind: PluginKind::DataSource, name: "kiln-debian-base", fields: &[crate::datasource::debian_base::FIELDS], validate: crate::datasource::debian_base::validate },
-    Entry { kind: PluginKind::DataSource, name: "null", fields: &[crate::datasource::null::FIELDS], validate: crate::datasource::null::validate },
+    Entry {
+        kind: PluginKind::Builder,
+        name: "qemu",
+        fields: &[crate::communicator::FIELDS, crate::builder::qemu::FIELDS],
+        validate: crate::builder::qemu::validate,
+    },
+    Entry {
+        kind: PluginKind::Builder,
+        name: "file",
+        fields: &[crate::builder::file::FIELDS],
+        validate: crate::builder::file::validate,
+    },
+    Entry {
+        kind: PluginKind::Provisioner,
+        name: "shell-local",
+        fields: &[crate::provisioner::shell_local::FIELDS],
+        validate: crate::provisioner::shell_local::validate,
+    },
+    Entry {
+        kind: PluginKind::Provisioner,
+        name: "file",
+        fields: &[crate::provisioner::file::FIELDS],
+        validate: crate::provisioner::file::validate,
+    },
+    Entry {
+        kind: PluginKind::Provisioner,
+        name: "shell",
+        fields: &[crate::provisioner::shell::FIELDS],
+        validate: crate::provisioner::shell::validate,
+    },
+    Entry {
+        kind: PluginKind::Provisioner,
+        name: "breakpoint",
+        fields: &[crate::provisioner::breakpoint::FIELDS],
+        validate: no_checks,
+    },
+    Entry {
+        kind: PluginKind::PostProcessor,
+        name: "checksum",
+        fields: &[crate::postprocessor::checksum::FIELDS],
+        validate: crate::postprocessor::checksum::validate,
+    },
+    Entry {
+        kind: PluginKind::PostProcessor,
+        name: "compress",
+        fields: &[crate::postprocessor::compress::FIELDS],
+        validate: crate::postprocessor::compress::validate,
+    },
+    Entry {
+        kind: PluginKind::PostProcessor,
+        name: "manifest",
+        fields: &[crate::postprocessor::manifest::FIELDS],
+        validate: no_checks,
+    },
+    Entry {
+        kind: PluginKind::PostProcessor,
+        name: "shell-local",
+        fields: &[crate::provisioner::shell_local::FIELDS],
+        validate: crate::provisioner::shell_local::validate,
+    },
+    Entry {
+        kind: PluginKind::DataSource,
+        name: "amazon-ami",
+        fields: crate::datasource::amazon_ami::FIELDS,
+        validate: crate::datasource::amazon_ami::validate,
+    },
+    Entry {
+        kind: PluginKind::DataSource,
+        name: "http",
+        fields: &[crate::datasource::http::FIELDS],
+        validate: crate::datasource::http::validate,
+    },
+    Entry {
+        kind: PluginKind::DataSource,
+        name: "kiln-debian-base",
+        fields: &[crate::datasource::debian_base::FIELDS],
+        validate: crate::datasource::debian_base::validate,
+    },
+    Entry {
+        kind: PluginKind::DataSource,
+        name: "null",
+        fields: &[crate::datasource::null::FIELDS],
+        validate: crate::datasource::null::validate,
+    },
 ];
 
 fn no_checks(_: &Config) -> Vec<String> {
@@ -89,16 +168,27 @@ pub fn fields(kind: PluginKind, name: &str) -> Option<Vec<Field>> {
 
 /// Names of the plugins of one kind, for "did you mean".
 pub fn names(kind: PluginKind) -> Vec<&'static str> {
-    ENTRIES.iter().filter(|e| e.kind == kind).map(|e| e.name).collect()
+    ENTRIES
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.name)
+        .collect()
 }
 
 /// Semantic checks a plugin makes on its configuration (Packer's `Prepare`).
 pub fn validate(kind: PluginKind, name: &str, config: &Config) -> Vec<String> {
-    entry(kind, name).map(|e| (e.validate)(config)).unwrap_or_default()
+    entry(kind, name)
+        .map(|e| (e.validate)(config))
+        .unwrap_or_default()
 }
 
 /// Plugin names `required_plugins` may list (all built in).
-pub const KNOWN_PLUGIN_SOURCES: &[&str] = &["github.com/hashicorp/amazon", "github.com/hashicorp/qemu", "github.com/hashicorp/null", "github.com/hashicorp/file"];
+pub const KNOWN_PLUGIN_SOURCES: &[&str] = &[
+    "github.com/hashicorp/amazon",
+    "github.com/hashicorp/qemu",
+    "github.com/hashicorp/null",
+    "github.com/hashicorp/file",
+];
 
 /// The release of a plugin whose options a built-in one follows, where it
 /// follows one release's documentation (amazon-ebs and amazon-ami: that of
@@ -148,7 +238,10 @@ pub fn get_i64(c: &Config, k: &str) -> Option<i64> {
 pub fn get_strings(c: &Config, k: &str) -> Vec<String> {
     match c.get(k) {
         Some(v) => match v.as_seq() {
-            Some(items) => items.iter().filter_map(crate::value::to_display_string).collect(),
+            Some(items) => items
+                .iter()
+                .filter_map(crate::value::to_display_string)
+                .collect(),
             None => crate::value::to_display_string(v).into_iter().collect(),
         },
         None => Vec::new(),
@@ -162,14 +255,20 @@ pub fn get_strings(c: &Config, k: &str) -> Vec<String> {
 pub fn has_items(c: &Config, k: &str) -> bool {
     match c.get(k) {
         Some(Value::Unknown) => true,
-        Some(v) => v.as_seq().map_or_else(|| crate::value::to_display_string(v).is_some(), |items| !items.is_empty()),
+        Some(v) => v.as_seq().map_or_else(
+            || crate::value::to_display_string(v).is_some(),
+            |items| !items.is_empty(),
+        ),
         None => false,
     }
 }
 
 pub fn get_string_map(c: &Config, k: &str) -> Vec<(String, String)> {
     match c.get(k).and_then(Value::as_attrs) {
-        Some(m) => m.iter().filter_map(|(k, v)| crate::value::to_display_string(v).map(|s| (k.clone(), s))).collect(),
+        Some(m) => m
+            .iter()
+            .filter_map(|(k, v)| crate::value::to_display_string(v).map(|s| (k.clone(), s)))
+            .collect(),
         None => Vec::new(),
     }
 }
@@ -185,6 +284,8 @@ pub fn get_duration(c: &Config, k: &str) -> Result<Option<std::time::Duration>, 
     }
     match get_str(c, k) {
         None => Ok(None),
-        Some(s) => crate::util::duration::parse(&s).map(Some).map_err(|e| format!("{k}: {e}")),
+        Some(s) => crate::util::duration::parse(&s)
+            .map(Some)
+            .map_err(|e| format!("{k}: {e}")),
     }
 }

@@ -15,7 +15,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// A working directory with the templates (and index.html), a journal dir
@@ -28,7 +31,8 @@ impl Work {
     fn new() -> Work {
         let dir = tempfile::tempdir().expect("tempdir");
         for f in ["first-ami.json", "first-ami.pkr.hcl", "index.html"] {
-            std::fs::copy(repo().join("templates").join(f), dir.path().join(f)).expect("copy template");
+            std::fs::copy(repo().join("templates").join(f), dir.path().join(f))
+                .expect("copy template");
         }
         std::fs::create_dir(dir.path().join("home")).expect("home");
         Work { dir }
@@ -37,7 +41,9 @@ impl Work {
         self.dir.path()
     }
     fn journals(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.path().join("journals")).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default()
+        std::fs::read_dir(self.path().join("journals"))
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
     }
     /// `kiln` with a clean environment: no AWS settings of this machine.
     fn kiln(&self) -> Command {
@@ -58,7 +64,11 @@ impl Work {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A small amazon-ebs template on the harness (SSH to its sshd).
@@ -95,13 +105,17 @@ build {{
 /// one EC2 call through `proxy`.
 /// `kiln build` of `f` in `w`, with the tests' AWS environment.
 fn build(w: &Work, f: &Path) -> Output {
-    aws_env(w.kiln().args(["build", "-color=false"]).arg(f)).output().expect("run")
+    aws_env(w.kiln().args(["build", "-color=false"]).arg(f))
+        .output()
+        .expect("run")
 }
 
 fn assert_validate_refuses(w: &Work, proxy: &FaultProxy, what: &str, tpl: &str, says: &str) {
     proxy.reset();
     let f = w.write("bad.pkr.hcl", tpl);
-    let out = aws_env(w.kiln().args(["validate"]).arg(&f)).output().expect("run");
+    let out = aws_env(w.kiln().args(["validate"]).arg(&f))
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
     assert!(text(&out).contains(says), "{what}: {}", text(&out));
     assert!(proxy.calls().is_empty(), "{what}: validate called EC2");
@@ -149,28 +163,96 @@ fn first_ami_templates_build_an_ami_over_ssh_with_tags() {
         assert!(t.contains("Creating temporary keypair"), "{t}");
         assert!(t.contains("Connected to SSH!"), "{t}");
         assert!(t.contains("Uploading index.html => /tmp/index.html"), "{t}");
-        assert!(!t.contains("first-ami-secret-value"), "secret key printed:\n{t}");
+        assert!(
+            !t.contains("first-ami-secret-value"),
+            "secret key printed:\n{t}"
+        );
         let inv = assert_no_leaks(&h, template);
         assert_eq!(inv.amis.len(), 1, "{template}: {inv:?}");
         let (ami, name) = &inv.amis[0];
         assert!(name.starts_with("first-ami-"), "{name}");
-        assert!(t.contains(&format!("us-east-1: {ami}")), "artifact line missing:\n{t}");
+        assert!(
+            t.contains(&format!("us-east-1: {ami}")),
+            "artifact line missing:\n{t}"
+        );
         // Tags, with the source AMI's name rendered.
-        let img = rt().block_on(async { h.client().describe_images().image_ids(ami).send().await.expect("describe") });
-        let tags: Vec<(String, String)> = img.images()[0].tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
-        assert!(tags.contains(&("Name".into(), "first-ami".into())), "{tags:?}");
-        assert!(tags.contains(&("Base".into(), "amzn2-ami-hvm-2.0.20180810-x86_64-gp2".into())), "{tags:?}");
+        let img = rt().block_on(async {
+            h.client()
+                .describe_images()
+                .image_ids(ami)
+                .send()
+                .await
+                .expect("describe")
+        });
+        let tags: Vec<(String, String)> = img.images()[0]
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            tags.contains(&("Name".into(), "first-ami".into())),
+            "{tags:?}"
+        );
+        assert!(
+            tags.contains(&(
+                "Base".into(),
+                "amzn2-ami-hvm-2.0.20180810-x86_64-gp2".into()
+            )),
+            "{tags:?}"
+        );
         // As in Packer, the AMI's tags are its snapshots' too.
-        let snap = img.images()[0].block_device_mappings().iter().find_map(|b| b.ebs().and_then(|e| e.snapshot_id())).expect("snapshot").to_string();
-        let snaps = rt().block_on(async { h.client().describe_snapshots().snapshot_ids(&snap).send().await.expect("snapshots") });
-        let stags: Vec<(String, String)> = snaps.snapshots()[0].tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
-        assert!(stags.contains(&("Name".into(), "first-ami".into())), "{template}: snapshot tags {stags:?}");
+        let snap = img.images()[0]
+            .block_device_mappings()
+            .iter()
+            .find_map(|b| b.ebs().and_then(|e| e.snapshot_id()))
+            .expect("snapshot")
+            .to_string();
+        let snaps = rt().block_on(async {
+            h.client()
+                .describe_snapshots()
+                .snapshot_ids(&snap)
+                .send()
+                .await
+                .expect("snapshots")
+        });
+        let stags: Vec<(String, String)> = snaps.snapshots()[0]
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            stags.contains(&("Name".into(), "first-ami".into())),
+            "{template}: snapshot tags {stags:?}"
+        );
         // The provisioners ran on the "instance".
         let calls = h.shim_calls();
-        assert!(calls.contains("sudo amazon-linux-extras install -y nginx1"), "{calls}");
-        assert!(calls.contains("sudo systemctl enable --now nginx"), "{calls}");
-        assert_eq!(std::fs::read("/tmp/index.html").ok(), std::fs::read(repo().join("templates/index.html")).ok());
-        assert!(w.journals().is_empty(), "journal left after a clean build: {:?}", w.journals());
+        assert!(
+            calls.contains("sudo amazon-linux-extras install -y nginx1"),
+            "{calls}"
+        );
+        assert!(
+            calls.contains("sudo systemctl enable --now nginx"),
+            "{calls}"
+        );
+        assert_eq!(
+            std::fs::read("/tmp/index.html").ok(),
+            std::fs::read(repo().join("templates/index.html")).ok()
+        );
+        assert!(
+            w.journals().is_empty(),
+            "journal left after a clean build: {:?}",
+            w.journals()
+        );
         std::fs::write(&h.shim_log, "").ok();
     }
 }
@@ -179,14 +261,24 @@ fn first_ami_templates_build_an_ami_over_ssh_with_tags() {
 
 /// Build a no-communicator template through the proxy and return the access
 /// key ids that signed the EC2 calls.
-fn build_with_creds(h: &Ec2, w: &Work, extra: &str, env: &[(&str, String)]) -> (Output, Vec<String>) {
+fn build_with_creds(
+    h: &Ec2,
+    w: &Work,
+    extra: &str,
+    env: &[(&str, String)],
+) -> (Output, Vec<String>) {
     let (out, signed, _) = build_with_creds_calls(h, w, extra, env);
     (out, signed.into_iter().map(|(_, k)| k).collect())
 }
 
 /// As `build_with_creds`, each call's action with its access key id, and
 /// the request bodies.
-fn build_with_creds_calls(h: &Ec2, w: &Work, extra: &str, env: &[(&str, String)]) -> (Output, Vec<(String, String)>, Vec<String>) {
+fn build_with_creds_calls(
+    h: &Ec2,
+    w: &Work,
+    extra: &str,
+    env: &[(&str, String)],
+) -> (Output, Vec<(String, String)>, Vec<String>) {
     let proxy = FaultProxy::start(h.moto.port);
     let tpl = format!(
         r#"source "amazon-ebs" "c" {{
@@ -220,7 +312,10 @@ fn assert_signed_by(out: &Output, keys: &[String], want: &str, secret: &str) {
     let t = text(out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(!keys.is_empty(), "no EC2 call went through the proxy");
-    assert!(keys.iter().all(|k| k == want), "calls signed by {keys:?}, want {want}");
+    assert!(
+        keys.iter().all(|k| k == want),
+        "calls signed by {keys:?}, want {want}"
+    );
     assert!(!t.contains(secret), "secret printed:\n{t}");
 }
 
@@ -228,7 +323,12 @@ fn assert_signed_by(out: &Output, keys: &[String], want: &str, secret: &str) {
 fn credentials_from_the_template() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let (out, keys) = build_with_creds(&h, &w, "  access_key = \"AKIDTEMPLATE\"\n  secret_key = \"template-secret-key\"\n", &[]);
+    let (out, keys) = build_with_creds(
+        &h,
+        &w,
+        "  access_key = \"AKIDTEMPLATE\"\n  secret_key = \"template-secret-key\"\n",
+        &[],
+    );
     assert_signed_by(&out, &keys, "AKIDTEMPLATE", "template-secret-key");
 }
 
@@ -236,7 +336,10 @@ fn credentials_from_the_template() {
 fn credentials_from_the_environment() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let env = [("AWS_ACCESS_KEY_ID", "AKIDENVIRONMENT".to_string()), ("AWS_SECRET_ACCESS_KEY", "env-secret-key".to_string())];
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "AKIDENVIRONMENT".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "env-secret-key".to_string()),
+    ];
     let (out, keys) = build_with_creds(&h, &w, "", &env);
     assert_signed_by(&out, &keys, "AKIDENVIRONMENT", "env-secret-key");
 }
@@ -254,22 +357,40 @@ fn credentials_from_a_profile_in_the_shared_file() {
     assert_signed_by(&out, &keys, "AKIDPROFILE", "profile-secret-key");
     // The template's profile wins over keys in the environment (as in
     // Packer); AWS_PROFILE does not.
-    let with_env = [env[0].clone(), ("AWS_ACCESS_KEY_ID", "AKIDENVIRONMENT".to_string()), ("AWS_SECRET_ACCESS_KEY", "env-secret-key".to_string())];
+    let with_env = [
+        env[0].clone(),
+        ("AWS_ACCESS_KEY_ID", "AKIDENVIRONMENT".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "env-secret-key".to_string()),
+    ];
     let (out, keys) = build_with_creds(&h, &w, "  profile = \"kiln-test\"\n", &with_env);
     assert_signed_by(&out, &keys, "AKIDPROFILE", "profile-secret-key");
-    let with_env = [with_env[0].clone(), with_env[1].clone(), with_env[2].clone(), ("AWS_PROFILE", "kiln-test".to_string())];
+    let with_env = [
+        with_env[0].clone(),
+        with_env[1].clone(),
+        with_env[2].clone(),
+        ("AWS_PROFILE", "kiln-test".to_string()),
+    ];
     let (out, keys) = build_with_creds(&h, &w, "", &with_env);
     assert_signed_by(&out, &keys, "AKIDENVIRONMENT", "env-secret-key");
     // The same through AWS_PROFILE, and the template's shared_credentials_file.
     let env = [("AWS_PROFILE", "kiln-test".to_string())];
-    let (out, keys) = build_with_creds(&h, &w, &format!("  shared_credentials_file = \"{}\"\n", f.display()), &env);
+    let (out, keys) = build_with_creds(
+        &h,
+        &w,
+        &format!("  shared_credentials_file = \"{}\"\n", f.display()),
+        &env,
+    );
     assert_signed_by(&out, &keys, "AKIDPROFILE", "profile-secret-key");
 }
 
 /// A minimal IMDSv2 on 127.0.0.1: a session token from PUT, then the role's
 /// credentials for GETs that carry it. Returns its port and whether a GET
 /// came without a token (IMDSv1), which must never happen.
-fn start_imds() -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+fn start_imds() -> (
+    u16,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     use std::io::{Read, Write};
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
@@ -285,7 +406,9 @@ fn start_imds() -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>, std::syn
             let n = c.read(&mut buf).unwrap_or(0);
             let req = String::from_utf8_lossy(&buf[..n]).to_string();
             let first = req.lines().next().unwrap_or_default().to_string();
-            let has_token = req.to_ascii_lowercase().contains("x-aws-ec2-metadata-token: kiln-imds-token");
+            let has_token = req
+                .to_ascii_lowercase()
+                .contains("x-aws-ec2-metadata-token: kiln-imds-token");
             let (status, body) = if first.starts_with("PUT /latest/api/token") {
                 ("200 OK", "kiln-imds-token".to_string())
             } else if !has_token {
@@ -293,14 +416,24 @@ fn start_imds() -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>, std::syn
                 ("401 Unauthorized", String::new())
             } else if first.starts_with("GET /latest/meta-data/iam/security-credentials/ ") {
                 ("200 OK", "kiln-role".to_string())
-            } else if first.starts_with("GET /latest/meta-data/iam/security-credentials/kiln-role ") {
-                let exp = (chrono::Utc::now() + chrono::Duration::hours(6)).format("%Y-%m-%dT%H:%M:%SZ");
+            } else if first.starts_with("GET /latest/meta-data/iam/security-credentials/kiln-role ")
+            {
+                let exp =
+                    (chrono::Utc::now() + chrono::Duration::hours(6)).format("%Y-%m-%dT%H:%M:%SZ");
                 ("200 OK", format!("{{\"Code\":\"Success\",\"Type\":\"AWS-HMAC\",\"AccessKeyId\":\"AKIDINSTANCEROLE\",\"SecretAccessKey\":\"imds-secret-key\",\"Token\":\"imds-session-token\",\"Expiration\":\"{exp}\",\"LastUpdated\":\"2026-01-01T00:00:00Z\"}}"))
             } else {
                 ("404 Not Found", String::new())
             };
-            let ttl = if first.starts_with("PUT ") { "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\n" } else { "" };
-            let _ = write!(c, "HTTP/1.1 {status}\r\n{ttl}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let ttl = if first.starts_with("PUT ") {
+                "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\n"
+            } else {
+                ""
+            };
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\n{ttl}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     (port, v1, hits)
@@ -311,10 +444,19 @@ fn credentials_from_the_instance_role_over_imdsv2() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let (port, v1, hits) = start_imds();
-    let env = [("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("http://127.0.0.1:{port}")), ("AWS_EC2_METADATA_DISABLED", "false".to_string())];
+    let env = [
+        (
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        ),
+        ("AWS_EC2_METADATA_DISABLED", "false".to_string()),
+    ];
     let (out, keys) = build_with_creds(&h, &w, "", &env);
     assert_signed_by(&out, &keys, "AKIDINSTANCEROLE", "imds-secret-key");
-    assert!(!v1.load(Ordering::SeqCst), "a metadata request came without an IMDSv2 token");
+    assert!(
+        !v1.load(Ordering::SeqCst),
+        "a metadata request came without an IMDSv2 token"
+    );
     // skip_metadata_api_check: the instance role is not even asked.
     let before = hits.load(Ordering::SeqCst);
     assert!(before > 0);
@@ -323,10 +465,17 @@ fn credentials_from_the_instance_role_over_imdsv2() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("No valid credential sources found"), "{t}");
     assert!(keys.is_empty(), "{keys:?}");
-    assert_eq!(hits.load(Ordering::SeqCst), before, "skip_metadata_api_check still asked the metadata service");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        before,
+        "skip_metadata_api_check still asked the metadata service"
+    );
     // ...while the other sources still work.
     let mut env2 = env.to_vec();
-    env2.extend([("AWS_ACCESS_KEY_ID", "AKIDFROMENV".to_string()), ("AWS_SECRET_ACCESS_KEY", "env-secret".to_string())]);
+    env2.extend([
+        ("AWS_ACCESS_KEY_ID", "AKIDFROMENV".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "env-secret".to_string()),
+    ]);
     let (out, keys) = build_with_creds(&h, &w, "  skip_metadata_api_check = true\n", &env2);
     assert_signed_by(&out, &keys, "AKIDFROMENV", "env-secret");
 }
@@ -339,7 +488,10 @@ fn no_credentials_fails_before_creating_anything() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("No valid credential sources found"), "{t}");
-    assert!(keys.is_empty(), "EC2 was called without credentials: {keys:?}");
+    assert!(
+        keys.is_empty(),
+        "EC2 was called without credentials: {keys:?}"
+    );
 }
 
 // ---- HTTPS endpoints -----------------------------------------------------------
@@ -349,13 +501,75 @@ fn no_credentials_fails_before_creating_anything() {
 /// certificate file, the process). `None` when openssl is missing.
 fn tls_proxy(h: &Ec2, dir: &Path, name: &str) -> Option<(String, PathBuf, std::process::Child)> {
     let f = |ext: &str| dir.join(format!("{name}-{ext}"));
-    let openssl = |args: &[&str]| Command::new("openssl").current_dir(dir).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-    std::fs::write(f("ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").ok()?;
-    let (ca, ca_key, csr, cert, key, ext) = (f("ca.crt"), f("ca.key"), f("csr"), f("crt"), f("key"), f("ext"));
+    let openssl = |args: &[&str]| {
+        Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    std::fs::write(
+        f("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .ok()?;
+    let (ca, ca_key, csr, cert, key, ext) = (
+        f("ca.crt"),
+        f("ca.key"),
+        f("csr"),
+        f("crt"),
+        f("key"),
+        f("ext"),
+    );
     let p = |x: &PathBuf| x.display().to_string();
-    let ok = openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=kiln test CA", "-keyout", &p(&ca_key), "-out", &p(&ca)])
-        && openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", &p(&key), "-out", &p(&csr)])
-        && openssl(&["x509", "-req", "-in", &p(&csr), "-CA", &p(&ca), "-CAkey", &p(&ca_key), "-CAcreateserial", "-days", "2", "-extfile", &p(&ext), "-out", &p(&cert)]);
+    let ok = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kiln test CA",
+        "-keyout",
+        &p(&ca_key),
+        "-out",
+        &p(&ca),
+    ]) && openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p(&key),
+        "-out",
+        &p(&csr),
+    ]) && openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p(&csr),
+        "-CA",
+        &p(&ca),
+        "-CAkey",
+        &p(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p(&ext),
+        "-out",
+        &p(&cert),
+    ]);
     if !ok {
         eprintln!("skipping: openssl could not make the certificates");
         return None;
@@ -386,9 +600,20 @@ srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 print(srv.server_address[1], flush=True)
 srv.serve_forever()
 "#;
-    let mut child = Command::new("python3").arg("-c").arg(PROXY).arg(&cert).arg(&key).arg(h.moto.endpoint()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().ok()?;
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(PROXY)
+        .arg(&cert)
+        .arg(&key)
+        .arg(h.moto.endpoint())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
     let mut line = String::new();
-    BufReader::new(child.stdout.take()?).read_line(&mut line).ok()?;
+    BufReader::new(child.stdout.take()?)
+        .read_line(&mut line)
+        .ok()?;
     let port: u16 = line.trim().parse().ok()?;
     Some((format!("https://127.0.0.1:{port}"), ca, child))
 }
@@ -397,8 +622,12 @@ srv.serve_forever()
 fn an_https_endpoint_is_trusted_through_ssl_cert_file_and_only_then() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let Some((endpoint, cert, mut proxy)) = tls_proxy(&h, w.path(), "endpoint") else { return };
-    let Some((_, other_cert, mut other)) = tls_proxy(&h, w.path(), "other") else { return };
+    let Some((endpoint, cert, mut proxy)) = tls_proxy(&h, w.path(), "endpoint") else {
+        return;
+    };
+    let Some((_, other_cert, mut other)) = tls_proxy(&h, w.path(), "other") else {
+        return;
+    };
     let _ = other.kill();
     let tpl = format!(
         "source \"amazon-ebs\" \"s\" {{\n  region = \"us-east-1\"\n  source_ami = \"ami-04681a1dbd79675a5\"\n  instance_type = \"t2.micro\"\n  ami_name = \"kiln-https-${{uuidv4()}}\"\n  communicator = \"none\"\n  custom_endpoint_ec2 = \"{endpoint}\"\n}}\nbuild {{\n  sources = [\"source.amazon-ebs.s\"]\n}}\n"
@@ -406,14 +635,24 @@ fn an_https_endpoint_is_trusted_through_ssl_cert_file_and_only_then() {
     let f = w.write("https.pkr.hcl", &tpl);
     // A CA that did not sign the endpoint's certificate: refused, and
     // nothing is created.
-    let out = aws_env(&mut w.kiln()).args(["build", "-color=false"]).arg(&f).env("SSL_CERT_FILE", &other_cert).output().expect("run kiln");
+    let out = aws_env(&mut w.kiln())
+        .args(["build", "-color=false"])
+        .arg(&f)
+        .env("SSL_CERT_FILE", &other_cert)
+        .output()
+        .expect("run kiln");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.to_lowercase().contains("certificate"), "{t}");
     let inv = assert_no_leaks(&h, "untrusted endpoint");
     assert!(inv.amis.is_empty(), "{inv:?}");
     // Its own certificate: the build goes through.
-    let out = aws_env(&mut w.kiln()).args(["build", "-color=false"]).arg(&f).env("SSL_CERT_FILE", &cert).output().expect("run kiln");
+    let out = aws_env(&mut w.kiln())
+        .args(["build", "-color=false"])
+        .arg(&f)
+        .env("SSL_CERT_FILE", &cert)
+        .output()
+        .expect("run kiln");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let inv = assert_no_leaks(&h, "trusted endpoint");
@@ -426,7 +665,12 @@ fn an_https_endpoint_is_trusted_through_ssl_cert_file_and_only_then() {
         .replace("  source_ami = \"ami-04681a1dbd79675a5\"\n", "");
     let data = format!("data \"amazon-ami\" \"a\" {{\n  region = \"us-east-1\"\n  custom_endpoint_ec2 = \"{endpoint}\"\n  insecure_skip_tls_verify = true\n  filters = {{ image-id = \"ami-04681a1dbd79675a5\" }}\n  owners = [\"137112412989\"]\n}}\n");
     let f = w.write("insecure.pkr.hcl", &format!("{data}{insecure}"));
-    let out = aws_env(&mut w.kiln()).args(["build", "-color=false"]).arg(&f).env("SSL_CERT_FILE", &other_cert).output().expect("run kiln");
+    let out = aws_env(&mut w.kiln())
+        .args(["build", "-color=false"])
+        .arg(&f)
+        .env("SSL_CERT_FILE", &other_cert)
+        .output()
+        .expect("run kiln");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let inv = assert_no_leaks(&h, "insecure_skip_tls_verify");
@@ -434,21 +678,44 @@ fn an_https_endpoint_is_trusted_through_ssl_cert_file_and_only_then() {
     // `kiln cleanup` of a journal such a build left: the header says the
     // endpoint was reached without checks, and cleanup does the same; a
     // journal without that note is refused by the certificate check.
-    rt().block_on(h.client().create_key_pair().key_name("kiln-left-behind").send()).expect("CreateKeyPair");
+    rt().block_on(
+        h.client()
+            .create_key_pair()
+            .key_name("kiln-left-behind")
+            .send(),
+    )
+    .expect("CreateKeyPair");
     let journal = |name: &str, insecure: bool| {
-        let flag = if insecure { "\"insecure_skip_tls_verify\":true," } else { "" };
+        let flag = if insecure {
+            "\"insecure_skip_tls_verify\":true,"
+        } else {
+            ""
+        };
         w.write(
             name,
             &format!("{{\"kiln_journal\":1,\"pid\":4194305,\"build\":\"amazon-ebs.s\",\"region\":\"us-east-1\",\"endpoint\":\"{endpoint}\",{flag}\"started\":\"2026-01-01T00:00:00Z\"}}\n{{\"add\":{{\"kind\":\"key_pair\",\"region\":\"us-east-1\",\"name\":\"kiln-left-behind\"}}}}\n"),
         )
     };
     let checked = journal("checked.jsonl", false);
-    let out = aws_env(&mut w.kiln()).arg("cleanup").arg(&checked).env("SSL_CERT_FILE", &other_cert).output().expect("cleanup");
+    let out = aws_env(&mut w.kiln())
+        .arg("cleanup")
+        .arg(&checked)
+        .env("SSL_CERT_FILE", &other_cert)
+        .output()
+        .expect("cleanup");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(checked.exists(), "the journal of a failed cleanup is kept");
-    assert_eq!(rt().block_on(inventory(&h.client())).key_pairs, ["kiln-left-behind"]);
+    assert_eq!(
+        rt().block_on(inventory(&h.client())).key_pairs,
+        ["kiln-left-behind"]
+    );
     let unchecked = journal("unchecked.jsonl", true);
-    let out = aws_env(&mut w.kiln()).arg("cleanup").arg(&unchecked).env("SSL_CERT_FILE", &other_cert).output().expect("cleanup");
+    let out = aws_env(&mut w.kiln())
+        .arg("cleanup")
+        .arg(&unchecked)
+        .env("SSL_CERT_FILE", &other_cert)
+        .output()
+        .expect("cleanup");
     let _ = proxy.kill();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!unchecked.exists(), "journal kept after a clean cleanup");
@@ -458,7 +725,8 @@ fn an_https_endpoint_is_trusted_through_ssl_cert_file_and_only_then() {
 // ---- zero leaks ---------------------------------------------------------------
 
 fn aws_env(c: &mut Command) -> &mut Command {
-    c.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing")
+    c.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
 }
 
 /// The fault sweep: a proxy fails the k-th EC2 call, for every k of a clean
@@ -469,9 +737,19 @@ fn fault_sweep_every_ec2_call_leaks_nothing() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    let f = w.write("sweep.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, TEMP_PROFILE, "\"echo hello\""));
+    let f = w.write(
+        "sweep.pkr.hcl",
+        &small_template(
+            &proxy.endpoint(),
+            h.ssh_port,
+            TEMP_PROFILE,
+            "\"echo hello\"",
+        ),
+    );
     let run = || {
-        let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).output().expect("run kiln");
+        let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f))
+            .output()
+            .expect("run kiln");
         (out.status.code(), text(&out))
     };
     let (code, t) = run();
@@ -485,14 +763,25 @@ fn fault_sweep_every_ec2_call_leaks_nothing() {
             proxy.fail_at.store(k, Ordering::SeqCst);
             proxy.fail_after_forward.store(after, Ordering::SeqCst);
             let (code, t) = run();
-            let case = format!("fault at call {k} ({}) {}", calls[k - 1], if after { "after forwarding" } else { "refused" });
+            let case = format!(
+                "fault at call {k} ({}) {}",
+                calls[k - 1],
+                if after { "after forwarding" } else { "refused" }
+            );
             let inv = assert_no_leaks(&h, &case);
             match code {
                 Some(0) => assert_eq!(inv.amis.len(), 1, "{case}: succeeded without one AMI\n{t}"),
-                Some(1) => assert!(inv.amis.is_empty() && inv.snapshots.is_empty(), "{case}: failed but left {inv:?}\n{t}"),
+                Some(1) => assert!(
+                    inv.amis.is_empty() && inv.snapshots.is_empty(),
+                    "{case}: failed but left {inv:?}\n{t}"
+                ),
                 other => panic!("{case}: exit {other:?}\n{t}"),
             }
-            assert!(w.journals().is_empty(), "{case}: journal left: {:?}\n{t}", w.journals());
+            assert!(
+                w.journals().is_empty(),
+                "{case}: journal left: {:?}\n{t}",
+                w.journals()
+            );
         }
     }
     proxy.fail_at.store(0, Ordering::SeqCst);
@@ -509,8 +798,18 @@ fn interrupt_at(w: &Work, f: &Path, step: &str, sig: i32) -> (Option<i32>, Strin
 /// `kiln build -machine-readable f`, sent `sig` `after` the first output
 /// line that `ready` accepts; returns (exit code, output, seconds from the
 /// signal to the exit, -1 when never sent).
-fn interrupt_when(w: &Work, f: &Path, sig: i32, after: Duration, ready: impl Fn(&str) -> bool) -> (Option<i32>, String, f64) {
-    let mut child = aws_env(w.kiln().args(["build", "-machine-readable"]).arg(f)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+fn interrupt_when(
+    w: &Work,
+    f: &Path,
+    sig: i32,
+    after: Duration,
+    ready: impl Fn(&str) -> bool,
+) -> (Option<i32>, String, f64) {
+    let mut child = aws_env(w.kiln().args(["build", "-machine-readable"]).arg(f))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let pid = child.id() as i32;
     let stdout = child.stdout.take().expect("stdout");
     let mut out = String::new();
@@ -543,7 +842,12 @@ fn read_until(child: &mut std::process::Child, needle: &str) {
 }
 
 fn step_names(machine_output: &str) -> Vec<String> {
-    machine_output.lines().filter_map(|l| l.split(",step,").nth(1)).filter_map(|r| r.strip_suffix(",start")).map(str::to_string).collect()
+    machine_output
+        .lines()
+        .filter_map(|l| l.split(",step,").nth(1))
+        .filter_map(|r| r.strip_suffix(",start"))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -551,27 +855,63 @@ fn interrupt_at_every_step_cleans_up_and_exits_1() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     // The provisioner sleeps so that an interrupt there lands mid-command.
-    let f = w.write("sig.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, TEMP_PROFILE, "\"echo start\", \"sleep 20\""));
-    let probe = w.write("probe.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, TEMP_PROFILE, "\"echo start\""));
-    let out = aws_env(w.kiln().args(["build", "-machine-readable"]).arg(&probe)).output().expect("run");
+    let f = w.write(
+        "sig.pkr.hcl",
+        &small_template(
+            &h.moto.endpoint(),
+            h.ssh_port,
+            TEMP_PROFILE,
+            "\"echo start\", \"sleep 20\"",
+        ),
+    );
+    let probe = w.write(
+        "probe.pkr.hcl",
+        &small_template(
+            &h.moto.endpoint(),
+            h.ssh_port,
+            TEMP_PROFILE,
+            "\"echo start\"",
+        ),
+    );
+    let out = aws_env(w.kiln().args(["build", "-machine-readable"]).arg(&probe))
+        .output()
+        .expect("run");
     let steps = step_names(&String::from_utf8_lossy(&out.stdout));
     assert!(steps.len() >= 10, "{steps:?}");
     for (i, step) in steps.iter().enumerate() {
         h.reset();
-        let sig = if i % 2 == 0 { libc::SIGINT } else { libc::SIGTERM };
+        let sig = if i % 2 == 0 {
+            libc::SIGINT
+        } else {
+            libc::SIGTERM
+        };
         let case_start = Instant::now();
         // Only the provisioner case needs the long command.
-        let (code, t, took) = interrupt_at(&w, if step == "StepProvision" { &f } else { &probe }, step, sig);
+        let (code, t, took) = interrupt_at(
+            &w,
+            if step == "StepProvision" { &f } else { &probe },
+            step,
+            sig,
+        );
         let case = format!("signal {sig} at {step}");
         assert_eq!(code, Some(1), "{case}:\n{t}");
         assert!((0.0..5.0).contains(&took), "{case}: took {took}s to stop");
-        assert!(t.contains("Interrupted"), "{case}: does not say it was interrupted\n{t}");
+        assert!(
+            t.contains("Interrupted"),
+            "{case}: does not say it was interrupted\n{t}"
+        );
         let inv = assert_no_leaks(&h, &case);
         // A signal that lands as the last step starts may come after the AMI
         // was finished: then the build says so and keeps it.
         let finished = t.contains("AMIs were created");
-        assert!(inv.amis.len() == usize::from(finished), "{case}: an interrupted build left {inv:?}\n{t}");
-        eprintln!("{case}: stopped {took:.2}s after the signal, {:.1}s in all", case_start.elapsed().as_secs_f64());
+        assert!(
+            inv.amis.len() == usize::from(finished),
+            "{case}: an interrupted build left {inv:?}\n{t}"
+        );
+        eprintln!(
+            "{case}: stopped {took:.2}s after the signal, {:.1}s in all",
+            case_start.elapsed().as_secs_f64()
+        );
         assert!(w.journals().is_empty(), "{case}: journal left");
     }
 }
@@ -586,29 +926,72 @@ fn copies_to_every_region_are_made_at_once() {
     let proxy = FaultProxy::start(h.moto.port);
     proxy.delay.lock().unwrap().push(("CopyImage".into(), 800));
     let extra = "  ami_regions = [\"us-west-2\", \"eu-west-1\", \"us-west-2\", \"us-east-1\"]\n  snapshot_copy_duration_minutes = 30\n";
-    let f = w.write("regions.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
+    let f = w.write(
+        "regions.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let events = proxy.events.lock().unwrap().clone();
-    let starts: Vec<usize> = events.iter().enumerate().filter(|(_, e)| *e == "start CopyImage").map(|(i, _)| i).collect();
-    let first_end = events.iter().position(|e| e == "end CopyImage").unwrap_or(usize::MAX);
+    let starts: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| *e == "start CopyImage")
+        .map(|(i, _)| i)
+        .collect();
+    let first_end = events
+        .iter()
+        .position(|e| e == "end CopyImage")
+        .unwrap_or(usize::MAX);
     assert_eq!(starts.len(), 2, "one copy per other region: {events:?}");
     let copy = proxy.params("CopyImage");
-    assert!(copy.contains(&"SnapshotCopyCompletionDurationMinutes=30".to_string()), "a time-based copy was not asked for: {copy:?}");
-    assert!(starts.iter().all(|i| *i < first_end), "the copies went out one after another: {events:?}");
+    assert!(
+        copy.contains(&"SnapshotCopyCompletionDurationMinutes=30".to_string()),
+        "a time-based copy was not asked for: {copy:?}"
+    );
+    assert!(
+        starts.iter().all(|i| *i < first_end),
+        "the copies went out one after another: {events:?}"
+    );
     for region in ["us-west-2", "eu-west-1"] {
         let c = ec2::client_at(&h.moto.endpoint(), region);
         let inv = rt().block_on(inventory(&c));
         assert_eq!(inv.amis.len(), 1, "{region}: {inv:?}");
-        assert!(t.contains(&format!("{region}: {}", inv.amis[0].0)), "{region}'s copy is not an artifact:\n{t}");
-        let tags = rt().block_on(c.describe_tags().filters(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(&inv.amis[0].0).build()).send()).expect("DescribeTags");
-        assert!(tags.tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")), "{region}: copy untagged: {tags:?}");
+        assert!(
+            t.contains(&format!("{region}: {}", inv.amis[0].0)),
+            "{region}'s copy is not an artifact:\n{t}"
+        );
+        let tags = rt()
+            .block_on(
+                c.describe_tags()
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("resource-id")
+                            .values(&inv.amis[0].0)
+                            .build(),
+                    )
+                    .send(),
+            )
+            .expect("DescribeTags");
+        assert!(
+            tags.tags()
+                .iter()
+                .any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")),
+            "{region}: copy untagged: {tags:?}"
+        );
     }
     assert!(t.contains("Waiting for all copies to complete"), "{t}");
     // Listed as Packer lists them, sorted by region.
-    let artifacts = &t[t.find("AMIs were created:").unwrap_or_else(|| panic!("{t}"))..];
-    let regions: Vec<&str> = artifacts.lines().skip(1).take(3).filter_map(|l| l.split(':').next()).collect();
+    let artifacts = &t[t
+        .find("AMIs were created:")
+        .unwrap_or_else(|| panic!("{t}"))..];
+    let regions: Vec<&str> = artifacts
+        .lines()
+        .skip(1)
+        .take(3)
+        .filter_map(|l| l.split(':').next())
+        .collect();
     assert_eq!(regions, ["eu-west-1", "us-east-1", "us-west-2"], "{t}");
     assert_no_leaks(&h, "copies to two regions");
 }
@@ -626,20 +1009,44 @@ fn an_interrupt_during_the_region_copies_leaves_no_ami_in_any_region() {
         h.reset();
         let proxy = FaultProxy::start(h.moto.port);
         proxy.delay.lock().unwrap().push((slow.to_string(), 1200));
-        let f = w.write("copies.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  ami_regions = [\"us-west-2\"]\n", "\"echo start\""));
+        let f = w.write(
+            "copies.pkr.hcl",
+            &small_template(
+                &proxy.endpoint(),
+                h.ssh_port,
+                "  ami_regions = [\"us-west-2\"]\n",
+                "\"echo start\"",
+            ),
+        );
         let sig = if i == 0 { libc::SIGINT } else { libc::SIGTERM };
         // The copy has gone out (and, for the slow wait, been answered).
-        let ready = |line: &str| if slow == "CopyImage" { line.contains("Copying AMI") } else { line.contains("in region (us-west-2) to become ready") };
+        let ready = |line: &str| {
+            if slow == "CopyImage" {
+                line.contains("Copying AMI")
+            } else {
+                line.contains("in region (us-west-2) to become ready")
+            }
+        };
         let (code, out, took) = interrupt_when(&w, &f, sig, Duration::from_millis(300), ready);
         let case = format!("signal {sig} while {slow} is slow");
         assert!(took >= 0.0, "{case}: the copy never started\n{out}");
         assert_eq!(code, Some(1), "{case}:\n{out}");
-        assert!(proxy.calls().iter().any(|c| c == "CopyImage"), "{case}: no CopyImage\n{out}");
+        assert!(
+            proxy.calls().iter().any(|c| c == "CopyImage"),
+            "{case}: no CopyImage\n{out}"
+        );
         assert_no_leaks(&h, &case);
         let east = rt().block_on(inventory(&h.client()));
-        assert!(east.amis.is_empty(), "{case}: AMI left in us-east-1 {:?}\n{out}", east.amis);
+        assert!(
+            east.amis.is_empty(),
+            "{case}: AMI left in us-east-1 {:?}\n{out}",
+            east.amis
+        );
         let w2 = rt().block_on(inventory(&west));
-        assert!(w2.amis.is_empty() && w2.leaks().is_empty(), "{case}: left in us-west-2 {w2:?}\n{out}");
+        assert!(
+            w2.amis.is_empty() && w2.leaks().is_empty(),
+            "{case}: left in us-west-2 {w2:?}\n{out}"
+        );
         assert!(w.journals().is_empty(), "{case}: journal left");
     }
 }
@@ -648,21 +1055,44 @@ fn an_interrupt_during_the_region_copies_leaves_no_ami_in_any_region() {
 fn kill_9_then_kiln_cleanup_deletes_everything() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let f = w.write("k.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, TEMP_PROFILE, "\"echo started\", \"sleep 60\""));
-    let mut child = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let f = w.write(
+        "k.pkr.hcl",
+        &small_template(
+            &h.moto.endpoint(),
+            h.ssh_port,
+            TEMP_PROFILE,
+            "\"echo started\", \"sleep 60\"",
+        ),
+    );
+    let mut child = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     read_until(&mut child, "started");
     child.kill().expect("kill -9");
     child.wait().expect("wait");
     let inv = rt().block_on(inventory(&h.client()));
-    assert!(!inv.instances.is_empty() && !inv.key_pairs.is_empty(), "kill -9 should leave the build's resources: {inv:?}");
+    assert!(
+        !inv.instances.is_empty() && !inv.key_pairs.is_empty(),
+        "kill -9 should leave the build's resources: {inv:?}"
+    );
     let iam = rt().block_on(ec2::iam_leaks(&h.moto.endpoint()));
-    assert_eq!(iam.len(), 2, "kill -9 should leave the role and the instance profile: {iam:?}");
+    assert_eq!(
+        iam.len(),
+        2,
+        "kill -9 should leave the role and the instance profile: {iam:?}"
+    );
     assert_eq!(w.journals().len(), 1);
-    let out = aws_env(w.kiln().args(["cleanup"])).output().expect("cleanup");
+    let out = aws_env(w.kiln().args(["cleanup"]))
+        .output()
+        .expect("cleanup");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_no_leaks(&h, "after kiln cleanup");
     assert!(w.journals().is_empty(), "journal kept after a full cleanup");
-    let out = aws_env(w.kiln().args(["cleanup"])).output().expect("cleanup again");
+    let out = aws_env(w.kiln().args(["cleanup"]))
+        .output()
+        .expect("cleanup again");
     assert!(text(&out).contains("No cleanup journals"), "{}", text(&out));
 }
 
@@ -675,12 +1105,31 @@ fn kill_9_during_a_copy_then_kiln_cleanup_deletes_the_copy_too() {
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
     proxy.delay.lock().unwrap().push(("CopyImage".into(), 3000));
-    let f = w.write("kc.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  ami_regions = [\"us-west-2\"]\n", "\"true\""));
-    let mut child = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let f = w.write(
+        "kc.pkr.hcl",
+        &small_template(
+            &proxy.endpoint(),
+            h.ssh_port,
+            "  ami_regions = [\"us-west-2\"]\n",
+            "\"true\"",
+        ),
+    );
+    let mut child = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     read_until(&mut child, "Copying AMI");
     // The copy reaches moto; its answer is held back.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !proxy.events.lock().unwrap().iter().any(|e| e == "start CopyImage") && Instant::now() < deadline {
+    while !proxy
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e == "start CopyImage")
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -688,15 +1137,29 @@ fn kill_9_during_a_copy_then_kiln_cleanup_deletes_the_copy_too() {
     child.wait().expect("wait");
     let west = ec2::client_at(&h.moto.endpoint(), "us-west-2");
     let before = rt().block_on(inventory(&west));
-    assert_eq!(before.amis.len(), 1, "the copy should exist in us-west-2 before the cleanup: {before:?}");
+    assert_eq!(
+        before.amis.len(),
+        1,
+        "the copy should exist in us-west-2 before the cleanup: {before:?}"
+    );
     assert_eq!(w.journals().len(), 1);
-    let out = aws_env(w.kiln().args(["cleanup"])).output().expect("cleanup");
+    let out = aws_env(w.kiln().args(["cleanup"]))
+        .output()
+        .expect("cleanup");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_no_leaks(&h, "after kiln cleanup");
     let east = rt().block_on(inventory(&h.client()));
-    assert!(east.amis.is_empty(), "build region AMI left: {east:?}\n{}", text(&out));
+    assert!(
+        east.amis.is_empty(),
+        "build region AMI left: {east:?}\n{}",
+        text(&out)
+    );
     let after = rt().block_on(inventory(&west));
-    assert!(after.amis.is_empty() && after.leaks().is_empty(), "left in us-west-2: {after:?}\n{}", text(&out));
+    assert!(
+        after.amis.is_empty() && after.leaks().is_empty(),
+        "left in us-west-2: {after:?}\n{}",
+        text(&out)
+    );
     assert!(w.journals().is_empty(), "journal kept after a full cleanup");
 }
 
@@ -704,7 +1167,13 @@ fn kill_9_during_a_copy_then_kiln_cleanup_deletes_the_copy_too() {
 fn force_replaces_an_existing_ami_of_the_same_name() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let tpl = small_template(&h.moto.endpoint(), h.ssh_port, "  force_delete_snapshot = true", "\"true\"").replace("kiln-test-${uuidv4()}", "kiln-fixed-name");
+    let tpl = small_template(
+        &h.moto.endpoint(),
+        h.ssh_port,
+        "  force_delete_snapshot = true",
+        "\"true\"",
+    )
+    .replace("kiln-test-${uuidv4()}", "kiln-fixed-name");
     let f = w.write("force.pkr.hcl", &tpl);
     let build = |force: bool| {
         let mut c = w.kiln();
@@ -732,11 +1201,17 @@ fn force_replaces_an_existing_ami_of_the_same_name() {
 fn a_failing_provisioner_fails_the_build_and_leaks_nothing() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let f = w.write("fail.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"exit 3\""));
+    let f = w.write(
+        "fail.pkr.hcl",
+        &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"exit 3\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("exit status 3") || t.contains("non-zero exit status"), "{t}");
+    assert!(
+        t.contains("exit status 3") || t.contains("non-zero exit status"),
+        "{t}"
+    );
     let inv = assert_no_leaks(&h, "failing provisioner");
     assert!(inv.amis.is_empty());
     let _ = Duration::ZERO;
@@ -746,7 +1221,10 @@ fn a_failing_provisioner_fails_the_build_and_leaks_nothing() {
 fn assume_role_signs_ec2_calls_with_the_role_credentials() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let env = [("AWS_ACCESS_KEY_ID", "AKIDBASEUSER".to_string()), ("AWS_SECRET_ACCESS_KEY", "base-secret-key".to_string())];
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "AKIDBASEUSER".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "base-secret-key".to_string()),
+    ];
     let extra = r#"  assume_role {
     role_arn     = "arn:aws:iam::123456789012:role/kiln-builder"
     session_name = "kiln-test"
@@ -762,8 +1240,17 @@ fn assume_role_signs_ec2_calls_with_the_role_credentials() {
     let assume = ec2::params_of(&bodies, "AssumeRole");
     // Session tags as Key/Value pairs of one index, whatever the order.
     for (k, v) in [("Team", "images"), ("Stage", "build")] {
-        let n = assume.iter().find_map(|p| p.strip_prefix("Tags.member.").and_then(|r| r.strip_suffix(&format!(".Key={k}")))).unwrap_or_else(|| panic!("no tag {k}: {assume:?}"));
-        assert!(assume.contains(&format!("Tags.member.{n}.Value={v}")), "tag {k} lacks value {v}: {assume:?}");
+        let n = assume
+            .iter()
+            .find_map(|p| {
+                p.strip_prefix("Tags.member.")
+                    .and_then(|r| r.strip_suffix(&format!(".Key={k}")))
+            })
+            .unwrap_or_else(|| panic!("no tag {k}: {assume:?}"));
+        assert!(
+            assume.contains(&format!("Tags.member.{n}.Value={v}")),
+            "tag {k} lacks value {v}: {assume:?}"
+        );
     }
     for want in [
         "PolicyArns.member.1.arn=arn:aws:iam::aws:policy/AmazonEC2FullAccess",
@@ -775,8 +1262,14 @@ fn assume_role_signs_ec2_calls_with_the_role_credentials() {
     }
     // STS AssumeRole is signed by the base user, every EC2 call by the role.
     let (sts, ec2): (Vec<_>, Vec<_>) = calls.iter().partition(|(a, _)| a == "AssumeRole");
-    assert!(!sts.is_empty() && sts.iter().all(|(_, k)| k == "AKIDBASEUSER"), "{calls:?}");
-    assert!(!ec2.is_empty() && ec2.iter().all(|(_, k)| k.starts_with("ASIA")), "EC2 calls not signed by the role: {calls:?}");
+    assert!(
+        !sts.is_empty() && sts.iter().all(|(_, k)| k == "AKIDBASEUSER"),
+        "{calls:?}"
+    );
+    assert!(
+        !ec2.is_empty() && ec2.iter().all(|(_, k)| k.starts_with("ASIA")),
+        "EC2 calls not signed by the role: {calls:?}"
+    );
     assert!(!t.contains("base-secret-key"), "{t}");
 }
 
@@ -784,32 +1277,68 @@ fn assume_role_signs_ec2_calls_with_the_role_credentials() {
 fn a_profile_role_behind_mfa_is_assumed_with_mfa_code() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let creds = w.write("credentials", "[base]\naws_access_key_id = AKIDMFABASE\naws_secret_access_key = mfa-base-secret\n");
+    let creds = w.write(
+        "credentials",
+        "[base]\naws_access_key_id = AKIDMFABASE\naws_secret_access_key = mfa-base-secret\n",
+    );
     let config = w.write(
         "config",
         "[profile builder]\nrole_arn = arn:aws:iam::123456789012:role/kiln-mfa\nmfa_serial = arn:aws:iam::123456789012:mfa/kiln-user\nsource_profile = base\nrole_session_name = kiln-mfa-session\n",
     );
-    let env = [("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()), ("AWS_CONFIG_FILE", config.display().to_string())];
-    let (out, calls, bodies) = build_with_creds_calls(&h, &w, "  profile  = \"builder\"\n  mfa_code = \"246810\"\n", &env);
+    let env = [
+        ("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()),
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+    ];
+    let (out, calls, bodies) = build_with_creds_calls(
+        &h,
+        &w,
+        "  profile  = \"builder\"\n  mfa_code = \"246810\"\n",
+        &env,
+    );
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let assume = ec2::params_of(&bodies, "AssumeRole");
-    for want in ["RoleArn=arn:aws:iam::123456789012:role/kiln-mfa", "SerialNumber=arn:aws:iam::123456789012:mfa/kiln-user", "TokenCode=246810", "RoleSessionName=kiln-mfa-session"] {
-        assert!(assume.iter().any(|p| p == want), "AssumeRole lacks {want}: {assume:?}");
+    for want in [
+        "RoleArn=arn:aws:iam::123456789012:role/kiln-mfa",
+        "SerialNumber=arn:aws:iam::123456789012:mfa/kiln-user",
+        "TokenCode=246810",
+        "RoleSessionName=kiln-mfa-session",
+    ] {
+        assert!(
+            assume.iter().any(|p| p == want),
+            "AssumeRole lacks {want}: {assume:?}"
+        );
     }
     let (sts, ec2): (Vec<_>, Vec<_>) = calls.iter().partition(|(a, _)| a == "AssumeRole");
-    assert!(sts.len() == 1 && sts[0].1 == "AKIDMFABASE", "one AssumeRole, signed by the source profile: {calls:?}");
-    assert!(!ec2.is_empty() && ec2.iter().all(|(_, k)| k.starts_with("ASIA")), "EC2 calls not signed by the role: {calls:?}");
+    assert!(
+        sts.len() == 1 && sts[0].1 == "AKIDMFABASE",
+        "one AssumeRole, signed by the source profile: {calls:?}"
+    );
+    assert!(
+        !ec2.is_empty() && ec2.iter().all(|(_, k)| k.starts_with("ASIA")),
+        "EC2 calls not signed by the role: {calls:?}"
+    );
     assert!(!t.contains("mfa-base-secret"), "{t}");
 
     // Without the code: refused before any call, saying what to set.
     let (out, calls, _) = build_with_creds_calls(&h, &w, "  profile = \"builder\"\n", &env);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("mfa_code") && t.contains("arn:aws:iam::123456789012:mfa/kiln-user"), "{t}");
-    assert!(calls.is_empty(), "calls made without credentials: {calls:?}");
+    assert!(
+        t.contains("mfa_code") && t.contains("arn:aws:iam::123456789012:mfa/kiln-user"),
+        "{t}"
+    );
+    assert!(
+        calls.is_empty(),
+        "calls made without credentials: {calls:?}"
+    );
     // A code for a profile that asks none is a mistake too.
-    let (out, calls, _) = build_with_creds_calls(&h, &w, "  profile  = \"base\"\n  mfa_code = \"246810\"\n", &env);
+    let (out, calls, _) = build_with_creds_calls(
+        &h,
+        &w,
+        "  profile  = \"base\"\n  mfa_code = \"246810\"\n",
+        &env,
+    );
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("mfa_code is set, but profile \"base\""), "{t}");
@@ -821,7 +1350,10 @@ fn a_profile_role_behind_mfa_is_assumed_with_mfa_code() {
 /// packaged for this machine): the AWS secrets engine's credentials
 /// endpoint, answering `token` only. Returns its address and the request
 /// lines (with the namespace header) it saw.
-fn vault_stand_in(token: &'static str, key_id: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+fn vault_stand_in(
+    token: &'static str,
+    key_id: &'static str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{Read, Write};
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
@@ -833,10 +1365,22 @@ fn vault_stand_in(token: &'static str, key_id: &'static str) -> (String, std::sy
             let n = c.read(&mut buf).unwrap_or(0);
             let req = String::from_utf8_lossy(&buf[..n]).to_string();
             let line = req.lines().next().unwrap_or_default().to_string();
-            let header = |h: &str| req.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(h)).map(|(_, v)| v.trim().to_string()));
-            log.lock().unwrap().push(format!("{line} ns={}", header("X-Vault-Namespace").unwrap_or_default()));
+            let header = |h: &str| {
+                req.lines().find_map(|l| {
+                    l.split_once(':')
+                        .filter(|(k, _)| k.eq_ignore_ascii_case(h))
+                        .map(|(_, v)| v.trim().to_string())
+                })
+            };
+            log.lock().unwrap().push(format!(
+                "{line} ns={}",
+                header("X-Vault-Namespace").unwrap_or_default()
+            ));
             let (status, body) = if header("X-Vault-Token").as_deref() != Some(token) {
-                ("403 Forbidden", r#"{"errors":["permission denied"]}"#.to_string())
+                (
+                    "403 Forbidden",
+                    r#"{"errors":["permission denied"]}"#.to_string(),
+                )
             } else if line.contains("/creds/builder") {
                 (
                     "200 OK",
@@ -859,17 +1403,27 @@ fn vault_aws_engine_credentials_sign_the_ec2_calls() {
     let w = Work::new();
     let (addr, seen) = vault_stand_in("s.kiln-test-token", "ASIAVAULTKEY");
     let block = "  vault_aws_engine {\n    name        = \"builder\"\n    engine_name = \"aws-images\"\n    role_arn    = \"arn:aws:iam::123456789012:role/kiln\"\n    ttl         = \"900s\"\n  }\n";
-    let env = [("VAULT_ADDR", addr.clone()), ("VAULT_TOKEN", "s.kiln-test-token".to_string()), ("VAULT_NAMESPACE", "images".to_string())];
+    let env = [
+        ("VAULT_ADDR", addr.clone()),
+        ("VAULT_TOKEN", "s.kiln-test-token".to_string()),
+        ("VAULT_NAMESPACE", "images".to_string()),
+    ];
     let (out, keys) = build_with_creds(&h, &w, block, &env);
     assert_signed_by(&out, &keys, "ASIAVAULTKEY", "vault-secret-key");
     let t = text(&out);
-    assert!(!t.contains("vault-session-token") && !t.contains("s.kiln-test-token"), "{t}");
+    assert!(
+        !t.contains("vault-session-token") && !t.contains("s.kiln-test-token"),
+        "{t}"
+    );
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1, "Vault asked once per build: {seen:?}");
     assert!(seen[0].starts_with("GET /v1/aws-images/creds/builder?role_arn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fkiln&ttl=900s ") && seen[0].ends_with("ns=images"), "{seen:?}");
 
     // A token Vault refuses: the build stops before any EC2 call, with Vault's reason.
-    let env = [("VAULT_ADDR", addr.clone()), ("VAULT_TOKEN", "s.wrong".to_string())];
+    let env = [
+        ("VAULT_ADDR", addr.clone()),
+        ("VAULT_TOKEN", "s.wrong".to_string()),
+    ];
     let (out, keys) = build_with_creds(&h, &w, block, &env);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
@@ -878,7 +1432,11 @@ fn vault_aws_engine_credentials_sign_the_ec2_calls() {
     // No token at all (and no ~/.vault-token): says how to get one.
     let (out, keys) = build_with_creds(&h, &w, block, &[("VAULT_ADDR", addr)]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("no Vault token: set VAULT_TOKEN"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no Vault token: set VAULT_TOKEN"),
+        "{}",
+        text(&out)
+    );
     assert!(keys.is_empty());
     // Refused at validate: no role name, keys beside it, a ttl without unit.
     for (bad, says) in [
@@ -905,11 +1463,31 @@ fn kiln_cleanup_gets_credentials_as_the_killed_build_did() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let (addr, seen) = vault_stand_in("s.cleanup-token", "ASIAVAULTCLEAN");
-    let creds = w.write("credentials", "[base]\naws_access_key_id = AKIDMFABASE\naws_secret_access_key = mfa-base-secret\n");
+    let creds = w.write(
+        "credentials",
+        "[base]\naws_access_key_id = AKIDMFABASE\naws_secret_access_key = mfa-base-secret\n",
+    );
     let config = w.write("config", "[profile builder]\nrole_arn = arn:aws:iam::123456789012:role/kiln-mfa\nmfa_serial = arn:aws:iam::123456789012:mfa/kiln-user\nsource_profile = base\n");
-    let vault_env = vec![("VAULT_ADDR", addr), ("VAULT_TOKEN", "s.cleanup-token".to_string())];
-    let mfa_env = vec![("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()), ("AWS_CONFIG_FILE", config.display().to_string())];
-    for (extra, env, code) in [("  vault_aws_engine {\n    name = \"builder\"\n  }\n", vault_env, None), ("  profile  = \"builder\"\n  mfa_code = \"135790\"\n", mfa_env, Some("246802"))] {
+    let vault_env = vec![
+        ("VAULT_ADDR", addr),
+        ("VAULT_TOKEN", "s.cleanup-token".to_string()),
+    ];
+    let mfa_env = vec![
+        ("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()),
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+    ];
+    for (extra, env, code) in [
+        (
+            "  vault_aws_engine {\n    name = \"builder\"\n  }\n",
+            vault_env,
+            None,
+        ),
+        (
+            "  profile  = \"builder\"\n  mfa_code = \"135790\"\n",
+            mfa_env,
+            Some("246802"),
+        ),
+    ] {
         h.reset();
         let proxy = FaultProxy::start(h.moto.port);
         let tpl = format!(
@@ -918,7 +1496,10 @@ fn kiln_cleanup_gets_credentials_as_the_killed_build_did() {
         );
         let f = w.write("killed.pkr.hcl", &tpl);
         let mut c = w.kiln();
-        c.args(["build", "-color=false"]).arg(&f).stdout(Stdio::piped()).stderr(Stdio::null());
+        c.args(["build", "-color=false"])
+            .arg(&f)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
         for (k, v) in &env {
             c.env(k, v);
         }
@@ -926,10 +1507,18 @@ fn kiln_cleanup_gets_credentials_as_the_killed_build_did() {
         read_until(&mut child, "started");
         child.kill().expect("kill -9");
         child.wait().expect("wait");
-        assert!(!rt().block_on(inventory(&h.client())).instances.is_empty(), "{extra}: kill -9 should leave the instance");
+        assert!(
+            !rt().block_on(inventory(&h.client())).instances.is_empty(),
+            "{extra}: kill -9 should leave the instance"
+        );
         assert_eq!(w.journals().len(), 1, "{extra}");
         let journal = std::fs::read_to_string(&w.journals()[0]).expect("journal");
-        assert!(!journal.contains("s.cleanup-token") && !journal.contains("135790") && !journal.contains("secret"), "a secret in the journal: {journal}");
+        assert!(
+            !journal.contains("s.cleanup-token")
+                && !journal.contains("135790")
+                && !journal.contains("secret"),
+            "a secret in the journal: {journal}"
+        );
         let cleanup = |args: &[&str]| {
             let mut c = w.kiln();
             c.arg("cleanup").args(args);
@@ -943,25 +1532,45 @@ fn kiln_cleanup_gets_credentials_as_the_killed_build_did() {
             let out = cleanup(&[]);
             assert_eq!(out.status.code(), Some(1), "{}", text(&out));
             assert!(text(&out).contains("-mfa-code"), "{}", text(&out));
-            assert_eq!(w.journals().len(), 1, "journal dropped after a failed cleanup");
+            assert_eq!(
+                w.journals().len(),
+                1,
+                "journal dropped after a failed cleanup"
+            );
         }
         proxy.reset();
         let out = cleanup(&code.map(|c| vec!["-mfa-code", c]).unwrap_or_default());
         assert_eq!(out.status.code(), Some(0), "{extra}: {}", text(&out));
         assert_no_leaks(&h, extra);
         assert!(w.journals().is_empty(), "{extra}: journal kept");
-        let calls: Vec<(String, String)> = proxy.calls().into_iter().zip(proxy.access_keys.lock().unwrap().clone()).collect();
+        let calls: Vec<(String, String)> = proxy
+            .calls()
+            .into_iter()
+            .zip(proxy.access_keys.lock().unwrap().clone())
+            .collect();
         let ec2_calls: Vec<_> = calls.iter().filter(|(a, _)| a != "AssumeRole").collect();
         assert!(!ec2_calls.is_empty(), "{calls:?}");
         match code {
             None => {
-                assert!(ec2_calls.iter().all(|(_, k)| k == "ASIAVAULTCLEAN"), "cleanup not signed by Vault's key: {calls:?}");
-                assert!(seen.lock().unwrap().len() >= 2, "Vault asked by the build and by the cleanup");
+                assert!(
+                    ec2_calls.iter().all(|(_, k)| k == "ASIAVAULTCLEAN"),
+                    "cleanup not signed by Vault's key: {calls:?}"
+                );
+                assert!(
+                    seen.lock().unwrap().len() >= 2,
+                    "Vault asked by the build and by the cleanup"
+                );
             }
             Some(code) => {
                 let bodies = proxy.bodies.lock().unwrap().clone();
-                assert!(ec2::params_of(&bodies, "AssumeRole").contains(&format!("TokenCode={code}")), "{bodies:?}");
-                assert!(ec2_calls.iter().all(|(_, k)| k.starts_with("ASIA")), "cleanup not signed by the role: {calls:?}");
+                assert!(
+                    ec2::params_of(&bodies, "AssumeRole").contains(&format!("TokenCode={code}")),
+                    "{bodies:?}"
+                );
+                assert!(
+                    ec2_calls.iter().all(|(_, k)| k.starts_with("ASIA")),
+                    "cleanup not signed by the role: {calls:?}"
+                );
             }
         }
     }
@@ -1006,19 +1615,49 @@ build {{
     // Packer); -evaluate-datasources asks it.
     let proxy = FaultProxy::start(h.moto.port);
     let via_proxy = w.write("data-proxy.pkr.hcl", &tpl.replace(&ep, &proxy.endpoint()));
-    let out = aws_env(w.kiln().args(["validate"]).arg(&via_proxy)).output().expect("run");
+    let out = aws_env(w.kiln().args(["validate"]).arg(&via_proxy))
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(proxy.calls().is_empty(), "validate asked EC2: {:?}", proxy.calls());
-    let out = aws_env(w.kiln().args(["validate", "-evaluate-datasources"]).arg(&via_proxy)).output().expect("run");
+    assert!(
+        proxy.calls().is_empty(),
+        "validate asked EC2: {:?}",
+        proxy.calls()
+    );
+    let out = aws_env(
+        w.kiln()
+            .args(["validate", "-evaluate-datasources"])
+            .arg(&via_proxy),
+    )
+    .output()
+    .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(proxy.calls().iter().any(|c| c == "DescribeImages"), "{:?}", proxy.calls());
+    assert!(
+        proxy.calls().iter().any(|c| c == "DescribeImages"),
+        "{:?}",
+        proxy.calls()
+    );
     // Without credentials: the data source's error says where kiln looked,
     // and EC2 is not asked.
     proxy.reset();
-    let out = w.kiln().args(["validate", "-evaluate-datasources"]).arg(&via_proxy).output().expect("run");
+    let out = w
+        .kiln()
+        .args(["validate", "-evaluate-datasources"])
+        .arg(&via_proxy)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("No valid credential sources found") && text(&out).contains("AWS_ACCESS_KEY_ID"), "{}", text(&out));
-    assert!(proxy.calls().is_empty(), "asked EC2 without credentials: {:?}", proxy.calls());
+    assert!(
+        text(&out).contains("No valid credential sources found")
+            && text(&out).contains("AWS_ACCESS_KEY_ID"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        proxy.calls().is_empty(),
+        "asked EC2 without credentials: {:?}",
+        proxy.calls()
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
@@ -1028,16 +1667,34 @@ build {{
             .client()
             .describe_images()
             .owners("137112412989")
-            .filters(aws_sdk_ec2::types::Filter::builder().name("name").values("amzn2-ami-hvm-*-x86_64-gp2").build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("name")
+                    .values("amzn2-ami-hvm-*-x86_64-gp2")
+                    .build(),
+            )
             .send()
             .await
             .expect("describe");
         let mut imgs = out.images().to_vec();
         imgs.sort_by(|a, b| a.creation_date().cmp(&b.creation_date()));
-        imgs.last().map(|i| (i.image_id().unwrap_or_default().to_string(), i.name().unwrap_or_default().to_string())).expect("an amzn2 AMI in moto")
+        imgs.last()
+            .map(|i| {
+                (
+                    i.image_id().unwrap_or_default().to_string(),
+                    i.name().unwrap_or_default().to_string(),
+                )
+            })
+            .expect("an amzn2 AMI in moto")
     });
-    assert!(t.contains(&format!("Found Image ID: {}", want.0)), "want {want:?}\n{t}");
-    assert!(t.contains(&format!("Adding tag: \"Base\": \"{}\"", want.1)), "{t}");
+    assert!(
+        t.contains(&format!("Found Image ID: {}", want.0)),
+        "want {want:?}\n{t}"
+    );
+    assert!(
+        t.contains(&format!("Adding tag: \"Base\": \"{}\"", want.1)),
+        "{t}"
+    );
     assert_no_leaks(&h, "data source build");
 }
 
@@ -1046,8 +1703,16 @@ fn debug_writes_the_temporary_key_0600_and_removes_it() {
     use std::io::Write;
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
-    let f = w.write("dbg.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"true\""));
-    let mut child = aws_env(w.kiln().args(["build", "-debug", "-color=false"]).arg(&f)).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let f = w.write(
+        "dbg.pkr.hcl",
+        &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"true\""),
+    );
+    let mut child = aws_env(w.kiln().args(["build", "-debug", "-color=false"]).arg(&f))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     let mut stdin = child.stdin.take().expect("stdin");
     let key = w.path().join("ec2_t.pem");
     let mut seen_key = false;
@@ -1058,14 +1723,20 @@ fn debug_writes_the_temporary_key_0600_and_removes_it() {
         // Stepping through, nothing is made before its own step.
         if line.contains("Pausing after run of step 'StepPreValidate'") {
             let inv = rt().block_on(inventory(&h.client()));
-            assert!(inv.key_pairs.is_empty() && inv.security_groups.is_empty(), "made before its step under -debug: {inv:?}\n{out}");
+            assert!(
+                inv.key_pairs.is_empty() && inv.security_groups.is_empty(),
+                "made before its step under -debug: {inv:?}\n{out}"
+            );
             seen_prevalidate = true;
         }
         if line.contains("Pausing after run of step 'StepKeyPair'") {
             use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(&key).unwrap_or_else(|e| panic!("{}: {e}\n{out}", key.display()));
+            let meta =
+                std::fs::metadata(&key).unwrap_or_else(|e| panic!("{}: {e}\n{out}", key.display()));
             assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-            assert!(std::fs::read_to_string(&key).expect("key").contains("PRIVATE KEY"));
+            assert!(std::fs::read_to_string(&key)
+                .expect("key")
+                .contains("PRIVATE KEY"));
             seen_key = true;
         }
         if line.contains("Press enter") || line.contains("press Enter") {
@@ -1079,7 +1750,10 @@ fn debug_writes_the_temporary_key_0600_and_removes_it() {
     assert_eq!(status.code(), Some(0), "{out}");
     assert!(seen_key, "no pause after StepKeyPair:\n{out}");
     assert!(seen_prevalidate, "no pause after StepPreValidate:\n{out}");
-    assert!(out.contains("Saving key for debug purposes: ec2_t.pem"), "{out}");
+    assert!(
+        out.contains("Saving key for debug purposes: ec2_t.pem"),
+        "{out}"
+    );
     assert!(!key.exists(), "the debug key was left behind");
     assert_no_leaks(&h, "-debug build");
 }
@@ -1111,51 +1785,161 @@ fn ami_options_copies_permissions_tags_and_volumes() {
     delete_on_termination = false
   }
 "##;
-    let f = w.write("opts.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"true\""));
+    let f = w.write(
+        "opts.pkr.hcl",
+        &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"true\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(t.contains("Copying AMI") && t.contains("us-west-2: ami-"), "{t}");
+    assert!(
+        t.contains("Copying AMI") && t.contains("us-west-2: ami-"),
+        "{t}"
+    );
     let east = rt().block_on(inventory(&h.client()));
     assert!(east.leaks().is_empty(), "leaked {:?}", east.leaks());
     let west_client = ec2::client_at(&h.moto.endpoint(), "us-west-2");
     let west = rt().block_on(inventory(&west_client));
-    assert!(west.leaks().is_empty(), "leaked in us-west-2 {:?}", west.leaks());
+    assert!(
+        west.leaks().is_empty(),
+        "leaked in us-west-2 {:?}",
+        west.leaks()
+    );
     assert_eq!(east.amis.len(), 1, "{east:?}");
     assert_eq!(west.amis.len(), 1, "{west:?}");
     let id = |s: &str| s.to_string();
     let (ami, _) = &east.amis[0];
     rt().block_on(async {
         let c = h.client();
-        let img = c.describe_images().image_ids(id(ami)).send().await.expect("describe").images()[0].clone();
-        assert_eq!(img.description(), Some("built by kiln from amzn2-ami-hvm-2.0.20180810-x86_64-gp2"), "the description's build values are rendered");
-        let tags: Vec<_> = img.tags().iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())).collect();
-        assert!(tags.contains(&("Base", "amzn2-ami-hvm-2.0.20180810-x86_64-gp2")), "{tags:?}");
-        let perms = c.describe_image_attribute().image_id(id(ami)).attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission).send().await.expect("attribute");
-        let users: Vec<_> = perms.launch_permissions().iter().filter_map(|p| p.user_id()).collect();
+        let img = c
+            .describe_images()
+            .image_ids(id(ami))
+            .send()
+            .await
+            .expect("describe")
+            .images()[0]
+            .clone();
+        assert_eq!(
+            img.description(),
+            Some("built by kiln from amzn2-ami-hvm-2.0.20180810-x86_64-gp2"),
+            "the description's build values are rendered"
+        );
+        let tags: Vec<_> = img
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+            .collect();
+        assert!(
+            tags.contains(&("Base", "amzn2-ami-hvm-2.0.20180810-x86_64-gp2")),
+            "{tags:?}"
+        );
+        let perms = c
+            .describe_image_attribute()
+            .image_id(id(ami))
+            .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+            .send()
+            .await
+            .expect("attribute");
+        let users: Vec<_> = perms
+            .launch_permissions()
+            .iter()
+            .filter_map(|p| p.user_id())
+            .collect();
         assert!(users.contains(&"111122223333"), "{perms:?}");
-        assert!(perms.launch_permissions().iter().any(|p| p.group().map(|g| g.as_str()) == Some("all")), "{perms:?}");
-        let snap = img.block_device_mappings().iter().find_map(|b| b.ebs().and_then(|e| e.snapshot_id())).expect("snapshot").to_string();
-        let snaps = c.describe_snapshots().snapshot_ids(&snap).send().await.expect("snapshots");
-        let stags: Vec<_> = snaps.snapshots()[0].tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
-        assert!(stags.contains(&("Snap".to_string(), "from ami-04681a1dbd79675a5 in us-east-1".to_string())), "{stags:?}");
+        assert!(
+            perms
+                .launch_permissions()
+                .iter()
+                .any(|p| p.group().map(|g| g.as_str()) == Some("all")),
+            "{perms:?}"
+        );
+        let snap = img
+            .block_device_mappings()
+            .iter()
+            .find_map(|b| b.ebs().and_then(|e| e.snapshot_id()))
+            .expect("snapshot")
+            .to_string();
+        let snaps = c
+            .describe_snapshots()
+            .snapshot_ids(&snap)
+            .send()
+            .await
+            .expect("snapshots");
+        let stags: Vec<_> = snaps.snapshots()[0]
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            stags.contains(&(
+                "Snap".to_string(),
+                "from ami-04681a1dbd79675a5 in us-east-1".to_string()
+            )),
+            "{stags:?}"
+        );
         // The AMI's tags reach the snapshot beside snapshot_tags.
-        assert!(stags.contains(&("Name".to_string(), "kiln-test".to_string())), "{stags:?}");
+        assert!(
+            stags.contains(&("Name".to_string(), "kiln-test".to_string())),
+            "{stags:?}"
+        );
         // skip_ami_run_tags: the run tags stayed on the instance.
-        assert!(!tags.iter().any(|(k, _)| *k == "Purpose") && !stags.iter().any(|(k, _)| k == "Purpose"), "{tags:?} {stags:?}");
+        assert!(
+            !tags.iter().any(|(k, _)| *k == "Purpose")
+                && !stags.iter().any(|(k, _)| k == "Purpose"),
+            "{tags:?} {stags:?}"
+        );
         // A key of both: snapshot_tags wins on the snapshot, tags on the AMI.
-        assert!(stags.contains(&("Base".to_string(), "the snapshot's own".to_string())), "{stags:?}");
-        assert_eq!(stags.iter().filter(|(k, _)| k == "Base").count(), 1, "{stags:?}");
+        assert!(
+            stags.contains(&("Base".to_string(), "the snapshot's own".to_string())),
+            "{stags:?}"
+        );
+        assert_eq!(
+            stags.iter().filter(|(k, _)| k == "Base").count(),
+            1,
+            "{stags:?}"
+        );
         // The copy is tagged too, with its own region.
         let (west_ami, _) = &west.amis[0];
-        let wimg = west_client.describe_images().image_ids(id(west_ami)).send().await.expect("describe west").images()[0].clone();
-        assert_eq!(wimg.description(), img.description(), "the copy has the same description");
-        let wtags: Vec<_> = wimg.tags().iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())).collect();
+        let wimg = west_client
+            .describe_images()
+            .image_ids(id(west_ami))
+            .send()
+            .await
+            .expect("describe west")
+            .images()[0]
+            .clone();
+        assert_eq!(
+            wimg.description(),
+            img.description(),
+            "the copy has the same description"
+        );
+        let wtags: Vec<_> = wimg
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+            .collect();
         assert!(wtags.contains(&("Name", "kiln-test")), "{wtags:?}");
         // The builder instance carried the run tags (it is terminated now).
         let inst = c.describe_instances().send().await.expect("instances");
-        let i = inst.reservations().iter().flat_map(|r| r.instances()).next().expect("instance").clone();
-        assert!(i.tags().iter().any(|t| t.key() == Some("Purpose") && t.value() == Some("kiln-test-builder")), "{:?}", i.tags());
+        let i = inst
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .next()
+            .expect("instance")
+            .clone();
+        assert!(
+            i.tags()
+                .iter()
+                .any(|t| t.key() == Some("Purpose") && t.value() == Some("kiln-test-builder")),
+            "{:?}",
+            i.tags()
+        );
     });
 }
 
@@ -1168,9 +1952,26 @@ fn spot_instance_with_vpc_subnet_and_group_filters() {
     let proxy = FaultProxy::start(h.moto.port);
     let (vpc, group) = rt().block_on(async {
         let c = h.client();
-        let vpcs = c.describe_vpcs().filters(aws_sdk_ec2::types::Filter::builder().name("is-default").values("true").build()).send().await.expect("vpcs");
+        let vpcs = c
+            .describe_vpcs()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("is-default")
+                    .values("true")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("vpcs");
         let vpc = vpcs.vpcs()[0].vpc_id().expect("vpc id").to_string();
-        let g = c.create_security_group().group_name("kiln-test-ssh").description("pre-made").vpc_id(&vpc).send().await.expect("group");
+        let g = c
+            .create_security_group()
+            .group_name("kiln-test-ssh")
+            .description("pre-made")
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .expect("group");
         (vpc, g.group_id().expect("group id").to_string())
     });
     let extra = r#"  spot_price          = "auto"
@@ -1207,13 +2008,22 @@ fn spot_instance_with_vpc_subnet_and_group_filters() {
     http_tokens = "required"
   }
 "#;
-    let f = w.write("spot.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"echo on spot\""));
+    let f = w.write(
+        "spot.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"echo on spot\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains(&format!("Found VPC ID: {vpc}")), "{t}");
-    assert!(t.contains(&format!("Found security group(s): {group}")), "{t}");
-    assert!(t.contains("Launching a spot AWS instance") && t.contains("on spot"), "{t}");
+    assert!(
+        t.contains(&format!("Found security group(s): {group}")),
+        "{t}"
+    );
+    assert!(
+        t.contains("Launching a spot AWS instance") && t.contains("on spot"),
+        "{t}"
+    );
     // The launch template carries the same launch settings RunInstances gets.
     let data = proxy.params("CreateLaunchTemplate");
     for want in [
@@ -1224,28 +2034,68 @@ fn spot_instance_with_vpc_subnet_and_group_filters() {
         "LaunchTemplateData.UserData=aGVsbG8tc3BvdA==",
         "LaunchTemplateData.SecurityGroupId.1=",
     ] {
-        assert!(data.iter().any(|p| p.starts_with(want) && (want.ends_with('=') || p == want)), "CreateLaunchTemplate lacks {want}: {data:?}");
+        assert!(
+            data.iter()
+                .any(|p| p.starts_with(want) && (want.ends_with('=') || p == want)),
+            "CreateLaunchTemplate lacks {want}: {data:?}"
+        );
     }
     let fleet = proxy.params("CreateFleet");
-    assert!(fleet.contains(&"TagSpecification.1.ResourceType=fleet".to_string()), "CreateFleet has no fleet tags: {fleet:?}");
+    assert!(
+        fleet.contains(&"TagSpecification.1.ResourceType=fleet".to_string()),
+        "CreateFleet has no fleet tags: {fleet:?}"
+    );
     for key in ["Fleet", "Owner"] {
-        assert!(fleet.iter().any(|p| p.starts_with("TagSpecification.1.Tag.") && p.ends_with(&format!(".Key={key}"))), "fleet tags lack {key}: {fleet:?}");
+        assert!(
+            fleet
+                .iter()
+                .any(|p| p.starts_with("TagSpecification.1.Tag.")
+                    && p.ends_with(&format!(".Key={key}"))),
+            "fleet tags lack {key}: {fleet:?}"
+        );
     }
-    for (kind, tag) in [("instance", "Name"), ("volume", "Disk"), ("spot-instances-request", "Purpose"), ("spot-instances-request", "Stage")] {
+    for (kind, tag) in [
+        ("instance", "Name"),
+        ("volume", "Disk"),
+        ("spot-instances-request", "Purpose"),
+        ("spot-instances-request", "Stage"),
+    ] {
         let n = data
             .iter()
-            .find_map(|p| p.strip_prefix("LaunchTemplateData.TagSpecification.").and_then(|r| r.strip_suffix(&format!(".ResourceType={kind}"))))
+            .find_map(|p| {
+                p.strip_prefix("LaunchTemplateData.TagSpecification.")
+                    .and_then(|r| r.strip_suffix(&format!(".ResourceType={kind}")))
+            })
             .unwrap_or_else(|| panic!("no {kind} tags: {data:?}"));
         let prefix = format!("LaunchTemplateData.TagSpecification.{n}.Tag.");
-        assert!(data.iter().any(|p| p.strip_prefix(&prefix).is_some_and(|r| r.ends_with(&format!(".Key={tag}")))), "{kind} tags lack {tag}: {data:?}");
+        assert!(
+            data.iter().any(|p| p
+                .strip_prefix(&prefix)
+                .is_some_and(|r| r.ends_with(&format!(".Key={tag}")))),
+            "{kind} tags lack {tag}: {data:?}"
+        );
     }
     let inv = rt().block_on(inventory(&h.client()));
     // The pre-made group is the test's, not a leak.
-    let leaks: Vec<String> = inv.leaks().into_iter().filter(|l| !l.contains(&group)).collect();
+    let leaks: Vec<String> = inv
+        .leaks()
+        .into_iter()
+        .filter(|l| !l.contains(&group))
+        .collect();
     assert!(leaks.is_empty(), "{leaks:?}");
     assert_eq!(inv.amis.len(), 1);
-    let templates = rt().block_on(async { h.client().describe_launch_templates().send().await.expect("templates") });
-    assert!(templates.launch_templates().is_empty(), "launch template left: {:?}", templates.launch_templates());
+    let templates = rt().block_on(async {
+        h.client()
+            .describe_launch_templates()
+            .send()
+            .await
+            .expect("templates")
+    });
+    assert!(
+        templates.launch_templates().is_empty(),
+        "launch template left: {:?}",
+        templates.launch_templates()
+    );
 }
 
 /// The temporary key pair is made while the security group is: with EC2
@@ -1256,16 +2106,34 @@ fn key_pair_is_made_while_the_security_group_is() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    proxy.delay.lock().unwrap().push(("CreateKeyPair".into(), 1500));
-    let f = w.write("slowkey.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"echo keyed\""));
+    proxy
+        .delay
+        .lock()
+        .unwrap()
+        .push(("CreateKeyPair".into(), 1500));
+    let f = w.write(
+        "slowkey.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, "", "\"echo keyed\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("keyed"), "{t}");
     let events = proxy.events.lock().unwrap().clone();
-    let at = |e: &str| events.iter().position(|x| x == e).unwrap_or_else(|| panic!("no {e:?} in {events:?}"));
-    assert!(at("start CreateSecurityGroup") < at("end CreateKeyPair"), "the group waited for the key: {events:?}");
-    assert!(at("end CreateKeyPair") < at("start RunInstances"), "launched before the key was made: {events:?}");
+    let at = |e: &str| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("no {e:?} in {events:?}"))
+    };
+    assert!(
+        at("start CreateSecurityGroup") < at("end CreateKeyPair"),
+        "the group waited for the key: {events:?}"
+    );
+    assert!(
+        at("end CreateKeyPair") < at("start RunInstances"),
+        "launched before the key was made: {events:?}"
+    );
     assert_no_leaks(&h, "slow key pair");
 }
 
@@ -1279,16 +2147,38 @@ fn the_group_deletion_waits_for_the_instance_to_be_gone() {
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
     for _ in 0..3 {
-        proxy.refuse_once.lock().unwrap().push(("DeleteSecurityGroup".into(), "DependencyViolation".into(), "resource sg-x has a dependent object".into()));
+        proxy.refuse_once.lock().unwrap().push((
+            "DeleteSecurityGroup".into(),
+            "DependencyViolation".into(),
+            "resource sg-x has a dependent object".into(),
+        ));
     }
-    let f = w.write("release.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
+    let f = w.write(
+        "release.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(!t.contains("Error cleaning up"), "{t}");
     let calls = proxy.calls();
-    let after: Vec<&str> = calls.iter().skip_while(|c| *c != "TerminateInstances").map(String::as_str).filter(|c| *c != "CreateTags").collect();
-    assert_eq!(after, ["TerminateInstances", "DeleteSecurityGroup", "DeleteSecurityGroup", "DeleteSecurityGroup", "DeleteSecurityGroup"], "{calls:?}");
+    let after: Vec<&str> = calls
+        .iter()
+        .skip_while(|c| *c != "TerminateInstances")
+        .map(String::as_str)
+        .filter(|c| *c != "CreateTags")
+        .collect();
+    assert_eq!(
+        after,
+        [
+            "TerminateInstances",
+            "DeleteSecurityGroup",
+            "DeleteSecurityGroup",
+            "DeleteSecurityGroup",
+            "DeleteSecurityGroup"
+        ],
+        "{calls:?}"
+    );
     assert_no_leaks(&h, "group released late");
 }
 
@@ -1300,24 +2190,64 @@ fn the_source_lookup_and_key_pair_go_out_while_the_ami_name_is_checked() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    proxy.delay.lock().unwrap().push(("DescribeImages".into(), 600));
-    let f = w.write("early.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
+    proxy
+        .delay
+        .lock()
+        .unwrap()
+        .push(("DescribeImages".into(), 600));
+    let f = w.write(
+        "early.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let events = proxy.events.lock().unwrap().clone();
-    let starts: Vec<usize> = events.iter().enumerate().filter(|(_, e)| *e == "start DescribeImages").map(|(i, _)| i).collect();
-    let first_end = events.iter().position(|e| e == "end DescribeImages").unwrap_or_else(|| panic!("{events:?}"));
-    assert!(starts.len() >= 2 && starts[1] < first_end, "the source lookup waited for the name check: {events:?}");
-    let key = events.iter().position(|e| e == "start CreateKeyPair").unwrap_or_else(|| panic!("{events:?}"));
-    assert!(key < first_end, "the key pair waited for the name check: {events:?}");
+    let starts: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| *e == "start DescribeImages")
+        .map(|(i, _)| i)
+        .collect();
+    let first_end = events
+        .iter()
+        .position(|e| e == "end DescribeImages")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert!(
+        starts.len() >= 2 && starts[1] < first_end,
+        "the source lookup waited for the name check: {events:?}"
+    );
+    let key = events
+        .iter()
+        .position(|e| e == "start CreateKeyPair")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert!(
+        key < first_end,
+        "the key pair waited for the name check: {events:?}"
+    );
     // The group's VPC is the template's (none: the default), so the
     // temporary security group is made meanwhile too.
-    let group = events.iter().position(|e| e == "start CreateSecurityGroup").unwrap_or_else(|| panic!("{events:?}"));
-    assert!(group < first_end, "the security group waited for the name check: {events:?}");
+    let group = events
+        .iter()
+        .position(|e| e == "start CreateSecurityGroup")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert!(
+        group < first_end,
+        "the security group waited for the name check: {events:?}"
+    );
     // The output keeps Packer's order.
-    let order = ["Prevalidating AMI Name", "Found Image ID", "Creating temporary keypair", "Creating temporary security group", "Authorizing access to port", "Launching a source AWS instance"];
-    let at: Vec<usize> = order.iter().map(|s| t.find(s).unwrap_or_else(|| panic!("no {s:?} in\n{t}"))).collect();
+    let order = [
+        "Prevalidating AMI Name",
+        "Found Image ID",
+        "Creating temporary keypair",
+        "Creating temporary security group",
+        "Authorizing access to port",
+        "Launching a source AWS instance",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|s| t.find(s).unwrap_or_else(|| panic!("no {s:?} in\n{t}")))
+        .collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{t}");
     assert_no_leaks(&h, "early calls");
 }
@@ -1330,20 +2260,48 @@ fn a_group_waits_for_its_vpc_and_a_retried_group_replaces_the_failed_one() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    proxy.refuse_once.lock().unwrap().push(("AuthorizeSecurityGroupIngress".into(), "InvalidPermission.Malformed".into(), "refused once by the test".into()));
+    proxy.refuse_once.lock().unwrap().push((
+        "AuthorizeSecurityGroupIngress".into(),
+        "InvalidPermission.Malformed".into(),
+        "refused once by the test".into(),
+    ));
     let extra = "vpc_filter {\n    filters = { \"is-default\" = \"true\" }\n  }";
-    let f = w.write("retry-group.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
+    let f = w.write(
+        "retry-group.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""),
+    );
     let out = build_on_error_ask(&w, &f, b"r\n");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("refused once by the test"), "{t}");
     let calls = proxy.calls();
-    let at = |a: &str| calls.iter().position(|c| c == a).unwrap_or_else(|| panic!("no {a} in {calls:?}"));
-    assert!(at("DescribeVpcs") < at("CreateSecurityGroup"), "the group did not wait for its VPC: {calls:?}");
-    assert_eq!(calls.iter().filter(|c| *c == "CreateSecurityGroup").count(), 2, "{calls:?}");
+    let at = |a: &str| {
+        calls
+            .iter()
+            .position(|c| c == a)
+            .unwrap_or_else(|| panic!("no {a} in {calls:?}"))
+    };
+    assert!(
+        at("DescribeVpcs") < at("CreateSecurityGroup"),
+        "the group did not wait for its VPC: {calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| *c == "CreateSecurityGroup").count(),
+        2,
+        "{calls:?}"
+    );
     let first_delete = at("DeleteSecurityGroup");
-    let second_create = calls.iter().enumerate().filter(|(_, c)| *c == "CreateSecurityGroup").nth(1).map(|(i, _)| i).unwrap_or(0);
-    assert!(first_delete < second_create, "the failed group was not deleted before the retry: {calls:?}");
+    let second_create = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| *c == "CreateSecurityGroup")
+        .nth(1)
+        .map(|(i, _)| i)
+        .unwrap_or(0);
+    assert!(
+        first_delete < second_create,
+        "the failed group was not deleted before the retry: {calls:?}"
+    );
     let inv = assert_no_leaks(&h, "retried group");
     assert_eq!(inv.amis.len(), 1, "{inv:?}");
 }
@@ -1357,19 +2315,45 @@ fn temporary_resources_go_once_the_build_is_done_with_them() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    proxy.delay.lock().unwrap().extend([("StopInstances".to_string(), 700), ("CreateTags".to_string(), 700)]);
-    let f = w.write("release.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
+    proxy.delay.lock().unwrap().extend([
+        ("StopInstances".to_string(), 700),
+        ("CreateTags".to_string(), 700),
+    ]);
+    let f = w.write(
+        "release.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let events = proxy.events.lock().unwrap().clone();
-    let at = |e: &str| events.iter().position(|x| x == e).unwrap_or_else(|| panic!("no {e:?} in {events:?}"));
-    assert!(at("start DeleteKeyPair") < at("end StopInstances"), "{events:?}");
-    assert!(at("start TerminateInstances") < at("end CreateTags"), "{events:?}");
-    assert!(at("start DeleteSecurityGroup") < at("end CreateTags"), "{events:?}");
+    let at = |e: &str| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("no {e:?} in {events:?}"))
+    };
+    assert!(
+        at("start DeleteKeyPair") < at("end StopInstances"),
+        "{events:?}"
+    );
+    assert!(
+        at("start TerminateInstances") < at("end CreateTags"),
+        "{events:?}"
+    );
+    assert!(
+        at("start DeleteSecurityGroup") < at("end CreateTags"),
+        "{events:?}"
+    );
     let pos = |s: &str| t.find(s).unwrap_or_else(|| panic!("no {s:?} in\n{t}"));
-    assert!(pos("Adding tags to AMI") < pos("Terminating the source AWS instance"), "{t}");
-    assert!(pos("Deleting temporary security group") < pos("Deleting temporary keypair"), "{t}");
+    assert!(
+        pos("Adding tags to AMI") < pos("Terminating the source AWS instance"),
+        "{t}"
+    );
+    assert!(
+        pos("Deleting temporary security group") < pos("Deleting temporary keypair"),
+        "{t}"
+    );
     let inv = assert_no_leaks(&h, "early deletes");
     assert_eq!(inv.amis.len(), 1, "{inv:?}");
 }
@@ -1381,25 +2365,67 @@ fn tags_are_retried_while_ec2_does_not_know_the_ami_yet() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    proxy.refuse_once.lock().unwrap().push(("CreateTags".into(), "InvalidAMIID.NotFound".into(), "The image id does not exist (yet)".into()));
-    let f = w.write("tags-retry.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
+    proxy.refuse_once.lock().unwrap().push((
+        "CreateTags".into(),
+        "InvalidAMIID.NotFound".into(),
+        "The image id does not exist (yet)".into(),
+    ));
+    let f = w.write(
+        "tags-retry.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     // The refused call went out again, unchanged.
-    let bodies: Vec<String> = proxy.bodies.lock().unwrap().iter().filter(|b| b.contains("Action=CreateTags")).cloned().collect();
-    assert!(bodies.iter().enumerate().any(|(i, b)| bodies[i + 1..].contains(b)), "no CreateTags was sent again: {bodies:?}");
+    let bodies: Vec<String> = proxy
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b.contains("Action=CreateTags"))
+        .cloned()
+        .collect();
+    assert!(
+        bodies
+            .iter()
+            .enumerate()
+            .any(|(i, b)| bodies[i + 1..].contains(b)),
+        "no CreateTags was sent again: {bodies:?}"
+    );
     let inv = assert_no_leaks(&h, "tags retried");
     assert_eq!(inv.amis.len(), 1, "{inv:?}");
-    let img = rt().block_on(async { h.client().describe_images().image_ids(&inv.amis[0].0).send().await.expect("describe") });
-    assert!(img.images()[0].tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")), "{img:?}");
+    let img = rt().block_on(async {
+        h.client()
+            .describe_images()
+            .image_ids(&inv.amis[0].0)
+            .send()
+            .await
+            .expect("describe")
+    });
+    assert!(
+        img.images()[0]
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")),
+        "{img:?}"
+    );
 }
 
 /// `kiln build -on-error=ask` of `f`, answering its prompts with `answers`.
 fn build_on_error_ask(w: &Work, f: &std::path::Path, answers: &[u8]) -> std::process::Output {
     use std::io::Write as _;
     use std::process::Stdio;
-    let mut child = aws_env(w.kiln().args(["build", "-color=false", "-on-error=ask"]).arg(f)).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run");
+    let mut child = aws_env(
+        w.kiln()
+            .args(["build", "-color=false", "-on-error=ask"])
+            .arg(f),
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("run");
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(answers);
     }
@@ -1414,14 +2440,28 @@ fn a_refused_key_pair_fails_the_launch_and_a_retry_too() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    proxy.refuse.lock().unwrap().push(("CreateKeyPair".into(), "UnauthorizedOperation".into(), "You are not authorized to perform this operation.".into()));
-    let f = w.write("nokey.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""));
+    proxy.refuse.lock().unwrap().push((
+        "CreateKeyPair".into(),
+        "UnauthorizedOperation".into(),
+        "You are not authorized to perform this operation.".into(),
+    ));
+    let f = w.write(
+        "nokey.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\""),
+    );
     let out = build_on_error_ask(&w, &f, b"r\nc\n");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.matches("CreateKeyPair: ").count() >= 2, "the retry did not meet the key pair failure again: {t}");
+    assert!(
+        t.matches("CreateKeyPair: ").count() >= 2,
+        "the retry did not meet the key pair failure again: {t}"
+    );
     assert!(t.contains("UnauthorizedOperation"), "{t}");
-    assert!(!proxy.calls().iter().any(|c| c == "RunInstances"), "launched without a key: {:?}", proxy.calls());
+    assert!(
+        !proxy.calls().iter().any(|c| c == "RunInstances"),
+        "launched without a key: {:?}",
+        proxy.calls()
+    );
     assert_no_leaks(&h, "refused key pair");
 }
 
@@ -1435,7 +2475,11 @@ fn ip_echo_server(body: &'static str) -> String {
         for mut c in l.incoming().flatten() {
             let mut buf = [0u8; 2048];
             let _ = c.read(&mut buf);
-            let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     format!("http://127.0.0.1:{port}/")
@@ -1446,9 +2490,15 @@ fn source_public_ip_opens_the_group_to_this_hosts_address_only() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let extra = "  temporary_security_group_source_public_ip = true\n";
-    let f = w.write("pub.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"echo ok\""));
+    let f = w.write(
+        "pub.pkr.hcl",
+        &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"echo ok\""),
+    );
     let url = ip_echo_server("203.0.113.7\n");
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f)).env("KILN_PUBLIC_IP_URL", &url).output().expect("run");
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f))
+        .env("KILN_PUBLIC_IP_URL", &url)
+        .output()
+        .expect("run");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains(r#"from ["203.0.113.7/32"]"#), "{t}");
@@ -1458,8 +2508,14 @@ fn source_public_ip_opens_the_group_to_this_hosts_address_only() {
 
     // A service that answers nonsense fails the build with a clear message, leaving nothing.
     let bad = ip_echo_server("<html>rate limited</html>");
-    let f2 = w.write("pub2.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"echo ok\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f2)).env("KILN_PUBLIC_IP_URL", &bad).output().expect("run");
+    let f2 = w.write(
+        "pub2.pkr.hcl",
+        &small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"echo ok\""),
+    );
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&f2))
+        .env("KILN_PUBLIC_IP_URL", &bad)
+        .output()
+        .expect("run");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("not an IP address"), "{t}");
@@ -1476,41 +2532,106 @@ fn ssh_interface_picks_the_address_ec2_reports() {
     use aws_sdk_ec2::types::InstanceType;
     use kiln::builder::amazon::config::SshInterface;
     use kiln::builder::amazon::instance::InstanceInfo;
-    let Some(moto) = ec2::Moto::start() else { return };
+    let Some(moto) = ec2::Moto::start() else {
+        return;
+    };
     let ec2 = ec2::client_at(&moto.endpoint(), "us-east-1");
     rt().block_on(async {
         let launch = |subnet: Option<String>| {
             let ec2 = ec2.clone();
             async move {
-                let out =
-                    ec2.run_instances().image_id("ami-04681a1dbd79675a5").instance_type(InstanceType::T2Micro).min_count(1).max_count(1).set_subnet_id(subnet).send().await.expect("RunInstances");
+                let out = ec2
+                    .run_instances()
+                    .image_id("ami-04681a1dbd79675a5")
+                    .instance_type(InstanceType::T2Micro)
+                    .min_count(1)
+                    .max_count(1)
+                    .set_subnet_id(subnet)
+                    .send()
+                    .await
+                    .expect("RunInstances");
                 let id = out.instances()[0].instance_id().expect("id").to_string();
-                let d = ec2.describe_instances().instance_ids(&id).send().await.expect("DescribeInstances");
+                let d = ec2
+                    .describe_instances()
+                    .instance_ids(&id)
+                    .send()
+                    .await
+                    .expect("DescribeInstances");
                 d.reservations()[0].instances()[0].clone()
             }
         };
         let public = launch(None).await;
         let info = InstanceInfo::from_sdk(&public);
-        assert!(info.vpc_id.is_some() && public.public_ip_address().is_some(), "moto launches into the default VPC with a public IP: {public:?}");
-        assert_eq!(info.ssh_host(None).as_deref(), public.public_ip_address(), "in a VPC the default is the public IP");
-        assert_eq!(info.ssh_host(Some(SshInterface::PublicIp)).as_deref(), public.public_ip_address());
-        assert_eq!(info.ssh_host(Some(SshInterface::PrivateIp)).as_deref(), public.private_ip_address());
-        assert_eq!(info.ssh_host(Some(SshInterface::PublicDns)).as_deref(), public.public_dns_name().filter(|s| !s.is_empty()));
-        assert_eq!(info.ssh_host(Some(SshInterface::PrivateDns)).as_deref(), public.private_dns_name());
+        assert!(
+            info.vpc_id.is_some() && public.public_ip_address().is_some(),
+            "moto launches into the default VPC with a public IP: {public:?}"
+        );
+        assert_eq!(
+            info.ssh_host(None).as_deref(),
+            public.public_ip_address(),
+            "in a VPC the default is the public IP"
+        );
+        assert_eq!(
+            info.ssh_host(Some(SshInterface::PublicIp)).as_deref(),
+            public.public_ip_address()
+        );
+        assert_eq!(
+            info.ssh_host(Some(SshInterface::PrivateIp)).as_deref(),
+            public.private_ip_address()
+        );
+        assert_eq!(
+            info.ssh_host(Some(SshInterface::PublicDns)).as_deref(),
+            public.public_dns_name().filter(|s| !s.is_empty())
+        );
+        assert_eq!(
+            info.ssh_host(Some(SshInterface::PrivateDns)).as_deref(),
+            public.private_dns_name()
+        );
         assert_ne!(public.public_ip_address(), public.private_ip_address());
 
-        let vpc = ec2.create_vpc().cidr_block("10.42.0.0/16").send().await.expect("CreateVpc");
-        let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
-        let sub = ec2.create_subnet().vpc_id(&vpc_id).cidr_block("10.42.1.0/24").send().await.expect("CreateSubnet");
-        let subnet_id = sub.subnet().and_then(|s| s.subnet_id()).expect("subnet id").to_string();
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.42.0.0/16")
+            .send()
+            .await
+            .expect("CreateVpc");
+        let vpc_id = vpc
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .expect("vpc id")
+            .to_string();
+        let sub = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block("10.42.1.0/24")
+            .send()
+            .await
+            .expect("CreateSubnet");
+        let subnet_id = sub
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .expect("subnet id")
+            .to_string();
         let private = launch(Some(subnet_id)).await;
         let info = InstanceInfo::from_sdk(&private);
         assert_eq!(info.vpc_id.as_deref(), Some(vpc_id.as_str()));
-        assert_eq!(private.public_ip_address(), None, "a subnet without MapPublicIpOnLaunch gives no public IP");
+        assert_eq!(
+            private.public_ip_address(),
+            None,
+            "a subnet without MapPublicIpOnLaunch gives no public IP"
+        );
         let ip = private.private_ip_address().expect("private IP");
         assert!(ip.starts_with("10.42.1."), "{ip}");
-        assert_eq!(info.ssh_host(None).as_deref(), Some(ip), "without a public IP the default is the private IP");
-        assert_eq!(info.ssh_host(Some(SshInterface::PublicIp)), None, "a chosen interface never falls back");
+        assert_eq!(
+            info.ssh_host(None).as_deref(),
+            Some(ip),
+            "without a public IP the default is the private IP"
+        );
+        assert_eq!(
+            info.ssh_host(Some(SshInterface::PublicIp)),
+            None,
+            "a chosen interface never falls back"
+        );
     });
 }
 
@@ -1524,11 +2645,22 @@ fn enhanced_networking_on_a_paravirtual_ami_is_refused_before_the_launch() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    let f = w.write("ena.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  ena_support = true\n  ami_virtualization_type = \"paravirtual\"\n", "\"true\""));
+    let f = w.write(
+        "ena.pkr.hcl",
+        &small_template(
+            &proxy.endpoint(),
+            h.ssh_port,
+            "  ena_support = true\n  ami_virtualization_type = \"paravirtual\"\n",
+            "\"true\"",
+        ),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("Cannot enable enhanced networking, AMIVirtType 'paravirtual' is not HVM"), "{t}");
+    assert!(
+        t.contains("Cannot enable enhanced networking, AMIVirtType 'paravirtual' is not HVM"),
+        "{t}"
+    );
     assert_no_leaks(&h, "paravirtual ami_virtualization_type");
 
     proxy.reset();
@@ -1536,12 +2668,29 @@ fn enhanced_networking_on_a_paravirtual_ami_is_refused_before_the_launch() {
         "DescribeImages".into(),
         r#"<?xml version="1.0" encoding="UTF-8"?><DescribeImagesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>11111111-2222-3333-4444-555555555555</requestId><imagesSet><item><imageId>ami-0123456789abcdef0</imageId><imageState>available</imageState><name>pv-source</name><virtualizationType>paravirtual</virtualizationType><rootDeviceName>/dev/sda1</rootDeviceName><rootDeviceType>ebs</rootDeviceType><creationDate>2020-01-01T00:00:00.000Z</creationDate></item></imagesSet></DescribeImagesResponse>"#.into(),
     ));
-    let f = w.write("ena.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  sriov_support = true\n  force_deregister = true\n", "\"true\""));
+    let f = w.write(
+        "ena.pkr.hcl",
+        &small_template(
+            &proxy.endpoint(),
+            h.ssh_port,
+            "  sriov_support = true\n  force_deregister = true\n",
+            "\"true\"",
+        ),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("Cannot enable enhanced networking, source AMI 'ami-0123456789abcdef0' is not HVM"), "{t}");
-    assert!(!proxy.calls().iter().any(|c| c == "RunInstances"), "{:?}", proxy.calls());
+    assert!(
+        t.contains(
+            "Cannot enable enhanced networking, source AMI 'ami-0123456789abcdef0' is not HVM"
+        ),
+        "{t}"
+    );
+    assert!(
+        !proxy.calls().iter().any(|c| c == "RunInstances"),
+        "{:?}",
+        proxy.calls()
+    );
     assert_no_leaks(&h, "paravirtual source");
 }
 
@@ -1554,20 +2703,67 @@ fn a_non_default_vpc_without_a_subnet_is_refused_before_the_launch() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    let vpc = rt().block_on(async { h.client().create_vpc().cidr_block("10.77.0.0/16").send().await.expect("CreateVpc").vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string() });
-    let f = w.write("vpc.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, &format!("  vpc_id = \"{vpc}\"\n"), "\"true\""));
+    let vpc = rt().block_on(async {
+        h.client()
+            .create_vpc()
+            .cidr_block("10.77.0.0/16")
+            .send()
+            .await
+            .expect("CreateVpc")
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .expect("vpc id")
+            .to_string()
+    });
+    let f = w.write(
+        "vpc.pkr.hcl",
+        &small_template(
+            &proxy.endpoint(),
+            h.ssh_port,
+            &format!("  vpc_id = \"{vpc}\"\n"),
+            "\"true\"",
+        ),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains(&format!("subnet_id or subnet_filter must be provided for non-default VPCs ({vpc})")), "{t}");
-    assert!(!proxy.calls().iter().any(|c| c == "RunInstances"), "{:?}", proxy.calls());
+    assert!(
+        t.contains(&format!(
+            "subnet_id or subnet_filter must be provided for non-default VPCs ({vpc})"
+        )),
+        "{t}"
+    );
+    assert!(
+        !proxy.calls().iter().any(|c| c == "RunInstances"),
+        "{:?}",
+        proxy.calls()
+    );
     assert_no_leaks(&h, "non-default vpc");
 
     let default_vpc = rt().block_on(async {
-        let out = h.client().describe_vpcs().filters(aws_sdk_ec2::types::Filter::builder().name("is-default").values("true").build()).send().await.expect("DescribeVpcs");
+        let out = h
+            .client()
+            .describe_vpcs()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("is-default")
+                    .values("true")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("DescribeVpcs");
         out.vpcs()[0].vpc_id().expect("id").to_string()
     });
-    let f = w.write("vpc.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, &format!("  vpc_id = \"{default_vpc}\"\n"), "\"true\""));
+    let f = w.write(
+        "vpc.pkr.hcl",
+        &small_template(
+            &proxy.endpoint(),
+            h.ssh_port,
+            &format!("  vpc_id = \"{default_vpc}\"\n"),
+            "\"true\"",
+        ),
+    );
     let out = build(&w, &f);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_no_leaks(&h, "default vpc");
@@ -1582,33 +2778,62 @@ fn deregistration_protection_is_enabled_last_and_undone_on_failure() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    for action in ["EnableImageDeregistrationProtection", "DisableImageDeregistrationProtection"] {
+    for action in [
+        "EnableImageDeregistrationProtection",
+        "DisableImageDeregistrationProtection",
+    ] {
         proxy.stand_in.lock().unwrap().push((
             action.into(),
             format!(r#"<?xml version="1.0" encoding="UTF-8"?><{action}Response xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>11111111-2222-3333-4444-555555555555</requestId><return>enabled-with-cooldown</return></{action}Response>"#),
         ));
     }
-    let extra = "  deregistration_protection {\n    enabled       = true\n    with_cooldown = true\n  }\n";
-    let f = w.write("protect.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
+    let extra =
+        "  deregistration_protection {\n    enabled       = true\n    with_cooldown = true\n  }\n";
+    let f = w.write(
+        "protect.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let inv = assert_no_leaks(&h, "deregistration_protection");
     assert_eq!(inv.amis.len(), 1, "{inv:?}");
     let ami = &inv.amis[0].0;
-    assert!(t.contains(&format!("Enabling deregistration protection on AMI ({ami})")), "{t}");
+    assert!(
+        t.contains(&format!(
+            "Enabling deregistration protection on AMI ({ami})"
+        )),
+        "{t}"
+    );
     let reqs = proxy.stood_in.lock().unwrap().clone();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
-    assert!(reqs[0].contains("Action=EnableImageDeregistrationProtection") && reqs[0].contains(&format!("ImageId={ami}")) && reqs[0].contains("WithCooldown=true"), "{reqs:?}");
+    assert!(
+        reqs[0].contains("Action=EnableImageDeregistrationProtection")
+            && reqs[0].contains(&format!("ImageId={ami}"))
+            && reqs[0].contains("WithCooldown=true"),
+        "{reqs:?}"
+    );
     let calls = proxy.calls();
-    let at = |a: &str| calls.iter().position(|c| c == a).unwrap_or_else(|| panic!("no {a} in {calls:?}"));
-    assert!(at("CreateTags") < at("EnableImageDeregistrationProtection"), "{calls:?}");
+    let at = |a: &str| {
+        calls
+            .iter()
+            .position(|c| c == a)
+            .unwrap_or_else(|| panic!("no {a} in {calls:?}"))
+    };
+    assert!(
+        at("CreateTags") < at("EnableImageDeregistrationProtection"),
+        "{calls:?}"
+    );
 
     // The protection call fails: the AMI goes, its protection turned off first.
     h.reset();
     proxy.reset();
     proxy.stood_in.lock().unwrap().clear();
-    proxy.refuse.lock().unwrap().push(("EnableImageDeregistrationProtection".into(), "UnauthorizedOperation".into(), "refused by the test".into()));
+    proxy.refuse.lock().unwrap().push((
+        "EnableImageDeregistrationProtection".into(),
+        "UnauthorizedOperation".into(),
+        "refused by the test".into(),
+    ));
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
@@ -1616,8 +2841,16 @@ fn deregistration_protection_is_enabled_last_and_undone_on_failure() {
     let inv = assert_no_leaks(&h, "deregistration_protection refused");
     assert!(inv.amis.is_empty(), "{inv:?}");
     let calls = proxy.calls();
-    let at = |a: &str| calls.iter().position(|c| c == a).unwrap_or_else(|| panic!("no {a} in {calls:?}"));
-    assert!(at("DisableImageDeregistrationProtection") < at("DeregisterImage"), "{calls:?}");
+    let at = |a: &str| {
+        calls
+            .iter()
+            .position(|c| c == a)
+            .unwrap_or_else(|| panic!("no {a} in {calls:?}"))
+    };
+    assert!(
+        at("DisableImageDeregistrationProtection") < at("DeregisterImage"),
+        "{calls:?}"
+    );
 }
 
 /// `deprecate_at`: EnableImageDeprecation for the new AMI, with the time in
@@ -1633,31 +2866,63 @@ fn deprecate_at_enables_deprecation_of_the_new_ami() {
         "EnableImageDeprecation".into(),
         r#"<?xml version="1.0" encoding="UTF-8"?><EnableImageDeprecationResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>11111111-2222-3333-4444-555555555555</requestId><return>true</return></EnableImageDeprecationResponse>"#.into(),
     ));
-    let f = w.write("dep.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  deprecate_at = \"2031-01-31T10:20:00+02:00\"\n", "\"true\""));
+    let f = w.write(
+        "dep.pkr.hcl",
+        &small_template(
+            &proxy.endpoint(),
+            h.ssh_port,
+            "  deprecate_at = \"2031-01-31T10:20:00+02:00\"\n",
+            "\"true\"",
+        ),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let inv = assert_no_leaks(&h, "deprecate_at");
     assert_eq!(inv.amis.len(), 1, "{inv:?}");
     let ami = &inv.amis[0].0;
-    assert!(t.contains(&format!("Enabling deprecation on AMI ({ami})")), "{t}");
+    assert!(
+        t.contains(&format!("Enabling deprecation on AMI ({ami})")),
+        "{t}"
+    );
     let reqs = proxy.stood_in.lock().unwrap().clone();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
     assert!(reqs[0].contains(&format!("ImageId={ami}")), "{reqs:?}");
-    assert!(reqs[0].contains("DeprecateAt=2031-01-31T08%3A20%3A00Z"), "{reqs:?}");
+    assert!(
+        reqs[0].contains("DeprecateAt=2031-01-31T08%3A20%3A00Z"),
+        "{reqs:?}"
+    );
     let calls = proxy.calls();
     let at = |a: &str| calls.iter().position(|c| c == a);
-    assert!(at("CreateImage") < at("EnableImageDeprecation"), "{calls:?}");
+    assert!(
+        at("CreateImage") < at("EnableImageDeprecation"),
+        "{calls:?}"
+    );
 
     proxy.reset();
-    let bad = w.write("bad.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  deprecate_at = \"next tuesday\"\n", "\"true\""));
+    let bad = w.write(
+        "bad.pkr.hcl",
+        &small_template(
+            &proxy.endpoint(),
+            h.ssh_port,
+            "  deprecate_at = \"next tuesday\"\n",
+            "\"true\"",
+        ),
+    );
     for cmd in ["validate", "build"] {
         let out = aws_env(w.kiln().arg(cmd).arg(&bad)).output().expect("run");
         let t = text(&out);
         assert_eq!(out.status.code(), Some(1), "{cmd}: {t}");
-        assert!(t.contains("deprecate_at \"next tuesday\" is not an RFC 3339 time"), "{cmd}: {t}");
+        assert!(
+            t.contains("deprecate_at \"next tuesday\" is not an RFC 3339 time"),
+            "{cmd}: {t}"
+        );
     }
-    assert!(proxy.calls().is_empty(), "a bad deprecate_at made EC2 calls: {:?}", proxy.calls());
+    assert!(
+        proxy.calls().is_empty(),
+        "a bad deprecate_at made EC2 calls: {:?}",
+        proxy.calls()
+    );
 }
 
 /// `temporary_iam_instance_profile_policy_document`: a role with that
@@ -1669,48 +2934,129 @@ fn temporary_instance_profile_is_made_used_and_deleted() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    let f = w.write("iam.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, TEMP_PROFILE, "\"true\""));
+    let f = w.write(
+        "iam.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, TEMP_PROFILE, "\"true\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert_no_leaks(&h, "temporary instance profile");
-    let name = t.split("Creating temporary instance profile for this instance: ").nth(1).and_then(|r| r.split_whitespace().next()).expect("profile name in the output").to_string();
+    let name = t
+        .split("Creating temporary instance profile for this instance: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("profile name in the output")
+        .to_string();
     let calls = proxy.calls();
     let policy = proxy.params("PutRolePolicy");
-    let doc = policy.iter().find_map(|kv| kv.strip_prefix("PolicyDocument=")).expect("PolicyDocument");
+    let doc = policy
+        .iter()
+        .find_map(|kv| kv.strip_prefix("PolicyDocument="))
+        .expect("PolicyDocument");
     let doc: serde_json::Value = serde_json::from_str(doc).expect("policy is JSON");
-    assert_eq!(doc, serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": ["*"]}]}));
+    assert_eq!(
+        doc,
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": ["*"]}]})
+    );
     let trust = proxy.params("CreateRole");
-    assert!(trust.iter().any(|kv| kv.starts_with("AssumeRolePolicyDocument=") && kv.contains("ec2.amazonaws.com")), "{trust:?}");
-    assert!(proxy.params("RunInstances").contains(&format!("IamInstanceProfile.Name={name}")), "the instance was not launched with {name}");
+    assert!(
+        trust
+            .iter()
+            .any(|kv| kv.starts_with("AssumeRolePolicyDocument=")
+                && kv.contains("ec2.amazonaws.com")),
+        "{trust:?}"
+    );
+    assert!(
+        proxy
+            .params("RunInstances")
+            .contains(&format!("IamInstanceProfile.Name={name}")),
+        "the instance was not launched with {name}"
+    );
     let at = |a: &str| calls.iter().position(|c| c == a).unwrap_or(usize::MAX);
-    assert!(at("AddRoleToInstanceProfile") < at("RunInstances") && at("TerminateInstances") < at("DeleteRole"), "{calls:?}");
+    assert!(
+        at("AddRoleToInstanceProfile") < at("RunInstances")
+            && at("TerminateInstances") < at("DeleteRole"),
+        "{calls:?}"
+    );
 
     // A named profile: checked, then used as is (nothing temporary).
     h.reset();
     proxy.reset();
-    let named = w.write("named.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, "  iam_instance_profile = \"no-such-profile\"\n", "\"true\""));
-    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&named)).output().expect("run");
+    let named = w.write(
+        "named.pkr.hcl",
+        &small_template(
+            &proxy.endpoint(),
+            h.ssh_port,
+            "  iam_instance_profile = \"no-such-profile\"\n",
+            "\"true\"",
+        ),
+    );
+    let out = aws_env(w.kiln().args(["build", "-color=false"]).arg(&named))
+        .output()
+        .expect("run");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("Couldn't find specified instance profile") && t.contains("no-such-profile"), "{t}");
-    assert!(!proxy.calls().iter().any(|c| c == "RunInstances"), "launched without the profile: {:?}", proxy.calls());
+    assert!(
+        t.contains("Couldn't find specified instance profile") && t.contains("no-such-profile"),
+        "{t}"
+    );
+    assert!(
+        !proxy.calls().iter().any(|c| c == "RunInstances"),
+        "launched without the profile: {:?}",
+        proxy.calls()
+    );
     assert_no_leaks(&h, "missing named profile");
     // An existing profile (made here, not by the build) is checked and used,
     // and left alone; with skip_profile_validation it is not even looked up.
     let iam = ec2::iam_at(&h.moto.endpoint());
-    rt().block_on(async { iam.create_instance_profile().instance_profile_name("builder-profile").send().await.expect("CreateInstanceProfile") });
+    rt().block_on(async {
+        iam.create_instance_profile()
+            .instance_profile_name("builder-profile")
+            .send()
+            .await
+            .expect("CreateInstanceProfile")
+    });
     for (extra, lookup) in [("", true), ("  skip_profile_validation = true\n", false)] {
         proxy.reset();
-        let f = w.write("named.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, &format!("  iam_instance_profile = \"builder-profile\"\n{extra}"), "\"true\""));
+        let f = w.write(
+            "named.pkr.hcl",
+            &small_template(
+                &proxy.endpoint(),
+                h.ssh_port,
+                &format!("  iam_instance_profile = \"builder-profile\"\n{extra}"),
+                "\"true\"",
+            ),
+        );
         let out = build(&w, &f);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-        assert_eq!(proxy.calls().iter().any(|c| c == "GetInstanceProfile"), lookup, "{extra}: {:?}", proxy.calls());
-        assert!(proxy.params("RunInstances").iter().any(|p| p == "IamInstanceProfile.Name=builder-profile"), "{extra}: named profile not passed on");
+        assert_eq!(
+            proxy.calls().iter().any(|c| c == "GetInstanceProfile"),
+            lookup,
+            "{extra}: {:?}",
+            proxy.calls()
+        );
+        assert!(
+            proxy
+                .params("RunInstances")
+                .iter()
+                .any(|p| p == "IamInstanceProfile.Name=builder-profile"),
+            "{extra}: named profile not passed on"
+        );
         let left = rt().block_on(ec2::iam_leaks(&h.moto.endpoint()));
-        assert_eq!(left, vec!["instance profile builder-profile".to_string()], "{extra}: the user's profile must stay, nothing else");
+        assert_eq!(
+            left,
+            vec!["instance profile builder-profile".to_string()],
+            "{extra}: the user's profile must stay, nothing else"
+        );
     }
-    rt().block_on(async { iam.delete_instance_profile().instance_profile_name("builder-profile").send().await.expect("DeleteInstanceProfile") });
+    rt().block_on(async {
+        iam.delete_instance_profile()
+            .instance_profile_name("builder-profile")
+            .send()
+            .await
+            .expect("DeleteInstanceProfile")
+    });
     assert_no_leaks(&h, "skip_profile_validation");
 }
 
@@ -1740,7 +3086,11 @@ fn run_and_ami_options_reach_ec2() {
   ami_product_codes = ["abcdefghij0123456789klmno"]
   imds_support      = "v2.0"
 "#;
-    let f = w.write("opts.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\"").replace("  instance_type       = \"t2.micro\"\n", ""));
+    let f = w.write(
+        "opts.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\"")
+            .replace("  instance_type       = \"t2.micro\"\n", ""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
@@ -1757,16 +3107,42 @@ fn run_and_ami_options_reach_ec2() {
         "MetadataOptions.HttpPutResponseHopLimit=2",
         "MetadataOptions.InstanceMetadataTags=enabled",
     ] {
-        assert!(run.iter().any(|p| p == want), "RunInstances lacks {want}: {run:?}");
+        assert!(
+            run.iter().any(|p| p == want),
+            "RunInstances lacks {want}: {run:?}"
+        );
     }
     let modify = proxy.params("ModifyImageAttribute");
-    assert!(modify.iter().any(|p| p == "ProductCode.1=abcdefghij0123456789klmno"), "{modify:?}");
-    assert!(modify.iter().any(|p| p == "ImdsSupport.Value=v2.0"), "{modify:?}");
+    assert!(
+        modify
+            .iter()
+            .any(|p| p == "ProductCode.1=abcdefghij0123456789klmno"),
+        "{modify:?}"
+    );
+    assert!(
+        modify.iter().any(|p| p == "ImdsSupport.Value=v2.0"),
+        "{modify:?}"
+    );
     rt().block_on(async {
-        let perms = h.client().describe_image_attribute().image_id(&ami).attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission).send().await.expect("attribute");
+        let perms = h
+            .client()
+            .describe_image_attribute()
+            .image_id(&ami)
+            .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+            .send()
+            .await
+            .expect("attribute");
         let lp = perms.launch_permissions();
-        assert!(lp.iter().any(|p| p.organization_arn() == Some("arn:aws:organizations::123456789012:organization/o-abc123")), "{lp:?}");
-        assert!(lp.iter().any(|p| p.organizational_unit_arn() == Some("arn:aws:organizations::123456789012:ou/o-abc123/ou-ab12-cd34")), "{lp:?}");
+        assert!(
+            lp.iter().any(|p| p.organization_arn()
+                == Some("arn:aws:organizations::123456789012:organization/o-abc123")),
+            "{lp:?}"
+        );
+        assert!(
+            lp.iter().any(|p| p.organizational_unit_arn()
+                == Some("arn:aws:organizations::123456789012:ou/o-abc123/ou-ab12-cd34")),
+            "{lp:?}"
+        );
     });
 
     // Refused up front, each with what is wrong.
@@ -1802,11 +3178,18 @@ fn skip_save_build_region_keeps_only_the_copies() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let extra = "  ami_regions = [\"us-west-2\"]\n  skip_save_build_region = true\n  snapshot_tags = { Snap = \"copied\" }\n";
-    let tpl = small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"true\"").replace("kiln-test-${uuidv4()}", "kiln-skip-build-region");
+    let tpl = small_template(&h.moto.endpoint(), h.ssh_port, extra, "\"true\"")
+        .replace("kiln-test-${uuidv4()}", "kiln-skip-build-region");
     let f = w.write("skip.pkr.hcl", &tpl);
     // The same name in the build region, from an earlier build.
-    let plain = w.write("plain.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"true\"").replace("kiln-test-${uuidv4()}", "kiln-skip-build-region"));
-    let first = aws_env(w.kiln().args(["build", "-color=false"]).arg(&plain)).output().expect("run");
+    let plain = w.write(
+        "plain.pkr.hcl",
+        &small_template(&h.moto.endpoint(), h.ssh_port, "", "\"true\"")
+            .replace("kiln-test-${uuidv4()}", "kiln-skip-build-region"),
+    );
+    let first = aws_env(w.kiln().args(["build", "-color=false"]).arg(&plain))
+        .output()
+        .expect("run");
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let before = rt().block_on(inventory(&h.client()));
     assert_eq!(before.amis.len(), 1, "{before:?}");
@@ -1817,21 +3200,61 @@ fn skip_save_build_region_keeps_only_the_copies() {
     assert!(t.contains("Creating AMI kiln-intermediary-"), "{t}");
     assert!(t.contains("us-west-2: ami-"), "{t}");
     let artifacts = &t[t.find("AMIs were created").unwrap_or_else(|| panic!("{t}"))..];
-    assert!(!artifacts.contains("us-east-1: ami-"), "the intermediary is an artifact: {t}");
+    assert!(
+        !artifacts.contains("us-east-1: ami-"),
+        "the intermediary is an artifact: {t}"
+    );
     let east = rt().block_on(inventory(&h.client()));
     assert!(east.leaks().is_empty(), "leaked {:?}", east.leaks());
-    assert_eq!(east.amis, before.amis, "the intermediary AMI is still in us-east-1 (or the earlier AMI went): {east:?}");
+    assert_eq!(
+        east.amis, before.amis,
+        "the intermediary AMI is still in us-east-1 (or the earlier AMI went): {east:?}"
+    );
     let west_client = ec2::client_at(&h.moto.endpoint(), "us-west-2");
     let west = rt().block_on(inventory(&west_client));
-    assert!(west.leaks().is_empty(), "leaked in us-west-2 {:?}", west.leaks());
+    assert!(
+        west.leaks().is_empty(),
+        "leaked in us-west-2 {:?}",
+        west.leaks()
+    );
     assert_eq!(west.amis.len(), 1, "{west:?}");
     rt().block_on(async {
-        let img = west_client.describe_images().image_ids(&west.amis[0].0).send().await.expect("describe").images()[0].clone();
-        assert_eq!(img.name(), Some("kiln-skip-build-region"), "the copy keeps ami_name");
-        assert!(img.tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")), "{:?}", img.tags());
+        let img = west_client
+            .describe_images()
+            .image_ids(&west.amis[0].0)
+            .send()
+            .await
+            .expect("describe")
+            .images()[0]
+            .clone();
+        assert_eq!(
+            img.name(),
+            Some("kiln-skip-build-region"),
+            "the copy keeps ami_name"
+        );
+        assert!(
+            img.tags()
+                .iter()
+                .any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")),
+            "{:?}",
+            img.tags()
+        );
         // Every snapshot left in the build region belongs to the earlier AMI.
-        let snaps = h.client().describe_snapshots().owner_ids("self").send().await.expect("snapshots");
-        assert!(snaps.snapshots().iter().all(|sn| !sn.tags().iter().any(|t| t.key() == Some("Snap"))), "an intermediary snapshot is left: {:?}", snaps.snapshots());
+        let snaps = h
+            .client()
+            .describe_snapshots()
+            .owner_ids("self")
+            .send()
+            .await
+            .expect("snapshots");
+        assert!(
+            snaps
+                .snapshots()
+                .iter()
+                .all(|sn| !sn.tags().iter().any(|t| t.key() == Some("Snap"))),
+            "an intermediary snapshot is left: {:?}",
+            snaps.snapshots()
+        );
     });
 }
 
@@ -1846,30 +3269,79 @@ fn encrypt_boot_keeps_only_encrypted_copies() {
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
     let extra = "  encrypt_boot = true\n  kms_key_id = \"alias/kiln-test\"\n  ami_regions = [\"us-west-2\"]\n  snapshot_tags = { Snap = \"enc\" }\n";
-    let tpl = small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\"").replace("kiln-test-${uuidv4()}", "kiln-encrypted");
+    let tpl = small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\"")
+        .replace("kiln-test-${uuidv4()}", "kiln-encrypted");
     let f = w.write("enc.pkr.hcl", &tpl);
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("Creating AMI kiln-intermediary-"), "{t}");
     let copies = proxy.params("CopyImage");
-    let asked: Vec<&String> = copies.iter().filter(|p| p.starts_with("Encrypted=") || p.starts_with("KmsKeyId=") || p.starts_with("Name=")).collect();
-    assert_eq!(asked.iter().filter(|p| **p == "Encrypted=true").count(), 2, "two encrypted copies (us-east-1 itself, us-west-2): {copies:?}");
-    assert_eq!(asked.iter().filter(|p| **p == "KmsKeyId=alias/kiln-test").count(), 2, "{copies:?}");
-    assert_eq!(asked.iter().filter(|p| **p == "Name=kiln-encrypted").count(), 2, "{copies:?}");
+    let asked: Vec<&String> = copies
+        .iter()
+        .filter(|p| {
+            p.starts_with("Encrypted=") || p.starts_with("KmsKeyId=") || p.starts_with("Name=")
+        })
+        .collect();
+    assert_eq!(
+        asked.iter().filter(|p| **p == "Encrypted=true").count(),
+        2,
+        "two encrypted copies (us-east-1 itself, us-west-2): {copies:?}"
+    );
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|p| **p == "KmsKeyId=alias/kiln-test")
+            .count(),
+        2,
+        "{copies:?}"
+    );
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|p| **p == "Name=kiln-encrypted")
+            .count(),
+        2,
+        "{copies:?}"
+    );
     let mut ids = Vec::new();
     for region in ["us-east-1", "us-west-2"] {
         let c = ec2::client_at(&h.moto.endpoint(), region);
         let inv = rt().block_on(inventory(&c));
         assert!(inv.leaks().is_empty(), "{region}: leaked {:?}", inv.leaks());
-        assert_eq!(inv.amis.len(), 1, "{region}: only the encrypted copy is kept: {inv:?}");
+        assert_eq!(
+            inv.amis.len(),
+            1,
+            "{region}: only the encrypted copy is kept: {inv:?}"
+        );
         assert_eq!(inv.amis[0].1, "kiln-encrypted", "{region}: {inv:?}");
-        let tags = rt().block_on(c.describe_tags().filters(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(&inv.amis[0].0).build()).send()).expect("DescribeTags");
-        assert!(tags.tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")), "{region}: copy untagged: {tags:?}");
+        let tags = rt()
+            .block_on(
+                c.describe_tags()
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("resource-id")
+                            .values(&inv.amis[0].0)
+                            .build(),
+                    )
+                    .send(),
+            )
+            .expect("DescribeTags");
+        assert!(
+            tags.tags()
+                .iter()
+                .any(|t| t.key() == Some("Name") && t.value() == Some("kiln-test")),
+            "{region}: copy untagged: {tags:?}"
+        );
         ids.push(format!("{region}: {}", inv.amis[0].0));
     }
-    let artifacts = &t[t.find("AMIs were created:").unwrap_or_else(|| panic!("{t}"))..];
-    assert!(artifacts.contains(&format!("AMIs were created:\n{}\n{}\n", ids[0], ids[1])), "the copies, sorted, are the artifact:\n{t}");
+    let artifacts = &t[t
+        .find("AMIs were created:")
+        .unwrap_or_else(|| panic!("{t}"))..];
+    assert!(
+        artifacts.contains(&format!("AMIs were created:\n{}\n{}\n", ids[0], ids[1])),
+        "the copies, sorted, are the artifact:\n{t}"
+    );
     assert_no_leaks(&h, "encrypt_boot");
 }
 
@@ -1881,39 +3353,87 @@ fn subnet_filter_needs_one_match_or_a_way_to_choose() {
     let w = Work::new();
     let (big, small) = rt().block_on(async {
         let c = h.client();
-        let vpc = c.create_vpc().cidr_block("10.60.0.0/16").send().await.expect("vpc").vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
+        let vpc = c
+            .create_vpc()
+            .cidr_block("10.60.0.0/16")
+            .send()
+            .await
+            .expect("vpc")
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .expect("vpc id")
+            .to_string();
         let mut ids = Vec::new();
         for cidr in ["10.60.0.0/20", "10.60.16.0/26"] {
-            let sub = c.create_subnet().vpc_id(&vpc).cidr_block(cidr).availability_zone("us-east-1a").send().await.expect("subnet");
-            let id = sub.subnet().and_then(|s| s.subnet_id()).expect("id").to_string();
-            c.create_tags().resources(&id).tags(aws_sdk_ec2::types::Tag::builder().key("Class").value("build").build()).send().await.expect("tag");
+            let sub = c
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(cidr)
+                .availability_zone("us-east-1a")
+                .send()
+                .await
+                .expect("subnet");
+            let id = sub
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .expect("id")
+                .to_string();
+            c.create_tags()
+                .resources(&id)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Class")
+                        .value("build")
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("tag");
             ids.push(id);
         }
         (ids[0].clone(), ids[1].clone())
     });
     let build = |choice: &str| {
         let extra = format!("  subnet_filter {{\n    filters = {{ \"tag:Class\" = \"build\" }}\n{choice}  }}\n  associate_public_ip_address = true\n");
-        let f = w.write("subnet.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, &extra, "\"true\""));
+        let f = w.write(
+            "subnet.pkr.hcl",
+            &small_template(&h.moto.endpoint(), h.ssh_port, &extra, "\"true\""),
+        );
         let out = build(&w, &f);
         (out.status.code(), text(&out))
     };
     let (code, t) = build("");
     assert_eq!(code, Some(1), "{t}");
-    assert!(t.contains("matched 2 subnets") && t.contains(&big) && t.contains(&small), "{t}");
+    assert!(
+        t.contains("matched 2 subnets") && t.contains(&big) && t.contains(&small),
+        "{t}"
+    );
     assert_no_leaks(&h, "ambiguous subnet_filter");
     let (code, t) = build("    most_free = true\n");
     assert_eq!(code, Some(0), "{t}");
-    assert!(t.contains(&format!("Found Subnet ID: {big}")), "most_free must pick the /20:\n{t}");
+    assert!(
+        t.contains(&format!("Found Subnet ID: {big}")),
+        "most_free must pick the /20:\n{t}"
+    );
     let mut seen = std::collections::HashSet::new();
     for _ in 0..12 {
         let (code, t) = build("    random = true\n");
         assert_eq!(code, Some(0), "{t}");
-        seen.extend([&big, &small].into_iter().filter(|id| t.contains(&format!("Found Subnet ID: {id}"))).cloned());
+        seen.extend(
+            [&big, &small]
+                .into_iter()
+                .filter(|id| t.contains(&format!("Found Subnet ID: {id}")))
+                .cloned(),
+        );
         if seen.len() == 2 {
             break;
         }
     }
-    assert_eq!(seen.len(), 2, "random never picked both subnets in 12 builds: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        2,
+        "random never picked both subnets in 12 builds: {seen:?}"
+    );
     assert_no_leaks(&h, "subnet_filter");
 }
 
@@ -1935,16 +3455,32 @@ fn decode_authorization_messages_explains_a_refused_call() {
         "DecodeAuthorizationMessage".into(),
         r#"<DecodeAuthorizationMessageResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><DecodeAuthorizationMessageResult><DecodedMessage>{"allowed":false,"explicitDeny":false,"context":{"action":"ec2:RunInstances"}}</DecodedMessage></DecodeAuthorizationMessageResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></DecodeAuthorizationMessageResponse>"#.into(),
     ));
-    for (extra, decoded) in [("", false), ("  decode_authorization_messages = true\n", true)] {
+    for (extra, decoded) in [
+        ("", false),
+        ("  decode_authorization_messages = true\n", true),
+    ] {
         proxy.stood_in.lock().unwrap().clear();
-        let f = w.write("auth.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
+        let f = w.write(
+            "auth.pkr.hcl",
+            &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""),
+        );
         let out = build(&w, &f);
         let t = text(&out);
         assert_eq!(out.status.code(), Some(1), "{t}");
         assert!(t.contains("UnauthorizedOperation"), "{t}");
-        assert_eq!(t.contains(r#"decoded authorization failure message: {"allowed":false"#), decoded, "{extra}: {t}");
+        assert_eq!(
+            t.contains(r#"decoded authorization failure message: {"allowed":false"#),
+            decoded,
+            "{extra}: {t}"
+        );
         let asked = proxy.stood_in.lock().unwrap().clone();
-        assert_eq!(asked.iter().any(|b| b.contains("EncodedMessage=kilnENCODED123")), decoded, "{asked:?}");
+        assert_eq!(
+            asked
+                .iter()
+                .any(|b| b.contains("EncodedMessage=kilnENCODED123")),
+            decoded,
+            "{asked:?}"
+        );
         assert_no_leaks(&h, "refused RunInstances");
     }
 }
@@ -1993,7 +3529,10 @@ fn tag_blocks_no_ephemeral_capacity_reservations_and_licenses() {
     }
   }
 "#;
-    let f = w.write("tags.pkr.hcl", &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""));
+    let f = w.write(
+        "tags.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, extra, "\"true\""),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
@@ -2004,56 +3543,170 @@ fn tag_blocks_no_ephemeral_capacity_reservations_and_licenses() {
         let tags_of = |id: String| {
             let c = c.clone();
             async move {
-                let out = c.describe_tags().filters(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(id).build()).send().await.expect("DescribeTags");
-                out.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect::<Vec<_>>()
+                let out = c
+                    .describe_tags()
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("resource-id")
+                            .values(id)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .expect("DescribeTags");
+                out.tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap_or_default().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
             }
         };
         let ami_tags = tags_of(ami.clone()).await;
         for want in [("Name", "from-a-block"), ("Team", "images")] {
-            assert!(ami_tags.iter().any(|(k, v)| k == want.0 && v == want.1), "AMI lacks {want:?}: {ami_tags:?}");
+            assert!(
+                ami_tags.iter().any(|(k, v)| k == want.0 && v == want.1),
+                "AMI lacks {want:?}: {ami_tags:?}"
+            );
         }
-        assert!(ami_tags.iter().any(|(k, v)| k == "Base" && !v.is_empty()), "the map's other tags stay: {ami_tags:?}");
-        assert!(!ami_tags.iter().any(|(k, v)| k == "Name" && v == "kiln-test"), "the block did not replace the map's Name: {ami_tags:?}");
-        let img = c.describe_images().image_ids(&ami).send().await.expect("images");
-        let snap = img.images()[0].block_device_mappings().iter().find_map(|b| b.ebs().and_then(|e| e.snapshot_id())).expect("snapshot").to_string();
+        assert!(
+            ami_tags.iter().any(|(k, v)| k == "Base" && !v.is_empty()),
+            "the map's other tags stay: {ami_tags:?}"
+        );
+        assert!(
+            !ami_tags
+                .iter()
+                .any(|(k, v)| k == "Name" && v == "kiln-test"),
+            "the block did not replace the map's Name: {ami_tags:?}"
+        );
+        let img = c
+            .describe_images()
+            .image_ids(&ami)
+            .send()
+            .await
+            .expect("images");
+        let snap = img.images()[0]
+            .block_device_mappings()
+            .iter()
+            .find_map(|b| b.ebs().and_then(|e| e.snapshot_id()))
+            .expect("snapshot")
+            .to_string();
         let snap_tags = tags_of(snap).await;
-        assert!(snap_tags.iter().any(|(k, v)| k == "Disk" && v == "root"), "snapshot lacks Disk=root: {snap_tags:?}");
+        assert!(
+            snap_tags.iter().any(|(k, v)| k == "Disk" && v == "root"),
+            "snapshot lacks Disk=root: {snap_tags:?}"
+        );
         // As in Packer, the run tags reach the AMI and its snapshots, and
         // `tags` win over them (the default Name "Packer Builder" is gone).
-        assert!(ami_tags.iter().any(|(k, v)| k == "Purpose" && v == "block"), "AMI lacks the run tag: {ami_tags:?}");
-        for want in [("Purpose", "block"), ("Name", "from-a-block"), ("Team", "images")] {
-            assert!(snap_tags.iter().any(|(k, v)| k == want.0 && v == want.1), "snapshot lacks {want:?}: {snap_tags:?}");
+        assert!(
+            ami_tags.iter().any(|(k, v)| k == "Purpose" && v == "block"),
+            "AMI lacks the run tag: {ami_tags:?}"
+        );
+        for want in [
+            ("Purpose", "block"),
+            ("Name", "from-a-block"),
+            ("Team", "images"),
+        ] {
+            assert!(
+                snap_tags.iter().any(|(k, v)| k == want.0 && v == want.1),
+                "snapshot lacks {want:?}: {snap_tags:?}"
+            );
         }
-        assert!(!ami_tags.iter().chain(&snap_tags).any(|(_, v)| v == "Packer Builder"), "{ami_tags:?} {snap_tags:?}");
+        assert!(
+            !ami_tags
+                .iter()
+                .chain(&snap_tags)
+                .any(|(_, v)| v == "Packer Builder"),
+            "{ami_tags:?} {snap_tags:?}"
+        );
     });
     let create = proxy.params("CreateImage");
-    assert!(create.contains(&"TagSpecification.1.ResourceType=image".to_string()), "{create:?}");
+    assert!(
+        create.contains(&"TagSpecification.1.ResourceType=image".to_string()),
+        "{create:?}"
+    );
     let run = proxy.params("RunInstances");
     let tag_spec = |kind: &str, key: &str, value: &str| {
-        let n = run.iter().find_map(|p| p.strip_prefix("TagSpecification.").and_then(|r| r.strip_suffix(&format!(".ResourceType={kind}")))).unwrap_or_else(|| panic!("no {kind} tags: {run:?}"));
+        let n = run
+            .iter()
+            .find_map(|p| {
+                p.strip_prefix("TagSpecification.")
+                    .and_then(|r| r.strip_suffix(&format!(".ResourceType={kind}")))
+            })
+            .unwrap_or_else(|| panic!("no {kind} tags: {run:?}"));
         let prefix = format!("TagSpecification.{n}.Tag.");
-        let idx = run.iter().find_map(|p| p.strip_prefix(&prefix).and_then(|r| r.strip_suffix(&format!(".Key={key}")))).unwrap_or_else(|| panic!("{kind} tags lack {key}: {run:?}"));
-        assert!(run.contains(&format!("{prefix}{idx}.Value={value}")), "{kind} tag {key} is not {value}: {run:?}");
+        let idx = run
+            .iter()
+            .find_map(|p| {
+                p.strip_prefix(&prefix)
+                    .and_then(|r| r.strip_suffix(&format!(".Key={key}")))
+            })
+            .unwrap_or_else(|| panic!("{kind} tags lack {key}: {run:?}"));
+        assert!(
+            run.contains(&format!("{prefix}{idx}.Value={value}")),
+            "{kind} tag {key} is not {value}: {run:?}"
+        );
     };
     tag_spec("instance", "Purpose", "block");
     tag_spec("volume", "Volume", "build");
-    assert!(run.contains(&"CapacityReservationSpecification.CapacityReservationPreference=open".to_string()), "{run:?}");
+    assert!(
+        run.contains(
+            &"CapacityReservationSpecification.CapacityReservationPreference=open".to_string()
+        ),
+        "{run:?}"
+    );
     assert!(run.contains(&"LicenseSpecification.1.LicenseConfigurationArn=arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123456789abcdef0".to_string()), "{run:?}");
     // xvdca..xvdcz mapped to nothing, but the device the user mapped kept as mapped.
-    let devices: Vec<&String> = run.iter().filter(|p| p.starts_with("BlockDeviceMapping.") && p.contains(".DeviceName=xvdc")).collect();
+    let devices: Vec<&String> = run
+        .iter()
+        .filter(|p| p.starts_with("BlockDeviceMapping.") && p.contains(".DeviceName=xvdc"))
+        .collect();
     assert_eq!(devices.len(), 26, "{devices:?}");
-    let user = run.iter().find_map(|p| p.strip_prefix("BlockDeviceMapping.").and_then(|r| r.strip_suffix(".DeviceName=xvdcb"))).expect("xvdcb mapped");
-    assert!(run.contains(&format!("BlockDeviceMapping.{user}.Ebs.VolumeSize=1")), "{run:?}");
-    let empty = run.iter().filter(|p| p.starts_with("BlockDeviceMapping.") && p.ends_with(".NoDevice=")).count();
+    let user = run
+        .iter()
+        .find_map(|p| {
+            p.strip_prefix("BlockDeviceMapping.")
+                .and_then(|r| r.strip_suffix(".DeviceName=xvdcb"))
+        })
+        .expect("xvdcb mapped");
+    assert!(
+        run.contains(&format!("BlockDeviceMapping.{user}.Ebs.VolumeSize=1")),
+        "{run:?}"
+    );
+    let empty = run
+        .iter()
+        .filter(|p| p.starts_with("BlockDeviceMapping.") && p.ends_with(".NoDevice="))
+        .count();
     assert_eq!(empty, 25, "{run:?}");
 
     for (bad, says) in [
-        ("  tag {\n    value = \"x\"\n  }\n", "every tag block needs a non-empty key"),
-        ("  capacity_reservation_preference = \"always\"\n", "capacity_reservation_preference \"always\" is invalid"),
-        ("  capacity_reservation_id = \"cr-1\"\n  capacity_reservation_group_arn = \"arn:g\"\n", "are mutually exclusive"),
-        ("  capacity_reservation_preference = \"open\"\n  spot_price = \"auto\"\n", "cannot be used with spot_price"),
+        (
+            "  tag {\n    value = \"x\"\n  }\n",
+            "every tag block needs a non-empty key",
+        ),
+        (
+            "  capacity_reservation_preference = \"always\"\n",
+            "capacity_reservation_preference \"always\" is invalid",
+        ),
+        (
+            "  capacity_reservation_id = \"cr-1\"\n  capacity_reservation_group_arn = \"arn:g\"\n",
+            "are mutually exclusive",
+        ),
+        (
+            "  capacity_reservation_preference = \"open\"\n  spot_price = \"auto\"\n",
+            "cannot be used with spot_price",
+        ),
     ] {
-        assert_validate_refuses(&w, &proxy, bad, &small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\""), says);
+        assert_validate_refuses(
+            &w,
+            &proxy,
+            bad,
+            &small_template(&proxy.endpoint(), h.ssh_port, bad, "\"true\""),
+            says,
+        );
     }
 }
 
@@ -2066,8 +3719,13 @@ fn packer_options_without_effect_warn_and_unbuildable_ones_are_refused() {
     let w = Work::new();
     let endpoint = "http://127.0.0.1:9";
     let validate = |extra: &str| {
-        let f = w.write("opts.pkr.hcl", &small_template(endpoint, 22, extra, "\"true\""));
-        let out = aws_env(w.kiln().args(["validate"]).arg(&f)).output().expect("run");
+        let f = w.write(
+            "opts.pkr.hcl",
+            &small_template(endpoint, 22, extra, "\"true\""),
+        );
+        let out = aws_env(w.kiln().args(["validate"]).arg(&f))
+            .output()
+            .expect("run");
         (out.status.code(), text(&out))
     };
     for (extra, warns) in [
@@ -2081,10 +3739,22 @@ fn packer_options_without_effect_warn_and_unbuildable_ones_are_refused() {
         assert!(t.contains(warns), "{extra}: {t}");
     }
     for (extra, says) in [
-        ("  block_duration_minutes = 120\n", "block_duration_minutes needs spot_price"),
-        ("  spot_price = \"0.05\"\n  block_duration_minutes = 90\n", "block_duration_minutes must be a multiple of 60 from 60 to 360"),
-        ("  fast_launch {\n    enable_fast_launch = true\n  }\n", "fast_launch.enable_fast_launch is not supported by kiln"),
-        ("  ssh_interface = \"session_manager\"\n", "ssh_interface \"session_manager\" is not supported by kiln yet"),
+        (
+            "  block_duration_minutes = 120\n",
+            "block_duration_minutes needs spot_price",
+        ),
+        (
+            "  spot_price = \"0.05\"\n  block_duration_minutes = 90\n",
+            "block_duration_minutes must be a multiple of 60 from 60 to 360",
+        ),
+        (
+            "  fast_launch {\n    enable_fast_launch = true\n  }\n",
+            "fast_launch.enable_fast_launch is not supported by kiln",
+        ),
+        (
+            "  ssh_interface = \"session_manager\"\n",
+            "ssh_interface \"session_manager\" is not supported by kiln yet",
+        ),
     ] {
         let (code, t) = validate(extra);
         assert_eq!(code, Some(1), "{extra}: {t}");
@@ -2108,21 +3778,47 @@ fn ssh_clear_authorized_keys_removes_the_temporary_key_only() {
         ec2::KEYS_COMMAND,
         h.moto.endpoint()
     );
-    let f = w.write("clear.pkr.hcl", &small_template(&h.moto.endpoint(), h.ssh_port, "  ssh_clear_authorized_keys = true\n", &inline));
+    let f = w.write(
+        "clear.pkr.hcl",
+        &small_template(
+            &h.moto.endpoint(),
+            h.ssh_port,
+            "  ssh_clear_authorized_keys = true\n",
+            &inline,
+        ),
+    );
     let out = build(&w, &f);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(t.contains("Trying to remove ephemeral keys from authorized_keys files"), "{t}");
+    assert!(
+        t.contains("Trying to remove ephemeral keys from authorized_keys files"),
+        "{t}"
+    );
     let before = std::fs::read_to_string(ssh_dir.join("authorized_keys.before")).expect("before");
     let after = std::fs::read_to_string(ssh_dir.join("authorized_keys")).expect("after");
     let _ = std::fs::remove_file(ssh_dir.join("authorized_keys.before"));
     let _ = std::fs::remove_file(ssh_dir.join("authorized_keys"));
-    let temp: Vec<&str> = before.lines().filter(|l| l.starts_with("ssh-rsa ")).collect();
-    assert_eq!(temp.len(), 1, "the provisioner should have written the build's key: {before}");
-    assert_eq!(after, "ssh-ed25519 AAAAC3NzaKEEPME keep@me\n", "before:\n{before}");
+    let temp: Vec<&str> = before
+        .lines()
+        .filter(|l| l.starts_with("ssh-rsa "))
+        .collect();
+    assert_eq!(
+        temp.len(),
+        1,
+        "the provisioner should have written the build's key: {before}"
+    );
+    assert_eq!(
+        after, "ssh-ed25519 AAAAC3NzaKEEPME keep@me\n",
+        "before:\n{before}"
+    );
     assert!(!ssh_dir.join("authorized_keys.bak").exists());
     let blob = temp[0].split_whitespace().nth(1).expect("key blob");
     let sudo = h.shim_calls();
-    assert!(sudo.contains(&format!("sudo -n sh -c sed -i.bak '\\|{blob}|d' /root/.ssh/authorized_keys")), "{sudo}");
+    assert!(
+        sudo.contains(&format!(
+            "sudo -n sh -c sed -i.bak '\\|{blob}|d' /root/.ssh/authorized_keys"
+        )),
+        "{sudo}"
+    );
     assert_no_leaks(&h, "ssh_clear_authorized_keys");
 }

@@ -22,21 +22,46 @@ const FOLLOWS_DOCS: &[&str] = &[
 ];
 
 /// Both fail; only the wording differs.
-const WORDING: &[&str] =
-    &["length(5)", "element([], 0)", "index([\"a\"], \"z\")", "jsondecode(\"{\")", "base64decode(\"!!!\")", "parseint(\"zz\", 10)", "cidrhost(\"10.0.0.0/30\", 10)", "keys(\"a\")", "1 +"];
+const WORDING: &[&str] = &[
+    "length(5)",
+    "element([], 0)",
+    "index([\"a\"], \"z\")",
+    "jsondecode(\"{\")",
+    "base64decode(\"!!!\")",
+    "parseint(\"zz\", 10)",
+    "cidrhost(\"10.0.0.0/30\", 10)",
+    "keys(\"a\")",
+    "1 +",
+];
 
 fn run(expr: &str) -> (String, i32) {
     let dir = common::repo().join("fixtures/console");
-    let mut child = common::kiln().args(["console", "template.pkr.hcl"]).current_dir(&dir).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn kiln");
-    child.stdin.take().expect("stdin").write_all(format!("{expr}\n").as_bytes()).expect("write");
+    let mut child = common::kiln()
+        .args(["console", "template.pkr.hcl"])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kiln");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{expr}\n").as_bytes())
+        .expect("write");
     let out = child.wait_with_output().expect("wait");
     let (o, e) = common::text(&out);
-    (format!("{o}{e}").trim_end_matches('\n').to_string(), out.status.code().unwrap_or(-1))
+    (
+        format!("{o}{e}").trim_end_matches('\n').to_string(),
+        out.status.code().unwrap_or(-1),
+    )
 }
 
 #[test]
 fn console_matches_packer_1_6_6() {
-    let cases = std::fs::read_to_string(common::repo().join("fixtures/console/packer-1.6.6.jsonl")).expect("cases");
+    let cases = std::fs::read_to_string(common::repo().join("fixtures/console/packer-1.6.6.jsonl"))
+        .expect("cases");
     let mut failures = Vec::new();
     let mut identical = 0;
     for line in cases.lines() {
@@ -57,24 +82,44 @@ fn console_matches_packer_1_6_6() {
         if got == want && rc == want_rc {
             identical += 1;
         } else {
-            failures.push(format!("{expr}\n  packer ({want_rc}): {want:?}\n  kiln   ({rc}): {got:?}"));
+            failures.push(format!(
+                "{expr}\n  packer ({want_rc}): {want:?}\n  kiln   ({rc}): {got:?}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(identical >= 200, "only {identical} identical results");
 }
 
 #[test]
 fn console_results_for_documented_differences() {
-    assert_eq!(run("regex(\"[a-z]+\", \"123abc456\")"), ("abc".to_string(), 0));
-    assert_eq!(run("replace(\"hello world\", \"/o+/\", \"0\")"), ("hell0 w0rld".to_string(), 0));
-    assert_eq!(run("index([\"a\", \"b\", \"c\"], \"b\")"), ("1".to_string(), 0));
+    assert_eq!(
+        run("regex(\"[a-z]+\", \"123abc456\")"),
+        ("abc".to_string(), 0)
+    );
+    assert_eq!(
+        run("replace(\"hello world\", \"/o+/\", \"0\")"),
+        ("hell0 w0rld".to_string(), 0)
+    );
+    assert_eq!(
+        run("index([\"a\", \"b\", \"c\"], \"b\")"),
+        ("1".to_string(), 0)
+    );
     assert_eq!(run("try(1/0, \"div\")"), ("div".to_string(), 0));
 }
 
 #[test]
 fn console_reads_every_stdin_line_and_masks_sensitive_values() {
-    let (o, _, _) = console_of("variable \"pw\" {\n  default   = \"s3cret-value\"\n  sensitive = true\n}\n", &[], "1 + 1\nupper(\"a\")\nvar.pw\n");
+    let (o, _, _) = console_of(
+        "variable \"pw\" {\n  default   = \"s3cret-value\"\n  sensitive = true\n}\n",
+        &[],
+        "1 + 1\nupper(\"a\")\nvar.pw\n",
+    );
     assert_eq!(o, "2\nA\n<sensitive>\n");
 }
 
@@ -82,9 +127,22 @@ fn console_reads_every_stdin_line_and_masks_sensitive_values() {
 fn console_of(template: &str, args: &[&str], input: &str) -> (String, String, i32) {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("t.pkr.hcl"), template).expect("write");
-    let mut child = common::kiln().arg("console").args(args).arg("t.pkr.hcl").current_dir(dir.path()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut child = common::kiln()
+        .arg("console")
+        .args(args)
+        .arg("t.pkr.hcl")
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     // (A template kiln refuses ends it before it reads its input.)
-    let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes());
     let out = child.wait_with_output().expect("wait");
     let (o, e) = common::text(&out);
     (o, e, out.status.code().unwrap_or(-1))
@@ -113,9 +171,19 @@ variable "l" {
     let (o, e, rc) = console_of(t, &[], "jsonencode(var.o)\n[for x in var.l : x.n]\n");
     assert_eq!(rc, 0, "{e}");
     assert_eq!(o, "{\"a\":\"x\",\"b\":null,\"c\":5,\"d\":{\"e\":true,\"f\":[\"x\"]}}\n[\n  1,\n  2,\n  1,\n]\n", "{e}");
-    let (o, e, rc) = console_of(t, &["-var", "o={a = \"y\", b = \"z\", c = null, d = { e = false }}"], "jsonencode(var.o)\n");
+    let (o, e, rc) = console_of(
+        t,
+        &[
+            "-var",
+            "o={a = \"y\", b = \"z\", c = null, d = { e = false }}",
+        ],
+        "jsonencode(var.o)\n",
+    );
     assert_eq!(rc, 0, "{e}");
-    assert_eq!(o, "{\"a\":\"y\",\"b\":\"z\",\"c\":5,\"d\":{\"e\":false,\"f\":[\"x\"]}}\n", "{e}");
+    assert_eq!(
+        o, "{\"a\":\"y\",\"b\":\"z\",\"c\":5,\"d\":{\"e\":false,\"f\":[\"x\"]}}\n",
+        "{e}"
+    );
     // A required attribute is still required.
     let (_, e, rc) = console_of(t, &["-var", "o={b = \"z\"}"], "1\n");
     assert_ne!(rc, 0);
@@ -124,12 +192,22 @@ variable "l" {
 
 #[test]
 fn optional_is_refused_outside_an_object_and_with_a_default_of_another_type() {
-    let (_, e, rc) = console_of("variable \"s\" {\n  type = optional(string)\n}\n", &[], "1\n");
+    let (_, e, rc) = console_of(
+        "variable \"s\" {\n  type = optional(string)\n}\n",
+        &[],
+        "1\n",
+    );
     assert_ne!(rc, 0);
-    assert!(e.contains("is valid only as a modifier") && e.contains("t.pkr.hcl:2:10"), "{e}");
+    assert!(
+        e.contains("is valid only as a modifier") && e.contains("t.pkr.hcl:2:10"),
+        "{e}"
+    );
     let (_, e, rc) = console_of("variable \"o\" {\n  type = object({ n = optional(number, \"many\") })\n  default = {}\n}\n", &[], "1\n");
     assert_ne!(rc, 0);
-    assert!(e.contains("Invalid default value for optional attribute") && e.contains("t.pkr.hcl:2:40"), "{e}");
+    assert!(
+        e.contains("Invalid default value for optional attribute") && e.contains("t.pkr.hcl:2:40"),
+        "{e}"
+    );
 }
 
 /// Strip markers and flush heredocs give what HashiCorp's HCL (v2.14.1)
@@ -141,13 +219,24 @@ fn optional_is_refused_outside_an_object_and_with_a_default_of_another_type() {
 fn strip_markers_and_flush_heredocs_match_hcl() {
     let dir = common::repo().join("fixtures/templates");
     let cases = std::fs::read_to_string(dir.join("whitespace.hcl")).expect("cases");
-    let want: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(dir.join("whitespace.json")).expect("json")).expect("parse");
+    let want: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("whitespace.json")).expect("json"))
+            .expect("parse");
     // The cases use `names` and `ok`: here they are a variable and a local.
-    let body = regex::Regex::new(r"\bnames\b").expect("re").replace_all(&cases, "var.names");
-    let body = regex::Regex::new(r"\bok\b").expect("re").replace_all(&body, "local.ok");
-    let template = format!("variable \"names\" {{\n  default = [\"a\", \"b\"]\n}}\nlocals {{\n  ok = true\n{body}}}\n");
+    let body = regex::Regex::new(r"\bnames\b")
+        .expect("re")
+        .replace_all(&cases, "var.names");
+    let body = regex::Regex::new(r"\bok\b")
+        .expect("re")
+        .replace_all(&body, "local.ok");
+    let template = format!(
+        "variable \"names\" {{\n  default = [\"a\", \"b\"]\n}}\nlocals {{\n  ok = true\n{body}}}\n"
+    );
     let names: Vec<&String> = want.keys().collect();
-    let input: String = names.iter().map(|n| format!("jsonencode(local.{n})\n")).collect();
+    let input: String = names
+        .iter()
+        .map(|n| format!("jsonencode(local.{n})\n"))
+        .collect();
     let (o, e, rc) = console_of(&template, &[], &input);
     assert_eq!(rc, 0, "{e}");
     let got: Vec<&str> = o.lines().collect();
@@ -162,7 +251,21 @@ fn strip_markers_and_flush_heredocs_match_hcl() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     // A template file reads its lines the same way.
     let tpl = dir.join("whitespace.tpl");
-    let (o, e, rc) = console_of("", &[], &format!("jsonencode(templatefile({:?}, {{ ok = true }}))\n", tpl.display().to_string()));
+    let (o, e, rc) = console_of(
+        "",
+        &[],
+        &format!(
+            "jsonencode(templatefile({:?}, {{ ok = true }}))\n",
+            tpl.display().to_string()
+        ),
+    );
     assert_eq!(rc, 0, "{e}");
-    assert_eq!(o, format!("{}\n", serde_json::to_string("\n  x\n\ny\n\nz\n").expect("json")), "{e}");
+    assert_eq!(
+        o,
+        format!(
+            "{}\n",
+            serde_json::to_string("\n  x\n\ny\n\nz\n").expect("json")
+        ),
+        "{e}"
+    );
 }

@@ -17,7 +17,9 @@ fn validate_trials(shared: Option<&Path>) -> Vec<Trial> {
         return vec![Trial::test("validate_expectations", || Ok(())).with_ignored_flag(true)];
     };
     let packer = shared.join("anchors/packer");
-    let Ok(table) = std::fs::read_to_string(packer.join("EXPECTATIONS.tsv")) else { return vec![] };
+    let Ok(table) = std::fs::read_to_string(packer.join("EXPECTATIONS.tsv")) else {
+        return vec![];
+    };
     let mut trials = Vec::new();
     for line in table.lines().filter(|l| !l.starts_with('#')) {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -26,13 +28,26 @@ fn validate_trials(shared: Option<&Path>) -> Vec<Trial> {
         }
         let fixture = cols[1].to_string();
         let code: i32 = cols[2].parse().unwrap_or(-1);
-        let flags: Vec<String> = cols.get(3).map(|f| f.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
-        let name = format!("validate{} {fixture}", flags.iter().map(|f| format!(" {f}")).collect::<String>());
+        let flags: Vec<String> = cols
+            .get(3)
+            .map(|f| f.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let name = format!(
+            "validate{} {fixture}",
+            flags.iter().map(|f| format!(" {f}")).collect::<String>()
+        );
         // Packer's tests run from command/: fixtures name paths relative to it.
         let cwd = packer.join("command");
         let target = packer.join(&fixture);
         trials.push(Trial::test(name, move || {
-            let out = common::kiln().arg("validate").args(&flags).arg(&target).current_dir(&cwd).env("NO_COLOR", "1").output().map_err(|e| Failed::from(e.to_string()))?;
+            let out = common::kiln()
+                .arg("validate")
+                .args(&flags)
+                .arg(&target)
+                .current_dir(&cwd)
+                .env("NO_COLOR", "1")
+                .output()
+                .map_err(|e| Failed::from(e.to_string()))?;
             let got = out.status.code().unwrap_or(-1);
             if got != code {
                 let (o, e) = common::text(&out);
@@ -54,7 +69,9 @@ fn hcl2_upgrade_trials(shared: Option<&Path>) -> Vec<Trial> {
         return vec![Trial::test("hcl2_upgrade_expectations", || Ok(())).with_ignored_flag(true)];
     };
     let packer = shared.join("anchors/packer");
-    let Ok(table) = std::fs::read_to_string(packer.join("EXPECTATIONS.tsv")) else { return vec![] };
+    let Ok(table) = std::fs::read_to_string(packer.join("EXPECTATIONS.tsv")) else {
+        return vec![];
+    };
     let mut trials = Vec::new();
     for line in table.lines().filter(|l| !l.starts_with('#')) {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -63,18 +80,36 @@ fn hcl2_upgrade_trials(shared: Option<&Path>) -> Vec<Trial> {
         }
         let fixture = packer.join(cols[1]);
         let code: i32 = cols[2].parse().unwrap_or(-1);
-        let flags: Vec<String> = cols.get(3).map(|f| f.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
+        let flags: Vec<String> = cols
+            .get(3)
+            .map(|f| f.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
         let compare = !cols.get(4).is_some_and(|n| n.contains("not compared"));
-        let name = format!("hcl2_upgrade{} {}", flags.iter().map(|f| format!(" {f}")).collect::<String>(), cols[1]);
+        let name = format!(
+            "hcl2_upgrade{} {}",
+            flags.iter().map(|f| format!(" {f}")).collect::<String>(),
+            cols[1]
+        );
         trials.push(Trial::test(name, move || {
             // Work on a copy: the upgrade writes beside its input.
             let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
             if fixture.is_dir() {
-                for e in std::fs::read_dir(&fixture).map_err(|e| Failed::from(e.to_string()))?.flatten() {
-                    std::fs::copy(e.path(), dir.path().join(e.file_name())).map_err(|e| Failed::from(e.to_string()))?;
+                for e in std::fs::read_dir(&fixture)
+                    .map_err(|e| Failed::from(e.to_string()))?
+                    .flatten()
+                {
+                    std::fs::copy(e.path(), dir.path().join(e.file_name()))
+                        .map_err(|e| Failed::from(e.to_string()))?;
                 }
             }
-            let out = common::kiln().arg("hcl2_upgrade").args(&flags).arg("input.json").current_dir(dir.path()).env("NO_COLOR", "1").output().map_err(|e| Failed::from(e.to_string()))?;
+            let out = common::kiln()
+                .arg("hcl2_upgrade")
+                .args(&flags)
+                .arg("input.json")
+                .current_dir(dir.path())
+                .env("NO_COLOR", "1")
+                .output()
+                .map_err(|e| Failed::from(e.to_string()))?;
             let (o, e) = common::text(&out);
             let got = out.status.code().unwrap_or(-1);
             if got != code {
@@ -84,10 +119,15 @@ fn hcl2_upgrade_trials(shared: Option<&Path>) -> Vec<Trial> {
                 return Err(format!("kiln panicked:\n{e}").into());
             }
             if compare {
-                let want = std::fs::read_to_string(fixture.join("expected.pkr.hcl")).map_err(|e| Failed::from(e.to_string()))?;
-                let have = std::fs::read_to_string(dir.path().join("input.json.pkr.hcl")).map_err(|e| Failed::from(format!("no output file: {e}")))?;
+                let want = std::fs::read_to_string(fixture.join("expected.pkr.hcl"))
+                    .map_err(|e| Failed::from(e.to_string()))?;
+                let have = std::fs::read_to_string(dir.path().join("input.json.pkr.hcl"))
+                    .map_err(|e| Failed::from(format!("no output file: {e}")))?;
                 if have != want {
-                    let diff = similar::TextDiff::from_lines(&want, &have).unified_diff().header("expected.pkr.hcl", "kiln").to_string();
+                    let diff = similar::TextDiff::from_lines(&want, &have)
+                        .unified_diff()
+                        .header("expected.pkr.hcl", "kiln")
+                        .to_string();
                     return Err(diff.into());
                 }
             }
@@ -102,8 +142,14 @@ fn parse_trials(shared: Option<&Path>) -> Vec<Trial> {
         return vec![Trial::test("parse_fixtures", || Ok(())).with_ignored_flag(true)];
     };
     let mut files = Vec::new();
-    common::walk(&shared.join("anchors/packer/hcl2template/testdata"), &mut files);
-    common::walk(&shared.join("anchors/packer/command/test-fixtures"), &mut files);
+    common::walk(
+        &shared.join("anchors/packer/hcl2template/testdata"),
+        &mut files,
+    );
+    common::walk(
+        &shared.join("anchors/packer/command/test-fixtures"),
+        &mut files,
+    );
     files.retain(|p| {
         let n = p.to_string_lossy();
         n.ends_with(".hcl") || n.ends_with(".json")
@@ -114,18 +160,28 @@ fn parse_trials(shared: Option<&Path>) -> Vec<Trial> {
         .map(|p| {
             let name = format!("parse {}", p.strip_prefix(shared).unwrap_or(&p).display());
             Trial::test(name, move || {
-                let out = common::kiln().args(["validate"]).arg(&p).env("NO_COLOR", "1").output().map_err(|e| Failed::from(e.to_string()))?;
+                let out = common::kiln()
+                    .args(["validate"])
+                    .arg(&p)
+                    .env("NO_COLOR", "1")
+                    .output()
+                    .map_err(|e| Failed::from(e.to_string()))?;
                 let (_, err) = common::text(&out);
                 if err.contains("panicked") || out.status.code().is_none() {
                     return Err(format!("kiln crashed on {}:\n{err}", p.display()).into());
                 }
                 // Every reported location must exist in the file.
-                let lines = std::fs::read_to_string(&p).map(|t| t.lines().count().max(1)).unwrap_or(1);
+                let lines = std::fs::read_to_string(&p)
+                    .map(|t| t.lines().count().max(1))
+                    .unwrap_or(1);
                 let re = regex::Regex::new(r"\.(?:hcl|json):(\d+):(\d+)\)").expect("regex");
                 for c in re.captures_iter(&err) {
                     let line: usize = c[1].parse().unwrap_or(0);
                     if line == 0 || line > lines + 1 {
-                        return Err(format!("error at line {line}, file has {lines} lines:\n{err}").into());
+                        return Err(format!(
+                            "error at line {line}, file has {lines} lines:\n{err}"
+                        )
+                        .into());
                     }
                 }
                 Ok(())
@@ -147,19 +203,38 @@ fn syntax_location_trials(shared: Option<&Path>) -> Vec<Trial> {
     files
         .into_iter()
         .map(|p| {
-            let name = format!("syntax location {}", p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            let name = format!(
+                "syntax location {}",
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
             Trial::test(name, move || {
-                let expected = std::fs::read_to_string(&p).map_err(|e| Failed::from(e.to_string()))?;
+                let expected =
+                    std::fs::read_to_string(&p).map_err(|e| Failed::from(e.to_string()))?;
                 let re = regex::Regex::new(r"\.pkr\.hcl:(\d+),(\d+)").expect("regex");
-                let want = re.captures(&expected).map(|c| format!("{}:{}", &c[1], &c[2])).ok_or("no location in .error")?;
+                let want = re
+                    .captures(&expected)
+                    .map(|c| format!("{}:{}", &c[1], &c[2]))
+                    .ok_or("no location in .error")?;
                 let input = p.with_extension("pkr.hcl");
-                let out = common::kiln().args(["validate", "-syntax-only"]).arg(&input).env("NO_COLOR", "1").output().map_err(|e| Failed::from(e.to_string()))?;
+                let out = common::kiln()
+                    .args(["validate", "-syntax-only"])
+                    .arg(&input)
+                    .env("NO_COLOR", "1")
+                    .output()
+                    .map_err(|e| Failed::from(e.to_string()))?;
                 let (_, err) = common::text(&out);
                 if out.status.code() != Some(1) {
-                    return Err(format!("expected exit 1, got {:?}:\n{err}", out.status.code()).into());
+                    return Err(
+                        format!("expected exit 1, got {:?}:\n{err}", out.status.code()).into(),
+                    );
                 }
                 let re = regex::Regex::new(r"\.pkr\.hcl:(\d+):(\d+)\)").expect("regex");
-                let got = re.captures(&err).map(|c| format!("{}:{}", &c[1], &c[2])).ok_or_else(|| Failed::from(format!("no location in:\n{err}")))?;
+                let got = re
+                    .captures(&err)
+                    .map(|c| format!("{}:{}", &c[1], &c[2]))
+                    .ok_or_else(|| Failed::from(format!("no location in:\n{err}")))?;
                 if got != want {
                     return Err(format!("kiln reports {got}, hcl reports {want}:\n{err}").into());
                 }

@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 fn fmt_stdin(input: &[u8], args: &[&str]) -> Output {
-    common::run_with_stdin(kiln().arg("fmt").args(args).arg("-").env("NO_COLOR", "1"), input)
+    common::run_with_stdin(
+        kiln().arg("fmt").args(args).arg("-").env("NO_COLOR", "1"),
+        input,
+    )
 }
 
 fn first_diff(a: &[u8], b: &[u8]) -> String {
@@ -27,7 +30,11 @@ fn first_diff(a: &[u8], b: &[u8]) -> String {
             return format!("line {}:\n  got:  {x:?}\n  want: {y:?}", i + 1);
         }
     }
-    format!("lengths differ: got {} lines, want {}", a.lines().count(), b.lines().count())
+    format!(
+        "lengths differ: got {} lines, want {}",
+        a.lines().count(),
+        b.lines().count()
+    )
 }
 
 fn case_trials(shared: Option<&Path>) -> Vec<Trial> {
@@ -35,13 +42,18 @@ fn case_trials(shared: Option<&Path>) -> Vec<Trial> {
         return vec![Trial::test("oracle cases", || Ok(())).with_ignored_flag(true)];
     };
     let dir = shared.join("oracle/cases");
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     inputs.retain(|p| p.to_string_lossy().ends_with(".pkr.hcl"));
     inputs.sort();
     inputs
         .into_iter()
         .map(|input| {
-            let stem = input.file_name().map(|n| n.to_string_lossy().trim_end_matches(".pkr.hcl").to_string()).unwrap_or_default();
+            let stem = input
+                .file_name()
+                .map(|n| n.to_string_lossy().trim_end_matches(".pkr.hcl").to_string())
+                .unwrap_or_default();
             Trial::test(format!("case {stem}"), move || {
                 let src = std::fs::read(&input).map_err(|e| Failed::from(e.to_string()))?;
                 let expected = input.with_file_name(format!("{stem}.expected"));
@@ -59,7 +71,12 @@ fn case_trials(shared: Option<&Path>) -> Vec<Trial> {
                 let tmp = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
                 let file = tmp.path().join("bad.pkr.hcl");
                 std::fs::write(&file, &src).map_err(|e| Failed::from(e.to_string()))?;
-                let out = kiln().args(["fmt"]).arg(&file).env("NO_COLOR", "1").output().map_err(|e| Failed::from(e.to_string()))?;
+                let out = kiln()
+                    .args(["fmt"])
+                    .arg(&file)
+                    .env("NO_COLOR", "1")
+                    .output()
+                    .map_err(|e| Failed::from(e.to_string()))?;
                 if out.status.code() != Some(1) {
                     return Err(format!("expected exit 1, got {:?}", out.status.code()).into());
                 }
@@ -73,7 +90,9 @@ fn case_trials(shared: Option<&Path>) -> Vec<Trial> {
 }
 
 fn oracle() -> Option<PathBuf> {
-    let p = std::env::var_os("KILN_HCL_ORACLE").map(PathBuf::from).or_else(|| shared().map(|s| s.join("oracle/bin/hclfmt-go")))?;
+    let p = std::env::var_os("KILN_HCL_ORACLE")
+        .map(PathBuf::from)
+        .or_else(|| shared().map(|s| s.join("oracle/bin/hclfmt-go")))?;
     p.is_file().then_some(p)
 }
 
@@ -100,16 +119,29 @@ fn anchor_trials(shared: Option<&Path>) -> Vec<Trial> {
         .into_iter()
         .map(|f| {
             let oracle = oracle.clone();
-            let name = format!("hclwrite {}", f.strip_prefix(shared).or_else(|_| f.strip_prefix(common::repo())).unwrap_or(&f).display());
+            let name = format!(
+                "hclwrite {}",
+                f.strip_prefix(shared)
+                    .or_else(|_| f.strip_prefix(common::repo()))
+                    .unwrap_or(&f)
+                    .display()
+            );
             Trial::test(name, move || {
                 let src = std::fs::read(&f).map_err(|e| Failed::from(e.to_string()))?;
-                let want = std::process::Command::new(&oracle).arg(&f).output().map_err(|e| Failed::from(e.to_string()))?;
+                let want = std::process::Command::new(&oracle)
+                    .arg(&f)
+                    .output()
+                    .map_err(|e| Failed::from(e.to_string()))?;
                 let got = fmt_stdin(&src, &[]);
                 match (want.status.success(), got.status.success()) {
                     (true, true) if want.stdout == got.stdout => Ok(()),
                     (true, true) => Err(first_diff(&got.stdout, &want.stdout).into()),
                     (false, false) => Ok(()),
-                    (w, g) => Err(format!("hclwrite accepts: {w}, kiln accepts: {g}\n{}", text(&got).1).into()),
+                    (w, g) => Err(format!(
+                        "hclwrite accepts: {w}, kiln accepts: {g}\n{}",
+                        text(&got).1
+                    )
+                    .into()),
                 }
             })
         })
@@ -127,7 +159,14 @@ fn cli(name: &str, f: fn(&Path) -> Result<(), String>) -> Trial {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    kiln().arg("fmt").args(args).current_dir(dir).env("NO_COLOR", "1").stdin(Stdio::null()).output().expect("run")
+    kiln()
+        .arg("fmt")
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run")
 }
 
 fn read(p: &Path) -> String {
@@ -146,9 +185,14 @@ fn cli_trials() -> Vec<Trial> {
             let out = run(d, &["."]);
             let (o, e) = text(&out);
             if !out.status.success() || o != "a.pkr.hcl\nb.pkrvars.hcl\n" {
-                return Err(format!("exit {:?}, stdout {o:?}, stderr {e}", out.status.code()));
+                return Err(format!(
+                    "exit {:?}, stdout {o:?}, stderr {e}",
+                    out.status.code()
+                ));
             }
-            if read(&d.join("a.pkr.hcl")) != PRETTY || read(&d.join("b.pkrvars.hcl")) != "x  = 1\nyy = 2\n" {
+            if read(&d.join("a.pkr.hcl")) != PRETTY
+                || read(&d.join("b.pkrvars.hcl")) != "x  = 1\nyy = 2\n"
+            {
                 return Err("files not formatted".into());
             }
             if read(&d.join("d.json")) != "{ \"x\":1 }" || read(&d.join("sub/e.pkr.hcl")) != UGLY {
@@ -163,13 +207,20 @@ fn cli_trials() -> Vec<Trial> {
         cli("-check exits 3 and writes nothing", |d| {
             std::fs::write(d.join("a.pkr.hcl"), UGLY).map_err(|e| e.to_string())?;
             let out = run(d, &["-check", "a.pkr.hcl"]);
-            if out.status.code() != Some(3) || text(&out).0 != "a.pkr.hcl\n" || read(&d.join("a.pkr.hcl")) != UGLY {
+            if out.status.code() != Some(3)
+                || text(&out).0 != "a.pkr.hcl\n"
+                || read(&d.join("a.pkr.hcl")) != UGLY
+            {
                 return Err(format!("exit {:?} {:?}", out.status.code(), text(&out)));
             }
             std::fs::write(d.join("a.pkr.hcl"), PRETTY).map_err(|e| e.to_string())?;
             let out = run(d, &["-check", "a.pkr.hcl"]);
             if out.status.code() != Some(0) || !text(&out).0.is_empty() {
-                return Err(format!("formatted file: exit {:?} {:?}", out.status.code(), text(&out)));
+                return Err(format!(
+                    "formatted file: exit {:?} {:?}",
+                    out.status.code(),
+                    text(&out)
+                ));
             }
             Ok(())
         }),
@@ -177,7 +228,11 @@ fn cli_trials() -> Vec<Trial> {
             std::fs::write(d.join("a.pkr.hcl"), UGLY).map_err(|e| e.to_string())?;
             let out = run(d, &["-check", "-diff", "a.pkr.hcl"]);
             let o = text(&out).0;
-            if !o.contains("--- old/a.pkr.hcl") || !o.contains("+++ new/a.pkr.hcl") || !o.contains("-  a=1") || !o.contains("+  a         = 1") {
+            if !o.contains("--- old/a.pkr.hcl")
+                || !o.contains("+++ new/a.pkr.hcl")
+                || !o.contains("-  a=1")
+                || !o.contains("+  a         = 1")
+            {
                 return Err(o);
             }
             Ok(())
@@ -197,76 +252,125 @@ fn cli_trials() -> Vec<Trial> {
             }
             Ok(())
         }),
-        cli("refuses other file names and syntax errors, leaving files untouched", |d| {
-            std::fs::write(d.join("t.json"), "{}").map_err(|e| e.to_string())?;
-            let out = run(d, &["t.json"]);
-            if out.status.code() != Some(1) || !text(&out).1.contains("is not a HCL file") {
-                return Err(format!("{:?}", text(&out)));
-            }
-            let bad = "locals {\n  a =   \n}\n";
-            std::fs::write(d.join("bad.pkr.hcl"), bad).map_err(|e| e.to_string())?;
-            let out = run(d, &["bad.pkr.hcl"]);
-            let e = text(&out).1;
-            if out.status.code() != Some(1) || read(&d.join("bad.pkr.hcl")) != bad || !e.contains("bad.pkr.hcl:2:9") || !e.contains("Invalid expression") {
-                return Err(e.to_string());
-            }
-            Ok(())
-        }),
-        cli("keeps permissions and symlinks; refuses read-only files", |d| {
-            use std::os::unix::fs::PermissionsExt;
-            let f = d.join("a.pkr.hcl");
-            std::fs::write(&f, UGLY).map_err(|e| e.to_string())?;
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).map_err(|e| e.to_string())?;
-            std::os::unix::fs::symlink("a.pkr.hcl", d.join("link.pkr.hcl")).map_err(|e| e.to_string())?;
-            let out = run(d, &["link.pkr.hcl"]);
-            if !out.status.success() {
-                return Err(format!("{:?}", text(&out)));
-            }
-            let meta = std::fs::symlink_metadata(d.join("link.pkr.hcl")).map_err(|e| e.to_string())?;
-            if !meta.file_type().is_symlink() || read(&f) != PRETTY {
-                return Err("the symlink was replaced or its target not formatted".into());
-            }
-            if std::fs::metadata(&f).map_err(|e| e.to_string())?.permissions().mode() & 0o777 != 0o640 {
-                return Err("permissions changed".into());
-            }
-            let leftovers: Vec<_> = std::fs::read_dir(d).map_err(|e| e.to_string())?.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".kiln-")).collect();
-            if !leftovers.is_empty() {
-                return Err("a temp file was left behind".into());
-            }
-            std::fs::write(&f, UGLY).map_err(|e| e.to_string())?;
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o444)).map_err(|e| e.to_string())?;
-            let out = run(d, &["a.pkr.hcl"]);
-            if out.status.code() != Some(1) || read(&f) != UGLY || !text(&out).1.contains("read-only") {
-                return Err(format!("read-only: {:?}", text(&out)));
-            }
-            Ok(())
-        }),
+        cli(
+            "refuses other file names and syntax errors, leaving files untouched",
+            |d| {
+                std::fs::write(d.join("t.json"), "{}").map_err(|e| e.to_string())?;
+                let out = run(d, &["t.json"]);
+                if out.status.code() != Some(1) || !text(&out).1.contains("is not a HCL file") {
+                    return Err(format!("{:?}", text(&out)));
+                }
+                let bad = "locals {\n  a =   \n}\n";
+                std::fs::write(d.join("bad.pkr.hcl"), bad).map_err(|e| e.to_string())?;
+                let out = run(d, &["bad.pkr.hcl"]);
+                let e = text(&out).1;
+                if out.status.code() != Some(1)
+                    || read(&d.join("bad.pkr.hcl")) != bad
+                    || !e.contains("bad.pkr.hcl:2:9")
+                    || !e.contains("Invalid expression")
+                {
+                    return Err(e.to_string());
+                }
+                Ok(())
+            },
+        ),
+        cli(
+            "keeps permissions and symlinks; refuses read-only files",
+            |d| {
+                use std::os::unix::fs::PermissionsExt;
+                let f = d.join("a.pkr.hcl");
+                std::fs::write(&f, UGLY).map_err(|e| e.to_string())?;
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640))
+                    .map_err(|e| e.to_string())?;
+                std::os::unix::fs::symlink("a.pkr.hcl", d.join("link.pkr.hcl"))
+                    .map_err(|e| e.to_string())?;
+                let out = run(d, &["link.pkr.hcl"]);
+                if !out.status.success() {
+                    return Err(format!("{:?}", text(&out)));
+                }
+                let meta =
+                    std::fs::symlink_metadata(d.join("link.pkr.hcl")).map_err(|e| e.to_string())?;
+                if !meta.file_type().is_symlink() || read(&f) != PRETTY {
+                    return Err("the symlink was replaced or its target not formatted".into());
+                }
+                if std::fs::metadata(&f)
+                    .map_err(|e| e.to_string())?
+                    .permissions()
+                    .mode()
+                    & 0o777
+                    != 0o640
+                {
+                    return Err("permissions changed".into());
+                }
+                let leftovers: Vec<_> = std::fs::read_dir(d)
+                    .map_err(|e| e.to_string())?
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(".kiln-"))
+                    .collect();
+                if !leftovers.is_empty() {
+                    return Err("a temp file was left behind".into());
+                }
+                std::fs::write(&f, UGLY).map_err(|e| e.to_string())?;
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o444))
+                    .map_err(|e| e.to_string())?;
+                let out = run(d, &["a.pkr.hcl"]);
+                if out.status.code() != Some(1)
+                    || read(&f) != UGLY
+                    || !text(&out).1.contains("read-only")
+                {
+                    return Err(format!("read-only: {:?}", text(&out)));
+                }
+                Ok(())
+            },
+        ),
         cli("the repository's templates are formatted", |_| {
-            let out = kiln().args(["fmt", "-check", "-recursive", "templates"]).current_dir(common::repo()).output().map_err(|e| e.to_string())?;
+            let out = kiln()
+                .args(["fmt", "-check", "-recursive", "templates"])
+                .current_dir(common::repo())
+                .output()
+                .map_err(|e| e.to_string())?;
             if out.status.code() != Some(0) {
-                return Err(format!("run `kiln fmt -recursive templates`: {:?}", text(&out)));
+                return Err(format!(
+                    "run `kiln fmt -recursive templates`: {:?}",
+                    text(&out)
+                ));
             }
             Ok(())
         }),
-        cli("a failed write (file size limit, like a full disk) leaves the file intact", |d| {
-            // 500 short attributes: the formatted file is > 4 KiB, over a 2 KiB limit.
-            let ugly: String = (0..500).map(|i| format!("a{i}=1\n")).collect();
-            let f = d.join("big.pkr.hcl");
-            std::fs::write(&f, &ugly).map_err(|e| e.to_string())?;
-            let cmd = format!("ulimit -f 2 && exec {} fmt big.pkr.hcl", env!("CARGO_BIN_EXE_kiln"));
-            let out = std::process::Command::new("bash").args(["-c", &cmd]).current_dir(d).env("NO_COLOR", "1").output().map_err(|e| e.to_string())?;
-            if out.status.code() != Some(1) || !text(&out).1.contains("left unchanged") {
-                return Err(format!("exit {:?}: {:?}", out.status.code(), text(&out)));
-            }
-            if read(&f) != ugly {
-                return Err("the file was changed".into());
-            }
-            let leftovers: Vec<_> = std::fs::read_dir(d).map_err(|e| e.to_string())?.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".kiln-")).collect();
-            if !leftovers.is_empty() {
-                return Err("a temp file was left behind".into());
-            }
-            Ok(())
-        }),
+        cli(
+            "a failed write (file size limit, like a full disk) leaves the file intact",
+            |d| {
+                // 500 short attributes: the formatted file is > 4 KiB, over a 2 KiB limit.
+                let ugly: String = (0..500).map(|i| format!("a{i}=1\n")).collect();
+                let f = d.join("big.pkr.hcl");
+                std::fs::write(&f, &ugly).map_err(|e| e.to_string())?;
+                let cmd = format!(
+                    "ulimit -f 2 && exec {} fmt big.pkr.hcl",
+                    env!("CARGO_BIN_EXE_kiln")
+                );
+                let out = std::process::Command::new("bash")
+                    .args(["-c", &cmd])
+                    .current_dir(d)
+                    .env("NO_COLOR", "1")
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                if out.status.code() != Some(1) || !text(&out).1.contains("left unchanged") {
+                    return Err(format!("exit {:?}: {:?}", out.status.code(), text(&out)));
+                }
+                if read(&f) != ugly {
+                    return Err("the file was changed".into());
+                }
+                let leftovers: Vec<_> = std::fs::read_dir(d)
+                    .map_err(|e| e.to_string())?
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(".kiln-"))
+                    .collect();
+                if !leftovers.is_empty() {
+                    return Err("a temp file was left behind".into());
+                }
+                Ok(())
+            },
+        ),
         cli("keeps CRLF and drops a BOM", |_| {
             let out = fmt_stdin(b"\xef\xbb\xbfa=1\r\nbb=2\r\n", &[]);
             if out.stdout != b"a  = 1\r\nbb = 2\r\n" {

@@ -13,7 +13,16 @@ fn sp() -> impl Strategy<Value = String> {
 }
 
 fn ident() -> impl Strategy<Value = String> {
-    prop_oneof![Just("a"), Just("name"), Just("source_ami"), Just("x-y"), Just("é"), Just("long_attribute_name"), Just("in")].prop_map(String::from)
+    prop_oneof![
+        Just("a"),
+        Just("name"),
+        Just("source_ami"),
+        Just("x-y"),
+        Just("é"),
+        Just("long_attribute_name"),
+        Just("in")
+    ]
+    .prop_map(String::from)
 }
 
 fn leaf() -> impl Strategy<Value = String> {
@@ -39,22 +48,54 @@ fn leaf() -> impl Strategy<Value = String> {
 fn expr() -> impl Strategy<Value = String> {
     leaf().prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
-            (inner.clone(), sp(), prop_oneof![Just("+"), Just("-"), Just("*"), Just("=="), Just("&&"), Just(">=")], sp(), inner.clone()).prop_map(|(a, s1, op, s2, b)| if a.ends_with('\n') {
-                a
-            } else {
-                format!("{a}{s1}{op}{s2}{b}")
+            (
+                inner.clone(),
+                sp(),
+                prop_oneof![
+                    Just("+"),
+                    Just("-"),
+                    Just("*"),
+                    Just("=="),
+                    Just("&&"),
+                    Just(">=")
+                ],
+                sp(),
+                inner.clone()
+            )
+                .prop_map(|(a, s1, op, s2, b)| if a.ends_with('\n') {
+                    a
+                } else {
+                    format!("{a}{s1}{op}{s2}{b}")
+                }),
+            (inner.clone(), inner.clone(), inner.clone()).prop_map(|(c, t, f)| {
+                if c.ends_with('\n') || t.ends_with('\n') {
+                    f
+                } else {
+                    format!("{c} ? {t} : {f}")
+                }
             }),
-            (inner.clone(), inner.clone(), inner.clone()).prop_map(|(c, t, f)| if c.ends_with('\n') || t.ends_with('\n') { f } else { format!("{c} ? {t} : {f}") }),
-            prop::collection::vec((sp(), inner.clone(), sp(), prop::bool::ANY), 0..4).prop_map(|items| {
-                let body: Vec<String> = items.iter().map(|(a, e, b, nl)| format!("{a}{e}{b}{}", if *nl { "\n" } else { "" })).collect();
-                format!("[{}]", body.join(","))
-            }),
+            prop::collection::vec((sp(), inner.clone(), sp(), prop::bool::ANY), 0..4).prop_map(
+                |items| {
+                    let body: Vec<String> = items
+                        .iter()
+                        .map(|(a, e, b, nl)| format!("{a}{e}{b}{}", if *nl { "\n" } else { "" }))
+                        .collect();
+                    format!("[{}]", body.join(","))
+                }
+            ),
             prop::collection::vec((ident(), sp(), inner.clone()), 0..3).prop_map(|items| {
-                let body: Vec<String> = items.iter().map(|(k, s, v)| format!("{k}{s}={s}{v}{}", if v.ends_with('\n') { "" } else { "\n" })).collect();
+                let body: Vec<String> = items
+                    .iter()
+                    .map(|(k, s, v)| {
+                        format!("{k}{s}={s}{v}{}", if v.ends_with('\n') { "" } else { "\n" })
+                    })
+                    .collect();
                 format!("{{\n{}}}", body.concat())
             }),
-            (ident(), sp(), inner.clone()).prop_map(|(f, s, a)| format!("upper({s}{a}{s})").replace("upper", if f == "in" { "lower" } else { "upper" })),
-            (inner.clone(), sp()).prop_map(|(e, s)| format!("[for k, v in {e}{s}: v if v != null]")),
+            (ident(), sp(), inner.clone()).prop_map(|(f, s, a)| format!("upper({s}{a}{s})")
+                .replace("upper", if f == "in" { "lower" } else { "upper" })),
+            (inner.clone(), sp())
+                .prop_map(|(e, s)| format!("[for k, v in {e}{s}: v if v != null]")),
             inner.clone().prop_map(|e| format!("({e})")),
         ]
     })
@@ -65,13 +106,37 @@ fn comment() -> impl Strategy<Value = String> {
 }
 
 fn item(depth: u32) -> BoxedStrategy<String> {
-    let attr = (sp(), ident(), sp(), sp(), expr(), comment()).prop_map(|(s0, k, s1, s2, v, c)| if v.ends_with('\n') { format!("{s0}{k}{s1}={s2}{v}") } else { format!("{s0}{k}{s1}={s2}{v}{c}\n") });
+    let attr = (sp(), ident(), sp(), sp(), expr(), comment()).prop_map(|(s0, k, s1, s2, v, c)| {
+        if v.ends_with('\n') {
+            format!("{s0}{k}{s1}={s2}{v}")
+        } else {
+            format!("{s0}{k}{s1}={s2}{v}{c}\n")
+        }
+    });
     if depth == 0 {
-        return prop_oneof![attr, Just("\n".to_string()), Just("# comment line\n".to_string())].boxed();
+        return prop_oneof![
+            attr,
+            Just("\n".to_string()),
+            Just("# comment line\n".to_string())
+        ]
+        .boxed();
     }
-    let block = (sp(), ident(), prop::collection::vec(prop_oneof![Just("\"lbl\""), Just("other")], 0..3), prop::collection::vec(item(depth - 1), 0..5))
-        .prop_map(|(s0, t, labels, items)| format!("{s0}{t} {} {{\n{}}}\n", labels.join(" "), items.concat()));
-    let one_line = (ident(), ident(), leaf()).prop_map(|(t, k, v)| if v.ends_with('\n') { format!("{t} {{}}\n") } else { format!("{t} {{ {k} = {v} }}\n") });
+    let block = (
+        sp(),
+        ident(),
+        prop::collection::vec(prop_oneof![Just("\"lbl\""), Just("other")], 0..3),
+        prop::collection::vec(item(depth - 1), 0..5),
+    )
+        .prop_map(|(s0, t, labels, items)| {
+            format!("{s0}{t} {} {{\n{}}}\n", labels.join(" "), items.concat())
+        });
+    let one_line = (ident(), ident(), leaf()).prop_map(|(t, k, v)| {
+        if v.ends_with('\n') {
+            format!("{t} {{}}\n")
+        } else {
+            format!("{t} {{ {k} = {v} }}\n")
+        }
+    });
     prop_oneof![3 => attr, 2 => block, 1 => one_line, 1 => Just("\n".to_string())].boxed()
 }
 
@@ -89,7 +154,10 @@ fn file() -> impl Strategy<Value = String> {
 /// Tokens without layout: kinds and bytes.
 fn tokens(src: &[u8]) -> Vec<(Tok, Vec<u8>)> {
     let src = strip_bom(src);
-    lex(src).into_iter().map(|t| (t.kind, src[t.start()..t.end()].to_vec())).collect()
+    lex(src)
+        .into_iter()
+        .map(|t| (t.kind, src[t.start()..t.end()].to_vec()))
+        .collect()
 }
 
 /// What hcl-edit parses, with all layout removed.
@@ -101,7 +169,11 @@ fn structure(body: &Body, out: &mut String) {
                 out.push_str(&format!("attr {} = {v}\n", a.key.as_str()));
             }
             Structure::Block(b) => {
-                let labels: Vec<String> = b.labels.iter().map(|l| l.to_string().split_whitespace().collect()).collect();
+                let labels: Vec<String> = b
+                    .labels
+                    .iter()
+                    .map(|l| l.to_string().split_whitespace().collect())
+                    .collect();
                 out.push_str(&format!("block {} {labels:?} {{\n", b.ident.as_str()));
                 structure(&b.body, out);
                 out.push_str("}\n");
@@ -148,7 +220,14 @@ fn generated_files_are_mostly_valid() {
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let strat = file();
-    let valid = (0..200).filter(|_| strat.new_tree(&mut runner).map(|t| check(t.current().as_bytes()).is_ok()).unwrap_or(false)).count();
+    let valid = (0..200)
+        .filter(|_| {
+            strat
+                .new_tree(&mut runner)
+                .map(|t| check(t.current().as_bytes()).is_ok())
+                .unwrap_or(false)
+        })
+        .count();
     assert!(valid > 100, "only {valid}/200 generated files parse");
 }
 
@@ -160,21 +239,30 @@ fn formatting_is_idempotent_and_changes_only_layout() {
     let h = std::thread::Builder::new()
         .stack_size(256 << 20)
         .spawn(|| {
-            let mut runner = TestRunner::new(Config { cases: 400, ..Config::default() });
+            let mut runner = TestRunner::new(Config {
+                cases: 400,
+                ..Config::default()
+            });
             runner
                 .run(&file(), |src| {
                     let src = src.into_bytes();
                     let once = format(&src);
                     let twice = format(&once);
                     if once != twice {
-                        return Err(TestCaseError::fail(format!("not idempotent: {:?}", String::from_utf8_lossy(&src))));
+                        return Err(TestCaseError::fail(format!(
+                            "not idempotent: {:?}",
+                            String::from_utf8_lossy(&src)
+                        )));
                     }
                     let ok = check(strip_bom(&src)).is_ok();
                     if ok != check(&once).is_ok() {
                         return Err(TestCaseError::fail("syntax verdict changed"));
                     }
                     if ok && (tokens(&src) != tokens(&once) || parsed(&src) != parsed(&once)) {
-                        return Err(TestCaseError::fail(format!("meaning changed: {:?}", String::from_utf8_lossy(&src))));
+                        return Err(TestCaseError::fail(format!(
+                            "meaning changed: {:?}",
+                            String::from_utf8_lossy(&src)
+                        )));
                     }
                     Ok(())
                 })
@@ -191,9 +279,17 @@ fn deep_nesting_is_refused_not_a_crash() {
         .spawn(|| {
             for depth in [1, 200, 256, 257, 1000, 100_000] {
                 let src = format!("a = {}{}\n", "[".repeat(depth), "]".repeat(depth));
-                assert_eq!(kiln::fmt::format_checked(src.as_bytes()).is_ok(), depth <= 256, "depth {depth}");
+                assert_eq!(
+                    kiln::fmt::format_checked(src.as_bytes()).is_ok(),
+                    depth <= 256,
+                    "depth {depth}"
+                );
                 let blocks = format!("{}{}", "b {\n".repeat(depth), "}\n".repeat(depth));
-                assert_eq!(kiln::fmt::format_checked(blocks.as_bytes()).is_ok(), depth <= 256, "block depth {depth}");
+                assert_eq!(
+                    kiln::fmt::format_checked(blocks.as_bytes()).is_ok(),
+                    depth <= 256,
+                    "block depth {depth}"
+                );
             }
         })
         .expect("spawn");

@@ -26,17 +26,41 @@ build {{
 "#
     );
     std::fs::write(dir.join("t.pkr.hcl"), tpl).expect("template");
-    let out = kiln().current_dir(dir).args(["build", "-color=false", "t.pkr.hcl"]).output().expect("run kiln");
-    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    let out = kiln()
+        .current_dir(dir)
+        .args(["build", "-color=false", "t.pkr.hcl"])
+        .output()
+        .expect("run kiln");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 fn has(cmd: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).output().is_ok_and(|o| o.status.success())
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn sh(dir: &Path, script: &str) -> Vec<u8> {
-    let out = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().expect("sh");
-    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -60,12 +84,15 @@ fn checksum_writes_every_hash_type_in_packers_format() {
     ];
     for (kind, sum) in want {
         let file = d.path().join(format!("sums/img.{kind}"));
-        let got = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}\n{t}", file.display()));
+        let got = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{t}", file.display()));
         assert_eq!(got, format!("{sum}\tdisk.img\n"), "{kind}");
     }
     // `sha256sum -c` accepts the sha256 file (a tab is whitespace to it).
     if has("sha256sum") {
-        let line = std::fs::read_to_string(d.path().join("sums/img.sha256")).expect("sha256").replace('\t', "  ");
+        let line = std::fs::read_to_string(d.path().join("sums/img.sha256"))
+            .expect("sha256")
+            .replace('\t', "  ");
         std::fs::write(d.path().join("check.sha256"), line).expect("write");
         sh(d.path(), "sha256sum -c check.sha256");
     }
@@ -74,10 +101,16 @@ fn checksum_writes_every_hash_type_in_packers_format() {
 #[test]
 fn unknown_checksum_type_is_refused_before_the_build() {
     let d = tempfile::tempdir().expect("tempdir");
-    let (code, t) = build(d.path(), "  post-processor \"checksum\" {\n    checksum_types = [\"crc32\"]\n  }");
+    let (code, t) = build(
+        d.path(),
+        "  post-processor \"checksum\" {\n    checksum_types = [\"crc32\"]\n  }",
+    );
     assert_eq!(code, 1, "{t}");
     assert!(t.contains("Unrecognized checksum type: crc32"), "{t}");
-    assert!(!d.path().join("disk.img").exists(), "the build ran although the template is invalid");
+    assert!(
+        !d.path().join("disk.img").exists(),
+        "the build ran although the template is invalid"
+    );
 }
 
 fn compress(dir: &Path, output: &str, extra: &str) -> String {
@@ -86,8 +119,14 @@ fn compress(dir: &Path, output: &str, extra: &str) -> String {
     assert_eq!(code, 0, "{output}: {t}");
     // The checksum post-processor got the compressed file along the chain.
     let data = std::fs::read(dir.join(output)).expect("archive");
-    let name = Path::new(output).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    assert_eq!(std::fs::read_to_string(dir.join(format!("{output}.sha256"))).expect("sum"), format!("{}\t{name}\n", hex::encode(sha2::Sha256::digest(&data))));
+    let name = Path::new(output)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        std::fs::read_to_string(dir.join(format!("{output}.sha256"))).expect("sum"),
+        format!("{}\t{name}\n", hex::encode(sha2::Sha256::digest(&data)))
+    );
     t
 }
 
@@ -110,13 +149,21 @@ fn compress_formats_round_trip_through_independent_readers() {
     assert_eq!(sh(dir, "gzip -dc out/e.bgzf"), original());
     let raw = std::fs::read(dir.join("out/e.bgzf")).expect("bgzf");
     assert_eq!(&raw[12..14], b"BC", "no BGZF extra field");
-    assert!(raw.ends_with(&[0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, 0x42, 0x43, 2, 0, 0x1b, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]), "no BGZF EOF block");
+    assert!(
+        raw.ends_with(&[
+            0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, 0x42, 0x43, 2, 0, 0x1b, 0, 3, 0, 0, 0, 0,
+            0, 0, 0, 0, 0
+        ]),
+        "no BGZF EOF block"
+    );
     if has("xz") {
         compress(dir, "out/f.xz", "");
         assert_eq!(sh(dir, "xz -dc out/f.xz"), original());
     }
     compress(dir, "out/g.lz4", "");
-    let mut dec = lz4_flex::frame::FrameDecoder::new(std::fs::File::open(dir.join("out/g.lz4")).expect("lz4"));
+    let mut dec = lz4_flex::frame::FrameDecoder::new(
+        std::fs::File::open(dir.join("out/g.lz4")).expect("lz4"),
+    );
     let mut got = Vec::new();
     dec.read_to_end(&mut got).expect("lz4 frame");
     assert_eq!(got, original());
@@ -125,14 +172,22 @@ fn compress_formats_round_trip_through_independent_readers() {
         assert_eq!(sh(dir, "python3 -c 'import sys,zipfile; sys.stdout.buffer.write(zipfile.ZipFile(\"out/h.zip\").read(\"disk.img\"))'"), original());
     }
     // No temporary files left beside the archives.
-    let left: Vec<String> = std::fs::read_dir(dir.join("out")).expect("out").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| n.starts_with('.')).collect();
+    let left: Vec<String> = std::fs::read_dir(dir.join("out"))
+        .expect("out")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('.'))
+        .collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
 fn compress_refuses_an_unknown_format() {
     let d = tempfile::tempdir().expect("tempdir");
-    let (code, t) = build(d.path(), "  post-processor \"compress\" {\n    output = \"x.rar\"\n  }");
+    let (code, t) = build(
+        d.path(),
+        "  post-processor \"compress\" {\n    output = \"x.rar\"\n  }",
+    );
     assert_eq!(code, 1, "{t}");
     assert!(t.contains("unknown archive format"), "{t}");
 }
@@ -140,11 +195,20 @@ fn compress_refuses_an_unknown_format() {
 #[test]
 fn compress_keeps_or_drops_the_input_artifact() {
     let d = tempfile::tempdir().expect("tempdir");
-    let (code, t) = build(d.path(), "  post-processor \"compress\" {\n    output = \"a.tar.gz\"\n  }");
+    let (code, t) = build(
+        d.path(),
+        "  post-processor \"compress\" {\n    output = \"a.tar.gz\"\n  }",
+    );
     assert_eq!(code, 0, "{t}");
     assert!(t.contains("compressed artifacts in: a.tar.gz"), "{t}");
-    assert!(!t.contains("Stored file: disk.img"), "input artifact kept by default:\n{t}");
+    assert!(
+        !t.contains("Stored file: disk.img"),
+        "input artifact kept by default:\n{t}"
+    );
     let (code, t) = build(d.path(), "  post-processor \"compress\" {\n    output = \"b.tar.gz\"\n    keep_input_artifact = true\n  }");
     assert_eq!(code, 0, "{t}");
-    assert!(t.contains("Stored file: disk.img"), "input artifact not kept:\n{t}");
+    assert!(
+        t.contains("Stored file: disk.img"),
+        "input artifact not kept:\n{t}"
+    );
 }

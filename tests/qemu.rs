@@ -16,7 +16,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn have(cmd: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
 }
 
 /// Why these tests cannot run here, if they cannot.
@@ -25,7 +26,14 @@ fn missing() -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("not root (mmdebstrap --mode=root)".into());
     }
-    for t in ["qemu-system-x86_64", "qemu-img", "mmdebstrap", "xorriso", "mkfs.ext4", "ssh"] {
+    for t in [
+        "qemu-system-x86_64",
+        "qemu-img",
+        "mmdebstrap",
+        "xorriso",
+        "mkfs.ext4",
+        "ssh",
+    ] {
         if !have(t) {
             return Some(format!("{t} is not installed"));
         }
@@ -43,11 +51,18 @@ macro_rules! require_qemu {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Every process whose command line mentions `needle` (a test's own directory).
@@ -103,14 +118,19 @@ fn boot(dir: &Path, disk: &Path) -> Guest {
         .stdin(Stdio::null())
         .spawn()
         .expect("start qemu");
-    Guest { child, ssh_port, http_port }
+    Guest {
+        child,
+        ssh_port,
+        http_port,
+    }
 }
 
 /// GET / from 127.0.0.1:port; the body when the answer is 200.
 fn http_get(port: u16) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let (head, body) = resp.split_once("\r\n\r\n")?;
@@ -119,7 +139,19 @@ fn http_get(port: u16) -> Option<String> {
 
 fn ssh(key: &Path, port: u16, user: &str, cmd: &str) -> Output {
     Command::new("ssh")
-        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-i"])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
+            "-i",
+        ])
         .arg(key)
         .args(["-p", &port.to_string(), &format!("{user}@127.0.0.1"), cmd])
         .stdin(Stdio::null())
@@ -135,21 +167,40 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
     let tmp = work.path().join("tmp");
     std::fs::create_dir_all(&tmp).expect("tmp");
     let started = Instant::now();
-    let out =
-        kiln().current_dir(work.path()).env("KILN_CACHE_DIR", &cache).env("TMPDIR", &tmp).args(["build", "-color=false"]).arg(repo().join("templates/quickstart.pkr.hcl")).output().expect("run kiln");
+    let out = kiln()
+        .current_dir(work.path())
+        .env("KILN_CACHE_DIR", &cache)
+        .env("TMPDIR", &tmp)
+        .args(["build", "-color=false"])
+        .arg(repo().join("templates/quickstart.pkr.hcl"))
+        .output()
+        .expect("run kiln");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    eprintln!("quick start from nothing: {:.0}s", started.elapsed().as_secs_f64());
-    assert!(t.contains("building a minimal Debian"), "the base was not built from nothing:\n{t}");
+    eprintln!(
+        "quick start from nothing: {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        t.contains("building a minimal Debian"),
+        "the base was not built from nothing:\n{t}"
+    );
     assert!(t.contains("Setting up nginx"), "{t}");
 
     let dir = work.path().join("output/quickstart");
     let disk = dir.join("quickstart.qcow2");
     // A compressed qcow2, its sha256 beside it, a manifest naming it.
-    let info = Command::new("qemu-img").args(["info", "--output=json"]).arg(&disk).output().expect("qemu-img");
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&disk)
+        .output()
+        .expect("qemu-img");
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("qemu-img json");
     assert_eq!(info["format"], "qcow2");
-    assert!(info["format-specific"]["data"]["compression-type"] == "zstd", "{info}");
+    assert!(
+        info["format-specific"]["data"]["compression-type"] == "zstd",
+        "{info}"
+    );
     let sum = std::fs::read_to_string(dir.join("quickstart.sha256")).expect("checksum file");
     let digest = {
         use sha2::Digest;
@@ -157,16 +208,33 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
         h.update(std::fs::read(&disk).expect("disk"));
         hex::encode(h.finalize())
     };
-    assert!(sum.starts_with(&digest) && sum.contains("quickstart.qcow2"), "{sum} vs {digest}");
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(work.path().join("output/quickstart-manifest.json")).expect("manifest")).expect("manifest json");
+    assert!(
+        sum.starts_with(&digest) && sum.contains("quickstart.qcow2"),
+        "{sum} vs {digest}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("output/quickstart-manifest.json"))
+            .expect("manifest"),
+    )
+    .expect("manifest json");
     assert_eq!(manifest["builds"][0]["builder_type"], "qemu");
-    assert_eq!(manifest["builds"][0]["files"][0]["name"], "quickstart.qcow2");
+    assert_eq!(
+        manifest["builds"][0]["files"][0]["name"],
+        "quickstart.qcow2"
+    );
     // Nothing of the build is left in the temp directory, no qemu runs.
-    assert!(files_under(&tmp).is_empty(), "left behind: {:?}", files_under(&tmp));
+    assert!(
+        files_under(&tmp).is_empty(),
+        "left behind: {:?}",
+        files_under(&tmp)
+    );
     assert!(processes_mentioning(&work.path().display().to_string()).is_empty());
 
     // Boot the image on its own; log in; ask nginx inside for the page.
-    let key = files_under(&cache).into_iter().find(|p| p.ends_with("id_ed25519")).expect("base key");
+    let key = files_under(&cache)
+        .into_iter()
+        .find(|p| p.ends_with("id_ed25519"))
+        .expect("base key");
     let page = std::fs::read_to_string(repo().join("templates/index.html")).expect("index.html");
     let guest = boot(&dir, &disk);
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -180,8 +248,14 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
         std::thread::sleep(Duration::from_secs(2));
     }
     let inside = inside.expect("could not log in to the booted image over SSH");
-    assert!(inside.contains("200 OK") && inside.contains(page.trim()), "nginx inside the guest answered:\n{inside}");
-    assert!(inside.contains("/etc/ssh/ssh_host_ed25519_key"), "the image made no host keys of its own:\n{inside}");
+    assert!(
+        inside.contains("200 OK") && inside.contains(page.trim()),
+        "nginx inside the guest answered:\n{inside}"
+    );
+    assert!(
+        inside.contains("/etc/ssh/ssh_host_ed25519_key"),
+        "the image made no host keys of its own:\n{inside}"
+    );
     // And from the host through the forwarded port.
     let body = http_get(guest.http_port).expect("page from the host");
     assert_eq!(body.trim(), page.trim());
@@ -190,18 +264,45 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
     // A second build reuses the base, and http_content / cd_content reach the guest.
     let f = work.path().join("files.pkr.hcl");
     std::fs::write(&f, files_template()).expect("write");
-    let out = kiln().current_dir(work.path()).env("KILN_CACHE_DIR", &cache).env("TMPDIR", &tmp).args(["build", "-color=false"]).arg(&f).output().expect("run kiln");
+    let out = kiln()
+        .current_dir(work.path())
+        .env("KILN_CACHE_DIR", &cache)
+        .env("TMPDIR", &tmp)
+        .args(["build", "-color=false"])
+        .arg(&f)
+        .output()
+        .expect("run kiln");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(!t.contains("building a minimal Debian"), "the cached base was rebuilt:\n{t}");
-    assert!(t.contains("served to the guest"), "the guest did not get http_content:\n{t}");
-    assert!(t.contains("from the cd"), "the guest did not see cd_content:\n{t}");
+    assert!(
+        !t.contains("building a minimal Debian"),
+        "the cached base was rebuilt:\n{t}"
+    );
+    assert!(
+        t.contains("served to the guest"),
+        "the guest did not get http_content:\n{t}"
+    );
+    assert!(
+        t.contains("from the cd"),
+        "the guest did not see cd_content:\n{t}"
+    );
     // disk_additional_size: a second, empty 64 MiB disk the guest saw, kept beside the first.
-    assert!(t.contains("second disk: 131072 sectors"), "the guest did not see the additional disk:\n{t}");
-    let mut names: Vec<String> = std::fs::read_dir(work.path().join("out-files")).expect("output").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(
+        t.contains("second disk: 131072 sectors"),
+        "the guest did not see the additional disk:\n{t}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(work.path().join("out-files"))
+        .expect("output")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     assert_eq!(names, ["files.raw", "files.raw-1"]);
-    assert!(files_under(&tmp).is_empty(), "left behind: {:?}", files_under(&tmp));
+    assert!(
+        files_under(&tmp).is_empty(),
+        "left behind: {:?}",
+        files_under(&tmp)
+    );
 
     // boot_command: typed into the guest's keyboard. The guest's only
     // program is a shell on the screen's console, so what it writes to its
@@ -211,14 +312,33 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
     // `communicator = "none"` is how the build goes on.
     let f = work.path().join("typed.pkr.hcl");
     std::fs::write(&f, typed_template()).expect("write");
-    let out = kiln().current_dir(work.path()).env("KILN_CACHE_DIR", &cache).env("TMPDIR", &tmp).args(["build", "-color=false"]).arg(&f).output().expect("run kiln");
+    let out = kiln()
+        .current_dir(work.path())
+        .env("KILN_CACHE_DIR", &cache)
+        .env("TMPDIR", &tmp)
+        .args(["build", "-color=false"])
+        .arg(&f)
+        .output()
+        .expect("run kiln");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("Typing the boot command"), "{t}");
-    assert!(!t.contains("did not power off in time"), "the typed command did not run:\n{t}");
+    assert!(
+        !t.contains("did not power off in time"),
+        "the typed command did not run:\n{t}"
+    );
     let disk = work.path().join("out-typed/typed.raw");
-    let proof = Command::new("debugfs").args(["-R", "cat /proof"]).arg(&disk).output().expect("debugfs");
-    assert_eq!(String::from_utf8_lossy(&proof.stdout).trim(), "kiln-typed-42 typed.raw", "{}", String::from_utf8_lossy(&proof.stderr));
+    let proof = Command::new("debugfs")
+        .args(["-R", "cat /proof"])
+        .arg(&disk)
+        .output()
+        .expect("debugfs");
+    assert_eq!(
+        String::from_utf8_lossy(&proof.stdout).trim(),
+        "kiln-typed-42 typed.raw",
+        "{}",
+        String::from_utf8_lossy(&proof.stderr)
+    );
 }
 
 /// A guest whose init is a shell on the screen's console (keyboard input),
@@ -311,7 +431,11 @@ fn idle_template(dir: &Path) -> PathBuf {
     let blank = dir.join("blank.raw");
     std::fs::write(&blank, vec![0u8; 1 << 20]).expect("blank disk");
     let key = dir.join("key");
-    let st = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).status().expect("ssh-keygen");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
     assert!(st.success());
     let f = dir.join("idle.pkr.hcl");
     std::fs::write(
@@ -349,7 +473,15 @@ fn an_interrupt_while_the_guest_runs_leaves_no_qemu_and_no_files() {
         let tmp = work.path().join("tmp");
         std::fs::create_dir_all(&tmp).expect("tmp");
         let f = idle_template(work.path());
-        let mut child = kiln().current_dir(work.path()).env("TMPDIR", &tmp).args(["build", "-machine-readable"]).arg(&f).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let mut child = kiln()
+            .current_dir(work.path())
+            .env("TMPDIR", &tmp)
+            .args(["build", "-machine-readable"])
+            .arg(&f)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
         let pid = child.id() as i32;
         let stdout = child.stdout.take().expect("stdout");
         let mut out = String::new();
@@ -360,8 +492,14 @@ fn an_interrupt_while_the_guest_runs_leaves_no_qemu_and_no_files() {
                 // The guest is up: qemu runs with its disk, CD and QMP socket.
                 std::thread::sleep(Duration::from_secs(2));
                 let running = processes_mentioning(&work.path().display().to_string());
-                assert!(running.iter().any(|p| p.contains("qemu-system")), "{name}: no qemu running before the signal: {running:?}");
-                assert!(!files_under(&tmp).is_empty(), "{name}: expected the build's scratch files while it runs");
+                assert!(
+                    running.iter().any(|p| p.contains("qemu-system")),
+                    "{name}: no qemu running before the signal: {running:?}"
+                );
+                assert!(
+                    !files_under(&tmp).is_empty(),
+                    "{name}: expected the build's scratch files while it runs"
+                );
                 // SAFETY: signalling our own child.
                 unsafe {
                     libc::kill(pid, sig);
@@ -374,13 +512,29 @@ fn an_interrupt_while_the_guest_runs_leaves_no_qemu_and_no_files() {
         let status = child.wait().expect("wait");
         let mut err = String::new();
         let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
-        let took = sent.map(|s| s.elapsed().as_secs_f64()).expect("the build never reached StepConnect");
+        let took = sent
+            .map(|s| s.elapsed().as_secs_f64())
+            .expect("the build never reached StepConnect");
         assert_eq!(status.code(), Some(1), "{name}:\n{out}{err}");
         assert!(took < 10.0, "{name}: took {took:.1}s to stop");
-        assert!(out.contains("Interrupted") || err.contains("Interrupted"), "{name}: does not say it was interrupted\n{out}{err}");
-        assert!(processes_mentioning(&work.path().display().to_string()).is_empty(), "{name}: processes left: {:?}", processes_mentioning(&work.path().display().to_string()));
-        assert!(files_under(&tmp).is_empty(), "{name}: temporary files left: {:?}", files_under(&tmp));
-        assert!(!work.path().join("out-idle").exists(), "{name}: the half-written output directory is still there");
+        assert!(
+            out.contains("Interrupted") || err.contains("Interrupted"),
+            "{name}: does not say it was interrupted\n{out}{err}"
+        );
+        assert!(
+            processes_mentioning(&work.path().display().to_string()).is_empty(),
+            "{name}: processes left: {:?}",
+            processes_mentioning(&work.path().display().to_string())
+        );
+        assert!(
+            files_under(&tmp).is_empty(),
+            "{name}: temporary files left: {:?}",
+            files_under(&tmp)
+        );
+        assert!(
+            !work.path().join("out-idle").exists(),
+            "{name}: the half-written output directory is still there"
+        );
         eprintln!("{name}: stopped {took:.2}s after the signal");
     }
 }
@@ -392,12 +546,22 @@ fn an_existing_output_directory_needs_force() {
     let f = idle_template(work.path());
     std::fs::create_dir_all(work.path().join("out-idle")).expect("mkdir");
     std::fs::write(work.path().join("out-idle/keep.txt"), "mine").expect("write");
-    let out = kiln().current_dir(work.path()).args(["build", "-color=false"]).arg(&f).output().expect("run");
+    let out = kiln()
+        .current_dir(work.path())
+        .args(["build", "-color=false"])
+        .arg(&f)
+        .output()
+        .expect("run");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("Output directory exists"), "{t}");
     // Refusing must not delete what was there.
-    assert_eq!(std::fs::read_to_string(work.path().join("out-idle/keep.txt")).ok().as_deref(), Some("mine"));
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("out-idle/keep.txt"))
+            .ok()
+            .as_deref(),
+        Some("mine")
+    );
 }
 
 /// Packer's display-and-VNC options mean nothing to kiln's qemu (no VNC:
@@ -422,22 +586,57 @@ build {
 }
 "#;
     std::fs::write(dir.path().join("w.pkr.hcl"), tpl).expect("write");
-    let out = kiln().args(["validate", "w.pkr.hcl"]).current_dir(dir.path()).output().expect("validate");
-    let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = kiln()
+        .args(["validate", "w.pkr.hcl"])
+        .current_dir(dir.path())
+        .output()
+        .expect("validate");
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert_eq!(out.status.code(), Some(0), "{o}\n{e}");
-    for k in ["vnc_port_min", "vnc_bind_address", "qmp_enable", "http_bind_address"] {
-        assert!(e.contains(&format!("{k} has no effect")), "no warning for {k}:\n{e}");
+    for k in [
+        "vnc_port_min",
+        "vnc_bind_address",
+        "qmp_enable",
+        "http_bind_address",
+    ] {
+        assert!(
+            e.contains(&format!("{k} has no effect")),
+            "no warning for {k}:\n{e}"
+        );
     }
-    std::fs::write(dir.path().join("w.pkr.hcl"), tpl.replace("  qmp_enable", "  boot_command     = [\"<enter>café<wait>\"]\n  qmp_enable")).expect("write");
-    let out = kiln().args(["validate", "w.pkr.hcl"]).current_dir(dir.path()).output().expect("validate");
-    let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        dir.path().join("w.pkr.hcl"),
+        tpl.replace(
+            "  qmp_enable",
+            "  boot_command     = [\"<enter>café<wait>\"]\n  qmp_enable",
+        ),
+    )
+    .expect("write");
+    let out = kiln()
+        .args(["validate", "w.pkr.hcl"])
+        .current_dir(dir.path())
+        .output()
+        .expect("validate");
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
-    assert!(format!("{o}{e}").contains("boot_command: 'é' cannot be typed on a US keyboard"), "{o}\n{e}");
+    assert!(
+        format!("{o}{e}").contains("boot_command: 'é' cannot be typed on a US keyboard"),
+        "{o}\n{e}"
+    );
 }
 
 /// A one-file HTTP server on 127.0.0.1: `GET /<name>` answers `body`, any
 /// other path 404. Returns its port and the paths asked for.
-fn serve(name: &'static str, body: Vec<u8>) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+fn serve(
+    name: &'static str,
+    body: Vec<u8>,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
     let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -450,13 +649,23 @@ fn serve(name: &'static str, body: Vec<u8>) -> (u16, std::sync::Arc<std::sync::M
             while !head.ends_with(b"\r\n\r\n") && c.read(&mut byte).is_ok_and(|n| n == 1) {
                 head.push(byte[0]);
             }
-            let path = String::from_utf8_lossy(&head).split_whitespace().nth(1).unwrap_or("").to_string();
+            let path = String::from_utf8_lossy(&head)
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
             seen.lock().unwrap().push(path.clone());
             if path == format!("/{name}") {
-                let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
                 let _ = c.write_all(&body);
             } else {
-                let _ = c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = c.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
             }
         }
     });
@@ -500,26 +709,53 @@ build {{
     let run = |checksum: &str| {
         let f = work.path().join("dl.pkr.hcl");
         std::fs::write(&f, template(checksum)).expect("write");
-        kiln().current_dir(work.path()).env("PACKER_CACHE_DIR", &cache).args(["build", "-force", "-color=false"]).arg(&f).output().expect("run kiln")
+        kiln()
+            .current_dir(work.path())
+            .env("PACKER_CACHE_DIR", &cache)
+            .args(["build", "-force", "-color=false"])
+            .arg(&f)
+            .output()
+            .expect("run kiln")
     };
     let spec = format!("sha256:{sum}");
     let out = run(&spec);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    assert_eq!(*asked.lock().unwrap(), ["/missing.raw", "/blank.raw"], "{t}");
+    assert_eq!(
+        *asked.lock().unwrap(),
+        ["/missing.raw", "/blank.raw"],
+        "{t}"
+    );
     let cached = {
         use sha1::Digest;
-        cache.join(format!("{}.iso", hex::encode(sha1::Sha1::digest(spec.as_bytes()))))
+        cache.join(format!(
+            "{}.iso",
+            hex::encode(sha1::Sha1::digest(spec.as_bytes()))
+        ))
     };
-    assert_eq!(std::fs::read(&cached).ok().as_deref(), Some(&blank[..]), "not in the cache: {t}");
-    assert_eq!(std::fs::read(work.path().join("out-dl/packer-dl")).ok().map(|d| d.len()), Some(blank.len()), "{t}");
+    assert_eq!(
+        std::fs::read(&cached).ok().as_deref(),
+        Some(&blank[..]),
+        "not in the cache: {t}"
+    );
+    assert_eq!(
+        std::fs::read(work.path().join("out-dl/packer-dl"))
+            .ok()
+            .map(|d| d.len()),
+        Some(blank.len()),
+        "{t}"
+    );
 
     // Again: from the cache, the server not asked.
     let out = run(&spec);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("Using the downloaded"), "{t}");
-    assert_eq!(asked.lock().unwrap().len(), 2, "the cached image was downloaded again: {t}");
+    assert_eq!(
+        asked.lock().unwrap().len(),
+        2,
+        "the cached image was downloaded again: {t}"
+    );
 
     // A checksum the download does not match.
     let wrong = format!("sha256:{}", "1".repeat(64));
@@ -527,8 +763,20 @@ build {{
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("Checksum did not match"), "{t}");
-    let names: Vec<String> = std::fs::read_dir(&cache).expect("cache").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(names, [cached.file_name().expect("name").to_string_lossy().into_owned()], "a bad or partial download was kept");
+    let names: Vec<String> = std::fs::read_dir(&cache)
+        .expect("cache")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [cached
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned()],
+        "a bad or partial download was kept"
+    );
 }
 
 /// `floppy_files` (flattened into the root, as Packer), `floppy_dirs`
@@ -544,7 +792,11 @@ fn floppy_options_make_a_fat12_floppy_for_the_guest() {
     std::fs::create_dir_all(&tmp).expect("tmp");
     std::fs::write(work.path().join("answers.txt"), "flattened").expect("file");
     std::fs::create_dir_all(work.path().join("scripts/inner")).expect("dir");
-    std::fs::write(work.path().join("scripts/inner/setup.cmd"), "kept in its tree").expect("file");
+    std::fs::write(
+        work.path().join("scripts/inner/setup.cmd"),
+        "kept in its tree",
+    )
+    .expect("file");
     let idle = std::fs::read_to_string(idle_template(work.path())).expect("template");
     let tpl = idle.replace(
         "  ssh_timeout          = \"10m\"\n",
@@ -556,14 +808,30 @@ fn floppy_options_make_a_fat12_floppy_for_the_guest() {
     );
     let f = work.path().join("floppy.pkr.hcl");
     std::fs::write(&f, tpl).expect("write");
-    let mut child = kiln().current_dir(work.path()).env("TMPDIR", &tmp).args(["build", "-machine-readable"]).arg(&f).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut child = kiln()
+        .current_dir(work.path())
+        .env("TMPDIR", &tmp)
+        .args(["build", "-machine-readable"])
+        .arg(&f)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     let copy = work.path().join("floppy-copy.img");
     let mut out = String::new();
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         if line.contains(",step,StepConnect,start") && !copy.exists() {
-            let qemu = processes_mentioning(&tmp.display().to_string()).into_iter().find(|p| p.contains("qemu-system")).expect("qemu runs");
-            let fda = qemu.split_whitespace().skip_while(|a| *a != "-fda").nth(1).expect("qemu has -fda").to_string();
+            let qemu = processes_mentioning(&tmp.display().to_string())
+                .into_iter()
+                .find(|p| p.contains("qemu-system"))
+                .expect("qemu runs");
+            let fda = qemu
+                .split_whitespace()
+                .skip_while(|a| *a != "-fda")
+                .nth(1)
+                .expect("qemu has -fda")
+                .to_string();
             std::fs::copy(&fda, &copy).expect("copy the floppy");
             // SAFETY: signalling our own child.
             unsafe {
@@ -575,21 +843,47 @@ fn floppy_options_make_a_fat12_floppy_for_the_guest() {
     }
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(1), "{out}");
-    assert!(files_under(&tmp).is_empty(), "left behind: {:?}", files_under(&tmp));
-    assert_eq!(std::fs::metadata(&copy).expect("floppy copied").len(), 1_474_560);
+    assert!(
+        files_under(&tmp).is_empty(),
+        "left behind: {:?}",
+        files_under(&tmp)
+    );
+    assert_eq!(
+        std::fs::metadata(&copy).expect("floppy copied").len(),
+        1_474_560
+    );
     // The boot sector's BIOS parameter block is a standard 1.44 MB floppy's
     // (what mkfs.fat writes, and what firmware and installers expect).
     let img = std::fs::read(&copy).expect("read");
     let u16_at = |o: usize| u16::from_le_bytes([img[o], img[o + 1]]);
-    let bpb = (u16_at(11), img[13], u16_at(14), img[16], u16_at(17), u16_at(19), img[21], u16_at(22), u16_at(24), u16_at(26));
+    let bpb = (
+        u16_at(11),
+        img[13],
+        u16_at(14),
+        img[16],
+        u16_at(17),
+        u16_at(19),
+        img[21],
+        u16_at(22),
+        u16_at(24),
+        u16_at(26),
+    );
     assert_eq!(bpb, (512, 1, 1, 2, 224, 2880, 0xF0, 9, 18, 2), "bytes/sector, sectors/cluster, reserved, FATs, root entries, sectors, media, sectors/FAT, sectors/track, heads");
     assert_eq!(&img[510..512], &[0x55, 0xAA]);
-    let fs = fatfs::FileSystem::new(std::fs::File::open(&copy).expect("open"), fatfs::FsOptions::new()).expect("a FAT volume");
+    let fs = fatfs::FileSystem::new(
+        std::fs::File::open(&copy).expect("open"),
+        fatfs::FsOptions::new(),
+    )
+    .expect("a FAT volume");
     assert_eq!(fs.fat_type(), fatfs::FatType::Fat12);
     assert_eq!(fs.volume_label().trim_end(), "KILNFD");
     let read = |p: &str| {
         let mut s = String::new();
-        fs.root_dir().open_file(p).unwrap_or_else(|e| panic!("{p}: {e}")).read_to_string(&mut s).expect("read");
+        fs.root_dir()
+            .open_file(p)
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+            .read_to_string(&mut s)
+            .expect("read");
         s
     };
     assert_eq!(read("answers.txt"), "flattened");

@@ -31,8 +31,10 @@ fn mask(s: &str) -> String {
     // A run-time `build` reference, however it is spaced.
     let build = regex::Regex::new(r"\{\{\s*build\s+`(\w+)`\s*\}\}").expect("regex");
     let s = build.replace_all(s, "<build.$1>");
-    let uuid = regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").expect("regex");
-    uuid.replace_all(&re.replace_all(&s, "<time>"), "<uuid>").into_owned()
+    let uuid = regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+        .expect("regex");
+    uuid.replace_all(&re.replace_all(&s, "<time>"), "<uuid>")
+        .into_owned()
 }
 
 /// Values as the builders read them: scalars as strings, times masked.
@@ -42,7 +44,11 @@ fn norm(v: &Value) -> Value {
         Value::Number(n) => Value::String(n.to_string()),
         Value::Bool(b) => Value::String(b.to_string()),
         Value::Array(a) => Value::Array(a.iter().map(norm).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), norm(v))).collect::<Map<_, _>>()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), norm(v)))
+                .collect::<Map<_, _>>(),
+        ),
         Value::Null => Value::Null,
     }
 }
@@ -86,8 +92,19 @@ fn canon(g: &Value) -> Value {
 /// `-var` values for the template's required variables (null defaults), the
 /// same for both sides.
 fn required_vars(json: &Path) -> Vec<String> {
-    let t: Value = std::fs::read_to_string(json).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
-    t["variables"].as_object().map(|m| m.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| format!("-var={k}=given-{k}")).collect()).unwrap_or_default()
+    let t: Value = std::fs::read_to_string(json)
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null);
+    t["variables"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v.is_null())
+                .map(|(k, _)| format!("-var={k}=given-{k}"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Every environment variable the template reads (`{{env `X`}}`), set to
@@ -95,11 +112,27 @@ fn required_vars(json: &Path) -> Vec<String> {
 fn env_vars(json: &Path) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(json).unwrap_or_default();
     let re = regex::Regex::new(r#"env\s+(?:`([^`]+)`|\\?"([^"\\]+)\\?")"#).expect("regex");
-    re.captures_iter(&text).filter_map(|c| c.get(1).or_else(|| c.get(2))).map(|m| (m.as_str().to_string(), "2222".to_string())).collect()
+    re.captures_iter(&text)
+        .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+        .map(|m| (m.as_str().to_string(), "2222".to_string()))
+        .collect()
 }
 
-fn inspect(path: &Path, cwd: &Path, vars: &[String], env: &[(String, String)]) -> Result<Value, String> {
-    let out = common::kiln().args(["inspect", "--graph=json"]).args(vars).arg(path).current_dir(cwd).envs(env.iter().cloned()).env("NO_COLOR", "1").output().map_err(|e| e.to_string())?;
+fn inspect(
+    path: &Path,
+    cwd: &Path,
+    vars: &[String],
+    env: &[(String, String)],
+) -> Result<Value, String> {
+    let out = common::kiln()
+        .args(["inspect", "--graph=json"])
+        .args(vars)
+        .arg(path)
+        .current_dir(cwd)
+        .envs(env.iter().cloned())
+        .env("NO_COLOR", "1")
+        .output()
+        .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
@@ -116,7 +149,9 @@ fn templates() -> Vec<PathBuf> {
     }
     files.retain(|p| {
         let n = p.to_string_lossy();
-        n.ends_with(".json") && !n.ends_with(".pkr.json") && std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"builders\""))
+        n.ends_with(".json")
+            && !n.ends_with(".pkr.json")
+            && std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"builders\""))
     });
     files.sort();
     files
@@ -187,32 +222,49 @@ fn main() {
     let mut trials = trials;
     // The hand-tidied HCL2 twin of the classic first build means what the
     // JSON means.
-    trials.push(Trial::test("upgrade graph: templates/first-ami.pkr.hcl is the twin of first-ami.json", || {
-        let dir = common::repo().join("templates");
-        let json = inspect(&dir.join("first-ami.json"), &dir, &[], &[]).map_err(Failed::from)?;
-        let twin = inspect(&dir.join("first-ami.pkr.hcl"), &dir, &[], &[]).map_err(Failed::from)?;
-        let (a, b) = (canon(&json), canon(&twin));
-        if a != b {
-            let (a, b) = (serde_json::to_string_pretty(&a).unwrap_or_default(), serde_json::to_string_pretty(&b).unwrap_or_default());
-            return Err(similar::TextDiff::from_lines(&a, &b).unified_diff().header("first-ami.json", "first-ami.pkr.hcl").to_string().into());
-        }
-        Ok(())
-    }));
+    trials.push(Trial::test(
+        "upgrade graph: templates/first-ami.pkr.hcl is the twin of first-ami.json",
+        || {
+            let dir = common::repo().join("templates");
+            let json =
+                inspect(&dir.join("first-ami.json"), &dir, &[], &[]).map_err(Failed::from)?;
+            let twin =
+                inspect(&dir.join("first-ami.pkr.hcl"), &dir, &[], &[]).map_err(Failed::from)?;
+            let (a, b) = (canon(&json), canon(&twin));
+            if a != b {
+                let (a, b) = (
+                    serde_json::to_string_pretty(&a).unwrap_or_default(),
+                    serde_json::to_string_pretty(&b).unwrap_or_default(),
+                );
+                return Err(similar::TextDiff::from_lines(&a, &b)
+                    .unified_diff()
+                    .header("first-ami.json", "first-ami.pkr.hcl")
+                    .to_string()
+                    .into());
+            }
+            Ok(())
+        },
+    ));
     // A comparison that loads nothing proves nothing: enough of the
     // templates must load for the trials above to mean something.
-    trials.push(Trial::test("upgrade graph: enough templates are compared", || {
-        let loaded = templates()
-            .iter()
-            .filter(|p| {
-                let dir = p.parent().unwrap_or(Path::new("."));
-                inspect(p, dir, &required_vars(p), &env_vars(p)).is_ok()
-            })
-            .count();
-        let want = if common::shared().is_some() { 12 } else { 1 };
-        if loaded < want {
-            return Err(format!("only {loaded} templates load; expected at least {want}").into());
-        }
-        Ok(())
-    }));
+    trials.push(Trial::test(
+        "upgrade graph: enough templates are compared",
+        || {
+            let loaded = templates()
+                .iter()
+                .filter(|p| {
+                    let dir = p.parent().unwrap_or(Path::new("."));
+                    inspect(p, dir, &required_vars(p), &env_vars(p)).is_ok()
+                })
+                .count();
+            let want = if common::shared().is_some() { 12 } else { 1 };
+            if loaded < want {
+                return Err(
+                    format!("only {loaded} templates load; expected at least {want}").into(),
+                );
+            }
+            Ok(())
+        },
+    ));
     libtest_mimic::run(&args, trials).exit();
 }

@@ -21,7 +21,9 @@ pub struct StepConnect<'a, S> {
 
 impl<'a, S> StepConnect<'a, S> {
     pub fn new(f: impl Fn(&S) -> Result<Option<Settings>, String> + Send + Sync + 'a) -> Self {
-        StepConnect { settings: Box::new(f) }
+        StepConnect {
+            settings: Box::new(f),
+        }
     }
 }
 
@@ -85,8 +87,14 @@ pub struct StepCleanupTempKeys<'a, S> {
 
 impl<'a, S> StepCleanupTempKeys<'a, S> {
     /// The step for a builder's `config` (its `ssh_clear_authorized_keys`).
-    pub fn new(config: &crate::graph::Config, f: impl Fn(&S) -> Option<String> + Send + Sync + 'a) -> Self {
-        StepCleanupTempKeys { enabled: crate::plugin::get_bool(config, "ssh_clear_authorized_keys").unwrap_or(false), public_key: Box::new(f) }
+    pub fn new(
+        config: &crate::graph::Config,
+        f: impl Fn(&S) -> Option<String> + Send + Sync + 'a,
+    ) -> Self {
+        StepCleanupTempKeys {
+            enabled: crate::plugin::get_bool(config, "ssh_clear_authorized_keys").unwrap_or(false),
+            public_key: Box::new(f),
+        }
     }
 }
 
@@ -95,7 +103,13 @@ impl<'a, S> StepCleanupTempKeys<'a, S> {
 /// `sudo -n` on root's.
 fn clear_key_commands(blob: &str) -> [(String, &'static str); 2] {
     let sed = |file: &str| format!("sed -i.bak '\\|{blob}|d' {file} && rm -f {file}.bak");
-    [(sed("~/.ssh/authorized_keys"), "~/.ssh/authorized_keys"), (format!("sudo -n sh -c \"{}\"", sed("/root/.ssh/authorized_keys")), "/root/.ssh/authorized_keys")]
+    [
+        (sed("~/.ssh/authorized_keys"), "~/.ssh/authorized_keys"),
+        (
+            format!("sudo -n sh -c \"{}\"", sed("/root/.ssh/authorized_keys")),
+            "/root/.ssh/authorized_keys",
+        ),
+    ]
 }
 
 #[async_trait]
@@ -108,9 +122,16 @@ impl<S: Connected + Sync> Step<S> for StepCleanupTempKeys<'_, S> {
             return Ok(());
         }
         // A key's OpenSSH line is "type base64 [comment]": base64 has no '|'.
-        let Some(blob) = (self.public_key)(state).and_then(|line| line.split_whitespace().nth(1).map(str::to_string)) else { return Ok(()) };
-        let Some(comm) = state.ssh_slot().as_ref() else { return Ok(()) };
-        ctx.ui.say("Trying to remove ephemeral keys from authorized_keys files");
+        let Some(blob) = (self.public_key)(state)
+            .and_then(|line| line.split_whitespace().nth(1).map(str::to_string))
+        else {
+            return Ok(());
+        };
+        let Some(comm) = state.ssh_slot().as_ref() else {
+            return Ok(());
+        };
+        ctx.ui
+            .say("Trying to remove ephemeral keys from authorized_keys files");
         for (cmd, file) in clear_key_commands(&blob) {
             let mut err = String::new();
             let result = comm
@@ -122,7 +143,14 @@ impl<S: Connected + Sync> Step<S> for StepCleanupTempKeys<'_, S> {
                 .await;
             let why = match result {
                 Ok(0) => continue,
-                Ok(code) => format!("exit status {code}{}", if err.trim().is_empty() { String::new() } else { format!(": {}", err.trim()) }),
+                Ok(code) => format!(
+                    "exit status {code}{}",
+                    if err.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", err.trim())
+                    }
+                ),
                 Err(e) => e,
             };
             ctx.ui.message(&format!("Could not remove the temporary key from {file} ({why}); the image may still accept it"));

@@ -13,7 +13,11 @@ use async_trait::async_trait;
 #[async_trait]
 pub trait Builder: Send + Sync {
     /// Run the build; call `hook.provision` at the provisioning point.
-    async fn run(&self, ctx: &BuildContext, hook: &dyn ProvisionHook) -> Result<Option<Artifact>, BuildError>;
+    async fn run(
+        &self,
+        ctx: &BuildContext,
+        hook: &dyn ProvisionHook,
+    ) -> Result<Option<Artifact>, BuildError>;
 }
 
 pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Builder>, String> {

@@ -35,7 +35,11 @@ impl NullBuilder {
         let comm = match get_str(c, "communicator").as_deref() {
             Some("none") => Comm::None,
             Some("ssh") | None => Comm::Ssh(Box::new(Settings::from_config(c, None)?)),
-            Some(other) => return Err(format!("communicator {other:?} is not supported by kiln yet; use \"ssh\" or \"none\"")),
+            Some(other) => {
+                return Err(format!(
+                    "communicator {other:?} is not supported by kiln yet; use \"ssh\" or \"none\""
+                ))
+            }
         };
         Ok(NullBuilder { comm })
     }
@@ -55,15 +59,26 @@ impl Connected for State {
 
 #[async_trait]
 impl Builder for NullBuilder {
-    async fn run(&self, ctx: &BuildContext, hook: &dyn ProvisionHook) -> Result<Option<Artifact>, BuildError> {
+    async fn run(
+        &self,
+        ctx: &BuildContext,
+        hook: &dyn ProvisionHook,
+    ) -> Result<Option<Artifact>, BuildError> {
         let mut steps: Vec<Box<dyn Step<State> + '_>> = Vec::new();
         match &self.comm {
             Comm::None => ctx.set_generated("ConnType", "none"),
-            Comm::Ssh(settings) => steps.push(Box::new(StepConnect::new(move |_: &State| Ok(Some(Settings::clone(settings)))))),
+            Comm::Ssh(settings) => steps.push(Box::new(StepConnect::new(move |_: &State| {
+                Ok(Some(Settings::clone(settings)))
+            }))),
         }
         steps.push(Box::new(StepProvision { hook }));
         let mut state = State::default();
         run_steps(&steps, &mut state, ctx).await?;
-        Ok(Some(Artifact { builder_type: "null".into(), id: "Null".into(), files: Vec::new(), description: "Did not export anything. This is the null builder".into() }))
+        Ok(Some(Artifact {
+            builder_type: "null".into(),
+            id: "Null".into(),
+            files: Vec::new(),
+            description: "Did not export anything. This is the null builder".into(),
+        }))
     }
 }

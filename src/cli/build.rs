@@ -75,8 +75,18 @@ pub fn run(a: BuildArgs) -> i32 {
         eprintln!("Error: {e}");
         return 1;
     }
-    let ui = Ui::new(UiOptions { color: a.color && !a.machine_readable, machine_readable: a.machine_readable, timestamp: a.timestamp_ui }, loaded.graph.sensitive.clone());
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let ui = Ui::new(
+        UiOptions {
+            color: a.color && !a.machine_readable,
+            machine_readable: a.machine_readable,
+            timestamp: a.timestamp_ui,
+        },
+        loaded.graph.sensitive.clone(),
+    );
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: starting the runtime: {e}");
@@ -88,7 +98,13 @@ pub fn run(a: BuildArgs) -> i32 {
         ui.say("Debug mode enabled. Builds will not be parallelized.");
         parallel_builds = 1;
     }
-    let run_opts = RunOptions { parallel_builds, on_error, force: a.force, debug: a.debug, legacy_ui: false };
+    let run_opts = RunOptions {
+        parallel_builds,
+        on_error,
+        force: a.force,
+        debug: a.debug,
+        legacy_ui: false,
+    };
     rt.block_on(async move {
         let cancel = CancellationToken::new();
         spawn_signal_handler(cancel.clone(), ui.clone());
@@ -100,7 +116,10 @@ pub fn run(a: BuildArgs) -> i32 {
 fn spawn_signal_handler(cancel: CancellationToken, ui: Ui) {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         loop {
@@ -109,9 +128,13 @@ fn spawn_signal_handler(cancel: CancellationToken, ui: Ui) {
                 _ = term.recv() => "terminate",
             };
             if cancel.is_cancelled() {
-                ui.error(&format!("Received another {name} signal: still cleaning up, please wait."));
+                ui.error(&format!(
+                    "Received another {name} signal: still cleaning up, please wait."
+                ));
             } else {
-                ui.error(&format!("Received {name} signal: cancelling builds and cleaning up..."));
+                ui.error(&format!(
+                    "Received {name} signal: cancelling builds and cleaning up..."
+                ));
                 cancel.cancel();
             }
         }

@@ -30,12 +30,22 @@ pub struct CleanupArgs {
 }
 
 pub fn run(a: CleanupArgs) -> i32 {
-    let journals = if a.journals.is_empty() { journal::orphans() } else { a.journals.clone() };
+    let journals = if a.journals.is_empty() {
+        journal::orphans()
+    } else {
+        a.journals.clone()
+    };
     if journals.is_empty() {
-        println!("No cleanup journals left by killed builds in {}.", journal::dir().display());
+        println!(
+            "No cleanup journals left by killed builds in {}.",
+            journal::dir().display()
+        );
         return 0;
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -52,9 +62,19 @@ pub fn run(a: CleanupArgs) -> i32 {
     code
 }
 
-async fn replay(path: &std::path::Path, dry_run: bool, mfa_code: Option<&str>) -> Result<(), String> {
+async fn replay(
+    path: &std::path::Path,
+    dry_run: bool,
+    mfa_code: Option<&str>,
+) -> Result<(), String> {
     let (header, mut pending) = journal::read(path)?;
-    println!("==> {}: build {} ({}), {} resource(s) left", path.display(), header.build, header.region, pending.len());
+    println!(
+        "==> {}: build {} ({}), {} resource(s) left",
+        path.display(),
+        header.build,
+        header.region,
+        pending.len()
+    );
     pending.sort_by_key(|r| r.order());
     if dry_run {
         for r in &pending {
@@ -67,7 +87,10 @@ async fn replay(path: &std::path::Path, dry_run: bool, mfa_code: Option<&str>) -
         endpoint: header.endpoint.clone(),
         profile: header.profile.clone(),
         skip_region_validation: true,
-        assume_role: header.role_arn.clone().map(|role_arn| AssumeRole { role_arn, ..AssumeRole::default() }),
+        assume_role: header.role_arn.clone().map(|role_arn| AssumeRole {
+            role_arn,
+            ..AssumeRole::default()
+        }),
         vault: header.vault.clone(),
         mfa_code: mfa_code.map(str::to_string),
         insecure_skip_tls_verify: header.insecure_skip_tls_verify,
@@ -88,9 +111,16 @@ async fn replay(path: &std::path::Path, dry_run: bool, mfa_code: Option<&str>) -
     }
     if failures.is_empty() {
         std::fs::remove_file(path).map_err(|e| format!("removing the journal: {e}"))?;
-        println!("==> {}: everything deleted; journal removed", path.display());
+        println!(
+            "==> {}: everything deleted; journal removed",
+            path.display()
+        );
         Ok(())
     } else {
-        Err(format!("kept the journal; {} resource(s) could not be deleted:\n  {}", failures.len(), failures.join("\n  ")))
+        Err(format!(
+            "kept the journal; {} resource(s) could not be deleted:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        ))
     }
 }

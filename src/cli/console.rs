@@ -22,14 +22,33 @@ fn empty_scope() -> (Attrs, FnEnv) {
     let mut root = Attrs::new();
     root.insert("var".into(), Value::Object(Attrs::new()));
     root.insert("local".into(), Value::Object(Attrs::new()));
-    root.insert("path".into(), Value::Object(Attrs::from([("root".to_string(), Value::string(".")), ("cwd".to_string(), Value::String(cwd.to_string_lossy().into_owned()))])));
-    root.insert("packer".into(), Value::Object(Attrs::from([("version".to_string(), Value::string(crate::frontend::hcl::PACKER_COMPAT_VERSION))])));
+    root.insert(
+        "path".into(),
+        Value::Object(Attrs::from([
+            ("root".to_string(), Value::string(".")),
+            (
+                "cwd".to_string(),
+                Value::String(cwd.to_string_lossy().into_owned()),
+            ),
+        ])),
+    );
+    root.insert(
+        "packer".into(),
+        Value::Object(Attrs::from([(
+            "version".to_string(),
+            Value::string(crate::frontend::hcl::PACKER_COMPAT_VERSION),
+        )])),
+    );
     (root, FnEnv::new(cwd))
 }
 
 /// Packer's console error layout.
 fn console_error(d: &Diag) -> String {
-    format!("Error: {}\n\n  on <console-input> line 1:\n  (source code not available)\n\n{}\n\n\n", d.summary, d.detail.clone().unwrap_or_default())
+    format!(
+        "Error: {}\n\n  on <console-input> line 1:\n  (source code not available)\n\n{}\n\n\n",
+        d.summary,
+        d.detail.clone().unwrap_or_default()
+    )
 }
 
 pub fn run(a: ConsoleArgs) -> i32 {

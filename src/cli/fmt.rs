@@ -39,7 +39,10 @@ struct Run {
 }
 
 fn is_hcl_file(p: &Path) -> bool {
-    let n = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     n.ends_with(".pkr.hcl") || n.ends_with(".pkrvars.hcl")
 }
 
@@ -50,7 +53,11 @@ fn files_in(dir: &Path, recursive: bool) -> std::io::Result<Vec<PathBuf>> {
     for e in std::fs::read_dir(dir)? {
         let e = e?;
         // Names as Go's filepath.Join prints them: no leading "./".
-        let p = if dir == Path::new(".") { PathBuf::from(e.file_name()) } else { e.path() };
+        let p = if dir == Path::new(".") {
+            PathBuf::from(e.file_name())
+        } else {
+            e.path()
+        };
         if p.is_dir() {
             if recursive {
                 dirs.push(p);
@@ -78,7 +85,8 @@ impl Run {
             Ok(out) => Some(out),
             Err(e) => {
                 // The same diagnostic validate and build give.
-                let file = SourceFile::new(name, String::from_utf8_lossy(strip_bom(src)).into_owned());
+                let file =
+                    SourceFile::new(name, String::from_utf8_lossy(strip_bom(src)).into_owned());
                 eprint!("{}", render(&[check_diag(&file, &e)], self.color));
                 None
             }
@@ -88,7 +96,11 @@ impl Run {
     fn diff(&mut self, name: &str, old: &[u8], new: &[u8]) {
         let (old, new) = (String::from_utf8_lossy(old), String::from_utf8_lossy(new));
         let d = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
-        let text = d.unified_diff().context_radius(3).header(&format!("old/{name}"), &format!("new/{name}")).to_string();
+        let text = d
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("old/{name}"), &format!("new/{name}"))
+            .to_string();
         let _ = self.out.write_all(text.as_bytes());
     }
 
@@ -98,7 +110,9 @@ impl Run {
             self.error(&format!("reading stdin: {e}"));
             return Outcome::Failed;
         }
-        let Some(new) = self.format("<stdin>", &src) else { return Outcome::Failed };
+        let Some(new) = self.format("<stdin>", &src) else {
+            return Outcome::Failed;
+        };
         let changed = new != src;
         if self.args.check {
             if changed {
@@ -126,7 +140,9 @@ impl Run {
                 return Outcome::Failed;
             }
         };
-        let Some(new) = self.format(&name, &src) else { return Outcome::Failed };
+        let Some(new) = self.format(&name, &src) else {
+            return Outcome::Failed;
+        };
         if new == src {
             return Outcome::Unchanged;
         }
@@ -162,9 +178,17 @@ pub fn run(args: FmtArgs) -> i32 {
     let color = super::stderr_color();
     let mut paths = args.paths.clone();
     if paths.is_empty() {
-        paths.push(if std::io::stdin().is_terminal() { PathBuf::from(".") } else { PathBuf::from("-") });
+        paths.push(if std::io::stdin().is_terminal() {
+            PathBuf::from(".")
+        } else {
+            PathBuf::from("-")
+        });
     }
-    let mut run = Run { args, color, out: std::io::stdout().lock() };
+    let mut run = Run {
+        args,
+        color,
+        out: std::io::stdout().lock(),
+    };
     let (mut failed, mut changed) = (false, false);
     for p in paths {
         let outcomes: Vec<Outcome> = if p.as_os_str() == "-" {

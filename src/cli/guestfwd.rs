@@ -14,8 +14,12 @@ pub struct GuestFwdArgs {
 }
 
 pub fn run(a: GuestFwdArgs) -> i32 {
-    let Ok(stream) = TcpStream::connect(&a.addr) else { return 1 };
-    let Ok(mut up) = stream.try_clone() else { return 1 };
+    let Ok(stream) = TcpStream::connect(&a.addr) else {
+        return 1;
+    };
+    let Ok(mut up) = stream.try_clone() else {
+        return 1;
+    };
     // Guest → server on a helper thread; server → guest here. When the
     // server closes, the exchange is over: exit, which closes the guest's
     // end too (a guest that never half-closes would otherwise hang on it).

@@ -16,18 +16,27 @@ pub struct Hcl2UpgradeArgs {
 }
 
 pub fn run(a: Hcl2UpgradeArgs) -> i32 {
-    let out = a.output_file.clone().unwrap_or_else(|| PathBuf::from(format!("{}.pkr.hcl", a.template.display())));
+    let out = a
+        .output_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.pkr.hcl", a.template.display())));
     let raw = match std::fs::read_to_string(&a.template) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("Error: {}: {e}\nFailed to get config from JSON", a.template.display());
+            eprintln!(
+                "Error: {}: {e}\nFailed to get config from JSON",
+                a.template.display()
+            );
             return 1;
         }
     };
     let up = match crate::upgrade::upgrade(&raw, a.with_annotations) {
         Ok(u) => u,
         Err(e) => {
-            eprintln!("Error: {}: {e}\nFailed to get config from JSON", a.template.display());
+            eprintln!(
+                "Error: {}: {e}\nFailed to get config from JSON",
+                a.template.display()
+            );
             return 1;
         }
     };
@@ -68,7 +77,11 @@ fn warn_unfinished(name: &str, blocks: &[crate::upgrade::unfinished::Unfinished]
         return;
     }
     let n = blocks.len();
-    let (s, were, its) = if n == 1 { ("", "was", "its") } else { ("s", "were", "their") };
+    let (s, were, its) = if n == 1 {
+        ("", "was", "its")
+    } else {
+        ("s", "were", "their")
+    };
     eprintln!("Warning: {n} block{s} {were} not fully upgraded: {its} Go template calls are left as plain text, which HCL2 does not run:");
     for b in blocks {
         eprintln!("  {name}:{}: {} {}", b.line, b.block, b.what());

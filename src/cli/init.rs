@@ -42,8 +42,15 @@ pub fn run(a: InitArgs) -> i32 {
 /// One line per required plugin: built in, and whether the version asked
 /// for is the one kiln follows.
 fn describe(r: &PluginRequirement) -> String {
-    let base = format!("Plugin {} ({}) is built into kiln: nothing to install.", r.source, r.name);
-    match r.version.as_deref().and_then(|c| release_warning(&r.source, c)) {
+    let base = format!(
+        "Plugin {} ({}) is built into kiln: nothing to install.",
+        r.source, r.name
+    );
+    match r
+        .version
+        .as_deref()
+        .and_then(|c| release_warning(&r.source, c))
+    {
         Some(w) => format!("{base}\n  Warning: {w}"),
         None => base,
     }

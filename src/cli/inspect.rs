@@ -58,11 +58,27 @@ pub fn packer_inspect(g: &Graph) -> String {
     o.push_str("Packer Inspect: HCL2 mode\n\n");
     o.push_str("> input-variables:\n\n");
     for v in &g.variables {
-        o.push_str(&format!("var.{}: {}\n", v.name, if v.sensitive { "\"<sensitive>\"".to_string() } else { v.display.clone() }));
+        o.push_str(&format!(
+            "var.{}: {}\n",
+            v.name,
+            if v.sensitive {
+                "\"<sensitive>\"".to_string()
+            } else {
+                v.display.clone()
+            }
+        ));
     }
     o.push_str("\n> local-variables:\n\n");
     for v in &g.locals {
-        o.push_str(&format!("local.{}: {}\n", v.name, if v.sensitive { "\"<sensitive>\"".to_string() } else { v.display.clone() }));
+        o.push_str(&format!(
+            "local.{}: {}\n",
+            v.name,
+            if v.sensitive {
+                "\"<sensitive>\"".to_string()
+            } else {
+                v.display.clone()
+            }
+        ));
     }
     o.push_str("\n> builds:\n\n");
     // Group build nodes back into their build blocks.
@@ -71,7 +87,10 @@ pub fn packer_inspect(g: &Graph) -> String {
     for bi in idx {
         let nodes: Vec<_> = g.builds.iter().filter(|b| b.build_index == bi).collect();
         let first = nodes[0];
-        let title = first.build_name.clone().unwrap_or_else(|| format!("<unnamed build {bi}>"));
+        let title = first
+            .build_name
+            .clone()
+            .unwrap_or_else(|| format!("<unnamed build {bi}>"));
         o.push_str(&format!("  > {title}:\n\n"));
         if let Some(d) = &first.build_description {
             o.push_str(&format!("    description: {d}\n\n"));
@@ -113,7 +132,11 @@ fn legacy_inspect(g: &Graph) -> String {
         o.push_str("Optional variables and their defaults:\n\n");
         let w = g.variables.iter().map(|v| v.name.len()).max().unwrap_or(0);
         for v in &g.variables {
-            o.push_str(&format!("  {:<w$} = {}\n", v.name, v.display.trim_matches('"')));
+            o.push_str(&format!(
+                "  {:<w$} = {}\n",
+                v.name,
+                v.display.trim_matches('"')
+            ));
         }
         o.push('\n');
     }
@@ -125,7 +148,12 @@ fn legacy_inspect(g: &Graph) -> String {
         if b.source_name == b.source_type {
             o.push_str(&format!("  {}\n", b.source_type));
         } else {
-            o.push_str(&format!("  {:<w$} ({})\n", b.source_name, b.source_type, w = 20));
+            o.push_str(&format!(
+                "  {:<w$} ({})\n",
+                b.source_name,
+                b.source_type,
+                w = 20
+            ));
         }
     }
     o.push_str("\nProvisioners:\n\n");

@@ -17,32 +17,52 @@ pub fn init() {
     let packer_log = std::env::var("PACKER_LOG").is_ok_and(|v| !v.is_empty() && v != "0");
     // `Targets` (no regex engine) for the fixed filters: set up at every
     // start, it must cost next to nothing; `KILN_LOG` gets the full syntax.
-    let filter: Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync> = match std::env::var("KILN_LOG").ok().filter(|f| !f.is_empty()) {
-        Some(f) => match EnvFilter::try_new(&f) {
-            Ok(f) => Box::new(f),
-            Err(e) => {
-                eprintln!("kiln: KILN_LOG ignored: {e}");
-                Box::new(Targets::new().with_target("kiln", LevelFilter::WARN))
-            }
-        },
-        None if packer_log => Box::new(Targets::new().with_default(LevelFilter::INFO).with_target("kiln", LevelFilter::DEBUG).with_target("qemu", LevelFilter::DEBUG)),
-        // No log asked for: no subscriber at all (setting one up cost 0.7 MB
-        // of peak RSS on every build, bench/ec2.py); the warnings users must
-        // see go to stderr themselves (`ui::warn`).
-        None => return,
-    };
+    let filter: Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync> =
+        match std::env::var("KILN_LOG").ok().filter(|f| !f.is_empty()) {
+            Some(f) => match EnvFilter::try_new(&f) {
+                Ok(f) => Box::new(f),
+                Err(e) => {
+                    eprintln!("kiln: KILN_LOG ignored: {e}");
+                    Box::new(Targets::new().with_target("kiln", LevelFilter::WARN))
+                }
+            },
+            None if packer_log => Box::new(
+                Targets::new()
+                    .with_default(LevelFilter::INFO)
+                    .with_target("kiln", LevelFilter::DEBUG)
+                    .with_target("qemu", LevelFilter::DEBUG),
+            ),
+            // No log asked for: no subscriber at all (setting one up cost 0.7 MB
+            // of peak RSS on every build, bench/ec2.py); the warnings users must
+            // see go to stderr themselves (`ui::warn`).
+            None => return,
+        };
     let path = std::env::var_os("PACKER_LOG_PATH").filter(|p| !p.is_empty() && packer_log);
-    let file = path.as_ref().and_then(|p| match std::fs::OpenOptions::new().create(true).append(true).open(p) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            eprintln!("kiln: PACKER_LOG_PATH {}: {e}; logging to stderr", p.to_string_lossy());
-            None
+    let file = path.as_ref().and_then(|p| {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!(
+                    "kiln: PACKER_LOG_PATH {}: {e}; logging to stderr",
+                    p.to_string_lossy()
+                );
+                None
+            }
         }
     });
-    let fmt = tracing_subscriber::fmt::layer().with_ansi(false).with_target(packer_log);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_target(packer_log);
     let out: Box<dyn Layer<_> + Send + Sync> = match file {
         Some(f) => Box::new(fmt.with_writer(std::sync::Mutex::new(f))),
         None => Box::new(fmt.with_writer(std::io::stderr)),
     };
-    let _ = tracing_subscriber::registry().with(filter).with(out).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(out)
+        .try_init();
 }

@@ -18,7 +18,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "kiln", about = "Build machine images from Packer templates", disable_help_subcommand = true)]
+#[command(
+    name = "kiln",
+    about = "Build machine images from Packer templates",
+    disable_help_subcommand = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,7 +59,10 @@ enum Command {
 /// flags and exit codes kiln follows.
 fn version() -> i32 {
     println!("kiln v{}", env!("CARGO_PKG_VERSION"));
-    println!("Compatible with Packer v{}", crate::frontend::hcl::PACKER_COMPAT_VERSION);
+    println!(
+        "Compatible with Packer v{}",
+        crate::frontend::hcl::PACKER_COMPAT_VERSION
+    );
     0
 }
 
@@ -79,7 +86,12 @@ impl VarArgs {
                 None => return Err(format!("invalid value {v:?} for -var: expected NAME=VALUE")),
             }
         }
-        Ok(LoadOptions { path, vars, var_files: self.var_file.clone(), ..LoadOptions::default() })
+        Ok(LoadOptions {
+            path,
+            vars,
+            var_files: self.var_file.clone(),
+            ..LoadOptions::default()
+        })
     }
 }
 
@@ -109,7 +121,9 @@ fn normalise_args(args: impl Iterator<Item = String>) -> Vec<String> {
 /// clap's words with Packer's single-dash flags: `--var-file` becomes
 /// `-var-file` (as [`normalise_args`] reads it), a bare `--` stays.
 fn single_dash(text: &str) -> String {
-    static FLAG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| regex::Regex::new(r"(^|[\s'\[(<,])--([A-Za-z])").expect("a valid pattern"));
+    static FLAG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(^|[\s'\[(<,])--([A-Za-z])").expect("a valid pattern")
+    });
     FLAG.replace_all(text, "$1-$2").into_owned()
 }
 

@@ -27,7 +27,10 @@ enum PluginsCommand {
     /// List all installed Packer plugins (kiln's built-in ones)
     Installed,
     /// Remove Packer plugins [matching a version] (built-in ones cannot be)
-    Remove { plugin: String, version: Option<String> },
+    Remove {
+        plugin: String,
+        version: Option<String>,
+    },
     /// List plugins required by a config
     Required {
         /// HCL2 template file or directory
@@ -36,7 +39,10 @@ enum PluginsCommand {
 }
 
 fn unknown(plugin: &str) -> String {
-    format!("kiln has no built-in plugin {plugin:?}; its plugins are: {}", KNOWN_PLUGIN_SOURCES.join(", "))
+    format!(
+        "kiln has no built-in plugin {plugin:?}; its plugins are: {}",
+        KNOWN_PLUGIN_SOURCES.join(", ")
+    )
 }
 
 pub fn run(a: PluginsArgs) -> i32 {
@@ -71,7 +77,9 @@ pub fn run(a: PluginsArgs) -> i32 {
             if KNOWN_PLUGIN_SOURCES.contains(&plugin.as_str()) {
                 eprintln!("Error: {plugin} is built into kiln and cannot be removed.");
             } else {
-                eprintln!("Error: No installed plugin found matching the plugin constraints {plugin}");
+                eprintln!(
+                    "Error: No installed plugin found matching the plugin constraints {plugin}"
+                );
             }
             1
         }

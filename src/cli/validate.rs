@@ -49,7 +49,15 @@ pub fn run(a: ValidateArgs) -> i32 {
     let (loaded, diags) = crate::frontend::load(&opts);
     // -machine-readable: as Packer 1.6.6 prints them, errors as `ui,error`,
     // warnings as `ui,say`, and nothing more when the template is valid.
-    let machine = a.machine_readable.then(|| Ui::new(UiOptions { machine_readable: true, ..UiOptions::default() }, Vec::new()));
+    let machine = a.machine_readable.then(|| {
+        Ui::new(
+            UiOptions {
+                machine_readable: true,
+                ..UiOptions::default()
+            },
+            Vec::new(),
+        )
+    });
     if let Some(ui) = &machine {
         for d in &diags.0 {
             let text = crate::diag::render(std::slice::from_ref(d), false);

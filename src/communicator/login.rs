@@ -20,19 +20,39 @@ pub(super) fn load_key(login: &Login) -> Result<Option<Arc<PrivateKey>>, String>
     }
     match &login.private_key_file {
         None => Ok(None),
-        Some(p) => load_secret_key(p, None).map(|k| Some(Arc::new(k))).map_err(|e| format!("reading private key {}: {e}", p.display())),
+        Some(p) => load_secret_key(p, None)
+            .map(|k| Some(Arc::new(k)))
+            .map_err(|e| format!("reading private key {}: {e}", p.display())),
     }
 }
 
-pub(super) async fn authenticate(h: &mut Handle<Trusting>, login: &Login, key: Option<&Arc<PrivateKey>>) -> Result<(), ConnectError> {
+pub(super) async fn authenticate(
+    h: &mut Handle<Trusting>,
+    login: &Login,
+    key: Option<&Arc<PrivateKey>>,
+) -> Result<(), ConnectError> {
     if let (Some(key), Some(cert)) = (key, &login.certificate) {
-        if h.authenticate_openssh_cert(&login.username, key.clone(), cert.clone()).await.map_err(auth_err)?.success() {
+        if h.authenticate_openssh_cert(&login.username, key.clone(), cert.clone())
+            .await
+            .map_err(auth_err)?
+            .success()
+        {
             return Ok(());
         }
     }
     if let Some(key) = key {
-        let hash = h.best_supported_rsa_hash().await.map_err(auth_err)?.flatten();
-        let r = h.authenticate_publickey(&login.username, PrivateKeyWithHashAlg::new(key.clone(), hash)).await.map_err(auth_err)?;
+        let hash = h
+            .best_supported_rsa_hash()
+            .await
+            .map_err(auth_err)?
+            .flatten();
+        let r = h
+            .authenticate_publickey(
+                &login.username,
+                PrivateKeyWithHashAlg::new(key.clone(), hash),
+            )
+            .await
+            .map_err(auth_err)?;
         if r.success() {
             return Ok(());
         }
@@ -41,8 +61,15 @@ pub(super) async fn authenticate(h: &mut Handle<Trusting>, login: &Login, key: O
         if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
             if let Ok(ids) = agent.request_identities().await {
                 for id in ids {
-                    let hash = h.best_supported_rsa_hash().await.map_err(auth_err)?.flatten();
-                    if let Ok(r) = h.authenticate_publickey_with(&login.username, id.clone(), hash, &mut agent).await {
+                    let hash = h
+                        .best_supported_rsa_hash()
+                        .await
+                        .map_err(auth_err)?
+                        .flatten();
+                    if let Ok(r) = h
+                        .authenticate_publickey_with(&login.username, id.clone(), hash, &mut agent)
+                        .await
+                    {
                         if r.success() {
                             return Ok(());
                         }
@@ -52,7 +79,10 @@ pub(super) async fn authenticate(h: &mut Handle<Trusting>, login: &Login, key: O
         }
     }
     if let Some(pw) = &login.password {
-        let r = h.authenticate_password(&login.username, pw).await.map_err(auth_err)?;
+        let r = h
+            .authenticate_password(&login.username, pw)
+            .await
+            .map_err(auth_err)?;
         if r.success() {
             return Ok(());
         }
@@ -74,22 +104,43 @@ pub(super) async fn authenticate(h: &mut Handle<Trusting>, login: &Login, key: O
 
 /// Keyboard-interactive login: each round of the server's questions is
 /// answered by the user ([`super::prompt`]). Whether the server let us in.
-async fn keyboard_interactive(h: &mut Handle<Trusting>, login: &Login) -> Result<bool, ConnectError> {
+async fn keyboard_interactive(
+    h: &mut Handle<Trusting>,
+    login: &Login,
+) -> Result<bool, ConnectError> {
     use russh::client::KeyboardInteractiveAuthResponse as R;
-    let mut r = h.authenticate_keyboard_interactive_start(&login.username, None).await.map_err(auth_err)?;
+    let mut r = h
+        .authenticate_keyboard_interactive_start(&login.username, None)
+        .await
+        .map_err(auth_err)?;
     // A server may ask any number of rounds; one that never ends is refused.
     for _ in 0..32 {
         match r {
             R::Success => return Ok(true),
             R::Failure { .. } => return Ok(false),
-            R::InfoRequest { name, instructions, prompts } => {
-                let questions: Vec<super::prompt::Question> = prompts.into_iter().map(|p| super::prompt::Question { prompt: p.prompt, echo: p.echo }).collect();
+            R::InfoRequest {
+                name,
+                instructions,
+                prompts,
+            } => {
+                let questions: Vec<super::prompt::Question> = prompts
+                    .into_iter()
+                    .map(|p| super::prompt::Question {
+                        prompt: p.prompt,
+                        echo: p.echo,
+                    })
+                    .collect();
                 let who = format!("{}@{}", login.username, login.host);
-                let answers = tokio::task::spawn_blocking(move || super::prompt::answer(&who, &name, &instructions, &questions))
+                let answers = tokio::task::spawn_blocking(move || {
+                    super::prompt::answer(&who, &name, &instructions, &questions)
+                })
+                .await
+                .map_err(|e| ConnectError::Fatal(format!("ssh_bastion_interactive: {e}")))?
+                .map_err(|e| ConnectError::Fatal(format!("ssh_bastion_interactive: {e}")))?;
+                r = h
+                    .authenticate_keyboard_interactive_respond(answers)
                     .await
-                    .map_err(|e| ConnectError::Fatal(format!("ssh_bastion_interactive: {e}")))?
-                    .map_err(|e| ConnectError::Fatal(format!("ssh_bastion_interactive: {e}")))?;
-                r = h.authenticate_keyboard_interactive_respond(answers).await.map_err(auth_err)?;
+                    .map_err(auth_err)?;
             }
         }
     }

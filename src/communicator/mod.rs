@@ -65,22 +65,37 @@ pub fn validate(c: &crate::graph::Config) -> Vec<String> {
     let mut errs = Vec::new();
     match crate::plugin::get_str(c, "communicator").as_deref() {
         None | Some("none") | Some("ssh") => {}
-        Some("winrm") => errs.push("communicator \"winrm\" is not supported by kiln yet".to_string()),
-        Some(other) => errs.push(format!("unknown communicator type {other:?}; valid values are \"ssh\" and \"none\"")),
+        Some("winrm") => {
+            errs.push("communicator \"winrm\" is not supported by kiln yet".to_string())
+        }
+        Some(other) => errs.push(format!(
+            "unknown communicator type {other:?}; valid values are \"ssh\" and \"none\""
+        )),
     }
     // Accepted by name (Packer templates set them) but not built yet: said,
     // rather than left without effect.
-    for (key, what) in [("ssh_local_tunnels", "SSH port forwarding"), ("ssh_remote_tunnels", "SSH port forwarding")] {
-        if crate::plugin::is_set(c, key) && !(crate::plugin::get_strings(c, key).is_empty() && crate::plugin::get_str(c, key).is_none_or(|v| v.is_empty())) {
+    for (key, what) in [
+        ("ssh_local_tunnels", "SSH port forwarding"),
+        ("ssh_remote_tunnels", "SSH port forwarding"),
+    ] {
+        if crate::plugin::is_set(c, key)
+            && !(crate::plugin::get_strings(c, key).is_empty()
+                && crate::plugin::get_str(c, key).is_none_or(|v| v.is_empty()))
+        {
             errs.push(format!("{key} is not supported by kiln yet ({what}); remove it, or use a build that does not need it"));
         }
     }
-    for (key, names) in [("ssh_ciphers", ssh::KNOWN_CIPHERS), ("ssh_key_exchange_algorithms", ssh::KNOWN_KEX)] {
+    for (key, names) in [
+        ("ssh_ciphers", ssh::KNOWN_CIPHERS),
+        ("ssh_key_exchange_algorithms", ssh::KNOWN_KEX),
+    ] {
         if let Err(e) = ssh::algorithms(key, &crate::plugin::get_strings(c, key), names) {
             errs.push(e);
         }
     }
-    if crate::plugin::get_str(c, "communicator").as_deref() == Some("ssh") && !crate::plugin::is_set(c, "ssh_username") {
+    if crate::plugin::get_str(c, "communicator").as_deref() == Some("ssh")
+        && !crate::plugin::is_set(c, "ssh_username")
+    {
         errs.push("An ssh_username must be specified\n  Note: some builders used to default ssh_username to \"root\".".into());
     }
     errs
@@ -99,9 +114,18 @@ pub enum Output<'a> {
 #[async_trait]
 pub trait Communicator: Send + Sync {
     /// Run a command, streaming its output line by line; the exit status.
-    async fn run(&self, cmd: &str, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String>;
+    async fn run(
+        &self,
+        cmd: &str,
+        out: &mut (dyn for<'o> FnMut(Output<'o>) + Send),
+    ) -> Result<i32, String>;
     /// Run a command with `input` on its stdin (never in a pseudo-terminal).
-    async fn run_with_input(&self, cmd: &str, input: &[u8], out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String>;
+    async fn run_with_input(
+        &self,
+        cmd: &str,
+        input: &[u8],
+        out: &mut (dyn for<'o> FnMut(Output<'o>) + Send),
+    ) -> Result<i32, String>;
     /// Upload one file (its mode kept) to the path `remote`.
     async fn upload(&self, local: &Path, remote: &str) -> Result<(), String>;
     /// Write `data` to the file `remote`.

@@ -18,33 +18,55 @@ static TERMINAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Ask `questions` of the user on behalf of `who` (`user@host`). Blocking:
 /// run it off the async runtime.
-pub fn answer(who: &str, name: &str, instructions: &str, questions: &[Question]) -> Result<Vec<String>, String> {
+pub fn answer(
+    who: &str,
+    name: &str,
+    instructions: &str,
+    questions: &[Question],
+) -> Result<Vec<String>, String> {
     if questions.is_empty() {
         return Ok(Vec::new());
     }
     let _turn = TERMINAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut header = format!("SSH login to {who} (keyboard-interactive)");
-    for line in [name, instructions].into_iter().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in [name, instructions]
+        .into_iter()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
         header.push('\n');
         header.push_str(line);
     }
-    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty") {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    {
         Ok(tty) => on_terminal(tty, &header, questions),
         Err(_) => from_stdin(&header, questions),
     }
 }
 
-fn on_terminal(tty: std::fs::File, header: &str, questions: &[Question]) -> Result<Vec<String>, String> {
+fn on_terminal(
+    tty: std::fs::File,
+    header: &str,
+    questions: &[Question],
+) -> Result<Vec<String>, String> {
     let mut out = tty.try_clone().map_err(|e| format!("the terminal: {e}"))?;
     let mut input = BufReader::new(tty);
     writeln!(out, "{header}").map_err(|e| format!("the terminal: {e}"))?;
     let mut answers = Vec::with_capacity(questions.len());
     for q in questions {
         if q.echo {
-            write!(out, "{}", q.prompt).and_then(|_| out.flush()).map_err(|e| format!("the terminal: {e}"))?;
+            write!(out, "{}", q.prompt)
+                .and_then(|_| out.flush())
+                .map_err(|e| format!("the terminal: {e}"))?;
             answers.push(read_line(&mut input, &q.prompt)?);
         } else {
-            answers.push(rpassword::prompt_password(&q.prompt).map_err(|e| format!("reading the answer to {:?}: {e}", q.prompt))?);
+            answers.push(
+                rpassword::prompt_password(&q.prompt)
+                    .map_err(|e| format!("reading the answer to {:?}: {e}", q.prompt))?,
+            );
         }
     }
     Ok(answers)

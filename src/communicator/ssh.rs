@@ -80,13 +80,26 @@ pub struct Socks {
 
 impl std::fmt::Debug for Socks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Socks").field("host", &self.host).field("port", &self.port).field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("Socks")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
 /// The ciphers `ssh_ciphers` may name: every one russh has but "none".
-pub const KNOWN_CIPHERS: &[&str] =
-    &["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr", "aes128-cbc", "aes192-cbc", "aes256-cbc"];
+pub const KNOWN_CIPHERS: &[&str] = &[
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+    "aes128-cbc",
+    "aes192-cbc",
+    "aes256-cbc",
+];
 
 /// The key exchanges `ssh_key_exchange_algorithms` may name: russh's, but "none".
 pub const KNOWN_KEX: &[&str] = &[
@@ -108,27 +121,53 @@ pub const KNOWN_KEX: &[&str] = &[
 
 /// Check a list of algorithm names against those kiln can speak; `None`
 /// when the template sets none (the defaults apply).
-pub fn algorithms<'a>(key: &str, names: &'a [String], known: &[&str]) -> Result<Option<Vec<&'a str>>, String> {
+pub fn algorithms<'a>(
+    key: &str,
+    names: &'a [String],
+    known: &[&str],
+) -> Result<Option<Vec<&'a str>>, String> {
     if names.is_empty() {
         return Ok(None);
     }
     for n in names {
         if !known.contains(&n.as_str()) {
-            return Err(format!("{key}: {n:?} is not an algorithm kiln supports; use some of: {}", known.join(", ")));
+            return Err(format!(
+                "{key}: {n:?} is not an algorithm kiln supports; use some of: {}",
+                known.join(", ")
+            ));
         }
     }
     Ok(Some(names.iter().map(String::as_str).collect()))
 }
 
 fn cipher_names(names: &[&str]) -> Vec<russh::cipher::Name> {
-    names.iter().filter_map(|n| russh::cipher::ALL_CIPHERS.iter().find(|c| c.as_ref() == *n).map(|c| **c)).collect()
+    names
+        .iter()
+        .filter_map(|n| {
+            russh::cipher::ALL_CIPHERS
+                .iter()
+                .find(|c| c.as_ref() == *n)
+                .map(|c| **c)
+        })
+        .collect()
 }
 
 /// The template's key exchanges, then the extension markers russh's own
 /// list ends with (server-sig-algs, OpenSSH's strict key exchange).
 fn kex_names(names: &[&str]) -> Vec<russh::kex::Name> {
-    let mut out: Vec<russh::kex::Name> = names.iter().filter_map(|n| russh::kex::ALL_KEX_ALGORITHMS.iter().find(|k| k.as_ref() == *n).map(|k| **k)).collect();
-    out.extend([russh::kex::EXTENSION_SUPPORT_AS_CLIENT, russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT]);
+    let mut out: Vec<russh::kex::Name> = names
+        .iter()
+        .filter_map(|n| {
+            russh::kex::ALL_KEX_ALGORITHMS
+                .iter()
+                .find(|k| k.as_ref() == *n)
+                .map(|k| **k)
+        })
+        .collect();
+    out.extend([
+        russh::kex::EXTENSION_SUPPORT_AS_CLIENT,
+        russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+    ]);
     out
 }
 
@@ -148,16 +187,29 @@ impl Settings {
 
     /// As [`Settings::from_config`], logging in with `key` (a temporary key
     /// pair the builder made) when the template names no credentials.
-    pub fn from_config_with_key(c: &Config, host: Option<String>, key: Option<Arc<PrivateKey>>) -> Result<Settings, String> {
-        let host = get_str(c, "ssh_host").filter(|h| !h.is_empty()).or(host).ok_or("a Host must be specified, please reference your communicator documentation")?;
+    pub fn from_config_with_key(
+        c: &Config,
+        host: Option<String>,
+        key: Option<Arc<PrivateKey>>,
+    ) -> Result<Settings, String> {
+        let host = get_str(c, "ssh_host")
+            .filter(|h| !h.is_empty())
+            .or(host)
+            .ok_or("a Host must be specified, please reference your communicator documentation")?;
         let username = get_str(c, "ssh_username").ok_or("An ssh_username must be specified")?;
         let port = get_i64(c, "ssh_port").unwrap_or(22);
         let port = u16::try_from(port).map_err(|_| format!("ssh_port {port} is not a TCP port"))?;
         let key_file = get_str(c, "ssh_private_key_file").map(|p| expand_home(&p));
         if let Some(k) = &key_file {
-            std::fs::metadata(k).map_err(|e| format!("ssh_private_key_file is invalid: {}: {e}", k.display()))?;
+            std::fs::metadata(k)
+                .map_err(|e| format!("ssh_private_key_file is invalid: {}: {e}", k.display()))?;
         }
-        let certificate = read_certificate(c, "ssh_certificate_file", key_file.is_some() || key.is_some(), "ssh_private_key_file")?;
+        let certificate = read_certificate(
+            c,
+            "ssh_certificate_file",
+            key_file.is_some() || key.is_some(),
+            "ssh_private_key_file",
+        )?;
         let target = Login {
             host,
             port,
@@ -169,19 +221,33 @@ impl Settings {
             agent_auth: get_bool(c, "ssh_agent_auth").unwrap_or(false),
             interactive: false,
         };
-        if target.password.is_none() && target.private_key_file.is_none() && target.private_key.is_none() && !target.agent_auth {
-            return Err("An ssh_password, ssh_private_key_file or ssh_agent_auth must be specified".into());
+        if target.password.is_none()
+            && target.private_key_file.is_none()
+            && target.private_key.is_none()
+            && !target.agent_auth
+        {
+            return Err(
+                "An ssh_password, ssh_private_key_file or ssh_agent_auth must be specified".into(),
+            );
         }
         let bastion = match get_str(c, "ssh_bastion_host") {
             None => None,
             Some(bhost) => {
                 let bport = get_i64(c, "ssh_bastion_port").unwrap_or(22);
-                let bastion_key = get_str(c, "ssh_bastion_private_key_file").map(|p| expand_home(&p));
-                let certificate = read_certificate(c, "ssh_bastion_certificate_file", bastion_key.is_some(), "ssh_bastion_private_key_file")?;
+                let bastion_key =
+                    get_str(c, "ssh_bastion_private_key_file").map(|p| expand_home(&p));
+                let certificate = read_certificate(
+                    c,
+                    "ssh_bastion_certificate_file",
+                    bastion_key.is_some(),
+                    "ssh_bastion_private_key_file",
+                )?;
                 Some(Login {
                     host: bhost,
-                    port: u16::try_from(bport).map_err(|_| format!("ssh_bastion_port {bport} is not a TCP port"))?,
-                    username: get_str(c, "ssh_bastion_username").unwrap_or_else(|| target.username.clone()),
+                    port: u16::try_from(bport)
+                        .map_err(|_| format!("ssh_bastion_port {bport} is not a TCP port"))?,
+                    username: get_str(c, "ssh_bastion_username")
+                        .unwrap_or_else(|| target.username.clone()),
                     password: get_str(c, "ssh_bastion_password"),
                     private_key_file: bastion_key,
                     private_key: None,
@@ -196,14 +262,19 @@ impl Settings {
             bastion,
             timeout: get_duration(c, "ssh_timeout")?.unwrap_or(Duration::from_secs(300)),
             handshake_attempts: get_i64(c, "ssh_handshake_attempts").unwrap_or(10).max(1) as u32,
-            keep_alive: get_duration(c, "ssh_keep_alive_interval")?.unwrap_or(Duration::from_secs(5)),
+            keep_alive: get_duration(c, "ssh_keep_alive_interval")?
+                .unwrap_or(Duration::from_secs(5)),
             read_write_timeout: get_duration(c, "ssh_read_write_timeout")?.filter(|d| !d.is_zero()),
             pty: get_bool(c, "ssh_pty").unwrap_or(false),
             pause_before_connecting: get_duration(c, "pause_before_connecting")?,
             sftp: match get_str(c, "ssh_file_transfer_method").as_deref() {
                 None | Some("") | Some("scp") => false,
                 Some("sftp") => true,
-                Some(other) => return Err(format!("ssh_file_transfer_method ('{other}') is invalid, valid methods: sftp, scp")),
+                Some(other) => {
+                    return Err(format!(
+                        "ssh_file_transfer_method ('{other}') is invalid, valid methods: sftp, scp"
+                    ))
+                }
             },
             proxy: match get_str(c, "ssh_proxy_host").filter(|h| !h.is_empty()) {
                 None => None,
@@ -211,14 +282,21 @@ impl Settings {
                     let port = get_i64(c, "ssh_proxy_port").unwrap_or(1080);
                     Some(Socks {
                         host,
-                        port: u16::try_from(port).map_err(|_| format!("ssh_proxy_port {port} is not a TCP port"))?,
+                        port: u16::try_from(port)
+                            .map_err(|_| format!("ssh_proxy_port {port} is not a TCP port"))?,
                         username: get_str(c, "ssh_proxy_username").filter(|u| !u.is_empty()),
                         password: get_str(c, "ssh_proxy_password"),
                     })
                 }
             },
-            ciphers: algorithms("ssh_ciphers", &get_strings(c, "ssh_ciphers"), KNOWN_CIPHERS)?.map(|n| cipher_names(&n)),
-            kex: algorithms("ssh_key_exchange_algorithms", &get_strings(c, "ssh_key_exchange_algorithms"), KNOWN_KEX)?.map(|n| kex_names(&n)),
+            ciphers: algorithms("ssh_ciphers", &get_strings(c, "ssh_ciphers"), KNOWN_CIPHERS)?
+                .map(|n| cipher_names(&n)),
+            kex: algorithms(
+                "ssh_key_exchange_algorithms",
+                &get_strings(c, "ssh_key_exchange_algorithms"),
+                KNOWN_KEX,
+            )?
+            .map(|n| kex_names(&n)),
         })
     }
 }
@@ -226,11 +304,24 @@ impl Settings {
 /// An OpenSSH certificate setting (`ssh_certificate_file`,
 /// `ssh_bastion_certificate_file`): it must read as one, and come with the
 /// private key it certifies.
-fn read_certificate(c: &Config, key: &str, has_private_key: bool, private_key_setting: &str) -> Result<Option<russh::keys::Certificate>, String> {
-    let Some(path) = get_str(c, key).filter(|p| !p.is_empty()).map(|p| expand_home(&p)) else { return Ok(None) };
-    let cert = russh::keys::load_openssh_certificate(&path).map_err(|e| format!("{key} is invalid: {}: {e}", path.display()))?;
+fn read_certificate(
+    c: &Config,
+    key: &str,
+    has_private_key: bool,
+    private_key_setting: &str,
+) -> Result<Option<russh::keys::Certificate>, String> {
+    let Some(path) = get_str(c, key)
+        .filter(|p| !p.is_empty())
+        .map(|p| expand_home(&p))
+    else {
+        return Ok(None);
+    };
+    let cert = russh::keys::load_openssh_certificate(&path)
+        .map_err(|e| format!("{key} is invalid: {}: {e}", path.display()))?;
     if !has_private_key {
-        return Err(format!("{key} needs the private key it certifies ({private_key_setting})"));
+        return Err(format!(
+            "{key} needs the private key it certifies ({private_key_setting})"
+        ));
     }
     Ok(Some(cert))
 }
@@ -247,23 +338,48 @@ impl client::Handler for Trusting {
 
 /// The TCP connection to `host` ([`super::tcp`]: no Nagle, no delayed ACKs).
 async fn tcp(host: &str, port: u16) -> Result<super::tcp::Tcp, ConnectError> {
-    super::tcp::Tcp::connect(host, port).await.map_err(|e| ConnectError::Unreachable(format!("dial tcp {host}:{port}: {e}")))
+    super::tcp::Tcp::connect(host, port)
+        .await
+        .map_err(|e| ConnectError::Unreachable(format!("dial tcp {host}:{port}: {e}")))
 }
 
 /// The first hop's connection: straight, or through the SOCKS5 proxy. A
 /// proxy that refuses the credentials is not retried; one that cannot reach
 /// the machine yet is, as a direct connection would be.
-async fn dial(proxy: Option<&Socks>, host: &str, port: u16) -> Result<super::tcp::Tcp, ConnectError> {
-    let Some(p) = proxy else { return tcp(host, port).await };
+async fn dial(
+    proxy: Option<&Socks>,
+    host: &str,
+    port: u16,
+) -> Result<super::tcp::Tcp, ConnectError> {
+    let Some(p) = proxy else {
+        return tcp(host, port).await;
+    };
     let via = (p.host.as_str(), p.port);
     let stream = match (&p.username, &p.password) {
-        (Some(u), pw) => tokio_socks::tcp::Socks5Stream::connect_with_password(via, (host, port), u, pw.as_deref().unwrap_or_default()).await,
+        (Some(u), pw) => {
+            tokio_socks::tcp::Socks5Stream::connect_with_password(
+                via,
+                (host, port),
+                u,
+                pw.as_deref().unwrap_or_default(),
+            )
+            .await
+        }
         (None, _) => tokio_socks::tcp::Socks5Stream::connect(via, (host, port)).await,
     };
     match stream {
         Ok(s) => Ok(super::tcp::Tcp::from_stream(s.into_inner())),
-        Err(e @ (tokio_socks::Error::PasswordAuthFailure(_) | tokio_socks::Error::NoAcceptableAuthMethods)) => Err(ConnectError::Fatal(format!("SOCKS5 proxy {}:{}: {e}", p.host, p.port))),
-        Err(e) => Err(ConnectError::Unreachable(format!("dial tcp {host}:{port} through the SOCKS5 proxy {}:{}: {e}", p.host, p.port))),
+        Err(
+            e @ (tokio_socks::Error::PasswordAuthFailure(_)
+            | tokio_socks::Error::NoAcceptableAuthMethods),
+        ) => Err(ConnectError::Fatal(format!(
+            "SOCKS5 proxy {}:{}: {e}",
+            p.host, p.port
+        ))),
+        Err(e) => Err(ConnectError::Unreachable(format!(
+            "dial tcp {host}:{port} through the SOCKS5 proxy {}:{}: {e}",
+            p.host, p.port
+        ))),
     }
 }
 
@@ -328,8 +444,12 @@ impl StopOnDrop {
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        let Some(ch) = self.channel.take() else { return };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        let Some(ch) = self.channel.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let h = rt.spawn(async move {
             let _ = ch.signal(russh::Sig::TERM).await;
         });
@@ -342,34 +462,63 @@ impl Drop for StopOnDrop {
 /// AES-GCM first: with AES instructions (ring uses them) it moves a 20 MB
 /// upload several times faster than ChaCha20-Poly1305, russh's first choice;
 /// the server still picks from the whole list.
-const CIPHERS: &[russh::cipher::Name] =
-    &[russh::cipher::AES_128_GCM, russh::cipher::AES_256_GCM, russh::cipher::CHACHA20_POLY1305, russh::cipher::AES_256_CTR, russh::cipher::AES_192_CTR, russh::cipher::AES_128_CTR];
+const CIPHERS: &[russh::cipher::Name] = &[
+    russh::cipher::AES_128_GCM,
+    russh::cipher::AES_256_GCM,
+    russh::cipher::CHACHA20_POLY1305,
+    russh::cipher::AES_256_CTR,
+    russh::cipher::AES_192_CTR,
+    russh::cipher::AES_128_CTR,
+];
 
 fn client_config(s: &Settings) -> Arc<client::Config> {
     use std::borrow::Cow;
-    let mut preferred = russh::Preferred { cipher: Cow::Borrowed(CIPHERS), ..Default::default() };
+    let mut preferred = russh::Preferred {
+        cipher: Cow::Borrowed(CIPHERS),
+        ..Default::default()
+    };
     if let Some(c) = &s.ciphers {
         preferred.cipher = Cow::Owned(c.clone());
     }
     if let Some(k) = &s.kex {
         preferred.kex = Cow::Owned(k.clone());
     }
-    Arc::new(client::Config { keepalive_interval: Some(s.keep_alive).filter(|d| !d.is_zero()), keepalive_max: 6, inactivity_timeout: None, preferred, ..Default::default() })
+    Arc::new(client::Config {
+        keepalive_interval: Some(s.keep_alive).filter(|d| !d.is_zero()),
+        keepalive_max: 6,
+        inactivity_timeout: None,
+        preferred,
+        ..Default::default()
+    })
 }
 
 impl Ssh {
     /// Connect, retrying until `ssh_timeout`; says what it does on `ctx.ui`.
     pub async fn connect(settings: Settings, ctx: &BuildContext) -> Result<Ssh, BuildError> {
-        let mut keys = vec![(settings.target.clone(), load_key(&settings.target).map_err(BuildError::Failed)?)];
+        let mut keys = vec![(
+            settings.target.clone(),
+            load_key(&settings.target).map_err(BuildError::Failed)?,
+        )];
         if let Some(b) = &settings.bastion {
             keys.push((b.clone(), load_key(b).map_err(BuildError::Failed)?));
         }
-        let ssh = Ssh { settings, keys, session: tokio::sync::Mutex::new(None), stopping: Arc::default() };
+        let ssh = Ssh {
+            settings,
+            keys,
+            session: tokio::sync::Mutex::new(None),
+            stopping: Arc::default(),
+        };
         if let Some(p) = ssh.settings.pause_before_connecting {
-            ctx.ui.say(&format!("Pausing {} before connecting...", crate::util::duration::format(p)));
+            ctx.ui.say(&format!(
+                "Pausing {} before connecting...",
+                crate::util::duration::format(p)
+            ));
             ctx.sleep(p).await?;
         }
-        ctx.ui.say(&format!("Using ssh communicator to connect: {}", ssh.settings.target.host));
+        ctx.ui.say(&format!(
+            "Using ssh communicator to connect: {}",
+            ssh.settings.target.host
+        ));
         ctx.ui.say("Waiting for SSH to become available...");
         let s = ssh.establish(Some(ctx)).await?;
         *ssh.session.lock().await = Some(s);
@@ -384,17 +533,40 @@ impl Ssh {
         let tkey = self.keys[0].1.as_ref();
         match &self.settings.bastion {
             None => {
-                let mut h = client::connect_stream(cfg, dial(self.settings.proxy.as_ref(), &t.host, t.port).await?, Trusting).await.map_err(unreachable)?;
+                let mut h = client::connect_stream(
+                    cfg,
+                    dial(self.settings.proxy.as_ref(), &t.host, t.port).await?,
+                    Trusting,
+                )
+                .await
+                .map_err(unreachable)?;
                 authenticate(&mut h, t, tkey).await?;
-                Ok(Session { handle: h, _bastion: None })
+                Ok(Session {
+                    handle: h,
+                    _bastion: None,
+                })
             }
             Some(b) => {
-                let mut bh = client::connect_stream(cfg.clone(), dial(self.settings.proxy.as_ref(), &b.host, b.port).await?, Trusting).await.map_err(unreachable)?;
+                let mut bh = client::connect_stream(
+                    cfg.clone(),
+                    dial(self.settings.proxy.as_ref(), &b.host, b.port).await?,
+                    Trusting,
+                )
+                .await
+                .map_err(unreachable)?;
                 authenticate(&mut bh, b, self.keys.get(1).and_then(|k| k.1.as_ref())).await?;
-                let ch = bh.channel_open_direct_tcpip(t.host.clone(), t.port as u32, "127.0.0.1", 0).await.map_err(unreachable)?;
-                let mut h = client::connect_stream(cfg, ch.into_stream(), Trusting).await.map_err(unreachable)?;
+                let ch = bh
+                    .channel_open_direct_tcpip(t.host.clone(), t.port as u32, "127.0.0.1", 0)
+                    .await
+                    .map_err(unreachable)?;
+                let mut h = client::connect_stream(cfg, ch.into_stream(), Trusting)
+                    .await
+                    .map_err(unreachable)?;
                 authenticate(&mut h, t, tkey).await?;
-                Ok(Session { handle: h, _bastion: Some(bh) })
+                Ok(Session {
+                    handle: h,
+                    _bastion: Some(bh),
+                })
             }
         }
     }
@@ -406,7 +578,10 @@ impl Ssh {
         let mut auth_failures = 0;
         let mut last;
         loop {
-            let attempt = tokio::time::timeout(Duration::from_secs(30).min(self.settings.timeout.max(Duration::from_secs(1))), self.try_once());
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(30).min(self.settings.timeout.max(Duration::from_secs(1))),
+                self.try_once(),
+            );
             match attempt.await {
                 Ok(Ok(s)) => return Ok(s),
                 Ok(Err(ConnectError::Auth(e))) => {
@@ -425,7 +600,10 @@ impl Ssh {
             // answers just before its ssh_timeout is reached).
             let now = Instant::now();
             if now >= deadline {
-                return Err(BuildError::Failed(format!("Timeout waiting for SSH ({} elapsed): last error: {last}", crate::util::duration::format(self.settings.timeout))));
+                return Err(BuildError::Failed(format!(
+                    "Timeout waiting for SSH ({} elapsed): last error: {last}",
+                    crate::util::duration::format(self.settings.timeout)
+                )));
             }
             let wait = pause.min(deadline - now);
             match ctx {
@@ -449,7 +627,10 @@ impl Ssh {
                 // A stale connection: one fresh try.
                 *guard = Some(self.establish(None).await.map_err(|e| e.to_string())?);
                 let s = guard.as_ref().ok_or("not connected")?;
-                s.handle.channel_open_session().await.map_err(|e| format!("opening an SSH channel: {e}"))
+                s.handle
+                    .channel_open_session()
+                    .await
+                    .map_err(|e| format!("opening an SSH channel: {e}"))
             }
         }
     }
@@ -457,8 +638,12 @@ impl Ssh {
     /// An SFTP session on a new channel.
     async fn sftp(&self) -> Result<russh_sftp::client::SftpSession, String> {
         let ch = self.channel().await?;
-        ch.request_subsystem(true, "sftp").await.map_err(|e| format!("starting the sftp subsystem: {e}"))?;
-        russh_sftp::client::SftpSession::new(ch.into_stream()).await.map_err(|e| format!("starting the sftp subsystem: {e}"))
+        ch.request_subsystem(true, "sftp")
+            .await
+            .map_err(|e| format!("starting the sftp subsystem: {e}"))?;
+        russh_sftp::client::SftpSession::new(ch.into_stream())
+            .await
+            .map_err(|e| format!("starting the sftp subsystem: {e}"))
     }
 
     /// Run `cmd`, feeding `input` to its stdin; output goes to `out`. Only
@@ -485,21 +670,30 @@ impl Ssh {
     ) -> Result<i32, String> {
         let ch = self.channel().await?;
         if pty {
-            ch.request_pty(false, "vt100", 80, 40, 0, 0, &[]).await.map_err(|e| e.to_string())?;
+            ch.request_pty(false, "vt100", 80, 40, 0, 0, &[])
+                .await
+                .map_err(|e| e.to_string())?;
         }
-        ch.exec(true, cmd).await.map_err(|e| format!("starting the command: {e}"))?;
+        ch.exec(true, cmd)
+            .await
+            .map_err(|e| format!("starting the command: {e}"))?;
         // Read while writing: the server's window adjustments and output
         // must keep flowing, or a large upload stalls.
         let (mut rd, wr) = ch.split();
         let wr = Arc::new(wr);
-        let mut stop = StopOnDrop { channel: Some(wr.clone()), stopping: self.stopping.clone() };
+        let mut stop = StopOnDrop {
+            channel: Some(wr.clone()),
+            stopping: self.stopping.clone(),
+        };
         let write = async {
             if let Some(input) = input {
                 // Large reads, so each SSH packet is as full as the server
                 // allows (russh's own `data` copies in 8 KiB pieces).
                 let mut rd = tokio::io::BufReader::with_capacity(64 * 1024, input);
                 let mut tx = wr.make_writer();
-                tokio::io::copy_buf(&mut rd, &mut tx).await.map_err(|e| format!("sending data: {e}"))?;
+                tokio::io::copy_buf(&mut rd, &mut tx)
+                    .await
+                    .map_err(|e| format!("sending data: {e}"))?;
                 tx.flush().await.map_err(|e| format!("sending data: {e}"))?;
             }
             let _ = wr.eof().await;
@@ -512,19 +706,31 @@ impl Ssh {
                 let msg = match self.settings.read_write_timeout {
                     Some(t) => match tokio::time::timeout(t, rd.wait()).await {
                         Ok(m) => m,
-                        Err(_) => return Err(format!("no data from the remote command for {}", crate::util::duration::format(t))),
+                        Err(_) => {
+                            return Err(format!(
+                                "no data from the remote command for {}",
+                                crate::util::duration::format(t)
+                            ))
+                        }
                     },
                     None => rd.wait().await,
                 };
                 let Some(msg) = msg else { return Ok(()) };
                 match msg {
                     ChannelMsg::Data { data } => match sink.as_mut() {
-                        Some(w) => w.write_all(&data).await.map_err(|e| format!("writing: {e}"))?,
+                        Some(w) => w
+                            .write_all(&data)
+                            .await
+                            .map_err(|e| format!("writing: {e}"))?,
                         None => lines(&mut obuf, &data, &mut |l| out(Output::Stdout(l))),
                     },
-                    ChannelMsg::ExtendedData { data, .. } => lines(&mut ebuf, &data, &mut |l| out(Output::Stderr(l))),
+                    ChannelMsg::ExtendedData { data, .. } => {
+                        lines(&mut ebuf, &data, &mut |l| out(Output::Stderr(l)))
+                    }
                     ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status as i32),
-                    ChannelMsg::ExitSignal { signal_name, .. } => return Err(format!("remote command killed by signal {signal_name:?}")),
+                    ChannelMsg::ExitSignal { signal_name, .. } => {
+                        return Err(format!("remote command killed by signal {signal_name:?}"))
+                    }
                     _ => {}
                 }
             }
@@ -549,12 +755,19 @@ impl Ssh {
 
     /// Close the connection (a step's cleanup).
     pub async fn close(&self) {
-        let stopping: Vec<_> = self.stopping.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+        let stopping: Vec<_> = self
+            .stopping
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
         for h in stopping {
             let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
         }
         if let Some(s) = self.session.lock().await.take() {
-            let _ = s.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+            let _ = s
+                .handle
+                .disconnect(russh::Disconnect::ByApplication, "", "en")
+                .await;
         }
     }
 }
@@ -562,7 +775,10 @@ impl Ssh {
 /// Whether an error from `run` means the command never started (no
 /// connection, no channel), so running it again is safe.
 pub fn did_not_start(e: &str) -> bool {
-    e.starts_with("starting the command") || e.starts_with("opening an SSH channel") || e.starts_with("Timeout waiting for SSH") || e == "not connected"
+    e.starts_with("starting the command")
+        || e.starts_with("opening an SSH channel")
+        || e.starts_with("Timeout waiting for SSH")
+        || e == "not connected"
 }
 
 /// The error `run` gives when the connection drops before an exit status.
@@ -594,17 +810,33 @@ fn check(code: i32, what: &str, stderr: &str) -> Result<(), String> {
     if code == 0 {
         Ok(())
     } else {
-        Err(format!("{what} failed (exit status {code}){}", if stderr.is_empty() { String::new() } else { format!(": {}", stderr.trim()) }))
+        Err(format!(
+            "{what} failed (exit status {code}){}",
+            if stderr.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", stderr.trim())
+            }
+        ))
     }
 }
 
 #[async_trait]
 impl Communicator for Ssh {
-    async fn run(&self, cmd: &str, out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
+    async fn run(
+        &self,
+        cmd: &str,
+        out: &mut (dyn for<'o> FnMut(Output<'o>) + Send),
+    ) -> Result<i32, String> {
         self.exec_in(self.settings.pty, cmd, None, None, out).await
     }
 
-    async fn run_with_input(&self, cmd: &str, input: &[u8], out: &mut (dyn for<'o> FnMut(Output<'o>) + Send)) -> Result<i32, String> {
+    async fn run_with_input(
+        &self,
+        cmd: &str,
+        input: &[u8],
+        out: &mut (dyn for<'o> FnMut(Output<'o>) + Send),
+    ) -> Result<i32, String> {
         let mut r: &[u8] = input;
         self.exec(cmd, Some(&mut r), None, out).await
     }
@@ -617,11 +849,16 @@ impl Communicator for Ssh {
         if self.settings.sftp {
             return super::sftp::upload(&self.sftp().await?, local, remote).await;
         }
-        let mut f = tokio::fs::File::open(local).await.map_err(|e| format!("reading {}: {e}", local.display()))?;
+        let mut f = tokio::fs::File::open(local)
+            .await
+            .map_err(|e| format!("reading {}: {e}", local.display()))?;
         #[cfg(unix)]
         let mode = {
             use std::os::unix::fs::PermissionsExt;
-            f.metadata().await.map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644)
+            f.metadata()
+                .await
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0o644)
         };
         #[cfg(not(unix))]
         let mode = 0o644;
@@ -692,24 +929,36 @@ impl Communicator for Ssh {
 
     async fn download(&self, remote: &str, local: &Path) -> Result<(), String> {
         // Into a temp file beside the target, renamed when complete.
-        let dir = local.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new().prefix(".kiln-").tempfile_in(dir).map_err(|e| format!("creating a file in {}: {e}", dir.display()))?;
+        let dir = local
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".kiln-")
+            .tempfile_in(dir)
+            .map_err(|e| format!("creating a file in {}: {e}", dir.display()))?;
         if self.settings.sftp {
             super::sftp::download(&self.sftp().await?, remote, tmp.path()).await?;
         } else {
             let mut f = tokio::fs::File::from_std(tmp.reopen().map_err(|e| e.to_string())?);
             let mut err = String::new();
             let code = self
-                .exec(&format!("cat {}", sh_quote(remote)), None, Some(&mut f), &mut |o| {
-                    if let Output::Stderr(l) = o {
-                        err.push_str(l)
-                    }
-                })
+                .exec(
+                    &format!("cat {}", sh_quote(remote)),
+                    None,
+                    Some(&mut f),
+                    &mut |o| {
+                        if let Output::Stderr(l) = o {
+                            err.push_str(l)
+                        }
+                    },
+                )
                 .await?;
             check(code, &format!("download of {remote}"), &err)?;
             f.sync_all().await.map_err(|e| e.to_string())?;
         }
-        tmp.persist(local).map_err(|e| format!("writing {}: {}", local.display(), e.error))?;
+        tmp.persist(local)
+            .map_err(|e| format!("writing {}: {}", local.display(), e.error))?;
         Ok(())
     }
 
@@ -730,11 +979,16 @@ impl Communicator for Ssh {
         let mut stdin = tar.stdin.take().ok_or("tar has no stdin")?;
         let mut err = String::new();
         let code = self
-            .exec(&format!("tar -C {} -cf - .", sh_quote(remote)), None, Some(&mut stdin), &mut |o| {
-                if let Output::Stderr(l) = o {
-                    err.push_str(l)
-                }
-            })
+            .exec(
+                &format!("tar -C {} -cf - .", sh_quote(remote)),
+                None,
+                Some(&mut stdin),
+                &mut |o| {
+                    if let Output::Stderr(l) = o {
+                        err.push_str(l)
+                    }
+                },
+            )
             .await?;
         drop(stdin);
         let st = tar.wait().await.map_err(|e| e.to_string())?;
@@ -749,7 +1003,14 @@ impl Communicator for Ssh {
         if self.settings.sftp {
             return super::sftp::is_dir(&self.sftp().await?, remote).await;
         }
-        let code = self.exec(&format!("test -d {}", sh_quote(remote)), None, None, &mut |_| {}).await?;
+        let code = self
+            .exec(
+                &format!("test -d {}", sh_quote(remote)),
+                None,
+                None,
+                &mut |_| {},
+            )
+            .await?;
         Ok(code == 0)
     }
 }
@@ -771,7 +1032,11 @@ mod tests {
     fn an_unknown_or_unsafe_algorithm_is_refused_with_the_choices() {
         for bad in ["none", "3des-cbc", "aes128-gcm"] {
             let e = algorithms("ssh_ciphers", &[bad.to_string()], KNOWN_CIPHERS).expect_err(bad);
-            assert!(e.contains(&format!("{bad:?} is not an algorithm kiln supports")) && e.contains("aes256-ctr"), "{e}");
+            assert!(
+                e.contains(&format!("{bad:?} is not an algorithm kiln supports"))
+                    && e.contains("aes256-ctr"),
+                "{e}"
+            );
         }
         assert_eq!(algorithms("ssh_ciphers", &[], KNOWN_CIPHERS), Ok(None));
     }

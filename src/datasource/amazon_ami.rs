@@ -30,13 +30,27 @@ async fn lookup(c: &Config) -> Result<Value, String> {
     // Without credentials, say where kiln looked (the call's own error
     // names only the last source of the chain, the instance role).
     aws.check_credentials().await?;
-    let filters: Vec<aws_sdk_ec2::types::Filter> =
-        filter_of(c).iter().map(|(k, v)| aws_sdk_ec2::types::Filter::builder().name(k).set_values(Some(v.split(',').map(|s| s.trim().to_string()).collect())).build()).collect();
-    let mut q = aws.ec2().describe_images().set_filters(Some(filters)).set_owners(Some(get_strings(c, "owners")));
+    let filters: Vec<aws_sdk_ec2::types::Filter> = filter_of(c)
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_ec2::types::Filter::builder()
+                .name(k)
+                .set_values(Some(v.split(',').map(|s| s.trim().to_string()).collect()))
+                .build()
+        })
+        .collect();
+    let mut q = aws
+        .ec2()
+        .describe_images()
+        .set_filters(Some(filters))
+        .set_owners(Some(get_strings(c, "owners")));
     if get_bool(c, "include_deprecated").unwrap_or(false) {
         q = q.include_deprecated(true);
     }
-    let out = q.send().await.map_err(|e| sdk_error("DescribeImages", &e))?;
+    let out = q
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeImages", &e))?;
     let mut images = out.images().to_vec();
     if images.is_empty() {
         return Err("No AMI was found matching filters".into());
@@ -44,10 +58,20 @@ async fn lookup(c: &Config) -> Result<Value, String> {
     if images.len() > 1 && !get_bool(c, "most_recent").unwrap_or(false) {
         return Err("Your query returned more than one result. Please try a more specific search, or set most_recent to true.".into());
     }
-    images.sort_by(|a, b| a.creation_date().unwrap_or_default().cmp(b.creation_date().unwrap_or_default()));
-    let Some(img) = images.pop() else { return Err("No AMI was found matching filters".into()) };
+    images.sort_by(|a, b| {
+        a.creation_date()
+            .unwrap_or_default()
+            .cmp(b.creation_date().unwrap_or_default())
+    });
+    let Some(img) = images.pop() else {
+        return Err("No AMI was found matching filters".into());
+    };
     let s = |v: Option<&str>| Value::string(v.unwrap_or_default());
-    let tags: Attrs = img.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), s(t.value()))).collect();
+    let tags: Attrs = img
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default().to_string(), s(t.value())))
+        .collect();
     let mut out: Attrs = c.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for k in ["access_key", "secret_key", "token"] {
         out.remove(k);
@@ -57,9 +81,18 @@ async fn lookup(c: &Config) -> Result<Value, String> {
     out.insert("creation_date".into(), s(img.creation_date()));
     out.insert("owner".into(), s(img.owner_id()));
     out.insert("owner_name".into(), s(img.image_owner_alias()));
-    out.insert("root_device_type".into(), s(img.root_device_type().map(|x| x.as_str())));
-    out.insert("virtualization_type".into(), s(img.virtualization_type().map(|x| x.as_str())));
-    out.insert("architecture".into(), s(img.architecture().map(|x| x.as_str())));
+    out.insert(
+        "root_device_type".into(),
+        s(img.root_device_type().map(|x| x.as_str())),
+    );
+    out.insert(
+        "virtualization_type".into(),
+        s(img.virtualization_type().map(|x| x.as_str())),
+    );
+    out.insert(
+        "architecture".into(),
+        s(img.architecture().map(|x| x.as_str())),
+    );
     out.insert("tags".into(), Value::Map(tags));
     Ok(Value::Object(out))
 }
@@ -70,7 +103,10 @@ pub fn execute(c: &Config) -> Result<Value, String> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
                 rt.block_on(lookup(c))
             })
             .join()

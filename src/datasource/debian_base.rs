@@ -36,7 +36,15 @@ pub const FIELDS: &[Field] = &[
 const RECIPE: &str = "kiln-debian-base/2";
 
 /// What the image always has: an init, SSH, a kernel for virtio disks and NICs, sudo.
-const BASE_PACKAGES: &[&str] = &["systemd-sysv", "udev", "openssh-server", "linux-image-cloud-amd64", "sudo", "iproute2", "ca-certificates"];
+const BASE_PACKAGES: &[&str] = &[
+    "systemd-sysv",
+    "udev",
+    "openssh-server",
+    "linux-image-cloud-amd64",
+    "sudo",
+    "iproute2",
+    "ca-certificates",
+];
 
 pub const KERNEL_ARGS: &str = "root=/dev/vda rw console=ttyS0 net.ifnames=0";
 
@@ -52,14 +60,19 @@ struct Inputs {
 
 fn host_suite() -> Option<String> {
     let text = std::fs::read_to_string("/etc/os-release").ok()?;
-    text.lines().find_map(|l| l.strip_prefix("VERSION_CODENAME=")).map(|s| s.trim_matches('"').to_string()).filter(|s| !s.is_empty())
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|s| s.trim_matches('"').to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// The host's Debian apt sources, as files mmdebstrap reads.
 fn host_mirrors() -> Vec<String> {
     let mut out = Vec::new();
     let list = Path::new("/etc/apt/sources.list");
-    if std::fs::read_to_string(list).is_ok_and(|t| t.lines().any(|l| l.trim_start().starts_with("deb "))) {
+    if std::fs::read_to_string(list)
+        .is_ok_and(|t| t.lines().any(|l| l.trim_start().starts_with("deb ")))
+    {
         out.push(list.display().to_string());
     }
     let deb822 = Path::new("/etc/apt/sources.list.d/debian.sources");
@@ -76,38 +89,70 @@ fn cache_root() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("kiln");
     }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/kiln")).unwrap_or_else(|| std::env::temp_dir().join("kiln-cache"))
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cache/kiln"))
+        .unwrap_or_else(|| std::env::temp_dir().join("kiln-cache"))
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.:_".contains(c))
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.:_".contains(c))
 }
 
 fn inputs(c: &Config) -> Result<Inputs, Vec<String>> {
     let mut errs = Vec::new();
-    let suite = get_str(c, "suite").or_else(host_suite).unwrap_or_else(|| "bookworm".into());
+    let suite = get_str(c, "suite")
+        .or_else(host_suite)
+        .unwrap_or_else(|| "bookworm".into());
     let mut mirrors = get_strings(c, "mirrors");
     if mirrors.is_empty() {
         mirrors = host_mirrors();
     }
     let packages = get_strings(c, "packages");
     let cached = get_strings(c, "cached_packages");
-    for p in packages.iter().chain(&cached).chain(std::iter::once(&suite)) {
+    for p in packages
+        .iter()
+        .chain(&cached)
+        .chain(std::iter::once(&suite))
+    {
         if !valid_name(p) {
             errs.push(format!("{p:?} is not a Debian package or suite name"));
         }
     }
     let username = get_str(c, "username").unwrap_or_else(|| "debian".into());
-    if !username.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') || username.is_empty() || username == "root" {
-        errs.push(format!("username {username:?}: use a lower-case login name other than root"));
+    if !username
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        || username.is_empty()
+        || username == "root"
+    {
+        errs.push(format!(
+            "username {username:?}: use a lower-case login name other than root"
+        ));
     }
     let size = get_str(c, "size").unwrap_or_else(|| "2G".into());
-    if !size.trim_end_matches(['K', 'M', 'G', 'T']).chars().all(|c| c.is_ascii_digit()) || size.is_empty() {
+    if !size
+        .trim_end_matches(['K', 'M', 'G', 'T'])
+        .chars()
+        .all(|c| c.is_ascii_digit())
+        || size.is_empty()
+    {
         errs.push(format!("size {size:?}: write it like \"2G\" or \"1500M\""));
     }
-    let cache_dir = get_str(c, "cache_dir").map(PathBuf::from).unwrap_or_else(cache_root);
+    let cache_dir = get_str(c, "cache_dir")
+        .map(PathBuf::from)
+        .unwrap_or_else(cache_root);
     if errs.is_empty() {
-        Ok(Inputs { suite, mirrors, packages, cached, size, username, cache_dir })
+        Ok(Inputs {
+            suite,
+            mirrors,
+            packages,
+            cached,
+            size,
+            username,
+            cache_dir,
+        })
     } else {
         Err(errs)
     }
@@ -140,7 +185,9 @@ fn key(i: &Inputs) -> String {
 
 fn outputs(dir: &Path, i: &Inputs, id: &str) -> Value {
     let s = |p: &str| Value::String(dir.join(p).display().to_string());
-    let checksum = std::fs::read_to_string(dir.join("disk.raw.sha256")).map(|h| format!("sha256:{}", h.trim())).unwrap_or_else(|_| "none".into());
+    let checksum = std::fs::read_to_string(dir.join("disk.raw.sha256"))
+        .map(|h| format!("sha256:{}", h.trim()))
+        .unwrap_or_else(|_| "none".into());
     Value::Object(Attrs::from([
         ("id".to_string(), Value::String(id.to_string())),
         ("disk".to_string(), s("disk.raw")),
@@ -149,7 +196,10 @@ fn outputs(dir: &Path, i: &Inputs, id: &str) -> Value {
         ("kernel".to_string(), s("vmlinuz")),
         ("initrd".to_string(), s("initrd.img")),
         ("kernel_args".to_string(), Value::String(KERNEL_ARGS.into())),
-        ("ssh_username".to_string(), Value::String(i.username.clone())),
+        (
+            "ssh_username".to_string(),
+            Value::String(i.username.clone()),
+        ),
         ("ssh_private_key_file".to_string(), s("id_ed25519")),
         ("suite".to_string(), Value::String(i.suite.clone())),
     ]))
@@ -163,15 +213,20 @@ pub fn execute(c: &Config) -> Result<Value, String> {
     if dir.join("disk.raw").exists() {
         return Ok(outputs(&dir, &i, &id));
     }
-    std::fs::create_dir_all(&base).map_err(|e| format!("kiln-debian-base: creating {}: {e}", base.display()))?;
+    std::fs::create_dir_all(&base)
+        .map_err(|e| format!("kiln-debian-base: creating {}: {e}", base.display()))?;
     // One builder per key at a time: parallel builds (or kilns) wait for it
     // and then share the result. The lock dies with its holder.
-    let lock = std::fs::File::create(base.join(format!("{id}.lock"))).map_err(|e| format!("kiln-debian-base: {e}"))?;
+    let lock = std::fs::File::create(base.join(format!("{id}.lock")))
+        .map_err(|e| format!("kiln-debian-base: {e}"))?;
     {
         use std::os::fd::AsRawFd;
         // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(format!("kiln-debian-base: locking the cache: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "kiln-debian-base: locking the cache: {}",
+                std::io::Error::last_os_error()
+            ));
         }
     }
     if dir.join("disk.raw").exists() {
@@ -196,10 +251,15 @@ pub fn execute(c: &Config) -> Result<Value, String> {
 
 /// Half-built caches of processes that are gone.
 fn remove_stale(base: &Path) {
-    let Ok(rd) = std::fs::read_dir(base) else { return };
+    let Ok(rd) = std::fs::read_dir(base) else {
+        return;
+    };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        if let Some(pid) = name.rsplit_once(".tmp-").and_then(|(_, p)| p.parse::<i32>().ok()) {
+        if let Some(pid) = name
+            .rsplit_once(".tmp-")
+            .and_then(|(_, p)| p.parse::<i32>().ok())
+        {
             // SAFETY: kill with signal 0 only checks that the process exists.
             if unsafe { libc::kill(pid, 0) } != 0 {
                 let _ = std::fs::remove_dir_all(e.path());
@@ -212,7 +272,14 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     let name = cmd.get_program().to_string_lossy().to_string();
     let out = cmd.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            format!("{name} is not installed (Debian package {})", if name == "mmdebstrap" { "mmdebstrap" } else { "e2fsprogs" })
+            format!(
+                "{name} is not installed (Debian package {})",
+                if name == "mmdebstrap" {
+                    "mmdebstrap"
+                } else {
+                    "e2fsprogs"
+                }
+            )
         } else {
             format!("{name}: {e}")
         }
@@ -220,7 +287,11 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(15).collect();
-        return Err(format!("{name} failed ({}):\n{}", out.status, tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+        return Err(format!(
+            "{name} failed ({}):\n{}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
     }
     Ok(())
 }
@@ -233,9 +304,14 @@ fn build(i: &Inputs, tmp: &Path) -> Result<(), String> {
     eprintln!("==> kiln-debian-base: building a minimal Debian {} system from the archive (once; cached in {})", i.suite, tmp.parent().map(|p| p.display().to_string()).unwrap_or_default());
     let root = tmp.join("root");
     std::fs::create_dir_all(tmp).map_err(|e| e.to_string())?;
-    let key = russh::keys::PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::random(&mut rand_core::OsRng));
-    let private = key.to_openssh(russh::keys::ssh_key::LineEnding::LF).map_err(|e| e.to_string())?;
-    crate::util::fs::write_private(&tmp.join("id_ed25519"), private.as_bytes()).map_err(|e| e.to_string())?;
+    let key = russh::keys::PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::random(
+        &mut rand_core::OsRng,
+    ));
+    let private = key
+        .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+        .map_err(|e| e.to_string())?;
+    crate::util::fs::write_private(&tmp.join("id_ed25519"), private.as_bytes())
+        .map_err(|e| e.to_string())?;
     let public = key.public_key().to_openssh().map_err(|e| e.to_string())?;
     std::fs::write(tmp.join("id_ed25519.pub"), format!("{public}\n")).map_err(|e| e.to_string())?;
 
@@ -279,18 +355,32 @@ rm -f "$R"/etc/ssh/ssh_host_*
     let mut skips = Vec::new();
     if !i.cached.is_empty() {
         // Kept in the image's apt cache, so the guest installs them with no network.
-        hook.push_str(&format!("chroot \"$R\" apt-get clean\nchroot \"$R\" apt-get install -q --download-only -y {}\n", i.cached.iter().map(|p| sh_quote(p)).collect::<Vec<_>>().join(" ")));
+        hook.push_str(&format!(
+            "chroot \"$R\" apt-get clean\nchroot \"$R\" apt-get install -q --download-only -y {}\n",
+            i.cached
+                .iter()
+                .map(|p| sh_quote(p))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
         skips.push("--skip=cleanup/apt/cache");
         skips.push("--skip=cleanup/apt/lists");
     }
     let hook_file = tmp.join("customize.sh");
     std::fs::write(&hook_file, hook).map_err(|e| e.to_string())?;
 
-    let include: Vec<&str> = BASE_PACKAGES.iter().copied().chain(i.packages.iter().map(String::as_str)).collect();
+    let include: Vec<&str> = BASE_PACKAGES
+        .iter()
+        .copied()
+        .chain(i.packages.iter().map(String::as_str))
+        .collect();
     let mut mm = Command::new("mmdebstrap");
     mm.args(["--variant=minbase", "--mode=root", "--quiet"])
         .arg(format!("--include={}", include.join(",")))
-        .arg(format!("--customize-hook=sh {} \"$1\"", sh_quote(&hook_file.display().to_string())))
+        .arg(format!(
+            "--customize-hook=sh {} \"$1\"",
+            sh_quote(&hook_file.display().to_string())
+        ))
         .args(&skips)
         .arg(&i.suite)
         .arg(&root);
@@ -301,20 +391,34 @@ rm -f "$R"/etc/ssh/ssh_host_*
 
     let boot = root.join("boot");
     let pick = |prefix: &str| -> Result<PathBuf, String> {
-        let mut found: Vec<PathBuf> =
-            std::fs::read_dir(&boot).map_err(|e| e.to_string())?.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))).collect();
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&boot)
+            .map_err(|e| e.to_string())?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            })
+            .collect();
         found.sort();
-        found.pop().ok_or(format!("no {prefix}* in the image's /boot"))
+        found
+            .pop()
+            .ok_or(format!("no {prefix}* in the image's /boot"))
     };
     std::fs::copy(pick("vmlinuz-")?, tmp.join("vmlinuz")).map_err(|e| e.to_string())?;
     std::fs::copy(pick("initrd.img-")?, tmp.join("initrd.img")).map_err(|e| e.to_string())?;
     let disk = tmp.join("disk.raw");
-    run(Command::new("mkfs.ext4").args(["-q", "-F", "-L", "kiln-root", "-d"]).arg(&root).arg(&disk).arg(&i.size))?;
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "kiln-root", "-d"])
+        .arg(&root)
+        .arg(&disk)
+        .arg(&i.size))?;
     std::fs::remove_dir_all(&root).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(&hook_file);
     let mut h = sha2::Sha256::new();
     let mut f = std::fs::File::open(&disk).map_err(|e| e.to_string())?;
     std::io::copy(&mut f, &mut h).map_err(|e| e.to_string())?;
-    std::fs::write(tmp.join("disk.raw.sha256"), hex::encode(h.finalize())).map_err(|e| e.to_string())?;
+    std::fs::write(tmp.join("disk.raw.sha256"), hex::encode(h.finalize()))
+        .map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -7,12 +7,19 @@ use crate::plugin::{get_str, get_string_map, Field, Kind};
 use crate::value::{Attrs, Value};
 use std::time::Duration;
 
-pub const FIELDS: &[Field] = &[Field("url", Kind::String), Field("request_headers", Kind::StringMap)];
+pub const FIELDS: &[Field] = &[
+    Field("url", Kind::String),
+    Field("request_headers", Kind::StringMap),
+];
 
 pub fn validate(c: &Config) -> Vec<String> {
     match get_str(c, "url").filter(|u| !u.is_empty()) {
         None => vec!["the `url` must be specified".into()],
-        Some(u) if !(u.starts_with("http://") || u.starts_with("https://") || u.contains(crate::plugin::UNKNOWN)) => {
+        Some(u)
+            if !(u.starts_with("http://")
+                || u.starts_with("https://")
+                || u.contains(crate::plugin::UNKNOWN)) =>
+        {
             vec![format!("url {u:?} must be an http:// or https:// URL")]
         }
         Some(_) => Vec::new(),
@@ -21,22 +28,41 @@ pub fn validate(c: &Config) -> Vec<String> {
 
 /// Whether a Content-Type is text Packer hands on without a warning.
 fn is_text(content_type: &str) -> bool {
-    let t = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    t.starts_with("text/") || t == "application/json" || t.ends_with("+json") || t == "application/xml" || t.ends_with("+xml") || t == "application/x-yaml" || t == "application/yaml"
+    let t = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    t.starts_with("text/")
+        || t == "application/json"
+        || t.ends_with("+json")
+        || t == "application/xml"
+        || t.ends_with("+xml")
+        || t == "application/x-yaml"
+        || t == "application/yaml"
 }
 
 pub fn execute(c: &Config) -> Result<Value, String> {
     let url = get_str(c, "url").unwrap_or_default();
     let headers = get_string_map(c, "request_headers");
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(60))).http_status_as_error(false).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .into();
     let mut req = agent.get(&url);
     for (k, v) in &headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let mut resp = req.call().map_err(|e| format!("HTTP request error: {url}: {e}"))?;
+    let mut resp = req
+        .call()
+        .map_err(|e| format!("HTTP request error: {url}: {e}"))?;
     let status = resp.status().as_u16();
     if status != 200 {
-        return Err(format!("HTTP request error. Response code: {status} ({url})"));
+        return Err(format!(
+            "HTTP request error. Response code: {status} ({url})"
+        ));
     }
     let mut response_headers = Attrs::new();
     for (name, value) in resp.headers() {
@@ -53,14 +79,31 @@ pub fn execute(c: &Config) -> Result<Value, String> {
             }
         }
     }
-    let content_type = resp.headers().get("content-type").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).unwrap_or_default();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
     if !is_text(&content_type) {
         crate::ui::warn(&format!("data \"http\": Content-Type is not recognized as a text type, got {content_type:?} ({url}); if the content is binary data, it may not be handled properly"));
     }
-    let body = resp.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().map_err(|e| format!("HTTP request error: {url}: reading the body: {e}"))?;
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_string()
+        .map_err(|e| format!("HTTP request error: {url}: reading the body: {e}"))?;
     let mut out: Attrs = c.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     out.insert("url".into(), Value::String(url));
-    out.insert("request_headers".into(), Value::Map(headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect()));
+    out.insert(
+        "request_headers".into(),
+        Value::Map(
+            headers
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        ),
+    );
     out.insert("body".into(), Value::String(body));
     out.insert("response_headers".into(), Value::Map(response_headers));
     Ok(Value::Object(out))

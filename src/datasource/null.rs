@@ -16,5 +16,8 @@ pub fn validate(c: &Config) -> Vec<String> {
 
 pub fn execute(c: &Config) -> Result<Value, String> {
     let input = c.get("input").cloned().unwrap_or(Value::Null);
-    Ok(Value::Object(Attrs::from([("input".to_string(), input.clone()), ("output".to_string(), input)])))
+    Ok(Value::Object(Attrs::from([
+        ("input".to_string(), input.clone()),
+        ("output".to_string(), input),
+    ])))
 }

@@ -41,9 +41,16 @@ pub fn format_checked(src: &[u8]) -> Result<Vec<u8>, SyntaxError> {
     // Large input: check and format side by side (both only read the tokens).
     let (checked, out) = std::thread::scope(|s| {
         // The checker recurses (bounded by its nesting limit): give it room.
-        let checker = std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, || check_tokens(src, &tokens));
+        let checker = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(s, || check_tokens(src, &tokens));
         let out = write(src, &tokens);
-        (checker.map_err(|_| ()).and_then(|h| h.join().map_err(|_| ())), out)
+        (
+            checker
+                .map_err(|_| ())
+                .and_then(|h| h.join().map_err(|_| ())),
+            out,
+        )
     });
     match checked {
         Ok(r) => r.map(|_| out),
@@ -77,7 +84,13 @@ const NONE: u32 = u32::MAX;
 
 impl Line {
     fn new(s: usize, e: usize) -> Line {
-        Line { lead_s: s as u32, lead_e: e as u32, assign_s: NONE, assign_e: NONE, comment: NONE }
+        Line {
+            lead_s: s as u32,
+            lead_e: e as u32,
+            assign_s: NONE,
+            assign_e: NONE,
+            comment: NONE,
+        }
     }
     fn lead(&self) -> (usize, usize) {
         (self.lead_s as usize, self.lead_e as usize)
@@ -180,7 +193,10 @@ fn indent(tokens: &[Token], lines: &[Line], spaces: &mut [u32]) {
             }
         }
         if let Some((a, b)) = line.assign() {
-            net += tokens[a..b].iter().map(|t| t.kind.bracket_change()).sum::<i32>();
+            net += tokens[a..b]
+                .iter()
+                .map(|t| t.kind.bracket_change())
+                .sum::<i32>();
         }
         if net > 0 {
             spaces[s] = 2 * indents.len() as u32;
@@ -251,7 +267,9 @@ fn space_after(src: &[u8], subject: &Token, before: Option<&Token>, after: &Toke
     if s == Comma {
         return true;
     }
-    if matches!(s, QuotedLit | StringLit | OQuote | OHeredoc) || matches!(a, QuotedLit | StringLit | CQuote | CHeredoc) {
+    if matches!(s, QuotedLit | StringLit | OQuote | OHeredoc)
+        || matches!(a, QuotedLit | StringLit | CQuote | CHeredoc)
+    {
         return false;
     }
     if s == Ident && &src[subject.start()..subject.end()] == b"in" && before == Some(Ident) {
@@ -338,7 +356,12 @@ fn align(src: &[u8], tokens: &[Token], lines: &[Line], spaces: &mut [u32]) {
         close_assign(c, lines.len(), max, spaces);
     }
 
-    let width = |l: &Line, spaces: &[u32]| columns(src, tokens, spaces, l.lead().0, l.lead().1) + l.assign().map(|(a, b)| columns(src, tokens, spaces, a, b)).unwrap_or(0);
+    let width = |l: &Line, spaces: &[u32]| {
+        columns(src, tokens, spaces, l.lead().0, l.lead().1)
+            + l.assign()
+                .map(|(a, b)| columns(src, tokens, spaces, a, b))
+                .unwrap_or(0)
+    };
     let close_comment = |from: usize, to: usize, max: usize, spaces: &mut [u32]| {
         for l in &lines[from..to] {
             let w = width(l, spaces);

@@ -66,18 +66,26 @@ fn name_range(p: &ObjectProp) -> Range<usize> {
 
 pub fn to_hcl(name: &str, text: &str) -> Result<File, Diag> {
     let src = SourceFile::new(name, text);
-    let invalid = |detail: String, off: usize| Diag::error("Invalid JSON syntax").detail(detail).at(&src, Some(off..(off + 1).min(text.len()).max(off)));
+    let invalid = |detail: String, off: usize| {
+        Diag::error("Invalid JSON syntax")
+            .detail(detail)
+            .at(&src, Some(off..(off + 1).min(text.len()).max(off)))
+    };
     // serde_json decides what is JSON (strictly, with its messages); the
     // lenient AST parser then only adds where each piece is.
     if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
         return Err(invalid(e.to_string(), src.offset_of(e.line(), e.column())));
     }
-    let ast = jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()).map_err(|e| {
-        let r = e.range();
-        invalid(e.kind().to_string(), r.start)
-    })?;
+    let ast = jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()).map_err(
+        |e| {
+            let r = e.range();
+            invalid(e.kind().to_string(), r.start)
+        },
+    )?;
     let Some(J::Object(top)) = &ast.value else {
-        return Err(Diag::error("Invalid JSON template").detail("the root of a .pkr.json file must be an object").at(&src, Some(0..1.min(text.len()))));
+        return Err(Diag::error("Invalid JSON template")
+            .detail("the root of a .pkr.json file must be an object")
+            .at(&src, Some(0..1.min(text.len()))));
     };
     let mut out = Out::default();
     let is_vars = name.ends_with(".pkrvars.json");
@@ -96,7 +104,12 @@ pub fn to_hcl(name: &str, text: &str) -> Result<File, Diag> {
 }
 
 fn ident(k: &str) -> String {
-    let ok = !k.is_empty() && k.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_') && k.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    let ok = !k.is_empty()
+        && k.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && k.chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
     if ok {
         k.to_string()
     } else {
@@ -109,11 +122,14 @@ fn emit_item(out: &mut Out, p: &ObjectProp, top: bool) {
     match block_labels(k, top) {
         Some(n) => emit_blocks(out, k, name_range(p), &p.value, n, &mut Vec::new()),
         None => {
-            out.span(range(&p.value).start.min(name_range(p).start)..range(&p.value).end, |out| {
-                out.mapped(&ident(k), name_range(p));
-                out.push(" = ");
-                expr(out, &p.value);
-            });
+            out.span(
+                range(&p.value).start.min(name_range(p).start)..range(&p.value).end,
+                |out| {
+                    out.mapped(&ident(k), name_range(p));
+                    out.push(" = ");
+                    expr(out, &p.value);
+                },
+            );
             out.push("\n");
         }
     }
@@ -121,7 +137,14 @@ fn emit_item(out: &mut Out, p: &ObjectProp, top: bool) {
 
 /// A block `kind` (its key at `at`) with `labels_left` labels still to come
 /// from nested object keys.
-fn emit_blocks(out: &mut Out, kind: &str, at: Range<usize>, v: &J, labels_left: usize, labels: &mut Vec<(String, Range<usize>)>) {
+fn emit_blocks(
+    out: &mut Out,
+    kind: &str,
+    at: Range<usize>,
+    v: &J,
+    labels_left: usize,
+    labels: &mut Vec<(String, Range<usize>)>,
+) {
     if labels_left > 0 {
         // `"provisioner": [ { "shell": {...} }, ... ]` keeps order in JSON.
         if let J::Array(a) = v {
@@ -148,7 +171,10 @@ fn emit_blocks(out: &mut Out, kind: &str, at: Range<usize>, v: &J, labels_left: 
         J::Object(o) => {
             // The header points at the innermost label's key (or the
             // block's own key), the body at the object.
-            let head = labels.last().map(|l| l.1.clone()).unwrap_or_else(|| at.clone());
+            let head = labels
+                .last()
+                .map(|l| l.1.clone())
+                .unwrap_or_else(|| at.clone());
             out.span(range(v), |out| {
                 out.span(head.clone(), |out| {
                     out.mapped(kind, at.clone());
@@ -167,7 +193,14 @@ fn emit_blocks(out: &mut Out, kind: &str, at: Range<usize>, v: &J, labels_left: 
                     if let (true, J::StringLit(t)) = (kind == "variable" && k == "type", &p.value) {
                         out.mapped("type", name_range(p));
                         out.push(" = ");
-                        out.mapped(&t.value, range(&p.value).start + 1..range(&p.value).end.saturating_sub(1).max(range(&p.value).start + 1));
+                        out.mapped(
+                            &t.value,
+                            range(&p.value).start + 1
+                                ..range(&p.value)
+                                    .end
+                                    .saturating_sub(1)
+                                    .max(range(&p.value).start + 1),
+                        );
                         out.push("\n");
                         continue;
                     }
@@ -302,8 +335,14 @@ mod tests {
 
     #[test]
     fn template_sequences_are_copied_and_literals_escaped() {
-        assert_eq!(template_string(r#"a "b" ${upper("x")} %{ if true }"y"%{ endif } $${z}"#), r#""a \"b\" ${upper("x")} %{ if true }\"y\"%{ endif } $${z}""#);
-        assert_eq!(template_string(r#"${format("%s}", "{")}\"#), r#""${format("%s}", "{")}\\""#);
+        assert_eq!(
+            template_string(r#"a "b" ${upper("x")} %{ if true }"y"%{ endif } $${z}"#),
+            r#""a \"b\" ${upper("x")} %{ if true }\"y\"%{ endif } $${z}""#
+        );
+        assert_eq!(
+            template_string(r#"${format("%s}", "{")}\"#),
+            r#""${format("%s}", "{")}\\""#
+        );
         assert_eq!(template_string("${unclosed(\"x\""), r#""${unclosed(\"x\"""#);
     }
 

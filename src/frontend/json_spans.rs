@@ -25,7 +25,8 @@ impl Spans {
     /// each piece is, and gives an empty index when it cannot.
     pub fn new(text: &str) -> Spans {
         let mut spans = Spans::default();
-        if let Ok(ast) = jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()) {
+        if let Ok(ast) = jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default())
+        {
             if let Some(v) = &ast.value {
                 spans.walk(String::new(), None, v);
             }
@@ -39,7 +40,11 @@ impl Spans {
             J::Object(o) => {
                 for p in &o.properties {
                     let k = p.name.range();
-                    self.walk(format!("{ptr}/{}", segment(p.name.as_str())), Some(k.start..k.end), &p.value);
+                    self.walk(
+                        format!("{ptr}/{}", segment(p.name.as_str())),
+                        Some(k.start..k.end),
+                        &p.value,
+                    );
                 }
             }
             J::Array(a) => {
@@ -55,7 +60,9 @@ impl Spans {
 
     /// The key at `ptr` (its value's range for an array element).
     pub fn key(&self, ptr: &str) -> Option<Range<usize>> {
-        self.map.get(ptr).map(|(k, v)| k.clone().unwrap_or_else(|| v.clone()))
+        self.map
+            .get(ptr)
+            .map(|(k, v)| k.clone().unwrap_or_else(|| v.clone()))
     }
 
     /// The value at `ptr`.
@@ -76,8 +83,14 @@ mod tests {
         let second = s.key("/builders/1/ssh_port").expect("second");
         assert_ne!(first, second);
         assert_eq!(&text[second.clone()], "\"ssh_port\"");
-        assert_eq!(&text[s.value("/builders/1/ssh_port").expect("value")], "[2]");
-        assert_eq!(&text[s.key("/builders/1").expect("element")], "{\"ssh_port\": [2]}");
+        assert_eq!(
+            &text[s.value("/builders/1/ssh_port").expect("value")],
+            "[2]"
+        );
+        assert_eq!(
+            &text[s.key("/builders/1").expect("element")],
+            "{\"ssh_port\": [2]}"
+        );
         assert_eq!(&text[s.key("/a~1b/~0").expect("escaped")], "\"~\"");
         assert!(Spans::new("{,").key("").is_none());
     }

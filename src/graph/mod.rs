@@ -119,17 +119,26 @@ impl Graph {
     /// patterns match the full build name).
     pub fn select(&mut self, only: &[String], except: &[String]) -> Result<(), String> {
         let compile = |pats: &[String]| -> Result<Vec<globset::GlobMatcher>, String> {
-            pats.iter().map(|p| globset::Glob::new(p).map(|g| g.compile_matcher()).map_err(|e| format!("invalid pattern {p:?}: {e}"))).collect()
+            pats.iter()
+                .map(|p| {
+                    globset::Glob::new(p)
+                        .map(|g| g.compile_matcher())
+                        .map_err(|e| format!("invalid pattern {p:?}: {e}"))
+                })
+                .collect()
         };
         let only_m = compile(only)?;
         let except_m = compile(except)?;
         self.builds.retain(|b| {
             let names = [b.name.as_str(), b.source_ref_str()];
-            let hit = |ms: &[globset::GlobMatcher]| ms.iter().any(|m| names.iter().any(|n| m.is_match(n)));
+            let hit = |ms: &[globset::GlobMatcher]| {
+                ms.iter().any(|m| names.iter().any(|n| m.is_match(n)))
+            };
             (only_m.is_empty() || hit(&only_m)) && !hit(&except_m)
         });
         let kept: Vec<String> = self.builds.iter().map(|b| b.name.clone()).collect();
-        self.edges.retain(|e| kept.contains(&e.to) || !e.to.starts_with("build:"));
+        self.edges
+            .retain(|e| kept.contains(&e.to) || !e.to.starts_with("build:"));
         Ok(())
     }
 }
@@ -138,7 +147,10 @@ impl BuildNode {
     fn source_ref_str(&self) -> &str {
         // The full name without the build prefix.
         match &self.build_name {
-            Some(b) => self.name.strip_prefix(&format!("{b}.")).unwrap_or(&self.name),
+            Some(b) => self
+                .name
+                .strip_prefix(&format!("{b}."))
+                .unwrap_or(&self.name),
             None => &self.name,
         }
     }

@@ -25,7 +25,8 @@ pub mod opt_duration {
 
 /// The graph as JSON, with sensitive strings masked.
 pub fn to_json(g: &Graph) -> String {
-    let mut s = serde_json::to_string_pretty(g).unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
+    let mut s = serde_json::to_string_pretty(g)
+        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
     for secret in &g.sensitive {
         if !secret.is_empty() {
             let esc = serde_json::to_string(secret).unwrap_or_default();
@@ -49,12 +50,24 @@ pub fn to_dot(g: &Graph) -> String {
     }
     for b in &g.builds {
         let bid = format!("build:{}", b.name);
-        out.push_str(&format!("  subgraph {} {{\n    label={};\n", dot_id(&format!("cluster_{}", b.name)), dot_id(&b.name)));
-        out.push_str(&format!("    {} [label={}];\n", dot_id(&bid), dot_id(&format!("source {}", b.source_ref()))));
+        out.push_str(&format!(
+            "  subgraph {} {{\n    label={};\n",
+            dot_id(&format!("cluster_{}", b.name)),
+            dot_id(&b.name)
+        ));
+        out.push_str(&format!(
+            "    {} [label={}];\n",
+            dot_id(&bid),
+            dot_id(&format!("source {}", b.source_ref()))
+        ));
         let mut prev = bid.clone();
         for (i, p) in b.provisioners.iter().enumerate() {
             let id = format!("{}:provisioner:{}", b.name, i);
-            out.push_str(&format!("    {} [label={}];\n", dot_id(&id), dot_id(&format!("provisioner {}", p.kind))));
+            out.push_str(&format!(
+                "    {} [label={}];\n",
+                dot_id(&id),
+                dot_id(&format!("provisioner {}", p.kind))
+            ));
             out.push_str(&format!("    {} -> {};\n", dot_id(&prev), dot_id(&id)));
             prev = id;
         }
@@ -62,7 +75,11 @@ pub fn to_dot(g: &Graph) -> String {
             let mut cprev = prev.clone();
             for (i, p) in chain.iter().enumerate() {
                 let id = format!("{}:post-processor:{}:{}", b.name, ci, i);
-                out.push_str(&format!("    {} [label={}];\n", dot_id(&id), dot_id(&format!("post-processor {}", p.kind))));
+                out.push_str(&format!(
+                    "    {} [label={}];\n",
+                    dot_id(&id),
+                    dot_id(&format!("post-processor {}", p.kind))
+                ));
                 out.push_str(&format!("    {} -> {};\n", dot_id(&cprev), dot_id(&id)));
                 cprev = id;
             }

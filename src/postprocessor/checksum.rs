@@ -11,13 +11,26 @@ use sha2::Digest;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-pub const FIELDS: &[Field] = &[Field("checksum_types", Kind::Strings), Field("output", Kind::String), Field("keep_input_artifact", Kind::Bool)];
+pub const FIELDS: &[Field] = &[
+    Field("checksum_types", Kind::Strings),
+    Field("output", Kind::String),
+    Field("keep_input_artifact", Kind::Bool),
+];
 
 const TYPES: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
 const DEFAULT_OUTPUT: &str = "packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum";
 
 pub fn validate(c: &Config) -> Vec<String> {
-    get_strings(c, "checksum_types").iter().filter(|t| !TYPES.contains(&t.as_str())).map(|t| format!("Unrecognized checksum type: {t} (one of {})", TYPES.join(", "))).collect()
+    get_strings(c, "checksum_types")
+        .iter()
+        .filter(|t| !TYPES.contains(&t.as_str()))
+        .map(|t| {
+            format!(
+                "Unrecognized checksum type: {t} (one of {})",
+                TYPES.join(", ")
+            )
+        })
+        .collect()
 }
 
 pub struct Checksum {
@@ -35,7 +48,12 @@ impl Checksum {
         if types.is_empty() {
             types.push("md5".into());
         }
-        Ok(Checksum { types, output: get_str(c, "output").filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_OUTPUT.into()) })
+        Ok(Checksum {
+            types,
+            output: get_str(c, "output")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEFAULT_OUTPUT.into()),
+        })
     }
 }
 
@@ -84,21 +102,36 @@ fn hash_file(path: &Path, types: &[String]) -> std::io::Result<Vec<Vec<u8>>> {
 
 #[async_trait]
 impl PostProcessor for Checksum {
-    async fn process(&self, ctx: &BuildContext, input: Artifact) -> Result<(Artifact, bool), BuildError> {
+    async fn process(
+        &self,
+        ctx: &BuildContext,
+        input: Artifact,
+    ) -> Result<(Artifact, bool), BuildError> {
         let generated = ctx.generated();
         let mut outputs: Vec<PathBuf> = Vec::new();
         let mut paths = Vec::new();
         for t in &self.types {
-            let fields = [("BuildName", ctx.build_name.as_str()), ("BuilderType", ctx.builder_type.as_str()), ("ChecksumType", t.as_str())];
-            paths.push(PathBuf::from(render_fields(&self.output, &fields, &generated).map_err(|e| format!("checksum output: {e}"))?));
+            let fields = [
+                ("BuildName", ctx.build_name.as_str()),
+                ("BuilderType", ctx.builder_type.as_str()),
+                ("ChecksumType", t.as_str()),
+            ];
+            paths.push(PathBuf::from(
+                render_fields(&self.output, &fields, &generated)
+                    .map_err(|e| format!("checksum output: {e}"))?,
+            ));
         }
         let files = input.files.clone();
         let types = self.types.clone();
         let lines = tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
             let mut per_type = vec![String::new(); types.len()];
             for f in &files {
-                let sums = hash_file(f, &types).map_err(|e| format!("checksum of {}: {e}", f.display()))?;
-                let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                let sums = hash_file(f, &types)
+                    .map_err(|e| format!("checksum of {}: {e}", f.display()))?;
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
                 for (i, s) in sums.iter().enumerate() {
                     per_type[i].push_str(&format!("{}\t{name}\n", hex::encode(s)));
                 }
@@ -109,16 +142,39 @@ impl PostProcessor for Checksum {
         .map_err(|e| format!("checksum: {e}"))??;
         for (path, text) in paths.iter().zip(lines) {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
-            f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| format!("writing {}: {e}", path.display()))?;
-            ctx.ui.message(&format!("Checksum written to {}", path.display()));
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("opening {}: {e}", path.display()))?;
+            f.write_all(text.as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            ctx.ui
+                .message(&format!("Checksum written to {}", path.display()));
             if !outputs.contains(path) {
                 outputs.push(path.clone());
             }
         }
-        let description = format!("Created artifact from files: {}", outputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
-        Ok((Artifact { builder_type: "packer.post-processor.checksum".into(), id: String::new(), files: outputs, description }, true))
+        let description = format!(
+            "Created artifact from files: {}",
+            outputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok((
+            Artifact {
+                builder_type: "packer.post-processor.checksum".into(),
+                id: String::new(),
+                files: outputs,
+                description,
+            },
+            true,
+        ))
     }
 }

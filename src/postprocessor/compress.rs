@@ -14,7 +14,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub const FIELDS: &[Field] = &[Field("output", Kind::String), Field("format", Kind::String), Field("compression_level", Kind::Number), Field("keep_input_artifact", Kind::Bool)];
+pub const FIELDS: &[Field] = &[
+    Field("output", Kind::String),
+    Field("format", Kind::String),
+    Field("compression_level", Kind::Number),
+    Field("keep_input_artifact", Kind::Bool),
+];
 
 const DEFAULT_OUTPUT: &str = "packer_{{.BuildName}}_{{.BuilderType}}.tar.gz";
 
@@ -31,7 +36,11 @@ enum Codec {
 /// (packs several files into a tar first, codec)
 fn format_of(name: &str) -> Result<(bool, Codec), String> {
     let n = name.to_ascii_lowercase();
-    let (tar, rest) = if let Some(stem) = n.strip_suffix(".tgz") { (true, format!("{stem}.gz")) } else { (n.contains(".tar"), n.clone()) };
+    let (tar, rest) = if let Some(stem) = n.strip_suffix(".tgz") {
+        (true, format!("{stem}.gz"))
+    } else {
+        (n.contains(".tar"), n.clone())
+    };
     let codec = if rest.ends_with(".zip") {
         Codec::Zip
     } else if rest.ends_with(".gz") {
@@ -59,7 +68,9 @@ pub fn validate(c: &Config) -> Vec<String> {
     }
     if let Some(l) = get_i64(c, "compression_level") {
         if !(-1..=9).contains(&l) {
-            errs.push(format!("compression_level {l}: must be between -1 (default) and 9"));
+            errs.push(format!(
+                "compression_level {l}: must be between -1 (default) and 9"
+            ));
         }
     }
     errs
@@ -81,7 +92,13 @@ impl Compress {
             None | Some(-1) => 6,
             Some(l) => l as u32,
         };
-        Ok(Compress { output: get_str(c, "output").filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_OUTPUT.into()), level, keep: get_bool(c, "keep_input_artifact").unwrap_or(false) })
+        Ok(Compress {
+            output: get_str(c, "output")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEFAULT_OUTPUT.into()),
+            level,
+            keep: get_bool(c, "keep_input_artifact").unwrap_or(false),
+        })
     }
 }
 
@@ -95,7 +112,10 @@ struct Cancellable<W> {
 impl<W: Write> Write for Cancellable<W> {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         if self.cancel.load(Ordering::Relaxed) {
-            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "cancelled",
+            ));
         }
         self.inner.write(b)
     }
@@ -113,16 +133,22 @@ struct Bgzf<W: Write> {
 }
 
 const BGZF_BLOCK: usize = 0xff00;
-const BGZF_EOF: [u8; 28] = [0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, 0x42, 0x43, 2, 0, 0x1b, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+const BGZF_EOF: [u8; 28] = [
+    0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, 0x42, 0x43, 2, 0, 0x1b, 0, 3, 0, 0, 0, 0, 0, 0, 0,
+    0, 0,
+];
 
 impl<W: Write> Bgzf<W> {
     fn block(&mut self, data: &[u8]) -> std::io::Result<()> {
         let mut deflated = Vec::new();
-        let mut enc = flate2::write::DeflateEncoder::new(&mut deflated, flate2::Compression::new(self.level));
+        let mut enc =
+            flate2::write::DeflateEncoder::new(&mut deflated, flate2::Compression::new(self.level));
         enc.write_all(data)?;
         enc.finish()?;
         let bsize = 18 + deflated.len() + 8 - 1;
-        let mut h = vec![0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0];
+        let mut h = vec![
+            0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0,
+        ];
         h.extend_from_slice(&(bsize as u16).to_le_bytes());
         self.out.write_all(&h)?;
         self.out.write_all(&deflated)?;
@@ -162,12 +188,21 @@ fn copy_into(w: &mut dyn Write, path: &Path) -> std::io::Result<()> {
 }
 
 /// Write `files` to `w` (through `codec`); for tar, each under its file name.
-fn pack(w: Box<dyn Write>, files: &[PathBuf], tar: bool, codec: Codec, level: u32) -> std::io::Result<()> {
+fn pack(
+    w: Box<dyn Write>,
+    files: &[PathBuf],
+    tar: bool,
+    codec: Codec,
+    level: u32,
+) -> std::io::Result<()> {
     let body = |w: &mut dyn Write| -> std::io::Result<()> {
         if tar {
             let mut t = tar::Builder::new(w);
             for f in files {
-                let name = f.file_name().map(PathBuf::from).unwrap_or_else(|| f.clone());
+                let name = f
+                    .file_name()
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| f.clone());
                 t.append_path_with_name(f, name)?;
             }
             t.into_inner()?.flush()
@@ -186,7 +221,11 @@ fn pack(w: Box<dyn Write>, files: &[PathBuf], tar: bool, codec: Codec, level: u3
             e.finish()?.flush()
         }
         Codec::Bgzf => {
-            let mut e = Bgzf { out: w, buf: Vec::new(), level };
+            let mut e = Bgzf {
+                out: w,
+                buf: Vec::new(),
+                level,
+            };
             body(&mut e)?;
             e.finish()?.flush()
         }
@@ -206,9 +245,15 @@ fn pack(w: Box<dyn Write>, files: &[PathBuf], tar: bool, codec: Codec, level: u3
 
 fn pack_zip(out: std::fs::File, files: &[PathBuf], level: u32) -> std::io::Result<()> {
     let mut z = zip::ZipWriter::new(out);
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).compression_level(Some(level as i64)).large_file(true);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(level as i64))
+        .large_file(true);
     for f in files {
-        let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         z.start_file(name, opts).map_err(std::io::Error::other)?;
         let mut src = std::fs::File::open(f)?;
         let mut buf = vec![0u8; 1 << 20];
@@ -225,23 +270,46 @@ fn pack_zip(out: std::fs::File, files: &[PathBuf], level: u32) -> std::io::Resul
 
 #[async_trait]
 impl PostProcessor for Compress {
-    async fn process(&self, ctx: &BuildContext, input: Artifact) -> Result<(Artifact, bool), BuildError> {
+    async fn process(
+        &self,
+        ctx: &BuildContext,
+        input: Artifact,
+    ) -> Result<(Artifact, bool), BuildError> {
         let generated = ctx.generated();
-        let fields = [("BuildName", ctx.build_name.as_str()), ("BuilderType", ctx.builder_type.as_str())];
-        let output = PathBuf::from(render_fields(&self.output, &fields, &generated).map_err(|e| format!("compress output: {e}"))?);
+        let fields = [
+            ("BuildName", ctx.build_name.as_str()),
+            ("BuilderType", ctx.builder_type.as_str()),
+        ];
+        let output = PathBuf::from(
+            render_fields(&self.output, &fields, &generated)
+                .map_err(|e| format!("compress output: {e}"))?,
+        );
         let (tar, codec) = format_of(&output.to_string_lossy()).map_err(BuildError::Failed)?;
         if input.files.is_empty() {
-            return Err(BuildError::Failed("compress: the artifact has no files to compress".into()));
+            return Err(BuildError::Failed(
+                "compress: the artifact has no files to compress".into(),
+            ));
         }
         if !tar && codec != Codec::Zip && input.files.len() > 1 {
             return Err(BuildError::Failed(format!("compress: {} files cannot go into {} (one stream holds one file); use a .tar.* output", input.files.len(), output.display())));
         }
-        ctx.ui.say(&format!("Compressing {} file(s) into {} ...", input.files.len(), output.display()));
+        ctx.ui.say(&format!(
+            "Compressing {} file(s) into {} ...",
+            input.files.len(),
+            output.display()
+        ));
         if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
-        let dir = output.parent().filter(|d| !d.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        let tmp = tempfile::Builder::new().prefix(".kiln-compress-").tempfile_in(&dir).map_err(|e| format!("creating a temporary file in {}: {e}", dir.display()))?;
+        let dir = output
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".kiln-compress-")
+            .tempfile_in(&dir)
+            .map_err(|e| format!("creating a temporary file in {}: {e}", dir.display()))?;
         let cancel = Arc::new(AtomicBool::new(false));
         let (files, level, flag) = (input.files.clone(), self.level, cancel.clone());
         let file = tmp.reopen().map_err(|e| e.to_string())?;
@@ -249,7 +317,10 @@ impl PostProcessor for Compress {
             if codec == Codec::Zip {
                 return pack_zip(file, &files, level);
             }
-            let w = Cancellable { inner: std::io::BufWriter::with_capacity(1 << 20, file.try_clone()?), cancel: flag };
+            let w = Cancellable {
+                inner: std::io::BufWriter::with_capacity(1 << 20, file.try_clone()?),
+                cancel: flag,
+            };
             pack(Box::new(w), &files, tar, codec, level)?;
             file.sync_all()
         });
@@ -262,8 +333,17 @@ impl PostProcessor for Compress {
         };
         // On error the temporary file is dropped (removed); no half archive.
         r?;
-        tmp.persist(&output).map_err(|e| format!("writing {}: {}", output.display(), e.error))?;
+        tmp.persist(&output)
+            .map_err(|e| format!("writing {}: {}", output.display(), e.error))?;
         let description = format!("compressed artifacts in: {}", output.display());
-        Ok((Artifact { builder_type: "packer.post-processor.compress".into(), id: output.display().to_string(), files: vec![output], description }, self.keep))
+        Ok((
+            Artifact {
+                builder_type: "packer.post-processor.compress".into(),
+                id: output.display().to_string(),
+                files: vec![output],
+                description,
+            },
+            self.keep,
+        ))
     }
 }

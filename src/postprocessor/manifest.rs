@@ -9,7 +9,12 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub const FIELDS: &[Field] = &[Field("output", Kind::String), Field("strip_path", Kind::Bool), Field("strip_time", Kind::Bool), Field("custom_data", Kind::StringMap)];
+pub const FIELDS: &[Field] = &[
+    Field("output", Kind::String),
+    Field("strip_path", Kind::Bool),
+    Field("strip_time", Kind::Bool),
+    Field("custom_data", Kind::StringMap),
+];
 
 /// Builds of one run write one manifest; serialise them.
 static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -55,10 +60,16 @@ impl Manifest {
     pub fn new(c: &Config) -> Manifest {
         let custom = crate::plugin::get_string_map(c, "custom_data");
         Manifest {
-            output: PathBuf::from(get_str(c, "output").unwrap_or_else(|| "packer-manifest.json".into())),
+            output: PathBuf::from(
+                get_str(c, "output").unwrap_or_else(|| "packer-manifest.json".into()),
+            ),
             strip_path: get_bool(c, "strip_path").unwrap_or(false),
             strip_time: get_bool(c, "strip_time").unwrap_or(false),
-            custom_data: if c.contains_key("custom_data") { Some(custom.into_iter().collect()) } else { None },
+            custom_data: if c.contains_key("custom_data") {
+                Some(custom.into_iter().collect())
+            } else {
+                None
+            },
         }
     }
 }
@@ -66,12 +77,18 @@ impl Manifest {
 /// JSON as Go's `json.MarshalIndent(v, "", "  ")` writes it.
 pub fn go_json_pretty<T: Serialize>(v: &T) -> Result<String, String> {
     let s = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
-    Ok(s.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026"))
+    Ok(s.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026"))
 }
 
 #[async_trait]
 impl PostProcessor for Manifest {
-    async fn process(&self, ctx: &BuildContext, input: Artifact) -> Result<(Artifact, bool), BuildError> {
+    async fn process(
+        &self,
+        ctx: &BuildContext,
+        input: Artifact,
+    ) -> Result<(Artifact, bool), BuildError> {
         let files = if input.files.is_empty() {
             None
         } else {
@@ -81,7 +98,13 @@ impl PostProcessor for Manifest {
                     .iter()
                     .map(|f| {
                         let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
-                        let name = if self.strip_path { f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default() } else { f.display().to_string() };
+                        let name = if self.strip_path {
+                            f.file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_default()
+                        } else {
+                            f.display().to_string()
+                        };
                         FileEntry { name, size }
                     })
                     .collect(),
@@ -90,7 +113,11 @@ impl PostProcessor for Manifest {
         let entry = BuildEntry {
             name: ctx.build_name.clone(),
             builder_type: input.builder_type.clone(),
-            build_time: if self.strip_time { 0 } else { chrono::Utc::now().timestamp() },
+            build_time: if self.strip_time {
+                0
+            } else {
+                chrono::Utc::now().timestamp()
+            },
             files,
             artifact_id: input.id.clone(),
             packer_run_uuid: ctx.run_uuid.clone(),
@@ -98,13 +125,20 @@ impl PostProcessor for Manifest {
         };
         let _guard = LOCK.lock().await;
         let mut m: ManifestFile = match std::fs::read(&self.output) {
-            Ok(bytes) if !bytes.is_empty() => serde_json::from_slice(&bytes).map_err(|e| format!("{} exists but is not a manifest Packer or kiln wrote: {e}", self.output.display()))?,
+            Ok(bytes) if !bytes.is_empty() => serde_json::from_slice(&bytes).map_err(|e| {
+                format!(
+                    "{} exists but is not a manifest Packer or kiln wrote: {e}",
+                    self.output.display()
+                )
+            })?,
             _ => ManifestFile::default(),
         };
-        m.builds.push(serde_json::to_value(&entry).map_err(|e| e.to_string())?);
+        m.builds
+            .push(serde_json::to_value(&entry).map_err(|e| e.to_string())?);
         m.last_run_uuid = ctx.run_uuid.clone();
         let text = ctx.ui.root().redact(&go_json_pretty(&m)?);
-        crate::util::fs::write_atomic(&self.output, text.as_bytes()).map_err(|e| format!("writing {}: {e}", self.output.display()))?;
+        crate::util::fs::write_atomic(&self.output, text.as_bytes())
+            .map_err(|e| format!("writing {}: {e}", self.output.display()))?;
         Ok((input, true))
     }
 }

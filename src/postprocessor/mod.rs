@@ -12,7 +12,11 @@ use async_trait::async_trait;
 #[async_trait]
 pub trait PostProcessor: Send + Sync {
     /// The new artifact and whether the input should be kept by default.
-    async fn process(&self, ctx: &BuildContext, input: Artifact) -> Result<(Artifact, bool), BuildError>;
+    async fn process(
+        &self,
+        ctx: &BuildContext,
+        input: Artifact,
+    ) -> Result<(Artifact, bool), BuildError>;
 }
 
 pub fn create(kind: &str, config: &Config) -> Result<Box<dyn PostProcessor>, String> {

@@ -16,7 +16,11 @@ impl ShellLocalPP {
 
 #[async_trait]
 impl PostProcessor for ShellLocalPP {
-    async fn process(&self, ctx: &BuildContext, input: Artifact) -> Result<(Artifact, bool), BuildError> {
+    async fn process(
+        &self,
+        ctx: &BuildContext,
+        input: Artifact,
+    ) -> Result<(Artifact, bool), BuildError> {
         self.0.run(ctx).await?;
         Ok((input, true))
     }

@@ -16,18 +16,28 @@ pub struct Breakpoint {
 
 impl Breakpoint {
     pub fn new(c: &Config) -> Breakpoint {
-        Breakpoint { disable: get_bool(c, "disable").unwrap_or(false), note: get_str(c, "note").unwrap_or_default() }
+        Breakpoint {
+            disable: get_bool(c, "disable").unwrap_or(false),
+            note: get_str(c, "note").unwrap_or_default(),
+        }
     }
 }
 
 #[async_trait]
 impl Provisioner for Breakpoint {
-    async fn provision(&self, ctx: &BuildContext, _comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
+    async fn provision(
+        &self,
+        ctx: &BuildContext,
+        _comm: Option<&dyn Communicator>,
+    ) -> Result<(), BuildError> {
         if self.disable {
             ctx.ui.say("Breakpoint provisioner disabled; continuing...");
             return Ok(());
         }
-        ctx.ui.say(&format!("Pausing at breakpoint provisioner with note \"{}\".", self.note));
+        ctx.ui.say(&format!(
+            "Pausing at breakpoint provisioner with note \"{}\".",
+            self.note
+        ));
         ctx.ui.say("Press enter to continue.");
         crate::runner::wait_for_enter(ctx).await
     }

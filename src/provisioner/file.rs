@@ -77,7 +77,12 @@ impl FileProvisioner {
         if let Some(s) = get_str(c, "source") {
             sources.insert(0, s);
         }
-        Ok(FileProvisioner { sources, content: get_str(c, "content"), destination: get_str(c, "destination").unwrap_or_default(), download: get_str(c, "direction").as_deref() == Some("download") })
+        Ok(FileProvisioner {
+            sources,
+            content: get_str(c, "content"),
+            destination: get_str(c, "destination").unwrap_or_default(),
+            download: get_str(c, "direction").as_deref() == Some("download"),
+        })
     }
 
     /// Packer's upload rules: a directory source without a trailing slash
@@ -86,20 +91,38 @@ impl FileProvisioner {
     /// (or there are several sources).
     async fn upload(&self, ctx: &BuildContext, comm: &dyn Communicator) -> Result<(), BuildError> {
         if let Some(content) = &self.content {
-            ctx.ui.say(&format!("Uploading content => {}", self.destination));
-            return comm.upload_bytes(content.as_bytes(), &self.destination).await.map_err(|e| BuildError::Failed(format!("Upload failed: {e}")));
+            ctx.ui
+                .say(&format!("Uploading content => {}", self.destination));
+            return comm
+                .upload_bytes(content.as_bytes(), &self.destination)
+                .await
+                .map_err(|e| BuildError::Failed(format!("Upload failed: {e}")));
         }
         for src in &self.sources {
             let path = Path::new(src);
             if path.is_dir() {
-                ctx.ui.say(&format!("Uploading {src} => {}", self.destination));
-                let dst = if src.ends_with('/') { self.destination.clone() } else { join_remote(&self.destination, &base_name(src)) };
-                comm.upload_dir(path, &dst).await.map_err(|e| BuildError::Failed(format!("Upload failed: {e}")))?;
+                ctx.ui
+                    .say(&format!("Uploading {src} => {}", self.destination));
+                let dst = if src.ends_with('/') {
+                    self.destination.clone()
+                } else {
+                    join_remote(&self.destination, &base_name(src))
+                };
+                comm.upload_dir(path, &dst)
+                    .await
+                    .map_err(|e| BuildError::Failed(format!("Upload failed: {e}")))?;
                 continue;
             }
-            let dst = if self.destination.ends_with('/') || self.sources.len() > 1 { join_remote(&self.destination, &base_name(src)) } else { self.destination.clone() };
-            ctx.ui.say(&format!("Uploading {src} => {}", self.destination));
-            comm.upload(path, &dst).await.map_err(|e| BuildError::Failed(format!("Upload failed: {e}")))?;
+            let dst = if self.destination.ends_with('/') || self.sources.len() > 1 {
+                join_remote(&self.destination, &base_name(src))
+            } else {
+                self.destination.clone()
+            };
+            ctx.ui
+                .say(&format!("Uploading {src} => {}", self.destination));
+            comm.upload(path, &dst)
+                .await
+                .map_err(|e| BuildError::Failed(format!("Upload failed: {e}")))?;
         }
         Ok(())
     }
@@ -107,10 +130,15 @@ impl FileProvisioner {
     /// Packer's download rules: a source ending in `/` is a directory whose
     /// contents are copied; a destination ending in `/` receives the file
     /// under its own name.
-    async fn download(&self, ctx: &BuildContext, comm: &dyn Communicator) -> Result<(), BuildError> {
+    async fn download(
+        &self,
+        ctx: &BuildContext,
+        comm: &dyn Communicator,
+    ) -> Result<(), BuildError> {
         for src in &self.sources {
             let mut dst = PathBuf::from(&self.destination);
-            ctx.ui.say(&format!("Downloading {src} => {}", self.destination));
+            ctx.ui
+                .say(&format!("Downloading {src} => {}", self.destination));
             let dir = if self.destination.ends_with('/') {
                 if !src.ends_with('/') {
                     dst = dst.join(base_name(src));
@@ -120,9 +148,14 @@ impl FileProvisioner {
                 dst.parent().map(Path::to_path_buf).unwrap_or_default()
             };
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(&dir).map_err(|e| BuildError::Failed(format!("creating {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| BuildError::Failed(format!("creating {}: {e}", dir.display())))?;
             }
-            let r = if src.ends_with('/') { comm.download_dir(src, &dst).await } else { comm.download(src, &dst).await };
+            let r = if src.ends_with('/') {
+                comm.download_dir(src, &dst).await
+            } else {
+                comm.download(src, &dst).await
+            };
             r.map_err(|e| BuildError::Failed(format!("Download failed: {e}")))?;
         }
         Ok(())
@@ -130,7 +163,10 @@ impl FileProvisioner {
 }
 
 fn base_name(p: &str) -> String {
-    Path::new(p.trim_end_matches('/')).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    Path::new(p.trim_end_matches('/'))
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn join_remote(dir: &str, name: &str) -> String {
@@ -139,7 +175,11 @@ fn join_remote(dir: &str, name: &str) -> String {
 
 #[async_trait]
 impl Provisioner for FileProvisioner {
-    async fn provision(&self, ctx: &BuildContext, comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
+    async fn provision(
+        &self,
+        ctx: &BuildContext,
+        comm: Option<&dyn Communicator>,
+    ) -> Result<(), BuildError> {
         let comm = need_comm("file", comm)?;
         if self.download {
             self.download(ctx, comm).await

@@ -12,7 +12,11 @@ use async_trait::async_trait;
 
 #[async_trait]
 pub trait Provisioner: Send + Sync {
-    async fn provision(&self, ctx: &BuildContext, comm: Option<&dyn Communicator>) -> Result<(), BuildError>;
+    async fn provision(
+        &self,
+        ctx: &BuildContext,
+        comm: Option<&dyn Communicator>,
+    ) -> Result<(), BuildError>;
 }
 
 pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Provisioner>, String> {
@@ -26,21 +30,34 @@ pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Provisioner>, Strin
 }
 
 /// Provisioners that talk to the machine fail clearly without a communicator.
-pub fn need_comm<'a>(kind: &str, comm: Option<&'a dyn Communicator>) -> Result<&'a dyn Communicator, BuildError> {
+pub fn need_comm<'a>(
+    kind: &str,
+    comm: Option<&'a dyn Communicator>,
+) -> Result<&'a dyn Communicator, BuildError> {
     comm.ok_or_else(|| BuildError::Failed(format!("the {kind} provisioner needs a communicator, but this build has communicator = \"none\"; use shell-local to run commands on this machine")))
 }
 
 /// `environment_vars` entries must be `key=value`.
 pub fn check_env_vars(c: &Config) -> Vec<String> {
-    crate::plugin::get_strings(c, "environment_vars").into_iter().filter(|v| !v.contains('=') || v.starts_with('=')).map(|v| format!("Environment variable not in format 'key=value': {v}")).collect()
+    crate::plugin::get_strings(c, "environment_vars")
+        .into_iter()
+        .filter(|v| !v.contains('=') || v.starts_with('='))
+        .map(|v| format!("Environment variable not in format 'key=value': {v}"))
+        .collect()
 }
 
 /// `valid_exit_codes` (a list or one number); `[0]` when unset.
 pub fn valid_exit_codes(c: &Config) -> Vec<i64> {
     match c.get("valid_exit_codes") {
         Some(v) => match v.as_seq() {
-            Some(items) => items.iter().filter_map(|i| crate::value::to_display_string(i)?.parse().ok()).collect(),
-            None => crate::value::to_display_string(v).and_then(|s| s.parse().ok()).into_iter().collect(),
+            Some(items) => items
+                .iter()
+                .filter_map(|i| crate::value::to_display_string(i)?.parse().ok())
+                .collect(),
+            None => crate::value::to_display_string(v)
+                .and_then(|s| s.parse().ok())
+                .into_iter()
+                .collect(),
         },
         None => vec![0],
     }
@@ -52,14 +69,22 @@ pub fn check_exit(code: i64, valid: &[i64]) -> Result<(), BuildError> {
         return Ok(());
     }
     let allowed: Vec<String> = valid.iter().map(|c| c.to_string()).collect();
-    Err(BuildError::Failed(format!("Script exited with non-zero exit status: {code}.Allowed exit codes are: [{}]", allowed.join(" "))))
+    Err(BuildError::Failed(format!(
+        "Script exited with non-zero exit status: {code}.Allowed exit codes are: [{}]",
+        allowed.join(" ")
+    )))
 }
 
 /// The environment a script runs with: `PACKER_BUILD_NAME`,
 /// `PACKER_BUILDER_TYPE`, `environment_vars` and `env`, sorted by name,
 /// flattened with `format` (`%s='%s' `, values single-quote-escaped), and
 /// as pairs.
-pub fn flatten_env(ctx: &BuildContext, env_vars: &[String], env: &[(String, String)], format: &str) -> (String, Vec<(String, String)>) {
+pub fn flatten_env(
+    ctx: &BuildContext,
+    env_vars: &[String],
+    env: &[(String, String)],
+    format: &str,
+) -> (String, Vec<(String, String)>) {
     let mut vars = std::collections::BTreeMap::new();
     vars.insert("PACKER_BUILD_NAME".to_string(), ctx.build_name.clone());
     vars.insert("PACKER_BUILDER_TYPE".to_string(), ctx.builder_type.clone());

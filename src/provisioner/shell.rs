@@ -96,24 +96,48 @@ impl Shell {
         // CI runners) then meet another user's file at the same path, which
         // they can neither overwrite nor remove. Nine digits make that
         // practically impossible.
-        let file = get_str(c, "remote_file").unwrap_or_else(|| format!("script_{}.sh", uuid::Uuid::new_v4().as_u128() % 1_000_000_000));
+        let file = get_str(c, "remote_file").unwrap_or_else(|| {
+            format!(
+                "script_{}.sh",
+                uuid::Uuid::new_v4().as_u128() % 1_000_000_000
+            )
+        });
         let use_env_var_file = get_bool(c, "use_env_var_file").unwrap_or(false);
-        let env_var_file = use_env_var_file.then(|| format!("{folder}/varfile_{}.sh", uuid::Uuid::new_v4().as_u128() % 1_000_000_000));
+        let env_var_file = use_env_var_file.then(|| {
+            format!(
+                "{folder}/varfile_{}.sh",
+                uuid::Uuid::new_v4().as_u128() % 1_000_000_000
+            )
+        });
         Ok(Shell {
             inline: get_strings(c, "inline"),
             scripts,
             env_vars: get_strings(c, "environment_vars"),
             env: get_string_map(c, "env"),
-            env_var_format: get_str(c, "env_var_format").unwrap_or_else(|| if use_env_var_file { "export %s='%s'\n" } else { "%s='%s' " }.into()),
-            execute_command: get_str(c, "execute_command")
-                .unwrap_or_else(|| if use_env_var_file { "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}" } else { "chmod +x {{.Path}}; {{.Vars}} {{.Path}}" }.into()),
+            env_var_format: get_str(c, "env_var_format").unwrap_or_else(|| {
+                if use_env_var_file {
+                    "export %s='%s'\n"
+                } else {
+                    "%s='%s' "
+                }
+                .into()
+            }),
+            execute_command: get_str(c, "execute_command").unwrap_or_else(|| {
+                if use_env_var_file {
+                    "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}"
+                } else {
+                    "chmod +x {{.Path}}; {{.Vars}} {{.Path}}"
+                }
+                .into()
+            }),
             inline_shebang: get_str(c, "inline_shebang").unwrap_or_else(|| "/bin/sh -e".into()),
             remote_path: get_str(c, "remote_path").unwrap_or_else(|| format!("{folder}/{file}")),
             skip_clean: get_bool(c, "skip_clean").unwrap_or(false),
             binary: get_bool(c, "binary").unwrap_or(false),
             env_var_file,
             expect_disconnect: get_bool(c, "expect_disconnect").unwrap_or(false),
-            start_retry_timeout: get_duration(c, "start_retry_timeout")?.unwrap_or(Duration::from_secs(300)),
+            start_retry_timeout: get_duration(c, "start_retry_timeout")?
+                .unwrap_or(Duration::from_secs(300)),
             valid_exit_codes: super::valid_exit_codes(c),
             pause_after: get_duration(c, "pause_after")?,
         })
@@ -124,7 +148,13 @@ impl Shell {
     /// the upload refused) until `start_retry_timeout`. The outer error
     /// ends the build; the inner result is the command's exit status or
     /// why it did not finish.
-    async fn run_script(&self, ctx: &BuildContext, comm: &dyn Communicator, cmd: &str, body: Option<&[u8]>) -> Result<Result<i32, String>, BuildError> {
+    async fn run_script(
+        &self,
+        ctx: &BuildContext,
+        comm: &dyn Communicator,
+        cmd: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Result<i32, String>, BuildError> {
         let deadline = Instant::now() + self.start_retry_timeout;
         let mut pause = Duration::from_millis(500);
         loop {
@@ -147,7 +177,9 @@ impl Shell {
                 Err(_) => return Ok(result),
             };
             if Instant::now() + pause >= deadline {
-                return Err(BuildError::Failed(format!("Error uploading script: {retry_why}")));
+                return Err(BuildError::Failed(format!(
+                    "Error uploading script: {retry_why}"
+                )));
             }
             tracing::debug!("retrying: {retry_why}");
             ctx.sleep(pause).await?;
@@ -177,14 +209,31 @@ impl Shell {
         }
     }
 
-    async fn run_scripts(&self, ctx: &BuildContext, comm: &dyn Communicator, scripts: &[String], flat: &str, env_var_file: &str) -> Result<(), BuildError> {
+    async fn run_scripts(
+        &self,
+        ctx: &BuildContext,
+        comm: &dyn Communicator,
+        scripts: &[String],
+        flat: &str,
+        env_var_file: &str,
+    ) -> Result<(), BuildError> {
         for script in scripts {
-            ctx.ui.say(&format!("Provisioning with shell script: {script}"));
+            ctx.ui
+                .say(&format!("Provisioning with shell script: {script}"));
             let path = &self.remote_path;
-            let body = std::fs::read(script).map_err(|e| BuildError::Failed(format!("Error reading script {script}: {e}")))?;
+            let body = std::fs::read(script)
+                .map_err(|e| BuildError::Failed(format!("Error reading script {script}: {e}")))?;
             let body = if self.binary { body } else { unix_lines(&body) };
-            let exec = render_fields(&self.execute_command, &[("Vars", flat), ("Path", path.as_str()), ("EnvVarFile", env_var_file)], &ctx.generated())
-                .map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
+            let exec = render_fields(
+                &self.execute_command,
+                &[
+                    ("Vars", flat),
+                    ("Path", path.as_str()),
+                    ("EnvVarFile", env_var_file),
+                ],
+                &ctx.generated(),
+            )
+            .map_err(|e| BuildError::Failed(format!("Error processing command: {e}")))?;
             // One round trip: the script arrives on stdin, then runs, then
             // is removed (each SSH session costs the remote login shell's
             // start-up; Packer spends four). In a pseudo-terminal (ssh_pty)
@@ -199,7 +248,9 @@ impl Shell {
             if !self.skip_clean {
                 cmd.push_str(&format!("\n__kiln_rc=$?; rm -f {q}; exit $__kiln_rc"));
             }
-            let result = self.run_script(ctx, comm, &cmd, (!comm.pty()).then_some(body.as_slice())).await?;
+            let result = self
+                .run_script(ctx, comm, &cmd, (!comm.pty()).then_some(body.as_slice()))
+                .await?;
             let mut cleaned = !self.skip_clean;
             match result {
                 Ok(code) => super::check_exit(code as i64, &self.valid_exit_codes)?,
@@ -207,7 +258,8 @@ impl Shell {
                     if !self.expect_disconnect {
                         return Err(BuildError::Failed("Script disconnected unexpectedly. If you expected your script to disconnect, i.e. from a restart, you can try adding `\"expect_disconnect\": true` or `\"valid_exit_codes\": [0, 2300218]` to the shell provisioner parameters.".into()));
                     }
-                    ctx.ui.say("Remote end disconnected while executing Shell script.");
+                    ctx.ui
+                        .say("Remote end disconnected while executing Shell script.");
                     cleaned = false;
                 }
                 Err(e) => return Err(BuildError::Failed(e)),
@@ -215,14 +267,18 @@ impl Shell {
             if !self.skip_clean && !cleaned {
                 // After a disconnect the machine may still be coming back.
                 self.retry(ctx, || async move {
-                    let code = comm.run(&format!("rm -f {}", sh_quote(path)), &mut |_| {}).await?;
+                    let code = comm
+                        .run(&format!("rm -f {}", sh_quote(path)), &mut |_| {})
+                        .await?;
                     if code != 0 {
                         return Err(format!("rm -f {path} exited with {code}"));
                     }
                     Ok(())
                 })
                 .await
-                .map_err(|e| BuildError::Failed(format!("Error removing temporary script at {path}: {e}")))?;
+                .map_err(|e| {
+                    BuildError::Failed(format!("Error removing temporary script at {path}: {e}"))
+                })?;
             }
         }
         Ok(())
@@ -231,22 +287,32 @@ impl Shell {
 
 #[async_trait]
 impl Provisioner for Shell {
-    async fn provision(&self, ctx: &BuildContext, comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
+    async fn provision(
+        &self,
+        ctx: &BuildContext,
+        comm: Option<&dyn Communicator>,
+    ) -> Result<(), BuildError> {
         let comm = need_comm("shell", comm)?;
         // Inline commands become one script, as Packer writes it.
         let mut temp = None;
         let mut scripts = self.scripts.clone();
         if !self.inline.is_empty() {
-            let mut f = tempfile::Builder::new().prefix("packer-shell").tempfile().map_err(|e| BuildError::Failed(format!("Error preparing shell script: {e}")))?;
+            let mut f = tempfile::Builder::new()
+                .prefix("packer-shell")
+                .tempfile()
+                .map_err(|e| BuildError::Failed(format!("Error preparing shell script: {e}")))?;
             let mut text = format!("#!{}\n", self.inline_shebang);
             for l in &self.inline {
                 text.push_str(l);
                 text.push('\n');
             }
-            f.write_all(text.as_bytes()).map_err(|e| BuildError::Failed(format!("Error preparing shell script: {e}")))?;
+            f.write_all(text.as_bytes())
+                .map_err(|e| BuildError::Failed(format!("Error preparing shell script: {e}")))?;
             {
                 use std::os::unix::fs::PermissionsExt;
-                let _ = f.as_file().set_permissions(std::fs::Permissions::from_mode(0o755));
+                let _ = f
+                    .as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o755));
             }
             scripts.push(f.path().display().to_string());
             temp = Some(f);
@@ -256,7 +322,12 @@ impl Provisioner for Shell {
             let flat = flat.as_str();
             // Made 0600 before the values arrive: they may be secrets.
             self.retry(ctx, || async move {
-                let code = comm.run(&format!("(umask 077 && : > {q}) && chmod 600 {q}", q = sh_quote(vf)), &mut |_| {}).await?;
+                let code = comm
+                    .run(
+                        &format!("(umask 077 && : > {q}) && chmod 600 {q}", q = sh_quote(vf)),
+                        &mut |_| {},
+                    )
+                    .await?;
                 if code != 0 {
                     return Err(format!("creating {vf} exited with {code}"));
                 }
@@ -264,17 +335,31 @@ impl Provisioner for Shell {
             })
             .await?;
         }
-        let result = self.run_scripts(ctx, comm, &scripts, &flat, self.env_var_file.as_deref().unwrap_or_default()).await;
+        let result = self
+            .run_scripts(
+                ctx,
+                comm,
+                &scripts,
+                &flat,
+                self.env_var_file.as_deref().unwrap_or_default(),
+            )
+            .await;
         if let (Some(vf), false) = (&self.env_var_file, self.skip_clean) {
             // The variables may be secrets: the file goes even when a script failed.
-            if let Err(e) = comm.run(&format!("rm -f {}", sh_quote(vf)), &mut |_| {}).await {
+            if let Err(e) = comm
+                .run(&format!("rm -f {}", sh_quote(vf)), &mut |_| {})
+                .await
+            {
                 ctx.ui.message(&format!("Could not remove {vf}: {e}"));
             }
         }
         drop(temp);
         result?;
         if let Some(d) = self.pause_after {
-            ctx.ui.say(&format!("Pausing {} after this provisioner...", crate::util::duration::format(d)));
+            ctx.ui.say(&format!(
+                "Pausing {} after this provisioner...",
+                crate::util::duration::format(d)
+            ));
             ctx.sleep(d).await?;
         }
         Ok(())
@@ -301,16 +386,29 @@ mod tests {
     #[test]
     fn default_remote_paths_do_not_collide_between_builds() {
         let mut c = Config::new();
-        c.insert("inline".into(), crate::value::Value::Tuple(vec![crate::value::Value::from("true")]));
-        let paths: std::collections::HashSet<String> = (0..2000).map(|_| Shell::new(&c).map(|s| s.remote_path).unwrap_or_default()).collect();
+        c.insert(
+            "inline".into(),
+            crate::value::Value::Tuple(vec![crate::value::Value::from("true")]),
+        );
+        let paths: std::collections::HashSet<String> = (0..2000)
+            .map(|_| Shell::new(&c).map(|s| s.remote_path).unwrap_or_default())
+            .collect();
         // With Packer's 0..9999, 2000 draws collide almost surely.
         assert_eq!(paths.len(), 2000);
-        assert!(paths.iter().all(|p| p.starts_with("/tmp/script_") && p.ends_with(".sh")), "{paths:?}");
+        assert!(
+            paths
+                .iter()
+                .all(|p| p.starts_with("/tmp/script_") && p.ends_with(".sh")),
+            "{paths:?}"
+        );
     }
 
     #[test]
     fn crlf_becomes_lf_and_the_last_line_is_ended() {
-        assert_eq!(super::unix_lines(b"echo one\r\necho two\r\n"), b"echo one\necho two\n");
+        assert_eq!(
+            super::unix_lines(b"echo one\r\necho two\r\n"),
+            b"echo one\necho two\n"
+        );
         assert_eq!(super::unix_lines(b"a\nb"), b"a\nb\n");
         assert_eq!(super::unix_lines(b"a\r\r\n"), b"a\r\n");
         assert_eq!(super::unix_lines(b""), b"");

@@ -41,7 +41,10 @@ pub fn validate(c: &Config) -> Vec<String> {
     if command.is_empty() && !has_inline && scripts.is_empty() {
         errs.push("Command, Inline, Script and Scripts options cannot all be empty.".into());
     }
-    let used = [!command.is_empty(), has_inline, !scripts.is_empty()].iter().filter(|b| **b).count();
+    let used = [!command.is_empty(), has_inline, !scripts.is_empty()]
+        .iter()
+        .filter(|b| **b)
+        .count();
     if used > 1 {
         errs.push("Only one of Command, Inline, Script and Scripts may be set.".into());
     }
@@ -89,7 +92,11 @@ impl ShellLocal {
         let valid_exit_codes = super::valid_exit_codes(c);
         let mut execute_command = get_strings(c, "execute_command");
         if execute_command.is_empty() {
-            execute_command = vec!["/bin/sh".into(), "-c".into(), "{{.Vars}} {{.Script}}".into()];
+            execute_command = vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "{{.Vars}} {{.Script}}".into(),
+            ];
         }
         Ok(ShellLocal {
             command: get_str(c, "command").unwrap_or_default(),
@@ -130,8 +137,14 @@ impl ShellLocal {
             None
         };
         if let Some(body) = body {
-            let mut tf = tempfile::Builder::new().prefix("packer-shell").suffix(&self.tempfile_extension).tempfile().map_err(|e| format!("Error preparing shell script: {e}"))?;
-            writeln!(tf, "#!{}", self.inline_shebang).and_then(|_| writeln!(tf, "{body}")).map_err(|e| format!("Error preparing shell script: {e}"))?;
+            let mut tf = tempfile::Builder::new()
+                .prefix("packer-shell")
+                .suffix(&self.tempfile_extension)
+                .tempfile()
+                .map_err(|e| format!("Error preparing shell script: {e}"))?;
+            writeln!(tf, "#!{}", self.inline_shebang)
+                .and_then(|_| writeln!(tf, "{body}"))
+                .map_err(|e| format!("Error preparing shell script: {e}"))?;
             let path = tf.into_temp_path();
             #[cfg(unix)]
             {
@@ -148,7 +161,17 @@ impl ShellLocal {
             let argv: Vec<String> = self
                 .execute_command
                 .iter()
-                .map(|a| render_fields(a, &[("Vars", flat.as_str()), ("Script", script.as_str()), ("Command", script.as_str())], &generated))
+                .map(|a| {
+                    render_fields(
+                        a,
+                        &[
+                            ("Vars", flat.as_str()),
+                            ("Script", script.as_str()),
+                            ("Command", script.as_str()),
+                        ],
+                        &generated,
+                    )
+                })
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("Error processing command: {e}"))?;
             let code = run_streaming(ctx, &argv, &env).await?;
@@ -161,8 +184,14 @@ impl ShellLocal {
 
 /// Run argv, streaming stdout as messages and stderr as errors, line by line
 /// while it runs. The child is killed if the build is cancelled.
-pub async fn run_streaming(ctx: &BuildContext, argv: &[String], env: &[(String, String)]) -> Result<i32, BuildError> {
-    let (prog, args) = argv.split_first().ok_or_else(|| BuildError::Failed("empty command".into()))?;
+pub async fn run_streaming(
+    ctx: &BuildContext,
+    argv: &[String],
+    env: &[(String, String)],
+) -> Result<i32, BuildError> {
+    let (prog, args) = argv
+        .split_first()
+        .ok_or_else(|| BuildError::Failed("empty command".into()))?;
     let mut child = tokio::process::Command::new(prog)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -216,7 +245,11 @@ pub async fn run_streaming(ctx: &BuildContext, argv: &[String], env: &[(String, 
 
 #[async_trait]
 impl Provisioner for ShellLocal {
-    async fn provision(&self, ctx: &BuildContext, _comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
+    async fn provision(
+        &self,
+        ctx: &BuildContext,
+        _comm: Option<&dyn Communicator>,
+    ) -> Result<(), BuildError> {
         self.run(ctx).await
     }
 }

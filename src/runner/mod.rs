@@ -116,7 +116,11 @@ impl BuildContext {
 /// Builders call this at their provisioning step.
 #[async_trait]
 pub trait ProvisionHook: Send + Sync {
-    async fn provision(&self, ctx: &BuildContext, comm: Option<&dyn Communicator>) -> Result<(), BuildError>;
+    async fn provision(
+        &self,
+        ctx: &BuildContext,
+        comm: Option<&dyn Communicator>,
+    ) -> Result<(), BuildError>;
 }
 
 #[derive(Debug, Clone)]
@@ -135,7 +139,11 @@ struct Hook<'a> {
 
 #[async_trait]
 impl ProvisionHook for Hook<'_> {
-    async fn provision(&self, ctx: &BuildContext, comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
+    async fn provision(
+        &self,
+        ctx: &BuildContext,
+        comm: Option<&dyn Communicator>,
+    ) -> Result<(), BuildError> {
         for step in &self.node.provisioners {
             let r = run_provisioner(ctx, step, comm).await;
             if let Err(e) = r {
@@ -144,7 +152,8 @@ impl ProvisionHook for Hook<'_> {
                     if let Some(cleanup) = &self.node.error_cleanup {
                         if ctx.on_error != OnError::Abort {
                             if let Err(ce) = run_provisioner(ctx, cleanup, comm).await {
-                                ctx.ui.error(&format!("Error-cleanup provisioner failed: {ce}"));
+                                ctx.ui
+                                    .error(&format!("Error-cleanup provisioner failed: {ce}"));
                             }
                         }
                     }
@@ -156,9 +165,16 @@ impl ProvisionHook for Hook<'_> {
     }
 }
 
-async fn run_provisioner(ctx: &BuildContext, step: &Step, comm: Option<&dyn Communicator>) -> Result<(), BuildError> {
+async fn run_provisioner(
+    ctx: &BuildContext,
+    step: &Step,
+    comm: Option<&dyn Communicator>,
+) -> Result<(), BuildError> {
     if let Some(d) = step.pause_before {
-        ctx.ui.say(&format!("Pausing {} before the next provisioner...", crate::util::duration::format(d)));
+        ctx.ui.say(&format!(
+            "Pausing {} before the next provisioner...",
+            crate::util::duration::format(d)
+        ));
         ctx.sleep(d).await?;
     }
     let mut attempt = 0;
@@ -166,21 +182,30 @@ async fn run_provisioner(ctx: &BuildContext, step: &Step, comm: Option<&dyn Comm
         let config = interpolate::render_config(&step.config, &ctx.generated());
         let prov = provisioner::create(&step.kind, &config).map_err(BuildError::Failed)?;
         if ctx.debug {
-            ctx.ui.say(&format!("Pausing before provisioner {} (-debug): press Enter to continue", step.kind));
+            ctx.ui.say(&format!(
+                "Pausing before provisioner {} (-debug): press Enter to continue",
+                step.kind
+            ));
             wait_for_enter(ctx).await?;
         }
         let fut = prov.provision(ctx, comm);
         let r = match step.timeout {
             Some(t) => match tokio::time::timeout(t, fut).await {
                 Ok(r) => r,
-                Err(_) => Err(BuildError::Failed(format!("Provisioner timed out after {}", crate::util::duration::format(t)))),
+                Err(_) => Err(BuildError::Failed(format!(
+                    "Provisioner timed out after {}",
+                    crate::util::duration::format(t)
+                ))),
             },
             None => fut.await,
         };
         match r {
             Err(BuildError::Failed(e)) if attempt < step.max_retries => {
                 attempt += 1;
-                ctx.ui.say(&format!("Provisioner failed, retrying ({attempt}/{}): {e}", step.max_retries));
+                ctx.ui.say(&format!(
+                    "Provisioner failed, retrying ({attempt}/{}): {e}",
+                    step.max_retries
+                ));
                 ctx.sleep(Duration::from_secs(2)).await?;
             }
             other => return other,
@@ -221,7 +246,14 @@ pub struct BuildOutcome {
     pub error: Option<BuildError>,
 }
 
-async fn run_build(node: BuildNode, index: usize, ui: Ui, cancel: CancellationToken, opts: RunOptions, run_uuid: String) -> BuildOutcome {
+async fn run_build(
+    node: BuildNode,
+    index: usize,
+    ui: Ui,
+    cancel: CancellationToken,
+    opts: RunOptions,
+    run_uuid: String,
+) -> BuildOutcome {
     let bui = ui.build(&node.name, index);
     let start = Instant::now();
     let ctx = BuildContext {
@@ -245,22 +277,46 @@ async fn run_build(node: BuildNode, index: usize, ui: Ui, cancel: CancellationTo
     let outcome = match result {
         Ok(artifacts) => {
             bui.plain(&format!("Build '{}' finished after {took}.", node.name));
-            BuildOutcome { name: node.name.clone(), artifacts, error: None }
+            BuildOutcome {
+                name: node.name.clone(),
+                artifacts,
+                error: None,
+            }
         }
         Err((e, artifacts)) => {
             match &e {
-                BuildError::Cancelled => bui.error(&format!("Build '{}' cancelled after {took}.", node.name)),
-                BuildError::Failed(msg) => bui.error(&format!("Build '{}' errored after {took}: {msg}", node.name)),
+                BuildError::Cancelled => {
+                    bui.error(&format!("Build '{}' cancelled after {took}.", node.name))
+                }
+                BuildError::Failed(msg) => bui.error(&format!(
+                    "Build '{}' errored after {took}: {msg}",
+                    node.name
+                )),
             }
-            BuildOutcome { name: node.name.clone(), artifacts, error: Some(e) }
+            BuildOutcome {
+                name: node.name.clone(),
+                artifacts,
+                error: Some(e),
+            }
         }
     };
-    bui.event("build-end", &[if outcome.error.is_none() { "ok" } else { "error" }]);
+    bui.event(
+        "build-end",
+        &[if outcome.error.is_none() {
+            "ok"
+        } else {
+            "error"
+        }],
+    );
     outcome
 }
 
-async fn run_build_inner(node: &BuildNode, ctx: &BuildContext) -> Result<Vec<Artifact>, (BuildError, Vec<Artifact>)> {
-    let b = builder::create(&node.source_type, &node.builder).map_err(|e| (BuildError::Failed(e), vec![]))?;
+async fn run_build_inner(
+    node: &BuildNode,
+    ctx: &BuildContext,
+) -> Result<Vec<Artifact>, (BuildError, Vec<Artifact>)> {
+    let b = builder::create(&node.source_type, &node.builder)
+        .map_err(|e| (BuildError::Failed(e), vec![]))?;
     let hook = Hook { node };
     let builder_artifact = b.run(ctx, &hook).await.map_err(|e| (e, vec![]))?;
     let Some(builder_artifact) = builder_artifact else {
@@ -278,13 +334,20 @@ async fn run_build_inner(node: &BuildNode, ctx: &BuildContext) -> Result<Vec<Art
             // Packer 1.6.6 prints JSON and HCL2 post-processors differently.
             let pp_ctx;
             let ctx = if ctx.legacy_ui {
-                ctx.ui.say(&format!("Running post-processor: {}", step.name.clone().unwrap_or_else(|| step.kind.clone())));
+                ctx.ui.say(&format!(
+                    "Running post-processor: {}",
+                    step.name.clone().unwrap_or_else(|| step.kind.clone())
+                ));
                 let mut ui = ctx.ui.clone();
                 ui.name = format!("{} ({})", ctx.ui.name, step.kind);
                 pp_ctx = ctx.with_ui(ui);
                 &pp_ctx
             } else {
-                ctx.ui.say(&format!("Running post-processor: {} (type {})", step.name.clone().unwrap_or_default(), step.kind));
+                ctx.ui.say(&format!(
+                    "Running post-processor: {} (type {})",
+                    step.name.clone().unwrap_or_default(),
+                    step.kind
+                ));
                 ctx
             };
             let config = interpolate::render_config(&step.config, &ctx.generated());
@@ -332,12 +395,19 @@ pub async fn run(graph: Graph, ui: Ui, mut opts: RunOptions, cancel: Cancellatio
     let run_uuid = uuid::Uuid::new_v4().to_string();
     if ui.colored() {
         for (i, b) in graph.builds.iter().enumerate() {
-            ui.build(&b.name, i).plain(&format!("{}: output will be in this color.", b.name));
+            ui.build(&b.name, i)
+                .plain(&format!("{}: output will be in this color.", b.name));
         }
         ui.say("");
     }
-    let limit = if opts.parallel_builds == 0 { usize::MAX } else { opts.parallel_builds };
-    let sem = Arc::new(tokio::sync::Semaphore::new(limit.min(tokio::sync::Semaphore::MAX_PERMITS)));
+    let limit = if opts.parallel_builds == 0 {
+        usize::MAX
+    } else {
+        opts.parallel_builds
+    };
+    let sem = Arc::new(tokio::sync::Semaphore::new(
+        limit.min(tokio::sync::Semaphore::MAX_PERMITS),
+    ));
     let mut handles = Vec::new();
     for (i, node) in graph.builds.into_iter().enumerate() {
         // Take the permit before spawning so builds start in template order.
@@ -352,11 +422,18 @@ pub async fn run(graph: Graph, ui: Ui, mut opts: RunOptions, cancel: Cancellatio
     for h in handles {
         match h.await {
             Ok(o) => outcomes.push(o),
-            Err(e) => outcomes.push(BuildOutcome { name: "?".into(), artifacts: vec![], error: Some(BuildError::Failed(format!("build task failed: {e}"))) }),
+            Err(e) => outcomes.push(BuildOutcome {
+                name: "?".into(),
+                artifacts: vec![],
+                error: Some(BuildError::Failed(format!("build task failed: {e}"))),
+            }),
         }
     }
     ui.say("");
-    ui.say(&format!("==> Wait completed after {}", human_duration(start.elapsed())));
+    ui.say(&format!(
+        "==> Wait completed after {}",
+        human_duration(start.elapsed())
+    ));
     ui.say("");
     let interrupted = cancel.is_cancelled();
     let failed: Vec<&BuildOutcome> = outcomes.iter().filter(|o| o.error.is_some()).collect();

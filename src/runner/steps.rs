@@ -53,7 +53,11 @@ async fn debug_pause(ctx: &BuildContext, what: &str) -> Result<(), BuildError> {
 /// Run `steps` over `state`. Cancellation interrupts the running step (its
 /// future is dropped, which must leave nothing behind that its cleanup cannot
 /// find in `state`).
-pub async fn run_steps<S: Send>(steps: &[Box<dyn Step<S> + '_>], state: &mut S, ctx: &BuildContext) -> Result<(), BuildError> {
+pub async fn run_steps<S: Send>(
+    steps: &[Box<dyn Step<S> + '_>],
+    state: &mut S,
+    ctx: &BuildContext,
+) -> Result<(), BuildError> {
     let mut ran = 0;
     let mut result = Ok(());
     let mut abort = false;
@@ -71,10 +75,17 @@ pub async fn run_steps<S: Send>(steps: &[Box<dyn Step<S> + '_>], state: &mut S, 
                 r = step.run(state, ctx) => r,
                 _ = ctx.cancel.cancelled() => Err(BuildError::Cancelled),
             };
-            ctx.ui.event("step", &[step.name(), if r.is_ok() { "done" } else { "failed" }]);
+            ctx.ui.event(
+                "step",
+                &[step.name(), if r.is_ok() { "done" } else { "failed" }],
+            );
             match &r {
-                Ok(()) => tracing::debug!(build = %ctx.full_name, "step {} done in {:?}", step.name(), started.elapsed()),
-                Err(e) => tracing::debug!(build = %ctx.full_name, "step {} failed after {:?}: {}", step.name(), started.elapsed(), ctx.ui.redact(&e.to_string())),
+                Ok(()) => {
+                    tracing::debug!(build = %ctx.full_name, "step {} done in {:?}", step.name(), started.elapsed())
+                }
+                Err(e) => {
+                    tracing::debug!(build = %ctx.full_name, "step {} failed after {:?}: {}", step.name(), started.elapsed(), ctx.ui.redact(&e.to_string()))
+                }
             }
             match r {
                 Ok(()) => break,
@@ -96,18 +107,26 @@ pub async fn run_steps<S: Send>(steps: &[Box<dyn Step<S> + '_>], state: &mut S, 
                 }
             }
         }
-        if let Err(e) = debug_pause(ctx, &format!("Pausing after run of step '{}'", step.name())).await {
+        if let Err(e) =
+            debug_pause(ctx, &format!("Pausing after run of step '{}'", step.name())).await
+        {
             result = Err(e);
             break;
         }
     }
     if abort {
-        ctx.ui.error("Step failed; aborting without cleanup: everything the build created is left as it is.");
+        ctx.ui.error(
+            "Step failed; aborting without cleanup: everything the build created is left as it is.",
+        );
         return result;
     }
     for step in steps[..ran].iter().rev() {
         if !ctx.cancel.is_cancelled() {
-            let _ = debug_pause(ctx, &format!("Pausing before cleanup of step '{}'", step.name())).await;
+            let _ = debug_pause(
+                ctx,
+                &format!("Pausing before cleanup of step '{}'", step.name()),
+            )
+            .await;
         }
         tracing::debug!(build = %ctx.full_name, "cleaning up step {}", step.name());
         step.cleanup(state, ctx).await;

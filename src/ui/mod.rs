@@ -38,11 +38,17 @@ impl Ui {
         Ui::with_writer(opts, secrets, Box::new(std::io::stdout()))
     }
 
-    pub fn with_writer(opts: UiOptions, mut secrets: Vec<String>, out: Box<dyn Write + Send>) -> Ui {
+    pub fn with_writer(
+        opts: UiOptions,
+        mut secrets: Vec<String>,
+        out: Box<dyn Write + Send>,
+    ) -> Ui {
         // Longest first so that a secret containing another is fully masked.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Ui { inner: Arc::new(Mutex::new(Inner { opts, secrets, out })) }
+        Ui {
+            inner: Arc::new(Mutex::new(Inner { opts, secrets, out })),
+        }
     }
 
     pub fn add_secret(&self, s: &str) {
@@ -66,7 +72,10 @@ impl Ui {
 
     /// Packer prints the "output will be in this color" preamble only in colour.
     pub fn colored(&self) -> bool {
-        self.inner.lock().map(|g| g.opts.color && !g.opts.machine_readable).unwrap_or(false)
+        self.inner
+            .lock()
+            .map(|g| g.opts.color && !g.opts.machine_readable)
+            .unwrap_or(false)
     }
 
     fn write_line(&self, target: &str, kind: &str, human: &str, color: Option<(u8, bool)>) {
@@ -76,8 +85,14 @@ impl Ui {
         };
         let human = redact_with(&g.secrets, human);
         if g.opts.machine_readable {
-            let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            let data = human.replace(',', "%!(PACKER_COMMA)").replace('\r', "\\r").replace('\n', "\\n");
+            let ts = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let data = human
+                .replace(',', "%!(PACKER_COMMA)")
+                .replace('\r', "\\r")
+                .replace('\n', "\\n");
             let _ = writeln!(g.out, "{ts},{target},ui,{kind},{data}");
             let _ = g.out.flush();
             return;
@@ -85,10 +100,16 @@ impl Ui {
         let mut text = human;
         if g.opts.timestamp {
             let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
-            text = text.lines().map(|l| format!("{now}: {l}")).collect::<Vec<_>>().join("\n");
+            text = text
+                .lines()
+                .map(|l| format!("{now}: {l}"))
+                .collect::<Vec<_>>()
+                .join("\n");
         }
         let line = match (g.opts.color, color) {
-            (true, Some((c, bold))) => format!("\x1b[{};{c}m{text}\x1b[0m", if bold { 1 } else { 0 }),
+            (true, Some((c, bold))) => {
+                format!("\x1b[{};{c}m{text}\x1b[0m", if bold { 1 } else { 0 })
+            }
             _ => text,
         };
         let _ = writeln!(g.out, "{line}");
@@ -113,15 +134,29 @@ impl Ui {
         if !g.opts.machine_readable {
             return;
         }
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let data: Vec<String> = fields.iter().map(|f| redact_with(&g.secrets, f).replace(',', "%!(PACKER_COMMA)").replace('\n', "\\n")).collect();
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let data: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                redact_with(&g.secrets, f)
+                    .replace(',', "%!(PACKER_COMMA)")
+                    .replace('\n', "\\n")
+            })
+            .collect();
         let _ = writeln!(g.out, "{ts},{target},{kind},{}", data.join(","));
         let _ = g.out.flush();
     }
 
     /// The UI of one build, in its colour.
     pub fn build(&self, name: &str, index: usize) -> BuildUi {
-        BuildUi { ui: self.clone(), name: name.to_string(), color: COLORS[index % COLORS.len()] }
+        BuildUi {
+            ui: self.clone(),
+            name: name.to_string(),
+            color: COLORS[index % COLORS.len()],
+        }
     }
 }
 
@@ -156,21 +191,37 @@ pub struct BuildUi {
 impl BuildUi {
     /// `==> NAME: msg`
     pub fn say(&self, msg: &str) {
-        self.ui.write_line(&self.name, "say", &format!("==> {}: {msg}", self.name), Some((self.color, true)));
+        self.ui.write_line(
+            &self.name,
+            "say",
+            &format!("==> {}: {msg}", self.name),
+            Some((self.color, true)),
+        );
     }
     /// `    NAME: line` for each line of msg.
     pub fn message(&self, msg: &str) {
         for l in msg.split('\n') {
-            self.ui.write_line(&self.name, "message", &format!("    {}: {l}", self.name), Some((self.color, false)));
+            self.ui.write_line(
+                &self.name,
+                "message",
+                &format!("    {}: {l}", self.name),
+                Some((self.color, false)),
+            );
         }
     }
     /// `==> NAME: msg` in red.
     pub fn error(&self, msg: &str) {
-        self.ui.write_line(&self.name, "error", &format!("==> {}: {msg}", self.name), Some((31, true)));
+        self.ui.write_line(
+            &self.name,
+            "error",
+            &format!("==> {}: {msg}", self.name),
+            Some((31, true)),
+        );
     }
     /// A line in the build's colour without the `==>`.
     pub fn plain(&self, msg: &str) {
-        self.ui.write_line(&self.name, "say", msg, Some((self.color, true)));
+        self.ui
+            .write_line(&self.name, "say", msg, Some((self.color, true)));
     }
     pub fn event(&self, kind: &str, fields: &[&str]) {
         self.ui.event(&self.name, kind, fields);
@@ -187,7 +238,14 @@ impl BuildUi {
 /// Packer 1.6.6's duration wording: "2 minutes 3 seconds 40 milliseconds".
 pub fn human_duration(d: std::time::Duration) -> String {
     let mut us = d.as_micros();
-    let units: [(&str, u128); 6] = [("hour", 3_600_000_000), ("minute", 60_000_000), ("second", 1_000_000), ("millisecond", 1_000), ("microsecond", 1), ("", 0)];
+    let units: [(&str, u128); 6] = [
+        ("hour", 3_600_000_000),
+        ("minute", 60_000_000),
+        ("second", 1_000_000),
+        ("millisecond", 1_000),
+        ("microsecond", 1),
+        ("", 0),
+    ];
     let mut parts = Vec::new();
     for (name, size) in units.iter().take(5) {
         let n = us / size;

@@ -52,7 +52,9 @@ pub(super) fn go_quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -63,7 +65,9 @@ pub(super) fn go_quote(s: &str) -> String {
 /// Packer's fixQuoting: `{{ env \"x\" }}` (escaped quotes inside an HCL
 /// string) becomes `{{ env "x" }}`.
 pub(super) fn fix_quoting(old: &str) -> String {
-    let Ok(re) = regex::Regex::new(r#"\{\{\s*\w*(\s*(\\".*\\")\s*)+\w*\s*\}\}"#) else { return old.to_string() };
+    let Ok(re) = regex::Regex::new(r#"\{\{\s*\w*(\s*(\\".*\\")\s*)+\w*\s*\}\}"#) else {
+        return old.to_string();
+    };
     re.replace_all(old, |c: &regex::Captures| {
         let whole = c.get(0).map(|m| m.as_str()).unwrap_or("");
         let group = c.get(1).map(|m| m.as_str()).unwrap_or("");
@@ -85,7 +89,10 @@ pub(super) fn retemplate(nodes: &[Node], known: &dyn Fn(&str) -> bool) -> Result
             Node::Other(k) => return Err(format!("unhandled node type {k}")),
             Node::Action(p, _) => {
                 let cmd = &p.cmds[0];
-                if p.cmds.len() > 1 || cmd.args.len() > 1 || cmd.args.first().is_some_and(|a| known(&a.to_string())) {
+                if p.cmds.len() > 1
+                    || cmd.args.len() > 1
+                    || cmd.args.first().is_some_and(|a| known(&a.to_string()))
+                {
                     out.push_str(&gotmpl::action_string(p));
                 } else {
                     out.push_str(&format!("{{{{ \"{{{{\" }}}} {cmd} {{{{ \"}}}}\" }}}}"));
@@ -117,11 +124,19 @@ pub(super) fn run_engine(s: &str, funcs: &mut Funcs) -> Result<String, (String, 
 }
 
 pub(super) fn f<'a>(params: &'static [P], call: impl FnMut(&[Val]) -> String + 'a) -> Func<'a> {
-    Func { params, variadic: false, call: Box::new(call) }
+    Func {
+        params,
+        variadic: false,
+        call: Box::new(call),
+    }
 }
 
 pub(super) fn fv<'a>(call: impl FnMut(&[Val]) -> String + 'a) -> Func<'a> {
-    Func { params: &[], variadic: true, call: Box::new(call) }
+    Func {
+        params: &[],
+        variadic: true,
+        call: Box::new(call),
+    }
 }
 
 pub(super) fn sv(v: &[Val], i: usize) -> String {
@@ -142,7 +157,9 @@ pub(super) fn transpose(s: &str, seen: &RefCell<Seen>) -> String {
             let mut st = seen.borrow_mut();
             let (name, key) = (sv(a, 0), a.get(1).map(|_| sv(a, 1)));
             for (id, cfg) in &st.secrets {
-                if cfg.get("name") == Some(&name) && (key.is_none() || cfg.get("key") == key.as_ref()) {
+                if cfg.get("name") == Some(&name)
+                    && (key.is_none() || cfg.get("key") == key.as_ref())
+                {
                     return format!("${{data.amazon-secretsmanager.{id}.value}}");
                 }
             }
@@ -200,7 +217,10 @@ pub(super) fn transpose(s: &str, seen: &RefCell<Seen>) -> String {
             }
         }),
     );
-    funcs.insert("env", f(&[P::S], |a| format!("${{env({})}}", go_quote(&sv(a, 0)))));
+    funcs.insert(
+        "env",
+        f(&[P::S], |a| format!("${{env({})}}", go_quote(&sv(a, 0)))),
+    );
     funcs.insert("build", f(&[P::S], |a| format!("${{build.{}}}", sv(a, 0))));
     funcs.insert("data", f(&[P::S], |a| format!("${{data.{}}}", sv(a, 0))));
     funcs.insert("template_dir", f(&[], |_| "${path.root}".into()));
@@ -212,36 +232,63 @@ pub(super) fn transpose(s: &str, seen: &RefCell<Seen>) -> String {
     funcs.insert(
         "lower",
         f(&[P::S], |a| {
-            errors.borrow_mut().push(unhandleable("lower", "`lower(var.example)`", "https://www.packer.io/docs/templates/hcl_templates/functions/string/lower"));
+            errors.borrow_mut().push(unhandleable(
+                "lower",
+                "`lower(var.example)`",
+                "https://www.packer.io/docs/templates/hcl_templates/functions/string/lower",
+            ));
             format!("{{{{ lower `{}` }}}}", sv(a, 0))
         }),
     );
     funcs.insert(
         "upper",
         f(&[P::S], |a| {
-            errors.borrow_mut().push(unhandleable("upper", "`upper(var.example)`", "https://www.packer.io/docs/templates/hcl_templates/functions/string/upper"));
+            errors.borrow_mut().push(unhandleable(
+                "upper",
+                "`upper(var.example)`",
+                "https://www.packer.io/docs/templates/hcl_templates/functions/string/upper",
+            ));
             format!("{{{{ upper `{}` }}}}", sv(a, 0))
         }),
     );
     funcs.insert(
         "split",
         f(&[P::S, P::S, P::I], |a| {
-            errors.borrow_mut().push(unhandleable("split", "`split(separator, string)`", "https://www.packer.io/docs/templates/hcl_templates/functions/string/split"));
+            errors.borrow_mut().push(unhandleable(
+                "split",
+                "`split(separator, string)`",
+                "https://www.packer.io/docs/templates/hcl_templates/functions/string/split",
+            ));
             format!("{{{{ split `{}` `{}` {} }}}}", sv(a, 0), sv(a, 1), sv(a, 2))
         }),
     );
     funcs.insert(
         "replace",
         f(&[P::S, P::S, P::I, P::S], |a| {
-            errors.borrow_mut().push(unhandleable("replace", REPLACE, REPLACE_DOCS));
-            format!("{{{{ replace `{}` `{}` `{}` {} }}}}", sv(a, 0), sv(a, 1), sv(a, 3), sv(a, 2))
+            errors
+                .borrow_mut()
+                .push(unhandleable("replace", REPLACE, REPLACE_DOCS));
+            format!(
+                "{{{{ replace `{}` `{}` `{}` {} }}}}",
+                sv(a, 0),
+                sv(a, 1),
+                sv(a, 3),
+                sv(a, 2)
+            )
         }),
     );
     funcs.insert(
         "replace_all",
         f(&[P::S, P::S, P::S], |a| {
-            errors.borrow_mut().push(unhandleable("replace_all", REPLACE, REPLACE_DOCS));
-            format!("{{{{ replace_all `{}` `{}` `{}` }}}}", sv(a, 0), sv(a, 1), sv(a, 2))
+            errors
+                .borrow_mut()
+                .push(unhandleable("replace_all", REPLACE, REPLACE_DOCS));
+            format!(
+                "{{{{ replace_all `{}` `{}` `{}` }}}}",
+                sv(a, 0),
+                sv(a, 1),
+                sv(a, 2)
+            )
         }),
     );
     funcs.insert("clean_resource_name", f(&[P::S], |a| {
@@ -265,13 +312,26 @@ pub(super) fn transpose(s: &str, seen: &RefCell<Seen>) -> String {
         0 => out,
         1 => format!("\n# 1 error {ERRORS_HEADER}\n\t# {}\n{out}", errs[0]),
         n => {
-            let points: Vec<String> = errs.iter().enumerate().map(|(i, e)| if i == n - 1 { format!("# {e}") } else { format!("# {e}\n") }).collect();
+            let points: Vec<String> = errs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    if i == n - 1 {
+                        format!("# {e}")
+                    } else {
+                        format!("# {e}\n")
+                    }
+                })
+                .collect();
             // Packer writes the last point without its newline: a block
             // whose text starts on a new line (`locals`) is unharmed, but a
             // provisioner's first line lands inside the comment and the file
             // no longer parses. The newline keeps the block a block.
             let nl = if out.starts_with('\n') { "" } else { "\n" };
-            format!("\n# {n} errors {ERRORS_HEADER}\n\t{}{nl}{out}", points.join("\n\t"))
+            format!(
+                "\n# {n} errors {ERRORS_HEADER}\n\t{}{nl}{out}",
+                points.join("\n\t")
+            )
         }
     }
 }
@@ -287,10 +347,25 @@ pub(super) fn variable_transpose(s: &str) -> (bool, String) {
             String::new()
         })
     };
-    for name in ["aws_secretsmanager", "timestamp", "isotime", "strftime", "user", "template_dir", "pwd", "packer_version", "uuid", "lower", "upper"] {
+    for name in [
+        "aws_secretsmanager",
+        "timestamp",
+        "isotime",
+        "strftime",
+        "user",
+        "template_dir",
+        "pwd",
+        "packer_version",
+        "uuid",
+        "lower",
+        "upper",
+    ] {
         funcs.insert(name, set());
     }
-    funcs.insert("env", f(&[P::S], |a| format!("${{env({})}}", go_quote(&sv(a, 0)))));
+    funcs.insert(
+        "env",
+        f(&[P::S], |a| format!("${{env({})}}", go_quote(&sv(a, 0)))),
+    );
     funcs.insert(
         "split",
         f(&[P::S, P::S, P::I], |_| {
@@ -334,7 +409,10 @@ pub(super) fn referenced_user_variables(raw: &str) -> Vec<String> {
         }),
     );
     let known = |n: &str| n == "user";
-    let ok = gotmpl::parse(raw, &known).ok().and_then(|nodes| gotmpl::execute(&nodes, &mut funcs).ok()).is_some();
+    let ok = gotmpl::parse(raw, &known)
+        .ok()
+        .and_then(|nodes| gotmpl::execute(&nodes, &mut funcs).ok())
+        .is_some();
     drop(funcs);
     if ok {
         found.into_inner()

@@ -4,13 +4,16 @@
 use serde_json::{Map, Value as J};
 
 /// [`valid_identifier`] in words, for the messages that refuse a name.
-pub const IDENTIFIER_RULE: &str = "starts with a letter or an underscore and holds only letters, digits, underscores and dashes";
+pub const IDENTIFIER_RULE: &str =
+    "starts with a letter or an underscore and holds only letters, digits, underscores and dashes";
 
 /// HCL2's identifier (hclsyntax's scanner: XID start or `_`, then XID
 /// continue or `-`).
 pub fn valid_identifier(s: &str) -> bool {
     let mut cs = s.chars();
-    cs.next().is_some_and(|c| unicode_ident::is_xid_start(c) || c == '_') && cs.all(|c| unicode_ident::is_xid_continue(c) || c == '-')
+    cs.next()
+        .is_some_and(|c| unicode_ident::is_xid_start(c) || c == '_')
+        && cs.all(|c| unicode_ident::is_xid_continue(c) || c == '-')
 }
 
 /// A quoted HCL string literal: template sequences escaped (`$${`, `%%{`).
@@ -95,7 +98,11 @@ pub fn value(v: &J) -> String {
             keys.sort();
             let mut out = String::from("{\n");
             for k in keys {
-                let key = if valid_identifier(k) { k.clone() } else { quoted(k) };
+                let key = if valid_identifier(k) {
+                    k.clone()
+                } else {
+                    quoted(k)
+                };
                 out.push_str(&format!("{key} = {}\n", value(&m[k])));
             }
             out.push('}');
@@ -141,7 +148,14 @@ enum Shape<'a> {
 fn shape<'a>(k: &str, v: &'a J) -> Shape<'a> {
     match v {
         J::Object(inner) => {
-            let pick = if matches!(k, "linux_options" | "network_interface" | "shared_image_gallery") { None } else { most_complex(inner.values()) };
+            let pick = if matches!(
+                k,
+                "linux_options" | "network_interface" | "shared_image_gallery"
+            ) {
+                None
+            } else {
+                most_complex(inner.values())
+            };
             if pick.is_some_and(scalar) {
                 Shape::Attr
             } else {
@@ -150,7 +164,9 @@ fn shape<'a>(k: &str, v: &'a J) -> Shape<'a> {
         }
         J::Array(items) if items.is_empty() => Shape::Skip,
         J::Array(items) => match most_complex(items.iter()) {
-            Some(J::Object(_)) if items.iter().all(|i| i.is_object()) => Shape::Blocks(items.iter().filter_map(J::as_object).collect()),
+            Some(J::Object(_)) if items.iter().all(|i| i.is_object()) => {
+                Shape::Blocks(items.iter().filter_map(J::as_object).collect())
+            }
             _ => Shape::Attr,
         },
         _ => Shape::Attr,
@@ -207,11 +223,20 @@ mod tests {
 
     #[test]
     fn strings_escape_template_sequences() {
-        assert_eq!(quoted("a ${b} %{c} $d \"q\"\n"), r#""a $${b} %%{c} $d \"q\"\n""#);
+        assert_eq!(
+            quoted("a ${b} %{c} $d \"q\"\n"),
+            r#""a $${b} %%{c} $d \"q\"\n""#
+        );
         // Before a Go action the character stands alone, so that what the
         // action becomes (`${…}`) stays an interpolation.
-        assert_eq!(quoted("${{ env `X` }} %{{ user `y` }}"), r#""${"$"}{{ env `X` }} ${"%"}{{ user `y` }}""#);
-        assert_eq!(quoted("$${{ x }} $%{{ y }} $${z}"), r#""${"$$"}{{ x }} ${"$%"}{{ y }} $$${z}""#);
+        assert_eq!(
+            quoted("${{ env `X` }} %{{ user `y` }}"),
+            r#""${"$"}{{ env `X` }} ${"%"}{{ user `y` }}""#
+        );
+        assert_eq!(
+            quoted("$${{ x }} $%{{ y }} $${z}"),
+            r#""${"$$"}{{ x }} ${"$%"}{{ y }} $$${z}""#
+        );
     }
 
     #[test]
@@ -220,10 +245,14 @@ mod tests {
         let m = j.as_object().expect("object");
         // A scalar map is an attribute: its keys are quoted, any will do.
         assert_eq!(first_bad_name(m), Some("launch.bad key".into()));
-        let j: J = serde_json::from_str(r#"{"tags": {"any key": "v"}, "x-y_1": true}"#).expect("json");
+        let j: J =
+            serde_json::from_str(r#"{"tags": {"any key": "v"}, "x-y_1": true}"#).expect("json");
         assert_eq!(first_bad_name(j.as_object().expect("object")), None);
         let j: J = serde_json::from_str(r#"{"|ource_ami": "a"}"#).expect("json");
-        assert_eq!(first_bad_name(j.as_object().expect("object")), Some("|ource_ami".into()));
+        assert_eq!(
+            first_bad_name(j.as_object().expect("object")),
+            Some("|ource_ami".into())
+        );
     }
 
     #[test]

@@ -89,8 +89,20 @@ const KNOWN_PLUGINS: &[(&str, &str)] = &[
 /// Builders Packer 1.9.5 carries itself (core and vendored plugins); any
 /// other builder makes `hcl2_upgrade` exit 1 as it does there (the file is
 /// still written).
-const BUNDLED_BUILDERS: &[&str] =
-    &["file", "null", "amazon-ebs", "amazon-chroot", "amazon-ebssurrogate", "amazon-ebsvolume", "amazon-instance", "azure-arm", "azure-chroot", "azure-dtl", "docker", "googlecompute"];
+const BUNDLED_BUILDERS: &[&str] = &[
+    "file",
+    "null",
+    "amazon-ebs",
+    "amazon-chroot",
+    "amazon-ebssurrogate",
+    "amazon-ebsvolume",
+    "amazon-instance",
+    "azure-arm",
+    "azure-chroot",
+    "azure-dtl",
+    "docker",
+    "googlecompute",
+];
 
 const AWS_ACCESS_KEYS: &[&str] = &[
     "access_key",
@@ -112,7 +124,10 @@ const AWS_ACCESS_KEYS: &[&str] = &[
 ];
 
 fn known_plugin(t: &str) -> Option<&'static str> {
-    KNOWN_PLUGINS.iter().find(|(p, _)| t.starts_with(p)).map(|(_, s)| *s)
+    KNOWN_PLUGINS
+        .iter()
+        .find(|(p, _)| t.starts_with(p))
+        .map(|(_, s)| *s)
 }
 
 // ---- the upgrade ---------------------------------------------------------------------
@@ -144,7 +159,10 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
     if !t.min_version.is_empty() || !plugins.is_empty() {
         packer_out.push_str("packer {\n");
         if !t.min_version.is_empty() {
-            packer_out.push_str(&attr("required_version", &J::String(format!(">= {}", t.min_version))));
+            packer_out.push_str(&attr(
+                "required_version",
+                &J::String(format!(">= {}", t.min_version)),
+            ));
         }
         if !plugins.is_empty() {
             packer_out.push_str("required_plugins {\n");
@@ -152,7 +170,10 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
                 let mut o = Map::new();
                 o.insert("source".into(), J::String(p.to_string()));
                 o.insert("version".into(), J::String("~> 1".into()));
-                packer_out.push_str(&attr(&p.replacen("github.com/hashicorp/", "", 1), &J::Object(o)));
+                packer_out.push_str(&attr(
+                    &p.replacen("github.com/hashicorp/", "", 1),
+                    &J::Object(o),
+                ));
             }
             packer_out.push_str("}\n");
         }
@@ -161,7 +182,11 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
 
     // variables and locals
     for name in referenced_user_variables(&t.raw) {
-        t.variables.entry(name.clone()).or_insert(Variable { key: name, default: String::new(), required: true });
+        t.variables.entry(name.clone()).or_insert(Variable {
+            key: name,
+            default: String::new(),
+            required: true,
+        });
     }
     // A JSON option may be named anything; HCL2 argument and block names
     // are identifiers. Packer writes the key as it is, and a file that does
@@ -170,8 +195,18 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
         .builders
         .iter()
         .map(|b| (format!("builder {:?}", b.ty), &b.config))
-        .chain(t.provisioners.iter().chain(&t.cleanup).map(|p| (format!("provisioner {:?}", p.ty), &p.config)))
-        .chain(t.post_processors.iter().flatten().map(|p| (format!("post-processor {:?}", p.ty), &p.config)));
+        .chain(
+            t.provisioners
+                .iter()
+                .chain(&t.cleanup)
+                .map(|p| (format!("provisioner {:?}", p.ty), &p.config)),
+        )
+        .chain(
+            t.post_processors
+                .iter()
+                .flatten()
+                .map(|p| (format!("post-processor {:?}", p.ty), &p.config)),
+        );
     for (what, config) in bodies {
         if let Some(bad) = first_bad_name(config) {
             return Err(format!("{what}: option {bad:?} cannot be upgraded: an HCL2 argument or block name {IDENTIFIER_RULE}. Fix its name in the JSON template, then upgrade again."));
@@ -193,7 +228,12 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
         let sensitive = t.sensitive.contains(&v.key);
         if is_local {
             if sensitive {
-                let block = format!("\nlocal {} {{\n{}{}}}\n", value(&J::String(v.key.clone())), attr("sensitive", &J::Bool(true)), attr("expression", &J::String(v.default.clone())));
+                let block = format!(
+                    "\nlocal {} {{\n{}{}}}\n",
+                    value(&J::String(v.key.clone())),
+                    attr("sensitive", &J::Bool(true)),
+                    attr("expression", &J::String(v.default.clone()))
+                );
                 seen.borrow_mut().locals.insert(v.key.clone(), "local");
                 locals_out.push_str(&transpose(&block, &seen));
             } else {
@@ -202,7 +242,10 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
             }
             continue;
         }
-        let mut block = format!("\nvariable {} {{\n  type = string\n", value(&J::String(v.key.clone())));
+        let mut block = format!(
+            "\nvariable {} {{\n  type = string\n",
+            value(&J::String(v.key.clone()))
+        );
         if !v.default.is_empty() || !v.required {
             block.push_str(&attr("default", &J::String(v.default.clone())));
         }
@@ -213,17 +256,27 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
         variables_out.push_str(&variable_transpose(&block).1);
     }
     if !locals_body.is_empty() {
-        locals_out.push_str(&transpose(&format!("\nlocals {{\n{locals_body}}}\n"), &seen));
+        locals_out.push_str(&transpose(
+            &format!("\nlocals {{\n{locals_body}}}\n"),
+            &seen,
+        ));
     }
 
     // builders, sorted by type and name
-    t.builders.sort_by(|a, b| format!("{}{}", a.ty, a.name).cmp(&format!("{}{}", b.ty, b.name)));
+    t.builders
+        .sort_by(|a, b| format!("{}{}", a.ty, a.name).cmp(&format!("{}{}", b.ty, b.name)));
 
     // amazon-ami data sources from source_ami_filter
     let mut ami_out = String::new();
     let mut filters: Vec<Map<String, J>> = Vec::new();
-    for b in t.builders.iter_mut().filter(|b| b.ty.starts_with("amazon-")) {
-        let Some(filter) = b.config.get("source_ami_filter").cloned() else { continue };
+    for b in t
+        .builders
+        .iter_mut()
+        .filter(|b| b.ty.starts_with("amazon-"))
+    {
+        let Some(filter) = b.config.get("source_ami_filter").cloned() else {
+            continue;
+        };
         let mut cfg = match filter {
             J::Object(m) => m,
             _ => return Err("source_ami_filter must be an object".into()),
@@ -233,15 +286,31 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
                 cfg.insert(k.to_string(), v.clone());
             }
         }
-        let sorted = |m: &Map<String, J>| m.iter().collect::<BTreeMap<_, _>>().into_iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+        let sorted = |m: &Map<String, J>| {
+            m.iter()
+                .collect::<BTreeMap<_, _>>()
+                .into_iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        };
         let dup = filters.iter().position(|f| sorted(f) == sorted(&cfg));
-        let name = format!("autogenerated_{}", dup.map(|i| i + 1).unwrap_or(filters.len() + 1));
+        let name = format!(
+            "autogenerated_{}",
+            dup.map(|i| i + 1).unwrap_or(filters.len() + 1)
+        );
         b.config.shift_remove("source_ami_filter");
-        b.config.insert("source_ami".into(), J::String(format!("{{{{ data `amazon-ami.{name}.id` }}}}")));
+        b.config.insert(
+            "source_ami".into(),
+            J::String(format!("{{{{ data `amazon-ami.{name}.id` }}}}")),
+        );
         if dup.is_some() {
             continue;
         }
-        let block = format!("\ndata \"amazon-ami\" {} {{\n{}}}\n", value(&J::String(name)), json_body(&cfg));
+        let block = format!(
+            "\ndata \"amazon-ami\" {} {{\n{}}}\n",
+            value(&J::String(name)),
+            json_body(&cfg)
+        );
         filters.push(cfg);
         ami_out.push_str(&transpose(&block, &seen));
     }
@@ -257,11 +326,19 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
             b.name = format!("autogenerated_{}", i + 1);
         }
         b.name = b.name.trim().replace(' ', "_");
-        let block = format!("\nsource {} {} {{\n{}}}\n", value(&J::String(b.ty.clone())), value(&J::String(b.name.clone())), json_body(&b.config));
+        let block = format!(
+            "\nsource {} {} {{\n{}}}\n",
+            value(&J::String(b.ty.clone())),
+            value(&J::String(b.name.clone())),
+            json_body(&b.config)
+        );
         sources_out.push_str(&transpose(&block, &seen));
     }
     if !unknown.is_empty() {
-        errors.push(format!("unknown builder type(s): [{}]\n", unknown.join(" ")));
+        errors.push(format!(
+            "unknown builder type(s): [{}]\n",
+            unknown.join(" ")
+        ));
     }
 
     // build
@@ -271,14 +348,21 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
             build_out.push_str(&attr("description", &J::String(t.description.clone())));
             build_out.push('\n');
         }
-        let names: Vec<J> = t.builders.iter().map(|b| J::String(format!("source.{}.{}", b.ty, b.name))).collect();
+        let names: Vec<J> = t
+            .builders
+            .iter()
+            .map(|b| J::String(format!("source.{}.{}", b.ty, b.name)))
+            .collect();
         build_out.push_str(&attr("sources", &J::Array(names)));
         build_out.push('\n');
         for p in &t.provisioners {
             build_out.push_str(&transpose(&provisioner_block("provisioner", p), &seen));
         }
         if let Some(p) = &t.cleanup {
-            build_out.push_str(&transpose(&provisioner_block("error-cleanup-provisioner", p), &seen));
+            build_out.push_str(&transpose(
+                &provisioner_block("error-cleanup-provisioner", p),
+                &seen,
+            ));
         }
         for chain in &t.post_processors {
             if chain.is_empty() {
@@ -289,7 +373,10 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
                 text.push_str("post-processors {\n");
             }
             for pp in chain {
-                text.push_str(&format!("post-processor {} {{\n", value(&J::String(pp.ty.clone()))));
+                text.push_str(&format!(
+                    "post-processor {} {{\n",
+                    value(&J::String(pp.ty.clone()))
+                ));
                 if let Some(k) = pp.keep_input_artifact {
                     text.push_str(&attr("keep_input_artifact", &J::Bool(k)));
                 }
@@ -306,8 +393,15 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
     // secrets data sources (found while transposing everything above)
     let mut secrets_out = String::new();
     for (id, cfg) in &seen.borrow().secrets {
-        let m: Map<String, J> = cfg.iter().map(|(k, v)| (k.clone(), J::String(v.clone()))).collect();
-        secrets_out.push_str(&format!("\ndata \"amazon-secretsmanager\" {} {{\n{}}}\n", value(&J::String(id.clone())), json_body(&m)));
+        let m: Map<String, J> = cfg
+            .iter()
+            .map(|(k, v)| (k.clone(), J::String(v.clone())))
+            .collect();
+        secrets_out.push_str(&format!(
+            "\ndata \"amazon-secretsmanager\" {} {{\n{}}}\n",
+            value(&J::String(id.clone())),
+            json_body(&m)
+        ));
     }
 
     // write, in Packer's order
@@ -349,9 +443,16 @@ pub fn upgrade(raw: &str, with_annotations: bool) -> Result<Upgraded, String> {
         out.push_str(&build_out);
         out.push_str("}\n");
     }
-    Ok(Upgraded { text: crate::fmt::format(out.as_bytes()), errors })
+    Ok(Upgraded {
+        text: crate::fmt::format(out.as_bytes()),
+        errors,
+    })
 }
 
 fn provisioner_block(kind: &str, p: &Provisioner) -> String {
-    format!("{kind} {} {{\n{}}}\n\n", value(&J::String(p.ty.clone())), json_body(&p.config))
+    format!(
+        "{kind} {} {{\n{}}}\n\n",
+        value(&J::String(p.ty.clone())),
+        json_body(&p.config)
+    )
 }

@@ -66,27 +66,56 @@ pub(super) fn go_duration(v: &J) -> Result<Option<String>, String> {
 }
 
 pub(super) fn provisioner(v: &J) -> Result<Provisioner, String> {
-    let J::Object(m) = v else { return Err("a provisioner must be an object".into()) };
-    let ty = m.get("type").map(as_string).filter(|t| !t.is_empty()).ok_or("provisioner: missing 'type'")?;
+    let J::Object(m) = v else {
+        return Err("a provisioner must be an object".into());
+    };
+    let ty = m
+        .get("type")
+        .map(as_string)
+        .filter(|t| !t.is_empty())
+        .ok_or("provisioner: missing 'type'")?;
     let mut config = m.clone();
-    for k in ["type", "except", "only", "override", "pause_before", "timeout", "max_retries"] {
+    for k in [
+        "type",
+        "except",
+        "only",
+        "override",
+        "pause_before",
+        "timeout",
+        "max_retries",
+    ] {
         config.shift_remove(k);
     }
     let except = strings(m.get("except"));
     let only = strings(m.get("only"));
     if !except.is_empty() {
-        config.insert("except".into(), J::Array(except.into_iter().map(J::String).collect()));
+        config.insert(
+            "except".into(),
+            J::Array(except.into_iter().map(J::String).collect()),
+        );
     }
     if !only.is_empty() {
-        config.insert("only".into(), J::Array(only.into_iter().map(J::String).collect()));
+        config.insert(
+            "only".into(),
+            J::Array(only.into_iter().map(J::String).collect()),
+        );
     }
-    if let Some(r) = m.get("max_retries").map(as_string).filter(|r| !r.is_empty()) {
+    if let Some(r) = m
+        .get("max_retries")
+        .map(as_string)
+        .filter(|r| !r.is_empty())
+    {
         config.insert("max_retries".into(), J::String(r));
     }
     if let Some(t) = m.get("timeout").map(go_duration).transpose()?.flatten() {
         config.insert("timeout".into(), J::String(t));
     }
-    if let Some(t) = m.get("pause_before").map(go_duration).transpose()?.flatten() {
+    if let Some(t) = m
+        .get("pause_before")
+        .map(go_duration)
+        .transpose()?
+        .flatten()
+    {
         config.insert("pause_before".into(), J::String(t));
     }
     Ok(Provisioner { ty, config })
@@ -94,9 +123,17 @@ pub(super) fn provisioner(v: &J) -> Result<Provisioner, String> {
 
 pub(super) fn post_processor(v: &J) -> Result<PostProcessor, String> {
     match v {
-        J::String(t) => Ok(PostProcessor { ty: t.clone(), keep_input_artifact: None, config: Map::new() }),
+        J::String(t) => Ok(PostProcessor {
+            ty: t.clone(),
+            keep_input_artifact: None,
+            config: Map::new(),
+        }),
         J::Object(m) => {
-            let ty = m.get("type").map(as_string).filter(|t| !t.is_empty()).ok_or("post-processor: missing 'type'")?;
+            let ty = m
+                .get("type")
+                .map(as_string)
+                .filter(|t| !t.is_empty())
+                .ok_or("post-processor: missing 'type'")?;
             let mut config = m.clone();
             for k in ["type", "keep_input_artifact", "only", "except", "name"] {
                 config.shift_remove(k);
@@ -104,15 +141,29 @@ pub(super) fn post_processor(v: &J) -> Result<PostProcessor, String> {
             let except = strings(m.get("except"));
             let only = strings(m.get("only"));
             if !except.is_empty() {
-                config.insert("except".into(), J::Array(except.into_iter().map(J::String).collect()));
+                config.insert(
+                    "except".into(),
+                    J::Array(except.into_iter().map(J::String).collect()),
+                );
             }
             if !only.is_empty() {
-                config.insert("only".into(), J::Array(only.into_iter().map(J::String).collect()));
+                config.insert(
+                    "only".into(),
+                    J::Array(only.into_iter().map(J::String).collect()),
+                );
             }
-            if let Some(n) = m.get("name").map(as_string).filter(|n| !n.is_empty() && *n != ty) {
+            if let Some(n) = m
+                .get("name")
+                .map(as_string)
+                .filter(|n| !n.is_empty() && *n != ty)
+            {
                 config.insert("name".into(), J::String(n));
             }
-            Ok(PostProcessor { ty, keep_input_artifact: m.get("keep_input_artifact").and_then(J::as_bool), config })
+            Ok(PostProcessor {
+                ty,
+                keep_input_artifact: m.get("keep_input_artifact").and_then(J::as_bool),
+                config,
+            })
         }
         _ => Err("a post-processor must be a string, an object or a list of them".into()),
     }
@@ -120,7 +171,9 @@ pub(super) fn post_processor(v: &J) -> Result<PostProcessor, String> {
 
 pub(super) fn read_template(raw: &str) -> Result<Template, String> {
     let root: J = serde_json::from_str(raw).map_err(|e| format!("Error parsing JSON: {e}"))?;
-    let J::Object(root) = root else { return Err("a template must be a JSON object".into()) };
+    let J::Object(root) = root else {
+        return Err("a template must be a JSON object".into());
+    };
     let mut t = Template {
         raw: raw.to_string(),
         min_version: String::new(),
@@ -132,18 +185,34 @@ pub(super) fn read_template(raw: &str) -> Result<Template, String> {
         cleanup: None,
         post_processors: Vec::new(),
     };
-    t.min_version = root.get("min_packer_version").map(as_string).unwrap_or_default();
+    t.min_version = root
+        .get("min_packer_version")
+        .map(as_string)
+        .unwrap_or_default();
     t.description = root.get("description").map(as_string).unwrap_or_default();
     if let Some(J::Object(vars)) = root.get("variables") {
         for (k, v) in vars {
-            t.variables.insert(k.clone(), Variable { key: k.clone(), default: as_string(v), required: v.is_null() });
+            t.variables.insert(
+                k.clone(),
+                Variable {
+                    key: k.clone(),
+                    default: as_string(v),
+                    required: v.is_null(),
+                },
+            );
         }
     }
     t.sensitive = strings(root.get("sensitive-variables"));
     if let Some(J::Array(bs)) = root.get("builders") {
         for b in bs {
-            let J::Object(m) = b else { return Err("a builder must be an object".into()) };
-            let ty = m.get("type").map(as_string).filter(|t| !t.is_empty()).ok_or("builder: missing 'type'")?;
+            let J::Object(m) = b else {
+                return Err("a builder must be an object".into());
+            };
+            let ty = m
+                .get("type")
+                .map(as_string)
+                .filter(|t| !t.is_empty())
+                .ok_or("builder: missing 'type'")?;
             let name = m.get("name").map(as_string).unwrap_or_default();
             let mut config = m.clone();
             config.shift_remove("type");
@@ -162,7 +231,10 @@ pub(super) fn read_template(raw: &str) -> Result<Template, String> {
     if let Some(J::Array(pps)) = root.get("post-processors") {
         for pp in pps {
             let chain = match pp {
-                J::Array(items) => items.iter().map(post_processor).collect::<Result<Vec<_>, _>>()?,
+                J::Array(items) => items
+                    .iter()
+                    .map(post_processor)
+                    .collect::<Result<Vec<_>, _>>()?,
                 other => vec![post_processor(other)?],
             };
             t.post_processors.push(chain);

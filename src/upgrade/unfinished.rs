@@ -40,7 +40,11 @@ fn unhandled(comment: &str) -> Option<String> {
 }
 
 fn is_header(comment: &str) -> bool {
-    comment.ends_with(ERRORS_HEADER) && comment.split(' ').nth(1).is_some_and(|w| w == "error" || w == "errors")
+    comment.ends_with(ERRORS_HEADER)
+        && comment
+            .split(' ')
+            .nth(1)
+            .is_some_and(|w| w == "error" || w == "errors")
 }
 
 /// Every marked block of an upgraded file, in file order.
@@ -67,7 +71,11 @@ pub fn find(text: &str) -> Vec<Unfinished> {
         }
         if let Some(calls) = open.take() {
             let block = t.trim_end_matches('{').trim_end().to_string();
-            out.push(Unfinished { line: i + 1, block, calls });
+            out.push(Unfinished {
+                line: i + 1,
+                block,
+                calls,
+            });
         }
     }
     out
@@ -86,9 +94,21 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                Unfinished { line: 8, block: "provisioner \"shell\"".into(), calls: vec!["split".into()] },
-                Unfinished { line: 18, block: "post-processor \"shell-local\"".into(), calls: vec!["lower".into(), "upper".into()] },
-                Unfinished { line: 22, block: "provisioner \"file\"".into(), calls: vec![NOT_PARSED.into()] },
+                Unfinished {
+                    line: 8,
+                    block: "provisioner \"shell\"".into(),
+                    calls: vec!["split".into()]
+                },
+                Unfinished {
+                    line: 18,
+                    block: "post-processor \"shell-local\"".into(),
+                    calls: vec!["lower".into(), "upper".into()]
+                },
+                Unfinished {
+                    line: 22,
+                    block: "provisioner \"file\"".into(),
+                    calls: vec![NOT_PARSED.into()]
+                },
             ]
         );
     }

@@ -16,17 +16,25 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         s = r;
     }
     if s.starts_with('-') {
-        return Err(format!("time: negative duration {orig:?} is not allowed here"));
+        return Err(format!(
+            "time: negative duration {orig:?} is not allowed here"
+        ));
     }
     let mut total = 0f64;
     while !s.is_empty() {
-        let num_len = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+        let num_len = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
         if num_len == 0 {
             return Err(format!("time: invalid duration {orig:?}"));
         }
-        let n: f64 = s[..num_len].parse().map_err(|_| format!("time: invalid duration {orig:?}"))?;
+        let n: f64 = s[..num_len]
+            .parse()
+            .map_err(|_| format!("time: invalid duration {orig:?}"))?;
         s = &s[num_len..];
-        let unit_len = s.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(s.len());
+        let unit_len = s
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(s.len());
         if unit_len == 0 {
             return Err(format!("time: missing unit in duration {orig:?}"));
         }

@@ -3,8 +3,29 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 
-const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 
 /// Format `t` with a Go layout string.
 pub fn format(t: &DateTime<FixedOffset>, layout: &str) -> String {
@@ -95,12 +116,17 @@ fn next_token(s: &str) -> (Option<Tok>, usize) {
         ("5", Second),
     ];
     // Fractional seconds: ".000" or ".999" (also with ',').
-    if (s.starts_with(".0") || s.starts_with(".9") || s.starts_with(",0") || s.starts_with(",9")) && s.len() > 1 {
+    if (s.starts_with(".0") || s.starts_with(".9") || s.starts_with(",0") || s.starts_with(",9"))
+        && s.len() > 1
+    {
         let d = s.as_bytes()[1];
         let n = s[1..].bytes().take_while(|&b| b == d).count();
         let after = s.as_bytes().get(1 + n);
         if !after.is_some_and(|b| b.is_ascii_digit()) {
-            return (Some(if d == b'0' { FracZero(n) } else { FracNine(n) }), 1 + n);
+            return (
+                Some(if d == b'0' { FracZero(n) } else { FracNine(n) }),
+                1 + n,
+            );
         }
     }
     for (pat, tok) in TABLE {
@@ -188,8 +214,14 @@ mod tests {
     #[test]
     fn reference_layouts() {
         let t = DateTime::parse_from_rfc3339("2021-03-04T05:06:07Z").unwrap();
-        assert_eq!(format(&t, "2006-01-02T15:04:05Z07:00"), "2021-03-04T05:06:07Z");
-        assert_eq!(format(&t, "Jan 2, 2006 at 3:04pm (MST)"), "Mar 4, 2021 at 5:06am (UTC)");
+        assert_eq!(
+            format(&t, "2006-01-02T15:04:05Z07:00"),
+            "2021-03-04T05:06:07Z"
+        );
+        assert_eq!(
+            format(&t, "Jan 2, 2006 at 3:04pm (MST)"),
+            "Mar 4, 2021 at 5:06am (UTC)"
+        );
         assert_eq!(format(&t, "20060102150405"), "20210304050607");
         assert_eq!(format(&t, "Monday"), "Thursday");
     }

@@ -13,8 +13,15 @@ pub struct ConvertError {
 
 fn err(path: &str, message: impl Into<String>) -> ConvertError {
     let message = message.into();
-    let message = if path.is_empty() { message } else { format!("{path}: {message}") };
-    ConvertError { path: path.to_string(), message }
+    let message = if path.is_empty() {
+        message
+    } else {
+        format!("{path}: {message}")
+    };
+    ConvertError {
+        path: path.to_string(),
+        message,
+    }
 }
 
 /// Convert `v` to type `t`.
@@ -36,7 +43,9 @@ fn convert_at(v: &Value, t: &Type, path: &str) -> Result<Value, ConvertError> {
         },
         Type::Number => match v {
             Value::Number(_) => Ok(v.clone()),
-            Value::String(s) => Number::parse(s).map(Value::Number).ok_or_else(|| err(path, "a number is required")),
+            Value::String(s) => Number::parse(s)
+                .map(Value::Number)
+                .ok_or_else(|| err(path, "a number is required")),
             _ => Err(err(path, "number required")),
         },
         Type::Bool => match v {
@@ -86,7 +95,9 @@ fn convert_at(v: &Value, t: &Type, path: &str) -> Result<Value, ConvertError> {
                     // Left out, or null: the default (itself converted, so
                     // an object default gets its own attributes' defaults).
                     (None, Type::Optional(t, Some(d))) => convert_at(d, t, &at_path)?,
-                    (Some(item), Type::Optional(t, Some(d))) if item.is_null() => convert_at(d, t, &at_path)?,
+                    (Some(item), Type::Optional(t, Some(d))) if item.is_null() => {
+                        convert_at(d, t, &at_path)?
+                    }
                     (None, Type::Optional(_, None)) => Value::Null,
                     (Some(item), Type::Optional(t, _)) => convert_at(item, t, &at_path)?,
                     (Some(item), t) => convert_at(item, t, &at_path)?,
@@ -103,7 +114,10 @@ fn convert_at(v: &Value, t: &Type, path: &str) -> Result<Value, ConvertError> {
                 _ => return Err(err(path, "tuple required")),
             };
             if items.len() != ts.len() {
-                return Err(err(path, format!("tuple required with {} elements", ts.len())));
+                return Err(err(
+                    path,
+                    format!("tuple required with {} elements", ts.len()),
+                ));
             }
             let mut out = Vec::with_capacity(items.len());
             for (i, (item, et)) in items.iter().zip(ts).enumerate() {
@@ -119,9 +133,16 @@ fn convert_at(v: &Value, t: &Type, path: &str) -> Result<Value, ConvertError> {
 fn unify(items: Vec<Value>) -> Vec<Value> {
     let prim = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
     let all_prim = items.iter().all(|v| prim(v) || v.is_null());
-    let mixed = items.windows(2).any(|w| std::mem::discriminant(&w[0]) != std::mem::discriminant(&w[1]) && !w[0].is_null() && !w[1].is_null());
+    let mixed = items.windows(2).any(|w| {
+        std::mem::discriminant(&w[0]) != std::mem::discriminant(&w[1])
+            && !w[0].is_null()
+            && !w[1].is_null()
+    });
     if all_prim && mixed {
-        items.iter().map(|v| convert(v, &Type::String).unwrap_or_else(|_| v.clone())).collect()
+        items
+            .iter()
+            .map(|v| convert(v, &Type::String).unwrap_or_else(|_| v.clone()))
+            .collect()
     } else {
         items
     }
@@ -132,15 +153,31 @@ mod tests {
     use super::*;
     #[test]
     fn primitives() {
-        assert_eq!(convert(&Value::int(5), &Type::String).unwrap(), Value::string("5"));
-        assert_eq!(convert(&Value::string("5"), &Type::Number).unwrap(), Value::int(5));
+        assert_eq!(
+            convert(&Value::int(5), &Type::String).unwrap(),
+            Value::string("5")
+        );
+        assert_eq!(
+            convert(&Value::string("5"), &Type::Number).unwrap(),
+            Value::int(5)
+        );
         assert!(convert(&Value::string("x"), &Type::Number).is_err());
-        assert_eq!(convert(&Value::string("true"), &Type::Bool).unwrap(), Value::Bool(true));
+        assert_eq!(
+            convert(&Value::string("true"), &Type::Bool).unwrap(),
+            Value::Bool(true)
+        );
     }
     #[test]
     fn collections() {
-        let t = Value::Tuple(vec![Value::string("b"), Value::string("a"), Value::string("b")]);
-        assert_eq!(convert(&t, &Type::Set(Box::new(Type::String))).unwrap(), Value::Set(vec![Value::string("a"), Value::string("b")]));
+        let t = Value::Tuple(vec![
+            Value::string("b"),
+            Value::string("a"),
+            Value::string("b"),
+        ]);
+        assert_eq!(
+            convert(&t, &Type::Set(Box::new(Type::String))).unwrap(),
+            Value::Set(vec![Value::string("a"), Value::string("b")])
+        );
         let o = Value::Object([("a".to_string(), Value::int(1))].into());
         assert!(convert(&o, &Type::Object([("b".to_string(), Type::Number)].into())).is_err());
     }

@@ -45,7 +45,11 @@ fn format_result(v: &Value, nested: bool) -> String {
             }
             let mut out = String::from("{\n");
             for (k, item) in m {
-                out.push_str(&indent(&format!("{} = {}", go_quote(k), format_result(item, true))));
+                out.push_str(&indent(&format!(
+                    "{} = {}",
+                    go_quote(k),
+                    format_result(item, true)
+                )));
                 out.push('\n');
             }
             out.push('}');
@@ -55,7 +59,10 @@ fn format_result(v: &Value, nested: bool) -> String {
 }
 
 fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Go's `%q` / `strconv.Quote`.
@@ -73,7 +80,9 @@ pub fn go_quote(s: &str) -> String {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if c.is_control() => {
                 if (c as u32) <= 0xffff {
                     out.push_str(&format!("\\u{:04x}", c as u32))

@@ -59,7 +59,9 @@ impl Value {
     pub fn contains_unknown(&self) -> bool {
         match self {
             Value::Unknown => true,
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().any(Value::contains_unknown),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+                v.iter().any(Value::contains_unknown)
+            }
             Value::Map(m) | Value::Object(m) => m.values().any(Value::contains_unknown),
             _ => false,
         }
@@ -98,7 +100,9 @@ impl Value {
             Value::Set(v) => Type::Set(Box::new(common_type(v))),
             Value::Tuple(v) => Type::Tuple(v.iter().map(Value::type_of).collect()),
             Value::Map(m) => Type::Map(Box::new(common_type_iter(m.values()))),
-            Value::Object(m) => Type::Object(m.iter().map(|(k, v)| (k.clone(), v.type_of())).collect()),
+            Value::Object(m) => {
+                Type::Object(m.iter().map(|(k, v)| (k.clone(), v.type_of())).collect())
+            }
         }
     }
 
@@ -121,8 +125,12 @@ impl Value {
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => n.to_json(),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => serde_json::Value::Array(v.iter().map(Value::to_json).collect()),
-            Value::Map(m) | Value::Object(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+                serde_json::Value::Array(v.iter().map(Value::to_json).collect())
+            }
+            Value::Map(m) | Value::Object(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
         }
     }
 
@@ -131,10 +139,16 @@ impl Value {
         match j {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => Value::Number(Number::parse(&n.to_string()).unwrap_or_else(|| Number::from(0))),
+            serde_json::Value::Number(n) => {
+                Value::Number(Number::parse(&n.to_string()).unwrap_or_else(|| Number::from(0)))
+            }
             serde_json::Value::String(s) => Value::String(s.clone()),
             serde_json::Value::Array(a) => Value::Tuple(a.iter().map(Value::from_json).collect()),
-            serde_json::Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect()),
+            serde_json::Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
         }
     }
 }

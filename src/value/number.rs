@@ -87,12 +87,17 @@ impl Number {
         Number(self.0.with_scale_round(0, RoundingMode::Floor).normalized())
     }
     pub fn ceil(&self) -> Number {
-        Number(self.0.with_scale_round(0, RoundingMode::Ceiling).normalized())
+        Number(
+            self.0
+                .with_scale_round(0, RoundingMode::Ceiling)
+                .normalized(),
+        )
     }
 
     pub fn to_json(&self) -> serde_json::Value {
         // arbitrary_precision keeps every digit.
-        serde_json::from_str::<serde_json::Value>(&self.to_string()).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str::<serde_json::Value>(&self.to_string())
+            .unwrap_or(serde_json::Value::Null)
     }
 
     /// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: what Packer 1.6.6's console
@@ -108,7 +113,11 @@ pub fn go_format_g(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
         return "0".into();
@@ -138,7 +147,11 @@ pub fn go_format_g(f: f64) -> String {
     } else if dp >= nd {
         format!("{sign}{}{}", digits, "0".repeat((dp - nd) as usize))
     } else {
-        format!("{sign}{}.{}", &digits[..dp as usize], &digits[dp as usize..])
+        format!(
+            "{sign}{}.{}",
+            &digits[..dp as usize],
+            &digits[dp as usize..]
+        )
     }
 }
 
@@ -196,8 +209,14 @@ mod tests {
     #[test]
     fn exact_integers() {
         let a = Number::parse("10000000000000000000000").unwrap();
-        assert_eq!(a.add(&Number::from(1)).to_string(), "10000000000000000000001");
+        assert_eq!(
+            a.add(&Number::from(1)).to_string(),
+            "10000000000000000000001"
+        );
         assert_eq!(Number::parse("1.50").unwrap().to_string(), "1.5");
-        assert_eq!(Number::from(1).div(&Number::from(3)).unwrap().to_string(), "0.3333333333333333");
+        assert_eq!(
+            Number::from(1).div(&Number::from(3)).unwrap().to_string(),
+            "0.3333333333333333"
+        );
     }
 }

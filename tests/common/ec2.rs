@@ -23,7 +23,13 @@ pub const USER: &str = "ec2-user";
 pub const KEYS_COMMAND: &str = "/usr/local/libexec/kiln-tests/authorized-keys";
 
 fn free_port() -> Option<u16> {
-    Some(TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port())
+    Some(
+        TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port(),
+    )
 }
 
 fn wait_port(port: u16, secs: u64) -> bool {
@@ -38,7 +44,10 @@ fn wait_port(port: u16, secs: u64) -> bool {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// sshd's AuthorizedKeysCommand: the public key of every key pair in moto.
@@ -49,23 +58,42 @@ fn install_keys_command() -> bool {
     if std::fs::read_to_string(path).is_ok_and(|s| s == KEYS_SCRIPT) {
         return true;
     }
-    let Some(dir) = path.parent() else { return false };
+    let Some(dir) = path.parent() else {
+        return false;
+    };
     if std::fs::create_dir_all(dir).is_err() {
         return false;
     }
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
     let tmp = dir.join(format!(".authorized-keys.{}", std::process::id()));
-    std::fs::write(&tmp, KEYS_SCRIPT).is_ok() && std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).is_ok() && std::fs::rename(&tmp, path).is_ok()
+    std::fs::write(&tmp, KEYS_SCRIPT).is_ok()
+        && std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).is_ok()
+        && std::fs::rename(&tmp, path).is_ok()
 }
 
 fn ensure_user() -> bool {
-    let exists = || Command::new("id").arg(USER).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let exists = || {
+        Command::new("id")
+            .arg(USER)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if !exists() {
-        let _ = Command::new("useradd").args(["-m", "-s", "/bin/sh", USER]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", USER])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
     // No password, but not locked: sshd refuses locked accounts.
-    let _ = Command::new("usermod").args(["-p", "*", USER]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let _ = Command::new("usermod")
+        .args(["-p", "*", USER])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     exists() && home().is_some()
 }
 
@@ -73,7 +101,10 @@ fn ensure_user() -> bool {
 /// with its `.ssh` (a `useradd` that raced another test's, or an account
 /// made without `-m` or by root's hand, leaves it missing or root's).
 pub fn home() -> Option<PathBuf> {
-    let out = Command::new("getent").args(["passwd", USER]).output().ok()?;
+    let out = Command::new("getent")
+        .args(["passwd", USER])
+        .output()
+        .ok()?;
     let line = String::from_utf8_lossy(&out.stdout);
     let f: Vec<&str> = line.trim().split(':').collect();
     let (uid, gid): (u32, u32) = (f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?);
@@ -95,7 +126,12 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Option<Moto> {
         let port = free_port()?;
-        let child = match Command::new("moto_server").args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+        let child = match Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
             Ok(c) => c,
             Err(_) => {
                 eprintln!("skipping: moto_server not found (pip install 'moto[server]')");
@@ -159,11 +195,22 @@ impl Ec2 {
         std::fs::set_permissions(&shim_log, std::fs::Permissions::from_mode(0o666)).ok()?;
         for s in SHIMS {
             let p = shims.join(s);
-            std::fs::write(&p, format!("#!/bin/sh\necho \"{s} $*\" >> {}\n", shim_log.display())).ok()?;
+            std::fs::write(
+                &p,
+                format!("#!/bin/sh\necho \"{s} $*\" >> {}\n", shim_log.display()),
+            )
+            .ok()?;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).ok()?;
         }
         let host_key = dir.path().join("host");
-        let ok = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", ""]).arg("-f").arg(&host_key).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", ""])
+            .arg("-f")
+            .arg(&host_key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
         if !ok {
             return None;
         }
@@ -179,8 +226,22 @@ impl Ec2 {
             shims.display()
         );
         std::fs::write(dir.path().join("sshd_config"), config).ok()?;
-        let sshd = Command::new("/usr/sbin/sshd").arg("-D").arg("-e").arg("-f").arg(dir.path().join("sshd_config")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
-        let e = Ec2 { moto, ssh_port: port, dir, shim_log, sshd };
+        let sshd = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(dir.path().join("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let e = Ec2 {
+            moto,
+            ssh_port: port,
+            dir,
+            shim_log,
+            sshd,
+        };
         if !wait_port(port, 10) {
             eprintln!("skipping: sshd did not start");
             return None;
@@ -247,37 +308,113 @@ impl Inventory {
         let mut v: Vec<String> = Vec::new();
         v.extend(self.instances.iter().map(|i| format!("instance {i}")));
         v.extend(self.key_pairs.iter().map(|i| format!("key pair {i}")));
-        v.extend(self.security_groups.iter().map(|i| format!("security group {i}")));
+        v.extend(
+            self.security_groups
+                .iter()
+                .map(|i| format!("security group {i}")),
+        );
         v.extend(self.volumes.iter().map(|i| format!("volume {i}")));
         v.extend(self.snapshots.iter().map(|i| format!("snapshot {i}")));
-        v.extend(self.launch_templates.iter().map(|i| format!("launch template {i}")));
+        v.extend(
+            self.launch_templates
+                .iter()
+                .map(|i| format!("launch template {i}")),
+        );
         v
     }
 }
 
 pub async fn inventory(ec2: &aws_sdk_ec2::Client) -> Inventory {
     let mut inv = Inventory::default();
-    let out = ec2.describe_instances().send().await.expect("DescribeInstances");
+    let out = ec2
+        .describe_instances()
+        .send()
+        .await
+        .expect("DescribeInstances");
     for i in out.reservations().iter().flat_map(|r| r.instances()) {
         if i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated) {
-            inv.instances.push(i.instance_id().unwrap_or_default().to_string());
+            inv.instances
+                .push(i.instance_id().unwrap_or_default().to_string());
         }
     }
-    let out = ec2.describe_key_pairs().send().await.expect("DescribeKeyPairs");
-    inv.key_pairs = out.key_pairs().iter().filter_map(|k| k.key_name().map(str::to_string)).collect();
-    let out = ec2.describe_security_groups().send().await.expect("DescribeSecurityGroups");
-    inv.security_groups = out.security_groups().iter().filter(|g| g.group_name() != Some("default")).filter_map(|g| g.group_id().map(str::to_string)).collect();
-    let out = ec2.describe_volumes().filters(Filter::builder().name("status").values("available").build()).send().await.expect("DescribeVolumes");
-    inv.volumes = out.volumes().iter().filter_map(|v| v.volume_id().map(str::to_string)).collect();
-    let out = ec2.describe_images().owners("self").send().await.expect("DescribeImages");
-    inv.amis = out.images().iter().map(|i| (i.image_id().unwrap_or_default().to_string(), i.name().unwrap_or_default().to_string())).collect();
-    let out = ec2.describe_launch_templates().send().await.expect("DescribeLaunchTemplates");
-    inv.launch_templates = out.launch_templates().iter().filter_map(|t| t.launch_template_name().map(str::to_string)).collect();
+    let out = ec2
+        .describe_key_pairs()
+        .send()
+        .await
+        .expect("DescribeKeyPairs");
+    inv.key_pairs = out
+        .key_pairs()
+        .iter()
+        .filter_map(|k| k.key_name().map(str::to_string))
+        .collect();
+    let out = ec2
+        .describe_security_groups()
+        .send()
+        .await
+        .expect("DescribeSecurityGroups");
+    inv.security_groups = out
+        .security_groups()
+        .iter()
+        .filter(|g| g.group_name() != Some("default"))
+        .filter_map(|g| g.group_id().map(str::to_string))
+        .collect();
+    let out = ec2
+        .describe_volumes()
+        .filters(Filter::builder().name("status").values("available").build())
+        .send()
+        .await
+        .expect("DescribeVolumes");
+    inv.volumes = out
+        .volumes()
+        .iter()
+        .filter_map(|v| v.volume_id().map(str::to_string))
+        .collect();
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .send()
+        .await
+        .expect("DescribeImages");
+    inv.amis = out
+        .images()
+        .iter()
+        .map(|i| {
+            (
+                i.image_id().unwrap_or_default().to_string(),
+                i.name().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let out = ec2
+        .describe_launch_templates()
+        .send()
+        .await
+        .expect("DescribeLaunchTemplates");
+    inv.launch_templates = out
+        .launch_templates()
+        .iter()
+        .filter_map(|t| t.launch_template_name().map(str::to_string))
+        .collect();
     // Snapshots no AMI refers to (moto's own AMIs come with snapshots).
     let all = ec2.describe_images().send().await.expect("DescribeImages");
-    let used: std::collections::HashSet<String> = all.images().iter().flat_map(|i| i.block_device_mappings()).filter_map(|b| b.ebs().and_then(|e| e.snapshot_id()).map(str::to_string)).collect();
-    let out = ec2.describe_snapshots().owner_ids("self").send().await.expect("DescribeSnapshots");
-    inv.snapshots = out.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_string)).filter(|s| !used.contains(s)).collect();
+    let used: std::collections::HashSet<String> = all
+        .images()
+        .iter()
+        .flat_map(|i| i.block_device_mappings())
+        .filter_map(|b| b.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
+        .collect();
+    let out = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .send()
+        .await
+        .expect("DescribeSnapshots");
+    inv.snapshots = out
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id().map(str::to_string))
+        .filter(|s| !used.contains(s))
+        .collect();
     inv
 }
 
@@ -287,9 +424,23 @@ pub async fn iam_leaks(endpoint: &str) -> Vec<String> {
     let iam = iam_at(endpoint);
     let mut v = Vec::new();
     let roles = iam.list_roles().send().await.expect("ListRoles");
-    v.extend(roles.roles().iter().map(|r| format!("IAM role {}", r.role_name())));
-    let profiles = iam.list_instance_profiles().send().await.expect("ListInstanceProfiles");
-    v.extend(profiles.instance_profiles().iter().map(|p| format!("instance profile {}", p.instance_profile_name())));
+    v.extend(
+        roles
+            .roles()
+            .iter()
+            .map(|r| format!("IAM role {}", r.role_name())),
+    );
+    let profiles = iam
+        .list_instance_profiles()
+        .send()
+        .await
+        .expect("ListInstanceProfiles");
+    v.extend(
+        profiles
+            .instance_profiles()
+            .iter()
+            .map(|p| format!("instance profile {}", p.instance_profile_name())),
+    );
     v
 }
 
@@ -308,8 +459,16 @@ pub fn iam_at(endpoint: &str) -> aws_sdk_iam::Client {
 /// The decoded `Name=value` parameters of the form-encoded request bodies
 /// (AWS query protocol) that call `action`.
 pub fn params_of(bodies: &[String], action: &str) -> Vec<String> {
-    let decode = |kv: &str| percent_encoding::percent_decode_str(&kv.replace('+', " ")).decode_utf8_lossy().into_owned();
-    bodies.iter().filter(|b| b.split('&').any(|kv| kv == format!("Action={action}"))).flat_map(|b| b.split('&').map(decode).collect::<Vec<_>>()).collect()
+    let decode = |kv: &str| {
+        percent_encoding::percent_decode_str(&kv.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    bodies
+        .iter()
+        .filter(|b| b.split('&').any(|kv| kv == format!("Action={action}")))
+        .flat_map(|b| b.split('&').map(decode).collect::<Vec<_>>())
+        .collect()
 }
 
 /// An HTTP proxy in front of moto that counts EC2 calls, remembers the
@@ -349,7 +508,14 @@ fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
         buf.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&buf).to_string();
-    let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
+    let len = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+        })
+        .unwrap_or(0);
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).ok()?;
     Some((head, body))
@@ -373,21 +539,45 @@ impl FaultProxy {
             delay: Arc::default(),
             events: Arc::default(),
         };
-        let (calls, keys, fail_at, after) = (p.calls.clone(), p.access_keys.clone(), p.fail_at.clone(), p.fail_after_forward.clone());
-        let (stand_in, stood_in, bodies, refuse) = (p.stand_in.clone(), p.stood_in.clone(), p.bodies.clone(), p.refuse.clone());
+        let (calls, keys, fail_at, after) = (
+            p.calls.clone(),
+            p.access_keys.clone(),
+            p.fail_at.clone(),
+            p.fail_after_forward.clone(),
+        );
+        let (stand_in, stood_in, bodies, refuse) = (
+            p.stand_in.clone(),
+            p.stood_in.clone(),
+            p.bodies.clone(),
+            p.refuse.clone(),
+        );
         let (delay, events, once) = (p.delay.clone(), p.events.clone(), p.refuse_once.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { continue };
-                let (calls, keys, fail_at, after) = (calls.clone(), keys.clone(), fail_at.clone(), after.clone());
-                let (stand_in, stood_in, bodies, refuse) = (stand_in.clone(), stood_in.clone(), bodies.clone(), refuse.clone());
+                let (calls, keys, fail_at, after) =
+                    (calls.clone(), keys.clone(), fail_at.clone(), after.clone());
+                let (stand_in, stood_in, bodies, refuse) = (
+                    stand_in.clone(),
+                    stood_in.clone(),
+                    bodies.clone(),
+                    refuse.clone(),
+                );
                 let (delay, events, once) = (delay.clone(), events.clone(), once.clone());
                 std::thread::spawn(move || {
                     // One request per connection: moto's answers close it, and so do ours.
                     if let Some((head, body)) = read_request(&mut c) {
                         let text = String::from_utf8_lossy(&body).to_string();
-                        let action = text.split('&').find_map(|kv| kv.strip_prefix("Action=")).unwrap_or("?").to_string();
-                        if let Some(k) = head.split("Credential=").nth(1).and_then(|r| r.split('/').next()) {
+                        let action = text
+                            .split('&')
+                            .find_map(|kv| kv.strip_prefix("Action="))
+                            .unwrap_or("?")
+                            .to_string();
+                        if let Some(k) = head
+                            .split("Credential=")
+                            .nth(1)
+                            .and_then(|r| r.split('/').next())
+                        {
                             keys.lock().unwrap().push(k.to_string());
                         }
                         bodies.lock().unwrap().push(text.clone());
@@ -400,12 +590,27 @@ impl FaultProxy {
                         let fail = fail_at.load(Ordering::SeqCst) == n;
                         let forward = !fail || after.load(Ordering::SeqCst);
                         let mut response = Vec::new();
-                        let answer = stand_in.lock().unwrap().iter().find(|(a, _)| *a == action).map(|(_, xml)| xml.clone());
+                        let answer = stand_in
+                            .lock()
+                            .unwrap()
+                            .iter()
+                            .find(|(a, _)| *a == action)
+                            .map(|(_, xml)| xml.clone());
                         let refused_once = {
                             let mut o = once.lock().unwrap();
-                            o.iter().position(|(a, _, _)| *a == action).map(|i| o.remove(i)).map(|(_, c, m)| (c, m))
+                            o.iter()
+                                .position(|(a, _, _)| *a == action)
+                                .map(|i| o.remove(i))
+                                .map(|(_, c, m)| (c, m))
                         };
-                        let refused = refused_once.or_else(|| refuse.lock().unwrap().iter().find(|(a, _, _)| *a == action).map(|(_, c, m)| (c.clone(), m.clone())));
+                        let refused = refused_once.or_else(|| {
+                            refuse
+                                .lock()
+                                .unwrap()
+                                .iter()
+                                .find(|(a, _, _)| *a == action)
+                                .map(|(_, c, m)| (c.clone(), m.clone()))
+                        });
                         if let Some((code, message)) = refused {
                             let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>x</RequestID></Response>");
                             response = format!("HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len()).into_bytes();
@@ -414,10 +619,18 @@ impl FaultProxy {
                             response = format!("HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len()).into_bytes();
                         } else if forward {
                             // One upstream connection per request, closed by moto.
-                            let mut lines: Vec<&str> = head.lines().filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:")).collect();
+                            let mut lines: Vec<&str> = head
+                                .lines()
+                                .filter(|l| {
+                                    !l.is_empty()
+                                        && !l.to_ascii_lowercase().starts_with("connection:")
+                                })
+                                .collect();
                             lines.push("Connection: close");
                             let head = lines.join("\r\n") + "\r\n\r\n";
-                            let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+                            let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                                return;
+                            };
                             let _ = up.write_all(head.as_bytes());
                             let _ = up.write_all(&body);
                             let _ = up.read_to_end(&mut response);
@@ -428,7 +641,12 @@ impl FaultProxy {
                         }
                         // (Not in the `if let`: its lock would be held through
                         // the sleep, and hold up every other call.)
-                        let wait = delay.lock().unwrap().iter().find(|(a, _)| *a == action).map(|(_, ms)| *ms);
+                        let wait = delay
+                            .lock()
+                            .unwrap()
+                            .iter()
+                            .find(|(a, _)| *a == action)
+                            .map(|(_, ms)| *ms);
                         if let Some(ms) = wait {
                             std::thread::sleep(std::time::Duration::from_millis(ms));
                         }

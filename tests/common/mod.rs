@@ -21,11 +21,18 @@ pub fn shared() -> Option<PathBuf> {
 }
 
 pub fn packer_available() -> bool {
-    Command::new("packer").arg("version").env("CHECKPOINT_DISABLE", "1").output().is_ok_and(|o| o.status.success())
+    Command::new("packer")
+        .arg("version")
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 pub fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// Copy a fixture directory into a fresh temp dir (builds write files).
@@ -53,19 +60,27 @@ pub fn mask(s: &str) -> String {
     let rules: &[(&str, &str)] = &[
         (r"/tmp/packer-shell[A-Za-z0-9]+", "/tmp/packer-shellXXX"),
         (r"(?m)after [0-9a-z ]+?(\.|$)", "after DURATION$1"),
-        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "UUID"),
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "UUID",
+        ),
         (r#""build_time": [0-9]+"#, r#""build_time": TIME"#),
     ];
     let mut out = s.to_string();
     for (re, rep) in rules {
-        out = regex::Regex::new(re).expect("mask regex").replace_all(&out, *rep).into_owned();
+        out = regex::Regex::new(re)
+            .expect("mask regex")
+            .replace_all(&out, *rep)
+            .into_owned();
     }
     out
 }
 
 /// Every file under `dir`, recursively (unsorted).
 pub fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -80,7 +95,12 @@ pub fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
     use std::io::Write;
     use std::process::Stdio;
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     if let Some(mut i) = child.stdin.take() {
         let _ = i.write_all(input);
     }

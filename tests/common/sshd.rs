@@ -16,11 +16,24 @@ pub struct Sshd {
 }
 
 fn keygen(path: &Path) -> bool {
-    Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", ""]).arg("-f").arg(path).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", ""])
+        .arg("-f")
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn current_user() -> String {
-    Command::new("id").arg("-un").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| "root".into())
+    Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "root".into())
 }
 
 impl Sshd {
@@ -43,10 +56,18 @@ impl Sshd {
             eprintln!("skipping: ssh-keygen failed");
             return None;
         }
-        std::fs::copy(key.with_extension("pub"), dir.path().join("authorized_keys")).ok()?;
+        std::fs::copy(
+            key.with_extension("pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .ok()?;
         // sshd's privilege-separation directory, needed when run as root.
         let _ = std::fs::create_dir_all("/run/sshd");
-        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
         let d = dir.path().display();
         let config = format!(
             "{extra}Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nPidFile {d}/sshd.pid\nUsePAM no\nStrictModes no\n\
@@ -55,8 +76,23 @@ impl Sshd {
         );
         std::fs::write(dir.path().join("sshd_config"), config).ok()?;
         // -E: its log goes to a file the test can read (`Sshd::log`).
-        let child = Command::new(sshd).arg("-D").arg("-E").arg(dir.path().join("sshd.log")).arg("-f").arg(dir.path().join("sshd_config")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
-        let s = Sshd { port, user: current_user(), key, dir, child };
+        let child = Command::new(sshd)
+            .arg("-D")
+            .arg("-E")
+            .arg(dir.path().join("sshd.log"))
+            .arg("-f")
+            .arg(dir.path().join("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let s = Sshd {
+            port,
+            user: current_user(),
+            key,
+            dir,
+            child,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {

@@ -23,14 +23,21 @@ pub struct Aws {
 pub fn http_client() -> SharedHttpClient {
     use aws_smithy_http_client::tls;
     SharedHttpClient::new(BySchemeClient {
-        https: aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring)).build_https(),
+        https: aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https(),
         // `build_http` is hidden from the crate's docs but public: the same
         // hyper client without TLS.
         http: aws_smithy_http_client::Builder::new().build_http(),
     })
 }
 
-use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
@@ -46,7 +53,11 @@ struct BySchemeClient {
 }
 
 impl HttpClient for BySchemeClient {
-    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
         SharedHttpConnector::new(BySchemeConnector {
             http: self.http.http_connector(settings, components),
             https: std::sync::OnceLock::new(),
@@ -71,7 +82,9 @@ impl HttpConnector for BySchemeConnector {
         if request.uri().starts_with("http://") {
             return self.http.call(request);
         }
-        self.https.get_or_init(|| self.client.http_connector(&self.settings, &self.components)).call(request)
+        self.https
+            .get_or_init(|| self.client.http_connector(&self.settings, &self.components))
+            .call(request)
     }
 }
 
@@ -86,16 +99,27 @@ pub struct Reused {
 
 impl Reused {
     pub fn new(margin: Duration) -> Reused {
-        Reused { margin, slot: tokio::sync::Mutex::new(None) }
+        Reused {
+            margin,
+            slot: tokio::sync::Mutex::new(None),
+        }
     }
 
     /// The credentials held, or `fetch`'s when none are fresh enough.
-    pub async fn get<F>(&self, fetch: impl FnOnce() -> F) -> Result<Credentials, aws_credential_types::provider::error::CredentialsError>
+    pub async fn get<F>(
+        &self,
+        fetch: impl FnOnce() -> F,
+    ) -> Result<Credentials, aws_credential_types::provider::error::CredentialsError>
     where
-        F: std::future::Future<Output = Result<Credentials, aws_credential_types::provider::error::CredentialsError>>,
+        F: std::future::Future<
+            Output = Result<Credentials, aws_credential_types::provider::error::CredentialsError>,
+        >,
     {
         let mut slot = self.slot.lock().await;
-        if let Some(c) = slot.as_ref().filter(|c| c.expiry().is_none_or(|e| e > std::time::SystemTime::now() + self.margin)) {
+        if let Some(c) = slot.as_ref().filter(|c| {
+            c.expiry()
+                .is_none_or(|e| e > std::time::SystemTime::now() + self.margin)
+        }) {
             return Ok(c.clone());
         }
         let c = fetch().await?;
@@ -107,11 +131,17 @@ impl Reused {
 /// What aws-config's credential providers need from `access`: its region
 /// and kiln's HTTP client.
 pub fn provider_config(access: &Access) -> aws_config::provider_config::ProviderConfig {
-    aws_config::provider_config::ProviderConfig::without_region().with_region(Some(Region::new(access.region.clone()))).with_http_client(http_client())
+    aws_config::provider_config::ProviderConfig::without_region()
+        .with_region(Some(Region::new(access.region.clone())))
+        .with_http_client(http_client())
 }
 
 /// The shared-files provider for profile `name` (else the selected one).
-pub fn profile_provider(pc: &aws_config::provider_config::ProviderConfig, name: Option<&str>, files: Option<&EnvConfigFiles>) -> aws_config::profile::ProfileFileCredentialsProvider {
+pub fn profile_provider(
+    pc: &aws_config::provider_config::ProviderConfig,
+    name: Option<&str>,
+    files: Option<&EnvConfigFiles>,
+) -> aws_config::profile::ProfileFileCredentialsProvider {
     let mut b = aws_config::profile::ProfileFileCredentialsProvider::builder().configure(pc);
     if let Some(n) = name {
         b = b.profile_name(n);
@@ -138,16 +168,27 @@ pub async fn load(access: &Access) -> Aws {
     } else {
         http_client()
     };
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(access.region.clone())).http_client(client);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(access.region.clone()))
+        .http_client(client);
     let retries = access.max_retries.map(|n| n + 1).unwrap_or(5);
-    loader = loader.retry_config(RetryConfig::standard().with_max_attempts(retries.max(1)).with_initial_backoff(Duration::from_millis(100)));
+    loader = loader.retry_config(
+        RetryConfig::standard()
+            .with_max_attempts(retries.max(1))
+            .with_initial_backoff(Duration::from_millis(100)),
+    );
     if let Some(e) = &access.endpoint {
         loader = loader.endpoint_url(e);
     }
     if let Some(p) = &access.profile {
         loader = loader.profile_name(p);
     }
-    let files = access.shared_credentials_file.as_ref().map(|f| EnvConfigFiles::builder().include_default_config_file(true).with_file(EnvConfigFileKind::Credentials, f).build());
+    let files = access.shared_credentials_file.as_ref().map(|f| {
+        EnvConfigFiles::builder()
+            .include_default_config_file(true)
+            .with_file(EnvConfigFileKind::Credentials, f)
+            .build()
+    });
     if let Some(files) = &files {
         loader = loader.profile_files(files.clone());
     }
@@ -156,10 +197,26 @@ pub async fn load(access: &Access) -> Aws {
         // The default chain without its last link, the instance metadata
         // service.
         use aws_config::meta::credentials::CredentialsProviderChain;
-        let chain = CredentialsProviderChain::first_try("Environment", aws_config::environment::EnvironmentVariableCredentialsProvider::new())
-            .or_else("Profile", profile_provider(&pc, access.profile.as_deref(), files.as_ref()))
-            .or_else("WebIdentityToken", aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder().configure(&pc).build())
-            .or_else("EcsContainer", aws_config::ecs::EcsCredentialsProvider::builder().configure(&pc).build());
+        let chain = CredentialsProviderChain::first_try(
+            "Environment",
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        )
+        .or_else(
+            "Profile",
+            profile_provider(&pc, access.profile.as_deref(), files.as_ref()),
+        )
+        .or_else(
+            "WebIdentityToken",
+            aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder()
+                .configure(&pc)
+                .build(),
+        )
+        .or_else(
+            "EcsContainer",
+            aws_config::ecs::EcsCredentialsProvider::builder()
+                .configure(&pc)
+                .build(),
+        );
         loader = loader.credentials_provider(chain);
     }
     let mut sdk = loader.load().await;
@@ -170,23 +227,36 @@ pub async fn load(access: &Access) -> Aws {
             None => SharedCredentialsProvider::new(Credentials::new(ak, sk, access.token.clone(), None, "template")),
         })
     } else if let Some(v) = &access.vault {
-        Some(SharedCredentialsProvider::new(super::vault::VaultProvider::new(v.clone())))
-    } else if let Some(p) = super::sts::mfa_profile(access, &files.clone().unwrap_or_default(), &sdk).await {
+        Some(SharedCredentialsProvider::new(
+            super::vault::VaultProvider::new(v.clone()),
+        ))
+    } else if let Some(p) =
+        super::sts::mfa_profile(access, &files.clone().unwrap_or_default(), &sdk).await
+    {
         Some(p)
     } else {
         // A profile the template names is used even when the environment
         // has keys too, as in Packer (the SDK's chain would take the
         // environment's first).
-        access.profile.as_deref().map(|p| SharedCredentialsProvider::new(profile_provider(&pc, Some(p), files.as_ref())))
+        access
+            .profile
+            .as_deref()
+            .map(|p| SharedCredentialsProvider::new(profile_provider(&pc, Some(p), files.as_ref())))
     };
     if let Some(p) = chosen {
         sdk = sdk.into_builder().credentials_provider(p).build();
     }
     if let Some(role) = &access.assume_role {
         let provider = super::sts::AssumeRoleProvider::new(&sdk, role.clone(), None);
-        sdk = sdk.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
+        sdk = sdk
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build();
     }
-    Aws { sdk, region: access.region.clone() }
+    Aws {
+        sdk,
+        region: access.region.clone(),
+    }
 }
 
 impl Aws {
@@ -204,19 +274,37 @@ impl Aws {
     /// error's "Encoded authorization failure message", if it has one.
     pub async fn decode_authorization(&self, error: String) -> String {
         const MARK: &str = "Encoded authorization failure message: ";
-        let Some(encoded) = error.split(MARK).nth(1).and_then(|r| r.split_whitespace().next()).filter(|e| !e.is_empty()) else {
+        let Some(encoded) = error
+            .split(MARK)
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .filter(|e| !e.is_empty())
+        else {
             return error;
         };
         let sts = aws_sdk_sts::Client::new(&self.sdk);
-        match sts.decode_authorization_message().encoded_message(encoded).send().await {
-            Ok(out) => format!("{error}\n  decoded authorization failure message: {}", out.decoded_message().unwrap_or_default()),
-            Err(e) => format!("{error}\n  (decoding the authorization failure message failed: {})", sdk_error("DecodeAuthorizationMessage", &e)),
+        match sts
+            .decode_authorization_message()
+            .encoded_message(encoded)
+            .send()
+            .await
+        {
+            Ok(out) => format!(
+                "{error}\n  decoded authorization failure message: {}",
+                out.decoded_message().unwrap_or_default()
+            ),
+            Err(e) => format!(
+                "{error}\n  (decoding the authorization failure message failed: {})",
+                sdk_error("DecodeAuthorizationMessage", &e)
+            ),
         }
     }
 
     /// A client for another region (`ami_regions` copies).
     pub fn ec2_in(&self, region: &str) -> Client {
-        let conf = aws_sdk_ec2::config::Builder::from(&self.sdk).region(Region::new(region.to_string())).build();
+        let conf = aws_sdk_ec2::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .build();
         Client::from_conf(conf)
     }
 
@@ -229,9 +317,15 @@ impl Aws {
         match p.provide_credentials().await {
             Ok(_) => Ok(()),
             // A set-up kiln refused (sts.rs) says what is wrong itself.
-            Err(e @ aws_credential_types::provider::error::CredentialsError::InvalidConfiguration(_)) => {
-                Err(format!("AWS credentials: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string())))
-            }
+            Err(
+                e
+                @ aws_credential_types::provider::error::CredentialsError::InvalidConfiguration(_),
+            ) => Err(format!(
+                "AWS credentials: {}",
+                std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| e.to_string())
+            )),
             Err(e) => Err(format!("{NO_CREDENTIALS}\n  ({})", error_chain(&e))),
         }
     }
@@ -239,7 +333,10 @@ impl Aws {
     /// The access key id in use (public; for tests and `-debug`).
     pub async fn access_key_id(&self) -> Option<String> {
         let p = self.sdk.credentials_provider()?;
-        p.provide_credentials().await.ok().map(|c| c.access_key_id().to_string())
+        p.provide_credentials()
+            .await
+            .ok()
+            .map(|c| c.access_key_id().to_string())
     }
 }
 
@@ -263,7 +360,10 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// The message of an SDK call's error: the service's code and message when
 /// it answered, else the transport's reason.
-pub fn sdk_error<E>(op: &str, e: &aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> String
+pub fn sdk_error<E>(
+    op: &str,
+    e: &aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> String
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -288,7 +388,8 @@ pub fn is_not_found<E, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> bool
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata,
 {
-    error_code(e).is_some_and(|c| c.contains("NotFound") || c.contains(".Unknown") || c == "NoSuchEntity")
+    error_code(e)
+        .is_some_and(|c| c.contains("NotFound") || c.contains(".Unknown") || c == "NoSuchEntity")
 }
 
 /// The service error code of a failed call, if the service answered.

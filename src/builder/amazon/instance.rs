@@ -37,7 +37,9 @@ impl InstanceInfo {
             Some(SshInterface::PrivateIp) => self.private_ip.clone(),
             Some(SshInterface::PublicDns) => self.public_dns.clone(),
             Some(SshInterface::PrivateDns) => self.private_dns.clone(),
-            None if self.vpc_id.is_some() => self.public_ip.clone().or_else(|| self.private_ip.clone()),
+            None if self.vpc_id.is_some() => {
+                self.public_ip.clone().or_else(|| self.private_ip.clone())
+            }
             None => self.public_dns.clone(),
         }
     }
@@ -60,22 +62,41 @@ mod tests {
 
     #[test]
     fn outside_a_vpc_the_default_is_the_public_dns_name() {
-        assert_eq!(full(false).ssh_host(None).as_deref(), Some("ec2-203-0-113-7.compute-1.amazonaws.com"));
-        let no_dns = InstanceInfo { public_dns: None, ..full(false) };
-        assert_eq!(no_dns.ssh_host(None), None, "EC2-Classic without a public name has nothing to offer");
+        assert_eq!(
+            full(false).ssh_host(None).as_deref(),
+            Some("ec2-203-0-113-7.compute-1.amazonaws.com")
+        );
+        let no_dns = InstanceInfo {
+            public_dns: None,
+            ..full(false)
+        };
+        assert_eq!(
+            no_dns.ssh_host(None),
+            None,
+            "EC2-Classic without a public name has nothing to offer"
+        );
     }
 
     #[test]
     fn in_a_vpc_the_default_is_the_public_ip_then_the_private_ip() {
         assert_eq!(full(true).ssh_host(None).as_deref(), Some("203.0.113.7"));
-        let private = InstanceInfo { public_ip: None, ..full(true) };
+        let private = InstanceInfo {
+            public_ip: None,
+            ..full(true)
+        };
         assert_eq!(private.ssh_host(None).as_deref(), Some("10.0.0.7"));
     }
 
     #[test]
     fn a_chosen_interface_never_falls_back() {
-        let i = InstanceInfo { public_ip: None, ..full(true) };
+        let i = InstanceInfo {
+            public_ip: None,
+            ..full(true)
+        };
         assert_eq!(i.ssh_host(Some(SshInterface::PublicIp)), None);
-        assert_eq!(i.ssh_host(Some(SshInterface::PrivateDns)).as_deref(), Some("ip-10-0-0-7.ec2.internal"));
+        assert_eq!(
+            i.ssh_host(Some(SshInterface::PrivateDns)).as_deref(),
+            Some("ip-10-0-0-7.ec2.internal")
+        );
     }
 }

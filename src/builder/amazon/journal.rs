@@ -56,21 +56,50 @@ pub fn dir() -> PathBuf {
     if let Some(d) = std::env::var_os("KILN_JOURNAL_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    let state = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()).map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")));
-    state.unwrap_or_else(std::env::temp_dir).join("kiln/journals")
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")));
+    state
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kiln/journals")
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 impl Journal {
     pub fn create(header: &Header, run_id: &str) -> Result<Journal, String> {
         let d = dir();
-        std::fs::create_dir_all(&d).map_err(|e| format!("creating the cleanup journal directory {}: {e}", d.display()))?;
-        let path = d.join(format!("{}-{}.jsonl", sanitize(&header.build), &run_id[..run_id.len().min(8)]));
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| format!("creating the cleanup journal {}: {e}", path.display()))?;
-        let j = Journal { path, file: Mutex::new(file) };
+        std::fs::create_dir_all(&d).map_err(|e| {
+            format!(
+                "creating the cleanup journal directory {}: {e}",
+                d.display()
+            )
+        })?;
+        let path = d.join(format!(
+            "{}-{}.jsonl",
+            sanitize(&header.build),
+            &run_id[..run_id.len().min(8)]
+        ));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("creating the cleanup journal {}: {e}", path.display()))?;
+        let j = Journal {
+            path,
+            file: Mutex::new(file),
+        };
         let line = serde_json::to_string(header).map_err(|e| e.to_string())?;
         j.append(&line)?;
         if let Some(parent) = j.path.parent() {
@@ -87,8 +116,13 @@ impl Journal {
     }
 
     fn append(&self, line: &str) -> Result<(), String> {
-        let mut f = self.file.lock().map_err(|_| "cleanup journal lock poisoned".to_string())?;
-        f.write_all(format!("{line}\n").as_bytes()).and_then(|_| f.sync_data()).map_err(|e| format!("writing the cleanup journal {}: {e}", self.path.display()))
+        let mut f = self
+            .file
+            .lock()
+            .map_err(|_| "cleanup journal lock poisoned".to_string())?;
+        f.write_all(format!("{line}\n").as_bytes())
+            .and_then(|_| f.sync_data())
+            .map_err(|e| format!("writing the cleanup journal {}: {e}", self.path.display()))
     }
 
     /// Record a resource about to be created (or its id once known).
@@ -111,7 +145,12 @@ impl Journal {
             Ok((_, pending)) if pending.is_empty() => {
                 let _ = std::fs::remove_file(&self.path);
             }
-            Ok((_, pending)) => crate::ui::warn(&format!("cleanup journal {} keeps {} resources; run `kiln cleanup {}`", self.path.display(), pending.len(), self.path.display())),
+            Ok((_, pending)) => crate::ui::warn(&format!(
+                "cleanup journal {} keeps {} resources; run `kiln cleanup {}`",
+                self.path.display(),
+                pending.len(),
+                self.path.display()
+            )),
             Err(e) => crate::ui::warn(&e),
         }
     }
@@ -120,10 +159,18 @@ impl Journal {
 /// Read a journal: its header and the resources not yet done, in the order
 /// they were first added, each with the most recent details (its id).
 pub fn read(path: &Path) -> Result<(Header, Vec<Resource>), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let first = lines.next().ok_or_else(|| format!("{}: empty journal", path.display()))?;
-    let header: Header = serde_json::from_str(first).map_err(|e| format!("{}: line 1 is not a kiln journal header: {e}", path.display()))?;
+    let first = lines
+        .next()
+        .ok_or_else(|| format!("{}: empty journal", path.display()))?;
+    let header: Header = serde_json::from_str(first).map_err(|e| {
+        format!(
+            "{}: line 1 is not a kiln journal header: {e}",
+            path.display()
+        )
+    })?;
     let mut pending: Vec<Resource> = Vec::new();
     for (i, line) in lines.enumerate() {
         let entry: Entry = match serde_json::from_str(line) {
@@ -148,7 +195,9 @@ pub fn read(path: &Path) -> Result<(Header, Vec<Resource>), String> {
 
 /// Journals in [`dir`] whose build process is gone.
 pub fn orphans() -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir()) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir()) else {
+        return Vec::new();
+    };
     let mut out: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))

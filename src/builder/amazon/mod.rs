@@ -33,13 +33,19 @@ pub struct AmazonEbs {
 
 impl AmazonEbs {
     pub fn new(c: &Config) -> Result<AmazonEbs, String> {
-        EbsConfig::from_config(c).map(|cfg| AmazonEbs { cfg }).map_err(|e| e.join("\n"))
+        EbsConfig::from_config(c)
+            .map(|cfg| AmazonEbs { cfg })
+            .map_err(|e| e.join("\n"))
     }
 }
 
 #[async_trait]
 impl Builder for AmazonEbs {
-    async fn run(&self, ctx: &BuildContext, hook: &dyn ProvisionHook) -> Result<Option<Artifact>, BuildError> {
+    async fn run(
+        &self,
+        ctx: &BuildContext,
+        hook: &dyn ProvisionHook,
+    ) -> Result<Option<Artifact>, BuildError> {
         let cfg = &self.cfg;
         let aws = client::load(&cfg.access).await;
         let mut state = State::new(aws, cfg, ctx)?;
@@ -55,7 +61,10 @@ impl Builder for AmazonEbs {
                 if cfg.communicator_none {
                     return Ok(None);
                 }
-                let host = s.instance.as_ref().and_then(|i| i.ssh_host(cfg.ssh_interface));
+                let host = s
+                    .instance
+                    .as_ref()
+                    .and_then(|i| i.ssh_host(cfg.ssh_interface));
                 let key = s.key.as_ref().map(|k| Arc::clone(&k.private));
                 Settings::from_config_with_key(&cfg.raw, host, key).map(Some).map_err(|e| {
                     if e.starts_with("a Host") {
@@ -66,7 +75,11 @@ impl Builder for AmazonEbs {
                 })
             })),
             Box::new(StepProvision { hook }),
-            Box::new(StepCleanupTempKeys::new(&cfg.raw, |s: &State| s.key.as_ref().and_then(|k| k.private.public_key().to_openssh().ok()))),
+            Box::new(StepCleanupTempKeys::new(&cfg.raw, |s: &State| {
+                s.key
+                    .as_ref()
+                    .and_then(|k| k.private.public_key().to_openssh().ok())
+            })),
         ];
         if !cfg.skip_create_ami {
             list.push(Box::new(steps::StopInstance { cfg }));
@@ -83,7 +96,9 @@ impl Builder for AmazonEbs {
         let r = run_steps(&list, &mut state, ctx).await;
         state.finish_journal();
         let r = match r {
-            Err(BuildError::Failed(e)) if cfg.access.decode_authorization_messages => Err(BuildError::Failed(state.aws.decode_authorization(e).await)),
+            Err(BuildError::Failed(e)) if cfg.access.decode_authorization_messages => {
+                Err(BuildError::Failed(state.aws.decode_authorization(e).await))
+            }
             other => other,
         };
         r?;
@@ -93,10 +108,19 @@ impl Builder for AmazonEbs {
         // Sorted, as Packer sorts them: scripts take the first of the id.
         let mut ids: Vec<String> = state.amis.iter().map(|(r, a)| format!("{r}:{a}")).collect();
         ids.sort();
-        let mut lines: Vec<String> = state.amis.iter().map(|(r, a)| format!("{r}: {a}")).collect();
+        let mut lines: Vec<String> = state
+            .amis
+            .iter()
+            .map(|(r, a)| format!("{r}: {a}"))
+            .collect();
         lines.sort();
         let id = ids.join(",");
         let description = format!("AMIs were created:\n{}\n", lines.join("\n"));
-        Ok(Some(Artifact { builder_type: "amazon-ebs".into(), id, files: Vec::new(), description }))
+        Ok(Some(Artifact {
+            builder_type: "amazon-ebs".into(),
+            id,
+            files: Vec::new(),
+            description,
+        }))
     }
 }

@@ -27,22 +27,55 @@ pub struct AssumeRoleProvider {
 impl AssumeRoleProvider {
     /// Assume `role` with the credentials of `base` (its region and
     /// endpoint too).
-    pub fn new(base: &SdkConfig, role: AssumeRole, mfa: Option<(String, String)>) -> AssumeRoleProvider {
-        AssumeRoleProvider { sts: aws_sdk_sts::Client::new(base), role, mfa, reused: Reused::new(Duration::from_secs(300)) }
+    pub fn new(
+        base: &SdkConfig,
+        role: AssumeRole,
+        mfa: Option<(String, String)>,
+    ) -> AssumeRoleProvider {
+        AssumeRoleProvider {
+            sts: aws_sdk_sts::Client::new(base),
+            role,
+            mfa,
+            reused: Reused::new(Duration::from_secs(300)),
+        }
     }
 
     async fn assume(&self) -> Result<Credentials, CredentialsError> {
         let r = &self.role;
-        let session = r.session_name.clone().unwrap_or_else(|| format!("kiln-{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)));
-        let mut req = self.sts.assume_role().role_arn(&r.role_arn).role_session_name(session).set_external_id(r.external_id.clone()).set_policy(r.policy.clone());
+        let session = r.session_name.clone().unwrap_or_else(|| {
+            format!(
+                "kiln-{}",
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0)
+            )
+        });
+        let mut req = self
+            .sts
+            .assume_role()
+            .role_arn(&r.role_arn)
+            .role_session_name(session)
+            .set_external_id(r.external_id.clone())
+            .set_policy(r.policy.clone());
         if let Some(d) = r.duration {
             req = req.duration_seconds(i32::try_from(d.as_secs()).unwrap_or(i32::MAX));
         }
         for arn in &r.policy_arns {
-            req = req.policy_arns(aws_sdk_sts::types::PolicyDescriptorType::builder().arn(arn).build());
+            req = req.policy_arns(
+                aws_sdk_sts::types::PolicyDescriptorType::builder()
+                    .arn(arn)
+                    .build(),
+            );
         }
         for (k, v) in &r.tags {
-            let tag = aws_sdk_sts::types::Tag::builder().key(k).value(v).build().map_err(|e| CredentialsError::invalid_configuration(format!("assume_role tag {k:?}: {e}")))?;
+            let tag = aws_sdk_sts::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| {
+                    CredentialsError::invalid_configuration(format!("assume_role tag {k:?}: {e}"))
+                })?;
             req = req.tags(tag);
         }
         for k in &r.transitive_tag_keys {
@@ -51,10 +84,27 @@ impl AssumeRoleProvider {
         if let Some((serial, code)) = &self.mfa {
             req = req.serial_number(serial).token_code(code);
         }
-        let out = req.send().await.map_err(|e| CredentialsError::provider_error(format!("assuming role {}: {}", r.role_arn, error_chain(&e))))?;
-        let c = out.credentials().ok_or_else(|| CredentialsError::provider_error(format!("assuming role {}: STS answered without credentials", r.role_arn)))?;
+        let out = req.send().await.map_err(|e| {
+            CredentialsError::provider_error(format!(
+                "assuming role {}: {}",
+                r.role_arn,
+                error_chain(&e)
+            ))
+        })?;
+        let c = out.credentials().ok_or_else(|| {
+            CredentialsError::provider_error(format!(
+                "assuming role {}: STS answered without credentials",
+                r.role_arn
+            ))
+        })?;
         let expiry = SystemTime::try_from(*c.expiration()).ok();
-        Ok(Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string()), expiry, "AssumeRole"))
+        Ok(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            expiry,
+            "AssumeRole",
+        ))
     }
 }
 
@@ -78,23 +128,43 @@ impl ProvideCredentials for Refuse {
     where
         Self: 'a,
     {
-        future::ProvideCredentials::ready(Err(CredentialsError::invalid_configuration(self.0.clone())))
+        future::ProvideCredentials::ready(Err(CredentialsError::invalid_configuration(
+            self.0.clone(),
+        )))
     }
 }
 
 /// The selected shared-config profile when it assumes a role behind MFA
 /// (or `mfa_code` is set): the provider to use instead of the SDK's chain.
 /// `None` when the SDK's own chain applies.
-pub async fn mfa_profile(access: &Access, files: &EnvConfigFiles, base: &SdkConfig) -> Option<SharedCredentialsProvider> {
+pub async fn mfa_profile(
+    access: &Access,
+    files: &EnvConfigFiles,
+    base: &SdkConfig,
+) -> Option<SharedCredentialsProvider> {
     use aws_types::os_shim_internal::{Env, Fs};
     // The environment's keys come before any profile but the template's own.
-    if access.profile.is_none() && std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|v| !v.is_empty()) {
+    if access.profile.is_none()
+        && std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|v| !v.is_empty())
+    {
         return access.mfa_code.as_ref().map(|_| refuse("mfa_code is set, but the credentials come from AWS_ACCESS_KEY_ID in the environment, which needs no MFA code: unset one of them"));
     }
-    let set = aws_config::profile::load(&Fs::real(), &Env::real(), files, access.profile.clone().map(Into::into)).await;
+    let set = aws_config::profile::load(
+        &Fs::real(),
+        &Env::real(),
+        files,
+        access.profile.clone().map(Into::into),
+    )
+    .await;
     let name = match &set {
         Ok(s) => s.selected_profile().to_string(),
-        Err(e) => return access.mfa_code.as_ref().map(|_| refuse(&format!("mfa_code is set, but the shared config files could not be read: {e}"))),
+        Err(e) => {
+            return access.mfa_code.as_ref().map(|_| {
+                refuse(&format!(
+                    "mfa_code is set, but the shared config files could not be read: {e}"
+                ))
+            })
+        }
     };
     let profile = set.as_ref().ok().and_then(|s| s.get_profile(&name));
     let (role_arn, serial) = match profile.map(|p| (p.get("role_arn"), p.get("mfa_serial"))) {
@@ -122,11 +192,18 @@ pub async fn mfa_profile(access: &Access, files: &EnvConfigFiles, base: &SdkConf
         role_arn,
         session_name: profile.get("role_session_name").map(str::to_string),
         external_id: profile.get("external_id").map(str::to_string),
-        duration: profile.get("duration_seconds").and_then(|d| d.parse().ok()).map(Duration::from_secs),
+        duration: profile
+            .get("duration_seconds")
+            .and_then(|d| d.parse().ok())
+            .map(Duration::from_secs),
         ..AssumeRole::default()
     };
     let base = base.to_builder().credentials_provider(source).build();
-    Some(SharedCredentialsProvider::new(AssumeRoleProvider::new(&base, role, Some((serial, code)))))
+    Some(SharedCredentialsProvider::new(AssumeRoleProvider::new(
+        &base,
+        role,
+        Some((serial, code)),
+    )))
 }
 
 pub fn refuse(why: &str) -> SharedCredentialsProvider {

@@ -23,7 +23,11 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(delay: Option<Duration>, max_attempts: Option<u32>) -> Policy {
-        Policy { delay, max_attempts, timeout: Duration::from_secs(30 * 60) }
+        Policy {
+            delay,
+            max_attempts,
+            timeout: Duration::from_secs(30 * 60),
+        }
     }
 }
 
@@ -47,8 +51,13 @@ where
             Poll::Pending(state) => last = state,
         }
         let out_of_attempts = policy.max_attempts.is_some_and(|m| attempts >= m);
-        if out_of_attempts || (policy.max_attempts.is_none() && start.elapsed() + delay > policy.timeout) {
-            return Err(format!("timed out after {:.0?} ({attempts} checks) waiting for {what}; last state: {last}", start.elapsed()));
+        if out_of_attempts
+            || (policy.max_attempts.is_none() && start.elapsed() + delay > policy.timeout)
+        {
+            return Err(format!(
+                "timed out after {:.0?} ({attempts} checks) waiting for {what}; last state: {last}",
+                start.elapsed()
+            ));
         }
         tokio::time::sleep(delay).await;
         if policy.delay.is_none() {

@@ -12,12 +12,20 @@ const KVM_CREATE_VCPU: libc::c_ulong = 0xAE41;
 /// Why KVM cannot be used here, or `None` when it can.
 pub fn kvm_unusable() -> Option<String> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let flags: Vec<&str> = cpuinfo.lines().filter(|l| l.starts_with("flags")).flat_map(|l| l.split_whitespace()).collect();
+    let flags: Vec<&str> = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .flat_map(|l| l.split_whitespace())
+        .collect();
     if !flags.iter().any(|f| *f == "vmx" || *f == "svm") {
         return Some("the CPU offers no hardware virtualisation (no vmx/svm flag)".into());
     }
     use std::os::fd::AsRawFd;
-    let dev = match std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+    let dev = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
         Ok(f) => f,
         Err(e) => return Some(format!("/dev/kvm: {e}")),
     };
@@ -29,7 +37,10 @@ pub fn kvm_unusable() -> Option<String> {
         }
         let vm = libc::ioctl(dev.as_raw_fd(), KVM_CREATE_VM, 0);
         if vm < 0 {
-            return Some(format!("KVM_CREATE_VM failed: {}", std::io::Error::last_os_error()));
+            return Some(format!(
+                "KVM_CREATE_VM failed: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         let vcpu = libc::ioctl(vm, KVM_CREATE_VCPU, 0);
         let err = std::io::Error::last_os_error();
@@ -53,7 +64,12 @@ pub fn resolve(a: Accel) -> (&'static str, Option<String>) {
         Accel::None => ("tcg", None),
         Accel::Auto => match kvm_unusable() {
             None => ("kvm", None),
-            Some(why) => ("tcg", Some(format!("KVM is not usable here ({why}); using software emulation (tcg)"))),
+            Some(why) => (
+                "tcg",
+                Some(format!(
+                    "KVM is not usable here ({why}); using software emulation (tcg)"
+                )),
+            ),
         },
     }
 }

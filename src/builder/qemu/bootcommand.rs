@@ -68,7 +68,10 @@ const KEYS: &[(&str, &str)] = &[
 
 /// The US-layout key for a character, and whether it needs shift.
 fn char_key(c: char) -> Option<(&'static str, bool)> {
-    const LETTERS: [&str; 26] = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z"];
+    const LETTERS: [&str; 26] = [
+        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r",
+        "s", "t", "u", "v", "w", "x", "y", "z",
+    ];
     const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
     const SHIFTED_DIGITS: &str = ")!@#$%^&*(";
     const PUNCT: &[(char, char, &str)] = &[
@@ -114,7 +117,9 @@ fn char_key(c: char) -> Option<(&'static str, bool)> {
 }
 
 fn key_named(name: &str) -> Option<&'static str> {
-    KEYS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, q)| *q)
+    KEYS.iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, q)| *q)
 }
 
 /// `<wait…>`'s pause: nothing is 1 s, a bare number is seconds, else a
@@ -144,8 +149,12 @@ pub fn parse(s: &str) -> Result<Vec<Action>, String> {
                 }
             }
         }
-        let (key, shift) = char_key(c).ok_or_else(|| format!("boot_command: {c:?} cannot be typed on a US keyboard"))?;
-        out.push(Action::Tap { modifiers: if shift { vec!["shift"] } else { Vec::new() }, key });
+        let (key, shift) = char_key(c)
+            .ok_or_else(|| format!("boot_command: {c:?} cannot be typed on a US keyboard"))?;
+        out.push(Action::Tap {
+            modifiers: if shift { vec!["shift"] } else { Vec::new() },
+            key,
+        });
         rest = &rest[c.len_utf8()..];
     }
     Ok(out)
@@ -157,7 +166,10 @@ fn special(name: &str) -> Option<Action> {
         return wait_of(w).map(Action::Wait);
     }
     if let Some(key) = key_named(name) {
-        return Some(Action::Tap { modifiers: Vec::new(), key });
+        return Some(Action::Tap {
+            modifiers: Vec::new(),
+            key,
+        });
     }
     for (suffix, down) in [("on", true), ("off", false)] {
         if let Some(base) = lower.strip_suffix(suffix) {
@@ -171,8 +183,17 @@ fn special(name: &str) -> Option<Action> {
 
 /// The QMP `input-send-event` commands of one action (empty for a wait).
 pub fn events(a: &Action) -> Vec<String> {
-    let ev = |key: &str, down: bool| format!(r#"{{"type":"key","data":{{"down":{down},"key":{{"type":"qcode","data":"{key}"}}}}}}"#);
-    let send = |evs: Vec<String>| format!(r#"{{"execute":"input-send-event","arguments":{{"events":[{}]}}}}"#, evs.join(","));
+    let ev = |key: &str, down: bool| {
+        format!(
+            r#"{{"type":"key","data":{{"down":{down},"key":{{"type":"qcode","data":"{key}"}}}}}}"#
+        )
+    };
+    let send = |evs: Vec<String>| {
+        format!(
+            r#"{{"execute":"input-send-event","arguments":{{"events":[{}]}}}}"#,
+            evs.join(",")
+        )
+    };
     match a {
         Action::Wait(_) => Vec::new(),
         Action::Key { key, down } => vec![send(vec![ev(key, *down)])],
@@ -191,25 +212,38 @@ mod tests {
     use super::*;
 
     fn tap(key: &'static str) -> Action {
-        Action::Tap { modifiers: Vec::new(), key }
+        Action::Tap {
+            modifiers: Vec::new(),
+            key,
+        }
     }
 
     #[test]
     fn characters_specials_holds_and_waits() {
-        let a = parse("aB <enter><wait><wait5><wait1m30s><LeftCtrlOn>c<leftCtrlOff><F12>").expect("parse");
+        let a = parse("aB <enter><wait><wait5><wait1m30s><LeftCtrlOn>c<leftCtrlOff><F12>")
+            .expect("parse");
         assert_eq!(
             a,
             vec![
                 tap("a"),
-                Action::Tap { modifiers: vec!["shift"], key: "b" },
+                Action::Tap {
+                    modifiers: vec!["shift"],
+                    key: "b"
+                },
                 tap("spc"),
                 tap("ret"),
                 Action::Wait(Duration::from_secs(1)),
                 Action::Wait(Duration::from_secs(5)),
                 Action::Wait(Duration::from_secs(90)),
-                Action::Key { key: "ctrl", down: true },
+                Action::Key {
+                    key: "ctrl",
+                    down: true
+                },
                 tap("c"),
-                Action::Key { key: "ctrl", down: false },
+                Action::Key {
+                    key: "ctrl",
+                    down: false
+                },
                 tap("f12"),
             ]
         );
@@ -218,14 +252,38 @@ mod tests {
     #[test]
     fn shifted_symbols_and_unknown_brackets_are_typed() {
         let a = parse("$(<foo>)").expect("parse");
-        let keys: Vec<(&str, bool)> = a.iter().map(|x| if let Action::Tap { modifiers, key } = x { (*key, !modifiers.is_empty()) } else { ("?", false) }).collect();
-        assert_eq!(keys, [("4", true), ("9", true), ("comma", true), ("f", false), ("o", false), ("o", false), ("dot", true), ("0", true)]);
+        let keys: Vec<(&str, bool)> = a
+            .iter()
+            .map(|x| {
+                if let Action::Tap { modifiers, key } = x {
+                    (*key, !modifiers.is_empty())
+                } else {
+                    ("?", false)
+                }
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("4", true),
+                ("9", true),
+                ("comma", true),
+                ("f", false),
+                ("o", false),
+                ("o", false),
+                ("dot", true),
+                ("0", true)
+            ]
+        );
         assert!(parse("é").is_err());
     }
 
     #[test]
     fn a_tap_presses_modifiers_first_and_releases_them_last() {
-        let e = events(&Action::Tap { modifiers: vec!["shift"], key: "a" });
+        let e = events(&Action::Tap {
+            modifiers: vec!["shift"],
+            key: "a",
+        });
         assert_eq!(e.len(), 2);
         assert!(e[0].find("\"shift\"") < e[0].find("\"a\"") && e[0].contains("\"down\":true"));
         assert!(e[1].find("\"a\"") < e[1].find("\"shift\"") && e[1].contains("\"down\":false"));

@@ -1,7 +1,9 @@
 //! The qemu builder's options, as Packer's qemu plugin names them.
 
 use crate::graph::Config;
-use crate::plugin::{get_bool, get_duration, get_i64, get_str, get_string_map, get_strings, is_set, Field, Kind};
+use crate::plugin::{
+    get_bool, get_duration, get_i64, get_str, get_string_map, get_strings, is_set, Field, Kind,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -168,7 +170,9 @@ pub struct QemuConfig {
 /// for an `http(s)://` URL, which is downloaded.
 fn local_path(url: &str) -> Result<Option<PathBuf>, String> {
     if let Some(p) = url.strip_prefix("file://") {
-        let p = percent_encoding::percent_decode_str(p).decode_utf8_lossy().to_string();
+        let p = percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .to_string();
         return Ok(Some(PathBuf::from(p)));
     }
     if is_remote(url) {
@@ -199,15 +203,26 @@ fn download_target(c: &Config, checksum: Option<&str>, url: &str) -> PathBuf {
     if !ext.is_empty() {
         name = format!("{name}.{ext}");
     }
-    let dir = std::env::var_os("PACKER_CACHE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("packer_cache"));
+    let dir = std::env::var_os("PACKER_CACHE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("packer_cache"));
     dir.join(name)
 }
 
-fn port_range(c: &Config, min_keys: &[&str], max_keys: &[&str], default: (u16, u16)) -> Result<(u16, u16), String> {
+fn port_range(
+    c: &Config,
+    min_keys: &[&str],
+    max_keys: &[&str],
+    default: (u16, u16),
+) -> Result<(u16, u16), String> {
     let read = |keys: &[&str], d: u16| -> Result<u16, String> {
         for k in keys {
             if let Some(v) = get_i64(c, k) {
-                return u16::try_from(v).ok().filter(|p| *p > 0).ok_or(format!("{k} {v} is not a TCP port"));
+                return u16::try_from(v)
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or(format!("{k} {v} is not a TCP port"));
             }
         }
         Ok(d)
@@ -220,12 +235,24 @@ fn port_range(c: &Config, min_keys: &[&str], max_keys: &[&str], default: (u16, u
 }
 
 fn qemuargs(c: &Config) -> Result<Vec<Vec<String>>, String> {
-    let Some(v) = c.get("qemuargs") else { return Ok(Vec::new()) };
-    let rows = v.as_seq().ok_or("qemuargs must be a list of lists of strings, e.g. [[\"-m\", \"1024M\"]]")?;
+    let Some(v) = c.get("qemuargs") else {
+        return Ok(Vec::new());
+    };
+    let rows = v
+        .as_seq()
+        .ok_or("qemuargs must be a list of lists of strings, e.g. [[\"-m\", \"1024M\"]]")?;
     rows.iter()
         .map(|row| {
-            let items = row.as_seq().ok_or("each qemuargs entry must be a list of strings")?;
-            items.iter().map(|i| crate::value::to_display_string(i).ok_or_else(|| "qemuargs entries must be strings".to_string())).collect()
+            let items = row
+                .as_seq()
+                .ok_or("each qemuargs entry must be a list of strings")?;
+            items
+                .iter()
+                .map(|i| {
+                    crate::value::to_display_string(i)
+                        .ok_or_else(|| "qemuargs entries must be strings".to_string())
+                })
+                .collect()
         })
         .collect()
 }
@@ -259,7 +286,9 @@ impl QemuConfig {
                             found = Some(p);
                             break;
                         }
-                        Ok(Some(p)) => last_err = Some(format!("iso_url: {} does not exist", p.display())),
+                        Ok(Some(p)) => {
+                            last_err = Some(format!("iso_url: {} does not exist", p.display()))
+                        }
                         Ok(None) => remote.push(u.clone()),
                         Err(e) => last_err = Some(e),
                     }
@@ -279,7 +308,10 @@ impl QemuConfig {
         };
         let checksum = match get_str(c, "iso_checksum") {
             None => {
-                errs.push("A checksum must be specified (iso_checksum); use \"none\" to skip the check".into());
+                errs.push(
+                    "A checksum must be specified (iso_checksum); use \"none\" to skip the check"
+                        .into(),
+                );
                 None
             }
             Some(s) if s.eq_ignore_ascii_case("none") => None,
@@ -291,12 +323,17 @@ impl QemuConfig {
         };
         let format = get_str(c, "format").unwrap_or_else(|| "qcow2".into());
         if !matches!(format.as_str(), "qcow2" | "raw") {
-            errs.push(format!("invalid format {format:?}, only 'qcow2' and 'raw' are allowed"));
+            errs.push(format!(
+                "invalid format {format:?}, only 'qcow2' and 'raw' are allowed"
+            ));
         }
         let disk_image = get_bool(c, "disk_image").unwrap_or(false);
         let use_backing_file = get_bool(c, "use_backing_file").unwrap_or(false);
         if use_backing_file && !(disk_image && format == "qcow2") {
-            errs.push("use_backing_file can only be enabled for QCOW2 images and when disk_image is true".into());
+            errs.push(
+                "use_backing_file can only be enabled for QCOW2 images and when disk_image is true"
+                    .into(),
+            );
         }
         let disk_compression = get_bool(c, "disk_compression").unwrap_or(false);
         if disk_compression && format != "qcow2" {
@@ -309,13 +346,20 @@ impl QemuConfig {
             Some("hvf") => Accel::Hvf,
             Some("none") => Accel::None,
             Some(o) => {
-                errs.push(format!("invalid accelerator {o:?}, only 'kvm', 'tcg', 'hvf' and 'none' are allowed"));
+                errs.push(format!(
+                    "invalid accelerator {o:?}, only 'kvm', 'tcg', 'hvf' and 'none' are allowed"
+                ));
                 Accel::Auto
             }
         };
         let disk_interface = get_str(c, "disk_interface").unwrap_or_else(|| "virtio".into());
-        if !matches!(disk_interface.as_str(), "ide" | "sata" | "scsi" | "virtio" | "virtio-scsi" | "nvme") {
-            errs.push(format!("unrecognized disk interface type {disk_interface:?}"));
+        if !matches!(
+            disk_interface.as_str(),
+            "ide" | "sata" | "scsi" | "virtio" | "virtio-scsi" | "nvme"
+        ) {
+            errs.push(format!(
+                "unrecognized disk interface type {disk_interface:?}"
+            ));
         }
         let num = |k: &str, d: i64, errs: &mut Vec<String>| match get_i64(c, k) {
             Some(v) if v > 0 => v,
@@ -327,16 +371,29 @@ impl QemuConfig {
         };
         let memory = num("memory", 512, &mut errs);
         let cpus = num("cpus", 1, &mut errs);
-        let topology = TOPOLOGY.iter().filter(|k| crate::plugin::is_set(c, k)).map(|k| (*k, num(k, 1, &mut errs))).collect();
-        let ssh_port_range = port_range(c, &["host_port_min", "ssh_host_port_min"], &["host_port_max", "ssh_host_port_max"], (2222, 4444)).unwrap_or_else(|e| {
+        let topology = TOPOLOGY
+            .iter()
+            .filter(|k| crate::plugin::is_set(c, k))
+            .map(|k| (*k, num(k, 1, &mut errs)))
+            .collect();
+        let ssh_port_range = port_range(
+            c,
+            &["host_port_min", "ssh_host_port_min"],
+            &["host_port_max", "ssh_host_port_max"],
+            (2222, 4444),
+        )
+        .unwrap_or_else(|e| {
             errs.push(e);
             (2222, 4444)
         });
-        let http_port_range = port_range(c, &["http_port_min"], &["http_port_max"], (8000, 9000)).unwrap_or_else(|e| {
-            errs.push(e);
-            (8000, 9000)
-        });
-        let http_directory = get_str(c, "http_directory").filter(|s| !s.is_empty()).map(PathBuf::from);
+        let http_port_range = port_range(c, &["http_port_min"], &["http_port_max"], (8000, 9000))
+            .unwrap_or_else(|e| {
+                errs.push(e);
+                (8000, 9000)
+            });
+        let http_directory = get_str(c, "http_directory")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
         let http_content = get_string_map(c, "http_content");
         if http_directory.is_some() && !http_content.is_empty() {
             errs.push("http_directory and http_content cannot both be set".into());
@@ -348,8 +405,13 @@ impl QemuConfig {
             })
         };
         let boot_wait = dur("boot_wait");
-        let boot_key_interval =
-            dur("boot_key_interval").or_else(|| std::env::var("PACKER_KEY_INTERVAL").ok().and_then(|v| crate::util::duration::parse(&v).ok())).unwrap_or(Duration::from_millis(100));
+        let boot_key_interval = dur("boot_key_interval")
+            .or_else(|| {
+                std::env::var("PACKER_KEY_INTERVAL")
+                    .ok()
+                    .and_then(|v| crate::util::duration::parse(&v).ok())
+            })
+            .unwrap_or(Duration::from_millis(100));
         let shutdown_timeout = dur("shutdown_timeout").unwrap_or(Duration::from_secs(300));
         let boot_command = get_strings(c, "boot_command");
         for line in &boot_command {
@@ -362,7 +424,9 @@ impl QemuConfig {
             Vec::new()
         });
         let communicator_none = get_str(c, "communicator").as_deref() == Some("none");
-        let guest_port = get_i64(c, "ssh_port").and_then(|p| u16::try_from(p).ok()).unwrap_or(22);
+        let guest_port = get_i64(c, "ssh_port")
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(22);
         let cfg = QemuConfig {
             raw: c.clone(),
             build_name: build_name.to_string(),
@@ -371,7 +435,9 @@ impl QemuConfig {
             checksum,
             disk_image,
             use_backing_file,
-            output_directory: PathBuf::from(get_str(c, "output_directory").unwrap_or_else(|| format!("output-{build_name}"))),
+            output_directory: PathBuf::from(
+                get_str(c, "output_directory").unwrap_or_else(|| format!("output-{build_name}")),
+            ),
             vm_name: get_str(c, "vm_name").unwrap_or_else(|| format!("packer-{build_name}")),
             format,
             disk_size: get_str(c, "disk_size").filter(|s| !s.is_empty()),
@@ -404,7 +470,9 @@ impl QemuConfig {
             floppy_files: get_strings(c, "floppy_files"),
             floppy_dirs: get_strings(c, "floppy_dirs"),
             floppy_content: get_string_map(c, "floppy_content"),
-            floppy_label: get_str(c, "floppy_label").filter(|l| !l.is_empty()).unwrap_or_else(|| "packer".into()),
+            floppy_label: get_str(c, "floppy_label")
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| "packer".into()),
             cd_files: get_strings(c, "cd_files"),
             cd_content: get_string_map(c, "cd_content"),
             cd_label: get_str(c, "cd_label").unwrap_or_else(|| "cidata".into()),

@@ -31,7 +31,9 @@ impl Drop for Server {
 
 /// `path` under `root`, refusing anything that climbs out of it.
 fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
-    let decoded = percent_encoding::percent_decode_str(path.split('?').next().unwrap_or("")).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(path.split('?').next().unwrap_or(""))
+        .decode_utf8()
+        .ok()?;
     let mut out = root.to_path_buf();
     for c in Path::new(decoded.trim_start_matches('/')).components() {
         match c {
@@ -44,14 +46,23 @@ fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
 }
 
 async fn answer(content: &Content, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-    let reply = |status: StatusCode, body: Vec<u8>| Response::builder().status(status).body(Full::new(Bytes::from(body))).unwrap_or_default();
+    let reply = |status: StatusCode, body: Vec<u8>| {
+        Response::builder()
+            .status(status)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_default()
+    };
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return reply(StatusCode::METHOD_NOT_ALLOWED, Vec::new());
     }
     let path = req.uri().path();
     let body = match content {
         Content::Files(map) => {
-            let key = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+            let key = if path.starts_with('/') {
+                path.to_string()
+            } else {
+                format!("/{path}")
+            };
             map.get(&key).map(|s| s.clone().into_bytes())
         }
         Content::Directory(root) => match resolve(root, path) {
@@ -82,7 +93,10 @@ pub async fn start(content: Content, range: (u16, u16)) -> Result<Server, String
             break;
         }
     }
-    let (listener, port) = listener.ok_or(format!("no free port for the HTTP server in {}-{}", range.0, range.1))?;
+    let (listener, port) = listener.ok_or(format!(
+        "no free port for the HTTP server in {}-{}",
+        range.0, range.1
+    ))?;
     let stop = CancellationToken::new();
     let token = stop.clone();
     let content = Arc::new(content);
@@ -100,7 +114,8 @@ pub async fn start(content: Content, range: (u16, u16)) -> Result<Server, String
                     let content = Arc::clone(&content);
                     async move { Ok::<_, std::convert::Infallible>(answer(&content, &req).await) }
                 });
-                let conn = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
                 tokio::select! {
                     _ = conn => {}
                     _ = token.cancelled() => {}
@@ -118,7 +133,10 @@ mod tests {
     #[test]
     fn paths_cannot_climb_out_of_the_directory() {
         let root = Path::new("/srv/http");
-        assert_eq!(resolve(root, "/preseed.cfg"), Some(root.join("preseed.cfg")));
+        assert_eq!(
+            resolve(root, "/preseed.cfg"),
+            Some(root.join("preseed.cfg"))
+        );
         assert_eq!(resolve(root, "/a/./b"), Some(root.join("a/b")));
         assert_eq!(resolve(root, "/../etc/passwd"), None);
         assert_eq!(resolve(root, "/a/%2e%2e/%2e%2e/etc"), None);

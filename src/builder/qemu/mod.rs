@@ -38,8 +38,13 @@ impl QemuBuilder {
 
 #[async_trait]
 impl Builder for QemuBuilder {
-    async fn run(&self, ctx: &BuildContext, hook: &dyn ProvisionHook) -> Result<Option<Artifact>, BuildError> {
-        let cfg = QemuConfig::from_config(&self.raw, &ctx.build_name).map_err(|e| BuildError::Failed(e.join("\n")))?;
+    async fn run(
+        &self,
+        ctx: &BuildContext,
+        hook: &dyn ProvisionHook,
+    ) -> Result<Option<Artifact>, BuildError> {
+        let cfg = QemuConfig::from_config(&self.raw, &ctx.build_name)
+            .map_err(|e| BuildError::Failed(e.join("\n")))?;
         let cfg = &cfg;
         let mut state = State::new(cfg);
         let list: Vec<Box<dyn Step<State> + '_>> = vec![
@@ -60,23 +65,40 @@ impl Builder for QemuBuilder {
                     if cfg.communicator_none {
                         return Ok(None);
                     }
-                    let mut settings = Settings::from_config_with_key(&cfg.raw, Some("127.0.0.1".into()), s.key.clone().map(|k| Arc::clone(&k)))?;
-                    if !cfg.skip_nat_mapping && crate::plugin::get_str(&cfg.raw, "ssh_host").is_none() {
+                    let mut settings = Settings::from_config_with_key(
+                        &cfg.raw,
+                        Some("127.0.0.1".into()),
+                        s.key.clone().map(|k| Arc::clone(&k)),
+                    )?;
+                    if !cfg.skip_nat_mapping
+                        && crate::plugin::get_str(&cfg.raw, "ssh_host").is_none()
+                    {
                         settings.target.port = s.host_port;
                     }
                     Ok(Some(settings))
                 }),
             }),
             Box::new(StepProvision { hook }),
-            Box::new(StepCleanupTempKeys::new(&cfg.raw, |s: &State| s.key.as_ref().and_then(|k| k.public_key().to_openssh().ok()))),
+            Box::new(StepCleanupTempKeys::new(&cfg.raw, |s: &State| {
+                s.key
+                    .as_ref()
+                    .and_then(|k| k.public_key().to_openssh().ok())
+            })),
             Box::new(steps::Shutdown { cfg }),
             Box::new(steps::ConvertDisk { cfg }),
             Box::new(steps::Keep),
         ];
         run_steps(&list, &mut state, ctx).await?;
         let dir = cfg.output_directory.clone();
-        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
         files.sort();
-        Ok(Some(Artifact { builder_type: "qemu".into(), id: "VM".into(), files, description: format!("VM files in directory: {}", dir.display()) }))
+        Ok(Some(Artifact {
+            builder_type: "qemu".into(),
+            id: "VM".into(),
+            files,
+            description: format!("VM files in directory: {}", dir.display()),
+        }))
     }
 }

@@ -1,7 +1,9 @@
 //! `source` and `build` blocks lowered into build nodes: one per source a
 //! build names, with its provisioners and post-processor chains.
 
-use super::decode::{child_blocks, decode_body, meta_duration, meta_strings, meta_value, BlockView};
+use super::decode::{
+    child_blocks, decode_body, meta_duration, meta_strings, meta_value, BlockView,
+};
 use super::eval::Evaluator;
 use super::functions::FnEnv;
 use super::parse::File;
@@ -41,8 +43,19 @@ pub const BUILD_VARS: &[&str] = &[
 /// `build.type` (the builder type) is a kiln extension: `hcl2_upgrade`
 /// writes it for `{{build_type}}`, and Packer's HCL2 has no such attribute.
 fn build_object(build_name: Option<&str>, builder_type: &str) -> Value {
-    let mut m: Attrs = BUILD_VARS.iter().map(|k| (k.to_string(), Value::String(format!("{{{{ build `{k}` }}}}")))).collect();
-    m.insert("name".into(), Value::String(build_name.unwrap_or("").to_string()));
+    let mut m: Attrs = BUILD_VARS
+        .iter()
+        .map(|k| {
+            (
+                k.to_string(),
+                Value::String(format!("{{{{ build `{k}` }}}}")),
+            )
+        })
+        .collect();
+    m.insert(
+        "name".into(),
+        Value::String(build_name.unwrap_or("").to_string()),
+    );
     m.insert("type".into(), Value::String(builder_type.to_string()));
     Value::Object(m)
 }
@@ -50,17 +63,35 @@ fn build_object(build_name: Option<&str>, builder_type: &str) -> Value {
 /// Packer's sourceRefFromString: `TYPE.NAME` or `ANY.TYPE.NAME`.
 fn source_ref(s: &str) -> Option<(String, String)> {
     let parts: Vec<&str> = s.split('.').collect();
-    let parts = if parts.len() > 2 { &parts[1..] } else { &parts[..] };
+    let parts = if parts.len() > 2 {
+        &parts[1..]
+    } else {
+        &parts[..]
+    };
     if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
         return None;
     }
     Some((parts[0].to_string(), parts[1].to_string()))
 }
 
-const PROV_META: &[&str] = &["only", "except", "override", "pause_before", "max_retries", "timeout", "name"];
+const PROV_META: &[&str] = &[
+    "only",
+    "except",
+    "override",
+    "pause_before",
+    "max_retries",
+    "timeout",
+    "name",
+];
 const PP_META: &[&str] = &["only", "except", "keep_input_artifact", "name"];
 const BUILD_ATTRS: &[&str] = &["name", "description", "sources"];
-const BUILD_BLOCKS: &[&str] = &["source", "provisioner", "error-cleanup-provisioner", "post-processor", "post-processors"];
+const BUILD_BLOCKS: &[&str] = &[
+    "source",
+    "provisioner",
+    "error-cleanup-provisioner",
+    "post-processor",
+    "post-processors",
+];
 
 struct SourceUse<'a> {
     ty: String,
@@ -73,7 +104,12 @@ struct SourceUse<'a> {
 pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags: &mut Diags) {
     // The template engine's per-run values, made only if a source's
     // strings call it.
-    let template_dir = root.get("path").and_then(Value::as_attrs).and_then(|p| p.get("root")).and_then(Value::as_str).unwrap_or(".");
+    let template_dir = root
+        .get("path")
+        .and_then(Value::as_attrs)
+        .and_then(|p| p.get("root"))
+        .and_then(Value::as_str)
+        .unwrap_or(".");
     let engine = std::cell::OnceCell::new();
     // All source blocks by TYPE.NAME.
     let mut sources: BTreeMap<(String, String), (&File, &Block)> = BTreeMap::new();
@@ -84,18 +120,36 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
             if b.labels.len() != 2 {
                 continue;
             }
-            let k = (b.labels[0].as_str().to_string(), b.labels[1].as_str().to_string());
+            let k = (
+                b.labels[0].as_str().to_string(),
+                b.labels[1].as_str().to_string(),
+            );
             if sources.contains_key(&k) {
-                diags.push(Diag::error("Duplicate source block").detail(format!("This source \"{}.{}\" was already declared.", k.0, k.1)).at(&f.src, b.ident.span()));
+                diags.push(
+                    Diag::error("Duplicate source block")
+                        .detail(format!(
+                            "This source \"{}.{}\" was already declared.",
+                            k.0, k.1
+                        ))
+                        .at(&f.src, b.ident.span()),
+                );
                 continue;
             }
             if plugin::fields(PluginKind::Builder, &k.0).is_none() {
-                diags.push(Diag::error("Unknown source type").detail(format!("The source {:?} is unknown to kiln.", k.0)).at(&f.src, b.labels[0].span()).hint(
-                    match did_you_mean(&k.0, plugin::names(PluginKind::Builder)) {
-                        Some(h) => h,
-                        None => format!("known sources: {}", plugin::names(PluginKind::Builder).join(", ")),
-                    },
-                ));
+                diags.push(
+                    Diag::error("Unknown source type")
+                        .detail(format!("The source {:?} is unknown to kiln.", k.0))
+                        .at(&f.src, b.labels[0].span())
+                        .hint(
+                            match did_you_mean(&k.0, plugin::names(PluginKind::Builder)) {
+                                Some(h) => h,
+                                None => format!(
+                                    "known sources: {}",
+                                    plugin::names(PluginKind::Builder).join(", ")
+                                ),
+                            },
+                        ),
+                );
                 reported.insert(k);
                 continue;
             }
@@ -119,12 +173,20 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                     );
                 }
             }
-            let build_name = meta_value(&view, &ev, "name", diags).and_then(|v| v.as_str().map(str::to_string));
-            let description = meta_value(&view, &ev, "description", diags).and_then(|v| v.as_str().map(str::to_string));
+            let build_name =
+                meta_value(&view, &ev, "name", diags).and_then(|v| v.as_str().map(str::to_string));
+            let description = meta_value(&view, &ev, "description", diags)
+                .and_then(|v| v.as_str().map(str::to_string));
             let children = child_blocks(&view, view.body, &ev, diags);
             for c in &children {
                 if !BUILD_BLOCKS.contains(&c.ident.as_str()) {
-                    diags.push(c.err("Unsupported block type", format!("Blocks of type {:?} are not expected here.", c.ident)).maybe_hint(did_you_mean(&c.ident, BUILD_BLOCKS.iter().copied())));
+                    diags.push(
+                        c.err(
+                            "Unsupported block type",
+                            format!("Blocks of type {:?} are not expected here.", c.ident),
+                        )
+                        .maybe_hint(did_you_mean(&c.ident, BUILD_BLOCKS.iter().copied())),
+                    );
                 }
             }
 
@@ -133,19 +195,41 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
             if let Some(attr) = b.body.get_attribute("sources") {
                 for s in meta_strings(&view, &ev, "sources", diags) {
                     match source_ref(&s) {
-                        Some((t, n)) => uses.push(SourceUse { ty: t, name: n, overrides: None, span: attr.value.span() }),
-                        None => diags.push(Diag::error("Invalid source reference").detail(format!("{s:?} is not a source reference; use \"source.TYPE.NAME\".")).at(&f.src, attr.value.span())),
+                        Some((t, n)) => uses.push(SourceUse {
+                            ty: t,
+                            name: n,
+                            overrides: None,
+                            span: attr.value.span(),
+                        }),
+                        None => diags.push(
+                            Diag::error("Invalid source reference")
+                                .detail(format!(
+                                    "{s:?} is not a source reference; use \"source.TYPE.NAME\"."
+                                ))
+                                .at(&f.src, attr.value.span()),
+                        ),
                     }
                 }
             }
             for c in children.iter().filter(|c| c.ident == "source") {
                 let Some(label) = c.labels.first() else {
-                    diags.push(c.err("Missing source reference", "A source block inside a build needs a label like \"source.TYPE.NAME\"."));
+                    diags.push(c.err(
+                        "Missing source reference",
+                        "A source block inside a build needs a label like \"source.TYPE.NAME\".",
+                    ));
                     continue;
                 };
                 match source_ref(label) {
-                    Some((t, n)) => uses.push(SourceUse { ty: t, name: n, overrides: Some(c.clone()), span: c.span.clone() }),
-                    None => diags.push(c.err("Invalid source reference", format!("{label:?} is not a source reference; use \"source.TYPE.NAME\"."))),
+                    Some((t, n)) => uses.push(SourceUse {
+                        ty: t,
+                        name: n,
+                        overrides: Some(c.clone()),
+                        span: c.span.clone(),
+                    }),
+                    None => diags.push(c.err(
+                        "Invalid source reference",
+                        format!("{label:?} is not a source reference; use \"source.TYPE.NAME\"."),
+                    )),
                 }
             }
 
@@ -154,7 +238,10 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                     if reported.contains(&(u.ty.clone(), u.name.clone())) {
                         continue;
                     }
-                    let known: Vec<String> = sources.keys().map(|(t, n)| format!("source.{t}.{n}")).collect();
+                    let known: Vec<String> = sources
+                        .keys()
+                        .map(|(t, n)| format!("source.{t}.{n}"))
+                        .collect();
                     diags.push(
                         Diag::error("Unknown source")
                             .detail(format!("Unknown source \"source.{}.{}\": no source block of that type and name is declared.", u.ty, u.name))
@@ -164,14 +251,24 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                     continue;
                 };
                 let display_source_name = match &u.overrides {
-                    Some(o) => o.attr("name").and_then(|a| o.evaluator(&ev).eval(&a.value).ok()).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| u.name.clone()),
+                    Some(o) => o
+                        .attr("name")
+                        .and_then(|a| o.evaluator(&ev).eval(&a.value).ok())
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_else(|| u.name.clone()),
                     None => u.name.clone(),
                 };
                 let full_name = match &build_name {
                     Some(bn) => format!("{bn}.{}.{}", u.ty, display_source_name),
                     None => format!("{}.{}", u.ty, display_source_name),
                 };
-                let source_obj = Value::Object(Attrs::from([("name".to_string(), Value::String(display_source_name.clone())), ("type".to_string(), Value::String(u.ty.clone()))]));
+                let source_obj = Value::Object(Attrs::from([
+                    (
+                        "name".to_string(),
+                        Value::String(display_source_name.clone()),
+                    ),
+                    ("type".to_string(), Value::String(u.ty.clone())),
+                ]));
                 let sev = Evaluator::new(&sf.src, root, env).with("source", source_obj.clone());
                 let fields = plugin::fields(PluginKind::Builder, &u.ty).unwrap_or_default();
                 let sview = BlockView::of(sb, sf);
@@ -188,7 +285,17 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                 // strings ({{ clean_resource_name `…` }}, {{ isotime }}, what
                 // hcl2_upgrade leaves), run-time values kept for later.
                 let mut errs = Vec::new();
-                let ctx = || engine_ctx(engine.get_or_init(|| crate::frontend::legacy::interp::Run::new(std::path::Path::new(template_dir))), &display_source_name, &u.ty);
+                let ctx = || {
+                    engine_ctx(
+                        engine.get_or_init(|| {
+                            crate::frontend::legacy::interp::Run::new(std::path::Path::new(
+                                template_dir,
+                            ))
+                        }),
+                        &display_source_name,
+                        &u.ty,
+                    )
+                };
                 for (k, v) in builder.iter_mut() {
                     if let Err(e) = render_engine(v, &ctx) {
                         errs.push(format!("{k}: {e}"));
@@ -201,7 +308,9 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                 }
 
                 let srcref = format!("{}.{}", u.ty, display_source_name);
-                let pev = ev.with("source", source_obj.clone()).with("build", build_object(build_name.as_deref(), &u.ty));
+                let pev = ev
+                    .with("source", source_obj.clone())
+                    .with("build", build_object(build_name.as_deref(), &u.ty));
                 let mut node = BuildNode {
                     name: full_name.clone(),
                     build_name: build_name.clone(),
@@ -223,7 +332,10 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                         }
                         "error-cleanup-provisioner" => {
                             if node.error_cleanup.is_some() {
-                                diags.push(c.err("Duplicate error-cleanup-provisioner", "Only one error-cleanup-provisioner is allowed in a build."));
+                                diags.push(c.err(
+                                    "Duplicate error-cleanup-provisioner",
+                                    "Only one error-cleanup-provisioner is allowed in a build.",
+                                ));
                             }
                             node.error_cleanup = lower_provisioner(c, &pev, &srcref, diags);
                         }
@@ -251,7 +363,10 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                     }
                 }
                 for d in &graph.datasources {
-                    graph.edges.push(Edge { from: d.id.clone(), to: format!("build:{full_name}") });
+                    graph.edges.push(Edge {
+                        from: d.id.clone(),
+                        to: format!("build:{full_name}"),
+                    });
                 }
                 if graph.builds.iter().any(|b| b.name == full_name) {
                     diags.push(Diag::error("Duplicate build").detail(format!("The build {full_name:?} is defined twice; give one of them a different name.")).at(&f.src, u.span.clone()));
@@ -264,7 +379,11 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
     }
 }
 
-fn engine_ctx<'a>(run: &'a crate::frontend::legacy::interp::Run, name: &'a str, ty: &'a str) -> crate::frontend::legacy::interp::Ctx<'a> {
+fn engine_ctx<'a>(
+    run: &'a crate::frontend::legacy::interp::Run,
+    name: &'a str,
+    ty: &'a str,
+) -> crate::frontend::legacy::interp::Ctx<'a> {
     use crate::frontend::legacy::interp::{Ctx, Names};
     static NO_USER_VARIABLES: BTreeMap<String, String> = BTreeMap::new();
     Ctx {
@@ -281,13 +400,18 @@ fn engine_ctx<'a>(run: &'a crate::frontend::legacy::interp::Run, name: &'a str, 
 
 /// Every string in `v` through the template engine (only those with `{{`;
 /// `ctx` is asked for only then).
-fn render_engine<'a>(v: &mut Value, ctx: &dyn Fn() -> crate::frontend::legacy::interp::Ctx<'a>) -> Result<(), String> {
+fn render_engine<'a>(
+    v: &mut Value,
+    ctx: &dyn Fn() -> crate::frontend::legacy::interp::Ctx<'a>,
+) -> Result<(), String> {
     match v {
         Value::String(s) if s.contains("{{") => {
             *s = crate::frontend::legacy::interp::render(s, &ctx())?;
             Ok(())
         }
-        Value::List(items) | Value::Set(items) | Value::Tuple(items) => items.iter_mut().try_for_each(|i| render_engine(i, ctx)),
+        Value::List(items) | Value::Set(items) | Value::Tuple(items) => {
+            items.iter_mut().try_for_each(|i| render_engine(i, ctx))
+        }
         Value::Map(m) | Value::Object(m) => m.values_mut().try_for_each(|i| render_engine(i, ctx)),
         _ => Ok(()),
     }
@@ -300,18 +424,35 @@ fn selected(only: &[String], except: &[String], srcref: &str) -> bool {
     (only.is_empty() || only.iter().any(matches)) && !except.iter().any(matches)
 }
 
-fn lower_provisioner(c: &BlockView, ev: &Evaluator, srcref: &str, diags: &mut Diags) -> Option<Step> {
+fn lower_provisioner(
+    c: &BlockView,
+    ev: &Evaluator,
+    srcref: &str,
+    diags: &mut Diags,
+) -> Option<Step> {
     let Some(kind) = c.labels.first().cloned() else {
-        diags.push(c.err("Missing provisioner type", "A provisioner block needs its type as a label, e.g. provisioner \"shell\"."));
+        diags.push(c.err(
+            "Missing provisioner type",
+            "A provisioner block needs its type as a label, e.g. provisioner \"shell\".",
+        ));
         return None;
     };
     let only = meta_strings(c, ev, "only", diags);
     let except = meta_strings(c, ev, "except", diags);
     if !only.is_empty() && !except.is_empty() {
-        diags.push(c.err("Invalid only/except", "only one of 'only' or 'except' may be set"));
+        diags.push(c.err(
+            "Invalid only/except",
+            "only one of 'only' or 'except' may be set",
+        ));
     }
     let Some(fields) = plugin::fields(PluginKind::Provisioner, &kind) else {
-        diags.push(c.err("Unknown provisioner type", format!("The provisioner {kind:?} is unknown to kiln.")).maybe_hint(did_you_mean(&kind, plugin::names(PluginKind::Provisioner))));
+        diags.push(
+            c.err(
+                "Unknown provisioner type",
+                format!("The provisioner {kind:?} is unknown to kiln."),
+            )
+            .maybe_hint(did_you_mean(&kind, plugin::names(PluginKind::Provisioner))),
+        );
         return None;
     };
     let pause_before = meta_duration(c, ev, "pause_before", diags);
@@ -352,23 +493,51 @@ fn lower_provisioner(c: &BlockView, ev: &Evaluator, srcref: &str, diags: &mut Di
     if !selected(&only, &except, srcref) {
         return None;
     }
-    Some(Step { kind, name, config: strip(config), pause_before, max_retries, timeout, keep_input_artifact: None, origin: origin(c) })
+    Some(Step {
+        kind,
+        name,
+        config: strip(config),
+        pause_before,
+        max_retries,
+        timeout,
+        keep_input_artifact: None,
+        origin: origin(c),
+    })
 }
 
-fn lower_post_processor(c: &BlockView, ev: &Evaluator, srcref: &str, diags: &mut Diags) -> Option<Step> {
+fn lower_post_processor(
+    c: &BlockView,
+    ev: &Evaluator,
+    srcref: &str,
+    diags: &mut Diags,
+) -> Option<Step> {
     let Some(kind) = c.labels.first().cloned() else {
-        diags.push(c.err("Missing post-processor type", "A post-processor block needs its type as a label."));
+        diags.push(c.err(
+            "Missing post-processor type",
+            "A post-processor block needs its type as a label.",
+        ));
         return None;
     };
     let only = meta_strings(c, ev, "only", diags);
     let except = meta_strings(c, ev, "except", diags);
     let Some(fields) = plugin::fields(PluginKind::PostProcessor, &kind) else {
-        diags.push(c.err("Unknown post-processor type", format!("The post-processor {kind:?} is unknown to kiln.")).maybe_hint(did_you_mean(&kind, plugin::names(PluginKind::PostProcessor))));
+        diags.push(
+            c.err(
+                "Unknown post-processor type",
+                format!("The post-processor {kind:?} is unknown to kiln."),
+            )
+            .maybe_hint(did_you_mean(
+                &kind,
+                plugin::names(PluginKind::PostProcessor),
+            )),
+        );
         return None;
     };
-    let keep = meta_value(c, ev, "keep_input_artifact", diags).and_then(|v| match convert(&v, &Type::Bool) {
-        Ok(Value::Bool(b)) => Some(b),
-        _ => None,
+    let keep = meta_value(c, ev, "keep_input_artifact", diags).and_then(|v| {
+        match convert(&v, &Type::Bool) {
+            Ok(Value::Bool(b)) => Some(b),
+            _ => None,
+        }
     });
     let name = meta_value(c, ev, "name", diags).and_then(|v| v.as_str().map(str::to_string));
     let config = decode_body(c, ev, &fields, PP_META, &[], diags);
@@ -378,7 +547,16 @@ fn lower_post_processor(c: &BlockView, ev: &Evaluator, srcref: &str, diags: &mut
     if !selected(&only, &except, srcref) {
         return None;
     }
-    Some(Step { kind, name, config: strip(config), pause_before: None, max_retries: 0, timeout: None, keep_input_artifact: keep, origin: origin(c) })
+    Some(Step {
+        kind,
+        name,
+        config: strip(config),
+        pause_before: None,
+        max_retries: 0,
+        timeout: None,
+        keep_input_artifact: keep,
+        origin: origin(c),
+    })
 }
 
 fn strip(c: Config) -> Config {

@@ -28,7 +28,11 @@ impl<'a> BlockView<'a> {
     pub fn of(block: &'a Block, file: &'a File) -> BlockView<'a> {
         BlockView {
             ident: block.ident.value().to_string(),
-            labels: block.labels.iter().map(|l| l.as_str().to_string()).collect(),
+            labels: block
+                .labels
+                .iter()
+                .map(|l| l.as_str().to_string())
+                .collect(),
             body: &block.body,
             span: block.ident.span().or(block.span()),
             file,
@@ -49,12 +53,19 @@ impl<'a> BlockView<'a> {
     }
 
     pub fn err(&self, summary: &str, detail: impl Into<String>) -> Diag {
-        Diag::error(summary).detail(detail).at(&self.file.src, self.span.clone())
+        Diag::error(summary)
+            .detail(detail)
+            .at(&self.file.src, self.span.clone())
     }
 }
 
 /// The child blocks of a body, with `dynamic` blocks expanded.
-pub fn child_blocks<'a>(parent: &BlockView<'a>, body: &'a Body, ev: &Evaluator, diags: &mut Diags) -> Vec<BlockView<'a>> {
+pub fn child_blocks<'a>(
+    parent: &BlockView<'a>,
+    body: &'a Body,
+    ev: &Evaluator,
+    diags: &mut Diags,
+) -> Vec<BlockView<'a>> {
     let mut out = Vec::new();
     for block in body.blocks() {
         let mut view = BlockView::of(block, parent.file);
@@ -65,21 +76,31 @@ pub fn child_blocks<'a>(parent: &BlockView<'a>, body: &'a Body, ev: &Evaluator, 
         }
         let ev = view.evaluator(ev);
         let Some(kind) = view.labels.first().cloned() else {
-            diags.push(view.err("Missing block label", "A dynamic block needs one label: the type of block to generate."));
+            diags.push(view.err(
+                "Missing block label",
+                "A dynamic block needs one label: the type of block to generate.",
+            ));
             continue;
         };
         let iter_name = match block.body.get_attribute("iterator") {
             Some(a) => match &a.value {
                 Expression::Variable(v) => v.value().to_string(),
                 _ => {
-                    diags.push(Diag::error("Invalid dynamic iterator name").detail("The iterator must be a single identifier.").at(&parent.file.src, a.value.span()));
+                    diags.push(
+                        Diag::error("Invalid dynamic iterator name")
+                            .detail("The iterator must be a single identifier.")
+                            .at(&parent.file.src, a.value.span()),
+                    );
                     continue;
                 }
             },
             None => kind.clone(),
         };
         let Some(for_each) = block.body.get_attribute("for_each") else {
-            diags.push(view.err("Missing required argument", "The argument \"for_each\" is required in a dynamic block."));
+            diags.push(view.err(
+                "Missing required argument",
+                "The argument \"for_each\" is required in a dynamic block.",
+            ));
             continue;
         };
         let coll = match ev.eval(&for_each.value) {
@@ -90,13 +111,22 @@ pub fn child_blocks<'a>(parent: &BlockView<'a>, body: &'a Body, ev: &Evaluator, 
             }
         };
         let Some(content) = block.body.get_blocks("content").next() else {
-            diags.push(view.err("Missing content block", "A dynamic block must have a nested block of type \"content\"."));
+            diags.push(view.err(
+                "Missing content block",
+                "A dynamic block must have a nested block of type \"content\".",
+            ));
             continue;
         };
         let items: Vec<(Value, Value)> = match coll {
-            Value::List(v) | Value::Tuple(v) => v.into_iter().enumerate().map(|(i, x)| (Value::int(i as i64), x)).collect(),
+            Value::List(v) | Value::Tuple(v) => v
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| (Value::int(i as i64), x))
+                .collect(),
             Value::Set(v) => v.into_iter().map(|x| (x.clone(), x)).collect(),
-            Value::Map(m) | Value::Object(m) => m.into_iter().map(|(k, x)| (Value::String(k), x)).collect(),
+            Value::Map(m) | Value::Object(m) => {
+                m.into_iter().map(|(k, x)| (Value::String(k), x)).collect()
+            }
             Value::Null | Value::Unknown => Vec::new(),
             other => {
                 diags.push(
@@ -108,7 +138,10 @@ pub fn child_blocks<'a>(parent: &BlockView<'a>, body: &'a Body, ev: &Evaluator, 
             }
         };
         for (k, v) in items {
-            let iter_val = Value::Object(Attrs::from([("key".to_string(), k), ("value".to_string(), v)]));
+            let iter_val = Value::Object(Attrs::from([
+                ("key".to_string(), k),
+                ("value".to_string(), v),
+            ]));
             let mut scope = view.scope.clone();
             scope.push((iter_name.clone(), iter_val));
             let mut labels = Vec::new();
@@ -121,11 +154,23 @@ pub fn child_blocks<'a>(parent: &BlockView<'a>, body: &'a Body, ev: &Evaluator, 
                     e
                 };
                 match lev.eval(&la.value) {
-                    Ok(lv) => labels = lv.as_seq().map(|s| s.iter().filter_map(to_display_string).collect()).unwrap_or_default(),
+                    Ok(lv) => {
+                        labels = lv
+                            .as_seq()
+                            .map(|s| s.iter().filter_map(to_display_string).collect())
+                            .unwrap_or_default()
+                    }
                     Err(d) => diags.push(d),
                 }
             }
-            out.push(BlockView { ident: kind.clone(), labels, body: &content.body, span: view.span.clone(), file: parent.file, scope });
+            out.push(BlockView {
+                ident: kind.clone(),
+                labels,
+                body: &content.body,
+                span: view.span.clone(),
+                file: parent.file,
+                scope,
+            });
         }
     }
     out
@@ -156,20 +201,38 @@ pub fn coerce(v: Value, kind: Kind) -> Result<Value, String> {
 /// "Unsupported argument": `key` is not one of `fields` (the diagnostic
 /// still needs its place).
 fn unsupported(detail: String, key: &str, fields: &[Field]) -> Diag {
-    Diag::error("Unsupported argument").detail(detail).maybe_hint(did_you_mean(key, fields.iter().map(|f| f.0)))
+    Diag::error("Unsupported argument")
+        .detail(detail)
+        .maybe_hint(did_you_mean(key, fields.iter().map(|f| f.0)))
 }
 
 /// Store `v` as `key` converted for its field, or say (without a place yet)
 /// why `what` cannot take it.
-fn insert_coerced(out: &mut Config, key: &str, v: Value, kind: Kind, what: &str) -> Result<(), Diag> {
-    let v = coerce(v, kind).map_err(|msg| Diag::error("Incorrect attribute value type").detail(format!("Inappropriate value for {what}: {msg}.")))?;
+fn insert_coerced(
+    out: &mut Config,
+    key: &str,
+    v: Value,
+    kind: Kind,
+    what: &str,
+) -> Result<(), Diag> {
+    let v = coerce(v, kind).map_err(|msg| {
+        Diag::error("Incorrect attribute value type")
+            .detail(format!("Inappropriate value for {what}: {msg}."))
+    })?;
     out.insert(key.to_string(), v);
     Ok(())
 }
 
 /// Decode a block body against a plugin schema. `meta` names arguments the
 /// caller handles itself (only, except, pause_before, …), skipped here.
-pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&str], meta_blocks: &[&str], diags: &mut Diags) -> Config {
+pub fn decode_body(
+    view: &BlockView,
+    ev: &Evaluator,
+    fields: &[Field],
+    meta: &[&str],
+    meta_blocks: &[&str],
+    diags: &mut Diags,
+) -> Config {
     let ev = view.evaluator(ev);
     let mut out = Config::new();
     for attr in view.body.attributes() {
@@ -179,22 +242,43 @@ pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&
         }
         let src = &view.file.src;
         let Some(field) = fields.iter().find(|f| f.0 == name) else {
-            diags.push(unsupported(format!("An argument named {name:?} is not expected here."), name, fields).at(src, attr.key.span()));
+            diags.push(
+                unsupported(
+                    format!("An argument named {name:?} is not expected here."),
+                    name,
+                    fields,
+                )
+                .at(src, attr.key.span()),
+            );
             continue;
         };
         // A single block of plain settings may also be written as an object
         // attribute (`placement = { tenancy = "dedicated" }`): Packer's own
         // docs show that form, and `hcl2_upgrade` writes it for JSON objects.
         if let Kind::Block(sub) = field.1 {
-            if sub.iter().all(|f| !matches!(f.1, Kind::Block(_) | Kind::Blocks(_))) {
+            if sub
+                .iter()
+                .all(|f| !matches!(f.1, Kind::Block(_) | Kind::Blocks(_)))
+            {
                 if let Ok(Value::Object(members) | Value::Map(members)) = ev.eval(&attr.value) {
                     let mut inner = Config::new();
                     for (k, v) in members.iter() {
                         let Some(sf) = sub.iter().find(|f| f.0 == k.as_str()) else {
-                            diags.push(unsupported(format!("{name}: an argument named {k:?} is not expected here."), k, sub).at(src, attr.value.span()));
+                            diags.push(
+                                unsupported(
+                                    format!(
+                                        "{name}: an argument named {k:?} is not expected here."
+                                    ),
+                                    k,
+                                    sub,
+                                )
+                                .at(src, attr.value.span()),
+                            );
                             continue;
                         };
-                        if let Err(d) = insert_coerced(&mut inner, k, v.clone(), sf.1, &format!("{name}.{k}")) {
+                        if let Err(d) =
+                            insert_coerced(&mut inner, k, v.clone(), sf.1, &format!("{name}.{k}"))
+                        {
                             diags.push(d.at(src, attr.value.span()));
                         }
                     }
@@ -211,7 +295,9 @@ pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&
         }
         match ev.eval(&attr.value) {
             Ok(v) => {
-                if let Err(d) = insert_coerced(&mut out, name, v, field.1, &format!("attribute {name:?}")) {
+                if let Err(d) =
+                    insert_coerced(&mut out, name, v, field.1, &format!("attribute {name:?}"))
+                {
                     diags.push(d.at(src, attr.value.span()));
                 }
             }
@@ -226,7 +312,10 @@ pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&
         match field.map(|f| f.1) {
             Some(Kind::Block(sub)) => {
                 if out.contains_key(&child.ident) {
-                    diags.push(child.err("Duplicate block", format!("Only one {:?} block is allowed here.", child.ident)));
+                    diags.push(child.err(
+                        "Duplicate block",
+                        format!("Only one {:?} block is allowed here.", child.ident),
+                    ));
                     continue;
                 }
                 let c = decode_body(&child, &ev, sub, &[], &[], diags);
@@ -234,14 +323,26 @@ pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&
             }
             Some(Kind::Blocks(sub)) => {
                 let c = decode_body(&child, &ev, sub, &[], &[], diags);
-                let entry = out.entry(child.ident.clone()).or_insert_with(|| Value::Tuple(Vec::new()));
+                let entry = out
+                    .entry(child.ident.clone())
+                    .or_insert_with(|| Value::Tuple(Vec::new()));
                 if let Value::Tuple(v) = entry {
                     v.push(Value::Object(c.into_iter().collect()));
                 }
             }
             _ => {
-                let block_names = fields.iter().filter(|f| matches!(f.1, Kind::Block(_) | Kind::Blocks(_))).map(|f| f.0);
-                diags.push(child.err("Unsupported block type", format!("Blocks of type {:?} are not expected here.", child.ident)).maybe_hint(did_you_mean(&child.ident, block_names)));
+                let block_names = fields
+                    .iter()
+                    .filter(|f| matches!(f.1, Kind::Block(_) | Kind::Blocks(_)))
+                    .map(|f| f.0);
+                diags.push(
+                    child
+                        .err(
+                            "Unsupported block type",
+                            format!("Blocks of type {:?} are not expected here.", child.ident),
+                        )
+                        .maybe_hint(did_you_mean(&child.ident, block_names)),
+                );
             }
         }
     }
@@ -249,7 +350,12 @@ pub fn decode_body(view: &BlockView, ev: &Evaluator, fields: &[Field], meta: &[&
 }
 
 /// Evaluate an optional meta-argument of a block.
-pub fn meta_value(view: &BlockView, ev: &Evaluator, name: &str, diags: &mut Diags) -> Option<Value> {
+pub fn meta_value(
+    view: &BlockView,
+    ev: &Evaluator,
+    name: &str,
+    diags: &mut Diags,
+) -> Option<Value> {
     let attr = view.attr(name)?;
     match view.evaluator(ev).eval(&attr.value) {
         Ok(v) => Some(v),
@@ -261,33 +367,62 @@ pub fn meta_value(view: &BlockView, ev: &Evaluator, name: &str, diags: &mut Diag
 }
 
 /// A meta-argument that must be a list of strings.
-pub fn meta_strings(view: &BlockView, ev: &Evaluator, name: &str, diags: &mut Diags) -> Vec<String> {
-    let Some(v) = meta_value(view, ev, name, diags) else { return Vec::new() };
+pub fn meta_strings(
+    view: &BlockView,
+    ev: &Evaluator,
+    name: &str,
+    diags: &mut Diags,
+) -> Vec<String> {
+    let Some(v) = meta_value(view, ev, name, diags) else {
+        return Vec::new();
+    };
     match convert(&v, &Type::List(Box::new(Type::String))) {
         Ok(Value::List(items)) => items.iter().filter_map(to_display_string).collect(),
         _ => {
             let span = view.attr(name).and_then(|a| a.value.span());
-            diags.push(Diag::error("Incorrect attribute value type").detail(format!("Inappropriate value for attribute {name:?}: list of string required.")).at(&view.file.src, span));
+            diags.push(
+                Diag::error("Incorrect attribute value type")
+                    .detail(format!(
+                        "Inappropriate value for attribute {name:?}: list of string required."
+                    ))
+                    .at(&view.file.src, span),
+            );
             Vec::new()
         }
     }
 }
 
 /// A meta-argument that must be a Go duration.
-pub fn meta_duration(view: &BlockView, ev: &Evaluator, name: &str, diags: &mut Diags) -> Option<std::time::Duration> {
+pub fn meta_duration(
+    view: &BlockView,
+    ev: &Evaluator,
+    name: &str,
+    diags: &mut Diags,
+) -> Option<std::time::Duration> {
     let v = meta_value(view, ev, name, diags)?;
     let span = view.attr(name).and_then(|a| a.value.span());
     let s = match convert(&v, &Type::String) {
         Ok(Value::String(s)) => s,
         _ => {
-            diags.push(Diag::error("Incorrect attribute value type").detail(format!("Inappropriate value for attribute {name:?}: string required.")).at(&view.file.src, span));
+            diags.push(
+                Diag::error("Incorrect attribute value type")
+                    .detail(format!(
+                        "Inappropriate value for attribute {name:?}: string required."
+                    ))
+                    .at(&view.file.src, span),
+            );
             return None;
         }
     };
     match crate::util::duration::parse(&s) {
         Ok(d) => Some(d),
         Err(e) => {
-            diags.push(Diag::error(format!("Failed to parse {name}")).detail(e).at(&view.file.src, span).hint("durations need a unit, like \"5s\", \"1m30s\" or \"2h\""));
+            diags.push(
+                Diag::error(format!("Failed to parse {name}"))
+                    .detail(e)
+                    .at(&view.file.src, span)
+                    .hint("durations need a unit, like \"5s\", \"1m30s\" or \"2h\""),
+            );
             None
         }
     }

@@ -6,7 +6,9 @@ use super::functions::{self, FnEnv, FnError};
 use super::template;
 use crate::diag::{did_you_mean, Diag, SourceFile};
 use crate::value::{console_format, convert, to_display_string, Attrs, Number, Type, Value};
-use hcl_edit::expr::{BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator};
+use hcl_edit::expr::{
+    BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator,
+};
 use hcl_edit::template::{Directive, Element, Template};
 use hcl_edit::Span;
 use std::ops::Range;
@@ -26,7 +28,12 @@ type R = Result<Value, Diag>;
 
 impl<'a> Evaluator<'a> {
     pub fn new(src: &'a SourceFile, root: &'a Attrs, env: &'a FnEnv) -> Evaluator<'a> {
-        Evaluator { src, root, env, scope: Vec::new() }
+        Evaluator {
+            src,
+            root,
+            env,
+            scope: Vec::new(),
+        }
     }
 
     /// The same evaluator with one more name in scope (dynamic-block iterators).
@@ -41,7 +48,12 @@ impl<'a> Evaluator<'a> {
     where
         'a: 'b,
     {
-        Evaluator { src, root: self.root, env: self.env, scope: self.scope.clone() }
+        Evaluator {
+            src,
+            root: self.root,
+            env: self.env,
+            scope: self.scope.clone(),
+        }
     }
 
     fn err(&self, span: Option<Range<usize>>, summary: &str, detail: impl Into<String>) -> Diag {
@@ -73,7 +85,16 @@ impl<'a> Evaluator<'a> {
                             }
                             match to_display_string(&kv) {
                                 Some(s) => s,
-                                None => return Err(self.err(ke.span(), "Incorrect key type", format!("Can't use this value as a key: string required, got {}.", kv.friendly_kind()))),
+                                None => {
+                                    return Err(self.err(
+                                        ke.span(),
+                                        "Incorrect key type",
+                                        format!(
+                                        "Can't use this value as a key: string required, got {}.",
+                                        kv.friendly_kind()
+                                    ),
+                                    ))
+                                }
                             }
                         }
                     };
@@ -81,10 +102,21 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(Value::Object(out))
             }
-            Expression::StringTemplate(t) => self.template(&template::normalize(&self.src.text, t, template::Kind::Quoted)),
+            Expression::StringTemplate(t) => self.template(&template::normalize(
+                &self.src.text,
+                t,
+                template::Kind::Quoted,
+            )),
             Expression::HeredocTemplate(h) => {
-                let flush = h.span().and_then(|r| self.src.text.get(r.start..)).is_some_and(|s| s.starts_with("<<-"));
-                self.template(&template::normalize(&self.src.text, &h.template, template::Kind::Heredoc { flush }))
+                let flush = h
+                    .span()
+                    .and_then(|r| self.src.text.get(r.start..))
+                    .is_some_and(|s| s.starts_with("<<-"));
+                self.template(&template::normalize(
+                    &self.src.text,
+                    &h.template,
+                    template::Kind::Heredoc { flush },
+                ))
             }
             Expression::Parenthesis(p) => self.eval(p.inner()),
             Expression::Variable(v) => self.variable(v.value().as_str(), v.span()),
@@ -92,11 +124,22 @@ impl<'a> Evaluator<'a> {
                 let cond = self.eval(&c.cond_expr)?;
                 match cond {
                     Value::Unknown => Ok(Value::Unknown),
-                    Value::Null => Err(self.err(c.cond_expr.span(), "Null condition", "The condition value is null. Conditions must either be true or false.")),
+                    Value::Null => Err(self.err(
+                        c.cond_expr.span(),
+                        "Null condition",
+                        "The condition value is null. Conditions must either be true or false.",
+                    )),
                     other => match convert(&other, &Type::Bool) {
                         Ok(Value::Bool(true)) => self.eval(&c.true_expr),
                         Ok(_) => self.eval(&c.false_expr),
-                        Err(_) => Err(self.err(c.cond_expr.span(), "Incorrect condition type", format!("The condition expression must be of type bool, not {}.", other.friendly_kind()))),
+                        Err(_) => Err(self.err(
+                            c.cond_expr.span(),
+                            "Incorrect condition type",
+                            format!(
+                                "The condition expression must be of type bool, not {}.",
+                                other.friendly_kind()
+                            ),
+                        )),
                     },
                 }
             }
@@ -108,26 +151,38 @@ impl<'a> Evaluator<'a> {
             Expression::UnaryOp(u) => {
                 let v = self.eval(&u.expr)?;
                 match u.operator.value() {
-                    UnaryOperator::Neg => match self.operand_number(&v, u.expr.span(), "operand")? {
-                        None => Ok(Value::Unknown),
-                        Some(n) => Ok(Value::Number(n.neg())),
-                    },
+                    UnaryOperator::Neg => {
+                        match self.operand_number(&v, u.expr.span(), "operand")? {
+                            None => Ok(Value::Unknown),
+                            Some(n) => Ok(Value::Number(n.neg())),
+                        }
+                    }
                     UnaryOperator::Not => match self.operand_bool(&v, u.expr.span(), "operand")? {
                         None => Ok(Value::Unknown),
                         Some(b) => Ok(Value::Bool(!b)),
                     },
                 }
             }
-            Expression::BinaryOp(b) => self.binary(b.operator.value(), &b.lhs_expr, &b.rhs_expr, e.span()),
+            Expression::BinaryOp(b) => {
+                self.binary(b.operator.value(), &b.lhs_expr, &b.rhs_expr, e.span())
+            }
             Expression::ForExpr(f) => self.for_expr(f, e.span()),
         }
     }
 
     fn number(&self, e: &Expression, n: &hcl_edit::Number) -> R {
         // Take the literal's own text so that no precision is lost.
-        let text = e.span().and_then(|s| self.src.text.get(s)).map(str::to_string);
-        let parsed = text.as_deref().and_then(Number::parse).or_else(|| Number::parse(&n.to_string()));
-        parsed.map(Value::Number).ok_or_else(|| self.err(e.span(), "Invalid number literal", n.to_string()))
+        let text = e
+            .span()
+            .and_then(|s| self.src.text.get(s))
+            .map(str::to_string);
+        let parsed = text
+            .as_deref()
+            .and_then(Number::parse)
+            .or_else(|| Number::parse(&n.to_string()));
+        parsed
+            .map(Value::Number)
+            .ok_or_else(|| self.err(e.span(), "Invalid number literal", n.to_string()))
     }
 
     fn variable(&self, name: &str, span: Option<Range<usize>>) -> R {
@@ -137,11 +192,26 @@ impl<'a> Evaluator<'a> {
         if let Some(v) = self.root.get(name) {
             return Ok(v.clone());
         }
-        let names = self.scope.iter().map(|(n, _)| n.as_str()).chain(self.root.keys().map(String::as_str));
-        Err(self.err(span, "Unknown variable", format!("There is no variable named {name:?}.")).maybe_hint(did_you_mean(name, names)))
+        let names = self
+            .scope
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(self.root.keys().map(String::as_str));
+        Err(self
+            .err(
+                span,
+                "Unknown variable",
+                format!("There is no variable named {name:?}."),
+            )
+            .maybe_hint(did_you_mean(name, names)))
     }
 
-    fn traverse(&self, mut cur: Value, ops: &[hcl_edit::Decorated<TraversalOperator>], span: Option<Range<usize>>) -> R {
+    fn traverse(
+        &self,
+        mut cur: Value,
+        ops: &[hcl_edit::Decorated<TraversalOperator>],
+        span: Option<Range<usize>>,
+    ) -> R {
         let mut i = 0;
         while i < ops.len() {
             let op = &ops[i];
@@ -151,8 +221,14 @@ impl<'a> Evaluator<'a> {
                     // The operators the splat applies to each element.
                     let mut j = i + 1;
                     while j < ops.len() {
-                        let per_elem =
-                            if full { !matches!(ops[j].value(), TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_)) } else { matches!(ops[j].value(), TraversalOperator::GetAttr(_)) };
+                        let per_elem = if full {
+                            !matches!(
+                                ops[j].value(),
+                                TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_)
+                            )
+                        } else {
+                            matches!(ops[j].value(), TraversalOperator::GetAttr(_))
+                        };
                         if !per_elem {
                             break;
                         }
@@ -193,12 +269,29 @@ impl<'a> Evaluator<'a> {
     pub fn get_attr(&self, v: Value, name: &str, span: Option<Range<usize>>) -> R {
         match v {
             Value::Unknown => Ok(Value::Unknown),
-            Value::Null => Err(self.err(span, "Attempt to get attribute from null value", "This value is null, so it does not have any attributes.")),
+            Value::Null => Err(self.err(
+                span,
+                "Attempt to get attribute from null value",
+                "This value is null, so it does not have any attributes.",
+            )),
             Value::Object(m) | Value::Map(m) => match m.get(name) {
                 Some(x) => Ok(x.clone()),
-                None => Err(self.err(span, "Unsupported attribute", format!("This object does not have an attribute named {name:?}.")).maybe_hint(did_you_mean(name, m.keys().map(String::as_str)))),
+                None => Err(self
+                    .err(
+                        span,
+                        "Unsupported attribute",
+                        format!("This object does not have an attribute named {name:?}."),
+                    )
+                    .maybe_hint(did_you_mean(name, m.keys().map(String::as_str)))),
             },
-            other => Err(self.err(span, "Unsupported attribute", format!("Can't access attributes on a primitive-typed value ({}).", other.friendly_kind()))),
+            other => Err(self.err(
+                span,
+                "Unsupported attribute",
+                format!(
+                    "Can't access attributes on a primitive-typed value ({}).",
+                    other.friendly_kind()
+                ),
+            )),
         }
     }
 
@@ -232,28 +325,56 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn operand_number(&self, v: &Value, span: Option<Range<usize>>, which: &str) -> Result<Option<Number>, Diag> {
+    fn operand_number(
+        &self,
+        v: &Value,
+        span: Option<Range<usize>>,
+        which: &str,
+    ) -> Result<Option<Number>, Diag> {
         match v {
             Value::Unknown => Ok(None),
-            Value::Null => Err(self.err(span, "Operation failed", "Error during operation: argument must not be null.")),
+            Value::Null => Err(self.err(
+                span,
+                "Operation failed",
+                "Error during operation: argument must not be null.",
+            )),
             other => match convert(other, &Type::Number) {
                 Ok(Value::Number(n)) => Ok(Some(n)),
-                _ => Err(self.err(span, "Invalid operand", format!("Unsuitable value for {which}: a number is required."))),
+                _ => Err(self.err(
+                    span,
+                    "Invalid operand",
+                    format!("Unsuitable value for {which}: a number is required."),
+                )),
             },
         }
     }
 
-    fn operand_bool(&self, v: &Value, span: Option<Range<usize>>, which: &str) -> Result<Option<bool>, Diag> {
+    fn operand_bool(
+        &self,
+        v: &Value,
+        span: Option<Range<usize>>,
+        which: &str,
+    ) -> Result<Option<bool>, Diag> {
         match v {
             Value::Unknown => Ok(None),
             other => match convert(other, &Type::Bool) {
                 Ok(Value::Bool(b)) => Ok(Some(b)),
-                _ => Err(self.err(span, "Invalid operand", format!("Unsuitable value for {which}: a bool is required."))),
+                _ => Err(self.err(
+                    span,
+                    "Invalid operand",
+                    format!("Unsuitable value for {which}: a bool is required."),
+                )),
             },
         }
     }
 
-    fn binary(&self, op: &BinaryOperator, l: &Expression, r: &Expression, span: Option<Range<usize>>) -> R {
+    fn binary(
+        &self,
+        op: &BinaryOperator,
+        l: &Expression,
+        r: &Expression,
+        span: Option<Range<usize>>,
+    ) -> R {
         use BinaryOperator::*;
         let lv = self.eval(l)?;
         let rv = self.eval(r)?;
@@ -269,7 +390,9 @@ impl<'a> Evaluator<'a> {
                 let a = self.operand_bool(&lv, l.span(), "left operand")?;
                 let b = self.operand_bool(&rv, r.span(), "right operand")?;
                 match (a, b) {
-                    (Some(a), Some(b)) => Ok(Value::Bool(if matches!(op, And) { a && b } else { a || b })),
+                    (Some(a), Some(b)) => {
+                        Ok(Value::Bool(if matches!(op, And) { a && b } else { a || b }))
+                    }
                     _ => Ok(Value::Unknown),
                 }
             }
@@ -284,8 +407,20 @@ impl<'a> Evaluator<'a> {
                     Plus => Value::Number(a.add(&b)),
                     Minus => Value::Number(a.sub(&b)),
                     Mul => Value::Number(a.mul(&b)),
-                    Div => Value::Number(a.div(&b).ok_or_else(|| self.err(span.clone(), "Error in function call", "Call to function \"divide\" failed: can't divide by zero."))?),
-                    Mod => Value::Number(a.rem(&b).ok_or_else(|| self.err(span.clone(), "Error in function call", "Call to function \"modulo\" failed: can't use modulo by zero."))?),
+                    Div => Value::Number(a.div(&b).ok_or_else(|| {
+                        self.err(
+                            span.clone(),
+                            "Error in function call",
+                            "Call to function \"divide\" failed: can't divide by zero.",
+                        )
+                    })?),
+                    Mod => Value::Number(a.rem(&b).ok_or_else(|| {
+                        self.err(
+                            span.clone(),
+                            "Error in function call",
+                            "Call to function \"modulo\" failed: can't use modulo by zero.",
+                        )
+                    })?),
                     Less => Value::Bool(a < b),
                     LessEq => Value::Bool(a <= b),
                     Greater => Value::Bool(a > b),
@@ -300,15 +435,30 @@ impl<'a> Evaluator<'a> {
         let coll = self.eval(&f.intro.collection_expr)?;
         let pairs: Vec<(Value, Value)> = match coll {
             Value::Unknown => return Ok(Value::Unknown),
-            Value::Null => return Err(self.err(f.intro.collection_expr.span(), "Iteration over null value", "A null value cannot be used as the collection in a 'for' expression.")),
-            Value::List(items) | Value::Tuple(items) => items.into_iter().enumerate().map(|(i, v)| (Value::int(i as i64), v)).collect(),
+            Value::Null => {
+                return Err(self.err(
+                    f.intro.collection_expr.span(),
+                    "Iteration over null value",
+                    "A null value cannot be used as the collection in a 'for' expression.",
+                ))
+            }
+            Value::List(items) | Value::Tuple(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (Value::int(i as i64), v))
+                .collect(),
             Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
-            Value::Map(m) | Value::Object(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
+            Value::Map(m) | Value::Object(m) => {
+                m.into_iter().map(|(k, v)| (Value::String(k), v)).collect()
+            }
             other => {
                 return Err(self.err(
                     f.intro.collection_expr.span(),
                     "Iteration over non-iterable value",
-                    format!("A value of type {} cannot be used as the collection in a 'for' expression.", other.friendly_kind()),
+                    format!(
+                    "A value of type {} cannot be used as the collection in a 'for' expression.",
+                    other.friendly_kind()
+                ),
                 ))
             }
         };
@@ -330,7 +480,13 @@ impl<'a> Evaluator<'a> {
                     other => match convert(&other, &Type::Bool) {
                         Ok(Value::Bool(true)) => {}
                         Ok(Value::Bool(false)) => continue,
-                        _ => return Err(self.err(cond.expr.span(), "Invalid 'for' condition", "The 'if' clause value is invalid: a bool is required.")),
+                        _ => {
+                            return Err(self.err(
+                                cond.expr.span(),
+                                "Invalid 'for' condition",
+                                "The 'if' clause value is invalid: a bool is required.",
+                            ))
+                        }
                     },
                 }
             }
@@ -342,7 +498,13 @@ impl<'a> Evaluator<'a> {
                     if kv.is_unknown() {
                         return Ok(Value::Unknown);
                     }
-                    let key = to_display_string(&kv).ok_or_else(|| self.err(ke.span(), "Invalid object key", "The key expression produced an invalid result: string required."))?;
+                    let key = to_display_string(&kv).ok_or_else(|| {
+                        self.err(
+                            ke.span(),
+                            "Invalid object key",
+                            "The key expression produced an invalid result: string required.",
+                        )
+                    })?;
                     if f.grouping {
                         groups.entry(key).or_default().push(val);
                     } else {
@@ -361,7 +523,12 @@ impl<'a> Evaluator<'a> {
         if f.key_expr.is_none() {
             Ok(Value::Tuple(list))
         } else if f.grouping {
-            Ok(Value::Object(groups.into_iter().map(|(k, v)| (k, Value::Tuple(v))).collect()))
+            Ok(Value::Object(
+                groups
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::Tuple(v)))
+                    .collect(),
+            ))
         } else {
             Ok(Value::Object(obj))
         }
@@ -379,12 +546,21 @@ impl<'a> Evaluator<'a> {
         let mut out = String::new();
         let mut unknown = false;
         self.render_elems(&elems, &mut out, &mut unknown)?;
-        Ok(if unknown { Value::Unknown } else { Value::String(out) })
+        Ok(if unknown {
+            Value::Unknown
+        } else {
+            Value::String(out)
+        })
     }
 
     /// Render a template whose strip markers have been applied
     /// ([`template::normalize`]).
-    fn render_elems(&self, elems: &[&Element], out: &mut String, unknown: &mut bool) -> Result<(), Diag> {
+    fn render_elems(
+        &self,
+        elems: &[&Element],
+        out: &mut String,
+        unknown: &mut bool,
+    ) -> Result<(), Diag> {
         for el in elems {
             match el {
                 Element::Literal(l) => out.push_str(l.value()),
@@ -398,13 +574,21 @@ impl<'a> Evaluator<'a> {
                         match c {
                             Value::Unknown => *unknown = true,
                             other => match convert(&other, &Type::Bool) {
-                                Ok(Value::Bool(true)) => self.render_template(&ifd.if_expr.template, out, unknown)?,
+                                Ok(Value::Bool(true)) => {
+                                    self.render_template(&ifd.if_expr.template, out, unknown)?
+                                }
                                 Ok(_) => {
                                     if let Some(e) = &ifd.else_expr {
                                         self.render_template(&e.template, out, unknown)?
                                     }
                                 }
-                                Err(_) => return Err(self.err(ifd.if_expr.cond_expr.span(), "Invalid template if condition", "The condition must be of type bool.")),
+                                Err(_) => {
+                                    return Err(self.err(
+                                        ifd.if_expr.cond_expr.span(),
+                                        "Invalid template if condition",
+                                        "The condition must be of type bool.",
+                                    ))
+                                }
                             },
                         }
                     }
@@ -416,10 +600,27 @@ impl<'a> Evaluator<'a> {
                                 *unknown = true;
                                 continue;
                             }
-                            Value::List(items) | Value::Tuple(items) => items.into_iter().enumerate().map(|(i, v)| (Value::int(i as i64), v)).collect(),
-                            Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
-                            Value::Map(m) | Value::Object(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
-                            other => return Err(self.err(fe.collection_expr.span(), "Invalid template for collection", format!("A value of type {} cannot be iterated.", other.friendly_kind()))),
+                            Value::List(items) | Value::Tuple(items) => items
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, v)| (Value::int(i as i64), v))
+                                .collect(),
+                            Value::Set(items) => {
+                                items.into_iter().map(|v| (v.clone(), v)).collect()
+                            }
+                            Value::Map(m) | Value::Object(m) => {
+                                m.into_iter().map(|(k, v)| (Value::String(k), v)).collect()
+                            }
+                            other => {
+                                return Err(self.err(
+                                    fe.collection_expr.span(),
+                                    "Invalid template for collection",
+                                    format!(
+                                        "A value of type {} cannot be iterated.",
+                                        other.friendly_kind()
+                                    ),
+                                ))
+                            }
                         };
                         for (k, v) in pairs {
                             let mut child = self.clone();
@@ -436,12 +637,23 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    fn render_template(&self, t: &Template, out: &mut String, unknown: &mut bool) -> Result<(), Diag> {
+    fn render_template(
+        &self,
+        t: &Template,
+        out: &mut String,
+        unknown: &mut bool,
+    ) -> Result<(), Diag> {
         let elems: Vec<&Element> = t.iter().collect();
         self.render_elems(&elems, out, unknown)
     }
 
-    fn append(&self, out: &mut String, unknown: &mut bool, v: Value, span: Option<Range<usize>>) -> Result<(), Diag> {
+    fn append(
+        &self,
+        out: &mut String,
+        unknown: &mut bool,
+        v: Value,
+        span: Option<Range<usize>>,
+    ) -> Result<(), Diag> {
         match v {
             Value::Unknown => {
                 *unknown = true;
@@ -465,7 +677,11 @@ impl<'a> Evaluator<'a> {
         match name {
             "try" => {
                 if args.is_empty() {
-                    return Err(self.err(span, "Missing function argument", "Function \"try\" requires at least one argument."));
+                    return Err(self.err(
+                        span,
+                        "Missing function argument",
+                        "Function \"try\" requires at least one argument.",
+                    ));
                 }
                 let mut last = None;
                 for a in &args {
@@ -486,7 +702,11 @@ impl<'a> Evaluator<'a> {
             }
             "can" => {
                 if args.len() != 1 {
-                    return Err(self.err(span, "Incorrect number of function arguments", "Function \"can\" expects 1 argument."));
+                    return Err(self.err(
+                        span,
+                        "Incorrect number of function arguments",
+                        "Function \"can\" expects 1 argument.",
+                    ));
                 }
                 return Ok(match self.eval(args[0]) {
                     Ok(v) if v.contains_unknown() => Value::Unknown,
@@ -528,22 +748,53 @@ impl<'a> Evaluator<'a> {
 
     fn templatefile(&self, vals: Vec<Value>, span: Option<Range<usize>>) -> R {
         if vals.len() != 2 {
-            return Err(self.err(span, "Incorrect number of function arguments", "Function \"templatefile\" expects 2 arguments."));
+            return Err(self.err(
+                span,
+                "Incorrect number of function arguments",
+                "Function \"templatefile\" expects 2 arguments.",
+            ));
         }
         let path = match &vals[0] {
             Value::String(s) => s.clone(),
             Value::Unknown => return Ok(Value::Unknown),
-            _ => return Err(self.err(span, "Invalid function argument", "templatefile: path must be a string")),
+            _ => {
+                return Err(self.err(
+                    span,
+                    "Invalid function argument",
+                    "templatefile: path must be a string",
+                ))
+            }
         };
         let vars = match &vals[1] {
             Value::Object(m) | Value::Map(m) => m.clone(),
             Value::Unknown => return Ok(Value::Unknown),
-            _ => return Err(self.err(span, "Invalid function argument", "templatefile: vars must be an object")),
+            _ => {
+                return Err(self.err(
+                    span,
+                    "Invalid function argument",
+                    "templatefile: vars must be an object",
+                ))
+            }
         };
         let full = self.env.resolve(&path);
-        let text = std::fs::read_to_string(&full).map_err(|e| self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: failed to read {path}: {e}.")))?;
+        let text = std::fs::read_to_string(&full).map_err(|e| {
+            self.err(
+                span.clone(),
+                "Error in function call",
+                format!("Call to function \"templatefile\" failed: failed to read {path}: {e}."),
+            )
+        })?;
         let tpl = hcl_edit::parser::parse_template(&text).map_err(|e| {
-            self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: {path}:{}:{}: {}.", e.location().line(), e.location().column(), e.message()))
+            self.err(
+                span.clone(),
+                "Error in function call",
+                format!(
+                    "Call to function \"templatefile\" failed: {path}:{}:{}: {}.",
+                    e.location().line(),
+                    e.location().column(),
+                    e.message()
+                ),
+            )
         })?;
         let tsrc = SourceFile::new(full.display().to_string(), text.clone());
         let root = vars;
@@ -552,8 +803,20 @@ impl<'a> Evaluator<'a> {
         let mut unknown = false;
         let tpl = template::normalize(&text, &tpl, template::Kind::File);
         let elems: Vec<&Element> = tpl.iter().collect();
-        child.render_elems(&elems, &mut out, &mut unknown).map_err(|d| self.err(span.clone(), "Error in function call", format!("Call to function \"templatefile\" failed: {d}.")))?;
-        Ok(if unknown { Value::Unknown } else { Value::String(out) })
+        child
+            .render_elems(&elems, &mut out, &mut unknown)
+            .map_err(|d| {
+                self.err(
+                    span.clone(),
+                    "Error in function call",
+                    format!("Call to function \"templatefile\" failed: {d}."),
+                )
+            })?;
+        Ok(if unknown {
+            Value::Unknown
+        } else {
+            Value::String(out)
+        })
     }
 }
 
@@ -564,15 +827,24 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
         (Value::Number(x), Value::Number(y)) => x == y,
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::List(x) | Value::Tuple(x), Value::List(y) | Value::Tuple(y)) | (Value::Set(x), Value::Set(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q)),
-        (Value::Map(x) | Value::Object(x), Value::Map(y) | Value::Object(y)) => x.len() == y.len() && x.iter().zip(y).all(|((k1, v1), (k2, v2))| k1 == k2 && values_equal(v1, v2)),
+        (Value::List(x) | Value::Tuple(x), Value::List(y) | Value::Tuple(y))
+        | (Value::Set(x), Value::Set(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q))
+        }
+        (Value::Map(x) | Value::Object(x), Value::Map(y) | Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((k1, v1), (k2, v2))| k1 == k2 && values_equal(v1, v2))
+        }
         _ => false,
     }
 }
 
 /// Evaluate a lone expression string (console input) against a root scope.
 pub fn eval_str(src: &SourceFile, root: &Attrs, env: &FnEnv) -> Result<Value, Diag> {
-    let expr = hcl_edit::parser::parse_expr(&src.text).map_err(|e| super::parse::syntax_diag(src, &e))?;
+    let expr =
+        hcl_edit::parser::parse_expr(&src.text).map_err(|e| super::parse::syntax_diag(src, &e))?;
     Evaluator::new(src, root, env).eval(&expr)
 }
 

@@ -69,7 +69,11 @@ impl Tok {
     /// +1 for an opening bracket, -1 for a closing one (hclwrite's count).
     pub fn bracket_change(self) -> i32 {
         match self {
-            Tok::OBrace | Tok::OBrack | Tok::OParen | Tok::TemplateControl | Tok::TemplateInterp => 1,
+            Tok::OBrace
+            | Tok::OBrack
+            | Tok::OParen
+            | Tok::TemplateControl
+            | Tok::TemplateInterp => 1,
             Tok::CBrace | Tok::CBrack | Tok::CParen | Tok::TemplateSeqEnd => -1,
             _ => 0,
         }
@@ -128,14 +132,19 @@ fn char_at(src: &[u8], i: usize) -> Option<(char, usize)> {
         _ => return None,
     };
     let s = src.get(i..i + len)?;
-    std::str::from_utf8(s).ok().and_then(|s| s.chars().next()).map(|c| (c, len))
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|s| s.chars().next())
+        .map(|c| (c, len))
 }
 
 fn is_ident_start(src: &[u8], i: usize) -> Option<usize> {
     match src[i] {
         b'a'..=b'z' | b'A'..=b'Z' | b'_' => Some(1),
         b if b < 0x80 => None,
-        _ => char_at(src, i).filter(|(c, _)| is_xid_start(*c)).map(|(_, l)| l),
+        _ => char_at(src, i)
+            .filter(|(c, _)| is_xid_start(*c))
+            .map(|(_, l)| l),
     }
 }
 
@@ -159,7 +168,11 @@ fn ident_len(src: &[u8], start: usize) -> usize {
 
 impl<'a> Lexer<'a> {
     fn emit(&mut self, kind: Tok, len: usize) {
-        self.out.push(Token { kind, start: self.pos as u32, end: (self.pos + len) as u32 });
+        self.out.push(Token {
+            kind,
+            start: self.pos as u32,
+            end: (self.pos + len) as u32,
+        });
         self.pos += len;
     }
 
@@ -202,7 +215,14 @@ impl<'a> Lexer<'a> {
             self.ret_braces.pop();
             self.modes.pop();
         } else {
-            self.emit(if always_seq_end { Tok::TemplateSeqEnd } else { Tok::CBrace }, len);
+            self.emit(
+                if always_seq_end {
+                    Tok::TemplateSeqEnd
+                } else {
+                    Tok::CBrace
+                },
+                len,
+            );
             self.braces -= 1;
         }
     }
@@ -232,7 +252,9 @@ impl<'a> Lexer<'a> {
                             if n.is_ascii_digit() {
                                 j += 2;
                                 last = j;
-                            } else if (n == b'+' || n == b'-') && src.get(j + 2).is_some_and(u8::is_ascii_digit) {
+                            } else if (n == b'+' || n == b'-')
+                                && src.get(j + 2).is_some_and(u8::is_ascii_digit)
+                            {
                                 j += 3;
                                 last = j;
                             } else {
@@ -261,7 +283,11 @@ impl<'a> Lexer<'a> {
                 if src.get(j) == Some(&b'-') {
                     j += 1;
                 }
-                let ident = if j < src.len() { is_ident_start(src, j).map(|l| l + ident_len(src, j + l)) } else { None };
+                let ident = if j < src.len() {
+                    is_ident_start(src, j).map(|l| l + ident_len(src, j + l))
+                } else {
+                    None
+                };
                 let nl = ident.and_then(|n| match (src.get(j + n), src.get(j + n + 1)) {
                     (Some(b'\n'), _) => Some(1),
                     (Some(b'\r'), Some(b'\n')) => Some(2),
@@ -270,7 +296,10 @@ impl<'a> Lexer<'a> {
                 match (ident, nl) {
                     (Some(n), Some(nl)) => {
                         let len = j + n + nl - self.pos;
-                        self.heredocs.push(Heredoc { marker: (j, j + n), start_of_line: true });
+                        self.heredocs.push(Heredoc {
+                            marker: (j, j + n),
+                            start_of_line: true,
+                        });
                         self.emit(Tok::OHeredoc, len);
                         self.modes.push(Mode::Heredoc);
                     }
@@ -337,7 +366,11 @@ impl<'a> Lexer<'a> {
     /// `#` or `//` up to and including the end of the line.
     fn line_comment(&mut self) {
         let rest = &self.src[self.pos..];
-        let len = rest.iter().position(|&c| c == b'\n').map(|k| k + 1).unwrap_or(rest.len());
+        let len = rest
+            .iter()
+            .position(|&c| c == b'\n')
+            .map(|k| k + 1)
+            .unwrap_or(rest.len());
         self.emit(Tok::Comment, len);
     }
 
@@ -366,7 +399,10 @@ impl<'a> Lexer<'a> {
                 self.emit(Tok::QuotedLit, len);
             }
             b'\r' | b'\n' => {
-                let n = src[self.pos..].iter().take_while(|&&c| c == b'\r' || c == b'\n').count();
+                let n = src[self.pos..]
+                    .iter()
+                    .take_while(|&&c| c == b'\r' || c == b'\n')
+                    .count();
                 self.emit(Tok::QuotedNewline, n);
             }
             _ => {
@@ -440,7 +476,9 @@ impl<'a> Lexer<'a> {
             }
             return self.emit(Tok::StringLit, j - self.pos);
         }
-        let Some(top) = self.heredocs.last_mut() else { return self.emit(Tok::StringLit, j + eol - self.pos) };
+        let Some(top) = self.heredocs.last_mut() else {
+            return self.emit(Tok::StringLit, j + eol - self.pos);
+        };
         if top.start_of_line {
             let line = &src[self.pos..j];
             let marker = &src[top.marker.0..top.marker.1];
@@ -467,7 +505,15 @@ fn trim_space(b: &[u8]) -> &[u8] {
 
 /// Split `src` (a UTF-8 BOM already removed) into tokens, ending with `Eof`.
 pub fn lex(src: &[u8]) -> Vec<Token> {
-    let mut lx = Lexer { src, pos: 0, out: Vec::with_capacity(src.len() / 3 + 1), modes: vec![Mode::Main], braces: 0, ret_braces: Vec::new(), heredocs: Vec::new() };
+    let mut lx = Lexer {
+        src,
+        pos: 0,
+        out: Vec::with_capacity(src.len() / 3 + 1),
+        modes: vec![Mode::Main],
+        braces: 0,
+        ret_braces: Vec::new(),
+        heredocs: Vec::new(),
+    };
     while lx.pos < src.len() {
         match lx.modes.last().copied().unwrap_or(Mode::Main) {
             Mode::Main => lx.main(),
@@ -475,7 +521,11 @@ pub fn lex(src: &[u8]) -> Vec<Token> {
             Mode::Heredoc => lx.heredoc(),
         }
     }
-    lx.out.push(Token { kind: Tok::Eof, start: src.len() as u32, end: src.len() as u32 });
+    lx.out.push(Token {
+        kind: Tok::Eof,
+        start: src.len() as u32,
+        end: src.len() as u32,
+    });
     lx.out
 }
 

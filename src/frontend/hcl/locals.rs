@@ -15,8 +15,16 @@ use hcl_edit::Span;
 use std::collections::BTreeMap;
 
 enum Node<'a> {
-    Local { file: &'a File, expr: &'a Expression, sensitive: bool, span: Option<std::ops::Range<usize>> },
-    Data { file: &'a File, block: &'a Block },
+    Local {
+        file: &'a File,
+        expr: &'a Expression,
+        sensitive: bool,
+        span: Option<std::ops::Range<usize>>,
+    },
+    Data {
+        file: &'a File,
+        block: &'a Block,
+    },
 }
 
 fn key(r: &Ref) -> Option<String> {
@@ -27,7 +35,14 @@ fn key(r: &Ref) -> Option<String> {
     }
 }
 
-pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEnv, graph: &mut Graph, diags: &mut Diags) {
+pub fn resolve(
+    files: &[File],
+    root: &mut Attrs,
+    evaluate_data: bool,
+    env: &FnEnv,
+    graph: &mut Graph,
+    diags: &mut Diags,
+) {
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
     let mut order_seen: Vec<String> = Vec::new();
     for f in files {
@@ -35,36 +50,83 @@ pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEn
             for a in b.body.attributes() {
                 let k = format!("local.{}", a.key.value().as_str());
                 if nodes.contains_key(&k) {
-                    diags.push(Diag::error("Duplicate local definition").detail(format!("Local variable {:?} is defined twice.", a.key.value().as_str())).at(&f.src, a.key.span()));
+                    diags.push(
+                        Diag::error("Duplicate local definition")
+                            .detail(format!(
+                                "Local variable {:?} is defined twice.",
+                                a.key.value().as_str()
+                            ))
+                            .at(&f.src, a.key.span()),
+                    );
                     continue;
                 }
                 order_seen.push(k.clone());
-                nodes.insert(k, Node::Local { file: f, expr: &a.value, sensitive: false, span: a.key.span() });
+                nodes.insert(
+                    k,
+                    Node::Local {
+                        file: f,
+                        expr: &a.value,
+                        sensitive: false,
+                        span: a.key.span(),
+                    },
+                );
             }
             for c in b.body.blocks() {
-                diags.push(Diag::error("Unsupported block type").detail(format!("Blocks of type {:?} are not expected in locals.", c.ident.value().as_str())).at(&f.src, c.ident.span()));
+                diags.push(
+                    Diag::error("Unsupported block type")
+                        .detail(format!(
+                            "Blocks of type {:?} are not expected in locals.",
+                            c.ident.value().as_str()
+                        ))
+                        .at(&f.src, c.ident.span()),
+                );
             }
         }
         for b in f.body.get_blocks("local") {
-            let Some(name) = b.labels.first().map(|l| l.as_str().to_string()) else { continue };
+            let Some(name) = b.labels.first().map(|l| l.as_str().to_string()) else {
+                continue;
+            };
             let k = format!("local.{name}");
             let Some(expr) = b.body.get_attribute("expression") else {
-                diags.push(Diag::error("Missing required argument").detail("The argument \"expression\" is required.").at(&f.src, b.ident.span()));
+                diags.push(
+                    Diag::error("Missing required argument")
+                        .detail("The argument \"expression\" is required.")
+                        .at(&f.src, b.ident.span()),
+                );
                 continue;
             };
             for a in b.body.attributes() {
                 let n = a.key.value().as_str();
                 if n != "expression" && n != "sensitive" {
-                    diags.push(Diag::error("Unsupported argument").detail(format!("An argument named {n:?} is not expected here.")).at(&f.src, a.key.span()));
+                    diags.push(
+                        Diag::error("Unsupported argument")
+                            .detail(format!("An argument named {n:?} is not expected here."))
+                            .at(&f.src, a.key.span()),
+                    );
                 }
             }
             if nodes.contains_key(&k) {
-                diags.push(Diag::error("Duplicate local definition").detail(format!("Local variable {name:?} is defined twice.")).at(&f.src, b.ident.span()));
+                diags.push(
+                    Diag::error("Duplicate local definition")
+                        .detail(format!("Local variable {name:?} is defined twice."))
+                        .at(&f.src, b.ident.span()),
+                );
                 continue;
             }
-            let sensitive = b.body.get_attribute("sensitive").is_some_and(|a| matches!(a.value, Expression::Bool(ref v) if *v.value()));
+            let sensitive = b
+                .body
+                .get_attribute("sensitive")
+                .is_some_and(|a| matches!(a.value, Expression::Bool(ref v) if *v.value()));
             order_seen.push(k.clone());
-            nodes.insert(k, Node::Local { file: f, expr: &expr.value, sensitive, span: b.ident.span() });
+            nodes.insert(
+                k,
+                Node::Local {
+                    file: f,
+                    expr: &expr.value,
+                    sensitive,
+                    span: b.ident.span(),
+                },
+            );
         }
         for b in f.body.get_blocks("data") {
             let labels: Vec<String> = b.labels.iter().map(|l| l.as_str().to_string()).collect();
@@ -73,7 +135,11 @@ pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEn
             }
             let k = format!("data.{}.{}", labels[0], labels[1]);
             if nodes.contains_key(&k) {
-                diags.push(Diag::error("Duplicate data source").detail(format!("{k} is declared twice.")).at(&f.src, b.ident.span()));
+                diags.push(
+                    Diag::error("Duplicate data source")
+                        .detail(format!("{k} is declared twice."))
+                        .at(&f.src, b.ident.span()),
+                );
                 continue;
             }
             order_seen.push(k.clone());
@@ -91,7 +157,15 @@ pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEn
     };
     let mut state: BTreeMap<String, u8> = BTreeMap::new(); // 1 = visiting, 2 = done
     let mut order: Vec<String> = Vec::new();
-    fn visit(k: &str, nodes: &BTreeMap<String, Node>, deps: &dyn Fn(&Node) -> Vec<String>, state: &mut BTreeMap<String, u8>, stack: &mut Vec<String>, order: &mut Vec<String>, diags: &mut Diags) {
+    fn visit(
+        k: &str,
+        nodes: &BTreeMap<String, Node>,
+        deps: &dyn Fn(&Node) -> Vec<String>,
+        state: &mut BTreeMap<String, u8>,
+        stack: &mut Vec<String>,
+        order: &mut Vec<String>,
+        diags: &mut Diags,
+    ) {
         match state.get(k) {
             Some(2) => return,
             Some(1) => {
@@ -105,7 +179,10 @@ pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEn
                 };
                 diags.push(
                     Diag::error("Cyclic dependency detected")
-                        .detail(format!("These values refer to each other in a loop: {}", chain.join(" -> ")))
+                        .detail(format!(
+                            "These values refer to each other in a loop: {}",
+                            chain.join(" -> ")
+                        ))
                         .at(&file.src, span)
                         .hint("break the loop by computing one of them without the others"),
                 );
@@ -127,7 +204,15 @@ pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEn
     }
     let before = diags.0.len();
     for k in &order_seen {
-        visit(k, &nodes, &deps, &mut state, &mut Vec::new(), &mut order, diags);
+        visit(
+            k,
+            &nodes,
+            &deps,
+            &mut state,
+            &mut Vec::new(),
+            &mut order,
+            diags,
+        );
     }
     if diags.0.len() > before {
         return;
@@ -140,7 +225,12 @@ pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEn
     for k in &order {
         let Some(node) = nodes.get(k) else { continue };
         match node {
-            Node::Local { file, expr, sensitive, .. } => {
+            Node::Local {
+                file,
+                expr,
+                sensitive,
+                ..
+            } => {
                 let ev = Evaluator::new(&file.src, root, env);
                 match ev.eval(expr) {
                     Ok(v) => {
@@ -150,7 +240,11 @@ pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEn
                         }
                         graph.locals.push(VariableInfo {
                             name: name.clone(),
-                            display: if *sensitive { "<sensitive>".into() } else { super::variables::inspect_display(&v) },
+                            display: if *sensitive {
+                                "<sensitive>".into()
+                            } else {
+                                super::variables::inspect_display(&v)
+                            },
                             sensitive: *sensitive,
                             description: None,
                         });
@@ -165,7 +259,14 @@ pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEn
                 let (ty, name) = (view.labels[0].clone(), view.labels[1].clone());
                 let Some(fields) = plugin::fields(PluginKind::DataSource, &ty) else {
                     diags.push(
-                        view.err("Unknown data source type", format!("There is no data source of type {ty:?}.")).maybe_hint(crate::diag::did_you_mean(&ty, plugin::names(PluginKind::DataSource))),
+                        view.err(
+                            "Unknown data source type",
+                            format!("There is no data source of type {ty:?}."),
+                        )
+                        .maybe_hint(crate::diag::did_you_mean(
+                            &ty,
+                            plugin::names(PluginKind::DataSource),
+                        )),
                     );
                     continue;
                 };
@@ -186,11 +287,26 @@ pub fn resolve(files: &[File], root: &mut Attrs, evaluate_data: bool, env: &FnEn
                     Value::Unknown
                 };
                 for r in body_refs(&block.body).iter().filter_map(key) {
-                    graph.edges.push(Edge { from: r, to: k.clone() });
+                    graph.edges.push(Edge {
+                        from: r,
+                        to: k.clone(),
+                    });
                 }
-                graph.datasources.push(DataNode { id: k.clone(), kind: ty.clone(), name: name.clone(), config });
+                graph.datasources.push(DataNode {
+                    id: k.clone(),
+                    kind: ty.clone(),
+                    name: name.clone(),
+                    config,
+                });
                 data.entry(ty).or_default().insert(name, value);
-                root.insert("data".into(), Value::Object(data.iter().map(|(t, m)| (t.clone(), Value::Object(m.clone()))).collect()));
+                root.insert(
+                    "data".into(),
+                    Value::Object(
+                        data.iter()
+                            .map(|(t, m)| (t.clone(), Value::Object(m.clone())))
+                            .collect(),
+                    ),
+                );
             }
         }
     }

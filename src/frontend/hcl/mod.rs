@@ -55,16 +55,23 @@ pub struct Loaded {
 /// Template files of a path: a file, or a directory's `*.pkr.hcl` and
 /// `*.pkr.json`, plus its `*.auto.pkrvars.hcl` files.
 pub fn discover(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Diag> {
-    let meta = std::fs::metadata(path).map_err(|e| Diag::error("Failed to read template").detail(format!("{}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Diag::error("Failed to read template").detail(format!("{}: {e}", path.display()))
+    })?;
     if meta.is_file() {
         return Ok((vec![path.to_path_buf()], Vec::new()));
     }
     let mut templates = Vec::new();
     let mut autos = Vec::new();
-    let rd = std::fs::read_dir(path).map_err(|e| Diag::error("Failed to read directory").detail(format!("{}: {e}", path.display())))?;
+    let rd = std::fs::read_dir(path).map_err(|e| {
+        Diag::error("Failed to read directory").detail(format!("{}: {e}", path.display()))
+    })?;
     for entry in rd.flatten() {
         let p = entry.path();
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if !p.is_file() {
             continue;
         }
@@ -78,8 +85,13 @@ pub fn discover(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Diag> {
     autos.sort();
     if templates.is_empty() {
         return Err(Diag::error("Could not find any config file")
-            .detail(format!("No *.pkr.hcl or *.pkr.json file in {}", path.display()))
-            .hint("name HCL2 templates *.pkr.hcl; legacy JSON templates are passed as a single file"));
+            .detail(format!(
+                "No *.pkr.hcl or *.pkr.json file in {}",
+                path.display()
+            ))
+            .hint(
+                "name HCL2 templates *.pkr.hcl; legacy JSON templates are passed as a single file",
+            ));
     }
     Ok((templates, autos))
 }
@@ -87,7 +99,9 @@ pub fn discover(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Diag> {
 fn parse_any(path: &Path) -> Result<File, Diag> {
     let name = path.to_string_lossy();
     if name.ends_with(".json") {
-        let text = std::fs::read_to_string(path).map_err(|e| Diag::error("Failed to read file").detail(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Diag::error("Failed to read file").detail(format!("{}: {e}", path.display()))
+        })?;
         return crate::frontend::hcl_json::to_hcl(&name, &text);
     }
     parse::parse_file(path)
@@ -140,16 +154,42 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         return (None, diags);
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let root_dir = if opts.path.is_dir() { opts.path.clone() } else { opts.path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from(".")) };
+    let root_dir = if opts.path.is_dir() {
+        opts.path.clone()
+    } else {
+        opts.path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."))
+    };
     let env = FnEnv::new(cwd.clone());
     let mut root = Attrs::new();
     root.insert(
         "path".into(),
-        Value::Object(Attrs::from([("root".to_string(), Value::String(root_dir.to_string_lossy().into_owned())), ("cwd".to_string(), Value::String(cwd.to_string_lossy().into_owned()))])),
+        Value::Object(Attrs::from([
+            (
+                "root".to_string(),
+                Value::String(root_dir.to_string_lossy().into_owned()),
+            ),
+            (
+                "cwd".to_string(),
+                Value::String(cwd.to_string_lossy().into_owned()),
+            ),
+        ])),
     );
-    root.insert("packer".into(), Value::Object(Attrs::from([("version".to_string(), Value::string(PACKER_COMPAT_VERSION))])));
+    root.insert(
+        "packer".into(),
+        Value::Object(Attrs::from([(
+            "version".to_string(),
+            Value::string(PACKER_COMPAT_VERSION),
+        )])),
+    );
 
-    let mut graph = Graph { frontend: "hcl2".into(), ..Graph::default() };
+    let mut graph = Graph {
+        frontend: "hcl2".into(),
+        ..Graph::default()
+    };
     // Top-level structure and the packer block first.
     packer_block::check_top_level(&files, &mut diags);
     let _ = packer_block::check_packer_blocks(&files, &env, &mut diags);
@@ -161,7 +201,14 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     if diags.has_errors() {
         return (None, diags);
     }
-    locals::resolve(&files, &mut root, opts.evaluate_datasources, &env, &mut graph, &mut diags);
+    locals::resolve(
+        &files,
+        &mut root,
+        opts.evaluate_datasources,
+        &env,
+        &mut graph,
+        &mut diags,
+    );
     if diags.has_errors() {
         return (None, diags);
     }
@@ -177,7 +224,9 @@ pub fn strings_in(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::String(s) if !s.is_empty() => out.push(s.clone()),
         Value::Number(n) => out.push(n.to_string()),
-        Value::List(x) | Value::Set(x) | Value::Tuple(x) => x.iter().for_each(|i| strings_in(i, out)),
+        Value::List(x) | Value::Set(x) | Value::Tuple(x) => {
+            x.iter().for_each(|i| strings_in(i, out))
+        }
         Value::Map(m) | Value::Object(m) => m.values().for_each(|i| strings_in(i, out)),
         _ => {}
     }
@@ -185,6 +234,13 @@ pub fn strings_in(v: &Value, out: &mut Vec<String>) {
 
 /// `min_packer_version` / `required_version` check against the version kiln follows.
 pub fn packer_block_version_ok(constraint: &str) -> Result<bool, String> {
-    let c = if constraint.trim_start().starts_with(|c: char| c.is_ascii_digit() || c == 'v') { format!(">= {constraint}") } else { constraint.to_string() };
+    let c = if constraint
+        .trim_start()
+        .starts_with(|c: char| c.is_ascii_digit() || c == 'v')
+    {
+        format!(">= {constraint}")
+    } else {
+        constraint.to_string()
+    };
     packer_block::version_satisfies(&c, PACKER_COMPAT_VERSION)
 }

@@ -9,13 +9,29 @@ use crate::diag::{did_you_mean, Diag, Diags};
 use crate::value::{Attrs, Value};
 use hcl_edit::Span;
 
-const TOP_BLOCKS: &[&str] = &["packer", "variable", "variables", "locals", "local", "source", "build", "data"];
+const TOP_BLOCKS: &[&str] = &[
+    "packer",
+    "variable",
+    "variables",
+    "locals",
+    "local",
+    "source",
+    "build",
+    "data",
+];
 
 /// Unknown top-level blocks and stray attributes are errors, as in Packer.
 pub fn check_top_level(files: &[File], diags: &mut Diags) {
     for f in files {
         for a in f.body.attributes() {
-            diags.push(Diag::error("Unsupported argument").detail(format!("An argument named {:?} is not expected here.", a.key.value().as_str())).at(&f.src, a.key.span()));
+            diags.push(
+                Diag::error("Unsupported argument")
+                    .detail(format!(
+                        "An argument named {:?} is not expected here.",
+                        a.key.value().as_str()
+                    ))
+                    .at(&f.src, a.key.span()),
+            );
         }
         for b in f.body.blocks() {
             let id = b.ident.value().as_str();
@@ -36,9 +52,16 @@ pub fn check_top_level(files: &[File], diags: &mut Diags) {
             };
             if b.labels.len() != want {
                 diags.push(
-                    Diag::error(if b.labels.len() < want { "Missing name for block" } else { "Extraneous label for block" })
-                        .detail(format!("A {id:?} block expects {want} label(s), got {}.", b.labels.len()))
-                        .at(&f.src, b.ident.span()),
+                    Diag::error(if b.labels.len() < want {
+                        "Missing name for block"
+                    } else {
+                        "Extraneous label for block"
+                    })
+                    .detail(format!(
+                        "A {id:?} block expects {want} label(s), got {}.",
+                        b.labels.len()
+                    ))
+                    .at(&f.src, b.ident.span()),
                 );
             }
         }
@@ -58,7 +81,11 @@ pub struct PluginRequirement {
 /// Check every `packer {}` block: its arguments, `required_version`
 /// against the Packer release kiln follows, and `required_plugins` against
 /// the plugins kiln has built in; answers the plugins required.
-pub fn check_packer_blocks(files: &[File], env: &FnEnv, diags: &mut Diags) -> Vec<PluginRequirement> {
+pub fn check_packer_blocks(
+    files: &[File],
+    env: &FnEnv,
+    diags: &mut Diags,
+) -> Vec<PluginRequirement> {
     let root = Attrs::new();
     let mut required = Vec::new();
     for f in files {
@@ -95,8 +122,16 @@ pub fn check_packer_blocks(files: &[File], env: &FnEnv, diags: &mut Diags) -> Ve
                             continue;
                         }
                     };
-                    let source = v.as_attrs().and_then(|m| m.get("source")).and_then(Value::as_str).map(str::to_string);
-                    let version = v.as_attrs().and_then(|m| m.get("version")).and_then(Value::as_str).map(str::to_string);
+                    let source = v
+                        .as_attrs()
+                        .and_then(|m| m.get("source"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    let version = v
+                        .as_attrs()
+                        .and_then(|m| m.get("version"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
                     match source {
                         Some(s) if crate::plugin::KNOWN_PLUGIN_SOURCES.contains(&s.as_str()) => {
                             if let Some(c) = &version {
@@ -119,7 +154,10 @@ pub fn check_packer_blocks(files: &[File], env: &FnEnv, diags: &mut Diags) -> Ve
                 }
             }
             if let Some(v) = meta_value(&view, &ev, "required_version", diags) {
-                let span = b.body.get_attribute("required_version").and_then(|a| a.value.span());
+                let span = b
+                    .body
+                    .get_attribute("required_version")
+                    .and_then(|a| a.value.span());
                 match v.as_str() {
                     Some(c) => match version_satisfies(c, PACKER_COMPAT_VERSION) {
                         Ok(true) => {}
@@ -157,7 +195,10 @@ pub fn version_satisfies(constraints: &str, version: &str) -> Result<bool, Strin
     let v = parse_version(version).ok_or_else(|| format!("invalid version {version:?}"))?;
     for c in constraints.split(',') {
         let c = c.trim();
-        let (op, rest) = ["~>", ">=", "<=", "!=", "=", ">", "<"].iter().find_map(|op| c.strip_prefix(op).map(|r| (*op, r))).unwrap_or(("=", c));
+        let (op, rest) = ["~>", ">=", "<=", "!=", "=", ">", "<"]
+            .iter()
+            .find_map(|op| c.strip_prefix(op).map(|r| (*op, r)))
+            .unwrap_or(("=", c));
         let raw = rest.trim();
         let want = parse_version(raw).ok_or_else(|| format!("Malformed constraint: {c}"))?;
         let ok = match op {

@@ -14,7 +14,9 @@ pub struct File {
 
 /// Read and parse one `.pkr.hcl` / `.pkrvars.hcl` file.
 pub fn parse_file(path: &Path) -> Result<File, Diag> {
-    let bytes = std::fs::read(path).map_err(|e| Diag::error("Failed to read file").detail(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        Diag::error("Failed to read file").detail(format!("{}: {e}", path.display()))
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         // Point at the first bad byte; the lossy text shares the valid prefix.
         let at = e.utf8_error().valid_up_to();
@@ -30,7 +32,10 @@ pub fn parse_file(path: &Path) -> Result<File, Diag> {
 
 pub fn parse_text(name: &str, text: String) -> Result<File, Diag> {
     // A UTF-8 BOM is not part of the syntax.
-    let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
+    let text = text
+        .strip_prefix('\u{feff}')
+        .map(str::to_string)
+        .unwrap_or(text);
     parse_source(SourceFile::new(name, text))
 }
 
@@ -49,22 +54,36 @@ pub fn parse_source(src: SourceFile) -> Result<File, Diag> {
 /// A diagnostic for a syntax error found by [`super::check`].
 pub fn check_diag(src: &SourceFile, e: &super::check::SyntaxError) -> Diag {
     let hint = match e.summary.as_str() {
-        "Unclosed configuration block" => "this block's `{` has no matching `}`: add it, or look for an extra `{` further down",
-        "Invalid multi-line string" => "use \\n inside the quotes, or a heredoc (<<EOT ... EOT) for text over several lines",
-        "Missing newline after argument" | "Unexpected comma after argument" => "put each argument on its own line",
+        "Unclosed configuration block" => {
+            "this block's `{` has no matching `}`: add it, or look for an extra `{` further down"
+        }
+        "Invalid multi-line string" => {
+            "use \\n inside the quotes, or a heredoc (<<EOT ... EOT) for text over several lines"
+        }
+        "Missing newline after argument" | "Unexpected comma after argument" => {
+            "put each argument on its own line"
+        }
         "Invalid expression" | "Missing expression" => "an argument needs a value after `=`",
         "Attribute redefined" => "remove one of the two definitions",
         "Invalid character encoding" => "save the file as UTF-8",
         _ => "fix the syntax here; Packer refuses this file for the same reason",
     };
-    Diag::error(e.summary.clone()).detail(e.detail.clone()).at(src, Some(e.start..e.end.max(e.start))).label("here").hint(hint)
+    Diag::error(e.summary.clone())
+        .detail(e.detail.clone())
+        .at(src, Some(e.start..e.end.max(e.start)))
+        .label("here")
+        .hint(hint)
 }
 
 pub fn syntax_diag(src: &SourceFile, e: &hcl_edit::parser::Error) -> Diag {
     let loc = e.location();
     let off = src.offset_of(loc.line(), loc.column()).min(src.text.len());
     let end = (off + 1).min(src.text.len()).max(off);
-    Diag::error("Invalid HCL syntax").detail(e.message().to_string()).at(src, Some(off..end)).label("here").hint("check for a missing closing brace, quote or bracket near this point")
+    Diag::error("Invalid HCL syntax")
+        .detail(e.message().to_string())
+        .at(src, Some(off..end))
+        .label("here")
+        .hint("check for a missing closing brace, quote or bracket near this point")
 }
 
 /// A reference from an expression to another named value.

@@ -67,7 +67,14 @@ pub fn normalize<'t>(src: &str, t: &'t Template, kind: Kind) -> Cow<'t, Template
 }
 
 /// `depth`: how many directives `t` is inside.
-fn flatten(src: &str, t: &Template, kind: Kind, depth: usize, ord: &mut usize, toks: &mut Vec<Tok>) {
+fn flatten(
+    src: &str,
+    t: &Template,
+    kind: Kind,
+    depth: usize,
+    ord: &mut usize,
+    toks: &mut Vec<Tok>,
+) {
     for el in t.iter() {
         match el {
             Element::Literal(l) => {
@@ -85,25 +92,42 @@ fn flatten(src: &str, t: &Template, kind: Kind, depth: usize, ord: &mut usize, t
                 if kind == Kind::Quoted {
                     toks.push(Tok::Lit(*ord, text));
                 } else {
-                    toks.extend(text.split_inclusive('\n').map(|line| Tok::Lit(*ord, line.to_string())));
+                    toks.extend(
+                        text.split_inclusive('\n')
+                            .map(|line| Tok::Lit(*ord, line.to_string())),
+                    );
                 }
                 *ord += 1;
             }
-            Element::Interpolation(i) => toks.push(Tok::Mark(i.strip.strip_start(), i.strip.strip_end())),
+            Element::Interpolation(i) => {
+                toks.push(Tok::Mark(i.strip.strip_start(), i.strip.strip_end()))
+            }
             Element::Directive(d) => match &**d {
                 Directive::For(fd) => {
-                    toks.push(Tok::Mark(fd.for_expr.strip.strip_start(), fd.for_expr.strip.strip_end()));
+                    toks.push(Tok::Mark(
+                        fd.for_expr.strip.strip_start(),
+                        fd.for_expr.strip.strip_end(),
+                    ));
                     flatten(src, &fd.for_expr.template, kind, depth + 1, ord, toks);
-                    toks.push(Tok::Mark(fd.endfor_expr.strip.strip_start(), fd.endfor_expr.strip.strip_end()));
+                    toks.push(Tok::Mark(
+                        fd.endfor_expr.strip.strip_start(),
+                        fd.endfor_expr.strip.strip_end(),
+                    ));
                 }
                 Directive::If(ifd) => {
-                    toks.push(Tok::Mark(ifd.if_expr.strip.strip_start(), ifd.if_expr.strip.strip_end()));
+                    toks.push(Tok::Mark(
+                        ifd.if_expr.strip.strip_start(),
+                        ifd.if_expr.strip.strip_end(),
+                    ));
                     flatten(src, &ifd.if_expr.template, kind, depth + 1, ord, toks);
                     if let Some(e) = &ifd.else_expr {
                         toks.push(Tok::Mark(e.strip.strip_start(), e.strip.strip_end()));
                         flatten(src, &e.template, kind, depth + 1, ord, toks);
                     }
-                    toks.push(Tok::Mark(ifd.endif_expr.strip.strip_start(), ifd.endif_expr.strip.strip_end()));
+                    toks.push(Tok::Mark(
+                        ifd.endif_expr.strip.strip_start(),
+                        ifd.endif_expr.strip.strip_end(),
+                    ));
                 }
             },
         }
@@ -126,7 +150,11 @@ fn unescape(s: &str) -> String {
             Some('\\') => ("\\".to_string(), 1),
             Some(c @ ('u' | 'U')) => {
                 let n = if c == 'u' { 4 } else { 8 };
-                match after.get(1..1 + n).and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32) {
+                match after
+                    .get(1..1 + n)
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .and_then(char::from_u32)
+                {
                     Some(ch) => (ch.to_string(), 1 + n),
                     None => ("\\".to_string(), 0),
                 }
@@ -142,7 +170,9 @@ fn unescape(s: &str) -> String {
 
 fn strip(toks: &mut [Tok]) {
     for i in 0..toks.len() {
-        let Tok::Mark(before, after) = toks[i] else { continue };
+        let Tok::Mark(before, after) = toks[i] else {
+            continue;
+        };
         if before && i > 0 {
             if let Tok::Lit(_, s) = &mut toks[i - 1] {
                 s.truncate(s.trim_end().len());
@@ -227,10 +257,26 @@ mod tests {
     use super::*;
 
     fn tokens(lits: &[&str]) -> Vec<Tok> {
-        lits.iter().map(|l| if *l == "$" { Tok::Mark(false, false) } else { Tok::Lit(0, l.to_string()) }).collect()
+        lits.iter()
+            .map(|l| {
+                if *l == "$" {
+                    Tok::Mark(false, false)
+                } else {
+                    Tok::Lit(0, l.to_string())
+                }
+            })
+            .collect()
     }
     fn text(toks: &[Tok]) -> String {
-        toks.iter().map(|t| if let Tok::Lit(_, s) = t { s.as_str() } else { "$" }).collect()
+        toks.iter()
+            .map(|t| {
+                if let Tok::Lit(_, s) = t {
+                    s.as_str()
+                } else {
+                    "$"
+                }
+            })
+            .collect()
     }
 
     #[test]
@@ -250,12 +296,20 @@ mod tests {
 
     #[test]
     fn quoted_escapes() {
-        assert_eq!(unescape(r#"a\nb\t\"q\"\\ \u00e9\U0001F600 \x"#), "a\nb\t\"q\"\\ é😀 \\x");
+        assert_eq!(
+            unescape(r#"a\nb\t\"q\"\\ \u00e9\U0001F600 \x"#),
+            "a\nb\t\"q\"\\ é😀 \\x"
+        );
     }
 
     #[test]
     fn a_strip_marker_trims_only_the_piece_beside_it() {
-        let mut t = vec![Tok::Lit(0, "x  \n".into()), Tok::Mark(true, true), Tok::Lit(1, "\n".into()), Tok::Lit(1, "\n".into())];
+        let mut t = vec![
+            Tok::Lit(0, "x  \n".into()),
+            Tok::Mark(true, true),
+            Tok::Lit(1, "\n".into()),
+            Tok::Lit(1, "\n".into()),
+        ];
         strip(&mut t);
         assert_eq!(text(&t), "x$\n");
     }

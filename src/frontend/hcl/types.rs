@@ -6,15 +6,25 @@ use hcl_edit::expr::{Expression, ObjectKey};
 use hcl_edit::Span;
 
 /// `eval` gives the value of an `optional(T, default)` default.
-pub fn parse_type(src: &SourceFile, e: &Expression, eval: &dyn Fn(&Expression) -> Result<Value, Diag>) -> Result<Type, Diag> {
+pub fn parse_type(
+    src: &SourceFile,
+    e: &Expression,
+    eval: &dyn Fn(&Expression) -> Result<Value, Diag>,
+) -> Result<Type, Diag> {
     parse_at(src, e, eval, false)
 }
 
 /// `attribute`: `e` is an object attribute's type, which may be `optional(…)`.
-fn parse_at(src: &SourceFile, e: &Expression, eval: &dyn Fn(&Expression) -> Result<Value, Diag>, attribute: bool) -> Result<Type, Diag> {
+fn parse_at(
+    src: &SourceFile,
+    e: &Expression,
+    eval: &dyn Fn(&Expression) -> Result<Value, Diag>,
+    attribute: bool,
+) -> Result<Type, Diag> {
     let parse_type = |src: &SourceFile, e: &Expression| parse_at(src, e, eval, false);
-    let bad =
-        |msg: &str| Diag::error("Invalid type specification").detail(msg.to_string()).at(src, e.span()).hint("use string, number, bool, any, list(T), set(T), map(T), object({...}) or tuple([...])");
+    let bad = |msg: &str| {
+        Diag::error("Invalid type specification").detail(msg.to_string()).at(src, e.span()).hint("use string, number, bool, any, list(T), set(T), map(T), object({...}) or tuple([...])")
+    };
     match e {
         Expression::Variable(v) => match v.value().as_str() {
             "string" => Ok(Type::String),

@@ -40,12 +40,27 @@ fn declarations<'a>(files: &'a [File], env: &FnEnv, diags: &mut Diags) -> Vec<De
         let ev = Evaluator::new(&f.src, &empty, &env_ok);
         for b in f.body.get_blocks("variable") {
             let view = BlockView::of(b, f);
-            let Some(name) = view.labels.first().cloned() else { continue };
+            let Some(name) = view.labels.first().cloned() else {
+                continue;
+            };
             if decls.iter().any(|d| d.name == name) {
-                diags.push(view.err("Duplicate variable", format!("A variable named {name:?} was already declared.")));
+                diags.push(view.err(
+                    "Duplicate variable",
+                    format!("A variable named {name:?} was already declared."),
+                ));
                 continue;
             }
-            let mut d = Decl { name, file: f, span: view.span.clone(), ty: Type::Dynamic, default: None, sensitive: false, nullable: true, description: None, validations: Vec::new() };
+            let mut d = Decl {
+                name,
+                file: f,
+                span: view.span.clone(),
+                ty: Type::Dynamic,
+                default: None,
+                sensitive: false,
+                nullable: true,
+                description: None,
+                validations: Vec::new(),
+            };
             for a in b.body.attributes() {
                 let key = a.key.value().as_str();
                 match key {
@@ -57,7 +72,12 @@ fn declarations<'a>(files: &'a [File], env: &FnEnv, diags: &mut Diags) -> Vec<De
                         Ok(v) => d.default = Some(v),
                         Err(e) => diags.push(e),
                     },
-                    "description" => d.description = ev.eval(&a.value).ok().and_then(|v| v.as_str().map(str::to_string)),
+                    "description" => {
+                        d.description = ev
+                            .eval(&a.value)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                    }
                     "sensitive" => d.sensitive = matches!(ev.eval(&a.value), Ok(Value::Bool(true))),
                     "nullable" => d.nullable = !matches!(ev.eval(&a.value), Ok(Value::Bool(false))),
                     other => diags.push(
@@ -72,15 +92,25 @@ fn declarations<'a>(files: &'a [File], env: &FnEnv, diags: &mut Diags) -> Vec<De
                 if vb.ident.value().as_str() != "validation" {
                     diags.push(
                         Diag::error("Unsupported block type")
-                            .detail(format!("Blocks of type {:?} are not expected here.", vb.ident.value().as_str()))
+                            .detail(format!(
+                                "Blocks of type {:?} are not expected here.",
+                                vb.ident.value().as_str()
+                            ))
                             .at(&f.src, vb.ident.span())
                             .hint("a variable block may contain validation blocks"),
                     );
                     continue;
                 }
                 match vb.body.get_attribute("condition") {
-                    Some(c) => d.validations.push((&c.value, vb.body.get_attribute("error_message").map(|m| &m.value))),
-                    None => diags.push(Diag::error("Missing required argument").detail("The argument \"condition\" is required.").at(&f.src, vb.ident.span())),
+                    Some(c) => d.validations.push((
+                        &c.value,
+                        vb.body.get_attribute("error_message").map(|m| &m.value),
+                    )),
+                    None => diags.push(
+                        Diag::error("Missing required argument")
+                            .detail("The argument \"condition\" is required.")
+                            .at(&f.src, vb.ident.span()),
+                    ),
                 }
             }
             // The default must fit the type.
@@ -101,7 +131,11 @@ fn declarations<'a>(files: &'a [File], env: &FnEnv, diags: &mut Diags) -> Vec<De
             for a in b.body.attributes() {
                 let name = a.key.value().to_string();
                 if decls.iter().any(|d| d.name == name) {
-                    diags.push(Diag::error("Duplicate variable").detail(format!("A variable named {name:?} was already declared.")).at(&f.src, a.key.span()));
+                    diags.push(
+                        Diag::error("Duplicate variable")
+                            .detail(format!("A variable named {name:?} was already declared."))
+                            .at(&f.src, a.key.span()),
+                    );
                     continue;
                 }
                 let default = match ev.eval(&a.value) {
@@ -111,7 +145,17 @@ fn declarations<'a>(files: &'a [File], env: &FnEnv, diags: &mut Diags) -> Vec<De
                         None
                     }
                 };
-                decls.push(Decl { name, file: f, span: a.key.span(), ty: Type::Dynamic, default, sensitive: false, nullable: true, description: None, validations: Vec::new() });
+                decls.push(Decl {
+                    name,
+                    file: f,
+                    span: a.key.span(),
+                    ty: Type::Dynamic,
+                    default,
+                    sensitive: false,
+                    nullable: true,
+                    description: None,
+                    validations: Vec::new(),
+                });
             }
         }
     }
@@ -133,9 +177,19 @@ fn from_string(raw: &str, ty: &Type, origin: &str, env: &FnEnv) -> Result<Value,
 /// A variable's value and where it was set (none for a default).
 type Set = Option<(Value, Option<(SourceFile, Option<Range<usize>>)>)>;
 
-pub fn resolve(files: &[File], var_files: &[File], opts: &LoadOptions, env: &FnEnv, graph: &mut Graph, diags: &mut Diags) -> Attrs {
+pub fn resolve(
+    files: &[File],
+    var_files: &[File],
+    opts: &LoadOptions,
+    env: &FnEnv,
+    graph: &mut Graph,
+    diags: &mut Diags,
+) -> Attrs {
     let decls = declarations(files, env, diags);
-    let mut values: Vec<Set> = decls.iter().map(|d| d.default.clone().map(|v| (v, None))).collect();
+    let mut values: Vec<Set> = decls
+        .iter()
+        .map(|d| d.default.clone().map(|v| (v, None)))
+        .collect();
     let names: Vec<&str> = decls.iter().map(|d| d.name.as_str()).collect();
 
     // PKR_VAR_name
@@ -154,7 +208,10 @@ pub fn resolve(files: &[File], var_files: &[File], opts: &LoadOptions, env: &FnE
         for b in vf.body.blocks() {
             diags.push(
                 Diag::error("Unexpected block in variable file")
-                    .detail(format!("Blocks of type {:?} are not expected in a variable definitions file.", b.ident.value().as_str()))
+                    .detail(format!(
+                        "Blocks of type {:?} are not expected in a variable definitions file.",
+                        b.ident.value().as_str()
+                    ))
                     .at(&vf.src, b.ident.span()),
             );
         }
@@ -221,7 +278,14 @@ pub fn resolve(files: &[File], var_files: &[File], opts: &LoadOptions, env: &FnE
             match &d.default {
                 Some(def) if !def.is_null() => def.clone(),
                 _ => {
-                    diags.push(Diag::error("Required variable not set").detail(format!("The variable {:?} is not nullable and has no non-null value.", d.name)).at(&d.file.src, d.span.clone()));
+                    diags.push(
+                        Diag::error("Required variable not set")
+                            .detail(format!(
+                                "The variable {:?} is not nullable and has no non-null value.",
+                                d.name
+                            ))
+                            .at(&d.file.src, d.span.clone()),
+                    );
                     continue;
                 }
             }
@@ -229,7 +293,10 @@ pub fn resolve(files: &[File], var_files: &[File], opts: &LoadOptions, env: &FnE
             v
         };
         // validation blocks
-        let scope = Attrs::from([("var".to_string(), Value::Object(Attrs::from([(d.name.clone(), v.clone())])))]);
+        let scope = Attrs::from([(
+            "var".to_string(),
+            Value::Object(Attrs::from([(d.name.clone(), v.clone())])),
+        )]);
         let ev = Evaluator::new(&d.file.src, &scope, env);
         for (cond, msg) in &d.validations {
             match ev.eval(cond) {
@@ -251,7 +318,11 @@ pub fn resolve(files: &[File], var_files: &[File], opts: &LoadOptions, env: &FnE
         }
         graph.variables.push(VariableInfo {
             name: d.name.clone(),
-            display: if d.sensitive { "<sensitive>".into() } else { inspect_display(&v) },
+            display: if d.sensitive {
+                "<sensitive>".into()
+            } else {
+                inspect_display(&v)
+            },
             sensitive: d.sensitive,
             description: d.description.clone(),
         });

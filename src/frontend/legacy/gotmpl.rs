@@ -89,14 +89,21 @@ pub fn parse(src: &str, funcs: &dyn Fn(&str) -> bool) -> Result<Vec<Node>, Strin
         // Comments.
         let trimmed = body.trim_start();
         if let Some(c) = trimmed.strip_prefix("/*") {
-            let Some(end) = c.find("*/") else { return Err(err(line, "unclosed comment".into())) };
+            let Some(end) = c.find("*/") else {
+                return Err(err(line, "unclosed comment".into()));
+            };
             let after = c[end + 2..].trim_start();
-            let after = after.strip_prefix("-}}").map(|a| a.trim_start()).or_else(|| after.strip_prefix("}}")).ok_or_else(|| err(line, "comment ends before closing delimiter".into()))?;
+            let after = after
+                .strip_prefix("-}}")
+                .map(|a| a.trim_start())
+                .or_else(|| after.strip_prefix("}}"))
+                .ok_or_else(|| err(line, "comment ends before closing delimiter".into()))?;
             line += body[..body.len() - after.len()].matches('\n').count();
             rest = after;
             continue;
         }
-        let (pipe, consumed, trim_right) = parse_action(body, start_line).map_err(|m| err(start_line, m))?;
+        let (pipe, consumed, trim_right) =
+            parse_action(body, start_line).map_err(|m| err(start_line, m))?;
         let raw = format!("{{{{{}", &body[..consumed]);
         line += body[..consumed].matches('\n').count();
         rest = &body[consumed..];
@@ -109,7 +116,9 @@ pub fn parse(src: &str, funcs: &dyn Fn(&str) -> bool) -> Result<Vec<Node>, Strin
                 "range" => Some("*parse.RangeNode"),
                 "with" => Some("*parse.WithNode"),
                 "template" => Some("*parse.TemplateNode"),
-                "end" | "else" | "define" | "block" | "break" | "continue" => Some("*parse.ListNode"),
+                "end" | "else" | "define" | "block" | "break" | "continue" => {
+                    Some("*parse.ListNode")
+                }
                 _ => None,
             };
             if let Some(k) = keyword {
@@ -131,7 +140,11 @@ pub fn parse(src: &str, funcs: &dyn Fn(&str) -> bool) -> Result<Vec<Node>, Strin
 fn check_funcs(c: &Cmd, funcs: &dyn Fn(&str) -> bool) -> Result<(), String> {
     for a in &c.args {
         match a {
-            Arg::Ident(name) if !matches!(name.as_str(), "true" | "false" | "nil") && !funcs(name) => return Err(format!("function {name:?} not defined")),
+            Arg::Ident(name)
+                if !matches!(name.as_str(), "true" | "false" | "nil") && !funcs(name) =>
+            {
+                return Err(format!("function {name:?} not defined"))
+            }
             Arg::Pipe(p) => {
                 for c in &p.cmds {
                     check_funcs(c, funcs)?;
@@ -148,9 +161,14 @@ fn check_funcs(c: &Cmd, funcs: &dyn Fn(&str) -> bool) -> Result<(), String> {
 fn parse_action(s: &str, line: usize) -> Result<(Pipe, usize, bool), String> {
     let b = s.as_bytes();
     let mut i = 0;
-    let mut stack: Vec<Pipe> = vec![Pipe { cmds: vec![Cmd { args: vec![] }], line }];
+    let mut stack: Vec<Pipe> = vec![Pipe {
+        cmds: vec![Cmd { args: vec![] }],
+        line,
+    }];
     loop {
-        let Some(&c) = b.get(i) else { return Err("unclosed action".into()) };
+        let Some(&c) = b.get(i) else {
+            return Err("unclosed action".into());
+        };
         let top = stack.last_mut().ok_or("internal")?;
         match c {
             b' ' | b'\t' | b'\r' | b'\n' => {
@@ -174,7 +192,10 @@ fn parse_action(s: &str, line: usize) -> Result<(Pipe, usize, bool), String> {
                 i += 1;
             }
             b'(' => {
-                stack.push(Pipe { cmds: vec![Cmd { args: vec![] }], line });
+                stack.push(Pipe {
+                    cmds: vec![Cmd { args: vec![] }],
+                    line,
+                });
                 i += 1;
             }
             b')' => {
@@ -205,14 +226,23 @@ fn parse_action(s: &str, line: usize) -> Result<(Pipe, usize, bool), String> {
                 i = j + 1;
             }
             b'`' => {
-                let Some(end) = s[i + 1..].find('`') else { return Err("unterminated raw quoted string".into()) };
+                let Some(end) = s[i + 1..].find('`') else {
+                    return Err("unterminated raw quoted string".into());
+                };
                 let src = &s[i..i + 2 + end];
-                push_arg(&mut stack, Arg::Str(src.to_string(), src[1..src.len() - 1].to_string()));
+                push_arg(
+                    &mut stack,
+                    Arg::Str(src.to_string(), src[1..src.len() - 1].to_string()),
+                );
                 i += 2 + end;
             }
-            b'.' if b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') => {
+            b'.' if b
+                .get(i + 1)
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') =>
+            {
                 let mut j = i + 1;
-                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'.') {
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'.')
+                {
                     j += 1;
                 }
                 push_arg(&mut stack, Arg::Field(s[i..j].to_string()));
@@ -230,9 +260,12 @@ fn parse_action(s: &str, line: usize) -> Result<(Pipe, usize, bool), String> {
                 push_arg(&mut stack, Arg::Var(s[i..j].to_string()));
                 i = j;
             }
-            c if c.is_ascii_digit() || ((c == b'-' || c == b'+') && b.get(i + 1).is_some_and(u8::is_ascii_digit)) => {
+            c if c.is_ascii_digit()
+                || ((c == b'-' || c == b'+') && b.get(i + 1).is_some_and(u8::is_ascii_digit)) =>
+            {
                 let mut j = i + 1;
-                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'.' || b[j] == b'_') {
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'.' || b[j] == b'_')
+                {
                     j += 1;
                 }
                 push_arg(&mut stack, Arg::Num(s[i..j].to_string()));
@@ -248,7 +281,8 @@ fn parse_action(s: &str, line: usize) -> Result<(Pipe, usize, bool), String> {
             }
             other => {
                 let ch = s[i..].chars().next().unwrap_or(other as char);
-                return Err(format!("unexpected {:?} in operand", ch.to_string()).replace("\"\\\\\"", "\"\\\\\""));
+                return Err(format!("unexpected {:?} in operand", ch.to_string())
+                    .replace("\"\\\\\"", "\"\\\\\""));
             }
         }
     }
@@ -262,7 +296,11 @@ fn push_arg(stack: &mut [Pipe], a: Arg) {
     }
 }
 
-fn finish(mut stack: Vec<Pipe>, consumed: usize, trim: bool) -> Result<(Pipe, usize, bool), String> {
+fn finish(
+    mut stack: Vec<Pipe>,
+    consumed: usize,
+    trim: bool,
+) -> Result<(Pipe, usize, bool), String> {
     let p = stack.pop().ok_or("internal")?;
     if p.cmds.iter().all(|c| c.args.is_empty()) {
         return Err("missing value for command".into());
@@ -311,7 +349,9 @@ pub fn go_unquote(src: &str) -> Option<String> {
             }
             d @ '0'..='7' => {
                 let rest: String = chars.by_ref().take(2).collect();
-                out.push(char::from(u8::from_str_radix(&format!("{d}{rest}"), 8).ok()?));
+                out.push(char::from(
+                    u8::from_str_radix(&format!("{d}{rest}"), 8).ok()?,
+                ));
             }
             _ => return None,
         }
@@ -368,7 +408,10 @@ pub fn execute(nodes: &[Node], funcs: &mut Funcs) -> Result<String, String> {
 }
 
 fn exec_err(p: &Pipe, at: &str, m: String) -> String {
-    format!("template: hcl2_upgrade:{}: executing \"hcl2_upgrade\" at <{at}>: {m}", p.line)
+    format!(
+        "template: hcl2_upgrade:{}: executing \"hcl2_upgrade\" at <{at}>: {m}",
+        p.line
+    )
 }
 
 fn eval_pipe(p: &Pipe, funcs: &mut Funcs) -> Result<Val, String> {
@@ -382,29 +425,48 @@ fn eval_pipe(p: &Pipe, funcs: &mut Funcs) -> Result<Val, String> {
 fn eval_arg(p: &Pipe, a: &Arg, funcs: &mut Funcs) -> Result<Val, String> {
     match a {
         Arg::Str(_, v) => Ok(Val::Str(v.clone())),
-        Arg::Num(n) => n.parse().map(Val::Int).map_err(|_| exec_err(p, n, format!("bad number syntax: {n}"))),
+        Arg::Num(n) => n
+            .parse()
+            .map(Val::Int)
+            .map_err(|_| exec_err(p, n, format!("bad number syntax: {n}"))),
         Arg::Pipe(inner) => eval_pipe(inner, funcs),
         Arg::Ident(name) => call(p, name, &[], None, funcs),
-        Arg::Field(f) => Err(exec_err(p, f, format!("nil data; no entry for key {:?}", f.trim_start_matches('.')))),
+        Arg::Field(f) => Err(exec_err(
+            p,
+            f,
+            format!("nil data; no entry for key {:?}", f.trim_start_matches('.')),
+        )),
         Arg::Dot => Ok(Val::Str("<no value>".into())),
         Arg::Var(v) => Err(exec_err(p, v, format!("undefined variable: {v}"))),
     }
 }
 
 fn eval_cmd(p: &Pipe, c: &Cmd, piped: Option<Val>, funcs: &mut Funcs) -> Result<Val, String> {
-    let Some(first) = c.args.first() else { return Err(exec_err(p, "", "empty command".into())) };
+    let Some(first) = c.args.first() else {
+        return Err(exec_err(p, "", "empty command".into()));
+    };
     match first {
         Arg::Ident(name) => call(p, name, &c.args[1..], piped, funcs),
         other => {
             if c.args.len() > 1 || piped.is_some() {
-                return Err(exec_err(p, &other.to_string(), format!("can't give argument to non-function {other}")));
+                return Err(exec_err(
+                    p,
+                    &other.to_string(),
+                    format!("can't give argument to non-function {other}"),
+                ));
             }
             eval_arg(p, other, funcs)
         }
     }
 }
 
-fn call(p: &Pipe, name: &str, args: &[Arg], piped: Option<Val>, funcs: &mut Funcs) -> Result<Val, String> {
+fn call(
+    p: &Pipe,
+    name: &str,
+    args: &[Arg],
+    piped: Option<Val>,
+    funcs: &mut Funcs,
+) -> Result<Val, String> {
     let mut vals = Vec::new();
     for a in args {
         vals.push(eval_arg(p, a, funcs)?);
@@ -412,19 +474,48 @@ fn call(p: &Pipe, name: &str, args: &[Arg], piped: Option<Val>, funcs: &mut Func
     if let Some(v) = piped {
         vals.push(v);
     }
-    let Some(f) = funcs.get_mut(name) else { return Err(exec_err(p, name, format!("function {name:?} not defined"))) };
+    let Some(f) = funcs.get_mut(name) else {
+        return Err(exec_err(p, name, format!("function {name:?} not defined")));
+    };
     if f.variadic {
         if let Some(bad) = vals.iter().find(|v| matches!(v, Val::Int(_))) {
-            return Err(exec_err(p, name, format!("wrong type for value; expected string; got int ({})", bad.text())));
+            return Err(exec_err(
+                p,
+                name,
+                format!(
+                    "wrong type for value; expected string; got int ({})",
+                    bad.text()
+                ),
+            ));
         }
     } else {
         if vals.len() != f.params.len() {
-            return Err(exec_err(p, name, format!("wrong number of args for {name}: want {} got {}", f.params.len(), vals.len())));
+            return Err(exec_err(
+                p,
+                name,
+                format!(
+                    "wrong number of args for {name}: want {} got {}",
+                    f.params.len(),
+                    vals.len()
+                ),
+            ));
         }
         for (v, want) in vals.iter().zip(f.params) {
             match (v, want) {
-                (Val::Str(_), P::I) => return Err(exec_err(p, name, "wrong type for value; expected int; got string".into())),
-                (Val::Int(_), P::S) => return Err(exec_err(p, name, "wrong type for value; expected string; got int".into())),
+                (Val::Str(_), P::I) => {
+                    return Err(exec_err(
+                        p,
+                        name,
+                        "wrong type for value; expected int; got string".into(),
+                    ))
+                }
+                (Val::Int(_), P::S) => {
+                    return Err(exec_err(
+                        p,
+                        name,
+                        "wrong type for value; expected string; got int".into(),
+                    ))
+                }
                 _ => {}
             }
         }

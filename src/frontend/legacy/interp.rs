@@ -32,7 +32,11 @@ pub struct Run {
 impl Run {
     pub fn new(template_dir: &std::path::Path) -> Run {
         Run {
-            template_dir: template_dir.canonicalize().unwrap_or_else(|_| template_dir.to_path_buf()).display().to_string(),
+            template_dir: template_dir
+                .canonicalize()
+                .unwrap_or_else(|_| template_dir.to_path_buf())
+                .display()
+                .to_string(),
             timestamp: chrono::Utc::now().timestamp().to_string(),
             uuid: uuid::Uuid::new_v4().to_string(),
         }
@@ -64,49 +68,95 @@ impl Names {
 /// leaves the length to the cloud's own check.
 pub fn clean_resource_name(s: &str, names: Names) -> String {
     match names {
-        Names::Core => s.to_lowercase().chars().map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '-' }).collect(),
+        Names::Core => s
+            .to_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect(),
         // Byte by byte, as Packer's loop goes: "é" becomes "--".
-        Names::Ami => s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"()[] ./-'@_".contains(&b) { b as char } else { '-' }).collect(),
+        Names::Ami => s
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"()[] ./-'@_".contains(&b) {
+                    b as char
+                } else {
+                    '-'
+                }
+            })
+            .collect(),
     }
 }
 
 fn call(ctx: &Ctx, name: &str, args: &[String]) -> Result<String, String> {
-    let arg = |i: usize| args.get(i).cloned().ok_or_else(|| format!("wrong number of args for {name}"));
+    let arg = |i: usize| {
+        args.get(i)
+            .cloned()
+            .ok_or_else(|| format!("wrong number of args for {name}"))
+    };
     Ok(match name {
         "user" => {
             let k = arg(0)?;
-            ctx.user.get(&k).cloned().ok_or_else(|| format!("variable {k} not set"))?
+            ctx.user
+                .get(&k)
+                .cloned()
+                .ok_or_else(|| format!("variable {k} not set"))?
         }
         "env" => {
             if !ctx.allow_env {
-                return Err("env vars are not allowed here; use them in the variables section".into());
+                return Err(
+                    "env vars are not allowed here; use them in the variables section".into(),
+                );
             }
             std::env::var(arg(0)?).unwrap_or_default()
         }
         "timestamp" => ctx.timestamp.to_string(),
         "uuid" => ctx.uuid.to_string(),
         "isotime" => {
-            let layout = args.first().cloned().unwrap_or_else(|| "2006-01-02T15:04:05Z07:00".into());
+            let layout = args
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "2006-01-02T15:04:05Z07:00".into());
             gotime::format(&chrono::Utc::now().fixed_offset(), &layout)
         }
         "strftime" => {
             use std::fmt::Write;
-            let layout = args.first().cloned().unwrap_or_else(|| "%Y-%m-%dT%H:%M:%SZ".into());
+            let layout = args
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "%Y-%m-%dT%H:%M:%SZ".into());
             let mut out = String::new();
-            write!(out, "{}", chrono::Utc::now().format(&layout)).map_err(|_| format!("strftime: invalid format {layout:?}"))?;
+            write!(out, "{}", chrono::Utc::now().format(&layout))
+                .map_err(|_| format!("strftime: invalid format {layout:?}"))?;
             out
         }
-        "build_name" => ctx.build_name.ok_or("build_name is only available in builders")?.to_string(),
-        "build_type" => ctx.build_type.ok_or("build_type is only available in builders")?.to_string(),
+        "build_name" => ctx
+            .build_name
+            .ok_or("build_name is only available in builders")?
+            .to_string(),
+        "build_type" => ctx
+            .build_type
+            .ok_or("build_type is only available in builders")?
+            .to_string(),
         "template_dir" => ctx.template_dir.to_string(),
-        "pwd" => std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+        "pwd" => std::env::current_dir()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         "packer_version" => crate::frontend::hcl::PACKER_COMPAT_VERSION.to_string(),
         "lower" => arg(0)?.to_lowercase(),
         "upper" => arg(0)?.to_uppercase(),
         "split" => {
             let (s, sep, idx) = (arg(0)?, arg(1)?, arg(2)?);
             let i: usize = idx.parse().map_err(|_| "split index must be a number")?;
-            s.split(sep.as_str()).nth(i).map(str::to_string).ok_or("split index out of range")?
+            s.split(sep.as_str())
+                .nth(i)
+                .map(str::to_string)
+                .ok_or("split index out of range")?
         }
         "replace" => {
             let (old, new, n, s) = (arg(0)?, arg(1)?, arg(2)?, arg(3)?);
@@ -122,8 +172,16 @@ fn call(ctx: &Ctx, name: &str, args: &[String]) -> Result<String, String> {
             s.replace(&old, &new)
         }
         "clean_resource_name" => clean_resource_name(&arg(0)?, ctx.names),
-        "sed" => return Err("The sed function has been deprecated; use replace or replace_all instead".into()),
-        "consul_key" | "vault" | "aws_secretsmanager" => return Err(format!("{name}: reading secrets from external services is not supported by kiln yet")),
+        "sed" => {
+            return Err(
+                "The sed function has been deprecated; use replace or replace_all instead".into(),
+            )
+        }
+        "consul_key" | "vault" | "aws_secretsmanager" => {
+            return Err(format!(
+                "{name}: reading secrets from external services is not supported by kiln yet"
+            ))
+        }
         other => return Err(format!("function \"{other}\" not defined")),
     })
 }
@@ -133,11 +191,13 @@ fn signature(name: &str) -> Option<(&'static [P], bool)> {
     use P::{I, S};
     Some(match name {
         "user" | "env" | "lower" | "upper" | "clean_resource_name" => (&[S], false),
-        "timestamp" | "uuid" | "build_name" | "build_type" | "template_dir" | "pwd" | "packer_version" => (&[], false),
+        "timestamp" | "uuid" | "build_name" | "build_type" | "template_dir" | "pwd"
+        | "packer_version" => (&[], false),
         "split" => (&[S, S, I], false),
         "replace" => (&[S, S, I, S], false),
         "replace_all" => (&[S, S, S], false),
-        "isotime" | "strftime" | "sed" | "consul_key" | "vault" | "aws_secretsmanager" | "build" => (&[], true),
+        "isotime" | "strftime" | "sed" | "consul_key" | "vault" | "aws_secretsmanager"
+        | "build" => (&[], true),
         _ => return None,
     })
 }
@@ -157,7 +217,8 @@ pub fn render(s: &str, ctx: &Ctx) -> Result<String, String> {
     if !s.contains("{{") {
         return Ok(s.to_string());
     }
-    let nodes = gotmpl::parse(s, &|n| signature(n).is_some()).map_err(|e| e.replace("template: hcl2_upgrade:", "template: root:"))?;
+    let nodes = gotmpl::parse(s, &|n| signature(n).is_some())
+        .map_err(|e| e.replace("template: hcl2_upgrade:", "template: root:"))?;
     let failure: RefCell<Option<String>> = RefCell::new(None);
     let mut funcs: gotmpl::Funcs = BTreeMap::new();
     for name in [
@@ -184,7 +245,9 @@ pub fn render(s: &str, ctx: &Ctx) -> Result<String, String> {
         "aws_secretsmanager",
         "build",
     ] {
-        let Some((params, variadic)) = signature(name) else { continue };
+        let Some((params, variadic)) = signature(name) else {
+            continue;
+        };
         let failure = &failure;
         funcs.insert(
             name,
@@ -216,14 +279,20 @@ pub fn render(s: &str, ctx: &Ctx) -> Result<String, String> {
             Node::Text(t) => out.push_str(t),
             Node::Action(p, raw) if is_runtime(p) => out.push_str(raw),
             Node::Action(..) => {
-                let v = gotmpl::execute(std::slice::from_ref(n), &mut funcs)
-                    .map_err(|e| e.replace("template: hcl2_upgrade:", "template: root:").replace("executing \"hcl2_upgrade\"", "executing \"root\""))?;
+                let v = gotmpl::execute(std::slice::from_ref(n), &mut funcs).map_err(|e| {
+                    e.replace("template: hcl2_upgrade:", "template: root:")
+                        .replace("executing \"hcl2_upgrade\"", "executing \"root\"")
+                })?;
                 if let Some(e) = failure.borrow_mut().take() {
                     return Err(e);
                 }
                 out.push_str(&v);
             }
-            Node::Other(k) => return Err(format!("template: {k} actions are not supported in Packer templates")),
+            Node::Other(k) => {
+                return Err(format!(
+                    "template: {k} actions are not supported in Packer templates"
+                ))
+            }
         }
     }
     Ok(out)
@@ -235,30 +304,64 @@ mod tests {
     #[test]
     fn renders() {
         let user = BTreeMap::from([("x".to_string(), "Hello".to_string())]);
-        let ctx = Ctx { user: &user, allow_env: false, build_name: Some("b"), build_type: Some("null"), template_dir: "/t", timestamp: "123", uuid: "u", names: Names::Core };
-        assert_eq!(render("{{user `x`}}-{{timestamp}}", &ctx).unwrap(), "Hello-123");
+        let ctx = Ctx {
+            user: &user,
+            allow_env: false,
+            build_name: Some("b"),
+            build_type: Some("null"),
+            template_dir: "/t",
+            timestamp: "123",
+            uuid: "u",
+            names: Names::Core,
+        };
+        assert_eq!(
+            render("{{user `x`}}-{{timestamp}}", &ctx).unwrap(),
+            "Hello-123"
+        );
         assert_eq!(render("{{ user `x` | lower }}", &ctx).unwrap(), "hello");
-        assert_eq!(render("id {{ build `ID` }} {{.Vars}}", &ctx).unwrap(), "id {{ build `ID` }} {{.Vars}}");
+        assert_eq!(
+            render("id {{ build `ID` }} {{.Vars}}", &ctx).unwrap(),
+            "id {{ build `ID` }} {{.Vars}}"
+        );
         assert!(render("{{nope}}", &ctx).is_err());
         // Go's quoting and pipelines, not a split on `|` or `}}`.
-        let user = BTreeMap::from([("x".to_string(), "Hello".to_string()), ("a|b".to_string(), "pipe}}".to_string())]);
+        let user = BTreeMap::from([
+            ("x".to_string(), "Hello".to_string()),
+            ("a|b".to_string(), "pipe}}".to_string()),
+        ]);
         let ctx = Ctx { user: &user, ..ctx };
         assert_eq!(render("{{ user \"a|b\" }}", &ctx).unwrap(), "pipe}}");
         assert_eq!(render("{{ \"x}}y\" | upper }}", &ctx).unwrap(), "X}}Y");
         assert_eq!(render("{{ split \"a-b-c\" \"-\" 1 }}", &ctx).unwrap(), "b");
         assert_eq!(render("{{ upper (user `x`) }}!", &ctx).unwrap(), "HELLO!");
-        assert_eq!(render("{{ replace_all `l` `L` (user `x`) }}", &ctx).unwrap(), "HeLLo");
-        assert_eq!(render("{{ .SourceAMIName }} {{build   `ID`}}", &ctx).unwrap(), "{{ .SourceAMIName }} {{build   `ID`}}");
-        assert!(render("{{ split `a` `-` `x` }}", &ctx).unwrap_err().contains("expected int"));
-        assert!(render("{{ sed `s/a/b/` `x` }}", &ctx).unwrap_err().contains("deprecated"));
+        assert_eq!(
+            render("{{ replace_all `l` `L` (user `x`) }}", &ctx).unwrap(),
+            "HeLLo"
+        );
+        assert_eq!(
+            render("{{ .SourceAMIName }} {{build   `ID`}}", &ctx).unwrap(),
+            "{{ .SourceAMIName }} {{build   `ID`}}"
+        );
+        assert!(render("{{ split `a` `-` `x` }}", &ctx)
+            .unwrap_err()
+            .contains("expected int"));
+        assert!(render("{{ sed `s/a/b/` `x` }}", &ctx)
+            .unwrap_err()
+            .contains("deprecated"));
         assert!(render("{{env `HOME`}}", &ctx).is_err());
     }
 
     #[test]
     fn core_and_ami_rules() {
         let s = "My App 2026-12-04T03:43:18Z (v1.2) é";
-        assert_eq!(clean_resource_name(s, Names::Core), "my-app-2026-12-04t03-43-18z--v1-2---");
-        assert_eq!(clean_resource_name(s, Names::Ami), "My App 2026-12-04T03-43-18Z (v1.2) --");
+        assert_eq!(
+            clean_resource_name(s, Names::Core),
+            "my-app-2026-12-04t03-43-18z--v1-2---"
+        );
+        assert_eq!(
+            clean_resource_name(s, Names::Ami),
+            "My App 2026-12-04T03-43-18Z (v1.2) --"
+        );
         // neither truncates
         let long = "a".repeat(200);
         assert_eq!(clean_resource_name(&long, Names::Core).len(), 200);

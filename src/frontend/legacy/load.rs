@@ -12,8 +12,25 @@ use serde_json::{Map, Value as J};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-const ROOT_KEYS: &[&str] = &["description", "min_packer_version", "variables", "sensitive-variables", "builders", "provisioners", "error-cleanup-provisioner", "post-processors"];
-const PROV_META: &[&str] = &["type", "only", "except", "override", "pause_before", "timeout", "max_retries"];
+const ROOT_KEYS: &[&str] = &[
+    "description",
+    "min_packer_version",
+    "variables",
+    "sensitive-variables",
+    "builders",
+    "provisioners",
+    "error-cleanup-provisioner",
+    "post-processors",
+];
+const PROV_META: &[&str] = &[
+    "type",
+    "only",
+    "except",
+    "override",
+    "pause_before",
+    "timeout",
+    "max_retries",
+];
 const PP_META: &[&str] = &["type", "only", "except", "keep_input_artifact", "name"];
 
 /// A JSON pointer from its segments.
@@ -26,24 +43,48 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     let path = &opts.path;
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) => return (None, Diag::error("Failed to read template").detail(format!("{}: {e}", path.display())).into()),
+        Err(e) => {
+            return (
+                None,
+                Diag::error("Failed to read template")
+                    .detail(format!("{}: {e}", path.display()))
+                    .into(),
+            )
+        }
     };
     let src = SourceFile::new(path.display().to_string(), text.clone());
     let j: J = match serde_json::from_str(&text) {
         Ok(j) => j,
         Err(e) => {
             let off = src.offset_of(e.line(), e.column());
-            return (None, Diag::error("Failed to parse template").detail(e.to_string()).at(&src, Some(off..(off + 1).min(text.len()).max(off))).into());
+            return (
+                None,
+                Diag::error("Failed to parse template")
+                    .detail(e.to_string())
+                    .at(&src, Some(off..(off + 1).min(text.len()).max(off)))
+                    .into(),
+            );
         }
     };
     let sp = Spans::new(&text);
     let J::Object(root) = j else {
-        return (None, Diag::error("Failed to parse template").detail("the root of a JSON template must be an object").at(&src, Some(0..1)).into());
+        return (
+            None,
+            Diag::error("Failed to parse template")
+                .detail("the root of a JSON template must be an object")
+                .at(&src, Some(0..1))
+                .into(),
+        );
     };
     // Structure (checked in -syntax-only too).
     for k in root.keys() {
         if !ROOT_KEYS.contains(&k.as_str()) && !k.starts_with('_') {
-            diags.push(Diag::error("Unknown root level key in template").detail(format!("'{k}'")).at(&src, sp.key(&ptr(&[k]))).maybe_hint(did_you_mean(k, ROOT_KEYS.iter().copied())));
+            diags.push(
+                Diag::error("Unknown root level key in template")
+                    .detail(format!("'{k}'"))
+                    .at(&src, sp.key(&ptr(&[k])))
+                    .maybe_hint(did_you_mean(k, ROOT_KEYS.iter().copied())),
+            );
         }
     }
     let arr = |k: &str, diags: &mut Diags| -> Vec<J> {
@@ -51,7 +92,10 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             None => Vec::new(),
             Some(J::Array(a)) => a.clone(),
             Some(_) => {
-                diags.push(Diag::error(format!("Error parsing template: '{k}' must be an array")).at(&src, sp.key(&ptr(&[k]))));
+                diags.push(
+                    Diag::error(format!("Error parsing template: '{k}' must be an array"))
+                        .at(&src, sp.key(&ptr(&[k]))),
+                );
                 Vec::new()
             }
         }
@@ -65,20 +109,32 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         None => Map::new(),
         Some(J::Object(m)) => m.clone(),
         Some(_) => {
-            diags.push(Diag::error("Error parsing template: 'variables' must be an object").at(&src, sp.key("/variables")));
+            diags.push(
+                Diag::error("Error parsing template: 'variables' must be an object")
+                    .at(&src, sp.key("/variables")),
+            );
             Map::new()
         }
     };
     if builders.is_empty() && !diags.has_errors() {
-        diags.push(Diag::error("Error parsing template: at least one builder must be defined").at(&src, Some(0..1)));
+        diags.push(
+            Diag::error("Error parsing template: at least one builder must be defined")
+                .at(&src, Some(0..1)),
+        );
     }
     if diags.has_errors() || opts.syntax_only {
         return (None, diags);
     }
 
     let run = Run::new(path.parent().unwrap_or(std::path::Path::new(".")));
-    let mut graph = Graph { frontend: "json".into(), ..Graph::default() };
-    graph.description = root.get("description").and_then(J::as_str).map(str::to_string);
+    let mut graph = Graph {
+        frontend: "json".into(),
+        ..Graph::default()
+    };
+    graph.description = root
+        .get("description")
+        .and_then(J::as_str)
+        .map(str::to_string);
 
     // min_packer_version
     if let Some(v) = root.get("min_packer_version").and_then(J::as_str) {
@@ -86,10 +142,17 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             Ok(true) => {}
             Ok(false) => diags.push(
                 Diag::error("This template requires a newer Packer")
-                    .detail(format!("min_packer_version is {v}; kiln implements Packer {}", crate::frontend::hcl::PACKER_COMPAT_VERSION))
+                    .detail(format!(
+                        "min_packer_version is {v}; kiln implements Packer {}",
+                        crate::frontend::hcl::PACKER_COMPAT_VERSION
+                    ))
                     .at(&src, sp.value("/min_packer_version")),
             ),
-            Err(e) => diags.push(Diag::error("Invalid min_packer_version").detail(e).at(&src, sp.value("/min_packer_version"))),
+            Err(e) => diags.push(
+                Diag::error("Invalid min_packer_version")
+                    .detail(e)
+                    .at(&src, sp.value("/min_packer_version")),
+            ),
         }
     }
 
@@ -98,13 +161,18 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     let mut required: Vec<String> = Vec::new();
     let mut overrides: BTreeMap<String, String> = BTreeMap::new();
     for vf in &opts.var_files {
-        match std::fs::read_to_string(vf).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str::<Map<String, J>>(&t).map_err(|e| e.to_string())) {
+        match std::fs::read_to_string(vf)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Map<String, J>>(&t).map_err(|e| e.to_string()))
+        {
             Ok(m) => {
                 for (k, v) in m {
                     overrides.insert(k, json_scalar(&v));
                 }
             }
-            Err(e) => diags.push(Diag::error("Error reading variable file").detail(format!("{}: {e}", vf.display()))),
+            Err(e) => diags.push(
+                Diag::error("Error reading variable file").detail(format!("{}: {e}", vf.display())),
+            ),
         }
     }
     for (k, v) in &opts.vars {
@@ -119,13 +187,25 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             J::Null => required.push(name.clone()),
             other => {
                 let raw = json_scalar(other);
-                let ctx =
-                    Ctx { user: &user.clone(), allow_env: true, build_name: None, build_type: None, template_dir: &run.template_dir, timestamp: &run.timestamp, uuid: &run.uuid, names: Names::Core };
+                let ctx = Ctx {
+                    user: &user.clone(),
+                    allow_env: true,
+                    build_name: None,
+                    build_type: None,
+                    template_dir: &run.template_dir,
+                    timestamp: &run.timestamp,
+                    uuid: &run.uuid,
+                    names: Names::Core,
+                };
                 match render(&raw, &ctx) {
                     Ok(v) => {
                         user.insert(name.clone(), v);
                     }
-                    Err(e) => diags.push(Diag::error(format!("Error interpolating default value for '{name}'")).detail(e).at(&src, sp.value(&ptr(&["variables", name])))),
+                    Err(e) => diags.push(
+                        Diag::error(format!("Error interpolating default value for '{name}'"))
+                            .detail(e)
+                            .at(&src, sp.value(&ptr(&["variables", name]))),
+                    ),
                 }
             }
         }
@@ -137,49 +217,109 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         }
     }
     for r in &required {
-        diags.push(Diag::error(format!("required variable not set: {r}")).at(&src, sp.key(&ptr(&["variables", r]))).hint(format!("pass it with -var '{r}=…' or a -var-file")));
+        diags.push(
+            Diag::error(format!("required variable not set: {r}"))
+                .at(&src, sp.key(&ptr(&["variables", r])))
+                .hint(format!("pass it with -var '{r}=…' or a -var-file")),
+        );
     }
-    let sensitive: Vec<String> = root.get("sensitive-variables").and_then(J::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let sensitive: Vec<String> = root
+        .get("sensitive-variables")
+        .and_then(J::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     for (name, _) in &variables {
         let is_sens = sensitive.contains(name);
         let val = user.get(name).cloned().unwrap_or_default();
         if is_sens && !val.is_empty() {
             graph.sensitive.push(val.clone());
         }
-        graph.variables.push(VariableInfo { name: name.clone(), display: if is_sens { "<sensitive>".into() } else { format!("{val:?}") }, sensitive: is_sens, description: None });
+        graph.variables.push(VariableInfo {
+            name: name.clone(),
+            display: if is_sens {
+                "<sensitive>".into()
+            } else {
+                format!("{val:?}")
+            },
+            sensitive: is_sens,
+            description: None,
+        });
     }
     if diags.has_errors() {
         return (None, diags);
     }
 
-    let mk_ctx = |bn: Option<&'_ str>, bt: Option<&'_ str>| -> (Option<String>, Option<String>) { (bn.map(str::to_string), bt.map(str::to_string)) };
+    let mk_ctx = |bn: Option<&'_ str>, bt: Option<&'_ str>| -> (Option<String>, Option<String>) {
+        (bn.map(str::to_string), bt.map(str::to_string))
+    };
     let _ = mk_ctx;
     for (bi, b) in builders.iter().enumerate() {
         let J::Object(bm) = b else {
-            diags.push(Diag::error(format!("builder {}: must be an object", bi + 1)).at(&src, sp.value(&format!("/builders/{bi}"))));
-            continue;
-        };
-        let Some(ty) = bm.get("type").and_then(J::as_str).map(str::to_string) else {
-            diags.push(Diag::error(format!("builder {}: missing 'type'", bi + 1)).at(&src, sp.value(&format!("/builders/{bi}"))));
-            continue;
-        };
-        let name = bm.get("name").and_then(J::as_str).map(str::to_string).unwrap_or_else(|| ty.clone());
-        let ctx =
-            Ctx { user: &user, allow_env: false, build_name: Some(&name), build_type: Some(&ty), template_dir: &run.template_dir, timestamp: &run.timestamp, uuid: &run.uuid, names: Names::Core };
-        let builder_ctx = Ctx { names: Names::for_builder(&ty), ..ctx };
-        let Some(fields) = plugin::fields(PluginKind::Builder, &ty) else {
             diags.push(
-                Diag::error(format!("Failed to initialize build \"{name}\": builder type not found: {ty}"))
-                    .at(&src, sp.value(&format!("/builders/{bi}/type")))
-                    .maybe_hint(did_you_mean(&ty, plugin::names(PluginKind::Builder))),
+                Diag::error(format!("builder {}: must be an object", bi + 1))
+                    .at(&src, sp.value(&format!("/builders/{bi}"))),
             );
             continue;
         };
-        let builder = decode(&src, &sp, &[format!("/builders/{bi}")], bm, &fields, &["type", "name"], &builder_ctx, &format!("builder {name}"), &mut diags);
+        let Some(ty) = bm.get("type").and_then(J::as_str).map(str::to_string) else {
+            diags.push(
+                Diag::error(format!("builder {}: missing 'type'", bi + 1))
+                    .at(&src, sp.value(&format!("/builders/{bi}"))),
+            );
+            continue;
+        };
+        let name = bm
+            .get("name")
+            .and_then(J::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| ty.clone());
+        let ctx = Ctx {
+            user: &user,
+            allow_env: false,
+            build_name: Some(&name),
+            build_type: Some(&ty),
+            template_dir: &run.template_dir,
+            timestamp: &run.timestamp,
+            uuid: &run.uuid,
+            names: Names::Core,
+        };
+        let builder_ctx = Ctx {
+            names: Names::for_builder(&ty),
+            ..ctx
+        };
+        let Some(fields) = plugin::fields(PluginKind::Builder, &ty) else {
+            diags.push(
+                Diag::error(format!(
+                    "Failed to initialize build \"{name}\": builder type not found: {ty}"
+                ))
+                .at(&src, sp.value(&format!("/builders/{bi}/type")))
+                .maybe_hint(did_you_mean(&ty, plugin::names(PluginKind::Builder))),
+            );
+            continue;
+        };
+        let builder = decode(
+            &src,
+            &sp,
+            &[format!("/builders/{bi}")],
+            bm,
+            &fields,
+            &["type", "name"],
+            &builder_ctx,
+            &format!("builder {name}"),
+            &mut diags,
+        );
         let mut errs = crate::communicator::validate(&builder);
         errs.extend(plugin::validate(PluginKind::Builder, &ty, &builder));
         for e in errs {
-            diags.push(Diag::error(format!("Failed to prepare build: \"{name}\"")).detail(e).at(&src, sp.value(&format!("/builders/{bi}/type"))));
+            diags.push(
+                Diag::error(format!("Failed to prepare build: \"{name}\""))
+                    .detail(e)
+                    .at(&src, sp.value(&format!("/builders/{bi}/type"))),
+            );
         }
         let mut node = BuildNode {
             name: name.clone(),
@@ -193,25 +333,41 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             error_cleanup: None,
             post_processors: vec![],
         };
-        let all_provisioners = provisioners.iter().map(|p| (p, false)).chain(cleanup_provisioner.iter().map(|p| (p, true)));
+        let all_provisioners = provisioners
+            .iter()
+            .map(|p| (p, false))
+            .chain(cleanup_provisioner.iter().map(|p| (p, true)));
         for (pi, (p, is_cleanup)) in all_provisioners.enumerate() {
-            let pbase = if is_cleanup { "/error-cleanup-provisioner".to_string() } else { format!("/provisioners/{pi}") };
+            let pbase = if is_cleanup {
+                "/error-cleanup-provisioner".to_string()
+            } else {
+                format!("/provisioners/{pi}")
+            };
             let J::Object(pm) = p else {
-                diags.push(Diag::error(format!("provisioner {}: must be an object", pi + 1)).at(&src, sp.value(&pbase)));
+                diags.push(
+                    Diag::error(format!("provisioner {}: must be an object", pi + 1))
+                        .at(&src, sp.value(&pbase)),
+                );
                 continue;
             };
             if !selected(pm, &name) {
                 continue;
             }
             let Some(pty) = pm.get("type").and_then(J::as_str).map(str::to_string) else {
-                diags.push(Diag::error(format!("provisioner {}: missing 'type'", pi + 1)).at(&src, sp.value(&pbase)));
+                diags.push(
+                    Diag::error(format!("provisioner {}: missing 'type'", pi + 1))
+                        .at(&src, sp.value(&pbase)),
+                );
                 continue;
             };
             let Some(pf) = plugin::fields(PluginKind::Provisioner, &pty) else {
                 diags.push(
-                    Diag::error(format!("provisioner {}: unknown provisioner type {pty:?}", pi + 1))
-                        .at(&src, sp.value(&format!("{pbase}/type")))
-                        .maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::Provisioner))),
+                    Diag::error(format!(
+                        "provisioner {}: unknown provisioner type {pty:?}",
+                        pi + 1
+                    ))
+                    .at(&src, sp.value(&format!("{pbase}/type")))
+                    .maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::Provisioner))),
                 );
                 continue;
             };
@@ -221,19 +377,57 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                     merged.insert(k.clone(), v.clone());
                 }
             }
-            let config = decode(&src, &sp, &[format!("{pbase}/override/{}", segment(&name)), pbase.clone()], &merged, &pf, PROV_META, &ctx, &format!("provisioner {}", pi + 1), &mut diags);
+            let config = decode(
+                &src,
+                &sp,
+                &[
+                    format!("{pbase}/override/{}", segment(&name)),
+                    pbase.clone(),
+                ],
+                &merged,
+                &pf,
+                PROV_META,
+                &ctx,
+                &format!("provisioner {}", pi + 1),
+                &mut diags,
+            );
             for e in plugin::validate(PluginKind::Provisioner, &pty, &config) {
-                diags.push(Diag::error(format!("Failed to prepare provisioner {}: {pty}", pi + 1)).detail(e).at(&src, sp.value(&format!("{pbase}/type"))));
+                diags.push(
+                    Diag::error(format!("Failed to prepare provisioner {}: {pty}", pi + 1))
+                        .detail(e)
+                        .at(&src, sp.value(&format!("{pbase}/type"))),
+                );
             }
             let dur = |k: &str, diags: &mut Diags| {
                 pm.get(k).and_then(J::as_str).and_then(|s| {
-                    crate::util::duration::parse(s).map_err(|e| diags.push(Diag::error(format!("provisioner {}: {k}", pi + 1)).detail(e).at(&src, sp.value(&format!("{pbase}/{k}"))))).ok()
+                    crate::util::duration::parse(s)
+                        .map_err(|e| {
+                            diags.push(
+                                Diag::error(format!("provisioner {}: {k}", pi + 1))
+                                    .detail(e)
+                                    .at(&src, sp.value(&format!("{pbase}/{k}"))),
+                            )
+                        })
+                        .ok()
                 })
             };
             let pause_before = dur("pause_before", &mut diags);
             let timeout = dur("timeout", &mut diags);
-            let max_retries = pm.get("max_retries").map(json_scalar).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let step = Step { kind: pty, name: None, config, pause_before, max_retries, timeout, keep_input_artifact: None, origin: None };
+            let max_retries = pm
+                .get("max_retries")
+                .map(json_scalar)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let step = Step {
+                kind: pty,
+                name: None,
+                config,
+                pause_before,
+                max_retries,
+                timeout,
+                keep_input_artifact: None,
+                origin: None,
+            };
             if is_cleanup {
                 node.error_cleanup = Some(step);
             } else {
@@ -248,12 +442,19 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             let nested = matches!(pp, J::Array(_));
             let mut chain = Vec::new();
             for (ii, it) in items.into_iter().enumerate() {
-                let ppbase = if nested { format!("/post-processors/{ci}/{ii}") } else { format!("/post-processors/{ci}") };
+                let ppbase = if nested {
+                    format!("/post-processors/{ci}/{ii}")
+                } else {
+                    format!("/post-processors/{ci}")
+                };
                 let pm: Map<String, J> = match it {
                     J::String(s) => Map::from_iter([("type".to_string(), J::String(s))]),
                     J::Object(m) => m,
                     _ => {
-                        diags.push(Diag::error("post-processor must be a string, an object or an array").at(&src, sp.value(&ppbase)));
+                        diags.push(
+                            Diag::error("post-processor must be a string, an object or an array")
+                                .at(&src, sp.value(&ppbase)),
+                        );
                         continue;
                     }
                 };
@@ -261,20 +462,47 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                     continue;
                 }
                 let Some(pty) = pm.get("type").and_then(J::as_str).map(str::to_string) else {
-                    diags.push(Diag::error("post-processor: missing 'type'").at(&src, sp.value(&ppbase)));
+                    diags.push(
+                        Diag::error("post-processor: missing 'type'").at(&src, sp.value(&ppbase)),
+                    );
                     continue;
                 };
                 let Some(pf) = plugin::fields(PluginKind::PostProcessor, &pty) else {
                     diags.push(
                         Diag::error(format!("unknown post-processor type {pty:?}"))
-                            .at(&src, sp.value(&format!("{ppbase}/type")).or_else(|| sp.value(&ppbase)))
-                            .maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::PostProcessor))),
+                            .at(
+                                &src,
+                                sp.value(&format!("{ppbase}/type"))
+                                    .or_else(|| sp.value(&ppbase)),
+                            )
+                            .maybe_hint(did_you_mean(
+                                &pty,
+                                plugin::names(PluginKind::PostProcessor),
+                            )),
                     );
                     continue;
                 };
-                let config = decode(&src, &sp, std::slice::from_ref(&ppbase), &pm, &pf, PP_META, &ctx, &format!("post-processor {pty}"), &mut diags);
+                let config = decode(
+                    &src,
+                    &sp,
+                    std::slice::from_ref(&ppbase),
+                    &pm,
+                    &pf,
+                    PP_META,
+                    &ctx,
+                    &format!("post-processor {pty}"),
+                    &mut diags,
+                );
                 for e in plugin::validate(PluginKind::PostProcessor, &pty, &config) {
-                    diags.push(Diag::error(format!("Failed to prepare post-processor {pty}")).detail(e).at(&src, sp.value(&format!("{ppbase}/type")).or_else(|| sp.value(&ppbase))));
+                    diags.push(
+                        Diag::error(format!("Failed to prepare post-processor {pty}"))
+                            .detail(e)
+                            .at(
+                                &src,
+                                sp.value(&format!("{ppbase}/type"))
+                                    .or_else(|| sp.value(&ppbase)),
+                            ),
+                    );
                 }
                 let keep = pm.get("keep_input_artifact").and_then(J::as_bool);
                 chain.push(Step {
@@ -299,12 +527,35 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let mut rootv = Attrs::new();
-    rootv.insert("var".into(), Value::Object(user.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()));
-    (Some(Loaded { graph, root: rootv, env: FnEnv::new(cwd) }), diags)
+    rootv.insert(
+        "var".into(),
+        Value::Object(
+            user.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        ),
+    );
+    (
+        Some(Loaded {
+            graph,
+            root: rootv,
+            env: FnEnv::new(cwd),
+        }),
+        diags,
+    )
 }
 
 fn selected(m: &Map<String, J>, name: &str) -> bool {
-    let list = |k: &str| -> Vec<String> { m.get(k).and_then(J::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default() };
+    let list = |k: &str| -> Vec<String> {
+        m.get(k)
+            .and_then(J::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let only = list("only");
     let except = list("except");
     (only.is_empty() || only.iter().any(|o| o == name)) && !except.iter().any(|e| e == name)
@@ -321,22 +572,44 @@ fn json_scalar(v: &J) -> String {
 /// Interpolate every string, then coerce to the plugin's field kinds
 /// (mapstructure's weak typing: "true" → bool, "x" → ["x"]).
 #[allow(clippy::too_many_arguments)]
-fn decode(src: &SourceFile, sp: &Spans, bases: &[String], m: &Map<String, J>, fields: &[Field], meta: &[&str], ctx: &Ctx, what: &str, diags: &mut Diags) -> Config {
+fn decode(
+    src: &SourceFile,
+    sp: &Spans,
+    bases: &[String],
+    m: &Map<String, J>,
+    fields: &[Field],
+    meta: &[&str],
+    ctx: &Ctx,
+    what: &str,
+    diags: &mut Diags,
+) -> Config {
     let mut out = Config::new();
     // The key where it is written (an override's before the provisioner's own).
-    let key_span = |_: &SourceFile, k: &str| bases.iter().find_map(|b| sp.key(&format!("{b}/{}", segment(k))));
+    let key_span = |_: &SourceFile, k: &str| {
+        bases
+            .iter()
+            .find_map(|b| sp.key(&format!("{b}/{}", segment(k))))
+    };
     for (k, v) in m {
         if meta.contains(&k.as_str()) || k.starts_with('_') {
             continue;
         }
         let Some(f) = fields.iter().find(|f| f.0 == k) else {
-            diags.push(Diag::error(format!("{what}: unknown configuration key: '{k}'")).at(src, key_span(src, k)).maybe_hint(did_you_mean(k, fields.iter().map(|f| f.0))));
+            diags.push(
+                Diag::error(format!("{what}: unknown configuration key: '{k}'"))
+                    .at(src, key_span(src, k))
+                    .maybe_hint(did_you_mean(k, fields.iter().map(|f| f.0))),
+            );
             continue;
         };
         let val = match interp_json(v, ctx) {
             Ok(v) => v,
             Err(e) => {
-                diags.push(Diag::error(format!("{what}: error interpolating '{k}'")).detail(e).at(src, key_span(src, k)));
+                diags.push(
+                    Diag::error(format!("{what}: error interpolating '{k}'"))
+                        .detail(e)
+                        .at(src, key_span(src, k)),
+                );
                 // keep the raw text so the error is not followed by a
                 // misleading "option missing" one
                 v.clone()
@@ -360,7 +633,9 @@ fn decode(src: &SourceFile, sp: &Spans, bases: &[String], m: &Map<String, J>, fi
             Ok(v) => {
                 out.insert(k.clone(), v);
             }
-            Err(e) => diags.push(Diag::error(format!("{what}: '{k}' expected type: {e}")).at(src, key_span(src, k))),
+            Err(e) => diags.push(
+                Diag::error(format!("{what}: '{k}' expected type: {e}")).at(src, key_span(src, k)),
+            ),
         }
     }
     out
@@ -369,8 +644,16 @@ fn decode(src: &SourceFile, sp: &Spans, bases: &[String], m: &Map<String, J>, fi
 fn interp_json(v: &J, ctx: &Ctx) -> Result<J, String> {
     Ok(match v {
         J::String(s) => J::String(render(s, ctx)?),
-        J::Array(a) => J::Array(a.iter().map(|x| interp_json(x, ctx)).collect::<Result<_, _>>()?),
-        J::Object(m) => J::Object(m.iter().map(|(k, x)| Ok((k.clone(), interp_json(x, ctx)?))).collect::<Result<_, String>>()?),
+        J::Array(a) => J::Array(
+            a.iter()
+                .map(|x| interp_json(x, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        J::Object(m) => J::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), interp_json(x, ctx)?)))
+                .collect::<Result<_, String>>()?,
+        ),
         other => other.clone(),
     })
 }

@@ -4,7 +4,10 @@
 
 use super::*;
 
-const POLLING: &[Field] = &[Field("delay_seconds", Kind::Number), Field("max_attempts", Kind::Number)];
+const POLLING: &[Field] = &[
+    Field("delay_seconds", Kind::Number),
+    Field("max_attempts", Kind::Number),
+];
 
 const ASSUME_ROLE: &[Field] = &[
     Field("role_arn", Kind::String),
@@ -17,7 +20,12 @@ const ASSUME_ROLE: &[Field] = &[
     Field("transitive_tag_keys", Kind::Strings),
 ];
 
-const VAULT_AWS_ENGINE: &[Field] = &[Field("name", Kind::String), Field("engine_name", Kind::String), Field("role_arn", Kind::String), Field("ttl", Kind::String)];
+const VAULT_AWS_ENGINE: &[Field] = &[
+    Field("name", Kind::String),
+    Field("engine_name", Kind::String),
+    Field("role_arn", Kind::String),
+    Field("ttl", Kind::String),
+];
 
 /// The options of the AWS access config shared by amazon-ebs and amazon-ami.
 pub const ACCESS_FIELDS: &[Field] = &[
@@ -88,7 +96,11 @@ pub struct Access {
 impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the keys.
-        f.debug_struct("Access").field("region", &self.region).field("profile", &self.profile).field("endpoint", &self.endpoint).finish_non_exhaustive()
+        f.debug_struct("Access")
+            .field("region", &self.region)
+            .field("profile", &self.profile)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,21 +152,31 @@ pub fn check_region(r: &str, skip: bool) -> Result<(), String> {
 
 impl Access {
     pub fn from_config(c: &Config) -> Result<Access, String> {
-        let region = non_empty(get_str(c, "region")).or_else(|| std::env::var("AWS_REGION").ok().or_else(|| std::env::var("AWS_DEFAULT_REGION").ok()).filter(|s| !s.is_empty()));
+        let region = non_empty(get_str(c, "region")).or_else(|| {
+            std::env::var("AWS_REGION")
+                .ok()
+                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                .filter(|s| !s.is_empty())
+        });
         let region = region.ok_or("region is required (or set AWS_REGION)")?;
         let skip_region_validation = get_bool(c, "skip_region_validation").unwrap_or(false);
         check_region(&region, skip_region_validation)?;
-        let (access_key, secret_key) = (non_empty(get_str(c, "access_key")), non_empty(get_str(c, "secret_key")));
+        let (access_key, secret_key) = (
+            non_empty(get_str(c, "access_key")),
+            non_empty(get_str(c, "secret_key")),
+        );
         if access_key.is_some() != secret_key.is_some() {
             return Err("access_key and secret_key must be set together".into());
         }
         let assume_role = match block(c, "assume_role") {
             None => None,
             Some(a) => Some(AssumeRole {
-                role_arn: non_empty(get_str(&a, "role_arn")).ok_or("assume_role: role_arn is required")?,
+                role_arn: non_empty(get_str(&a, "role_arn"))
+                    .ok_or("assume_role: role_arn is required")?,
                 session_name: non_empty(get_str(&a, "session_name")),
                 external_id: non_empty(get_str(&a, "external_id")),
-                duration: get_i64(&a, "duration_seconds").map(|s| Duration::from_secs(s.max(0) as u64)),
+                duration: get_i64(&a, "duration_seconds")
+                    .map(|s| Duration::from_secs(s.max(0) as u64)),
                 policy: non_empty(get_str(&a, "policy")),
                 policy_arns: get_strings(&a, "policy_arns"),
                 tags: get_string_map(&a, "tags"),
@@ -174,7 +196,8 @@ impl Access {
                 }
                 Some(crate::builder::amazon::vault::VaultEngine {
                     name,
-                    engine_name: non_empty(get_str(&v, "engine_name")).unwrap_or_else(|| "aws".into()),
+                    engine_name: non_empty(get_str(&v, "engine_name"))
+                        .unwrap_or_else(|| "aws".into()),
                     role_arn: non_empty(get_str(&v, "role_arn")),
                     ttl,
                 })
@@ -182,12 +205,20 @@ impl Access {
         };
         let polling = block(c, "aws_polling").unwrap_or_default();
         let env_num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
-        let poll_delay = get_i64(&polling, "delay_seconds").map(|s| s.max(0) as u64).or_else(|| env_num("AWS_POLL_DELAY_SECONDS")).map(Duration::from_secs);
-        let poll_max_attempts = get_i64(&polling, "max_attempts").map(|n| n.max(1) as u64).or_else(|| env_num("AWS_MAX_ATTEMPTS")).map(|n| n.min(u32::MAX as u64) as u32);
+        let poll_delay = get_i64(&polling, "delay_seconds")
+            .map(|s| s.max(0) as u64)
+            .or_else(|| env_num("AWS_POLL_DELAY_SECONDS"))
+            .map(Duration::from_secs);
+        let poll_max_attempts = get_i64(&polling, "max_attempts")
+            .map(|n| n.max(1) as u64)
+            .or_else(|| env_num("AWS_MAX_ATTEMPTS"))
+            .map(|n| n.min(u32::MAX as u64) as u32);
         let endpoint = non_empty(get_str(c, "custom_endpoint_ec2"));
         if let Some(e) = &endpoint {
             if !(e.starts_with("http://") || e.starts_with("https://")) {
-                return Err(format!("custom_endpoint_ec2 {e:?} must be a URL (http:// or https://)"));
+                return Err(format!(
+                    "custom_endpoint_ec2 {e:?} must be a URL (http:// or https://)"
+                ));
             }
         }
         Ok(Access {
@@ -201,7 +232,8 @@ impl Access {
             skip_region_validation,
             skip_credential_validation: get_bool(c, "skip_credential_validation").unwrap_or(false),
             skip_metadata_api_check: get_bool(c, "skip_metadata_api_check").unwrap_or(false),
-            decode_authorization_messages: get_bool(c, "decode_authorization_messages").unwrap_or(false),
+            decode_authorization_messages: get_bool(c, "decode_authorization_messages")
+                .unwrap_or(false),
             max_retries: get_i64(c, "max_retries").map(|n| n.clamp(0, 100) as u32),
             assume_role,
             mfa_code: non_empty(get_str(c, "mfa_code")),

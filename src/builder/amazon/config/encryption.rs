@@ -16,20 +16,33 @@ pub(super) fn check_encryption(c: &Config, errs: &mut Vec<String>) {
     let kms = non_empty(get_str(c, "kms_key_id"));
     let region_keys = get_string_map(c, "region_kms_key_ids");
     let mut seen = std::collections::HashSet::new();
-    let regions: Vec<String> = get_strings(c, "ami_regions").into_iter().filter(|r| seen.insert(r.clone())).collect();
+    let regions: Vec<String> = get_strings(c, "ami_regions")
+        .into_iter()
+        .filter(|r| seen.insert(r.clone()))
+        .collect();
     for (r, _) in &region_keys {
         if !regions.contains(r) {
-            errs.push(format!("Region {r} is in region_kms_key_ids but not in ami_regions"));
+            errs.push(format!(
+                "Region {r} is in region_kms_key_ids but not in ami_regions"
+            ));
         }
     }
     if !region_keys.is_empty() {
-        for r in regions.iter().filter(|r| !region_keys.iter().any(|(k, _)| k == *r)) {
-            errs.push(format!("Region {r} is in ami_regions but not in region_kms_key_ids"));
+        for r in regions
+            .iter()
+            .filter(|r| !region_keys.iter().any(|(k, _)| k == *r))
+        {
+            errs.push(format!(
+                "Region {r} is in ami_regions but not in region_kms_key_ids"
+            ));
         }
     }
     let default_key = kms.is_none() && region_keys.is_empty() && encrypt;
     let empty_region_key = region_keys.iter().any(|(_, k)| k.is_empty());
-    if ["ami_users", "ami_org_arns", "ami_ou_arns"].iter().any(|k| !get_strings(c, k).is_empty()) {
+    if ["ami_users", "ami_org_arns", "ami_ou_arns"]
+        .iter()
+        .any(|k| !get_strings(c, k).is_empty())
+    {
         if default_key {
             errs.push("Cannot share AMI encrypted with default KMS key: set kms_key_id (or region_kms_key_ids) to a key the other accounts may use".into());
         }
@@ -40,11 +53,17 @@ pub(super) fn check_encryption(c: &Config, errs: &mut Vec<String>) {
     if !get_strings(c, "snapshot_users").is_empty() && (default_key || empty_region_key) {
         errs.push("Cannot share snapshot encrypted with default KMS key: set kms_key_id (or a key for every region of region_kms_key_ids)".into());
     }
-    let keys: Vec<&String> = kms.iter().chain(region_keys.iter().map(|(_, k)| k).filter(|k| !k.is_empty())).collect();
+    let keys: Vec<&String> = kms
+        .iter()
+        .chain(region_keys.iter().map(|(_, k)| k).filter(|k| !k.is_empty()))
+        .collect();
     if !keys.is_empty() && !encrypt {
         errs.push("If you have set either region_kms_key_ids or kms_key_id, encrypt_boot must also be true.".into());
     }
-    for k in keys.into_iter().filter(|k| !k.contains(crate::plugin::UNKNOWN)) {
+    for k in keys
+        .into_iter()
+        .filter(|k| !k.contains(crate::plugin::UNKNOWN))
+    {
         if !is_kms_key(k) {
             errs.push(format!("{k:?} is not a valid KMS Key Id: use a key id, an alias/NAME, or a key or alias ARN"));
         }
@@ -81,7 +100,16 @@ mod tests {
         ] {
             assert!(is_kms_key(ok), "{ok}");
         }
-        for bad in ["", "a", "not a key", "ExampleAlias", "alias/", "arn:aws:kms:us-east-1:1111:key/abcd", "1234ABCD-12ab", "arn:aws:s3:::bucket"] {
+        for bad in [
+            "",
+            "a",
+            "not a key",
+            "ExampleAlias",
+            "alias/",
+            "arn:aws:kms:us-east-1:1111:key/abcd",
+            "1234ABCD-12ab",
+            "arn:aws:s3:::bucket",
+        ] {
             assert!(!is_kms_key(bad), "{bad}");
         }
     }

@@ -1,7 +1,9 @@
 //! amazon-ebs options (Packer's names), read once into typed structs.
 
 use crate::graph::Config;
-use crate::plugin::{get_bool, get_duration, get_i64, get_str, get_string_map, get_strings, is_set, Field, Kind};
+use crate::plugin::{
+    get_bool, get_duration, get_i64, get_str, get_string_map, get_strings, is_set, Field, Kind,
+};
 use crate::value::Value;
 use std::time::Duration;
 
@@ -9,7 +11,13 @@ mod access;
 mod encryption;
 pub use access::{check_region, Access, AssumeRole, ACCESS_FIELDS};
 
-const FILTER: &[Field] = &[Field("filters", Kind::StringMap), Field("owners", Kind::Strings), Field("most_recent", Kind::Bool), Field("include_deprecated", Kind::Bool), Field("random", Kind::Bool)];
+const FILTER: &[Field] = &[
+    Field("filters", Kind::StringMap),
+    Field("owners", Kind::Strings),
+    Field("most_recent", Kind::Bool),
+    Field("include_deprecated", Kind::Bool),
+    Field("random", Kind::Bool),
+];
 const BLOCK_DEVICE: &[Field] = &[
     Field("device_name", Kind::String),
     Field("delete_on_termination", Kind::Bool),
@@ -31,14 +39,27 @@ pub const FIELDS: &[Field] = &[
     Field("source_ami_filter", Kind::Block(FILTER)),
     Field("instance_type", Kind::String),
     Field("vpc_id", Kind::String),
-    Field("vpc_filter", Kind::Block(&[Field("filters", Kind::StringMap)])),
+    Field(
+        "vpc_filter",
+        Kind::Block(&[Field("filters", Kind::StringMap)]),
+    ),
     Field("subnet_id", Kind::String),
-    Field("subnet_filter", Kind::Block(&[Field("filters", Kind::StringMap), Field("most_free", Kind::Bool), Field("random", Kind::Bool)])),
+    Field(
+        "subnet_filter",
+        Kind::Block(&[
+            Field("filters", Kind::StringMap),
+            Field("most_free", Kind::Bool),
+            Field("random", Kind::Bool),
+        ]),
+    ),
     Field("availability_zone", Kind::String),
     Field("associate_public_ip_address", Kind::Bool),
     Field("security_group_id", Kind::String),
     Field("security_group_ids", Kind::Strings),
-    Field("security_group_filter", Kind::Block(&[Field("filters", Kind::StringMap)])),
+    Field(
+        "security_group_filter",
+        Kind::Block(&[Field("filters", Kind::StringMap)]),
+    ),
     Field("temporary_security_group_source_cidrs", Kind::Strings),
     Field("temporary_security_group_source_public_ip", Kind::Bool),
     Field("iam_instance_profile", Kind::String),
@@ -55,7 +76,13 @@ pub const FIELDS: &[Field] = &[
     Field("capacity_reservation_preference", Kind::String),
     Field("capacity_reservation_id", Kind::String),
     Field("capacity_reservation_group_arn", Kind::String),
-    Field("license_specifications", Kind::Blocks(&[Field("license_configuration_request", Kind::Block(&[Field("license_configuration_arn", Kind::String)]))])),
+    Field(
+        "license_specifications",
+        Kind::Blocks(&[Field(
+            "license_configuration_request",
+            Kind::Block(&[Field("license_configuration_arn", Kind::String)]),
+        )]),
+    ),
     Field("shutdown_behavior", Kind::String),
     Field("spot_price", Kind::String),
     Field("spot_instance_types", Kind::Strings),
@@ -93,7 +120,13 @@ pub const FIELDS: &[Field] = &[
     Field("skip_create_ami", Kind::Bool),
     Field("skip_save_build_region", Kind::Bool),
     Field("skip_ami_run_tags", Kind::Bool),
-    Field("deregistration_protection", Kind::Block(&[Field("enabled", Kind::Bool), Field("with_cooldown", Kind::Bool)])),
+    Field(
+        "deregistration_protection",
+        Kind::Block(&[
+            Field("enabled", Kind::Bool),
+            Field("with_cooldown", Kind::Bool),
+        ]),
+    ),
     Field("block_duration_minutes", Kind::Number),
     Field("pause_before_ssm", Kind::String),
     Field("session_manager_port", Kind::Number),
@@ -106,17 +139,34 @@ pub const FIELDS: &[Field] = &[
             Field("template_version", Kind::Number),
             Field(
                 "region_launch_templates",
-                Kind::Blocks(&[Field("region", Kind::String), Field("template_id", Kind::String), Field("template_name", Kind::String), Field("template_version", Kind::Number)]),
+                Kind::Blocks(&[
+                    Field("region", Kind::String),
+                    Field("template_id", Kind::String),
+                    Field("template_name", Kind::String),
+                    Field("template_version", Kind::Number),
+                ]),
             ),
             Field("max_parallel_launches", Kind::Number),
             Field("target_resource_count", Kind::Number),
         ]),
     ),
     Field("tenancy", Kind::String),
-    Field("placement", Kind::Block(&[Field("host_resource_group_arn", Kind::String), Field("host_id", Kind::String), Field("tenancy", Kind::String)])),
+    Field(
+        "placement",
+        Kind::Block(&[
+            Field("host_resource_group_arn", Kind::String),
+            Field("host_id", Kind::String),
+            Field("tenancy", Kind::String),
+        ]),
+    ),
     Field(
         "metadata_options",
-        Kind::Block(&[Field("http_endpoint", Kind::String), Field("http_tokens", Kind::String), Field("http_put_response_hop_limit", Kind::Number), Field("instance_metadata_tags", Kind::String)]),
+        Kind::Block(&[
+            Field("http_endpoint", Kind::String),
+            Field("http_tokens", Kind::String),
+            Field("http_put_response_hop_limit", Kind::Number),
+            Field("instance_metadata_tags", Kind::String),
+        ]),
     ),
     Field("imds_support", Kind::String),
     Field("enable_t2_unlimited", Kind::Bool),
@@ -124,14 +174,26 @@ pub const FIELDS: &[Field] = &[
     Field("enable_nitro_enclave", Kind::Bool),
     Field("windows_password_timeout", Kind::Duration),
     Field("skip_profile_validation", Kind::Bool),
-    Field("temporary_iam_instance_profile_policy_document", Kind::Block(POLICY_DOCUMENT)),
+    Field(
+        "temporary_iam_instance_profile_policy_document",
+        Kind::Block(POLICY_DOCUMENT),
+    ),
 ];
 
 /// The block form of a tag map (`tag { key = "…" value = "…" }`, repeatable).
 const KEY_VALUE: &[Field] = &[Field("key", Kind::String), Field("value", Kind::String)];
 
-const POLICY_DOCUMENT: &[Field] =
-    &[Field("Version", Kind::String), Field("Statement", Kind::Blocks(&[Field("Effect", Kind::String), Field("Action", Kind::Strings), Field("Resource", Kind::Strings)]))];
+const POLICY_DOCUMENT: &[Field] = &[
+    Field("Version", Kind::String),
+    Field(
+        "Statement",
+        Kind::Blocks(&[
+            Field("Effect", Kind::String),
+            Field("Action", Kind::Strings),
+            Field("Resource", Kind::Strings),
+        ]),
+    ),
+];
 
 /// Where the source instance runs (`placement`, and the deprecated
 /// top-level `tenancy`).
@@ -306,18 +368,27 @@ pub struct EbsConfig {
 }
 
 fn block(c: &Config, k: &str) -> Option<Config> {
-    c.get(k).and_then(Value::as_attrs).map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    c.get(k)
+        .and_then(Value::as_attrs)
+        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 /// A tag map with its block form merged in, as Packer's `KeyValues.CopyOn`
 /// does: the blocks after the map's entries, a repeated key taking the
 /// later value. A block without a `key` is an error (EC2 would refuse it
 /// at the end of the build).
-fn tag_map(c: &Config, map: &str, block_name: &str, errs: &mut Vec<String>) -> Vec<(String, String)> {
+fn tag_map(
+    c: &Config,
+    map: &str,
+    block_name: &str,
+    errs: &mut Vec<String>,
+) -> Vec<(String, String)> {
     let mut tags = get_string_map(c, map);
     for b in blocks(c, block_name) {
         let Some(key) = non_empty(get_str(&b, "key")) else {
-            errs.push(format!("{block_name}: every {block_name} block needs a non-empty key"));
+            errs.push(format!(
+                "{block_name}: every {block_name} block needs a non-empty key"
+            ));
             continue;
         };
         let value = get_str(&b, "value").unwrap_or_default();
@@ -332,8 +403,15 @@ fn tag_map(c: &Config, map: &str, block_name: &str, errs: &mut Vec<String>) -> V
 fn blocks(c: &Config, k: &str) -> Vec<Config> {
     match c.get(k) {
         Some(v) => match v.as_seq() {
-            Some(items) => items.iter().filter_map(Value::as_attrs).map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).collect(),
-            None => v.as_attrs().map(|a| vec![a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()]).unwrap_or_default(),
+            Some(items) => items
+                .iter()
+                .filter_map(Value::as_attrs)
+                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .collect(),
+            None => v
+                .as_attrs()
+                .map(|a| vec![a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()])
+                .unwrap_or_default(),
         },
         None => Vec::new(),
     }
@@ -347,28 +425,56 @@ fn capacity_reservation(c: &Config, errs: &mut Vec<String>) -> Option<CapacityRe
     let arn = non_empty(get_str(c, "capacity_reservation_group_arn"));
     if let Some(p) = &preference {
         if p != "open" && p != "none" {
-            errs.push(format!("capacity_reservation_preference {p:?} is invalid: use \"open\" or \"none\""));
+            errs.push(format!(
+                "capacity_reservation_preference {p:?} is invalid: use \"open\" or \"none\""
+            ));
         }
     }
-    let set = [preference.is_some(), id.is_some(), arn.is_some()].iter().filter(|b| **b).count();
+    let set = [preference.is_some(), id.is_some(), arn.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
     if set > 1 {
         errs.push("capacity_reservation_preference, capacity_reservation_id and capacity_reservation_group_arn are mutually exclusive: set only one of them".into());
     }
     if set > 0 && non_empty(get_str(c, "spot_price")).is_some_and(|p| p != "0") {
         errs.push("capacity reservations hold On-Demand capacity: capacity_reservation_* cannot be used with spot_price".into());
     }
-    preference.map(CapacityReservation::Preference).or(id.map(CapacityReservation::Id)).or(arn.map(CapacityReservation::GroupArn))
+    preference
+        .map(CapacityReservation::Preference)
+        .or(id.map(CapacityReservation::Id))
+        .or(arn.map(CapacityReservation::GroupArn))
 }
 
 /// `placement`, `metadata_options`, Nitro Enclaves, unlimited CPU credits
 /// and `imds_support`, checked as Packer checks them.
-fn run_options(c: &Config, errs: &mut Vec<String>) -> (Placement, Option<MetadataOptions>, bool, bool, Option<String>) {
-    let one_of = |errs: &mut Vec<String>, what: &str, v: Option<String>, allowed: &[&str]| -> Option<String> {
+fn run_options(
+    c: &Config,
+    errs: &mut Vec<String>,
+) -> (
+    Placement,
+    Option<MetadataOptions>,
+    bool,
+    bool,
+    Option<String>,
+) {
+    let one_of = |errs: &mut Vec<String>,
+                  what: &str,
+                  v: Option<String>,
+                  allowed: &[&str]|
+     -> Option<String> {
         let v = non_empty(v)?;
         if allowed.contains(&v.as_str()) {
             Some(v)
         } else {
-            errs.push(format!("{what} {v:?} is invalid: use one of {}", allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")));
+            errs.push(format!(
+                "{what} {v:?} is invalid: use one of {}",
+                allowed
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
             None
         }
     };
@@ -381,7 +487,9 @@ fn run_options(c: &Config, errs: &mut Vec<String>) -> (Placement, Option<Metadat
     };
     if let Some(t) = one_of(errs, "tenancy", get_str(c, "tenancy"), TENANCY) {
         if placement.tenancy.is_some() {
-            errs.push("tenancy is deprecated in favour of placement.tenancy; set only one of them".into());
+            errs.push(
+                "tenancy is deprecated in favour of placement.tenancy; set only one of them".into(),
+            );
         }
         placement.tenancy = Some(t);
     }
@@ -389,14 +497,31 @@ fn run_options(c: &Config, errs: &mut Vec<String>) -> (Placement, Option<Metadat
         let hop = get_i64(&m, "http_put_response_hop_limit");
         if let Some(h) = hop {
             if !(1..=64).contains(&h) {
-                errs.push(format!("metadata_options.http_put_response_hop_limit {h} is out of range: 1 to 64"));
+                errs.push(format!(
+                    "metadata_options.http_put_response_hop_limit {h} is out of range: 1 to 64"
+                ));
             }
         }
         MetadataOptions {
-            http_endpoint: one_of(errs, "metadata_options.http_endpoint", get_str(&m, "http_endpoint"), &["enabled", "disabled"]),
-            http_tokens: one_of(errs, "metadata_options.http_tokens", get_str(&m, "http_tokens"), &["optional", "required"]),
+            http_endpoint: one_of(
+                errs,
+                "metadata_options.http_endpoint",
+                get_str(&m, "http_endpoint"),
+                &["enabled", "disabled"],
+            ),
+            http_tokens: one_of(
+                errs,
+                "metadata_options.http_tokens",
+                get_str(&m, "http_tokens"),
+                &["optional", "required"],
+            ),
             http_put_response_hop_limit: hop.and_then(|h| i32::try_from(h).ok()),
-            instance_metadata_tags: one_of(errs, "metadata_options.instance_metadata_tags", get_str(&m, "instance_metadata_tags"), &["enabled", "disabled"]),
+            instance_metadata_tags: one_of(
+                errs,
+                "metadata_options.instance_metadata_tags",
+                get_str(&m, "instance_metadata_tags"),
+                &["enabled", "disabled"],
+            ),
         }
     });
     let spot = non_empty(get_str(c, "spot_price")).is_some_and(|p| p != "0");
@@ -405,13 +530,18 @@ fn run_options(c: &Config, errs: &mut Vec<String>) -> (Placement, Option<Metadat
     if nitro && spot {
         errs.push("enable_nitro_enclave cannot be used with spot instances (spot_price)".into());
     }
-    let unlimited = get_bool(c, "enable_unlimited_credits").or_else(|| get_bool(c, "enable_t2_unlimited")).unwrap_or(false);
+    let unlimited = get_bool(c, "enable_unlimited_credits")
+        .or_else(|| get_bool(c, "enable_t2_unlimited"))
+        .unwrap_or(false);
     if unlimited {
         let family = instance_type.split('.').next().unwrap_or_default();
         if !["t2", "t3", "t3a", "t4g"].contains(&family) {
             errs.push(format!("enable_unlimited_credits needs a burstable instance type (t2, t3, t3a, t4g), not {instance_type:?}"));
         } else if spot && family == "t2" {
-            errs.push("enable_unlimited_credits cannot be used with spot instances of the t2 family".into());
+            errs.push(
+                "enable_unlimited_credits cannot be used with spot instances of the t2 family"
+                    .into(),
+            );
         }
     }
     let imds_support = one_of(errs, "imds_support", get_str(c, "imds_support"), &["v2.0"]);
@@ -430,11 +560,17 @@ fn policy_document(doc: &Config) -> Result<String, String> {
     for (i, st) in statements.iter().enumerate() {
         let effect = non_empty(get_str(st, "Effect")).unwrap_or_else(|| "Allow".into());
         if effect != "Allow" && effect != "Deny" {
-            return Err(format!("Statement {}: Effect must be \"Allow\" or \"Deny\", not {effect:?}", i + 1));
+            return Err(format!(
+                "Statement {}: Effect must be \"Allow\" or \"Deny\", not {effect:?}",
+                i + 1
+            ));
         }
         let (action, resource) = (get_strings(st, "Action"), get_strings(st, "Resource"));
         if action.is_empty() || resource.is_empty() {
-            return Err(format!("Statement {}: Action and Resource must each name at least one item", i + 1));
+            return Err(format!(
+                "Statement {}: Action and Resource must each name at least one item",
+                i + 1
+            ));
         }
         list.push(serde_json::json!({ "Effect": effect, "Action": action, "Resource": resource }));
     }
@@ -449,12 +585,16 @@ fn non_empty(s: Option<String>) -> Option<String> {
 fn i32_of(c: &Config, k: &str) -> Result<Option<i32>, String> {
     match get_i64(c, k) {
         None => Ok(None),
-        Some(n) => i32::try_from(n).map(Some).map_err(|_| format!("{k}: {n} is out of range")),
+        Some(n) => i32::try_from(n)
+            .map(Some)
+            .map_err(|_| format!("{k}: {n} is out of range")),
     }
 }
 
 fn is_cidr(s: &str) -> bool {
-    let Some((ip, bits)) = s.split_once('/') else { return false };
+    let Some((ip, bits)) = s.split_once('/') else {
+        return false;
+    };
     match (ip.parse::<std::net::IpAddr>(), bits.parse::<u8>()) {
         (Ok(std::net::IpAddr::V4(_)), Ok(b)) => b <= 32,
         (Ok(std::net::IpAddr::V6(_)), Ok(b)) => b <= 128,
@@ -469,7 +609,8 @@ pub fn filter_of(c: &Config) -> Filters {
 fn block_devices(c: &Config, k: &str) -> Result<Vec<BlockDevice>, String> {
     let mut out = Vec::new();
     for b in blocks(c, k) {
-        let device_name = non_empty(get_str(&b, "device_name")).ok_or_else(|| format!("{k}: device_name is required"))?;
+        let device_name = non_empty(get_str(&b, "device_name"))
+            .ok_or_else(|| format!("{k}: device_name is required"))?;
         out.push(BlockDevice {
             device_name,
             delete_on_termination: get_bool(&b, "delete_on_termination"),
@@ -494,7 +635,9 @@ fn block_devices(c: &Config, k: &str) -> Result<Vec<BlockDevice>, String> {
 fn packer_only_options(c: &Config, errs: &mut Vec<String>) {
     if let Some(n) = get_i64(c, "block_duration_minutes").filter(|n| *n != 0) {
         if n % 60 != 0 || !(60..=360).contains(&n) {
-            errs.push(format!("block_duration_minutes must be a multiple of 60 from 60 to 360, not {n}"));
+            errs.push(format!(
+                "block_duration_minutes must be a multiple of 60 from 60 to 360, not {n}"
+            ));
         } else if non_empty(get_str(c, "spot_price")).is_none() {
             errs.push("block_duration_minutes needs spot_price".into());
         } else {
@@ -507,7 +650,8 @@ fn packer_only_options(c: &Config, errs: &mut Vec<String>) {
             crate::ui::warn(&format!("amazon-ebs: {k} has no effect: it is used only with ssh_interface = \"session_manager\""));
         }
     }
-    if block(c, "fast_launch").is_some_and(|f| get_bool(&f, "enable_fast_launch").unwrap_or(false)) {
+    if block(c, "fast_launch").is_some_and(|f| get_bool(&f, "enable_fast_launch").unwrap_or(false))
+    {
         errs.push(
             "fast_launch.enable_fast_launch is not supported by kiln: Windows fast launch pre-provisions Windows snapshots, and kiln builds no Windows AMIs (its winrm communicator is not built)"
                 .into(),
@@ -543,8 +687,14 @@ impl EbsConfig {
         if ami_name.is_empty() && !skip_create_ami {
             errs.push("ami_name must be specified".into());
         } else if !skip_create_ami && !(3..=128).contains(&ami_name.len()) {
-            errs.push(format!("ami_name must be between 3 and 128 characters long, not {}", ami_name.len()));
-        } else if let Some(bad) = ami_name.chars().find(|ch| !(ch.is_ascii_alphanumeric() || "()[] ./-'@_{}".contains(*ch))) {
+            errs.push(format!(
+                "ami_name must be between 3 and 128 characters long, not {}",
+                ami_name.len()
+            ));
+        } else if let Some(bad) = ami_name
+            .chars()
+            .find(|ch| !(ch.is_ascii_alphanumeric() || "()[] ./-'@_{}".contains(*ch)))
+        {
             errs.push(format!("AMIName should only contain alphanumeric characters, parentheses (()), square brackets ([]), spaces ( ), periods (.), slashes (/), dashes (-), single quotes ('), at-signs (@), or underscores(_); found {bad:?}. You can use the `clean_resource_name` function to strip these."));
         }
         let ssh_interface = match get_str(c, "ssh_interface").as_deref() {
@@ -567,31 +717,47 @@ impl EbsConfig {
             None | Some("") | Some("rsa") => KeyType::Rsa,
             Some("ed25519") => KeyType::Ed25519,
             Some(o) => {
-                errs.push(format!("temporary_key_pair_type {o:?}: valid values are \"rsa\" and \"ed25519\""));
+                errs.push(format!(
+                    "temporary_key_pair_type {o:?}: valid values are \"rsa\" and \"ed25519\""
+                ));
                 KeyType::Rsa
             }
         };
         let communicator_none = get_str(c, "communicator").as_deref() == Some("none");
         let ssh_keypair_name = non_empty(get_str(c, "ssh_keypair_name"));
         let has_key_file = is_set(c, "ssh_private_key_file");
-        if ssh_keypair_name.is_some() && !has_key_file && !get_bool(c, "ssh_agent_auth").unwrap_or(false) {
+        if ssh_keypair_name.is_some()
+            && !has_key_file
+            && !get_bool(c, "ssh_agent_auth").unwrap_or(false)
+        {
             errs.push("ssh_private_key_file must be provided (or ssh_agent_auth) when ssh_keypair_name is specified".into());
         }
-        let temporary_key_pair = !communicator_none && ssh_keypair_name.is_none() && !has_key_file && !is_set(c, "ssh_password") && !get_bool(c, "ssh_agent_auth").unwrap_or(false);
+        let temporary_key_pair = !communicator_none
+            && ssh_keypair_name.is_none()
+            && !has_key_file
+            && !is_set(c, "ssh_password")
+            && !get_bool(c, "ssh_agent_auth").unwrap_or(false);
         if !communicator_none && !is_set(c, "ssh_username") {
             errs.push("An ssh_username must be specified\n  Note: some builders used to default ssh_username to \"root\".".into());
         }
         if let Some(s) = get_str(c, "shutdown_behavior") {
             if s != "stop" && s != "terminate" {
-                errs.push(format!("shutdown_behavior only accepts 'stop' or 'terminate' values, not {s:?}"));
+                errs.push(format!(
+                    "shutdown_behavior only accepts 'stop' or 'terminate' values, not {s:?}"
+                ));
             }
         }
         if let Some(v) = get_str(c, "ami_virtualization_type") {
             if v != "hvm" && v != "paravirtual" {
-                errs.push(format!("ami_virtualization_type {v:?}: valid values are \"hvm\" and \"paravirtual\""));
+                errs.push(format!(
+                    "ami_virtualization_type {v:?}: valid values are \"hvm\" and \"paravirtual\""
+                ));
             }
         }
-        let user_data = match (non_empty(get_str(c, "user_data")), non_empty(get_str(c, "user_data_file"))) {
+        let user_data = match (
+            non_empty(get_str(c, "user_data")),
+            non_empty(get_str(c, "user_data_file")),
+        ) {
             (Some(_), Some(_)) => {
                 errs.push("Only one of user_data or user_data_file can be specified.".into());
                 None
@@ -613,12 +779,18 @@ impl EbsConfig {
         if let Some(id) = non_empty(get_str(c, "security_group_id")) {
             security_group_ids.insert(0, id);
         }
-        let launch = block_devices(c, "launch_block_device_mappings").map_err(|e| errs.push(e)).unwrap_or_default();
-        let ami_bdm = block_devices(c, "ami_block_device_mappings").map_err(|e| errs.push(e)).unwrap_or_default();
+        let launch = block_devices(c, "launch_block_device_mappings")
+            .map_err(|e| errs.push(e))
+            .unwrap_or_default();
+        let ami_bdm = block_devices(c, "ami_block_device_mappings")
+            .map_err(|e| errs.push(e))
+            .unwrap_or_default();
         let mut cidrs = get_strings(c, "temporary_security_group_source_cidrs");
         for cidr in &cidrs {
             if !is_cidr(cidr) {
-                errs.push(format!("temporary_security_group_source_cidrs: {cidr:?} is not a CIDR block"));
+                errs.push(format!(
+                    "temporary_security_group_source_cidrs: {cidr:?} is not a CIDR block"
+                ));
             }
         }
         if cidrs.is_empty() {
@@ -627,37 +799,56 @@ impl EbsConfig {
         let spot_price = non_empty(get_str(c, "spot_price"));
         if let Some(p) = &spot_price {
             if p != "auto" && p.parse::<f64>().map_or(true, |v| v <= 0.0) {
-                errs.push(format!("spot_price {p:?}: a price in dollars per hour, or \"auto\""));
+                errs.push(format!(
+                    "spot_price {p:?}: a price in dollars per hour, or \"auto\""
+                ));
             }
         }
         let spot_instance_types = get_strings(c, "spot_instance_types");
         if !spot_instance_types.is_empty() && spot_price.is_none() {
             errs.push("spot_instance_types needs spot_price (a price, or \"auto\")".into());
         }
-        let Some(access) = access else { return Err(errs) };
+        let Some(access) = access else {
+            return Err(errs);
+        };
         let skip_save_build_region = get_bool(c, "skip_save_build_region").unwrap_or(false);
-        if skip_save_build_region && !get_strings(c, "ami_regions").iter().any(|r| *r != access.region) {
+        if skip_save_build_region
+            && !get_strings(c, "ami_regions")
+                .iter()
+                .any(|r| *r != access.region)
+        {
             // Packer would build, copy nowhere, delete the AMI and succeed with nothing.
             errs.push(format!("skip_save_build_region needs ami_regions with a region other than the build region ({}): else no AMI would be kept", access.region));
         }
         encryption::check_encryption(c, &mut errs);
-        let (placement, metadata_options, enable_nitro_enclave, unlimited_credits, imds_support) = run_options(c, &mut errs);
+        let (placement, metadata_options, enable_nitro_enclave, unlimited_credits, imds_support) =
+            run_options(c, &mut errs);
         let capacity_reservation = capacity_reservation(c, &mut errs);
-        let [tags, snapshot_tags, run_tags, run_volume_tags, spot_tags, fleet_tags] =
-            [("tags", "tag"), ("snapshot_tags", "snapshot_tag"), ("run_tags", "run_tag"), ("run_volume_tags", "run_volume_tag"), ("spot_tags", "spot_tag"), ("fleet_tags", "fleet_tag")]
-                .map(|(map, block)| tag_map(c, map, block, &mut errs));
-        let temporary_iam_policy = match block(c, "temporary_iam_instance_profile_policy_document") {
+        let [tags, snapshot_tags, run_tags, run_volume_tags, spot_tags, fleet_tags] = [
+            ("tags", "tag"),
+            ("snapshot_tags", "snapshot_tag"),
+            ("run_tags", "run_tag"),
+            ("run_volume_tags", "run_volume_tag"),
+            ("spot_tags", "spot_tag"),
+            ("fleet_tags", "fleet_tag"),
+        ]
+        .map(|(map, block)| tag_map(c, map, block, &mut errs));
+        let temporary_iam_policy = match block(c, "temporary_iam_instance_profile_policy_document")
+        {
             None => None,
             Some(doc) => match policy_document(&doc) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    errs.push(format!("temporary_iam_instance_profile_policy_document: {e}"));
+                    errs.push(format!(
+                        "temporary_iam_instance_profile_policy_document: {e}"
+                    ));
                     None
                 }
             },
         };
         // Checked here, not after the AMI exists: a typo must not cost a build.
-        let snapshot_copy_minutes = get_i64(c, "snapshot_copy_duration_minutes").filter(|m| *m != 0);
+        let snapshot_copy_minutes =
+            get_i64(c, "snapshot_copy_duration_minutes").filter(|m| *m != 0);
         if let Some(m) = snapshot_copy_minutes {
             // EC2's bounds for a time-based copy: 15 minutes to 48 hours, in steps of 15.
             if !(15..=2880).contains(&m) || m % 15 != 0 {
@@ -691,7 +882,8 @@ impl EbsConfig {
             security_group_ids,
             security_group_filter: block(c, "security_group_filter").map(|f| filter_of(&f)),
             vpc_filter: block(c, "vpc_filter").map(|f| filter_of(&f)),
-            source_public_ip: get_bool(c, "temporary_security_group_source_public_ip").unwrap_or(false),
+            source_public_ip: get_bool(c, "temporary_security_group_source_public_ip")
+                .unwrap_or(false),
             spot_price,
             spot_instance_types,
             spot_tags,
@@ -747,7 +939,9 @@ impl EbsConfig {
             force_deregister: get_bool(c, "force_deregister").unwrap_or(false),
             skip_save_build_region,
             skip_ami_run_tags: get_bool(c, "skip_ami_run_tags").unwrap_or(false),
-            deregistration_protection: block(c, "deregistration_protection").filter(|b| get_bool(b, "enabled").unwrap_or(false)).map(|b| get_bool(&b, "with_cooldown").unwrap_or(false)),
+            deregistration_protection: block(c, "deregistration_protection")
+                .filter(|b| get_bool(b, "enabled").unwrap_or(false))
+                .map(|b| get_bool(&b, "with_cooldown").unwrap_or(false)),
             force_delete_snapshot: get_bool(c, "force_delete_snapshot").unwrap_or(false),
             disable_stop_instance: get_bool(c, "disable_stop_instance").unwrap_or(false),
             skip_create_ami,

@@ -26,7 +26,9 @@ impl Step<State> for KeyPair<'_> {
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         if !self.cfg.temporary_key_pair {
             if let Some(n) = &self.cfg.ssh_keypair_name {
-                ctx.ui.say(&format!("Using existing SSH private key for the key pair {n}"));
+                ctx.ui.say(&format!(
+                    "Using existing SSH private key for the key pair {n}"
+                ));
             }
             return Ok(());
         }
@@ -56,12 +58,24 @@ impl State {
     /// it can — once the credentials are known good, while the AMI name is
     /// checked — and the steps before the launch run meanwhile; the launch
     /// waits for it ([`State::key_ready`]).
-    pub(super) fn begin_key_pair(&mut self, cfg: &EbsConfig, ctx: &BuildContext) -> Result<(), BuildError> {
+    pub(super) fn begin_key_pair(
+        &mut self,
+        cfg: &EbsConfig,
+        ctx: &BuildContext,
+    ) -> Result<(), BuildError> {
         if !cfg.temporary_key_pair || self.key_pair.is_some() {
             return Ok(());
         }
-        let name = render(ctx, &cfg.temporary_key_pair_name.clone().unwrap_or_else(|| format!("kiln_{}", short_uuid())))?;
-        let r = Resource::KeyPair { region: self.region().to_string(), name: name.clone() };
+        let name = render(
+            ctx,
+            &cfg.temporary_key_pair_name
+                .clone()
+                .unwrap_or_else(|| format!("kiln_{}", short_uuid())),
+        )?;
+        let r = Resource::KeyPair {
+            region: self.region().to_string(),
+            name: name.clone(),
+        };
         self.track(&r)?;
         self.key_pair = Some(r);
         let kt = match cfg.temporary_key_pair_type {
@@ -70,8 +84,16 @@ impl State {
         };
         let ec2 = self.ec2.clone();
         let call = async move {
-            let out = ec2.create_key_pair().key_name(&name).key_type(kt).send().await.map_err(|e| sdk_error("CreateKeyPair", &e))?;
-            out.key_material().map(str::to_string).ok_or_else(|| "CreateKeyPair returned no key material".to_string())
+            let out = ec2
+                .create_key_pair()
+                .key_name(&name)
+                .key_type(kt)
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreateKeyPair", &e))?;
+            out.key_material()
+                .map(str::to_string)
+                .ok_or_else(|| "CreateKeyPair returned no key material".to_string())
         };
         self.pending_key = Some(self.begin(call));
         Ok(())
@@ -103,7 +125,9 @@ impl State {
             // A retried step (-on-error=ask) meets the same failure.
             return Err(failed(e.clone()));
         }
-        let Some(rx) = self.pending_key.take() else { return Ok(()) };
+        let Some(rx) = self.pending_key.take() else {
+            return Ok(());
+        };
         let pem = match rx.await {
             Ok(Ok(pem)) => pem,
             Ok(Err(e)) => {
@@ -115,14 +139,24 @@ impl State {
                 return Err(failed("CreateKeyPair: the call was lost".into()));
             }
         };
-        let key = russh::keys::decode_secret_key(&pem, None).map_err(|e| failed(format!("reading the temporary key pair's private key: {e}")))?;
+        let key = russh::keys::decode_secret_key(&pem, None)
+            .map_err(|e| failed(format!("reading the temporary key pair's private key: {e}")))?;
         if ctx.debug {
-            let file = PathBuf::from(format!("ec2_{}.pem", ctx.build_name.replace(['/', '.'], "_")));
-            ctx.ui.message(&format!("Saving key for debug purposes: {}", file.display()));
-            crate::util::fs::write_private(&file, pem.as_bytes()).map_err(|e| failed(format!("Error saving debug key: {e}")))?;
+            let file = PathBuf::from(format!(
+                "ec2_{}.pem",
+                ctx.build_name.replace(['/', '.'], "_")
+            ));
+            ctx.ui.message(&format!(
+                "Saving key for debug purposes: {}",
+                file.display()
+            ));
+            crate::util::fs::write_private(&file, pem.as_bytes())
+                .map_err(|e| failed(format!("Error saving debug key: {e}")))?;
             self.debug_key_file = Some(file);
         }
-        self.key = Some(TempKey { private: Arc::new(key) });
+        self.key = Some(TempKey {
+            private: Arc::new(key),
+        });
         if let Some(Resource::KeyPair { name, .. }) = &self.key_pair {
             self.launch_key_name = Some(name.clone());
         }
@@ -148,16 +182,29 @@ impl Step<State> for SecurityGroup<'_> {
             return Ok(());
         }
         if let Some(f) = &self.cfg.security_group_filter {
-            let mut q = s.ec2.describe_security_groups().set_filters(Some(filters(f)));
+            let mut q = s
+                .ec2
+                .describe_security_groups()
+                .set_filters(Some(filters(f)));
             if let Some(v) = &s.vpc_id {
                 q = q.filters(filter("vpc-id", v));
             }
-            let out = q.send().await.map_err(|e| failed(sdk_error("DescribeSecurityGroups", &e)))?;
-            let ids: Vec<String> = out.security_groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect();
+            let out = q
+                .send()
+                .await
+                .map_err(|e| failed(sdk_error("DescribeSecurityGroups", &e)))?;
+            let ids: Vec<String> = out
+                .security_groups()
+                .iter()
+                .filter_map(|g| g.group_id().map(str::to_string))
+                .collect();
             if ids.is_empty() {
-                return Err(failed(format!("No security group matches security_group_filter {f:?}")));
+                return Err(failed(format!(
+                    "No security group matches security_group_filter {f:?}"
+                )));
             }
-            ctx.ui.say(&format!("Found security group(s): {}", ids.join(", ")));
+            ctx.ui
+                .say(&format!("Found security group(s): {}", ids.join(", ")));
             s.group_ids = ids;
             return Ok(());
         }
@@ -166,22 +213,52 @@ impl Step<State> for SecurityGroup<'_> {
             if let Some(old) = s.temp_group.take() {
                 s.delete(ctx, &old).await;
             }
-            let cidrs = if self.cfg.source_public_ip { vec![public_ip_cidr().await.map_err(failed)?] } else { self.cfg.temporary_security_group_source_cidrs.clone() };
+            let cidrs = if self.cfg.source_public_ip {
+                vec![public_ip_cidr().await.map_err(failed)?]
+            } else {
+                self.cfg.temporary_security_group_source_cidrs.clone()
+            };
             s.begin_security_group(self.cfg, cidrs)?;
         }
         if let Some(Resource::SecurityGroup { name, .. }) = &s.temp_group {
-            ctx.ui.say(&format!("Creating temporary security group for this instance: {name}"));
+            ctx.ui.say(&format!(
+                "Creating temporary security group for this instance: {name}"
+            ));
         }
-        let Some(rx) = s.pending_group.take() else { return Ok(()) };
-        let answer = rx.await.unwrap_or(GroupAnswer { id: None, port: 0, cidrs: Vec::new(), error: Some("CreateSecurityGroup: the call was lost".into()) });
-        if let (Some(id), Some(Resource::SecurityGroup { region, name, vpc_id, .. })) = (&answer.id, s.temp_group.clone()) {
-            let r = Resource::SecurityGroup { region, name, vpc_id, id: Some(id.clone()) };
+        let Some(rx) = s.pending_group.take() else {
+            return Ok(());
+        };
+        let answer = rx.await.unwrap_or(GroupAnswer {
+            id: None,
+            port: 0,
+            cidrs: Vec::new(),
+            error: Some("CreateSecurityGroup: the call was lost".into()),
+        });
+        if let (
+            Some(id),
+            Some(Resource::SecurityGroup {
+                region,
+                name,
+                vpc_id,
+                ..
+            }),
+        ) = (&answer.id, s.temp_group.clone())
+        {
+            let r = Resource::SecurityGroup {
+                region,
+                name,
+                vpc_id,
+                id: Some(id.clone()),
+            };
             s.track(&r)?;
             s.temp_group = Some(r);
             s.group_ids = vec![id.clone()];
         }
         if answer.id.is_some() && !self.cfg.communicator_none {
-            ctx.ui.say(&format!("Authorizing access to port {} from {:?} in the temporary security groups...", answer.port, answer.cidrs));
+            ctx.ui.say(&format!(
+                "Authorizing access to port {} from {:?} in the temporary security groups...",
+                answer.port, answer.cidrs
+            ));
         }
         if let Some(e) = answer.error {
             s.group_ids.clear();
@@ -211,16 +288,43 @@ impl State {
     /// chose). The step waits for them; when the group's VPC is known from
     /// the template alone they go out in the first step, while the AMI name
     /// and the source AMI are looked up ([`early_group`]).
-    pub(super) fn begin_security_group(&mut self, cfg: &EbsConfig, cidrs: Vec<String>) -> Result<(), BuildError> {
+    pub(super) fn begin_security_group(
+        &mut self,
+        cfg: &EbsConfig,
+        cidrs: Vec<String>,
+    ) -> Result<(), BuildError> {
         let name = format!("kiln_{}", short_uuid());
-        let r = Resource::SecurityGroup { region: self.region().to_string(), name: name.clone(), vpc_id: self.vpc_id.clone(), id: None };
+        let r = Resource::SecurityGroup {
+            region: self.region().to_string(),
+            name: name.clone(),
+            vpc_id: self.vpc_id.clone(),
+            id: None,
+        };
         self.track(&r)?;
         self.temp_group = Some(r);
-        let (ec2, vpc, open) = (self.ec2.clone(), self.vpc_id.clone(), !cfg.communicator_none);
-        let port = crate::plugin::get_i64(&cfg.raw, "ssh_port").and_then(|p| i32::try_from(p).ok()).unwrap_or(22);
+        let (ec2, vpc, open) = (
+            self.ec2.clone(),
+            self.vpc_id.clone(),
+            !cfg.communicator_none,
+        );
+        let port = crate::plugin::get_i64(&cfg.raw, "ssh_port")
+            .and_then(|p| i32::try_from(p).ok())
+            .unwrap_or(22);
         let call = async move {
-            let mut answer = GroupAnswer { id: None, port, cidrs, error: None };
-            match ec2.create_security_group().group_name(&name).description("Temporary group for kiln (a Packer-compatible image builder)").set_vpc_id(vpc).send().await {
+            let mut answer = GroupAnswer {
+                id: None,
+                port,
+                cidrs,
+                error: None,
+            };
+            match ec2
+                .create_security_group()
+                .group_name(&name)
+                .description("Temporary group for kiln (a Packer-compatible image builder)")
+                .set_vpc_id(vpc)
+                .send()
+                .await
+            {
                 Ok(out) => answer.id = Some(out.group_id().unwrap_or_default().to_string()),
                 Err(e) => {
                     answer.error = Some(sdk_error("CreateSecurityGroup", &e));
@@ -228,9 +332,24 @@ impl State {
                 }
             }
             if open {
-                let ranges = answer.cidrs.iter().map(|c| IpRange::builder().cidr_ip(c).build()).collect();
-                let perm = IpPermission::builder().ip_protocol("tcp").from_port(port).to_port(port).set_ip_ranges(Some(ranges)).build();
-                if let Err(e) = ec2.authorize_security_group_ingress().set_group_id(answer.id.clone()).ip_permissions(perm).send().await {
+                let ranges = answer
+                    .cidrs
+                    .iter()
+                    .map(|c| IpRange::builder().cidr_ip(c).build())
+                    .collect();
+                let perm = IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(port)
+                    .to_port(port)
+                    .set_ip_ranges(Some(ranges))
+                    .build();
+                if let Err(e) = ec2
+                    .authorize_security_group_ingress()
+                    .set_group_id(answer.id.clone())
+                    .ip_permissions(perm)
+                    .send()
+                    .await
+                {
                     answer.error = Some(sdk_error("AuthorizeSecurityGroupIngress", &e));
                 }
             }
@@ -257,7 +376,10 @@ pub(super) fn early_group(cfg: &EbsConfig) -> bool {
 /// `$KILN_PUBLIC_IP_URL` (default: AWS's checkip service), for
 /// `temporary_security_group_source_public_ip`.
 async fn public_ip_cidr() -> Result<String, String> {
-    let url = std::env::var("KILN_PUBLIC_IP_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "https://checkip.amazonaws.com".into());
+    let url = std::env::var("KILN_PUBLIC_IP_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "https://checkip.amazonaws.com".into());
     let u = url.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<String, String> {
         let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(std::time::Duration::from_secs(10))).build().into();
@@ -267,7 +389,12 @@ async fn public_ip_cidr() -> Result<String, String> {
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| format!("temporary_security_group_source_public_ip: asking {url} for this host's public address: {e}"))?;
-    let ip: std::net::IpAddr = body.trim().parse().map_err(|_| format!("temporary_security_group_source_public_ip: {url} answered {:?}, not an IP address", body.trim()))?;
+    let ip: std::net::IpAddr = body.trim().parse().map_err(|_| {
+        format!(
+            "temporary_security_group_source_public_ip: {url} answered {:?}, not an IP address",
+            body.trim()
+        )
+    })?;
     Ok(match ip {
         std::net::IpAddr::V4(v) => format!("{v}/32"),
         std::net::IpAddr::V6(v) => format!("{v}/128"),

@@ -12,8 +12,10 @@ use crate::runner::steps::Step;
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, AttributeValue, BlockDeviceMapping, CreateVolumePermission, CreateVolumePermissionModifications, ImageState, InstanceStateName, LaunchPermission,
-    LaunchPermissionModifications, PermissionGroup, ResourceType, SnapshotAttributeName, Tag, TagSpecification,
+    AttributeBooleanValue, AttributeValue, BlockDeviceMapping, CreateVolumePermission,
+    CreateVolumePermissionModifications, ImageState, InstanceStateName, LaunchPermission,
+    LaunchPermissionModifications, PermissionGroup, ResourceType, SnapshotAttributeName, Tag,
+    TagSpecification,
 };
 use aws_sdk_ec2::Client;
 
@@ -34,22 +36,41 @@ impl Step<State> for StopInstance<'_> {
             s.delete_early(ctx, vec![r]);
         }
         if self.cfg.disable_stop_instance {
-            ctx.ui.say("Automatic instance stop disabled. Please stop instance manually.");
+            ctx.ui
+                .say("Automatic instance stop disabled. Please stop instance manually.");
         } else {
-            let id = s.instance.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+            let id = s
+                .instance
+                .as_ref()
+                .map(|i| i.id.clone())
+                .unwrap_or_default();
             ctx.ui.say("Stopping the source instance...");
-            s.ec2.stop_instances().instance_ids(&id).send().await.map_err(|e| failed(sdk_error("StopInstances", &e)))?;
+            s.ec2
+                .stop_instances()
+                .instance_ids(&id)
+                .send()
+                .await
+                .map_err(|e| failed(sdk_error("StopInstances", &e)))?;
         }
-        let id = s.instance.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+        let id = s
+            .instance
+            .as_ref()
+            .map(|i| i.id.clone())
+            .unwrap_or_default();
         ctx.ui.say("Waiting for the instance to stop...");
         let ec2 = s.ec2.clone();
         wait::until(&format!("instance {id} to stop"), &s.policy, || async {
-            let Some(i) = describe_instance(&ec2, &id).await? else { return Err(format!("instance {id} disappeared")) };
+            let Some(i) = describe_instance(&ec2, &id).await? else {
+                return Err(format!("instance {id} disappeared"));
+            };
             match i.state().and_then(|x| x.name()) {
                 Some(InstanceStateName::Stopped) => Ok(Poll::Ready(())),
-                Some(InstanceStateName::Terminated) => {
-                    Err(format!("Error waiting for instance to stop: instance {id} was terminated ({})", i.state_reason().and_then(|r| r.message()).unwrap_or("EC2 gave no reason")))
-                }
+                Some(InstanceStateName::Terminated) => Err(format!(
+                    "Error waiting for instance to stop: instance {id} was terminated ({})",
+                    i.state_reason()
+                        .and_then(|r| r.message())
+                        .unwrap_or("EC2 gave no reason")
+                )),
                 Some(other) => Ok(Poll::Pending(other.as_str().to_string())),
                 None => Ok(Poll::Pending("unknown".into())),
             }
@@ -71,7 +92,11 @@ impl Step<State> for ModifyInstance<'_> {
         "StepModifyEBSBackedInstance"
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        let id = s.instance.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+        let id = s
+            .instance
+            .as_ref()
+            .map(|i| i.id.clone())
+            .unwrap_or_default();
         if self.cfg.sriov_support {
             ctx.ui.say("Enabling Enhanced Networking (SR-IOV)...");
             s.ec2
@@ -83,7 +108,10 @@ impl Step<State> for ModifyInstance<'_> {
                 .map_err(|e| failed(sdk_error("ModifyInstanceAttribute", &e)))?;
         }
         if let Some(ena) = self.cfg.ena_support {
-            ctx.ui.say(&format!("{} Enhanced Networking (ENA)...", if ena { "Enabling" } else { "Disabling" }));
+            ctx.ui.say(&format!(
+                "{} Enhanced Networking (ENA)...",
+                if ena { "Enabling" } else { "Disabling" }
+            ));
             s.ec2
                 .modify_instance_attribute()
                 .instance_id(&id)
@@ -119,13 +147,22 @@ impl Step<State> for Deregister<'_> {
         }
         for r in regions {
             let ec2 = s.aws.ec2_in(&r);
-            for (id, snaps) in resources::images_named(&ec2, &self.cfg.ami_name).await.map_err(failed)? {
+            for (id, snaps) in resources::images_named(&ec2, &self.cfg.ami_name)
+                .await
+                .map_err(failed)?
+            {
                 ctx.ui.say(&format!("Deregistered AMI id: {id}"));
-                let snaps = if self.cfg.force_delete_snapshot { snaps } else { Vec::new() };
+                let snaps = if self.cfg.force_delete_snapshot {
+                    snaps
+                } else {
+                    Vec::new()
+                };
                 for sn in &snaps {
                     ctx.ui.say(&format!("Deleted snapshot: {sn}"));
                 }
-                resources::delete_image(&ec2, &id, &snaps).await.map_err(failed)?;
+                resources::delete_image(&ec2, &id, &snaps)
+                    .await
+                    .map_err(failed)?;
             }
         }
         Ok(())
@@ -134,17 +171,41 @@ impl Step<State> for Deregister<'_> {
 
 // ---- 16. CreateAMI ------------------------------------------------------------
 
-async fn wait_image(ec2: &Client, policy: &Policy, id: &str) -> Result<aws_sdk_ec2::types::Image, String> {
+async fn wait_image(
+    ec2: &Client,
+    policy: &Policy,
+    id: &str,
+) -> Result<aws_sdk_ec2::types::Image, String> {
     wait::until(&format!("AMI {id} to become available"), policy, || async {
-        let out = ec2.describe_images().image_ids(id).send().await.map_err(|e| sdk_error("DescribeImages", &e))?;
-        let Some(img) = out.images().first().cloned() else { return Ok(Poll::Pending("not visible yet".into())) };
+        let out = ec2
+            .describe_images()
+            .image_ids(id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeImages", &e))?;
+        let Some(img) = out.images().first().cloned() else {
+            return Ok(Poll::Pending("not visible yet".into()));
+        };
         match img.state() {
             Some(ImageState::Available) => Ok(Poll::Ready(img)),
-            Some(ImageState::Failed) | Some(ImageState::Error) | Some(ImageState::Invalid) | Some(ImageState::Deregistered) => {
-                let why = img.state_reason().and_then(|r| r.message().or(r.code())).unwrap_or("EC2 gave no reason");
-                Err(format!("Error waiting for AMI {id}: it is {}: {why}", img.state().map(|x| x.as_str()).unwrap_or("?")))
+            Some(ImageState::Failed)
+            | Some(ImageState::Error)
+            | Some(ImageState::Invalid)
+            | Some(ImageState::Deregistered) => {
+                let why = img
+                    .state_reason()
+                    .and_then(|r| r.message().or(r.code()))
+                    .unwrap_or("EC2 gave no reason");
+                Err(format!(
+                    "Error waiting for AMI {id}: it is {}: {why}",
+                    img.state().map(|x| x.as_str()).unwrap_or("?")
+                ))
             }
-            other => Ok(Poll::Pending(other.map(|x| x.as_str().to_string()).unwrap_or_else(|| "unknown".into()))),
+            other => Ok(Poll::Pending(
+                other
+                    .map(|x| x.as_str().to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+            )),
         }
     })
     .await
@@ -172,19 +233,47 @@ impl Step<State> for CreateAmi<'_> {
         "StepCreateAMI"
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        let id = s.instance.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+        let id = s
+            .instance
+            .as_ref()
+            .map(|i| i.id.clone())
+            .unwrap_or_default();
         // skip_save_build_region, encrypt_boot: the build region's AMI is an
         // intermediary (the copies are the product), named so that it
         // never meets the real name there.
-        let name = if intermediary(self.cfg) { format!("kiln-intermediary-{}", short_uuid()) } else { self.cfg.ami_name.clone() };
-        ctx.ui.say(&format!("Creating AMI {name} from instance {id}"));
-        let r = Resource::Image { region: s.region().to_string(), name: name.clone(), id: None };
+        let name = if intermediary(self.cfg) {
+            format!("kiln-intermediary-{}", short_uuid())
+        } else {
+            self.cfg.ami_name.clone()
+        };
+        ctx.ui
+            .say(&format!("Creating AMI {name} from instance {id}"));
+        let r = Resource::Image {
+            region: s.region().to_string(),
+            name: name.clone(),
+            id: None,
+        };
         s.track(&r)?;
         s.images.push(r);
-        let mappings: Vec<BlockDeviceMapping> = self.cfg.ami_block_device_mappings.iter().map(|b| block_device(b, true)).collect();
+        let mappings: Vec<BlockDeviceMapping> = self
+            .cfg
+            .ami_block_device_mappings
+            .iter()
+            .map(|b| block_device(b, true))
+            .collect();
         // The description may use build values ({{ .SourceAMIName }}…), as in Packer.
-        s.ami_description = self.cfg.ami_description.as_deref().map(|d| render(ctx, d)).transpose()?;
-        let mut q = s.ec2.create_image().instance_id(&id).name(&name).set_description(s.ami_description.clone());
+        s.ami_description = self
+            .cfg
+            .ami_description
+            .as_deref()
+            .map(|d| render(ctx, d))
+            .transpose()?;
+        let mut q = s
+            .ec2
+            .create_image()
+            .instance_id(&id)
+            .name(&name)
+            .set_description(s.ami_description.clone());
         if !mappings.is_empty() {
             q = q.set_block_device_mappings(Some(mappings));
         }
@@ -192,24 +281,51 @@ impl Step<State> for CreateAmi<'_> {
         // then win); its snapshots get them in the tags step.
         if run_tags_reach_ami(self.cfg, s.region()) {
             ctx.ui.say("Attaching run tags to AMI...");
-            q = q.tag_specifications(TagSpecification::builder().resource_type(ResourceType::Image).set_tags(Some(s.run_tags.clone())).build());
+            q = q.tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Image)
+                    .set_tags(Some(s.run_tags.clone()))
+                    .build(),
+            );
         } else if self.cfg.skip_ami_run_tags && !restricted_partition(s.region()) {
             ctx.ui.say("Skipping attaching run tags to AMI...");
         }
-        let out = s.shielded(q.send()).await?.map_err(|e| failed(sdk_error("CreateImage", &e)))?;
-        let ami = out.image_id().ok_or_else(|| failed("CreateImage returned no image id".into()))?.to_string();
-        let r = Resource::Image { region: s.region().to_string(), name, id: Some(ami.clone()) };
+        let out = s
+            .shielded(q.send())
+            .await?
+            .map_err(|e| failed(sdk_error("CreateImage", &e)))?;
+        let ami = out
+            .image_id()
+            .ok_or_else(|| failed("CreateImage returned no image id".into()))?
+            .to_string();
+        let r = Resource::Image {
+            region: s.region().to_string(),
+            name,
+            id: Some(ami.clone()),
+        };
         s.track(&r)?;
         s.images = vec![r];
         ctx.ui.message(&format!("AMI: {ami}"));
         ctx.ui.say("Waiting for AMI to become ready...");
         let img = wait_image(&s.ec2, &s.policy, &ami).await.map_err(failed)?;
         let region = s.region().to_string();
-        s.snapshots.extend(resources::snapshots_of(&img).into_iter().map(|sn| (region.clone(), sn)));
+        s.snapshots.extend(
+            resources::snapshots_of(&img)
+                .into_iter()
+                .map(|sn| (region.clone(), sn)),
+        );
         s.amis.push((region, ami));
         // The AMI is made: the instance, and what only it used, can go
         // while the AMI is copied, shared and tagged.
-        let done_with: Vec<Resource> = s.instance_res.iter().chain(&s.launch_template).chain(&s.volumes).chain(&s.temp_profile).chain(&s.temp_group).cloned().collect();
+        let done_with: Vec<Resource> = s
+            .instance_res
+            .iter()
+            .chain(&s.launch_template)
+            .chain(&s.volumes)
+            .chain(&s.temp_profile)
+            .chain(&s.temp_group)
+            .cloned()
+            .collect();
         s.delete_early(ctx, done_with);
         Ok(())
     }
@@ -217,7 +333,12 @@ impl Step<State> for CreateAmi<'_> {
         if s.keep {
             return;
         }
-        let mine: Vec<Resource> = s.images.iter().filter(|r| r.region() == s.region()).cloned().collect();
+        let mine: Vec<Resource> = s
+            .images
+            .iter()
+            .filter(|r| r.region() == s.region())
+            .cloned()
+            .collect();
         if mine.is_empty() {
             return;
         }
@@ -250,10 +371,22 @@ impl Step<State> for RegionCopy<'_> {
         "StepAMIRegionCopy"
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        let Some((src_region, src_ami)) = s.amis.first().cloned() else { return Ok(()) };
-        let intermediary_snaps: Vec<(String, String)> = s.snapshots.iter().filter(|(r, _)| *r == src_region).cloned().collect();
+        let Some((src_region, src_ami)) = s.amis.first().cloned() else {
+            return Ok(());
+        };
+        let intermediary_snaps: Vec<(String, String)> = s
+            .snapshots
+            .iter()
+            .filter(|(r, _)| *r == src_region)
+            .cloned()
+            .collect();
         let mut seen = std::collections::HashSet::new();
-        let mut targets: Vec<&String> = self.cfg.ami_regions.iter().filter(|r| **r != src_region && seen.insert(*r)).collect();
+        let mut targets: Vec<&String> = self
+            .cfg
+            .ami_regions
+            .iter()
+            .filter(|r| **r != src_region && seen.insert(*r))
+            .collect();
         // encrypt_boot: the build region gets its encrypted copy first.
         if self.cfg.encrypt_boot == Some(true) && !self.cfg.skip_save_build_region {
             targets.insert(0, &src_region);
@@ -264,14 +397,28 @@ impl Step<State> for RegionCopy<'_> {
         let mut calls = Vec::new();
         for region in &targets {
             if **region == src_region {
-                ctx.ui.say(&format!("Copying AMI ({src_ami}) within {region}, encrypted (encrypt_boot)"));
+                ctx.ui.say(&format!(
+                    "Copying AMI ({src_ami}) within {region}, encrypted (encrypt_boot)"
+                ));
             } else {
-                ctx.ui.say(&format!("Copying AMI ({src_ami}) to other region: {region}"));
+                ctx.ui.say(&format!(
+                    "Copying AMI ({src_ami}) to other region: {region}"
+                ));
             }
-            let r = Resource::Image { region: region.to_string(), name: self.cfg.ami_name.clone(), id: None };
+            let r = Resource::Image {
+                region: region.to_string(),
+                name: self.cfg.ami_name.clone(),
+                id: None,
+            };
             s.track(&r)?;
             s.images.push(r);
-            let kms = self.cfg.region_kms_key_ids.iter().find(|(k, _)| k == *region).map(|(_, v)| v.clone()).or_else(|| self.cfg.kms_key_id.clone());
+            let kms = self
+                .cfg
+                .region_kms_key_ids
+                .iter()
+                .find(|(k, _)| k == *region)
+                .map(|(_, v)| v.clone())
+                .or_else(|| self.cfg.kms_key_id.clone());
             let call = s
                 .aws
                 .ec2_in(region)
@@ -290,12 +437,19 @@ impl Step<State> for RegionCopy<'_> {
         // cleanup knows every copy that was made.
         let mut first_error = None;
         let mut copies = Vec::new();
-        for (region, answer) in targets.iter().zip(futures_util::future::join_all(calls).await) {
+        for (region, answer) in targets
+            .iter()
+            .zip(futures_util::future::join_all(calls).await)
+        {
             let answer = answer.map_err(|_| failed("an EC2 call was lost".into()));
             match answer.and_then(|r| r.map_err(|e| failed(sdk_error("CopyImage", &e)))) {
                 Ok(out) => {
                     let ami = out.image_id().unwrap_or_default().to_string();
-                    let r = Resource::Image { region: region.to_string(), name: self.cfg.ami_name.clone(), id: Some(ami.clone()) };
+                    let r = Resource::Image {
+                        region: region.to_string(),
+                        name: self.cfg.ami_name.clone(),
+                        id: Some(ami.clone()),
+                    };
                     s.track(&r)?;
                     s.images.retain(|x| !x.same(&r));
                     s.images.push(r);
@@ -313,29 +467,42 @@ impl Step<State> for RegionCopy<'_> {
             ctx.ui.say("Waiting for all copies to complete...");
         }
         let waits = copies.iter().map(|(region, ami)| {
-            ctx.ui.message(&format!("Waiting for AMI ({ami}) in region ({region}) to become ready..."));
+            ctx.ui.message(&format!(
+                "Waiting for AMI ({ami}) in region ({region}) to become ready..."
+            ));
             let (ec2, policy) = (s.aws.ec2_in(region), &s.policy);
             async move { wait_image(&ec2, policy, ami).await }
         });
         let done = futures_util::future::join_all(waits).await;
         for ((region, ami), img) in copies.into_iter().zip(done) {
             let img = img.map_err(failed)?;
-            s.snapshots.extend(resources::snapshots_of(&img).into_iter().map(|sn| (region.clone(), sn)));
+            s.snapshots.extend(
+                resources::snapshots_of(&img)
+                    .into_iter()
+                    .map(|sn| (region.clone(), sn)),
+            );
             s.amis.push((region, ami));
         }
         if intermediary(self.cfg) {
             // The copies exist: the intermediary has done its job.
-            let why = if self.cfg.skip_save_build_region { "skip_save_build_region" } else { "encrypt_boot: the encrypted copy replaces it" };
+            let why = if self.cfg.skip_save_build_region {
+                "skip_save_build_region"
+            } else {
+                "encrypt_boot: the encrypted copy replaces it"
+            };
             ctx.ui.say(&format!("Deregistering the intermediary AMI ({src_ami}) in {src_region} and deleting its snapshots ({why})..."));
             let theirs = |r: &Resource| matches!(r, Resource::Image { region, id: Some(id), .. } if *region == src_region && *id == src_ami);
             let it: Vec<Resource> = s.images.iter().filter(|r| theirs(r)).cloned().collect();
             for r in it {
-                resources::delete(&s.aws, &r, &s.policy).await.map_err(failed)?;
+                resources::delete(&s.aws, &r, &s.policy)
+                    .await
+                    .map_err(failed)?;
                 s.release(&r);
                 s.images.retain(|x| !x.same(&r));
             }
             s.snapshots.retain(|sn| !intermediary_snaps.contains(sn));
-            s.amis.retain(|a| *a != (src_region.clone(), src_ami.clone()));
+            s.amis
+                .retain(|a| *a != (src_region.clone(), src_ami.clone()));
         }
         Ok(())
     }
@@ -343,9 +510,17 @@ impl Step<State> for RegionCopy<'_> {
         if s.keep {
             return;
         }
-        let copies: Vec<Resource> = s.images.iter().filter(|r| r.region() != s.region()).cloned().collect();
+        let copies: Vec<Resource> = s
+            .images
+            .iter()
+            .filter(|r| r.region() != s.region())
+            .cloned()
+            .collect();
         for r in copies {
-            ctx.ui.say(&format!("Deregistering the AMI copy in {} because of cancellation, or error...", r.region()));
+            ctx.ui.say(&format!(
+                "Deregistering the AMI copy in {} because of cancellation, or error...",
+                r.region()
+            ));
             s.delete(ctx, &r).await;
             s.images.retain(|x| !x.same(&r));
         }
@@ -366,10 +541,21 @@ impl Step<State> for Deprecate<'_> {
         "StepEnableDeprecation"
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        let Some(when) = self.cfg.deprecate_at else { return Ok(()) };
+        let Some(when) = self.cfg.deprecate_at else {
+            return Ok(());
+        };
         for (region, ami) in s.amis.clone() {
-            ctx.ui.say(&format!("Enabling deprecation on AMI ({ami}) in region {region:?} ..."));
-            s.aws.ec2_in(&region).enable_image_deprecation().image_id(&ami).deprecate_at(when).send().await.map_err(|e| failed(sdk_error("EnableImageDeprecation", &e)))?;
+            ctx.ui.say(&format!(
+                "Enabling deprecation on AMI ({ami}) in region {region:?} ..."
+            ));
+            s.aws
+                .ec2_in(&region)
+                .enable_image_deprecation()
+                .image_id(&ami)
+                .deprecate_at(when)
+                .send()
+                .await
+                .map_err(|e| failed(sdk_error("EnableImageDeprecation", &e)))?;
         }
         Ok(())
     }
@@ -388,37 +574,87 @@ impl Step<State> for AmiAttributes<'_> {
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let cfg = self.cfg;
-        let mut perms: Vec<LaunchPermission> = cfg.ami_users.iter().map(|u| LaunchPermission::builder().user_id(u).build()).collect();
-        perms.extend(cfg.ami_groups.iter().map(|g| LaunchPermission::builder().group(PermissionGroup::from(g.as_str())).build()));
-        perms.extend(cfg.ami_org_arns.iter().map(|a| LaunchPermission::builder().organization_arn(a).build()));
-        perms.extend(cfg.ami_ou_arns.iter().map(|a| LaunchPermission::builder().organizational_unit_arn(a).build()));
+        let mut perms: Vec<LaunchPermission> = cfg
+            .ami_users
+            .iter()
+            .map(|u| LaunchPermission::builder().user_id(u).build())
+            .collect();
+        perms.extend(cfg.ami_groups.iter().map(|g| {
+            LaunchPermission::builder()
+                .group(PermissionGroup::from(g.as_str()))
+                .build()
+        }));
+        perms.extend(
+            cfg.ami_org_arns
+                .iter()
+                .map(|a| LaunchPermission::builder().organization_arn(a).build()),
+        );
+        perms.extend(cfg.ami_ou_arns.iter().map(|a| {
+            LaunchPermission::builder()
+                .organizational_unit_arn(a)
+                .build()
+        }));
         if !cfg.ami_product_codes.is_empty() || cfg.imds_support.is_some() {
             for (region, ami) in s.amis.clone() {
                 let ec2 = s.aws.ec2_in(&region);
                 if !cfg.ami_product_codes.is_empty() {
-                    ctx.ui.say(&format!("Adding product codes to AMI ({ami})..."));
-                    ec2.modify_image_attribute().image_id(&ami).set_product_codes(Some(cfg.ami_product_codes.clone())).send().await.map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
+                    ctx.ui
+                        .say(&format!("Adding product codes to AMI ({ami})..."));
+                    ec2.modify_image_attribute()
+                        .image_id(&ami)
+                        .set_product_codes(Some(cfg.ami_product_codes.clone()))
+                        .send()
+                        .await
+                        .map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
                 }
                 if let Some(v) = &cfg.imds_support {
                     ctx.ui.say(&format!("Requiring IMDS {v} on AMI ({ami})..."));
-                    let value = aws_sdk_ec2::types::AttributeValue::builder().value(v).build();
-                    ec2.modify_image_attribute().image_id(&ami).imds_support(value).send().await.map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
+                    let value = aws_sdk_ec2::types::AttributeValue::builder()
+                        .value(v)
+                        .build();
+                    ec2.modify_image_attribute()
+                        .image_id(&ami)
+                        .imds_support(value)
+                        .send()
+                        .await
+                        .map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
                 }
             }
         }
         if !perms.is_empty() {
             for (region, ami) in s.amis.clone() {
-                ctx.ui.say(&format!("Modifying attributes on AMI ({ami})..."));
-                let m = LaunchPermissionModifications::builder().set_add(Some(perms.clone())).build();
-                s.aws.ec2_in(&region).modify_image_attribute().image_id(&ami).launch_permission(m).send().await.map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
+                ctx.ui
+                    .say(&format!("Modifying attributes on AMI ({ami})..."));
+                let m = LaunchPermissionModifications::builder()
+                    .set_add(Some(perms.clone()))
+                    .build();
+                s.aws
+                    .ec2_in(&region)
+                    .modify_image_attribute()
+                    .image_id(&ami)
+                    .launch_permission(m)
+                    .send()
+                    .await
+                    .map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
             }
         }
-        let mut sperms: Vec<CreateVolumePermission> = cfg.snapshot_users.iter().map(|u| CreateVolumePermission::builder().user_id(u).build()).collect();
-        sperms.extend(cfg.snapshot_groups.iter().map(|g| CreateVolumePermission::builder().group(PermissionGroup::from(g.as_str())).build()));
+        let mut sperms: Vec<CreateVolumePermission> = cfg
+            .snapshot_users
+            .iter()
+            .map(|u| CreateVolumePermission::builder().user_id(u).build())
+            .collect();
+        sperms.extend(cfg.snapshot_groups.iter().map(|g| {
+            CreateVolumePermission::builder()
+                .group(PermissionGroup::from(g.as_str()))
+                .build()
+        }));
         if !sperms.is_empty() {
             for (region, snap) in s.snapshots.clone() {
-                ctx.ui.say(&format!("Modifying attributes on snapshot ({snap})..."));
-                let m = CreateVolumePermissionModifications::builder().set_add(Some(sperms.clone())).build();
+                ctx.ui
+                    .say(&format!("Modifying attributes on snapshot ({snap})..."));
+                let m = CreateVolumePermissionModifications::builder()
+                    .set_add(Some(sperms.clone()))
+                    .build();
                 s.aws
                     .ec2_in(&region)
                     .modify_snapshot_attribute()
@@ -458,20 +694,31 @@ impl Step<State> for Tags<'_> {
             let snap_tags = render_tags(ctx, &self.cfg.snapshot_tags)?;
             // The run tags the AMI was made with are its snapshots' too (a copy has none).
             let made_by_create_image = region == build_region && !intermediary(self.cfg);
-            let run_tags = if made_by_create_image && run_tags_reach_ami(self.cfg, &region) { s.run_tags.clone() } else { Vec::new() };
+            let run_tags = if made_by_create_image && run_tags_reach_ami(self.cfg, &region) {
+                s.run_tags.clone()
+            } else {
+                Vec::new()
+            };
             if tags.is_empty() && snap_tags.is_empty() && run_tags.is_empty() {
                 continue;
             }
             let ec2 = s.aws.ec2_in(&region);
             ctx.ui.say(&format!("Adding tags to AMI ({ami})..."));
-            let snaps: Vec<String> = s.snapshots.iter().filter(|(r, _)| *r == region).map(|(_, sn)| sn.clone()).collect();
+            let snaps: Vec<String> = s
+                .snapshots
+                .iter()
+                .filter(|(r, _)| *r == region)
+                .map(|(_, sn)| sn.clone())
+                .collect();
             for sn in &snaps {
                 ctx.ui.say(&format!("Tagging snapshot: {sn}"));
             }
             let snapshot_set = merge_tags(&merge_tags(&run_tags, &tags), &snap_tags);
             // When the snapshots end up with just the AMI's tags (the run
             // tags all overridden, no snapshot_tags): one call for both.
-            let together = !tags.is_empty() && snapshot_set.len() == tags.len() && snapshot_set.iter().all(|t| tags.contains(t));
+            let together = !tags.is_empty()
+                && snapshot_set.len() == tags.len()
+                && snapshot_set.iter().all(|t| tags.contains(t));
             let mut calls = Vec::new();
             if !tags.is_empty() {
                 ctx.ui.say("Creating AMI tags");
@@ -488,7 +735,11 @@ impl Step<State> for Tags<'_> {
                 calls.push(create_tags(&ec2, &s.policy, snaps.clone(), snapshot_set));
             }
             for r in futures_util::future::join_all(calls).await {
-                r.map_err(|e| failed(format!("Error adding tags to AMI ({ami}) and its snapshots: {e}")))?;
+                r.map_err(|e| {
+                    failed(format!(
+                        "Error adding tags to AMI ({ami}) and its snapshots: {e}"
+                    ))
+                })?;
             }
         }
         ctx.set_generated("BuildRegion", build_region);
@@ -498,23 +749,42 @@ impl Step<State> for Tags<'_> {
 
 /// `base` with `over` on top (a key of both takes `over`'s value), in order.
 fn merge_tags(base: &[Tag], over: &[Tag]) -> Vec<Tag> {
-    let mut out: Vec<Tag> = base.iter().filter(|t| !over.iter().any(|o| o.key() == t.key())).cloned().collect();
+    let mut out: Vec<Tag> = base
+        .iter()
+        .filter(|t| !over.iter().any(|o| o.key() == t.key()))
+        .cloned()
+        .collect();
     out.extend(over.iter().cloned());
     out
 }
 
 /// CreateTags, retried while EC2 does not know the AMI or a snapshot yet
 /// (it is eventually consistent; Packer retries for ~2.5 min likewise).
-async fn create_tags(ec2: &Client, policy: &Policy, resources: Vec<String>, tags: Vec<Tag>) -> Result<(), String> {
-    let q = ec2.create_tags().set_resources(Some(resources)).set_tags(Some(tags));
-    let bound = Policy { timeout: std::time::Duration::from_secs(150), ..policy.clone() };
-    wait::until("the AMI and its snapshots to be taggable", &bound, || async {
-        match q.clone().send().await {
-            Ok(_) => Ok(Poll::Ready(())),
-            Err(e) if is_not_found(&e) => Ok(Poll::Pending(sdk_error("CreateTags", &e))),
-            Err(e) => Err(sdk_error("CreateTags", &e)),
-        }
-    })
+async fn create_tags(
+    ec2: &Client,
+    policy: &Policy,
+    resources: Vec<String>,
+    tags: Vec<Tag>,
+) -> Result<(), String> {
+    let q = ec2
+        .create_tags()
+        .set_resources(Some(resources))
+        .set_tags(Some(tags));
+    let bound = Policy {
+        timeout: std::time::Duration::from_secs(150),
+        ..policy.clone()
+    };
+    wait::until(
+        "the AMI and its snapshots to be taggable",
+        &bound,
+        || async {
+            match q.clone().send().await {
+                Ok(_) => Ok(Poll::Ready(())),
+                Err(e) if is_not_found(&e) => Ok(Poll::Pending(sdk_error("CreateTags", &e))),
+                Err(e) => Err(sdk_error("CreateTags", &e)),
+            }
+        },
+    )
     .await
 }
 
@@ -535,13 +805,30 @@ impl Step<State> for DeregistrationProtection<'_> {
         "StepEnableDeregistrationProtection"
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        let Some(with_cooldown) = self.cfg.deregistration_protection else { return Ok(()) };
+        let Some(with_cooldown) = self.cfg.deregistration_protection else {
+            return Ok(());
+        };
         for (region, ami) in s.amis.clone() {
-            ctx.ui.say(&format!("Enabling deregistration protection on AMI ({ami}) in region {region:?}{} ...", if with_cooldown { ", with a 24-hour cooldown" } else { "" }));
+            ctx.ui.say(&format!(
+                "Enabling deregistration protection on AMI ({ami}) in region {region:?}{} ...",
+                if with_cooldown {
+                    ", with a 24-hour cooldown"
+                } else {
+                    ""
+                }
+            ));
             // Noted first: an answer lost to an interrupt still gets undone.
             s.protected.push((region.clone(), ami.clone()));
-            let call = s.aws.ec2_in(&region).enable_image_deregistration_protection().image_id(&ami).with_cooldown(with_cooldown).send();
-            s.shielded(call).await?.map_err(|e| failed(sdk_error("EnableImageDeregistrationProtection", &e)))?;
+            let call = s
+                .aws
+                .ec2_in(&region)
+                .enable_image_deregistration_protection()
+                .image_id(&ami)
+                .with_cooldown(with_cooldown)
+                .send();
+            s.shielded(call)
+                .await?
+                .map_err(|e| failed(sdk_error("EnableImageDeregistrationProtection", &e)))?;
         }
         Ok(())
     }
@@ -551,10 +838,20 @@ impl Step<State> for DeregistrationProtection<'_> {
         }
         for (region, ami) in std::mem::take(&mut s.protected) {
             ctx.ui.say(&format!("Disabling deregistration protection on AMI ({ami}) so that it can be deregistered..."));
-            match s.aws.ec2_in(&region).disable_image_deregistration_protection().image_id(&ami).send().await {
+            match s
+                .aws
+                .ec2_in(&region)
+                .disable_image_deregistration_protection()
+                .image_id(&ami)
+                .send()
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if is_not_found(&e) => {}
-                Err(e) => ctx.ui.error(&format!("Error disabling deregistration protection on AMI ({ami}): {}", sdk_error("DisableImageDeregistrationProtection", &e))),
+                Err(e) => ctx.ui.error(&format!(
+                    "Error disabling deregistration protection on AMI ({ami}): {}",
+                    sdk_error("DisableImageDeregistrationProtection", &e)
+                )),
             }
         }
     }

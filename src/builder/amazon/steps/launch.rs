@@ -21,9 +21,22 @@ pub struct RunInstance<'a> {
     pub cfg: &'a EbsConfig,
 }
 
-pub(super) async fn describe_instance(ec2: &Client, id: &str) -> Result<Option<aws_sdk_ec2::types::Instance>, String> {
-    let out = ec2.describe_instances().instance_ids(id).send().await.map_err(|e| sdk_error("DescribeInstances", &e))?;
-    Ok(out.reservations().iter().flat_map(|r| r.instances()).next().cloned())
+pub(super) async fn describe_instance(
+    ec2: &Client,
+    id: &str,
+) -> Result<Option<aws_sdk_ec2::types::Instance>, String> {
+    let out = ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeInstances", &e))?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .next()
+        .cloned())
 }
 
 #[async_trait]
@@ -34,8 +47,15 @@ impl Step<State> for RunInstance<'_> {
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let cfg = self.cfg;
         s.key_ready(ctx).await?;
-        let source = s.source.clone().ok_or_else(|| failed("no source AMI".into()))?;
-        ctx.ui.say(if cfg.spot_price.is_some() { "Launching a spot AWS instance..." } else { "Launching a source AWS instance..." });
+        let source = s
+            .source
+            .clone()
+            .ok_or_else(|| failed("no source AMI".into()))?;
+        ctx.ui.say(if cfg.spot_price.is_some() {
+            "Launching a spot AWS instance..."
+        } else {
+            "Launching a source AWS instance..."
+        });
         let mut run_tags = cfg.run_tags.clone();
         if !run_tags.iter().any(|(k, _)| k == "Name") {
             run_tags.push(("Name".into(), "Packer Builder".into()));
@@ -43,14 +63,23 @@ impl Step<State> for RunInstance<'_> {
         let run_tags = render_tags(ctx, &run_tags)?;
         s.run_tags = run_tags.clone();
         let token = uuid::Uuid::new_v4().to_string();
-        let r = Resource::Instance { region: s.region().to_string(), client_token: token.clone(), id: None };
+        let r = Resource::Instance {
+            region: s.region().to_string(),
+            client_token: token.clone(),
+            id: None,
+        };
         s.track(&r)?;
         s.instance_res = Some(r);
         let launch = Launch::new(s, cfg, ctx, &source, &token, &run_tags)?;
         let id = if let Some(price) = &cfg.spot_price {
             launch_spot(s, cfg, ctx, &launch, &token, price).await?
         } else {
-            let q = launch.run_instances(s.ec2.run_instances()).instance_type(InstanceType::from(cfg.instance_type.as_str())).min_count(1).max_count(1).client_token(&token);
+            let q = launch
+                .run_instances(s.ec2.run_instances())
+                .instance_type(InstanceType::from(cfg.instance_type.as_str()))
+                .min_count(1)
+                .max_count(1)
+                .client_token(&token);
             // A new instance profile takes a while to reach EC2 (IAM is
             // eventually consistent): retry while EC2 says it does not know
             // it. The client token keeps a retry from launching twice.
@@ -58,23 +87,39 @@ impl Step<State> for RunInstance<'_> {
             let out = loop {
                 match s.shielded(q.clone().send()).await? {
                     Ok(out) => break out,
-                    Err(e) if tries < 30 && s.temp_profile.is_some() && sdk_error("", &e).contains("iamInstanceProfile") => {
+                    Err(e)
+                        if tries < 30
+                            && s.temp_profile.is_some()
+                            && sdk_error("", &e).contains("iamInstanceProfile") =>
+                    {
                         tries += 1;
-                        tokio::time::sleep(std::time::Duration::from_millis(500 + 250 * u64::from(tries.min(14)))).await;
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            500 + 250 * u64::from(tries.min(14)),
+                        ))
+                        .await;
                     }
                     Err(e) => return Err(failed(sdk_error("RunInstances", &e))),
                 }
             };
-            out.instances().first().and_then(|i| i.instance_id()).ok_or_else(|| failed("RunInstances returned no instance".into()))?.to_string()
+            out.instances()
+                .first()
+                .and_then(|i| i.instance_id())
+                .ok_or_else(|| failed("RunInstances returned no instance".into()))?
+                .to_string()
         };
-        let r = Resource::Instance { region: s.region().to_string(), client_token: token, id: Some(id.clone()) };
+        let r = Resource::Instance {
+            region: s.region().to_string(),
+            client_token: token,
+            id: Some(id.clone()),
+        };
         s.track(&r)?;
         s.instance_res = Some(r);
         ctx.ui.say("Adding tags to source instance");
         say_tags(ctx, &run_tags);
         ctx.ui.message(&format!("Instance ID: {id}"));
         ctx.set_generated("ID", id.clone());
-        ctx.ui.say(&format!("Waiting for instance ({id}) to become ready..."));
+        ctx.ui
+            .say(&format!("Waiting for instance ({id}) to become ready..."));
         let ec2 = s.ec2.clone();
         let inst = wait::until(&format!("instance {id} to be running"), &s.policy, || async {
             let Some(i) = describe_instance(&ec2, &id).await? else { return Ok(Poll::Pending("not visible yet".into())) };
@@ -89,16 +134,27 @@ impl Step<State> for RunInstance<'_> {
         })
         .await
         .map_err(failed)?;
-        let info = InstanceInfo { id: id.clone(), ..InstanceInfo::from_sdk(&inst) };
+        let info = InstanceInfo {
+            id: id.clone(),
+            ..InstanceInfo::from_sdk(&inst)
+        };
         if let Some(ip) = &info.public_ip {
             ctx.ui.message(&format!("Public IP: {ip}"));
         }
         // Launch volumes that outlive the instance are the build's to delete.
         for b in &cfg.launch_block_device_mappings {
             if b.delete_on_termination == Some(false) {
-                let vol = inst.block_device_mappings().iter().find(|m| m.device_name() == Some(b.device_name.as_str())).and_then(|m| m.ebs()).and_then(|e| e.volume_id());
+                let vol = inst
+                    .block_device_mappings()
+                    .iter()
+                    .find(|m| m.device_name() == Some(b.device_name.as_str()))
+                    .and_then(|m| m.ebs())
+                    .and_then(|e| e.volume_id());
                 if let Some(v) = vol {
-                    let r = Resource::Volume { region: s.region().to_string(), id: v.to_string() };
+                    let r = Resource::Volume {
+                        region: s.region().to_string(),
+                        id: v.to_string(),
+                    };
                     s.track(&r)?;
                     s.volumes.push(r);
                 }

@@ -19,7 +19,10 @@ mod spot;
 
 pub use access::{KeyPair, SecurityGroup};
 pub use iam::IamInstanceProfile;
-pub use image::{AmiAttributes, CreateAmi, Deprecate, Deregister, DeregistrationProtection, Keep, ModifyInstance, RegionCopy, StopInstance, Tags};
+pub use image::{
+    AmiAttributes, CreateAmi, Deprecate, Deregister, DeregistrationProtection, Keep,
+    ModifyInstance, RegionCopy, StopInstance, Tags,
+};
 pub use launch::RunInstance;
 pub use lookup::{Network, PreValidate, SourceAmi};
 
@@ -108,7 +111,11 @@ pub struct State {
     /// What those tasks deleted: its cleanup only has to say so.
     deleted_early: std::sync::Mutex<Vec<Resource>>,
     /// The source AMI's DescribeImages, sent while the AMI name is checked.
-    prefetched_source: Option<tokio::sync::oneshot::Receiver<Result<aws_sdk_ec2::operation::describe_images::DescribeImagesOutput, String>>>,
+    prefetched_source: Option<
+        tokio::sync::oneshot::Receiver<
+            Result<aws_sdk_ec2::operation::describe_images::DescribeImagesOutput, String>,
+        >,
+    >,
 }
 
 impl Connected for State {
@@ -141,7 +148,8 @@ impl State {
         };
         let journal = Journal::create(&header, &ctx.run_uuid).map_err(failed)?;
         tracing::debug!("cleanup journal: {}", journal.path().display());
-        ctx.ui.event("journal", &[&journal.path().display().to_string()]);
+        ctx.ui
+            .event("journal", &[&journal.path().display().to_string()]);
         Ok(State {
             ec2: aws.ec2(),
             aws,
@@ -182,14 +190,22 @@ impl State {
     }
 
     /// Run a create call to its end even if the step is dropped.
-    async fn shielded<T: Send + 'static>(&self, call: impl std::future::Future<Output = T> + Send + 'static) -> Result<T, BuildError> {
-        self.begin(call).await.map_err(|_| failed("an EC2 call was lost".into()))
+    async fn shielded<T: Send + 'static>(
+        &self,
+        call: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, BuildError> {
+        self.begin(call)
+            .await
+            .map_err(|_| failed("an EC2 call was lost".into()))
     }
 
     /// Start a call that runs to its end whatever happens to the build (a
     /// create, or a lookup a later step takes the answer of); its answer
     /// arrives on the receiver, and cleanups wait for it first.
-    fn begin<T: Send + 'static>(&self, call: impl std::future::Future<Output = T> + Send + 'static) -> tokio::sync::oneshot::Receiver<T> {
+    fn begin<T: Send + 'static>(
+        &self,
+        call: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let h = tokio::spawn(async move {
             let _ = tx.send(call.await);
@@ -202,7 +218,11 @@ impl State {
 
     /// Wait for every create call still in flight.
     async fn settle(&self) {
-        let pending: Vec<_> = self.inflight.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+        let pending: Vec<_> = self
+            .inflight
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
         for h in pending {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(120), h).await;
         }
@@ -260,7 +280,8 @@ impl State {
         }
         let (aws, policy) = (self.aws.clone(), self.policy.clone());
         // What a failure stops is left to its own cleanup.
-        let h = tokio::spawn(async move { resources::delete_in_order(&aws, resources, &policy).await });
+        let h =
+            tokio::spawn(async move { resources::delete_in_order(&aws, resources, &policy).await });
         if let Ok(mut v) = self.early.lock() {
             v.push(h);
         }
@@ -268,7 +289,11 @@ impl State {
 
     /// Whether `r` was deleted by [`State::delete_early`] (waiting for it).
     async fn was_deleted_early(&self, r: &Resource) -> bool {
-        let pending: Vec<_> = self.early.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+        let pending: Vec<_> = self
+            .early
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
         for h in pending {
             if let Ok(done) = h.await {
                 if let Ok(mut d) = self.deleted_early.lock() {
@@ -276,7 +301,9 @@ impl State {
                 }
             }
         }
-        self.deleted_early.lock().is_ok_and(|d| d.iter().any(|x| x.same(r)))
+        self.deleted_early
+            .lock()
+            .is_ok_and(|d| d.iter().any(|x| x.same(r)))
     }
 
     pub fn finish_journal(&mut self) {
@@ -293,17 +320,31 @@ impl State {
 /// `{{ .SourceAMI }}`-style fields of tag values and names, then `{{ build … }}`.
 fn render(ctx: &BuildContext, s: &str) -> Result<String, BuildError> {
     let generated = ctx.generated();
-    let fields: Vec<(&str, &str)> = generated.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let fields: Vec<(&str, &str)> = generated
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     render_fields(s, &fields, &generated).map_err(|e| failed(format!("{s:?}: {e}")))
 }
 
 fn render_tags(ctx: &BuildContext, tags: &[(String, String)]) -> Result<Vec<Tag>, BuildError> {
-    tags.iter().map(|(k, v)| Ok(Tag::builder().key(render(ctx, k)?).value(render(ctx, v)?).build())).collect()
+    tags.iter()
+        .map(|(k, v)| {
+            Ok(Tag::builder()
+                .key(render(ctx, k)?)
+                .value(render(ctx, v)?)
+                .build())
+        })
+        .collect()
 }
 
 fn say_tags(ctx: &BuildContext, tags: &[Tag]) {
     for t in tags {
-        ctx.ui.message(&format!("Adding tag: {:?}: {:?}", t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+        ctx.ui.message(&format!(
+            "Adding tag: {:?}: {:?}",
+            t.key().unwrap_or_default(),
+            t.value().unwrap_or_default()
+        ));
     }
 }
 
@@ -312,5 +353,12 @@ fn filter(name: &str, value: &str) -> Filter {
 }
 
 fn filters(f: &[(String, String)]) -> Vec<Filter> {
-    f.iter().map(|(k, v)| Filter::builder().name(k).set_values(Some(v.split(',').map(|s| s.trim().to_string()).collect())).build()).collect()
+    f.iter()
+        .map(|(k, v)| {
+            Filter::builder()
+                .name(k)
+                .set_values(Some(v.split(',').map(|s| s.trim().to_string()).collect()))
+                .build()
+        })
+        .collect()
 }

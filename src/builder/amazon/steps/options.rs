@@ -9,12 +9,20 @@ use crate::builder::amazon::resources;
 use crate::runner::{BuildContext, BuildError};
 use aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder;
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, CapacityReservationPreference, CapacityReservationSpecification, CapacityReservationTarget, CreditSpecificationRequest, EbsBlockDevice, EnclaveOptionsRequest, HttpTokensState,
-    IamInstanceProfileSpecification, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceMetadataTagsState, InstanceNetworkInterfaceSpecification,
-    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateEnclaveOptionsRequest, LaunchTemplateHttpTokensState,
-    LaunchTemplateIamInstanceProfileSpecificationRequest, LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceMetadataTagsState,
-    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplateLicenseConfigurationRequest, LaunchTemplatePlacementRequest, LaunchTemplateTagSpecificationRequest,
-    LicenseConfigurationRequest, Placement, RequestLaunchTemplateData, ResourceType, ShutdownBehavior, Tag, TagSpecification, Tenancy, VolumeType,
+    BlockDeviceMapping, CapacityReservationPreference, CapacityReservationSpecification,
+    CapacityReservationTarget, CreditSpecificationRequest, EbsBlockDevice, EnclaveOptionsRequest,
+    HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataEndpointState,
+    InstanceMetadataOptionsRequest, InstanceMetadataTagsState,
+    InstanceNetworkInterfaceSpecification, LaunchTemplateBlockDeviceMappingRequest,
+    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateEnclaveOptionsRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateInstanceMetadataTagsState,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest,
+    LaunchTemplateLicenseConfigurationRequest, LaunchTemplatePlacementRequest,
+    LaunchTemplateTagSpecificationRequest, LicenseConfigurationRequest, Placement,
+    RequestLaunchTemplateData, ResourceType, ShutdownBehavior, Tag, TagSpecification, Tenancy,
+    VolumeType,
 };
 
 /// One launch block device as RunInstances and CreateImage take it.
@@ -39,7 +47,10 @@ pub(super) fn block_device(b: &BlockDevice, default_delete: bool) -> BlockDevice
 }
 
 /// The same block device as launch-template data.
-fn template_block_device(b: &BlockDevice, default_delete: bool) -> LaunchTemplateBlockDeviceMappingRequest {
+fn template_block_device(
+    b: &BlockDevice,
+    default_delete: bool,
+) -> LaunchTemplateBlockDeviceMappingRequest {
     let m = LaunchTemplateBlockDeviceMappingRequest::builder().device_name(&b.device_name);
     if b.no_device {
         return m.no_device("").build();
@@ -85,9 +96,21 @@ fn ephemeral_device_names() -> impl Iterator<Item = String> {
 }
 
 impl<'a> Launch<'a> {
-    pub fn new(s: &State, cfg: &'a EbsConfig, ctx: &BuildContext, source: &SourceImage, token: &str, run_tags: &[Tag]) -> Result<Launch<'a>, BuildError> {
+    pub fn new(
+        s: &State,
+        cfg: &'a EbsConfig,
+        ctx: &BuildContext,
+        source: &SourceImage,
+        token: &str,
+        run_tags: &[Tag],
+    ) -> Result<Launch<'a>, BuildError> {
         let mut instance_tags = run_tags.to_vec();
-        instance_tags.push(Tag::builder().key(resources::TOKEN_TAG).value(token).build());
+        instance_tags.push(
+            Tag::builder()
+                .key(resources::TOKEN_TAG)
+                .value(token)
+                .build(),
+        );
         let mut devices: Vec<(BlockDevice, bool)> = Vec::new();
         for b in &cfg.launch_block_device_mappings {
             if devices.iter().any(|(d, _)| d.device_name == b.device_name) {
@@ -100,7 +123,14 @@ impl<'a> Launch<'a> {
         if cfg.no_ephemeral {
             for name in ephemeral_device_names() {
                 if !devices.iter().any(|(d, _)| d.device_name == name) {
-                    devices.push((BlockDevice { device_name: name, no_device: true, ..Default::default() }, false));
+                    devices.push((
+                        BlockDevice {
+                            device_name: name,
+                            no_device: true,
+                            ..Default::default()
+                        },
+                        false,
+                    ));
                 }
             }
         }
@@ -120,7 +150,10 @@ impl<'a> Launch<'a> {
 
     fn user_data(&self) -> Option<String> {
         use base64::Engine;
-        self.cfg.user_data.as_ref().map(|u| base64::engine::general_purpose::STANDARD.encode(u))
+        self.cfg
+            .user_data
+            .as_ref()
+            .map(|u| base64::engine::general_purpose::STANDARD.encode(u))
     }
 
     /// The settings as RunInstances parameters (instance type, counts and
@@ -132,17 +165,40 @@ impl<'a> Launch<'a> {
             .set_key_name(self.key_name.clone())
             .set_security_group_ids(Some(self.group_ids.clone()))
             .set_subnet_id(self.subnet_id.clone())
-            .tag_specifications(TagSpecification::builder().resource_type(ResourceType::Instance).set_tags(Some(self.instance_tags.clone())).build())
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Instance)
+                    .set_tags(Some(self.instance_tags.clone()))
+                    .build(),
+            )
             .set_user_data(self.user_data())
             .set_ebs_optimized(cfg.ebs_optimized.then_some(true))
-            .set_iam_instance_profile(self.instance_profile.as_ref().map(|p| IamInstanceProfileSpecification::builder().name(p).build()))
-            .set_instance_initiated_shutdown_behavior(cfg.shutdown_behavior.as_deref().map(ShutdownBehavior::from))
-            .set_enclave_options(cfg.enable_nitro_enclave.then(|| EnclaveOptionsRequest::builder().enabled(true).build()))
+            .set_iam_instance_profile(
+                self.instance_profile
+                    .as_ref()
+                    .map(|p| IamInstanceProfileSpecification::builder().name(p).build()),
+            )
+            .set_instance_initiated_shutdown_behavior(
+                cfg.shutdown_behavior.as_deref().map(ShutdownBehavior::from),
+            )
+            .set_enclave_options(
+                cfg.enable_nitro_enclave
+                    .then(|| EnclaveOptionsRequest::builder().enabled(true).build()),
+            )
             .set_credit_specification(self.credits())
             .set_capacity_reservation_specification(self.capacity_reservation())
-            .set_license_specifications(self.licenses(|arn| LicenseConfigurationRequest::builder().license_configuration_arn(arn).build()));
+            .set_license_specifications(self.licenses(|arn| {
+                LicenseConfigurationRequest::builder()
+                    .license_configuration_arn(arn)
+                    .build()
+            }));
         if !self.volume_tags.is_empty() {
-            q = q.tag_specifications(TagSpecification::builder().resource_type(ResourceType::Volume).set_tags(Some(self.volume_tags.clone())).build());
+            q = q.tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Volume)
+                    .set_tags(Some(self.volume_tags.clone()))
+                    .build(),
+            );
         }
         let pl = &cfg.placement;
         if self.availability_zone.is_some() || *pl != Default::default() {
@@ -155,10 +211,18 @@ impl<'a> Launch<'a> {
         }
         if let Some(m) = &cfg.metadata_options {
             let o = InstanceMetadataOptionsRequest::builder()
-                .set_http_endpoint(m.http_endpoint.as_deref().map(InstanceMetadataEndpointState::from))
+                .set_http_endpoint(
+                    m.http_endpoint
+                        .as_deref()
+                        .map(InstanceMetadataEndpointState::from),
+                )
                 .set_http_tokens(m.http_tokens.as_deref().map(HttpTokensState::from))
                 .set_http_put_response_hop_limit(m.http_put_response_hop_limit)
-                .set_instance_metadata_tags(m.instance_metadata_tags.as_deref().map(InstanceMetadataTagsState::from));
+                .set_instance_metadata_tags(
+                    m.instance_metadata_tags
+                        .as_deref()
+                        .map(InstanceMetadataTagsState::from),
+                );
             q = q.metadata_options(o.build());
         }
         if let Some(public) = cfg.associate_public_ip_address {
@@ -171,10 +235,18 @@ impl<'a> Launch<'a> {
                 .set_subnet_id(self.subnet_id.clone())
                 .set_groups(Some(self.group_ids.clone()))
                 .build();
-            q = q.set_subnet_id(None).set_security_group_ids(None).network_interfaces(nic);
+            q = q
+                .set_subnet_id(None)
+                .set_security_group_ids(None)
+                .network_interfaces(nic);
         }
         if !self.devices.is_empty() {
-            q = q.set_block_device_mappings(Some(self.devices.iter().map(|(b, del)| block_device(b, *del)).collect()));
+            q = q.set_block_device_mappings(Some(
+                self.devices
+                    .iter()
+                    .map(|(b, del)| block_device(b, *del))
+                    .collect(),
+            ));
         }
         q
     }
@@ -183,17 +255,34 @@ impl<'a> Launch<'a> {
     /// zone go in the fleet's overrides; spot requests get `spot_tags`).
     pub fn template_data(&self, spot_tags: Vec<Tag>) -> RequestLaunchTemplateData {
         let cfg = self.cfg;
-        let tags = |kind: ResourceType, tags: Vec<Tag>| LaunchTemplateTagSpecificationRequest::builder().resource_type(kind).set_tags(Some(tags)).build();
+        let tags = |kind: ResourceType, tags: Vec<Tag>| {
+            LaunchTemplateTagSpecificationRequest::builder()
+                .resource_type(kind)
+                .set_tags(Some(tags))
+                .build()
+        };
         let mut data = RequestLaunchTemplateData::builder()
             .image_id(&self.image_id)
             .set_key_name(self.key_name.clone())
             .tag_specifications(tags(ResourceType::Instance, self.instance_tags.clone()))
             .set_user_data(self.user_data())
             .set_ebs_optimized(cfg.ebs_optimized.then_some(true))
-            .set_iam_instance_profile(self.instance_profile.as_ref().map(|p| LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(p).build()))
-            .set_enclave_options(cfg.enable_nitro_enclave.then(|| LaunchTemplateEnclaveOptionsRequest::builder().enabled(true).build()))
+            .set_iam_instance_profile(self.instance_profile.as_ref().map(|p| {
+                LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                    .name(p)
+                    .build()
+            }))
+            .set_enclave_options(cfg.enable_nitro_enclave.then(|| {
+                LaunchTemplateEnclaveOptionsRequest::builder()
+                    .enabled(true)
+                    .build()
+            }))
             .set_credit_specification(self.credits())
-            .set_license_specifications(self.licenses(|arn| LaunchTemplateLicenseConfigurationRequest::builder().license_configuration_arn(arn).build()));
+            .set_license_specifications(self.licenses(|arn| {
+                LaunchTemplateLicenseConfigurationRequest::builder()
+                    .license_configuration_arn(arn)
+                    .build()
+            }));
         if !self.volume_tags.is_empty() {
             data = data.tag_specifications(tags(ResourceType::Volume, self.volume_tags.clone()));
         }
@@ -210,10 +299,22 @@ impl<'a> Launch<'a> {
         }
         if let Some(m) = &cfg.metadata_options {
             let o = LaunchTemplateInstanceMetadataOptionsRequest::builder()
-                .set_http_endpoint(m.http_endpoint.as_deref().map(LaunchTemplateInstanceMetadataEndpointState::from))
-                .set_http_tokens(m.http_tokens.as_deref().map(LaunchTemplateHttpTokensState::from))
+                .set_http_endpoint(
+                    m.http_endpoint
+                        .as_deref()
+                        .map(LaunchTemplateInstanceMetadataEndpointState::from),
+                )
+                .set_http_tokens(
+                    m.http_tokens
+                        .as_deref()
+                        .map(LaunchTemplateHttpTokensState::from),
+                )
                 .set_http_put_response_hop_limit(m.http_put_response_hop_limit)
-                .set_instance_metadata_tags(m.instance_metadata_tags.as_deref().map(LaunchTemplateInstanceMetadataTagsState::from));
+                .set_instance_metadata_tags(
+                    m.instance_metadata_tags
+                        .as_deref()
+                        .map(LaunchTemplateInstanceMetadataTagsState::from),
+                );
             data = data.metadata_options(o.build());
         }
         match cfg.associate_public_ip_address {
@@ -228,7 +329,12 @@ impl<'a> Launch<'a> {
             None => data = data.set_security_group_ids(Some(self.group_ids.clone())),
         }
         if !self.devices.is_empty() {
-            data = data.set_block_device_mappings(Some(self.devices.iter().map(|(b, del)| template_block_device(b, *del)).collect()));
+            data = data.set_block_device_mappings(Some(
+                self.devices
+                    .iter()
+                    .map(|(b, del)| template_block_device(b, *del))
+                    .collect(),
+            ));
         }
         data.build()
     }
@@ -237,9 +343,17 @@ impl<'a> Launch<'a> {
         let spec = CapacityReservationSpecification::builder();
         let target = CapacityReservationTarget::builder();
         Some(match self.cfg.capacity_reservation.as_ref()? {
-            CapacityReservation::Preference(p) => spec.capacity_reservation_preference(CapacityReservationPreference::from(p.as_str())).build(),
-            CapacityReservation::Id(id) => spec.capacity_reservation_target(target.capacity_reservation_id(id).build()).build(),
-            CapacityReservation::GroupArn(arn) => spec.capacity_reservation_target(target.capacity_reservation_resource_group_arn(arn).build()).build(),
+            CapacityReservation::Preference(p) => spec
+                .capacity_reservation_preference(CapacityReservationPreference::from(p.as_str()))
+                .build(),
+            CapacityReservation::Id(id) => spec
+                .capacity_reservation_target(target.capacity_reservation_id(id).build())
+                .build(),
+            CapacityReservation::GroupArn(arn) => spec
+                .capacity_reservation_target(
+                    target.capacity_reservation_resource_group_arn(arn).build(),
+                )
+                .build(),
         })
     }
 
@@ -249,6 +363,10 @@ impl<'a> Launch<'a> {
     }
 
     fn credits(&self) -> Option<CreditSpecificationRequest> {
-        self.cfg.unlimited_credits.then(|| CreditSpecificationRequest::builder().cpu_credits("unlimited").build())
+        self.cfg.unlimited_credits.then(|| {
+            CreditSpecificationRequest::builder()
+                .cpu_credits("unlimited")
+                .build()
+        })
     }
 }

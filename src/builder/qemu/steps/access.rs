@@ -17,25 +17,47 @@ impl Step<State> for TempKey<'_> {
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         use crate::plugin::{get_bool, get_i64, get_str, is_set};
         let c = &self.cfg.raw;
-        if self.cfg.communicator_none || is_set(c, "ssh_password") || is_set(c, "ssh_private_key_file") || get_bool(c, "ssh_agent_auth").unwrap_or(false) {
+        if self.cfg.communicator_none
+            || is_set(c, "ssh_password")
+            || is_set(c, "ssh_private_key_file")
+            || get_bool(c, "ssh_agent_auth").unwrap_or(false)
+        {
             return Ok(());
         }
         let kind = get_str(c, "temporary_key_pair_type").unwrap_or_else(|| "ed25519".into());
-        ctx.ui.say(&format!("Creating temporary {kind} SSH key for instance..."));
+        ctx.ui.say(&format!(
+            "Creating temporary {kind} SSH key for instance..."
+        ));
         let key = match kind.as_str() {
-            "ed25519" => PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::random(&mut rand_core::OsRng)),
+            "ed25519" => PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::random(
+                &mut rand_core::OsRng,
+            )),
             "rsa" => {
                 let bits = get_i64(c, "temporary_key_pair_bits").unwrap_or(4096);
-                let bits = usize::try_from(bits).ok().filter(|b| *b >= 2048).ok_or(failed(format!("temporary_key_pair_bits {bits}: RSA keys need at least 2048 bits")))?;
-                let pair = tokio::task::spawn_blocking(move || russh::keys::ssh_key::private::RsaKeypair::random(&mut rand_core::OsRng, bits))
-                    .await
-                    .map_err(|e| failed(e.to_string()))?
-                    .map_err(|e| failed(format!("generating an RSA key: {e}")))?;
+                let bits = usize::try_from(bits)
+                    .ok()
+                    .filter(|b| *b >= 2048)
+                    .ok_or(failed(format!(
+                        "temporary_key_pair_bits {bits}: RSA keys need at least 2048 bits"
+                    )))?;
+                let pair = tokio::task::spawn_blocking(move || {
+                    russh::keys::ssh_key::private::RsaKeypair::random(&mut rand_core::OsRng, bits)
+                })
+                .await
+                .map_err(|e| failed(e.to_string()))?
+                .map_err(|e| failed(format!("generating an RSA key: {e}")))?;
                 PrivateKey::from(pair)
             }
-            other => return Err(failed(format!("temporary_key_pair_type {other:?}: use \"rsa\" or \"ed25519\""))),
+            other => {
+                return Err(failed(format!(
+                    "temporary_key_pair_type {other:?}: use \"rsa\" or \"ed25519\""
+                )))
+            }
         };
-        let public = key.public_key().to_openssh().map_err(|e| failed(e.to_string()))?;
+        let public = key
+            .public_key()
+            .to_openssh()
+            .map_err(|e| failed(e.to_string()))?;
         ctx.set_generated("SSHPublicKey", public);
         s.key = Some(Arc::new(key));
         Ok(())
@@ -56,11 +78,27 @@ impl Step<State> for HttpServer<'_> {
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let content = match (&self.cfg.http_directory, self.cfg.http_content.is_empty()) {
             (Some(d), _) => http::Content::Directory(d.clone()),
-            (None, false) => http::Content::Files(Arc::new(self.cfg.http_content.iter().map(|(k, v)| (if k.starts_with('/') { k.clone() } else { format!("/{k}") }, v.clone())).collect())),
+            (None, false) => http::Content::Files(Arc::new(
+                self.cfg
+                    .http_content
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            if k.starts_with('/') {
+                                k.clone()
+                            } else {
+                                format!("/{k}")
+                            },
+                            v.clone(),
+                        )
+                    })
+                    .collect(),
+            )),
             (None, true) => return Ok(()),
         };
         let server = http::start(content, self.cfg.http_port_range).await?;
-        ctx.ui.say(&format!("Starting HTTP server on port {}", server.port));
+        ctx.ui
+            .say(&format!("Starting HTTP server on port {}", server.port));
         ctx.set_generated("PackerHTTPIP", GUEST_HTTP_IP);
         ctx.set_generated("PackerHTTPPort", server.port.to_string());
         ctx.set_generated("PackerHTTPAddr", format!("{GUEST_HTTP_IP}:{}", server.port));
@@ -88,7 +126,9 @@ impl Step<State> for PortForward<'_> {
             return Ok(());
         }
         let (lo, hi) = self.cfg.ssh_port_range;
-        ctx.ui.say(&format!("Looking for available communicator (SSH, WinRM, etc) port between {lo} and {hi}"));
+        ctx.ui.say(&format!(
+            "Looking for available communicator (SSH, WinRM, etc) port between {lo} and {hi}"
+        ));
         // Start at a random offset so parallel builds rarely race for one port.
         let span = u32::from(hi - lo) + 1;
         let start = (std::process::id() ^ uuid::Uuid::new_v4().as_u128() as u32) % span;
@@ -97,10 +137,13 @@ impl Step<State> for PortForward<'_> {
             if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
                 s.host_port = port;
                 ctx.set_generated("SSHHostPort", port.to_string());
-                ctx.ui.say(&format!("Found available port: {port} on IP: 127.0.0.1"));
+                ctx.ui
+                    .say(&format!("Found available port: {port} on IP: 127.0.0.1"));
                 return Ok(());
             }
         }
-        Err(failed(format!("no free port between {lo} and {hi} on 127.0.0.1")))
+        Err(failed(format!(
+            "no free port between {lo} and {hi} on 127.0.0.1"
+        )))
     }
 }

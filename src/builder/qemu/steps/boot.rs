@@ -25,11 +25,15 @@ impl Step<State> for TypeBootCommand<'_> {
         for line in &c.boot_command {
             actions.extend(bootcommand::parse(&interpolate(line, &vars)).map_err(failed)?);
         }
-        let Some(vm) = s.vm.as_ref() else { return Ok(()) };
+        let Some(vm) = s.vm.as_ref() else {
+            return Ok(());
+        };
         let mut exited = vm.exited.clone();
         // The command may hold secrets (a preseed password): never printed.
         ctx.ui.say("Typing the boot command...");
-        let mut qmp = Qmp::connect(&vm.qmp).await.map_err(|e| failed(format!("typing the boot command: {e}")))?;
+        let mut qmp = Qmp::connect(&vm.qmp)
+            .await
+            .map_err(|e| failed(format!("typing the boot command: {e}")))?;
         for a in &actions {
             let mut typed = Ok(());
             for cmd in bootcommand::events(a) {
@@ -47,7 +51,11 @@ impl Step<State> for TypeBootCommand<'_> {
                 return Ok(());
             }
             typed.map_err(|e| failed(format!("typing the boot command: {e}")))?;
-            let pause = if let Action::Wait(d) = a { *d } else { c.boot_key_interval };
+            let pause = if let Action::Wait(d) = a {
+                *d
+            } else {
+                c.boot_key_interval
+            };
             tokio::select! {
                 r = ctx.sleep(pause) => r?,
                 _ = exited.wait_for(|v| v.is_some()) => {}

@@ -15,14 +15,27 @@ pub struct VerifySource<'a> {
 /// The name a checksums file lists the image under: the URL's last segment.
 fn listed_name(c: &QemuConfig) -> String {
     match c.remote.first() {
-        Some(u) => u.split(['?', '#']).next().unwrap_or(u).rsplit('/').next().unwrap_or("").to_string(),
-        None => c.source.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        Some(u) => u
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(u)
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_string(),
+        None => c
+            .source
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
     }
 }
 
 /// Whether `path` holds what the checksum says (`Ok(None)`), or what it holds instead.
 fn verify(path: &Path, want: Option<&(String, String)>) -> Result<Option<String>, String> {
-    let Some((kind, want)) = want else { return Ok(None) };
+    let Some((kind, want)) = want else {
+        return Ok(None);
+    };
     let got = hash_file(path, kind)?;
     Ok(if &got == want { None } else { Some(got) })
 }
@@ -41,10 +54,19 @@ impl Step<State> for VerifySource<'_> {
         };
         if c.remote.is_empty() {
             let Some(w) = want else { return Ok(()) };
-            ctx.ui.say(&format!("Verifying {} checksum of {}...", w.0, c.source.display()));
+            ctx.ui.say(&format!(
+                "Verifying {} checksum of {}...",
+                w.0,
+                c.source.display()
+            ));
             let (path, w2) = (c.source.clone(), w.clone());
             if let Some(got) = blocking(move || verify(&path, Some(&w2))).await? {
-                return Err(failed(format!("Checksum did not match for {}: expected {}:{}, got {got}", c.source.display(), w.0, w.1)));
+                return Err(failed(format!(
+                    "Checksum did not match for {}: expected {}:{}, got {got}",
+                    c.source.display(),
+                    w.0,
+                    w.1
+                )));
             }
             return Ok(());
         }
@@ -52,20 +74,27 @@ impl Step<State> for VerifySource<'_> {
         if target.exists() {
             let (path, w) = (target.clone(), want.clone());
             if blocking(move || verify(&path, w.as_ref())).await?.is_none() {
-                ctx.ui.say(&format!("Using the downloaded {} (its checksum holds)", target.display()));
+                ctx.ui.say(&format!(
+                    "Using the downloaded {} (its checksum holds)",
+                    target.display()
+                ));
                 return Ok(());
             }
         }
         if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| failed(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| failed(format!("creating {}: {e}", dir.display())))?;
         }
         let mut errors = Vec::new();
         for url in &c.remote {
-            ctx.ui.say(&format!("Downloading {url} to {}...", target.display()));
+            ctx.ui
+                .say(&format!("Downloading {url} to {}...", target.display()));
             let stop = Arc::new(AtomicBool::new(false));
             let _stop_on_drop = StopOnDrop(stop.clone());
             let (u, t, w) = (url.clone(), target.clone(), want.clone());
-            let got = tokio::task::spawn_blocking(move || download(&u, &t, w.as_ref(), &stop)).await.map_err(|e| failed(e.to_string()))?;
+            let got = tokio::task::spawn_blocking(move || download(&u, &t, w.as_ref(), &stop))
+                .await
+                .map_err(|e| failed(e.to_string()))?;
             match got {
                 Ok(bytes) => {
                     ctx.ui.message(&format!("Downloaded {bytes} bytes"));
@@ -77,13 +106,21 @@ impl Step<State> for VerifySource<'_> {
                 }
             }
         }
-        Err(failed(format!("Error downloading the image: {}", errors.join("; "))))
+        Err(failed(format!(
+            "Error downloading the image: {}",
+            errors.join("; ")
+        )))
     }
 }
 
 /// Hashing and reading files, off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, BuildError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| failed(e.to_string()))?.map_err(failed)
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, BuildError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(failed)
 }
 
 /// Tells a download thread to stop (and remove its partial file) when the
@@ -97,19 +134,41 @@ impl Drop for StopOnDrop {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().timeout_connect(Some(Duration::from_secs(30))).timeout_recv_body(Some(Duration::from_secs(120))).build().into()
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_body(Some(Duration::from_secs(120)))
+        .build()
+        .into()
 }
 
 /// A small text file over http(s) (a checksums file).
 fn fetch_text(url: &str) -> Result<String, String> {
-    let mut r = agent().get(url).call().map_err(|e| format!("iso_checksum file {url}: {e}"))?;
-    r.body_mut().with_config().limit(16 << 20).read_to_string().map_err(|e| format!("iso_checksum file {url}: {e}"))
+    let mut r = agent()
+        .get(url)
+        .call()
+        .map_err(|e| format!("iso_checksum file {url}: {e}"))?;
+    r.body_mut()
+        .with_config()
+        .limit(16 << 20)
+        .read_to_string()
+        .map_err(|e| format!("iso_checksum file {url}: {e}"))
 }
 
 /// Download `url` to `target` through `target.part`, checked against
 /// `want` before it takes the final name; the bytes written.
-fn download(url: &str, target: &Path, want: Option<&(String, String)>, stop: &AtomicBool) -> Result<u64, String> {
-    let part = target.with_extension(format!("{}part", target.extension().map(|e| format!("{}.", e.to_string_lossy())).unwrap_or_default()));
+fn download(
+    url: &str,
+    target: &Path,
+    want: Option<&(String, String)>,
+    stop: &AtomicBool,
+) -> Result<u64, String> {
+    let part = target.with_extension(format!(
+        "{}part",
+        target
+            .extension()
+            .map(|e| format!("{}.", e.to_string_lossy()))
+            .unwrap_or_default()
+    ));
     let r = (|| {
         let mut resp = agent().get(url).call().map_err(|e| e.to_string())?;
         let mut body = resp.body_mut().as_reader();
@@ -124,13 +183,19 @@ fn download(url: &str, target: &Path, want: Option<&(String, String)>, stop: &At
             if n == 0 {
                 break;
             }
-            f.write_all(&buf[..n]).map_err(|e| format!("{}: {e}", part.display()))?;
+            f.write_all(&buf[..n])
+                .map_err(|e| format!("{}: {e}", part.display()))?;
             total += n as u64;
         }
-        f.sync_all().map_err(|e| format!("{}: {e}", part.display()))?;
+        f.sync_all()
+            .map_err(|e| format!("{}: {e}", part.display()))?;
         if let Some(got) = verify(&part, want)? {
-            let (kind, w) = want.map(|(k, w)| (k.as_str(), w.as_str())).unwrap_or_default();
-            return Err(format!("Checksum did not match: expected {kind}:{w}, got {got}"));
+            let (kind, w) = want
+                .map(|(k, w)| (k.as_str(), w.as_str()))
+                .unwrap_or_default();
+            return Err(format!(
+                "Checksum did not match: expected {kind}:{w}, got {got}"
+            ));
         }
         std::fs::rename(&part, target).map_err(|e| format!("{}: {e}", target.display()))?;
         Ok(total)
@@ -150,7 +215,9 @@ fn hash_file(path: &Path, kind: &str) -> Result<String, String> {
         ($h:expr) => {{
             let mut h = $h;
             loop {
-                let n = f.read(&mut buf).map_err(|e| format!("{}: {e}", path.display()))?;
+                let n = f
+                    .read(&mut buf)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
                 if n == 0 {
                     break;
                 }
@@ -164,7 +231,11 @@ fn hash_file(path: &Path, kind: &str) -> Result<String, String> {
         "sha1" => digest!(sha1::Sha1::new()),
         "sha256" => digest!(sha2::Sha256::new()),
         "sha512" => digest!(sha2::Sha512::new()),
-        other => return Err(format!("unsupported checksum type {other:?} (md5, sha1, sha256, sha512)")),
+        other => {
+            return Err(format!(
+                "unsupported checksum type {other:?} (md5, sha1, sha256, sha512)"
+            ))
+        }
     })
 }
 
@@ -184,7 +255,11 @@ fn expected_checksum(spec: &str, name: &str) -> Result<(String, String), String>
     };
     if let Some(file) = spec.strip_prefix("file:") {
         let file = file.strip_prefix("//").unwrap_or(file);
-        let text = if crate::builder::qemu::config::is_remote(file) { fetch_text(file)? } else { std::fs::read_to_string(file).map_err(|e| format!("iso_checksum file {file}: {e}"))? };
+        let text = if crate::builder::qemu::config::is_remote(file) {
+            fetch_text(file)?
+        } else {
+            std::fs::read_to_string(file).map_err(|e| format!("iso_checksum file {file}: {e}"))?
+        };
         for line in text.lines() {
             // "HEX  name", "HEX *name" or BSD "SHA256 (name) = HEX".
             if let Some((lhs, hex)) = line.split_once(") = ") {
@@ -215,13 +290,33 @@ mod tests {
     #[test]
     fn checksum_specs() {
         let p = "disk.img";
-        assert_eq!(expected_checksum("sha256:ABC", p).ok(), Some(("sha256".into(), "abc".into())));
-        assert_eq!(expected_checksum(&"a".repeat(64), p).ok(), Some(("sha256".into(), "a".repeat(64))));
-        assert_eq!(expected_checksum(&"b".repeat(32), p).ok(), Some(("md5".into(), "b".repeat(32))));
+        assert_eq!(
+            expected_checksum("sha256:ABC", p).ok(),
+            Some(("sha256".into(), "abc".into()))
+        );
+        assert_eq!(
+            expected_checksum(&"a".repeat(64), p).ok(),
+            Some(("sha256".into(), "a".repeat(64)))
+        );
+        assert_eq!(
+            expected_checksum(&"b".repeat(32), p).ok(),
+            Some(("md5".into(), "b".repeat(32)))
+        );
         assert!(expected_checksum("abc", p).is_err());
         let dir = tempfile::tempdir().expect("tmp");
         let f = dir.path().join("SHA256SUMS");
-        std::fs::write(&f, format!("{}  other.img\n{} *disk.img\n", "0".repeat(64), "1".repeat(64))).expect("write");
-        assert_eq!(expected_checksum(&format!("file:{}", f.display()), p).ok(), Some(("sha256".into(), "1".repeat(64))));
+        std::fs::write(
+            &f,
+            format!(
+                "{}  other.img\n{} *disk.img\n",
+                "0".repeat(64),
+                "1".repeat(64)
+            ),
+        )
+        .expect("write");
+        assert_eq!(
+            expected_checksum(&format!("file:{}", f.display()), p).ok(),
+            Some(("sha256".into(), "1".repeat(64)))
+        );
     }
 }

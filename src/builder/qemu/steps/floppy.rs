@@ -17,29 +17,44 @@ type Dir<'a> = fatfs::Dir<'a, std::fs::File>;
 fn add_file(dir: &Dir, name: &str, body: &[u8]) -> Result<(), String> {
     let mut f = dir.create_file(name).map_err(|e| format!("{name}: {e}"))?;
     f.truncate().map_err(|e| format!("{name}: {e}"))?;
-    f.write_all(body).map_err(|e| format!("{name}: {e} (a floppy holds 1.44 MB)"))
+    f.write_all(body)
+        .map_err(|e| format!("{name}: {e} (a floppy holds 1.44 MB)"))
 }
 
 /// `path` (a directory) into `dir` under its own name, recursively.
 fn add_tree(dir: &Dir, path: &Path) -> Result<(), String> {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     if path.is_dir() {
         let sub = dir.create_dir(&name).map_err(|e| format!("{name}: {e}"))?;
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?.flatten().map(|e| e.path()).collect();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         for e in entries {
             add_tree(&sub, &e)?;
         }
         Ok(())
     } else {
-        add_file(dir, &name, &std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?)
+        add_file(
+            dir,
+            &name,
+            &std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )
     }
 }
 
 /// The directory at `path` below `root` (made as needed), and the file name.
 fn parent_of<'a>(root: &Dir<'a>, path: &str) -> Result<(Dir<'a>, String), String> {
     let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    let name = parts.pop().ok_or_else(|| format!("floppy_content: {path:?} names no file"))?.to_string();
+    let name = parts
+        .pop()
+        .ok_or_else(|| format!("floppy_content: {path:?} names no file"))?
+        .to_string();
     let mut dir = root.clone();
     for p in parts {
         dir = match dir.open_dir(p) {
@@ -51,17 +66,37 @@ fn parent_of<'a>(root: &Dir<'a>, path: &str) -> Result<(Dir<'a>, String), String
 }
 
 fn write_floppy(c: &QemuConfig, image: &Path) -> Result<(), String> {
-    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(image).map_err(|e| format!("{}: {e}", image.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(image)
+        .map_err(|e| format!("{}: {e}", image.display()))?;
     file.set_len(FLOPPY_BYTES).map_err(|e| e.to_string())?;
     let mut label = [b' '; 11];
-    for (i, b) in c.floppy_label.to_ascii_uppercase().bytes().take(11).enumerate() {
+    for (i, b) in c
+        .floppy_label
+        .to_ascii_uppercase()
+        .bytes()
+        .take(11)
+        .enumerate()
+    {
         label[i] = b;
     }
     // A standard 3.5" 1.44 MB floppy, as mkfs.fat makes one: 80 cylinders
     // of 2 heads by 18 sectors, one-sector clusters, 224 root entries.
-    let options = fatfs::FormatVolumeOptions::new().fat_type(fatfs::FatType::Fat12).volume_label(label).media(0xF0).sectors_per_track(18).heads(2).bytes_per_cluster(512).max_root_dir_entries(224);
+    let options = fatfs::FormatVolumeOptions::new()
+        .fat_type(fatfs::FatType::Fat12)
+        .volume_label(label)
+        .media(0xF0)
+        .sectors_per_track(18)
+        .heads(2)
+        .bytes_per_cluster(512)
+        .max_root_dir_entries(224);
     fatfs::format_volume(&file, options).map_err(|e| format!("formatting the floppy: {e}"))?;
-    let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).map_err(|e| format!("the floppy: {e}"))?;
+    let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new())
+        .map_err(|e| format!("the floppy: {e}"))?;
     let root = fs.root_dir();
     for pattern in &c.floppy_files {
         let matches = super::media::glob_paths(pattern);
@@ -72,8 +107,15 @@ fn write_floppy(c: &QemuConfig, image: &Path) -> Result<(), String> {
             if m.is_dir() {
                 add_tree(&root, &m)?;
             } else {
-                let name = m.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-                add_file(&root, &name, &std::fs::read(&m).map_err(|e| format!("{}: {e}", m.display()))?)?;
+                let name = m
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                add_file(
+                    &root,
+                    &name,
+                    &std::fs::read(&m).map_err(|e| format!("{}: {e}", m.display()))?,
+                )?;
             }
         }
     }

@@ -14,14 +14,29 @@ impl RunQemu<'_> {
         let c = self.cfg;
         let mut net = String::from("user,id=user.0,restrict=on");
         if !c.communicator_none && !c.skip_nat_mapping {
-            net.push_str(&format!(",hostfwd=tcp:127.0.0.1:{}-:{}", s.host_port, c.guest_port));
+            net.push_str(&format!(
+                ",hostfwd=tcp:127.0.0.1:{}-:{}",
+                s.host_port, c.guest_port
+            ));
         }
         if let Some(h) = &s.http {
-            let exe = std::env::current_exe().map(|p| p.to_string_lossy().to_string()).unwrap_or_else(|_| "kiln".into());
-            net.push_str(&format!(",guestfwd=tcp:{GUEST_HTTP_IP}:{p}-cmd:{exe} __guestfwd 127.0.0.1:{p}", p = h.port));
+            let exe = std::env::current_exe()
+                .map(|p| p.to_string_lossy().to_string())
+                .unwrap_or_else(|_| "kiln".into());
+            net.push_str(&format!(
+                ",guestfwd=tcp:{GUEST_HTTP_IP}:{p}-cmd:{exe} __guestfwd 127.0.0.1:{p}",
+                p = h.port
+            ));
         }
         let drive = |disk: &Path| {
-            let mut d = format!("file={},if={},cache={},discard={},format={}", disk.display(), c.disk_interface, c.disk_cache, c.disk_discard, c.format);
+            let mut d = format!(
+                "file={},if={},cache={},discard={},format={}",
+                disk.display(),
+                c.disk_interface,
+                c.disk_cache,
+                c.disk_discard,
+                c.format
+            );
             if c.disk_detect_zeroes != "off" {
                 d.push_str(&format!(",detect-zeroes={}", c.disk_detect_zeroes));
             }
@@ -31,17 +46,40 @@ impl RunQemu<'_> {
         // Defaults, each a flag with its values; a qemuargs row with the same flag replaces it.
         let mut defaults: Vec<Vec<String>> = vec![
             vec!["-name".into(), c.vm_name.clone()],
-            vec!["-machine".into(), format!("type={},accel={}", c.machine_type, s.accel)],
+            vec![
+                "-machine".into(),
+                format!("type={},accel={}", c.machine_type, s.accel),
+            ],
             vec!["-m".into(), format!("{}M", c.memory)],
             vec!["-smp".into(), smp(c)],
             vec!["-netdev".into(), net],
             vec!["-device".into(), format!("{},netdev=user.0", c.net_device)],
             vec!["-drive".into(), drive(&s.disk)],
-            vec!["-boot".into(), if c.disk_image { "c".into() } else { "once=d".into() }],
-            vec!["-qmp".into(), format!("unix:{},server=on,wait=off", scratch.join("qmp.sock").display())],
-            vec!["-serial".into(), format!("file:{}", scratch.join("console.log").display())],
+            vec![
+                "-boot".into(),
+                if c.disk_image {
+                    "c".into()
+                } else {
+                    "once=d".into()
+                },
+            ],
+            vec![
+                "-qmp".into(),
+                format!(
+                    "unix:{},server=on,wait=off",
+                    scratch.join("qmp.sock").display()
+                ),
+            ],
+            vec![
+                "-serial".into(),
+                format!("file:{}", scratch.join("console.log").display()),
+            ],
         ];
-        defaults.extend(s.extra_disks.iter().map(|d| vec!["-drive".into(), drive(d)]));
+        defaults.extend(
+            s.extra_disks
+                .iter()
+                .map(|d| vec!["-drive".into(), drive(d)]),
+        );
         if headless {
             defaults.push(vec!["-display".into(), "none".into()]);
         } else if let Some(d) = c.display.as_ref().filter(|_| !c.use_default_display) {
@@ -54,7 +92,10 @@ impl RunQemu<'_> {
             defaults.push(vec!["-fda".into(), f.display().to_string()]);
         }
         if let Some(cd) = &s.cd {
-            defaults.push(vec!["-drive".into(), format!("file={},media=cdrom,readonly=on", cd.display())]);
+            defaults.push(vec![
+                "-drive".into(),
+                format!("file={},media=cdrom,readonly=on", cd.display()),
+            ]);
         }
         if let Some(fw) = &c.firmware {
             defaults.push(vec!["-bios".into(), fw.display().to_string()]);
@@ -63,8 +104,16 @@ impl RunQemu<'_> {
             defaults.push(vec!["-cpu".into(), m.clone()]);
         }
         let vars = template_vars(c, s);
-        let user: Vec<Vec<String>> = c.qemuargs.iter().map(|row| row.iter().map(|a| interpolate(a, &vars)).collect()).collect();
-        let replaced: Vec<&String> = user.iter().filter_map(|r| r.first()).filter(|f| defaults.iter().any(|d| &d[0] == *f)).collect();
+        let user: Vec<Vec<String>> = c
+            .qemuargs
+            .iter()
+            .map(|row| row.iter().map(|a| interpolate(a, &vars)).collect())
+            .collect();
+        let replaced: Vec<&String> = user
+            .iter()
+            .filter_map(|r| r.first())
+            .filter(|f| defaults.iter().any(|d| &d[0] == *f))
+            .collect();
         // The QMP socket and the console log are kiln's own; the netdev too, unless the user replaces it.
         let mut out: Vec<String> = Vec::new();
         for d in &defaults {
@@ -90,10 +139,18 @@ impl Step<State> for RunQemu<'_> {
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let scratch = s.scratch()?;
         let args = self.args(s, &scratch);
-        ctx.ui.say(if self.cfg.disk_image { "Starting VM, booting disk image" } else { "Starting VM, booting from CD-ROM" });
+        ctx.ui.say(if self.cfg.disk_image {
+            "Starting VM, booting disk image"
+        } else {
+            "Starting VM, booting from CD-ROM"
+        });
         tracing::debug!(qemu = %self.cfg.qemu_binary, "starting qemu {}", ctx.ui.redact(&args.join(" ")));
         let mut cmd = tokio::process::Command::new(&self.cfg.qemu_binary);
-        cmd.args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         // Its own process group (a terminal's Ctrl-C reaches kiln, which shuts
         // the guest down in order), and it dies with kiln even on `kill -9`.
         cmd.process_group(0);
@@ -106,7 +163,10 @@ impl Step<State> for RunQemu<'_> {
         }
         let mut child = cmd.spawn().map_err(|e| {
             failed(if e.kind() == std::io::ErrorKind::NotFound {
-                format!("{} is not installed (Debian: qemu-system-x86)", self.cfg.qemu_binary)
+                format!(
+                    "{} is not installed (Debian: qemu-system-x86)",
+                    self.cfg.qemu_binary
+                )
             } else {
                 format!("starting {}: {e}", self.cfg.qemu_binary)
             })
@@ -127,13 +187,27 @@ impl Step<State> for RunQemu<'_> {
                     }
                 }
             }
-            let status = child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-            let _ = tx.send(Some(format!("{status}{}{}", if err_text.is_empty() { "" } else { ": " }, err_text.trim())));
+            let status = child
+                .wait()
+                .await
+                .map(|s| s.to_string())
+                .unwrap_or_else(|e| e.to_string());
+            let _ = tx.send(Some(format!(
+                "{status}{}{}",
+                if err_text.is_empty() { "" } else { ": " },
+                err_text.trim()
+            )));
         });
-        s.vm = Some(Vm { pid, exited: rx, qmp: scratch.join("qmp.sock") });
+        s.vm = Some(Vm {
+            pid,
+            exited: rx,
+            qmp: scratch.join("qmp.sock"),
+        });
         // A qemu that refuses its arguments exits at once: report that here.
         if let Some(vm) = &mut s.vm {
-            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_millis(300), vm.exited.changed()).await {
+            if let Ok(Ok(())) =
+                tokio::time::timeout(Duration::from_millis(300), vm.exited.changed()).await
+            {
                 let why = vm.exited.borrow().clone().unwrap_or_default();
                 return Err(failed(format!("Error launching VM: qemu exited: {why}")));
             }
@@ -155,7 +229,9 @@ async fn wait_exit(vm: &mut Vm, d: Duration) -> bool {
         return true;
     }
     let mut rx = vm.exited.clone();
-    let done = tokio::time::timeout(d, rx.wait_for(|v| v.is_some())).await.is_ok();
+    let done = tokio::time::timeout(d, rx.wait_for(|v| v.is_some()))
+        .await
+        .is_ok();
     done
 }
 
@@ -211,7 +287,9 @@ impl Step<State> for Connect<'_> {
         "StepConnect"
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        let Some(mut exited) = s.vm.as_ref().map(|v| v.exited.clone()) else { return self.inner.run(s, ctx).await };
+        let Some(mut exited) = s.vm.as_ref().map(|v| v.exited.clone()) else {
+            return self.inner.run(s, ctx).await;
+        };
         // The connection first: with `communicator = "none"` it is ready at
         // once, and a guest that powered itself off (an unattended install
         // at its end) is how such a build is meant to go on.
@@ -222,7 +300,9 @@ impl Step<State> for Connect<'_> {
         };
         let r = raced.unwrap_or_else(|| {
             let why = exited.borrow().clone().unwrap_or_default();
-            Err(failed(format!("the virtual machine stopped before SSH became available ({why})")))
+            Err(failed(format!(
+                "the virtual machine stopped before SSH became available ({why})"
+            )))
         });
         r.map_err(|e| match e {
             BuildError::Failed(m) => {
@@ -259,20 +339,24 @@ impl Step<State> for Shutdown<'_> {
                 ctx.ui.say("Gracefully halting virtual machine...");
                 use crate::communicator::Communicator;
                 // The connection drops as the machine goes down: not an error.
-                let _ = tokio::time::timeout(Duration::from_secs(30), ssh.run(cmd, &mut |_| {})).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(30), ssh.run(cmd, &mut |_| {})).await;
                 ssh.close().await;
             }
             (_, ssh) => {
                 if let Some(ssh) = ssh {
                     ssh.close().await;
                 }
-                ctx.ui.say("Halting the virtual machine (ACPI power button)...");
+                ctx.ui
+                    .say("Halting the virtual machine (ACPI power button)...");
                 if let Some(vm) = &s.vm {
                     let _ = qmp::command(&vm.qmp, "system_powerdown").await;
                 }
             }
         }
-        let Some(vm) = s.vm.as_mut() else { return Ok(()) };
+        let Some(vm) = s.vm.as_mut() else {
+            return Ok(());
+        };
         let done = tokio::select! {
             d = wait_exit(vm, timeout) => d,
             _ = ctx.cancel.cancelled() => return Err(BuildError::Cancelled),
@@ -281,7 +365,8 @@ impl Step<State> for Shutdown<'_> {
             if self.cfg.shutdown_command.is_some() {
                 return Err(failed("Timeout while waiting for machine to shutdown."));
             }
-            ctx.ui.error("The machine did not power off in time; stopping it.");
+            ctx.ui
+                .error("The machine did not power off in time; stopping it.");
             if let Some(vm) = s.vm.take() {
                 stop(vm).await;
             }
@@ -309,7 +394,12 @@ mod tests {
 
     fn config(json: &str) -> QemuConfig {
         let v = crate::value::Value::from_json(&serde_json::from_str(json).expect("json"));
-        let c: crate::graph::Config = v.as_attrs().expect("object").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let c: crate::graph::Config = v
+            .as_attrs()
+            .expect("object")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         QemuConfig::from_config(&c, "t").expect("config")
     }
 
@@ -318,14 +408,31 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let iso = dir.path().join("x.iso");
         std::fs::write(&iso, b"iso").expect("write");
-        let base = format!(r#""iso_url": "{}", "iso_checksum": "none", "communicator": "none""#, iso.display());
+        let base = format!(
+            r#""iso_url": "{}", "iso_checksum": "none", "communicator": "none""#,
+            iso.display()
+        );
         assert_eq!(smp(&config(&format!("{{{base}, \"cpus\": 2}}"))), "2");
-        assert_eq!(smp(&config(&format!("{{{base}, \"cpus\": 4, \"sockets\": 1, \"cores\": 2, \"threads\": 2}}"))), "cpus=4,sockets=1,cores=2,threads=2");
-        assert_eq!(smp(&config(&format!("{{{base}, \"cores\": 2}}"))), "cpus=1,cores=2");
+        assert_eq!(
+            smp(&config(&format!(
+                "{{{base}, \"cpus\": 4, \"sockets\": 1, \"cores\": 2, \"threads\": 2}}"
+            ))),
+            "cpus=4,sockets=1,cores=2,threads=2"
+        );
+        assert_eq!(
+            smp(&config(&format!("{{{base}, \"cores\": 2}}"))),
+            "cpus=1,cores=2"
+        );
     }
 
     #[test]
     fn qemuargs_replace_defaults_and_interpolate() {
-        assert_eq!(interpolate("http://{{ .HTTPIP }}:{{.HTTPPort}}/", &[("HTTPIP", "10.0.2.2".into()), ("HTTPPort", "8080".into())]), "http://10.0.2.2:8080/");
+        assert_eq!(
+            interpolate(
+                "http://{{ .HTTPIP }}:{{.HTTPPort}}/",
+                &[("HTTPIP", "10.0.2.2".into()), ("HTTPPort", "8080".into())]
+            ),
+            "http://10.0.2.2:8080/"
+        );
     }
 }

@@ -25,8 +25,20 @@ pub const GUEST_HTTP_IP: &str = "10.0.2.100";
 fn template_vars(c: &QemuConfig, s: &State) -> Vec<(&'static str, String)> {
     vec![
         ("HTTPIP", GUEST_HTTP_IP.to_string()),
-        ("HTTPPort", s.http.as_ref().map(|h| h.port.to_string()).unwrap_or_default()),
-        ("HTTPDir", c.http_directory.as_ref().map(|d| d.display().to_string()).unwrap_or_default()),
+        (
+            "HTTPPort",
+            s.http
+                .as_ref()
+                .map(|h| h.port.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "HTTPDir",
+            c.http_directory
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        ),
         ("OutputDir", c.output_directory.display().to_string()),
         ("Name", c.vm_name.clone()),
         ("SSHHostPort", s.host_port.to_string()),
@@ -88,7 +100,9 @@ impl State {
             output_created: false,
             succeeded: false,
             disk: cfg.output_directory.join(&cfg.vm_name),
-            extra_disks: (1..=cfg.disk_additional_size.len()).map(|i| cfg.output_directory.join(format!("{}-{i}", cfg.vm_name))).collect(),
+            extra_disks: (1..=cfg.disk_additional_size.len())
+                .map(|i| cfg.output_directory.join(format!("{}-{i}", cfg.vm_name)))
+                .collect(),
             cd: None,
             floppy: None,
             http: None,
@@ -100,12 +114,23 @@ impl State {
     }
     fn scratch(&mut self) -> Result<PathBuf, BuildError> {
         if self.scratch.is_none() {
-            self.scratch = Some(tempfile::Builder::new().prefix("kiln-qemu-").tempdir().map_err(|e| failed(format!("creating a temporary directory: {e}")))?);
+            self.scratch = Some(
+                tempfile::Builder::new()
+                    .prefix("kiln-qemu-")
+                    .tempdir()
+                    .map_err(|e| failed(format!("creating a temporary directory: {e}")))?,
+            );
         }
-        Ok(self.scratch.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default())
+        Ok(self
+            .scratch
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default())
     }
     pub fn console_tail(&self, n: usize) -> String {
-        let Some(d) = &self.scratch else { return String::new() };
+        let Some(d) = &self.scratch else {
+            return String::new();
+        };
         let text = std::fs::read_to_string(d.path().join("console.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
@@ -122,7 +147,11 @@ async fn tool(program: &str, args: &[&str]) -> Result<String, String> {
         }
     })?;
     if !out.status.success() {
-        return Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -41,9 +41,11 @@ impl Step<State> for PrepareOutputDir<'_> {
                 return Err(failed(format!("Output directory exists: {}\n\nUse the force flag to delete it prior to building.", dir.display())));
             }
             ctx.ui.say("Deleting previous output directory...");
-            std::fs::remove_dir_all(dir).map_err(|e| failed(format!("deleting {}: {e}", dir.display())))?;
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| failed(format!("deleting {}: {e}", dir.display())))?;
         }
-        std::fs::create_dir_all(dir).map_err(|e| failed(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| failed(format!("creating {}: {e}", dir.display())))?;
         s.output_created = true;
         Ok(())
     }

@@ -15,9 +15,15 @@ pub struct Qmp {
 
 impl Qmp {
     pub async fn connect(sock: &Path) -> Result<Qmp, String> {
-        let stream = tokio::time::timeout(ANSWER, tokio::net::UnixStream::connect(sock)).await.map_err(|_| "QMP: timeout".to_string())?.map_err(|e| format!("QMP: {e}"))?;
+        let stream = tokio::time::timeout(ANSWER, tokio::net::UnixStream::connect(sock))
+            .await
+            .map_err(|_| "QMP: timeout".to_string())?
+            .map_err(|e| format!("QMP: {e}"))?;
         let (r, w) = stream.into_split();
-        let mut q = Qmp { lines: BufReader::new(r).lines(), w };
+        let mut q = Qmp {
+            lines: BufReader::new(r).lines(),
+            w,
+        };
         q.line().await?;
         q.execute(r#"{"execute":"qmp_capabilities"}"#).await?;
         Ok(q)
@@ -34,15 +40,22 @@ impl Qmp {
 
     /// Send one command and wait for its answer (events in between are skipped).
     pub async fn execute(&mut self, cmd: &str) -> Result<(), String> {
-        self.w.write_all(format!("{cmd}\n").as_bytes()).await.map_err(|e| format!("QMP: {e}"))?;
+        self.w
+            .write_all(format!("{cmd}\n").as_bytes())
+            .await
+            .map_err(|e| format!("QMP: {e}"))?;
         loop {
             let l = self.line().await?;
-            let v: serde_json::Value = serde_json::from_str(&l).map_err(|e| format!("QMP: {e}: {l}"))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&l).map_err(|e| format!("QMP: {e}: {l}"))?;
             if v.get("return").is_some() {
                 return Ok(());
             }
             if let Some(e) = v.get("error") {
-                return Err(format!("QMP: {}", e.get("desc").and_then(|d| d.as_str()).unwrap_or("error")));
+                return Err(format!(
+                    "QMP: {}",
+                    e.get("desc").and_then(|d| d.as_str()).unwrap_or("error")
+                ));
             }
         }
     }
@@ -50,5 +63,8 @@ impl Qmp {
 
 /// Send one QMP command (`quit`, `system_powerdown`); best effort.
 pub async fn command(sock: &Path, name: &str) -> Result<(), String> {
-    Qmp::connect(sock).await?.execute(&format!(r#"{{"execute":"{name}"}}"#)).await
+    Qmp::connect(sock)
+        .await?
+        .execute(&format!(r#"{{"execute":"{name}"}}"#))
+        .await
 }

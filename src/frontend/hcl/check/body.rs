@@ -40,9 +40,17 @@ impl Parser<'_> {
                 _ => {
                     let bad = self.read();
                     return match bad.kind {
-                        Tok::OQuote => err("Invalid argument name", "Argument names must not be quoted.", &bad),
+                        Tok::OQuote => err(
+                            "Invalid argument name",
+                            "Argument names must not be quoted.",
+                            &bad,
+                        ),
                         Tok::Eof => {
-                            let at = open.unwrap_or(Token { kind: Tok::Eof, start: 0, end: 0 });
+                            let at = open.unwrap_or(Token {
+                                kind: Tok::Eof,
+                                start: 0,
+                                end: 0,
+                            });
                             if end == Tok::CBrace {
                                 err(
                                     "Unclosed configuration block",
@@ -50,10 +58,18 @@ impl Parser<'_> {
                                     &at,
                                 )
                             } else {
-                                err("Unclosed configuration body", "Found end of file before the end of this configuration body.", &at)
+                                err(
+                                    "Unclosed configuration body",
+                                    "Found end of file before the end of this configuration body.",
+                                    &at,
+                                )
                             }
                         }
-                        _ => err("Argument or block definition required", "An argument or block definition is required here.", &bad),
+                        _ => err(
+                            "Argument or block definition required",
+                            "An argument or block definition is required here.",
+                            &bad,
+                        ),
                     };
                 }
             }
@@ -97,7 +113,11 @@ impl Parser<'_> {
 
     pub(super) fn block(&mut self, ident: Token) -> R {
         if self.depth >= MAX_DEPTH {
-            return err("Blocks too deeply nested", format!("Blocks may nest at most {MAX_DEPTH} levels deep."), &ident);
+            return err(
+                "Blocks too deeply nested",
+                format!("Blocks may nest at most {MAX_DEPTH} levels deep."),
+                &ident,
+            );
         }
         self.depth += 1;
         let r = self.block_inner();
@@ -152,14 +172,22 @@ impl Parser<'_> {
                 self.read();
                 Ok(())
             }
-            _ => err("Missing newline after block definition", "A block definition must end with a newline.", &eol),
+            _ => err(
+                "Missing newline after block definition",
+                "A block definition must end with a newline.",
+                &eol,
+            ),
         }
     }
 
     pub(super) fn single_attr_body(&mut self) -> R {
         let ident = self.read();
         if ident.kind != Tok::Ident {
-            return err("Argument or block definition required", "An argument or block definition is required here.", &ident);
+            return err(
+                "Argument or block definition required",
+                "An argument or block definition is required here.",
+                &ident,
+            );
         }
         let next = self.peek();
         match next.kind {
@@ -182,7 +210,11 @@ impl Parser<'_> {
     pub(super) fn quoted_string_literal(&mut self) -> R {
         let open = self.read();
         if open.kind != Tok::OQuote {
-            return err("Invalid string literal", "A quoted string is required here.", &open);
+            return err(
+                "Invalid string literal",
+                "A quoted string is required here.",
+                &open,
+            );
         }
         loop {
             let t = self.read();
@@ -190,15 +222,31 @@ impl Parser<'_> {
                 Tok::CQuote => return Ok(()),
                 Tok::QuotedLit => self.string_literal(&t)?,
                 Tok::TemplateControl | Tok::TemplateInterp => {
-                    let which = if t.kind == Tok::TemplateControl { "%" } else { "$" };
+                    let which = if t.kind == Tok::TemplateControl {
+                        "%"
+                    } else {
+                        "$"
+                    };
                     return err(
                         "Invalid string literal",
                         format!("Template sequences are not allowed in this string. To include a literal {which:?}, double it (as \"{which}{which}\") to escape it."),
                         &t,
                     );
                 }
-                Tok::Eof => return err("Unterminated string literal", "Unable to find the closing quote mark before the end of the file.", &t),
-                _ => return err("Invalid string literal", "This item is not valid in a string literal.", &t),
+                Tok::Eof => {
+                    return err(
+                        "Unterminated string literal",
+                        "Unable to find the closing quote mark before the end of the file.",
+                        &t,
+                    )
+                }
+                _ => {
+                    return err(
+                        "Invalid string literal",
+                        "This item is not valid in a string literal.",
+                        &t,
+                    )
+                }
             }
         }
     }
@@ -213,30 +261,57 @@ impl Parser<'_> {
                 continue;
             }
             // Errors point at the escape sequence itself.
-            let esc = |len: usize| Token { kind: t.kind, start: (t.start() + i) as u32, end: (t.start() + i + len).min(t.end()) as u32 };
+            let esc = |len: usize| Token {
+                kind: t.kind,
+                start: (t.start() + i) as u32,
+                end: (t.start() + i + len).min(t.end()) as u32,
+            };
             let Some(&sel) = b.get(i + 1) else {
-                return err("Invalid escape sequence", "Backslash must be followed by an escape sequence selector character.", &esc(1));
+                return err(
+                    "Invalid escape sequence",
+                    "Backslash must be followed by an escape sequence selector character.",
+                    &esc(1),
+                );
             };
             match sel {
                 b'n' | b'r' | b't' | b'"' | b'\\' => i += 2,
                 b'u' | b'U' => {
                     let want = if sel == b'u' { 4 } else { 8 };
-                    let digits = b[i + 2..].iter().take(want).take_while(|c| c.is_ascii_hexdigit()).count();
+                    let digits = b[i + 2..]
+                        .iter()
+                        .take(want)
+                        .take_while(|c| c.is_ascii_hexdigit())
+                        .count();
                     if digits != want {
-                        let d =
-                            if sel == b'u' { "The \\u escape sequence must be followed by four hexadecimal digits." } else { "The \\U escape sequence must be followed by eight hexadecimal digits." };
+                        let d = if sel == b'u' {
+                            "The \\u escape sequence must be followed by four hexadecimal digits."
+                        } else {
+                            "The \\U escape sequence must be followed by eight hexadecimal digits."
+                        };
                         return err("Invalid escape sequence", d, &esc(2 + digits));
                     }
                     let hex = std::str::from_utf8(&b[i + 2..i + 2 + want]).unwrap_or("0");
                     let n = u32::from_str_radix(hex, 16).unwrap_or(0);
                     if char::from_u32(n).is_none() {
-                        return err("Invalid escape sequence", format!("Cannot encode character U+{n:04x} in UTF-8."), &esc(2 + want));
+                        return err(
+                            "Invalid escape sequence",
+                            format!("Cannot encode character U+{n:04x} in UTF-8."),
+                            &esc(2 + want),
+                        );
                     }
                     i += 2 + want;
                 }
                 _ => {
-                    let c = std::str::from_utf8(&b[i + 1..]).ok().and_then(|s| s.chars().next()).map(String::from).unwrap_or_default();
-                    return err("Invalid escape sequence", format!("The symbol {c:?} is not a valid escape sequence selector."), &esc(1 + c.len().max(1)));
+                    let c = std::str::from_utf8(&b[i + 1..])
+                        .ok()
+                        .and_then(|s| s.chars().next())
+                        .map(String::from)
+                        .unwrap_or_default();
+                    return err(
+                        "Invalid escape sequence",
+                        format!("The symbol {c:?} is not a valid escape sequence selector."),
+                        &esc(1 + c.len().max(1)),
+                    );
                 }
             }
         }

@@ -24,7 +24,12 @@ impl Parser<'_> {
             &[Tok::Or],
             &[Tok::And],
             &[Tok::EqualOp, Tok::NotEqual],
-            &[Tok::GreaterThan, Tok::GreaterThanEq, Tok::LessThan, Tok::LessThanEq],
+            &[
+                Tok::GreaterThan,
+                Tok::GreaterThanEq,
+                Tok::LessThan,
+                Tok::LessThanEq,
+            ],
             &[Tok::Plus, Tok::Minus],
             &[Tok::Star, Tok::Slash, Tok::Percent],
         ];
@@ -47,7 +52,10 @@ impl Parser<'_> {
     pub(super) fn legacy_index(&self, t: &Token, splat: bool) -> R {
         let b = self.text(t);
         if let Some(dot) = b.iter().position(|&c| c == b'.') {
-            let (first, second) = (String::from_utf8_lossy(&b[..dot]), String::from_utf8_lossy(&b[dot + 1..]));
+            let (first, second) = (
+                String::from_utf8_lossy(&b[..dot]),
+                String::from_utf8_lossy(&b[dot + 1..]),
+            );
             let d = if splat {
                 format!("When using the legacy index syntax, chaining two indexes together is not permitted. Use the proper index syntax with a full splat expression [*] instead, like [{first}][{second}].")
             } else {
@@ -80,7 +88,11 @@ impl Parser<'_> {
         if ok && i == b.len() {
             Ok(())
         } else {
-            err("Invalid number literal", "Failed to recognize the value of this number literal.", t)
+            err(
+                "Invalid number literal",
+                "Failed to recognize the value of this number literal.",
+                t,
+            )
         }
     }
 
@@ -125,7 +137,13 @@ impl Parser<'_> {
                                 }
                             }
                         }
-                        _ => return err("Invalid attribute name", "An attribute name is required after a dot.", &attr),
+                        _ => {
+                            return err(
+                                "Invalid attribute name",
+                                "An attribute name is required after a dot.",
+                                &attr,
+                            )
+                        }
                     }
                 }
                 Tok::OBrack => {
@@ -146,7 +164,11 @@ impl Parser<'_> {
                         let close = self.read();
                         if close.kind != Tok::CBrack {
                             let at = self.recover(Tok::CBrack);
-                            return err("Missing close bracket on index", "The index operator must end with a closing bracket (\"]\").", &at);
+                            return err(
+                                "Missing close bracket on index",
+                                "The index operator must end with a closing bracket (\"]\").",
+                                &at,
+                            );
                         }
                         self.nl.pop();
                     }
@@ -159,7 +181,11 @@ impl Parser<'_> {
     pub(super) fn term(&mut self) -> R {
         let start = self.peek();
         if self.depth >= MAX_DEPTH {
-            return err("Expression too deeply nested", format!("Expressions may nest at most {MAX_DEPTH} levels deep."), &start);
+            return err(
+                "Expression too deeply nested",
+                format!("Expressions may nest at most {MAX_DEPTH} levels deep."),
+                &start,
+            );
         }
         self.depth += 1;
         let r = self.term_inner(start);
@@ -175,7 +201,11 @@ impl Parser<'_> {
                 self.expression()?;
                 let close = self.peek();
                 if close.kind != Tok::CParen {
-                    return err("Unbalanced parentheses", "Expected a closing parenthesis to terminate the expression.", &close);
+                    return err(
+                        "Unbalanced parentheses",
+                        "Expected a closing parenthesis to terminate the expression.",
+                        &close,
+                    );
                 }
                 self.read();
                 self.nl.pop();
@@ -195,7 +225,11 @@ impl Parser<'_> {
             }
             Tok::OQuote | Tok::OHeredoc => {
                 self.read();
-                let end = if start.kind == Tok::OQuote { Tok::CQuote } else { Tok::CHeredoc };
+                let end = if start.kind == Tok::OQuote {
+                    Tok::CQuote
+                } else {
+                    Tok::CHeredoc
+                };
                 self.template(end, start)
             }
             Tok::Minus | Tok::Bang => {
@@ -204,7 +238,11 @@ impl Parser<'_> {
             }
             Tok::OBrack => self.tuple(),
             Tok::OBrace => self.object(),
-            Tok::Eof => err("Missing expression", "Expected the start of an expression, but found the end of the file.", &start),
+            Tok::Eof => err(
+                "Missing expression",
+                "Expected the start of an expression, but found the end of the file.",
+                &start,
+            ),
             _ => err("Invalid expression", UNEXPECTED_EXPR, &start),
         }
     }
@@ -222,7 +260,15 @@ impl Parser<'_> {
         }
         if self.peek().kind != Tok::OParen {
             let t = self.peek();
-            return err("Missing arguments", "Function name must be followed by an argument list in parentheses.", &Token { kind: t.kind, start: last.start, end: t.end.max(last.end) });
+            return err(
+                "Missing arguments",
+                "Function name must be followed by an argument list in parentheses.",
+                &Token {
+                    kind: t.kind,
+                    start: last.start,
+                    end: t.end.max(last.end),
+                },
+            );
         }
         self.function_call(name)
     }
@@ -385,11 +431,18 @@ impl Parser<'_> {
     pub(super) fn for_expr(&mut self, open: Token) -> R {
         self.nl.push(false);
         self.read(); // for
-        let (make_obj, close) = if open.kind == Tok::OBrace { (true, Tok::CBrace) } else { (false, Tok::CBrack) };
+        let (make_obj, close) = if open.kind == Tok::OBrace {
+            (true, Tok::CBrace)
+        } else {
+            (false, Tok::CBrack)
+        };
         let bad = |p: &Self, d: &str| err("Invalid 'for' expression", d, &p.peek());
         self.for_intro(&FOR_EXPRESSION)?;
         if self.peek().kind != Tok::Colon {
-            return bad(self, "For expression requires a colon after the collection expression.");
+            return bad(
+                self,
+                "For expression requires a colon after the collection expression.",
+            );
         }
         self.read();
         let val_start = self.peek();
@@ -411,17 +464,32 @@ impl Parser<'_> {
         if self.peek().kind == close {
             self.read();
         } else {
-            return bad(self, "Extra characters after the end of the 'for' expression.");
+            return bad(
+                self,
+                "Extra characters after the end of the 'for' expression.",
+            );
         }
         if !make_obj {
             if let Some(k) = key {
-                return err("Invalid 'for' expression", "Key expression is not valid when building a tuple.", &k);
+                return err(
+                    "Invalid 'for' expression",
+                    "Key expression is not valid when building a tuple.",
+                    &k,
+                );
             }
             if let Some(e) = ellipsis {
-                return err("Invalid 'for' expression", "Grouping ellipsis (...) cannot be used when building a tuple.", &e);
+                return err(
+                    "Invalid 'for' expression",
+                    "Grouping ellipsis (...) cannot be used when building a tuple.",
+                    &e,
+                );
             }
         } else if key.is_none() {
-            return err("Invalid 'for' expression", "Key expression is required when building an object.", &val_start);
+            return err(
+                "Invalid 'for' expression",
+                "Key expression is required when building an object.",
+                &val_start,
+            );
         }
         self.nl.pop();
         Ok(())

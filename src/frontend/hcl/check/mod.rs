@@ -24,7 +24,12 @@ pub struct SyntaxError {
 type R<T = ()> = Result<T, SyntaxError>;
 
 fn err<T>(summary: impl Into<String>, detail: impl Into<String>, t: &Token) -> R<T> {
-    Err(SyntaxError { summary: summary.into(), detail: detail.into(), start: t.start(), end: t.end() })
+    Err(SyntaxError {
+        summary: summary.into(),
+        detail: detail.into(),
+        start: t.start(),
+        end: t.end(),
+    })
 }
 
 /// Check `src` (BOM already removed). `Ok` when Packer's parser accepts it.
@@ -36,7 +41,15 @@ pub fn check(src: &[u8]) -> R {
 pub fn check_tokens(src: &[u8], tokens: &[Token]) -> R {
     invalid_tokens(src, tokens)?;
     let (with_nl, without_nl) = skip_tables(src, tokens);
-    let mut p = Parser { src, toks: tokens, pos: 0, nl: Vec::new(), with_nl, without_nl, depth: 0 };
+    let mut p = Parser {
+        src,
+        toks: tokens,
+        pos: 0,
+        nl: Vec::new(),
+        with_nl,
+        without_nl,
+        depth: 0,
+    };
     p.body(Tok::Eof, None)
 }
 
@@ -141,7 +154,8 @@ struct Parser<'a> {
 /// Deeper nesting than any real template; beyond it a file is refused.
 const MAX_DEPTH: usize = 256;
 
-const UNEXPECTED_EXPR: &str = "Expected the start of an expression, but found an invalid expression token.";
+const UNEXPECTED_EXPR: &str =
+    "Expected the start of an expression, but found an invalid expression token.";
 
 impl<'a> Parser<'a> {
     pub(super) fn text(&self, t: &Token) -> &'a [u8] {
@@ -158,10 +172,20 @@ impl<'a> Parser<'a> {
         if self.pos > last {
             return (self.toks[last], self.toks.len());
         }
-        let i = if include_nl { self.with_nl[self.pos] } else { self.without_nl[self.pos] } as usize;
+        let i = if include_nl {
+            self.with_nl[self.pos]
+        } else {
+            self.without_nl[self.pos]
+        } as usize;
         let t = self.toks[i];
         if t.kind == Tok::Comment {
-            return (Token { kind: Tok::Newline, ..t }, i + 1);
+            return (
+                Token {
+                    kind: Tok::Newline,
+                    ..t
+                },
+                i + 1,
+            );
         }
         (t, i + 1)
     }
@@ -216,7 +240,13 @@ impl<'a> Parser<'a> {
             match t.kind {
                 Tok::Newline if open.is_empty() => return,
                 Tok::Eof => return,
-                Tok::OBrace | Tok::OBrack | Tok::OParen | Tok::OQuote | Tok::OHeredoc | Tok::TemplateInterp | Tok::TemplateControl => open.push(t.kind),
+                Tok::OBrace
+                | Tok::OBrack
+                | Tok::OParen
+                | Tok::OQuote
+                | Tok::OHeredoc
+                | Tok::TemplateInterp
+                | Tok::TemplateControl => open.push(t.kind),
                 Tok::CBrace | Tok::CBrack | Tok::CParen | Tok::CQuote | Tok::CHeredoc => {
                     let opener = match t.kind {
                         Tok::CBrace => Tok::OBrace,
@@ -231,7 +261,10 @@ impl<'a> Parser<'a> {
                     open.pop();
                 }
                 Tok::TemplateSeqEnd => {
-                    while open.last().is_some_and(|&o| o != Tok::TemplateInterp && o != Tok::TemplateControl) {
+                    while open
+                        .last()
+                        .is_some_and(|&o| o != Tok::TemplateInterp && o != Tok::TemplateControl)
+                    {
                         open.pop();
                     }
                     open.pop();

@@ -44,7 +44,11 @@ impl Parser<'_> {
                     }
                     self.read();
                     let word = self.text(&kw);
-                    let seq = Token { kind: Tok::TemplateControl, start: next.start, end: kw.end };
+                    let seq = Token {
+                        kind: Tok::TemplateControl,
+                        start: next.start,
+                        end: kw.end,
+                    };
                     let part = match word {
                         b"if" => {
                             self.expression()?;
@@ -59,7 +63,11 @@ impl Parser<'_> {
                         }
                         other => {
                             let given = String::from_utf8_lossy(other).into_owned();
-                            let suggestion = ["if", "for", "else", "endif", "endfor"].iter().find(|s| strsim::levenshtein(s, &given) < 3).map(|s| format!(" Did you mean {s:?}?")).unwrap_or_default();
+                            let suggestion = ["if", "for", "else", "endif", "endfor"]
+                                .iter()
+                                .find(|s| strsim::levenshtein(s, &given) < 3)
+                                .map(|s| format!(" Did you mean {s:?}?"))
+                                .unwrap_or_default();
                             return err("Invalid template control keyword", format!("{given:?} is not a valid template control keyword.{suggestion}"), &kw);
                         }
                     };
@@ -72,7 +80,13 @@ impl Parser<'_> {
                     self.nl.pop();
                     parts.push(part);
                 }
-                _ => return err("Unterminated template string", "No closing marker was found for the string.", &next),
+                _ => {
+                    return err(
+                        "Unterminated template string",
+                        "No closing marker was found for the string.",
+                        &next,
+                    )
+                }
             }
         }
         directives(&parts)
@@ -82,7 +96,11 @@ impl Parser<'_> {
 /// The range hclsyntax reports for an unclosed interpolation: the start of
 /// the template's content.
 fn open_after(open: &Token) -> Token {
-    Token { kind: open.kind, start: open.end, end: open.end }
+    Token {
+        kind: open.kind,
+        start: open.end,
+        end: open.end,
+    }
 }
 
 /// `templateParser`: every `if` has its `endif`, every `for` its `endfor`.
@@ -105,8 +123,17 @@ fn name(p: &Part) -> &'static str {
 
 fn range(p: &Part) -> Token {
     match *p {
-        Part::If(t) | Part::For(t) | Part::Else(t) | Part::EndIf(t) | Part::EndFor(t) | Part::End(t) => t,
-        Part::Other => Token { kind: Tok::Eof, start: 0, end: 0 },
+        Part::If(t)
+        | Part::For(t)
+        | Part::Else(t)
+        | Part::EndIf(t)
+        | Part::EndFor(t)
+        | Part::End(t) => t,
+        Part::Other => Token {
+            kind: Tok::Eof,
+            start: 0,
+            end: 0,
+        },
     }
 }
 
@@ -123,10 +150,20 @@ fn directive_expr(parts: &[Part], i: &mut usize) -> R {
             loop {
                 let next = parts[*i];
                 match next {
-                    Part::End(t) => return err("Unexpected end of template", "The if directive is missing its corresponding endif directive.", &t),
+                    Part::End(t) => {
+                        return err(
+                            "Unexpected end of template",
+                            "The if directive is missing its corresponding endif directive.",
+                            &t,
+                        )
+                    }
                     Part::Else(t) => {
                         if in_else {
-                            return err("Unexpected else directive", "Already in the else clause for the if.", &t);
+                            return err(
+                                "Unexpected else directive",
+                                "Already in the else clause for the if.",
+                                &t,
+                            );
                         }
                         in_else = true;
                         *i += 1;
@@ -135,7 +172,13 @@ fn directive_expr(parts: &[Part], i: &mut usize) -> R {
                         *i += 1;
                         return Ok(());
                     }
-                    Part::EndFor(t) => return err(format!("Unexpected {} directive", name(&next)), "Expecting an endif directive for the if.", &t),
+                    Part::EndFor(t) => {
+                        return err(
+                            format!("Unexpected {} directive", name(&next)),
+                            "Expecting an endif directive for the if.",
+                            &t,
+                        )
+                    }
                     _ => directive_expr(parts, i)?,
                 }
             }
@@ -145,18 +188,44 @@ fn directive_expr(parts: &[Part], i: &mut usize) -> R {
             loop {
                 let next = parts[*i];
                 match next {
-                    Part::End(t) => return err("Unexpected end of template", "The for directive is missing its corresponding endfor directive.", &t),
-                    Part::Else(t) => return err("Unexpected else directive", "An else clause is not expected for a for directive.", &t),
+                    Part::End(t) => {
+                        return err(
+                            "Unexpected end of template",
+                            "The for directive is missing its corresponding endfor directive.",
+                            &t,
+                        )
+                    }
+                    Part::Else(t) => {
+                        return err(
+                            "Unexpected else directive",
+                            "An else clause is not expected for a for directive.",
+                            &t,
+                        )
+                    }
                     Part::EndFor(_) => {
                         *i += 1;
                         return Ok(());
                     }
-                    Part::EndIf(t) => return err(format!("Unexpected {} directive", name(&next)), "Expecting an endfor directive corresponding to the for directive.", &t),
+                    Part::EndIf(t) => {
+                        return err(
+                            format!("Unexpected {} directive", name(&next)),
+                            "Expecting an endfor directive corresponding to the for directive.",
+                            &t,
+                        )
+                    }
                     _ => directive_expr(parts, i)?,
                 }
             }
         }
-        Part::End(t) => err("Unexpected end of template", "The control directives within this template are unbalanced.", &t),
-        Part::Else(_) | Part::EndIf(_) | Part::EndFor(_) => err(format!("Unexpected {} directive", name(&p)), "The control directives within this template are unbalanced.", &range(&p)),
+        Part::End(t) => err(
+            "Unexpected end of template",
+            "The control directives within this template are unbalanced.",
+            &t,
+        ),
+        Part::Else(_) | Part::EndIf(_) | Part::EndFor(_) => err(
+            format!("Unexpected {} directive", name(&p)),
+            "The control directives within this template are unbalanced.",
+            &range(&p),
+        ),
     }
 }

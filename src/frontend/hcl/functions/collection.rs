@@ -19,7 +19,12 @@ pub fn length(_: &FnEnv, a: Vec<Value>) -> FR {
         Value::String(s) => s.graphemes(true).count() as i64,
         Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.len() as i64,
         Value::Map(m) | Value::Object(m) => m.len() as i64,
-        other => return Err(FnError::Failed(format!("argument must be a string, a collection type, or a structural type, not {}", other.friendly_kind()))),
+        other => {
+            return Err(FnError::Failed(format!(
+                "argument must be a string, a collection type, or a structural type, not {}",
+                other.friendly_kind()
+            )))
+        }
     }))
 }
 
@@ -27,16 +32,29 @@ pub fn chunklist(_: &FnEnv, a: Vec<Value>) -> FR {
     let items = seq_arg(&a, 0)?;
     let size = int_arg(&a, 1)?;
     if size < 0 {
-        return Err(FnError::Arg(1, "the size argument must be positive.".into()));
+        return Err(FnError::Arg(
+            1,
+            "the size argument must be positive.".into(),
+        ));
     }
     if size == 0 {
         return Ok(Value::List(vec![Value::List(items)]));
     }
-    Ok(Value::List(items.chunks(size as usize).map(|c| Value::List(c.to_vec())).collect()))
+    Ok(Value::List(
+        items
+            .chunks(size as usize)
+            .map(|c| Value::List(c.to_vec()))
+            .collect(),
+    ))
 }
 
 pub fn coalesce(_: &FnEnv, a: Vec<Value>) -> FR {
-    let all_prim = a.iter().all(|v| matches!(v, Value::Null | Value::String(_) | Value::Number(_) | Value::Bool(_)));
+    let all_prim = a.iter().all(|v| {
+        matches!(
+            v,
+            Value::Null | Value::String(_) | Value::Number(_) | Value::Bool(_)
+        )
+    });
     let mixed = {
         let kinds: std::collections::BTreeSet<&str> = a
             .iter()
@@ -61,7 +79,9 @@ pub fn coalesce(_: &FnEnv, a: Vec<Value>) -> FR {
             }
         }
     }
-    Err(FnError::Failed("no non-null, non-empty-string arguments".into()))
+    Err(FnError::Failed(
+        "no non-null, non-empty-string arguments".into(),
+    ))
 }
 
 pub fn coalescelist(_: &FnEnv, a: Vec<Value>) -> FR {
@@ -81,7 +101,14 @@ pub fn coalescelist(_: &FnEnv, a: Vec<Value>) -> FR {
 
 pub fn compact(_: &FnEnv, a: Vec<Value>) -> FR {
     let items = strings_or_null(&a, 0)?;
-    Ok(Value::List(items.into_iter().flatten().filter(|s| !s.is_empty()).map(Value::String).collect()))
+    Ok(Value::List(
+        items
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .map(Value::String)
+            .collect(),
+    ))
 }
 
 fn strings_or_null(a: &[Value], i: usize) -> Result<Vec<Option<String>>, FnError> {
@@ -106,7 +133,11 @@ pub fn concat(_: &FnEnv, a: Vec<Value>) -> FR {
         }
         out.extend(seq_arg(&a, i)?);
     }
-    Ok(if all_lists { Value::List(out) } else { Value::Tuple(out) })
+    Ok(if all_lists {
+        Value::List(out)
+    } else {
+        Value::Tuple(out)
+    })
 }
 
 pub fn contains(_: &FnEnv, a: Vec<Value>) -> FR {
@@ -129,10 +160,14 @@ pub fn element(_: &FnEnv, a: Vec<Value>) -> FR {
     let items = seq_arg(&a, 0)?;
     let i = int_arg(&a, 1)?;
     if items.is_empty() {
-        return Err(FnError::Failed("cannot use element function with an empty list".into()));
+        return Err(FnError::Failed(
+            "cannot use element function with an empty list".into(),
+        ));
     }
     if i < 0 {
-        return Err(FnError::Failed("cannot use element function with a negative index".into()));
+        return Err(FnError::Failed(
+            "cannot use element function with a negative index".into(),
+        ));
     }
     Ok(items[(i as usize) % items.len()].clone())
 }
@@ -203,7 +238,11 @@ pub fn merge(_: &FnEnv, a: Vec<Value>) -> FR {
             _ => return Err(FnError::Arg(i, "arguments must be maps or objects.".into())),
         }
     }
-    Ok(if all_maps && !a.is_empty() { Value::Map(out) } else { Value::Object(out) })
+    Ok(if all_maps && !a.is_empty() {
+        Value::Map(out)
+    } else {
+        Value::Object(out)
+    })
 }
 
 pub fn range(_: &FnEnv, a: Vec<Value>) -> FR {
@@ -212,16 +251,26 @@ pub fn range(_: &FnEnv, a: Vec<Value>) -> FR {
         2 => (num_arg(&a, 0)?, num_arg(&a, 1)?, None),
         _ => (num_arg(&a, 0)?, num_arg(&a, 2 - 1)?, Some(num_arg(&a, 2)?)),
     };
-    let step = step.unwrap_or_else(|| if limit < start { Number::from(-1) } else { Number::from(1) });
+    let step = step.unwrap_or_else(|| {
+        if limit < start {
+            Number::from(-1)
+        } else {
+            Number::from(1)
+        }
+    });
     if step.is_zero() {
         return Err(FnError::Failed("step must not be zero".into()));
     }
     let down = step.is_negative();
     if down && start < limit {
-        return Err(FnError::Failed("when step is negative, start must be greater than limit".into()));
+        return Err(FnError::Failed(
+            "when step is negative, start must be greater than limit".into(),
+        ));
     }
     if !down && start > limit {
-        return Err(FnError::Failed("when step is positive, start must be less than limit".into()));
+        return Err(FnError::Failed(
+            "when step is positive, start must be less than limit".into(),
+        ));
     }
     let mut out = Vec::new();
     let mut cur = start;
@@ -237,7 +286,10 @@ pub fn range(_: &FnEnv, a: Vec<Value>) -> FR {
 
 pub fn reverse(_: &FnEnv, a: Vec<Value>) -> FR {
     if let Value::Set(_) = &a[0] {
-        return Err(FnError::Arg(0, "can't use a set value; sets have no order.".into()));
+        return Err(FnError::Arg(
+            0,
+            "can't use a set value; sets have no order.".into(),
+        ));
     }
     let mut items = seq_arg(&a, 0)?;
     items.reverse();
@@ -270,9 +322,15 @@ pub fn setunion(_: &FnEnv, a: Vec<Value>) -> FR {
 
 pub fn setproduct(_: &FnEnv, a: Vec<Value>) -> FR {
     let mut rows: Vec<Vec<Value>> = vec![vec![]];
-    let all_lists = a.iter().all(|v| matches!(v, Value::List(_) | Value::Tuple(_)));
+    let all_lists = a
+        .iter()
+        .all(|v| matches!(v, Value::List(_) | Value::Tuple(_)));
     for i in 0..a.len() {
-        let items = if matches!(a[i], Value::Set(_)) { set_items(&a, i)? } else { seq_arg(&a, i)? };
+        let items = if matches!(a[i], Value::Set(_)) {
+            set_items(&a, i)?
+        } else {
+            seq_arg(&a, i)?
+        };
         let mut next = Vec::new();
         for r in &rows {
             for it in &items {
@@ -284,7 +342,11 @@ pub fn setproduct(_: &FnEnv, a: Vec<Value>) -> FR {
         rows = next;
     }
     let out: Vec<Value> = rows.into_iter().map(Value::Tuple).collect();
-    Ok(if all_lists { Value::List(out) } else { Value::set_from(out) })
+    Ok(if all_lists {
+        Value::List(out)
+    } else {
+        Value::set_from(out)
+    })
 }
 
 pub fn slice(_: &FnEnv, a: Vec<Value>) -> FR {
@@ -292,13 +354,22 @@ pub fn slice(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = int_arg(&a, 1)?;
     let e = int_arg(&a, 2)?;
     if s < 0 {
-        return Err(FnError::Arg(1, "start index must not be less than zero.".into()));
+        return Err(FnError::Arg(
+            1,
+            "start index must not be less than zero.".into(),
+        ));
     }
     if e as usize > items.len() || e < 0 {
-        return Err(FnError::Arg(2, "end index must not be greater than the length of the list.".into()));
+        return Err(FnError::Arg(
+            2,
+            "end index must not be greater than the length of the list.".into(),
+        ));
     }
     if s > e {
-        return Err(FnError::Arg(1, "start index must not be greater than end index.".into()));
+        return Err(FnError::Arg(
+            1,
+            "start index must not be greater than end index.".into(),
+        ));
     }
     Ok(same_kind(&a[0], items[s as usize..e as usize].to_vec()))
 }
@@ -313,8 +384,16 @@ pub fn zipmap(_: &FnEnv, a: Vec<Value>) -> FR {
     let ks = strings_arg(&a, 0)?;
     let vs = seq_arg(&a, 1)?;
     if ks.len() != vs.len() {
-        return Err(FnError::Failed(format!("number of keys ({}) does not match number of values ({})", ks.len(), vs.len())));
+        return Err(FnError::Failed(format!(
+            "number of keys ({}) does not match number of values ({})",
+            ks.len(),
+            vs.len()
+        )));
     }
     let m: Attrs = ks.into_iter().zip(vs).collect();
-    Ok(if matches!(a[1], Value::Tuple(_)) { Value::Object(m) } else { Value::Map(m) })
+    Ok(if matches!(a[1], Value::Tuple(_)) {
+        Value::Object(m)
+    } else {
+        Value::Map(m)
+    })
 }

@@ -5,23 +5,34 @@ use crate::value::Value;
 use sha1::Digest;
 
 pub fn md5(_: &FnEnv, a: Vec<Value>) -> FR {
-    Ok(Value::String(hex::encode(md5::Md5::digest(str_arg(&a, 0)?.as_bytes()))))
+    Ok(Value::String(hex::encode(md5::Md5::digest(
+        str_arg(&a, 0)?.as_bytes(),
+    ))))
 }
 pub fn sha1(_: &FnEnv, a: Vec<Value>) -> FR {
-    Ok(Value::String(hex::encode(sha1::Sha1::digest(str_arg(&a, 0)?.as_bytes()))))
+    Ok(Value::String(hex::encode(sha1::Sha1::digest(
+        str_arg(&a, 0)?.as_bytes(),
+    ))))
 }
 pub fn sha256(_: &FnEnv, a: Vec<Value>) -> FR {
-    Ok(Value::String(hex::encode(sha2::Sha256::digest(str_arg(&a, 0)?.as_bytes()))))
+    Ok(Value::String(hex::encode(sha2::Sha256::digest(
+        str_arg(&a, 0)?.as_bytes(),
+    ))))
 }
 pub fn sha512(_: &FnEnv, a: Vec<Value>) -> FR {
-    Ok(Value::String(hex::encode(sha2::Sha512::digest(str_arg(&a, 0)?.as_bytes()))))
+    Ok(Value::String(hex::encode(sha2::Sha512::digest(
+        str_arg(&a, 0)?.as_bytes(),
+    ))))
 }
 
 pub fn bcrypt(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
     let cost = if a.len() > 1 { int_arg(&a, 1)? } else { 10 };
     if !(4..=31).contains(&cost) {
-        return Err(FnError::Arg(1, format!("crypto/bcrypt: cost {cost} is outside allowed range (4,31).")));
+        return Err(FnError::Arg(
+            1,
+            format!("crypto/bcrypt: cost {cost} is outside allowed range (4,31)."),
+        ));
     }
     let h = bcrypt::hash_with_result(s, cost as u32).map_err(|e| FnError::Failed(e.to_string()))?;
     Ok(Value::String(h.format_for_version(bcrypt::Version::TwoA)))
@@ -32,10 +43,17 @@ pub fn rsadecrypt(_: &FnEnv, a: Vec<Value>) -> FR {
     use rsa::pkcs1::DecodeRsaPrivateKey;
     let ct = str_arg(&a, 0)?;
     let key = str_arg(&a, 1)?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(ct.as_bytes()).map_err(|_| FnError::Failed("failed to decode input: invalid base64".into()))?;
-    let pk = rsa::RsaPrivateKey::from_pkcs1_pem(&key).map_err(|e| FnError::Failed(format!("invalid private key: {e}")))?;
-    let plain = pk.decrypt(rsa::Pkcs1v15Encrypt, &bytes).map_err(|e| FnError::Failed(format!("failed to decrypt: {e}")))?;
-    String::from_utf8(plain).map(Value::String).map_err(|_| FnError::Failed("the decrypted text is not valid UTF-8".into()))
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(ct.as_bytes())
+        .map_err(|_| FnError::Failed("failed to decode input: invalid base64".into()))?;
+    let pk = rsa::RsaPrivateKey::from_pkcs1_pem(&key)
+        .map_err(|e| FnError::Failed(format!("invalid private key: {e}")))?;
+    let plain = pk
+        .decrypt(rsa::Pkcs1v15Encrypt, &bytes)
+        .map_err(|e| FnError::Failed(format!("failed to decrypt: {e}")))?;
+    String::from_utf8(plain)
+        .map(Value::String)
+        .map_err(|_| FnError::Failed("the decrypted text is not valid UTF-8".into()))
 }
 
 pub fn uuidv4(_: &FnEnv, _: Vec<Value>) -> FR {
@@ -50,7 +68,10 @@ pub fn uuidv5(_: &FnEnv, a: Vec<Value>) -> FR {
         "url" => uuid::Uuid::NAMESPACE_URL,
         "oid" => uuid::Uuid::NAMESPACE_OID,
         "x500" => uuid::Uuid::NAMESPACE_X500,
-        other => uuid::Uuid::parse_str(other).map_err(|_| FnError::Arg(0, format!("uuidv5() doesn't support namespace {other}.")))?,
+        other => uuid::Uuid::parse_str(other)
+            .map_err(|_| FnError::Arg(0, format!("uuidv5() doesn't support namespace {other}.")))?,
     };
-    Ok(Value::String(uuid::Uuid::new_v5(&nsu, name.as_bytes()).to_string()))
+    Ok(Value::String(
+        uuid::Uuid::new_v5(&nsu, name.as_bytes()).to_string(),
+    ))
 }

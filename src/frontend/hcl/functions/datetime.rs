@@ -10,11 +10,18 @@ fn now() -> DateTime<FixedOffset> {
 }
 
 fn parse_ts(s: &str, i: usize) -> Result<DateTime<FixedOffset>, FnError> {
-    DateTime::parse_from_rfc3339(s).map_err(|_| FnError::Arg(i, format!("not a valid RFC3339 timestamp: cannot use {s:?} as year.")))
+    DateTime::parse_from_rfc3339(s).map_err(|_| {
+        FnError::Arg(
+            i,
+            format!("not a valid RFC3339 timestamp: cannot use {s:?} as year."),
+        )
+    })
 }
 
 pub fn timestamp(_: &FnEnv, _: Vec<Value>) -> FR {
-    Ok(Value::String(Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)))
+    Ok(Value::String(
+        Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+    ))
 }
 
 pub fn timeadd(_: &FnEnv, a: Vec<Value>) -> FR {
@@ -27,11 +34,17 @@ pub fn timeadd(_: &FnEnv, a: Vec<Value>) -> FR {
     let dur = duration::parse(&body).map_err(|e| FnError::Arg(1, e))?;
     let cd = chrono::Duration::from_std(dur).map_err(|e| FnError::Arg(1, e.to_string()))?;
     let r = if neg { t - cd } else { t + cd };
-    Ok(Value::String(r.to_rfc3339_opts(SecondsFormat::AutoSi, true)))
+    Ok(Value::String(
+        r.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+    ))
 }
 
 pub fn legacy_isotime(_: &FnEnv, a: Vec<Value>) -> FR {
-    let layout = if a.is_empty() { "2006-01-02T15:04:05Z07:00".to_string() } else { str_arg(&a, 0)? };
+    let layout = if a.is_empty() {
+        "2006-01-02T15:04:05Z07:00".to_string()
+    } else {
+        str_arg(&a, 0)?
+    };
     Ok(Value::String(gotime::format(&now(), &layout)))
 }
 
@@ -42,11 +55,34 @@ pub fn legacy_strftime(_: &FnEnv, a: Vec<Value>) -> FR {
     if items.iter().any(|i| matches!(i, Item::Error)) {
         return Err(FnError::Arg(0, format!("invalid strftime format {f:?}.")));
     }
-    Ok(Value::String(Utc::now().format_with_items(items.into_iter()).to_string()))
+    Ok(Value::String(
+        Utc::now().format_with_items(items.into_iter()).to_string(),
+    ))
 }
 
-const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 
 /// cty's `formatdate` specification language.
 pub fn formatdate(_: &FnEnv, a: Vec<Value>) -> FR {
@@ -141,7 +177,14 @@ pub fn formatdate(_: &FnEnv, a: Vec<Value>) -> FR {
                     tz(true)
                 }
             }
-            other => return Err(FnError::Arg(0, format!("invalid date format verb {other:?}: unrecognized sequence of characters"))),
+            other => {
+                return Err(FnError::Arg(
+                    0,
+                    format!(
+                        "invalid date format verb {other:?}: unrecognized sequence of characters"
+                    ),
+                ))
+            }
         };
         out.push_str(&s);
         i = j;

@@ -5,23 +5,38 @@ use crate::value::{Attrs, Value};
 use base64::Engine;
 
 pub fn base64encode(_: &FnEnv, a: Vec<Value>) -> FR {
-    Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(str_arg(&a, 0)?)))
+    Ok(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(str_arg(&a, 0)?),
+    ))
 }
 
 pub fn base64decode(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).map_err(|_| FnError::Failed(format!("failed to decode base64 data {s:?}")))?;
-    String::from_utf8(bytes).map(Value::String).map_err(|_| FnError::Failed("the result of decoding the provided string is not valid UTF-8".into()))
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.as_bytes())
+        .map_err(|_| FnError::Failed(format!("failed to decode base64 data {s:?}")))?;
+    String::from_utf8(bytes).map(Value::String).map_err(|_| {
+        FnError::Failed("the result of decoding the provided string is not valid UTF-8".into())
+    })
 }
 
 pub fn csvdecode(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(s.as_bytes());
-    let headers = rdr.headers().map_err(|e| FnError::Failed(e.to_string()))?.clone();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(s.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| FnError::Failed(e.to_string()))?
+        .clone();
     let mut out = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| FnError::Failed(e.to_string()))?;
-        let m: Attrs = headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), Value::string(v))).collect();
+        let m: Attrs = headers
+            .iter()
+            .zip(rec.iter())
+            .map(|(h, v)| (h.to_string(), Value::string(v)))
+            .collect();
         out.push(Value::Object(m));
     }
     Ok(Value::List(out))
@@ -29,14 +44,19 @@ pub fn csvdecode(_: &FnEnv, a: Vec<Value>) -> FR {
 
 pub fn jsondecode(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
-    let j: serde_json::Value = serde_json::from_str(&s).map_err(|e| FnError::Arg(0, format!("{e}.")))?;
+    let j: serde_json::Value =
+        serde_json::from_str(&s).map_err(|e| FnError::Arg(0, format!("{e}.")))?;
     Ok(Value::from_json(&j))
 }
 
 /// JSON as Go's `json.Marshal` writes it (HTML-safe escapes).
 pub fn go_json(v: &Value) -> String {
     let s = v.to_json().to_string();
-    s.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026").replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029")
+    s.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 pub fn jsonencode(_: &FnEnv, a: Vec<Value>) -> FR {
@@ -48,7 +68,9 @@ pub fn urlencode(_: &FnEnv, a: Vec<Value>) -> FR {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -60,7 +82,9 @@ fn from_yaml(y: &serde_yaml::Value) -> Value {
     match y {
         serde_yaml::Value::Null => Value::Null,
         serde_yaml::Value::Bool(b) => Value::Bool(*b),
-        serde_yaml::Value::Number(n) => crate::value::Number::parse(&n.to_string()).map(Value::Number).unwrap_or(Value::Null),
+        serde_yaml::Value::Number(n) => crate::value::Number::parse(&n.to_string())
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         serde_yaml::Value::String(s) => Value::String(s.clone()),
         serde_yaml::Value::Sequence(s) => Value::Tuple(s.iter().map(from_yaml).collect()),
         serde_yaml::Value::Mapping(m) => Value::Object(
@@ -68,7 +92,10 @@ fn from_yaml(y: &serde_yaml::Value) -> Value {
                 .map(|(k, v)| {
                     let key = match k {
                         serde_yaml::Value::String(s) => s.clone(),
-                        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                        other => serde_yaml::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
                     };
                     (key, from_yaml(v))
                 })
@@ -80,10 +107,13 @@ fn from_yaml(y: &serde_yaml::Value) -> Value {
 
 pub fn yamldecode(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
-    let y: serde_yaml::Value = serde_yaml::from_str(&s).map_err(|e| FnError::Failed(e.to_string()))?;
+    let y: serde_yaml::Value =
+        serde_yaml::from_str(&s).map_err(|e| FnError::Failed(e.to_string()))?;
     Ok(from_yaml(&y))
 }
 
 pub fn yamlencode(_: &FnEnv, a: Vec<Value>) -> FR {
-    serde_yaml::to_string(&a[0].to_json()).map(Value::String).map_err(|e| FnError::Failed(e.to_string()))
+    serde_yaml::to_string(&a[0].to_json())
+        .map(Value::String)
+        .map_err(|e| FnError::Failed(e.to_string()))
 }

@@ -64,7 +64,11 @@ pub fn pathexpand(_: &FnEnv, a: Vec<Value>) -> FR {
     let p = str_arg(&a, 0)?;
     if p == "~" || p.starts_with("~/") {
         if let Some(home) = std::env::var_os("HOME") {
-            return Ok(Value::String(format!("{}{}", home.to_string_lossy(), &p[1..])));
+            return Ok(Value::String(format!(
+                "{}{}",
+                home.to_string_lossy(),
+                &p[1..]
+            )));
         }
     }
     Ok(Value::String(p))
@@ -90,7 +94,10 @@ pub fn fileexists(env: &FnEnv, a: Vec<Value>) -> FR {
     let full = env.resolve(&p);
     match std::fs::metadata(&full) {
         Ok(m) if m.is_file() => Ok(Value::Bool(true)),
-        Ok(_) => Err(FnError::Failed(format!("{p} is not a regular file, but {:?}", "directory"))),
+        Ok(_) => Err(FnError::Failed(format!(
+            "{p} is not a regular file, but {:?}",
+            "directory"
+        ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Value::Bool(false)),
         Err(e) => Err(FnError::Failed(format!("failed to stat {p}: {e}"))),
     }
@@ -100,9 +107,17 @@ pub fn fileset(env: &FnEnv, a: Vec<Value>) -> FR {
     let base = str_arg(&a, 0)?;
     let pattern = str_arg(&a, 1)?;
     let root = env.resolve(&base);
-    let glob = globset::GlobBuilder::new(&pattern).literal_separator(true).build().map_err(|e| FnError::Arg(1, format!("failed to glob pattern ({pattern}): {e}")))?.compile_matcher();
+    let glob = globset::GlobBuilder::new(&pattern)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| FnError::Arg(1, format!("failed to glob pattern ({pattern}): {e}")))?
+        .compile_matcher();
     let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(&root).follow_links(true).into_iter().flatten() {
+    for entry in walkdir::WalkDir::new(&root)
+        .follow_links(true)
+        .into_iter()
+        .flatten()
+    {
         if !entry.file_type().is_file() {
             continue;
         }

@@ -29,7 +29,10 @@ pub struct FnEnv {
 
 impl FnEnv {
     pub fn new(cwd: PathBuf) -> FnEnv {
-        FnEnv { cwd, allow_env: false }
+        FnEnv {
+            cwd,
+            allow_env: false,
+        }
     }
 
     pub fn resolve(&self, p: &str) -> PathBuf {
@@ -180,7 +183,10 @@ pub fn names() -> Vec<&'static str> {
 }
 
 pub fn call(env: &FnEnv, name: &str, args: Vec<Value>) -> FR {
-    let spec = SPECS.iter().find(|s| s.0 == name).ok_or(FnError::UnknownFunction)?;
+    let spec = SPECS
+        .iter()
+        .find(|s| s.0 == name)
+        .ok_or(FnError::UnknownFunction)?;
     let Spec(_, min, max, allow_null, allow_unknown, f) = *spec;
     if args.len() < min || max.is_some_and(|m| args.len() > m) {
         let want = match max {
@@ -188,7 +194,10 @@ pub fn call(env: &FnEnv, name: &str, args: Vec<Value>) -> FR {
             Some(m) => format!("{min} to {m}"),
             None => format!("at least {min}"),
         };
-        return Err(FnError::Arity(format!("Function {name:?} expects {want} argument(s), but {} were given.", args.len())));
+        return Err(FnError::Arity(format!(
+            "Function {name:?} expects {want} argument(s), but {} were given.",
+            args.len()
+        )));
     }
     if !allow_unknown && args.iter().any(Value::contains_unknown) {
         return Ok(Value::Unknown);
@@ -219,20 +228,30 @@ pub(super) fn num_arg(args: &[Value], i: usize) -> Result<Number, FnError> {
 
 pub(super) fn int_arg(args: &[Value], i: usize) -> Result<i64, FnError> {
     let n = num_arg(args, i)?;
-    n.to_i64().ok_or_else(|| FnError::Arg(i, "value must be a whole number.".into()))
+    n.to_i64()
+        .ok_or_else(|| FnError::Arg(i, "value must be a whole number.".into()))
 }
 
 pub(super) fn seq_arg(args: &[Value], i: usize) -> Result<Vec<Value>, FnError> {
     match &args[i] {
         Value::List(v) | Value::Set(v) | Value::Tuple(v) => Ok(v.clone()),
-        other => Err(FnError::Arg(i, format!("list of any single type required, got {}.", other.friendly_kind()))),
+        other => Err(FnError::Arg(
+            i,
+            format!(
+                "list of any single type required, got {}.",
+                other.friendly_kind()
+            ),
+        )),
     }
 }
 
 pub(super) fn attrs_arg(args: &[Value], i: usize) -> Result<Attrs, FnError> {
     match &args[i] {
         Value::Map(m) | Value::Object(m) => Ok(m.clone()),
-        other => Err(FnError::Arg(i, format!("map or object required, got {}.", other.friendly_kind()))),
+        other => Err(FnError::Arg(
+            i,
+            format!("map or object required, got {}.", other.friendly_kind()),
+        )),
     }
 }
 
@@ -276,12 +295,16 @@ fn to_map(_: &FnEnv, a: Vec<Value>) -> FR {
 
 fn env(env: &FnEnv, a: Vec<Value>) -> FR {
     if !env.allow_env {
-        return Err(FnError::Failed("the env function can only be used in the default value of a variable".into()));
+        return Err(FnError::Failed(
+            "the env function can only be used in the default value of a variable".into(),
+        ));
     }
     let name = str_arg(&a, 0)?;
     Ok(Value::String(std::env::var(name).unwrap_or_default()))
 }
 
 fn unsupported(_: &FnEnv, _: Vec<Value>) -> FR {
-    Err(FnError::Unsupported("reading secrets from Vault, Consul or AWS Secrets Manager is not supported yet".into()))
+    Err(FnError::Unsupported(
+        "reading secrets from Vault, Consul or AWS Secrets Manager is not supported yet".into(),
+    ))
 }

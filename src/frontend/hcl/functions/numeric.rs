@@ -14,7 +14,9 @@ pub fn floor(_: &FnEnv, a: Vec<Value>) -> FR {
     Ok(Value::Number(num_arg(&a, 0)?.floor()))
 }
 fn from_f64(f: f64) -> FR {
-    Number::from_f64(f).map(Value::Number).ok_or_else(|| FnError::Failed("result is not a finite number".into()))
+    Number::from_f64(f)
+        .map(Value::Number)
+        .ok_or_else(|| FnError::Failed("result is not a finite number".into()))
 }
 pub fn log(_: &FnEnv, a: Vec<Value>) -> FR {
     let x = num_arg(&a, 0)?.to_f64();
@@ -68,18 +70,29 @@ pub fn parseint(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
     let base = int_arg(&a, 1)?;
     if !(2..=62).contains(&base) {
-        return Err(FnError::Arg(1, "base must be a whole number between 2 and 62 inclusive.".into()));
+        return Err(FnError::Arg(
+            1,
+            "base must be a whole number between 2 and 62 inclusive.".into(),
+        ));
     }
     let (neg, digits) = match s.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, s.strip_prefix('+').unwrap_or(&s)),
     };
-    let parsed = if base <= 36 { BigInt::parse_bytes(digits.as_bytes(), base as u32) } else { None };
+    let parsed = if base <= 36 {
+        BigInt::parse_bytes(digits.as_bytes(), base as u32)
+    } else {
+        None
+    };
     match parsed {
         Some(n) if !digits.is_empty() => {
             let n = if neg { -n } else { n };
-            Ok(Value::Number(Number::parse(&n.to_string()).unwrap_or_else(|| Number::from(0))))
+            Ok(Value::Number(
+                Number::parse(&n.to_string()).unwrap_or_else(|| Number::from(0)),
+            ))
         }
-        _ => Err(FnError::Failed(format!("cannot parse {s:?} as a base {base} integer"))),
+        _ => Err(FnError::Failed(format!(
+            "cannot parse {s:?} as a base {base} integer"
+        ))),
     }
 }

@@ -38,17 +38,23 @@ pub fn trimspace(_: &FnEnv, a: Vec<Value>) -> FR {
 pub fn trim(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
     let cut: Vec<char> = str_arg(&a, 1)?.chars().collect();
-    Ok(Value::String(s.trim_matches(|c| cut.contains(&c)).to_string()))
+    Ok(Value::String(
+        s.trim_matches(|c| cut.contains(&c)).to_string(),
+    ))
 }
 pub fn trimprefix(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
     let p = str_arg(&a, 1)?;
-    Ok(Value::String(s.strip_prefix(p.as_str()).unwrap_or(&s).to_string()))
+    Ok(Value::String(
+        s.strip_prefix(p.as_str()).unwrap_or(&s).to_string(),
+    ))
 }
 pub fn trimsuffix(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
     let p = str_arg(&a, 1)?;
-    Ok(Value::String(s.strip_suffix(p.as_str()).unwrap_or(&s).to_string()))
+    Ok(Value::String(
+        s.strip_suffix(p.as_str()).unwrap_or(&s).to_string(),
+    ))
 }
 pub fn indent(_: &FnEnv, a: Vec<Value>) -> FR {
     let n = int_arg(&a, 0)?.max(0) as usize;
@@ -69,7 +75,12 @@ pub fn join(_: &FnEnv, a: Vec<Value>) -> FR {
     for i in 1..a.len() {
         for (j, v) in seq_arg(&a, i)?.iter().enumerate() {
             match v {
-                Value::Null => return Err(FnError::Arg(i, format!("element {j} is null; cannot concatenate null values."))),
+                Value::Null => {
+                    return Err(FnError::Arg(
+                        i,
+                        format!("element {j} is null; cannot concatenate null values."),
+                    ))
+                }
                 other => match crate::value::to_display_string(other) {
                     Some(s) => parts.push(s),
                     None => return Err(FnError::Arg(i, "list of string required.".into())),
@@ -97,7 +108,10 @@ pub fn replace(_: &FnEnv, a: Vec<Value>) -> FR {
     // A substring wrapped in slashes is a regular expression.
     if sub.len() > 1 && sub.starts_with('/') && sub.ends_with('/') {
         let re = compile(&sub[1..sub.len() - 1], 1)?;
-        return Ok(Value::String(re.replace_all(&s, go_replacement(&rep).as_str()).into_owned()));
+        return Ok(Value::String(
+            re.replace_all(&s, go_replacement(&rep).as_str())
+                .into_owned(),
+        ));
     }
     Ok(Value::String(s.replace(&sub, &rep)))
 }
@@ -105,7 +119,10 @@ pub fn regex_replace(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
     let re = compile(&str_arg(&a, 1)?, 1)?;
     let rep = str_arg(&a, 2)?;
-    Ok(Value::String(re.replace_all(&s, go_replacement(&rep).as_str()).into_owned()))
+    Ok(Value::String(
+        re.replace_all(&s, go_replacement(&rep).as_str())
+            .into_owned(),
+    ))
 }
 
 /// Go's `$1`/`${name}` replacement syntax matches the regex crate's, except
@@ -115,7 +132,8 @@ fn go_replacement(r: &str) -> String {
 }
 
 fn compile(pat: &str, idx: usize) -> Result<regex::Regex, FnError> {
-    regex::Regex::new(pat).map_err(|e| FnError::Arg(idx, format!("invalid regular expression pattern: {e}")))
+    regex::Regex::new(pat)
+        .map_err(|e| FnError::Arg(idx, format!("invalid regular expression pattern: {e}")))
 }
 
 fn captures_value(re: &regex::Regex, caps: &regex::Captures) -> Value {
@@ -125,14 +143,31 @@ fn captures_value(re: &regex::Regex, caps: &regex::Captures) -> Value {
         let mut m = crate::value::Attrs::new();
         for (i, n) in names.iter().enumerate().skip(1) {
             if let Some(n) = n {
-                m.insert(n.to_string(), caps.get(i).map(|x| Value::string(x.as_str())).unwrap_or(Value::Null));
+                m.insert(
+                    n.to_string(),
+                    caps.get(i)
+                        .map(|x| Value::string(x.as_str()))
+                        .unwrap_or(Value::Null),
+                );
             }
         }
         Value::Object(m)
     } else if names.len() > 1 {
-        Value::Tuple((1..names.len()).map(|i| caps.get(i).map(|x| Value::string(x.as_str())).unwrap_or(Value::Null)).collect())
+        Value::Tuple(
+            (1..names.len())
+                .map(|i| {
+                    caps.get(i)
+                        .map(|x| Value::string(x.as_str()))
+                        .unwrap_or(Value::Null)
+                })
+                .collect(),
+        )
     } else {
-        Value::String(caps.get(0).map(|m| m.as_str().to_string()).unwrap_or_default())
+        Value::String(
+            caps.get(0)
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default(),
+        )
     }
 }
 
@@ -141,13 +176,19 @@ pub fn regex(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 1)?;
     match re.captures(&s) {
         Some(c) => Ok(captures_value(&re, &c)),
-        None => Err(FnError::Failed("pattern did not match any part of the given string".into())),
+        None => Err(FnError::Failed(
+            "pattern did not match any part of the given string".into(),
+        )),
     }
 }
 pub fn regexall(_: &FnEnv, a: Vec<Value>) -> FR {
     let re = compile(&str_arg(&a, 0)?, 0)?;
     let s = str_arg(&a, 1)?;
-    Ok(Value::List(re.captures_iter(&s).map(|c| captures_value(&re, &c)).collect()))
+    Ok(Value::List(
+        re.captures_iter(&s)
+            .map(|c| captures_value(&re, &c))
+            .collect(),
+    ))
 }
 pub fn substr(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
@@ -162,8 +203,14 @@ pub fn substr(_: &FnEnv, a: Vec<Value>) -> FR {
     if start > n {
         return Ok(Value::string(""));
     }
-    let end = if length < 0 { n } else { (start + length).min(n) };
-    Ok(Value::String(g[start as usize..end.max(start) as usize].concat()))
+    let end = if length < 0 {
+        n
+    } else {
+        (start + length).min(n)
+    };
+    Ok(Value::String(
+        g[start as usize..end.max(start) as usize].concat(),
+    ))
 }
 
 pub fn format(_: &FnEnv, a: Vec<Value>) -> FR {
@@ -214,14 +261,17 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
         }
         i += 1;
         if i >= chars.len() {
-            return Err(FnError::Failed("unterminated format verb at end of string".into()));
+            return Err(FnError::Failed(
+                "unterminated format verb at end of string".into(),
+            ));
         }
         if chars[i] == '%' {
             out.push('%');
             i += 1;
             continue;
         }
-        let (mut minus, mut plus, mut sharp, mut zero, mut space) = (false, false, false, false, false);
+        let (mut minus, mut plus, mut sharp, mut zero, mut space) =
+            (false, false, false, false, false);
         while i < chars.len() && "-+#0 ".contains(chars[i]) {
             match chars[i] {
                 '-' => minus = true,
@@ -233,9 +283,15 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
             i += 1;
         }
         if i < chars.len() && chars[i] == '[' {
-            let close = chars[i..].iter().position(|&c| c == ']').ok_or_else(|| FnError::Failed("unterminated argument index".into()))?;
+            let close = chars[i..]
+                .iter()
+                .position(|&c| c == ']')
+                .ok_or_else(|| FnError::Failed("unterminated argument index".into()))?;
             let idx: String = chars[i + 1..i + close].iter().collect();
-            argi = idx.parse::<usize>().map_err(|_| FnError::Failed(format!("invalid argument index {idx:?}")))?.saturating_sub(1);
+            argi = idx
+                .parse::<usize>()
+                .map_err(|_| FnError::Failed(format!("invalid argument index {idx:?}")))?
+                .saturating_sub(1);
             i += close + 1;
         }
         let mut width: Option<usize> = None;
@@ -256,16 +312,22 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
             prec = Some(chars[ps..i].iter().collect::<String>().parse().unwrap_or(0));
         }
         if i >= chars.len() {
-            return Err(FnError::Failed("unterminated format verb at end of string".into()));
+            return Err(FnError::Failed(
+                "unterminated format verb at end of string".into(),
+            ));
         }
         let verb = chars[i];
         i += 1;
-        let arg = args.get(argi).ok_or_else(|| FnError::Failed(format!("not enough arguments for %{verb} at {}", i - 1)))?;
+        let arg = args.get(argi).ok_or_else(|| {
+            FnError::Failed(format!("not enough arguments for %{verb} at {}", i - 1))
+        })?;
         argi += 1;
         let num = |v: &Value| -> Result<Number, FnError> {
             match crate::value::convert(v, &crate::value::Type::Number) {
                 Ok(Value::Number(n)) => Ok(n),
-                _ => Err(FnError::Failed(format!("unsupported value for %{verb}: number required"))),
+                _ => Err(FnError::Failed(format!(
+                    "unsupported value for %{verb}: number required"
+                ))),
             }
         };
         let mut s = match verb {
@@ -287,17 +349,29 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
                     Some(p) => s.chars().take(p).collect(),
                     None => s,
                 },
-                None => return Err(FnError::Failed("unsupported value for %s: string required".to_string())),
+                None => {
+                    return Err(FnError::Failed(
+                        "unsupported value for %s: string required".to_string(),
+                    ))
+                }
             },
-            'q' => go_quote(&crate::value::to_display_string(arg).ok_or_else(|| FnError::Failed("unsupported value for %q: string required".into()))?),
+            'q' => go_quote(&crate::value::to_display_string(arg).ok_or_else(|| {
+                FnError::Failed("unsupported value for %q: string required".into())
+            })?),
             't' => match crate::value::convert(arg, &crate::value::Type::Bool) {
                 Ok(Value::Bool(b)) => b.to_string(),
-                _ => return Err(FnError::Failed("unsupported value for %t: bool required".into())),
+                _ => {
+                    return Err(FnError::Failed(
+                        "unsupported value for %t: bool required".into(),
+                    ))
+                }
             },
             'd' | 'b' | 'o' | 'x' | 'X' => {
                 let n = num(arg)?;
                 if !n.is_integer() {
-                    return Err(FnError::Failed(format!("unsupported value for %{verb}: an integer is required")));
+                    return Err(FnError::Failed(format!(
+                        "unsupported value for %{verb}: an integer is required"
+                    )));
                 }
                 let bi: num_bigint::BigInt = n.to_string().parse().unwrap_or_default();
                 let neg = bi.sign() == num_bigint::Sign::Minus;
@@ -307,7 +381,11 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
                     'b' => mag.to_str_radix(2),
                     'o' => format!("{}{}", if sharp { "0" } else { "" }, mag.to_str_radix(8)),
                     'x' => format!("{}{}", if sharp { "0x" } else { "" }, mag.to_str_radix(16)),
-                    _ => format!("{}{}", if sharp { "0X" } else { "" }, mag.to_str_radix(16).to_uppercase()),
+                    _ => format!(
+                        "{}{}",
+                        if sharp { "0X" } else { "" },
+                        mag.to_str_radix(16).to_uppercase()
+                    ),
                 };
                 let sign = if neg {
                     "-"
@@ -356,7 +434,11 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
                 if minus {
                     s.push_str(&" ".repeat(pad));
                 } else if zero && !matches!(verb, 's' | 'q' | 'v' | 't') {
-                    let (sign, rest) = if s.starts_with(['-', '+']) { s.split_at(1) } else { ("", s.as_str()) };
+                    let (sign, rest) = if s.starts_with(['-', '+']) {
+                        s.split_at(1)
+                    } else {
+                        ("", s.as_str())
+                    };
                     s = format!("{sign}{}{rest}", "0".repeat(pad));
                 } else {
                     s = format!("{}{s}", " ".repeat(pad));
@@ -366,7 +448,9 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
         out.push_str(&s);
     }
     if argi < args.len() {
-        return Err(FnError::Failed(format!("too many arguments; only {argi} used by format string")));
+        return Err(FnError::Failed(format!(
+            "too many arguments; only {argi} used by format string"
+        )));
     }
     Ok(out)
 }
