@@ -2,23 +2,37 @@
 
 use super::Builder;
 use crate::graph::Config;
-use crate::plugin::{get_str, Field, Kind};
+use crate::plugin::{Field, Options};
 use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
 use async_trait::async_trait;
 use std::path::PathBuf;
 
-pub const FIELDS: &[Field] = &[
-    Field("source", Kind::String),
-    Field("target", Kind::String),
-    Field("content", Kind::String),
-];
+/// The file builder's options (Packer's names).
+#[derive(Options)]
+pub struct FileOptions {
+    /// A file to copy to `target`.
+    source: Option<String>,
+    /// The file to write.
+    target: String,
+    /// Text to write to `target`.
+    content: Option<String>,
+}
+
+pub const FIELDS: &[Field] = FileOptions::FIELDS;
 
 pub fn validate(c: &Config) -> Vec<String> {
+    match FileOptions::from_config(c) {
+        Ok(o) => check(&o),
+        Err(e) => vec![e],
+    }
+}
+
+fn check(o: &FileOptions) -> Vec<String> {
     let mut errs = Vec::new();
-    if get_str(c, "target").unwrap_or_default().is_empty() {
+    if o.target.is_empty() {
         errs.push("target is required".into());
     }
-    if get_str(c, "source").is_some() && get_str(c, "content").is_some() {
+    if o.source.is_some() && o.content.is_some() {
         errs.push("source and content are mutually exclusive".into());
     }
     errs
@@ -32,14 +46,15 @@ pub struct FileBuilder {
 
 impl FileBuilder {
     pub fn new(c: &Config) -> Result<FileBuilder, String> {
-        let errs = validate(c);
+        let o = FileOptions::from_config(c)?;
+        let errs = check(&o);
         if !errs.is_empty() {
             return Err(errs.join("; "));
         }
         Ok(FileBuilder {
-            source: get_str(c, "source").map(PathBuf::from),
-            content: get_str(c, "content").unwrap_or_default(),
-            target: PathBuf::from(get_str(c, "target").unwrap_or_default()),
+            source: o.source.map(PathBuf::from),
+            content: o.content.unwrap_or_default(),
+            target: PathBuf::from(o.target),
         })
     }
 }

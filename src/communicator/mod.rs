@@ -9,61 +9,96 @@ pub mod sftp;
 pub mod ssh;
 mod tcp;
 
-use crate::plugin::{Field, Kind};
+use crate::plugin::{Field, Options};
+use std::time::Duration;
 
-/// Communicator options every builder accepts (Packer's `communicator.Config`).
-pub const FIELDS: &[Field] = &[
-    Field("communicator", Kind::String),
-    Field("pause_before_connecting", Kind::Duration),
-    Field("ssh_host", Kind::String),
-    Field("ssh_port", Kind::Number),
-    Field("ssh_username", Kind::String),
-    Field("ssh_password", Kind::String),
-    Field("ssh_private_key_file", Kind::String),
-    Field("ssh_keypair_name", Kind::String),
-    Field("ssh_agent_auth", Kind::Bool),
-    Field("ssh_timeout", Kind::Duration),
-    Field("ssh_handshake_attempts", Kind::Number),
-    Field("ssh_pty", Kind::Bool),
-    Field("ssh_keep_alive_interval", Kind::Duration),
-    Field("ssh_read_write_timeout", Kind::Duration),
-    Field("ssh_disable_agent_forwarding", Kind::Bool),
-    Field("ssh_file_transfer_method", Kind::String),
-    Field("ssh_ciphers", Kind::Strings),
-    Field("ssh_proxy_host", Kind::String),
-    Field("ssh_proxy_port", Kind::Number),
-    Field("ssh_proxy_username", Kind::String),
-    Field("ssh_proxy_password", Kind::String),
-    Field("ssh_key_exchange_algorithms", Kind::Strings),
-    Field("ssh_bastion_host", Kind::String),
-    Field("ssh_bastion_port", Kind::Number),
-    Field("ssh_bastion_username", Kind::String),
-    Field("ssh_bastion_password", Kind::String),
-    Field("ssh_bastion_private_key_file", Kind::String),
-    Field("ssh_bastion_agent_auth", Kind::Bool),
-    Field("ssh_bastion_certificate_file", Kind::String),
-    Field("ssh_bastion_interactive", Kind::Bool),
-    Field("ssh_clear_authorized_keys", Kind::Bool),
-    Field("ssh_certificate_file", Kind::String),
-    Field("ssh_local_tunnels", Kind::Strings),
-    Field("ssh_remote_tunnels", Kind::Strings),
-    Field("temporary_key_pair_type", Kind::String),
-    Field("temporary_key_pair_bits", Kind::Number),
-    Field("temporary_key_pair_name", Kind::String),
-    Field("winrm_username", Kind::String),
-    Field("winrm_password", Kind::String),
-    Field("winrm_host", Kind::String),
-    Field("winrm_port", Kind::Number),
-    Field("winrm_timeout", Kind::Duration),
-    Field("winrm_use_ssl", Kind::Bool),
-    Field("winrm_insecure", Kind::Bool),
-    Field("winrm_use_ntlm", Kind::Bool),
-];
+/// Communicator options every builder accepts (Packer's
+/// `communicator.Config`).
+#[derive(Options)]
+pub struct CommunicatorOptions {
+    /// `ssh` (the default for machines), `none`, or `winrm` (not built).
+    pub communicator: Option<String>,
+    /// A wait before the first connection attempt.
+    pub pause_before_connecting: Option<Duration>,
+    /// The address to connect to (else the builder's).
+    pub ssh_host: Option<String>,
+    /// The SSH port.
+    #[option(default = 22)]
+    pub ssh_port: i64,
+    pub ssh_username: Option<String>,
+    pub ssh_password: Option<String>,
+    pub ssh_private_key_file: Option<String>,
+    /// An existing key pair the builder launches the machine with.
+    pub ssh_keypair_name: Option<String>,
+    /// Log in with the keys of the local SSH agent.
+    pub ssh_agent_auth: bool,
+    /// How long to keep trying to connect.
+    #[option(default = Duration::from_secs(300))]
+    pub ssh_timeout: Duration,
+    /// Authentication failures allowed before giving up.
+    #[option(default = 10)]
+    pub ssh_handshake_attempts: i64,
+    /// Run provisioners' commands in a pseudo-terminal.
+    pub ssh_pty: bool,
+    #[option(default = Duration::from_secs(5))]
+    pub ssh_keep_alive_interval: Duration,
+    pub ssh_read_write_timeout: Option<Duration>,
+    /// Always true in kiln: the agent is never forwarded.
+    pub ssh_disable_agent_forwarding: bool,
+    /// `scp` (the default) or `sftp`.
+    pub ssh_file_transfer_method: Option<String>,
+    pub ssh_ciphers: Vec<String>,
+    /// A SOCKS5 proxy in front of the connection.
+    pub ssh_proxy_host: Option<String>,
+    #[option(default = 1080)]
+    pub ssh_proxy_port: i64,
+    pub ssh_proxy_username: Option<String>,
+    pub ssh_proxy_password: Option<String>,
+    pub ssh_key_exchange_algorithms: Vec<String>,
+    /// A bastion host the connection goes through.
+    pub ssh_bastion_host: Option<String>,
+    #[option(default = 22)]
+    pub ssh_bastion_port: i64,
+    /// The bastion's user (else `ssh_username`).
+    pub ssh_bastion_username: Option<String>,
+    pub ssh_bastion_password: Option<String>,
+    pub ssh_bastion_private_key_file: Option<String>,
+    pub ssh_bastion_agent_auth: bool,
+    pub ssh_bastion_certificate_file: Option<String>,
+    /// Answer the bastion's keyboard-interactive questions on the terminal.
+    pub ssh_bastion_interactive: bool,
+    /// Remove the temporary key from `authorized_keys` at the end.
+    pub ssh_clear_authorized_keys: bool,
+    pub ssh_certificate_file: Option<String>,
+    /// Not built yet: refused by `validate`.
+    pub ssh_local_tunnels: Vec<String>,
+    /// Not built yet: refused by `validate`.
+    pub ssh_remote_tunnels: Vec<String>,
+    /// `ed25519` or `rsa`, for a key pair the builder makes.
+    pub temporary_key_pair_type: Option<String>,
+    /// RSA key size.
+    pub temporary_key_pair_bits: Option<i64>,
+    pub temporary_key_pair_name: Option<String>,
+    pub winrm_username: Option<String>,
+    pub winrm_password: Option<String>,
+    pub winrm_host: Option<String>,
+    pub winrm_port: Option<i64>,
+    pub winrm_timeout: Option<Duration>,
+    pub winrm_use_ssl: bool,
+    pub winrm_insecure: bool,
+    pub winrm_use_ntlm: bool,
+}
+
+pub const FIELDS: &[Field] = CommunicatorOptions::FIELDS;
 
 /// Checks on the communicator options shared by every builder.
 pub fn validate(c: &crate::graph::Config) -> Vec<String> {
+    let o = match CommunicatorOptions::from_config(c) {
+        Ok(o) => o,
+        Err(e) => return vec![e],
+    };
     let mut errs = Vec::new();
-    match crate::plugin::get_str(c, "communicator").as_deref() {
+    match o.communicator.as_deref() {
         None | Some("none") | Some("ssh") => {}
         Some("winrm") => {
             errs.push("communicator \"winrm\" is not supported by kiln yet".to_string())
@@ -74,28 +109,27 @@ pub fn validate(c: &crate::graph::Config) -> Vec<String> {
     }
     // Accepted by name (Packer templates set them) but not built yet: said,
     // rather than left without effect.
-    for (key, what) in [
-        ("ssh_local_tunnels", "SSH port forwarding"),
-        ("ssh_remote_tunnels", "SSH port forwarding"),
+    for (key, value) in [
+        ("ssh_local_tunnels", &o.ssh_local_tunnels),
+        ("ssh_remote_tunnels", &o.ssh_remote_tunnels),
     ] {
-        if crate::plugin::is_set(c, key)
-            && !(crate::plugin::get_strings(c, key).is_empty()
-                && crate::plugin::get_str(c, key).is_none_or(|v| v.is_empty()))
-        {
-            errs.push(format!("{key} is not supported by kiln yet ({what}); remove it, or use a build that does not need it"));
+        if value.iter().any(|t| !t.is_empty()) {
+            errs.push(format!("{key} is not supported by kiln yet (SSH port forwarding); remove it, or use a build that does not need it"));
         }
     }
-    for (key, names) in [
-        ("ssh_ciphers", ssh::KNOWN_CIPHERS),
-        ("ssh_key_exchange_algorithms", ssh::KNOWN_KEX),
+    for (key, value, names) in [
+        ("ssh_ciphers", &o.ssh_ciphers, ssh::KNOWN_CIPHERS),
+        (
+            "ssh_key_exchange_algorithms",
+            &o.ssh_key_exchange_algorithms,
+            ssh::KNOWN_KEX,
+        ),
     ] {
-        if let Err(e) = ssh::algorithms(key, &crate::plugin::get_strings(c, key), names) {
+        if let Err(e) = ssh::algorithms(key, value, names) {
             errs.push(e);
         }
     }
-    if crate::plugin::get_str(c, "communicator").as_deref() == Some("ssh")
-        && !crate::plugin::is_set(c, "ssh_username")
-    {
+    if o.communicator.as_deref() == Some("ssh") && o.ssh_username.is_none() {
         errs.push("An ssh_username must be specified\n  Note: some builders used to default ssh_username to \"root\".".into());
     }
     errs

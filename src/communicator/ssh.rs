@@ -8,9 +8,10 @@
 //! nothing on the remote side but a POSIX shell.
 
 use super::login::{authenticate, load_key};
+use super::CommunicatorOptions;
 use super::{Communicator, Output};
 use crate::graph::Config;
-use crate::plugin::{get_bool, get_duration, get_i64, get_str, get_strings};
+use crate::plugin::Options;
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
 use russh::client::{self, Handle};
@@ -192,20 +193,20 @@ impl Settings {
         host: Option<String>,
         key: Option<Arc<PrivateKey>>,
     ) -> Result<Settings, String> {
-        let host = get_str(c, "ssh_host")
-            .filter(|h| !h.is_empty())
-            .or(host)
-            .ok_or("a Host must be specified, please reference your communicator documentation")?;
-        let username = get_str(c, "ssh_username").ok_or("An ssh_username must be specified")?;
-        let port = get_i64(c, "ssh_port").unwrap_or(22);
-        let port = u16::try_from(port).map_err(|_| format!("ssh_port {port} is not a TCP port"))?;
-        let key_file = get_str(c, "ssh_private_key_file").map(|p| expand_home(&p));
+        let o = CommunicatorOptions::from_config(c)?;
+        let host =
+            o.ssh_host.filter(|h| !h.is_empty()).or(host).ok_or(
+                "a Host must be specified, please reference your communicator documentation",
+            )?;
+        let username = o.ssh_username.ok_or("An ssh_username must be specified")?;
+        let port = tcp_port("ssh_port", o.ssh_port)?;
+        let key_file = o.ssh_private_key_file.map(|p| expand_home(&p));
         if let Some(k) = &key_file {
             std::fs::metadata(k)
                 .map_err(|e| format!("ssh_private_key_file is invalid: {}: {e}", k.display()))?;
         }
         let certificate = read_certificate(
-            c,
+            o.ssh_certificate_file.as_deref(),
             "ssh_certificate_file",
             key_file.is_some() || key.is_some(),
             "ssh_private_key_file",
@@ -214,11 +215,11 @@ impl Settings {
             host,
             port,
             username,
-            password: get_str(c, "ssh_password"),
+            password: o.ssh_password,
             private_key_file: key_file,
             private_key: key,
             certificate,
-            agent_auth: get_bool(c, "ssh_agent_auth").unwrap_or(false),
+            agent_auth: o.ssh_agent_auth,
             interactive: false,
         };
         if target.password.is_none()
@@ -230,44 +231,41 @@ impl Settings {
                 "An ssh_password, ssh_private_key_file or ssh_agent_auth must be specified".into(),
             );
         }
-        let bastion = match get_str(c, "ssh_bastion_host") {
+        let bastion = match o.ssh_bastion_host {
             None => None,
             Some(bhost) => {
-                let bport = get_i64(c, "ssh_bastion_port").unwrap_or(22);
-                let bastion_key =
-                    get_str(c, "ssh_bastion_private_key_file").map(|p| expand_home(&p));
+                let bastion_key = o.ssh_bastion_private_key_file.map(|p| expand_home(&p));
                 let certificate = read_certificate(
-                    c,
+                    o.ssh_bastion_certificate_file.as_deref(),
                     "ssh_bastion_certificate_file",
                     bastion_key.is_some(),
                     "ssh_bastion_private_key_file",
                 )?;
                 Some(Login {
                     host: bhost,
-                    port: u16::try_from(bport)
-                        .map_err(|_| format!("ssh_bastion_port {bport} is not a TCP port"))?,
-                    username: get_str(c, "ssh_bastion_username")
+                    port: tcp_port("ssh_bastion_port", o.ssh_bastion_port)?,
+                    username: o
+                        .ssh_bastion_username
                         .unwrap_or_else(|| target.username.clone()),
-                    password: get_str(c, "ssh_bastion_password"),
+                    password: o.ssh_bastion_password,
                     private_key_file: bastion_key,
                     private_key: None,
                     certificate,
-                    agent_auth: get_bool(c, "ssh_bastion_agent_auth").unwrap_or(false),
-                    interactive: get_bool(c, "ssh_bastion_interactive").unwrap_or(false),
+                    agent_auth: o.ssh_bastion_agent_auth,
+                    interactive: o.ssh_bastion_interactive,
                 })
             }
         };
         Ok(Settings {
             target,
             bastion,
-            timeout: get_duration(c, "ssh_timeout")?.unwrap_or(Duration::from_secs(300)),
-            handshake_attempts: get_i64(c, "ssh_handshake_attempts").unwrap_or(10).max(1) as u32,
-            keep_alive: get_duration(c, "ssh_keep_alive_interval")?
-                .unwrap_or(Duration::from_secs(5)),
-            read_write_timeout: get_duration(c, "ssh_read_write_timeout")?.filter(|d| !d.is_zero()),
-            pty: get_bool(c, "ssh_pty").unwrap_or(false),
-            pause_before_connecting: get_duration(c, "pause_before_connecting")?,
-            sftp: match get_str(c, "ssh_file_transfer_method").as_deref() {
+            timeout: o.ssh_timeout,
+            handshake_attempts: o.ssh_handshake_attempts.clamp(1, u32::MAX.into()) as u32,
+            keep_alive: o.ssh_keep_alive_interval,
+            read_write_timeout: o.ssh_read_write_timeout.filter(|d| !d.is_zero()),
+            pty: o.ssh_pty,
+            pause_before_connecting: o.pause_before_connecting,
+            sftp: match o.ssh_file_transfer_method.as_deref() {
                 None | Some("") | Some("scp") => false,
                 Some("sftp") => true,
                 Some(other) => {
@@ -276,24 +274,20 @@ impl Settings {
                     ))
                 }
             },
-            proxy: match get_str(c, "ssh_proxy_host").filter(|h| !h.is_empty()) {
+            proxy: match o.ssh_proxy_host.filter(|h| !h.is_empty()) {
                 None => None,
-                Some(host) => {
-                    let port = get_i64(c, "ssh_proxy_port").unwrap_or(1080);
-                    Some(Socks {
-                        host,
-                        port: u16::try_from(port)
-                            .map_err(|_| format!("ssh_proxy_port {port} is not a TCP port"))?,
-                        username: get_str(c, "ssh_proxy_username").filter(|u| !u.is_empty()),
-                        password: get_str(c, "ssh_proxy_password"),
-                    })
-                }
+                Some(host) => Some(Socks {
+                    host,
+                    port: tcp_port("ssh_proxy_port", o.ssh_proxy_port)?,
+                    username: o.ssh_proxy_username.filter(|u| !u.is_empty()),
+                    password: o.ssh_proxy_password,
+                }),
             },
-            ciphers: algorithms("ssh_ciphers", &get_strings(c, "ssh_ciphers"), KNOWN_CIPHERS)?
+            ciphers: algorithms("ssh_ciphers", &o.ssh_ciphers, KNOWN_CIPHERS)?
                 .map(|n| cipher_names(&n)),
             kex: algorithms(
                 "ssh_key_exchange_algorithms",
-                &get_strings(c, "ssh_key_exchange_algorithms"),
+                &o.ssh_key_exchange_algorithms,
                 KNOWN_KEX,
             )?
             .map(|n| kex_names(&n)),
@@ -301,19 +295,21 @@ impl Settings {
     }
 }
 
+/// A port option as a TCP port.
+fn tcp_port(key: &str, port: i64) -> Result<u16, String> {
+    u16::try_from(port).map_err(|_| format!("{key} {port} is not a TCP port"))
+}
+
 /// An OpenSSH certificate setting (`ssh_certificate_file`,
 /// `ssh_bastion_certificate_file`): it must read as one, and come with the
 /// private key it certifies.
 fn read_certificate(
-    c: &Config,
+    path: Option<&str>,
     key: &str,
     has_private_key: bool,
     private_key_setting: &str,
 ) -> Result<Option<russh::keys::Certificate>, String> {
-    let Some(path) = get_str(c, key)
-        .filter(|p| !p.is_empty())
-        .map(|p| expand_home(&p))
-    else {
+    let Some(path) = path.filter(|p| !p.is_empty()).map(expand_home) else {
         return Ok(None);
     };
     let cert = russh::keys::load_openssh_certificate(&path)

@@ -23,13 +23,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const FIELDS: &[Field] = &[
-    Field("suite", Kind::String),
-    Field("mirrors", Kind::Strings),
-    Field("packages", Kind::Strings),
-    Field("cached_packages", Kind::Strings),
-    Field("size", Kind::String),
-    Field("username", Kind::String),
-    Field("cache_dir", Kind::String),
+    Field::new("suite", Kind::String),
+    Field::new("mirrors", Kind::Strings),
+    Field::new("packages", Kind::Strings),
+    Field::new("cached_packages", Kind::Strings),
+    Field::new("size", Kind::String),
+    Field::new("username", Kind::String),
+    Field::new("cache_dir", Kind::String),
 ];
 
 /// Bump when the recipe below changes, so old caches are not reused.

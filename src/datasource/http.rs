@@ -3,26 +3,39 @@
 //! `response_headers`. Anything but `200 OK` is an error, as in Packer.
 
 use crate::graph::Config;
-use crate::plugin::{get_str, get_string_map, Field, Kind};
+use crate::plugin::{Field, Options, StringMap};
 use crate::value::{Attrs, Value};
 use std::time::Duration;
 
-pub const FIELDS: &[Field] = &[
-    Field("url", Kind::String),
-    Field("request_headers", Kind::StringMap),
-];
+/// The http data source's options (Packer's names).
+#[derive(Options)]
+pub struct HttpOptions {
+    /// The URL to GET (http:// or https://).
+    url: String,
+    /// Headers sent with the request.
+    request_headers: StringMap,
+}
+
+pub const FIELDS: &[Field] = HttpOptions::FIELDS;
 
 pub fn validate(c: &Config) -> Vec<String> {
-    match get_str(c, "url").filter(|u| !u.is_empty()) {
-        None => vec!["the `url` must be specified".into()],
-        Some(u)
-            if !(u.starts_with("http://")
-                || u.starts_with("https://")
-                || u.contains(crate::plugin::UNKNOWN)) =>
-        {
-            vec![format!("url {u:?} must be an http:// or https:// URL")]
-        }
-        Some(_) => Vec::new(),
+    match HttpOptions::from_config(c) {
+        Ok(o) => check(&o),
+        Err(e) => vec![e],
+    }
+}
+
+fn check(o: &HttpOptions) -> Vec<String> {
+    let u = &o.url;
+    if u.is_empty() {
+        vec!["the `url` must be specified".into()]
+    } else if !(u.starts_with("http://")
+        || u.starts_with("https://")
+        || u.contains(crate::plugin::UNKNOWN))
+    {
+        vec![format!("url {u:?} must be an http:// or https:// URL")]
+    } else {
+        Vec::new()
     }
 }
 
@@ -44,8 +57,10 @@ fn is_text(content_type: &str) -> bool {
 }
 
 pub fn execute(c: &Config) -> Result<Value, String> {
-    let url = get_str(c, "url").unwrap_or_default();
-    let headers = get_string_map(c, "request_headers");
+    let HttpOptions {
+        url,
+        request_headers: headers,
+    } = HttpOptions::from_config(c)?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(60)))
         .http_status_as_error(false)

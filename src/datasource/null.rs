@@ -1,16 +1,25 @@
 //! The null data source: `output` is `input`.
 
 use crate::graph::Config;
-use crate::plugin::{Field, Kind};
+use crate::plugin::{Field, Options};
 use crate::value::{Attrs, Value};
 
-pub const FIELDS: &[Field] = &[Field("input", Kind::String)];
+/// The null data source's one option.
+#[derive(Options)]
+pub struct NullOptions {
+    /// A string; `output` is the same.
+    input: Option<String>,
+}
+
+pub const FIELDS: &[Field] = NullOptions::FIELDS;
 
 pub fn validate(c: &Config) -> Vec<String> {
-    if c.get("input").is_none() {
-        vec!["The \"input\" field must be set to a string value.".into()]
-    } else {
-        Vec::new()
+    match NullOptions::from_config(c) {
+        Ok(NullOptions { input: None }) => {
+            vec!["The \"input\" field must be set to a string value.".into()]
+        }
+        Ok(_) => Vec::new(),
+        Err(e) => vec![e],
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::PostProcessor;
 use crate::graph::Config;
-use crate::plugin::{get_str, get_strings, Field, Kind};
+use crate::plugin::{Field, Options};
 use crate::runner::interpolate::render_fields;
 use crate::runner::{Artifact, BuildContext, BuildError};
 use async_trait::async_trait;
@@ -11,17 +11,32 @@ use sha2::Digest;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-pub const FIELDS: &[Field] = &[
-    Field("checksum_types", Kind::Strings),
-    Field("output", Kind::String),
-    Field("keep_input_artifact", Kind::Bool),
-];
+/// The checksum post-processor's options (Packer's names).
+#[derive(Options)]
+pub struct ChecksumOptions {
+    /// Hash types, one file each (`md5` when empty).
+    checksum_types: Vec<String>,
+    /// The checksum file's path, a template (`{{.ChecksumType}}`...).
+    output: String,
+    /// Keep the artifact it was given.
+    #[allow(dead_code)] // the runner reads it from the step
+    keep_input_artifact: bool,
+}
+
+pub const FIELDS: &[Field] = ChecksumOptions::FIELDS;
 
 const TYPES: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
 const DEFAULT_OUTPUT: &str = "packer_{{.BuildName}}_{{.BuilderType}}_{{.ChecksumType}}.checksum";
 
 pub fn validate(c: &Config) -> Vec<String> {
-    get_strings(c, "checksum_types")
+    match ChecksumOptions::from_config(c) {
+        Ok(o) => check(&o),
+        Err(e) => vec![e],
+    }
+}
+
+fn check(o: &ChecksumOptions) -> Vec<String> {
+    o.checksum_types
         .iter()
         .filter(|t| !TYPES.contains(&t.as_str()))
         .map(|t| {
@@ -40,20 +55,20 @@ pub struct Checksum {
 
 impl Checksum {
     pub fn new(c: &Config) -> Result<Checksum, String> {
-        let errs = validate(c);
+        let o = ChecksumOptions::from_config(c)?;
+        let errs = check(&o);
         if !errs.is_empty() {
             return Err(errs.join("\n"));
         }
-        let mut types = get_strings(c, "checksum_types");
+        let mut types = o.checksum_types;
         if types.is_empty() {
             types.push("md5".into());
         }
-        Ok(Checksum {
-            types,
-            output: get_str(c, "output")
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| DEFAULT_OUTPUT.into()),
-        })
+        let output = match o.output {
+            s if s.is_empty() => DEFAULT_OUTPUT.into(),
+            s => s,
+        };
+        Ok(Checksum { types, output })
     }
 }
 

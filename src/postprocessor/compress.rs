@@ -5,7 +5,7 @@
 
 use super::PostProcessor;
 use crate::graph::Config;
-use crate::plugin::{get_bool, get_i64, get_str, Field, Kind};
+use crate::plugin::{Field, Options};
 use crate::runner::interpolate::render_fields;
 use crate::runner::{Artifact, BuildContext, BuildError};
 use async_trait::async_trait;
@@ -14,12 +14,21 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub const FIELDS: &[Field] = &[
-    Field("output", Kind::String),
-    Field("format", Kind::String),
-    Field("compression_level", Kind::Number),
-    Field("keep_input_artifact", Kind::Bool),
-];
+/// The compress post-processor's options (Packer's names).
+#[derive(Options)]
+pub struct CompressOptions {
+    /// The archive's path, a template; its extension picks the format.
+    output: String,
+    /// Accepted for Packer's templates; the extension decides.
+    #[allow(dead_code)] // accepted for Packer's templates; kiln needs no value
+    format: String,
+    /// -1 (the format's default) to 9.
+    compression_level: Option<i64>,
+    /// Keep the artifact it was given.
+    keep_input_artifact: bool,
+}
+
+pub const FIELDS: &[Field] = CompressOptions::FIELDS;
 
 const DEFAULT_OUTPUT: &str = "packer_{{.BuildName}}_{{.BuilderType}}.tar.gz";
 
@@ -60,13 +69,20 @@ fn format_of(name: &str) -> Result<(bool, Codec), String> {
 }
 
 pub fn validate(c: &Config) -> Vec<String> {
+    match CompressOptions::from_config(c) {
+        Ok(o) => check(&o),
+        Err(e) => vec![e],
+    }
+}
+
+fn check(o: &CompressOptions) -> Vec<String> {
     let mut errs = Vec::new();
-    if let Some(o) = get_str(c, "output") {
-        if let Err(e) = format_of(&o) {
+    if !o.output.is_empty() {
+        if let Err(e) = format_of(&o.output) {
             errs.push(e);
         }
     }
-    if let Some(l) = get_i64(c, "compression_level") {
+    if let Some(l) = o.compression_level {
         if !(-1..=9).contains(&l) {
             errs.push(format!(
                 "compression_level {l}: must be between -1 (default) and 9"
@@ -84,20 +100,23 @@ pub struct Compress {
 
 impl Compress {
     pub fn new(c: &Config) -> Result<Compress, String> {
-        let errs = validate(c);
+        let o = CompressOptions::from_config(c)?;
+        let errs = check(&o);
         if !errs.is_empty() {
             return Err(errs.join("\n"));
         }
-        let level = match get_i64(c, "compression_level") {
+        let level = match o.compression_level {
             None | Some(-1) => 6,
             Some(l) => l as u32,
         };
+        let output = match o.output {
+            s if s.is_empty() => DEFAULT_OUTPUT.into(),
+            s => s,
+        };
         Ok(Compress {
-            output: get_str(c, "output")
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| DEFAULT_OUTPUT.into()),
+            output,
             level,
-            keep: get_bool(c, "keep_input_artifact").unwrap_or(false),
+            keep: o.keep_input_artifact,
         })
     }
 }

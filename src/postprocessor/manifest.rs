@@ -3,18 +3,27 @@
 
 use super::PostProcessor;
 use crate::graph::Config;
-use crate::plugin::{get_bool, get_str, Field, Kind};
+use crate::plugin::{Field, Options, StringMap};
 use crate::runner::{Artifact, BuildContext, BuildError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub const FIELDS: &[Field] = &[
-    Field("output", Kind::String),
-    Field("strip_path", Kind::Bool),
-    Field("strip_time", Kind::Bool),
-    Field("custom_data", Kind::StringMap),
-];
+/// The manifest post-processor's options (Packer's names).
+#[derive(Options)]
+pub struct ManifestOptions {
+    /// The manifest file, appended to.
+    #[option(default = "packer-manifest.json")]
+    output: String,
+    /// Record file names without their directories.
+    strip_path: bool,
+    /// Leave out `build_time`.
+    strip_time: bool,
+    /// Extra values copied into the build's entry.
+    custom_data: Option<StringMap>,
+}
+
+pub const FIELDS: &[Field] = ManifestOptions::FIELDS;
 
 /// Builds of one run write one manifest; serialise them.
 static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -57,20 +66,14 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub fn new(c: &Config) -> Manifest {
-        let custom = crate::plugin::get_string_map(c, "custom_data");
-        Manifest {
-            output: PathBuf::from(
-                get_str(c, "output").unwrap_or_else(|| "packer-manifest.json".into()),
-            ),
-            strip_path: get_bool(c, "strip_path").unwrap_or(false),
-            strip_time: get_bool(c, "strip_time").unwrap_or(false),
-            custom_data: if c.contains_key("custom_data") {
-                Some(custom.into_iter().collect())
-            } else {
-                None
-            },
-        }
+    pub fn new(c: &Config) -> Result<Manifest, String> {
+        let o = ManifestOptions::from_config(c)?;
+        Ok(Manifest {
+            output: PathBuf::from(o.output),
+            strip_path: o.strip_path,
+            strip_time: o.strip_time,
+            custom_data: o.custom_data,
+        })
     }
 }
 

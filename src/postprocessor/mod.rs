@@ -23,7 +23,7 @@ pub fn create(kind: &str, config: &Config) -> Result<Box<dyn PostProcessor>, Str
     match kind {
         "checksum" => Ok(Box::new(checksum::Checksum::new(config)?)),
         "compress" => Ok(Box::new(compress::Compress::new(config)?)),
-        "manifest" => Ok(Box::new(manifest::Manifest::new(config))),
+        "manifest" => Ok(Box::new(manifest::Manifest::new(config)?)),
         "shell-local" => Ok(Box::new(shell_local::ShellLocalPP::new(config)?)),
         other => Err(format!("unknown post-processor type {other:?}")),
     }

@@ -2,26 +2,20 @@
 
 use super::Provisioner;
 use crate::communicator::Communicator;
-use crate::graph::Config;
-use crate::plugin::{get_bool, get_str, Field, Kind};
+use crate::plugin::{Field, Options};
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
 
-pub const FIELDS: &[Field] = &[Field("disable", Kind::Bool), Field("note", Kind::String)];
-
+/// The breakpoint provisioner's options, which are all it needs.
+#[derive(Options)]
 pub struct Breakpoint {
+    /// Skip the pause.
     disable: bool,
+    /// Shown while the build waits.
     note: String,
 }
 
-impl Breakpoint {
-    pub fn new(c: &Config) -> Breakpoint {
-        Breakpoint {
-            disable: get_bool(c, "disable").unwrap_or(false),
-            note: get_str(c, "note").unwrap_or_default(),
-        }
-    }
-}
+pub const FIELDS: &[Field] = Breakpoint::FIELDS;
 
 #[async_trait]
 impl Provisioner for Breakpoint {

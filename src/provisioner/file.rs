@@ -3,48 +3,56 @@
 use super::{need_comm, Provisioner};
 use crate::communicator::Communicator;
 use crate::graph::Config;
-use crate::plugin::{get_bool, get_str, get_strings, Field, Kind};
+use crate::plugin::{Field, Options};
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 
-pub const FIELDS: &[Field] = &[
-    Field("source", Kind::String),
-    Field("sources", Kind::Strings),
-    Field("content", Kind::String),
-    Field("destination", Kind::String),
-    Field("direction", Kind::String),
-    Field("generated", Kind::Bool),
-];
+/// The file provisioner's options (Packer's names).
+#[derive(Options)]
+pub struct FileOptions {
+    /// A local path (upload) or remote path (download).
+    source: Option<String>,
+    /// Several sources, copied in order.
+    sources: Vec<String>,
+    /// Text to write to `destination` instead of a source file.
+    content: Option<String>,
+    /// Where the files go.
+    destination: String,
+    /// `upload` or `download`.
+    #[option(default = "upload")]
+    direction: String,
+    /// The sources are made by the build: not checked at validate.
+    generated: bool,
+}
 
-/// Packer's hcl2shim turns an unknown value into this string; the file
-/// provisioner then rejects it like any other bad direction.
-const UNKNOWN: &str = "74D93920-ED26-11E3-AC10-0800200C9A66";
+pub const FIELDS: &[Field] = FileOptions::FIELDS;
 
 pub fn validate(c: &Config) -> Vec<String> {
+    match FileOptions::from_config(c) {
+        Ok(o) => check(&o),
+        Err(e) => vec![e],
+    }
+}
+
+fn check(o: &FileOptions) -> Vec<String> {
     let mut errs = Vec::new();
-    let direction = match c.get("direction") {
-        Some(v) if v.is_unknown() => UNKNOWN.to_string(),
-        _ => get_str(c, "direction").unwrap_or_else(|| "upload".into()),
-    };
-    if direction != "upload" && direction != "download" {
+    // A value not known yet reads as Packer's placeholder, which is
+    // rejected like any other bad direction, as in Packer.
+    if o.direction != "upload" && o.direction != "download" {
         errs.push("Direction must be one of: download, upload.".into());
     }
-    let mut sources = get_strings(c, "sources");
-    if let Some(s) = get_str(c, "source") {
-        sources.push(s);
-    }
-    let content = get_str(c, "content");
-    if sources.is_empty() && content.is_none() {
+    let sources: Vec<&String> = o.sources.iter().chain(&o.source).collect();
+    if sources.is_empty() && o.content.is_none() {
         errs.push("Source must be specified.".into());
     }
-    if get_str(c, "source").is_some() && !get_strings(c, "sources").is_empty() {
+    if o.source.is_some() && !o.sources.is_empty() {
         errs.push("Only one of source or sources may be specified.".into());
     }
-    if !sources.is_empty() && content.is_some() {
+    if !sources.is_empty() && o.content.is_some() {
         errs.push("Cannot specify both source and content.".into());
     }
-    if direction == "upload" && !get_bool(c, "generated").unwrap_or(false) {
+    if o.direction == "upload" && !o.generated {
         for s in &sources {
             if s.contains("{{") {
                 continue;
@@ -54,7 +62,7 @@ pub fn validate(c: &Config) -> Vec<String> {
             }
         }
     }
-    if get_str(c, "destination").unwrap_or_default().is_empty() {
+    if o.destination.is_empty() {
         errs.push("Destination must be specified.".into());
     }
     errs
@@ -69,19 +77,16 @@ pub struct FileProvisioner {
 
 impl FileProvisioner {
     pub fn new(c: &Config) -> Result<FileProvisioner, String> {
-        let errs = validate(c);
+        let o = FileOptions::from_config(c)?;
+        let errs = check(&o);
         if !errs.is_empty() {
             return Err(errs.join("\n"));
         }
-        let mut sources = get_strings(c, "sources");
-        if let Some(s) = get_str(c, "source") {
-            sources.insert(0, s);
-        }
         Ok(FileProvisioner {
-            sources,
-            content: get_str(c, "content"),
-            destination: get_str(c, "destination").unwrap_or_default(),
-            download: get_str(c, "direction").as_deref() == Some("download"),
+            sources: o.source.into_iter().chain(o.sources).collect(),
+            content: o.content,
+            destination: o.destination,
+            download: o.direction == "download",
         })
     }
 

@@ -7,7 +7,9 @@ pub mod shell_local;
 
 use crate::communicator::Communicator;
 use crate::graph::Config;
+use crate::plugin::{Kind, OptionValue};
 use crate::runner::{BuildContext, BuildError};
+use crate::value::Value;
 use async_trait::async_trait;
 
 #[async_trait]
@@ -22,7 +24,9 @@ pub trait Provisioner: Send + Sync {
 pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Provisioner>, String> {
     match kind {
         "shell-local" => Ok(Box::new(shell_local::ShellLocal::new(config)?)),
-        "breakpoint" => Ok(Box::new(breakpoint::Breakpoint::new(config))),
+        "breakpoint" => Ok(Box::new(
+            <breakpoint::Breakpoint as crate::plugin::Options>::from_config(config)?,
+        )),
         "file" => Ok(Box::new(file::FileProvisioner::new(config)?)),
         "shell" => Ok(Box::new(shell::Shell::new(config)?)),
         other => Err(format!("unknown provisioner type {other:?}")),
@@ -38,28 +42,36 @@ pub fn need_comm<'a>(
 }
 
 /// `environment_vars` entries must be `key=value`.
-pub fn check_env_vars(c: &Config) -> Vec<String> {
-    crate::plugin::get_strings(c, "environment_vars")
-        .into_iter()
+pub fn check_env_vars(vars: &[String]) -> Vec<String> {
+    vars.iter()
         .filter(|v| !v.contains('=') || v.starts_with('='))
         .map(|v| format!("Environment variable not in format 'key=value': {v}"))
         .collect()
 }
 
-/// `valid_exit_codes` (a list or one number); `[0]` when unset.
-pub fn valid_exit_codes(c: &Config) -> Vec<i64> {
-    match c.get("valid_exit_codes") {
-        Some(v) => match v.as_seq() {
-            Some(items) => items
-                .iter()
-                .filter_map(|i| crate::value::to_display_string(i)?.parse().ok())
-                .collect(),
-            None => crate::value::to_display_string(v)
-                .and_then(|s| s.parse().ok())
-                .into_iter()
-                .collect(),
-        },
-        None => vec![0],
+/// `valid_exit_codes`: a list of numbers, or one; `[0]` when unset.
+pub struct ExitCodes(pub Vec<i64>);
+
+impl Default for ExitCodes {
+    fn default() -> Self {
+        ExitCodes(vec![0])
+    }
+}
+
+impl OptionValue for ExitCodes {
+    const KIND: Kind = Kind::Any;
+
+    fn from_value(value: &Value) -> Result<Option<Self>, String> {
+        let items = value.as_seq().unwrap_or(std::slice::from_ref(value));
+        let mut codes = Vec::with_capacity(items.len());
+        for item in items {
+            match i64::from_value(item)? {
+                Some(code) => codes.push(code),
+                // Not known yet (validate): nothing to check.
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(ExitCodes(codes)))
     }
 }
 

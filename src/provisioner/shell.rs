@@ -1,62 +1,88 @@
 //! shell: run commands and scripts on the machine over its communicator.
 
-use super::{need_comm, Provisioner};
+use super::{need_comm, ExitCodes, Provisioner};
 use crate::communicator::ssh::{sh_quote, DISCONNECTED};
 use crate::communicator::Communicator;
 use crate::communicator::Output;
 use crate::graph::Config;
-use crate::plugin::{get_bool, get_duration, get_str, get_string_map, get_strings, Field, Kind};
+use crate::plugin::{Options, StringMap};
 use crate::runner::interpolate::render_fields;
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 /// What the combined command prints on stderr when it cannot write the
 /// script (never shown).
 const UPLOAD_FAILED: &str = "__kiln_script_upload_failed__";
-use std::time::{Duration, Instant};
 
-pub const FIELDS: &[Field] = &[
-    Field("inline", Kind::Strings),
-    Field("script", Kind::String),
-    Field("scripts", Kind::Strings),
-    Field("environment_vars", Kind::Strings),
-    Field("env", Kind::StringMap),
-    Field("env_var_format", Kind::String),
-    Field("execute_command", Kind::String),
-    Field("inline_shebang", Kind::String),
-    Field("remote_folder", Kind::String),
-    Field("remote_file", Kind::String),
-    Field("remote_path", Kind::String),
-    Field("skip_clean", Kind::Bool),
-    Field("expect_disconnect", Kind::Bool),
-    Field("start_retry_timeout", Kind::Duration),
-    Field("valid_exit_codes", Kind::Any),
-    Field("pause_after", Kind::Duration),
-    Field("binary", Kind::Bool),
-    Field("use_env_var_file", Kind::Bool),
-];
+/// The shell provisioner's options (Packer's names).
+#[derive(Options)]
+pub struct ShellOptions {
+    /// Commands run one after the other, as one script.
+    inline: Vec<String>,
+    /// A local script to upload and run.
+    script: Option<String>,
+    /// Local scripts to upload and run, in order.
+    scripts: Vec<String>,
+    /// `KEY=value` pairs set for every script.
+    environment_vars: Vec<String>,
+    /// Variables set for every script, as a map.
+    env: StringMap,
+    /// How one variable is written into the command (`%s='%s' `).
+    env_var_format: Option<String>,
+    /// The command that runs a script (`{{.Vars}}`, `{{.Path}}`).
+    execute_command: Option<String>,
+    /// The interpreter line of the inline script.
+    #[option(default = "/bin/sh -e")]
+    inline_shebang: String,
+    /// The folder scripts are uploaded to.
+    #[option(default = "/tmp")]
+    remote_folder: String,
+    /// The file name scripts are uploaded as.
+    remote_file: Option<String>,
+    /// The full path scripts are uploaded to (folder and file).
+    remote_path: Option<String>,
+    /// Leave the uploaded script on the machine.
+    skip_clean: bool,
+    /// A disconnect while a script runs is not an error (a reboot).
+    expect_disconnect: bool,
+    /// How long to retry starting a script while the machine is unreachable.
+    #[option(default = Duration::from_secs(300))]
+    start_retry_timeout: Duration,
+    /// Exit codes that count as success.
+    valid_exit_codes: ExitCodes,
+    /// A pause after the provisioner has run.
+    pause_after: Option<Duration>,
+    /// Send scripts as they are (else CRLF line ends become LF).
+    binary: bool,
+    /// Write the variables to a file the command sources (`{{.EnvVarFile}}`).
+    use_env_var_file: bool,
+}
+
+pub const FIELDS: &[crate::plugin::Field] = ShellOptions::FIELDS;
 
 pub fn validate(c: &Config) -> Vec<String> {
+    let o = match ShellOptions::from_config(c) {
+        Ok(o) => o,
+        Err(e) => return vec![e],
+    };
     let mut errs = Vec::new();
     // Unknown items (a data source's value at validate) count as there.
     let has_inline = crate::plugin::has_items(c, "inline");
-    let mut scripts = get_strings(c, "scripts");
-    if let Some(s) = get_str(c, "script") {
-        scripts.push(s);
-    }
+    let scripts: Vec<&String> = o.script.iter().chain(&o.scripts).collect();
     if !has_inline && scripts.is_empty() {
         errs.push("Either a script file or inline script must be specified.".into());
     }
     if has_inline && !scripts.is_empty() {
         errs.push("Only a script file or an inline script can be specified, not both.".into());
     }
-    for s in &scripts {
+    for s in scripts {
         if let Err(e) = std::fs::metadata(s) {
             errs.push(format!("Bad script '{s}': {e}"));
         }
     }
-    errs.extend(super::check_env_vars(c));
+    errs.extend(super::check_env_vars(&o.environment_vars));
     errs
 }
 
@@ -87,59 +113,49 @@ impl Shell {
         if !errs.is_empty() {
             return Err(errs.join("\n"));
         }
-        let mut scripts = get_strings(c, "scripts");
-        if let Some(s) = get_str(c, "script") {
-            scripts.insert(0, s);
-        }
-        let folder = get_str(c, "remote_folder").unwrap_or_else(|| "/tmp".into());
+        let o = ShellOptions::from_config(c)?;
+        let scripts = o.script.into_iter().chain(o.scripts).collect();
+        let folder = &o.remote_folder;
         // Packer draws from 0..9999; builds sharing a host (parallel builds,
         // CI runners) then meet another user's file at the same path, which
         // they can neither overwrite nor remove. Nine digits make that
         // practically impossible.
-        let file = get_str(c, "remote_file").unwrap_or_else(|| {
+        let file = o.remote_file.unwrap_or_else(|| {
             format!(
                 "script_{}.sh",
                 uuid::Uuid::new_v4().as_u128() % 1_000_000_000
             )
         });
-        let use_env_var_file = get_bool(c, "use_env_var_file").unwrap_or(false);
-        let env_var_file = use_env_var_file.then(|| {
+        let env_var_file = o.use_env_var_file.then(|| {
             format!(
                 "{folder}/varfile_{}.sh",
                 uuid::Uuid::new_v4().as_u128() % 1_000_000_000
             )
         });
+        let (format, command) = if o.use_env_var_file {
+            (
+                "export %s='%s'\n",
+                "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}",
+            )
+        } else {
+            ("%s='%s' ", "chmod +x {{.Path}}; {{.Vars}} {{.Path}}")
+        };
         Ok(Shell {
-            inline: get_strings(c, "inline"),
+            inline: o.inline,
             scripts,
-            env_vars: get_strings(c, "environment_vars"),
-            env: get_string_map(c, "env"),
-            env_var_format: get_str(c, "env_var_format").unwrap_or_else(|| {
-                if use_env_var_file {
-                    "export %s='%s'\n"
-                } else {
-                    "%s='%s' "
-                }
-                .into()
-            }),
-            execute_command: get_str(c, "execute_command").unwrap_or_else(|| {
-                if use_env_var_file {
-                    "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}"
-                } else {
-                    "chmod +x {{.Path}}; {{.Vars}} {{.Path}}"
-                }
-                .into()
-            }),
-            inline_shebang: get_str(c, "inline_shebang").unwrap_or_else(|| "/bin/sh -e".into()),
-            remote_path: get_str(c, "remote_path").unwrap_or_else(|| format!("{folder}/{file}")),
-            skip_clean: get_bool(c, "skip_clean").unwrap_or(false),
-            binary: get_bool(c, "binary").unwrap_or(false),
+            env_vars: o.environment_vars,
+            env: o.env.into_iter().collect(),
+            env_var_format: o.env_var_format.unwrap_or_else(|| format.into()),
+            execute_command: o.execute_command.unwrap_or_else(|| command.into()),
+            inline_shebang: o.inline_shebang,
+            remote_path: o.remote_path.unwrap_or_else(|| format!("{folder}/{file}")),
+            skip_clean: o.skip_clean,
+            binary: o.binary,
             env_var_file,
-            expect_disconnect: get_bool(c, "expect_disconnect").unwrap_or(false),
-            start_retry_timeout: get_duration(c, "start_retry_timeout")?
-                .unwrap_or(Duration::from_secs(300)),
-            valid_exit_codes: super::valid_exit_codes(c),
-            pause_after: get_duration(c, "pause_after")?,
+            expect_disconnect: o.expect_disconnect,
+            start_retry_timeout: o.start_retry_timeout,
+            valid_exit_codes: o.valid_exit_codes.0,
+            pause_after: o.pause_after,
         })
     }
 

@@ -1,10 +1,11 @@
 //! shell-local: run commands and scripts on the machine running kiln, as a
 //! provisioner or a post-processor.
 
+use super::ExitCodes;
 use super::Provisioner;
 use crate::communicator::Communicator;
 use crate::graph::Config;
-use crate::plugin::{get_str, get_string_map, get_strings, Field, Kind};
+use crate::plugin::{Field, Options, StringMap};
 use crate::runner::interpolate::render_fields;
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
@@ -12,43 +13,66 @@ use std::io::Write;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-pub const FIELDS: &[Field] = &[
-    Field("command", Kind::String),
-    Field("inline", Kind::Strings),
-    Field("script", Kind::String),
-    Field("scripts", Kind::Strings),
-    Field("environment_vars", Kind::Strings),
-    Field("env", Kind::StringMap),
-    Field("env_var_format", Kind::String),
-    Field("execute_command", Kind::Strings),
-    Field("inline_shebang", Kind::String),
-    Field("only_on", Kind::Strings),
-    Field("tempfile_extension", Kind::String),
-    Field("use_linux_pathing", Kind::Bool),
-    Field("valid_exit_codes", Kind::Any),
-    Field("keep_input_artifact", Kind::Bool),
-];
+/// The shell-local provisioner's and post-processor's options (Packer's
+/// names).
+#[derive(Options)]
+pub struct ShellLocalOptions {
+    /// One command, run with `execute_command`.
+    command: String,
+    /// Commands run one after the other, as one script.
+    inline: Vec<String>,
+    /// A local script to run.
+    script: Option<String>,
+    /// Local scripts to run, in order.
+    scripts: Vec<String>,
+    /// `KEY=value` pairs set for every script.
+    environment_vars: Vec<String>,
+    /// Variables set for every script, as a map.
+    env: StringMap,
+    /// How one variable is written into the command.
+    #[option(default = "%s='%s' ")]
+    env_var_format: String,
+    /// The program and arguments that run a script (`{{.Vars}}`, `{{.Script}}`).
+    execute_command: Option<Vec<String>>,
+    /// The interpreter line of the inline script.
+    #[option(default = "/bin/sh -e")]
+    inline_shebang: String,
+    /// Operating systems to run on (Go's names: `linux`, `darwin`...).
+    only_on: Vec<String>,
+    /// The extension of the temporary script file.
+    tempfile_extension: String,
+    /// Accepted for Packer's Windows paths; kiln runs on Unix only.
+    #[allow(dead_code)] // accepted for Packer's templates; kiln needs no value
+    use_linux_pathing: bool,
+    /// Exit codes that count as success.
+    valid_exit_codes: ExitCodes,
+    /// Post-processor: keep the artifact it was given.
+    #[allow(dead_code)] // the runner reads it from the step
+    keep_input_artifact: bool,
+}
+
+pub const FIELDS: &[Field] = ShellLocalOptions::FIELDS;
 
 pub fn validate(c: &Config) -> Vec<String> {
+    let o = match ShellLocalOptions::from_config(c) {
+        Ok(o) => o,
+        Err(e) => return vec![e],
+    };
     let mut errs = Vec::new();
-    let command = get_str(c, "command").unwrap_or_default();
     // Unknown items (a data source's value at validate) count as there.
     let has_inline = crate::plugin::has_items(c, "inline");
-    let mut scripts = get_strings(c, "scripts");
-    if let Some(s) = get_str(c, "script") {
-        scripts.push(s);
-    }
-    if command.is_empty() && !has_inline && scripts.is_empty() {
+    let scripts: Vec<&String> = o.script.iter().chain(&o.scripts).collect();
+    if o.command.is_empty() && !has_inline && scripts.is_empty() {
         errs.push("Command, Inline, Script and Scripts options cannot all be empty.".into());
     }
-    let used = [!command.is_empty(), has_inline, !scripts.is_empty()]
+    let used = [!o.command.is_empty(), has_inline, !scripts.is_empty()]
         .iter()
         .filter(|b| **b)
         .count();
     if used > 1 {
         errs.push("Only one of Command, Inline, Script and Scripts may be set.".into());
     }
-    for s in &scripts {
+    for s in scripts {
         if s.contains("{{") {
             continue;
         }
@@ -56,11 +80,9 @@ pub fn validate(c: &Config) -> Vec<String> {
             errs.push(format!("Bad script '{s}': {e}"));
         }
     }
-    errs.extend(super::check_env_vars(c));
-    if let Some(cmd) = c.get("execute_command") {
-        if cmd.as_seq().is_some_and(|s| s.is_empty()) {
-            errs.push("execute_command must not be empty".into());
-        }
+    errs.extend(super::check_env_vars(&o.environment_vars));
+    if o.execute_command.is_some_and(|c| c.is_empty()) {
+        errs.push("execute_command must not be empty".into());
     }
     errs
 }
@@ -85,31 +107,26 @@ impl ShellLocal {
         if !errs.is_empty() {
             return Err(errs.join("\n"));
         }
-        let mut scripts = get_strings(c, "scripts");
-        if let Some(s) = get_str(c, "script") {
-            scripts.insert(0, s);
-        }
-        let valid_exit_codes = super::valid_exit_codes(c);
-        let mut execute_command = get_strings(c, "execute_command");
-        if execute_command.is_empty() {
-            execute_command = vec![
+        let o = ShellLocalOptions::from_config(c)?;
+        let execute_command = o.execute_command.unwrap_or_else(|| {
+            vec![
                 "/bin/sh".into(),
                 "-c".into(),
                 "{{.Vars}} {{.Script}}".into(),
-            ];
-        }
+            ]
+        });
         Ok(ShellLocal {
-            command: get_str(c, "command").unwrap_or_default(),
-            inline: get_strings(c, "inline"),
-            scripts,
-            env_vars: get_strings(c, "environment_vars"),
-            env: get_string_map(c, "env"),
-            env_var_format: get_str(c, "env_var_format").unwrap_or_else(|| "%s='%s' ".into()),
+            command: o.command,
+            inline: o.inline,
+            scripts: o.script.into_iter().chain(o.scripts).collect(),
+            env_vars: o.environment_vars,
+            env: o.env.into_iter().collect(),
+            env_var_format: o.env_var_format,
             execute_command,
-            inline_shebang: get_str(c, "inline_shebang").unwrap_or_else(|| "/bin/sh -e".into()),
-            only_on: get_strings(c, "only_on"),
-            tempfile_extension: get_str(c, "tempfile_extension").unwrap_or_default(),
-            valid_exit_codes,
+            inline_shebang: o.inline_shebang,
+            only_on: o.only_on,
+            tempfile_extension: o.tempfile_extension,
+            valid_exit_codes: o.valid_exit_codes.0,
         })
     }
 

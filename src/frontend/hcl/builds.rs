@@ -472,15 +472,15 @@ fn lower_provisioner(
             let hit = m.get(srcref).or_else(|| m.get(&format!("source.{srcref}")));
             if let Some(Value::Object(o) | Value::Map(o)) = hit {
                 for (k, v) in o {
-                    match fields.iter().find(|f| f.0 == k) {
-                        Some(f) => match super::decode::coerce(v.clone(), f.1) {
+                    match fields.iter().find(|f| f.name == k) {
+                        Some(f) => match super::decode::coerce(v.clone(), f.kind) {
                             Ok(v) => {
                                 config.insert(k.clone(), v);
                             }
                             Err(e) => diags.push(c.err("Invalid override", format!("{k}: {e}"))),
                         },
                         None => {
-                            diags.push(c.err("Invalid override", format!("An argument named {k:?} is not expected in a {kind} provisioner.")).maybe_hint(did_you_mean(k, fields.iter().map(|f| f.0))))
+                            diags.push(c.err("Invalid override", format!("An argument named {k:?} is not expected in a {kind} provisioner.")).maybe_hint(did_you_mean(k, fields.iter().map(|f| f.name))))
                         }
                     }
                 }

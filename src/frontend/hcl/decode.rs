@@ -203,7 +203,7 @@ pub fn coerce(v: Value, kind: Kind) -> Result<Value, String> {
 fn unsupported(detail: String, key: &str, fields: &[Field]) -> Diag {
     Diag::error("Unsupported argument")
         .detail(detail)
-        .maybe_hint(did_you_mean(key, fields.iter().map(|f| f.0)))
+        .maybe_hint(did_you_mean(key, fields.iter().map(|f| f.name)))
 }
 
 /// Store `v` as `key` converted for its field, or say (without a place yet)
@@ -241,7 +241,7 @@ pub fn decode_body(
             continue;
         }
         let src = &view.file.src;
-        let Some(field) = fields.iter().find(|f| f.0 == name) else {
+        let Some(field) = fields.iter().find(|f| f.name == name) else {
             diags.push(
                 unsupported(
                     format!("An argument named {name:?} is not expected here."),
@@ -255,15 +255,15 @@ pub fn decode_body(
         // A single block of plain settings may also be written as an object
         // attribute (`placement = { tenancy = "dedicated" }`): Packer's own
         // docs show that form, and `hcl2_upgrade` writes it for JSON objects.
-        if let Kind::Block(sub) = field.1 {
+        if let Kind::Block(sub) = field.kind {
             if sub
                 .iter()
-                .all(|f| !matches!(f.1, Kind::Block(_) | Kind::Blocks(_)))
+                .all(|f| !matches!(f.kind, Kind::Block(_) | Kind::Blocks(_)))
             {
                 if let Ok(Value::Object(members) | Value::Map(members)) = ev.eval(&attr.value) {
                     let mut inner = Config::new();
                     for (k, v) in members.iter() {
-                        let Some(sf) = sub.iter().find(|f| f.0 == k.as_str()) else {
+                        let Some(sf) = sub.iter().find(|f| f.name == k.as_str()) else {
                             diags.push(
                                 unsupported(
                                     format!(
@@ -276,9 +276,13 @@ pub fn decode_body(
                             );
                             continue;
                         };
-                        if let Err(d) =
-                            insert_coerced(&mut inner, k, v.clone(), sf.1, &format!("{name}.{k}"))
-                        {
+                        if let Err(d) = insert_coerced(
+                            &mut inner,
+                            k,
+                            v.clone(),
+                            sf.kind,
+                            &format!("{name}.{k}"),
+                        ) {
                             diags.push(d.at(src, attr.value.span()));
                         }
                     }
@@ -287,7 +291,7 @@ pub fn decode_body(
                 }
             }
         }
-        if matches!(field.1, Kind::Block(_) | Kind::Blocks(_)) {
+        if matches!(field.kind, Kind::Block(_) | Kind::Blocks(_)) {
             diags.push(
                 Diag::error("Unsupported argument").detail(format!("An argument named {name:?} is not expected here. Did you mean to define a block of type {name:?}?")).at(src, attr.key.span()),
             );
@@ -295,9 +299,13 @@ pub fn decode_body(
         }
         match ev.eval(&attr.value) {
             Ok(v) => {
-                if let Err(d) =
-                    insert_coerced(&mut out, name, v, field.1, &format!("attribute {name:?}"))
-                {
+                if let Err(d) = insert_coerced(
+                    &mut out,
+                    name,
+                    v,
+                    field.kind,
+                    &format!("attribute {name:?}"),
+                ) {
                     diags.push(d.at(src, attr.value.span()));
                 }
             }
@@ -308,8 +316,8 @@ pub fn decode_body(
         if meta_blocks.contains(&child.ident.as_str()) {
             continue;
         }
-        let field = fields.iter().find(|f| f.0 == child.ident);
-        match field.map(|f| f.1) {
+        let field = fields.iter().find(|f| f.name == child.ident);
+        match field.map(|f| f.kind) {
             Some(Kind::Block(sub)) => {
                 if out.contains_key(&child.ident) {
                     diags.push(child.err(
@@ -333,8 +341,8 @@ pub fn decode_body(
             _ => {
                 let block_names = fields
                     .iter()
-                    .filter(|f| matches!(f.1, Kind::Block(_) | Kind::Blocks(_)))
-                    .map(|f| f.0);
+                    .filter(|f| matches!(f.kind, Kind::Block(_) | Kind::Blocks(_)))
+                    .map(|f| f.name);
                 diags.push(
                     child
                         .err(

@@ -594,11 +594,11 @@ fn decode(
         if meta.contains(&k.as_str()) || k.starts_with('_') {
             continue;
         }
-        let Some(f) = fields.iter().find(|f| f.0 == k) else {
+        let Some(f) = fields.iter().find(|f| f.name == k) else {
             diags.push(
                 Diag::error(format!("{what}: unknown configuration key: '{k}'"))
                     .at(src, key_span(src, k))
-                    .maybe_hint(did_you_mean(k, fields.iter().map(|f| f.0))),
+                    .maybe_hint(did_you_mean(k, fields.iter().map(|f| f.name))),
             );
             continue;
         };
@@ -619,17 +619,17 @@ fn decode(
         // mapstructure's weak typing: an empty string is the zero value
         // (a `{{user `x`}}` left empty means "unset").
         if value.as_str() == Some("") {
-            match f.1 {
+            match f.kind {
                 plugin::Kind::Number | plugin::Kind::Bool | plugin::Kind::Duration => continue,
                 _ => {}
             }
         }
-        if f.1 == plugin::Kind::Strings {
+        if f.kind == plugin::Kind::Strings {
             if let Value::String(s) = &value {
                 value = Value::Tuple(vec![Value::String(s.clone())]);
             }
         }
-        match crate::frontend::hcl::decode::coerce(value, f.1) {
+        match crate::frontend::hcl::decode::coerce(value, f.kind) {
             Ok(v) => {
                 out.insert(k.clone(), v);
             }

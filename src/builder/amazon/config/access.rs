@@ -5,47 +5,47 @@
 use super::*;
 
 const POLLING: &[Field] = &[
-    Field("delay_seconds", Kind::Number),
-    Field("max_attempts", Kind::Number),
+    Field::new("delay_seconds", Kind::Number),
+    Field::new("max_attempts", Kind::Number),
 ];
 
 const ASSUME_ROLE: &[Field] = &[
-    Field("role_arn", Kind::String),
-    Field("session_name", Kind::String),
-    Field("external_id", Kind::String),
-    Field("duration_seconds", Kind::Number),
-    Field("policy", Kind::String),
-    Field("policy_arns", Kind::Strings),
-    Field("tags", Kind::StringMap),
-    Field("transitive_tag_keys", Kind::Strings),
+    Field::new("role_arn", Kind::String),
+    Field::new("session_name", Kind::String),
+    Field::new("external_id", Kind::String),
+    Field::new("duration_seconds", Kind::Number),
+    Field::new("policy", Kind::String),
+    Field::new("policy_arns", Kind::Strings),
+    Field::new("tags", Kind::StringMap),
+    Field::new("transitive_tag_keys", Kind::Strings),
 ];
 
 const VAULT_AWS_ENGINE: &[Field] = &[
-    Field("name", Kind::String),
-    Field("engine_name", Kind::String),
-    Field("role_arn", Kind::String),
-    Field("ttl", Kind::String),
+    Field::new("name", Kind::String),
+    Field::new("engine_name", Kind::String),
+    Field::new("role_arn", Kind::String),
+    Field::new("ttl", Kind::String),
 ];
 
 /// The options of the AWS access config shared by amazon-ebs and amazon-ami.
 pub const ACCESS_FIELDS: &[Field] = &[
-    Field("access_key", Kind::String),
-    Field("secret_key", Kind::String),
-    Field("token", Kind::String),
-    Field("region", Kind::String),
-    Field("profile", Kind::String),
-    Field("shared_credentials_file", Kind::String),
-    Field("custom_endpoint_ec2", Kind::String),
-    Field("skip_region_validation", Kind::Bool),
-    Field("skip_credential_validation", Kind::Bool),
-    Field("skip_metadata_api_check", Kind::Bool),
-    Field("insecure_skip_tls_verify", Kind::Bool),
-    Field("decode_authorization_messages", Kind::Bool),
-    Field("max_retries", Kind::Number),
-    Field("mfa_code", Kind::String),
-    Field("assume_role", Kind::Block(ASSUME_ROLE)),
-    Field("aws_polling", Kind::Block(POLLING)),
-    Field("vault_aws_engine", Kind::Block(VAULT_AWS_ENGINE)),
+    Field::new("access_key", Kind::String),
+    Field::new("secret_key", Kind::String),
+    Field::new("token", Kind::String),
+    Field::new("region", Kind::String),
+    Field::new("profile", Kind::String),
+    Field::new("shared_credentials_file", Kind::String),
+    Field::new("custom_endpoint_ec2", Kind::String),
+    Field::new("skip_region_validation", Kind::Bool),
+    Field::new("skip_credential_validation", Kind::Bool),
+    Field::new("skip_metadata_api_check", Kind::Bool),
+    Field::new("insecure_skip_tls_verify", Kind::Bool),
+    Field::new("decode_authorization_messages", Kind::Bool),
+    Field::new("max_retries", Kind::Number),
+    Field::new("mfa_code", Kind::String),
+    Field::new("assume_role", Kind::Block(ASSUME_ROLE)),
+    Field::new("aws_polling", Kind::Block(POLLING)),
+    Field::new("vault_aws_engine", Kind::Block(VAULT_AWS_ENGINE)),
 ];
 
 #[derive(Debug, Clone, Default)]

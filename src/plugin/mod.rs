@@ -2,8 +2,13 @@
 //! data source is built in; its schema says which arguments it accepts so the
 //! front ends can reject unknown ones (with "did you mean") before a run.
 
+pub mod options;
+
 use crate::graph::Config;
 use crate::value::Value;
+
+pub use kiln_derive::Options;
+pub use options::{OptionValue, Options, StringMap};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
@@ -21,8 +26,24 @@ pub enum Kind {
     Blocks(&'static [Field]),
 }
 
+/// One option of a plugin: what `#[derive(Options)]` writes per field.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Field(pub &'static str, pub Kind);
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The option's `///` comment (empty where it has none).
+    pub doc: &'static str,
+}
+
+impl Field {
+    pub const fn new(name: &'static str, kind: Kind) -> Field {
+        Field {
+            name,
+            kind,
+            doc: "",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PluginKind {

@@ -1,0 +1,218 @@
+//! Typed option values: how each Rust type a plugin's `#[derive(Options)]`
+//! struct uses maps to a schema [`Kind`] and is read from a decoded value.
+//!
+//! The front ends have already converted every value to its field's kind
+//! (with a diagnostic at the value's span when it cannot be), so reading
+//! here only fails on what a kind cannot say (a duration's unit, an integer
+//! too large for its field). A value not known yet (`validate` without
+//! `-evaluate-datasources`) reads as unset, except a string, which reads as
+//! Packer's placeholder [`UNKNOWN`] so that a required option counts as set.
+
+use super::{Field, Kind, UNKNOWN};
+use crate::graph::Config;
+use crate::value::{to_display_string, Value};
+use indexmap::IndexMap;
+use std::time::Duration;
+
+/// A plugin's options, declared once as a struct with `#[derive(Options)]`.
+pub trait Options: Sized {
+    /// Every option's name, kind and doc, in declaration order.
+    const FIELDS: &'static [Field];
+
+    /// Read a configuration the front ends decoded against [`Self::FIELDS`].
+    fn from_config(config: &Config) -> Result<Self, String>;
+}
+
+/// A Rust type an option can have.
+pub trait OptionValue: Sized {
+    /// The schema kind the front ends convert a value to.
+    const KIND: Kind;
+
+    /// The typed value; `None` reads as unset (the field's default).
+    fn from_value(value: &Value) -> Result<Option<Self>, String>;
+}
+
+/// A map of strings (`tags`, `filters`), in the order the template gives.
+pub type StringMap = IndexMap<String, String>;
+
+/// The derive's read of one option: unset and null are `None`.
+pub fn read<T: OptionValue>(config: &Config, name: &str) -> Result<Option<T>, String> {
+    match config.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => T::from_value(v).map_err(|e| format!("{name}: {e}")),
+    }
+}
+
+/// A nested block (`source_ami_filter { ... }`), stored as an object.
+pub fn block<T: Options>(value: &Value) -> Result<Option<T>, String> {
+    match value {
+        Value::Unknown => Ok(None),
+        // A block given once where blocks may repeat, or a one-item list
+        // where one block is expected (JSON templates write both).
+        Value::List(items) | Value::Tuple(items) if items.len() == 1 => block(&items[0]),
+        v => match v.as_attrs() {
+            Some(attrs) => {
+                let config: Config = attrs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                T::from_config(&config).map(Some)
+            }
+            None => Err(format!("a block is required, not {}", v.friendly_kind())),
+        },
+    }
+}
+
+impl OptionValue for String {
+    const KIND: Kind = Kind::String;
+
+    fn from_value(value: &Value) -> Result<Option<Self>, String> {
+        match value {
+            Value::Unknown => Ok(Some(UNKNOWN.to_string())),
+            v => to_display_string(v)
+                .map(Some)
+                .ok_or_else(|| format!("a string is required, not {}", v.friendly_kind())),
+        }
+    }
+}
+
+impl OptionValue for bool {
+    const KIND: Kind = Kind::Bool;
+
+    fn from_value(value: &Value) -> Result<Option<Self>, String> {
+        match value {
+            Value::Unknown => Ok(None),
+            Value::Bool(b) => Ok(Some(*b)),
+            // mapstructure's weak decoding, as Packer's: "true", "1", "f"...
+            Value::String(s) => match s.as_str() {
+                "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(Some(true)),
+                "0" | "f" | "F" | "false" | "FALSE" | "False" | "" => Ok(Some(false)),
+                _ => Err(format!("{s:?} is not a boolean")),
+            },
+            Value::Number(n) => Ok(Some(n.to_i64() != Some(0))),
+            v => Err(format!("a bool is required, not {}", v.friendly_kind())),
+        }
+    }
+}
+
+/// Integers of every width, range-checked.
+macro_rules! integer {
+    ($($t:ty),*) => {$(
+        impl OptionValue for $t {
+            const KIND: Kind = Kind::Number;
+
+            fn from_value(value: &Value) -> Result<Option<Self>, String> {
+                let n = match value {
+                    Value::Unknown => return Ok(None),
+                    Value::Number(n) => n.to_i64(),
+                    Value::String(s) if s.is_empty() => return Ok(None),
+                    Value::String(s) => s.trim().parse().ok(),
+                    v => return Err(format!("a number is required, not {}", v.friendly_kind())),
+                };
+                n.and_then(|n| <$t>::try_from(n).ok())
+                    .map(Some)
+                    .ok_or_else(|| format!("a whole number from {} to {} is required",
+                        <$t>::MIN, <$t>::MAX))
+            }
+        }
+    )*};
+}
+
+integer!(i32, i64, u8, u16, u32, u64, usize);
+
+impl OptionValue for f64 {
+    const KIND: Kind = Kind::Number;
+
+    fn from_value(value: &Value) -> Result<Option<Self>, String> {
+        match value {
+            Value::Unknown => Ok(None),
+            Value::Number(n) => Ok(Some(n.to_f64())),
+            Value::String(s) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{s:?} is not a number")),
+            v => Err(format!("a number is required, not {}", v.friendly_kind())),
+        }
+    }
+}
+
+impl OptionValue for Duration {
+    const KIND: Kind = Kind::Duration;
+
+    fn from_value(value: &Value) -> Result<Option<Self>, String> {
+        match value {
+            Value::Unknown => Ok(None),
+            Value::String(s) if s.is_empty() => Ok(None),
+            v => match to_display_string(v) {
+                Some(s) => crate::util::duration::parse(&s).map(Some),
+                None => Err(format!("a duration is required, not {}", v.friendly_kind())),
+            },
+        }
+    }
+}
+
+/// Any value, as the template wrote it (options whose shape varies, such as
+/// `valid_exit_codes`).
+impl OptionValue for Value {
+    const KIND: Kind = Kind::Any;
+
+    fn from_value(value: &Value) -> Result<Option<Self>, String> {
+        Ok(Some(value.clone()))
+    }
+}
+
+impl<T: OptionValue> OptionValue for Option<T> {
+    const KIND: Kind = T::KIND;
+
+    fn from_value(value: &Value) -> Result<Option<Self>, String> {
+        Ok(T::from_value(value)?.map(Some))
+    }
+}
+
+/// A list of strings, or a block that repeats.
+impl<T: OptionValue> OptionValue for Vec<T> {
+    const KIND: Kind = match T::KIND {
+        Kind::Block(fields) => Kind::Blocks(fields),
+        Kind::String => Kind::Strings,
+        _ => Kind::Any,
+    };
+
+    fn from_value(value: &Value) -> Result<Option<Self>, String> {
+        let items = match value {
+            Value::Unknown => return Ok(None),
+            v => match v.as_seq() {
+                Some(items) => items,
+                // One item where a list is expected: a block written once,
+                // or a lone string.
+                None => std::slice::from_ref(v),
+            },
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            // Items not known yet are left out (validate).
+            if let Some(x) = T::from_value(item).map_err(|e| format!("item {i}: {e}"))? {
+                out.push(x);
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+impl OptionValue for StringMap {
+    const KIND: Kind = Kind::StringMap;
+
+    fn from_value(value: &Value) -> Result<Option<Self>, String> {
+        match value {
+            Value::Unknown => Ok(None),
+            v => match v.as_attrs() {
+                Some(m) => Ok(Some(
+                    m.iter()
+                        .filter_map(|(k, v)| to_display_string(v).map(|s| (k.clone(), s)))
+                        .collect(),
+                )),
+                None => Err(format!(
+                    "a map of strings is required, not {}",
+                    v.friendly_kind()
+                )),
+            },
+        }
+    }
+}
