@@ -86,13 +86,10 @@ pub struct StepCleanupTempKeys<'a, S> {
 }
 
 impl<'a, S> StepCleanupTempKeys<'a, S> {
-    /// The step for a builder's `config` (its `ssh_clear_authorized_keys`).
-    pub fn new(
-        config: &crate::graph::Config,
-        f: impl Fn(&S) -> Option<String> + Send + Sync + 'a,
-    ) -> Self {
+    /// The step for a builder's `ssh_clear_authorized_keys`.
+    pub fn new(enabled: bool, f: impl Fn(&S) -> Option<String> + Send + Sync + 'a) -> Self {
         StepCleanupTempKeys {
-            enabled: crate::plugin::get_bool(config, "ssh_clear_authorized_keys").unwrap_or(false),
+            enabled,
             public_key: Box::new(f),
         }
     }

@@ -5,14 +5,19 @@
 use super::common::{Connected, StepConnect, StepProvision};
 use super::Builder;
 use crate::communicator::ssh::{Settings, Ssh};
+use crate::communicator::CommunicatorOptions;
 use crate::graph::Config;
-use crate::plugin::get_str;
+use crate::plugin::Options;
 use crate::runner::steps::{run_steps, Step};
 use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
 use async_trait::async_trait;
 
 pub fn validate(c: &Config) -> Vec<String> {
-    match get_str(c, "communicator").as_deref() {
+    let comm = match CommunicatorOptions::from_config(c) {
+        Ok(o) => o.communicator,
+        Err(e) => return vec![e],
+    };
+    match comm.as_deref() {
         Some("ssh") | None => match Settings::from_config(c, None) {
             Ok(_) => Vec::new(),
             Err(e) => vec![e],
@@ -32,7 +37,7 @@ pub struct NullBuilder {
 
 impl NullBuilder {
     pub fn new(c: &Config) -> Result<NullBuilder, String> {
-        let comm = match get_str(c, "communicator").as_deref() {
+        let comm = match CommunicatorOptions::from_config(c)?.communicator.as_deref() {
             Some("none") => Comm::None,
             Some("ssh") | None => Comm::Ssh(Box::new(Settings::from_config(c, None)?)),
             Some(other) => {

@@ -3,34 +3,42 @@
 //! `source_ami_filter`.
 
 use crate::builder::amazon::client::{self, sdk_error};
-use crate::builder::amazon::config::{filter_of, Access, ACCESS_FIELDS, AMI_FILTER_FIELDS};
+use crate::builder::amazon::config::{Access, AccessOptions, AmiFilterOptions};
 use crate::graph::Config;
-use crate::plugin::{get_bool, get_strings, Field};
+use crate::plugin::{Field, Options};
 use crate::value::{Attrs, Value};
 
-pub const FIELDS: &[&[Field]] = &[ACCESS_FIELDS, AMI_FILTER_FIELDS];
+/// The access options and those of `source_ami_filter`.
+pub const FIELDS: &[&[Field]] = &[AccessOptions::FIELDS, AmiFilterOptions::FIELDS];
 
 pub fn validate(c: &Config) -> Vec<String> {
     let mut errs = Vec::new();
     if let Err(e) = Access::from_config(c) {
         errs.push(e);
     }
-    if get_strings(c, "owners").is_empty() {
-        errs.push("For security reasons, you must declare an owner using owners.".into());
-    }
-    if filter_of(c).is_empty() {
-        errs.push("filters must be set".into());
+    match AmiFilterOptions::from_config(c) {
+        Ok(f) => {
+            if f.owners.is_empty() {
+                errs.push("For security reasons, you must declare an owner using owners.".into());
+            }
+            if f.filters.is_empty() {
+                errs.push("filters must be set".into());
+            }
+        }
+        Err(e) => errs.push(e),
     }
     errs
 }
 
 async fn lookup(c: &Config) -> Result<Value, String> {
     let access = Access::from_config(c)?;
+    let f = AmiFilterOptions::from_config(c)?;
     let aws = client::load(&access).await;
     // Without credentials, say where kiln looked (the call's own error
     // names only the last source of the chain, the instance role).
     aws.check_credentials().await?;
-    let filters: Vec<aws_sdk_ec2::types::Filter> = filter_of(c)
+    let filters: Vec<aws_sdk_ec2::types::Filter> = f
+        .filters
         .iter()
         .map(|(k, v)| {
             aws_sdk_ec2::types::Filter::builder()
@@ -43,8 +51,8 @@ async fn lookup(c: &Config) -> Result<Value, String> {
         .ec2()
         .describe_images()
         .set_filters(Some(filters))
-        .set_owners(Some(get_strings(c, "owners")));
-    if get_bool(c, "include_deprecated").unwrap_or(false) {
+        .set_owners(Some(f.owners.clone()));
+    if f.include_deprecated {
         q = q.include_deprecated(true);
     }
     let out = q
@@ -55,7 +63,7 @@ async fn lookup(c: &Config) -> Result<Value, String> {
     if images.is_empty() {
         return Err("No AMI was found matching filters".into());
     }
-    if images.len() > 1 && !get_bool(c, "most_recent").unwrap_or(false) {
+    if images.len() > 1 && !f.most_recent {
         return Err("Your query returned more than one result. Please try a more specific search, or set most_recent to true.".into());
     }
     images.sort_by(|a, b| {

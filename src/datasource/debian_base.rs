@@ -16,21 +16,34 @@
 
 use crate::communicator::ssh::sh_quote;
 use crate::graph::Config;
-use crate::plugin::{get_str, get_strings, Field, Kind};
+use crate::plugin::{Field, Options};
 use crate::value::{Attrs, Value};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const FIELDS: &[Field] = &[
-    Field::new("suite", Kind::String),
-    Field::new("mirrors", Kind::Strings),
-    Field::new("packages", Kind::Strings),
-    Field::new("cached_packages", Kind::Strings),
-    Field::new("size", Kind::String),
-    Field::new("username", Kind::String),
-    Field::new("cache_dir", Kind::String),
-];
+/// The kiln-debian-base data source's options.
+#[derive(Options)]
+pub struct DebianBaseOptions {
+    /// The Debian release (else the host's, else bookworm).
+    suite: Option<String>,
+    /// apt source files to build from (else the host's).
+    mirrors: Vec<String>,
+    /// Packages installed in the image, beyond the base set.
+    packages: Vec<String>,
+    /// Packages downloaded into the image's apt cache, not installed.
+    cached_packages: Vec<String>,
+    /// The disk's size ("2G", "1500M").
+    #[option(default = "2G")]
+    size: String,
+    /// The login the image is made for (not root).
+    #[option(default = "debian")]
+    username: String,
+    /// Where built images are kept (else `$KILN_CACHE_DIR`, `~/.cache/kiln`).
+    cache_dir: Option<String>,
+}
+
+pub const FIELDS: &[Field] = DebianBaseOptions::FIELDS;
 
 /// Bump when the recipe below changes, so old caches are not reused.
 const RECIPE: &str = "kiln-debian-base/2";
@@ -101,16 +114,18 @@ fn valid_name(s: &str) -> bool {
 }
 
 fn inputs(c: &Config) -> Result<Inputs, Vec<String>> {
+    let o = DebianBaseOptions::from_config(c).map_err(|e| vec![e])?;
     let mut errs = Vec::new();
-    let suite = get_str(c, "suite")
+    let suite = o
+        .suite
         .or_else(host_suite)
         .unwrap_or_else(|| "bookworm".into());
-    let mut mirrors = get_strings(c, "mirrors");
+    let mut mirrors = o.mirrors;
     if mirrors.is_empty() {
         mirrors = host_mirrors();
     }
-    let packages = get_strings(c, "packages");
-    let cached = get_strings(c, "cached_packages");
+    let packages = o.packages;
+    let cached = o.cached_packages;
     for p in packages
         .iter()
         .chain(&cached)
@@ -120,7 +135,7 @@ fn inputs(c: &Config) -> Result<Inputs, Vec<String>> {
             errs.push(format!("{p:?} is not a Debian package or suite name"));
         }
     }
-    let username = get_str(c, "username").unwrap_or_else(|| "debian".into());
+    let username = o.username;
     if !username
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
@@ -131,7 +146,7 @@ fn inputs(c: &Config) -> Result<Inputs, Vec<String>> {
             "username {username:?}: use a lower-case login name other than root"
         ));
     }
-    let size = get_str(c, "size").unwrap_or_else(|| "2G".into());
+    let size = o.size;
     if !size
         .trim_end_matches(['K', 'M', 'G', 'T'])
         .chars()
@@ -140,9 +155,7 @@ fn inputs(c: &Config) -> Result<Inputs, Vec<String>> {
     {
         errs.push(format!("size {size:?}: write it like \"2G\" or \"1500M\""));
     }
-    let cache_dir = get_str(c, "cache_dir")
-        .map(PathBuf::from)
-        .unwrap_or_else(cache_root);
+    let cache_dir = o.cache_dir.map(PathBuf::from).unwrap_or_else(cache_root);
     if errs.is_empty() {
         Ok(Inputs {
             suite,

@@ -33,6 +33,8 @@ pub struct Field {
     pub kind: Kind,
     /// The option's `///` comment (empty where it has none).
     pub doc: &'static str,
+    /// Why the option does nothing in kiln (empty: it does something).
+    pub no_effect: &'static str,
 }
 
 impl Field {
@@ -41,6 +43,7 @@ impl Field {
             name,
             kind,
             doc: "",
+            no_effect: "",
         }
     }
 }
@@ -83,7 +86,7 @@ const ENTRIES: &[Entry] = &[
         name: "amazon-ebs",
         fields: &[
             crate::communicator::FIELDS,
-            crate::builder::amazon::config::ACCESS_FIELDS,
+            crate::builder::amazon::config::AccessOptions::FIELDS,
             crate::builder::amazon::config::FIELDS,
         ],
         validate: crate::builder::amazon::validate,
@@ -221,8 +224,6 @@ pub fn built_in_version(source: &str) -> Option<&'static str> {
     }
 }
 
-// ---- typed accessors used by plugins to read their Config ----
-
 /// What a string option reads as while its value is not known yet: `validate`
 /// without `-evaluate-datasources` leaves data sources' results unknown. The
 /// option is set, as in Packer (which passes builders this same placeholder,
@@ -230,48 +231,9 @@ pub fn built_in_version(source: &str) -> Option<&'static str> {
 /// validates.
 pub const UNKNOWN: &str = "74D93920-ED26-11E3-AC10-0800200C9A66";
 
-pub fn get_str(c: &Config, k: &str) -> Option<String> {
-    match c.get(k) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Unknown) => Some(UNKNOWN.to_string()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::Bool(b)) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-pub fn get_bool(c: &Config, k: &str) -> Option<bool> {
-    match c.get(k) {
-        Some(Value::Bool(b)) => Some(*b),
-        Some(Value::String(s)) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-pub fn get_i64(c: &Config, k: &str) -> Option<i64> {
-    match c.get(k) {
-        Some(Value::Number(n)) => n.to_i64(),
-        Some(Value::String(s)) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-pub fn get_strings(c: &Config, k: &str) -> Vec<String> {
-    match c.get(k) {
-        Some(v) => match v.as_seq() {
-            Some(items) => items
-                .iter()
-                .filter_map(crate::value::to_display_string)
-                .collect(),
-            None => crate::value::to_display_string(v).into_iter().collect(),
-        },
-        None => Vec::new(),
-    }
-}
-
 /// Whether a list option has any item, known or not: a validation that
 /// only needs the list not to be empty must count the items `validate`
-/// cannot know yet (a data source's value), which [`get_strings`] leaves
+/// cannot know yet (a data source's value), which a typed `Vec` read leaves
 /// out.
 pub fn has_items(c: &Config, k: &str) -> bool {
     match c.get(k) {
@@ -284,29 +246,20 @@ pub fn has_items(c: &Config, k: &str) -> bool {
     }
 }
 
-pub fn get_string_map(c: &Config, k: &str) -> Vec<(String, String)> {
-    match c.get(k).and_then(Value::as_attrs) {
-        Some(m) => m
-            .iter()
-            .filter_map(|(k, v)| crate::value::to_display_string(v).map(|s| (k.clone(), s)))
-            .collect(),
-        None => Vec::new(),
+/// Warn about each option set in `c` that has no effect in kiln (a
+/// template written for Packer keeps validating, and is told why the
+/// option does nothing rather than left to guess).
+pub fn warn_no_effect(fields: &[Field], c: &Config, build_name: &str) {
+    for f in fields.iter().filter(|f| !f.no_effect.is_empty()) {
+        if is_set(c, f.name) {
+            crate::ui::warn(&format!(
+                "{build_name}: {} has no effect: {}",
+                f.name, f.no_effect
+            ));
+        }
     }
 }
 
 pub fn is_set(c: &Config, k: &str) -> bool {
     c.get(k).is_some_and(|v| !v.is_null())
-}
-
-/// A Go duration string (`"5m"`, `"1h30s"`); `None` when unset, an error when malformed.
-pub fn get_duration(c: &Config, k: &str) -> Result<Option<std::time::Duration>, String> {
-    if c.get(k).is_some_and(Value::is_unknown) {
-        return Ok(None);
-    }
-    match get_str(c, k) {
-        None => Ok(None),
-        Some(s) => crate::util::duration::parse(&s)
-            .map(Some)
-            .map_err(|e| format!("{k}: {e}")),
-    }
 }

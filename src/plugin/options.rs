@@ -216,3 +216,128 @@ impl OptionValue for StringMap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::Options;
+
+    #[derive(Options)]
+    struct Inner {
+        key: Option<String>,
+    }
+
+    #[derive(Options)]
+    struct Example {
+        /// A name.
+        name: String,
+        #[option(default = "/tmp")]
+        folder: String,
+        #[option(name = "Version")]
+        version: Option<String>,
+        count: Option<u16>,
+        enabled: bool,
+        wait: Option<Duration>,
+        items: Vec<String>,
+        tags: StringMap,
+        one: Option<Inner>,
+        many: Vec<Inner>,
+        #[option(no_effect = "nothing reads it")]
+        ignored: Option<String>,
+    }
+
+    fn config(pairs: &[(&str, Value)]) -> Config {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn the_schema_comes_from_the_struct() {
+        let f = Example::FIELDS;
+        let names: Vec<&str> = f.iter().map(|f| f.name).collect();
+        assert_eq!(
+            names,
+            [
+                "name", "folder", "Version", "count", "enabled", "wait", "items", "tags", "one",
+                "many", "ignored"
+            ]
+        );
+        assert_eq!(f[0].doc, "A name.");
+        assert_eq!(f[3].kind, Kind::Number);
+        assert_eq!(f[4].kind, Kind::Bool);
+        assert_eq!(f[5].kind, Kind::Duration);
+        assert_eq!(f[6].kind, Kind::Strings);
+        assert_eq!(f[7].kind, Kind::StringMap);
+        assert_eq!(f[8].kind, Kind::Block(Inner::FIELDS));
+        assert_eq!(f[9].kind, Kind::Blocks(Inner::FIELDS));
+        assert_eq!(f[10].no_effect, "nothing reads it");
+    }
+
+    #[test]
+    fn unset_options_take_their_defaults() {
+        let e = Example::from_config(&Config::new()).expect("empty config");
+        assert_eq!(e.name, "");
+        assert_eq!(e.folder, "/tmp");
+        assert_eq!(e.version, None);
+        assert!(!e.enabled && e.items.is_empty() && e.one.is_none() && e.many.is_empty());
+        let e = Example::from_config(&config(&[("folder", Value::Null)])).expect("null");
+        assert_eq!(e.folder, "/tmp");
+    }
+
+    #[test]
+    fn values_are_read_weakly_as_mapstructure_reads_them() {
+        let inner = Value::Object(
+            [("key".to_string(), Value::string("k"))]
+                .into_iter()
+                .collect(),
+        );
+        let c = config(&[
+            ("Version", Value::string("2012")),
+            ("count", Value::string("22")),
+            ("enabled", Value::string("1")),
+            ("wait", Value::string("1m30s")),
+            ("items", Value::string("lone")),
+            ("one", Value::Tuple(vec![inner.clone()])),
+            ("many", Value::Tuple(vec![inner.clone(), inner])),
+        ]);
+        let e = Example::from_config(&c).expect("weak values");
+        assert_eq!(e.version.as_deref(), Some("2012"));
+        assert_eq!(e.count, Some(22));
+        assert!(e.enabled);
+        assert_eq!(e.wait, Some(Duration::from_secs(90)));
+        assert_eq!(e.items, ["lone"]);
+        assert_eq!(e.one.and_then(|i| i.key).as_deref(), Some("k"));
+        assert_eq!(e.many.len(), 2);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_option() {
+        let err = Example::from_config(&config(&[("count", Value::int(70000))]))
+            .err()
+            .expect("out of range");
+        assert_eq!(err, "count: a whole number from 0 to 65535 is required");
+        let err = Example::from_config(&config(&[("wait", Value::string("5"))]))
+            .err()
+            .expect("no unit");
+        assert!(err.starts_with("wait: "), "{err}");
+        let err = Example::from_config(&config(&[("enabled", Value::string("yes"))]))
+            .err()
+            .expect("not a bool");
+        assert_eq!(err, "enabled: \"yes\" is not a boolean");
+    }
+
+    #[test]
+    fn unknown_values_read_as_unset_but_strings_as_packers_placeholder() {
+        let c = config(&[
+            ("name", Value::Unknown),
+            ("count", Value::Unknown),
+            ("items", Value::Unknown),
+        ]);
+        let e = Example::from_config(&c).expect("unknowns");
+        assert_eq!(e.name, crate::plugin::UNKNOWN);
+        assert_eq!(e.count, None);
+        assert!(e.items.is_empty());
+    }
+}

@@ -4,7 +4,9 @@
 //! `#[option(name = "...")]`), its kind (from the field's Rust type, through
 //! `kiln::plugin::OptionValue`), its default (`#[option(default = expr)]`,
 //! else `Default::default()`, Go's zero value) and its doc (the `///`
-//! comment) come from that one declaration. The derive writes:
+//! comment) come from that one declaration; `#[option(no_effect = "why")]`
+//! marks an option Packer has that means nothing in kiln (accepted, with a
+//! warning that says why). The derive writes:
 //!
 //! - `Options::FIELDS`, the schema the front ends check arguments against
 //!   ("Unsupported argument", "did you mean") and convert values by, at the
@@ -38,6 +40,7 @@ struct Opt {
     name: String,
     default: Option<Expr>,
     doc: String,
+    no_effect: String,
 }
 
 fn field_opt(field: &syn::Field) -> syn::Result<Opt> {
@@ -46,6 +49,7 @@ fn field_opt(field: &syn::Field) -> syn::Result<Opt> {
         name: ident.to_string().trim_start_matches("r#").to_string(),
         default: None,
         doc: String::new(),
+        no_effect: String::new(),
     };
     let mut doc = Vec::new();
     for attr in &field.attrs {
@@ -67,8 +71,14 @@ fn field_opt(field: &syn::Field) -> syn::Result<Opt> {
                 } else if meta.path.is_ident("default") {
                     opt.default = Some(meta.value()?.parse()?);
                     Ok(())
+                } else if meta.path.is_ident("no_effect") {
+                    let s: LitStr = meta.value()?.parse()?;
+                    opt.no_effect = s.value();
+                    Ok(())
                 } else {
-                    Err(meta.error("expected `name = \"...\"` or `default = expr`"))
+                    Err(meta.error(
+                        "expected `name = \"...\"`, `default = expr` or `no_effect = \"why\"`",
+                    ))
                 }
             })?;
         }
@@ -109,12 +119,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         let opt = field_opt(field)?;
         let fident = &field.ident;
         let ty = &field.ty;
-        let (name, doc) = (&opt.name, &opt.doc);
+        let (name, doc, no_effect) = (&opt.name, &opt.doc, &opt.no_effect);
         schema.push(quote! {
             crate::plugin::Field {
                 name: #name,
                 kind: <#ty as crate::plugin::OptionValue>::KIND,
                 doc: #doc,
+                no_effect: #no_effect,
             }
         });
         let default = default_expr(&opt.default);

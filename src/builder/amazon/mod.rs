@@ -75,11 +75,14 @@ impl Builder for AmazonEbs {
                 })
             })),
             Box::new(StepProvision { hook }),
-            Box::new(StepCleanupTempKeys::new(&cfg.raw, |s: &State| {
-                s.key
-                    .as_ref()
-                    .and_then(|k| k.private.public_key().to_openssh().ok())
-            })),
+            Box::new(StepCleanupTempKeys::new(
+                cfg.ssh_clear_authorized_keys,
+                |s: &State| {
+                    s.key
+                        .as_ref()
+                        .and_then(|k| k.private.public_key().to_openssh().ok())
+                },
+            )),
         ];
         if !cfg.skip_create_ami {
             list.push(Box::new(steps::StopInstance { cfg }));

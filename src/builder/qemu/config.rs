@@ -1,94 +1,123 @@
 //! The qemu builder's options, as Packer's qemu plugin names them.
 
+use crate::communicator::CommunicatorOptions;
 use crate::graph::Config;
-use crate::plugin::{
-    get_bool, get_duration, get_i64, get_str, get_string_map, get_strings, is_set, Field, Kind,
-};
+use crate::plugin::{Field, Options, StringMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub const FIELDS: &[Field] = &[
-    Field::new("iso_url", Kind::String),
-    Field::new("iso_urls", Kind::Strings),
-    Field::new("iso_checksum", Kind::String),
-    Field::new("iso_target_path", Kind::String),
-    Field::new("iso_target_extension", Kind::String),
-    Field::new("disk_image", Kind::Bool),
-    Field::new("use_backing_file", Kind::Bool),
-    Field::new("output_directory", Kind::String),
-    Field::new("vm_name", Kind::String),
-    Field::new("format", Kind::String),
-    Field::new("disk_size", Kind::String),
-    Field::new("disk_interface", Kind::String),
-    Field::new("disk_cache", Kind::String),
-    Field::new("disk_discard", Kind::String),
-    Field::new("disk_detect_zeroes", Kind::String),
-    Field::new("disk_compression", Kind::Bool),
-    Field::new("disk_additional_size", Kind::Strings),
-    Field::new("skip_compaction", Kind::Bool),
-    Field::new("skip_resize_disk", Kind::Bool),
-    Field::new("net_device", Kind::String),
-    Field::new("memory", Kind::Number),
-    Field::new("cpus", Kind::Number),
-    Field::new("cores", Kind::Number),
-    Field::new("sockets", Kind::Number),
-    Field::new("threads", Kind::Number),
-    Field::new("machine_type", Kind::String),
-    Field::new("cpu_model", Kind::String),
-    Field::new("firmware", Kind::String),
-    Field::new("accelerator", Kind::String),
-    Field::new("headless", Kind::Bool),
-    Field::new("display", Kind::String),
-    Field::new("use_default_display", Kind::Bool),
-    Field::new("qemu_binary", Kind::String),
-    Field::new("qemuargs", Kind::Any),
-    Field::new("ssh_host_port_min", Kind::Number),
-    Field::new("ssh_host_port_max", Kind::Number),
-    Field::new("host_port_min", Kind::Number),
-    Field::new("host_port_max", Kind::Number),
-    Field::new("skip_nat_mapping", Kind::Bool),
-    Field::new("http_directory", Kind::String),
-    Field::new("http_content", Kind::StringMap),
-    Field::new("http_port_min", Kind::Number),
-    Field::new("http_port_max", Kind::Number),
-    Field::new("http_bind_address", Kind::String),
-    Field::new("cd_files", Kind::Strings),
-    Field::new("cd_content", Kind::StringMap),
-    Field::new("cd_label", Kind::String),
-    Field::new("floppy_files", Kind::Strings),
-    Field::new("floppy_dirs", Kind::Strings),
-    Field::new("floppy_content", Kind::StringMap),
-    Field::new("floppy_label", Kind::String),
-    Field::new("boot_command", Kind::Strings),
-    Field::new("boot_wait", Kind::Duration),
-    Field::new("boot_key_interval", Kind::Duration),
-    Field::new("boot_keygroup_interval", Kind::Duration),
-    Field::new("vnc_bind_address", Kind::String),
-    Field::new("vnc_port_min", Kind::Number),
-    Field::new("vnc_port_max", Kind::Number),
-    Field::new("vnc_use_password", Kind::Bool),
-    Field::new("qmp_enable", Kind::Bool),
-    Field::new("qmp_socket_path", Kind::String),
-    Field::new("shutdown_command", Kind::String),
-    Field::new("shutdown_timeout", Kind::Duration),
-];
+/// The qemu builder's options (Packer's names); the communicator's are
+/// [`crate::communicator::CommunicatorOptions`].
+#[derive(Options)]
+#[allow(dead_code)] // the no_effect options are declared, never read
+pub struct QemuOptions {
+    /// The ISO or disk image: a path, a `file://` or an `http(s)://` URL.
+    iso_url: Option<String>,
+    /// URLs tried in order after `iso_url`.
+    iso_urls: Vec<String>,
+    /// `type:hex`, a bare digest, `file:SUMS`, or `none`.
+    iso_checksum: Option<String>,
+    /// Where a download is kept (else Packer's cache name).
+    iso_target_path: Option<String>,
+    #[option(default = "iso")]
+    iso_target_extension: String,
+    /// `iso_url` is a disk to boot, not an installer.
+    disk_image: bool,
+    /// The output disk is a qcow2 overlay over `iso_url`.
+    use_backing_file: bool,
+    output_directory: Option<String>,
+    vm_name: Option<String>,
+    /// `qcow2` or `raw`.
+    #[option(default = "qcow2")]
+    format: String,
+    disk_size: Option<String>,
+    #[option(default = "virtio")]
+    disk_interface: String,
+    #[option(default = "writeback")]
+    disk_cache: String,
+    #[option(default = "ignore")]
+    disk_discard: String,
+    #[option(default = "off")]
+    disk_detect_zeroes: String,
+    disk_compression: bool,
+    /// Empty disks beside the main one (`<vm_name>-1`, `-2`...).
+    disk_additional_size: Vec<String>,
+    skip_compaction: bool,
+    skip_resize_disk: bool,
+    #[option(default = "virtio-net")]
+    net_device: String,
+    /// MiB.
+    memory: Option<i64>,
+    cpus: Option<i64>,
+    cores: Option<i64>,
+    sockets: Option<i64>,
+    threads: Option<i64>,
+    #[option(default = "pc")]
+    machine_type: String,
+    cpu_model: Option<String>,
+    firmware: Option<String>,
+    /// `kvm`, `tcg`, `hvf`, `none`; unset: KVM where it really works.
+    accelerator: Option<String>,
+    headless: bool,
+    display: Option<String>,
+    use_default_display: bool,
+    #[option(default = "qemu-system-x86_64")]
+    qemu_binary: String,
+    /// Extra qemu arguments, one list per option (`[["-m", "1024M"]]`).
+    qemuargs: Vec<Vec<String>>,
+    ssh_host_port_min: Option<i64>,
+    ssh_host_port_max: Option<i64>,
+    host_port_min: Option<i64>,
+    host_port_max: Option<i64>,
+    skip_nat_mapping: bool,
+    /// Files served to the guest at `{{ .HTTPIP }}:{{ .HTTPPort }}`.
+    http_directory: Option<String>,
+    /// Paths and their content, served like `http_directory`.
+    http_content: StringMap,
+    http_port_min: Option<i64>,
+    http_port_max: Option<i64>,
+    #[option(
+        no_effect = "kiln's HTTP server listens on 127.0.0.1 and reaches the guest through qemu's guestfwd"
+    )]
+    http_bind_address: Option<String>,
+    cd_files: Vec<String>,
+    cd_content: StringMap,
+    #[option(default = "cidata")]
+    cd_label: String,
+    floppy_files: Vec<String>,
+    floppy_dirs: Vec<String>,
+    floppy_content: StringMap,
+    floppy_label: Option<String>,
+    /// Keys typed into the guest after `boot_wait`.
+    boot_command: Vec<String>,
+    boot_wait: Option<Duration>,
+    boot_key_interval: Option<Duration>,
+    #[option(
+        no_effect = "it paces USB scancode groups, which qemu's typing (Packer's over VNC, kiln's over QMP) does not send; boot_key_interval paces each key"
+    )]
+    boot_keygroup_interval: Option<Duration>,
+    #[option(no_effect = "kiln opens no VNC display (it types the boot_command through QMP)")]
+    vnc_bind_address: Option<String>,
+    #[option(no_effect = "kiln opens no VNC display (it types the boot_command through QMP)")]
+    vnc_port_min: Option<i64>,
+    #[option(no_effect = "kiln opens no VNC display (it types the boot_command through QMP)")]
+    vnc_port_max: Option<i64>,
+    #[option(no_effect = "kiln opens no VNC display (it types the boot_command through QMP)")]
+    vnc_use_password: bool,
+    #[option(no_effect = "kiln always drives qemu over a QMP socket of its own")]
+    qmp_enable: bool,
+    #[option(no_effect = "kiln always drives qemu over a QMP socket of its own")]
+    qmp_socket_path: Option<String>,
+    /// Run on the guest to stop it (else an ACPI power-off).
+    shutdown_command: Option<String>,
+    #[option(default = Duration::from_secs(300))]
+    shutdown_timeout: Duration,
+}
+
+pub const FIELDS: &[Field] = QemuOptions::FIELDS;
 
 /// The CPU topology settings, in the order `-smp` takes them.
 const TOPOLOGY: [&str; 3] = ["sockets", "cores", "threads"];
-
-/// Options Packer has that mean nothing in how kiln runs qemu: accepted (a
-/// template written for Packer keeps validating) with a warning that says
-/// why they do nothing, rather than ignored without a word.
-const NO_EFFECT: &[(&str, &str)] = &[
-    ("vnc_bind_address", "kiln opens no VNC display (it types the boot_command through QMP)"),
-    ("vnc_port_min", "kiln opens no VNC display (it types the boot_command through QMP)"),
-    ("vnc_port_max", "kiln opens no VNC display (it types the boot_command through QMP)"),
-    ("vnc_use_password", "kiln opens no VNC display (it types the boot_command through QMP)"),
-    ("boot_keygroup_interval", "it paces USB scancode groups, which qemu's typing (Packer's over VNC, kiln's over QMP) does not send; boot_key_interval paces each key"),
-    ("qmp_enable", "kiln always drives qemu over a QMP socket of its own"),
-    ("qmp_socket_path", "kiln always drives qemu over a QMP socket of its own"),
-    ("http_bind_address", "kiln's HTTP server listens on 127.0.0.1 and reaches the guest through qemu's guestfwd"),
-];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Accel {
@@ -164,6 +193,9 @@ pub struct QemuConfig {
     pub shutdown_timeout: Duration,
     pub communicator_none: bool,
     pub guest_port: u16,
+    /// `ssh_host`: connect there, not to the forwarded port on 127.0.0.1.
+    pub ssh_host: Option<String>,
+    pub ssh_clear_authorized_keys: bool,
 }
 
 /// A local path from `iso_url`: a plain path or a `file://` URL; `None`
@@ -192,14 +224,14 @@ pub fn is_remote(url: &str) -> bool {
 /// Where a downloaded image is kept: `iso_target_path`, else Packer's cache
 /// name — the SHA-1 of the checksum (of the URL without one) with
 /// `iso_target_extension` — in `PACKER_CACHE_DIR` (default `packer_cache`).
-fn download_target(c: &Config, checksum: Option<&str>, url: &str) -> PathBuf {
-    if let Some(p) = get_str(c, "iso_target_path").filter(|p| !p.is_empty()) {
+fn download_target(o: &QemuOptions, checksum: Option<&str>, url: &str) -> PathBuf {
+    if let Some(p) = o.iso_target_path.as_ref().filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
     use sha1::Digest;
     let key = checksum.unwrap_or(url);
     let mut name = hex::encode(sha1::Sha1::digest(key.as_bytes()));
-    let ext = get_str(c, "iso_target_extension").unwrap_or_else(|| "iso".into());
+    let ext = &o.iso_target_extension;
     if !ext.is_empty() {
         name = format!("{name}.{ext}");
     }
@@ -210,65 +242,36 @@ fn download_target(c: &Config, checksum: Option<&str>, url: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// A port range from its options (the first of each list that is set),
+/// checked.
 fn port_range(
-    c: &Config,
-    min_keys: &[&str],
-    max_keys: &[&str],
+    min: &[(&str, Option<i64>)],
+    max: &[(&str, Option<i64>)],
     default: (u16, u16),
 ) -> Result<(u16, u16), String> {
-    let read = |keys: &[&str], d: u16| -> Result<u16, String> {
-        for k in keys {
-            if let Some(v) = get_i64(c, k) {
-                return u16::try_from(v)
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or(format!("{k} {v} is not a TCP port"));
-            }
+    let read = |keys: &[(&str, Option<i64>)], d: u16| -> Result<u16, String> {
+        match keys.iter().find_map(|(k, v)| Some((k, (*v)?))) {
+            Some((k, v)) => u16::try_from(v)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or(format!("{k} {v} is not a TCP port")),
+            None => Ok(d),
         }
-        Ok(d)
     };
-    let (lo, hi) = (read(min_keys, default.0)?, read(max_keys, default.1)?);
+    let (lo, hi) = (read(min, default.0)?, read(max, default.1)?);
     if lo > hi {
-        return Err(format!("{} must be less than {}", min_keys[0], max_keys[0]));
+        return Err(format!("{} must be less than {}", min[0].0, max[0].0));
     }
     Ok((lo, hi))
-}
-
-fn qemuargs(c: &Config) -> Result<Vec<Vec<String>>, String> {
-    let Some(v) = c.get("qemuargs") else {
-        return Ok(Vec::new());
-    };
-    let rows = v
-        .as_seq()
-        .ok_or("qemuargs must be a list of lists of strings, e.g. [[\"-m\", \"1024M\"]]")?;
-    rows.iter()
-        .map(|row| {
-            let items = row
-                .as_seq()
-                .ok_or("each qemuargs entry must be a list of strings")?;
-            items
-                .iter()
-                .map(|i| {
-                    crate::value::to_display_string(i)
-                        .ok_or_else(|| "qemuargs entries must be strings".to_string())
-                })
-                .collect()
-        })
-        .collect()
 }
 
 impl QemuConfig {
     pub fn from_config(c: &Config, build_name: &str) -> Result<QemuConfig, Vec<String>> {
         let mut errs: Vec<String> = crate::communicator::validate(c);
-        for (k, why) in NO_EFFECT {
-            if is_set(c, k) {
-                crate::ui::warn(&format!("{build_name}: {k} has no effect: {why}"));
-            }
-        }
-        let mut urls = get_strings(c, "iso_urls");
-        if let Some(u) = get_str(c, "iso_url") {
-            urls.insert(0, u);
-        }
+        let o = QemuOptions::from_config(c).map_err(|e| vec![e])?;
+        let comm = CommunicatorOptions::from_config(c).map_err(|e| vec![e])?;
+        crate::plugin::warn_no_effect(QemuOptions::FIELDS, c, build_name);
+        let urls: Vec<String> = o.iso_url.iter().chain(&o.iso_urls).cloned().collect();
         let mut remote: Vec<String> = Vec::new();
         let source = match urls.first() {
             None => {
@@ -306,7 +309,7 @@ impl QemuConfig {
                 }
             }
         };
-        let checksum = match get_str(c, "iso_checksum") {
+        let checksum = match o.iso_checksum.clone() {
             None => {
                 errs.push(
                     "A checksum must be specified (iso_checksum); use \"none\" to skip the check"
@@ -318,28 +321,28 @@ impl QemuConfig {
             Some(s) => Some(s),
         };
         let source = match remote.first() {
-            Some(u) => download_target(c, checksum.as_deref(), u),
+            Some(u) => download_target(&o, checksum.as_deref(), u),
             None => source,
         };
-        let format = get_str(c, "format").unwrap_or_else(|| "qcow2".into());
+        let format = o.format;
         if !matches!(format.as_str(), "qcow2" | "raw") {
             errs.push(format!(
                 "invalid format {format:?}, only 'qcow2' and 'raw' are allowed"
             ));
         }
-        let disk_image = get_bool(c, "disk_image").unwrap_or(false);
-        let use_backing_file = get_bool(c, "use_backing_file").unwrap_or(false);
+        let disk_image = o.disk_image;
+        let use_backing_file = o.use_backing_file;
         if use_backing_file && !(disk_image && format == "qcow2") {
             errs.push(
                 "use_backing_file can only be enabled for QCOW2 images and when disk_image is true"
                     .into(),
             );
         }
-        let disk_compression = get_bool(c, "disk_compression").unwrap_or(false);
+        let disk_compression = o.disk_compression;
         if disk_compression && format != "qcow2" {
             errs.push("disk_compression is only supported for the qcow2 format".into());
         }
-        let accelerator = match get_str(c, "accelerator").as_deref() {
+        let accelerator = match o.accelerator.as_deref() {
             None | Some("") => Accel::Auto,
             Some("kvm") => Accel::Kvm,
             Some("tcg") => Accel::Tcg,
@@ -352,7 +355,7 @@ impl QemuConfig {
                 Accel::Auto
             }
         };
-        let disk_interface = get_str(c, "disk_interface").unwrap_or_else(|| "virtio".into());
+        let disk_interface = o.disk_interface;
         if !matches!(
             disk_interface.as_str(),
             "ide" | "sata" | "scsi" | "virtio" | "virtio-scsi" | "nvme"
@@ -361,7 +364,7 @@ impl QemuConfig {
                 "unrecognized disk interface type {disk_interface:?}"
             ));
         }
-        let num = |k: &str, d: i64, errs: &mut Vec<String>| match get_i64(c, k) {
+        let num = |k: &str, v: Option<i64>, d: i64, errs: &mut Vec<String>| match v {
             Some(v) if v > 0 => v,
             Some(v) => {
                 errs.push(format!("{k} must be positive, not {v}"));
@@ -369,64 +372,64 @@ impl QemuConfig {
             }
             None => d,
         };
-        let memory = num("memory", 512, &mut errs);
-        let cpus = num("cpus", 1, &mut errs);
+        let memory = num("memory", o.memory, 512, &mut errs);
+        let cpus = num("cpus", o.cpus, 1, &mut errs);
         let topology = TOPOLOGY
-            .iter()
-            .filter(|k| crate::plugin::is_set(c, k))
-            .map(|k| (*k, num(k, 1, &mut errs)))
+            .into_iter()
+            .zip([o.sockets, o.cores, o.threads])
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, v)| (k, num(k, v, 1, &mut errs)))
             .collect();
         let ssh_port_range = port_range(
-            c,
-            &["host_port_min", "ssh_host_port_min"],
-            &["host_port_max", "ssh_host_port_max"],
+            &[
+                ("host_port_min", o.host_port_min),
+                ("ssh_host_port_min", o.ssh_host_port_min),
+            ],
+            &[
+                ("host_port_max", o.host_port_max),
+                ("ssh_host_port_max", o.ssh_host_port_max),
+            ],
             (2222, 4444),
         )
         .unwrap_or_else(|e| {
             errs.push(e);
             (2222, 4444)
         });
-        let http_port_range = port_range(c, &["http_port_min"], &["http_port_max"], (8000, 9000))
-            .unwrap_or_else(|e| {
-                errs.push(e);
-                (8000, 9000)
-            });
-        let http_directory = get_str(c, "http_directory")
+        let http_port_range = port_range(
+            &[("http_port_min", o.http_port_min)],
+            &[("http_port_max", o.http_port_max)],
+            (8000, 9000),
+        )
+        .unwrap_or_else(|e| {
+            errs.push(e);
+            (8000, 9000)
+        });
+        let http_directory = o
+            .http_directory
             .filter(|s| !s.is_empty())
             .map(PathBuf::from);
-        let http_content = get_string_map(c, "http_content");
+        let http_content: Vec<(String, String)> = o.http_content.into_iter().collect();
         if http_directory.is_some() && !http_content.is_empty() {
             errs.push("http_directory and http_content cannot both be set".into());
         }
-        let mut dur = |k: &str| {
-            get_duration(c, k).unwrap_or_else(|e| {
-                errs.push(e);
-                None
-            })
-        };
-        let boot_wait = dur("boot_wait");
-        let boot_key_interval = dur("boot_key_interval")
+        let boot_wait = o.boot_wait;
+        let boot_key_interval = o
+            .boot_key_interval
             .or_else(|| {
                 std::env::var("PACKER_KEY_INTERVAL")
                     .ok()
                     .and_then(|v| crate::util::duration::parse(&v).ok())
             })
             .unwrap_or(Duration::from_millis(100));
-        let shutdown_timeout = dur("shutdown_timeout").unwrap_or(Duration::from_secs(300));
-        let boot_command = get_strings(c, "boot_command");
+        let shutdown_timeout = o.shutdown_timeout;
+        let boot_command = o.boot_command;
         for line in &boot_command {
             if let Err(e) = super::bootcommand::parse(line) {
                 errs.push(e);
             }
         }
-        let qemuargs = qemuargs(c).unwrap_or_else(|e| {
-            errs.push(e);
-            Vec::new()
-        });
-        let communicator_none = get_str(c, "communicator").as_deref() == Some("none");
-        let guest_port = get_i64(c, "ssh_port")
-            .and_then(|p| u16::try_from(p).ok())
-            .unwrap_or(22);
+        let communicator_none = comm.communicator.as_deref() == Some("none");
+        let guest_port = u16::try_from(comm.ssh_port).unwrap_or(22);
         let cfg = QemuConfig {
             raw: c.clone(),
             build_name: build_name.to_string(),
@@ -436,53 +439,57 @@ impl QemuConfig {
             disk_image,
             use_backing_file,
             output_directory: PathBuf::from(
-                get_str(c, "output_directory").unwrap_or_else(|| format!("output-{build_name}")),
+                o.output_directory
+                    .unwrap_or_else(|| format!("output-{build_name}")),
             ),
-            vm_name: get_str(c, "vm_name").unwrap_or_else(|| format!("packer-{build_name}")),
+            vm_name: o.vm_name.unwrap_or_else(|| format!("packer-{build_name}")),
             format,
-            disk_size: get_str(c, "disk_size").filter(|s| !s.is_empty()),
-            disk_additional_size: get_strings(c, "disk_additional_size"),
+            disk_size: o.disk_size.filter(|s| !s.is_empty()),
+            disk_additional_size: o.disk_additional_size,
             disk_interface,
-            disk_cache: get_str(c, "disk_cache").unwrap_or_else(|| "writeback".into()),
-            disk_discard: get_str(c, "disk_discard").unwrap_or_else(|| "ignore".into()),
-            disk_detect_zeroes: get_str(c, "disk_detect_zeroes").unwrap_or_else(|| "off".into()),
+            disk_cache: o.disk_cache,
+            disk_discard: o.disk_discard,
+            disk_detect_zeroes: o.disk_detect_zeroes,
             disk_compression,
-            skip_compaction: get_bool(c, "skip_compaction").unwrap_or(false),
-            skip_resize_disk: get_bool(c, "skip_resize_disk").unwrap_or(false),
-            net_device: get_str(c, "net_device").unwrap_or_else(|| "virtio-net".into()),
+            skip_compaction: o.skip_compaction,
+            skip_resize_disk: o.skip_resize_disk,
+            net_device: o.net_device,
             memory,
             cpus,
             topology,
-            machine_type: get_str(c, "machine_type").unwrap_or_else(|| "pc".into()),
-            cpu_model: get_str(c, "cpu_model"),
-            firmware: get_str(c, "firmware").map(PathBuf::from),
+            machine_type: o.machine_type,
+            cpu_model: o.cpu_model,
+            firmware: o.firmware.map(PathBuf::from),
             accelerator,
-            headless: get_bool(c, "headless").unwrap_or(false),
-            display: get_str(c, "display").filter(|d| !d.is_empty()),
-            use_default_display: get_bool(c, "use_default_display").unwrap_or(false),
-            qemu_binary: get_str(c, "qemu_binary").unwrap_or_else(|| "qemu-system-x86_64".into()),
-            qemuargs,
+            headless: o.headless,
+            display: o.display.filter(|d| !d.is_empty()),
+            use_default_display: o.use_default_display,
+            qemu_binary: o.qemu_binary,
+            qemuargs: o.qemuargs,
             ssh_port_range,
-            skip_nat_mapping: get_bool(c, "skip_nat_mapping").unwrap_or(false),
+            skip_nat_mapping: o.skip_nat_mapping,
             http_directory,
             http_content,
             http_port_range,
-            floppy_files: get_strings(c, "floppy_files"),
-            floppy_dirs: get_strings(c, "floppy_dirs"),
-            floppy_content: get_string_map(c, "floppy_content"),
-            floppy_label: get_str(c, "floppy_label")
+            floppy_files: o.floppy_files,
+            floppy_dirs: o.floppy_dirs,
+            floppy_content: o.floppy_content.into_iter().collect(),
+            floppy_label: o
+                .floppy_label
                 .filter(|l| !l.is_empty())
                 .unwrap_or_else(|| "packer".into()),
-            cd_files: get_strings(c, "cd_files"),
-            cd_content: get_string_map(c, "cd_content"),
-            cd_label: get_str(c, "cd_label").unwrap_or_else(|| "cidata".into()),
+            cd_files: o.cd_files,
+            cd_content: o.cd_content.into_iter().collect(),
+            cd_label: o.cd_label,
             boot_wait,
             boot_command,
             boot_key_interval,
-            shutdown_command: get_str(c, "shutdown_command").filter(|s| !s.is_empty()),
+            shutdown_command: o.shutdown_command.filter(|s| !s.is_empty()),
             shutdown_timeout,
             communicator_none,
             guest_port,
+            ssh_host: comm.ssh_host,
+            ssh_clear_authorized_keys: comm.ssh_clear_authorized_keys,
         };
         if errs.is_empty() {
             Ok(cfg)

@@ -70,20 +70,21 @@ impl Builder for QemuBuilder {
                         Some("127.0.0.1".into()),
                         s.key.clone().map(|k| Arc::clone(&k)),
                     )?;
-                    if !cfg.skip_nat_mapping
-                        && crate::plugin::get_str(&cfg.raw, "ssh_host").is_none()
-                    {
+                    if !cfg.skip_nat_mapping && cfg.ssh_host.is_none() {
                         settings.target.port = s.host_port;
                     }
                     Ok(Some(settings))
                 }),
             }),
             Box::new(StepProvision { hook }),
-            Box::new(StepCleanupTempKeys::new(&cfg.raw, |s: &State| {
-                s.key
-                    .as_ref()
-                    .and_then(|k| k.public_key().to_openssh().ok())
-            })),
+            Box::new(StepCleanupTempKeys::new(
+                cfg.ssh_clear_authorized_keys,
+                |s: &State| {
+                    s.key
+                        .as_ref()
+                        .and_then(|k| k.public_key().to_openssh().ok())
+                },
+            )),
             Box::new(steps::Shutdown { cfg }),
             Box::new(steps::ConvertDisk { cfg }),
             Box::new(steps::Keep),

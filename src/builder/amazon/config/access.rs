@@ -4,50 +4,6 @@
 
 use super::*;
 
-const POLLING: &[Field] = &[
-    Field::new("delay_seconds", Kind::Number),
-    Field::new("max_attempts", Kind::Number),
-];
-
-const ASSUME_ROLE: &[Field] = &[
-    Field::new("role_arn", Kind::String),
-    Field::new("session_name", Kind::String),
-    Field::new("external_id", Kind::String),
-    Field::new("duration_seconds", Kind::Number),
-    Field::new("policy", Kind::String),
-    Field::new("policy_arns", Kind::Strings),
-    Field::new("tags", Kind::StringMap),
-    Field::new("transitive_tag_keys", Kind::Strings),
-];
-
-const VAULT_AWS_ENGINE: &[Field] = &[
-    Field::new("name", Kind::String),
-    Field::new("engine_name", Kind::String),
-    Field::new("role_arn", Kind::String),
-    Field::new("ttl", Kind::String),
-];
-
-/// The options of the AWS access config shared by amazon-ebs and amazon-ami.
-pub const ACCESS_FIELDS: &[Field] = &[
-    Field::new("access_key", Kind::String),
-    Field::new("secret_key", Kind::String),
-    Field::new("token", Kind::String),
-    Field::new("region", Kind::String),
-    Field::new("profile", Kind::String),
-    Field::new("shared_credentials_file", Kind::String),
-    Field::new("custom_endpoint_ec2", Kind::String),
-    Field::new("skip_region_validation", Kind::Bool),
-    Field::new("skip_credential_validation", Kind::Bool),
-    Field::new("skip_metadata_api_check", Kind::Bool),
-    Field::new("insecure_skip_tls_verify", Kind::Bool),
-    Field::new("decode_authorization_messages", Kind::Bool),
-    Field::new("max_retries", Kind::Number),
-    Field::new("mfa_code", Kind::String),
-    Field::new("assume_role", Kind::Block(ASSUME_ROLE)),
-    Field::new("aws_polling", Kind::Block(POLLING)),
-    Field::new("vault_aws_engine", Kind::Block(VAULT_AWS_ENGINE)),
-];
-
 #[derive(Debug, Clone, Default)]
 pub struct AssumeRole {
     pub role_arn: String,
@@ -152,68 +108,67 @@ pub fn check_region(r: &str, skip: bool) -> Result<(), String> {
 
 impl Access {
     pub fn from_config(c: &Config) -> Result<Access, String> {
-        let region = non_empty(get_str(c, "region")).or_else(|| {
+        let o = AccessOptions::from_config(c)?;
+        let region = non_empty(o.region).or_else(|| {
             std::env::var("AWS_REGION")
                 .ok()
                 .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
                 .filter(|s| !s.is_empty())
         });
         let region = region.ok_or("region is required (or set AWS_REGION)")?;
-        let skip_region_validation = get_bool(c, "skip_region_validation").unwrap_or(false);
+        let skip_region_validation = o.skip_region_validation;
         check_region(&region, skip_region_validation)?;
-        let (access_key, secret_key) = (
-            non_empty(get_str(c, "access_key")),
-            non_empty(get_str(c, "secret_key")),
-        );
+        let (access_key, secret_key) = (non_empty(o.access_key), non_empty(o.secret_key));
         if access_key.is_some() != secret_key.is_some() {
             return Err("access_key and secret_key must be set together".into());
         }
-        let assume_role = match block(c, "assume_role") {
+        let assume_role = match o.assume_role {
             None => None,
             Some(a) => Some(AssumeRole {
-                role_arn: non_empty(get_str(&a, "role_arn"))
-                    .ok_or("assume_role: role_arn is required")?,
-                session_name: non_empty(get_str(&a, "session_name")),
-                external_id: non_empty(get_str(&a, "external_id")),
-                duration: get_i64(&a, "duration_seconds")
+                role_arn: non_empty(a.role_arn).ok_or("assume_role: role_arn is required")?,
+                session_name: non_empty(a.session_name),
+                external_id: non_empty(a.external_id),
+                duration: a
+                    .duration_seconds
                     .map(|s| Duration::from_secs(s.max(0) as u64)),
-                policy: non_empty(get_str(&a, "policy")),
-                policy_arns: get_strings(&a, "policy_arns"),
-                tags: get_string_map(&a, "tags"),
-                transitive_tag_keys: get_strings(&a, "transitive_tag_keys"),
+                policy: non_empty(a.policy),
+                policy_arns: a.policy_arns,
+                tags: a.tags.into_iter().collect(),
+                transitive_tag_keys: a.transitive_tag_keys,
             }),
         };
-        let vault = match block(c, "vault_aws_engine") {
+        let vault = match o.vault_aws_engine {
             None => None,
             Some(v) => {
-                let name = non_empty(get_str(&v, "name")).ok_or("vault_aws_engine: name (the Vault role to generate credentials for) is required")?;
+                let name = non_empty(v.name).ok_or("vault_aws_engine: name (the Vault role to generate credentials for) is required")?;
                 if access_key.is_some() {
                     return Err("If you have set vault_aws_engine, you must not set the access_key or secret_key".into());
                 }
-                let ttl = non_empty(get_str(&v, "ttl"));
+                let ttl = non_empty(v.ttl);
                 if let Some(t) = &ttl {
                     crate::util::duration::parse(t).map_err(|_| format!("vault_aws_engine.ttl {t:?} is not a duration with a unit (\"900s\", \"1h\")"))?;
                 }
                 Some(crate::builder::amazon::vault::VaultEngine {
                     name,
-                    engine_name: non_empty(get_str(&v, "engine_name"))
-                        .unwrap_or_else(|| "aws".into()),
-                    role_arn: non_empty(get_str(&v, "role_arn")),
+                    engine_name: non_empty(v.engine_name).unwrap_or_else(|| "aws".into()),
+                    role_arn: non_empty(v.role_arn),
                     ttl,
                 })
             }
         };
-        let polling = block(c, "aws_polling").unwrap_or_default();
+        let polling = o.aws_polling.as_ref();
         let env_num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
-        let poll_delay = get_i64(&polling, "delay_seconds")
+        let poll_delay = polling
+            .and_then(|p| p.delay_seconds)
             .map(|s| s.max(0) as u64)
             .or_else(|| env_num("AWS_POLL_DELAY_SECONDS"))
             .map(Duration::from_secs);
-        let poll_max_attempts = get_i64(&polling, "max_attempts")
+        let poll_max_attempts = polling
+            .and_then(|p| p.max_attempts)
             .map(|n| n.max(1) as u64)
             .or_else(|| env_num("AWS_MAX_ATTEMPTS"))
             .map(|n| n.min(u32::MAX as u64) as u32);
-        let endpoint = non_empty(get_str(c, "custom_endpoint_ec2"));
+        let endpoint = non_empty(o.custom_endpoint_ec2);
         if let Some(e) = &endpoint {
             if !(e.starts_with("http://") || e.starts_with("https://")) {
                 return Err(format!(
@@ -225,22 +180,21 @@ impl Access {
             region,
             access_key,
             secret_key,
-            token: non_empty(get_str(c, "token")),
-            profile: non_empty(get_str(c, "profile")),
-            shared_credentials_file: non_empty(get_str(c, "shared_credentials_file")),
+            token: non_empty(o.token),
+            profile: non_empty(o.profile),
+            shared_credentials_file: non_empty(o.shared_credentials_file),
             endpoint,
             skip_region_validation,
-            skip_credential_validation: get_bool(c, "skip_credential_validation").unwrap_or(false),
-            skip_metadata_api_check: get_bool(c, "skip_metadata_api_check").unwrap_or(false),
-            decode_authorization_messages: get_bool(c, "decode_authorization_messages")
-                .unwrap_or(false),
-            max_retries: get_i64(c, "max_retries").map(|n| n.clamp(0, 100) as u32),
+            skip_credential_validation: o.skip_credential_validation,
+            skip_metadata_api_check: o.skip_metadata_api_check,
+            decode_authorization_messages: o.decode_authorization_messages,
+            max_retries: o.max_retries.map(|n| n.clamp(0, 100) as u32),
             assume_role,
-            mfa_code: non_empty(get_str(c, "mfa_code")),
+            mfa_code: non_empty(o.mfa_code),
             vault,
             poll_delay,
             poll_max_attempts,
-            insecure_skip_tls_verify: get_bool(c, "insecure_skip_tls_verify").unwrap_or(false),
+            insecure_skip_tls_verify: o.insecure_skip_tls_verify,
         })
     }
 }

@@ -1,24 +1,23 @@
 //! Packer's rules for the keys an AMI is encrypted with (`encrypt_boot`,
 //! `kms_key_id`, `region_kms_key_ids`) and for sharing what they encrypt.
 
-use crate::graph::Config;
-use crate::plugin::{get_bool, get_str, get_string_map, get_strings};
-
-use super::non_empty;
+use super::{non_empty, EbsOptions};
 
 /// Packer's rules for the keys the AMI is encrypted with, checked before
 /// anything is created: keys need `encrypt_boot`, `region_kms_key_ids` and
 /// `ami_regions` name the same regions, a key has a KMS key's form, and an
 /// AMI or snapshot encrypted with the account's default key cannot be
 /// shared (other accounts cannot use that key).
-pub(super) fn check_encryption(c: &Config, errs: &mut Vec<String>) {
-    let encrypt = get_bool(c, "encrypt_boot") == Some(true);
-    let kms = non_empty(get_str(c, "kms_key_id"));
-    let region_keys = get_string_map(c, "region_kms_key_ids");
+pub(super) fn check_encryption(o: &EbsOptions, errs: &mut Vec<String>) {
+    let encrypt = o.encrypt_boot == Some(true);
+    let kms = non_empty(o.kms_key_id.clone());
+    let region_keys: Vec<(String, String)> = o.region_kms_key_ids.clone().into_iter().collect();
     let mut seen = std::collections::HashSet::new();
-    let regions: Vec<String> = get_strings(c, "ami_regions")
-        .into_iter()
-        .filter(|r| seen.insert(r.clone()))
+    let regions: Vec<String> = o
+        .ami_regions
+        .iter()
+        .filter(|r| seen.insert(r.to_string()))
+        .cloned()
         .collect();
     for (r, _) in &region_keys {
         if !regions.contains(r) {
@@ -39,9 +38,9 @@ pub(super) fn check_encryption(c: &Config, errs: &mut Vec<String>) {
     }
     let default_key = kms.is_none() && region_keys.is_empty() && encrypt;
     let empty_region_key = region_keys.iter().any(|(_, k)| k.is_empty());
-    if ["ami_users", "ami_org_arns", "ami_ou_arns"]
+    if [&o.ami_users, &o.ami_org_arns, &o.ami_ou_arns]
         .iter()
-        .any(|k| !get_strings(c, k).is_empty())
+        .any(|v| !v.is_empty())
     {
         if default_key {
             errs.push("Cannot share AMI encrypted with default KMS key: set kms_key_id (or region_kms_key_ids) to a key the other accounts may use".into());
@@ -50,7 +49,7 @@ pub(super) fn check_encryption(c: &Config, errs: &mut Vec<String>) {
             errs.push("Cannot share AMI encrypted with default KMS key for other regions: give every region of region_kms_key_ids a key".into());
         }
     }
-    if !get_strings(c, "snapshot_users").is_empty() && (default_key || empty_region_key) {
+    if !o.snapshot_users.is_empty() && (default_key || empty_region_key) {
         errs.push("Cannot share snapshot encrypted with default KMS key: set kms_key_id (or a key for every region of region_kms_key_ids)".into());
     }
     let keys: Vec<&String> = kms

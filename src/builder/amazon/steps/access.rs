@@ -307,9 +307,7 @@ impl State {
             self.vpc_id.clone(),
             !cfg.communicator_none,
         );
-        let port = crate::plugin::get_i64(&cfg.raw, "ssh_port")
-            .and_then(|p| i32::try_from(p).ok())
-            .unwrap_or(22);
+        let port = i32::from(cfg.ssh_port);
         let call = async move {
             let mut answer = GroupAnswer {
                 id: None,

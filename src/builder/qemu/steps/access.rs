@@ -15,16 +15,19 @@ impl Step<State> for TempKey<'_> {
         "StepSSHKeyGen"
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
-        use crate::plugin::{get_bool, get_i64, get_str, is_set};
-        let c = &self.cfg.raw;
+        use crate::plugin::Options;
+        let c =
+            crate::communicator::CommunicatorOptions::from_config(&self.cfg.raw).map_err(failed)?;
         if self.cfg.communicator_none
-            || is_set(c, "ssh_password")
-            || is_set(c, "ssh_private_key_file")
-            || get_bool(c, "ssh_agent_auth").unwrap_or(false)
+            || c.ssh_password.is_some()
+            || c.ssh_private_key_file.is_some()
+            || c.ssh_agent_auth
         {
             return Ok(());
         }
-        let kind = get_str(c, "temporary_key_pair_type").unwrap_or_else(|| "ed25519".into());
+        let kind = c
+            .temporary_key_pair_type
+            .unwrap_or_else(|| "ed25519".into());
         ctx.ui.say(&format!(
             "Creating temporary {kind} SSH key for instance..."
         ));
@@ -33,7 +36,7 @@ impl Step<State> for TempKey<'_> {
                 &mut rand_core::OsRng,
             )),
             "rsa" => {
-                let bits = get_i64(c, "temporary_key_pair_bits").unwrap_or(4096);
+                let bits = c.temporary_key_pair_bits.unwrap_or(4096);
                 let bits = usize::try_from(bits)
                     .ok()
                     .filter(|b| *b >= 2048)
