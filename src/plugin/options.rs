@@ -282,6 +282,7 @@ mod tests {
         assert_eq!(e.folder, "/tmp");
         assert_eq!(e.version, None);
         assert!(!e.enabled && e.items.is_empty() && e.one.is_none() && e.many.is_empty());
+        assert!(e.tags.is_empty() && e.ignored.is_none());
         let e = Example::from_config(&config(&[("folder", Value::Null)])).expect("null");
         assert_eq!(e.folder, "/tmp");
     }
