@@ -56,7 +56,7 @@ def measure(argv, n, env=None, cwd=None, before_each=None):
     env = dict(env or os.environ, CHECKPOINT_DISABLE="1")
     rss_file = os.path.join(tempfile.gettempdir(), f"kiln-bench-rss-{os.getpid()}")
     # BENCH_WRAP: a command that runs each measured process (a profiler:
-    # bench/layout.py runs the build under callgrind this way).
+    # `BENCH_WRAP="valgrind --tool=callgrind"` profiles each run).
     argv = os.environ.get("BENCH_WRAP", "").split() + list(argv)
     cmd = [gnu_time, "-f", "%M %U %S", "-o", rss_file] + argv if gnu_time else argv
     for _ in range(n):

@@ -17,8 +17,7 @@ of moto. The template's package commands run through logging shims, so the
 "instance" (this machine) is not changed.
 Usage: sudo bench/ec2.py [N]   (KILN=path/to/kiln)
 BENCH_TEMPLATE=first-ami.pkr.hcl builds the HCL2 twin instead (packer 1.6.6
-builds it too). N=0 makes only the untimed first build of each (bench/layout.py
-profiles that one).
+builds it too). N=0 makes only the untimed first build of each.
 """
 import http.server, os, shutil, socketserver, statistics, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
 

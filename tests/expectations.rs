@@ -1,22 +1,23 @@
-//! Packer's own test tables, as named test cases:
-//! * every `validate` row of `../shared/anchors/packer/EXPECTATIONS.tsv`
-//!   gives the exit code Packer's tests expect;
-//! * every file under `hcl2template/testdata/` and `command/test-fixtures/`
-//!   goes through kiln's front ends without a panic, and a syntax error is
-//!   reported with a line inside the file.
-//!
-//! Cases are listed as ignored when `../shared` is absent.
+//! Test tables, as named test cases: the repository's own
+//! (`fixtures/EXPECTATIONS.tsv`, `fixtures/upgrade/`, `fixtures/syntax/`)
+//! and, where `../shared` is, Packer's (`anchors/packer/EXPECTATIONS.tsv`)
+//! and HashiCorp's parser's cases (`oracle/cases`):
+//! * every `validate` row gives the exit code the table expects;
+//! * every `hcl2_upgrade` row gives its exit code and writes its
+//!   `expected.pkr.hcl`, byte for byte;
+//! * every template goes through kiln's front ends without a panic, and a
+//!   diagnostic names a line inside the file;
+//! * every `.error` case's first syntax error is at the recorded place.
 
 mod common;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-fn validate_trials(shared: Option<&Path>) -> Vec<Trial> {
-    let Some(shared) = shared else {
-        return vec![Trial::test("validate_expectations", || Ok(())).with_ignored_flag(true)];
-    };
-    let packer = shared.join("anchors/packer");
+/// Every `validate` row of the table in `root` (`EXPECTATIONS.tsv`: Packer's
+/// own, or the repository's in `fixtures/`), run from `cwd`.
+fn validate_trials(root: &Path, cwd: &Path) -> Vec<Trial> {
+    let packer = root.to_path_buf();
     let Ok(table) = std::fs::read_to_string(packer.join("EXPECTATIONS.tsv")) else {
         return vec![];
     };
@@ -36,8 +37,7 @@ fn validate_trials(shared: Option<&Path>) -> Vec<Trial> {
             "validate{} {fixture}",
             flags.iter().map(|f| format!(" {f}")).collect::<String>()
         );
-        // Packer's tests run from command/: fixtures name paths relative to it.
-        let cwd = packer.join("command");
+        let cwd = cwd.to_path_buf();
         let target = packer.join(&fixture);
         trials.push(Trial::test(name, move || {
             let out = common::kiln()
@@ -64,11 +64,8 @@ fn validate_trials(shared: Option<&Path>) -> Vec<Trial> {
 
 /// Every `hcl2_upgrade` row: kiln's exit code is Packer's, and the file it
 /// writes (`input.json.pkr.hcl`) is byte-identical to `expected.pkr.hcl`.
-fn hcl2_upgrade_trials(shared: Option<&Path>) -> Vec<Trial> {
-    let Some(shared) = shared else {
-        return vec![Trial::test("hcl2_upgrade_expectations", || Ok(())).with_ignored_flag(true)];
-    };
-    let packer = shared.join("anchors/packer");
+fn hcl2_upgrade_trials(root: &Path) -> Vec<Trial> {
+    let packer = root.to_path_buf();
     let Ok(table) = std::fs::read_to_string(packer.join("EXPECTATIONS.tsv")) else {
         return vec![];
     };
@@ -137,19 +134,15 @@ fn hcl2_upgrade_trials(shared: Option<&Path>) -> Vec<Trial> {
     trials
 }
 
-fn parse_trials(shared: Option<&Path>) -> Vec<Trial> {
-    let Some(shared) = shared else {
-        return vec![Trial::test("parse_fixtures", || Ok(())).with_ignored_flag(true)];
-    };
+/// Every template under `dirs` is validated without a crash, and every
+/// location a diagnostic names is in the file.
+fn parse_trials(base: &Path, dirs: &[PathBuf]) -> Vec<Trial> {
+    let shared = base.to_path_buf();
+    let shared = shared.as_path();
     let mut files = Vec::new();
-    common::walk(
-        &shared.join("anchors/packer/hcl2template/testdata"),
-        &mut files,
-    );
-    common::walk(
-        &shared.join("anchors/packer/command/test-fixtures"),
-        &mut files,
-    );
+    for d in dirs {
+        common::walk(d, &mut files);
+    }
     files.retain(|p| {
         let n = p.to_string_lossy();
         n.ends_with(".hcl") || n.ends_with(".json")
@@ -192,19 +185,16 @@ fn parse_trials(shared: Option<&Path>) -> Vec<Trial> {
 
 /// Kiln's first syntax error is where HashiCorp's parser puts it: every
 /// `.error` case of the oracle (diagnostics recorded from hcl v2.24.0).
-fn syntax_location_trials(shared: Option<&Path>) -> Vec<Trial> {
-    let Some(shared) = shared else {
-        return vec![Trial::test("syntax_locations", || Ok(())).with_ignored_flag(true)];
-    };
+fn syntax_location_trials(dir: &Path, label: &str) -> Vec<Trial> {
     let mut files = Vec::new();
-    common::walk(&shared.join("oracle/cases"), &mut files);
+    common::walk(dir, &mut files);
     files.retain(|p| p.extension().is_some_and(|e| e == "error"));
     files.sort();
     files
         .into_iter()
         .map(|p| {
             let name = format!(
-                "syntax location {}",
+                "syntax location {label}{}",
                 p.file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default()
@@ -246,10 +236,32 @@ fn syntax_location_trials(shared: Option<&Path>) -> Vec<Trial> {
 
 fn main() {
     let args = Arguments::from_args();
-    let shared = common::shared();
-    let mut trials = validate_trials(shared.as_deref());
-    trials.extend(hcl2_upgrade_trials(shared.as_deref()));
-    trials.extend(parse_trials(shared.as_deref()));
-    trials.extend(syntax_location_trials(shared.as_deref()));
+    // The repository's own tables and cases first: a clone tests itself.
+    let fixtures = common::repo().join("fixtures");
+    let mut trials = validate_trials(&fixtures, &fixtures);
+    trials.extend(hcl2_upgrade_trials(&fixtures));
+    trials.extend(parse_trials(
+        &common::repo(),
+        std::slice::from_ref(&fixtures),
+    ));
+    trials.extend(syntax_location_trials(&fixtures.join("syntax"), ""));
+    // Packer's own test tables and HashiCorp's parser's cases, where
+    // ../shared is (Packer's tests run from command/).
+    if let Some(shared) = common::shared() {
+        let packer = shared.join("anchors/packer");
+        trials.extend(validate_trials(&packer, &packer.join("command")));
+        trials.extend(hcl2_upgrade_trials(&packer));
+        trials.extend(parse_trials(
+            &shared,
+            &[
+                packer.join("hcl2template/testdata"),
+                packer.join("command/test-fixtures"),
+            ],
+        ));
+        trials.extend(syntax_location_trials(
+            &shared.join("oracle/cases"),
+            "oracle ",
+        ));
+    }
     libtest_mimic::run(&args, trials).exit();
 }

@@ -1,8 +1,9 @@
 //! `kiln fmt`: HashiCorp's formatter as the oracle, and the command's
 //! behaviour on files, directories and stdin.
 //!
-//! - every case of `../shared/oracle/cases/`: output identical to its
-//!   `.expected`; every `.error` case refused and its file left untouched;
+//! - every case of `fixtures/fmt/` and, where it is, `../shared/oracle/cases/`:
+//!   output identical to its `.expected`; every `.error` case refused and its
+//!   file left untouched;
 //! - every `*.pkr.hcl` / `*.pkrvars.hcl` under `../shared/anchors/`: identical
 //!   to what HashiCorp's `hclwrite.Format` writes (`KILN_HCL_ORACLE`, built by
 //!   `scripts/hcl-oracle.sh`), or refused by both;
@@ -37,24 +38,30 @@ fn first_diff(a: &[u8], b: &[u8]) -> String {
     )
 }
 
-fn case_trials(shared: Option<&Path>) -> Vec<Trial> {
-    let Some(shared) = shared else {
-        return vec![Trial::test("oracle cases", || Ok(())).with_ignored_flag(true)];
-    };
-    let dir = shared.join("oracle/cases");
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
+/// Every case in `dir`: `NAME.pkr.hcl` (or `NAME.pkrvars.hcl`) formats to
+/// `NAME.expected`, or, without one, is refused and left untouched.
+fn case_trials(dir: &Path, label: &str) -> Vec<Trial> {
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    inputs.retain(|p| p.to_string_lossy().ends_with(".pkr.hcl"));
+    inputs.retain(|p| {
+        let n = p.to_string_lossy();
+        n.ends_with(".pkr.hcl") || n.ends_with(".pkrvars.hcl")
+    });
     inputs.sort();
     inputs
         .into_iter()
         .map(|input| {
             let stem = input
                 .file_name()
-                .map(|n| n.to_string_lossy().trim_end_matches(".pkr.hcl").to_string())
+                .map(|n| {
+                    let n = n.to_string_lossy();
+                    n.trim_end_matches(".pkr.hcl")
+                        .trim_end_matches(".pkrvars.hcl")
+                        .to_string()
+                })
                 .unwrap_or_default();
-            Trial::test(format!("case {stem}"), move || {
+            Trial::test(format!("case {label}{stem}"), move || {
                 let src = std::fs::read(&input).map_err(|e| Failed::from(e.to_string()))?;
                 let expected = input.with_file_name(format!("{stem}.expected"));
                 if let Ok(want) = std::fs::read(&expected) {
@@ -384,7 +391,12 @@ fn cli_trials() -> Vec<Trial> {
 fn main() {
     let args = Arguments::from_args();
     let shared = shared();
-    let mut trials = case_trials(shared.as_deref());
+    // The repository's hand-written cases (their .expected files were
+    // written by hclwrite), then the oracle's where ../shared is.
+    let mut trials = case_trials(&common::repo().join("fixtures/fmt"), "");
+    if let Some(s) = &shared {
+        trials.extend(case_trials(&s.join("oracle/cases"), "oracle "));
+    }
     trials.extend(anchor_trials(shared.as_deref()));
     trials.extend(cli_trials());
     libtest_mimic::run(&args, trials).exit();

@@ -181,6 +181,28 @@ fn compress_formats_round_trip_through_independent_readers() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// `format` decides the archive's format instead of `output`'s extension,
+/// and the file keeps the name `output` gives it (Packer's rule).
+#[test]
+fn compress_format_wins_over_the_output_extension() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let dir = d.path();
+    compress(dir, "out/image.bin", "      format = \"tar.gz\"\n");
+    let original = std::fs::read(dir.join("payload.txt")).expect("payload");
+    assert_eq!(sh(dir, "tar -xzOf out/image.bin disk.img"), original);
+    compress(dir, "out/plain.tar", "      format = \"gz\"\n");
+    assert_eq!(
+        sh(dir, "gzip -dc out/plain.tar | tar -xOf - disk.img"),
+        original
+    );
+    let (code, t) = build(
+        dir,
+        "  post-processor \"compress\" {\n    output = \"x.tar.gz\"\n    format = \"rar\"\n  }",
+    );
+    assert_eq!(code, 1, "{t}");
+    assert!(t.contains("unknown archive format"), "{t}");
+}
+
 #[test]
 fn compress_refuses_an_unknown_format() {
     let d = tempfile::tempdir().expect("tempdir");

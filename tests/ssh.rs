@@ -492,6 +492,31 @@ fn a_wrong_key_is_an_authentication_error_not_a_hang() {
     let _ = std::io::stdout().flush();
 }
 
+/// `ssh_wait_timeout`, `ssh_timeout`'s old name, is accepted and wins over
+/// it, as Packer's communicator config reads it.
+#[test]
+fn ssh_wait_timeout_is_the_old_name_of_ssh_timeout_and_wins() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let closed = free_port();
+    let tpl = template(&sshd, &shell("\"true\""))
+        .replace(
+            &format!("ssh_port             = {}", sshd.port),
+            &format!("ssh_port             = {closed}\n  ssh_wait_timeout = \"2s\""),
+        )
+        .replace("\"20s\"", "\"10m\"");
+    let started = Instant::now();
+    let out = build(dir.path(), &tpl);
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(o.contains("Timeout waiting for SSH (2s elapsed)"), "{o}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// `ssh_timeout` is how long kiln keeps trying: a machine whose sshd comes
 /// up shortly before it runs out is reached (the retry pauses grow, and
 /// the last one is cut short so that an attempt is made at the deadline),

@@ -35,6 +35,8 @@ pub struct CommunicatorOptions {
     /// How long to keep trying to connect.
     #[option(default = Duration::from_secs(300))]
     pub ssh_timeout: Duration,
+    /// `ssh_timeout`'s old name, still in many templates; wins when set, as in Packer.
+    pub ssh_wait_timeout: Option<Duration>,
     /// Authentication failures allowed before giving up.
     #[option(default = 10)]
     pub ssh_handshake_attempts: i64,

@@ -259,7 +259,10 @@ impl Settings {
         Ok(Settings {
             target,
             bastion,
-            timeout: o.ssh_timeout,
+            timeout: o
+                .ssh_wait_timeout
+                .filter(|d| !d.is_zero())
+                .unwrap_or(o.ssh_timeout),
             handshake_attempts: o.ssh_handshake_attempts.clamp(1, u32::MAX.into()) as u32,
             keep_alive: o.ssh_keep_alive_interval,
             read_write_timeout: o.ssh_read_write_timeout.filter(|d| !d.is_zero()),

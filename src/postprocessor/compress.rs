@@ -19,8 +19,8 @@ use std::sync::Arc;
 pub struct CompressOptions {
     /// The archive's path, a template; its extension picks the format.
     output: String,
-    /// Accepted for Packer's templates; the extension decides.
-    #[allow(dead_code)] // accepted for Packer's templates; kiln needs no value
+    /// The format as an extension (`tar.gz`, `zip`, `lz4`...), read in
+    /// place of `output`'s own, which is then left as it is (as Packer).
     format: String,
     /// -1 (the format's default) to 9.
     compression_level: Option<i64>,
@@ -77,8 +77,8 @@ pub fn validate(c: &Config) -> Vec<String> {
 
 fn check(o: &CompressOptions) -> Vec<String> {
     let mut errs = Vec::new();
-    if !o.output.is_empty() {
-        if let Err(e) = format_of(&o.output) {
+    if !o.output.is_empty() || !o.format.is_empty() {
+        if let Err(e) = format_of(&format_name(&o.output, &o.format)) {
             errs.push(e);
         }
     }
@@ -94,8 +94,19 @@ fn check(o: &CompressOptions) -> Vec<String> {
 
 pub struct Compress {
     output: String,
+    format: String,
     level: u32,
     keep: bool,
+}
+
+/// The name the archive's format is read from: `output`, or with `format`
+/// set, `output.format` (Packer's rule: `format` wins over the extension).
+fn format_name(output: &str, format: &str) -> String {
+    if format.is_empty() {
+        output.to_string()
+    } else {
+        format!("{output}.{}", format.trim_start_matches('.'))
+    }
 }
 
 impl Compress {
@@ -115,6 +126,7 @@ impl Compress {
         };
         Ok(Compress {
             output,
+            format: o.format,
             level,
             keep: o.keep_input_artifact,
         })
@@ -303,7 +315,8 @@ impl PostProcessor for Compress {
             render_fields(&self.output, &fields, &generated)
                 .map_err(|e| format!("compress output: {e}"))?,
         );
-        let (tar, codec) = format_of(&output.to_string_lossy()).map_err(BuildError::Failed)?;
+        let (tar, codec) = format_of(&format_name(&output.to_string_lossy(), &self.format))
+            .map_err(BuildError::Failed)?;
         if input.files.is_empty() {
             return Err(BuildError::Failed(
                 "compress: the artifact has no files to compress".into(),

@@ -15,7 +15,11 @@ pub fn repo() -> PathBuf {
 }
 
 /// `../shared`, when it is there (tests that need it skip without it).
+/// `KILN_NO_SHARED=1` hides it, to see what a clone alone tests.
 pub fn shared() -> Option<PathBuf> {
+    if std::env::var_os("KILN_NO_SHARED").is_some_and(|v| !v.is_empty()) {
+        return None;
+    }
     let p = repo().join("..").join("shared");
     p.join("anchors").is_dir().then_some(p)
 }

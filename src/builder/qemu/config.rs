@@ -242,8 +242,8 @@ fn download_target(o: &QemuOptions, checksum: Option<&str>, url: &str) -> PathBu
     dir.join(name)
 }
 
-/// A port range from its options (the first of each list that is set),
-/// checked.
+/// A port range from its options (the first of each list that is set; the
+/// last of each list is the option's current name), checked.
 fn port_range(
     min: &[(&str, Option<i64>)],
     max: &[(&str, Option<i64>)],
@@ -260,7 +260,9 @@ fn port_range(
     };
     let (lo, hi) = (read(min, default.0)?, read(max, default.1)?);
     if lo > hi {
-        return Err(format!("{} must be less than {}", min[0].0, max[0].0));
+        // Named by the current option names, as Packer's message names them.
+        let name = |keys: &[(&str, Option<i64>)]| keys.last().map_or("", |k| k.0).to_string();
+        return Err(format!("{} must be less than {}", name(min), name(max)));
     }
     Ok((lo, hi))
 }
@@ -380,14 +382,26 @@ impl QemuConfig {
             .filter(|(_, v)| v.is_some())
             .map(|(k, v)| (k, num(k, v, 1, &mut errs)))
             .collect();
+        // The old names win when set, with Packer's warning.
+        for (old, new, v) in [
+            ("ssh_host_port_min", "host_port_min", o.ssh_host_port_min),
+            ("ssh_host_port_max", "host_port_max", o.ssh_host_port_max),
+        ] {
+            if v.is_some_and(|v| v != 0) {
+                crate::ui::warn(&format!(
+                    "{build_name}: {old} is deprecated and is being replaced by {new}; please update your template to use {new}"
+                ));
+            }
+        }
+        let nonzero = |v: Option<i64>| v.filter(|v| *v != 0);
         let ssh_port_range = port_range(
             &[
+                ("ssh_host_port_min", nonzero(o.ssh_host_port_min)),
                 ("host_port_min", o.host_port_min),
-                ("ssh_host_port_min", o.ssh_host_port_min),
             ],
             &[
+                ("ssh_host_port_max", nonzero(o.ssh_host_port_max)),
                 ("host_port_max", o.host_port_max),
-                ("ssh_host_port_max", o.ssh_host_port_max),
             ],
             (2222, 4444),
         )
