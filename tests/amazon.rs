@@ -7,7 +7,7 @@ mod common;
 mod ec2;
 
 use common::{kiln, repo};
-use ec2::{inventory, Ec2, FaultProxy};
+use ec2::{inventory, Ec2, FaultProxy, Realism};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -1048,6 +1048,51 @@ fn an_interrupt_during_the_region_copies_leaves_no_ami_in_any_region() {
             "{case}: left in us-west-2 {w2:?}\n{out}"
         );
         assert!(w.journals().is_empty(), "{case}: journal left");
+    }
+}
+
+/// Real EC2 is eventually consistent, throttles and changes state slowly
+/// (the test proxy's [`Realism`] models it, with seeds): the classic first
+/// build, in both its forms, still makes its AMI and leaves nothing behind.
+#[test]
+fn first_ami_builds_through_lag_throttling_and_slow_states_without_leaks() {
+    let Some(h) = Ec2::start() else { return };
+    let settings = [
+        // lag 3 s with 15% throttling
+        (1u64, Duration::from_secs(3), 150u64, Duration::ZERO),
+        // lag 10 s with slow states (tested with fewer throttles)
+        (2, Duration::from_secs(10), 50, Duration::from_secs(4)),
+    ];
+    for template in ["first-ami.json", "first-ami.pkr.hcl"] {
+        for (seed, lag, throttle, slow) in settings {
+            h.reset();
+            let proxy = FaultProxy::start(h.moto.port);
+            proxy.realistic(Realism::new(seed, lag, throttle, slow));
+            let w = Work::new();
+            let out = w
+                .kiln()
+                .args(["build", "-color=false"])
+                .arg(format!("-var=ec2_endpoint={}", proxy.endpoint()))
+                .arg("-var=ssh_host=127.0.0.1")
+                .arg(format!("-var=ssh_port={}", h.ssh_port))
+                .arg(template)
+                .env("AWS_ACCESS_KEY_ID", "AKIDFIRSTAMI")
+                .env("AWS_SECRET_ACCESS_KEY", "first-ami-secret-value")
+                .output()
+                .expect("run kiln");
+            let t = text(&out);
+            let case = format!("{template}, seed {seed}, lag {lag:?}, throttle {throttle}/1000");
+            let injected = proxy.injected();
+            assert_eq!(out.status.code(), Some(0), "{case}: {injected:?}\n{t}");
+            // The proxy really misbehaved: unknown ids right after creation.
+            assert!(
+                injected.iter().any(|i| i.starts_with("not yet")),
+                "{case}: no visibility lag was injected: {injected:?}"
+            );
+            let inv = assert_no_leaks(&h, &case);
+            assert_eq!(inv.amis.len(), 1, "{case}: {inv:?}");
+            assert!(w.journals().is_empty(), "{case}: journal left");
+        }
     }
 }
 

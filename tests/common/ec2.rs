@@ -496,6 +496,132 @@ pub struct FaultProxy {
     pub delay: Arc<Mutex<Vec<(String, u64)>>>,
     /// `start <Action>` / `end <Action>` as requests arrive and answers leave.
     pub events: Arc<Mutex<Vec<String>>>,
+    /// EC2's documented misbehaviour, when set (see [`Realism`]).
+    pub realism: Arc<Mutex<Option<Realism>>>,
+}
+
+/// What real EC2 does and moto does not, modelled with seeded randomness
+/// (EC2 API reference: "Eventual consistency", "Request throttling"):
+///
+/// - **visibility lag**: a resource a call has just created (a security
+///   group, instance, AMI, snapshot, volume or key pair, as its id or name
+///   appears in the create call's answer) is unknown to every other call
+///   naming it for `lag`: EC2's `Invalid<Kind>.NotFound`;
+/// - **throttling**: `throttle_per_mille` of all calls are refused with
+///   `RequestLimitExceeded` (HTTP 503), before moto sees them;
+/// - **slow states**: for `slow_states` after an instance or AMI appears,
+///   `running` and `available` in answers read `pending`.
+///
+/// `injected` counts what was done, so a test can check that the proxy
+/// really misbehaved.
+#[derive(Clone, Debug, Default)]
+pub struct Realism {
+    pub seed: u64,
+    pub lag: Duration,
+    pub throttle_per_mille: u64,
+    pub slow_states: Duration,
+    pub created: Vec<(String, &'static str, Instant)>,
+    pub injected: Vec<String>,
+}
+
+impl Realism {
+    pub fn new(seed: u64, lag: Duration, throttle_per_mille: u64, slow_states: Duration) -> Self {
+        Realism {
+            seed,
+            lag,
+            throttle_per_mille,
+            slow_states,
+            ..Realism::default()
+        }
+    }
+
+    /// A deterministic draw in 0..1000 for call `n` (splitmix64 of the seed).
+    fn draw(&self, n: usize) -> u64 {
+        let mut z = self
+            .seed
+            .wrapping_add((n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % 1000
+    }
+
+    /// The error for a request, if EC2 would refuse it now: (status, code).
+    fn refusal(&mut self, n: usize, action: &str, body: &str) -> Option<(u16, String)> {
+        if self.draw(n) < self.throttle_per_mille {
+            self.injected.push(format!("throttle {action}"));
+            return Some((503, "RequestLimitExceeded".into()));
+        }
+        let decoded = percent_encoding::percent_decode_str(&body.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned();
+        let now = Instant::now();
+        let hit = self.created.iter().find(|(id, _, at)| {
+            now.duration_since(*at) < self.lag
+                && decoded
+                    .split('&')
+                    .any(|kv| kv.split_once('=').is_some_and(|(_, v)| v == id))
+        });
+        let (id, code, _) = hit?;
+        self.injected.push(format!("not yet {id} {action}"));
+        Some((400, (*code).to_string()))
+    }
+
+    /// Remember what the answer to `action` created.
+    fn record(&mut self, action: &str, answer: &str) {
+        let tags: &[(&str, &'static str)] = match action {
+            "CreateSecurityGroup" => &[("groupId", "InvalidGroup.NotFound")],
+            "RunInstances" => &[("instanceId", "InvalidInstanceID.NotFound")],
+            "CreateImage" | "CopyImage" => &[("imageId", "InvalidAMIID.NotFound")],
+            "CreateKeyPair" | "ImportKeyPair" => &[("keyName", "InvalidKeyPair.NotFound")],
+            "CreateSnapshot" => &[("snapshotId", "InvalidSnapshot.NotFound")],
+            "CreateVolume" => &[("volumeId", "InvalidVolume.NotFound")],
+            _ => &[],
+        };
+        for (tag, code) in tags {
+            let open = format!("<{tag}>");
+            let close = format!("</{tag}>");
+            for part in answer.split(&open).skip(1) {
+                if let Some(id) = part.split(&close).next() {
+                    self.created.push((id.to_string(), code, Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// An answer with `running`/`available` read as `pending` while the
+    /// resource is new.
+    fn slow(&mut self, action: &str, answer: String) -> String {
+        if self.slow_states.is_zero() || !matches!(action, "DescribeInstances" | "DescribeImages") {
+            return answer;
+        }
+        let now = Instant::now();
+        let young = self.created.iter().any(|(id, _, at)| {
+            now.duration_since(*at) < self.slow_states && answer.contains(id.as_str())
+        });
+        if !young {
+            return answer;
+        }
+        let before = answer.clone();
+        let answer = answer
+            .replace("<name>running</name>", "<name>pending</name>")
+            .replace("<code>16</code>", "<code>0</code>")
+            .replace(
+                "<imageState>available</imageState>",
+                "<imageState>pending</imageState>",
+            );
+        if answer != before {
+            self.injected.push(format!("slow {action}"));
+        }
+        answer
+    }
+}
+
+/// Where an HTTP response's body starts.
+fn find_body(response: &[u8]) -> Option<usize> {
+    response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
 }
 
 fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
@@ -538,6 +664,7 @@ impl FaultProxy {
             refuse_once: Arc::default(),
             delay: Arc::default(),
             events: Arc::default(),
+            realism: Arc::default(),
         };
         let (calls, keys, fail_at, after) = (
             p.calls.clone(),
@@ -552,6 +679,7 @@ impl FaultProxy {
             p.refuse.clone(),
         );
         let (delay, events, once) = (p.delay.clone(), p.events.clone(), p.refuse_once.clone());
+        let realism = p.realism.clone();
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { continue };
@@ -564,6 +692,7 @@ impl FaultProxy {
                     refuse.clone(),
                 );
                 let (delay, events, once) = (delay.clone(), events.clone(), once.clone());
+                let realism = realism.clone();
                 std::thread::spawn(move || {
                     // One request per connection: moto's answers close it, and so do ours.
                     if let Some((head, body)) = read_request(&mut c) {
@@ -603,6 +732,23 @@ impl FaultProxy {
                                 .map(|i| o.remove(i))
                                 .map(|(_, c, m)| (c, m))
                         };
+                        let realistic = realism
+                            .lock()
+                            .unwrap()
+                            .as_mut()
+                            .and_then(|r| r.refusal(n, &action, &text));
+                        if let Some((status, code)) = realistic {
+                            let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{code} (the test proxy's model of EC2)</Message></Error></Errors><RequestID>x</RequestID></Response>");
+                            let reason = if status == 503 {
+                                "Service Unavailable"
+                            } else {
+                                "Bad Request"
+                            };
+                            let response = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len());
+                            events.lock().unwrap().push(format!("end {action}"));
+                            let _ = c.write_all(response.as_bytes());
+                            return;
+                        }
                         let refused = refused_once.or_else(|| {
                             refuse
                                 .lock()
@@ -634,6 +780,30 @@ impl FaultProxy {
                             let _ = up.write_all(head.as_bytes());
                             let _ = up.write_all(&body);
                             let _ = up.read_to_end(&mut response);
+                        }
+                        if let Some(r) = realism.lock().unwrap().as_mut() {
+                            let chunked = String::from_utf8_lossy(&response)
+                                .to_ascii_lowercase()
+                                .contains("transfer-encoding: chunked");
+                            if let Some(at) = find_body(&response).filter(|_| !chunked) {
+                                let (head, answer) = response.split_at(at);
+                                let answer = String::from_utf8_lossy(answer).into_owned();
+                                r.record(&action, &answer);
+                                let answer = r.slow(&action, answer);
+                                let head = String::from_utf8_lossy(head)
+                                    .lines()
+                                    .filter(|l| {
+                                        !l.to_ascii_lowercase().starts_with("content-length:")
+                                            && !l.is_empty()
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join("\r\n");
+                                response = format!(
+                                    "{head}\r\nContent-Length: {}\r\n\r\n{answer}",
+                                    answer.len()
+                                )
+                                .into_bytes();
+                            }
                         }
                         if fail {
                             let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InjectedFault</Code><Message>fault injected into call {n} ({action})</Message></Error></Errors><RequestID>x</RequestID></Response>");
@@ -667,6 +837,19 @@ impl FaultProxy {
     /// The decoded `Name=value` parameters of every request for `action`.
     pub fn params(&self, action: &str) -> Vec<String> {
         params_of(&self.bodies.lock().unwrap(), action)
+    }
+    /// Model real EC2 from now on (see [`Realism`]).
+    pub fn realistic(&self, r: Realism) {
+        *self.realism.lock().unwrap() = Some(r);
+    }
+    /// What the model has injected so far.
+    pub fn injected(&self) -> Vec<String> {
+        self.realism
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|r| r.injected.clone())
+            .unwrap_or_default()
     }
     pub fn reset(&self) {
         self.calls.lock().unwrap().clear();

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod config;
+pub mod consistency;
 mod insecure;
 pub mod instance;
 pub mod journal;

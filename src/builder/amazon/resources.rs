@@ -5,6 +5,7 @@
 
 use super::client::{error_code, is_not_found, sdk_error, Aws};
 use super::wait::{self, Policy, Poll};
+use crate::builder::amazon::consistency::eventually_within;
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use aws_sdk_ec2::Client;
 use serde::{Deserialize, Serialize};
@@ -187,11 +188,12 @@ async fn terminate(ec2: &Client, ids: &[String], wait: Option<&Policy>) -> Resul
     if ids.is_empty() {
         return Ok(());
     }
-    match ec2
-        .terminate_instances()
-        .set_instance_ids(Some(ids.to_vec()))
-        .send()
-        .await
+    match eventually_within("TerminateInstances", GONE, || {
+        ec2.terminate_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+    })
+    .await
     {
         Ok(_) => {}
         Err(e) if is_not_found(&e) => return Ok(()),
@@ -232,6 +234,11 @@ async fn terminate(ec2: &Client, ids: &[String], wait: Option<&Policy>) -> Resul
     .await
 }
 
+/// How long a delete retries EC2's "not found" before believing it: what
+/// the build just made may not be visible yet, and a delete that took that
+/// answer for "already gone" would leak it.
+const GONE: Duration = Duration::from_secs(30);
+
 /// AMIs owned by this account with `name`, and their snapshots.
 pub async fn images_named(ec2: &Client, name: &str) -> Result<Vec<(String, Vec<String>)>, String> {
     let out = ec2
@@ -257,13 +264,21 @@ pub fn snapshots_of(i: &aws_sdk_ec2::types::Image) -> Vec<String> {
 
 /// Deregister an AMI and delete its snapshots.
 pub async fn delete_image(ec2: &Client, id: &str, snapshots: &[String]) -> Result<(), String> {
-    match ec2.deregister_image().image_id(id).send().await {
+    match eventually_within("DeregisterImage", GONE, || {
+        ec2.deregister_image().image_id(id).send()
+    })
+    .await
+    {
         Ok(_) => {}
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(sdk_error("DeregisterImage", &e)),
     }
     for s in snapshots {
-        match ec2.delete_snapshot().snapshot_id(s).send().await {
+        match eventually_within("DeleteSnapshot", GONE, || {
+            ec2.delete_snapshot().snapshot_id(s).send()
+        })
+        .await
+        {
             Ok(_) => {}
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(sdk_error("DeleteSnapshot", &e)),
@@ -288,7 +303,11 @@ async fn delete_group(ec2: &Client, id: &str, bound: &Policy) -> Result<(), Stri
         &format!("security group {id} to be released"),
         bound,
         || async {
-            match ec2.delete_security_group().group_id(id).send().await {
+            match eventually_within("DeleteSecurityGroup", GONE, || {
+                ec2.delete_security_group().group_id(id).send()
+            })
+            .await
+            {
                 Ok(_) => Ok(Poll::Ready(())),
                 Err(e) if is_not_found(&e) => Ok(Poll::Ready(())),
                 Err(e) if error_code(&e).as_deref() == Some("DependencyViolation") => {

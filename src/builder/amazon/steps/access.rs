@@ -4,6 +4,7 @@
 use super::{failed, filter, filters, render, short_uuid, State, TempKey};
 use crate::builder::amazon::client::sdk_error;
 use crate::builder::amazon::config::{EbsConfig, KeyType as CfgKeyType};
+use crate::builder::amazon::consistency::eventually;
 use crate::builder::amazon::resources::Resource;
 use crate::runner::steps::Step;
 use crate::runner::{BuildContext, BuildError};
@@ -341,12 +342,14 @@ impl State {
                     .to_port(port)
                     .set_ip_ranges(Some(ranges))
                     .build();
-                if let Err(e) = ec2
-                    .authorize_security_group_ingress()
-                    .set_group_id(answer.id.clone())
-                    .ip_permissions(perm)
-                    .send()
-                    .await
+                let group = answer.id.clone();
+                if let Err(e) = eventually("AuthorizeSecurityGroupIngress", || {
+                    ec2.authorize_security_group_ingress()
+                        .set_group_id(group.clone())
+                        .ip_permissions(perm.clone())
+                        .send()
+                })
+                .await
                 {
                     answer.error = Some(sdk_error("AuthorizeSecurityGroupIngress", &e));
                 }

@@ -6,6 +6,7 @@ use super::options::block_device;
 use super::{failed, render, render_tags, say_tags, short_uuid, State};
 use crate::builder::amazon::client::{is_not_found, sdk_error};
 use crate::builder::amazon::config::EbsConfig;
+use crate::builder::amazon::consistency::eventually;
 use crate::builder::amazon::resources::{self, Resource};
 use crate::builder::amazon::wait::{self, Policy, Poll};
 use crate::runner::steps::Step;
@@ -45,12 +46,12 @@ impl Step<State> for StopInstance<'_> {
                 .map(|i| i.id.clone())
                 .unwrap_or_default();
             ctx.ui.say("Stopping the source instance...");
-            s.ec2
-                .stop_instances()
-                .instance_ids(&id)
-                .send()
-                .await
-                .map_err(|e| failed(sdk_error("StopInstances", &e)))?;
+            let ec2 = &s.ec2;
+            eventually("StopInstances", || {
+                ec2.stop_instances().instance_ids(&id).send()
+            })
+            .await
+            .map_err(|e| failed(sdk_error("StopInstances", &e)))?;
         }
         let id = s
             .instance
@@ -177,12 +178,11 @@ async fn wait_image(
     id: &str,
 ) -> Result<aws_sdk_ec2::types::Image, String> {
     wait::until(&format!("AMI {id} to become available"), policy, || async {
-        let out = ec2
-            .describe_images()
-            .image_ids(id)
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeImages", &e))?;
+        let out = eventually("DescribeImages", || {
+            ec2.describe_images().image_ids(id).send()
+        })
+        .await
+        .map_err(|e| sdk_error("DescribeImages", &e))?;
         let Some(img) = out.images().first().cloned() else {
             return Ok(Poll::Pending("not visible yet".into()));
         };
@@ -291,7 +291,7 @@ impl Step<State> for CreateAmi<'_> {
             ctx.ui.say("Skipping attaching run tags to AMI...");
         }
         let out = s
-            .shielded(q.send())
+            .shielded(eventually("CreateImage", move || q.clone().send()))
             .await?
             .map_err(|e| failed(sdk_error("CreateImage", &e)))?;
         let ami = out

@@ -6,6 +6,7 @@ use super::spot::launch_spot;
 use super::{failed, render_tags, say_tags, State};
 use crate::builder::amazon::client::sdk_error;
 use crate::builder::amazon::config::EbsConfig;
+use crate::builder::amazon::consistency::eventually;
 use crate::builder::amazon::instance::InstanceInfo;
 use crate::builder::amazon::resources::Resource;
 use crate::builder::amazon::wait::{self, Poll};
@@ -25,12 +26,11 @@ pub(super) async fn describe_instance(
     ec2: &Client,
     id: &str,
 ) -> Result<Option<aws_sdk_ec2::types::Instance>, String> {
-    let out = ec2
-        .describe_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeInstances", &e))?;
+    let out = eventually("DescribeInstances", || {
+        ec2.describe_instances().instance_ids(id).send()
+    })
+    .await
+    .map_err(|e| sdk_error("DescribeInstances", &e))?;
     Ok(out
         .reservations()
         .iter()
@@ -80,27 +80,14 @@ impl Step<State> for RunInstance<'_> {
                 .min_count(1)
                 .max_count(1)
                 .client_token(&token);
-            // A new instance profile takes a while to reach EC2 (IAM is
-            // eventually consistent): retry while EC2 says it does not know
-            // it. The client token keeps a retry from launching twice.
-            let mut tries = 0u32;
-            let out = loop {
-                match s.shielded(q.clone().send()).await? {
-                    Ok(out) => break out,
-                    Err(e)
-                        if tries < 30
-                            && s.temp_profile.is_some()
-                            && sdk_error("", &e).contains("iamInstanceProfile") =>
-                    {
-                        tries += 1;
-                        tokio::time::sleep(std::time::Duration::from_millis(
-                            500 + 250 * u64::from(tries.min(14)),
-                        ))
-                        .await;
-                    }
-                    Err(e) => return Err(failed(sdk_error("RunInstances", &e))),
-                }
-            };
+            // The key pair, security group and instance profile it names
+            // may not have reached EC2 yet (a new instance profile takes
+            // ~10 s from IAM): retried while EC2 does not know them. The
+            // client token keeps a retry from launching twice.
+            let out = s
+                .shielded(eventually("RunInstances", move || q.clone().send()))
+                .await?
+                .map_err(|e| failed(sdk_error("RunInstances", &e)))?;
             out.instances()
                 .first()
                 .and_then(|i| i.instance_id())
