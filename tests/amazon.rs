@@ -1096,6 +1096,44 @@ fn first_ami_builds_through_lag_throttling_and_slow_states_without_leaks() {
     }
 }
 
+/// Eight builds in one `kiln build` (eight sources) through a proxy that
+/// throttles 15% of calls and hides new resources for 3 s: they share one
+/// retry partition per region, and all succeed without leaks.
+#[test]
+fn eight_parallel_builds_through_throttling_all_succeed() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.realistic(Realism::new(8, Duration::from_secs(3), 150, Duration::ZERO));
+    let one = small_template(&proxy.endpoint(), h.ssh_port, "", "\"echo hello\"");
+    // The template's single source, eight times over, and one build of all.
+    let source_end = one.find("\nbuild {").expect("build block");
+    let source = &one[..source_end];
+    let mut tpl = String::new();
+    let mut names = Vec::new();
+    for i in 0..8 {
+        tpl.push_str(&source.replace("\"amazon-ebs\" \"t\"", &format!("\"amazon-ebs\" \"b{i}\"")));
+        tpl.push('\n');
+        names.push(format!("\"source.amazon-ebs.b{i}\""));
+    }
+    tpl.push_str(&format!(
+        "build {{\n  sources = [{}]\n  provisioner \"shell\" {{\n    inline = [\"echo hello\"]\n  }}\n}}\n",
+        names.join(", ")
+    ));
+    let f = w.write("eight.pkr.hcl", &tpl);
+    let out = build(&w, &f);
+    let t = text(&out);
+    let injected = proxy.injected();
+    assert_eq!(out.status.code(), Some(0), "{injected:?}\n{t}");
+    assert!(
+        injected.iter().any(|i| i.starts_with("throttle")),
+        "no throttling was injected: {injected:?}"
+    );
+    let inv = assert_no_leaks(&h, "eight builds");
+    assert_eq!(inv.amis.len(), 8, "{inv:?}\n{t}");
+    assert!(w.journals().is_empty(), "journal left");
+}
+
 #[test]
 fn kill_9_then_kiln_cleanup_deletes_everything() {
     let Some(h) = Ec2::start() else { return };

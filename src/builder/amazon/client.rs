@@ -8,6 +8,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+use aws_sdk_ec2::config::retry::RetryPartition;
 use aws_sdk_ec2::Client;
 use std::time::Duration;
 
@@ -172,8 +173,13 @@ pub async fn load(access: &Access) -> Aws {
         .region(Region::new(access.region.clone()))
         .http_client(client);
     let retries = access.max_retries.map(|n| n + 1).unwrap_or(5);
+    // Adaptive mode: throttling, 5xx answers and dropped connections are
+    // retried with jittered backoff, and a throttled client also slows its
+    // own rate. The retry token bucket and the rate limiter belong to the
+    // client's retry partition, one per region (`ec2_in`), so parallel
+    // builds in a region back off together (docs/builders/amazon-ebs.md).
     loader = loader.retry_config(
-        RetryConfig::standard()
+        RetryConfig::adaptive()
             .with_max_attempts(retries.max(1))
             .with_initial_backoff(Duration::from_millis(100)),
     );
@@ -262,7 +268,7 @@ pub async fn load(access: &Access) -> Aws {
 impl Aws {
     /// A client for the build region.
     pub fn ec2(&self) -> Client {
-        Client::new(&self.sdk)
+        self.ec2_in(&self.region)
     }
 
     /// An IAM client (IAM is global; the build region signs the calls).
@@ -304,6 +310,7 @@ impl Aws {
     pub fn ec2_in(&self, region: &str) -> Client {
         let conf = aws_sdk_ec2::config::Builder::from(&self.sdk)
             .region(Region::new(region.to_string()))
+            .retry_partition(RetryPartition::new(format!("kiln-ec2-{region}")))
             .build();
         Client::from_conf(conf)
     }

@@ -291,9 +291,8 @@ pub async fn delete_image(ec2: &Client, id: &str, snapshots: &[String]) -> Resul
 /// releases it a little after the termination.
 fn release_bound() -> Policy {
     Policy {
-        delay: None,
-        max_attempts: None,
         timeout: Duration::from_secs(300),
+        ..Policy::new(None, None)
     }
 }
 

@@ -153,7 +153,11 @@ impl State {
         Ok(State {
             ec2: aws.ec2(),
             aws,
-            policy: Policy::new(cfg.access.poll_delay, cfg.access.poll_max_attempts),
+            policy: {
+                let ui = ctx.ui.clone();
+                Policy::new(cfg.access.poll_delay, cfg.access.poll_max_attempts)
+                    .reporting(move |m| ui.message(m))
+            },
             journal: Some(journal),
             source: None,
             vpc_id: cfg.vpc_id.clone(),
