@@ -5,6 +5,7 @@
 
 use super::ssh::{ConnectError, Login, Trusting};
 use russh::client::Handle;
+use russh::keys::agent::AgentIdentity;
 use russh::keys::{load_secret_key, PrivateKey, PrivateKeyWithHashAlg};
 use std::sync::Arc;
 
@@ -66,10 +67,22 @@ pub(super) async fn authenticate(
                         .await
                         .map_err(auth_err)?
                         .flatten();
-                    if let Ok(r) = h
-                        .authenticate_publickey_with(&login.username, id.clone(), hash, &mut agent)
-                        .await
-                    {
+                    let tried = match id {
+                        AgentIdentity::PublicKey { key, .. } => {
+                            h.authenticate_publickey_with(&login.username, key, hash, &mut agent)
+                                .await
+                        }
+                        AgentIdentity::Certificate { certificate, .. } => {
+                            h.authenticate_certificate_with(
+                                &login.username,
+                                certificate,
+                                hash,
+                                &mut agent,
+                            )
+                            .await
+                        }
+                    };
+                    if let Ok(r) = tried {
                         if r.success() {
                             return Ok(());
                         }

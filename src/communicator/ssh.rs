@@ -15,7 +15,7 @@ use crate::plugin::Options;
 use crate::runner::{BuildContext, BuildError};
 use async_trait::async_trait;
 use russh::client::{self, Handle};
-use russh::keys::{ssh_key, PrivateKey};
+use russh::keys::PrivateKey;
 use russh::ChannelMsg;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -330,7 +330,10 @@ pub(super) struct Trusting;
 
 impl client::Handler for Trusting {
     type Error = russh::Error;
-    async fn check_server_key(&mut self, _key: &ssh_key::PublicKey) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         Ok(true)
     }
 }

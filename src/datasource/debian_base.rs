@@ -318,7 +318,7 @@ fn build(i: &Inputs, tmp: &Path) -> Result<(), String> {
     let root = tmp.join("root");
     std::fs::create_dir_all(tmp).map_err(|e| e.to_string())?;
     let key = russh::keys::PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::random(
-        &mut rand_core::OsRng,
+        &mut crate::util::ssh_rng(),
     ));
     let private = key
         .to_openssh(russh::keys::ssh_key::LineEnding::LF)

@@ -3,3 +3,9 @@
 pub mod duration;
 pub mod fs;
 pub mod gotime;
+
+/// The operating system's random generator, in the form the SSH key
+/// types' `random` constructors take (rand_core 0.10's `CryptoRng`).
+pub fn ssh_rng() -> russh::keys::ssh_key::rand_core::UnwrapErr<getrandom::SysRng> {
+    russh::keys::ssh_key::rand_core::UnwrapErr(getrandom::SysRng)
+}

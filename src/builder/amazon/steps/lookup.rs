@@ -308,9 +308,7 @@ impl Step<State> for Network<'_> {
                     .max_by_key(|n| n.available_ip_address_count().unwrap_or(0))
                     .unwrap_or(&subnets[0]),
                 k if f.random => {
-                    &subnets[usize::try_from(rand_core::RngCore::next_u32(&mut rand_core::OsRng))
-                        .unwrap_or(0)
-                        % k]
+                    &subnets[usize::try_from(getrandom::u32().unwrap_or(0)).unwrap_or(0) % k]
                 }
                 k => {
                     let ids: Vec<&str> = subnets.iter().filter_map(|n| n.subnet_id()).collect();

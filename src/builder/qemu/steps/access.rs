@@ -33,7 +33,7 @@ impl Step<State> for TempKey<'_> {
         ));
         let key = match kind.as_str() {
             "ed25519" => PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::random(
-                &mut rand_core::OsRng,
+                &mut crate::util::ssh_rng(),
             )),
             "rsa" => {
                 let bits = c.temporary_key_pair_bits.unwrap_or(4096);
@@ -44,7 +44,10 @@ impl Step<State> for TempKey<'_> {
                         "temporary_key_pair_bits {bits}: RSA keys need at least 2048 bits"
                     )))?;
                 let pair = tokio::task::spawn_blocking(move || {
-                    russh::keys::ssh_key::private::RsaKeypair::random(&mut rand_core::OsRng, bits)
+                    russh::keys::ssh_key::private::RsaKeypair::random(
+                        &mut crate::util::ssh_rng(),
+                        bits,
+                    )
                 })
                 .await
                 .map_err(|e| failed(e.to_string()))?
