@@ -1063,8 +1063,13 @@ fn first_ami_builds_through_lag_throttling_and_slow_states_without_leaks() {
         // lag 10 s with slow states (tested with fewer throttles)
         (2, Duration::from_secs(10), 50, Duration::from_secs(4)),
     ];
-    for template in ["first-ami.json", "first-ami.pkr.hcl"] {
+    for (t, template) in ["first-ami.json", "first-ami.pkr.hcl"]
+        .into_iter()
+        .enumerate()
+    {
         for (seed, lag, throttle, slow) in settings {
+            // Another seed for each template: four runs, four seeds.
+            let seed = seed + 10 * t as u64;
             h.reset();
             let proxy = FaultProxy::start(h.moto.port);
             proxy.realistic(Realism::new(seed, lag, throttle, slow));
