@@ -95,10 +95,14 @@ pub const FIELDS: &[Field] = CommunicatorOptions::FIELDS;
 
 /// Checks on the communicator options shared by every builder.
 pub fn validate(c: &crate::graph::Config) -> Vec<String> {
-    let o = match CommunicatorOptions::from_config(c) {
-        Ok(o) => o,
-        Err(e) => return vec![e],
-    };
+    match CommunicatorOptions::from_config(c) {
+        Ok(o) => check(&o),
+        Err(e) => vec![e],
+    }
+}
+
+/// [`validate`]'s checks, for a builder that has read the options already.
+pub fn check(o: &CommunicatorOptions) -> Vec<String> {
     let mut errs = Vec::new();
     match o.communicator.as_deref() {
         None | Some("none") | Some("ssh") => {}

@@ -37,17 +37,6 @@ pub struct Field {
     pub no_effect: &'static str,
 }
 
-impl Field {
-    pub const fn new(name: &'static str, kind: Kind) -> Field {
-        Field {
-            name,
-            kind,
-            doc: "",
-            no_effect: "",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PluginKind {
     Builder,

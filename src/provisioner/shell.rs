@@ -63,10 +63,15 @@ pub struct ShellOptions {
 pub const FIELDS: &[crate::plugin::Field] = ShellOptions::FIELDS;
 
 pub fn validate(c: &Config) -> Vec<String> {
-    let o = match ShellOptions::from_config(c) {
-        Ok(o) => o,
-        Err(e) => return vec![e],
-    };
+    match ShellOptions::from_config(c) {
+        Ok(o) => check(&o, c),
+        Err(e) => vec![e],
+    }
+}
+
+/// The checks across options; `c` tells which lists hold items not known
+/// yet.
+fn check(o: &ShellOptions, c: &Config) -> Vec<String> {
     let mut errs = Vec::new();
     // Unknown items (a data source's value at validate) count as there.
     let has_inline = crate::plugin::has_items(c, "inline");
@@ -109,11 +114,11 @@ pub struct Shell {
 
 impl Shell {
     pub fn new(c: &Config) -> Result<Shell, String> {
-        let errs = validate(c);
+        let o = ShellOptions::from_config(c)?;
+        let errs = check(&o, c);
         if !errs.is_empty() {
             return Err(errs.join("\n"));
         }
-        let o = ShellOptions::from_config(c)?;
         let scripts = o.script.into_iter().chain(o.scripts).collect();
         let folder = &o.remote_folder;
         // Packer draws from 0..9999; builds sharing a host (parallel builds,

@@ -54,10 +54,15 @@ pub struct ShellLocalOptions {
 pub const FIELDS: &[Field] = ShellLocalOptions::FIELDS;
 
 pub fn validate(c: &Config) -> Vec<String> {
-    let o = match ShellLocalOptions::from_config(c) {
-        Ok(o) => o,
-        Err(e) => return vec![e],
-    };
+    match ShellLocalOptions::from_config(c) {
+        Ok(o) => check(&o, c),
+        Err(e) => vec![e],
+    }
+}
+
+/// The checks across options; `c` tells which lists hold items not known
+/// yet.
+fn check(o: &ShellLocalOptions, c: &Config) -> Vec<String> {
     let mut errs = Vec::new();
     // Unknown items (a data source's value at validate) count as there.
     let has_inline = crate::plugin::has_items(c, "inline");
@@ -81,7 +86,7 @@ pub fn validate(c: &Config) -> Vec<String> {
         }
     }
     errs.extend(super::check_env_vars(&o.environment_vars));
-    if o.execute_command.is_some_and(|c| c.is_empty()) {
+    if o.execute_command.as_ref().is_some_and(|c| c.is_empty()) {
         errs.push("execute_command must not be empty".into());
     }
     errs
@@ -103,11 +108,11 @@ pub struct ShellLocal {
 
 impl ShellLocal {
     pub fn new(c: &Config) -> Result<ShellLocal, String> {
-        let errs = validate(c);
+        let o = ShellLocalOptions::from_config(c)?;
+        let errs = check(&o, c);
         if !errs.is_empty() {
             return Err(errs.join("\n"));
         }
-        let o = ShellLocalOptions::from_config(c)?;
         let execute_command = o.execute_command.unwrap_or_else(|| {
             vec![
                 "/bin/sh".into(),

@@ -38,7 +38,6 @@ where
     let message = s.err().message().unwrap_or_default();
     code.ends_with(".NotFound")
         || code.ends_with("NotFoundException")
-        || code.ends_with(".NotFoundException")
         || (code == "InvalidParameterValue"
             && message
                 .to_ascii_lowercase()

@@ -269,9 +269,9 @@ fn port_range(
 
 impl QemuConfig {
     pub fn from_config(c: &Config, build_name: &str) -> Result<QemuConfig, Vec<String>> {
-        let mut errs: Vec<String> = crate::communicator::validate(c);
-        let o = QemuOptions::from_config(c).map_err(|e| vec![e])?;
         let comm = CommunicatorOptions::from_config(c).map_err(|e| vec![e])?;
+        let mut errs: Vec<String> = crate::communicator::check(&comm);
+        let o = QemuOptions::from_config(c).map_err(|e| vec![e])?;
         crate::plugin::warn_no_effect(QemuOptions::FIELDS, c, build_name);
         let urls: Vec<String> = o.iso_url.iter().chain(&o.iso_urls).cloned().collect();
         let mut remote: Vec<String> = Vec::new();
