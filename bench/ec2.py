@@ -18,8 +18,16 @@ of moto. The template's package commands run through logging shims, so the
 Usage: sudo bench/ec2.py [N]   (KILN=path/to/kiln)
 BENCH_TEMPLATE=first-ami.pkr.hcl builds the HCL2 twin instead (packer 1.6.6
 builds it too). N=0 makes only the untimed first build of each.
+
+BENCH_REALISM=SEED,LAG,THROTTLE,SLOW puts every run (timed ones too)
+through a proxy that behaves as real EC2 does, as the tests' proxy
+(tests/common/ec2.rs) models it: a resource is unknown to other calls for
+LAG seconds after the call that made it (Invalid<Kind>.NotFound),
+THROTTLE per mille of calls get RequestLimitExceeded, and instances and
+AMIs read `pending` for SLOW seconds. E.g. BENCH_REALISM=1,3,150,0 (lag
+3 s, 15% throttling) or 2,10,50,4 (lag 10 s, slow states).
 """
-import http.server, os, shutil, socketserver, statistics, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
+import http.server, os, random, re, shutil, socketserver, statistics, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -63,6 +71,53 @@ sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(work, 
 common.wait_port(ssh_port)
 
 calls = [0]
+REALISM = None
+if os.environ.get("BENCH_REALISM"):
+    seed, lag, throttle, slow = os.environ["BENCH_REALISM"].split(",")
+    REALISM = dict(seed=int(seed), lag=float(lag), throttle=int(throttle), slow=float(slow))
+# (id, not-found code, when) of what the current run has created.
+created = []
+injected = {"throttle": 0, "not yet": 0, "slow": 0}
+CREATES = {
+    "CreateSecurityGroup": [("groupId", "InvalidGroup.NotFound")],
+    "RunInstances": [("instanceId", "InvalidInstanceID.NotFound")],
+    "CreateImage": [("imageId", "InvalidAMIID.NotFound")],
+    "CopyImage": [("imageId", "InvalidAMIID.NotFound")],
+    "CreateKeyPair": [("keyName", "InvalidKeyPair.NotFound")],
+    "ImportKeyPair": [("keyName", "InvalidKeyPair.NotFound")],
+}
+
+
+def refusal(n, action, body):
+    """(status, code) if modelled EC2 refuses call n now."""
+    if random.Random(REALISM["seed"] * 1_000_003 + n).randrange(1000) < REALISM["throttle"]:
+        injected["throttle"] += 1
+        return 503, "RequestLimitExceeded"
+    values = {v for vs in urllib.parse.parse_qs(body).values() for v in vs}
+    now = time.monotonic()
+    for ident, code, at in created:
+        if now - at < REALISM["lag"] and ident in values:
+            injected["not yet"] += 1
+            return 400, code
+    return None
+
+
+def model(action, data):
+    """Record what the answer created; read new things as pending."""
+    text = data.decode(errors="replace")
+    for tag, code in CREATES.get(action, []):
+        for ident in re.findall(f"<{tag}>([^<]*)</{tag}>", text):
+            created.append((ident, code, time.monotonic()))
+    if REALISM["slow"] and action in ("DescribeInstances", "DescribeImages"):
+        now = time.monotonic()
+        if any(now - at < REALISM["slow"] and ident in text for ident, _, at in created):
+            new = (text.replace("<name>running</name>", "<name>pending</name>").replace("<code>16</code>", "<code>0</code>")
+                   .replace("<imageState>available</imageState>", "<imageState>pending</imageState>"))
+            if new != text:
+                injected["slow"] += 1
+                return new.encode()
+    return data
+
 # BENCH_TRACE=1: print each EC2 call of the last run (start offset, action, ms).
 trace = []
 
@@ -71,7 +126,21 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         calls[0] += 1
+        n = calls[0]
         t0 = time.perf_counter()
+        action = urllib.parse.parse_qs(body.decode(errors="replace")).get("Action", ["?"])[0]
+        refused = REALISM and refusal(n, action, body.decode(errors="replace"))
+        if refused:
+            status, code = refused
+            data = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+                    f"<Message>{code} (the bench proxy's model of EC2)</Message></Error></Errors><RequestID>x</RequestID></Response>").encode()
+            trace.append((t0, action + " (" + code + ")", 0.0))
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
         req = urllib.request.Request(f"http://127.0.0.1:{moto_port}{self.path}", data=body, headers=headers, method="POST")
         try:
@@ -79,7 +148,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             status, data, ctype = r.status, r.read(), r.headers.get("Content-Type", "text/xml")
         except urllib.error.HTTPError as e:
             status, data, ctype = e.code, e.read(), e.headers.get("Content-Type", "text/xml")
-        action = urllib.parse.parse_qs(body.decode(errors="replace")).get("Action", ["?"])[0]
+        if REALISM:
+            data = model(action, data)
         trace.append((t0, action, (time.perf_counter() - t0) * 1000))
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -111,6 +181,7 @@ def reset():
     body = b"Action=DescribeImages&Version=2016-11-15&ImageId.1=ami-04681a1dbd79675a5"
     urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{moto_port}/", data=body, headers={"Authorization": auth})).read()
     trace.clear()
+    created.clear()
     trace.append((time.perf_counter(), "(process starts)", 0.0))
 
 
@@ -125,8 +196,11 @@ class Tool:
         self.keypair_ms = []
 
     def run(self, timed=True):
-        """One build straight against moto."""
-        wall, rss = common.measure([self.path, "build", "-color=false"] + args(moto_port), 1, env=env, cwd=work, before_each=reset)
+        """One build straight against moto (through the model of EC2 with
+        BENCH_REALISM)."""
+        calls[0] = 0
+        port = proxy_port if REALISM else moto_port
+        wall, rss = common.measure([self.path, "build", "-color=false"] + args(port), 1, env=env, cwd=work, before_each=reset)
         if timed:
             self.walls.append(wall)
             self.peak = max(self.peak, rss)
@@ -171,7 +245,13 @@ try:
     for i in range(N):
         for t in tools if i % 2 == 0 else tools[::-1]:
             t.run()
-            t.run_counted()
+            if REALISM:
+                # The timed run went through the proxy: its calls are counted.
+                t.counted_walls.append(t.walls[-1])
+                t.calls += calls[0]
+                t.trace = trace + [(common.last_end, "(process ends)", 0.0)]
+            else:
+                t.run_counted()
     if N:
         for t in tools:
             t.report()
@@ -180,8 +260,11 @@ try:
             ratio = f", CPU {k.cpu() / p.cpu():.2f}" if k.cpu() is not None and p.cpu() else ""
             print(f"kiln / packer: wall {k.wall() / p.wall():.3f} (goal <= 0.333; medians {statistics.median(k.walls) / statistics.median(p.walls):.3f}),"
                   f" RSS {k.peak / p.peak:.3f} (goal <= 0.25), EC2 calls {k.calls / p.calls:.2f}{ratio}")
-            kc, pc = statistics.mean(k.counted_walls), statistics.mean(p.counted_walls)
-            print(f"through the counting proxy: kiln {kc * 1000:.1f} ms, packer {pc * 1000:.1f} ms, wall {kc / pc:.3f}")
+            if REALISM:
+                print(f"through the model of EC2 {REALISM}; injected over all runs: {injected}")
+            else:
+                kc, pc = statistics.mean(k.counted_walls), statistics.mean(p.counted_walls)
+                print(f"through the counting proxy: kiln {kc * 1000:.1f} ms, packer {pc * 1000:.1f} ms, wall {kc / pc:.3f}")
 finally:
     proxy.shutdown()
     sshd.kill()

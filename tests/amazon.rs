@@ -732,11 +732,17 @@ fn aws_env(c: &mut Command) -> &mut Command {
 /// The fault sweep: a proxy fails the k-th EC2 call, for every k of a clean
 /// build, once refusing the call and once after moto carried it out (the
 /// answer lost). Every case leaks nothing; a build that fails leaves no AMI.
+/// The proxy models real EC2 meanwhile (a seed per case: new resources
+/// unknown for a second, throttling, transient faults), so the cleanup after
+/// each fault meets the same conditions a build does.
 #[test]
 fn fault_sweep_every_ec2_call_leaks_nothing() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
+    let realism =
+        |seed| Realism::new(seed, Duration::from_secs(1), 100, Duration::ZERO).with_faults(20);
+    proxy.realistic(realism(100));
     let f = w.write(
         "sweep.pkr.hcl",
         &small_template(
@@ -756,10 +762,12 @@ fn fault_sweep_every_ec2_call_leaks_nothing() {
     assert_eq!(code, Some(0), "clean build:\n{t}");
     let calls = proxy.calls();
     assert!(calls.len() >= 10, "{calls:?}");
+    let mut injected = proxy.injected();
     for after in [false, true] {
         for k in 1..=calls.len() {
             h.reset();
             proxy.reset();
+            proxy.realistic(realism(k as u64 + if after { 1000 } else { 0 }));
             proxy.fail_at.store(k, Ordering::SeqCst);
             proxy.fail_after_forward.store(after, Ordering::SeqCst);
             let (code, t) = run();
@@ -782,9 +790,22 @@ fn fault_sweep_every_ec2_call_leaks_nothing() {
                 "{case}: journal left: {:?}\n{t}",
                 w.journals()
             );
+            injected.extend(proxy.injected());
         }
     }
     proxy.fail_at.store(0, Ordering::SeqCst);
+    for kind in [
+        "not yet",
+        "throttle",
+        "InternalError",
+        "Unavailable",
+        "dropped",
+    ] {
+        assert!(
+            injected.iter().any(|i| i.starts_with(kind)),
+            "the model never injected {kind}: {injected:?}"
+        );
+    }
 }
 
 /// Run a build with `-machine-readable`, send `sig` to kiln's own PID when
@@ -850,15 +871,24 @@ fn step_names(machine_output: &str) -> Vec<String> {
         .collect()
 }
 
+/// SIGINT or SIGTERM as each step starts, through a proxy that models real
+/// EC2 (new resources unknown for 2 s, throttling, transient faults, slow
+/// states; a seed per step): the cleanup meets EC2 as it is and still
+/// leaves nothing.
 #[test]
 fn interrupt_at_every_step_cleans_up_and_exits_1() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let realism = |seed| {
+        Realism::new(seed, Duration::from_secs(2), 100, Duration::from_secs(2)).with_faults(20)
+    };
+    proxy.realistic(realism(200));
     // The provisioner sleeps so that an interrupt there lands mid-command.
     let f = w.write(
         "sig.pkr.hcl",
         &small_template(
-            &h.moto.endpoint(),
+            &proxy.endpoint(),
             h.ssh_port,
             TEMP_PROFILE,
             "\"echo start\", \"sleep 20\"",
@@ -867,7 +897,7 @@ fn interrupt_at_every_step_cleans_up_and_exits_1() {
     let probe = w.write(
         "probe.pkr.hcl",
         &small_template(
-            &h.moto.endpoint(),
+            &proxy.endpoint(),
             h.ssh_port,
             TEMP_PROFILE,
             "\"echo start\"",
@@ -880,6 +910,7 @@ fn interrupt_at_every_step_cleans_up_and_exits_1() {
     assert!(steps.len() >= 10, "{steps:?}");
     for (i, step) in steps.iter().enumerate() {
         h.reset();
+        proxy.realistic(realism(201 + i as u64));
         let sig = if i % 2 == 0 {
             libc::SIGINT
         } else {
@@ -1072,7 +1103,9 @@ fn first_ami_builds_through_lag_throttling_and_slow_states_without_leaks() {
             let seed = seed + 10 * t as u64;
             h.reset();
             let proxy = FaultProxy::start(h.moto.port);
-            proxy.realistic(Realism::new(seed, lag, throttle, slow));
+            // Transient faults too where the lag is short.
+            let faults = if lag < Duration::from_secs(5) { 30 } else { 0 };
+            proxy.realistic(Realism::new(seed, lag, throttle, slow).with_faults(faults));
             let w = Work::new();
             let out = w
                 .kiln()
@@ -1109,7 +1142,7 @@ fn eight_parallel_builds_through_throttling_all_succeed() {
     let Some(h) = Ec2::start() else { return };
     let w = Work::new();
     let proxy = FaultProxy::start(h.moto.port);
-    proxy.realistic(Realism::new(8, Duration::from_secs(3), 150, Duration::ZERO));
+    proxy.realistic(Realism::new(8, Duration::from_secs(3), 150, Duration::ZERO).with_faults(20));
     let one = small_template(&proxy.endpoint(), h.ssh_port, "", "\"echo hello\"");
     // The template's single source, eight times over, and one build of all.
     let source_end = one.find("\nbuild {").expect("build block");
@@ -1130,10 +1163,12 @@ fn eight_parallel_builds_through_throttling_all_succeed() {
     let t = text(&out);
     let injected = proxy.injected();
     assert_eq!(out.status.code(), Some(0), "{injected:?}\n{t}");
-    assert!(
-        injected.iter().any(|i| i.starts_with("throttle")),
-        "no throttling was injected: {injected:?}"
-    );
+    for kind in ["throttle", "InternalError", "Unavailable", "dropped"] {
+        assert!(
+            injected.iter().any(|i| i.starts_with(kind)),
+            "no {kind} was injected: {injected:?}"
+        );
+    }
     let inv = assert_no_leaks(&h, "eight builds");
     assert_eq!(inv.amis.len(), 8, "{inv:?}\n{t}");
     assert!(w.journals().is_empty(), "journal left");

@@ -186,6 +186,16 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
         "the base was not built from nothing:\n{t}"
     );
     assert!(t.contains("Setting up nginx"), "{t}");
+    // The README's template validates with its data source evaluated (the
+    // base image is cached now) and without (tests/unknown_values.rs).
+    let v = kiln()
+        .current_dir(work.path())
+        .env("KILN_CACHE_DIR", &cache)
+        .args(["validate", "-evaluate-datasources"])
+        .arg(repo().join("templates/quickstart.pkr.hcl"))
+        .output()
+        .expect("run kiln");
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
 
     let dir = work.path().join("output/quickstart");
     let disk = dir.join("quickstart.qcow2");

@@ -188,11 +188,38 @@ pub fn names(kind: PluginKind) -> Vec<&'static str> {
         .collect()
 }
 
-/// Semantic checks a plugin makes on its configuration (Packer's `Prepare`).
+/// Semantic checks a plugin makes on its configuration (Packer's `Prepare`),
+/// less those that need a value not known yet ([`checks_on_known`]).
 pub fn validate(kind: PluginKind, name: &str, config: &Config) -> Vec<String> {
     entry(kind, name)
-        .map(|e| (e.validate)(config))
+        .map(|e| checks_on_known(config, e.validate))
         .unwrap_or_default()
+}
+
+/// The problems `check` finds in `config` that do not hang on a value
+/// unknown until the build runs (a data source's output at `validate`, or
+/// anything computed from one): those checks are made when the build has
+/// the value. One mechanism for every plugin, whatever its checks: a
+/// problem counts only if `check` also finds it with every option that
+/// holds an unknown value left out. A problem that the unknown options
+/// cause (`iso_url: <placeholder> does not exist`) is not found then, and
+/// one that leaving them out causes ("iso_url is required") was not found
+/// before; both are dropped, and every other check still runs.
+pub fn checks_on_known(config: &Config, check: fn(&Config) -> Vec<String>) -> Vec<String> {
+    let problems = check(config);
+    if problems.is_empty() || !config.values().any(Value::contains_unknown) {
+        return problems;
+    }
+    let known: Config = config
+        .iter()
+        .filter(|(_, v)| !v.contains_unknown())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let without = check(&known);
+    problems
+        .into_iter()
+        .filter(|p| without.contains(p))
+        .collect()
 }
 
 /// Plugin names `required_plugins` may list (all built in).

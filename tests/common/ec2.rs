@@ -510,7 +510,10 @@ pub struct FaultProxy {
 /// - **throttling**: `throttle_per_mille` of all calls are refused with
 ///   `RequestLimitExceeded` (HTTP 503), before moto sees them;
 /// - **slow states**: for `slow_states` after an instance or AMI appears,
-///   `running` and `available` in answers read `pending`.
+///   `running` and `available` in answers read `pending`;
+/// - **transient faults** ([`Realism::with_faults`]): `fault_per_mille` of
+///   all calls get `InternalError` (HTTP 500), `Unavailable` (HTTP 503) or a
+///   connection closed without an answer, before moto sees them.
 ///
 /// `injected` counts what was done, so a test can check that the proxy
 /// really misbehaved.
@@ -520,6 +523,7 @@ pub struct Realism {
     pub lag: Duration,
     pub throttle_per_mille: u64,
     pub slow_states: Duration,
+    pub fault_per_mille: u64,
     pub created: Vec<(String, &'static str, Instant)>,
     pub injected: Vec<String>,
 }
@@ -535,6 +539,14 @@ impl Realism {
         }
     }
 
+    /// With `per_mille` of all calls failing transiently.
+    pub fn with_faults(self, per_mille: u64) -> Self {
+        Realism {
+            fault_per_mille: per_mille,
+            ..self
+        }
+    }
+
     /// A deterministic draw in 0..1000 for call `n` (splitmix64 of the seed).
     fn draw(&self, n: usize) -> u64 {
         let mut z = self
@@ -545,11 +557,23 @@ impl Realism {
         (z ^ (z >> 31)) % 1000
     }
 
-    /// The error for a request, if EC2 would refuse it now: (status, code).
+    /// The error for a request, if EC2 would refuse it now: (status, code);
+    /// status 0 is a connection closed without an answer.
     fn refusal(&mut self, n: usize, action: &str, body: &str) -> Option<(u16, String)> {
         if self.draw(n) < self.throttle_per_mille {
             self.injected.push(format!("throttle {action}"));
             return Some((503, "RequestLimitExceeded".into()));
+        }
+        // A second, independent draw (another stream of the same seed).
+        let fault = self.draw(n.wrapping_add(1 << 40));
+        if fault < self.fault_per_mille {
+            let (status, code) = match fault % 3 {
+                0 => (500, "InternalError"),
+                1 => (503, "Unavailable"),
+                _ => (0, "dropped"),
+            };
+            self.injected.push(format!("{code} {action}"));
+            return Some((status, code.into()));
         }
         let decoded = percent_encoding::percent_decode_str(&body.replace('+', " "))
             .decode_utf8_lossy()
@@ -732,17 +756,25 @@ impl FaultProxy {
                                 .map(|i| o.remove(i))
                                 .map(|(_, c, m)| (c, m))
                         };
+                        // A fault the test asked for comes first; the model's
+                        // refusals fill the other calls.
                         let realistic = realism
                             .lock()
                             .unwrap()
                             .as_mut()
+                            .filter(|_| !fail)
                             .and_then(|r| r.refusal(n, &action, &text));
+                        if let Some((0, _)) = realistic {
+                            events.lock().unwrap().push(format!("end {action}"));
+                            let _ = c.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
                         if let Some((status, code)) = realistic {
                             let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{code} (the test proxy's model of EC2)</Message></Error></Errors><RequestID>x</RequestID></Response>");
-                            let reason = if status == 503 {
-                                "Service Unavailable"
-                            } else {
-                                "Bad Request"
+                            let reason = match status {
+                                500 => "Internal Server Error",
+                                503 => "Service Unavailable",
+                                _ => "Bad Request",
                             };
                             let response = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len());
                             events.lock().unwrap().push(format!("end {action}"));

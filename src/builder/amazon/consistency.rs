@@ -10,13 +10,21 @@
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// How long a resource kiln created or found may stay invisible to EC2's
 /// other calls before a not-found answer is believed. AWS gives no bound;
 /// propagation is seconds, IAM to EC2 ~10 s, and a build that gives up
 /// early leaves the user with nothing, so this errs long.
 pub const VISIBILITY: Duration = Duration::from_secs(120);
+
+/// How long a delete retries EC2's "not found" before believing it: what
+/// the build just made may not be visible yet, and a delete that took that
+/// answer for "already gone" would leak it. Shorter than [`VISIBILITY`]:
+/// by the time a build deletes something, later calls have usually seen it.
+pub const GONE: Duration = Duration::from_secs(30);
 
 /// The first pause after a not-found answer, and the longest.
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
@@ -53,7 +61,24 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, R>>>,
 {
-    eventually_within(action, VISIBILITY, call).await
+    retry_not_found(action, VISIBILITY, None, call).await
+}
+
+/// [`eventually`] for a create that runs to its end whatever happens to
+/// the build: once `stop` is cancelled (Ctrl-C) a not-found answer is
+/// believed at once. That is safe because a not-found answer means the
+/// create did not happen, so there is nothing for the cleanup to miss.
+pub async fn eventually_unless<T, E, R, F, Fut>(
+    action: &str,
+    stop: &CancellationToken,
+    call: F,
+) -> Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, R>>>,
+{
+    retry_not_found(action, VISIBILITY, Some(stop), call).await
 }
 
 /// [`eventually`] with another bound (deletes of what may already be gone
@@ -61,6 +86,20 @@ where
 pub async fn eventually_within<T, E, R, F, Fut>(
     action: &str,
     bound: Duration,
+    call: F,
+) -> Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, R>>>,
+{
+    retry_not_found(action, bound, None, call).await
+}
+
+async fn retry_not_found<T, E, R, F, Fut>(
+    action: &str,
+    bound: Duration,
+    stop: Option<&CancellationToken>,
     mut call: F,
 ) -> Result<T, SdkError<E, R>>
 where
@@ -79,7 +118,14 @@ where
                     e.code().unwrap_or("resource"),
                     start.elapsed().as_secs_f64()
                 );
-                tokio::time::sleep(jittered(pause)).await;
+                let sleep = tokio::time::sleep(jittered(pause));
+                match stop {
+                    Some(stop) => tokio::select! {
+                        _ = sleep => {}
+                        _ = stop.cancelled() => return result,
+                    },
+                    None => sleep.await,
+                }
                 pause = (pause * 2).min(MAX_PAUSE);
             }
             _ => return result,
@@ -97,6 +143,81 @@ fn jittered(pause: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_ec2::error::ErrorMetadata;
+    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesError;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    type Answer = Result<u32, SdkError<DescribeInstancesError, ()>>;
+
+    fn answer(code: &str) -> Answer {
+        let e = DescribeInstancesError::generic(ErrorMetadata::builder().code(code).build());
+        Err(SdkError::service_error(e, ()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn not_found_is_retried_until_the_resource_shows() {
+        let calls = AtomicU32::new(0);
+        let got = eventually("DescribeInstances", || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0..=3 => answer("InvalidInstanceID.NotFound"),
+                n => Ok(n),
+            }
+        })
+        .await;
+        assert_eq!(got.ok(), Some(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_errors_are_answered_at_once() {
+        let calls = AtomicU32::new(0);
+        let got = eventually("DescribeInstances", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            answer("UnauthorizedOperation")
+        })
+        .await;
+        assert!(got.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn not_found_is_believed_after_the_bound() {
+        let start = tokio::time::Instant::now();
+        let got = eventually_within("DeleteVolume", GONE, || async {
+            answer("InvalidVolume.NotFound")
+        })
+        .await;
+        assert!(got.is_err());
+        assert!(start.elapsed() <= GONE, "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= GONE - MAX_PAUSE * 2,
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupt_cuts_a_create_s_retries_short() {
+        let stop = CancellationToken::new();
+        let calls = AtomicU32::new(0);
+        let cancel = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            cancel.cancel();
+        });
+        let start = tokio::time::Instant::now();
+        let got = eventually_unless("RunInstances", &stop, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            answer("InvalidGroup.NotFound")
+        })
+        .await;
+        assert!(got.is_err());
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(3) && waited < Duration::from_secs(4),
+            "{waited:?}"
+        );
+        assert!(calls.load(Ordering::SeqCst) > 1);
+    }
 
     #[test]
     fn jitter_stays_within_half_and_whole() {

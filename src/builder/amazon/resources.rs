@@ -5,7 +5,7 @@
 
 use super::client::{error_code, is_not_found, sdk_error, Aws};
 use super::wait::{self, Policy, Poll};
-use crate::builder::amazon::consistency::eventually_within;
+use crate::builder::amazon::consistency::{eventually_within, GONE};
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use aws_sdk_ec2::Client;
 use serde::{Deserialize, Serialize};
@@ -233,11 +233,6 @@ async fn terminate(ec2: &Client, ids: &[String], wait: Option<&Policy>) -> Resul
     )
     .await
 }
-
-/// How long a delete retries EC2's "not found" before believing it: what
-/// the build just made may not be visible yet, and a delete that took that
-/// answer for "already gone" would leak it.
-const GONE: Duration = Duration::from_secs(30);
 
 /// AMIs owned by this account with `name`, and their snapshots.
 pub async fn images_named(ec2: &Client, name: &str) -> Result<Vec<(String, Vec<String>)>, String> {
@@ -512,21 +507,28 @@ pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), Stri
             }
             Ok(())
         }
-        Resource::Volume { id, .. } => match ec2.delete_volume().volume_id(id).send().await {
+        Resource::Volume { id, .. } => match eventually_within("DeleteVolume", GONE, || {
+            ec2.delete_volume().volume_id(id).send()
+        })
+        .await
+        {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(sdk_error("DeleteVolume", &e)),
         },
-        Resource::LaunchTemplate { name, .. } => match ec2
-            .delete_launch_template()
-            .launch_template_name(name)
-            .send()
+        Resource::LaunchTemplate { name, .. } => {
+            match eventually_within("DeleteLaunchTemplate", GONE, || {
+                ec2.delete_launch_template()
+                    .launch_template_name(name)
+                    .send()
+            })
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(sdk_error("DeleteLaunchTemplate", &e)),
-        },
+            {
+                Ok(_) => Ok(()),
+                Err(e) if is_not_found(&e) => Ok(()),
+                Err(e) => Err(sdk_error("DeleteLaunchTemplate", &e)),
+            }
+        }
         Resource::InstanceProfile { name, .. } => delete_instance_profile(&aws.iam(), name).await,
     }
 }

@@ -301,10 +301,17 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                         errs.push(format!("{k}: {e}"));
                     }
                 }
-                errs.extend(crate::communicator::validate(&builder));
+                errs.extend(plugin::checks_on_known(
+                    &builder,
+                    crate::communicator::validate,
+                ));
                 errs.extend(plugin::validate(PluginKind::Builder, &u.ty, &builder));
                 for e in errs {
-                    diags.push(sview.err(&format!("Invalid source {}.{}", u.ty, u.name), e));
+                    diags.push(sview.option_err(
+                        &format!("Invalid source {}.{}", u.ty, u.name),
+                        e,
+                        &builder,
+                    ));
                 }
 
                 let srcref = format!("{}.{}", u.ty, display_source_name);
@@ -488,7 +495,7 @@ fn lower_provisioner(
         }
     }
     for e in plugin::validate(PluginKind::Provisioner, &kind, &config) {
-        diags.push(c.err(&format!("Invalid {kind} provisioner"), e));
+        diags.push(c.option_err(&format!("Invalid {kind} provisioner"), e, &config));
     }
     if !selected(&only, &except, srcref) {
         return None;
@@ -542,7 +549,7 @@ fn lower_post_processor(
     let name = meta_value(c, ev, "name", diags).and_then(|v| v.as_str().map(str::to_string));
     let config = decode_body(c, ev, &fields, PP_META, &[], diags);
     for e in plugin::validate(PluginKind::PostProcessor, &kind, &config) {
-        diags.push(c.err(&format!("Invalid {kind} post-processor"), e));
+        diags.push(c.option_err(&format!("Invalid {kind} post-processor"), e, &config));
     }
     if !selected(&only, &except, srcref) {
         return None;

@@ -57,6 +57,55 @@ impl<'a> BlockView<'a> {
             .detail(detail)
             .at(&self.file.src, self.span.clone())
     }
+
+    /// A plugin's complaint about its configuration `config`, pointed at
+    /// the option it is about when the block sets that option, else at the
+    /// block: the option the complaint names first ("iso_url: …",
+    /// "deprecate_at … is not"), else the one whose value it quotes ("Bad
+    /// source '/no/such/file'").
+    pub fn option_err(&self, summary: &str, detail: impl Into<String>, config: &Config) -> Diag {
+        let detail = detail.into();
+        let attrs = || self.body.attributes();
+        let named = attrs()
+            .filter(|a| names_first(&detail, a.key.as_str()))
+            .max_by_key(|a| a.key.as_str().len())
+            .or_else(|| {
+                attrs()
+                    .filter_map(|a| {
+                        let quoted = quoted_value(&detail, config.get(a.key.as_str())?)?;
+                        Some((a, quoted))
+                    })
+                    .max_by_key(|(_, len)| *len)
+                    .map(|(a, _)| a)
+            })
+            .and_then(|a| a.span());
+        Diag::error(summary)
+            .detail(detail)
+            .at(&self.file.src, named.or_else(|| self.span.clone()))
+    }
+}
+
+/// The length of the longest string of `value` (a string, or one in a
+/// list) that `detail` quotes; one- and two-letter strings are ignored,
+/// since they match too much.
+fn quoted_value(detail: &str, value: &Value) -> Option<usize> {
+    let strings: Vec<&str> = match value {
+        Value::String(s) => vec![s],
+        v => v.as_seq()?.iter().filter_map(Value::as_str).collect(),
+    };
+    strings
+        .into_iter()
+        .filter(|s| s.len() > 2 && detail.contains(*s))
+        .map(str::len)
+        .max()
+}
+
+/// Whether `detail` starts with the option `key` as a word of its own.
+fn names_first(detail: &str, key: &str) -> bool {
+    detail.strip_prefix(key).is_some_and(|rest| {
+        rest.is_empty()
+            || rest.starts_with(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+    })
 }
 
 /// The child blocks of a body, with `dynamic` blocks expanded.

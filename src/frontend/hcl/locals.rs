@@ -273,7 +273,7 @@ pub fn resolve(
                 let ev = Evaluator::new(&file.src, root, env);
                 let config = decode_body(&view, &ev, &fields, &[], &[], diags);
                 for e in plugin::validate(PluginKind::DataSource, &ty, &config) {
-                    diags.push(view.err(&format!("Invalid data source {k}"), e));
+                    diags.push(view.option_err(&format!("Invalid data source {k}"), e, &config));
                 }
                 let value = if evaluate_data && !config.values().any(Value::contains_unknown) {
                     match crate::datasource::execute(&ty, &config) {

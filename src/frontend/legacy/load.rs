@@ -312,7 +312,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             &format!("builder {name}"),
             &mut diags,
         );
-        let mut errs = crate::communicator::validate(&builder);
+        let mut errs = plugin::checks_on_known(&builder, crate::communicator::validate);
         errs.extend(plugin::validate(PluginKind::Builder, &ty, &builder));
         for e in errs {
             diags.push(

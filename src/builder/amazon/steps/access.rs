@@ -4,7 +4,7 @@
 use super::{failed, filter, filters, render, short_uuid, State, TempKey};
 use crate::builder::amazon::client::sdk_error;
 use crate::builder::amazon::config::{EbsConfig, KeyType as CfgKeyType};
-use crate::builder::amazon::consistency::eventually;
+use crate::builder::amazon::consistency::eventually_unless;
 use crate::builder::amazon::resources::Resource;
 use crate::runner::steps::Step;
 use crate::runner::{BuildContext, BuildError};
@@ -309,6 +309,7 @@ impl State {
             !cfg.communicator_none,
         );
         let port = i32::from(cfg.ssh_port);
+        let stop = self.cancel.clone();
         let call = async move {
             let mut answer = GroupAnswer {
                 id: None,
@@ -343,7 +344,7 @@ impl State {
                     .set_ip_ranges(Some(ranges))
                     .build();
                 let group = answer.id.clone();
-                if let Err(e) = eventually("AuthorizeSecurityGroupIngress", || {
+                if let Err(e) = eventually_unless("AuthorizeSecurityGroupIngress", &stop, || {
                     ec2.authorize_security_group_ingress()
                         .set_group_id(group.clone())
                         .ip_permissions(perm.clone())

@@ -6,7 +6,7 @@ use super::options::block_device;
 use super::{failed, render, render_tags, say_tags, short_uuid, State};
 use crate::builder::amazon::client::{is_not_found, sdk_error};
 use crate::builder::amazon::config::EbsConfig;
-use crate::builder::amazon::consistency::eventually;
+use crate::builder::amazon::consistency::{eventually, eventually_unless, eventually_within, GONE};
 use crate::builder::amazon::resources::{self, Resource};
 use crate::builder::amazon::wait::{self, Policy, Poll};
 use crate::runner::steps::Step;
@@ -100,11 +100,12 @@ impl Step<State> for ModifyInstance<'_> {
             .unwrap_or_default();
         if self.cfg.sriov_support {
             ctx.ui.say("Enabling Enhanced Networking (SR-IOV)...");
-            s.ec2
+            let q = s
+                .ec2
                 .modify_instance_attribute()
                 .instance_id(&id)
-                .sriov_net_support(AttributeValue::builder().value("simple").build())
-                .send()
+                .sriov_net_support(AttributeValue::builder().value("simple").build());
+            eventually("ModifyInstanceAttribute", || q.clone().send())
                 .await
                 .map_err(|e| failed(sdk_error("ModifyInstanceAttribute", &e)))?;
         }
@@ -113,11 +114,12 @@ impl Step<State> for ModifyInstance<'_> {
                 "{} Enhanced Networking (ENA)...",
                 if ena { "Enabling" } else { "Disabling" }
             ));
-            s.ec2
+            let q = s
+                .ec2
                 .modify_instance_attribute()
                 .instance_id(&id)
-                .ena_support(AttributeBooleanValue::builder().value(ena).build())
-                .send()
+                .ena_support(AttributeBooleanValue::builder().value(ena).build());
+            eventually("ModifyInstanceAttribute", || q.clone().send())
                 .await
                 .map_err(|e| failed(sdk_error("ModifyInstanceAttribute", &e)))?;
         }
@@ -290,8 +292,11 @@ impl Step<State> for CreateAmi<'_> {
         } else if self.cfg.skip_ami_run_tags && !restricted_partition(s.region()) {
             ctx.ui.say("Skipping attaching run tags to AMI...");
         }
+        let stop = s.cancel.clone();
         let out = s
-            .shielded(eventually("CreateImage", move || q.clone().send()))
+            .shielded(async move {
+                eventually_unless("CreateImage", &stop, move || q.clone().send()).await
+            })
             .await?
             .map_err(|e| failed(sdk_error("CreateImage", &e)))?;
         let ami = out
@@ -419,7 +424,7 @@ impl Step<State> for RegionCopy<'_> {
                 .find(|(k, _)| k == *region)
                 .map(|(_, v)| v.clone())
                 .or_else(|| self.cfg.kms_key_id.clone());
-            let call = s
+            let q = s
                 .aws
                 .ec2_in(region)
                 .copy_image()
@@ -429,8 +434,12 @@ impl Step<State> for RegionCopy<'_> {
                 .set_description(description.clone())
                 .set_encrypted(self.cfg.encrypt_boot)
                 .set_kms_key_id(kms)
-                .set_snapshot_copy_completion_duration_minutes(self.cfg.snapshot_copy_minutes)
-                .send();
+                .set_snapshot_copy_completion_duration_minutes(self.cfg.snapshot_copy_minutes);
+            // The source AMI was just made in another region: the copy may
+            // not see it yet.
+            let stop = s.cancel.clone();
+            let call =
+                async move { eventually_unless("CopyImage", &stop, || q.clone().send()).await };
             calls.push(s.begin(call));
         }
         // Each answer is journaled before any error stops the step, so the
@@ -548,12 +557,13 @@ impl Step<State> for Deprecate<'_> {
             ctx.ui.say(&format!(
                 "Enabling deprecation on AMI ({ami}) in region {region:?} ..."
             ));
-            s.aws
+            let q = s
+                .aws
                 .ec2_in(&region)
                 .enable_image_deprecation()
                 .image_id(&ami)
-                .deprecate_at(when)
-                .send()
+                .deprecate_at(when);
+            eventually("EnableImageDeprecation", || q.clone().send())
                 .await
                 .map_err(|e| failed(sdk_error("EnableImageDeprecation", &e)))?;
         }
@@ -600,10 +610,11 @@ impl Step<State> for AmiAttributes<'_> {
                 if !cfg.ami_product_codes.is_empty() {
                     ctx.ui
                         .say(&format!("Adding product codes to AMI ({ami})..."));
-                    ec2.modify_image_attribute()
+                    let q = ec2
+                        .modify_image_attribute()
                         .image_id(&ami)
-                        .set_product_codes(Some(cfg.ami_product_codes.clone()))
-                        .send()
+                        .set_product_codes(Some(cfg.ami_product_codes.clone()));
+                    eventually("ModifyImageAttribute", || q.clone().send())
                         .await
                         .map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
                 }
@@ -612,10 +623,11 @@ impl Step<State> for AmiAttributes<'_> {
                     let value = aws_sdk_ec2::types::AttributeValue::builder()
                         .value(v)
                         .build();
-                    ec2.modify_image_attribute()
+                    let q = ec2
+                        .modify_image_attribute()
                         .image_id(&ami)
-                        .imds_support(value)
-                        .send()
+                        .imds_support(value);
+                    eventually("ModifyImageAttribute", || q.clone().send())
                         .await
                         .map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
                 }
@@ -628,12 +640,13 @@ impl Step<State> for AmiAttributes<'_> {
                 let m = LaunchPermissionModifications::builder()
                     .set_add(Some(perms.clone()))
                     .build();
-                s.aws
+                let q = s
+                    .aws
                     .ec2_in(&region)
                     .modify_image_attribute()
                     .image_id(&ami)
-                    .launch_permission(m)
-                    .send()
+                    .launch_permission(m);
+                eventually("ModifyImageAttribute", || q.clone().send())
                     .await
                     .map_err(|e| failed(sdk_error("ModifyImageAttribute", &e)))?;
             }
@@ -655,13 +668,14 @@ impl Step<State> for AmiAttributes<'_> {
                 let m = CreateVolumePermissionModifications::builder()
                     .set_add(Some(sperms.clone()))
                     .build();
-                s.aws
+                let q = s
+                    .aws
                     .ec2_in(&region)
                     .modify_snapshot_attribute()
                     .snapshot_id(&snap)
                     .attribute(SnapshotAttributeName::CreateVolumePermission)
-                    .create_volume_permission(m)
-                    .send()
+                    .create_volume_permission(m);
+                eventually("ModifySnapshotAttribute", || q.clone().send())
                     .await
                     .map_err(|e| failed(sdk_error("ModifySnapshotAttribute", &e)))?;
             }
@@ -819,16 +833,21 @@ impl Step<State> for DeregistrationProtection<'_> {
             ));
             // Noted first: an answer lost to an interrupt still gets undone.
             s.protected.push((region.clone(), ami.clone()));
-            let call = s
+            let q = s
                 .aws
                 .ec2_in(&region)
                 .enable_image_deregistration_protection()
                 .image_id(&ami)
-                .with_cooldown(with_cooldown)
-                .send();
-            s.shielded(call)
-                .await?
-                .map_err(|e| failed(sdk_error("EnableImageDeregistrationProtection", &e)))?;
+                .with_cooldown(with_cooldown);
+            let stop = s.cancel.clone();
+            s.shielded(async move {
+                eventually_unless("EnableImageDeregistrationProtection", &stop, || {
+                    q.clone().send()
+                })
+                .await
+            })
+            .await?
+            .map_err(|e| failed(sdk_error("EnableImageDeregistrationProtection", &e)))?;
         }
         Ok(())
     }
@@ -838,13 +857,15 @@ impl Step<State> for DeregistrationProtection<'_> {
         }
         for (region, ami) in std::mem::take(&mut s.protected) {
             ctx.ui.say(&format!("Disabling deregistration protection on AMI ({ami}) so that it can be deregistered..."));
-            match s
+            let q = s
                 .aws
                 .ec2_in(&region)
                 .disable_image_deregistration_protection()
-                .image_id(&ami)
-                .send()
-                .await
+                .image_id(&ami);
+            match eventually_within("DisableImageDeregistrationProtection", GONE, || {
+                q.clone().send()
+            })
+            .await
             {
                 Ok(_) => {}
                 Err(e) if is_not_found(&e) => {}

@@ -6,7 +6,7 @@ use super::spot::launch_spot;
 use super::{failed, render_tags, say_tags, State};
 use crate::builder::amazon::client::sdk_error;
 use crate::builder::amazon::config::EbsConfig;
-use crate::builder::amazon::consistency::eventually;
+use crate::builder::amazon::consistency::{eventually, eventually_unless};
 use crate::builder::amazon::instance::InstanceInfo;
 use crate::builder::amazon::resources::Resource;
 use crate::builder::amazon::wait::{self, Poll};
@@ -84,8 +84,11 @@ impl Step<State> for RunInstance<'_> {
             // may not have reached EC2 yet (a new instance profile takes
             // ~10 s from IAM): retried while EC2 does not know them. The
             // client token keeps a retry from launching twice.
+            let stop = s.cancel.clone();
             let out = s
-                .shielded(eventually("RunInstances", move || q.clone().send()))
+                .shielded(async move {
+                    eventually_unless("RunInstances", &stop, move || q.clone().send()).await
+                })
                 .await?
                 .map_err(|e| failed(sdk_error("RunInstances", &e)))?;
             out.instances()

@@ -100,6 +100,9 @@ pub struct State {
     /// `(region, ami)` whose deregistration protection was turned on.
     protected: Vec<(String, String)>,
     keep: bool,
+    /// The build's interrupt: a create still retrying a not-found answer
+    /// (its names not yet visible) gives up once it fires.
+    cancel: tokio_util::sync::CancellationToken,
     /// Create calls still in flight: an interrupt drops the step, not the
     /// call, and cleanups wait for these first (else a delete could reach
     /// EC2 before the create it should undo).
@@ -185,6 +188,7 @@ impl State {
             snapshots: Vec::new(),
             protected: Vec::new(),
             keep: false,
+            cancel: ctx.cancel.clone(),
             inflight: std::sync::Mutex::new(Vec::new()),
             early: std::sync::Mutex::new(Vec::new()),
             deleted_early: std::sync::Mutex::new(Vec::new()),

@@ -4,6 +4,7 @@ use super::options::Launch;
 use super::{failed, render_tags, short_uuid, State};
 use crate::builder::amazon::client::sdk_error;
 use crate::builder::amazon::config::EbsConfig;
+use crate::builder::amazon::consistency::eventually_unless;
 use crate::builder::amazon::resources::Resource;
 use crate::runner::{BuildContext, BuildError};
 use aws_sdk_ec2::types::{
@@ -89,7 +90,7 @@ pub(super) async fn launch_spot(
         "Requesting a spot instance of {} (max price {price})",
         types.join(", ")
     ));
-    let call = s
+    let q = s
         .ec2
         .create_fleet()
         .set_tag_specifications(fleet_tags)
@@ -101,10 +102,12 @@ pub(super) async fn launch_spot(
                 .allocation_strategy(SpotAllocationStrategy::from(strategy.as_str()))
                 .build(),
         )
-        .client_token(token)
-        .send();
+        .client_token(token);
+    // The launch template was made a moment ago; the client token keeps a
+    // retry from launching twice.
+    let stop = s.cancel.clone();
     let out = s
-        .shielded(call)
+        .shielded(async move { eventually_unless("CreateFleet", &stop, || q.clone().send()).await })
         .await?
         .map_err(|e| failed(sdk_error("CreateFleet", &e)))?;
     if let Some(id) = out.instances().iter().flat_map(|i| i.instance_ids()).next() {
