@@ -6,7 +6,7 @@ use crate::frontend::hcl::eval::eval_str;
 use crate::frontend::hcl::functions::FnEnv;
 use crate::value::{console_format, Attrs, Value};
 use clap::Args;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -82,11 +82,22 @@ pub fn run(a: ConsoleArgs) -> i32 {
             print!("> ");
             let _ = out.flush();
         }
-        let mut line = String::new();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
+        let line = match read_line(&mut stdin.lock()) {
+            Line::End => break,
+            Line::Text(l) => l,
+            // Input with no end of line in sight (`/dev/zero`) is not read
+            // to its end, which may never come.
+            Line::TooLong => {
+                eprintln!("Error: a console line is limited to {MAX_LINE} bytes; stopped reading");
+                code = 1;
+                break;
+            }
+            Line::NotUtf8(at) => {
+                eprintln!("Error: Invalid input: the line is not valid UTF-8 (byte {at}); the line was skipped");
+                code = 1;
+                continue;
+            }
+        };
         let expr = line.trim_end_matches(['\n', '\r']);
         if expr.trim().is_empty() {
             continue;
@@ -106,4 +117,51 @@ pub fn run(a: ConsoleArgs) -> i32 {
         }
     }
     code
+}
+
+/// The longest console line read (an expression, not a file: a line fed
+/// from `/dev/zero` must not take all memory).
+const MAX_LINE: usize = 1 << 20;
+
+enum Line {
+    Text(String),
+    NotUtf8(usize),
+    TooLong,
+    End,
+}
+
+/// One line of `r`, of at most [`MAX_LINE`] bytes; bad UTF-8 spoils only
+/// its own line.
+fn read_line(r: &mut impl std::io::BufRead) -> Line {
+    let mut bytes = Vec::new();
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return Line::End,
+        };
+        if buf.is_empty() {
+            if bytes.is_empty() {
+                return Line::End;
+            }
+            break;
+        }
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let n = chunk.len();
+        if bytes.len() + n > MAX_LINE {
+            return Line::TooLong;
+        }
+        bytes.extend_from_slice(chunk);
+        r.consume(n);
+        if done {
+            break;
+        }
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => Line::Text(s),
+        Err(e) => Line::NotUtf8(e.utf8_error().valid_up_to()),
+    }
 }

@@ -58,7 +58,9 @@ fn files_in(dir: &Path, recursive: bool) -> std::io::Result<Vec<PathBuf>> {
         } else {
             e.path()
         };
-        if p.is_dir() {
+        // A link to a directory is not followed (as Packer's walk does
+        // not): it could lead out of the tree, or round in a loop.
+        if e.file_type()?.is_dir() {
             if recursive {
                 dirs.push(p);
             }
@@ -133,7 +135,7 @@ impl Run {
 
     fn file(&mut self, path: &Path) -> Outcome {
         let name = path.display().to_string();
-        let src = match std::fs::read(path) {
+        let src = match crate::util::fs::read_regular(path) {
             Ok(s) => s,
             Err(e) => {
                 self.error(&format!("reading {name}: {e}"));

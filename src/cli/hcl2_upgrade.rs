@@ -20,7 +20,14 @@ pub fn run(a: Hcl2UpgradeArgs) -> i32 {
         .output_file
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.pkr.hcl", a.template.display())));
-    let raw = match std::fs::read_to_string(&a.template) {
+    if same_file(&out, &a.template) {
+        eprintln!(
+            "Error: the output file {} is the input template: the upgrade would replace the only copy of it\nName another file with -output-file",
+            out.display()
+        );
+        return 1;
+    }
+    let raw = match crate::util::fs::read_regular_string(&a.template) {
         Ok(r) => r,
         Err(e) => {
             eprintln!(
@@ -87,4 +94,13 @@ fn warn_unfinished(name: &str, blocks: &[crate::upgrade::unfinished::Unfinished]
         eprintln!("  {name}:{}: {} {}", b.line, b.block, b.what());
     }
     eprintln!("The comment above each says how to upgrade it by hand.");
+}
+
+/// Whether `a` and `b` name one file (through links and `..` alike).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }

@@ -12,6 +12,8 @@ use jsonc_parser::common::Ranged;
 pub struct Spans {
     /// pointer → (the key's range when it is an object member, the value's range)
     map: HashMap<String, (Option<Range<usize>>, Range<usize>)>,
+    /// Each key that its object has already (name, the later key's range).
+    duplicates: Vec<(String, Range<usize>)>,
 }
 
 /// One JSON-pointer segment (RFC 6901 escaping).
@@ -38,8 +40,13 @@ impl Spans {
         let r = v.range();
         match v {
             J::Object(o) => {
+                let mut seen = std::collections::HashSet::new();
                 for p in &o.properties {
                     let k = p.name.range();
+                    if !seen.insert(p.name.as_str()) {
+                        self.duplicates
+                            .push((p.name.as_str().to_string(), k.start..k.end));
+                    }
                     self.walk(
                         format!("{ptr}/{}", segment(p.name.as_str())),
                         Some(k.start..k.end),
@@ -63,6 +70,12 @@ impl Spans {
         self.map
             .get(ptr)
             .map(|(k, v)| k.clone().unwrap_or_else(|| v.clone()))
+    }
+
+    /// Keys that appear twice in one object, in document order: JSON
+    /// parsers keep one of them silently, Packer refuses the template.
+    pub fn duplicates(&self) -> &[(String, Range<usize>)] {
+        &self.duplicates
     }
 
     /// The value at `ptr`.

@@ -8,7 +8,7 @@ use crate::runner::interpolate::render_fields;
 use crate::runner::{Artifact, BuildContext, BuildError};
 use async_trait::async_trait;
 use sha2::Digest;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The checksum post-processor's options (Packer's names).
@@ -160,13 +160,7 @@ impl PostProcessor for Checksum {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("opening {}: {e}", path.display()))?;
-            f.write_all(text.as_bytes())
-                .and_then(|_| f.sync_all())
+            crate::util::fs::append(path, text.as_bytes())
                 .map_err(|e| format!("writing {}: {e}", path.display()))?;
             ctx.ui
                 .message(&format!("Checksum written to {}", path.display()));

@@ -333,11 +333,20 @@ impl PostProcessor for Compress {
         if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
+        // Beside the output, to be renamed over it; a device's or FIFO's
+        // archive is made in the temporary directory and copied in.
+        let special = std::fs::metadata(&output).is_ok_and(|m| !m.is_file());
         let dir = output
             .parent()
-            .filter(|d| !d.as_os_str().is_empty())
+            .filter(|d| !d.as_os_str().is_empty() && !special)
             .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
+            .unwrap_or_else(|| {
+                if special {
+                    std::env::temp_dir()
+                } else {
+                    PathBuf::from(".")
+                }
+            });
         let tmp = tempfile::Builder::new()
             .prefix(".kiln-compress-")
             .tempfile_in(&dir)
@@ -365,8 +374,21 @@ impl PostProcessor for Compress {
         };
         // On error the temporary file is dropped (removed); no half archive.
         r?;
-        tmp.persist(&output)
-            .map_err(|e| format!("writing {}: {}", output.display(), e.error))?;
+        // A device or a read FIFO gets the archive's bytes; anything else
+        // is replaced whole, never half-written.
+        let special = crate::util::fs::open_special(&output)
+            .map_err(|e| format!("writing {}: {e}", output.display()))?;
+        match special {
+            Some(mut to) => {
+                let mut from = tmp.reopen().map_err(|e| e.to_string())?;
+                std::io::copy(&mut from, &mut to)
+                    .map_err(|e| format!("writing {}: {e}", output.display()))?;
+            }
+            None => {
+                tmp.persist(&output)
+                    .map_err(|e| format!("writing {}: {}", output.display(), e.error))?;
+            }
+        }
         let description = format!("compressed artifacts in: {}", output.display());
         Ok((
             Artifact {

@@ -174,6 +174,37 @@ pub(super) fn read_template(raw: &str) -> Result<Template, String> {
     let J::Object(root) = root else {
         return Err("a template must be a JSON object".into());
     };
+    // What serde_json would silently drop or skip is an error, as in
+    // Packer: a key given twice, a section of the wrong shape.
+    if let Some((key, _)) = crate::frontend::json_spans::Spans::new(raw)
+        .duplicates()
+        .first()
+    {
+        return Err(format!("template has duplicate field: {key}"));
+    }
+    for (section, array) in [
+        ("variables", false),
+        ("builders", true),
+        ("provisioners", true),
+        ("post-processors", true),
+        ("sensitive-variables", true),
+    ] {
+        let shape_ok = match root.get(section) {
+            None | Some(J::Null) => true,
+            Some(J::Array(_)) => array,
+            Some(J::Object(_)) => !array,
+            Some(_) => false,
+        };
+        if !shape_ok {
+            let (want, got) = (
+                if array { "an array" } else { "an object" },
+                json_kind(&root[section]),
+            );
+            return Err(format!(
+                "'{section}': source data must be {want}, got {got}"
+            ));
+        }
+    }
     let mut t = Template {
         raw: raw.to_string(),
         min_version: String::new(),
@@ -241,4 +272,16 @@ pub(super) fn read_template(raw: &str) -> Result<Template, String> {
         }
     }
     Ok(t)
+}
+
+/// How Go's decoder names a JSON value's kind in its errors.
+fn json_kind(v: &J) -> &'static str {
+    match v {
+        J::Null => "null",
+        J::Bool(_) => "bool",
+        J::Number(_) => "number",
+        J::String(_) => "string",
+        J::Array(_) => "slice",
+        J::Object(_) => "map",
+    }
 }

@@ -674,6 +674,13 @@ impl<'a> Evaluator<'a> {
         let name = f.name.name.value().as_str();
         let span = e.span();
         let args: Vec<&Expression> = f.args.iter().collect();
+        if self.env.no_calls {
+            return Err(self.err(
+                span,
+                "Function calls not allowed",
+                "Functions may not be called here.",
+            ));
+        }
         match name {
             "try" => {
                 if args.is_empty() {
@@ -777,7 +784,7 @@ impl<'a> Evaluator<'a> {
             }
         };
         let full = self.env.resolve(&path);
-        let text = std::fs::read_to_string(&full).map_err(|e| {
+        let text = crate::util::fs::read_regular_string(&full).map_err(|e| {
             self.err(
                 span.clone(),
                 "Error in function call",

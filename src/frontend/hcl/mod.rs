@@ -58,7 +58,9 @@ pub fn discover(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Diag> {
     let meta = std::fs::metadata(path).map_err(|e| {
         Diag::error("Failed to read template").detail(format!("{}: {e}", path.display()))
     })?;
-    if meta.is_file() {
+    if !meta.is_dir() {
+        // A file, or something that is not one (a FIFO...), which reading
+        // refuses with its own diagnostic.
         return Ok((vec![path.to_path_buf()], Vec::new()));
     }
     let mut templates = Vec::new();
@@ -72,7 +74,10 @@ pub fn discover(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Diag> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if !p.is_file() {
+        // Not followed: a directory (or a link to one) is not a template.
+        // Anything else with a template's name is read, so that a dangling
+        // link or a FIFO is an error ("Failed to read file"), not skipped.
+        if p.is_dir() {
             continue;
         }
         if name.ends_with(".pkr.hcl") || name.ends_with(".pkr.json") {
@@ -99,7 +104,7 @@ pub fn discover(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Diag> {
 fn parse_any(path: &Path) -> Result<File, Diag> {
     let name = path.to_string_lossy();
     if name.ends_with(".json") {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::util::fs::read_regular_string(path).map_err(|e| {
             Diag::error("Failed to read file").detail(format!("{}: {e}", path.display()))
         })?;
         return crate::frontend::hcl_json::to_hcl(&name, &text);

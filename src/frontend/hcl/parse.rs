@@ -14,7 +14,7 @@ pub struct File {
 
 /// Read and parse one `.pkr.hcl` / `.pkrvars.hcl` file.
 pub fn parse_file(path: &Path) -> Result<File, Diag> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::util::fs::read_regular(path).map_err(|e| {
         Diag::error("Failed to read file").detail(format!("{}: {e}", path.display()))
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {

@@ -186,6 +186,12 @@ pub fn resolve(
     diags: &mut Diags,
 ) -> Attrs {
     let decls = declarations(files, env, diags);
+    // What comes from outside the template is data, not code (Packer
+    // evaluates it with no functions at all).
+    let data = FnEnv {
+        no_calls: true,
+        ..env.clone()
+    };
     let mut values: Vec<Set> = decls
         .iter()
         .map(|d| d.default.clone().map(|v| (v, None)))
@@ -195,7 +201,7 @@ pub fn resolve(
     // PKR_VAR_name
     for (i, d) in decls.iter().enumerate() {
         if let Ok(raw) = std::env::var(format!("PKR_VAR_{}", d.name)) {
-            match from_string(&raw, &d.ty, &format!("PKR_VAR_{}", d.name), env) {
+            match from_string(&raw, &d.ty, &format!("PKR_VAR_{}", d.name), &data) {
                 Ok(v) => values[i] = Some((v, None)),
                 Err(e) => diags.push(e),
             }
@@ -204,7 +210,7 @@ pub fn resolve(
     // var files: undeclared names are warnings
     let empty = Attrs::new();
     for vf in var_files {
-        let ev = Evaluator::new(&vf.src, &empty, env);
+        let ev = Evaluator::new(&vf.src, &empty, &data);
         for b in vf.body.blocks() {
             diags.push(
                 Diag::error("Unexpected block in variable file")
@@ -245,7 +251,7 @@ pub fn resolve(
             );
             continue;
         };
-        match from_string(raw, &decls[i].ty, &format!("-var {name}"), env) {
+        match from_string(raw, &decls[i].ty, &format!("-var {name}"), &data) {
             Ok(v) => values[i] = Some((v, None)),
             Err(e) => diags.push(e),
         }

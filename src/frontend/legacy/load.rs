@@ -41,7 +41,7 @@ fn ptr(parts: &[&str]) -> String {
 pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     let mut diags = Diags::new();
     let path = &opts.path;
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::util::fs::read_regular_string(path) {
         Ok(t) => t,
         Err(e) => {
             return (
@@ -67,6 +67,16 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         }
     };
     let sp = Spans::new(&text);
+    if let Some((key, at)) = sp.duplicates().first() {
+        return (
+            None,
+            Diag::error("Failed to parse template")
+                .detail(format!("template has duplicate field: {key}"))
+                .at(&src, Some(at.clone()))
+                .hint("a JSON object names each key once; a parser would keep one of the two silently")
+                .into(),
+        );
+    }
     let J::Object(root) = j else {
         return (
             None,
@@ -161,7 +171,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     let mut required: Vec<String> = Vec::new();
     let mut overrides: BTreeMap<String, String> = BTreeMap::new();
     for vf in &opts.var_files {
-        match std::fs::read_to_string(vf)
+        match crate::util::fs::read_regular_string(vf)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str::<Map<String, J>>(&t).map_err(|e| e.to_string()))
         {

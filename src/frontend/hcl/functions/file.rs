@@ -77,7 +77,7 @@ pub fn pathexpand(_: &FnEnv, a: Vec<Value>) -> FR {
 pub fn file(env: &FnEnv, a: Vec<Value>) -> FR {
     let p = str_arg(&a, 0)?;
     let full = env.resolve(&p);
-    let bytes = std::fs::read(&full).map_err(|e| {
+    let bytes = crate::util::fs::read_regular(&full).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             FnError::Failed(format!("no file exists at {p}"))
         } else {

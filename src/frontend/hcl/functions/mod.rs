@@ -25,6 +25,9 @@ pub struct FnEnv {
     pub cwd: PathBuf,
     /// `env()` is only allowed in variable defaults.
     pub allow_env: bool,
+    /// Values given from outside the template (`-var`, var files,
+    /// `PKR_VAR_*`) are data: no function may be called in them.
+    pub no_calls: bool,
 }
 
 impl FnEnv {
@@ -32,6 +35,7 @@ impl FnEnv {
         FnEnv {
             cwd,
             allow_env: false,
+            no_calls: false,
         }
     }
 
