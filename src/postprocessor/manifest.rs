@@ -127,7 +127,9 @@ impl PostProcessor for Manifest {
             custom_data: self.custom_data.clone(),
         };
         let _guard = LOCK.lock().await;
-        let mut m: ManifestFile = match std::fs::read(&self.output) {
+        // Only a regular file holds earlier builds (a FIFO or device output
+        // is written to, never read: reading one could wait forever).
+        let mut m: ManifestFile = match crate::util::fs::read_regular(&self.output) {
             Ok(bytes) if !bytes.is_empty() => serde_json::from_slice(&bytes).map_err(|e| {
                 format!(
                     "{} exists but is not a manifest Packer or kiln wrote: {e}",

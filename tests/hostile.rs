@@ -1,0 +1,405 @@
+//! Careless and hostile input (kiln often runs as root in CI images): a
+//! write never damages what it replaces, a read never hangs or skips
+//! silently, values from outside the template are data, and `hcl2_upgrade`
+//! never drops parts of a template. Every test runs a real `kiln` process
+//! under a deadline, so a hang fails instead of blocking the suite.
+
+mod common;
+
+use common::{kiln, text};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Run `cmd`, killed after `secs`: (output, whether it finished in time).
+fn run_within(cmd: &mut Command, secs: u64) -> (Output, bool) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kiln");
+    let start = Instant::now();
+    let mut in_time = true;
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            in_time = false;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child.wait_with_output().expect("output"), in_time)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.to_str().expect("utf8")).expect("path");
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+}
+
+/// A character device node like /dev/null (1, 3) or /dev/full (1, 7).
+fn mknod_char(p: &Path, minor: u32) {
+    let c = std::ffi::CString::new(p.to_str().expect("utf8")).expect("path");
+    // SAFETY: a NUL-terminated path; makedev has no preconditions.
+    let r = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, minor)) };
+    assert_eq!(r, 0, "mknod");
+}
+
+const JSON: &str = r#"{"builders": [{"type": "null", "communicator": "none"}]}"#;
+
+#[test]
+fn upgrade_writes_into_a_device_and_never_replaces_it() {
+    if !is_root() {
+        eprintln!("SKIP: mknod needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("in.json");
+    std::fs::write(&input, JSON).expect("write");
+    let null = dir.path().join("null.pkr.hcl");
+    let full = dir.path().join("full.pkr.hcl");
+    mknod_char(&null, 3);
+    mknod_char(&full, 7);
+    let (o, in_time) = run_within(
+        kiln()
+            .arg("hcl2_upgrade")
+            .arg("-output-file")
+            .arg(&null)
+            .arg(&input),
+        30,
+    );
+    assert!(in_time, "hung");
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let (o, _) = run_within(
+        kiln()
+            .arg("hcl2_upgrade")
+            .arg("-output-file")
+            .arg(&full)
+            .arg(&input),
+        30,
+    );
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    for p in [&null, &full] {
+        let m = std::fs::symlink_metadata(p).expect("still there");
+        assert!(
+            m.file_type().is_char_device(),
+            "{} was replaced",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn post_processor_outputs_into_a_device_or_fifo_leave_them_in_place() {
+    if !is_root() {
+        eprintln!("SKIP: mknod needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let dev = dir.path().join("dev-null");
+    mknod_char(&dev, 3);
+    let fifo = dir.path().join("manifest.fifo");
+    mkfifo(&fifo);
+    // Something reads the FIFO, as a pipeline would.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(&fifo).unwrap_or_default())
+    };
+    let tpl = format!(
+        r#"source "file" "f" {{
+  content = "hello"
+  target  = "{}/artifact.txt"
+}}
+build {{
+  sources = ["source.file.f"]
+  post-processor "manifest" {{
+    output = "{}"
+  }}
+  post-processor "compress" {{
+    output = "{}"
+    format = "tar.gz"
+  }}
+  post-processor "checksum" {{
+    checksum_types = ["sha256"]
+    output         = "{}"
+  }}
+}}
+"#,
+        dir.path().display(),
+        fifo.display(),
+        dev.display(),
+        dev.display()
+    );
+    let f = dir.path().join("t.pkr.hcl");
+    std::fs::write(&f, tpl).expect("write");
+    let (o, in_time) = run_within(kiln().current_dir(dir.path()).arg("build").arg(&f), 60);
+    assert!(in_time, "hung: {:?}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let manifest = reader.join().expect("reader");
+    assert!(manifest.contains("\"builds\""), "{manifest}");
+    assert!(std::fs::symlink_metadata(&dev)
+        .expect("dev")
+        .file_type()
+        .is_char_device());
+    assert!(std::fs::symlink_metadata(&fifo)
+        .expect("fifo")
+        .file_type()
+        .is_fifo());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".kiln-"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+#[test]
+fn fmt_keeps_owner_mode_and_hard_links() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("t.pkr.hcl");
+    let link = dir.path().join("link.pkr.hcl");
+    std::fs::write(&f, "a   =  1\n").expect("write");
+    std::fs::hard_link(&f, &link).expect("link");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    if is_root() {
+        // A file that belongs to someone else, as in a mounted checkout.
+        std::os::unix::fs::chown(&f, Some(65534), Some(65534)).expect("chown");
+    }
+    let before = std::fs::metadata(&f).expect("meta");
+    let (o, _) = run_within(kiln().arg("fmt").arg(&f), 30);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let after = std::fs::metadata(&f).expect("meta");
+    assert_eq!(std::fs::read_to_string(&link).expect("link"), "a = 1\n");
+    assert_eq!(after.ino(), before.ino(), "the file was replaced");
+    assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+    assert_eq!(after.mode(), before.mode());
+}
+
+#[test]
+fn a_file_of_another_owner_with_one_link_keeps_its_owner() {
+    if !is_root() {
+        eprintln!("SKIP: chown needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("t.pkr.hcl");
+    std::fs::write(&f, "a   =  1\n").expect("write");
+    std::os::unix::fs::chown(&f, Some(65534), Some(65534)).expect("chown");
+    let (o, _) = run_within(kiln().arg("fmt").arg(&f), 30);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let m = std::fs::metadata(&f).expect("meta");
+    assert_eq!((m.uid(), m.gid()), (65534, 65534));
+    assert_eq!(std::fs::read_to_string(&f).expect("read"), "a = 1\n");
+}
+
+#[test]
+fn upgrade_onto_its_own_input_fails_and_keeps_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("in.json");
+    std::fs::write(&input, JSON).expect("write");
+    // The same file by another name, too.
+    let alias = dir.path().join(".").join("in.json");
+    for out in [&input, &alias] {
+        let (o, _) = run_within(
+            kiln()
+                .arg("hcl2_upgrade")
+                .arg("-output-file")
+                .arg(out)
+                .arg(&input),
+            30,
+        );
+        assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+        assert_eq!(std::fs::read_to_string(&input).expect("input"), JSON);
+    }
+}
+
+#[test]
+fn fifos_and_dangling_links_are_errors_not_hangs_or_skips() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    std::fs::write(
+        d.join("ok.pkr.hcl"),
+        "source \"null\" \"n\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.n\"]\n}\n",
+    )
+    .expect("write");
+    let fifo = d.join("vars.pkrvars.hcl");
+    mkfifo(&fifo);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["validate".into(), fifo.display().to_string()], "FIFO"),
+        (
+            vec![
+                "validate".into(),
+                format!("-var-file={}", fifo.display()),
+                d.join("ok.pkr.hcl").display().to_string(),
+            ],
+            "FIFO",
+        ),
+        (vec!["fmt".into(), fifo.display().to_string()], "FIFO"),
+        (
+            vec!["hcl2_upgrade".into(), fifo.display().to_string()],
+            "FIFO",
+        ),
+        (vec!["console".into(), fifo.display().to_string()], "FIFO"),
+    ];
+    for (args, says) in cases {
+        let (o, in_time) = run_within(kiln().current_dir(d).args(&args), 20);
+        let (out, err) = text(&o);
+        assert!(in_time, "{args:?} hung");
+        assert_ne!(o.status.code(), Some(0), "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // A FIFO and a dangling link among a directory's templates.
+    let tdir = d.join("tree");
+    std::fs::create_dir(&tdir).expect("mkdir");
+    std::fs::copy(d.join("ok.pkr.hcl"), tdir.join("ok.pkr.hcl")).expect("copy");
+    std::os::unix::fs::symlink("/nonexistent/x.pkr.hcl", tdir.join("gone.pkr.hcl"))
+        .expect("symlink");
+    let (o, in_time) = run_within(kiln().arg("validate").arg(&tdir), 20);
+    let (_, err) = text(&o);
+    assert!(in_time);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("Failed to read file"), "{err}");
+    std::fs::remove_file(tdir.join("gone.pkr.hcl")).expect("rm");
+    mkfifo(&tdir.join("pipe.pkr.hcl"));
+    let (o, in_time) = run_within(kiln().arg("validate").arg(&tdir), 20);
+    assert!(in_time, "a FIFO in the directory hung validate");
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+}
+
+#[test]
+fn fmt_recursive_does_not_follow_directory_links() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let outside = tempfile::tempdir().expect("tmp");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).expect("mkdir");
+    std::fs::write(tree.join("sub/in.pkr.hcl"), "a   =  1\n").expect("write");
+    std::fs::write(outside.path().join("out.pkr.hcl"), "b   =  2\n").expect("write");
+    std::os::unix::fs::symlink(outside.path(), tree.join("elsewhere")).expect("symlink");
+    std::os::unix::fs::symlink(&tree, tree.join("sub/loop")).expect("symlink");
+    let (o, in_time) = run_within(kiln().arg("fmt").arg("-recursive").arg(&tree), 30);
+    assert!(in_time, "a link loop hung fmt");
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(tree.join("sub/in.pkr.hcl")).expect("in"),
+        "a = 1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("out.pkr.hcl")).expect("out"),
+        "b   =  2\n",
+        "a file outside the tree was rewritten"
+    );
+}
+
+#[test]
+fn values_from_outside_the_template_are_data_not_calls() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    std::fs::write(
+        d.join("t.pkr.hcl"),
+        "variable \"l\" {\n  type    = list(string)\n  default = []\n}\nsource \"null\" \"n\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.n\"]\n}\n",
+    )
+    .expect("write");
+    std::fs::write(d.join("v.pkrvars.hcl"), "l = [file(\"/etc/hostname\")]\n").expect("write");
+    let runs: Vec<(Vec<&str>, Option<(&str, &str)>)> = vec![
+        (
+            vec!["validate", "-var", "l=[upper(\"a\")]", "t.pkr.hcl"],
+            None,
+        ),
+        (
+            vec!["validate", "-var-file=v.pkrvars.hcl", "t.pkr.hcl"],
+            None,
+        ),
+        (
+            vec!["validate", "t.pkr.hcl"],
+            Some(("PKR_VAR_l", "[abs(-1)]")),
+        ),
+    ];
+    for (args, env) in runs {
+        let mut c = kiln();
+        c.current_dir(d).args(&args);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let (o, _) = run_within(&mut c, 20);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?} {env:?}: {err}");
+        assert!(
+            err.contains("Function calls not allowed"),
+            "{args:?}: {err}"
+        );
+    }
+    // Plain data still works.
+    let (o, _) = run_within(
+        kiln()
+            .current_dir(d)
+            .args(["validate", "-var", "l=[\"a\"]", "t.pkr.hcl"]),
+        20,
+    );
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+}
+
+#[test]
+fn upgrade_refuses_what_it_would_drop() {
+    let cases = [
+        r#"{"builders": [{"type": "null", "communicator": "none"}], "provisioners": {"type": "shell", "inline": ["x"]}}"#,
+        r#"{"builders": {"type": "null", "communicator": "none"}}"#,
+        r#"{"variables": ["a"], "builders": [{"type": "null", "communicator": "none"}]}"#,
+        r#"{"builders": [{"type": "null", "communicator": "none"}], "post-processors": {"type": "manifest"}}"#,
+        r#"{"builders": [{"type": "null", "communicator": "none"}], "builders": [{"type": "file"}]}"#,
+        r#"{"builders": [{"type": "null", "communicator": "none", "communicator": "ssh"}]}"#,
+    ];
+    for case in cases {
+        let dir = tempfile::tempdir().expect("tmp");
+        let input = dir.path().join("in.json");
+        let out = dir.path().join("out.pkr.hcl");
+        std::fs::write(&input, case).expect("write");
+        let (o, _) = run_within(
+            kiln()
+                .arg("hcl2_upgrade")
+                .arg("-output-file")
+                .arg(&out)
+                .arg(&input),
+            20,
+        );
+        assert_eq!(o.status.code(), Some(1), "{case}: {:?}", text(&o));
+        assert!(!out.exists(), "{case}: wrote a partial upgrade");
+        let (o, _) = run_within(kiln().arg("validate").arg(&input), 20);
+        assert_eq!(o.status.code(), Some(1), "validate {case}: {:?}", text(&o));
+    }
+}
+
+#[test]
+fn console_reports_a_bad_line_and_goes_on_and_stops_at_an_endless_one() {
+    use std::io::Write;
+    let mut child = kiln()
+        .arg("console")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"1+1\n\xff\xfe\"a\"\n2+2\n")
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    let (out, err) = text(&o);
+    assert_eq!(out, "2\n4\n", "{err}");
+    assert!(err.contains("not valid UTF-8"), "{err}");
+    // /dev/zero: no end of line, ever; bounded memory and time.
+    let zero = std::fs::File::open("/dev/zero").expect("/dev/zero");
+    let (o, in_time) = run_within(kiln().arg("console").stdin(zero), 20);
+    assert!(in_time, "console read /dev/zero forever");
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+}
