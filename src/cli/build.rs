@@ -105,20 +105,37 @@ pub fn run(a: BuildArgs) -> i32 {
         debug: a.debug,
         legacy_ui: false,
     };
-    rt.block_on(async move {
-        let cancel = CancellationToken::new();
+    // An interrupted build ends whatever it started locally, and whatever
+    // that started, before kiln exits (see util::procs). A build that ran
+    // to its end leaves a script's deliberate background job alone, as
+    // Packer does.
+    crate::util::procs::become_subreaper();
+    let cancel = CancellationToken::new();
+    let interrupted = cancel.clone();
+    let code = rt.block_on(async move {
         spawn_signal_handler(cancel.clone(), ui.clone());
         crate::runner::run(loaded.graph, ui, run_opts, cancel).await
-    })
+    });
+    drop(rt);
+    if interrupted.is_cancelled() {
+        let left = crate::util::procs::end_descendants(std::time::Duration::from_secs(2));
+        if left > 0 {
+            tracing::debug!("stopped {left} process(es) the interrupted build left running");
+        }
+    }
+    code
 }
 
-/// SIGINT and SIGTERM cancel the run; cleanups still run.
+/// SIGINT, SIGTERM and SIGHUP cancel the run; cleanups still run.
 fn spawn_signal_handler(cancel: CancellationToken, ui: Ui) {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
+            // A closed terminal or SSH session: kiln must not die at once
+            // and leave what it made behind.
+            signal(SignalKind::hangup()),
         ) else {
             return;
         };
@@ -126,6 +143,7 @@ fn spawn_signal_handler(cancel: CancellationToken, ui: Ui) {
             let name = tokio::select! {
                 _ = int.recv() => "interrupt",
                 _ = term.recv() => "terminate",
+                _ = hup.recv() => "hangup",
             };
             if cancel.is_cancelled() {
                 ui.error(&format!(

@@ -225,6 +225,9 @@ pub async fn run_streaming(
         .spawn()
         .map_err(|e| BuildError::Failed(format!("Error executing script: {prog}: {e}")))?;
     let pid = child.id();
+    // However this ends (the step dropped by an interrupt included), the
+    // script's whole process group goes with it, not only the script.
+    let group = pid.map(crate::util::procs::GroupGuard);
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let ui_out = ctx.ui.clone();
@@ -260,6 +263,9 @@ pub async fn run_streaming(
             return Err(BuildError::Cancelled);
         }
     };
+    if let Some(g) = group {
+        g.done();
+    }
     let _ = out_task.await;
     let _ = err_task.await;
     Ok(status.code().unwrap_or(-1))
