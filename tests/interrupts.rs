@@ -98,7 +98,7 @@ fn every_signal_kind_twenty_times_leaves_no_process_and_no_later_effect() {
             // The canonical path: /proc/PID/cwd shows it so.
             let d = std::fs::canonicalize(dir.path()).expect("canonical");
             std::fs::write(d.join("t.pkr.hcl"), SCRIPT).expect("write");
-            let mut child = kiln()
+            let child = kiln()
                 .current_dir(&d)
                 .args(["build", "-color=false", "t.pkr.hcl"])
                 .stdin(Stdio::null())
