@@ -309,7 +309,9 @@ fn values_from_outside_the_template_are_data_not_calls() {
     )
     .expect("write");
     std::fs::write(d.join("v.pkrvars.hcl"), "l = [file(\"/etc/hostname\")]\n").expect("write");
-    let runs: Vec<(Vec<&str>, Option<(&str, &str)>)> = vec![
+    // (arguments, an environment variable to set)
+    type Run<'a> = (Vec<&'a str>, Option<(&'a str, &'a str)>);
+    let runs: Vec<Run> = vec![
         (
             vec!["validate", "-var", "l=[upper(\"a\")]", "t.pkr.hcl"],
             None,
