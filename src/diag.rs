@@ -450,6 +450,15 @@ pub fn render(diags: &[Diag], color: bool) -> String {
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
     for d in diags {
+        // Masked before rendering (which wraps long lines, and could split
+        // a value across two), and the whole again after (the snippet).
+        let d = &Diag {
+            summary: crate::ui::mask(&d.summary),
+            detail: d.detail.as_deref().map(crate::ui::mask),
+            hint: d.hint.as_deref().map(crate::ui::mask),
+            label: d.label.as_deref().map(crate::ui::mask),
+            ..d.clone()
+        };
         let prefix = match d.level {
             Level::Error => "Error",
             Level::Warning => "Warning",
@@ -465,7 +474,7 @@ pub fn render(diags: &[Diag], color: bool) -> String {
         }
         out.push('\n');
     }
-    out
+    crate::ui::mask(&out)
 }
 
 #[cfg(test)]

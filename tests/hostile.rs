@@ -405,3 +405,77 @@ fn console_reports_a_bad_line_and_goes_on_and_stops_at_an_endless_one() {
     assert!(in_time, "console read /dev/zero forever");
     assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
 }
+
+/// A sensitive value reaches no diagnostic, warning or log line, whichever
+/// check trips over it: function errors, plugin options, durations, the
+/// communicator, data source URLs, validation messages, the console.
+#[test]
+fn a_sensitive_value_appears_in_no_error_or_log_line() {
+    const SECRET: &str = "hunter2-s3cr3t-value";
+    let var = format!(
+        "variable \"s\" {{\n  type      = string\n  default   = \"{SECRET}\"\n  sensitive = true\n}}\n"
+    );
+    let null = "source \"null\" \"n\" {\n  communicator = \"none\"\n}\n";
+    let build = "build {\n  sources = [\"source.null.n\"]\n}\n";
+    let cases: Vec<String> = vec![
+        format!("{var}locals {{\n  x = file(var.s)\n}}\n{null}{build}"),
+        format!("{var}locals {{\n  x = cidrhost(var.s, 1)\n}}\n{null}{build}"),
+        format!("{var}locals {{\n  x = timeadd(var.s, \"1h\")\n}}\n{null}{build}"),
+        format!("{var}locals {{\n  x = base64decode(var.s)\n}}\n{null}{build}"),
+        format!("{var}locals {{\n  x = tonumber(var.s)\n}}\n{null}{build}"),
+        format!("{var}{null}build {{\n  sources = [\"source.null.n\"]\n  provisioner \"shell-local\" {{\n    script = var.s\n  }}\n}}\n"),
+        format!("{var}{null}build {{\n  sources = [\"source.null.n\"]\n  provisioner \"shell-local\" {{\n    inline           = [\"true\"]\n    environment_vars = [var.s]\n  }}\n}}\n"),
+        format!("{var}source \"null\" \"n\" {{\n  communicator = \"ssh\"\n  ssh_host     = \"127.0.0.1\"\n  ssh_username = \"u\"\n  ssh_password = \"p\"\n  ssh_timeout  = var.s\n}}\n{build}"),
+        format!("{var}source \"null\" \"n\" {{\n  communicator = var.s\n}}\n{build}"),
+        format!("{var}data \"http\" \"h\" {{\n  url = \"ftp://${{var.s}}\"\n}}\n{null}{build}"),
+        format!("variable \"s\" {{\n  type      = string\n  default   = \"{SECRET}\"\n  sensitive = true\n  validation {{\n    condition     = length(var.s) < 3\n    error_message = \"The value ${{var.s}} is too long.\"\n  }}\n}}\n{null}{build}"),
+        format!("{var}{null}build {{\n  sources = [\"source.null.n\"]\n  provisioner \"shell-local\" {{\n    inline = [\"echo ${{var.s}}\", \"exit 3\"]\n  }}\n}}\n"),
+    ];
+    for (i, tpl) in cases.iter().enumerate() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let f = dir.path().join("t.pkr.hcl");
+        std::fs::write(&f, tpl).expect("write");
+        let log = dir.path().join("log.txt");
+        for args in [&["validate"][..], &["build", "-color=false"][..]] {
+            let (o, in_time) = run_within(
+                kiln()
+                    .current_dir(dir.path())
+                    .env("PACKER_LOG", "1")
+                    .env("PACKER_LOG_PATH", &log)
+                    .args(args)
+                    .arg(&f),
+                60,
+            );
+            assert!(in_time, "case {i} hung");
+            let (out, err) = text(&o);
+            let logged = std::fs::read_to_string(&log).unwrap_or_default();
+            for (what, s) in [("stdout", &out), ("stderr", &err), ("log", &logged)] {
+                assert!(
+                    !s.contains(SECRET),
+                    "case {i}, {args:?}: the secret is in {what}:\n{s}\n--- template:\n{tpl}"
+                );
+            }
+        }
+    }
+    // The console, evaluating a failing call on the value.
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("c.pkr.hcl"), &var).expect("write");
+    let mut child = kiln()
+        .current_dir(dir.path())
+        .args(["console", "c.pkr.hcl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"file(var.s)\ncidrnetmask(var.s)\nvar.s\n")
+            .expect("write");
+    }
+    let o = child.wait_with_output().expect("wait");
+    let (out, err) = text(&o);
+    assert!(!out.contains(SECRET) && !err.contains(SECRET), "{out}{err}");
+}

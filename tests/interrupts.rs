@@ -139,7 +139,10 @@ fn every_signal_kind_twenty_times_leaves_no_process_and_no_later_effect() {
             let marks = std::fs::metadata(d.join("marks")).map_or(0, |m| m.len());
             std::thread::sleep(Duration::from_millis(200));
             let later = std::fs::metadata(d.join("marks")).map_or(0, |m| m.len());
-            assert_eq!(marks, later, "{case}: something still writes after kiln exited");
+            assert_eq!(
+                marks, later,
+                "{case}: something still writes after kiln exited"
+            );
             assert!(!d.join("finished").exists(), "{case}: the script ran on");
         }
     }

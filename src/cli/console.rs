@@ -44,11 +44,11 @@ fn empty_scope() -> (Attrs, FnEnv) {
 
 /// Packer's console error layout.
 fn console_error(d: &Diag) -> String {
-    format!(
+    crate::ui::mask(&format!(
         "Error: {}\n\n  on <console-input> line 1:\n  (source code not available)\n\n{}\n\n\n",
         d.summary,
         d.detail.clone().unwrap_or_default()
-    )
+    ))
 }
 
 pub fn run(a: ConsoleArgs) -> i32 {

@@ -58,11 +58,47 @@ pub fn init() {
         .with_ansi(false)
         .with_target(packer_log);
     let out: Box<dyn Layer<_> + Send + Sync> = match file {
-        Some(f) => Box::new(fmt.with_writer(std::sync::Mutex::new(f))),
-        None => Box::new(fmt.with_writer(std::io::stderr)),
+        Some(f) => {
+            let f = std::sync::Arc::new(std::sync::Mutex::new(f));
+            Box::new(fmt.with_writer(move || Masked(FileRef(f.clone()))))
+        }
+        None => Box::new(fmt.with_writer(|| Masked(std::io::stderr()))),
     };
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(out)
         .try_init();
+}
+
+/// A log writer that masks sensitive values ([`crate::ui::mask`]): the
+/// formatter hands it one whole event per write.
+struct Masked<W: std::io::Write>(W);
+
+impl<W: std::io::Write> std::io::Write for Masked<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(crate::ui::mask(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// The log file, shared by every event's writer.
+struct FileRef(std::sync::Arc<std::sync::Mutex<std::fs::File>>);
+
+impl std::io::Write for FileRef {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut f) => f.write(buf),
+            Err(p) => p.into_inner().write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.lock() {
+            Ok(mut f) => f.flush(),
+            Err(p) => p.into_inner().flush(),
+        }
+    }
 }

@@ -8,8 +8,36 @@ use std::sync::{Arc, Mutex};
 /// A warning the user must see whether or not a log is on: on stderr, and
 /// in the log when there is one (`PACKER_LOG`).
 pub fn warn(msg: &str) {
+    let msg = mask(msg);
     eprintln!("kiln: warning: {msg}");
     tracing::warn!("{msg}");
+}
+
+/// Every sensitive value the run knows of, longest first: the template's
+/// sensitive variables and locals as soon as they are known, and secrets
+/// a build makes. Diagnostics, warnings, the log and the build output are
+/// all masked with it, so a value cannot leak through a path that forgot
+/// to ask.
+static SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Add values to mask everywhere from now on.
+pub fn register_secrets<I: IntoIterator<Item = String>>(values: I) {
+    let mut g = match SECRETS.write() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    g.extend(values.into_iter().filter(|s| !s.is_empty()));
+    g.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    g.dedup();
+}
+
+/// `s` with every registered sensitive value replaced by `<sensitive>`.
+pub fn mask(s: &str) -> String {
+    let g = match SECRETS.read() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    redact_with(&g, s)
 }
 
 const COLORS: [u8; 5] = [32, 36, 35, 33, 34];
@@ -46,6 +74,7 @@ impl Ui {
         // Longest first so that a secret containing another is fully masked.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
+        register_secrets(secrets.iter().cloned());
         Ui {
             inner: Arc::new(Mutex::new(Inner { opts, secrets, out })),
         }
@@ -59,6 +88,7 @@ impl Ui {
             g.secrets.push(s.to_string());
             g.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         }
+        register_secrets([s.to_string()]);
     }
 
     /// Mask every sensitive value in `s`.

@@ -236,7 +236,10 @@ pub fn resolve(
                     Ok(v) => {
                         let name = k.trim_start_matches("local.").to_string();
                         if *sensitive {
-                            super::strings_in(&v, &mut graph.sensitive);
+                            let mut found = Vec::new();
+                            super::strings_in(&v, &mut found);
+                            crate::ui::register_secrets(found.iter().cloned());
+                            graph.sensitive.extend(found);
                         }
                         graph.locals.push(VariableInfo {
                             name: name.clone(),

@@ -268,6 +268,13 @@ pub fn resolve(
             );
             continue;
         };
+        if d.sensitive {
+            // Known as soon as it is set: an error about the raw value
+            // (its type, say) is masked too.
+            let mut found = Vec::new();
+            super::strings_in(&raw, &mut found);
+            crate::ui::register_secrets(found);
+        }
         let v = match convert(&raw, &d.ty) {
             Ok(v) => v,
             Err(e) => {
@@ -320,7 +327,10 @@ pub fn resolve(
             }
         }
         if d.sensitive {
-            super::strings_in(&v, &mut graph.sensitive);
+            let mut found = Vec::new();
+            super::strings_in(&v, &mut found);
+            crate::ui::register_secrets(found.iter().cloned());
+            graph.sensitive.extend(found);
         }
         graph.variables.push(VariableInfo {
             name: d.name.clone(),

@@ -246,6 +246,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         let is_sens = sensitive.contains(name);
         let val = user.get(name).cloned().unwrap_or_default();
         if is_sens && !val.is_empty() {
+            crate::ui::register_secrets([val.clone()]);
             graph.sensitive.push(val.clone());
         }
         graph.variables.push(VariableInfo {
