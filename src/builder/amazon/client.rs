@@ -172,16 +172,20 @@ pub async fn load(access: &Access) -> Aws {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(access.region.clone()))
         .http_client(client);
-    let retries = access.max_retries.map(|n| n + 1).unwrap_or(5);
-    // Adaptive mode: throttling, 5xx answers and dropped connections are
-    // retried with jittered backoff, and a throttled client also slows its
-    // own rate. The retry token bucket and the rate limiter belong to the
-    // client's retry partition, one per region (`ec2_in`), so parallel
-    // builds in a region back off together (docs/builders/amazon-ebs.md).
+    let retries = access.max_retries.map(|n| n + 1).unwrap_or(8);
+    // Standard mode: throttling, 5xx answers and dropped connections are
+    // retried with full-jitter exponential backoff (0.25 s doubling to
+    // 10 s), and every retry draws on the retry token bucket of the
+    // client's retry partition, one per region (`ec2_in`): parallel builds
+    // in a region share it, and stop retrying together when EC2 keeps
+    // refusing. Not adaptive mode: its client-side rate limiter, fed by the
+    // low call rate of a build, stalled calls 10-20 s after each throttle
+    // (docs/builders/amazon-ebs.md has the figures).
     loader = loader.retry_config(
-        RetryConfig::adaptive()
+        RetryConfig::standard()
             .with_max_attempts(retries.max(1))
-            .with_initial_backoff(Duration::from_millis(100)),
+            .with_initial_backoff(Duration::from_millis(250))
+            .with_max_backoff(Duration::from_secs(10)),
     );
     if let Some(e) = &access.endpoint {
         loader = loader.endpoint_url(e);
