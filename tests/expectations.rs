@@ -14,6 +14,15 @@ mod common;
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 
+/// Rows where kiln answers otherwise on purpose: (fixture, flags, kiln's
+/// exit code, why).
+const DIFFERENCES: &[(&str, &str, i32, &str)] = &[(
+    "command/test-fixtures/hcl/local-ds-validate.pkr.hcl",
+    "",
+    0,
+    "a data source's output is unknown at validate: Packer checks the placeholder that stands for it against the file provisioner's `direction` and fails; kiln makes that check once the value is known (at build, or with -evaluate-datasources)",
+)];
+
 /// Every `validate` row of the table in `root` (`EXPECTATIONS.tsv`: Packer's
 /// own, or the repository's in `fixtures/`), run from `cwd`.
 fn validate_trials(root: &Path, cwd: &Path) -> Vec<Trial> {
@@ -28,11 +37,17 @@ fn validate_trials(root: &Path, cwd: &Path) -> Vec<Trial> {
             continue;
         }
         let fixture = cols[1].to_string();
-        let code: i32 = cols[2].parse().unwrap_or(-1);
+        let mut code: i32 = cols[2].parse().unwrap_or(-1);
         let flags: Vec<String> = cols
             .get(3)
             .map(|f| f.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default();
+        if let Some((.., kiln, _)) = DIFFERENCES
+            .iter()
+            .find(|(f, fl, ..)| *f == fixture && *fl == cols.get(3).copied().unwrap_or(""))
+        {
+            code = *kiln;
+        }
         let name = format!(
             "validate{} {fixture}",
             flags.iter().map(|f| format!(" {f}")).collect::<String>()

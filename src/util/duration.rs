@@ -50,7 +50,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         total += n * mult;
         s = &s[unit_len..];
     }
-    Ok(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).map_err(|_| format!("time: invalid duration {orig:?}"))
 }
 
 /// Go's `Duration.String()` ("1m30s", "500ms").

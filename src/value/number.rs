@@ -12,13 +12,24 @@ pub struct Number(BigDecimal);
 /// (cty computes with 512-bit floats, ~154 decimal digits).
 const PRECISION: u64 = 154;
 
+/// The largest decimal exponent a number may have (either sign).
+pub const MAX_EXPONENT: u64 = 100_000;
+
 impl Number {
     pub fn parse(s: &str) -> Option<Number> {
         let s = s.trim();
         if s.is_empty() || s.starts_with('+') {
             return None;
         }
-        BigDecimal::from_str(s).ok().map(|d| Number(d.normalized()))
+        let d = BigDecimal::from_str(s).ok()?.normalized();
+        // Exponents past this take unbounded time and memory to print or
+        // compare exactly (1e999999999 has a billion digits): not a number
+        // kiln takes.
+        let (_, scale) = d.as_bigint_and_exponent();
+        if scale.unsigned_abs() > MAX_EXPONENT {
+            return None;
+        }
+        Some(Number(d))
     }
 
     pub fn from_f64(f: f64) -> Option<Number> {

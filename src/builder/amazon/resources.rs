@@ -475,7 +475,15 @@ async fn delete_security_group(
 pub async fn delete(aws: &Aws, r: &Resource, policy: &Policy) -> Result<(), String> {
     let ec2 = aws.ec2_in(r.region());
     match r {
-        Resource::KeyPair { name, .. } => match ec2.delete_key_pair().key_name(name).send().await {
+        // A key pair made a moment ago may be unknown yet: an endpoint that
+        // says so is asked again, as for every other delete. (EC2 itself
+        // answers a delete of an unknown key pair with success, which no
+        // caller can tell from a real one.)
+        Resource::KeyPair { name, .. } => match eventually_within("DeleteKeyPair", GONE, || {
+            ec2.delete_key_pair().key_name(name).send()
+        })
+        .await
+        {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(sdk_error("DeleteKeyPair", &e)),

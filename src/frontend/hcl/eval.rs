@@ -22,6 +22,9 @@ pub struct Evaluator<'a> {
     pub env: &'a FnEnv,
     /// Iteration variables of enclosing `for` expressions (innermost last).
     scope: Vec<(String, Value)>,
+    /// Inside a `templatefile` template, where `templatefile` may not be
+    /// called again (as in Packer and Terraform: it could recurse forever).
+    in_templatefile: bool,
 }
 
 type R = Result<Value, Diag>;
@@ -33,6 +36,7 @@ impl<'a> Evaluator<'a> {
             root,
             env,
             scope: Vec::new(),
+            in_templatefile: false,
         }
     }
 
@@ -53,6 +57,7 @@ impl<'a> Evaluator<'a> {
             root: self.root,
             env: self.env,
             scope: self.scope.clone(),
+            in_templatefile: self.in_templatefile,
         }
     }
 
@@ -145,6 +150,20 @@ impl<'a> Evaluator<'a> {
             }
             Expression::FuncCall(f) => self.call(e, f),
             Expression::Traversal(t) => {
+                // `local.x`, `var.y`: take the one attribute from the root
+                // object rather than a copy of the whole object (16,000
+                // locals each naming one other made that quadratic).
+                if let (Expression::Variable(v), Some(first)) = (&t.expr, t.operators.first()) {
+                    let name = v.value().as_str();
+                    let shadowed = self.scope.iter().any(|(n, _)| n == name);
+                    if let (false, TraversalOperator::GetAttr(attr), Some(Value::Object(m))) =
+                        (shadowed, first.value(), self.root.get(name))
+                    {
+                        if let Some(found) = m.get(attr.as_str()) {
+                            return self.traverse(found.clone(), &t.operators[1..], e.span());
+                        }
+                    }
+                }
                 let base = self.eval(&t.expr)?;
                 self.traverse(base, &t.operators, e.span())
             }
@@ -662,6 +681,13 @@ impl<'a> Evaluator<'a> {
             Value::Null => Err(self.err(span, "Invalid template interpolation value", "The expression result is null. Cannot include a null value in a string template.")),
             other => match to_display_string(&other) {
                 Some(s) => {
+                    // A template in a loop could otherwise grow without
+                    // bound (see functions::limits).
+                    if let Err(super::functions::FnError::Failed(m)) =
+                        super::functions::limits::string_len(out.len() + s.len())
+                    {
+                        return Err(self.err(span, "Template too large", m));
+                    }
                     out.push_str(&s);
                     Ok(())
                 }
@@ -754,6 +780,13 @@ impl<'a> Evaluator<'a> {
     }
 
     fn templatefile(&self, vals: Vec<Value>, span: Option<Range<usize>>) -> R {
+        if self.in_templatefile {
+            return Err(self.err(
+                span,
+                "Error in function call",
+                "Call to function \"templatefile\" failed: cannot recursively call templatefile from inside templatefile call.",
+            ));
+        }
         if vals.len() != 2 {
             return Err(self.err(
                 span,
@@ -805,7 +838,8 @@ impl<'a> Evaluator<'a> {
         })?;
         let tsrc = SourceFile::new(full.display().to_string(), text.clone());
         let root = vars;
-        let child = Evaluator::new(&tsrc, &root, self.env);
+        let mut child = Evaluator::new(&tsrc, &root, self.env);
+        child.in_templatefile = true;
         let mut out = String::new();
         let mut unknown = false;
         let tpl = template::normalize(&text, &tpl, template::Kind::File);

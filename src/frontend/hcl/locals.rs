@@ -155,70 +155,72 @@ pub fn resolve(
         };
         refs.iter().filter_map(key).collect()
     };
+    // Iterative, not recursive: a chain of 16,000 locals each naming the
+    // one before must not overflow the stack.
     let mut state: BTreeMap<String, u8> = BTreeMap::new(); // 1 = visiting, 2 = done
     let mut order: Vec<String> = Vec::new();
-    fn visit(
-        k: &str,
-        nodes: &BTreeMap<String, Node>,
-        deps: &dyn Fn(&Node) -> Vec<String>,
-        state: &mut BTreeMap<String, u8>,
-        stack: &mut Vec<String>,
-        order: &mut Vec<String>,
-        diags: &mut Diags,
-    ) {
-        match state.get(k) {
-            Some(2) => return,
-            Some(1) => {
-                let start = stack.iter().position(|s| s == k).unwrap_or(0);
-                let mut chain: Vec<String> = stack[start..].to_vec();
-                chain.push(k.to_string());
-                let (file, span) = match nodes.get(k) {
-                    Some(Node::Local { file, span, .. }) => (*file, span.clone()),
-                    Some(Node::Data { file, block }) => (*file, block.ident.span()),
-                    None => return,
-                };
-                diags.push(
-                    Diag::error("Cyclic dependency detected")
-                        .detail(format!(
-                            "These values refer to each other in a loop: {}",
-                            chain.join(" -> ")
-                        ))
-                        .at(&file.src, span)
-                        .hint("break the loop by computing one of them without the others"),
-                );
-                return;
-            }
-            _ => {}
-        }
-        let Some(node) = nodes.get(k) else { return };
-        state.insert(k.to_string(), 1);
-        stack.push(k.to_string());
-        for d in deps(node) {
-            if nodes.contains_key(&d) {
-                visit(&d, nodes, deps, state, stack, order, diags);
-            }
-        }
-        stack.pop();
-        state.insert(k.to_string(), 2);
-        order.push(k.to_string());
-    }
     let before = diags.0.len();
-    for k in &order_seen {
-        visit(
-            k,
-            &nodes,
-            &deps,
-            &mut state,
-            &mut Vec::new(),
-            &mut order,
-            diags,
-        );
+    let enter = |k: &str, state: &mut BTreeMap<String, u8>| {
+        state.insert(k.to_string(), 1);
+        let ds: Vec<String> = nodes
+            .get(k)
+            .map(|n| {
+                deps(n)
+                    .into_iter()
+                    .filter(|d| nodes.contains_key(d))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (k.to_string(), ds.into_iter())
+    };
+    for start in &order_seen {
+        if state.contains_key(start) {
+            continue;
+        }
+        // The chain of nodes being visited, each with the dependencies it
+        // has still to visit.
+        let mut work: Vec<(String, std::vec::IntoIter<String>)> = vec![enter(start, &mut state)];
+        while let Some((k, next)) = work.last_mut() {
+            let Some(d) = next.next() else {
+                let k = k.clone();
+                state.insert(k.clone(), 2);
+                order.push(k);
+                work.pop();
+                continue;
+            };
+            match state.get(&d) {
+                Some(2) => {}
+                Some(_) => {
+                    let from = work.iter().position(|(w, _)| *w == d).unwrap_or(0);
+                    let mut chain: Vec<String> =
+                        work[from..].iter().map(|(w, _)| w.clone()).collect();
+                    chain.push(d.clone());
+                    let (file, span) = match nodes.get(&d) {
+                        Some(Node::Local { file, span, .. }) => (*file, span.clone()),
+                        Some(Node::Data { file, block }) => (*file, block.ident.span()),
+                        None => continue,
+                    };
+                    diags.push(
+                        Diag::error("Cyclic dependency detected")
+                            .detail(format!(
+                                "These values refer to each other in a loop: {}",
+                                chain.join(" -> ")
+                            ))
+                            .at(&file.src, span)
+                            .hint("break the loop by computing one of them without the others"),
+                    );
+                }
+                None => {
+                    let entered = enter(&d, &mut state);
+                    work.push(entered);
+                }
+            }
+        }
     }
     if diags.0.len() > before {
         return;
     }
 
-    let mut locals = Attrs::new();
     let mut data: BTreeMap<String, Attrs> = BTreeMap::new();
     root.insert("local".into(), Value::Object(Attrs::new()));
     root.insert("data".into(), Value::Object(Attrs::new()));
@@ -251,11 +253,14 @@ pub fn resolve(
                             sensitive: *sensitive,
                             description: None,
                         });
-                        locals.insert(name, v);
+                        // Into the scope in place: copying the whole object
+                        // for each local made 16,000 of them quadratic.
+                        if let Some(Value::Object(m)) = root.get_mut("local") {
+                            m.insert(name, v);
+                        }
                     }
                     Err(d) => diags.push(d),
                 }
-                root.insert("local".into(), Value::Object(locals.clone()));
             }
             Node::Data { file, block } => {
                 let view = BlockView::of(block, file);

@@ -321,6 +321,17 @@ pub fn setunion(_: &FnEnv, a: Vec<Value>) -> FR {
 }
 
 pub fn setproduct(_: &FnEnv, a: Vec<Value>) -> FR {
+    let total = a.iter().try_fold(1usize, |n, v| {
+        let len = v.as_seq().map_or(1, <[Value]>::len);
+        n.checked_mul(len)
+            .filter(|n| *n <= super::limits::MAX_ELEMENTS)
+    });
+    if total.is_none() {
+        return Err(FnError::Failed(format!(
+            "the product would have more than {} elements, kiln's limit for one value",
+            super::limits::MAX_ELEMENTS
+        )));
+    }
     let mut rows: Vec<Vec<Value>> = vec![vec![]];
     let all_lists = a
         .iter()

@@ -33,7 +33,17 @@ pub fn timeadd(_: &FnEnv, a: Vec<Value>) -> FR {
     };
     let dur = duration::parse(&body).map_err(|e| FnError::Arg(1, e))?;
     let cd = chrono::Duration::from_std(dur).map_err(|e| FnError::Arg(1, e.to_string()))?;
-    let r = if neg { t - cd } else { t + cd };
+    let r = if neg {
+        t.checked_sub_signed(cd)
+    } else {
+        t.checked_add_signed(cd)
+    }
+    .ok_or_else(|| {
+        FnError::Failed(format!(
+            "the time {d} from {} is out of range",
+            str_arg(&a, 0).unwrap_or_default()
+        ))
+    })?;
     Ok(Value::String(
         r.to_rfc3339_opts(SecondsFormat::AutoSi, true),
     ))

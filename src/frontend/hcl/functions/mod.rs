@@ -11,6 +11,7 @@ mod datetime;
 mod encoding;
 mod file;
 mod ipnet;
+pub mod limits;
 mod numeric;
 mod string;
 
@@ -211,7 +212,17 @@ pub fn call(env: &FnEnv, name: &str, args: Vec<Value>) -> FR {
             return Err(FnError::Arg(i, "argument must not be null.".into()));
         }
     }
-    f(env, args)
+    // A bug in one function must not take the process down with it: the
+    // call fails with a diagnostic instead.
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(env, args))).map_err(
+        |_| {
+            FnError::Failed(format!(
+                "kiln could not evaluate {name} (an internal error, please report it)"
+            ))
+        },
+    )??;
+    limits::check(&out)?;
+    Ok(out)
 }
 
 // ---- argument helpers shared by the function files ----

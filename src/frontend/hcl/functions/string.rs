@@ -1,8 +1,13 @@
 //! String functions, including Go's `fmt` verbs for `format`.
 
 use super::{int_arg, seq_arg, str_arg, string_list, FnEnv, FnError, FR};
+
 use crate::value::{display::go_quote, Number, Value};
 use unicode_segmentation::UnicodeSegmentation;
+
+/// The widest field or longest precision `format` makes (Go's fmt has
+/// the same bound).
+const MAX_WIDTH: usize = 1_000_000;
 
 pub fn chomp(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
@@ -59,6 +64,8 @@ pub fn trimsuffix(_: &FnEnv, a: Vec<Value>) -> FR {
 pub fn indent(_: &FnEnv, a: Vec<Value>) -> FR {
     let n = int_arg(&a, 0)?.max(0) as usize;
     let s = str_arg(&a, 1)?;
+    let lines = s.matches('\n').count();
+    super::limits::string_len(n.saturating_mul(lines).saturating_add(s.len()))?;
     let pad = " ".repeat(n);
     let mut lines = s.split('\n');
     let mut out = lines.next().unwrap_or("").to_string();
@@ -299,9 +306,11 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
         while i < chars.len() && chars[i].is_ascii_digit() {
             i += 1;
         }
-        if i > ws {
+        // Digits that do not fit a usize are as much "too wide" as any.
+        let width_too_large = i > ws && {
             width = chars[ws..i].iter().collect::<String>().parse().ok();
-        }
+            width.is_none_or(|w| w > MAX_WIDTH)
+        };
         let mut prec: Option<usize> = None;
         if i < chars.len() && chars[i] == '.' {
             i += 1;
@@ -309,7 +318,28 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
             while i < chars.len() && chars[i].is_ascii_digit() {
                 i += 1;
             }
-            prec = Some(chars[ps..i].iter().collect::<String>().parse().unwrap_or(0));
+            // "%.f" is precision 0, as in Go.
+            prec = Some(if i == ps {
+                0
+            } else {
+                chars[ps..i]
+                    .iter()
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(usize::MAX)
+            });
+        }
+        // Go's fmt refuses widths and precisions over a million; so does
+        // kiln, rather than building a string of gigabytes.
+        if width_too_large {
+            return Err(FnError::Failed(format!(
+                "a format width is over the limit of {MAX_WIDTH}"
+            )));
+        }
+        if prec.is_some_and(|p| p > MAX_WIDTH) {
+            return Err(FnError::Failed(format!(
+                "a format precision is over the limit of {MAX_WIDTH}"
+            )));
         }
         if i >= chars.len() {
             return Err(FnError::Failed(
