@@ -2,7 +2,7 @@
 
 use super::{attrs_arg, int_arg, num_arg, seq_arg, str_arg, strings_arg, FnEnv, FnError, FR};
 use crate::frontend::hcl::eval::values_equal;
-use crate::value::{convert, set_order, Attrs, Number, Type, Value};
+use crate::value::{convert, Attrs, Number, Type, Value};
 use unicode_segmentation::UnicodeSegmentation;
 
 /// Rebuild a sequence with the same kind as `like` (list stays list, …).
@@ -147,12 +147,11 @@ pub fn contains(_: &FnEnv, a: Vec<Value>) -> FR {
 
 pub fn distinct(_: &FnEnv, a: Vec<Value>) -> FR {
     let items = seq_arg(&a, 0)?;
-    let mut out: Vec<Value> = Vec::new();
-    for v in items {
-        if !out.iter().any(|o| values_equal(o, &v)) {
-            out.push(v);
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
+    let out: Vec<Value> = items
+        .into_iter()
+        .filter(|v| seen.insert(crate::value::equality_key(v)))
+        .collect();
     Ok(Value::List(out))
 }
 
@@ -298,7 +297,7 @@ pub fn reverse(_: &FnEnv, a: Vec<Value>) -> FR {
 
 fn set_items(a: &[Value], i: usize) -> Result<Vec<Value>, FnError> {
     let mut v = seq_arg(a, i)?;
-    v.sort_by(set_order);
+    crate::value::sort_set(&mut v);
     v.dedup_by(|x, y| values_equal(x, y));
     Ok(v)
 }
@@ -306,8 +305,11 @@ fn set_items(a: &[Value], i: usize) -> Result<Vec<Value>, FnError> {
 pub fn setintersection(_: &FnEnv, a: Vec<Value>) -> FR {
     let mut acc = set_items(&a, 0)?;
     for i in 1..a.len() {
-        let other = set_items(&a, i)?;
-        acc.retain(|v| other.iter().any(|o| values_equal(o, v)));
+        let other: std::collections::HashSet<String> = set_items(&a, i)?
+            .iter()
+            .map(crate::value::equality_key)
+            .collect();
+        acc.retain(|v| other.contains(&crate::value::equality_key(v)));
     }
     Ok(Value::set_from(acc))
 }

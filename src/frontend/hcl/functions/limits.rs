@@ -11,7 +11,7 @@ use crate::value::Value;
 pub const MAX_STRING: usize = 64 << 20;
 
 /// The most elements one collection a call returns may have.
-pub const MAX_ELEMENTS: usize = 1 << 20;
+pub const MAX_ELEMENTS: usize = 1 << 18;
 
 /// An error unless a string of `len` bytes is within [`MAX_STRING`].
 pub fn string_len(len: usize) -> Result<(), FnError> {
