@@ -26,9 +26,12 @@ pub const VISIBILITY: Duration = Duration::from_secs(120);
 /// by the time a build deletes something, later calls have usually seen it.
 pub const GONE: Duration = Duration::from_secs(30);
 
-/// The first pause after a not-found answer, and the longest.
+/// The first pause after a not-found answer, and the longest. Short: EC2's
+/// propagation takes seconds, and every second past it is a second the
+/// build waits for nothing (a 5 s cap cost 2-4 s per created resource);
+/// at most one call a second per resource is no load on the API.
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
-const MAX_PAUSE: Duration = Duration::from_secs(5);
+const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// Whether a failed call says that a resource it names is not (yet) known:
 /// EC2's `InvalidX.NotFound` codes (`InvalidGroup.NotFound`,

@@ -63,6 +63,7 @@ const FIRST_REPORT: Duration = Duration::from_secs(30);
 const REPORT_EVERY: Duration = Duration::from_secs(120);
 
 const FIRST: Duration = Duration::from_millis(100);
+/// The longest pause between two checks, reached after 40 s of waiting.
 const LONGEST: Duration = Duration::from_secs(5);
 
 /// Poll `check` until it is ready, fails, or the policy's bound is reached.
@@ -104,7 +105,12 @@ where
         }
         tokio::time::sleep(delay).await;
         if policy.delay.is_none() {
-            delay = (delay * 3 / 2).min(LONGEST);
+            // The pause grows with the wait, as a share of it: a state that
+            // comes in seconds is seen within a second (a fixed 5 s cap
+            // overshot short waits by seconds), one that takes ten minutes
+            // is asked about every few seconds.
+            let share = (start.elapsed() / 8).clamp(Duration::from_secs(1), LONGEST);
+            delay = (delay * 3 / 2).min(share);
         }
     }
 }
