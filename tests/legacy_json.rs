@@ -415,3 +415,53 @@ fn clean_resource_name_follows_the_builders_rules() {
         "a build value is kept for later: {b}"
     );
 }
+
+/// Packer core renders JSON variables until they settle: a default may use
+/// variables declared after it, `-var` values nobody declared are visible
+/// to `{{user}}`, and an undefined `{{user}}` outside the variables renders
+/// as "" (it is an error only while variables are rendered).
+#[test]
+fn variables_render_in_any_order_and_unknown_user_is_empty() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = r#"{
+  "variables": {
+    "full": "{{user `first`}}-{{user `second`}}",
+    "first": "a",
+    "second": "{{user `first`}}b"
+  },
+  "builders": [{"type": "null", "communicator": "none"}],
+  "provisioners": [{"type": "shell-local", "inline": ["echo full={{user `full`}} undeclared={{user `extra`}} missing=[{{user `nope`}}]"]}]
+}"#;
+    std::fs::write(dir.path().join("t.json"), t).expect("write");
+    let want = "full=a-ab undeclared=X missing=[]";
+    let mut tools = vec![kiln()];
+    if common::packer_available() {
+        let mut p = std::process::Command::new("packer");
+        p.env("CHECKPOINT_DISABLE", "1");
+        tools.push(p);
+    }
+    for mut tool in tools {
+        let out = tool
+            .current_dir(dir.path())
+            .args(["build", "-color=false", "-var", "extra=X", "t.json"])
+            .output()
+            .expect("run");
+        let (o, e) = common::text(&out);
+        assert_eq!(out.status.code(), Some(0), "{tool:?}\n{o}{e}");
+        assert!(o.contains(want), "{tool:?}: {o}{e}");
+    }
+    // A default that names a variable nobody sets stays an error.
+    let bad = r#"{
+  "variables": {"a": "{{user `b`}}"},
+  "builders": [{"type": "null", "communicator": "none"}]
+}"#;
+    std::fs::write(dir.path().join("bad.json"), bad).expect("write");
+    let out = kiln()
+        .current_dir(dir.path())
+        .args(["validate", "bad.json"])
+        .output()
+        .expect("run");
+    let (o, e) = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}{e}");
+    assert!(e.contains("Failed to interpolate"), "{e}");
+}

@@ -5,6 +5,10 @@
 use super::gotmpl::{self, Node, Val, P};
 use crate::util::gotime;
 use std::cell::RefCell;
+
+/// How `user` says that a variable is not set (yet) while variables are
+/// rendered: Packer's `ErrVariableNotSetString`.
+pub const NOT_SET: &str = "variable not set:";
 use std::collections::BTreeMap;
 
 pub struct Ctx<'a> {
@@ -100,12 +104,16 @@ fn call(ctx: &Ctx, name: &str, args: &[String]) -> Result<String, String> {
             .ok_or_else(|| format!("wrong number of args for {name}"))
     };
     Ok(match name {
+        // Packer's rule: while variables are rendered (where `env` is
+        // allowed too) an unset one is an error, so that the variable that
+        // names it is tried again once it is set; anywhere else it is "".
         "user" => {
             let k = arg(0)?;
-            ctx.user
-                .get(&k)
-                .cloned()
-                .ok_or_else(|| format!("variable {k} not set"))?
+            match ctx.user.get(&k) {
+                Some(v) => v.clone(),
+                None if ctx.allow_env => return Err(format!("{NOT_SET} {k}")),
+                None => String::new(),
+            }
         }
         "env" => {
             if !ctx.allow_env {

@@ -188,42 +188,71 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     for (k, v) in &opts.vars {
         overrides.insert(k.clone(), v.clone());
     }
+    // Packer core's rendering: every variable (declared ones' defaults and
+    // every -var and var-file value, declared or not) is rendered again
+    // and again, each time with those rendered so far, until none changes
+    // (at most 100 rounds): a default may name variables declared after
+    // it. A variable still naming an unset one at the end is the error.
+    let mut pending: Vec<(String, String)> = Vec::new();
     for (name, def) in &variables {
-        if let Some(v) = overrides.get(name) {
-            user.insert(name.clone(), v.clone());
-            continue;
-        }
-        match def {
-            J::Null => required.push(name.clone()),
-            other => {
-                let raw = json_scalar(other);
-                let ctx = Ctx {
-                    user: &user.clone(),
-                    allow_env: true,
-                    build_name: None,
-                    build_type: None,
-                    template_dir: &run.template_dir,
-                    timestamp: &run.timestamp,
-                    uuid: &run.uuid,
-                    names: Names::Core,
-                };
-                match render(&raw, &ctx) {
-                    Ok(v) => {
-                        user.insert(name.clone(), v);
-                    }
-                    Err(e) => diags.push(
-                        Diag::error(format!("Error interpolating default value for '{name}'"))
-                            .detail(e)
-                            .at(&src, sp.value(&ptr(&["variables", name]))),
-                    ),
-                }
-            }
+        match (overrides.get(name), def) {
+            (Some(v), _) => pending.push((name.clone(), v.clone())),
+            (None, J::Null) => required.push(name.clone()),
+            (None, other) => pending.push((name.clone(), json_scalar(other))),
         }
     }
-    for k in overrides.keys() {
-        if !variables.contains_key(k) && opts.vars.iter().any(|(n, _)| n == k) {
-            // Packer accepts undeclared -var for JSON templates.
-            user.insert(k.clone(), overrides[k].clone());
+    for (k, v) in &overrides {
+        if !variables.contains_key(k) {
+            pending.push((k.clone(), v.clone()));
+        }
+    }
+    let mut last_unset: Option<(String, String)> = None;
+    for _ in 0..100 {
+        if pending.is_empty() {
+            break;
+        }
+        let mut still = Vec::new();
+        let mut progressed = false;
+        for (name, raw) in pending {
+            let known = user.clone();
+            let ctx = Ctx {
+                user: &known,
+                allow_env: true,
+                build_name: None,
+                build_type: None,
+                template_dir: &run.template_dir,
+                timestamp: &run.timestamp,
+                uuid: &run.uuid,
+                names: Names::Core,
+            };
+            match render(&raw, &ctx) {
+                Ok(v) => {
+                    user.insert(name, v);
+                    progressed = true;
+                }
+                Err(e) if e.contains(super::interp::NOT_SET) => {
+                    last_unset = Some((name.clone(), e));
+                    still.push((name, raw));
+                }
+                Err(e) => diags.push(
+                    Diag::error(format!("Error interpolating default value for '{name}'"))
+                        .detail(e)
+                        .at(&src, sp.value(&ptr(&["variables", &name]))),
+                ),
+            }
+        }
+        pending = still;
+        if !progressed {
+            break;
+        }
+    }
+    if !pending.is_empty() {
+        if let Some((name, e)) = last_unset {
+            diags.push(
+                Diag::error(format!("Failed to interpolate '{name}'"))
+                    .detail(format!("{e}: please make sure that the variable you're referencing has been defined; Packer treats all variables used to interpolate other user variables as required."))
+                    .at(&src, sp.value(&ptr(&["variables", &name]))),
+            );
         }
     }
     for r in &required {
