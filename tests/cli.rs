@@ -211,3 +211,41 @@ fn plugins_commands_know_the_built_in_plugins() {
         "github.com/hashicorp/amazon >= 1.2.8 (built into kiln)"
     );
 }
+
+/// `-only`/`-except` leave builds out before they are prepared, as Packer
+/// does: a left-out build whose builder kiln lacks is no error, in JSON and
+/// HCL2 alike; selected, it still is.
+#[test]
+fn only_and_except_filter_builds_before_they_are_prepared() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    std::fs::write(
+        d.join("t.json"),
+        r#"{"builders": [{"type": "null", "name": "ok", "communicator": "none"}, {"type": "virtualbox-iso", "name": "vb"}]}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("t.pkr.hcl"),
+        "source \"null\" \"ok\" {\n  communicator = \"none\"\n}\nsource \"virtualbox-iso\" \"vb\" {}\nbuild {\n  sources = [\"source.null.ok\", \"source.virtualbox-iso.vb\"]\n}\n",
+    )
+    .expect("write");
+    let cases: &[(&[&str], i32)] = &[
+        (&["validate", "-only=ok", "t.json"], 0),
+        (&["validate", "-except=vb", "t.json"], 0),
+        (&["validate", "t.json"], 1),
+        (&["validate", "-only=vb", "t.json"], 1),
+        (&["validate", "-only=null.ok", "t.pkr.hcl"], 0),
+        (&["validate", "-except=virtualbox-iso.*", "t.pkr.hcl"], 0),
+        (&["validate", "t.pkr.hcl"], 1),
+        (&["build", "-only=ok", "t.json"], 0),
+    ];
+    for (args, code) in cases {
+        let out = common::kiln()
+            .current_dir(d)
+            .args(*args)
+            .output()
+            .expect("run");
+        let (o, e) = common::text(&out);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}\n{o}{e}");
+    }
+}

@@ -65,6 +65,8 @@ pub fn run(a: BuildArgs) -> i32 {
     };
     opts.evaluate_datasources = true;
     opts.warn_undeclared_var = a.warn_on_undeclared_var;
+    opts.only = a.only.clone();
+    opts.except = a.except.clone();
     let (loaded, diags) = crate::frontend::load(&opts);
     print_diags(&diags, stderr_color() && a.color);
     let Some(mut loaded) = loaded else { return 1 };

@@ -43,6 +43,8 @@ pub fn run(a: ValidateArgs) -> i32 {
         }
     };
     opts.syntax_only = a.syntax_only;
+    opts.only = a.only.clone();
+    opts.except = a.except.clone();
     opts.evaluate_datasources = a.evaluate_datasources;
     opts.warn_undeclared_var = !a.no_warn_undeclared_var;
     let color = stderr_color() && !a.no_color;

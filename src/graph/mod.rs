@@ -118,24 +118,9 @@ impl Graph {
     /// Keep only the builds `-only`/`-except` select (Packer's glob semantics:
     /// patterns match the full build name).
     pub fn select(&mut self, only: &[String], except: &[String]) -> Result<(), String> {
-        let compile = |pats: &[String]| -> Result<Vec<globset::GlobMatcher>, String> {
-            pats.iter()
-                .map(|p| {
-                    globset::Glob::new(p)
-                        .map(|g| g.compile_matcher())
-                        .map_err(|e| format!("invalid pattern {p:?}: {e}"))
-                })
-                .collect()
-        };
-        let only_m = compile(only)?;
-        let except_m = compile(except)?;
-        self.builds.retain(|b| {
-            let names = [b.name.as_str(), b.source_ref_str()];
-            let hit = |ms: &[globset::GlobMatcher]| {
-                ms.iter().any(|m| names.iter().any(|n| m.is_match(n)))
-            };
-            (only_m.is_empty() || hit(&only_m)) && !hit(&except_m)
-        });
+        let sel = Selection::new(only, except)?;
+        self.builds
+            .retain(|b| sel.selects(&[b.name.as_str(), b.source_ref_str()]));
         let kept: Vec<String> = self.builds.iter().map(|b| b.name.clone()).collect();
         self.edges
             .retain(|e| kept.contains(&e.to) || !e.to.starts_with("build:"));
@@ -153,5 +138,40 @@ impl BuildNode {
                 .unwrap_or(&self.name),
             None => &self.name,
         }
+    }
+}
+
+/// `-only` / `-except`: which builds a run keeps, by glob patterns over a
+/// build's names (its full name, and its source's TYPE.NAME). The front
+/// ends apply it before they prepare builds, as Packer does: an excluded
+/// build is not checked at all (its builder may be one kiln lacks).
+#[derive(Default)]
+pub struct Selection {
+    only: Vec<globset::GlobMatcher>,
+    except: Vec<globset::GlobMatcher>,
+}
+
+impl Selection {
+    pub fn new(only: &[String], except: &[String]) -> Result<Selection, String> {
+        let compile = |pats: &[String]| -> Result<Vec<globset::GlobMatcher>, String> {
+            pats.iter()
+                .map(|p| {
+                    globset::Glob::new(p)
+                        .map(|g| g.compile_matcher())
+                        .map_err(|e| format!("invalid pattern {p:?}: {e}"))
+                })
+                .collect()
+        };
+        Ok(Selection {
+            only: compile(only)?,
+            except: compile(except)?,
+        })
+    }
+
+    /// Whether a build known by any of `names` is kept.
+    pub fn selects(&self, names: &[&str]) -> bool {
+        let hit =
+            |ms: &[globset::GlobMatcher]| ms.iter().any(|m| names.iter().any(|n| m.is_match(n)));
+        (self.only.is_empty() || hit(&self.only)) && !hit(&self.except)
     }
 }

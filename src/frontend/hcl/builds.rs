@@ -101,7 +101,14 @@ struct SourceUse<'a> {
     span: Option<std::ops::Range<usize>>,
 }
 
-pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags: &mut Diags) {
+pub fn lower(
+    files: &[File],
+    root: &Attrs,
+    env: &FnEnv,
+    selection: &crate::graph::Selection,
+    graph: &mut Graph,
+    diags: &mut Diags,
+) {
     // The template engine's per-run values, made only if a source's
     // strings call it.
     let template_dir = root
@@ -113,8 +120,25 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
     let engine = std::cell::OnceCell::new();
     // All source blocks by TYPE.NAME.
     let mut sources: BTreeMap<(String, String), (&File, &Block)> = BTreeMap::new();
-    // Sources already reported (unknown type): builds using them stay quiet.
+    // Sources of a type kiln lacks: an error where a selected build uses
+    // one (or no build does), not where `-only`/`-except` leave it out.
+    let mut unknown_type: BTreeMap<(String, String), (&File, &Block)> = BTreeMap::new();
+    // Those already reported: builds using them stay quiet.
     let mut reported: std::collections::BTreeSet<(String, String)> = Default::default();
+    let report_unknown = |f: &File, b: &Block, ty: &str, diags: &mut Diags| {
+        diags.push(
+            Diag::error("Unknown source type")
+                .detail(format!("The source {ty:?} is unknown to kiln."))
+                .at(&f.src, b.labels[0].span())
+                .hint(match did_you_mean(ty, plugin::names(PluginKind::Builder)) {
+                    Some(h) => h,
+                    None => format!(
+                        "known sources: {}",
+                        plugin::names(PluginKind::Builder).join(", ")
+                    ),
+                }),
+        );
+    };
     for f in files {
         for b in f.body.get_blocks("source") {
             if b.labels.len() != 2 {
@@ -136,21 +160,7 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                 continue;
             }
             if plugin::fields(PluginKind::Builder, &k.0).is_none() {
-                diags.push(
-                    Diag::error("Unknown source type")
-                        .detail(format!("The source {:?} is unknown to kiln.", k.0))
-                        .at(&f.src, b.labels[0].span())
-                        .hint(
-                            match did_you_mean(&k.0, plugin::names(PluginKind::Builder)) {
-                                Some(h) => h,
-                                None => format!(
-                                    "known sources: {}",
-                                    plugin::names(PluginKind::Builder).join(", ")
-                                ),
-                            },
-                        ),
-                );
-                reported.insert(k);
+                unknown_type.insert(k, (f, b));
                 continue;
             }
             sources.insert(k, (f, b));
@@ -234,8 +244,26 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
             }
 
             for u in uses {
-                let Some((sf, sb)) = sources.get(&(u.ty.clone(), u.name.clone())) else {
-                    if reported.contains(&(u.ty.clone(), u.name.clone())) {
+                // Left out by -only/-except: not prepared, not checked.
+                let full = match &build_name {
+                    Some(bn) => format!("{bn}.{}.{}", u.ty, u.name),
+                    None => format!("{}.{}", u.ty, u.name),
+                };
+                let short = format!("{}.{}", u.ty, u.name);
+                let key = (u.ty.clone(), u.name.clone());
+                if !selection.selects(&[&full, &short]) {
+                    reported.insert(key);
+                    continue;
+                }
+                let Some((sf, sb)) = sources.get(&key) else {
+                    if let Some((uf, ub)) = unknown_type.get(&key) {
+                        if !reported.contains(&key) {
+                            report_unknown(uf, ub, &u.ty, diags);
+                        }
+                        reported.insert(key);
+                        continue;
+                    }
+                    if reported.contains(&key) {
                         continue;
                     }
                     let known: Vec<String> = sources
@@ -382,6 +410,12 @@ pub fn lower(files: &[File], root: &Attrs, env: &FnEnv, graph: &mut Graph, diags
                 graph.builds.push(node);
             }
             build_index += 1;
+        }
+    }
+    // A source of an unknown type that no build uses is still a mistake.
+    for (k, (f, b)) in &unknown_type {
+        if !reported.contains(k) {
+            report_unknown(f, b, &k.0, diags);
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct LoadOptions {
     pub var_files: Vec<PathBuf>,
     /// Stop after checking syntax.
     pub syntax_only: bool,
+    /// `-only` / `-except`: builds left out are not prepared at all.
+    pub only: Vec<String>,
+    pub except: Vec<String>,
     /// Run data sources (build always does; validate only when asked).
     pub evaluate_datasources: bool,
     /// Warn about var-file assignments to undeclared variables (validate
@@ -217,7 +220,8 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     if diags.has_errors() {
         return (None, diags);
     }
-    builds::lower(&files, &root, &env, &mut graph, &mut diags);
+    let selection = crate::graph::Selection::new(&opts.only, &opts.except).unwrap_or_default();
+    builds::lower(&files, &root, &env, &selection, &mut graph, &mut diags);
     if diags.has_errors() {
         return (None, diags);
     }

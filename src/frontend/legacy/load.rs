@@ -297,6 +297,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         (bn.map(str::to_string), bt.map(str::to_string))
     };
     let _ = mk_ctx;
+    let selection = crate::graph::Selection::new(&opts.only, &opts.except).unwrap_or_default();
     for (bi, b) in builders.iter().enumerate() {
         let J::Object(bm) = b else {
             diags.push(
@@ -317,6 +318,11 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             .and_then(J::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| ty.clone());
+        // Left out by -only/-except: not prepared, not checked (its type
+        // may be one kiln lacks), as in Packer.
+        if !selection.selects(&[&name]) {
+            continue;
+        }
         let ctx = Ctx {
             user: &user,
             allow_env: false,
