@@ -8,10 +8,11 @@ mod ec2;
 
 use common::{kiln, repo};
 use ec2::{inventory, Ec2, FaultProxy, Realism};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -3944,4 +3945,133 @@ fn ssh_clear_authorized_keys_removes_the_temporary_key_only() {
         "{sudo}"
     );
     assert_no_leaks(&h, "ssh_clear_authorized_keys");
+}
+
+/// A stand-in for the AWS SSO portal on 127.0.0.1: `GetRoleCredentials`
+/// (GET /federation/credentials) in its real wire format, answering with
+/// `key` for the bearer token `token` and 401 for any other. Returns its
+/// endpoint and the requests it saw.
+fn sso_portal(token: &'static str, key: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 8192];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            log.lock().unwrap().push(req.clone());
+            let authorised = req
+                .lines()
+                .any(|l| l.to_ascii_lowercase() == format!("x-amz-sso_bearer_token: {token}"));
+            let (status, body) = if authorised && req.starts_with("GET /federation/credentials") {
+                (
+                    "200 OK",
+                    format!("{{\"roleCredentials\":{{\"accessKeyId\":\"{key}\",\"secretAccessKey\":\"sso-secret-key\",\"sessionToken\":\"sso-session-token\",\"expiration\":4102444800000}}}}"),
+                )
+            } else {
+                (
+                    "401 Unauthorized",
+                    "{\"message\":\"Session token not found or invalid\"}".to_string(),
+                )
+            };
+            let _ = c.write_all(
+                format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nx-amzn-ErrorType: UnauthorizedException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+                    .as_bytes(),
+            );
+        }
+    });
+    (format!("http://127.0.0.1:{port}"), seen)
+}
+
+/// `aws sso login` profiles, both kinds: a legacy one (`sso_start_url` on
+/// the profile) and one naming an `sso-session`. The token comes from the
+/// cache `aws sso login` writes (~/.aws/sso/cache/SHA1.json), the role
+/// credentials from the SSO portal (a stand-in speaking its protocol), and
+/// they sign the EC2 calls. An expired token says how to log in again.
+#[test]
+fn credentials_from_an_sso_login() {
+    use sha1::Digest;
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (portal, seen) = sso_portal("cached-sso-access-token", "ASIASSOROLE");
+    let home = w.path().join("home");
+    let cache = home.join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).expect("mkdir");
+    let start_url = "https://kiln-test.awsapps.com/start";
+    let token = |expires: &str| {
+        // An expired login's token is one the portal no longer takes.
+        let access = if expires < "2026" {
+            "expired-sso-token"
+        } else {
+            "cached-sso-access-token"
+        };
+        format!("{{\"accessToken\": \"{access}\", \"expiresAt\": \"{expires}\", \"region\": \"us-east-1\", \"startUrl\": \"{start_url}\"}}")
+    };
+    let sha1 = |s: &str| hex::encode(sha1::Sha1::digest(s.as_bytes()));
+    std::fs::write(
+        cache.join(format!("{}.json", sha1(start_url))),
+        token("2099-01-01T00:00:00Z"),
+    )
+    .expect("token");
+    std::fs::write(
+        cache.join(format!("{}.json", sha1("kiln-session"))),
+        token("2099-01-01T00:00:00Z"),
+    )
+    .expect("token");
+    let config = w.write(
+        "aws-config",
+        &format!("[profile legacy]\nsso_start_url = {start_url}\nsso_region = us-east-1\nsso_account_id = 123456789012\nsso_role_name = Builder\nregion = us-east-1\n\n[profile session]\nsso_session = kiln-session\nsso_account_id = 123456789012\nsso_role_name = Builder\nregion = us-east-1\n\n[sso-session kiln-session]\nsso_start_url = {start_url}\nsso_region = us-east-1\nsso_registration_scopes = sso:account:access\n"),
+    );
+    let env = |profile: &str| {
+        vec![
+            ("HOME", home.display().to_string()),
+            ("AWS_CONFIG_FILE", config.display().to_string()),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                w.path().join("none").display().to_string(),
+            ),
+            ("AWS_PROFILE", profile.to_string()),
+            ("AWS_ENDPOINT_URL_SSO", portal.clone()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ]
+    };
+    for profile in ["legacy", "session"] {
+        seen.lock().unwrap().clear();
+        let (out, keys) = build_with_creds(&h, &w, "", &env(profile));
+        assert_signed_by(&out, &keys, "ASIASSOROLE", "sso-secret-key");
+        let reqs = seen.lock().unwrap().clone();
+        assert!(
+            reqs.iter()
+                .any(|r| r.contains("account_id=123456789012") && r.contains("role_name=Builder")),
+            "{profile}: {reqs:?}"
+        );
+        assert!(
+            !text(&out).contains("cached-sso-access-token"),
+            "token printed"
+        );
+    }
+    // An expired login: no call to EC2, and the way out named.
+    for id in [start_url, "kiln-session"] {
+        std::fs::write(
+            cache.join(format!("{}.json", sha1(id))),
+            token("2020-01-01T00:00:00Z"),
+        )
+        .expect("token");
+    }
+    for profile in ["legacy", "session"] {
+        let (out, keys) = build_with_creds(&h, &w, "", &env(profile));
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        assert!(
+            keys.is_empty(),
+            "EC2 was called without credentials: {keys:?}"
+        );
+        assert!(
+            t.contains(&format!("aws sso login --profile {profile}")),
+            "{profile}: {t}"
+        );
+    }
 }

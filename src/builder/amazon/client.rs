@@ -17,6 +17,9 @@ use std::time::Duration;
 pub struct Aws {
     sdk: SdkConfig,
     pub region: String,
+    /// The shared-config profile in effect (the template's, else
+    /// `AWS_PROFILE`, else `default`), for messages.
+    profile: String,
 }
 
 /// The HTTP(S) client every AWS call goes through: rustls on ring for
@@ -266,6 +269,11 @@ pub async fn load(access: &Access) -> Aws {
     Aws {
         sdk,
         region: access.region.clone(),
+        profile: access
+            .profile
+            .clone()
+            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+            .unwrap_or_else(|| "default".into()),
     }
 }
 
@@ -337,7 +345,13 @@ impl Aws {
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| e.to_string())
             )),
-            Err(e) => Err(format!("{NO_CREDENTIALS}\n  ({})", error_chain(&e))),
+            Err(e) => {
+                let chain = error_chain(&e);
+                match sso_login_expired(&self.profile, &chain) {
+                    Some(m) => Err(m),
+                    None => Err(format!("{NO_CREDENTIALS}\n  ({chain})")),
+                }
+            }
         }
     }
 
@@ -349,6 +363,59 @@ impl Aws {
             .ok()
             .map(|c| c.access_key_id().to_string())
     }
+}
+
+/// When `profile` is an `aws sso login` profile and the SSO portal or the
+/// token cache refused (an expired or missing login), the message that
+/// says how to log in again.
+fn sso_login_expired(profile: &str, chain: &str) -> Option<String> {
+    let sso = shared_config_value(profile, "sso_start_url")
+        .or_else(|| shared_config_value(profile, "sso_session"))
+        .is_some();
+    let refused = [
+        "UnauthorizedException",
+        "expired",
+        "cached SSO token",
+        "sso/cache",
+    ]
+    .iter()
+    .any(|w| chain.contains(w));
+    (sso && refused).then(|| {
+        format!(
+            "the AWS SSO login of profile {profile:?} has expired or is not valid: run `aws sso login --profile {profile}`, then build again\n  ({chain})"
+        )
+    })
+}
+
+/// `key` of `profile` in the shared config file (`AWS_CONFIG_FILE`, else
+/// `~/.aws/config`), read as the AWS CLI's INI: `[profile NAME]`, or
+/// `[default]`.
+fn shared_config_value(profile: &str, key: &str) -> Option<String> {
+    let path = std::env::var_os("AWS_CONFIG_FILE")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".aws/config"))
+        })?;
+    let text = crate::util::fs::read_regular_string(&path).ok()?;
+    let wanted = |section: &str| {
+        let s = section.trim();
+        s == format!("profile {profile}") || (profile == "default" && s == "default")
+    };
+    let mut inside = false;
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(section) = l.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = wanted(section);
+        } else if inside {
+            if let Some((k, v)) = l.split_once('=') {
+                if k.trim() == key {
+                    return Some(v.trim().to_string());
+                }
+            }
+        }
+    }
+    None
 }
 
 const NO_CREDENTIALS: &str =
