@@ -479,3 +479,40 @@ fn a_sensitive_value_appears_in_no_error_or_log_line() {
     let (out, err) = text(&o);
     assert!(!out.contains(SECRET) && !err.contains(SECRET), "{out}{err}");
 }
+
+/// A writable file in a directory its user may not write in is still
+/// formatted (in place: no temporary file can be made beside it). Run as
+/// `nobody` through setpriv, which needs root.
+#[test]
+fn fmt_rewrites_a_writable_file_in_a_read_only_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !is_root() || !setpriv.exists() {
+        eprintln!("SKIP: needs root and setpriv to run kiln as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).expect("mkdir");
+    let f = ro.join("t.pkr.hcl");
+    std::fs::write(&f, "a   =  1\n").expect("write");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let (o, in_time) = run_within(
+        Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_kiln"))
+            .arg("fmt")
+            .arg(&f),
+        30,
+    );
+    assert!(in_time);
+    let (out, err) = text(&o);
+    if err.contains("Permission denied") && err.contains("kiln") && o.status.code() == Some(126) {
+        eprintln!("SKIP: nobody cannot run the kiln binary here");
+        return;
+    }
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert_eq!(std::fs::read_to_string(&f).expect("read"), "a = 1\n");
+}

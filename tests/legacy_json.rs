@@ -465,3 +465,47 @@ fn variables_render_in_any_order_and_unknown_user_is_empty() {
     assert_eq!(out.status.code(), Some(1), "{o}{e}");
     assert!(e.contains("Failed to interpolate"), "{e}");
 }
+
+/// mapstructure's weak decoding with the Packer SDK's hooks: a string
+/// where a list of strings goes is split at commas, numbers and booleans
+/// may be strings; Packer 1.6.6 side by side where it is installed.
+#[test]
+fn weak_decoding_as_packer() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = r#"{
+  "builders": [{"type": "null", "communicator": "ssh", "ssh_host": "127.0.0.1", "ssh_username": "u", "ssh_password": "p", "ssh_port": "2222", "ssh_pty": "true"}],
+  "provisioners": [{"type": "shell-local", "inline": "echo first,echo second"}]
+}"#;
+    std::fs::write(dir.path().join("t.json"), t).expect("write");
+    let mut tools = vec![kiln()];
+    if common::packer_available() {
+        let mut p = std::process::Command::new("packer");
+        p.env("CHECKPOINT_DISABLE", "1");
+        tools.push(p);
+    }
+    for mut tool in tools {
+        let out = tool
+            .current_dir(dir.path())
+            .args(["validate", "t.json"])
+            .output()
+            .expect("run");
+        let (o, e) = common::text(&out);
+        assert_eq!(out.status.code(), Some(0), "{tool:?}\n{o}{e}");
+    }
+    let t = r#"{
+  "builders": [{"type": "null", "communicator": "none"}],
+  "provisioners": [{"type": "shell-local", "inline": "echo first,echo second"}]
+}"#;
+    std::fs::write(dir.path().join("b.json"), t).expect("write");
+    let out = kiln()
+        .current_dir(dir.path())
+        .args(["build", "-color=false", "b.json"])
+        .output()
+        .expect("run");
+    let (o, e) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(
+        o.contains("null: first\n") && o.contains("null: second\n"),
+        "the string was not split into two commands:\n{o}"
+    );
+}

@@ -176,8 +176,21 @@ impl<T: OptionValue> OptionValue for Vec<T> {
     };
 
     fn from_value(value: &Value) -> Result<Option<Self>, String> {
+        let split;
         let items = match value {
             Value::Unknown => return Ok(None),
+            // The Packer SDK's decode hook: a string where a list of
+            // strings is expected is split at commas ("" is no item), in
+            // JSON and HCL2 alike (`ami_regions = "a,b"`; a bare string in
+            // `qemuargs` becomes a one-item list).
+            Value::String(s) if matches!(T::KIND, Kind::String) => {
+                split = if s.is_empty() {
+                    Vec::new()
+                } else {
+                    s.split(',').map(|p| Value::String(p.to_string())).collect()
+                };
+                &split[..]
+            }
             v => match v.as_seq() {
                 Some(items) => items,
                 // One item where a list is expected: a block written once,
@@ -273,6 +286,34 @@ mod tests {
         assert_eq!(f[8].kind, Kind::Block(Inner::FIELDS));
         assert_eq!(f[9].kind, Kind::Blocks(Inner::FIELDS));
         assert_eq!(f[10].no_effect, "nothing reads it");
+    }
+
+    /// mapstructure's weak decoding with the SDK's hooks, as Packer's.
+    #[test]
+    fn strings_stand_for_lists_numbers_and_booleans() {
+        let e = Example::from_config(&config(&[
+            ("items", Value::string("a,b,,c")),
+            ("count", Value::string("12")),
+            ("enabled", Value::string("1")),
+        ]))
+        .expect("weak values");
+        assert_eq!(e.items, ["a", "b", "", "c"]);
+        assert_eq!(e.count, Some(12));
+        assert!(e.enabled);
+        let e = Example::from_config(&config(&[("items", Value::string(""))])).expect("empty");
+        assert!(e.items.is_empty());
+        let nested = <Vec<Vec<String>>>::from_value(&Value::Tuple(vec![
+            Value::string("-nographic"),
+            Value::Tuple(vec![Value::string("-m"), Value::string("1024")]),
+        ]))
+        .expect("qemuargs");
+        assert_eq!(
+            nested,
+            Some(vec![
+                vec!["-nographic".to_string()],
+                vec!["-m".into(), "1024".into()]
+            ])
+        );
     }
 
     #[test]

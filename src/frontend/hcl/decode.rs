@@ -433,6 +433,10 @@ pub fn meta_strings(
     let Some(v) = meta_value(view, ev, name, diags) else {
         return Vec::new();
     };
+    // `only = null` is `only` not set, as in Packer.
+    if v.is_null() {
+        return Vec::new();
+    }
     match convert(&v, &Type::List(Box::new(Type::String))) {
         Ok(Value::List(items)) => items.iter().filter_map(to_display_string).collect(),
         _ => {

@@ -670,9 +670,15 @@ fn decode(
                 _ => {}
             }
         }
+        // The Packer SDK's decode hook: a string where a list of strings
+        // is expected is split at commas; "" is the empty list.
         if f.kind == plugin::Kind::Strings {
             if let Value::String(s) = &value {
-                value = Value::Tuple(vec![Value::String(s.clone())]);
+                value = Value::Tuple(if s.is_empty() {
+                    Vec::new()
+                } else {
+                    s.split(',').map(|p| Value::String(p.to_string())).collect()
+                });
             }
         }
         match crate::frontend::hcl::decode::coerce(value, f.kind) {
