@@ -102,9 +102,23 @@ fn console_results_for_documented_differences() {
         run("regex(\"[a-z]+\", \"123abc456\")"),
         ("abc".to_string(), 0)
     );
+    // Literal, as cty's replace in Packer 1.9 (1.6.6's read "/o+/" as a
+    // pattern; regex_replace is the function for that).
     assert_eq!(
         run("replace(\"hello world\", \"/o+/\", \"0\")"),
+        ("hello world".to_string(), 0)
+    );
+    assert_eq!(
+        run("regex_replace(\"hello world\", \"o+\", \"0\")"),
         ("hell0 w0rld".to_string(), 0)
+    );
+    // Go's simple case mappings, rune by rune.
+    assert_eq!(run("upper(\"straße ǆ\")"), ("STRAßE Ǆ".to_string(), 0));
+    assert_eq!(run("parseint(\"Zz\", 62)"), ("3817".to_string(), 0));
+    assert_eq!(run("lookup({a = 1}, \"b\")").1, 1);
+    assert_eq!(
+        run("yamlencode({a = 1, b = 1.5})"),
+        ("a: 1\nb: 1.5".to_string(), 0)
     );
     assert_eq!(
         run("index([\"a\", \"b\", \"c\"], \"b\")"),

@@ -113,7 +113,34 @@ pub fn yamldecode(_: &FnEnv, a: Vec<Value>) -> FR {
 }
 
 pub fn yamlencode(_: &FnEnv, a: Vec<Value>) -> FR {
-    serde_yaml::to_string(&a[0].to_json())
+    serde_yaml::to_string(&to_yaml(&a[0]))
         .map(Value::String)
         .map_err(|e| FnError::Failed(e.to_string()))
+}
+
+/// A value as YAML's own tree. Not through JSON: kiln's exact JSON numbers
+/// (serde_json's arbitrary precision) reached serde_yaml as a map holding
+/// `$serde_json::private::Number`.
+fn to_yaml(v: &Value) -> serde_yaml::Value {
+    use serde_yaml::Value as Y;
+    match v {
+        Value::Null | Value::Unknown => Y::Null,
+        Value::Bool(b) => Y::Bool(*b),
+        Value::Number(n) => match n.to_i64() {
+            Some(i) => Y::Number(i.into()),
+            None => match n.to_string().parse::<u64>() {
+                Ok(u) => Y::Number(u.into()),
+                Err(_) => Y::Number(n.to_f64().into()),
+            },
+        },
+        Value::String(s) => Y::String(s.clone()),
+        Value::List(items) | Value::Set(items) | Value::Tuple(items) => {
+            Y::Sequence(items.iter().map(to_yaml).collect())
+        }
+        Value::Map(m) | Value::Object(m) => Y::Mapping(
+            m.iter()
+                .map(|(k, v)| (Y::String(k.clone()), to_yaml(v)))
+                .collect(),
+        ),
+    }
 }

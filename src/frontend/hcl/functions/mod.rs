@@ -116,7 +116,8 @@ specs! {
     "index" => (2, Some(2), false, false, collection::index),
     "keys" => (1, Some(1), false, false, collection::keys),
     "length" => (1, Some(1), false, false, collection::length),
-    "lookup" => (2, Some(3), false, false, collection::lookup),
+    // cty's lookup takes its default as a required third argument.
+    "lookup" => (3, Some(3), false, false, collection::lookup),
     "merge" => (0, None, true, false, collection::merge),
     "range" => (1, Some(3), false, false, collection::range),
     "reverse" => (1, Some(1), false, false, collection::reverse),

@@ -79,11 +79,21 @@ pub fn parseint(_: &FnEnv, a: Vec<Value>) -> FR {
         Some(d) => (true, d),
         None => (false, s.strip_prefix('+').unwrap_or(&s)),
     };
-    let parsed = if base <= 36 {
-        BigInt::parse_bytes(digits.as_bytes(), base as u32)
-    } else {
-        None
+    // Go's big.Int digits: 0-9, then a-z; up to base 36 letters of either
+    // case, past it A-Z are the digits 36-61.
+    let digit = |c: char| -> Option<u32> {
+        match c {
+            '0'..='9' => Some(c as u32 - '0' as u32),
+            'a'..='z' => Some(c as u32 - 'a' as u32 + 10),
+            'A'..='Z' if base <= 36 => Some(c as u32 - 'A' as u32 + 10),
+            'A'..='Z' => Some(c as u32 - 'A' as u32 + 36),
+            _ => None,
+        }
+        .filter(|d| i64::from(*d) < base)
     };
+    let parsed = digits.chars().try_fold(BigInt::from(0), |acc, c| {
+        digit(c).map(|d| acc * BigInt::from(base) + BigInt::from(d))
+    });
     match parsed {
         Some(n) if !digits.is_empty() => {
             let n = if neg { -n } else { n };

@@ -13,11 +13,30 @@ pub fn chomp(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
     Ok(Value::String(s.trim_end_matches(['\n', '\r']).to_string()))
 }
+/// Go's `unicode.ToLower`/`ToUpper`, rune by rune with the simple (one
+/// character to one) mappings cty uses: `upper("ß")` is `ß`, not Rust's
+/// `SS`. Where Rust's full mapping gives several characters, the simple
+/// lower case is the first of them, and the upper case the character
+/// itself.
 pub fn lower(_: &FnEnv, a: Vec<Value>) -> FR {
-    Ok(Value::String(str_arg(&a, 0)?.to_lowercase()))
+    let s = str_arg(&a, 0)?;
+    Ok(Value::String(
+        s.chars()
+            .map(|c| c.to_lowercase().next().unwrap_or(c))
+            .collect(),
+    ))
 }
 pub fn upper(_: &FnEnv, a: Vec<Value>) -> FR {
-    Ok(Value::String(str_arg(&a, 0)?.to_uppercase()))
+    let s = str_arg(&a, 0)?;
+    Ok(Value::String(s.chars().map(simple_upper).collect()))
+}
+
+fn simple_upper(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
 }
 pub fn title(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
@@ -25,7 +44,7 @@ pub fn title(_: &FnEnv, a: Vec<Value>) -> FR {
     let mut prev_letter = false;
     for c in s.chars() {
         if !prev_letter && c.is_alphabetic() {
-            out.extend(c.to_uppercase());
+            out.push(simple_upper(c));
         } else {
             out.push(c);
         }
@@ -112,14 +131,8 @@ pub fn replace(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
     let sub = str_arg(&a, 1)?;
     let rep = str_arg(&a, 2)?;
-    // A substring wrapped in slashes is a regular expression.
-    if sub.len() > 1 && sub.starts_with('/') && sub.ends_with('/') {
-        let re = compile(&sub[1..sub.len() - 1], 1)?;
-        return Ok(Value::String(
-            re.replace_all(&s, go_replacement(&rep).as_str())
-                .into_owned(),
-        ));
-    }
+    // Literal, as cty's (Packer 1.9): `regex_replace` is the one that takes
+    // a pattern; Packer 1.6.6's Terraform-derived `replace` read "/x/" as one.
     Ok(Value::String(s.replace(&sub, &rep)))
 }
 pub fn regex_replace(_: &FnEnv, a: Vec<Value>) -> FR {
