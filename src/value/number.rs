@@ -40,8 +40,13 @@ impl Number {
         Number::parse(&format!("{f:?}"))
     }
 
+    /// The float64 nearest to the number (correctly rounded: parsed from
+    /// its decimal digits, which the crate's own conversion is not).
     pub fn to_f64(&self) -> f64 {
-        self.0.to_f64().unwrap_or(f64::NAN)
+        self.0
+            .to_scientific_notation()
+            .parse()
+            .unwrap_or_else(|_| self.0.to_f64().unwrap_or(f64::NAN))
     }
 
     pub fn is_integer(&self) -> bool {
