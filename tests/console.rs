@@ -112,6 +112,7 @@ fn console_results_for_documented_differences() {
         run("regex_replace(\"hello world\", \"o+\", \"0\")"),
         ("hell0 w0rld".to_string(), 0)
     );
+    assert_eq!(run("1e308"), ("1e+308".to_string(), 0));
     // Go's simple case mappings, rune by rune.
     assert_eq!(run("upper(\"straße ǆ\")"), ("STRAßE Ǆ".to_string(), 0));
     assert_eq!(run("parseint(\"Zz\", 62)"), ("3817".to_string(), 0));
