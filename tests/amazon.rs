@@ -4075,3 +4075,35 @@ fn credentials_from_an_sso_login() {
         );
     }
 }
+
+/// Temporary resources carry Packer's names (`packer_` key pairs and
+/// security groups, `packer-` instance profiles), so IAM policies written
+/// for Packer's builds keep matching kiln's.
+#[test]
+fn temporary_resources_are_named_as_packer_names_them() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let f = w.write(
+        "names.pkr.hcl",
+        &small_template(&proxy.endpoint(), h.ssh_port, TEMP_PROFILE, "\"true\""),
+    );
+    let out = build(&w, &f);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for (action, name) in [
+        ("CreateSecurityGroup", "GroupName=packer_"),
+        ("CreateKeyPair", "KeyName=packer_"),
+    ] {
+        let params = proxy.params(action);
+        assert!(
+            params.iter().any(|p| p.starts_with(name)),
+            "{action}: {params:?}"
+        );
+    }
+    assert!(
+        text(&out).contains("temporary instance profile for this instance: packer-"),
+        "{}",
+        text(&out)
+    );
+    assert_no_leaks(&h, "packer names");
+}

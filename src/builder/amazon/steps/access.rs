@@ -71,7 +71,8 @@ impl State {
             ctx,
             &cfg.temporary_key_pair_name
                 .clone()
-                .unwrap_or_else(|| format!("kiln_{}", short_uuid())),
+                // Packer's prefix: IAM policies written for Packer name it.
+                .unwrap_or_else(|| format!("packer_{}", short_uuid())),
         )?;
         let r = Resource::KeyPair {
             region: self.region().to_string(),
@@ -294,7 +295,7 @@ impl State {
         cfg: &EbsConfig,
         cidrs: Vec<String>,
     ) -> Result<(), BuildError> {
-        let name = format!("kiln_{}", short_uuid());
+        let name = format!("packer_{}", short_uuid());
         let r = Resource::SecurityGroup {
             region: self.region().to_string(),
             name: name.clone(),

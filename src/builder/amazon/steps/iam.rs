@@ -48,7 +48,7 @@ impl Step<State> for IamInstanceProfile<'_> {
         let Some(policy) = &cfg.temporary_iam_policy else {
             return Ok(());
         };
-        let name = format!("kiln-{}", short_uuid());
+        let name = format!("packer-{}", short_uuid());
         let r = Resource::InstanceProfile {
             region: s.region().to_string(),
             name: name.clone(),

@@ -25,7 +25,7 @@ pub(super) async fn launch_spot(
     token: &str,
     price: &str,
 ) -> Result<String, BuildError> {
-    let name = format!("kiln_{}", short_uuid());
+    let name = format!("packer-fleet-launch-template-{}", &short_uuid()[..7]);
     let r = Resource::LaunchTemplate {
         region: s.region().to_string(),
         name: name.clone(),
