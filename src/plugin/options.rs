@@ -60,6 +60,15 @@ pub fn block<T: Options>(value: &Value) -> Result<Option<T>, String> {
     }
 }
 
+/// The Packer SDK's string-to-list decode hook: a string where a list of
+/// strings is expected is split at commas; `""` is the empty list.
+pub fn split_list(s: &str) -> Vec<Value> {
+    if s.is_empty() {
+        return Vec::new();
+    }
+    s.split(',').map(|p| Value::String(p.to_string())).collect()
+}
+
 impl OptionValue for String {
     const KIND: Kind = Kind::String;
 
@@ -184,11 +193,7 @@ impl<T: OptionValue> OptionValue for Vec<T> {
             // JSON and HCL2 alike (`ami_regions = "a,b"`; a bare string in
             // `qemuargs` becomes a one-item list).
             Value::String(s) if matches!(T::KIND, Kind::String) => {
-                split = if s.is_empty() {
-                    Vec::new()
-                } else {
-                    s.split(',').map(|p| Value::String(p.to_string())).collect()
-                };
+                split = split_list(s);
                 &split[..]
             }
             v => match v.as_seq() {

@@ -670,15 +670,9 @@ fn decode(
                 _ => {}
             }
         }
-        // The Packer SDK's decode hook: a string where a list of strings
-        // is expected is split at commas; "" is the empty list.
         if f.kind == plugin::Kind::Strings {
             if let Value::String(s) = &value {
-                value = Value::Tuple(if s.is_empty() {
-                    Vec::new()
-                } else {
-                    s.split(',').map(|p| Value::String(p.to_string())).collect()
-                });
+                value = Value::Tuple(plugin::options::split_list(s));
             }
         }
         match crate::frontend::hcl::decode::coerce(value, f.kind) {
