@@ -493,6 +493,26 @@ fn no_credentials_fails_before_creating_anything() {
         keys.is_empty(),
         "EC2 was called without credentials: {keys:?}"
     );
+    // Each source kiln tried, once, with why it did not apply.
+    for line in [
+        "  - environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+        "  - shared config profile: profile \"default\": no shared config or credentials file",
+        "  - web identity: AWS_WEB_IDENTITY_TOKEN_FILE is not set",
+        "  - container endpoint: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and AWS_CONTAINER_CREDENTIALS_FULL_URI are not set",
+        "  - instance role: AWS_EC2_METADATA_DISABLED is true",
+    ] {
+        let first_error = t.split("==> Wait completed").next().unwrap_or_default();
+        assert_eq!(first_error.matches(line).count(), 1, "{line}\n{t}");
+    }
+    // Half a key pair in the environment: said so, and the half never printed.
+    let env = [("AWS_SECRET_ACCESS_KEY", "half-a-secret".to_string())];
+    let (out, _) = build_with_creds(&h, &w, "", &env);
+    let t = text(&out);
+    assert!(
+        t.contains("AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not"),
+        "{t}"
+    );
+    assert!(!t.contains("half-a-secret"), "{t}");
 }
 
 // ---- HTTPS endpoints -----------------------------------------------------------
@@ -4106,4 +4126,655 @@ fn temporary_resources_are_named_as_packer_names_them() {
         text(&out)
     );
     assert_no_leaks(&h, "packer names");
+}
+
+// ---- more credential sources ---------------------------------------------------
+
+/// Environment variables for one run of kiln.
+type Env = Vec<(&'static str, String)>;
+
+/// One HTTP request a stand-in saw: the request line, headers (names in
+/// lower case) and body.
+#[derive(Clone, Debug)]
+struct Seen {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP/1.1 stand-in on 127.0.0.1 for an AWS protocol the test must
+/// serve itself: `answer` gives (status line, body) for each request.
+/// Returns its port and the requests it saw.
+fn stand_in(
+    answer: impl Fn(&Seen) -> (&'static str, String) + Send + 'static,
+) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    stand_in_on(l, answer)
+}
+
+/// [`stand_in`] on a listener the caller bound.
+fn stand_in_on(
+    l: std::net::TcpListener,
+    answer: impl Fn(&Seen) -> (&'static str, String) + Send + 'static,
+) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    let port = l.local_addr().expect("addr").port();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(c) = conn else { continue };
+            let mut r = BufReader::new(c);
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut headers = Vec::new();
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+            }
+            let len = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0usize);
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            let req = Seen {
+                line: line.trim().to_string(),
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            log.lock().unwrap().push(req.clone());
+            let (status, body) = answer(&req);
+            let _ = r.get_mut().write_all(
+                format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+                    .as_bytes(),
+            );
+        }
+    });
+    (port, seen)
+}
+
+/// Role credentials as the container endpoint answers them (ECS's shape;
+/// EKS Pod Identity adds AccountId).
+fn container_credentials(key: &str) -> String {
+    let exp = (chrono::Utc::now() + chrono::Duration::hours(6)).format("%Y-%m-%dT%H:%M:%SZ");
+    format!("{{\"AccessKeyId\":\"{key}\",\"SecretAccessKey\":\"container-secret-key\",\"Token\":\"container-session-token\",\"AccountId\":\"123456789012\",\"Expiration\":\"{exp}\"}}")
+}
+
+/// A container credentials endpoint answering `key` to requests whose
+/// Authorization header is `auth`, 401 otherwise.
+fn container_endpoint(auth: &'static str, key: &'static str) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    stand_in(move |r| {
+        if r.header("authorization") == Some(auth) && r.line.starts_with("GET /") {
+            ("200 OK", container_credentials(key))
+        } else {
+            (
+                "401 Unauthorized",
+                "{\"message\":\"invalid authorization token\"}".into(),
+            )
+        }
+    })
+}
+
+/// ECS task roles and EKS Pod Identity: the full URI with an authorization
+/// token, given in the environment (ECS) or in a file (EKS, which rotates
+/// it), sign the EC2 calls; a refused token is an error, and never printed.
+#[test]
+fn credentials_from_the_container_endpoint() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (port, seen) = container_endpoint("ecs-auth-token", "ASIACONTAINER");
+    let uri = format!("http://127.0.0.1:{port}/v2/credentials/kiln-task");
+    let env = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri.clone()),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ecs-auth-token".into()),
+    ];
+    let (out, keys) = build_with_creds(&h, &w, "", &env);
+    assert_signed_by(&out, &keys, "ASIACONTAINER", "container-secret-key");
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.line.starts_with("GET /v2/credentials/kiln-task ")),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    // EKS Pod Identity: the token in a file.
+    let (port, _) = container_endpoint("eks-pod-identity-token", "ASIAPODIDENTITY");
+    // A projected service-account token, as EKS writes it: no newline.
+    let token = w.write("eks-token", "eks-pod-identity-token");
+    let env = [
+        (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("http://127.0.0.1:{port}/v1/credentials"),
+        ),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            token.display().to_string(),
+        ),
+    ];
+    let (out, keys) = build_with_creds(&h, &w, "", &env);
+    assert_signed_by(&out, &keys, "ASIAPODIDENTITY", "container-secret-key");
+    // A token the endpoint refuses: no EC2 call, the endpoint's answer
+    // named, the token not printed.
+    let env = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            "stale-auth-token".into(),
+        ),
+    ];
+    let (out, keys) = build_with_creds(&h, &w, "", &env);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(keys.is_empty(), "{keys:?}");
+    assert!(t.contains("container endpoint"), "{t}");
+    assert!(!t.contains("stale-auth-token"), "token printed: {t}");
+    assert_no_leaks(&h, "container");
+}
+
+/// `credential_process`: the profile's command prints the credentials
+/// (version 1 JSON); a failing command fails the build with its message.
+#[test]
+fn credentials_from_a_credential_process() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let script = w.write(
+        "creds.sh",
+        "#!/bin/sh\n[ \"$1\" = --account ] || { echo \"bad arguments: $*\" >&2; exit 3; }\necho '{\"Version\": 1, \"AccessKeyId\": \"ASIAPROCESS\", \"SecretAccessKey\": \"process-secret-key\", \"SessionToken\": \"process-token\", \"Expiration\": \"2099-01-01T00:00:00Z\"}'\n",
+    );
+    Command::new("chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .expect("chmod");
+    let config = w.write(
+        "config",
+        &format!(
+            "[profile proc]\ncredential_process = {} --account builder\n\n[profile broken]\ncredential_process = {} --other\n",
+            script.display(),
+            script.display()
+        ),
+    );
+    let env = |p: &str| {
+        [
+            ("AWS_CONFIG_FILE", config.display().to_string()),
+            ("AWS_PROFILE", p.to_string()),
+        ]
+    };
+    let (out, keys) = build_with_creds(&h, &w, "", &env("proc"));
+    assert_signed_by(&out, &keys, "ASIAPROCESS", "process-secret-key");
+    // The template's profile names it just as well.
+    let (out, keys) = build_with_creds(
+        &h,
+        &w,
+        "  profile = \"proc\"\n",
+        &[("AWS_CONFIG_FILE", config.display().to_string())],
+    );
+    assert_signed_by(&out, &keys, "ASIAPROCESS", "process-secret-key");
+    let (out, keys) = build_with_creds(&h, &w, "", &env("broken"));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(keys.is_empty(), "{keys:?}");
+    assert!(t.contains("bad arguments: --other"), "{t}");
+    assert_no_leaks(&h, "credential_process");
+}
+
+/// Web identity, as GitHub Actions' OIDC sets it up: the token file and
+/// the role in the environment; STS (moto's) trades the token for the
+/// role's credentials, which sign the EC2 calls.
+#[test]
+fn credentials_from_web_identity() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let token = w.write("oidc-token", "eyJraWQiOiJraWxuIn0.kiln-oidc-token.sig");
+    let sts = FaultProxy::start(h.moto.port);
+    let env = [
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token.display().to_string()),
+        (
+            "AWS_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/kiln-oidc".to_string(),
+        ),
+        ("AWS_ROLE_SESSION_NAME", "kiln-ci-run".to_string()),
+        ("AWS_ENDPOINT_URL_STS", sts.endpoint()),
+    ];
+    let (out, keys) = build_with_creds(&h, &w, "", &env);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let assume = sts.params("AssumeRoleWithWebIdentity");
+    for want in [
+        "RoleArn=arn:aws:iam::123456789012:role/kiln-oidc",
+        "RoleSessionName=kiln-ci-run",
+        "WebIdentityToken=eyJraWQiOiJraWxuIn0.kiln-oidc-token.sig",
+    ] {
+        assert!(assume.iter().any(|p| p == want), "{want}: {assume:?}");
+    }
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k.starts_with("ASIA")),
+        "EC2 calls not signed by the role: {keys:?}"
+    );
+    assert!(!t.contains("kiln-oidc-token"), "token printed: {t}");
+}
+
+/// Profiles that chain roles (`source_profile` → `role_arn` → …), with the
+/// options the SDK for Go reads (`role_session_name`, `external_id`,
+/// `duration_seconds`), and each `credential_source`; the build region
+/// from the profile when the template has none.
+#[test]
+fn credentials_from_profile_role_chains() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (imds, _, _) = start_imds();
+    let (ecs, _) = container_endpoint("ecs-auth-token", "ASIACONTAINERSRC");
+    let creds = w.write(
+        "credentials",
+        "[base]\naws_access_key_id = AKIDCHAINBASE\naws_secret_access_key = chain-base-secret\n\n[self]\naws_access_key_id = AKIDSELF\naws_secret_access_key = self-secret\n",
+    );
+    let config = w.write(
+        "config",
+        "[profile middle]\nrole_arn = arn:aws:iam::123456789012:role/kiln-middle\nsource_profile = base\n\n\
+         [profile top]\nrole_arn = arn:aws:iam::123456789012:role/kiln-top\nsource_profile = middle\nrole_session_name = kiln-chain\nexternal_id = kiln-external-42\nduration_seconds = 1800\nregion = us-west-2\n\n\
+         [profile self]\nrole_arn = arn:aws:iam::123456789012:role/kiln-self\nsource_profile = self\n\n\
+         [profile env]\nrole_arn = arn:aws:iam::123456789012:role/kiln-env\ncredential_source = Environment\n\n\
+         [profile imds]\nrole_arn = arn:aws:iam::123456789012:role/kiln-imds\ncredential_source = Ec2InstanceMetadata\n\n\
+         [profile ecs]\nrole_arn = arn:aws:iam::123456789012:role/kiln-ecs\ncredential_source = EcsContainer\n\n\
+         [profile loop-a]\nrole_arn = arn:aws:iam::123456789012:role/a\nsource_profile = loop-b\n\n\
+         [profile loop-b]\nrole_arn = arn:aws:iam::123456789012:role/b\nsource_profile = loop-a\n",
+    );
+    let files = [
+        ("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()),
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+    ];
+    // (profile, extra environment, the signer of each AssumeRole in order)
+    let cases: Vec<(&str, Env, Vec<&str>)> = vec![
+        ("top", vec![], vec!["AKIDCHAINBASE", "ASIA"]),
+        ("self", vec![], vec!["AKIDSELF"]),
+        (
+            "env",
+            vec![
+                ("AWS_ACCESS_KEY_ID", "AKIDENVSOURCE".into()),
+                ("AWS_SECRET_ACCESS_KEY", "env-source-secret".into()),
+            ],
+            vec!["AKIDENVSOURCE"],
+        ),
+        (
+            "imds",
+            vec![
+                (
+                    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                    format!("http://127.0.0.1:{imds}"),
+                ),
+                ("AWS_EC2_METADATA_DISABLED", "false".into()),
+            ],
+            vec!["AKIDINSTANCEROLE"],
+        ),
+        (
+            "ecs",
+            vec![
+                (
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    format!("http://127.0.0.1:{ecs}/v2/credentials/x"),
+                ),
+                ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ecs-auth-token".into()),
+            ],
+            vec!["ASIACONTAINERSRC"],
+        ),
+    ];
+    for (profile, extra_env, signers) in cases {
+        let mut env = files.to_vec();
+        env.extend(extra_env);
+        let (out, calls, bodies) =
+            build_with_creds_calls(&h, &w, &format!("  profile = \"{profile}\"\n"), &env);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{profile}: {t}");
+        let (sts, ec2): (Vec<_>, Vec<_>) = calls.iter().partition(|(a, _)| a == "AssumeRole");
+        assert_eq!(sts.len(), signers.len(), "{profile}: {calls:?}");
+        for ((_, key), want) in sts.iter().zip(&signers) {
+            assert!(key.starts_with(want), "{profile}: {calls:?}");
+        }
+        // Each link signs with the credentials the one before returned.
+        if sts.len() == 2 {
+            assert_ne!(sts[1].1, sts[0].1, "{profile}: {calls:?}");
+        }
+        assert!(
+            !ec2.is_empty()
+                && ec2
+                    .iter()
+                    .all(|(_, k)| k.starts_with("ASIA") && !sts.iter().any(|(_, s)| s == k)),
+            "{profile}: EC2 calls not signed by the last role: {calls:?}"
+        );
+        assert!(!t.contains("secret"), "{profile}: a secret printed: {t}");
+        if profile == "top" {
+            let params = ec2::params_of(&bodies, "AssumeRole");
+            for want in [
+                "RoleArn=arn:aws:iam::123456789012:role/kiln-middle",
+                "RoleArn=arn:aws:iam::123456789012:role/kiln-top",
+                "RoleSessionName=kiln-chain",
+                "ExternalId=kiln-external-42",
+                "DurationSeconds=1800",
+            ] {
+                assert!(params.iter().any(|p| p == want), "{want}: {params:?}");
+            }
+        }
+    }
+    // The region from the profile, when the template and environment have none.
+    let proxy = FaultProxy::start(h.moto.port);
+    let tpl = format!(
+        "source \"amazon-ebs\" \"r\" {{\n  source_ami = \"ami-04681a1dbd79675a5\"\n  instance_type = \"t2.micro\"\n  ami_name = \"kiln-region-${{uuidv4()}}\"\n  communicator = \"none\"\n  custom_endpoint_ec2 = \"{}\"\n  skip_region_validation = true\n}}\nbuild {{\n  sources = [\"source.amazon-ebs.r\"]\n}}\n",
+        proxy.endpoint()
+    );
+    let f = w.write("region.pkr.hcl", &tpl);
+    let mut c = w.kiln();
+    c.args(["build", "-color=false"]).arg(&f);
+    for (k, v) in files
+        .iter()
+        .cloned()
+        .chain([("AWS_PROFILE", "top".to_string())])
+    {
+        c.env(k, v);
+    }
+    let out = c.output().expect("kiln");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("us-west-2: ami-"), "{t}");
+    // A loop without keys to start from is refused before any call.
+    let (out, calls, _) = build_with_creds_calls(&h, &w, "  profile = \"loop-a\"\n", &files);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("loop-a -> loop-b -> loop-a"), "{t}");
+    assert!(calls.is_empty(), "{calls:?}");
+}
+
+/// An `sso-session` login whose token expires within five minutes is
+/// refreshed as the AWS CLI refreshes it (SSO OIDC CreateToken with the
+/// cached refresh token), and the cache is rewritten.
+#[test]
+fn an_expiring_sso_token_is_refreshed() {
+    use sha1::Digest;
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (port, seen) = stand_in(|r| {
+        let bearer = r.header("x-amz-sso_bearer_token");
+        if r.line.starts_with("POST /token") && r.body.contains("\"kiln-refresh-token\"") {
+            (
+                "200 OK",
+                "{\"accessToken\":\"refreshed-sso-token\",\"expiresIn\":28800,\"refreshToken\":\"kiln-refresh-token-2\",\"tokenType\":\"Bearer\"}".into(),
+            )
+        } else if r.line.starts_with("GET /federation/credentials")
+            && bearer == Some("refreshed-sso-token")
+        {
+            ("200 OK", "{\"roleCredentials\":{\"accessKeyId\":\"ASIASSOREFRESHED\",\"secretAccessKey\":\"sso-secret-key\",\"sessionToken\":\"t\",\"expiration\":4102444800000}}".into())
+        } else {
+            ("401 Unauthorized", "{\"message\":\"no\"}".into())
+        }
+    });
+    let home = w.path().join("home");
+    let cache = home.join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).expect("mkdir");
+    let file = cache.join(format!(
+        "{}.json",
+        hex::encode(sha1::Sha1::digest(b"kiln-session"))
+    ));
+    let soon = (chrono::Utc::now() + chrono::Duration::minutes(2)).format("%Y-%m-%dT%H:%M:%SZ");
+    std::fs::write(&file, format!("{{\"accessToken\":\"old-sso-token\",\"expiresAt\":\"{soon}\",\"refreshToken\":\"kiln-refresh-token\",\"clientId\":\"kiln-client\",\"clientSecret\":\"kiln-client-secret\",\"registrationExpiresAt\":\"2099-01-01T00:00:00Z\",\"region\":\"us-east-1\",\"startUrl\":\"https://kiln-test.awsapps.com/start\"}}")).expect("token");
+    let config = w.write(
+        "aws-config",
+        "[profile session]\nsso_session = kiln-session\nsso_account_id = 123456789012\nsso_role_name = Builder\n\n[sso-session kiln-session]\nsso_start_url = https://kiln-test.awsapps.com/start\nsso_region = us-east-1\nsso_registration_scopes = sso:account:access\n",
+    );
+    let ep = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("HOME", home.display().to_string()),
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+        ("AWS_PROFILE", "session".to_string()),
+        ("AWS_ENDPOINT_URL_SSO", ep.clone()),
+        ("AWS_ENDPOINT_URL_SSO_OIDC", ep),
+    ];
+    let (out, keys) = build_with_creds(&h, &w, "", &env);
+    assert_signed_by(&out, &keys, "ASIASSOREFRESHED", "sso-secret-key");
+    let reqs = seen.lock().unwrap().clone();
+    assert!(
+        reqs.iter().any(|r| r.line.starts_with("POST /token")
+            && r.body.contains("refresh_token")
+            && r.body.contains("kiln-client")),
+        "{reqs:?}"
+    );
+    let cached = std::fs::read_to_string(&file).expect("cache");
+    assert!(
+        cached.contains("refreshed-sso-token") && cached.contains("kiln-refresh-token-2"),
+        "{cached}"
+    );
+    assert!(!text(&out).contains("kiln-client-secret"));
+}
+
+/// `kiln cleanup` after `kill -9` reaches the same identity as the build,
+/// for the sources the environment and the shared files give: a container
+/// endpoint, `credential_process`, a role chain, web identity.
+#[test]
+fn kiln_cleanup_reaches_each_credential_source() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let (port, _) = container_endpoint("ecs-auth-token", "ASIACLEANCONTAINER");
+    let script = w.write(
+        "creds.sh",
+        "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"ASIACLEANPROCESS\", \"SecretAccessKey\": \"p\", \"SessionToken\": \"t\", \"Expiration\": \"2099-01-01T00:00:00Z\"}'\n",
+    );
+    Command::new("chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .expect("chmod");
+    let creds = w.write(
+        "credentials",
+        "[base]\naws_access_key_id = AKIDCLEANBASE\naws_secret_access_key = base-secret\n",
+    );
+    let config = w.write(
+        "config",
+        &format!("[profile proc]\ncredential_process = {}\n\n[profile chain]\nrole_arn = arn:aws:iam::123456789012:role/kiln-clean\nsource_profile = base\nexternal_id = kiln-clean-ext\n", script.display()),
+    );
+    let token = w.write("oidc-token", "kiln-clean-oidc-token");
+    let files = vec![
+        ("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()),
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+    ];
+    let with = |extra: Vec<(&'static str, String)>| {
+        let mut e = files.clone();
+        e.extend(extra);
+        e
+    };
+    let cases: Vec<(&str, Env, &str)> = vec![
+        (
+            "container",
+            with(vec![
+                (
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    format!("http://127.0.0.1:{port}/v2/credentials/x"),
+                ),
+                ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ecs-auth-token".into()),
+            ]),
+            "ASIACLEANCONTAINER",
+        ),
+        (
+            "credential_process",
+            with(vec![("AWS_PROFILE", "proc".into())]),
+            "ASIACLEANPROCESS",
+        ),
+        (
+            "role chain",
+            with(vec![("AWS_PROFILE", "chain".into())]),
+            "ASIA",
+        ),
+        (
+            "web identity",
+            with(vec![
+                ("AWS_WEB_IDENTITY_TOKEN_FILE", token.display().to_string()),
+                (
+                    "AWS_ROLE_ARN",
+                    "arn:aws:iam::123456789012:role/kiln-oidc".into(),
+                ),
+            ]),
+            "ASIA",
+        ),
+    ];
+    for (what, env, signer) in cases {
+        h.reset();
+        let proxy = FaultProxy::start(h.moto.port);
+        let mut env = env;
+        env.push(("AWS_ENDPOINT_URL_STS", proxy.endpoint()));
+        let tpl = format!(
+            "source \"amazon-ebs\" \"k\" {{\n  region = \"us-east-1\"\n  source_ami = \"ami-04681a1dbd79675a5\"\n  instance_type = \"t2.micro\"\n  ami_name = \"kiln-killed-${{uuidv4()}}\"\n  communicator = \"none\"\n  custom_endpoint_ec2 = \"{}\"\n}}\nbuild {{\n  sources = [\"source.amazon-ebs.k\"]\n  provisioner \"shell-local\" {{\n    inline = [\"echo started\", \"sleep 60\"]\n  }}\n}}\n",
+            proxy.endpoint()
+        );
+        let f = w.write("killed.pkr.hcl", &tpl);
+        let mut c = w.kiln();
+        c.args(["build", "-color=false"])
+            .arg(&f)
+            .envs(env.iter().map(|(k, v)| (*k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = c.spawn().expect("spawn");
+        read_until(&mut child, "started");
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+        assert_eq!(w.journals().len(), 1, "{what}");
+        proxy.reset();
+        let out = w
+            .kiln()
+            .arg("cleanup")
+            .envs(env.iter().map(|(k, v)| (*k, v)))
+            .output()
+            .expect("cleanup");
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", text(&out));
+        assert_no_leaks(&h, what);
+        let signed: Vec<(String, String)> = proxy
+            .calls()
+            .into_iter()
+            .zip(proxy.access_keys.lock().unwrap().clone())
+            .filter(|(a, _)| !a.starts_with("AssumeRole"))
+            .collect();
+        assert!(
+            !signed.is_empty() && signed.iter().all(|(_, k)| k.starts_with(signer)),
+            "{what}: cleanup not signed as the build was: {signed:?}"
+        );
+        if what == "role chain" {
+            assert!(
+                proxy
+                    .params("AssumeRole")
+                    .contains(&"ExternalId=kiln-clean-ext".to_string()),
+                "{what}"
+            );
+        }
+    }
+}
+
+/// An ECS task role given by `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, which
+/// the SDKs always ask at 169.254.170.2. The build runs in a network
+/// namespace of its own where that address is on the loopback device, so
+/// nothing leaves the machine: the stand-in answers there, and a relay
+/// inside the namespace reaches moto outside it. Skips where namespaces
+/// cannot be made (not root, or no `ip`).
+#[test]
+fn credentials_from_an_ecs_task_role_by_relative_uri() {
+    use std::sync::mpsc::channel;
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let (listeners_tx, listeners_rx) = channel();
+    let (cmd_tx, cmd_rx) = channel::<Command>();
+    let (out_tx, out_rx) = channel();
+    // A thread of its own enters the namespace: the listeners it binds and
+    // the processes it starts live there; every other thread stays out.
+    std::thread::spawn(move || {
+        // SAFETY: unshare(2) with CLONE_NEWNET changes only this thread.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            let _ = listeners_tx.send(None);
+            return;
+        }
+        let ip = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ip(&["link", "set", "lo", "up"])
+            || !ip(&["addr", "add", "169.254.170.2/32", "dev", "lo"])
+        {
+            let _ = listeners_tx.send(None);
+            return;
+        }
+        let ecs = std::net::TcpListener::bind("169.254.170.2:80").expect("bind ecs");
+        let relay = std::net::TcpListener::bind("127.0.0.1:0").expect("bind relay");
+        let _ = listeners_tx.send(Some((ecs, relay)));
+        if let Ok(mut c) = cmd_rx.recv() {
+            let _ = out_tx.send(c.output().expect("run kiln"));
+        }
+    });
+    let Some((ecs, relay)) = listeners_rx.recv().expect("namespace thread") else {
+        eprintln!("skipped: cannot make a network namespace here");
+        return;
+    };
+    let (_, seen) = stand_in_on(ecs, |r| {
+        if r.line.starts_with("GET /v2/credentials/kiln-task-id ") {
+            ("200 OK", container_credentials("ASIAECSTASKROLE"))
+        } else {
+            ("404 Not Found", "{}".into())
+        }
+    });
+    let relay_port = relay.local_addr().expect("addr").port();
+    let upstream = proxy.endpoint().trim_start_matches("http://").to_string();
+    std::thread::spawn(move || {
+        for inside in relay.incoming().flatten() {
+            let Ok(outside) = std::net::TcpStream::connect(&upstream) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (
+                    inside.try_clone().expect("clone"),
+                    outside.try_clone().expect("clone"),
+                ),
+                (outside, inside),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+    let tpl = format!(
+        "source \"amazon-ebs\" \"e\" {{\n  region = \"us-east-1\"\n  source_ami = \"ami-04681a1dbd79675a5\"\n  instance_type = \"t2.micro\"\n  ami_name = \"kiln-ecs-${{uuidv4()}}\"\n  communicator = \"none\"\n  custom_endpoint_ec2 = \"http://127.0.0.1:{relay_port}\"\n}}\nbuild {{\n  sources = [\"source.amazon-ebs.e\"]\n}}\n"
+    );
+    let f = w.write("ecs.pkr.hcl", &tpl);
+    let mut c = w.kiln();
+    c.args(["build", "-color=false"]).arg(&f).env(
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "/v2/credentials/kiln-task-id",
+    );
+    cmd_tx.send(c).expect("send");
+    let out = out_rx.recv().expect("kiln output");
+    let keys = proxy.access_keys.lock().unwrap().clone();
+    assert_signed_by(&out, &keys, "ASIAECSTASKROLE", "container-secret-key");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .all(|r| r.line.starts_with("GET /v2/credentials/kiln-task-id ")),
+        "{seen:?}"
+    );
+    assert_no_leaks(&h, "ecs relative uri");
 }

@@ -86,9 +86,13 @@ async fn replay(
         region: header.region.clone(),
         endpoint: header.endpoint.clone(),
         profile: header.profile.clone(),
+        shared_credentials_file: header.shared_credentials_file.clone(),
+        skip_metadata_api_check: header.skip_metadata_api_check,
         skip_region_validation: true,
         assume_role: header.role_arn.clone().map(|role_arn| AssumeRole {
             role_arn,
+            external_id: header.role_external_id.clone(),
+            session_name: header.role_session_name.clone(),
             ..AssumeRole::default()
         }),
         vault: header.vault.clone(),

@@ -140,22 +140,6 @@ pub fn provider_config(access: &Access) -> aws_config::provider_config::Provider
         .with_http_client(http_client())
 }
 
-/// The shared-files provider for profile `name` (else the selected one).
-pub fn profile_provider(
-    pc: &aws_config::provider_config::ProviderConfig,
-    name: Option<&str>,
-    files: Option<&EnvConfigFiles>,
-) -> aws_config::profile::ProfileFileCredentialsProvider {
-    let mut b = aws_config::profile::ProfileFileCredentialsProvider::builder().configure(pc);
-    if let Some(n) = name {
-        b = b.profile_name(n);
-    }
-    if let Some(f) = files {
-        b = b.profile_files(f.clone());
-    }
-    b.build()
-}
-
 /// Load the SDK config for `access` (credentials are resolved lazily by the
 /// SDK; [`Aws::check_credentials`] resolves them up front).
 pub async fn load(access: &Access) -> Aws {
@@ -205,60 +189,72 @@ pub async fn load(access: &Access) -> Aws {
     if let Some(files) = &files {
         loader = loader.profile_files(files.clone());
     }
+    // Credentials are chosen below; the loader's own chain would look at
+    // the environment and the instance role for nothing.
+    loader = loader.no_credentials();
     let pc = provider_config(access);
-    if access.skip_metadata_api_check {
-        // The default chain without its last link, the instance metadata
-        // service.
-        use aws_config::meta::credentials::CredentialsProviderChain;
-        let chain = CredentialsProviderChain::first_try(
-            "Environment",
-            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+    let base = loader.load().await;
+    let files = files.unwrap_or_default();
+    let profile = |name: Option<&str>| {
+        super::profile::ProfileProvider::new(
+            name.map(str::to_string),
+            files.clone(),
+            pc.clone(),
+            &base,
+            access.mfa_code.clone(),
         )
-        .or_else(
-            "Profile",
-            profile_provider(&pc, access.profile.as_deref(), files.as_ref()),
-        )
-        .or_else(
-            "WebIdentityToken",
-            aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder()
-                .configure(&pc)
-                .build(),
-        )
-        .or_else(
-            "EcsContainer",
-            aws_config::ecs::EcsCredentialsProvider::builder()
-                .configure(&pc)
-                .build(),
-        );
-        loader = loader.credentials_provider(chain);
-    }
-    let mut sdk = loader.load().await;
-    // What replaces the SDK's chain, the first that applies.
+    };
+    // The first that applies: the template's keys, Vault, the template's
+    // profile (even when the environment has keys too, as in Packer),
+    // else the sources the AWS CLI tries.
     let chosen = if let (Some(ak), Some(sk)) = (&access.access_key, &access.secret_key) {
-        Some(match access.mfa_code {
+        match access.mfa_code {
             Some(_) => super::sts::refuse("mfa_code is set, but access_key/secret_key in the template need no MFA code: remove one of them"),
             None => SharedCredentialsProvider::new(Credentials::new(ak, sk, access.token.clone(), None, "template")),
-        })
+        }
     } else if let Some(v) = &access.vault {
-        Some(SharedCredentialsProvider::new(
-            super::vault::VaultProvider::new(v.clone()),
-        ))
-    } else if let Some(p) =
-        super::sts::mfa_profile(access, &files.clone().unwrap_or_default(), &sdk).await
-    {
-        Some(p)
+        SharedCredentialsProvider::new(super::vault::VaultProvider::new(v.clone()))
+    } else if let Some(refusal) = mfa_mismatch(access, &files).await {
+        refusal
+    } else if let Some(p) = &access.profile {
+        SharedCredentialsProvider::new(profile(Some(p)))
     } else {
-        // A profile the template names is used even when the environment
-        // has keys too, as in Packer (the SDK's chain would take the
-        // environment's first).
-        access
-            .profile
-            .as_deref()
-            .map(|p| SharedCredentialsProvider::new(profile_provider(&pc, Some(p), files.as_ref())))
+        use super::credentials::*;
+        let chain = Chain::new()
+            .then_unless(
+                "environment",
+                no_environment_keys,
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            )
+            .then("shared config profile", profile(None))
+            .then_unless(
+                "web identity",
+                no_web_identity,
+                aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder()
+                    .configure(&pc)
+                    .build(),
+            )
+            .then_unless(
+                "container endpoint",
+                no_container,
+                aws_config::ecs::EcsCredentialsProvider::builder()
+                    .configure(&pc)
+                    .build(),
+            );
+        let chain = if access.skip_metadata_api_check {
+            chain.skipped("instance role", metadata_check_skipped)
+        } else {
+            chain.then_unless(
+                "instance role",
+                no_instance_metadata,
+                aws_config::imds::credentials::ImdsCredentialsProvider::builder()
+                    .configure(&pc)
+                    .build(),
+            )
+        };
+        SharedCredentialsProvider::new(chain)
     };
-    if let Some(p) = chosen {
-        sdk = sdk.into_builder().credentials_provider(p).build();
-    }
+    let mut sdk = base.into_builder().credentials_provider(chosen).build();
     if let Some(role) = &access.assume_role {
         let provider = super::sts::AssumeRoleProvider::new(&sdk, role.clone(), None);
         sdk = sdk
@@ -331,7 +327,7 @@ impl Aws {
     /// creates anything, with a message that says where kiln looked.
     pub async fn check_credentials(&self) -> Result<(), String> {
         let Some(p) = self.sdk.credentials_provider() else {
-            return Err(NO_CREDENTIALS.into());
+            return Err(format!("{NO_CREDENTIALS}: none configured"));
         };
         match p.provide_credentials().await {
             Ok(_) => Ok(()),
@@ -347,10 +343,21 @@ impl Aws {
             )),
             Err(e) => {
                 let chain = error_chain(&e);
-                match sso_login_expired(&self.profile, &chain) {
-                    Some(m) => Err(m),
-                    None => Err(format!("{NO_CREDENTIALS}\n  ({chain})")),
+                if let Some(m) = sso_login_expired(&self.profile, &chain) {
+                    return Err(m);
                 }
+                // The chain's own list of what it tried says it all.
+                let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+                while let Some(c) = cur {
+                    if let Some(nf) = c.downcast_ref::<super::credentials::NotFound>() {
+                        return Err(nf.to_string());
+                    }
+                    cur = c.source();
+                }
+                Err(format!(
+                    "{NO_CREDENTIALS}: {}",
+                    chain.trim_start_matches("the credential provider was not enabled: ")
+                ))
             }
         }
     }
@@ -363,6 +370,32 @@ impl Aws {
             .ok()
             .map(|c| c.access_key_id().to_string())
     }
+}
+
+/// A refusal when `mfa_code` is set but the credentials in effect need no
+/// MFA code (the template's keys are checked by the caller).
+async fn mfa_mismatch(
+    access: &Access,
+    files: &EnvConfigFiles,
+) -> Option<SharedCredentialsProvider> {
+    access.mfa_code.as_ref()?;
+    // The environment's keys come before any profile but the template's own.
+    if access.profile.is_none() && super::credentials::no_environment_keys().is_none() {
+        return Some(super::sts::refuse("mfa_code is set, but the credentials come from AWS_ACCESS_KEY_ID in the environment, which needs no MFA code: unset one of them"));
+    }
+    let set = match super::profile::load(files, access.profile.as_deref()).await {
+        Ok(s) => s,
+        Err(e) => {
+            return Some(super::sts::refuse(&format!(
+                "mfa_code is set, but the shared config files could not be read: {e}"
+            )))
+        }
+    };
+    let name = set.selected_profile();
+    let asks = set
+        .get_profile(name)
+        .is_some_and(|p| p.get("role_arn").is_some() && p.get("mfa_serial").is_some());
+    (!asks).then(|| super::sts::refuse(&format!("mfa_code is set, but profile {name:?} assumes no role with MFA (it needs role_arn and mfa_serial in the shared config file)")))
 }
 
 /// When `profile` is an `aws sso login` profile and the SSO portal or the
@@ -390,7 +423,7 @@ fn sso_login_expired(profile: &str, chain: &str) -> Option<String> {
 /// `key` of `profile` in the shared config file (`AWS_CONFIG_FILE`, else
 /// `~/.aws/config`), read as the AWS CLI's INI: `[profile NAME]`, or
 /// `[default]`.
-fn shared_config_value(profile: &str, key: &str) -> Option<String> {
+pub fn shared_config_value(profile: &str, key: &str) -> Option<String> {
     let path = std::env::var_os("AWS_CONFIG_FILE")
         .filter(|p| !p.is_empty())
         .map(std::path::PathBuf::from)
@@ -418,8 +451,7 @@ fn shared_config_value(profile: &str, key: &str) -> Option<String> {
     None
 }
 
-const NO_CREDENTIALS: &str =
-    "No valid credential sources found for AWS: set access_key/secret_key, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile in the shared credentials file, or run on an instance with a role";
+const NO_CREDENTIALS: &str = "No valid credential sources found for AWS";
 
 /// An error and its causes on one line (SDK errors hide the useful part in
 /// their sources).

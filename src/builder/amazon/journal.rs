@@ -27,7 +27,18 @@ pub struct Header {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_credentials_file: Option<String>,
+    /// The build did not ask the instance role, so cleanup does not either.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_metadata_api_check: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// The role's external id (a name the role's trust policy asks for,
+    /// not a secret, by AWS's definition) and session name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_session_name: Option<String>,
     /// Where Vault's AWS engine gave the build its credentials (no secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<super::vault::VaultEngine>,

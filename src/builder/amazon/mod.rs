@@ -6,9 +6,11 @@
 pub mod client;
 pub mod config;
 pub mod consistency;
+pub mod credentials;
 mod insecure;
 pub mod instance;
 pub mod journal;
+pub mod profile;
 pub mod resources;
 mod steps;
 pub mod sts;

@@ -115,7 +115,17 @@ impl Access {
                 .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
                 .filter(|s| !s.is_empty())
         });
-        let region = region.ok_or("region is required (or set AWS_REGION)")?;
+        // Then the profile's region, as the SDK for Go reads it.
+        let region = region.or_else(|| {
+            let profile = non_empty(o.profile.clone())
+                .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+                .unwrap_or_else(|| "default".into());
+            crate::builder::amazon::client::shared_config_value(&profile, "region")
+                .filter(|r| !r.is_empty())
+        });
+        let region = region.ok_or(
+            "region is required (or set AWS_REGION, or region in the shared config profile)",
+        )?;
         let skip_region_validation = o.skip_region_validation;
         check_region(&region, skip_region_validation)?;
         let (access_key, secret_key) = (non_empty(o.access_key), non_empty(o.secret_key));

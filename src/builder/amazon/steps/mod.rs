@@ -144,7 +144,19 @@ impl State {
             region: cfg.access.region.clone(),
             endpoint: cfg.access.endpoint.clone(),
             profile: cfg.access.profile.clone(),
+            shared_credentials_file: cfg.access.shared_credentials_file.clone(),
+            skip_metadata_api_check: cfg.access.skip_metadata_api_check,
             role_arn: cfg.access.assume_role.as_ref().map(|r| r.role_arn.clone()),
+            role_external_id: cfg
+                .access
+                .assume_role
+                .as_ref()
+                .and_then(|r| r.external_id.clone()),
+            role_session_name: cfg
+                .access
+                .assume_role
+                .as_ref()
+                .and_then(|r| r.session_name.clone()),
             vault: cfg.access.vault.clone(),
             insecure_skip_tls_verify: cfg.access.insecure_skip_tls_verify,
             started: chrono::Utc::now().to_rfc3339(),
