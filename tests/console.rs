@@ -284,3 +284,131 @@ fn strip_markers_and_flush_heredocs_match_hcl() {
         "{e}"
     );
 }
+
+/// The functions Packer added after 1.6.6, with the answers of Packer's and
+/// go-cty-funcs' own test tables.
+#[test]
+fn functions_packer_added_since_1_6_6() {
+    let ok = |expr: &str, want: &str| {
+        assert_eq!(run(expr), (want.to_string(), 0), "{expr}");
+    };
+    let err = |expr: &str, want: &str| {
+        let (got, rc) = run(expr);
+        assert_eq!(rc, 1, "{expr}: {got}");
+        assert!(got.contains(want), "{expr}: {got}");
+    };
+    ok("sum([1, 2, 3])", "6");
+    ok("sum([1476, 2093, 2092495, 64589234, 234])", "66685532");
+    ok("sum([10.2, 19.4, 5.7])", "35.3");
+    ok("sum([-10.2, -19.4, -5.7])", "-35.3");
+    ok("sum(toset([2340.8, 10.2, 3]))", "2354");
+    ok("sum([\"1\", \"2\", \"3\"])", "6");
+    ok("sum([10, -19, 5])", "-4");
+    err("sum([])", "cannot sum an empty list");
+    err("sum(12)", "cannot sum noniterable");
+    err(
+        "sum(tomap({hello = true}))",
+        "argument must be list, set, or tuple. Received map of bool",
+    );
+    err(
+        "sum([\"a\", \"b\"])",
+        "argument must be list, set, or tuple of number values",
+    );
+    err(
+        "sum([5, null])",
+        "argument must be list, set, or tuple of number values",
+    );
+    ok("alltrue([])", "true");
+    ok("alltrue([true, true])", "true");
+    ok("alltrue([true, false])", "false");
+    ok("alltrue([\"true\"])", "true");
+    ok("alltrue([null])", "false");
+    ok("anytrue([])", "false");
+    ok("anytrue([false, true])", "true");
+    ok("anytrue([null, false])", "false");
+    ok("startswith(\"hello world\", \"hello\")", "true");
+    ok("startswith(\"hello world\", \"world\")", "false");
+    ok("endswith(\"hello world\", \"world\")", "true");
+    ok("endswith(\"hello world\", \"\")", "true");
+    ok("strcontains(\"hello world\", \"o w\")", "true");
+    ok("strcontains(\"hello world\", \"banana\")", "false");
+    ok(
+        "base64gzip(\"test\")",
+        "H4sIAAAAAAAA/ypJLS4BAAAA//8BAAD//wx+f9gEAAAA",
+    );
+    ok(
+        "textencodebase64(\"hello!\", \"UTF-16LE\")",
+        "aABlAGwAbABvACEA",
+    );
+    ok(
+        "textdecodebase64(\"aABlAGwAbABvACEA\", \"UTF-16LE\")",
+        "hello!",
+    );
+    ok(
+        "textencodebase64(\"abc123!?$*&()'-=@~\", \"windows-1252\")",
+        "YWJjMTIzIT8kKiYoKSctPUB+",
+    );
+    ok("textencodebase64(\"€\", \"windows-1252\")", "gA==");
+    ok("textdecodebase64(\"gA==\", \"windows-1252\")", "€");
+    ok(
+        "textencodebase64(\"ünicode\", \"ISO-8859-1\")",
+        "/G5pY29kZQ==",
+    );
+    err(
+        "textencodebase64(\"🤔\", \"windows-1252\")",
+        "the given string contains characters that cannot be represented in windows-1252",
+    );
+    err(
+        "textencodebase64(\"x\", \"no-such-charset\")",
+        "\"no-such-charset\" is not a supported IANA encoding name or alias",
+    );
+    err(
+        "textdecodebase64(\"dGV&zdA==\", \"UTF-8\")",
+        "the given value is has an invalid base64 symbol at offset 3",
+    );
+    ok("filebase64(\"template.pkr.hcl\") != \"\"", "true");
+    err(
+        "filebase64(\"no-such-file\")",
+        "failed to read file \"no-such-file\"",
+    );
+    ok("rfc3339_parse(\"2023-07-25T23:43:16Z\").unix", "1690328596");
+    ok("rfc3339_parse(\"2023-07-25T23:43:16Z\").year_day", "206");
+    ok(
+        "rfc3339_parse(\"2023-07-25T23:43:16Z\").weekday_name",
+        "Tuesday",
+    );
+    ok("rfc3339_parse(\"2023-07-25T23:43:16Z\").iso_week", "30");
+    ok(
+        "rfc3339_parse(\"1996-12-19T16:39:57-08:00\").unix",
+        "851042397",
+    );
+    ok("rfc3339_parse(\"1996-12-19T16:39:57-08:00\").hour", "16");
+    ok(
+        "rfc3339_parse(\"1996-12-19 16:39:57.25-08:00\").second",
+        "57",
+    );
+    ok(
+        "rfc3339_parse(\"2023-07-25T23:43:16.512345Z\").unix",
+        "1690328596",
+    );
+    ok("rfc3339_parse(\"2023-07-25T23:43:16Z\").month_name", "July");
+    err(
+        "rfc3339_parse(\"abcdef\")",
+        "\"abcdef\" is not a valid RFC3339 timestamp",
+    );
+    err(
+        "rfc3339_parse(\"2023-07-25t23:43:16z\")",
+        "is not a valid RFC3339 timestamp",
+    );
+    ok(
+        "unix_timestamp_parse(1690328596).rfc3339",
+        "2023-07-25T23:43:16Z",
+    );
+    ok("unix_timestamp_parse(0).weekday", "4");
+    ok("unix_timestamp_parse(-1).year", "1969");
+    ok("unix_timestamp_parse(1704067200).iso_year", "2024");
+    err(
+        "unix_timestamp_parse(1.5)",
+        "unix_timestamp must be a whole number of seconds",
+    );
+}

@@ -410,3 +410,93 @@ pub fn zipmap(_: &FnEnv, a: Vec<Value>) -> FR {
         Value::Map(m)
     })
 }
+
+/// The elements of `alltrue`/`anytrue`'s `list(bool)` argument, each
+/// converted to a bool (`None` for null, `Err(())` inside for unknown).
+fn bool_elements(a: &[Value]) -> Result<Vec<Option<Result<bool, ()>>>, FnError> {
+    let items = seq_arg(a, 0)?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Null => Ok(None),
+            Value::Unknown => Ok(Some(Err(()))),
+            v => match convert(v, &Type::Bool) {
+                Ok(Value::Bool(b)) => Ok(Some(Ok(b))),
+                _ => Err(FnError::Arg(0, format!("element {i}: bool required."))),
+            },
+        })
+        .collect()
+}
+
+/// `alltrue(list)`: true when every element is true (an empty list too); a
+/// null element is false.
+pub fn alltrue(_: &FnEnv, a: Vec<Value>) -> FR {
+    for e in bool_elements(&a)? {
+        match e {
+            Some(Err(())) => return Ok(Value::Unknown),
+            None | Some(Ok(false)) => return Ok(Value::Bool(false)),
+            Some(Ok(true)) => {}
+        }
+    }
+    Ok(Value::Bool(true))
+}
+
+/// `anytrue(list)`: true when any element is true; nulls are skipped, and
+/// an unknown element makes a result without a true one unknown.
+pub fn anytrue(_: &FnEnv, a: Vec<Value>) -> FR {
+    let mut unknown = false;
+    for e in bool_elements(&a)? {
+        match e {
+            Some(Ok(true)) => return Ok(Value::Bool(true)),
+            Some(Err(())) => unknown = true,
+            _ => {}
+        }
+    }
+    Ok(if unknown {
+        Value::Unknown
+    } else {
+        Value::Bool(false)
+    })
+}
+
+/// `sum(list)`: the exact sum of a list, set or tuple of numbers (strings
+/// that are numbers convert, as cty converts them).
+pub fn sum(_: &FnEnv, a: Vec<Value>) -> FR {
+    let items = match &a[0] {
+        Value::List(v) | Value::Set(v) | Value::Tuple(v) => v,
+        Value::Map(m) | Value::Object(m) => {
+            return Err(FnError::Arg(
+                0,
+                if m.is_empty() {
+                    "cannot sum an empty list".into()
+                } else {
+                    format!(
+                        "argument must be list, set, or tuple. Received {}",
+                        a[0].friendly_kind()
+                    )
+                },
+            ))
+        }
+        _ => return Err(FnError::Arg(0, "cannot sum noniterable".into())),
+    };
+    if items.is_empty() {
+        return Err(FnError::Arg(0, "cannot sum an empty list".into()));
+    }
+    if items.iter().any(|v| matches!(v, Value::Unknown)) {
+        return Ok(Value::Unknown);
+    }
+    let mut total = Number::from(0);
+    for v in items {
+        match convert(v, &Type::Number) {
+            Ok(Value::Number(n)) if !matches!(v, Value::Null) => total = total.add(&n),
+            _ => {
+                return Err(FnError::Arg(
+                    0,
+                    "argument must be list, set, or tuple of number values".into(),
+                ))
+            }
+        }
+    }
+    Ok(Value::Number(total))
+}

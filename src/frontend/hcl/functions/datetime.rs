@@ -201,3 +201,88 @@ pub fn formatdate(_: &FnEnv, a: Vec<Value>) -> FR {
     }
     Ok(Value::String(out))
 }
+
+/// The parts of a time both `rfc3339_parse` and `unix_timestamp_parse`
+/// give, in the time's own offset (weekday 0 is Sunday; the ISO week-year).
+fn time_parts<Tz: chrono::TimeZone>(t: &DateTime<Tz>) -> crate::value::Attrs {
+    let int = |n: i64| Value::Number(n.into());
+    let iso = t.iso_week();
+    [
+        ("year", int(t.year().into())),
+        ("year_day", int(t.ordinal().into())),
+        ("day", int(t.day().into())),
+        ("month", int(t.month().into())),
+        (
+            "month_name",
+            Value::string(
+                chrono::Month::try_from(t.month() as u8)
+                    .map(|m| m.name())
+                    .unwrap_or_default(),
+            ),
+        ),
+        ("weekday", int(t.weekday().num_days_from_sunday().into())),
+        ("weekday_name", Value::string(weekday_name(t.weekday()))),
+        ("hour", int(t.hour().into())),
+        ("minute", int(t.minute().into())),
+        ("second", int(t.second().into())),
+        ("iso_year", int(iso.year().into())),
+        ("iso_week", int(iso.week().into())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn weekday_name(d: chrono::Weekday) -> &'static str {
+    use chrono::Weekday::*;
+    match d {
+        Sun => "Sunday",
+        Mon => "Monday",
+        Tue => "Tuesday",
+        Wed => "Wednesday",
+        Thu => "Thursday",
+        Fri => "Friday",
+        Sat => "Saturday",
+    }
+}
+
+/// `rfc3339_parse(timestamp)`: an RFC 3339 timestamp ("T" or a space
+/// between date and time, optional fraction) as an object of its parts
+/// and its Unix time. Go's layouts are strict: an upper-case "T" and "Z".
+pub fn rfc3339_parse(_: &FnEnv, a: Vec<Value>) -> FR {
+    let ts = str_arg(&a, 0)?;
+    let invalid = || FnError::Arg(0, format!("{ts:?} is not a valid RFC3339 timestamp"));
+    let b = ts.as_bytes();
+    if b.len() < 20 || !matches!(b[10], b'T' | b' ') || ts.contains(['t', 'z']) {
+        return Err(invalid());
+    }
+    let t = DateTime::parse_from_rfc3339(&format!("{}T{}", &ts[..10], &ts[11..]))
+        .map_err(|_| invalid())?;
+    if t.second() > 59 || t.nanosecond() >= 1_000_000_000 {
+        return Err(invalid());
+    }
+    let mut parts = time_parts(&t);
+    parts.insert("unix".into(), Value::Number(t.timestamp().into()));
+    Ok(Value::Object(parts))
+}
+
+/// `unix_timestamp_parse(unix_timestamp)`: whole seconds since the epoch as
+/// an object of the UTC time's parts and its RFC 3339 form.
+pub fn unix_timestamp_parse(_: &FnEnv, a: Vec<Value>) -> FR {
+    let n = super::num_arg(&a, 0)?;
+    let secs = n.to_i64().filter(|_| n.is_integer()).ok_or_else(|| {
+        FnError::Arg(0, "unix_timestamp must be a whole number of seconds representable as a 64-bit integer: value must be a whole number, between -9223372036854775808 and 9223372036854775807".into())
+    })?;
+    let t = DateTime::from_timestamp(secs, 0).ok_or_else(|| {
+        FnError::Arg(
+            0,
+            format!("unix_timestamp {secs} is outside the years kiln can represent (±262143)"),
+        )
+    })?;
+    let mut parts = time_parts(&t);
+    parts.insert(
+        "rfc3339".into(),
+        Value::string(t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+    );
+    Ok(Value::Object(parts))
+}

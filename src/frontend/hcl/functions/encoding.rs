@@ -144,3 +144,217 @@ fn to_yaml(v: &Value) -> serde_yaml::Value {
         ),
     }
 }
+
+/// `base64gzip(str)`: gzip, then base64, as Go's compress/gzip writes it
+/// after a Flush and Close (no name, mtime 0, OS "unknown", a sync-flush
+/// marker and an empty final stored block before the trailer). The
+/// deflate stream in between is miniz's, which may pick other matches
+/// than Go's for long inputs; it decompresses to the same bytes.
+pub fn base64gzip(_: &FnEnv, a: Vec<Value>) -> FR {
+    let s = str_arg(&a, 0)?;
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let mut z = flate2::Compress::new(flate2::Compression::new(6), false);
+    let mut body = Vec::with_capacity(s.len() / 2 + 64);
+    let mut input = s.as_bytes();
+    loop {
+        body.reserve(input.len() / 2 + 64);
+        let before = z.total_in();
+        z.compress_vec(input, &mut body, flate2::FlushCompress::Sync)
+            .map_err(|e| FnError::Failed(format!("failed to write gzip raw data: {e}")))?;
+        input = &input[(z.total_in() - before) as usize..];
+        if input.is_empty() && body.len() < body.capacity() {
+            break;
+        }
+    }
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    let mut crc = flate2::Crc::new();
+    crc.update(s.as_bytes());
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    Ok(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(out),
+    ))
+}
+
+/// A character set by IANA name or alias, as Go's x/text ianaindex finds
+/// it: its canonical name and the codec.
+enum Charset {
+    Utf8,
+    Utf16 { big_endian: bool, bom: bool },
+    Latin1,
+    Ascii,
+    Other(&'static encoding_rs::Encoding),
+}
+
+fn charset(label: &str) -> Option<(Charset, String)> {
+    let l = label.trim().to_ascii_lowercase();
+    let (c, name) = match l.as_str() {
+        "utf-8" | "utf8" | "csutf8" => (Charset::Utf8, "UTF-8"),
+        "utf-16le" | "csutf16le" => (
+            Charset::Utf16 {
+                big_endian: false,
+                bom: false,
+            },
+            "UTF-16LE",
+        ),
+        "utf-16be" | "csutf16be" => (
+            Charset::Utf16 {
+                big_endian: true,
+                bom: false,
+            },
+            "UTF-16BE",
+        ),
+        "utf-16" | "csutf16" => (
+            Charset::Utf16 {
+                big_endian: true,
+                bom: true,
+            },
+            "UTF-16",
+        ),
+        "iso-8859-1" | "iso_8859-1" | "iso_8859-1:1987" | "latin1" | "l1" | "ibm819" | "cp819"
+        | "csisolatin1" | "iso-ir-100" => (Charset::Latin1, "ISO-8859-1"),
+        "us-ascii" | "ascii" | "ansi_x3.4-1968" | "iso646-us" | "us" | "ibm367" | "cp367"
+        | "csascii" | "iso-ir-6" => (Charset::Ascii, "US-ASCII"),
+        _ => {
+            let e = encoding_rs::Encoding::for_label_no_replacement(l.as_bytes())?;
+            if e == encoding_rs::UTF_8 || e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE {
+                return None;
+            }
+            let name = match e.name() {
+                "gbk" => "GBK".to_string(),
+                n => n.to_string(),
+            };
+            return Some((Charset::Other(e), name));
+        }
+    };
+    Some((c, name.to_string()))
+}
+
+fn unsupported_charset(label: &str) -> FnError {
+    FnError::Arg(
+        1,
+        format!("{label:?} is not a supported IANA encoding name or alias"),
+    )
+}
+
+/// `textencodebase64(string, encoding)`: the string in another character
+/// set, base64-encoded.
+pub fn textencodebase64(_: &FnEnv, a: Vec<Value>) -> FR {
+    let s = str_arg(&a, 0)?;
+    let label = str_arg(&a, 1)?;
+    let (cs, name) = charset(&label).ok_or_else(|| unsupported_charset(&label))?;
+    let cannot = || {
+        FnError::Arg(
+            0,
+            format!("the given string contains characters that cannot be represented in {name}"),
+        )
+    };
+    let bytes = match cs {
+        Charset::Utf8 => s.into_bytes(),
+        Charset::Utf16 { big_endian, bom } => {
+            let mut out = Vec::with_capacity(s.len() * 2 + 2);
+            let units = bom.then_some(0xfeffu16).into_iter().chain(s.encode_utf16());
+            for u in units {
+                out.extend_from_slice(&if big_endian {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                });
+            }
+            out
+        }
+        Charset::Latin1 | Charset::Ascii => {
+            let max = if matches!(cs, Charset::Ascii) {
+                0x7f
+            } else {
+                0xff
+            };
+            s.chars()
+                .map(|c| u8::try_from(u32::from(c)).ok().filter(|b| *b <= max))
+                .collect::<Option<Vec<u8>>>()
+                .ok_or_else(cannot)?
+        }
+        Charset::Other(e) => {
+            let (bytes, _, unmappable) = e.encode(&s);
+            if unmappable {
+                return Err(cannot());
+            }
+            bytes.into_owned()
+        }
+    };
+    Ok(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+    ))
+}
+
+/// `textdecodebase64(source, encoding)`: base64-decoded bytes read in the
+/// given character set.
+pub fn textdecodebase64(_: &FnEnv, a: Vec<Value>) -> FR {
+    let s = str_arg(&a, 0)?;
+    let label = str_arg(&a, 1)?;
+    let (cs, name) = charset(&label).ok_or_else(|| unsupported_charset(&label))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.as_bytes())
+        .map_err(|e| match e {
+            base64::DecodeError::InvalidByte(at, _)
+            | base64::DecodeError::InvalidLastSymbol(at, _) => FnError::Arg(
+                0,
+                format!("the given value is has an invalid base64 symbol at offset {at}"),
+            ),
+            other => FnError::Arg(0, format!("invalid source string: {other}")),
+        })?;
+    let undefined = || {
+        FnError::Arg(
+            0,
+            format!("the given string contains symbols that are not defined for {name}"),
+        )
+    };
+    let text = match cs {
+        Charset::Utf8 => String::from_utf8(bytes).map_err(|_| undefined())?,
+        Charset::Utf16 { big_endian, bom } => {
+            if bytes.len() % 2 != 0 {
+                return Err(undefined());
+            }
+            let mut units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|p| {
+                    let p = [p[0], p[1]];
+                    if big_endian {
+                        u16::from_be_bytes(p)
+                    } else {
+                        u16::from_le_bytes(p)
+                    }
+                })
+                .collect();
+            if bom {
+                match units.first() {
+                    Some(0xfeff) => {
+                        units.remove(0);
+                    }
+                    Some(0xfffe) => {
+                        units.remove(0);
+                        units.iter_mut().for_each(|u| *u = u.swap_bytes());
+                    }
+                    _ => {}
+                }
+            }
+            String::from_utf16(&units).map_err(|_| undefined())?
+        }
+        Charset::Latin1 => bytes.iter().map(|b| char::from(*b)).collect(),
+        Charset::Ascii => {
+            if bytes.iter().any(|b| *b > 0x7f) {
+                return Err(undefined());
+            }
+            bytes.iter().map(|b| char::from(*b)).collect()
+        }
+        Charset::Other(e) => e
+            .decode_without_bom_handling_and_without_replacement(&bytes)
+            .ok_or_else(undefined)?
+            .into_owned(),
+    };
+    if text.contains('\u{fffd}') {
+        return Err(undefined());
+    }
+    Ok(Value::String(text))
+}

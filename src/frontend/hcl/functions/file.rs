@@ -139,3 +139,26 @@ pub fn fileset(env: &FnEnv, a: Vec<Value>) -> FR {
     }
     Ok(Value::set_from(out))
 }
+
+/// `filebase64(path)`: a file's bytes, base64-encoded (any file, not only
+/// UTF-8 text).
+pub fn filebase64(env: &FnEnv, a: Vec<Value>) -> FR {
+    use base64::Engine;
+    let p = str_arg(&a, 0)?;
+    let full = env.resolve(&p);
+    // Refuse a file whose encoding would pass the string limit before
+    // reading any of it.
+    if let Ok(m) = std::fs::metadata(&full) {
+        super::limits::string_len(
+            usize::try_from(m.len())
+                .unwrap_or(usize::MAX)
+                .saturating_mul(4)
+                / 3,
+        )?;
+    }
+    let bytes = crate::util::fs::read_regular(&full)
+        .map_err(|e| FnError::Failed(format!("failed to read file {p:?}: {e}")))?;
+    Ok(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+    ))
+}

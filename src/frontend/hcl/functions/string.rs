@@ -508,3 +508,18 @@ fn go_exp(x: f64, prec: usize) -> String {
         None => s,
     }
 }
+
+/// `startswith(str, prefix)`.
+pub fn startswith(_: &FnEnv, a: Vec<Value>) -> FR {
+    Ok(Value::Bool(str_arg(&a, 0)?.starts_with(&str_arg(&a, 1)?)))
+}
+
+/// `endswith(str, suffix)`.
+pub fn endswith(_: &FnEnv, a: Vec<Value>) -> FR {
+    Ok(Value::Bool(str_arg(&a, 0)?.ends_with(&str_arg(&a, 1)?)))
+}
+
+/// `strcontains(str, substr)`.
+pub fn strcontains(_: &FnEnv, a: Vec<Value>) -> FR {
+    Ok(Value::Bool(str_arg(&a, 0)?.contains(&str_arg(&a, 1)?)))
+}
