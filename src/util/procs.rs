@@ -74,72 +74,75 @@ pub fn descendants() -> Vec<i32> {
 }
 
 /// A process's parent, from `/proc/PID/stat` (the field after the
-/// command name, which may itself hold spaces and parentheses).
+/// command name, which may itself hold spaces and parentheses). A zombie
+/// keeps its parent too: /proc is read one process at a time, so a child
+/// may be seen under a parent that has exited since, and the chain must
+/// still lead to kiln.
 fn parent(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        // A zombie runs nothing: reaping it is enough.
-        return None;
-    }
+    fields.next()?;
     fields.next()?.parse().ok()
 }
 
 /// Stop every descendant still running: SIGTERM, up to `grace` to exit,
 /// then SIGKILL; and reap each that is kiln's child, so that when this
 /// returns none is left running. Answers how many there were.
+///
+/// A scan of /proc is not atomic (a shell may fork while it is read), so
+/// the scan is never the judge of "none left": kiln is the subreaper of
+/// all its descendants, so none is left exactly when kiln has no child at
+/// all, which `waitpid` answers in one call.
 pub fn end_descendants(grace: Duration) -> usize {
-    let first = descendants();
-    if first.is_empty() {
-        reap_children();
-        return 0;
-    }
-    for &p in &first {
-        // SAFETY: signalling a process id; a gone one answers ESRCH.
-        unsafe {
-            libc::kill(p, libc::SIGTERM);
-        }
-    }
     let start = Instant::now();
+    let mut signalled: HashSet<i32> = HashSet::new();
     loop {
-        reap_children();
-        let left = descendants();
-        if left.is_empty() {
+        if !reap_children() {
             break;
         }
-        if start.elapsed() >= grace {
-            for &p in &left {
-                // SAFETY: as above.
+        let killing = start.elapsed() >= grace;
+        for p in descendants() {
+            if killing || signalled.insert(p) {
+                let sig = if killing {
+                    libc::SIGKILL
+                } else {
+                    libc::SIGTERM
+                };
+                // SAFETY: signalling a process id; a gone one answers ESRCH.
                 unsafe {
-                    libc::kill(p, libc::SIGKILL);
+                    libc::kill(p, sig);
                 }
             }
-            // SIGKILL cannot be caught; each ends within moments, and
-            // (kiln being their subreaper) is reaped here.
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !descendants().is_empty() && Instant::now() < deadline {
-                reap_children();
-                std::thread::sleep(Duration::from_millis(10));
-            }
+        }
+        // SIGKILL cannot be caught: past the grace, what is left ends
+        // within moments unless the kernel holds it (a hung mount, say),
+        // and kiln must still exit then.
+        if start.elapsed() >= grace + Duration::from_secs(5) {
             break;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
-    reap_children();
-    first.len()
+    signalled.len()
 }
 
-/// Reap every child that has exited (the runtime's own children are done
-/// by the time kiln ends its descendants).
-fn reap_children() {
+/// Reap every child that has exited; answers whether kiln still has a
+/// child (running, or a zombie not reaped yet).
+fn reap_children() -> bool {
     loop {
         let mut status = 0;
         // SAFETY: waitpid with WNOHANG on any child.
         let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if r <= 0 {
-            break;
+        match r {
+            0 => return true,
+            r if r > 0 => continue,
+            // ECHILD: no child at all. EINTR: ask again.
+            _ => {
+                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return false;
+            }
         }
     }
 }
