@@ -543,3 +543,48 @@ fn http_data_source_feeds_the_template() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("url"), "{:?}", text(&out));
 }
+
+/// The sleep provisioner waits its `duration` (a Go duration), and Ctrl-C
+/// cuts the wait short like any step.
+#[test]
+fn sleep_provisioner_waits_and_is_interrupted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tpl = |d: &str| {
+        format!("source \"null\" \"n\" {{\n  communicator = \"none\"\n}}\nbuild {{\n  sources = [\"source.null.n\"]\n  provisioner \"sleep\" {{\n    duration = \"{d}\"\n  }}\n  provisioner \"shell-local\" {{\n    inline = [\"echo after-sleep\"]\n  }}\n}}\n")
+    };
+    std::fs::write(dir.path().join("s.pkr.hcl"), tpl("1.5s")).expect("write");
+    let start = std::time::Instant::now();
+    let out = kiln()
+        .current_dir(dir.path())
+        .args(["build", "-color=false", "s.pkr.hcl"])
+        .output()
+        .expect("kiln");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t:?}");
+    assert!(t.0.contains("after-sleep"), "{t:?}");
+    assert!(start.elapsed() >= std::time::Duration::from_millis(1500));
+    // Interrupted an hour into an hour's sleep: ends now, the build failed.
+    std::fs::write(dir.path().join("s.pkr.hcl"), tpl("1h")).expect("write");
+    let child = kiln()
+        .current_dir(dir.path())
+        .args(["build", "-color=false", "s.pkr.hcl"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("wait");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t:?}");
+    assert!(!t.0.contains("after-sleep"), "{t:?}");
+    // A value that is not a duration is refused before the build.
+    std::fs::write(dir.path().join("s.pkr.hcl"), tpl("soon")).expect("write");
+    let out = kiln()
+        .current_dir(dir.path())
+        .args(["validate", "s.pkr.hcl"])
+        .output()
+        .expect("kiln");
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+}

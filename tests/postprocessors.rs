@@ -234,3 +234,62 @@ fn compress_keeps_or_drops_the_input_artifact() {
         "input artifact not kept:\n{t}"
     );
 }
+
+/// artifice: the files a build left on this machine (paths and Go globs)
+/// become the artifact; the post-processors after it and the manifest see
+/// them, not the builder's.
+#[test]
+fn artifice_makes_the_named_files_the_artifact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("out")).expect("mkdir");
+    for f in ["out/app-1.tar", "out/app-2.tar", "out/notes.txt"] {
+        std::fs::write(dir.path().join(f), f).expect("write");
+    }
+    let (rc, out) = build(
+        dir.path(),
+        r#"  post-processors {
+    post-processor "artifice" {
+      files = ["out/app-*.tar", "out/notes.txt", "out/missing.bin"]
+    }
+    post-processor "manifest" {
+      output = "manifest.json"
+    }
+  }"#,
+    );
+    assert_eq!(rc, 0, "{out}");
+    assert!(
+        out.contains("Discarding files from artifact: disk.img"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Using these artifact files: out/app-1.tar, out/app-2.tar, out/notes.txt"),
+        "{out}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let files: Vec<&str> = manifest["builds"][0]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(
+        files,
+        ["out/app-1.tar", "out/app-2.tar", "out/notes.txt"],
+        "{manifest}"
+    );
+    // Packer keeps the artifact it replaces.
+    assert!(dir.path().join("disk.img").exists());
+    // No files: refused before the build.
+    let (rc, out) = build(
+        dir.path(),
+        "  post-processor \"artifice\" {\n    files = []\n  }",
+    );
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("No files specified in artifice configuration"),
+        "{out}"
+    );
+}

@@ -117,6 +117,18 @@ const ENTRIES: &[Entry] = &[
         validate: no_checks,
     },
     Entry {
+        kind: PluginKind::Provisioner,
+        name: "sleep",
+        fields: &[crate::provisioner::sleep::FIELDS],
+        validate: no_checks,
+    },
+    Entry {
+        kind: PluginKind::PostProcessor,
+        name: "artifice",
+        fields: &[crate::postprocessor::artifice::FIELDS],
+        validate: crate::postprocessor::artifice::validate,
+    },
+    Entry {
         kind: PluginKind::PostProcessor,
         name: "checksum",
         fields: &[crate::postprocessor::checksum::FIELDS],

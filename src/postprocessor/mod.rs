@@ -1,5 +1,6 @@
 //! Post-processors: what happens to an artifact after the build.
 
+pub mod artifice;
 pub mod checksum;
 pub mod compress;
 pub mod manifest;
@@ -21,6 +22,7 @@ pub trait PostProcessor: Send + Sync {
 
 pub fn create(kind: &str, config: &Config) -> Result<Box<dyn PostProcessor>, String> {
     match kind {
+        "artifice" => Ok(Box::new(artifice::Artifice::new(config)?)),
         "checksum" => Ok(Box::new(checksum::Checksum::new(config)?)),
         "compress" => Ok(Box::new(compress::Compress::new(config)?)),
         "manifest" => Ok(Box::new(manifest::Manifest::new(config)?)),

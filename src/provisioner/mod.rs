@@ -4,6 +4,7 @@ pub mod breakpoint;
 pub mod file;
 pub mod shell;
 pub mod shell_local;
+pub mod sleep;
 
 use crate::communicator::Communicator;
 use crate::graph::Config;
@@ -29,6 +30,9 @@ pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Provisioner>, Strin
         )),
         "file" => Ok(Box::new(file::FileProvisioner::new(config)?)),
         "shell" => Ok(Box::new(shell::Shell::new(config)?)),
+        "sleep" => Ok(Box::new(
+            <sleep::Sleep as crate::plugin::Options>::from_config(config)?,
+        )),
         other => Err(format!("unknown provisioner type {other:?}")),
     }
 }
