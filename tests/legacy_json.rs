@@ -466,6 +466,40 @@ fn variables_render_in_any_order_and_unknown_user_is_empty() {
     assert!(e.contains("Failed to interpolate"), "{e}");
 }
 
+/// Build names are rendered with the user variables before `-only` and
+/// `-except` see them (Packer's core does so when it starts); a build
+/// left out may be of a type kiln lacks.
+#[test]
+fn build_names_render_user_variables_before_only_selects() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = r#"{
+  "variables": {"name": "{{user `base`}}-img", "base": "deb"},
+  "builders": [
+    {"type": "null", "communicator": "none", "name": "{{user `name`}}"},
+    {"type": "no-such-builder", "name": "other"}
+  ],
+  "provisioners": [{"type": "shell-local", "inline": ["echo ran-in-{{build_name}}"]}]
+}"#;
+    std::fs::write(dir.path().join("t.json"), t).expect("write");
+    let mut tools = vec![kiln()];
+    if common::packer_available() {
+        let mut p = std::process::Command::new("packer");
+        p.env("CHECKPOINT_DISABLE", "1");
+        tools.push(p);
+    }
+    for mut tool in tools {
+        let out = tool
+            .current_dir(dir.path())
+            .args(["build", "-color=false", "-only=deb-img", "t.json"])
+            .output()
+            .expect("run");
+        let (o, e) = common::text(&out);
+        assert_eq!(out.status.code(), Some(0), "{tool:?}\n{o}{e}");
+        assert!(o.contains("deb-img: ran-in-deb-img"), "{tool:?}: {o}{e}");
+        assert!(o.contains("--> deb-img:"), "{tool:?}: {o}{e}");
+    }
+}
+
 /// mapstructure's weak decoding with the Packer SDK's hooks: a string
 /// where a list of strings goes is split at commas, numbers and booleans
 /// may be strings; Packer 1.6.6 side by side where it is installed.

@@ -1,7 +1,10 @@
-//! `kiln inspect`: what `packer inspect` prints, or the graph as JSON / dot.
+//! `kiln inspect`: what `packer inspect` prints (byte for byte, with its
+//! `-machine-readable` events), or the execution graph as JSON / dot.
 
 use super::{print_diags, stderr_color, VarArgs};
-use crate::graph::Graph;
+use crate::frontend::hcl::outline as hcl_outline;
+use crate::frontend::legacy::outline as legacy_outline;
+use crate::ui::{Ui, UiOptions};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -33,138 +36,158 @@ pub fn run(a: InspectArgs) -> i32 {
             return 1;
         }
     };
-    let (loaded, diags) = crate::frontend::load(&opts);
-    print_diags(&diags, stderr_color());
-    let Some(loaded) = loaded else { return 1 };
-    if diags.has_errors() {
-        return 1;
-    }
-    let text = match a.graph {
-        Some(GraphFormat::Json) => crate::graph::to_json(&loaded.graph),
-        Some(GraphFormat::Dot) => crate::graph::to_dot(&loaded.graph),
-        None => packer_inspect(&loaded.graph),
-    };
-    // Values derived from sensitive ones are masked wherever they appear.
-    print!("{}", crate::ui::redact(&loaded.graph.sensitive, &text));
-    0
-}
-
-/// Packer 1.6.6's `inspect` layout for HCL2 templates.
-pub fn packer_inspect(g: &Graph) -> String {
-    let mut o = String::new();
-    if g.frontend == "json" {
-        return legacy_inspect(g);
-    }
-    o.push_str("Packer Inspect: HCL2 mode\n\n");
-    o.push_str("> input-variables:\n\n");
-    for v in &g.variables {
-        o.push_str(&format!(
-            "var.{}: {}\n",
-            v.name,
-            if v.sensitive {
-                "\"<sensitive>\"".to_string()
-            } else {
-                v.display.clone()
-            }
-        ));
-    }
-    o.push_str("\n> local-variables:\n\n");
-    for v in &g.locals {
-        o.push_str(&format!(
-            "local.{}: {}\n",
-            v.name,
-            if v.sensitive {
-                "\"<sensitive>\"".to_string()
-            } else {
-                v.display.clone()
-            }
-        ));
-    }
-    o.push_str("\n> builds:\n\n");
-    // Group build nodes back into their build blocks.
-    let mut idx: Vec<usize> = g.builds.iter().map(|b| b.build_index).collect();
-    idx.dedup();
-    for bi in idx {
-        let nodes: Vec<_> = g.builds.iter().filter(|b| b.build_index == bi).collect();
-        let first = nodes[0];
-        let title = first
-            .build_name
-            .clone()
-            .unwrap_or_else(|| format!("<unnamed build {bi}>"));
-        o.push_str(&format!("  > {title}:\n\n"));
-        if let Some(d) = &first.build_description {
-            o.push_str(&format!("    description: {d}\n\n"));
+    if let Some(format) = a.graph {
+        let (loaded, diags) = crate::frontend::load(&opts);
+        print_diags(&diags, stderr_color());
+        let Some(loaded) = loaded else { return 1 };
+        if diags.has_errors() {
+            return 1;
         }
-        o.push_str("    sources:\n\n");
-        for n in &nodes {
-            o.push_str(&format!("      {}\n\n", n.source_ref()));
-        }
-        o.push_str("    provisioners:\n\n");
-        if first.provisioners.is_empty() {
-            o.push_str("      <no provisioner>\n");
-        }
-        for p in &first.provisioners {
-            o.push_str(&format!("      {}\n", p.kind));
-        }
-        o.push_str("\n    post-processors:\n\n");
-        if first.post_processors.is_empty() {
-            o.push_str("      <no post-processor>\n");
-        }
-        for (i, chain) in first.post_processors.iter().enumerate() {
-            o.push_str(&format!("      {i}:\n"));
-            for p in chain {
-                o.push_str(&format!("        {}\n", p.kind));
-            }
-        }
-        o.push('\n');
+        let text = match format {
+            GraphFormat::Json => crate::graph::to_json(&loaded.graph),
+            GraphFormat::Dot => crate::graph::to_dot(&loaded.graph),
+        };
+        // Values derived from sensitive ones are masked wherever they appear.
+        print!("{}", crate::ui::redact(&loaded.graph.sensitive, &text));
+        return 0;
     }
-    o
-}
-
-fn legacy_inspect(g: &Graph) -> String {
-    let mut o = String::new();
-    if let Some(d) = &g.description {
-        o.push_str(&format!("Description:\n\n{d}\n\n"));
-    }
-    if g.variables.is_empty() {
-        o.push_str("Variables:\n\n  <No variables>\n\n");
+    let ui = Ui::new(
+        UiOptions {
+            machine_readable: a.machine_readable,
+            ..UiOptions::default()
+        },
+        Vec::new(),
+    );
+    // As Packer's: what the template is made of, even when it would not
+    // validate (unset variables, plugins kiln lacks); only a template
+    // that does not parse is an error.
+    let shown = if crate::frontend::is_legacy_json(&opts.path) {
+        legacy_outline::read(&opts.path).map(|o| legacy_inspect(&o, &ui))
     } else {
-        o.push_str("Optional variables and their defaults:\n\n");
-        let w = g.variables.iter().map(|v| v.name.len()).max().unwrap_or(0);
-        for v in &g.variables {
-            o.push_str(&format!(
-                "  {:<w$} = {}\n",
-                v.name,
-                v.display.trim_matches('"')
-            ));
-        }
-        o.push('\n');
-    }
-    o.push_str("Builders:\n\n");
-    if g.builds.is_empty() {
-        o.push_str("  <No builders>\n");
-    }
-    for b in &g.builds {
-        if b.source_name == b.source_type {
-            o.push_str(&format!("  {}\n", b.source_type));
-        } else {
-            o.push_str(&format!(
-                "  {:<w$} ({})\n",
-                b.source_name,
-                b.source_type,
-                w = 20
-            ));
+        hcl_outline::read(&opts).map(|o| hcl_inspect(&o, &ui))
+    };
+    match shown {
+        Ok(()) => 0,
+        Err(diags) => {
+            print_diags(&diags, stderr_color());
+            1
         }
     }
-    o.push_str("\nProvisioners:\n\n");
-    match g.builds.first() {
-        Some(b) if !b.provisioners.is_empty() => {
-            for p in &b.provisioners {
-                o.push_str(&format!("  {}\n", p.kind));
+}
+
+/// Packer's `inspect` of an HCL2 template (the same in 1.6.6 and 1.9.5).
+fn hcl_inspect(o: &hcl_outline::Outline, ui: &Ui) {
+    ui.say("Packer Inspect: HCL2 mode\n");
+    let mut v = String::from("> input-variables:\n\n");
+    for x in &o.variables {
+        v.push_str(&format!("var.{}: {}\n", x.name, x.display));
+    }
+    v.push_str("\n> local-variables:\n\n");
+    for x in &o.locals {
+        v.push_str(&format!("local.{}: {}\n", x.name, x.display));
+    }
+    ui.say(&v);
+    let mut b = String::from("> builds:\n");
+    for (i, build) in o.builds.iter().enumerate() {
+        match &build.name {
+            Some(n) => b.push_str(&format!("\n  > {n}:\n")),
+            None => b.push_str(&format!("\n  > <unnamed build {i}>:\n")),
+        }
+        if let Some(d) = &build.description {
+            b.push_str(&format!("\n  > Description: {d}\n"));
+        }
+        b.push_str("\n    sources:\n");
+        if build.sources.is_empty() {
+            b.push_str("\n      <no source>\n");
+        }
+        for s in &build.sources {
+            b.push_str(&format!("\n      {s}\n"));
+        }
+        b.push_str("\n    provisioners:\n\n");
+        if build.provisioners.is_empty() {
+            b.push_str("      <no provisioner>\n");
+        }
+        for p in &build.provisioners {
+            b.push_str(&format!("      {p}\n"));
+        }
+        b.push_str("\n    post-processors:\n");
+        if build.post_processors.is_empty() {
+            b.push_str("\n      <no post-processor>\n");
+        }
+        for (i, chain) in build.post_processors.iter().enumerate() {
+            b.push_str(&format!("\n      {i}:\n"));
+            for p in chain {
+                b.push_str(&format!("        {p}\n"));
             }
         }
-        _ => o.push_str("  <No provisioners>\n"),
     }
-    o.push_str("\nNote: If your build names contain user variables or template\nfunctions such as 'timestamp', these are processed at build time,\nand therefore only show in their raw form here.\n");
-    o
+    ui.say(&b);
+}
+
+/// Packer's `inspect` of a legacy JSON template, with its machine-readable
+/// events (`template-variable`, `template-builder`,
+/// `template-provisioner`).
+fn legacy_inspect(o: &legacy_outline::Outline, ui: &Ui) {
+    ui.say("Packer Inspect: JSON mode");
+    if let Some(d) = &o.description {
+        ui.say("Description:\n");
+        ui.say(&format!("{d}\n"));
+    }
+    let shown = |v: &legacy_outline::VariableOutline| {
+        if v.sensitive {
+            "<sensitive>".to_string()
+        } else {
+            v.default.clone().unwrap_or_default()
+        }
+    };
+    if o.variables.is_empty() {
+        ui.say("Variables:\n");
+        ui.say("  <No variables>");
+    } else {
+        let required: Vec<_> = o.variables.iter().filter(|v| v.default.is_none()).collect();
+        if !required.is_empty() {
+            ui.say("Required variables:\n");
+            for v in &required {
+                ui.event("", "template-variable", &[&v.name, &shown(v), "1"]);
+                ui.say(&format!("  {}", v.name));
+            }
+            ui.say("");
+        }
+        ui.say("Optional variables and their defaults:\n");
+        let w = o.variables.iter().map(|v| v.name.len()).max().unwrap_or(0);
+        for v in o.variables.iter().filter(|v| v.default.is_some()) {
+            let value = shown(v);
+            ui.event("", "template-variable", &[&v.name, &value, "0"]);
+            ui.say(&format!("  {}{} = {value}", v.name, pad(w, &v.name)));
+        }
+    }
+    ui.say("");
+    ui.say("Builders:\n");
+    if o.builders.is_empty() {
+        ui.say("  <No builders>");
+    }
+    let w = o.builders.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, ty) in &o.builders {
+        ui.event("", "template-builder", &[name, ty]);
+        if name == ty {
+            ui.say(&format!("  {name}{}", pad(w, name)));
+        } else {
+            ui.say(&format!("  {name}{} ({ty})", pad(w, name)));
+        }
+    }
+    ui.say("");
+    ui.say("Provisioners:\n");
+    if o.provisioners.is_empty() {
+        ui.say("  <No provisioners>");
+    }
+    for p in &o.provisioners {
+        ui.event("", "template-provisioner", &[p]);
+        ui.say(&format!("  {p}"));
+    }
+    ui.say("\nNote: If your build names contain user variables or template\nfunctions such as 'timestamp', these are processed at build time,\nand therefore only show in their raw form here.");
+}
+
+/// Go's padding: to a width counted in bytes, as `len` counts.
+fn pad(width: usize, s: &str) -> String {
+    " ".repeat(width.saturating_sub(s.len()))
 }

@@ -4,6 +4,7 @@
 //! equivalents, and a comment for the ones that have none.
 
 use super::gotmpl::{self, Func, Funcs, Node, Val, P};
+use crate::value::display::go_quote;
 use indexmap::IndexMap;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -40,26 +41,6 @@ pub(super) fn fallback(err: &str, s: &str) -> String {
     } else {
         format!("\n# {NOT_PARSED_HEADER} {}\n{s}", go_quote(&go_quote(err)))
     }
-}
-
-/// Go's %q.
-pub(super) fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Packer's fixQuoting: `{{ env \"x\" }}` (escaped quotes inside an HCL

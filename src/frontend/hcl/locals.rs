@@ -245,11 +245,7 @@ pub fn resolve(
                         }
                         graph.locals.push(VariableInfo {
                             name: name.clone(),
-                            display: if *sensitive {
-                                "<sensitive>".into()
-                            } else {
-                                super::variables::inspect_display(&v)
-                            },
+                            display: super::variables::inspect_display(&v),
                             sensitive: *sensitive,
                             description: None,
                         });

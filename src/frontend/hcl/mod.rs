@@ -12,6 +12,7 @@ pub mod types;
 
 mod builds;
 mod locals;
+pub mod outline;
 mod packer_block;
 pub use packer_block::{version_satisfies, PluginRequirement};
 mod variables;
@@ -46,6 +47,10 @@ pub struct LoadOptions {
     /// does unless `-no-warn-undeclared-var`; build only with
     /// `-warn-on-undeclared-var`, as in Packer 1.9).
     pub warn_undeclared_var: bool,
+    /// `inspect`: a variable nothing sets is unknown rather than an error,
+    /// as Packer's inspect shows what it can of a template that would not
+    /// validate.
+    pub inspect: bool,
 }
 
 /// A loaded template: its graph and the scope the console evaluates in.
@@ -148,25 +153,14 @@ pub fn plugin_requirements(path: &Path) -> (Vec<packer_block::PluginRequirement>
     (required, diags)
 }
 
-/// Load an HCL2 template (file or directory) into a graph.
-pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
-    let mut diags = Diags::new();
-    let (paths, autos) = match discover(&opts.path) {
-        Ok(x) => x,
-        Err(d) => return (None, d.into()),
-    };
-    let files = parse_all(&paths, &mut diags);
-    let var_paths: Vec<PathBuf> = autos.iter().chain(&opts.var_files).cloned().collect();
-    let var_files = parse_all(&var_paths, &mut diags);
-    if diags.has_errors() || opts.syntax_only {
-        return (None, diags);
-    }
+/// The scope every template starts from (`path.root`, `path.cwd`,
+/// `packer.version`) and the functions' environment.
+fn root_scope(path: &Path) -> (Attrs, FnEnv) {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let root_dir = if opts.path.is_dir() {
-        opts.path.clone()
+    let root_dir = if path.is_dir() {
+        path.to_path_buf()
     } else {
-        opts.path
-            .parent()
+        path.parent()
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."))
@@ -193,7 +187,23 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             Value::string(PACKER_COMPAT_VERSION),
         )])),
     );
+    (root, env)
+}
 
+/// Load an HCL2 template (file or directory) into a graph.
+pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
+    let mut diags = Diags::new();
+    let (paths, autos) = match discover(&opts.path) {
+        Ok(x) => x,
+        Err(d) => return (None, d.into()),
+    };
+    let files = parse_all(&paths, &mut diags);
+    let var_paths: Vec<PathBuf> = autos.iter().chain(&opts.var_files).cloned().collect();
+    let var_files = parse_all(&var_paths, &mut diags);
+    if diags.has_errors() || opts.syntax_only {
+        return (None, diags);
+    }
+    let (mut root, env) = root_scope(&opts.path);
     let mut graph = Graph {
         frontend: "hcl2".into(),
         ..Graph::default()

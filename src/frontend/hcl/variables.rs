@@ -260,6 +260,16 @@ pub fn resolve(
     let mut out = Attrs::new();
     for (i, d) in decls.iter().enumerate() {
         let Some((raw, origin)) = values[i].take() else {
+            if opts.inspect {
+                graph.variables.push(VariableInfo {
+                    name: d.name.clone(),
+                    display: inspect_display(&Value::Unknown),
+                    sensitive: d.sensitive,
+                    description: d.description.clone(),
+                });
+                out.insert(d.name.clone(), Value::Unknown);
+                continue;
+            }
             diags.push(
                 Diag::error(format!("Unset variable {:?}", d.name))
                     .detail("A used variable must be set or have a default value; see https://packer.io/docs/templates/hcl_templates/syntax for details.")
@@ -334,11 +344,7 @@ pub fn resolve(
         }
         graph.variables.push(VariableInfo {
             name: d.name.clone(),
-            display: if d.sensitive {
-                "<sensitive>".into()
-            } else {
-                inspect_display(&v)
-            },
+            display: inspect_display(&v),
             sensitive: d.sensitive,
             description: d.description.clone(),
         });
@@ -347,11 +353,10 @@ pub fn resolve(
     out
 }
 
-/// How `packer inspect` shows a value: strings quoted, others as the console does.
+/// How `packer inspect` shows a value: the console's text (`<unknown>` for
+/// a value not known yet) with every sensitive string masked, quoted as
+/// Go's `%q`; a sensitive list shows each element as `<sensitive>`, as
+/// Packer's does.
 pub fn inspect_display(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("{s:?}"),
-        Value::Unknown => "<unknown>".into(),
-        other => console_format(other),
-    }
+    crate::value::display::go_quote(&crate::ui::mask(&console_format(v)))
 }

@@ -38,53 +38,50 @@ fn ptr(parts: &[&str]) -> String {
     parts.iter().map(|p| format!("/{}", segment(p))).collect()
 }
 
-pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
-    let mut diags = Diags::new();
-    let path = &opts.path;
-    let text = match crate::util::fs::read_regular_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            return (
-                None,
-                Diag::error("Failed to read template")
-                    .detail(format!("{}: {e}", path.display()))
-                    .into(),
-            )
-        }
-    };
+/// A template's text parsed as JSON: its source (for diagnostics), the
+/// positions of its keys and values, and its root object.
+pub(super) fn read_root(
+    path: &std::path::Path,
+) -> Result<(SourceFile, Spans, Map<String, J>), Diags> {
+    let text = crate::util::fs::read_regular_string(path).map_err(|e| {
+        Diags::from(
+            Diag::error("Failed to read template").detail(format!("{}: {e}", path.display())),
+        )
+    })?;
     let src = SourceFile::new(path.display().to_string(), text.clone());
     let j: J = match serde_json::from_str(&text) {
         Ok(j) => j,
         Err(e) => {
             let off = src.offset_of(e.line(), e.column());
-            return (
-                None,
-                Diag::error("Failed to parse template")
-                    .detail(e.to_string())
-                    .at(&src, Some(off..(off + 1).min(text.len()).max(off)))
-                    .into(),
-            );
+            return Err(Diag::error("Failed to parse template")
+                .detail(e.to_string())
+                .at(&src, Some(off..(off + 1).min(text.len()).max(off)))
+                .into());
         }
     };
     let sp = Spans::new(&text);
     if let Some((key, at)) = sp.duplicates().first() {
-        return (
-            None,
-            Diag::error("Failed to parse template")
-                .detail(format!("template has duplicate field: {key}"))
-                .at(&src, Some(at.clone()))
-                .hint("a JSON object names each key once; a parser would keep one of the two silently")
-                .into(),
-        );
+        return Err(Diag::error("Failed to parse template")
+            .detail(format!("template has duplicate field: {key}"))
+            .at(&src, Some(at.clone()))
+            .hint("a JSON object names each key once; a parser would keep one of the two silently")
+            .into());
     }
     let J::Object(root) = j else {
-        return (
-            None,
-            Diag::error("Failed to parse template")
-                .detail("the root of a JSON template must be an object")
-                .at(&src, Some(0..1))
-                .into(),
-        );
+        return Err(Diag::error("Failed to parse template")
+            .detail("the root of a JSON template must be an object")
+            .at(&src, Some(0..1))
+            .into());
+    };
+    Ok((src, sp, root))
+}
+
+pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
+    let mut diags = Diags::new();
+    let path = &opts.path;
+    let (src, sp, root) = match read_root(path) {
+        Ok(x) => x,
+        Err(d) => return (None, d),
     };
     // Structure (checked in -syntax-only too).
     for k in root.keys() {
@@ -293,10 +290,6 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         return (None, diags);
     }
 
-    let mk_ctx = |bn: Option<&'_ str>, bt: Option<&'_ str>| -> (Option<String>, Option<String>) {
-        (bn.map(str::to_string), bt.map(str::to_string))
-    };
-    let _ = mk_ctx;
     let selection = crate::graph::Selection::new(&opts.only, &opts.except).unwrap_or_default();
     for (bi, b) in builders.iter().enumerate() {
         let J::Object(bm) = b else {
@@ -313,11 +306,35 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
             );
             continue;
         };
-        let name = bm
+        let raw_name = bm
             .get("name")
             .and_then(J::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| ty.clone());
+        // Packer renders build names with the user variables before
+        // -only/-except see them: `"name": "{{user `os`}}-vm"` is built,
+        // shown and selected as `debian-vm`.
+        let core_ctx = Ctx {
+            user: &user,
+            allow_env: false,
+            build_name: None,
+            build_type: None,
+            template_dir: &run.template_dir,
+            timestamp: &run.timestamp,
+            uuid: &run.uuid,
+            names: Names::Core,
+        };
+        let name = match render(&raw_name, &core_ctx) {
+            Ok(n) => n,
+            Err(e) => {
+                diags.push(
+                    Diag::error(format!("Error interpolating builder '{raw_name}'"))
+                        .detail(e)
+                        .at(&src, sp.value(&format!("/builders/{bi}/name"))),
+                );
+                continue;
+            }
+        };
         // Left out by -only/-except: not prepared, not checked (its type
         // may be one kiln lacks), as in Packer.
         if !selection.selects(&[&name]) {
@@ -607,7 +624,7 @@ fn selected(m: &Map<String, J>, name: &str) -> bool {
     (only.is_empty() || only.iter().any(|o| o == name)) && !except.iter().any(|e| e == name)
 }
 
-fn json_scalar(v: &J) -> String {
+pub(super) fn json_scalar(v: &J) -> String {
     match v {
         J::String(s) => s.clone(),
         J::Null => String::new(),

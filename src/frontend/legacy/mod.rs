@@ -3,6 +3,7 @@
 
 pub(crate) mod interp;
 mod load;
+pub mod outline;
 
 pub use load::load;
 pub mod gotmpl;
