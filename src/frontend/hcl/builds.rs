@@ -303,9 +303,42 @@ pub fn lower(
                 let mut builder = decode_body(&sview, &sev, &fields, &[], &[], diags);
                 if let Some(o) = &u.overrides {
                     let oev = ev.with("source", source_obj.clone());
+                    // Packer merges the two bodies (hcl.MergeBodies): an
+                    // argument both set is an error, blocks add up.
+                    for a in o.body.attributes() {
+                        let k = a.key.value().as_str();
+                        let Some(first) = sb.body.get_attribute(k).filter(|_| k != "name") else {
+                            continue;
+                        };
+                        let at = first.key.span().map_or_else(String::new, |r| {
+                            let (l1, c1) = sf.src.line_col(r.start);
+                            let (l2, c2) = sf.src.line_col(r.end);
+                            let end = if l1 == l2 {
+                                format!("{c2}")
+                            } else {
+                                format!("{l2},{c2}")
+                            };
+                            format!("{}:{l1},{c1}-{end}", sf.src.name)
+                        });
+                        diags.push(
+                            Diag::error("Duplicate argument")
+                                .detail(format!("Argument {k:?} was already set at {at}"))
+                                .at(&o.file.src, a.key.span())
+                                .hint(format!("set {k} either in the source block or in the build's nested source block, not in both")),
+                        );
+                    }
                     let over = decode_body(o, &oev, &fields, &["name"], &[], diags);
                     for (k, v) in over {
-                        builder.insert(k, v);
+                        let merged = match (builder.get(&k), &v) {
+                            (
+                                Some(Value::List(a) | Value::Tuple(a)),
+                                Value::List(b) | Value::Tuple(b),
+                            ) if sb.body.get_blocks(&k).next().is_some() => {
+                                Value::List(a.iter().chain(b).cloned().collect())
+                            }
+                            _ => v,
+                        };
+                        builder.insert(k, merged);
                     }
                 }
                 // As each Packer plugin does when it prepares its
@@ -507,10 +540,15 @@ fn lower_provisioner(
         .max(0) as u32;
     let name = meta_value(c, ev, "name", diags).and_then(|v| v.as_str().map(str::to_string));
     let mut config = decode_body(c, ev, &fields, PROV_META, &[], diags);
-    // override = { "TYPE.NAME" = { arg = value } }
+    // override = { NAME = { arg = value } }, keyed by the source's name as
+    // Packer keys it (what hcl2_upgrade writes), or by "TYPE.NAME".
     if let Some(ov) = meta_value(c, ev, "override", diags) {
         if let Some(m) = ov.as_attrs() {
-            let hit = m.get(srcref).or_else(|| m.get(&format!("source.{srcref}")));
+            let name = srcref.split_once('.').map_or(srcref, |(_, n)| n);
+            let hit = m
+                .get(name)
+                .or_else(|| m.get(srcref))
+                .or_else(|| m.get(&format!("source.{srcref}")));
             if let Some(Value::Object(o) | Value::Map(o)) = hit {
                 for (k, v) in o {
                     match fields.iter().find(|f| f.name == k) {

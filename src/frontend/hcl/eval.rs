@@ -884,8 +884,8 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
 
 /// Evaluate a lone expression string (console input) against a root scope.
 pub fn eval_str(src: &SourceFile, root: &Attrs, env: &FnEnv) -> Result<Value, Diag> {
-    let expr =
-        hcl_edit::parser::parse_expr(&src.text).map_err(|e| super::parse::syntax_diag(src, &e))?;
+    let expr = super::parse::allowing_repeated_keys(&src.text, hcl_edit::parser::parse_expr)
+        .map_err(|e| super::parse::syntax_diag(src, &e))?;
     Evaluator::new(src, root, env).eval(&expr)
 }
 

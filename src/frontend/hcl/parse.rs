@@ -47,8 +47,86 @@ pub fn parse_source(src: SourceFile) -> Result<File, Diag> {
     if let Err(e) = super::check::check(src.text.as_bytes()) {
         return Err(check_diag(&src, &e));
     }
-    let body = hcl_edit::parser::parse_body(&src.text).map_err(|e| syntax_diag(&src, &e))?;
+    let body = parse_body(&src).map_err(|e| syntax_diag(&src, &e))?;
     Ok(File { src, body })
+}
+
+/// hcl-edit's parser, allowing what hclsyntax (Packer's parser) allows
+/// and hcl-edit 0.10 refuses: an object constructor that names a key twice
+/// (`{ a = 1, a = 2 }`, the last value wins when it is evaluated).
+///
+/// hcl-edit compares keys as written, so a repeated key spelled another
+/// way that means the same (`a` as `"a"`, `"a"` as `("a")`) parses. The
+/// respelling takes the blanks around the key and keeps every byte offset,
+/// so spans still point into the file as written; a repeat with no blank
+/// on both sides stays the parser's error.
+fn parse_body(src: &SourceFile) -> Result<Body, hcl_edit::parser::Error> {
+    allowing_repeated_keys(&src.text, hcl_edit::parser::parse_body)
+}
+
+/// Run an hcl-edit parser on `text`, respelling each repeated object key
+/// it refuses (see [`parse_body`]).
+pub fn allowing_repeated_keys<T>(
+    text: &str,
+    parse: impl Fn(&str) -> Result<T, hcl_edit::parser::Error>,
+) -> Result<T, hcl_edit::parser::Error> {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    loop {
+        match parse(&text) {
+            Err(e) if e.message().contains("redefined object key") => {
+                let at = SourceFile::new("", text.to_string())
+                    .offset_of(e.location().line(), e.location().column());
+                match respell_key(&text, at) {
+                    Some(t) => text = std::borrow::Cow::Owned(t),
+                    None => return Err(e),
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `text` with the object key at `at` spelled another way, in the same
+/// number of bytes: ` name ` as `"name"`, ` "name" ` as `("name")`.
+fn respell_key(text: &str, at: usize) -> Option<String> {
+    let blank = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    let bytes = text.as_bytes();
+    if at == 0 || !blank(bytes.get(at - 1)) {
+        return None;
+    }
+    let rest = text.get(at..)?;
+    let (len, quoted) = if let Some(inner) = rest.strip_prefix('"') {
+        // A plain string only: no escapes, no interpolation.
+        let close = inner.find('"')?;
+        let body = &inner[..close];
+        if body.contains(['\\', '$', '%', '\n']) {
+            return None;
+        }
+        (close + 2, true)
+    } else {
+        let len = rest
+            .char_indices()
+            .find(|&(i, c)| !(c.is_alphanumeric() || c == '_' || (i > 0 && c == '-')))
+            .map_or(rest.len(), |(i, _)| i);
+        if len == 0 {
+            return None;
+        }
+        (len, false)
+    };
+    if !blank(bytes.get(at + len)) {
+        return None;
+    }
+    let key = &text[at..at + len];
+    let respelled = if quoted {
+        format!("({key})")
+    } else {
+        format!("\"{key}\"")
+    };
+    Some(format!(
+        "{}{respelled}{}",
+        &text[..at - 1],
+        &text[at + len + 1..]
+    ))
 }
 
 /// A diagnostic for a syntax error found by [`super::check`].

@@ -1,0 +1,234 @@
+//! Packer behaviours real templates lean on, each checked on kiln and, where
+//! it is installed and has the feature, on Packer 1.6.6 side by side; and a
+//! suite of hand-written templates in the styles public repositories use
+//! (`fixtures/compat/`), each run through `validate`, `inspect`,
+//! `fmt -check` and, for JSON, `hcl2_upgrade` + `validate` of the result.
+
+mod common;
+
+use common::{kiln, packer_available, repo, text};
+use std::path::Path;
+use std::process::Command;
+
+fn packer() -> Option<Command> {
+    packer_available().then(|| {
+        let mut p = Command::new("packer");
+        p.env("CHECKPOINT_DISABLE", "1");
+        p
+    })
+}
+
+fn run(mut cmd: Command, dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = cmd.current_dir(dir).args(args).output().expect("run");
+    let (o, e) = text(&out);
+    (out.status.code(), format!("{o}{e}"))
+}
+
+#[test]
+fn an_object_constructor_may_repeat_a_key_and_the_last_wins() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = r#"locals {
+  tags = { Name = "first", Name = "second", "k" = 1, "k" = 2 }
+}
+source "null" "n" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.n"]
+  provisioner "shell-local" {
+    inline = ["echo tags=${local.tags.Name}-${local.tags.k}"]
+  }
+}
+"#;
+    std::fs::write(dir.path().join("t.pkr.hcl"), t).expect("write");
+    let mut tools = vec![kiln()];
+    tools.extend(packer());
+    for tool in tools {
+        let name = format!("{tool:?}");
+        let (code, out) = run(tool, dir.path(), &["build", "-color=false", "t.pkr.hcl"]);
+        assert_eq!(code, Some(0), "{name}: {out}");
+        assert!(out.contains("tags=second-2"), "{name}: {out}");
+    }
+    // The console too; and fmt leaves the file as written.
+    let out = common::run_with_stdin(
+        kiln().arg("console").current_dir(dir.path()),
+        b"{ a = 1, a = 2 }\n",
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"a\" = 2"));
+    let (code, out) = run(kiln(), dir.path(), &["fmt", "-check", "t.pkr.hcl"]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
+fn override_is_keyed_by_the_sources_name() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = r#"source "null" "first-example" {
+  communicator = "none"
+}
+source "null" "second-example" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.first-example", "source.null.second-example"]
+  provisioner "shell-local" {
+    inline = ["echo not-overridden"]
+    override = {
+      "first-example" = {
+        inline = ["echo yes-overridden"]
+      }
+    }
+  }
+}
+"#;
+    std::fs::write(dir.path().join("t.pkr.hcl"), t).expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["build", "-color=false", "t.pkr.hcl"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("null.first-example: yes-overridden"), "{out}");
+    assert!(out.contains("null.second-example: not-overridden"), "{out}");
+}
+
+#[test]
+fn a_nested_source_may_not_set_an_argument_its_source_sets() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = r#"source "null" "n" {
+  communicator = "none"
+}
+build {
+  source "source.null.n" {
+    name = "renamed"
+    communicator = "ssh"
+  }
+}
+"#;
+    std::fs::write(dir.path().join("t.pkr.hcl"), t).expect("write");
+    let mut tools = vec![kiln()];
+    tools.extend(packer());
+    for tool in tools {
+        let name = format!("{tool:?}");
+        let (code, out) = run(tool, dir.path(), &["validate", "t.pkr.hcl"]);
+        assert_eq!(code, Some(1), "{name}: {out}");
+        assert!(out.contains("Duplicate argument"), "{name}: {out}");
+        assert!(
+            out.contains("Argument \"communicator\" was already set at t.pkr.hcl:2,3-15"),
+            "{name}: {out}"
+        );
+    }
+    // What the source does not set, the nested block may add.
+    let ok = t.replace("communicator = \"ssh\"", "");
+    std::fs::write(dir.path().join("t.pkr.hcl"), ok).expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["validate", "t.pkr.hcl"]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// The suite: every template under `fixtures/compat/` validates, inspects
+/// and is fmt-clean; a JSON one also upgrades to HCL2 that validates.
+/// A `*.args` file beside a template holds extra arguments, one per line.
+#[test]
+fn compatibility_suite() {
+    let root = repo().join("fixtures").join("compat");
+    let mut cases: Vec<_> = std::fs::read_dir(&root)
+        .expect("fixtures/compat")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 6, "{cases:?}");
+    for case in cases {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path();
+        copy(&case, dir);
+        let template = std::fs::read_dir(dir)
+            .expect("case")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.ends_with(".json") && !n.contains("vars"))
+            .unwrap_or_else(|| ".".to_string());
+        let args: Vec<String> = std::fs::read_to_string(dir.join("args"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        let mut with = |cmd: &str| -> Vec<String> {
+            let mut v = vec![cmd.to_string()];
+            v.extend(args.iter().cloned());
+            v.push(template.clone());
+            v
+        };
+        let name = case.display().to_string();
+        for cmd in ["validate", "inspect"] {
+            let a = with(cmd);
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            let (code, out) = run(kiln(), dir, &a);
+            assert_eq!(code, Some(0), "{name}: kiln {a:?}\n{out}");
+            if cmd == "validate" {
+                if let Some(p) = packer().filter(|_| !dir.join("kiln-only").exists()) {
+                    let (code, out) = run(p, dir, &a);
+                    assert_eq!(code, Some(0), "{name}: packer 1.6.6 {a:?}\n{out}");
+                }
+            }
+        }
+        if template == "." {
+            let (code, out) = run(kiln(), dir, &["fmt", "-check", "-recursive", "."]);
+            assert_eq!(code, Some(0), "{name}: fmt -check\n{out}");
+        } else {
+            let (code, out) = run(
+                kiln(),
+                dir,
+                &["hcl2_upgrade", "-output-file=up.pkr.hcl", &template],
+            );
+            assert_eq!(code, Some(0), "{name}: hcl2_upgrade\n{out}");
+            let (code, out) = run(kiln(), dir, &["fmt", "-check", "up.pkr.hcl"]);
+            assert_eq!(code, Some(0), "{name}: fmt of the upgrade\n{out}");
+            // The upgrade's variables keep their defaults; a var file for
+            // the JSON template serves the upgrade as HCL variables.
+            let mut a = vec!["validate".to_string()];
+            for x in &args {
+                if let Some(f) = x.strip_prefix("-var-file=") {
+                    let hcl = format!("{f}.pkrvars.hcl");
+                    write_pkrvars(&dir.join(f), &dir.join(&hcl));
+                    a.push(format!("-var-file={hcl}"));
+                } else {
+                    a.push(x.clone());
+                }
+            }
+            a.push("up.pkr.hcl".into());
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            let (code, out) = run(kiln(), dir, &a);
+            assert_eq!(
+                code,
+                Some(0),
+                "{name}: validate of the upgrade {a:?}\n{out}"
+            );
+        }
+    }
+}
+
+/// A JSON var file as an HCL one (string values).
+fn write_pkrvars(json: &Path, hcl: &Path) {
+    let text = std::fs::read_to_string(json).expect("var file");
+    let m: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).expect("var file json");
+    let mut out = String::new();
+    for (k, v) in m {
+        let s = match v {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        out.push_str(&format!("{k} = {}\n", serde_json::Value::String(s)));
+    }
+    std::fs::write(hcl, out).expect("write pkrvars");
+}
+
+fn copy(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).expect("dir").flatten() {
+        let p = e.path();
+        let dest = to.join(e.file_name());
+        if p.is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+            copy(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).expect("copy");
+        }
+    }
+}
