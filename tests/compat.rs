@@ -149,7 +149,7 @@ fn compatibility_suite() {
             .filter(|l| !l.trim().is_empty())
             .map(str::to_string)
             .collect();
-        let mut with = |cmd: &str| -> Vec<String> {
+        let with = |cmd: &str| -> Vec<String> {
             let mut v = vec![cmd.to_string()];
             v.extend(args.iter().cloned());
             v.push(template.clone());
