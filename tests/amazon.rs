@@ -3657,7 +3657,7 @@ fn tag_blocks_no_ephemeral_capacity_reservations_and_licenses() {
     value = "block"
   }
   run_volume_tag {
-    key   = "Volume"
+    name  = "Volume"
     value = "build"
   }
   no_ephemeral = true

@@ -232,3 +232,49 @@ fn copy(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Options of the amazon plugin real templates use: `spot_instance_types`
+/// instead of `instance_type`, and `run_volume_tag` blocks with `name`.
+#[test]
+fn spot_instance_types_stand_for_instance_type_and_run_volume_tag_takes_name() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = |types: &str| {
+        format!(
+            r#"source "amazon-ebs" "spot" {{
+  region              = "us-east-1"
+  source_ami          = "ami-0123456789abcdef0"
+  ssh_username        = "admin"
+  ami_name            = "spot-image"
+  spot_price          = "auto"
+  {types}
+  run_volume_tag {{
+    name  = "Purpose"
+    value = "build"
+  }}
+}}
+build {{
+  sources = ["source.amazon-ebs.spot"]
+}}
+"#
+        )
+    };
+    std::fs::write(
+        dir.path().join("t.pkr.hcl"),
+        t(r#"spot_instance_types = ["t3.micro", "t3a.micro"]"#),
+    )
+    .expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["validate", "t.pkr.hcl"]);
+    assert_eq!(code, Some(0), "{out}");
+    std::fs::write(
+        dir.path().join("t.pkr.hcl"),
+        t("spot_instance_types = [\"t3.micro\"]\n  instance_type = \"t3.micro\""),
+    )
+    .expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["validate", "t.pkr.hcl"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not both"), "{out}");
+    std::fs::write(dir.path().join("t.pkr.hcl"), t("")).expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["validate", "t.pkr.hcl"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("An instance_type must be specified"), "{out}");
+}

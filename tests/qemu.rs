@@ -900,3 +900,99 @@ fn floppy_options_make_a_fat12_floppy_for_the_guest() {
     assert_eq!(read("scripts/inner/setup.cmd"), "kept in its tree");
     assert_eq!(read("meta/id.txt"), "from content");
 }
+
+/// The qemu plugin's machine options reach a real qemu, which runs with
+/// them: UEFI firmware as two pflash drives (the variables copied into the
+/// output directory as `efivars.fd`, no `-boot`), `vga`, and the CD on the
+/// bus `cdrom_interface` names. A local `iso_url` that does not exist yet
+/// is a warning at validate when no checksum is asked for.
+#[test]
+fn efi_vga_and_cdrom_interface_reach_qemu() {
+    require_qemu!();
+    let work = tempfile::tempdir().expect("tmp");
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    // Stand-in firmware: qemu maps any flash image of a whole number of
+    // sectors; the guest never needs to boot for qemu's arguments to hold.
+    let code = work.path().join("CODE.fd");
+    let vars = work.path().join("VARS.fd");
+    std::fs::write(&code, vec![0u8; 256 * 1024]).expect("code");
+    std::fs::write(&vars, b"variables-of-the-firmware".repeat(4096)).expect("vars");
+    let idle = std::fs::read_to_string(idle_template(work.path())).expect("template");
+    let tpl = idle.replace(
+        "  ssh_timeout          = \"10m\"\n",
+        &format!(
+            "  ssh_timeout          = \"10m\"\n  efi_firmware_code    = \"{}\"\n  efi_firmware_vars    = \"{}\"\n  vga                  = \"std\"\n  cdrom_interface      = \"ide\"\n",
+            code.display(),
+            vars.display()
+        ),
+    );
+    let f = work.path().join("efi.pkr.hcl");
+    std::fs::write(&f, tpl).expect("write");
+    let mut child = kiln()
+        .current_dir(work.path())
+        .env("TMPDIR", &tmp)
+        .args(["build", "-machine-readable"])
+        .arg(&f)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut out = String::new();
+    let mut seen: Option<(String, Vec<u8>)> = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if line.contains(",step,StepConnect,start") && seen.is_none() {
+            std::thread::sleep(Duration::from_secs(1));
+            let qemu = processes_mentioning(&tmp.display().to_string())
+                .into_iter()
+                .find(|p| p.contains("qemu-system"))
+                .expect("qemu runs with the options");
+            let copied = std::fs::read(work.path().join("out-idle/efivars.fd")).unwrap_or_default();
+            seen = Some((qemu, copied));
+            // SAFETY: signalling our own child.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGINT);
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "{out}");
+    let (qemu, copied) = seen.expect("the build reached StepConnect");
+    assert!(
+        qemu.contains(&format!(
+            "file={},if=pflash,unit=0,format=raw,readonly=on",
+            code.display()
+        )),
+        "{qemu}"
+    );
+    assert!(
+        qemu.contains("out-idle/efivars.fd,if=pflash,unit=1,format=raw"),
+        "{qemu}"
+    );
+    assert_eq!(copied, std::fs::read(&vars).expect("vars"));
+    assert!(!qemu.contains(" -boot "), "{qemu}");
+    assert!(qemu.contains(" -vga std"), "{qemu}");
+    assert!(qemu.contains(",if=ide,id=cdrom0,media=cdrom"), "{qemu}");
+
+    // Validate: a missing local ISO with iso_checksum "none" warns.
+    let later = work.path().join("later.pkr.hcl");
+    std::fs::write(
+        &later,
+        "source \"qemu\" \"l\" {\n  iso_url = \"made-by-an-earlier-step.iso\"\n  iso_checksum = \"none\"\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.qemu.l\"]\n}\n",
+    )
+    .expect("write");
+    let v = kiln()
+        .current_dir(work.path())
+        .args(["validate", "later.pkr.hcl"])
+        .output()
+        .expect("validate");
+    let t = text(&v);
+    assert_eq!(v.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("made-by-an-earlier-step.iso does not exist yet"),
+        "{t}"
+    );
+}

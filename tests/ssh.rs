@@ -1231,10 +1231,20 @@ fn trusting(ca: &Path) -> String {
 /// The certificate `ca` signs for `key`'s public half and `user`, valid
 /// an hour: its path (`{key}-cert.pub`, as ssh-keygen names it).
 fn certify(ca: &Path, key: &Path, user: &str) -> String {
-    let signed = Command::new("ssh-keygen")
-        .args(["-q", "-s"])
+    certify_for(ca, key, user, Some("+1h"))
+}
+
+/// As [`certify`], valid for `validity` (ssh-keygen's `-V`), or "forever"
+/// (ssh-keygen's default) without one.
+fn certify_for(ca: &Path, key: &Path, user: &str, validity: Option<&str>) -> String {
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-s"])
         .arg(ca)
-        .args(["-I", "kiln-test", "-n", user, "-V", "+1h"])
+        .args(["-I", "kiln-test", "-n", user]);
+    if let Some(v) = validity {
+        cmd.args(["-V", v]);
+    }
+    let signed = cmd
         .arg(key.with_extension("pub"))
         .status()
         .expect("ssh-keygen -s");
@@ -1271,6 +1281,15 @@ fn ssh_certificate_file_logs_in_with_a_certificate() {
     );
     let (o, e) = text(&out);
     assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("certified"), "{o}");
+    // A certificate valid "forever" (ssh-keygen's default) logs in too.
+    let cert = certify_for(&ca, &sshd.key, &sshd.user, None);
+    let out = build(
+        dir.path(),
+        &with(&format!("  ssh_certificate_file = \"{cert}\"\n")),
+    );
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "forever: {o}\n{e}");
     assert!(o.contains("certified"), "{o}");
     let out = build(dir.path(), &with(""));
     let (o, e) = text(&out);

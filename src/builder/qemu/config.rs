@@ -56,6 +56,19 @@ pub struct QemuOptions {
     machine_type: String,
     cpu_model: Option<String>,
     firmware: Option<String>,
+    /// The firmware as a pflash drive instead of `-bios`.
+    use_pflash: bool,
+    /// Boot with UEFI firmware (OVMF): set by either path below too.
+    efi_boot: bool,
+    efi_firmware_code: Option<String>,
+    efi_firmware_vars: Option<String>,
+    /// Leave the writable copy of the firmware's variables out of the artifact.
+    efi_drop_efivars: bool,
+    /// qemu's `-vga` card; unset: the machine's default.
+    vga: Option<String>,
+    /// The interface of the CD drives (the ISO, `cd_files`): `ide`, `scsi`,
+    /// `virtio`, `virtio-scsi`...; unset: qemu's default for a CD.
+    cdrom_interface: Option<String>,
     /// `kvm`, `tcg`, `hvf`, `none`; unset: KVM where it really works.
     accelerator: Option<String>,
     headless: bool,
@@ -116,6 +129,17 @@ pub struct QemuOptions {
 
 pub const FIELDS: &[Field] = QemuOptions::FIELDS;
 
+/// Where Debian's `ovmf` package puts the firmware (the qemu plugin's
+/// defaults).
+const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE.fd";
+const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS.fd";
+
+#[derive(Debug, Clone)]
+pub struct Efi {
+    pub code: PathBuf,
+    pub vars: PathBuf,
+}
+
 /// The CPU topology settings, in the order `-smp` takes them.
 const TOPOLOGY: [&str; 3] = ["sockets", "cores", "threads"];
 
@@ -164,6 +188,14 @@ pub struct QemuConfig {
     pub machine_type: String,
     pub cpu_model: Option<String>,
     pub firmware: Option<PathBuf>,
+    pub use_pflash: bool,
+    /// UEFI boot: the firmware's code (read only) and the variables file
+    /// copied into the output directory as `efivars.fd` (written by the
+    /// guest).
+    pub efi: Option<Efi>,
+    pub efi_drop_efivars: bool,
+    pub vga: Option<String>,
+    pub cdrom_interface: Option<String>,
     pub accelerator: Accel,
     pub headless: bool,
     /// `display`: qemu's `-display` when not headless; `use_default_display`: none given.
@@ -285,6 +317,7 @@ impl QemuConfig {
                 // the http(s) ones, downloaded in order until one works.
                 let mut found = None;
                 let mut last_err = None;
+                let mut missing = None;
                 for u in &urls {
                     match local_path(u) {
                         Ok(Some(p)) if p.exists() => {
@@ -292,6 +325,9 @@ impl QemuConfig {
                             break;
                         }
                         Ok(Some(p)) => {
+                            if found.is_none() && last_err.is_none() {
+                                missing = Some(p.clone());
+                            }
                             last_err = Some(format!("iso_url: {} does not exist", p.display()))
                         }
                         Ok(None) => remote.push(u.clone()),
@@ -304,6 +340,20 @@ impl QemuConfig {
                         p
                     }
                     None if !remote.is_empty() => PathBuf::new(),
+                    // A file a step before the build makes (Packer checks
+                    // only when it builds): the build finds it or fails then.
+                    None if missing.is_some()
+                        && o.iso_checksum
+                            .as_deref()
+                            .is_some_and(|c| c.eq_ignore_ascii_case("none")) =>
+                    {
+                        let p = missing.unwrap_or_default();
+                        crate::ui::warn(&format!(
+                            "{build_name}: iso_url {} does not exist yet; the build needs it then",
+                            p.display()
+                        ));
+                        p
+                    }
                     None => {
                         errs.push(last_err.unwrap_or_else(|| format!("iso_url {u:?} not found")));
                         PathBuf::new()
@@ -473,7 +523,12 @@ impl QemuConfig {
             topology,
             machine_type: o.machine_type,
             cpu_model: o.cpu_model,
-            firmware: o.firmware.map(PathBuf::from),
+            firmware: o.firmware.filter(|f| !f.is_empty()).map(PathBuf::from),
+            use_pflash: o.use_pflash,
+            efi: efi(o.efi_boot, o.efi_firmware_code, o.efi_firmware_vars),
+            efi_drop_efivars: o.efi_drop_efivars,
+            vga: o.vga.filter(|v| !v.is_empty()),
+            cdrom_interface: o.cdrom_interface.filter(|v| !v.is_empty()),
             accelerator,
             headless: o.headless,
             display: o.display.filter(|d| !d.is_empty()),
@@ -518,4 +573,18 @@ pub fn validate(c: &Config) -> Vec<String> {
         Ok(_) => Vec::new(),
         Err(e) => e,
     }
+}
+
+/// The qemu plugin's EFI settings: either firmware path turns EFI on; an
+/// unset one is OVMF's usual place.
+fn efi(on: bool, code: Option<String>, vars: Option<String>) -> Option<Efi> {
+    let code = code.filter(|c| !c.is_empty());
+    let vars = vars.filter(|v| !v.is_empty());
+    if !on && code.is_none() && vars.is_none() {
+        return None;
+    }
+    Some(Efi {
+        code: PathBuf::from(code.unwrap_or_else(|| OVMF_CODE.into())),
+        vars: PathBuf::from(vars.unwrap_or_else(|| OVMF_VARS.into())),
+    })
 }

@@ -51,6 +51,7 @@ impl Builder for QemuBuilder {
             Box::new(steps::Accelerator { cfg }),
             Box::new(steps::VerifySource { cfg }),
             Box::new(steps::PrepareOutputDir { cfg }),
+            Box::new(steps::PrepareEfivars { cfg }),
             Box::new(steps::CreateFloppy { cfg }),
             Box::new(steps::CreateCd { cfg }),
             Box::new(steps::CreateDisk { cfg }),
@@ -94,6 +95,9 @@ impl Builder for QemuBuilder {
         let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
             .map(|rd| rd.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
+        if cfg.efi_drop_efivars {
+            files.retain(|f| f.file_name().is_none_or(|n| n != "efivars.fd"));
+        }
         files.sort();
         Ok(Some(Artifact {
             builder_type: "qemu".into(),

@@ -10,7 +10,7 @@ mod encryption;
 mod options;
 pub use access::{check_region, Access, AssumeRole};
 pub use options::{AccessOptions, AmiFilterOptions};
-use options::{BlockDeviceOptions, EbsOptions, KeyValue, PolicyDocument};
+use options::{BlockDeviceOptions, EbsOptions, KeyValue, NameValue, PolicyDocument};
 
 /// amazon-ebs's own options (the access and communicator options are
 /// listed beside them in the plugin table).
@@ -470,10 +470,17 @@ impl EbsConfig {
                 errs.push("For security reasons, you must declare an owner using source_ami_filter.owners.".into());
             }
         }
-        let instance_type = non_empty(o.instance_type.clone()).unwrap_or_else(|| {
+        // A spot build may name its candidate types instead (the plugin
+        // requires one or the other, not both).
+        let instance_type = non_empty(o.instance_type.clone()).unwrap_or_default();
+        if instance_type.is_empty() && o.spot_instance_types.is_empty() {
             errs.push("An instance_type must be specified".into());
-            String::new()
-        });
+        }
+        if !instance_type.is_empty() && !o.spot_instance_types.is_empty() {
+            errs.push(
+                "You may only set either spot_instance_types or instance_type, not both".into(),
+            );
+        }
         let ami_name = non_empty(o.ami_name.clone()).unwrap_or_default();
         let skip_create_ami = o.skip_create_ami;
         if ami_name.is_empty() && !skip_create_ami {
@@ -609,11 +616,13 @@ impl EbsConfig {
         let (placement, metadata_options, enable_nitro_enclave, unlimited_credits, imds_support) =
             run_options(&o, &mut errs);
         let capacity_reservation = capacity_reservation(&o, &mut errs);
+        let run_volume_tag: Vec<KeyValue> =
+            o.run_volume_tag.iter().map(NameValue::key_value).collect();
         let [tags, snapshot_tags, run_tags, run_volume_tags, spot_tags, fleet_tags] = [
             (&o.tags, &o.tag, "tag"),
             (&o.snapshot_tags, &o.snapshot_tag, "snapshot_tag"),
             (&o.run_tags, &o.run_tag, "run_tag"),
-            (&o.run_volume_tags, &o.run_volume_tag, "run_volume_tag"),
+            (&o.run_volume_tags, &run_volume_tag, "run_volume_tag"),
             (&o.spot_tags, &o.spot_tag, "spot_tag"),
             (&o.fleet_tags, &o.fleet_tag, "fleet_tag"),
         ]

@@ -123,6 +123,24 @@ pub struct KeyValue {
     pub value: Option<String>,
 }
 
+/// `run_volume_tag { name = "..." value = "..." }`: the plugin names this
+/// block's key `name` (kiln also takes `key`, as in the other tag blocks).
+#[derive(Options)]
+pub struct NameValue {
+    pub name: Option<String>,
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+impl NameValue {
+    pub fn key_value(&self) -> KeyValue {
+        KeyValue {
+            key: self.name.clone().or_else(|| self.key.clone()),
+            value: self.value.clone(),
+        }
+    }
+}
+
 /// `license_specifications { license_configuration_request { ... } }`.
 #[derive(Options)]
 pub struct LicenseSpecification {
@@ -232,7 +250,7 @@ pub struct EbsOptions {
     pub run_tags: StringMap,
     pub run_tag: Vec<KeyValue>,
     pub run_volume_tags: StringMap,
-    pub run_volume_tag: Vec<KeyValue>,
+    pub run_volume_tag: Vec<NameValue>,
     /// Leave out the instance type's instance-store volumes.
     pub no_ephemeral: bool,
     /// `open` or `none`.

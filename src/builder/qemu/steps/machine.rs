@@ -56,14 +56,6 @@ impl RunQemu<'_> {
             vec!["-device".into(), format!("{},netdev=user.0", c.net_device)],
             vec!["-drive".into(), drive(&s.disk)],
             vec![
-                "-boot".into(),
-                if c.disk_image {
-                    "c".into()
-                } else {
-                    "once=d".into()
-                },
-            ],
-            vec![
                 "-qmp".into(),
                 format!(
                     "unix:{},server=on,wait=off",
@@ -75,6 +67,13 @@ impl RunQemu<'_> {
                 format!("file:{}", scratch.join("console.log").display()),
             ],
         ];
+        // UEFI firmware picks its boot device itself (as in the plugin).
+        if c.efi.is_none() {
+            defaults.push(vec![
+                "-boot".into(),
+                if c.disk_image { "c" } else { "once=d" }.into(),
+            ]);
+        }
         defaults.extend(
             s.extra_disks
                 .iter()
@@ -85,20 +84,42 @@ impl RunQemu<'_> {
         } else if let Some(d) = c.display.as_ref().filter(|_| !c.use_default_display) {
             defaults.push(vec!["-display".into(), d.clone()]);
         }
+        let mut cds: Vec<&Path> = Vec::new();
         if !c.disk_image {
-            defaults.push(vec!["-cdrom".into(), c.source.display().to_string()]);
+            cds.push(&c.source);
         }
+        if let Some(cd) = &s.cd {
+            cds.push(cd);
+        }
+        defaults.extend(cd_drives(&cds, c.cdrom_interface.as_deref()));
         if let Some(f) = &s.floppy {
             defaults.push(vec!["-fda".into(), f.display().to_string()]);
         }
-        if let Some(cd) = &s.cd {
+        if let Some(fw) = &c.firmware {
+            defaults.push(if c.use_pflash {
+                vec![
+                    "-drive".into(),
+                    format!("file={},if=pflash,format=raw,readonly=on", fw.display()),
+                ]
+            } else {
+                vec!["-bios".into(), fw.display().to_string()]
+            });
+        }
+        if let (Some(efi), Some(vars)) = (&c.efi, &s.efivars) {
             defaults.push(vec![
                 "-drive".into(),
-                format!("file={},media=cdrom,readonly=on", cd.display()),
+                format!(
+                    "file={},if=pflash,unit=0,format=raw,readonly=on",
+                    efi.code.display()
+                ),
+            ]);
+            defaults.push(vec![
+                "-drive".into(),
+                format!("file={},if=pflash,unit=1,format=raw", vars.display()),
             ]);
         }
-        if let Some(fw) = &c.firmware {
-            defaults.push(vec!["-bios".into(), fw.display().to_string()]);
+        if let Some(v) = &c.vga {
+            defaults.push(vec!["-vga".into(), v.clone()]);
         }
         if let Some(m) = &c.cpu_model {
             defaults.push(vec!["-cpu".into(), m.clone()]);
@@ -129,6 +150,41 @@ impl RunQemu<'_> {
         }
         out
     }
+}
+
+/// The CD drives: qemu's default CD (`-cdrom` for the first) unless
+/// `cdrom_interface` names a bus; `virtio-scsi` puts them on a SCSI
+/// controller of their own.
+fn cd_drives(cds: &[&Path], interface: Option<&str>) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (i, cd) in cds.iter().enumerate() {
+        let file = cd.display();
+        match interface {
+            None if i == 0 => out.push(vec!["-cdrom".into(), file.to_string()]),
+            None => out.push(vec![
+                "-drive".into(),
+                format!("file={file},media=cdrom,readonly=on"),
+            ]),
+            Some("virtio-scsi") => {
+                if i == 0 {
+                    out.push(vec!["-device".into(), "virtio-scsi-pci,id=cdscsi".into()]);
+                }
+                out.push(vec![
+                    "-drive".into(),
+                    format!("file={file},if=none,id=cdrom{i},media=cdrom,readonly=on"),
+                ]);
+                out.push(vec![
+                    "-device".into(),
+                    format!("scsi-cd,drive=cdrom{i},bus=cdscsi.0"),
+                ]);
+            }
+            Some(bus) => out.push(vec![
+                "-drive".into(),
+                format!("file={file},if={bus},id=cdrom{i},media=cdrom,readonly=on"),
+            ]),
+        }
+    }
+    out
 }
 
 #[async_trait]

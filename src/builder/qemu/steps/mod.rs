@@ -79,6 +79,8 @@ pub struct State {
     pub cd: Option<PathBuf>,
     /// The floppy image (`floppy_*`), in the scratch directory.
     pub floppy: Option<PathBuf>,
+    /// The guest's writable copy of the UEFI variables (`efivars.fd`).
+    pub efivars: Option<PathBuf>,
     pub http: Option<http::Server>,
     pub host_port: u16,
     pub key: Option<Arc<PrivateKey>>,
@@ -105,6 +107,7 @@ impl State {
                 .collect(),
             cd: None,
             floppy: None,
+            efivars: None,
             http: None,
             host_port: 0,
             key: None,
@@ -171,4 +174,4 @@ pub use download::VerifySource;
 pub use floppy::CreateFloppy;
 pub use machine::{BootWait, Connect, RunQemu, Shutdown};
 pub use media::{ConvertDisk, CreateCd, CreateDisk, Keep};
-pub use prepare::{Accelerator, PrepareOutputDir};
+pub use prepare::{Accelerator, PrepareEfivars, PrepareOutputDir};

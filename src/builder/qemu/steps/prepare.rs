@@ -56,3 +56,34 @@ impl Step<State> for PrepareOutputDir<'_> {
         }
     }
 }
+
+// ---- UEFI variables ---------------------------------------------------------
+
+/// A copy of the firmware's variables for the guest to write, in the output
+/// directory (so the image keeps its boot entries), as the qemu plugin's
+/// stepPrepareEfivars makes it. A failed build removes the directory.
+pub struct PrepareEfivars<'a> {
+    pub cfg: &'a QemuConfig,
+}
+
+#[async_trait]
+impl Step<State> for PrepareEfivars<'_> {
+    fn name(&self) -> &'static str {
+        "StepPrepareEfivars"
+    }
+    async fn run(&self, s: &mut State, _ctx: &BuildContext) -> Result<(), BuildError> {
+        let Some(efi) = &self.cfg.efi else {
+            return Ok(());
+        };
+        let dst = self.cfg.output_directory.join("efivars.fd");
+        std::fs::copy(&efi.vars, &dst).map_err(|e| {
+            failed(format!(
+                "failed to copy the efivars file {} to {}: {e}",
+                efi.vars.display(),
+                dst.display()
+            ))
+        })?;
+        s.efivars = Some(dst);
+        Ok(())
+    }
+}
