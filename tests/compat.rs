@@ -278,3 +278,75 @@ build {{
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("An instance_type must be specified"), "{out}");
 }
+
+/// `-machine-readable` anywhere on the command line, as Packer takes it.
+#[test]
+fn machine_readable_goes_before_or_after_the_command() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("t.pkr.hcl"),
+        "source \"null\" \"n\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.n\"]\n}\n",
+    )
+    .expect("write");
+    for args in [
+        &["-machine-readable", "version"][..],
+        &["version", "-machine-readable"][..],
+    ] {
+        let (code, out) = run(kiln(), dir.path(), args);
+        assert_eq!(code, Some(0), "{args:?}: {out}");
+        let first = out.lines().next().unwrap_or_default();
+        assert!(
+            first.split(',').nth(2) == Some("version"),
+            "{args:?}: {out}"
+        );
+    }
+    for args in [
+        &["-machine-readable", "build", "t.pkr.hcl"][..],
+        &["build", "t.pkr.hcl", "-machine-readable"][..],
+    ] {
+        let (code, out) = run(kiln(), dir.path(), args);
+        assert_eq!(code, Some(0), "{args:?}: {out}");
+        assert!(out.contains(",ui,say,"), "{args:?}: {out}");
+    }
+    // A command without a machine-readable form runs as usual.
+    let (code, out) = run(
+        kiln(),
+        dir.path(),
+        &["-machine-readable", "fmt", "-check", "."],
+    );
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// The file builder makes the directories leading to its target, and
+/// shell-local runs a script named by a bare relative path (not looked up
+/// in PATH), as Packer's do.
+#[test]
+fn file_target_directories_and_relative_local_scripts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let script = dir.path().join("setup.sh");
+    std::fs::write(&script, "#!/bin/sh\necho setup-ran-here\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(
+        dir.path().join("t.pkr.hcl"),
+        r#"source "file" "f" {
+  content = "made"
+  target  = "out/deeper/file.txt"
+}
+build {
+  sources = ["source.file.f"]
+  provisioner "shell-local" {
+    script = "setup.sh"
+  }
+}
+"#,
+    )
+    .expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["build", "-color=false", "t.pkr.hcl"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("setup-ran-here"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/deeper/file.txt")).expect("target"),
+        "made"
+    );
+}

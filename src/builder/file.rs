@@ -66,6 +66,13 @@ impl Builder for FileBuilder {
         ctx: &BuildContext,
         hook: &dyn ProvisionHook,
     ) -> Result<Option<Artifact>, BuildError> {
+        // Every directory leading to the target, as Packer's file builder
+        // makes them.
+        if let Some(dir) = self.target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
         match &self.source {
             Some(src) => {
                 ctx.ui.say(&format!(

@@ -50,20 +50,42 @@ enum Command {
     #[command(name = "hcl2_upgrade", alias = "hcl2-upgrade")]
     Hcl2Upgrade(hcl2_upgrade::Hcl2UpgradeArgs),
     /// Prints the kiln version
-    Version,
+    Version(VersionArgs),
     #[command(name = "__guestfwd", hide = true)]
     GuestFwd(guestfwd::GuestFwdArgs),
 }
 
 /// `kiln version`: the version, and the Packer release whose templates,
 /// flags and exit codes kiln follows.
-fn version() -> i32 {
-    println!("kiln v{}", env!("CARGO_PKG_VERSION"));
+fn version(a: VersionArgs) -> i32 {
+    let v = env!("CARGO_PKG_VERSION");
+    if a.machine_readable {
+        let ui = crate::ui::Ui::new(
+            crate::ui::UiOptions {
+                machine_readable: true,
+                ..Default::default()
+            },
+            Vec::new(),
+        );
+        ui.event("", "version", &[v]);
+        ui.event("", "version-prelease", &[""]);
+        ui.event("", "version-commit", &[""]);
+        ui.say(&format!("kiln v{v}"));
+        return 0;
+    }
+    println!("kiln v{v}");
     println!(
         "Compatible with Packer v{}",
         crate::frontend::hcl::PACKER_COMPAT_VERSION
     );
     0
+}
+
+#[derive(Args, Debug)]
+pub struct VersionArgs {
+    /// Machine-readable output
+    #[arg(long = "machine-readable")]
+    machine_readable: bool,
 }
 
 /// Flags shared by the commands that load a template.
@@ -99,6 +121,7 @@ impl VarArgs {
 fn normalise_args(args: impl Iterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut after_dashdash = false;
+    let mut machine_readable = false;
     for (i, a) in args.enumerate() {
         if i == 0 || after_dashdash {
             out.push(a);
@@ -109,14 +132,31 @@ fn normalise_args(args: impl Iterator<Item = String>) -> Vec<String> {
             out.push(a);
             continue;
         }
+        // Packer takes `-machine-readable` anywhere on the line (before
+        // the command, after the template) and for every command.
+        if a == "-machine-readable" || a == "--machine-readable" {
+            machine_readable = true;
+            continue;
+        }
         if a.starts_with('-') && !a.starts_with("--") && a.len() > 2 && a != "-" {
             out.push(format!("-{a}"));
         } else {
             out.push(a);
         }
     }
+    if machine_readable {
+        // Right after the command, for the commands whose output has a
+        // machine-readable form; the others print as they do.
+        if let Some(at) = out.iter().skip(1).position(|a| !a.starts_with('-')) {
+            if MACHINE_READABLE_COMMANDS.contains(&out[at + 1].as_str()) {
+                out.insert(at + 2, "--machine-readable".into());
+            }
+        }
+    }
     out
 }
+
+const MACHINE_READABLE_COMMANDS: &[&str] = &["build", "validate", "inspect", "version"];
 
 /// clap's words with Packer's single-dash flags: `--var-file` becomes
 /// `-var-file` (as [`normalise_args`] reads it), a bare `--` stays.
@@ -181,6 +221,6 @@ pub fn main() -> i32 {
         Command::Cleanup(a) => cleanup::run(a),
         Command::GuestFwd(a) => guestfwd::run(a),
         Command::Hcl2Upgrade(a) => hcl2_upgrade::run(a),
-        Command::Version => version(),
+        Command::Version(a) => version(a),
     }
 }

@@ -178,8 +178,14 @@ impl ShellLocal {
         }
         let (flat, env) = self.flattened_env(ctx);
         let generated = ctx.generated();
-        for script in &scripts {
-            ctx.ui.say(&format!("Running local shell script: {script}"));
+        for shown in &scripts {
+            ctx.ui.say(&format!("Running local shell script: {shown}"));
+            // Run by its absolute path, as Packer does: a bare `setup.sh`
+            // is the file beside the template's working directory, not a
+            // command looked up in PATH.
+            let script = &std::path::absolute(shown)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| shown.clone());
             let argv: Vec<String> = self
                 .execute_command
                 .iter()
