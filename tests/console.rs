@@ -412,3 +412,73 @@ fn functions_packer_added_since_1_6_6() {
         "unix_timestamp must be a whole number of seconds",
     );
 }
+
+/// Packer's REPL commands (`help`, `variables`, `exit`) in both modes, and
+/// `-config-type=json`: lines rendered as a JSON template's strings are,
+/// as for a JSON template. `help` is byte for byte Packer 1.6.6's where it
+/// is installed.
+#[test]
+fn repl_commands_and_json_mode() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("v.pkr.hcl"),
+        "variable \"x\" {\n  default = \"1\"\n}\nlocals {\n  y = \"two\"\n}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("j.json"),
+        r#"{"variables": {"a": "A", "b": "{{user `a`}}B"}, "builders": [{"type": "null", "communicator": "none"}]}"#,
+    )
+    .expect("write");
+    let console = |args: &[&str], input: &str| {
+        let mut c = common::kiln();
+        c.arg("console").args(args).current_dir(dir.path());
+        let o = common::run_with_stdin(&mut c, input.as_bytes());
+        let (out, err) = common::text(&o);
+        (out, err, o.status.code())
+    };
+    // HCL2: variables lists inputs and locals as inspect does; exit stops.
+    let (o, e, code) = console(&["v.pkr.hcl"], "variables\nvar.x\nexit\nvar.nope\n");
+    assert_eq!(code, Some(0), "{o}{e}");
+    assert_eq!(
+        o,
+        "> input-variables:\n\nvar.x: \"1\"\n\n> local-variables:\n\nlocal.y: \"two\"\n\n1\n"
+    );
+    // JSON: a JSON template's console renders Go templates.
+    let (o, e, code) = console(&["j.json"], "{{user `b`}}-{{upper `x`}}\nvariables\n");
+    assert_eq!(code, Some(0), "{e}");
+    assert_eq!(o, "AB-X\n\na: A,\nb: AB,\n\n");
+    let (o, e, code) = console(
+        &["-config-type=json", "-var", "k=v"],
+        "{{user `k`}}\n{{nope}}\n",
+    );
+    assert_eq!(code, Some(1), "{o}{e}");
+    assert_eq!(o, "v\n");
+    assert!(e.contains("Interpolation error"), "{e}");
+    assert!(e.contains("function \"nope\" not defined"), "{e}");
+    // help, beside Packer's.
+    for (args, mode) in [
+        (&["-config-type=hcl2"][..], "HCL2"),
+        (&["-config-type=json"][..], "JSON"),
+    ] {
+        let (o, _, code) = console(args, "help\n");
+        assert_eq!(code, Some(0));
+        assert!(
+            o.starts_with(&format!("Packer console {mode} Mode.\n")),
+            "{o}"
+        );
+        if common::packer_available() {
+            let mut p = std::process::Command::new("packer");
+            p.env("CHECKPOINT_DISABLE", "1")
+                .arg("console")
+                .args(args)
+                .current_dir(dir.path());
+            let po = common::run_with_stdin(&mut p, b"help\n");
+            assert_eq!(
+                String::from_utf8_lossy(&po.stdout),
+                o,
+                "packer 1.6.6, {mode}"
+            );
+        }
+    }
+}

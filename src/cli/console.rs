@@ -13,8 +13,78 @@ use std::path::PathBuf;
 pub struct ConsoleArgs {
     #[command(flatten)]
     vars: VarArgs,
+    /// Without a template: `hcl2` (kiln's default) evaluates HCL2
+    /// expressions, `json` renders Go templates (`{{timestamp}}`) as a JSON
+    /// template's strings are
+    #[arg(long = "config-type", value_parser = ["hcl2", "json"])]
+    config_type: Option<String>,
     /// Template file or directory (optional)
     template: Option<PathBuf>,
+}
+
+/// What a line is: an HCL2 expression, or a legacy JSON template's string.
+enum Mode {
+    Hcl {
+        root: Attrs,
+        env: FnEnv,
+        /// `variables`' answer: Packer's listing of inputs and locals.
+        listing: String,
+    },
+    Json {
+        user: std::collections::BTreeMap<String, String>,
+        run: crate::frontend::legacy::interp::Run,
+    },
+}
+
+/// Packer's `help` in HCL2 mode.
+const HCL_HELP: &str = r#"Packer console HCL2 Mode.
+The Packer console allows you to experiment with Packer interpolations.
+You may access variables and functions in the Packer config you called the
+console with.
+
+Type in the interpolation to test and hit <enter> to see the result.
+
+"upper(var.foo.id)" would evaluate to the ID of "foo" and uppercase is, if it
+exists in your config file.
+
+"variables" will dump all available variables and their values.
+
+To exit the console, type "exit" and hit <enter>, or use Control-C.
+
+/!\ It is not possible to use go templating interpolation like "{{timestamp}}"
+with in HCL2 mode."#;
+
+/// Packer's `help` in JSON mode.
+const JSON_HELP: &str = r#"Packer console JSON Mode.
+The Packer console allows you to experiment with Packer interpolations.
+You may access variables in the Packer config you called the console with.
+
+Type in the interpolation to test and hit <enter> to see the result.
+
+"variables" will dump all available variables and their values.
+
+"{{timestamp}}" will output the timestamp, for example "1559855090".
+
+To exit the console, type "exit" and hit <enter>, or use Control-C.
+
+/!\ If you would like to start console in hcl2 mode without a config you can
+use the --config-type=hcl2 option."#;
+
+/// Packer's `variables` listing of an HCL2 template.
+fn hcl_listing(g: &crate::graph::Graph) -> String {
+    let mut vars: Vec<_> = g.variables.iter().collect();
+    vars.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut locals: Vec<_> = g.locals.iter().collect();
+    locals.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = String::from("> input-variables:\n\n");
+    for v in vars {
+        out.push_str(&format!("var.{}: {}\n", v.name, v.display));
+    }
+    out.push_str("\n> local-variables:\n\n");
+    for v in locals {
+        out.push_str(&format!("local.{}: {}\n", v.name, v.display));
+    }
+    out
 }
 
 fn empty_scope() -> (Attrs, FnEnv) {
@@ -52,7 +122,7 @@ fn console_error(d: &Diag) -> String {
 }
 
 pub fn run(a: ConsoleArgs) -> i32 {
-    let (root, env, secrets) = match &a.template {
+    let (mode, secrets) = match &a.template {
         Some(t) => {
             let opts = match a.vars.load_options(t.clone()) {
                 Ok(o) => o,
@@ -63,14 +133,53 @@ pub fn run(a: ConsoleArgs) -> i32 {
             };
             let (loaded, diags) = crate::frontend::load(&opts);
             print_diags(&diags, stderr_color());
-            match loaded {
-                Some(l) if !diags.has_errors() => (l.root, l.env, l.graph.sensitive),
+            let l = match loaded {
+                Some(l) if !diags.has_errors() => l,
                 _ => return 1,
-            }
+            };
+            let mode = if l.graph.frontend == "json" {
+                let user = l
+                    .root
+                    .get("var")
+                    .and_then(Value::as_attrs)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let dir = t.parent().unwrap_or(std::path::Path::new("."));
+                Mode::Json {
+                    user,
+                    run: crate::frontend::legacy::interp::Run::new(dir),
+                }
+            } else {
+                Mode::Hcl {
+                    listing: hcl_listing(&l.graph),
+                    root: l.root,
+                    env: l.env,
+                }
+            };
+            (mode, l.graph.sensitive)
+        }
+        None if a.config_type.as_deref() == Some("json") => {
+            let user = match a.vars.load_options(PathBuf::from(".")) {
+                Ok(o) => o.vars.into_iter().collect(),
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    return 1;
+                }
+            };
+            let mode = Mode::Json {
+                user,
+                run: crate::frontend::legacy::interp::Run::new(std::path::Path::new(".")),
+            };
+            (mode, Vec::new())
         }
         None => {
-            let (r, e) = empty_scope();
-            (r, e, Vec::new())
+            let (root, env) = empty_scope();
+            let listing = hcl_listing(&crate::graph::Graph::default());
+            (Mode::Hcl { root, env, listing }, Vec::new())
         }
     };
     let interactive = std::io::stdin().is_terminal();
@@ -99,19 +208,63 @@ pub fn run(a: ConsoleArgs) -> i32 {
             }
         };
         let expr = line.trim_end_matches(['\n', '\r']);
-        if expr.trim().is_empty() {
-            continue;
-        }
-        if interactive && (expr.trim() == "exit" || expr.trim() == "quit") {
-            break;
-        }
-        let src = SourceFile::new("<console-input>", expr.to_string());
-        match eval_str(&src, &root, &env) {
-            Ok(v) => {
-                let _ = writeln!(out, "{}", crate::ui::redact(&secrets, &console_format(&v)));
+        // Packer's REPL commands, in both modes.
+        match expr.trim() {
+            "" => continue,
+            "exit" | "quit" => break,
+            "help" => {
+                let help = match mode {
+                    Mode::Hcl { .. } => HCL_HELP,
+                    Mode::Json { .. } => JSON_HELP,
+                };
+                let _ = writeln!(out, "{help}");
+                continue;
             }
-            Err(d) => {
-                eprint!("{}", console_error(&d));
+            "variables" => {
+                let text = match &mode {
+                    Mode::Hcl { listing, .. } => listing.clone(),
+                    Mode::Json { user, .. } => {
+                        let mut t = String::from("\n");
+                        for (k, v) in user {
+                            t.push_str(&format!("{k}: {v},\n"));
+                        }
+                        t
+                    }
+                };
+                let _ = writeln!(out, "{}", crate::ui::redact(&secrets, &text));
+                continue;
+            }
+            _ => {}
+        }
+        let result = match &mode {
+            Mode::Hcl { root, env, .. } => {
+                let src = SourceFile::new("<console-input>", expr.to_string());
+                eval_str(&src, root, env)
+                    .map(|v| console_format(&v))
+                    .map_err(|d| console_error(&d))
+            }
+            Mode::Json { user, run } => {
+                let ctx = crate::frontend::legacy::interp::Ctx {
+                    user,
+                    allow_env: false,
+                    build_name: None,
+                    build_type: None,
+                    template_dir: &run.template_dir,
+                    timestamp: &run.timestamp,
+                    uuid: &run.uuid,
+                    names: crate::frontend::legacy::interp::Names::Core,
+                };
+                crate::frontend::legacy::interp::render(expr, &ctx).map_err(|e| {
+                    crate::ui::mask(&format!("Error: Interpolation error\n\n{e}\n\n\n"))
+                })
+            }
+        };
+        match result {
+            Ok(text) => {
+                let _ = writeln!(out, "{}", crate::ui::redact(&secrets, &text));
+            }
+            Err(e) => {
+                eprint!("{e}");
                 code = 1;
             }
         }
