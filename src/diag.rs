@@ -272,6 +272,9 @@ pub struct Diag {
     pub source: Option<SourceFile>,
     pub span: Option<Range<usize>>,
     pub label: Option<String>,
+    /// A plugin the template names that kiln does not carry (its kind and
+    /// name): these are gathered into one diagnostic ([`Diags::gather_unknown_plugins`]).
+    pub unknown_plugin: Option<(String, String)>,
 }
 
 impl Diag {
@@ -284,6 +287,7 @@ impl Diag {
             source: None,
             span: None,
             label: None,
+            unknown_plugin: None,
         }
     }
 
@@ -296,6 +300,12 @@ impl Diag {
 
     pub fn detail(mut self, d: impl Into<String>) -> Diag {
         self.detail = Some(d.into());
+        self
+    }
+
+    /// Mark this error as one about a plugin kiln does not carry.
+    pub fn unknown_plugin(mut self, kind: &str, name: &str) -> Diag {
+        self.unknown_plugin = Some((kind.to_string(), name.to_string()));
         self
     }
 
@@ -410,6 +420,80 @@ impl Diags {
     }
     pub fn has_errors(&self) -> bool {
         self.0.iter().any(Diag::is_error)
+    }
+    /// Errors other than plugins kiln lacks: a loader goes on past those,
+    /// to name every plugin it lacks at once.
+    pub fn has_blocking_errors(&self) -> bool {
+        self.0
+            .iter()
+            .any(|d| d.is_error() && d.unknown_plugin.is_none())
+    }
+    /// Each diagnostic once: a mistake shared by several builds (a JSON
+    /// provisioner every build runs) is reported where it is written, once.
+    pub fn dedup(self) -> Diags {
+        let mut seen = std::collections::HashSet::new();
+        let out = self
+            .0
+            .into_iter()
+            .filter(|d| {
+                seen.insert((
+                    d.is_error(),
+                    d.summary.clone(),
+                    d.detail.clone(),
+                    d.span.clone(),
+                    d.source.as_ref().map(|s| s.name.clone()),
+                ))
+            })
+            .collect();
+        Diags(out)
+    }
+    /// Every error about a plugin kiln does not carry, as one diagnostic
+    /// that lists each (kind, name and where, once each), at the first.
+    pub fn gather_unknown_plugins(self) -> Diags {
+        let (mut plugins, mut rest): (Vec<Diag>, Vec<Diag>) =
+            self.0.into_iter().partition(|d| d.unknown_plugin.is_some());
+        plugins.sort_by_key(|d| {
+            (
+                d.source.as_ref().map(|s| s.name.clone()),
+                d.span.as_ref().map(|r| r.start),
+            )
+        });
+        if plugins.len() < 2 {
+            rest.extend(plugins);
+            return Diags(rest);
+        }
+        let mut lines: Vec<String> = Vec::new();
+        for d in &plugins {
+            let Some((kind, name)) = &d.unknown_plugin else {
+                continue;
+            };
+            let at = match (&d.source, &d.span) {
+                (Some(src), Some(span)) => {
+                    let (l, c) = src.line_col(span.start);
+                    format!(" at {}:{l}:{c}", src.name)
+                }
+                (Some(src), None) => format!(" in {}", src.name),
+                _ => String::new(),
+            };
+            let line = format!("  - {kind} {name:?}{at}");
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+        let first = &plugins[0];
+        let mut gathered = Diag::error("Plugins kiln does not have")
+            .detail(format!(
+                "This template uses {} plugin components kiln does not carry:\n{}",
+                lines.len(),
+                lines.join("\n")
+            ))
+            .hint("kiln builds in the amazon, qemu, null and file plugins and Packer's own components; docs/compatibility.md lists them");
+        gathered.source = first.source.clone();
+        gathered.span = first.span.clone();
+        gathered.label = Some("the first".into());
+        gathered.unknown_plugin = first.unknown_plugin.clone();
+        rest.insert(0, gathered);
+        Diags(rest)
     }
     pub fn errors(&self) -> impl Iterator<Item = &Diag> {
         self.0.iter().filter(|d| d.is_error())

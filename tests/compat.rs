@@ -350,3 +350,83 @@ build {
         "made"
     );
 }
+
+/// Every plugin a template names that kiln does not carry is listed in one
+/// error, each with its line (a required plugin with its source), and an
+/// error several builds share is printed once.
+#[test]
+fn plugins_kiln_lacks_are_named_in_one_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("t.pkr.hcl"),
+        r#"packer {
+  required_plugins {
+    vsphere = {
+      source  = "github.com/hashicorp/vsphere"
+      version = ">= 1.0.0"
+    }
+  }
+}
+source "vsphere-iso" "v" {
+  vcenter_server = "vc.example"
+}
+source "null" "n" {
+  communicator = "none"
+}
+build {
+  sources = ["source.vsphere-iso.v", "source.null.n"]
+  provisioner "powershell" {
+    inline = ["Write-Host hi"]
+  }
+  post-processor "vsphere-template" {}
+}
+"#,
+    )
+    .expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["validate", "t.pkr.hcl"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(out.matches("Error:").count(), 1, "{out}");
+    for want in [
+        "required plugin \"github.com/hashicorp/vsphere\" at t.pkr.hcl:3:",
+        "source \"vsphere-iso\" at t.pkr.hcl:9:",
+        "provisioner \"powershell\" at t.pkr.hcl:17:",
+        "post-processor \"vsphere-template\" at t.pkr.hcl:20:",
+    ] {
+        assert!(out.contains(want), "{want:?} missing:\n{out}");
+    }
+    std::fs::write(
+        dir.path().join("t.json"),
+        r#"{
+  "builders": [
+    {"type": "null", "communicator": "none", "name": "a"},
+    {"type": "null", "communicator": "none", "name": "b"},
+    {"type": "vmware-iso"}
+  ],
+  "provisioners": [
+    {"type": "powershell", "inline": ["x"]},
+    {"type": "shell-local", "inline": ["x"], "script": "both.sh"}
+  ],
+  "post-processors": ["vagrant-cloud"]
+}
+"#,
+    )
+    .expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["validate", "t.json"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("builder \"vmware-iso\" at t.json:5:"), "{out}");
+    assert!(
+        out.contains("provisioner \"powershell\" at t.json:8:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("post-processor \"vagrant-cloud\" at t.json:11:"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("provisioner \"powershell\"").count(),
+        1,
+        "{out}"
+    );
+    // The shell-local mistake is the same for builds a and b: once.
+    assert_eq!(out.matches("Only one of").count(), 1, "{out}");
+}

@@ -18,9 +18,11 @@ pub fn is_legacy_json(path: &Path) -> bool {
 
 /// Load any template into a graph.
 pub fn load(opts: &hcl::LoadOptions) -> (Option<hcl::Loaded>, Diags) {
-    if is_legacy_json(&opts.path) {
+    let (loaded, diags) = if is_legacy_json(&opts.path) {
         legacy::load(opts)
     } else {
         hcl::load(opts)
-    }
+    };
+    // Every plugin kiln lacks, named at once.
+    (loaded, diags.dedup().gather_unknown_plugins())
 }

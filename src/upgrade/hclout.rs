@@ -146,6 +146,11 @@ enum Shape<'a> {
 }
 
 fn shape<'a>(k: &str, v: &'a J) -> Shape<'a> {
+    // A provisioner's `override` is an argument in HCL2 (kiln writes it;
+    // Packer's upgrade drops it).
+    if k == "override" {
+        return Shape::Attr;
+    }
     match v {
         J::Object(inner) => {
             let pick = if matches!(

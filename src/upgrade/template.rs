@@ -118,6 +118,13 @@ pub(super) fn provisioner(v: &J) -> Result<Provisioner, String> {
     {
         config.insert("pause_before".into(), J::String(t));
     }
+    // Keyed by builder name, which is the source's name after the upgrade.
+    if let Some(J::Object(o)) = m
+        .get("override")
+        .filter(|o| o.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        config.insert("override".into(), J::Object(o.clone()));
+    }
     Ok(Provisioner { ty, config })
 }
 

@@ -42,7 +42,12 @@ pub const BUILD_VARS: &[&str] = &[
 /// `build.X` at lowering time: a placeholder the runner replaces.
 /// `build.type` (the builder type) is a kiln extension: `hcl2_upgrade`
 /// writes it for `{{build_type}}`, and Packer's HCL2 has no such attribute.
-fn build_object(build_name: Option<&str>, builder_type: &str) -> Value {
+///
+/// `build.name` of a build block with no name is the source's name (Packer
+/// gives ""): `hcl2_upgrade`, Packer's as kiln's, writes `${build.name}`
+/// for a JSON template's `{{build_name}}`, which is the builder's name,
+/// and the upgraded template must mean what the JSON one meant.
+fn build_object(build_name: Option<&str>, source_name: &str, builder_type: &str) -> Value {
     let mut m: Attrs = BUILD_VARS
         .iter()
         .map(|k| {
@@ -54,7 +59,7 @@ fn build_object(build_name: Option<&str>, builder_type: &str) -> Value {
         .collect();
     m.insert(
         "name".into(),
-        Value::String(build_name.unwrap_or("").to_string()),
+        Value::String(build_name.unwrap_or(source_name).to_string()),
     );
     m.insert("type".into(), Value::String(builder_type.to_string()));
     Value::Object(m)
@@ -129,6 +134,7 @@ pub fn lower(
         diags.push(
             Diag::error("Unknown source type")
                 .detail(format!("The source {ty:?} is unknown to kiln."))
+                .unknown_plugin("source", ty)
                 .at(&f.src, b.labels[0].span())
                 .hint(match did_you_mean(ty, plugin::names(PluginKind::Builder)) {
                     Some(h) => h,
@@ -376,9 +382,10 @@ pub fn lower(
                 }
 
                 let srcref = format!("{}.{}", u.ty, display_source_name);
-                let pev = ev
-                    .with("source", source_obj.clone())
-                    .with("build", build_object(build_name.as_deref(), &u.ty));
+                let pev = ev.with("source", source_obj.clone()).with(
+                    "build",
+                    build_object(build_name.as_deref(), &display_source_name, &u.ty),
+                );
                 let mut node = BuildNode {
                     name: full_name.clone(),
                     build_name: build_name.clone(),
@@ -493,8 +500,14 @@ fn render_engine<'a>(
 
 /// `only`/`except` inside a template name sources as `TYPE.NAME`
 /// (`source.TYPE.NAME` is accepted too).
+/// Whether `only`/`except` keep a step for the source `srcref` (`TYPE.NAME`).
+/// A bare NAME matches too (Packer's HCL2 matches only `TYPE.NAME`, so the
+/// `only = ["NAME"]` its hcl2_upgrade writes for a JSON template never
+/// matched, and the step silently ran nowhere).
 fn selected(only: &[String], except: &[String], srcref: &str) -> bool {
-    let matches = |s: &String| s == srcref || s.strip_prefix("source.") == Some(srcref);
+    let name = srcref.split_once('.').map_or(srcref, |(_, n)| n);
+    let matches =
+        |s: &String| s == srcref || s.strip_prefix("source.") == Some(srcref) || s == name;
     (only.is_empty() || only.iter().any(matches)) && !except.iter().any(matches)
 }
 
@@ -525,6 +538,7 @@ fn lower_provisioner(
                 "Unknown provisioner type",
                 format!("The provisioner {kind:?} is unknown to kiln."),
             )
+            .unknown_plugin("provisioner", &kind)
             .maybe_hint(did_you_mean(&kind, plugin::names(PluginKind::Provisioner))),
         );
         return None;
@@ -605,6 +619,7 @@ fn lower_post_processor(
                 "Unknown post-processor type",
                 format!("The post-processor {kind:?} is unknown to kiln."),
             )
+            .unknown_plugin("post-processor", &kind)
             .maybe_hint(did_you_mean(
                 &kind,
                 plugin::names(PluginKind::PostProcessor),

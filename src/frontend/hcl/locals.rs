@@ -267,6 +267,7 @@ pub fn resolve(
                             "Unknown data source type",
                             format!("There is no data source of type {ty:?}."),
                         )
+                        .unknown_plugin("data source", &ty)
                         .maybe_hint(crate::diag::did_you_mean(
                             &ty,
                             plugin::names(PluginKind::DataSource),

@@ -211,12 +211,12 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     // Top-level structure and the packer block first.
     packer_block::check_top_level(&files, &mut diags);
     let _ = packer_block::check_packer_blocks(&files, &env, &mut diags);
-    if diags.has_errors() {
+    if diags.has_blocking_errors() {
         return (None, diags);
     }
     let vars = variables::resolve(&files, &var_files, opts, &env, &mut graph, &mut diags);
     root.insert("var".into(), Value::Object(vars));
-    if diags.has_errors() {
+    if diags.has_blocking_errors() {
         return (None, diags);
     }
     locals::resolve(
@@ -227,7 +227,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         &mut graph,
         &mut diags,
     );
-    if diags.has_errors() {
+    if diags.has_blocking_errors() {
         return (None, diags);
     }
     let selection = crate::graph::Selection::new(&opts.only, &opts.except).unwrap_or_default();

@@ -144,6 +144,7 @@ pub fn check_packer_blocks(
                         Some(s) => diags.push(
                             Diag::error("Unknown plugin")
                                 .detail(format!("kiln has no built-in plugin {s:?} (required as {:?}).", p.key.value().as_str()))
+                                .unknown_plugin("required plugin", &s)
                                 .at(&f.src, p.value.span())
                                 .hint(format!("built-in plugins: {}", crate::plugin::KNOWN_PLUGIN_SOURCES.join(", "))),
                         ),

@@ -277,11 +277,8 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         }
         graph.variables.push(VariableInfo {
             name: name.clone(),
-            display: if is_sens {
-                "<sensitive>".into()
-            } else {
-                format!("{val:?}")
-            },
+            // As the HCL2 front end shows a string (masked, Go-quoted).
+            display: crate::value::display::go_quote(&crate::ui::mask(&val)),
             sensitive: is_sens,
             description: None,
         });
@@ -359,6 +356,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                 Diag::error(format!(
                     "Failed to initialize build \"{name}\": builder type not found: {ty}"
                 ))
+                .unknown_plugin("builder", &ty)
                 .at(&src, sp.value(&format!("/builders/{bi}/type")))
                 .maybe_hint(did_you_mean(&ty, plugin::names(PluginKind::Builder))),
             );
@@ -429,6 +427,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                         "provisioner {}: unknown provisioner type {pty:?}",
                         pi + 1
                     ))
+                    .unknown_plugin("provisioner", &pty)
                     .at(&src, sp.value(&format!("{pbase}/type")))
                     .maybe_hint(did_you_mean(&pty, plugin::names(PluginKind::Provisioner))),
                 );
@@ -533,6 +532,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                 let Some(pf) = plugin::fields(PluginKind::PostProcessor, &pty) else {
                     diags.push(
                         Diag::error(format!("unknown post-processor type {pty:?}"))
+                            .unknown_plugin("post-processor", &pty)
                             .at(
                                 &src,
                                 sp.value(&format!("{ppbase}/type"))
