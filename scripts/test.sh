@@ -16,6 +16,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# Vagrant, to check that `vagrant box add` takes the boxes kiln makes (its
+# recommends would bring libvirt and a kernel; the test needs none of them).
+if ! command -v vagrant >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  install_vagrant() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null 2>&1; }
+  install_vagrant || { apt-get update -qq >/dev/null 2>&1; install_vagrant; } || echo "note: could not install vagrant; vagrant box add is not checked"
+fi
+
 # qemu, mmdebstrap and xorriso for the qemu builder tests (they skip without them).
 ./scripts/install-qemu-deps.sh || echo "note: could not install the qemu tools; the qemu tests will skip"
 

@@ -430,3 +430,127 @@ build {
     // The shell-local mistake is the same for builds a and b: once.
     assert_eq!(out.matches("Only one of").count(), 1, "{out}");
 }
+
+/// `hcl2_upgrade` knows the builders templates in the wild name (those
+/// Packer 1.9.5 carries and those 1.6.6 still did): it exits 0 for them,
+/// and 1 for a type nobody ships, still writing the file.
+#[test]
+fn hcl2_upgrade_knows_every_builder_packer_carried() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (ty, want) in [
+        ("qemu", 0),
+        ("virtualbox-iso", 0),
+        ("vmware-vmx", 0),
+        ("vsphere-clone", 0),
+        ("hyperv-iso", 0),
+        ("parallels-iso", 0),
+        ("lxd", 0),
+        ("docker", 0),
+        ("no-such-builder", 1),
+    ] {
+        let t = format!(
+            r#"{{"builders": [{{"type": "{ty}", "name": "b", "headless": true}}],
+ "provisioners": [{{"type": "shell", "inline": ["true"]}}]}}"#
+        );
+        std::fs::write(dir.path().join("t.json"), t).expect("write");
+        let _ = std::fs::remove_file(dir.path().join("up.pkr.hcl"));
+        let (code, out) = run(
+            kiln(),
+            dir.path(),
+            &["hcl2_upgrade", "-output-file=up.pkr.hcl", "t.json"],
+        );
+        assert_eq!(code, Some(want), "{ty}: {out}");
+        let hcl = std::fs::read_to_string(dir.path().join("up.pkr.hcl")).expect("written");
+        assert!(
+            hcl.contains(&format!("source \"{ty}\" \"b\"")),
+            "{ty}: {hcl}"
+        );
+    }
+}
+
+/// Functions of `build.*` see the build's values, not the placeholders
+/// that stand for them until the build runs; `build.ID` is set by every
+/// builder (the null builder's is "Null", as in Packer).
+#[test]
+fn functions_of_build_values_see_the_values() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("t.pkr.hcl"),
+        r#"source "null" "n" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.n"]
+  provisioner "shell-local" {
+    inline = [
+      "echo id=${upper(build.ID)} uuid-length=${length(build.PackerRunUUID)} conn=${title(build.ConnType)}",
+      "echo plain=${build.ID}",
+    ]
+  }
+  post-processor "shell-local" {
+    inline = ["echo pp=${lower(build.ID)}-${replace(build.PackerRunUUID, "-", "")}"]
+  }
+}
+"#,
+    )
+    .expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["build", "-color=false", "t.pkr.hcl"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("id=NULL uuid-length=36 conn=None"), "{out}");
+    assert!(out.contains("plain=Null"), "{out}");
+    let pp = out
+        .lines()
+        .find_map(|l| l.split("pp=").nth(1))
+        .expect("post-processor line");
+    assert!(pp.starts_with("null-"), "{out}");
+    assert_eq!(pp.trim().len(), "null-".len() + 32, "{out}");
+    assert!(!out.contains("{{"), "{out}");
+}
+
+/// docs/compatibility.md's plugin table is true: each `runs` row passes
+/// plugin lookup, each `refused` row is named as a plugin kiln lacks.
+#[test]
+fn the_compatibility_table_is_true() {
+    let doc = std::fs::read_to_string(repo().join("docs/compatibility.md")).expect("doc");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut rows = 0;
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | kind | type | kiln | why |
+        if cells.len() < 5 || !["runs", "refused"].contains(&cells[3]) {
+            continue;
+        }
+        let (kind, ty, status) = (cells[1], cells[2], cells[3]);
+        let null = "source \"null\" \"n\" {\n  communicator = \"none\"\n}\n";
+        let t = match kind {
+            "builder" => format!(
+                "source \"{ty}\" \"x\" {{\n}}\nbuild {{\n  sources = [\"source.{ty}.x\"]\n}}\n"
+            ),
+            "provisioner" => format!(
+                "{null}build {{\n  sources = [\"source.null.n\"]\n  provisioner \"{ty}\" {{\n  }}\n}}\n"
+            ),
+            "post-processor" => format!(
+                "{null}build {{\n  sources = [\"source.null.n\"]\n  post-processor \"{ty}\" {{\n  }}\n}}\n"
+            ),
+            "data source" => format!(
+                "data \"{ty}\" \"d\" {{\n}}\n{null}build {{\n  sources = [\"source.null.n\"]\n}}\n"
+            ),
+            other => panic!("unknown kind {other:?} in docs/compatibility.md"),
+        };
+        std::fs::write(dir.path().join("t.pkr.hcl"), &t).expect("write");
+        let (_, out) = run(kiln(), dir.path(), &["validate", "t.pkr.hcl"]);
+        let lacks = out.contains("unknown to kiln")
+            || out.contains("There is no data source of type")
+            || out.contains("Plugins kiln does not have");
+        assert_eq!(
+            lacks,
+            status == "refused",
+            "docs/compatibility.md says {kind} {ty:?} {status}, but validate says:\n{out}"
+        );
+        rows += 1;
+    }
+    assert!(
+        rows >= 30,
+        "only {rows} rows read from docs/compatibility.md"
+    );
+}

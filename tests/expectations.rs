@@ -23,6 +23,14 @@ const DIFFERENCES: &[(&str, &str, i32, &str)] = &[(
     "a data source's output is unknown at validate: Packer checks the placeholder that stands for it against the file provisioner's `direction` and fails; kiln makes that check once the value is known (at build, or with -evaluate-datasources)",
 )];
 
+/// `hcl2_upgrade` rows where kiln answers otherwise on purpose: (fixture,
+/// kiln's exit code, why).
+const UPGRADE_DIFFERENCES: &[(&str, i32, &str)] = &[(
+    "command/test-fixtures/hcl2_upgrade/vsphere_linux_options_and_network_interface",
+    0,
+    "vsphere-clone is a builder the Packer 1.9.5 release carries (vendored), so its hcl2_upgrade exits 0; Packer's unit test runs with a smaller set of builders and expects 1",
+)];
+
 /// Every `validate` row of the table in `root` (`EXPECTATIONS.tsv`: Packer's
 /// own, or the repository's in `fixtures/`), run from `cwd`.
 fn validate_trials(root: &Path, cwd: &Path) -> Vec<Trial> {
@@ -91,7 +99,10 @@ fn hcl2_upgrade_trials(root: &Path) -> Vec<Trial> {
             continue;
         }
         let fixture = packer.join(cols[1]);
-        let code: i32 = cols[2].parse().unwrap_or(-1);
+        let mut code: i32 = cols[2].parse().unwrap_or(-1);
+        if let Some((_, kiln, _)) = UPGRADE_DIFFERENCES.iter().find(|(f, ..)| *f == cols[1]) {
+            code = *kiln;
+        }
         let flags: Vec<String> = cols
             .get(3)
             .map(|f| f.split_whitespace().map(str::to_string).collect())

@@ -293,3 +293,146 @@ fn artifice_makes_the_named_files_the_artifact() {
         "{out}"
     );
 }
+
+/// The entries of a box (a gzip'd or plain tar), read by an independent
+/// reader (the tar crate), with their bytes.
+fn box_entries(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).expect("box");
+    let plain: Vec<u8> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .expect("gunzip");
+        out
+    } else {
+        bytes
+    };
+    let mut a = tar::Archive::new(&plain[..]);
+    a.entries()
+        .expect("tar")
+        .map(|e| {
+            let mut e = e.expect("entry");
+            let name = e.path().expect("name").display().to_string();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).expect("read");
+            (name, data)
+        })
+        .collect()
+}
+
+/// vagrant: a libvirt box of a qcow2 image (here after artifice, with
+/// `provider_override`): `metadata.json` names the provider, the format and
+/// the size in whole GiB; `box.img` is the image; `include` files and a
+/// custom Vagrantfile are in; `vagrant box add` takes it (Debian's vagrant,
+/// when installed).
+#[test]
+fn vagrant_makes_a_libvirt_box_vagrant_accepts() {
+    if !has("qemu-img") {
+        eprintln!("SKIP: qemu-img is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    sh(dir.path(), "qemu-img create -q -f qcow2 image.qcow2 3G");
+    std::fs::write(dir.path().join("info.txt"), "included").expect("write");
+    std::fs::write(
+        dir.path().join("custom.rb"),
+        "# built for {{ .BuildName }} as a {{ .Provider }} box\n",
+    )
+    .expect("write");
+    let (rc, out) = build(
+        dir.path(),
+        r#"  post-processors {
+    post-processor "artifice" {
+      files = ["image.qcow2"]
+    }
+    post-processor "vagrant" {
+      provider_override    = "libvirt"
+      compression_level    = 1
+      include              = ["info.txt"]
+      vagrantfile_template = "custom.rb"
+      keep_input_artifact  = true
+    }
+  }"#,
+    );
+    assert_eq!(rc, 0, "{out}");
+    let boxfile = dir.path().join("packer_img_libvirt.box");
+    assert!(
+        out.contains("Creating Vagrant box for 'libvirt' provider"),
+        "{out}"
+    );
+    assert!(
+        out.contains("'libvirt' provider box: packer_img_libvirt.box"),
+        "{out}"
+    );
+    let entries = box_entries(&boxfile);
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Vagrantfile", "box.img", "info.txt", "metadata.json"]
+    );
+    let get = |n: &str| &entries.iter().find(|(name, _)| name == n).expect(n).1;
+    let meta: serde_json::Value = serde_json::from_slice(get("metadata.json")).expect("json");
+    assert_eq!(
+        meta,
+        serde_json::json!({"provider": "libvirt", "format": "qcow2", "virtual_size": 3})
+    );
+    assert_eq!(
+        get("box.img"),
+        &std::fs::read(dir.path().join("image.qcow2")).expect("image")
+    );
+    assert_eq!(get("info.txt"), b"included");
+    let vf = String::from_utf8_lossy(get("Vagrantfile")).into_owned();
+    assert!(
+        vf.contains("config.vm.provider :libvirt do |libvirt|"),
+        "{vf}"
+    );
+    assert!(vf.contains("libvirt.driver = \"qemu\""), "{vf}");
+    assert!(vf.contains("# built for img as a libvirt box"), "{vf}");
+    // Without provider_override an artifice artifact names no provider.
+    let (rc, out) = build(
+        dir.path(),
+        "  post-processors {\n    post-processor \"artifice\" {\n      files = [\"image.qcow2\"]\n    }\n    post-processor \"vagrant\" {}\n  }",
+    );
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("you need to set the provider_override option"),
+        "{out}"
+    );
+    // A provider kiln makes no box for is refused before the build.
+    let (rc, out) = build(
+        dir.path(),
+        "  post-processor \"vagrant\" {\n    provider_override = \"virtualbox\"\n  }",
+    );
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("provider_override \"virtualbox\""), "{out}");
+
+    if !has("vagrant") {
+        eprintln!("SKIP (vagrant box add): vagrant is not installed");
+        return;
+    }
+    let home = dir.path().join("vagrant-home");
+    let added = Command::new("vagrant")
+        .args(["box", "add", "--name", "kiln/test"])
+        .arg(&boxfile)
+        .env("VAGRANT_HOME", &home)
+        .env("VAGRANT_CHECKPOINT_DISABLE", "1")
+        .output()
+        .expect("vagrant");
+    assert!(
+        added.status.success(),
+        "vagrant box add: {}{}",
+        String::from_utf8_lossy(&added.stdout),
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let list = Command::new("vagrant")
+        .args(["box", "list"])
+        .env("VAGRANT_HOME", &home)
+        .env("VAGRANT_CHECKPOINT_DISABLE", "1")
+        .output()
+        .expect("vagrant");
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.contains("kiln/test") && list.contains("libvirt"),
+        "{list}"
+    );
+}

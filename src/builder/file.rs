@@ -98,6 +98,7 @@ impl Builder for FileBuilder {
             id: self.target.display().to_string(),
             files: vec![self.target.clone()],
             description: format!("Stored file: {}", self.target.display()),
+            state: Default::default(),
         }))
     }
 }

@@ -70,6 +70,7 @@ impl Builder for NullBuilder {
         hook: &dyn ProvisionHook,
     ) -> Result<Option<Artifact>, BuildError> {
         let mut steps: Vec<Box<dyn Step<State> + '_>> = Vec::new();
+        ctx.set_generated("ID", "Null");
         match &self.comm {
             Comm::None => ctx.set_generated("ConnType", "none"),
             Comm::Ssh(settings) => steps.push(Box::new(StepConnect::new(move |_: &State| {
@@ -84,6 +85,7 @@ impl Builder for NullBuilder {
             id: "Null".into(),
             files: Vec::new(),
             description: "Did not export anything. This is the null builder".into(),
+            state: Default::default(),
         }))
     }
 }

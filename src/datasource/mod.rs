@@ -2,6 +2,7 @@
 
 pub mod amazon_ami;
 pub mod debian_base;
+pub mod git;
 pub mod http;
 pub mod null;
 
@@ -15,6 +16,9 @@ pub fn execute(kind: &str, config: &Config) -> Result<Value, String> {
         "amazon-ami" => amazon_ami::execute(config),
         "http" => http::execute(config),
         "kiln-debian-base" => debian_base::execute(config),
+        "git-repository" => git::execute_repository(config),
+        "git-commit" => git::execute_commit(config),
+        "git-tree" => git::execute_tree(config),
         other => Err(format!("unknown data source type {other:?}")),
     }
 }

@@ -102,6 +102,28 @@ pub struct Step {
     /// Where it was declared (`file:line`), for messages.
     #[serde(skip)]
     pub origin: Option<String>,
+    /// Arguments that read `build.*`, evaluated again when the build's
+    /// values are known, so that a function of one (`upper(build.ID)`)
+    /// gets the value, not the placeholder that stands for it until then.
+    #[serde(skip)]
+    pub late: Vec<Late>,
+}
+
+/// One argument to evaluate while the build runs: from the build's
+/// generated values (`ID`, `Host`, …) to the argument's value.
+#[derive(Clone)]
+pub struct Late {
+    pub key: String,
+    #[allow(clippy::type_complexity)]
+    pub eval: std::sync::Arc<
+        dyn Fn(&std::collections::BTreeMap<String, String>) -> Result<Value, String> + Send + Sync,
+    >,
+}
+
+impl std::fmt::Debug for Late {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Late({})", self.key)
+    }
 }
 
 fn is_zero(n: &u32) -> bool {

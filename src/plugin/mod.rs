@@ -130,6 +130,12 @@ const ENTRIES: &[Entry] = &[
     },
     Entry {
         kind: PluginKind::PostProcessor,
+        name: "vagrant",
+        fields: &[crate::postprocessor::vagrant::FIELDS],
+        validate: crate::postprocessor::vagrant::validate,
+    },
+    Entry {
+        kind: PluginKind::PostProcessor,
         name: "checksum",
         fields: &[crate::postprocessor::checksum::FIELDS],
         validate: crate::postprocessor::checksum::validate,
@@ -157,6 +163,24 @@ const ENTRIES: &[Entry] = &[
         name: "amazon-ami",
         fields: crate::datasource::amazon_ami::FIELDS,
         validate: crate::datasource::amazon_ami::validate,
+    },
+    Entry {
+        kind: PluginKind::DataSource,
+        name: "git-repository",
+        fields: &[crate::datasource::git::REPOSITORY_FIELDS],
+        validate: crate::datasource::git::validate_repository,
+    },
+    Entry {
+        kind: PluginKind::DataSource,
+        name: "git-commit",
+        fields: &[crate::datasource::git::COMMIT_FIELDS],
+        validate: crate::datasource::git::validate_commit,
+    },
+    Entry {
+        kind: PluginKind::DataSource,
+        name: "git-tree",
+        fields: &[crate::datasource::git::COMMIT_FIELDS],
+        validate: crate::datasource::git::validate_commit,
     },
     Entry {
         kind: PluginKind::DataSource,
@@ -240,6 +264,8 @@ pub const KNOWN_PLUGIN_SOURCES: &[&str] = &[
     "github.com/hashicorp/qemu",
     "github.com/hashicorp/null",
     "github.com/hashicorp/file",
+    "github.com/hashicorp/vagrant",
+    "github.com/ethanmdavidson/git",
 ];
 
 /// The release of a plugin whose options a built-in one follows, where it

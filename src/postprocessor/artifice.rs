@@ -129,6 +129,7 @@ impl PostProcessor for Artifice {
                 id: String::new(),
                 files,
                 description,
+                state: Default::default(),
             },
             true,
         ))

@@ -5,6 +5,7 @@ pub mod checksum;
 pub mod compress;
 pub mod manifest;
 pub mod shell_local;
+pub mod vagrant;
 
 use crate::graph::Config;
 use crate::runner::{Artifact, BuildContext, BuildError};
@@ -27,6 +28,7 @@ pub fn create(kind: &str, config: &Config) -> Result<Box<dyn PostProcessor>, Str
         "compress" => Ok(Box::new(compress::Compress::new(config)?)),
         "manifest" => Ok(Box::new(manifest::Manifest::new(config)?)),
         "shell-local" => Ok(Box::new(shell_local::ShellLocalPP::new(config)?)),
+        "vagrant" => Ok(Box::new(vagrant::Vagrant::new(config)?)),
         other => Err(format!("unknown post-processor type {other:?}")),
     }
 }

@@ -8,7 +8,7 @@ pub mod steps;
 
 use crate::builder;
 use crate::communicator::Communicator;
-use crate::graph::{BuildNode, Graph, Step};
+use crate::graph::{BuildNode, Config, Graph, Step};
 use crate::postprocessor;
 use crate::provisioner;
 use crate::ui::{human_duration, BuildUi, Ui};
@@ -57,6 +57,9 @@ pub struct Artifact {
     pub files: Vec<PathBuf>,
     /// What the summary prints after `--> NAME: `.
     pub description: String,
+    /// What a later post-processor may need to know of it, as Packer's
+    /// `Artifact.State` (qemu: `diskName`, `diskType`, `domainType`).
+    pub state: BTreeMap<String, String>,
 }
 
 /// Everything a step, provisioner or post-processor of one build may use.
@@ -179,7 +182,7 @@ async fn run_provisioner(
     }
     let mut attempt = 0;
     loop {
-        let config = interpolate::render_config(&step.config, &ctx.generated());
+        let config = late_config(step, &ctx.generated()).map_err(BuildError::Failed)?;
         let prov = provisioner::create(&step.kind, &config).map_err(BuildError::Failed)?;
         if ctx.debug {
             ctx.ui.say(&format!(
@@ -271,6 +274,9 @@ async fn run_build(
     };
     ctx.set_generated("PackerRunUUID", ctx.run_uuid.clone());
     ctx.set_generated("ConnType", "none");
+    // Packer's value for a builder that has no machine id to give (qemu's,
+    // say); the null builder and amazon-ebs set their own.
+    ctx.set_generated("ID", "ERR_ID_NOT_IMPLEMENTED_BY_BUILDER");
     bui.event("build-start", &[]);
     let result = run_build_inner(&node, &ctx).await;
     let took = human_duration(start.elapsed());
@@ -350,7 +356,13 @@ async fn run_build_inner(
                 ));
                 ctx
             };
-            let config = interpolate::render_config(&step.config, &ctx.generated());
+            let config = match late_config(step, &ctx.generated()) {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(format!("Post-processor failed: {e}"));
+                    continue 'chains;
+                }
+            };
             let pp = match postprocessor::create(&step.kind, &config) {
                 Ok(pp) => pp,
                 Err(e) => {
@@ -467,4 +479,14 @@ pub async fn run(graph: Graph, ui: Ui, mut opts: RunOptions, cancel: Cancellatio
     } else {
         0
     }
+}
+
+/// A step's configuration with the build's values in: placeholders
+/// replaced, and the arguments that read `build.*` evaluated again.
+fn late_config(step: &Step, generated: &BTreeMap<String, String>) -> Result<Config, String> {
+    let mut config = interpolate::render_config(&step.config, generated);
+    for late in &step.late {
+        config.insert(late.key.clone(), (late.eval)(generated)?);
+    }
+    Ok(config)
 }

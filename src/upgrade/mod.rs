@@ -86,9 +86,11 @@ const KNOWN_PLUGINS: &[(&str, &str)] = &[
     ("vsphere", "github.com/hashicorp/vsphere"),
 ];
 
-/// Builders Packer 1.9.5 carries itself (core and vendored plugins); any
-/// other builder makes `hcl2_upgrade` exit 1 as it does there (the file is
-/// still written).
+/// Builders `hcl2_upgrade` knows: those Packer 1.9.5 carries itself (core
+/// and vendored plugins) and those Packer 1.6.6 still carried, which
+/// templates in the wild name and Packer users install as plugins. Any
+/// other builder makes `hcl2_upgrade` exit 1 as it does in Packer without
+/// that plugin (the file is still written).
 const BUNDLED_BUILDERS: &[&str] = &[
     "file",
     "null",
@@ -102,6 +104,47 @@ const BUNDLED_BUILDERS: &[&str] = &[
     "azure-dtl",
     "docker",
     "googlecompute",
+    "qemu",
+    "vagrant",
+    "vsphere-clone",
+    "vsphere-iso",
+    "virtualbox-iso",
+    "virtualbox-ovf",
+    "virtualbox-vm",
+    "vmware-iso",
+    "vmware-vmx",
+    // Packer 1.6.6's, plugins since.
+    "alicloud-ecs",
+    "cloudstack",
+    "digitalocean",
+    "hcloud",
+    "hyperone",
+    "hyperv-iso",
+    "hyperv-vmcx",
+    "jdcloud",
+    "linode",
+    "lxc",
+    "lxd",
+    "ncloud",
+    "oneandone",
+    "openstack",
+    "oracle-classic",
+    "oracle-oci",
+    "osc-bsu",
+    "osc-bsusurrogate",
+    "osc-bsuvolume",
+    "osc-chroot",
+    "parallels-iso",
+    "parallels-pvm",
+    "profitbricks",
+    "proxmox",
+    "proxmox-clone",
+    "proxmox-iso",
+    "scaleway",
+    "tencentcloud-cvm",
+    "triton",
+    "ucloud-uhost",
+    "yandex",
 ];
 
 const AWS_ACCESS_KEYS: &[&str] = &[

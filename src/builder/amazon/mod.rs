@@ -127,6 +127,7 @@ impl Builder for AmazonEbs {
             id,
             files: Vec::new(),
             description,
+            state: Default::default(),
         }))
     }
 }

@@ -104,6 +104,15 @@ impl Builder for QemuBuilder {
             id: "VM".into(),
             files,
             description: format!("VM files in directory: {}", dir.display()),
+            // What the vagrant post-processor reads (Packer's state keys).
+            state: [
+                ("diskName", cfg.vm_name.clone()),
+                ("diskType", cfg.format.clone()),
+                ("domainType", state.accel.to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         }))
     }
 }

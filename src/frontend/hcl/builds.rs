@@ -4,11 +4,12 @@
 use super::decode::{
     child_blocks, decode_body, meta_duration, meta_strings, meta_value, BlockView,
 };
-use super::eval::Evaluator;
+use super::eval::{Detached, Evaluator};
 use super::functions::FnEnv;
+use super::parse::reads_build;
 use super::parse::File;
 use crate::diag::{did_you_mean, Diag, Diags};
-use crate::graph::{BuildNode, Config, Edge, Graph, Step};
+use crate::graph::{BuildNode, Config, Edge, Graph, Late, Step};
 use crate::plugin::{self, PluginKind};
 use crate::value::{convert, Attrs, Type, Value};
 use hcl_edit::structure::Block;
@@ -554,6 +555,7 @@ fn lower_provisioner(
         .max(0) as u32;
     let name = meta_value(c, ev, "name", diags).and_then(|v| v.as_str().map(str::to_string));
     let mut config = decode_body(c, ev, &fields, PROV_META, &[], diags);
+    let mut overridden: Vec<String> = Vec::new();
     // override = { NAME = { arg = value } }, keyed by the source's name as
     // Packer keys it (what hcl2_upgrade writes), or by "TYPE.NAME".
     if let Some(ov) = meta_value(c, ev, "override", diags) {
@@ -569,6 +571,7 @@ fn lower_provisioner(
                         Some(f) => match super::decode::coerce(v.clone(), f.kind) {
                             Ok(v) => {
                                 config.insert(k.clone(), v);
+                                overridden.push(k.clone());
                             }
                             Err(e) => diags.push(c.err("Invalid override", format!("{k}: {e}"))),
                         },
@@ -586,6 +589,7 @@ fn lower_provisioner(
     if !selected(&only, &except, srcref) {
         return None;
     }
+    let late = late_args(c, ev, &fields, PROV_META, &overridden);
     Some(Step {
         kind,
         name,
@@ -595,7 +599,59 @@ fn lower_provisioner(
         timeout,
         keep_input_artifact: None,
         origin: origin(c),
+        late,
     })
+}
+
+/// The arguments of a provisioner or post-processor block that read
+/// `build.*`, each to evaluate again once the build's values are known
+/// (until then a placeholder stands for each value, which a function
+/// would see instead: `length(build.PackerRunUUID)`).
+fn late_args(
+    c: &BlockView,
+    ev: &Evaluator,
+    fields: &[plugin::Field],
+    meta: &[&str],
+    skip: &[String],
+) -> Vec<Late> {
+    let mut out = Vec::new();
+    let mut scope: Option<std::sync::Arc<Detached>> = None;
+    for a in c.body.attributes() {
+        let key = a.key.value().as_str();
+        if meta.contains(&key) || skip.iter().any(|k| k == key) || !reads_build(&a.value) {
+            continue;
+        }
+        let Some(field) = fields.iter().find(|f| f.name == key) else {
+            continue;
+        };
+        let scope = scope
+            .get_or_insert_with(|| std::sync::Arc::new(c.evaluator(ev).detach()))
+            .clone();
+        let expr = a.value.clone();
+        let kind = field.kind;
+        let name = key.to_string();
+        out.push(Late {
+            key: key.to_string(),
+            eval: std::sync::Arc::new(move |generated| {
+                let mut build = scope
+                    .binding("build")
+                    .and_then(Value::as_attrs)
+                    .cloned()
+                    .unwrap_or_default();
+                for k in BUILD_VARS {
+                    let v = generated.get(*k).cloned().unwrap_or_default();
+                    build.insert(k.to_string(), Value::String(v));
+                }
+                let v = scope
+                    .eval_with(&expr, "build", Value::Object(build))
+                    .map_err(|d| {
+                        format!("{name}: {}: {}", d.summary, d.detail.unwrap_or_default())
+                    })?;
+                super::decode::coerce(v, kind).map_err(|e| format!("{name}: {e}"))
+            }),
+        });
+    }
+    out
 }
 
 fn lower_post_processor(
@@ -650,6 +706,7 @@ fn lower_post_processor(
         timeout: None,
         keep_input_artifact: keep,
         origin: origin(c),
+        late: late_args(c, ev, &fields, PP_META, &[]),
     })
 }
 

@@ -29,6 +29,41 @@ pub struct Evaluator<'a> {
 
 type R = Result<Value, Diag>;
 
+/// An evaluator's whole scope, owned: what evaluates an expression again
+/// later, once values known only while a build runs are there
+/// (`upper(build.ID)`).
+#[derive(Clone)]
+pub struct Detached {
+    src: SourceFile,
+    root: Attrs,
+    env: FnEnv,
+    scope: Vec<(String, Value)>,
+}
+
+impl Detached {
+    /// What `name` is bound to in the scope (the innermost binding).
+    pub fn binding(&self, name: &str) -> Option<&Value> {
+        self.scope
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// `e` with `name` bound to `v` (over any earlier binding of it).
+    pub fn eval_with(&self, e: &Expression, name: &str, v: Value) -> R {
+        Evaluator {
+            src: &self.src,
+            root: &self.root,
+            env: &self.env,
+            scope: self.scope.clone(),
+            in_templatefile: false,
+        }
+        .with(name, v)
+        .eval(e)
+    }
+}
+
 impl<'a> Evaluator<'a> {
     pub fn new(src: &'a SourceFile, root: &'a Attrs, env: &'a FnEnv) -> Evaluator<'a> {
         Evaluator {
@@ -37,6 +72,16 @@ impl<'a> Evaluator<'a> {
             env,
             scope: Vec::new(),
             in_templatefile: false,
+        }
+    }
+
+    /// This evaluator's scope, owned (see [`Detached`]).
+    pub fn detach(&self) -> Detached {
+        Detached {
+            src: self.src.clone(),
+            root: self.root.clone(),
+            env: self.env.clone(),
+            scope: self.scope.clone(),
         }
     }
 

@@ -204,6 +204,22 @@ impl Visit for RefFinder {
     }
 }
 
+/// Whether `e` reads the `build` object (`build.ID`, `upper(build.Host)`).
+pub fn reads_build(e: &Expression) -> bool {
+    struct Finder(bool);
+    impl Visit for Finder {
+        fn visit_expr(&mut self, node: &Expression) {
+            if matches!(node, Expression::Variable(v) if v.value().as_str() == "build") {
+                self.0 = true;
+            }
+            visit::visit_expr(self, node);
+        }
+    }
+    let mut f = Finder(false);
+    f.visit_expr(e);
+    f.0
+}
+
 pub fn expr_refs(e: &Expression) -> Vec<Ref> {
     let mut f = RefFinder(Vec::new());
     f.visit_expr(e);

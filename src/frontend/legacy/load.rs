@@ -489,6 +489,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                 timeout,
                 keep_input_artifact: None,
                 origin: None,
+                late: Vec::new(),
             };
             if is_cleanup {
                 node.error_cleanup = Some(step);
@@ -577,6 +578,7 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
                     timeout: None,
                     keep_input_artifact: keep,
                     origin: None,
+                    late: Vec::new(),
                 });
             }
             if !chain.is_empty() {
