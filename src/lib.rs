@@ -16,6 +16,7 @@ pub mod cli;
 pub mod communicator;
 pub mod datasource;
 pub mod diag;
+pub mod fix;
 pub mod fmt;
 pub mod frontend;
 pub mod graph;

@@ -554,3 +554,97 @@ fn the_compatibility_table_is_true() {
         "only {rows} rows read from docs/compatibility.md"
     );
 }
+
+/// `kiln fix`: Packer's fixers over an old template (amazon, qemu,
+/// virtualbox, vmware, vsphere, provisioner and post-processor options
+/// renamed since), printed as Packer prints it, beside Packer 1.6.6 where
+/// it is installed; then validated (`-validate=false` skips that), and
+/// the fixed template upgrades to HCL2.
+#[test]
+fn fix_rewrites_old_templates_as_packer_does() {
+    let src = repo().join("fixtures/fix");
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::copy(src.join("old.json"), dir.path().join("old.json")).expect("copy");
+    let out = kiln()
+        .current_dir(dir.path())
+        .args(["fix", "old.json"])
+        .output()
+        .expect("kiln");
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    let want = std::fs::read_to_string(src.join("old.fixed.json")).expect("expected");
+    assert_eq!(o, want);
+    if let Some(mut p) = packer() {
+        let po = p
+            .current_dir(dir.path())
+            .args(["fix", "old.json"])
+            .output()
+            .expect("packer");
+        assert_eq!(String::from_utf8_lossy(&po.stdout), o, "packer 1.6.6");
+    }
+    // What was renamed is gone, what replaced it is there.
+    for gone in [
+        "CreateTime",
+        "clean_ami_name",
+        "shutdown_behaviour",
+        "ssh_private_ip",
+        "iso_md5",
+        "ssh_wait_timeout",
+        "galaxycommand",
+        "guest_additions_attach",
+        "\"tag\"",
+        "login_email",
+        "\"filename\"",
+    ] {
+        assert!(!o.contains(gone), "{gone} left in:\n{o}");
+    }
+    for there in [
+        "{{timestamp}}",
+        "clean_resource_name",
+        "\"ssh_interface\": \"private_ip\"",
+        "\"iso_checksum\": \"md5:d41d8cd98f00b204e9800998ecf8427e\"",
+        "\"disk_size\": \"10240M\"",
+        "\"type\": \"virtualbox-iso\"",
+        "\"type\": \"vmware-iso\"",
+        "\"network_adapters\"",
+        "\"virtualbox-iso\": {",
+        "\\u0026",
+    ] {
+        assert!(o.contains(there), "{there} missing in:\n{o}");
+    }
+    // The fixed template is one kiln's hcl2_upgrade takes.
+    std::fs::write(dir.path().join("fixed.json"), &o).expect("write");
+    let (code, up) = run(
+        kiln(),
+        dir.path(),
+        &["hcl2_upgrade", "-output-file=up.pkr.hcl", "fixed.json"],
+    );
+    assert_eq!(code, Some(0), "{up}");
+    // A template with no builders: fixed, then refused by the validation.
+    std::fs::write(dir.path().join("empty.json"), "{}").expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["fix", "empty.json"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("\"builders\": null"), "{out}");
+    assert!(out.contains("Error! Fixed template failed to validate: 1 error occurred:\n\t* at least one builder must be defined"), "{out}");
+    let (code, out) = run(
+        kiln(),
+        dir.path(),
+        &["fix", "-validate=false", "empty.json"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    // HCL2 is not for fix; a shape Packer's decoder refuses is an error.
+    std::fs::write(dir.path().join("t.pkr.hcl"), "").expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["fix", "t.pkr.hcl"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("packer fix only works with JSON files for now."),
+        "{out}"
+    );
+    std::fs::write(dir.path().join("bad.json"), r#"{"builders": ["x"]}"#).expect("write");
+    let (code, out) = run(kiln(), dir.path(), &["fix", "bad.json"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("'Builders[0]' expected a map, got 'string'"),
+        "{out}"
+    );
+}

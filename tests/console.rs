@@ -482,3 +482,21 @@ fn repl_commands_and_json_mode() {
         }
     }
 }
+
+/// cty's answers: strings in normal form C, `reverse` of a set (its
+/// elements in set order, reversed, as a list), `%q` with a precision
+/// (Go cuts the string first).
+#[test]
+fn nfc_strings_reverse_of_a_set_and_quoted_precision() {
+    let ok = |expr: &str, want: &str| {
+        assert_eq!(run(expr), (want.to_string(), 0), "{expr}");
+    };
+    ok("\"e\\u0301\" == \"\\u00e9\"", "true");
+    ok("length(\"e\\u0301\")", "1");
+    ok("\"${\"e\"}\\u0301\" == \"é\"", "true");
+    ok("upper(\"e\\u0301\") == \"É\"", "true");
+    ok("reverse(toset([3, 1, 2]))", "[\n  3,\n  2,\n  1,\n]");
+    ok("reverse(toset([\"b\", \"a\"]))", "[\n  \"b\",\n  \"a\",\n]");
+    ok("format(\"%.2q\", \"abc\")", "\"ab\"");
+    ok("format(\"%q\", \"abc\")", "\"abc\"");
+}

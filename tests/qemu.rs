@@ -240,6 +240,10 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
     );
     assert!(processes_mentioning(&work.path().display().to_string()).is_empty());
 
+    // A Vagrant box of the quick-start image (libvirt), which `vagrant box
+    // add` takes when Debian's vagrant is installed.
+    vagrant_box_of(work.path(), &disk);
+
     // Boot the image on its own; log in; ask nginx inside for the page.
     let key = files_under(&cache)
         .into_iter()
@@ -995,4 +999,77 @@ fn efi_vga_and_cdrom_interface_reach_qemu() {
         t.contains("made-by-an-earlier-step.iso does not exist yet"),
         "{t}"
     );
+}
+
+/// Make a libvirt box of `disk` with kiln's vagrant post-processor (after
+/// artifice) and check its metadata; `vagrant box add` it when vagrant is
+/// installed.
+fn vagrant_box_of(work: &Path, disk: &Path) {
+    let dir = work.join("box");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("box.pkr.hcl"),
+        format!(
+            r#"source "null" "quickstart" {{
+  communicator = "none"
+}}
+build {{
+  sources = ["source.null.quickstart"]
+  post-processors {{
+    post-processor "artifice" {{
+      files = ["{}"]
+    }}
+    post-processor "vagrant" {{
+      provider_override   = "libvirt"
+      compression_level   = 1
+      keep_input_artifact = true
+    }}
+  }}
+}}
+"#,
+            disk.display()
+        ),
+    )
+    .expect("write");
+    let out = kiln()
+        .current_dir(&dir)
+        .args(["build", "-color=false", "box.pkr.hcl"])
+        .output()
+        .expect("kiln");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let boxfile = dir.join("packer_quickstart_libvirt.box");
+    let list = Command::new("tar")
+        .arg("-xzf")
+        .arg(&boxfile)
+        .arg("-O")
+        .arg("metadata.json")
+        .output()
+        .expect("tar");
+    let meta: serde_json::Value = serde_json::from_slice(&list.stdout).expect("metadata.json");
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(disk)
+        .output()
+        .expect("qemu-img");
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("json");
+    let gib = info["virtual-size"]
+        .as_u64()
+        .expect("virtual size")
+        .div_ceil(1 << 30);
+    assert_eq!(
+        meta,
+        serde_json::json!({"provider": "libvirt", "format": "qcow2", "virtual_size": gib})
+    );
+    if !have("vagrant") {
+        eprintln!("SKIP (vagrant box add): vagrant is not installed");
+        return;
+    }
+    let added = Command::new("vagrant")
+        .args(["box", "add", "--name", "kiln/quickstart"])
+        .arg(&boxfile)
+        .env("VAGRANT_HOME", work.join("vagrant-home"))
+        .env("VAGRANT_CHECKPOINT_DISABLE", "1")
+        .output()
+        .expect("vagrant");
+    assert!(added.status.success(), "vagrant box add: {}", text(&added));
 }

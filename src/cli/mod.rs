@@ -3,6 +3,7 @@
 mod build;
 mod cleanup;
 mod console;
+mod fix;
 mod fmt;
 mod guestfwd;
 mod hcl2_upgrade;
@@ -46,6 +47,8 @@ enum Command {
     Plugins(plugins::PluginsArgs),
     /// Rewrite HCL2 templates and var files in canonical format
     Fmt(fmt::FmtArgs),
+    /// Fix a legacy JSON template written for an older Packer
+    Fix(fix::FixArgs),
     /// Transform a JSON template into an HCL2 configuration
     #[command(name = "hcl2_upgrade", alias = "hcl2-upgrade")]
     Hcl2Upgrade(hcl2_upgrade::Hcl2UpgradeArgs),
@@ -216,6 +219,7 @@ pub fn main() -> i32 {
         Command::Inspect(a) => inspect::run(a),
         Command::Console(a) => console::run(a),
         Command::Fmt(a) => fmt::run(a),
+        Command::Fix(a) => fix::run(a),
         Command::Init(a) => init::run(a),
         Command::Plugins(a) => plugins::run(a),
         Command::Cleanup(a) => cleanup::run(a),

@@ -29,6 +29,37 @@ pub struct Evaluator<'a> {
 
 type R = Result<Value, Diag>;
 
+/// A string in Unicode normal form C, as cty keeps every string
+/// (`"e\u0301" == "\u00e9"` is true there).
+fn nfc(s: &str) -> String {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    match is_nfc_quick(s.chars()) {
+        IsNormalized::Yes => s.to_string(),
+        _ => s.nfc().collect(),
+    }
+}
+
+/// Every string in `v` in normal form C.
+fn nfc_value(v: Value) -> Value {
+    match v {
+        Value::String(s) if !s.is_ascii() => Value::String(nfc(&s)),
+        Value::List(x) => Value::List(x.into_iter().map(nfc_value).collect()),
+        Value::Set(x) => Value::Set(x.into_iter().map(nfc_value).collect()),
+        Value::Tuple(x) => Value::Tuple(x.into_iter().map(nfc_value).collect()),
+        Value::Map(m) => Value::Map(
+            m.into_iter()
+                .map(|(k, v)| (nfc(&k), nfc_value(v)))
+                .collect(),
+        ),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (nfc(&k), nfc_value(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// An evaluator's whole scope, owned: what evaluates an expression again
 /// later, once values known only while a build runs are there
 /// (`upper(build.ID)`).
@@ -115,7 +146,7 @@ impl<'a> Evaluator<'a> {
             Expression::Null(_) => Ok(Value::Null),
             Expression::Bool(b) => Ok(Value::Bool(*b.value())),
             Expression::Number(n) => self.number(e, n.value()),
-            Expression::String(s) => Ok(Value::String(s.value().to_string())),
+            Expression::String(s) => Ok(Value::String(nfc(s.value()))),
             Expression::Array(a) => {
                 let mut out = Vec::with_capacity(a.len());
                 for item in a.iter() {
@@ -152,11 +183,13 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(Value::Object(out))
             }
-            Expression::StringTemplate(t) => self.template(&template::normalize(
-                &self.src.text,
-                t,
-                template::Kind::Quoted,
-            )),
+            Expression::StringTemplate(t) => self
+                .template(&template::normalize(
+                    &self.src.text,
+                    t,
+                    template::Kind::Quoted,
+                ))
+                .map(nfc_value),
             Expression::HeredocTemplate(h) => {
                 let flush = h
                     .span()
@@ -167,6 +200,7 @@ impl<'a> Evaluator<'a> {
                     &h.template,
                     template::Kind::Heredoc { flush },
                 ))
+                .map(nfc_value)
             }
             Expression::Parenthesis(p) => self.eval(p.inner()),
             Expression::Variable(v) => self.variable(v.value().as_str(), v.span()),
@@ -193,7 +227,7 @@ impl<'a> Evaluator<'a> {
                     },
                 }
             }
-            Expression::FuncCall(f) => self.call(e, f),
+            Expression::FuncCall(f) => self.call(e, f).map(nfc_value),
             Expression::Traversal(t) => {
                 // `local.x`, `var.y`: take the one attribute from the root
                 // object rather than a copy of the whole object (16,000

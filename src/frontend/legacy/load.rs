@@ -96,7 +96,8 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     }
     let arr = |k: &str, diags: &mut Diags| -> Vec<J> {
         match root.get(k) {
-            None => Vec::new(),
+            // null is no list at all, as Packer's parser reads it.
+            None | Some(J::Null) => Vec::new(),
             Some(J::Array(a)) => a.clone(),
             Some(_) => {
                 diags.push(

@@ -284,11 +284,12 @@ pub fn range(_: &FnEnv, a: Vec<Value>) -> FR {
 }
 
 pub fn reverse(_: &FnEnv, a: Vec<Value>) -> FR {
+    // A set is taken as the list of its elements in cty's set order
+    // (cty v1.13's reverse does so), reversed.
     if let Value::Set(_) = &a[0] {
-        return Err(FnError::Arg(
-            0,
-            "can't use a set value; sets have no order.".into(),
-        ));
+        let mut items = set_items(&a, 0)?;
+        items.reverse();
+        return Ok(Value::List(items));
     }
     let mut items = seq_arg(&a, 0)?;
     items.reverse();

@@ -398,9 +398,16 @@ pub fn go_sprintf(f: &str, args: &[Value]) -> Result<String, FnError> {
                     ))
                 }
             },
-            'q' => go_quote(&crate::value::to_display_string(arg).ok_or_else(|| {
-                FnError::Failed("unsupported value for %q: string required".into())
-            })?),
+            'q' => {
+                let s = crate::value::to_display_string(arg).ok_or_else(|| {
+                    FnError::Failed("unsupported value for %q: string required".into())
+                })?;
+                // Go's fmt cuts the string to the precision before quoting.
+                match prec {
+                    Some(p) => go_quote(&s.chars().take(p).collect::<String>()),
+                    None => go_quote(&s),
+                }
+            }
             't' => match crate::value::convert(arg, &crate::value::Type::Bool) {
                 Ok(Value::Bool(b)) => b.to_string(),
                 _ => {
