@@ -31,6 +31,11 @@ if ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install -q 'moto[server]' >/dev/null 2>&1 || echo "note: could not install moto[server]; the amazon-ebs tests will skip"
 fi
 
+# ansible-core for the ansible provisioner's tests (they skip without it).
+if ! command -v ansible-playbook >/dev/null 2>&1; then
+  python3 -m pip install -q ansible-core >/dev/null 2>&1 || echo "note: could not install ansible-core; the ansible tests will skip"
+fi
+
 # HashiCorp's own formatter, for the fmt tests (they skip without it).
 if oracle=$(./scripts/hcl-oracle.sh 2>/dev/null) && [ -n "$oracle" ]; then
   export KILN_HCL_ORACLE="$oracle"

@@ -44,6 +44,21 @@ impl<S: Connected + Sync> Step<S> for StepConnect<'_, S> {
         if let Some(k) = &settings.target.private_key_file {
             ctx.set_generated("SSHPrivateKeyFile", k.display().to_string());
         }
+        // A temporary key (never on disk): `build.SSHPrivateKey` and
+        // `build.SSHPublicKey` as Packer gives them, the private one masked
+        // everywhere; the ansible provisioner writes it out for its run.
+        if let Some(k) = &settings.target.private_key {
+            if let Ok(pem) = k.to_openssh(russh::keys::ssh_key::LineEnding::LF) {
+                ctx.ui.add_secret(pem.as_str());
+                ctx.set_generated("SSHPrivateKey", pem.as_str());
+            }
+            if let Ok(public) = k.public_key().to_openssh() {
+                ctx.set_generated("SSHPublicKey", public);
+            }
+        }
+        if let Some(b) = &settings.bastion {
+            ctx.set_generated("SSHBastionHost", b.host.clone());
+        }
         let ssh = Ssh::connect(settings, ctx).await?;
         *state.ssh_slot() = Some(ssh);
         Ok(())

@@ -94,6 +94,12 @@ const ENTRIES: &[Entry] = &[
     },
     Entry {
         kind: PluginKind::Provisioner,
+        name: "ansible",
+        fields: &[crate::provisioner::ansible::FIELDS],
+        validate: crate::provisioner::ansible::validate,
+    },
+    Entry {
+        kind: PluginKind::Provisioner,
         name: "shell-local",
         fields: &[crate::provisioner::shell_local::FIELDS],
         validate: crate::provisioner::shell_local::validate,
@@ -266,6 +272,7 @@ pub const KNOWN_PLUGIN_SOURCES: &[&str] = &[
     "github.com/hashicorp/file",
     "github.com/hashicorp/vagrant",
     "github.com/ethanmdavidson/git",
+    "github.com/hashicorp/ansible",
 ];
 
 /// The release of a plugin whose options a built-in one follows, where it

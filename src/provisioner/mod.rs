@@ -1,5 +1,6 @@
 //! Provisioners: what configures the machine during a build.
 
+pub mod ansible;
 pub mod breakpoint;
 pub mod file;
 pub mod shell;
@@ -25,6 +26,7 @@ pub trait Provisioner: Send + Sync {
 pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Provisioner>, String> {
     match kind {
         "shell-local" => Ok(Box::new(shell_local::ShellLocal::new(config)?)),
+        "ansible" => Ok(Box::new(ansible::Ansible::new(config)?)),
         "breakpoint" => Ok(Box::new(
             <breakpoint::Breakpoint as crate::plugin::Options>::from_config(config)?,
         )),

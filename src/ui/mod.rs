@@ -219,6 +219,11 @@ pub struct BuildUi {
 }
 
 impl BuildUi {
+    /// Mask `s` in everything printed from now on (and in diagnostics).
+    pub fn add_secret(&self, s: &str) {
+        self.ui.add_secret(s);
+    }
+
     /// `==> NAME: msg`
     pub fn say(&self, msg: &str) {
         self.ui.write_line(

@@ -1,0 +1,164 @@
+//! The ansible provisioner with real `ansible-playbook` (ansible-core,
+//! which the test command installs) against a real OpenSSH server: a
+//! playbook with a role, a template, a handler and a fact, Packer's extra
+//! variables and groups; a failing task fails the build with Ansible's
+//! message and exit status, and the error-cleanup provisioner runs.
+
+mod common;
+
+use common::sshd::Sshd;
+use common::{kiln, text};
+use std::path::Path;
+use std::process::Command;
+
+fn have_ansible() -> bool {
+    Command::new("ansible-playbook")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, body) in files {
+        let p = dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(p, body).expect("write");
+    }
+}
+
+fn template(sshd: &Sshd, playbook: &str, extra: &str) -> String {
+    format!(
+        r#"source "null" "box" {{
+{args}}}
+build {{
+  sources = ["source.null.box"]
+  provisioner "ansible" {{
+    playbook_file    = "{playbook}"
+    groups           = ["web", "all_linux"]
+    empty_groups     = ["db"]
+    ansible_env_vars = ["ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=False", "ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3"]
+{extra}  }}
+  error-cleanup-provisioner "shell-local" {{
+    inline = ["touch cleanup-ran"]
+  }}
+}}
+"#,
+        args = sshd.source_args()
+    )
+}
+
+#[test]
+fn a_playbook_with_a_role_runs_against_the_machine_and_a_failure_fails_the_build() {
+    if !have_ansible() {
+        eprintln!(
+            "SKIP: ansible-playbook is not installed (scripts/test.sh installs ansible-core)"
+        );
+        return;
+    }
+    // The machine as a real one has it: an SFTP subsystem for Ansible's
+    // transfers.
+    let Some(sshd) = Sshd::start_with("Subsystem sftp /usr/lib/openssh/sftp-server\n") else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("tmp");
+    let w = work.path();
+    let out_dir = w.join("made");
+    write(
+        w,
+        &[
+            (
+                "site.yml",
+                "- hosts: web\n  gather_facts: true\n  roles:\n    - page\n",
+            ),
+            (
+                "roles/page/tasks/main.yml",
+                "- name: render the page\n  template:\n    src: page.j2\n    dest: \"{{ out_dir }}/page.txt\"\n  notify: mark\n",
+            ),
+            (
+                "roles/page/handlers/main.yml",
+                "- name: mark\n  copy:\n    content: \"handled\\n\"\n    dest: \"{{ out_dir }}/handler.txt\"\n",
+            ),
+            (
+                "roles/page/templates/page.j2",
+                "build={{ packer_build_name }} type={{ packer_builder_type }} os={{ ansible_facts['system'] }} groups={{ group_names | sort | join(',') }}\n",
+            ),
+            (
+                "fail.yml",
+                "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: deliberate\n      fail:\n        msg: \"this task fails on purpose\"\n",
+            ),
+        ],
+    );
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    let extra = format!(
+        "    extra_arguments  = [\"-e\", \"out_dir={}\"]\n",
+        out_dir.display()
+    );
+    std::fs::write(w.join("t.pkr.hcl"), template(&sshd, "site.yml", &extra)).expect("write");
+    let out = kiln()
+        .current_dir(w)
+        .args(["build", "-color=false", "t.pkr.hcl"])
+        .output()
+        .expect("kiln");
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(o.contains("Executing Ansible: ansible-playbook"), "{o}");
+    assert!(o.contains("PLAY RECAP"), "{o}");
+    assert!(
+        o.contains("null.box: "),
+        "Ansible's lines carry the build's prefix: {o}"
+    );
+    let page = std::fs::read_to_string(out_dir.join("page.txt")).expect("the page was rendered");
+    assert_eq!(page, "build=box type=null os=Linux groups=all_linux,web\n");
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("handler.txt")).expect("the handler ran"),
+        "handled\n"
+    );
+    // Nothing of the run is left: no inventory in the temp directory
+    // naming this server's port.
+    let port = format!("ansible_port={}", sshd.port);
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("packer-provisioner-ansible")
+        })
+        .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(&port)))
+        .collect();
+    assert!(left.is_empty(), "inventory left behind: {left:?}");
+
+    // A failing task: the build fails with Ansible's message and status,
+    // and the error-cleanup provisioner runs.
+    std::fs::write(w.join("t.pkr.hcl"), template(&sshd, "fail.yml", "")).expect("write");
+    let out = kiln()
+        .current_dir(w)
+        .args(["build", "-color=false", "t.pkr.hcl"])
+        .output()
+        .expect("kiln");
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}{e}");
+    assert!(
+        format!("{o}{e}").contains("this task fails on purpose"),
+        "{o}{e}"
+    );
+    assert!(
+        format!("{o}{e}").contains("Error executing Ansible: Non-zero exit status: exit status 2"),
+        "{o}{e}"
+    );
+    assert!(w.join("cleanup-ran").exists(), "{o}{e}");
+
+    // A playbook that is not there is refused before the build.
+    std::fs::write(w.join("t.pkr.hcl"), template(&sshd, "missing.yml", "")).expect("write");
+    let out = kiln()
+        .current_dir(w)
+        .args(["validate", "t.pkr.hcl"])
+        .output()
+        .expect("kiln");
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}{e}");
+    assert!(e.contains("playbook_file: missing.yml is invalid"), "{e}");
+}
