@@ -162,3 +162,84 @@ fn a_playbook_with_a_role_runs_against_the_machine_and_a_failure_fails_the_build
     assert_eq!(out.status.code(), Some(1), "{o}{e}");
     assert!(e.contains("playbook_file: missing.yml is invalid"), "{e}");
 }
+
+/// ansible-local: the playbook, a role directory and group_vars uploaded
+/// to a staging directory on the machine, `ansible-playbook -c local` run
+/// there in the inventory groups, the staging directory removed after.
+#[test]
+fn ansible_local_runs_the_uploaded_playbook_on_the_machine() {
+    if !have_ansible() {
+        eprintln!(
+            "SKIP: ansible-playbook is not installed (scripts/test.sh installs ansible-core)"
+        );
+        return;
+    }
+    let Some(sshd) = Sshd::start_with("Subsystem sftp /usr/lib/openssh/sftp-server\n") else {
+        return;
+    };
+    // The machine's ansible-playbook (here, this host's; an SSH session's
+    // PATH may not have pip's scripts on it).
+    let which = Command::new("sh")
+        .args(["-c", "command -v ansible-playbook"])
+        .output()
+        .expect("sh");
+    let playbook_cmd = String::from_utf8_lossy(&which.stdout).trim().to_string();
+    let work = tempfile::tempdir().expect("tmp");
+    let w = work.path();
+    let out_dir = w.join("made");
+    let staging = w.join("staging");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    write(
+        w,
+        &[
+            ("local.yml", "- hosts: web\n  connection: local\n  gather_facts: false\n  roles:\n    - page\n"),
+            (
+                "roles/page/tasks/main.yml",
+                "- name: write the page\n  copy:\n    content: \"{{ greeting }} from {{ packer_build_name }}\\n\"\n    dest: \"{{ out_dir }}/local.txt\"\n",
+            ),
+            ("vars/web.yml", "greeting: hello\n"),
+        ],
+    );
+    let t = format!(
+        r#"source "null" "box" {{
+{args}}}
+build {{
+  sources = ["source.null.box"]
+  provisioner "ansible-local" {{
+    command                 = "ANSIBLE_NOCOLOR=1 ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 {playbook_cmd}"
+    playbook_file           = "local.yml"
+    role_paths              = ["roles/page"]
+    group_vars              = "vars-dir"
+    inventory_groups        = ["web"]
+    staging_directory       = "{staging}"
+    clean_staging_directory = true
+    extra_arguments         = ["-e", "out_dir={out}"]
+  }}
+}}
+"#,
+        args = sshd.source_args(),
+        staging = staging.display(),
+        out = out_dir.display()
+    );
+    std::fs::create_dir_all(w.join("vars-dir")).expect("mkdir");
+    std::fs::rename(w.join("vars/web.yml"), w.join("vars-dir/web.yml")).expect("mv");
+    std::fs::write(w.join("t.pkr.hcl"), t).expect("write");
+    let out = kiln()
+        .current_dir(w)
+        .args(["build", "-color=false", "t.pkr.hcl"])
+        .output()
+        .expect("kiln");
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(o.contains("Uploading main Playbook file..."), "{o}");
+    assert!(o.contains("Uploading group_vars directory..."), "{o}");
+    assert!(o.contains(" -c local -i "), "{o}");
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("local.txt")).expect("the playbook ran"),
+        "hello from box\n"
+    );
+    assert!(
+        !staging.exists(),
+        "clean_staging_directory left {staging:?}"
+    );
+}

@@ -100,6 +100,12 @@ const ENTRIES: &[Entry] = &[
     },
     Entry {
         kind: PluginKind::Provisioner,
+        name: "ansible-local",
+        fields: &[crate::provisioner::ansible_local::FIELDS],
+        validate: crate::provisioner::ansible_local::validate,
+    },
+    Entry {
+        kind: PluginKind::Provisioner,
         name: "shell-local",
         fields: &[crate::provisioner::shell_local::FIELDS],
         validate: crate::provisioner::shell_local::validate,

@@ -1,6 +1,7 @@
 //! Provisioners: what configures the machine during a build.
 
 pub mod ansible;
+pub mod ansible_local;
 pub mod breakpoint;
 pub mod file;
 pub mod shell;
@@ -27,6 +28,7 @@ pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Provisioner>, Strin
     match kind {
         "shell-local" => Ok(Box::new(shell_local::ShellLocal::new(config)?)),
         "ansible" => Ok(Box::new(ansible::Ansible::new(config)?)),
+        "ansible-local" => Ok(Box::new(ansible_local::AnsibleLocal::new(config)?)),
         "breakpoint" => Ok(Box::new(
             <breakpoint::Breakpoint as crate::plugin::Options>::from_config(config)?,
         )),
