@@ -500,3 +500,53 @@ fn nfc_strings_reverse_of_a_set_and_quoted_precision() {
     ok("format(\"%.2q\", \"abc\")", "\"ab\"");
     ok("format(\"%q\", \"abc\")", "\"abc\"");
 }
+
+/// Packer's console leaves null attributes out of an object (hcl2shim
+/// does), at any depth; a null in a list stays.
+#[test]
+fn null_attributes_are_left_out_as_packer_prints_them() {
+    let (got, rc) = run("{a = null, b = 1, c = [null, 2], d = { e = null }}");
+    assert_eq!(rc, 0, "{got}");
+    assert_eq!(
+        got,
+        "{\n  \"b\" = 1\n  \"c\" = [\n    null,\n    2,\n  ]\n  \"d\" = {}\n}"
+    );
+}
+
+/// The CIDR functions as go-cty-funcs' own tables answer: an IPv6
+/// network's netmask, IPv4-mapped addresses written as IPv4, the 32-bit
+/// limit on prefix extensions, negative host numbers.
+#[test]
+fn cidr_functions_as_go_cty_funcs() {
+    let ok = |expr: &str, want: &str| {
+        assert_eq!(run(expr), (want.to_string(), 0), "{expr}");
+    };
+    let err = |expr: &str, want: &str| {
+        let (got, rc) = run(expr);
+        assert_eq!(rc, 1, "{expr}: {got}");
+        assert!(got.contains(want), "{expr}: {got}");
+    };
+    ok("cidrnetmask(\"192.168.1.0/24\")", "255.255.255.0");
+    ok("cidrnetmask(\"0.0.0.0/0\")", "0.0.0.0");
+    ok("cidrnetmask(\"1::/64\")", "ffff:ffff:ffff:ffff::");
+    err(
+        "cidrnetmask(\"110.256.0.0/8\")",
+        "invalid CIDR expression: invalid CIDR address: 110.256.0.0/8",
+    );
+    ok("cidrhost(\"192.168.1.0/24\", -5)", "192.168.1.251");
+    ok("cidrhost(\"192.168.1.0/24\", -256)", "192.168.1.0");
+    err(
+        "cidrhost(\"192.168.1.0/30\", -255)",
+        "does not accommodate a host numbered -255",
+    );
+    ok("cidrhost(\"::ffff:10.0.0.0/104\", 1)", "10.0.0.1");
+    ok("cidrsubnet(\"fe80::/48\", 16, 6)", "fe80:0:0:6::/64");
+    err(
+        "cidrsubnet(\"fe80::/48\", 33, 6)",
+        "may not extend prefix by more than 32 bits",
+    );
+    err(
+        "cidrsubnets(\"fe80::/48\", 1, 33)",
+        "may not extend prefix by more than 32 bits",
+    );
+}

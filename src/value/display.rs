@@ -40,11 +40,14 @@ fn format_result(v: &Value, nested: bool) -> String {
             out
         }
         Value::Map(m) | Value::Object(m) => {
-            if m.is_empty() {
+            // hcl2shim leaves null attributes and elements out of what
+            // Packer prints.
+            let shown: Vec<_> = m.iter().filter(|(_, v)| !v.is_null()).collect();
+            if shown.is_empty() {
                 return "{}".into();
             }
             let mut out = String::from("{\n");
-            for (k, item) in m {
+            for (k, item) in shown {
                 out.push_str(&indent(&format!(
                     "{} = {}",
                     go_quote(k),

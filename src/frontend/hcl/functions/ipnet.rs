@@ -18,31 +18,44 @@ impl Net {
             128
         }
     }
+    /// An address as Go's `net.IP.String` writes it: an IPv4-mapped IPv6
+    /// address (`::ffff:10.0.0.1`) in dotted form.
     fn show(&self, a: u128) -> String {
         if self.v4 {
-            Ipv4Addr::from(a as u32).to_string()
-        } else {
-            Ipv6Addr::from(a).to_string()
+            return Ipv4Addr::from(a as u32).to_string();
         }
+        let v6 = Ipv6Addr::from(a);
+        match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        }
+    }
+    /// A network as Go's `net.IPNet.String` writes it: an IPv4-mapped one
+    /// as IPv4 with the mask's last 32 bits.
+    fn show_net(&self, a: u128, prefix: u32) -> String {
+        if !self.v4 && Ipv6Addr::from(a).to_ipv4_mapped().is_some() {
+            return format!("{}/{}", self.show(a), prefix.saturating_sub(96));
+        }
+        format!("{}/{prefix}", self.show(a))
     }
 }
 
-fn parse(s: &str, i: usize) -> Result<Net, FnError> {
-    let (ip, pfx) = s
-        .split_once('/')
-        .ok_or_else(|| FnError::Arg(i, format!("invalid CIDR address: {s}.")))?;
-    let ip: IpAddr = ip
-        .parse()
-        .map_err(|_| FnError::Arg(i, format!("invalid CIDR address: {s}.")))?;
-    let prefix: u32 = pfx
-        .parse()
-        .map_err(|_| FnError::Arg(i, format!("invalid CIDR address: {s}.")))?;
+/// Go's `net.ParseCIDR` error, as go-cty-funcs words it.
+fn bad_cidr(s: &str) -> String {
+    format!("invalid CIDR expression: invalid CIDR address: {s}")
+}
+
+/// Parse a CIDR; a bad one is `Err(message)`.
+fn parse_net(s: &str) -> Result<Net, String> {
+    let (ip, pfx) = s.split_once('/').ok_or_else(|| bad_cidr(s))?;
+    let ip: IpAddr = ip.parse().map_err(|_| bad_cidr(s))?;
+    let prefix: u32 = pfx.parse().map_err(|_| bad_cidr(s))?;
     let (v4, addr, bits) = match ip {
         IpAddr::V4(a) => (true, u32::from(a) as u128, 32),
         IpAddr::V6(a) => (false, u128::from(a), 128),
     };
     if prefix > bits {
-        return Err(FnError::Arg(i, format!("invalid CIDR address: {s}.")));
+        return Err(bad_cidr(s));
     }
     let host_bits = bits - prefix;
     let mask = if host_bits >= 128 {
@@ -62,8 +75,14 @@ fn parse(s: &str, i: usize) -> Result<Net, FnError> {
     })
 }
 
+/// A CIDR argument of cidrhost, cidrnetmask, cidrsubnet: a bad one fails
+/// the call (go-cty-funcs does not name the argument).
+fn parse(s: &str) -> Result<Net, FnError> {
+    parse_net(s).map_err(FnError::Failed)
+}
+
 pub fn cidrhost(_: &FnEnv, a: Vec<Value>) -> FR {
-    let n = parse(&str_arg(&a, 0)?, 0)?;
+    let n = parse(&str_arg(&a, 0)?)?;
     let host = int_arg(&a, 1)?;
     let host_bits = n.bits() - n.prefix;
     let size: i128 = if host_bits >= 127 {
@@ -86,21 +105,33 @@ pub fn cidrhost(_: &FnEnv, a: Vec<Value>) -> FR {
 }
 
 pub fn cidrnetmask(_: &FnEnv, a: Vec<Value>) -> FR {
-    let n = parse(&str_arg(&a, 0)?, 0)?;
-    if !n.v4 {
-        return Err(FnError::Failed("only IPv4 networks have a netmask".into()));
+    let n = parse(&str_arg(&a, 0)?)?;
+    if n.v4 {
+        let mask: u32 = if n.prefix == 0 {
+            0
+        } else {
+            !0u32 << (32 - n.prefix)
+        };
+        return Ok(Value::String(Ipv4Addr::from(mask).to_string()));
     }
-    let mask: u32 = if n.prefix == 0 {
+    // An IPv6 network's mask, written as an address (go-cty-funcs).
+    let mask: u128 = if n.prefix == 0 {
         0
     } else {
-        !0u32 << (32 - n.prefix)
+        !0u128 << (128 - n.prefix)
     };
-    Ok(Value::String(Ipv4Addr::from(mask).to_string()))
+    Ok(Value::String(n.show(mask)))
 }
 
 fn subnet(n: &Net, newbits: i64, num: i64) -> Result<String, FnError> {
     if newbits < 0 {
         return Err(FnError::Failed("newbits must not be negative".into()));
+    }
+    // go-cty-funcs keeps the subnet number in 32 bits, on every machine.
+    if newbits > 32 {
+        return Err(FnError::Failed(
+            "may not extend prefix by more than 32 bits".into(),
+        ));
     }
     let np = n.prefix as i64 + newbits;
     if np > n.bits() as i64 {
@@ -116,16 +147,16 @@ fn subnet(n: &Net, newbits: i64, num: i64) -> Result<String, FnError> {
     }
     let shift = n.bits() - np as u32;
     let addr = n.addr | ((num as u128) << shift);
-    Ok(format!("{}/{np}", n.show(addr)))
+    Ok(n.show_net(addr, np as u32))
 }
 
 pub fn cidrsubnet(_: &FnEnv, a: Vec<Value>) -> FR {
-    let n = parse(&str_arg(&a, 0)?, 0)?;
+    let n = parse(&str_arg(&a, 0)?)?;
     Ok(Value::String(subnet(&n, int_arg(&a, 1)?, int_arg(&a, 2)?)?))
 }
 
 pub fn cidrsubnets(_: &FnEnv, a: Vec<Value>) -> FR {
-    let n = parse(&str_arg(&a, 0)?, 0)?;
+    let n = parse_net(&str_arg(&a, 0)?).map_err(|e| FnError::Arg(0, e))?;
     let mut out = Vec::new();
     let mut cursor: u128 = n.addr;
     let end: u128 = n.addr
@@ -140,6 +171,12 @@ pub fn cidrsubnets(_: &FnEnv, a: Vec<Value>) -> FR {
             return Err(FnError::Arg(
                 i,
                 "must extend prefix by at least one bit.".into(),
+            ));
+        }
+        if nb > 32 {
+            return Err(FnError::Arg(
+                i,
+                "may not extend prefix by more than 32 bits".into(),
             ));
         }
         let np = n.prefix as i64 + nb;
@@ -162,7 +199,7 @@ pub fn cidrsubnets(_: &FnEnv, a: Vec<Value>) -> FR {
                     .into(),
             ));
         }
-        out.push(Value::String(format!("{}/{np}", n.show(aligned))));
+        out.push(Value::String(n.show_net(aligned, np as u32)));
         cursor = aligned + size;
     }
     Ok(Value::List(out))
