@@ -550,3 +550,98 @@ fn cidr_functions_as_go_cty_funcs() {
         "may not extend prefix by more than 32 bits",
     );
 }
+
+/// csvdecode as cty's (Go's encoding/csv, strict about quotes): cty's own
+/// table, and a record of the wrong length.
+#[test]
+fn csvdecode_as_cty() {
+    let ok = |expr: &str, want: &str| {
+        assert_eq!(run(expr), (want.to_string(), 0), "{expr}");
+    };
+    let err = |expr: &str, want: &str| {
+        let (got, rc) = run(expr);
+        assert_eq!(rc, 1, "{expr}: {got}");
+        assert!(got.contains(want), "{expr}: {got}");
+    };
+    err("csvdecode(\"\")", "missing header line");
+    err(
+        "csvdecode(\"invalid\\\"thing\\\"\")",
+        "CSV parse error on line 1: bare \" in non-quoted-field",
+    );
+    ok("csvdecode(\"not csv at all\")", "[]");
+    ok(
+        "csvdecode(\"\\\"just\\\",\\\"header\\\",\\\"line\\\"\")",
+        "[]",
+    );
+    err(
+        "csvdecode(\"a,b\\n1,2,3\")",
+        "CSV parse error on line 2: wrong number of fields",
+    );
+    err(
+        "csvdecode(\"a,b\\n\\\"1,2\")",
+        "extraneous or missing \" in quoted-field",
+    );
+    err("csvdecode(\"a,a\\n1,2\")", "duplicate column name \"a\"");
+    ok(
+        "csvdecode(\"a,b\\n\\n1,\\\"x\\\"\\\"y\\\"\\n\")",
+        "[\n  {\n    \"a\" = \"1\"\n    \"b\" = \"x\\\"y\"\n  },\n]",
+    );
+}
+
+/// Timestamps as cty v1.13 parses them (Go's RFC 3339 parser and cty's
+/// stricter checks), each refusal in cty's words: cty's own table.
+#[test]
+fn timestamps_are_refused_in_ctys_words() {
+    for (ts, want) in [
+        ("", "end of string before year"),
+        ("2017-01-02", "missing required time introducer 'T'"),
+        (
+            "2017-12-02t00:00:00Z",
+            "missing required time introducer 'T'",
+        ),
+        ("2017:01:02", "found \":01:02\" where \"-\" is expected"),
+        ("2017", "end of string where \"-\" is expected"),
+        ("2017-01-02T", "end of string before hour"),
+        ("2017-01-02T00", "end of string where \":\" is expected"),
+        ("2017-01-02T00:00:00", "end of string before UTC offset"),
+        (
+            "2017-01-02T26:00:00Z",
+            "hour must be between 0 and 23 inclusive",
+        ),
+        (
+            "2017-13-02T00:00:00Z",
+            "cannot use \"-02T00:00:00Z\" as month",
+        ),
+        ("2017-02-31T00:00:00Z", "day out of range"),
+        (
+            "2-12-02T00:00:00Z",
+            "cannot use \"2-12-02T00:00:00Z\" as year",
+        ),
+        ("2000-01-01T1:12:34Z", "hour must have exactly two digits"),
+        ("2000-01-01T01:1:34Z", "minute must have exactly two digits"),
+        ("2000-01-01T01:01:1Z", "cannot use \"1Z\" as second"),
+        (
+            "2000-01-01T00:00:00,000Z",
+            "cannot use \",\" as timestamp segment",
+        ),
+        (
+            "2000-01-01T00:00:00+24:00",
+            "cannot use \"+24:00\" as UTC offset",
+        ),
+        (
+            "2000-01-01T00:00:00+00:60",
+            "cannot use \"+00:60\" as UTC offset",
+        ),
+    ] {
+        let (got, rc) = run(&format!("formatdate(\"\", \"{ts}\")"));
+        assert_eq!(rc, 1, "{ts}: {got}");
+        assert!(
+            got.contains(&format!("not a valid RFC3339 timestamp: {want}")),
+            "{ts}: {got}"
+        );
+    }
+    assert_eq!(
+        run("formatdate(\"YYYY-MM-DD hh:mm\", \"2022-03-01T00:23:45.5+05:30\")"),
+        ("2022-03-01 00:23".to_string(), 0)
+    );
+}

@@ -10,12 +10,166 @@ fn now() -> DateTime<FixedOffset> {
 }
 
 fn parse_ts(s: &str, i: usize) -> Result<DateTime<FixedOffset>, FnError> {
+    if let Some(e) = timestamp_error(s) {
+        return Err(FnError::Arg(
+            i,
+            format!("not a valid RFC3339 timestamp: {e}."),
+        ));
+    }
     DateTime::parse_from_rfc3339(s).map_err(|_| {
         FnError::Arg(
             i,
             format!("not a valid RFC3339 timestamp: cannot use {s:?} as year."),
         )
     })
+}
+
+/// Why cty v1.13 refuses a timestamp, in its words, or `None` when it
+/// takes it: Go's `time.Parse` with the RFC 3339 layout, which names the
+/// layout element it stopped at and the text left there, then cty's
+/// stricter checks of what Go lets through (one-digit hours, a comma
+/// before the fraction, zone offsets of 24 hours or 60 minutes).
+fn timestamp_error(s: &str) -> Option<String> {
+    let (elem, rest) = match go_parse_rfc3339(s) {
+        Err(e) => e,
+        Ok(()) => {
+            let b = s.as_bytes();
+            if b.get(12) == Some(&b':') {
+                ("15", s.get(11..12).unwrap_or_default().to_string())
+            } else if b.get(19) == Some(&b',') {
+                (".", ",".to_string())
+            } else if !s.ends_with('Z') {
+                let n = |x: &str| x.parse::<u32>().unwrap_or(0);
+                let tz = s.get(s.len().saturating_sub(6)..).unwrap_or_default();
+                if n(tz.get(1..3).unwrap_or("0")) >= 24 || n(tz.get(4..6).unwrap_or("0")) >= 60 {
+                    ("Z07:00", tz.to_string())
+                } else {
+                    return None;
+                }
+            } else {
+                return None;
+            }
+        }
+    };
+    let what = match elem {
+        "" => return Some(rest),
+        "2006" => "year",
+        "01" => "month",
+        "02" => "day of month",
+        "15" => "hour",
+        "04" => "minute",
+        "05" => "second",
+        "Z07:00" => "UTC offset",
+        "T" => return Some("missing required time introducer 'T'".into()),
+        ":" | "-" if rest.is_empty() => {
+            return Some(format!("end of string where {elem:?} is expected"))
+        }
+        ":" | "-" => return Some(format!("found {rest:?} where {elem:?} is expected")),
+        _ => "timestamp segment",
+    };
+    Some(if rest.is_empty() {
+        format!("end of string before {what}")
+    } else if what == "hour" && rest.contains(':') {
+        "hour must be between 0 and 23 inclusive".into()
+    } else if what == "hour" && rest.len() != 2 {
+        "hour must have exactly two digits".into()
+    } else if what == "minute" && rest.len() != 2 {
+        "minute must have exactly two digits".into()
+    } else {
+        format!("cannot use {rest:?} as {what}")
+    })
+}
+
+/// Go's `time.Parse(time.RFC3339, s)`: `Err((layout element, text left))`
+/// where it stops (`("", message)` for the checks after the walk).
+fn go_parse_rfc3339(s: &str) -> Result<(), (&'static str, String)> {
+    let digit = |v: &str, i: usize| v.as_bytes().get(i).is_some_and(u8::is_ascii_digit);
+    // Go's getnum: one or two digits (two when fixed).
+    let getnum = |v: &str, fixed: bool| -> Option<(u32, usize)> {
+        if !digit(v, 0) {
+            return None;
+        }
+        if !digit(v, 1) {
+            return (!fixed).then(|| ((v.as_bytes()[0] - b'0') as u32, 1));
+        }
+        Some((v[..2].parse().ok()?, 2))
+    };
+    let skip = |v: &str, lit: &'static str| -> Result<usize, (&'static str, String)> {
+        if v.starts_with(lit) {
+            Ok(lit.len())
+        } else {
+            Err((lit, v.to_string()))
+        }
+    };
+    let mut v = s;
+    // 2006
+    if v.len() < 4 || !digit(v, 0) || !v.is_char_boundary(4) || v[..4].parse::<u32>().is_err() {
+        return Err(("2006", v.to_string()));
+    }
+    let year: i32 = v[..4].parse().unwrap_or(0);
+    v = &v[4..];
+    v = &v[skip(v, "-")?..];
+    let (month, n) = getnum(v, true).ok_or(("01", v.to_string()))?;
+    v = &v[n..];
+    if !(1..=12).contains(&month) {
+        return Err(("01", v.to_string()));
+    }
+    v = &v[skip(v, "-")?..];
+    let (day, n) = getnum(v, true).ok_or(("02", v.to_string()))?;
+    v = &v[n..];
+    v = &v[skip(v, "T")?..];
+    let (hour, n) = getnum(v, false).ok_or(("15", v.to_string()))?;
+    v = &v[n..];
+    if hour >= 24 {
+        return Err(("15", v.to_string()));
+    }
+    v = &v[skip(v, ":")?..];
+    let (minute, n) = getnum(v, true).ok_or(("04", v.to_string()))?;
+    v = &v[n..];
+    if minute >= 60 {
+        return Err(("04", v.to_string()));
+    }
+    v = &v[skip(v, ":")?..];
+    let (second, n) = getnum(v, true).ok_or(("05", v.to_string()))?;
+    v = &v[n..];
+    if second >= 60 {
+        return Err(("05", v.to_string()));
+    }
+    // A fraction the layout does not name is taken all the same.
+    if v.len() >= 2 && matches!(v.as_bytes()[0], b'.' | b',') && digit(v, 1) {
+        let n = 1 + v[1..].bytes().take_while(u8::is_ascii_digit).count();
+        v = &v[n..];
+    }
+    // Z07:00
+    if let Some(rest) = v.strip_prefix('Z') {
+        v = rest;
+    } else {
+        let bad = || ("Z07:00", v.to_string());
+        let b = v.as_bytes();
+        if b.len() < 6 || b[3] != b':' || !matches!(b[0], b'+' | b'-') {
+            return Err(bad());
+        }
+        let (hr, _) = getnum(&v[1..3], true).ok_or_else(bad)?;
+        let (mm, _) = getnum(&v[4..6], true).ok_or_else(bad)?;
+        if hr > 24 || mm > 60 {
+            return Err(("Z07:00", v[6..].to_string()));
+        }
+        v = &v[6..];
+    }
+    if !v.is_empty() {
+        return Err(("", format!("cannot use {v:?} as timestamp segment")));
+    }
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if day < 1 || day > days {
+        return Err(("", "day out of range".into()));
+    }
+    Ok(())
 }
 
 pub fn timestamp(_: &FnEnv, _: Vec<Value>) -> FR {

@@ -1,7 +1,7 @@
 //! Encoding functions.
 
 use super::{str_arg, FnEnv, FnError, FR};
-use crate::value::{Attrs, Value};
+use crate::value::Value;
 use base64::Engine;
 
 pub fn base64encode(_: &FnEnv, a: Vec<Value>) -> FR {
@@ -22,24 +22,109 @@ pub fn base64decode(_: &FnEnv, a: Vec<Value>) -> FR {
 
 pub fn csvdecode(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(s.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| FnError::Failed(e.to_string()))?
-        .clone();
-    let mut out = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| FnError::Failed(e.to_string()))?;
-        let m: Attrs = headers
-            .iter()
-            .zip(rec.iter())
-            .map(|(h, v)| (h.to_string(), Value::string(v)))
-            .collect();
-        out.push(Value::Object(m));
+    let records = go_csv(&s)
+        .map_err(|(line, e)| FnError::Failed(format!("CSV parse error on line {line}: {e}")))?;
+    let mut records = records.into_iter();
+    let Some(headers) = records.next() else {
+        return Err(FnError::Failed("missing header line".into()));
+    };
+    for (i, h) in headers.iter().enumerate() {
+        if headers[..i].contains(h) {
+            return Err(FnError::Failed(format!("duplicate column name {h:?}")));
+        }
     }
+    let out = records
+        .map(|rec| {
+            Value::Object(
+                headers
+                    .iter()
+                    .zip(rec)
+                    .map(|(h, v)| (h.clone(), Value::String(v)))
+                    .collect(),
+            )
+        })
+        .collect();
     Ok(Value::List(out))
+}
+
+/// Records as Go's `encoding/csv` reads them (what cty's csvdecode uses):
+/// strict about quotes, empty lines skipped, every record as long as the
+/// first. An error is its line and Go's message.
+fn go_csv(s: &str) -> Result<Vec<Vec<String>>, (usize, &'static str)> {
+    const BARE: &str = "bare \" in non-quoted-field";
+    const QUOTE: &str = "extraneous or missing \" in quoted-field";
+    let text = s.replace("\r\n", "\n");
+    let chars: Vec<char> = text.chars().collect();
+    let mut records: Vec<Vec<String>> = Vec::new();
+    let (mut i, mut line) = (0usize, 1usize);
+    while i < chars.len() {
+        if chars[i] == '\n' {
+            // An empty line is no record.
+            i += 1;
+            line += 1;
+            continue;
+        }
+        let start_line = line;
+        let mut fields = Vec::new();
+        loop {
+            let mut field = String::new();
+            if chars.get(i) == Some(&'"') {
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => return Err((line, QUOTE)),
+                        Some('"') if chars.get(i + 1) == Some(&'"') => {
+                            field.push('"');
+                            i += 2;
+                        }
+                        Some('"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(c) => {
+                            if *c == '\n' {
+                                line += 1;
+                            }
+                            field.push(*c);
+                            i += 1;
+                        }
+                    }
+                }
+                match chars.get(i) {
+                    None | Some(',') | Some('\n') => {}
+                    Some(_) => return Err((line, QUOTE)),
+                }
+            } else {
+                while let Some(&c) = chars.get(i) {
+                    if c == ',' || c == '\n' {
+                        break;
+                    }
+                    if c == '"' {
+                        return Err((line, BARE));
+                    }
+                    field.push(c);
+                    i += 1;
+                }
+            }
+            fields.push(field);
+            match chars.get(i) {
+                Some(',') => i += 1,
+                Some('\n') => {
+                    i += 1;
+                    line += 1;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        if let Some(first) = records.first() {
+            if fields.len() != first.len() {
+                return Err((start_line, "wrong number of fields"));
+            }
+        }
+        records.push(fields);
+    }
+    Ok(records)
 }
 
 pub fn jsondecode(_: &FnEnv, a: Vec<Value>) -> FR {
