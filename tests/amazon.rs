@@ -4780,3 +4780,53 @@ fn credentials_from_an_ecs_task_role_by_relative_uri() {
     );
     assert_no_leaks(&h, "ecs relative uri");
 }
+
+/// The ansible provisioner on an amazon-ebs build with a temporary key
+/// pair: the key (only in kiln's memory) is written 0600 for Ansible's run
+/// and removed after it, and never printed.
+#[test]
+fn ansible_gets_the_temporary_key_0600_and_it_is_removed() {
+    let Some(h) = Ec2::start() else { return };
+    if std::process::Command::new("ansible-playbook")
+        .arg("--version")
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        eprintln!("SKIP: ansible-playbook is not installed");
+        return;
+    }
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let tmp = w.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    w.write(
+        "key.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: the key file\n      shell: \"stat -c 'mode=%a' {{ lookup('env', 'TMPDIR') }}/ansible-key*\"\n      register: key\n    - debug:\n        msg: \"{{ key.stdout }}\"\n",
+    );
+    let tpl = small_template(&proxy.endpoint(), h.ssh_port, "", "\"true\"").replace(
+        "  provisioner \"shell\" {",
+        "  provisioner \"ansible\" {\n    playbook_file    = \"key.yml\"\n    ansible_env_vars = [\"ANSIBLE_NOCOLOR=1\", \"ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3\"]\n  }\n  provisioner \"shell\" {",
+    );
+    let f = w.write("ansible.pkr.hcl", &tpl);
+    let mut cmd = w.kiln();
+    cmd.env("TMPDIR", &tmp);
+    for k in ["PYENV_ROOT", "PYENV_VERSION"] {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
+        }
+    }
+    let out = aws_env(cmd.args(["build", "-color=false"]).arg(&f))
+        .output()
+        .expect("run");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("\"msg\": \"mode=600\""), "{t}");
+    assert!(!t.contains("PRIVATE KEY"), "the key was printed: {t}");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("tmp")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+    assert_no_leaks(&h, "ansible");
+}
