@@ -105,6 +105,19 @@ impl SourceFile {
         span.start..span.end.min(w.end).max(span.start)
     }
 
+    /// A span as hcl writes a range (`name:line,col-col`, or
+    /// `name:line,col-line,col` across lines), in the file the user wrote.
+    pub fn range_of(&self, span: Range<usize>) -> String {
+        let (src, span) = self.resolve(span);
+        let (l1, c1) = src.line_col(span.start);
+        let (l2, c2) = src.line_col(span.end);
+        if l1 == l2 {
+            format!("{}:{l1},{c1}-{c2}", src.name)
+        } else {
+            format!("{}:{l1},{c1}-{l2},{c2}", src.name)
+        }
+    }
+
     /// `name:line` of an offset, in the file the user wrote.
     pub fn line_of(&self, offset: usize) -> String {
         let (src, span) = self.resolve(offset..offset);

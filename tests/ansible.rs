@@ -7,8 +7,7 @@
 mod common;
 
 use common::sshd::Sshd;
-use common::{kiln, text};
-use std::path::Path;
+use common::{kiln, text, write_files};
 use std::process::Command;
 
 fn have_ansible() -> bool {
@@ -16,16 +15,6 @@ fn have_ansible() -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-fn write(dir: &Path, files: &[(&str, &str)]) {
-    for (name, body) in files {
-        let p = dir.join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).expect("mkdir");
-        }
-        std::fs::write(p, body).expect("write");
-    }
 }
 
 fn template(sshd: &Sshd, playbook: &str, extra: &str) -> String {
@@ -65,8 +54,7 @@ fn a_playbook_with_a_role_runs_against_the_machine_and_a_failure_fails_the_build
     let work = tempfile::tempdir().expect("tmp");
     let w = work.path();
     let out_dir = w.join("made");
-    write(
-        w,
+    write_files(w,
         &[
             (
                 "site.yml",
@@ -189,8 +177,7 @@ fn ansible_local_runs_the_uploaded_playbook_on_the_machine() {
     let out_dir = w.join("made");
     let staging = w.join("staging");
     std::fs::create_dir_all(&out_dir).expect("mkdir");
-    write(
-        w,
+    write_files(w,
         &[
             ("local.yml", "- hosts: web\n  connection: local\n  gather_facts: false\n  roles:\n    - page\n"),
             (

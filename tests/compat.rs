@@ -136,7 +136,7 @@ fn compatibility_suite() {
     for case in cases {
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path();
-        copy(&case, dir);
+        common::copy_dir(&case, dir);
         let template = std::fs::read_dir(dir)
             .expect("case")
             .flatten()
@@ -218,19 +218,6 @@ fn write_pkrvars(json: &Path, hcl: &Path) {
         out.push_str(&format!("{k} = {}\n", serde_json::Value::String(s)));
     }
     std::fs::write(hcl, out).expect("write pkrvars");
-}
-
-fn copy(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).expect("dir").flatten() {
-        let p = e.path();
-        let dest = to.join(e.file_name());
-        if p.is_dir() {
-            std::fs::create_dir_all(&dest).expect("mkdir");
-            copy(&p, &dest);
-        } else {
-            std::fs::copy(&p, &dest).expect("copy");
-        }
-    }
 }
 
 /// Options of the amazon plugin real templates use: `spot_instance_types`

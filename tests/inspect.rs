@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{kiln, packer_available, shared, text};
+use common::{kiln, packer_available, shared, text, write_files};
 use std::path::Path;
 
 fn inspect(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
@@ -19,16 +19,6 @@ fn inspect(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, Str
         .expect("kiln");
     let (o, e) = text(&out);
     (out.status.code(), o, e)
-}
-
-fn write(dir: &Path, files: &[(&str, &str)]) {
-    for (name, body) in files {
-        let p = dir.join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).expect("mkdir");
-        }
-        std::fs::write(p, body).expect("write");
-    }
 }
 
 const FRUIT: &str = r#"
@@ -83,7 +73,7 @@ local.fruit: "<unknown>"
 #[test]
 fn an_unset_variable_is_unknown_and_its_locals_too() {
     let dir = tempfile::tempdir().expect("tmp");
-    write(dir.path(), &[("fruit.pkr.hcl", FRUIT)]);
+    write_files(dir.path(), &[("fruit.pkr.hcl", FRUIT)]);
     let (code, o, e) = inspect(dir.path(), &["fruit.pkr.hcl"], &[]);
     assert_eq!(code, Some(0), "{o}{e}");
     assert_eq!(o, FRUIT_UNSET);
@@ -144,7 +134,7 @@ EOF
 #[test]
 fn builds_are_shown_as_written_with_unknown_plugins_and_sorted_variables() {
     let dir = tempfile::tempdir().expect("tmp");
-    write(dir.path(), &[("t/builds.pkr.hcl", BUILDS)]);
+    write_files(dir.path(), &[("t/builds.pkr.hcl", BUILDS)]);
     let (code, o, e) = inspect(
         dir.path(),
         &["-var=untyped=[\"peach\"]", "-var=list=[\"a\", \"b\"]", "t"],
@@ -196,7 +186,7 @@ Use it at will.
 "#;
     assert_eq!(o, want);
     // A template that does not parse is still an error.
-    write(dir.path(), &[("bad.pkr.hcl", "build {\n")]);
+    write_files(dir.path(), &[("bad.pkr.hcl", "build {\n")]);
     let (code, _, e) = inspect(dir.path(), &["bad.pkr.hcl"], &[]);
     assert_eq!(code, Some(1), "{e}");
 }
@@ -204,7 +194,7 @@ Use it at will.
 #[test]
 fn sensitive_values_are_masked_element_by_element() {
     let dir = tempfile::tempdir().expect("tmp");
-    write(
+    write_files(
         dir.path(),
         &[(
             "vars.pkr.hcl",
@@ -282,7 +272,7 @@ const JSON: &str = r#"{
 #[test]
 fn json_templates_are_shown_raw_sorted_and_padded_as_packer_does() {
     let dir = tempfile::tempdir().expect("tmp");
-    write(dir.path(), &[("t.json", JSON)]);
+    write_files(dir.path(), &[("t.json", JSON)]);
     let (code, o, e) = inspect(dir.path(), &["t.json"], &[]);
     assert_eq!(code, Some(0), "{o}{e}");
     let want = "Packer Inspect: JSON mode
@@ -348,7 +338,7 @@ and therefore only show in their raw form here.
     }
     assert!(!o.contains("t0ken"), "{o}");
     // No builders, a required variable: still shown, exit 0.
-    write(
+    write_files(
         dir.path(),
         &[("unset.json", r#"{"variables": {"something": null}}"#)],
     );
@@ -363,7 +353,7 @@ and therefore only show in their raw form here.
 #[test]
 fn hcl_machine_readable_says_three_lines() {
     let dir = tempfile::tempdir().expect("tmp");
-    write(dir.path(), &[("fruit.pkr.hcl", FRUIT)]);
+    write_files(dir.path(), &[("fruit.pkr.hcl", FRUIT)]);
     let (code, o, e) = inspect(dir.path(), &["-machine-readable", "fruit.pkr.hcl"], &[]);
     assert_eq!(code, Some(0), "{o}{e}");
     let lines: Vec<&str> = o.lines().collect();

@@ -70,23 +70,6 @@ To exit the console, type "exit" and hit <enter>, or use Control-C.
 /!\ If you would like to start console in hcl2 mode without a config you can
 use the --config-type=hcl2 option."#;
 
-/// Packer's `variables` listing of an HCL2 template.
-fn hcl_listing(g: &crate::graph::Graph) -> String {
-    let mut vars: Vec<_> = g.variables.iter().collect();
-    vars.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut locals: Vec<_> = g.locals.iter().collect();
-    locals.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut out = String::from("> input-variables:\n\n");
-    for v in vars {
-        out.push_str(&format!("var.{}: {}\n", v.name, v.display));
-    }
-    out.push_str("\n> local-variables:\n\n");
-    for v in locals {
-        out.push_str(&format!("local.{}: {}\n", v.name, v.display));
-    }
-    out
-}
-
 fn empty_scope() -> (Attrs, FnEnv) {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let mut root = Attrs::new();
@@ -155,7 +138,7 @@ pub fn run(a: ConsoleArgs) -> i32 {
                 }
             } else {
                 Mode::Hcl {
-                    listing: hcl_listing(&l.graph),
+                    listing: super::inspect::variables_listing(&l.graph.variables, &l.graph.locals),
                     root: l.root,
                     env: l.env,
                 }
@@ -178,7 +161,7 @@ pub fn run(a: ConsoleArgs) -> i32 {
         }
         None => {
             let (root, env) = empty_scope();
-            let listing = hcl_listing(&crate::graph::Graph::default());
+            let listing = super::inspect::variables_listing(&[], &[]);
             (Mode::Hcl { root, env, listing }, Vec::new())
         }
     };

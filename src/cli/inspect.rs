@@ -75,18 +75,32 @@ pub fn run(a: InspectArgs) -> i32 {
     }
 }
 
+/// Packer's listing of an HCL2 template's input variables and locals, each
+/// sorted by name (what `inspect` and the console's `variables` print).
+pub(super) fn variables_listing(
+    variables: &[crate::graph::VariableInfo],
+    locals: &[crate::graph::VariableInfo],
+) -> String {
+    fn sorted(v: &[crate::graph::VariableInfo]) -> Vec<&crate::graph::VariableInfo> {
+        let mut v: Vec<_> = v.iter().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+    let mut out = String::from("> input-variables:\n\n");
+    for x in sorted(variables) {
+        out.push_str(&format!("var.{}: {}\n", x.name, x.display));
+    }
+    out.push_str("\n> local-variables:\n\n");
+    for x in sorted(locals) {
+        out.push_str(&format!("local.{}: {}\n", x.name, x.display));
+    }
+    out
+}
+
 /// Packer's `inspect` of an HCL2 template (the same in 1.6.6 and 1.9.5).
 fn hcl_inspect(o: &hcl_outline::Outline, ui: &Ui) {
     ui.say("Packer Inspect: HCL2 mode\n");
-    let mut v = String::from("> input-variables:\n\n");
-    for x in &o.variables {
-        v.push_str(&format!("var.{}: {}\n", x.name, x.display));
-    }
-    v.push_str("\n> local-variables:\n\n");
-    for x in &o.locals {
-        v.push_str(&format!("local.{}: {}\n", x.name, x.display));
-    }
-    ui.say(&v);
+    ui.say(&variables_listing(&o.variables, &o.locals));
     let mut b = String::from("> builds:\n");
     for (i, build) in o.builds.iter().enumerate() {
         match &build.name {

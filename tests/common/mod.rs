@@ -39,6 +39,17 @@ pub fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// Write each `(relative path, contents)` under `dir`, making directories.
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (name, body) in files {
+        let p = dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(p, body).expect("write");
+    }
+}
+
 /// Copy a fixture directory into a fresh temp dir (builds write files).
 pub fn fixture_copy(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -46,7 +57,8 @@ pub fn fixture_copy(name: &str) -> tempfile::TempDir {
     dir
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copy the contents of `from` into `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).expect("fixture dir").flatten() {
         let p = e.path();
         let dest = to.join(e.file_name());

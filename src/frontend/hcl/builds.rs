@@ -317,16 +317,10 @@ pub fn lower(
                         let Some(first) = sb.body.get_attribute(k).filter(|_| k != "name") else {
                             continue;
                         };
-                        let at = first.key.span().map_or_else(String::new, |r| {
-                            let (l1, c1) = sf.src.line_col(r.start);
-                            let (l2, c2) = sf.src.line_col(r.end);
-                            let end = if l1 == l2 {
-                                format!("{c2}")
-                            } else {
-                                format!("{l2},{c2}")
-                            };
-                            format!("{}:{l1},{c1}-{end}", sf.src.name)
-                        });
+                        let at = first
+                            .key
+                            .span()
+                            .map_or_else(String::new, |r| sf.src.range_of(r));
                         diags.push(
                             Diag::error("Duplicate argument")
                                 .detail(format!("Argument {k:?} was already set at {at}"))
@@ -499,14 +493,18 @@ fn render_engine<'a>(
     }
 }
 
-/// `only`/`except` inside a template name sources as `TYPE.NAME`
-/// (`source.TYPE.NAME` is accepted too).
-/// Whether `only`/`except` keep a step for the source `srcref` (`TYPE.NAME`).
-/// A bare NAME matches too (Packer's HCL2 matches only `TYPE.NAME`, so the
-/// `only = ["NAME"]` its hcl2_upgrade writes for a JSON template never
-/// matched, and the step silently ran nowhere).
+/// The NAME of a source reference `TYPE.NAME`.
+fn source_name(srcref: &str) -> &str {
+    srcref.split_once('.').map_or(srcref, |(_, n)| n)
+}
+
+/// Whether `only`/`except` keep a step for the source `srcref`
+/// (`TYPE.NAME`; `source.TYPE.NAME` is accepted too). A bare NAME matches
+/// too (Packer's HCL2 matches only `TYPE.NAME`, so the `only = ["NAME"]`
+/// its hcl2_upgrade writes for a JSON template never matched, and the step
+/// silently ran nowhere).
 fn selected(only: &[String], except: &[String], srcref: &str) -> bool {
-    let name = srcref.split_once('.').map_or(srcref, |(_, n)| n);
+    let name = source_name(srcref);
     let matches =
         |s: &String| s == srcref || s.strip_prefix("source.") == Some(srcref) || s == name;
     (only.is_empty() || only.iter().any(matches)) && !except.iter().any(matches)
@@ -560,9 +558,8 @@ fn lower_provisioner(
     // Packer keys it (what hcl2_upgrade writes), or by "TYPE.NAME".
     if let Some(ov) = meta_value(c, ev, "override", diags) {
         if let Some(m) = ov.as_attrs() {
-            let name = srcref.split_once('.').map_or(srcref, |(_, n)| n);
             let hit = m
-                .get(name)
+                .get(source_name(srcref))
                 .or_else(|| m.get(srcref))
                 .or_else(|| m.get(&format!("source.{srcref}")));
             if let Some(Value::Object(o) | Value::Map(o)) = hit {

@@ -190,17 +190,28 @@ fn root_scope(path: &Path) -> (Attrs, FnEnv) {
     (root, env)
 }
 
-/// Load an HCL2 template (file or directory) into a graph.
-pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
+/// A template's files and its var files (its `*.auto.pkrvars.*`, then
+/// `-var-file`s), parsed; what does not parse is the error.
+fn parse_template(opts: &LoadOptions) -> Result<(Vec<File>, Vec<File>), Diags> {
     let mut diags = Diags::new();
-    let (paths, autos) = match discover(&opts.path) {
-        Ok(x) => x,
-        Err(d) => return (None, d.into()),
-    };
+    let (paths, autos) = discover(&opts.path)?;
     let files = parse_all(&paths, &mut diags);
     let var_paths: Vec<PathBuf> = autos.iter().chain(&opts.var_files).cloned().collect();
     let var_files = parse_all(&var_paths, &mut diags);
-    if diags.has_errors() || opts.syntax_only {
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    Ok((files, var_files))
+}
+
+/// Load an HCL2 template (file or directory) into a graph.
+pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
+    let (files, var_files) = match parse_template(opts) {
+        Ok(x) => x,
+        Err(d) => return (None, d),
+    };
+    let mut diags = Diags::new();
+    if opts.syntax_only {
         return (None, diags);
     }
     let (mut root, env) = root_scope(&opts.path);

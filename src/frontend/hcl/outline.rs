@@ -8,11 +8,10 @@ use super::decode::{child_blocks, meta_strings, meta_value, BlockView};
 use super::eval::Evaluator;
 use super::functions::FnEnv;
 use super::parse::File;
-use super::{discover, packer_block, parse_all, variables, LoadOptions};
+use super::{packer_block, variables, LoadOptions};
 use crate::diag::Diags;
 use crate::graph::{Graph, VariableInfo};
 use crate::value::{Attrs, Value};
-use std::path::PathBuf;
 
 /// One `build` block as written.
 #[derive(Debug, Default)]
@@ -40,14 +39,8 @@ pub struct Outline {
 /// does not fit its variable); a variable nothing sets is unknown, a local
 /// that cannot be evaluated (yet) is unknown, and data sources are not run.
 pub fn read(opts: &LoadOptions) -> Result<Outline, Diags> {
+    let (files, var_files) = super::parse_template(opts)?;
     let mut diags = Diags::new();
-    let (paths, autos) = discover(&opts.path).map_err(Diags::from)?;
-    let files = parse_all(&paths, &mut diags);
-    let var_paths: Vec<PathBuf> = autos.iter().chain(&opts.var_files).cloned().collect();
-    let var_files = parse_all(&var_paths, &mut diags);
-    if diags.has_errors() {
-        return Err(diags);
-    }
     let (mut root, env) = super::root_scope(&opts.path);
     packer_block::check_top_level(&files, &mut diags);
     let _ = packer_block::check_packer_blocks(&files, &env, &mut diags);
@@ -78,8 +71,6 @@ pub fn read(opts: &LoadOptions) -> Result<Outline, Diags> {
             });
         }
     }
-    graph.variables.sort_by(|a, b| a.name.cmp(&b.name));
-    graph.locals.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Outline {
         variables: graph.variables,
         locals: graph.locals,

@@ -289,6 +289,17 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
     }
 
     let selection = crate::graph::Selection::new(&opts.only, &opts.except).unwrap_or_default();
+    // Packer core's context: the user variables, no build yet.
+    let core_ctx = Ctx {
+        user: &user,
+        allow_env: false,
+        build_name: None,
+        build_type: None,
+        template_dir: &run.template_dir,
+        timestamp: &run.timestamp,
+        uuid: &run.uuid,
+        names: Names::Core,
+    };
     for (bi, b) in builders.iter().enumerate() {
         let J::Object(bm) = b else {
             diags.push(
@@ -312,16 +323,6 @@ pub fn load(opts: &LoadOptions) -> (Option<Loaded>, Diags) {
         // Packer renders build names with the user variables before
         // -only/-except see them: `"name": "{{user `os`}}-vm"` is built,
         // shown and selected as `debian-vm`.
-        let core_ctx = Ctx {
-            user: &user,
-            allow_env: false,
-            build_name: None,
-            build_type: None,
-            template_dir: &run.template_dir,
-            timestamp: &run.timestamp,
-            uuid: &run.uuid,
-            names: Names::Core,
-        };
         let name = match render(&raw_name, &core_ctx) {
             Ok(n) => n,
             Err(e) => {
