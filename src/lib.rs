@@ -20,6 +20,7 @@ pub mod fix;
 pub mod fmt;
 pub mod frontend;
 pub mod graph;
+pub mod incremental;
 pub mod plugin;
 pub mod postprocessor;
 pub mod provisioner;

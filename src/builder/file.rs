@@ -3,6 +3,7 @@
 use super::Builder;
 use crate::graph::Config;
 use crate::plugin::{Field, Options};
+use crate::incremental::{record, Fingerprint, Reuse};
 use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
 use async_trait::async_trait;
 use std::path::PathBuf;
@@ -93,12 +94,58 @@ impl Builder for FileBuilder {
             }
         }
         hook.provision(ctx, None).await?;
-        Ok(Some(Artifact {
+        if ctx.reuse {
+            if let Ok(fp) = &ctx.inputs {
+                record::write(
+                    &self.record_path(),
+                    fp,
+                    &ctx.full_name,
+                    std::slice::from_ref(&self.target),
+                    &Default::default(),
+                )
+                .map_err(|e| format!("writing the inputs record: {e}"))?;
+            }
+        }
+        Ok(Some(self.artifact(false)))
+    }
+
+    /// The record beside the target ([`crate::incremental::record`]).
+    async fn reusable(
+        &self,
+        _ctx: &BuildContext,
+        inputs: &Fingerprint,
+        _dry_run: bool,
+    ) -> Result<Reuse, BuildError> {
+        Ok(match record::check(&self.record_path(), inputs) {
+            record::Found::Same(..) => Reuse::Found(self.artifact(true)),
+            record::Found::Stale(e) => Reuse::Build {
+                inputs: inputs.clone(),
+                newest: Some(e),
+            },
+            record::Found::None => Reuse::Build {
+                inputs: inputs.clone(),
+                newest: None,
+            },
+        })
+    }
+}
+
+impl FileBuilder {
+    /// `TARGET.kiln-inputs.json`, written under `-reuse` only.
+    fn record_path(&self) -> PathBuf {
+        let mut name = self.target.as_os_str().to_owned();
+        name.push(".kiln-inputs.json");
+        PathBuf::from(name)
+    }
+
+    fn artifact(&self, reused: bool) -> Artifact {
+        Artifact {
             builder_type: "file".into(),
             id: self.target.display().to_string(),
             files: vec![self.target.clone()],
             description: format!("Stored file: {}", self.target.display()),
+            reused,
             state: Default::default(),
-        }))
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod null;
 pub mod qemu;
 
 use crate::graph::Config;
+use crate::incremental::{Fingerprint, Reuse};
 use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
 use async_trait::async_trait;
 
@@ -18,6 +19,21 @@ pub trait Builder: Send + Sync {
         ctx: &BuildContext,
         hook: &dyn ProvisionHook,
     ) -> Result<Option<Artifact>, BuildError>;
+
+    /// Incremental builds (`-reuse`, `kiln plan`): the artifact an earlier
+    /// run made from `inputs` (what the graph says the build is made of;
+    /// the builder adds what it resolves, as the source AMI's id), or what
+    /// a build would replace. `dry_run`: look only, change nothing.
+    async fn reusable(
+        &self,
+        _ctx: &BuildContext,
+        _inputs: &Fingerprint,
+        _dry_run: bool,
+    ) -> Result<Reuse, BuildError> {
+        Ok(Reuse::Unsupported(
+            "this builder keeps no artifact to reuse".into(),
+        ))
+    }
 }
 
 pub fn create(kind: &str, config: &Config) -> Result<Box<dyn Builder>, String> {

@@ -85,6 +85,7 @@ impl Builder for NullBuilder {
             id: "Null".into(),
             files: Vec::new(),
             description: "Did not export anything. This is the null builder".into(),
+            reused: false,
             state: Default::default(),
         }))
     }

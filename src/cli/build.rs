@@ -24,6 +24,12 @@ pub struct BuildArgs {
     /// Force a build to continue if artifacts exist, deletes existing artifacts
     #[arg(long)]
     force: bool,
+    /// Reuse an artifact made earlier from the same inputs instead of building (kiln extension; docs/incremental.md)
+    #[arg(long)]
+    reuse: bool,
+    /// With -reuse: say what would be reused or built, build nothing (as `kiln plan`)
+    #[arg(long = "dry-run")]
+    dry_run: bool,
     /// Enable prefixing of each ui output with an RFC3339 timestamp
     #[arg(long = "timestamp-ui")]
     timestamp_ui: bool,
@@ -106,7 +112,20 @@ pub fn run(a: BuildArgs) -> i32 {
         force: a.force,
         debug: a.debug,
         legacy_ui: false,
+        reuse: a.reuse,
     };
+    if a.dry_run {
+        if !a.reuse {
+            eprintln!("Error: -dry-run needs -reuse (kiln plan is the same)");
+            return 1;
+        }
+        return rt.block_on(crate::incremental::plan::plan(
+            loaded.graph,
+            ui,
+            run_opts,
+            CancellationToken::new(),
+        ));
+    }
     // An interrupted build ends whatever it started locally, and whatever
     // that started, before kiln exits (see util::procs). A build that ran
     // to its end leaves a script's deliberate background job alone, as

@@ -10,6 +10,7 @@ mod hcl2_upgrade;
 mod init;
 mod inspect;
 mod log;
+mod plan;
 mod plugins;
 mod validate;
 
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     /// Build image(s) from a template
     Build(build::BuildArgs),
+    /// Say which builds `build -reuse` would reuse or build, and what changed (kiln extension)
+    Plan(plan::PlanArgs),
     /// Check that a template is valid
     Validate(validate::ValidateArgs),
     /// See the components of a template
@@ -215,6 +218,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Build(a) => build::run(a),
+        Command::Plan(a) => plan::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Console(a) => console::run(a),

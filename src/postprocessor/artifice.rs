@@ -129,6 +129,7 @@ impl PostProcessor for Artifice {
                 id: String::new(),
                 files,
                 description,
+                reused: false,
                 state: Default::default(),
             },
             true,

@@ -182,6 +182,7 @@ impl PostProcessor for Checksum {
                 id: String::new(),
                 files: outputs,
                 description,
+                reused: false,
                 state: Default::default(),
             },
             true,

@@ -396,6 +396,7 @@ impl PostProcessor for Compress {
                 id: output.display().to_string(),
                 files: vec![output],
                 description,
+                reused: false,
                 state: Default::default(),
             },
             self.keep,

@@ -52,6 +52,10 @@ struct BuildEntry {
     artifact_id: String,
     packer_run_uuid: String,
     custom_data: Option<indexmap::IndexMap<String, String>>,
+    /// `-reuse` found the artifact instead of building it (kiln extension;
+    /// absent otherwise, so the entry is Packer's).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    reused: bool,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -125,6 +129,7 @@ impl PostProcessor for Manifest {
             artifact_id: input.id.clone(),
             packer_run_uuid: ctx.run_uuid.clone(),
             custom_data: self.custom_data.clone(),
+            reused: input.reused,
         };
         let _guard = LOCK.lock().await;
         // Only a regular file holds earlier builds (a FIFO or device output

@@ -190,6 +190,7 @@ impl PostProcessor for Vagrant {
                 id: provider.clone(),
                 files: vec![output.clone()],
                 description: format!("'{provider}' provider box: {}", output.display()),
+                reused: false,
                 state: BTreeMap::new(),
             },
             provided.keep,

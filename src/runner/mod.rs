@@ -9,6 +9,7 @@ pub mod steps;
 use crate::builder;
 use crate::communicator::Communicator;
 use crate::graph::{BuildNode, Config, Graph, Step};
+use crate::incremental::{Fingerprint, Reuse};
 use crate::postprocessor;
 use crate::provisioner;
 use crate::ui::{human_duration, BuildUi, Ui};
@@ -60,6 +61,9 @@ pub struct Artifact {
     /// What a later post-processor may need to know of it, as Packer's
     /// `Artifact.State` (qemu: `diskName`, `diskType`, `domainType`).
     pub state: BTreeMap<String, String>,
+    /// Found by `-reuse` (made by an earlier run from the same inputs),
+    /// not built now.
+    pub reused: bool,
 }
 
 /// Everything a step, provisioner or post-processor of one build may use.
@@ -80,9 +84,41 @@ pub struct BuildContext {
     /// Built from a JSON template: Packer's core then names post-processors
     /// by type and prefixes their output `NAME (TYPE)`.
     pub legacy_ui: bool,
+    /// `-reuse`: look for an artifact made from the same inputs first, and
+    /// keep a record of the inputs beside local artifacts.
+    pub reuse: bool,
+    /// What the build is made of as far as the graph says (the builder
+    /// adds what it resolves), or why that cannot be known.
+    pub inputs: Result<Fingerprint, String>,
 }
 
 impl BuildContext {
+    /// The context of `node`'s build, its fingerprint's graph part computed.
+    pub fn new(
+        node: &BuildNode,
+        ui: BuildUi,
+        cancel: CancellationToken,
+        opts: &RunOptions,
+        run_uuid: String,
+        sensitive: &[String],
+    ) -> BuildContext {
+        BuildContext {
+            ui,
+            cancel,
+            full_name: node.name.clone(),
+            build_name: node.source_name.clone(),
+            builder_type: node.source_type.clone(),
+            on_error: opts.on_error,
+            debug: opts.debug,
+            force: opts.force,
+            run_uuid,
+            generated: Mutex::new(BTreeMap::new()),
+            legacy_ui: opts.legacy_ui,
+            reuse: opts.reuse,
+            inputs: crate::incremental::inputs::of_build(node, sensitive),
+        }
+    }
+
     /// The same build, its output under another prefix (a post-processor's).
     fn with_ui(&self, ui: BuildUi) -> BuildContext {
         BuildContext {
@@ -97,6 +133,8 @@ impl BuildContext {
             run_uuid: self.run_uuid.clone(),
             generated: Mutex::new(self.generated()),
             legacy_ui: self.legacy_ui,
+            reuse: self.reuse,
+            inputs: self.inputs.clone(),
         }
     }
     pub fn set_generated(&self, k: &str, v: impl Into<String>) {
@@ -134,6 +172,8 @@ pub struct RunOptions {
     pub debug: bool,
     /// Packer's output for JSON templates (set from the graph's front end).
     pub legacy_ui: bool,
+    /// `-reuse`: an artifact made from the same inputs stands for the build.
+    pub reuse: bool,
 }
 
 struct Hook<'a> {
@@ -256,22 +296,11 @@ async fn run_build(
     cancel: CancellationToken,
     opts: RunOptions,
     run_uuid: String,
+    sensitive: Arc<Vec<String>>,
 ) -> BuildOutcome {
     let bui = ui.build(&node.name, index);
     let start = Instant::now();
-    let ctx = BuildContext {
-        ui: bui.clone(),
-        cancel: cancel.clone(),
-        full_name: node.name.clone(),
-        build_name: node.source_name.clone(),
-        builder_type: node.source_type.clone(),
-        on_error: opts.on_error,
-        debug: opts.debug,
-        force: opts.force,
-        run_uuid,
-        generated: Mutex::new(BTreeMap::new()),
-        legacy_ui: opts.legacy_ui,
-    };
+    let ctx = BuildContext::new(&node, bui.clone(), cancel, &opts, run_uuid, &sensitive);
     ctx.set_generated("PackerRunUUID", ctx.run_uuid.clone());
     ctx.set_generated("ConnType", "none");
     // Packer's value for a builder that has no machine id to give (qemu's,
@@ -324,7 +353,15 @@ async fn run_build_inner(
     let b = builder::create(&node.source_type, &node.builder)
         .map_err(|e| (BuildError::Failed(e), vec![]))?;
     let hook = Hook { node };
-    let builder_artifact = b.run(ctx, &hook).await.map_err(|e| (e, vec![]))?;
+    let reused = if ctx.reuse && !ctx.force {
+        find_reusable(ctx, &*b).await.map_err(|e| (e, vec![]))?
+    } else {
+        None
+    };
+    let builder_artifact = match reused {
+        Some(a) => Some(a),
+        None => b.run(ctx, &hook).await.map_err(|e| (e, vec![]))?,
+    };
     let Some(builder_artifact) = builder_artifact else {
         return Ok(vec![]);
     };
@@ -400,11 +437,61 @@ async fn run_build_inner(
     }
 }
 
+/// `-reuse`: the artifact an earlier run made from the same inputs, if
+/// the builder finds one; else say why the build runs (and, when an
+/// earlier artifact of this build is known, which inputs changed).
+async fn find_reusable(
+    ctx: &BuildContext,
+    b: &dyn builder::Builder,
+) -> Result<Option<Artifact>, BuildError> {
+    let fp = match &ctx.inputs {
+        Ok(fp) => fp,
+        Err(why) => {
+            ctx.ui.say(&format!("Building: the inputs are not known ({why})"));
+            return Ok(None);
+        }
+    };
+    match b.reusable(ctx, fp, false).await? {
+        Reuse::Found(mut a) => {
+            a.reused = true;
+            ctx.ui.say(&format!(
+                "Up to date: reusing {} (made from the same inputs, {})",
+                a.id,
+                short(&fp.digest())
+            ));
+            Ok(Some(a))
+        }
+        Reuse::Build { inputs, newest } => {
+            ctx.ui.say(&format!(
+                "Building: no artifact was made from these inputs ({})",
+                short(&inputs.digest())
+            ));
+            if let Some(e) = newest {
+                for c in inputs.changes_since(&e.parts) {
+                    ctx.ui.message(&format!("since {}: {c}", e.what));
+                }
+            }
+            Ok(None)
+        }
+        Reuse::Unsupported(why) => {
+            ctx.ui.say(&format!("Building: {why}"));
+            Ok(None)
+        }
+    }
+}
+
+/// A digest as people read it: its first 12 hex digits.
+pub fn short(digest: &str) -> &str {
+    let d = digest.strip_prefix("v1-").unwrap_or(digest);
+    &d[..12.min(d.len())]
+}
+
 /// Run every build of the graph; returns the process exit code.
 pub async fn run(graph: Graph, ui: Ui, mut opts: RunOptions, cancel: CancellationToken) -> i32 {
     let start = Instant::now();
     opts.legacy_ui = graph.frontend == "json";
     let run_uuid = uuid::Uuid::new_v4().to_string();
+    let sensitive = Arc::new(graph.sensitive.clone());
     if ui.colored() {
         for (i, b) in graph.builds.iter().enumerate() {
             ui.build(&b.name, i)
@@ -425,9 +512,10 @@ pub async fn run(graph: Graph, ui: Ui, mut opts: RunOptions, cancel: Cancellatio
         // Take the permit before spawning so builds start in template order.
         let permit = sem.clone().acquire_owned().await;
         let (ui, cancel, opts, uuid) = (ui.clone(), cancel.clone(), opts.clone(), run_uuid.clone());
+        let sensitive = sensitive.clone();
         handles.push(tokio::spawn(async move {
             let _permit = permit;
-            run_build(node, i, ui, cancel, opts, uuid).await
+            run_build(node, i, ui, cancel, opts, uuid, sensitive).await
         }));
     }
     let mut outcomes = Vec::new();

@@ -12,6 +12,7 @@ pub mod instance;
 pub mod journal;
 pub mod profile;
 pub mod resources;
+pub mod reuse;
 mod steps;
 pub mod sts;
 pub mod vault;
@@ -24,6 +25,7 @@ use crate::graph::Config;
 use crate::runner::steps::{run_steps, Step};
 use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
 use async_trait::async_trait;
+use crate::incremental::{Fingerprint, Reuse};
 use config::EbsConfig;
 use std::sync::Arc;
 use steps::State;
@@ -32,24 +34,63 @@ pub use config::validate;
 
 pub struct AmazonEbs {
     cfg: EbsConfig,
+    /// The source AMI `-reuse` looked for an AMI made from: the build
+    /// starts from that one (a filter may name a newer AMI by then).
+    pinned_source: std::sync::Mutex<Option<String>>,
 }
 
 impl AmazonEbs {
     pub fn new(c: &Config) -> Result<AmazonEbs, String> {
         EbsConfig::from_config(c)
-            .map(|cfg| AmazonEbs { cfg })
+            .map(|cfg| AmazonEbs {
+                cfg,
+                pinned_source: std::sync::Mutex::new(None),
+            })
             .map_err(|e| e.join("\n"))
     }
 }
 
 #[async_trait]
 impl Builder for AmazonEbs {
+    async fn reusable(
+        &self,
+        ctx: &BuildContext,
+        inputs: &Fingerprint,
+        dry_run: bool,
+    ) -> Result<Reuse, BuildError> {
+        if self.cfg.skip_create_ami {
+            return Ok(Reuse::Unsupported(
+                "skip_create_ami: the build makes no AMI to reuse".into(),
+            ));
+        }
+        let aws = client::load(&self.cfg.access).await;
+        let source = steps::resolve_source(&aws.ec2(), &self.cfg)
+            .await
+            .map_err(BuildError::Failed)?;
+        if let Ok(mut p) = self.pinned_source.lock() {
+            *p = Some(source.clone());
+        }
+        let fp = inputs.with(vec![reuse::source_part(&source)]);
+        reuse::find(&aws, &self.cfg, ctx, &fp, dry_run).await
+    }
+
     async fn run(
         &self,
         ctx: &BuildContext,
         hook: &dyn ProvisionHook,
     ) -> Result<Option<Artifact>, BuildError> {
-        let cfg = &self.cfg;
+        let pinned = self.pinned_source.lock().ok().and_then(|p| p.clone());
+        let pinned_cfg;
+        let cfg = match pinned {
+            Some(id) => {
+                let mut c = self.cfg.clone();
+                c.source_ami = Some(id);
+                c.source_ami_filter = None;
+                pinned_cfg = c;
+                &pinned_cfg
+            }
+            None => &self.cfg,
+        };
         let aws = client::load(&cfg.access).await;
         let mut state = State::new(aws, cfg, ctx)?;
         let mut list: Vec<Box<dyn Step<State> + '_>> = vec![
@@ -92,10 +133,11 @@ impl Builder for AmazonEbs {
             list.push(Box::new(steps::ModifyInstance { cfg }));
             list.push(Box::new(steps::Deregister { cfg }));
             list.push(Box::new(steps::CreateAmi { cfg }));
-            list.push(Box::new(steps::RegionCopy { cfg }));
+            list.push(Box::new(steps::RegionCopy { cfg, only_to: None }));
             list.push(Box::new(steps::Deprecate { cfg }));
             list.push(Box::new(steps::AmiAttributes { cfg }));
             list.push(Box::new(steps::Tags { cfg }));
+            list.push(Box::new(steps::InputsTag { whole: None }));
             list.push(Box::new(steps::DeregistrationProtection { cfg }));
             list.push(Box::new(steps::Keep));
         }
@@ -111,23 +153,6 @@ impl Builder for AmazonEbs {
         if state.amis.is_empty() {
             return Ok(None);
         }
-        // Sorted, as Packer sorts them: scripts take the first of the id.
-        let mut ids: Vec<String> = state.amis.iter().map(|(r, a)| format!("{r}:{a}")).collect();
-        ids.sort();
-        let mut lines: Vec<String> = state
-            .amis
-            .iter()
-            .map(|(r, a)| format!("{r}: {a}"))
-            .collect();
-        lines.sort();
-        let id = ids.join(",");
-        let description = format!("AMIs were created:\n{}\n", lines.join("\n"));
-        Ok(Some(Artifact {
-            builder_type: "amazon-ebs".into(),
-            id,
-            files: Vec::new(),
-            description,
-            state: Default::default(),
-        }))
+        Ok(Some(reuse::artifact(state.amis.clone(), false)))
     }
 }

@@ -16,6 +16,7 @@ use super::common::{StepCleanupTempKeys, StepConnect, StepProvision};
 use super::Builder;
 use crate::communicator::ssh::Settings;
 use crate::graph::Config;
+use crate::incremental::{record, Fingerprint, Reuse};
 use crate::runner::steps::{run_steps, Step};
 use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
 use async_trait::async_trait;
@@ -36,8 +37,60 @@ impl QemuBuilder {
     }
 }
 
+impl QemuBuilder {
+    /// What an artifact of this build is, made now or found.
+    fn artifact(
+        cfg: &QemuConfig,
+        files: Vec<std::path::PathBuf>,
+        state: std::collections::BTreeMap<String, String>,
+        reused: bool,
+    ) -> Artifact {
+        let dir = &cfg.output_directory;
+        Artifact {
+            builder_type: "qemu".into(),
+            id: "VM".into(),
+            files,
+            description: if reused {
+                format!(
+                    "VM files in directory: {} (reused: made earlier from the same inputs)",
+                    dir.display()
+                )
+            } else {
+                format!("VM files in directory: {}", dir.display())
+            },
+            reused,
+            state,
+        }
+    }
+}
+
 #[async_trait]
 impl Builder for QemuBuilder {
+    /// The output directory's record ([`crate::incremental::record`]).
+    async fn reusable(
+        &self,
+        ctx: &BuildContext,
+        inputs: &Fingerprint,
+        _dry_run: bool,
+    ) -> Result<Reuse, BuildError> {
+        let cfg = QemuConfig::from_config(&self.raw, &ctx.build_name)
+            .map_err(|e| BuildError::Failed(e.join("\n")))?;
+        let path = cfg.output_directory.join(record::FILE_NAME);
+        Ok(match record::check(&path, inputs) {
+            record::Found::Same(files, state) => {
+                Reuse::Found(Self::artifact(&cfg, files, state, true))
+            }
+            record::Found::Stale(e) => Reuse::Build {
+                inputs: inputs.clone(),
+                newest: Some(e),
+            },
+            record::Found::None => Reuse::Build {
+                inputs: inputs.clone(),
+                newest: None,
+            },
+        })
+    }
+
     async fn run(
         &self,
         ctx: &BuildContext,
@@ -99,20 +152,27 @@ impl Builder for QemuBuilder {
             files.retain(|f| f.file_name().is_none_or(|n| n != "efivars.fd"));
         }
         files.sort();
-        Ok(Some(Artifact {
-            builder_type: "qemu".into(),
-            id: "VM".into(),
-            files,
-            description: format!("VM files in directory: {}", dir.display()),
-            // What the vagrant post-processor reads (Packer's state keys).
-            state: [
-                ("diskName", cfg.vm_name.clone()),
-                ("diskType", cfg.format.clone()),
-                ("domainType", state.accel.to_string()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-        }))
+        // What the vagrant post-processor reads (Packer's state keys).
+        let art_state = [
+            ("diskName", cfg.vm_name.clone()),
+            ("diskType", cfg.format.clone()),
+            ("domainType", state.accel.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        if ctx.reuse {
+            if let Ok(fp) = &ctx.inputs {
+                let path = dir.join(record::FILE_NAME);
+                record::write(&path, fp, &ctx.full_name, &files, &art_state)
+                    .map_err(|e| BuildError::Failed(format!("writing the inputs record: {e}")))?;
+                ctx.ui.say(&format!(
+                    "Recorded the build's inputs in {} ({})",
+                    path.display(),
+                    crate::runner::short(&fp.digest())
+                ));
+            }
+        }
+        Ok(Some(Self::artifact(cfg, files, art_state, false)))
     }
 }

@@ -368,6 +368,9 @@ fn intermediary(cfg: &EbsConfig) -> bool {
 
 pub struct RegionCopy<'a> {
     pub cfg: &'a EbsConfig,
+    /// `-reuse` completing an AMI found made from the same inputs: copy it
+    /// to just these regions (it is no intermediary, whatever the options).
+    pub only_to: Option<&'a [String]>,
 }
 
 #[async_trait]
@@ -387,13 +390,16 @@ impl Step<State> for RegionCopy<'_> {
             .collect();
         let mut seen = std::collections::HashSet::new();
         let mut targets: Vec<&String> = self
-            .cfg
-            .ami_regions
+            .only_to
+            .unwrap_or(&self.cfg.ami_regions)
             .iter()
             .filter(|r| **r != src_region && seen.insert(*r))
             .collect();
         // encrypt_boot: the build region gets its encrypted copy first.
-        if self.cfg.encrypt_boot == Some(true) && !self.cfg.skip_save_build_region {
+        if self.cfg.encrypt_boot == Some(true)
+            && !self.cfg.skip_save_build_region
+            && self.only_to.is_none()
+        {
             targets.insert(0, &src_region);
         }
         // Every copy goes out at once (a copy takes minutes on EC2; one
@@ -492,7 +498,7 @@ impl Step<State> for RegionCopy<'_> {
             );
             s.amis.push((region, ami));
         }
-        if intermediary(self.cfg) {
+        if intermediary(self.cfg) && self.only_to.is_none() {
             // The copies exist: the intermediary has done its job.
             let why = if self.cfg.skip_save_build_region {
                 "skip_save_build_region"
@@ -761,6 +767,74 @@ impl Step<State> for Tags<'_> {
     }
 }
 
+/// kiln's incremental builds: each AMI made and its snapshots get the
+/// build's input fingerprint (`kiln:inputs`, its parts, the build's name),
+/// so a later `-reuse` finds them by it (docs/incremental.md). A template
+/// whose inputs cannot be known gets no such tags.
+pub struct InputsTag {
+    /// The whole fingerprint, when known already (copies of a reused AMI);
+    /// else the build's, with the source AMI it started from.
+    pub whole: Option<crate::incremental::Fingerprint>,
+}
+
+#[async_trait]
+impl Step<State> for InputsTag {
+    fn name(&self) -> &'static str {
+        "StepKilnInputsTag"
+    }
+    async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
+        let fp = match (&self.whole, &ctx.inputs, &s.source) {
+            (Some(fp), _, _) => fp.clone(),
+            (None, Ok(inputs), Some(source)) => inputs.with(vec![
+                crate::builder::amazon::reuse::source_part(&source.id),
+            ]),
+            _ => return Ok(()),
+        };
+        let tags = crate::builder::amazon::reuse::inputs_tags(&fp, &ctx.full_name);
+        let mut calls = Vec::new();
+        for (region, ami) in s.amis.clone() {
+            let mut resources = vec![ami.clone()];
+            resources.extend(
+                s.snapshots
+                    .iter()
+                    .filter(|(r, _)| *r == region)
+                    .map(|(_, sn)| sn.clone()),
+            );
+            ctx.ui.say(&format!(
+                "Tagging AMI ({ami}) and its snapshots with the build's inputs ({} = {})",
+                crate::incremental::TAG,
+                fp.digest()
+            ));
+            let ec2 = s.aws.ec2_in(&region);
+            let (policy, tags) = (s.policy.clone(), tags.clone());
+            calls.push(async move { create_tags(&ec2, &policy, resources, tags).await });
+        }
+        for r in futures_util::future::join_all(calls).await {
+            r.map_err(|e| failed(format!("Error adding kiln's inputs tags: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// `-reuse` completing an AMI found in other regions: the found AMI is
+/// left as it is (its tags too); the steps after this see only the copies.
+pub struct OnlyCopies {
+    pub source: (String, String),
+}
+
+#[async_trait]
+impl Step<State> for OnlyCopies {
+    fn name(&self) -> &'static str {
+        "StepKilnOnlyCopies"
+    }
+    async fn run(&self, s: &mut State, _ctx: &BuildContext) -> Result<(), BuildError> {
+        s.amis.retain(|a| *a != self.source);
+        let region = self.source.0.clone();
+        s.snapshots.retain(|(r, _)| *r != region);
+        Ok(())
+    }
+}
+
 /// `base` with `over` on top (a key of both takes `over`'s value), in order.
 fn merge_tags(base: &[Tag], over: &[Tag]) -> Vec<Tag> {
     let mut out: Vec<Tag> = base
@@ -774,7 +848,7 @@ fn merge_tags(base: &[Tag], over: &[Tag]) -> Vec<Tag> {
 
 /// CreateTags, retried while EC2 does not know the AMI or a snapshot yet
 /// (it is eventually consistent; Packer retries for ~2.5 min likewise).
-async fn create_tags(
+pub(crate) async fn create_tags(
     ec2: &Client,
     policy: &Policy,
     resources: Vec<String>,

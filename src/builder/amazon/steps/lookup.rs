@@ -157,28 +157,7 @@ impl Step<State> for SourceAmi<'_> {
             None => q.send().await.map_err(|e| sdk_error("DescribeImages", &e)),
         }
         .map_err(failed)?;
-        let mut images = out.images().to_vec();
-        if images.is_empty() {
-            return Err(failed(format!("No AMI was found matching {what}")));
-        }
-        if images.len() > 1 {
-            if !self
-                .cfg
-                .source_ami_filter
-                .as_ref()
-                .is_some_and(|f| f.most_recent)
-            {
-                return Err(failed("Your query returned more than one result. Please try a more specific search, or set most_recent to true.".into()));
-            }
-            images.sort_by(|a, b| {
-                a.creation_date()
-                    .unwrap_or_default()
-                    .cmp(b.creation_date().unwrap_or_default())
-            });
-        }
-        let Some(img) = images.pop() else {
-            return Err(failed(format!("No AMI was found matching {what}")));
-        };
+        let img = pick_source(out.images().to_vec(), self.cfg, &what).map_err(failed)?;
         let id = img.image_id().unwrap_or_default().to_string();
         ctx.ui.message(&format!("Found Image ID: {id}"));
         // Enhanced networking needs an HVM AMI (Packer's check, before anything is made).
@@ -219,6 +198,40 @@ impl Step<State> for SourceAmi<'_> {
 }
 
 /// The DescribeImages that finds the source AMI, and how to name it in errors.
+/// The image a source query's answer names: the only one, or the newest
+/// with `most_recent`.
+fn pick_source(
+    mut images: Vec<aws_sdk_ec2::types::Image>,
+    cfg: &EbsConfig,
+    what: &str,
+) -> Result<aws_sdk_ec2::types::Image, String> {
+    if images.is_empty() {
+        return Err(format!("No AMI was found matching {what}"));
+    }
+    if images.len() > 1 {
+        if !cfg.source_ami_filter.as_ref().is_some_and(|f| f.most_recent) {
+            return Err("Your query returned more than one result. Please try a more specific search, or set most_recent to true.".into());
+        }
+        images.sort_by(|a, b| {
+            a.creation_date()
+                .unwrap_or_default()
+                .cmp(b.creation_date().unwrap_or_default())
+        });
+    }
+    images
+        .pop()
+        .ok_or_else(|| format!("No AMI was found matching {what}"))
+}
+
+/// The source AMI's id, as the build would find it (what `-reuse` looks
+/// for an AMI made from).
+pub async fn resolve_source(ec2: &aws_sdk_ec2::Client, cfg: &EbsConfig) -> Result<String, String> {
+    let (q, what) = source_query(ec2, cfg);
+    let out = q.send().await.map_err(|e| sdk_error("DescribeImages", &e))?;
+    let img = pick_source(out.images().to_vec(), cfg, &what)?;
+    Ok(img.image_id().unwrap_or_default().to_string())
+}
+
 fn source_query(
     ec2: &aws_sdk_ec2::Client,
     cfg: &EbsConfig,

@@ -20,11 +20,11 @@ mod spot;
 pub use access::{KeyPair, SecurityGroup};
 pub use iam::IamInstanceProfile;
 pub use image::{
-    AmiAttributes, CreateAmi, Deprecate, Deregister, DeregistrationProtection, Keep,
-    ModifyInstance, RegionCopy, StopInstance, Tags,
+    AmiAttributes, CreateAmi, Deprecate, Deregister, DeregistrationProtection, InputsTag, Keep,
+    ModifyInstance, OnlyCopies, RegionCopy, StopInstance, Tags,
 };
 pub use launch::RunInstance;
-pub use lookup::{Network, PreValidate, SourceAmi};
+pub use lookup::{resolve_source, Network, PreValidate, SourceAmi};
 
 use crate::builder::amazon::client::Aws;
 use crate::builder::amazon::config::EbsConfig;

@@ -36,8 +36,10 @@ impl Step<State> for PrepareOutputDir<'_> {
     }
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let dir = &self.cfg.output_directory;
+        // -reuse replaces what kiln made from other inputs (its record says so).
+        let stale = ctx.reuse && dir.join(crate::incremental::record::FILE_NAME).is_file();
         if dir.exists() {
-            if !ctx.force {
+            if !ctx.force && !stale {
                 return Err(failed(format!("Output directory exists: {}\n\nUse the force flag to delete it prior to building.", dir.display())));
             }
             ctx.ui.say("Deleting previous output directory...");
