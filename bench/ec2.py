@@ -16,6 +16,8 @@ pairs (like tests/common/ec2.rs; needs root), and a counting proxy in front
 of moto. The template's package commands run through logging shims, so the
 "instance" (this machine) is not changed.
 Usage: sudo bench/ec2.py [N]   (KILN=path/to/kiln)
+Then `kiln build -reuse` of the unchanged template (N runs after the one
+that makes the AMI) against that full build (BENCH_NO_REUSE=1 skips it).
 BENCH_TEMPLATE=first-ami.pkr.hcl builds the HCL2 twin instead (packer 1.6.6
 builds it too). N=0 makes only the untimed first build of each.
 
@@ -265,6 +267,18 @@ try:
             else:
                 kc, pc = statistics.mean(k.counted_walls), statistics.mean(p.counted_walls)
                 print(f"through the counting proxy: kiln {kc * 1000:.1f} ms, packer {pc * 1000:.1f} ms, wall {kc / pc:.3f}")
+    if N and not os.environ.get("BENCH_NO_REUSE"):
+        # kiln build -reuse of an unchanged template: the first run builds
+        # (and tags the AMI with its inputs), the next ones find that AMI.
+        reset()
+        reuse = [kiln, "build", "-color=false", "-reuse"] + args(moto_port)
+        full, _ = common.measure(reuse, 1, env=env, cwd=work)
+        again, _ = common.measure(reuse, N, env=env, cwd=work)
+        line = (f"-reuse, inputs unchanged: {again * 1000:.1f} ms, the build that made the AMI {full * 1000:.1f} ms"
+                f" -> {again / full:.3f} of a full build")
+        if packer:
+            line += f", {again / tools[1].wall():.3f} of packer's"
+        print(line)
 finally:
     proxy.shutdown()
     sshd.kill()

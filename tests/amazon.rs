@@ -4830,3 +4830,310 @@ fn ansible_gets_the_temporary_key_0600_and_it_is_removed() {
     assert!(left.is_empty(), "left in TMPDIR: {left:?}");
     assert_no_leaks(&h, "ansible");
 }
+
+/// `kiln build -reuse` (docs/incremental.md) on the loopback EC2: an AMI
+/// made from the same inputs stands for the build (no instance launched,
+/// same AMI in the artifact list and the manifest); a byte of an uploaded
+/// file, an inline command or the source AMI makes a rebuild; the AMI's
+/// name and tags do not; `-force` rebuilds; a deregistered or deprecated
+/// match is not reused; `kiln plan` names what changed. Through the proxy
+/// that models real EC2 (new resources unknown for a while, slow states).
+#[test]
+fn reuse_builds_only_when_an_input_changed() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    proxy.realistic(ec2::Realism::new(
+        11,
+        Duration::from_millis(400),
+        0,
+        Duration::from_millis(600),
+    ));
+    std::fs::write(w.path().join("page.html"), "<h1>one</h1>\n").expect("page");
+    let template = |source_ami: &str, tag: &str, inline: &str| {
+        format!(
+            r#"source "amazon-ebs" "web" {{
+  region              = "us-east-1"
+  source_ami          = "{source_ami}"
+  instance_type       = "t2.micro"
+  ami_name            = "web-${{uuidv4()}}"
+  ssh_username        = "ec2-user"
+  custom_endpoint_ec2 = "{}"
+  ssh_host            = "127.0.0.1"
+  ssh_port            = {}
+  ssh_timeout         = "30s"
+  tags = {{
+    Release = "{tag}"
+  }}
+}}
+
+build {{
+  sources = ["source.amazon-ebs.web"]
+  provisioner "file" {{
+    source      = "page.html"
+    destination = "/tmp/page.html"
+  }}
+  provisioner "shell" {{
+    inline = ["{inline}"]
+  }}
+  post-processor "manifest" {{
+    output = "manifest.json"
+  }}
+}}
+"#,
+            proxy.endpoint(),
+            h.ssh_port
+        )
+    };
+    let base = "ami-04681a1dbd79675a5";
+    let f = w.write("web.pkr.hcl", &template(base, "1", "true"));
+    let run = |args: &[&str]| {
+        proxy.reset();
+        let out = aws_env(w.kiln().args(args).arg(&f)).output().expect("run");
+        let launches = proxy
+            .calls()
+            .iter()
+            .filter(|c| *c == "RunInstances")
+            .count();
+        (out.status.code(), text(&out), launches)
+    };
+    let ami_in = |t: &str| -> String {
+        t.lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("us-east-1: "))
+            .unwrap_or_else(|| panic!("no AMI in the artifacts:\n{t}"))
+            .to_string()
+    };
+    let last_manifest = || -> serde_json::Value {
+        let m: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(w.path().join("manifest.json")).expect("manifest"),
+        )
+        .expect("manifest json");
+        m["builds"]
+            .as_array()
+            .and_then(|b| b.last())
+            .cloned()
+            .expect("an entry")
+    };
+    let build = ["build", "-color=false", "-reuse"];
+
+    // A first build makes an AMI, tagged with its inputs.
+    let (code, t, launches) = run(&build);
+    assert_eq!(code, Some(0), "{t}");
+    assert_eq!(launches, 1, "{t}");
+    let first = ami_in(&t);
+    let tags = rt()
+        .block_on(h.client().describe_images().image_ids(&first).send())
+        .expect("describe");
+    let keys: Vec<&str> = tags.images()[0]
+        .tags()
+        .iter()
+        .filter_map(|t| t.key())
+        .collect();
+    for k in ["kiln:inputs", "kiln:parts", "kiln:build", "Release"] {
+        assert!(keys.contains(&k), "{k} missing: {keys:?}");
+    }
+    let snaps = rt()
+        .block_on(h.client().describe_snapshots().owner_ids("self").send())
+        .expect("snapshots");
+    assert!(
+        snaps
+            .snapshots()
+            .iter()
+            .any(|s| s.tags().iter().any(|t| t.key() == Some("kiln:inputs"))),
+        "the snapshot has no inputs tag: {snaps:?}"
+    );
+
+    // The same command again: nothing launched, the same AMI.
+    let (code, t, launches) = run(&build);
+    assert_eq!(code, Some(0), "{t}");
+    assert_eq!(launches, 0, "{t}");
+    assert!(t.contains("Up to date"), "{t}");
+    assert_eq!(ami_in(&t), first, "{t}");
+    let entry = last_manifest();
+    assert_eq!(
+        entry["artifact_id"],
+        format!("us-east-1:{first}"),
+        "{entry}"
+    );
+    assert_eq!(entry["reused"], true, "{entry}");
+
+    // Only labels changed (a new AMI name every run, another tag value): reused.
+    std::fs::write(&f, template(base, "2", "true")).expect("write");
+    let (code, t, launches) = run(&build);
+    assert_eq!((code, launches), (Some(0), 0), "{t}");
+    assert_eq!(ami_in(&t), first);
+
+    // One byte of the uploaded file: plan names it, build rebuilds.
+    std::fs::write(w.path().join("page.html"), "<h1>One</h1>\n").expect("page");
+    let (code, t, launches) = run(&["plan", "-color=false"]);
+    assert_eq!((code, launches), (Some(0), 0), "{t}");
+    assert!(
+        t.contains("provisioner 1 (file): file page.html changed"),
+        "{t}"
+    );
+    assert!(!t.contains("provisioner 2"), "only the file changed:\n{t}");
+    let (code, t, launches) = run(&build);
+    assert_eq!((code, launches), (Some(0), 1), "{t}");
+    let second = ami_in(&t);
+    assert_ne!(second, first);
+
+    // An inline command.
+    std::fs::write(&f, template(base, "2", "echo changed")).expect("write");
+    let (code, t, _) = run(&["build", "-color=false", "-reuse", "-dry-run"]);
+    assert_eq!(code, Some(0), "{t}");
+    assert!(t.contains("provisioner 2 (shell): inline changed"), "{t}");
+    let (code, t, launches) = run(&build);
+    assert_eq!((code, launches), (Some(0), 1), "{t}");
+    let third = ami_in(&t);
+
+    // The source AMI.
+    let other = rt()
+        .block_on(h.client().describe_images().owners("amazon").send())
+        .expect("images")
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id())
+        .find(|id| *id != base)
+        .expect("another AMI")
+        .to_string();
+    std::fs::write(&f, template(&other, "2", "echo changed")).expect("write");
+    let (_, t, _) = run(&["plan", "-color=false"]);
+    assert!(t.contains("source: source AMI changed"), "{t}");
+    let (code, t, launches) = run(&build);
+    assert_eq!((code, launches), (Some(0), 1), "{t}");
+    std::fs::write(&f, template(base, "2", "echo changed")).expect("write");
+    let (code, t, launches) = run(&build);
+    assert_eq!(
+        (code, launches),
+        (Some(0), 0),
+        "back to the third AMI's inputs:\n{t}"
+    );
+    assert_eq!(ami_in(&t), third);
+
+    // -force always builds.
+    let (code, t, launches) = run(&["build", "-color=false", "-reuse", "-force"]);
+    assert_eq!((code, launches), (Some(0), 1), "{t}");
+    let forced = ami_in(&t);
+
+    // A deregistered match is not found; a deprecated one is not reused.
+    for ami in [&third, &forced] {
+        deregister_with_snapshots(&h.client(), ami);
+    }
+    let (code, t, launches) = run(&build);
+    assert_eq!((code, launches), (Some(0), 1), "{t}");
+    let rebuilt = ami_in(&t);
+    proxy
+        .deprecated
+        .lock()
+        .unwrap()
+        .push((rebuilt.clone(), "2020-01-01T00:00:00.000Z".into()));
+    let (code, t, launches) = run(&build);
+    assert_eq!((code, launches), (Some(0), 1), "{t}");
+    assert!(t.contains("deprecated: not reused"), "{t}");
+    assert_ne!(ami_in(&t), rebuilt);
+    assert_no_leaks(&h, "reuse");
+}
+
+/// What a user does to retire an AMI: deregister it, delete its snapshots.
+fn deregister_with_snapshots(ec2: &aws_sdk_ec2::Client, ami: &str) {
+    rt().block_on(async {
+        let img = ec2
+            .describe_images()
+            .image_ids(ami)
+            .send()
+            .await
+            .expect("describe");
+        let snaps: Vec<String> = img
+            .images()
+            .iter()
+            .flat_map(|i| i.block_device_mappings())
+            .filter_map(|b| b.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
+            .collect();
+        ec2.deregister_image()
+            .image_id(ami)
+            .send()
+            .await
+            .expect("deregister");
+        for s in snaps {
+            ec2.delete_snapshot()
+                .snapshot_id(s)
+                .send()
+                .await
+                .expect("delete snapshot");
+        }
+    });
+}
+
+/// `-reuse` of an AMI that lacks a copy in one of `ami_regions`: only that
+/// copy is made (no instance), tagged like the rest; then everything is
+/// reused. The legacy JSON front end reuses as HCL2 does.
+#[test]
+fn reuse_makes_only_the_missing_copies_and_works_for_json_templates() {
+    let Some(h) = Ec2::start() else { return };
+    let w = Work::new();
+    let proxy = FaultProxy::start(h.moto.port);
+    let json = format!(
+        r#"{{
+  "builders": [{{
+    "type": "amazon-ebs",
+    "region": "us-east-1",
+    "source_ami": "ami-04681a1dbd79675a5",
+    "instance_type": "t2.micro",
+    "ami_name": "copies-{{{{timestamp}}}}-{{{{uuid}}}}",
+    "ami_regions": ["us-west-2"],
+    "ssh_username": "ec2-user",
+    "custom_endpoint_ec2": "{}",
+    "ssh_host": "127.0.0.1",
+    "ssh_port": {},
+    "ssh_timeout": "30s",
+    "tags": {{"Name": "copies"}}
+  }}],
+  "provisioners": [{{"type": "shell", "inline": ["true"]}}]
+}}
+"#,
+        proxy.endpoint(),
+        h.ssh_port
+    );
+    let f = w.write("copies.json", &json);
+    let run = || {
+        proxy.reset();
+        let out = aws_env(w.kiln().args(["build", "-color=false", "-reuse"]).arg(&f))
+            .output()
+            .expect("run");
+        let calls = proxy.calls();
+        let count = |a: &str| calls.iter().filter(|c| *c == a).count();
+        (
+            out.status.code(),
+            text(&out),
+            count("RunInstances"),
+            count("CopyImage"),
+        )
+    };
+    let (code, t, launches, copies) = run();
+    assert_eq!((code, launches, copies), (Some(0), 1, 1), "{t}");
+    let west = ec2::client_at(&h.moto.endpoint(), "us-west-2");
+    let copy = rt().block_on(inventory(&west)).amis[0].0.clone();
+    deregister_with_snapshots(&west, &copy);
+    let (code, t, launches, copies) = run();
+    assert_eq!((code, launches, copies), (Some(0), 0, 1), "{t}");
+    let inv = rt().block_on(inventory(&west));
+    assert_eq!(inv.amis.len(), 1, "{inv:?}");
+    let new_copy = &inv.amis[0].0;
+    assert!(t.contains(&format!("us-west-2: {new_copy}")), "{t}");
+    let tags = rt()
+        .block_on(west.describe_images().image_ids(new_copy).send())
+        .expect("describe");
+    let keys: Vec<&str> = tags.images()[0]
+        .tags()
+        .iter()
+        .filter_map(|t| t.key())
+        .collect();
+    assert!(
+        keys.contains(&"kiln:inputs") && keys.contains(&"Name"),
+        "{keys:?}"
+    );
+    let (code, t, launches, copies) = run();
+    assert_eq!((code, launches, copies), (Some(0), 0, 0), "{t}");
+    assert_no_leaks(&h, "reuse with copies");
+}

@@ -166,15 +166,28 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
     let cache = work.path().join("cache");
     let tmp = work.path().join("tmp");
     std::fs::create_dir_all(&tmp).expect("tmp");
+    // The README's command: the quick start with -reuse, from a copy of
+    // the templates (a change to index.html below is the copy's).
+    let tpl_dir = work.path().join("tpl");
+    std::fs::create_dir_all(&tpl_dir).expect("tpl");
+    for f in ["quickstart.pkr.hcl", "index.html"] {
+        std::fs::copy(repo().join("templates").join(f), tpl_dir.join(f)).expect("copy");
+    }
+    let tpl = tpl_dir.join("quickstart.pkr.hcl");
+    let quickstart = |command: &str| {
+        let mut c = kiln();
+        c.current_dir(work.path())
+            .env("KILN_CACHE_DIR", &cache)
+            .env("TMPDIR", &tmp)
+            .arg(command)
+            .arg("-color=false");
+        if command == "build" {
+            c.arg("-reuse");
+        }
+        c.arg(&tpl).output().expect("run kiln")
+    };
     let started = Instant::now();
-    let out = kiln()
-        .current_dir(work.path())
-        .env("KILN_CACHE_DIR", &cache)
-        .env("TMPDIR", &tmp)
-        .args(["build", "-color=false"])
-        .arg(repo().join("templates/quickstart.pkr.hcl"))
-        .output()
-        .expect("run kiln");
+    let out = quickstart("build");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     eprintln!(
@@ -274,6 +287,58 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
     let body = http_get(guest.http_port).expect("page from the host");
     assert_eq!(body.trim(), page.trim());
     drop(guest);
+
+    // The same command again: no input changed, the image is reused (no
+    // VM), and the post-processors run on it.
+    let started = Instant::now();
+    let out = quickstart("build");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    eprintln!(
+        "quick start again with -reuse: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(t.contains("Up to date"), "{t}");
+    assert!(
+        !t.contains("Setting up nginx") && !t.contains("Starting VM"),
+        "{t}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("output/quickstart-manifest.json"))
+            .expect("manifest"),
+    )
+    .expect("manifest json");
+    let last = &manifest["builds"][1];
+    assert_eq!(last["reused"], true, "{manifest}");
+    assert_eq!(last["files"][0]["name"], "quickstart.qcow2", "{manifest}");
+    let sum = std::fs::read_to_string(dir.join("quickstart.sha256")).expect("checksum file");
+    assert!(sum.starts_with(&digest), "{sum} vs {digest}");
+    let record = || -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.join("kiln-inputs.json")).expect("inputs record"),
+        )
+        .expect("record json")
+    };
+    let before = record()["kiln_inputs"].clone();
+
+    // One byte of the uploaded page: plan names it; the build replaces the image.
+    std::fs::write(
+        tpl_dir.join("index.html"),
+        page.replacen('<', "<!-- -->\n<", 1),
+    )
+    .expect("page");
+    let out = quickstart("plan");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("provisioner 1 (file): file index.html changed"),
+        "{t}"
+    );
+    let out = quickstart("build");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("Setting up nginx"), "not rebuilt:\n{t}");
+    assert_ne!(record()["kiln_inputs"], before);
 
     // A second build reuses the base, and http_content / cd_content reach the guest.
     let f = work.path().join("files.pkr.hcl");

@@ -2,8 +2,8 @@
 
 use super::Builder;
 use crate::graph::Config;
-use crate::plugin::{Field, Options};
 use crate::incremental::{record, Fingerprint, Reuse};
+use crate::plugin::{Field, Options};
 use crate::runner::{Artifact, BuildContext, BuildError, ProvisionHook};
 use async_trait::async_trait;
 use std::path::PathBuf;

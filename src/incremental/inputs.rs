@@ -178,8 +178,8 @@ const PLAYBOOK_SIBLINGS: &[&str] = &[
 /// is in too: a directory upload puts it on the machine.
 fn content_digest(p: &Path, owner: &str, playbook: bool) -> Result<String, String> {
     let mut h = Sha256::new();
-    let meta = std::fs::metadata(p)
-        .map_err(|e| format!("{owner}: cannot read {}: {e}", p.display()))?;
+    let meta =
+        std::fs::metadata(p).map_err(|e| format!("{owner}: cannot read {}: {e}", p.display()))?;
     h.update(display_name(&p.to_string_lossy()).as_bytes());
     h.update(b"\0");
     if meta.is_dir() {
@@ -269,7 +269,9 @@ fn canonical(v: &Value, sensitive: &[String]) -> Result<String, String> {
     fn walk(j: serde_json::Value, sensitive: &[String]) -> Result<serde_json::Value, String> {
         Ok(match j {
             serde_json::Value::String(s)
-                if sensitive.iter().any(|x| !x.is_empty() && s.contains(x.as_str())) =>
+                if sensitive
+                    .iter()
+                    .any(|x| !x.is_empty() && s.contains(x.as_str())) =>
             {
                 serde_json::json!({ "keyed": keyed(&s)? })
             }
@@ -304,8 +306,8 @@ fn canonical(v: &Value, sensitive: &[String]) -> Result<String, String> {
 pub fn keyed(value: &str) -> Result<String, String> {
     use hmac::{Hmac, Mac};
     let key = inputs_key()?;
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
-        .map_err(|e| format!("the inputs key: {e}"))?;
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(&key).map_err(|e| format!("the inputs key: {e}"))?;
     mac.update(value.as_bytes());
     Ok(hex::encode(mac.finalize().into_bytes()))
 }
@@ -357,12 +359,21 @@ mod tests {
     #[test]
     fn sensitive_strings_are_keyed_never_in_clear() {
         std::env::set_var("KILN_INPUTS_KEY", "test-key");
-        let v = Value::List(vec![Value::string("PASSWORD=hunter22"), Value::string("A=b")]);
+        let v = Value::List(vec![
+            Value::string("PASSWORD=hunter22"),
+            Value::string("A=b"),
+        ]);
         let c = canonical(&v, &["hunter22".to_string()]).expect("canonical");
         assert!(!c.contains("hunter22"), "{c}");
         assert!(c.contains("\"keyed\"") && c.contains("A=b"), "{c}");
         assert_eq!(c, canonical(&v, &["hunter22".to_string()]).expect("again"));
-        let other = Value::List(vec![Value::string("PASSWORD=hunter23"), Value::string("A=b")]);
-        assert_ne!(c, canonical(&other, &["hunter23".to_string()]).expect("other"));
+        let other = Value::List(vec![
+            Value::string("PASSWORD=hunter23"),
+            Value::string("A=b"),
+        ]);
+        assert_ne!(
+            c,
+            canonical(&other, &["hunter23".to_string()]).expect("other")
+        );
     }
 }

@@ -230,7 +230,10 @@ mod tests {
         let parts: Vec<(String, String)> = (0..400)
             .map(|i| (format!("b.option_number_{i}"), i.to_string()))
             .collect();
-        let refs: Vec<(&str, &str)> = parts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let refs: Vec<(&str, &str)> = parts
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
         let v = fp(&refs).tag_values();
         assert_eq!(v.len(), PARTS_TAGS_MAX);
         assert!(v.iter().all(|t| t.len() <= TAG_VALUE_MAX));

@@ -85,8 +85,6 @@ pub async fn plan(graph: Graph, ui: Ui, opts: RunOptions, cancel: CancellationTo
             }
         }
     }
-    ui.say(&format!(
-        "\nPlan: {reused} to reuse, {built} to build."
-    ));
+    ui.say(&format!("\nPlan: {reused} to reuse, {built} to build."));
     code
 }

@@ -447,7 +447,8 @@ async fn find_reusable(
     let fp = match &ctx.inputs {
         Ok(fp) => fp,
         Err(why) => {
-            ctx.ui.say(&format!("Building: the inputs are not known ({why})"));
+            ctx.ui
+                .say(&format!("Building: the inputs are not known ({why})"));
             return Ok(None);
         }
     };

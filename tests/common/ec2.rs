@@ -471,6 +471,55 @@ pub fn params_of(bodies: &[String], action: &str) -> Vec<String> {
         .collect()
 }
 
+/// `response` with `<deprecationTime>` added to the items of `marks`'
+/// AMIs (an answer moto sent chunked is decoded first).
+fn with_deprecation(response: &[u8], marks: &[(String, String)]) -> Vec<u8> {
+    let Some(at) = find_body(response) else {
+        return response.to_vec();
+    };
+    let (head, body) = response.split_at(at);
+    let head = String::from_utf8_lossy(head);
+    let mut body = String::from_utf8_lossy(body).into_owned();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut plain = String::new();
+        let mut rest = body.as_str();
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || after.len() < n {
+                break;
+            }
+            plain.push_str(&after[..n]);
+            rest = after[n..].trim_start_matches("\r\n");
+        }
+        body = plain;
+    }
+    for (ami, when) in marks {
+        let id = format!("<imageId>{ami}</imageId>");
+        body = body.replace(
+            &id,
+            &format!("{id}<deprecationTime>{when}</deprecationTime>"),
+        );
+    }
+    let head: Vec<&str> = head
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !l.is_empty()
+                && !l.starts_with("content-length:")
+                && !l.starts_with("transfer-encoding:")
+        })
+        .collect();
+    format!(
+        "{}\r\nContent-Length: {}\r\n\r\n{body}",
+        head.join("\r\n"),
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// An HTTP proxy in front of moto that counts EC2 calls, remembers the
 /// access key id each request was signed with, and can fail the k-th call.
 pub struct FaultProxy {
@@ -498,6 +547,9 @@ pub struct FaultProxy {
     pub events: Arc<Mutex<Vec<String>>>,
     /// EC2's documented misbehaviour, when set (see [`Realism`]).
     pub realism: Arc<Mutex<Option<Realism>>>,
+    /// `(ami, time)`: DescribeImages answers give these AMIs this
+    /// `deprecationTime` (moto keeps none).
+    pub deprecated: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 /// What real EC2 does and moto does not, modelled with seeded randomness
@@ -689,6 +741,7 @@ impl FaultProxy {
             delay: Arc::default(),
             events: Arc::default(),
             realism: Arc::default(),
+            deprecated: Arc::default(),
         };
         let (calls, keys, fail_at, after) = (
             p.calls.clone(),
@@ -704,6 +757,7 @@ impl FaultProxy {
         );
         let (delay, events, once) = (p.delay.clone(), p.events.clone(), p.refuse_once.clone());
         let realism = p.realism.clone();
+        let deprecated = p.deprecated.clone();
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { continue };
@@ -717,6 +771,7 @@ impl FaultProxy {
                 );
                 let (delay, events, once) = (delay.clone(), events.clone(), once.clone());
                 let realism = realism.clone();
+                let deprecated = deprecated.clone();
                 std::thread::spawn(move || {
                     // One request per connection: moto's answers close it, and so do ours.
                     if let Some((head, body)) = read_request(&mut c) {
@@ -836,6 +891,10 @@ impl FaultProxy {
                                 )
                                 .into_bytes();
                             }
+                        }
+                        let marks = deprecated.lock().unwrap().clone();
+                        if action == "DescribeImages" && !marks.is_empty() {
+                            response = with_deprecation(&response, &marks);
                         }
                         if fail {
                             let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InjectedFault</Code><Message>fault injected into call {n} ({action})</Message></Error></Errors><RequestID>x</RequestID></Response>");

@@ -19,8 +19,14 @@ pub fn source_part(id: &str) -> Part {
 /// The tags that carry `fp` on an AMI and its snapshots.
 pub fn inputs_tags(fp: &Fingerprint, build: &str) -> Vec<Tag> {
     let mut tags = vec![
-        Tag::builder().key(incremental::TAG).value(fp.digest()).build(),
-        Tag::builder().key(incremental::BUILD_TAG).value(build).build(),
+        Tag::builder()
+            .key(incremental::TAG)
+            .value(fp.digest())
+            .build(),
+        Tag::builder()
+            .key(incremental::BUILD_TAG)
+            .value(build)
+            .build(),
     ];
     for (i, v) in fp.tag_values().into_iter().enumerate() {
         tags.push(
@@ -40,7 +46,7 @@ fn target_regions(aws: &Aws, cfg: &EbsConfig) -> Vec<String> {
         out.push(aws.region.clone());
     }
     for r in &cfg.ami_regions {
-        if !out.contains(r) && !(cfg.skip_save_build_region && *r == aws.region) {
+        if !(out.contains(r) || cfg.skip_save_build_region && *r == aws.region) {
             out.push(r.clone());
         }
     }

@@ -785,9 +785,9 @@ impl Step<State> for InputsTag {
     async fn run(&self, s: &mut State, ctx: &BuildContext) -> Result<(), BuildError> {
         let fp = match (&self.whole, &ctx.inputs, &s.source) {
             (Some(fp), _, _) => fp.clone(),
-            (None, Ok(inputs), Some(source)) => inputs.with(vec![
-                crate::builder::amazon::reuse::source_part(&source.id),
-            ]),
+            (None, Ok(inputs), Some(source)) => {
+                inputs.with(vec![crate::builder::amazon::reuse::source_part(&source.id)])
+            }
             _ => return Ok(()),
         };
         let tags = crate::builder::amazon::reuse::inputs_tags(&fp, &ctx.full_name);

@@ -209,7 +209,11 @@ fn pick_source(
         return Err(format!("No AMI was found matching {what}"));
     }
     if images.len() > 1 {
-        if !cfg.source_ami_filter.as_ref().is_some_and(|f| f.most_recent) {
+        if !cfg
+            .source_ami_filter
+            .as_ref()
+            .is_some_and(|f| f.most_recent)
+        {
             return Err("Your query returned more than one result. Please try a more specific search, or set most_recent to true.".into());
         }
         images.sort_by(|a, b| {
@@ -227,7 +231,10 @@ fn pick_source(
 /// for an AMI made from).
 pub async fn resolve_source(ec2: &aws_sdk_ec2::Client, cfg: &EbsConfig) -> Result<String, String> {
     let (q, what) = source_query(ec2, cfg);
-    let out = q.send().await.map_err(|e| sdk_error("DescribeImages", &e))?;
+    let out = q
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeImages", &e))?;
     let img = pick_source(out.images().to_vec(), cfg, &what)?;
     Ok(img.image_id().unwrap_or_default().to_string())
 }
