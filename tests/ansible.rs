@@ -78,31 +78,61 @@ fn a_playbook_with_a_role_runs_against_the_machine_and_a_failure_fails_the_build
             ),
         ],
     );
-    std::fs::create_dir_all(&out_dir).expect("mkdir");
-    let extra = format!(
-        "    extra_arguments  = [\"-e\", \"out_dir={}\"]\n",
-        out_dir.display()
-    );
-    std::fs::write(w.join("t.pkr.hcl"), template(&sshd, "site.yml", &extra)).expect("write");
-    let out = kiln()
-        .current_dir(w)
-        .args(["build", "-color=false", "t.pkr.hcl"])
-        .output()
-        .expect("kiln");
-    let (o, e) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{o}{e}");
-    assert!(o.contains("Executing Ansible: ansible-playbook"), "{o}");
-    assert!(o.contains("PLAY RECAP"), "{o}");
-    assert!(
-        o.contains("null.box: "),
-        "Ansible's lines carry the build's prefix: {o}"
-    );
-    let page = std::fs::read_to_string(out_dir.join("page.txt")).expect("the page was rendered");
-    assert_eq!(page, "build=box type=null os=Linux groups=all_linux,web\n");
-    assert_eq!(
-        std::fs::read_to_string(out_dir.join("handler.txt")).expect("the handler ran"),
-        "handled\n"
-    );
+    // Through kiln's relay (Packer's default), with SCP (the default) and
+    // with SFTP; and straight to the machine (use_proxy = false).
+    for (mode, options, relayed) in [
+        ("relay, scp", "", Some("relay: exec scp -t")),
+        (
+            "relay, sftp",
+            "    use_sftp = true\n",
+            Some("relay: subsystem sftp"),
+        ),
+        ("direct", "    use_proxy = false\n", None),
+    ] {
+        let _ = std::fs::remove_dir_all(&out_dir);
+        std::fs::create_dir_all(&out_dir).expect("mkdir");
+        let extra = format!(
+            "    extra_arguments  = [\"-e\", \"out_dir={}\"]\n{options}",
+            out_dir.display()
+        );
+        std::fs::write(w.join("t.pkr.hcl"), template(&sshd, "site.yml", &extra)).expect("write");
+        let out = kiln()
+            .current_dir(w)
+            .env("KILN_LOG", "kiln::communicator::relay=debug")
+            .args(["build", "-color=false", "t.pkr.hcl"])
+            .output()
+            .expect("kiln");
+        let (o, e) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{mode}: {o}{e}");
+        assert!(o.contains("Executing Ansible: ansible-playbook"), "{o}");
+        assert!(o.contains("PLAY RECAP"), "{o}");
+        assert!(
+            o.contains("null.box: "),
+            "Ansible's lines carry the build's prefix: {o}"
+        );
+        match relayed {
+            Some(says) => {
+                assert!(e.contains(says), "{mode}: not relayed as {says:?}:\n{e}");
+                assert!(o.contains("Relaying Ansible's SSH sessions"), "{o}");
+                assert!(
+                    !o.contains(&format!("ansible_port={}", sshd.port))
+                        && !o.contains(&format!("--private-key {}", sshd.key.display())),
+                    "{mode}: Ansible was given the machine itself:\n{o}"
+                );
+            }
+            None => assert!(!e.contains("relay: "), "{mode}: relayed:\n{e}"),
+        }
+        let page =
+            std::fs::read_to_string(out_dir.join("page.txt")).expect("the page was rendered");
+        assert_eq!(
+            page, "build=box type=null os=Linux groups=all_linux,web\n",
+            "{mode}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out_dir.join("handler.txt")).expect("the handler ran"),
+            "handled\n"
+        );
+    }
     // Nothing of the run is left: no inventory in the temp directory
     // naming this server's port.
     let port = format!("ansible_port={}", sshd.port);

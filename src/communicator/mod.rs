@@ -5,6 +5,7 @@
 
 mod login;
 mod prompt;
+pub mod relay;
 pub mod sftp;
 pub mod ssh;
 mod tcp;
@@ -181,5 +182,10 @@ pub trait Communicator: Send + Sync {
     /// Whether `run` gives commands a pseudo-terminal (`ssh_pty`).
     fn pty(&self) -> bool {
         false
+    }
+    /// A new session channel on the connection, to relay another SSH
+    /// client's session over it ([`relay`]); `None`: not an SSH connection.
+    async fn open_session(&self) -> Option<Result<russh::Channel<russh::client::Msg>, String>> {
+        None
     }
 }

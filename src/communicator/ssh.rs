@@ -825,6 +825,10 @@ fn check(code: i32, what: &str, stderr: &str) -> Result<(), String> {
 
 #[async_trait]
 impl Communicator for Ssh {
+    async fn open_session(&self) -> Option<Result<russh::Channel<client::Msg>, String>> {
+        Some(self.channel().await)
+    }
+
     async fn run(
         &self,
         cmd: &str,

@@ -14,6 +14,9 @@ pub struct Rules {
     /// `(urls, checksum)`: the URLs are out when the checksum says what
     /// they hold; with `iso_checksum = "none"` a local file is read.
     pub by_checksum: &'static [(&'static str, &'static str)],
+    /// The builder keeps the fingerprint on every artifact (an AMI tag),
+    /// `-reuse` or not; the others write their record under `-reuse` only.
+    pub kept_always: bool,
 }
 
 /// How kiln reaches a machine: the same image whichever way it connects.
@@ -148,6 +151,7 @@ const AMAZON_EBS: Rules = Rules {
     ],
     files: &["user_data_file"],
     by_checksum: &[],
+    kept_always: true,
 };
 
 const QEMU: Rules = Rules {
@@ -189,12 +193,14 @@ const QEMU: Rules = Rules {
         "efi_firmware_vars",
     ],
     by_checksum: &[("iso_url", "iso_checksum"), ("iso_urls", "iso_checksum")],
+    kept_always: false,
 };
 
 const FILE_BUILDER: Rules = Rules {
     out: &["target"],
     files: &["source"],
     by_checksum: &[],
+    kept_always: false,
 };
 
 /// A builder's rules; `None`: kiln cannot say what its builds make.
@@ -213,11 +219,13 @@ pub fn provisioner(kind: &str) -> Option<&'static Rules> {
         out: &["start_retry_timeout", "pause_after"],
         files: &["script", "scripts"],
         by_checksum: &[],
+        kept_always: false,
     };
     const FILE: Rules = Rules {
         out: &[],
         files: &["source", "sources"],
         by_checksum: &[],
+        kept_always: false,
     };
     const ANSIBLE: Rules = Rules {
         out: &[
@@ -241,6 +249,7 @@ pub fn provisioner(kind: &str) -> Option<&'static Rules> {
             "collections_path",
         ],
         by_checksum: &[],
+        kept_always: false,
     };
     const ANSIBLE_LOCAL: Rules = Rules {
         out: &[],
@@ -257,12 +266,14 @@ pub fn provisioner(kind: &str) -> Option<&'static Rules> {
             "inventory_file",
         ],
         by_checksum: &[],
+        kept_always: false,
     };
     // Waits and pauses change nothing on the machine.
     const NOTHING: Rules = Rules {
         out: &["duration", "note", "disable"],
         files: &[],
         by_checksum: &[],
+        kept_always: false,
     };
     match kind {
         "shell" | "shell-local" => Some(&SHELL),

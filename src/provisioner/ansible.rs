@@ -6,14 +6,16 @@
 //! installed first; Ansible's output streams live and its exit status
 //! decides.
 //!
-//! Ansible connects straight to the machine with the build's SSH settings.
-//! Packer's default, `use_proxy = true`, relays Ansible's sessions through
-//! Packer's own connection; kiln gives the same result over a direct
-//! connection where its own is direct, and refuses by name where the
-//! machine is reachable only through kiln (a bastion or a SOCKS proxy),
-//! until that relay is built.
+//! Two ways to reach the machine, as in Packer: `use_proxy = true` (the
+//! default) serves a local SSH endpoint on 127.0.0.1 that relays Ansible's
+//! sessions — commands, SCP and SFTP — over kiln's own connection
+//! ([`crate::communicator::relay`]), so Ansible reaches whatever kiln
+//! reaches (through a bastion too) with a key made for the run;
+//! `use_proxy = false` connects Ansible straight to the machine with the
+//! build's SSH settings.
 
 use super::Provisioner;
+use crate::communicator::relay::Relay;
 use crate::communicator::Communicator;
 use crate::graph::Config;
 use crate::plugin::{Field, Options};
@@ -61,17 +63,17 @@ pub struct AnsibleOptions {
     collections_path: Option<String>,
     /// Relay Ansible through kiln's connection (see the module's doc).
     use_proxy: Option<bool>,
-    #[option(no_effect = "kiln connects Ansible straight to the machine (no local relay port)")]
+    /// The relay's port on 127.0.0.1 (default: any free one).
     local_port: Option<i64>,
-    #[option(no_effect = "kiln connects Ansible straight to the machine (no local relay)")]
+    /// What the relay runs on the machine for Ansible's SFTP (default:
+    /// the machine's own `sftp` subsystem).
     sftp_command: Option<String>,
-    #[option(
-        no_effect = "Ansible's own SSH settings decide its file transfers on a direct connection"
-    )]
+    /// Ansible transfers files with SFTP through the relay (default: SCP).
     use_sftp: bool,
-    #[option(no_effect = "kiln connects Ansible straight to the machine (no local relay)")]
+    /// The relay's host key (default: one made for the run).
     ssh_host_key_file: Option<String>,
-    #[option(no_effect = "kiln connects Ansible straight to the machine (no local relay)")]
+    /// The public key Ansible logs in to the relay with (default: a key
+    /// made for the run, handed to Ansible as `--private-key`).
     ssh_authorized_key_file: Option<String>,
     #[option(no_effect = "kiln does not check Ansible's version")]
     skip_version_check: bool,
@@ -102,6 +104,21 @@ pub fn validate(c: &Config) -> Vec<String> {
             }
         }
     }
+    for (k, v) in [
+        ("ssh_host_key_file", &o.ssh_host_key_file),
+        ("ssh_authorized_key_file", &o.ssh_authorized_key_file),
+    ] {
+        if let Some(p) = v.as_deref().filter(|p| !p.is_empty()) {
+            if !std::path::Path::new(p).is_file() {
+                errs.push(format!("{k}: {p} is invalid: it is not a file"));
+            }
+        }
+    }
+    if let Some(p) = o.local_port {
+        if !(0..=65535).contains(&p) {
+            errs.push(format!("local_port: {p} is not a port (0 to 65535)"));
+        }
+    }
     for kv in &o.ansible_env_vars {
         if !kv.contains('=') {
             errs.push(format!("ansible_env_vars: {kv:?} is not KEY=value"));
@@ -123,6 +140,47 @@ impl Ansible {
         Ok(Ansible {
             o: AnsibleOptions::from_config(c)?,
         })
+    }
+
+    /// The relay Ansible connects to (`use_proxy`), with the template's
+    /// port, host key and authorized key where it gives them.
+    async fn relay(&self) -> Result<Relay, String> {
+        let host_key = match self
+            .o
+            .ssh_host_key_file
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            Some(p) => Some(
+                russh::keys::load_secret_key(p, None)
+                    .map_err(|e| format!("ssh_host_key_file {p}: {e}"))?,
+            ),
+            None => None,
+        };
+        let authorized = match self
+            .o
+            .ssh_authorized_key_file
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("ssh_authorized_key_file {p}: {e}"))?;
+                Some(
+                    russh::keys::PublicKey::from_openssh(text.trim())
+                        .map_err(|e| format!("ssh_authorized_key_file {p}: {e}"))?,
+                )
+            }
+            None => None,
+        };
+        let port = self.o.local_port.unwrap_or(0).clamp(0, 65535) as u16;
+        Relay::bind(
+            port,
+            host_key,
+            authorized,
+            self.o.sftp_command.clone().filter(|c| !c.is_empty()),
+        )
+        .await
     }
 
     /// The inventory: the machine under `host_alias`, then in each group.
@@ -178,7 +236,7 @@ impl Provisioner for Ansible {
     async fn provision(
         &self,
         ctx: &BuildContext,
-        _comm: Option<&dyn Communicator>,
+        comm: Option<&dyn Communicator>,
     ) -> Result<(), BuildError> {
         let g = ctx.generated();
         let get = |k: &str| g.get(k).cloned().unwrap_or_default();
@@ -186,9 +244,6 @@ impl Provisioner for Ansible {
             return Err(BuildError::Failed(
                 "the ansible provisioner needs an SSH communicator".into(),
             ));
-        }
-        if self.o.use_proxy != Some(false) && !get("SSHBastionHost").is_empty() {
-            return Err(BuildError::Failed("use_proxy: the machine is reached through a bastion, which kiln does not relay Ansible through yet; set ssh_bastion_* in ansible_ssh_extra_args (ProxyJump) and use_proxy = false".into()));
         }
         let playbook = self.o.playbook_file.clone().unwrap_or_default();
         let playbook = std::path::absolute(&playbook)
@@ -227,6 +282,46 @@ impl Provisioner for Ansible {
             .clone()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| get("User"));
+        let proxy = self.o.use_proxy != Some(false);
+        let mut relay = None;
+        // Where Ansible connects, and with which key: the relay and a key
+        // made for it, or the machine and the build's own key.
+        let (host, port, key, _key_scratch) = if proxy {
+            let comm = super::need_comm("ansible", comm)?;
+            let r = self.relay().await.map_err(BuildError::Failed)?;
+            let (key, scratch) = match &r.client_key {
+                Some(k) => {
+                    let text = k
+                        .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+                        .map_err(|e| BuildError::Failed(format!("the relay's key: {e}")))?;
+                    let s =
+                        write_private("ansible-key", None, &text).map_err(BuildError::Failed)?;
+                    (Some(s.path.display().to_string()), Some(s))
+                }
+                // The template's authorized key: Ansible's own key logs in.
+                None => (None, None),
+            };
+            let port = r.port.to_string();
+            ctx.ui.say(&format!(
+                "Relaying Ansible's SSH sessions through kiln's connection on 127.0.0.1:{port}"
+            ));
+            relay = Some((r, comm));
+            ("127.0.0.1".to_string(), port, key, scratch)
+        } else {
+            // The build's key: its file, or the temporary key it made,
+            // written 0600 for this run and removed after it.
+            let key_file = get("SSHPrivateKeyFile");
+            if !key_file.is_empty() {
+                (get("Host"), get("Port"), Some(key_file), None)
+            } else if !get("SSHPrivateKey").is_empty() {
+                let s = write_private("ansible-key", None, &get("SSHPrivateKey"))
+                    .map_err(BuildError::Failed)?;
+                let p = s.path.display().to_string();
+                (get("Host"), get("Port"), Some(p), Some(s))
+            } else {
+                (get("Host"), get("Port"), None, None)
+            }
+        };
         let inventory = match self.o.inventory_file.as_deref().filter(|f| !f.is_empty()) {
             Some(f) => Scratch {
                 path: PathBuf::from(f),
@@ -236,27 +331,12 @@ impl Provisioner for Ansible {
                 let mut s = write_private(
                     "packer-provisioner-ansible",
                     self.o.inventory_directory.as_deref(),
-                    &self.inventory(&get("Host"), &get("Port"), &user),
+                    &self.inventory(&host, &port, &user),
                 )
                 .map_err(BuildError::Failed)?;
                 s.keep = self.o.keep_inventory_file;
                 s
             }
-        };
-        // The build's key: its file, or the temporary key it made, written
-        // 0600 for this run and removed after it.
-        let key_file = get("SSHPrivateKeyFile");
-        let mut _key_scratch = None;
-        let key = if !key_file.is_empty() {
-            Some(key_file)
-        } else if !get("SSHPrivateKey").is_empty() {
-            let s = write_private("ansible-key", None, &get("SSHPrivateKey"))
-                .map_err(BuildError::Failed)?;
-            let p = s.path.display().to_string();
-            _key_scratch = Some(s);
-            Some(p)
-        } else {
-            None
         };
         let mut argv = vec![self.o.command.clone()];
         argv.extend([
@@ -292,6 +372,23 @@ impl Provisioner for Ansible {
             // The machine is new: its host key is not known yet.
             env.push(("ANSIBLE_HOST_KEY_CHECKING".into(), "False".into()));
         }
+        if proxy {
+            // As Packer: SCP unless use_sftp; OpenSSH 9's scp speaks SFTP
+            // unless -O, so -O makes it the SCP it is asked for.
+            let set = |k: &str| {
+                self.o
+                    .ansible_env_vars
+                    .iter()
+                    .any(|kv| kv.starts_with(&format!("{k}=")))
+            };
+            if !set("ANSIBLE_SSH_TRANSFER_METHOD") && !set("ANSIBLE_SCP_IF_SSH") {
+                let method = if self.o.use_sftp { "sftp" } else { "scp" };
+                env.push(("ANSIBLE_SSH_TRANSFER_METHOD".into(), method.into()));
+                if !self.o.use_sftp && !set("ANSIBLE_SCP_EXTRA_ARGS") {
+                    env.push(("ANSIBLE_SCP_EXTRA_ARGS".into(), "-O".into()));
+                }
+            }
+        }
         for kv in &self.o.ansible_env_vars {
             if let Some((k, v)) = kv.split_once('=') {
                 env.push((k.to_string(), v.to_string()));
@@ -299,7 +396,11 @@ impl Provisioner for Ansible {
         }
         ctx.ui
             .say(&format!("Executing Ansible: {}", argv.join(" ")));
-        let code = super::shell_local::run_streaming(ctx, &argv, &env).await?;
+        let run = super::shell_local::run_streaming(ctx, &argv, &env);
+        let code = match relay.as_mut() {
+            Some((r, comm)) => r.serve(*comm, run).await?,
+            None => run.await?,
+        };
         if code != 0 {
             return Err(BuildError::Failed(format!(
                 "Error executing Ansible: Non-zero exit status: exit status {code}"

@@ -115,7 +115,15 @@ impl BuildContext {
             generated: Mutex::new(BTreeMap::new()),
             legacy_ui: opts.legacy_ui,
             reuse: opts.reuse,
-            inputs: crate::incremental::inputs::of_build(node, sensitive),
+            // Hashing every uploaded file costs time: only when it is used.
+            inputs: if opts.reuse
+                || crate::incremental::rules::builder(&node.source_type)
+                    .is_some_and(|r| r.kept_always)
+            {
+                crate::incremental::inputs::of_build(node, sensitive)
+            } else {
+                Err("-reuse was not asked for".into())
+            },
         }
     }
 
