@@ -87,3 +87,21 @@ def measure(argv, n, env=None, cwd=None, before_each=None):
         peak = max(peak, rss)
     last_cpu = cpu / n if gnu_time else None
     return total / n, peak
+
+
+def start_sshd(work, extra=""):
+    """An sshd on 127.0.0.1 that logs this user in with a key of its own
+    (like tests/common/sshd.rs): (process, port, user, private key path)."""
+    import shutil, subprocess
+    for k in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(work, k)], check=True)
+    shutil.copy(os.path.join(work, "client.pub"), os.path.join(work, "authorized_keys"))
+    port = free_port()
+    os.makedirs("/run/sshd", exist_ok=True)
+    with open(os.path.join(work, "sshd_config"), "w") as f:
+        f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {work}/host\nPidFile {work}/pid\nUsePAM no\nStrictModes no\n"
+                f"AuthorizedKeysFile {work}/authorized_keys\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n{extra}")
+    sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(work, "sshd_config")], stderr=subprocess.DEVNULL)
+    wait_port(port)
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    return sshd, port, user, os.path.join(work, "client")

@@ -6,7 +6,7 @@ Starts its own sshd on 127.0.0.1 (like tests/common/sshd.rs). Wall time:
 mean of N builds of each; peak RSS: largest ru_maxrss of any build.
 Usage: bench/ssh.py [N]   (KILN=path/to/kiln)
 """
-import os, shutil, socket, subprocess, sys, tempfile, time
+import os, shutil, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -15,21 +15,7 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 kiln = common.kiln_path()
 work = tempfile.mkdtemp(prefix="kiln-bench-ssh-")
-for k in ("host", "client"):
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(work, k)], check=True)
-shutil.copy(os.path.join(work, "client.pub"), os.path.join(work, "authorized_keys"))
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-os.makedirs("/run/sshd", exist_ok=True)
-with open(os.path.join(work, "sshd_config"), "w") as f:
-    f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {work}/host\nPidFile {work}/pid\nUsePAM no\nStrictModes no\n"
-            f"AuthorizedKeysFile {work}/authorized_keys\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n")
-sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(work, "sshd_config")], stderr=subprocess.DEVNULL)
-for _ in range(200):
-    try:
-        socket.create_connection(("127.0.0.1", port)).close(); break
-    except OSError:
-        time.sleep(0.02)
-user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+sshd, port, user, _ = common.start_sshd(work)
 with open(os.path.join(work, "payload.bin"), "wb") as f:
     f.write(os.urandom(20 * 1024 * 1024))
 os.makedirs(os.path.join(work, "remote"), exist_ok=True)

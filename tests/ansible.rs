@@ -260,3 +260,65 @@ build {{
         "clean_staging_directory left {staging:?}"
     );
 }
+
+/// Through a bastion: kiln reaches the machine over the bastion hop, and
+/// Ansible, given only kiln's relay, reaches it too (Packer's use_proxy
+/// reason to be).
+#[test]
+fn through_a_bastion_ansible_reaches_the_machine_by_the_relay() {
+    if !have_ansible() {
+        eprintln!("SKIP: ansible-playbook is not installed");
+        return;
+    }
+    let (Some(target), Some(bastion)) = (
+        Sshd::start_with("Subsystem sftp /usr/lib/openssh/sftp-server\n"),
+        Sshd::start(),
+    ) else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("tmp");
+    let w = work.path();
+    let made = w.join("made.txt");
+    write_files(
+        w,
+        &[(
+            "site.yml",
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy:\n        content: \"{{ inventory_hostname }} via the relay\\n\"\n        dest: \"{{ dest }}\"\n",
+        )],
+    );
+    let tpl = format!(
+        r#"source "null" "box" {{
+{}  ssh_bastion_host             = "127.0.0.1"
+  ssh_bastion_port             = {}
+  ssh_bastion_username         = "{}"
+  ssh_bastion_private_key_file = "{}"
+}}
+build {{
+  sources = ["source.null.box"]
+  provisioner "ansible" {{
+    playbook_file    = "site.yml"
+    extra_arguments  = ["-e", "dest={}"]
+    ansible_env_vars = ["ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3"]
+  }}
+}}
+"#,
+        target.source_args(),
+        bastion.port,
+        bastion.user,
+        bastion.key.display(),
+        made.display()
+    );
+    std::fs::write(w.join("t.pkr.hcl"), tpl).expect("write");
+    let out = kiln()
+        .current_dir(w)
+        .args(["build", "-color=false", "t.pkr.hcl"])
+        .output()
+        .expect("kiln");
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(o.contains("Relaying Ansible's SSH sessions"), "{o}");
+    assert_eq!(
+        std::fs::read_to_string(&made).expect("the playbook ran"),
+        "default via the relay\n"
+    );
+}

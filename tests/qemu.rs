@@ -418,6 +418,60 @@ fn quickstart_builds_from_nothing_and_the_image_serves_the_page() {
         "{}",
         String::from_utf8_lossy(&proof.stderr)
     );
+
+    // The quick start provisioned with Ansible instead of shell, through
+    // kiln's SSH relay (use_proxy, Packer's default): a role with a task
+    // file, a template of facts and a handler. Its base has python3.
+    if !have("ansible-playbook") {
+        eprintln!("SKIP: the Ansible quick start (ansible-playbook is not installed)");
+        return;
+    }
+    let out = kiln()
+        .current_dir(work.path())
+        .env("KILN_CACHE_DIR", &cache)
+        .env("TMPDIR", &tmp)
+        .args(["build", "-color=false"])
+        .arg(repo().join("templates/quickstart-ansible.pkr.hcl"))
+        .output()
+        .expect("run kiln");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("Relaying Ansible's SSH sessions"), "{t}");
+    assert!(t.contains("RUNNING HANDLER [web : enable nginx]"), "{t}");
+    assert!(t.contains("failed=0"), "{t}");
+    let raw = work.path().join("ansible.raw");
+    let ok = Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(
+            work.path()
+                .join("output/quickstart-ansible/quickstart.qcow2"),
+        )
+        .arg(&raw)
+        .status()
+        .expect("qemu-img");
+    assert!(ok.success());
+    let inside = |what: &str| {
+        let o = Command::new("debugfs")
+            .args(["-R", what])
+            .arg(&raw)
+            .output()
+            .expect("debugfs");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(inside("cat /var/www/html/index.html").trim(), page.trim());
+    assert_eq!(
+        inside("cat /var/www/html/built-by.txt").trim(),
+        "quickstart (qemu) on Debian 12"
+    );
+    assert!(
+        inside("stat /etc/systemd/system/multi-user.target.wants/nginx.service")
+            .contains("Type: symlink"),
+        "the handler did not enable nginx"
+    );
+    assert!(
+        !inside("ls /etc/ssh").contains("ssh_host_ed25519_key"),
+        "the image keeps the build's host keys"
+    );
 }
 
 /// A guest whose init is a shell on the screen's console (keyboard input),
