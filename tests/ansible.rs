@@ -80,11 +80,16 @@ fn a_playbook_with_a_role_runs_against_the_machine_and_a_failure_fails_the_build
     );
     // Through kiln's relay (Packer's default), with SCP (the default) and
     // with SFTP; and straight to the machine (use_proxy = false).
+    std::fs::create_dir_all(w.join("inv")).expect("mkdir");
     for (mode, options, relayed) in [
-        ("relay, scp", "", Some("relay: exec scp -t")),
+        (
+            "relay, scp",
+            "    keep_inventory_file = true\n    inventory_directory = \"inv\"\n    inventory_file_template = \"{{ .HostAlias }} ansible_host={{ .Host }} ansible_port={{ .Port }} ansible_user={{ .User }} note=templated\\n\"\n",
+            Some("relay: exec scp -t"),
+        ),
         (
             "relay, sftp",
-            "    use_sftp = true\n",
+            "    use_sftp = true\n    ansible_proxy_key_type = \"ECDSA\"\n",
             Some("relay: subsystem sftp"),
         ),
         ("direct", "    use_proxy = false\n", None),
@@ -121,6 +126,18 @@ fn a_playbook_with_a_role_runs_against_the_machine_and_a_failure_fails_the_build
                 );
             }
             None => assert!(!e.contains("relay: "), "{mode}: relayed:\n{e}"),
+        }
+        if mode == "relay, scp" {
+            // The kept inventory, from the template: the relay, not the machine.
+            let inv = std::fs::read_dir(w.join("inv"))
+                .expect("inventory directory")
+                .flatten()
+                .map(|e| std::fs::read_to_string(e.path()).expect("inventory"))
+                .collect::<Vec<_>>()
+                .join("");
+            assert!(inv.starts_with("default ansible_host=127.0.0.1 ansible_port="), "{inv}");
+            assert!(inv.contains(" note=templated\n[web]\n"), "{inv}");
+            assert!(!inv.contains(&format!("ansible_port={} ", sshd.port)), "{inv}");
         }
         let page =
             std::fs::read_to_string(out_dir.join("page.txt")).expect("the page was rendered");
@@ -297,6 +314,7 @@ build {{
   sources = ["source.null.box"]
   provisioner "ansible" {{
     playbook_file    = "site.yml"
+    ansible_proxy_key_type = "RSA"
     extra_arguments  = ["-e", "dest={}"]
     ansible_env_vars = ["ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3"]
   }}

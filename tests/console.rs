@@ -645,3 +645,54 @@ fn timestamps_are_refused_in_ctys_words() {
         ("2022-03-01 00:23".to_string(), 0)
     );
 }
+
+/// Types unified as cty does (`convert.UnifyUnsafe`): a conditional's two
+/// results, `concat`'s lists, the set functions' sets, `coalesce`'s
+/// arguments; checked side by side with Packer 1.6.6 where it has the
+/// function.
+#[test]
+fn types_unify_as_cty() {
+    let ok = |expr: &str, want: &str| {
+        assert_eq!(run(expr), (want.to_string(), 0), "{expr}");
+    };
+    ok("true ? [1] : [\"a\", 2]", "[\n  \"1\",\n]");
+    ok("true ? {a = 1} : {b = \"x\"}", "{\n  \"a\" = \"1\"\n}");
+    ok("[true ? 1 : \"a\"]", "[\n  \"1\",\n]");
+    ok("false ? {a = 1} : {a = \"x\"}", "{\n  \"a\" = \"x\"\n}");
+    ok("[false ? null : 1]", "[\n  1,\n]");
+    ok(
+        "concat(tolist([1]), tolist([\"a\"]))",
+        "[\n  \"1\",\n  \"a\",\n]",
+    );
+    ok("concat([1], tolist([\"a\"]))", "[\n  1,\n  \"a\",\n]");
+    ok(
+        "setunion(toset([1]), toset([\"a\"]))",
+        "[\n  \"1\",\n  \"a\",\n]",
+    );
+    ok(
+        "setintersection(toset([1, 2]), toset([\"2\"]))",
+        "[\n  \"2\",\n]",
+    );
+    ok("[coalesce(1, \"a\")]", "[\n  \"1\",\n]");
+    // The branch not taken is evaluated for its type only: its errors do not count.
+    ok("true ? 1 : 1/0", "1");
+    let (out, rc) = run("true ? true : 1");
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("Inconsistent conditional result types")
+            && out.contains("The given expressions are bool and number, respectively."),
+        "{out}"
+    );
+    let (out, rc) = run("concat(toset([1]), [2])");
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("all arguments must be lists or tuples; got set of number"),
+        "{out}"
+    );
+    let (out, rc) = run("coalesce(true, 1)");
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("all arguments must have the same type"),
+        "{out}"
+    );
+}

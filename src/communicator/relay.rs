@@ -66,19 +66,19 @@ impl Relay {
     /// when given, accepting the `authorized` key (else one made here).
     pub async fn bind(
         port: u16,
+        key_type: &str,
         host_key: Option<PrivateKey>,
         authorized: Option<PublicKey>,
         sftp_command: Option<String>,
     ) -> Result<Relay, String> {
-        let new_key = || {
-            PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::random(
-                &mut crate::util::ssh_rng(),
-            ))
+        let new_key = || new_key(key_type);
+        let host = match host_key {
+            Some(k) => k,
+            None => new_key().await?,
         };
-        let host = host_key.unwrap_or_else(new_key);
         let client_key = match authorized {
             Some(_) => None,
-            None => Some(new_key()),
+            None => Some(new_key().await?),
         };
         let authorized = match (&authorized, &client_key) {
             (Some(k), _) => k.clone(),
@@ -160,6 +160,28 @@ impl Relay {
             }
         }
     }
+}
+
+/// A key of the plugin's `ansible_proxy_key_type` (RSA: 2048 bits, made
+/// off the runtime's threads).
+async fn new_key(kind: &str) -> Result<PrivateKey, String> {
+    use russh::keys::ssh_key::private::{EcdsaKeypair, Ed25519Keypair, RsaKeypair};
+    Ok(match kind {
+        "ECDSA" => PrivateKey::from(
+            EcdsaKeypair::random(
+                &mut crate::util::ssh_rng(),
+                russh::keys::ssh_key::EcdsaCurve::NistP256,
+            )
+            .map_err(|e| format!("making an ECDSA key: {e}"))?,
+        ),
+        "RSA" => PrivateKey::from(
+            tokio::task::spawn_blocking(|| RsaKeypair::random(&mut crate::util::ssh_rng(), 2048))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("making an RSA key: {e}"))?,
+        ),
+        _ => PrivateKey::from(Ed25519Keypair::random(&mut crate::util::ssh_rng())),
+    })
 }
 
 /// Open the upstream channel for `req`; answer whether it started, and

@@ -59,6 +59,8 @@ pub struct AnsibleOptions {
     #[option(default = "ansible-galaxy")]
     galaxy_command: String,
     galaxy_force_install: bool,
+    /// `--force-with-deps` for `ansible-galaxy`.
+    galaxy_force_with_deps: bool,
     roles_path: Option<String>,
     collections_path: Option<String>,
     /// Relay Ansible through kiln's connection (see the module's doc).
@@ -75,8 +77,15 @@ pub struct AnsibleOptions {
     /// The public key Ansible logs in to the relay with (default: a key
     /// made for the run, handed to Ansible as `--private-key`).
     ssh_authorized_key_file: Option<String>,
+    /// The relay's keys: ED25519 (kiln's default), ECDSA or RSA.
+    ansible_proxy_key_type: Option<String>,
+    /// The inventory's host line, a template over `HostAlias`, `Host`,
+    /// `Port`, `User` and the build's values.
+    inventory_file_template: Option<String>,
     #[option(no_effect = "kiln does not check Ansible's version")]
     skip_version_check: bool,
+    #[option(no_effect = "WinRM is not supported: kiln builds Linux machines over SSH")]
+    ansible_winrm_use_http: bool,
 }
 
 pub const FIELDS: &[Field] = AnsibleOptions::FIELDS;
@@ -112,6 +121,13 @@ pub fn validate(c: &Config) -> Vec<String> {
             if !std::path::Path::new(p).is_file() {
                 errs.push(format!("{k}: {p} is invalid: it is not a file"));
             }
+        }
+    }
+    if let Some(t) = o.ansible_proxy_key_type.as_deref() {
+        if !["ED25519", "ECDSA", "RSA"].contains(&t.to_ascii_uppercase().as_str()) {
+            errs.push(format!(
+                "ansible_proxy_key_type: {t:?} is not one of ED25519, ECDSA, RSA"
+            ));
         }
     }
     if let Some(p) = o.local_port {
@@ -174,8 +190,15 @@ impl Ansible {
             None => None,
         };
         let port = self.o.local_port.unwrap_or(0).clamp(0, 65535) as u16;
+        let kind = self
+            .o
+            .ansible_proxy_key_type
+            .clone()
+            .unwrap_or_else(|| "ED25519".into())
+            .to_ascii_uppercase();
         Relay::bind(
             port,
+            &kind,
             host_key,
             authorized,
             self.o.sftp_command.clone().filter(|c| !c.is_empty()),
@@ -183,12 +206,41 @@ impl Ansible {
         .await
     }
 
-    /// The inventory: the machine under `host_alias`, then in each group.
-    fn inventory(&self, host: &str, port: &str, user: &str) -> String {
-        let line = format!(
-            "{} ansible_host={host} ansible_user={user} ansible_port={port}\n",
-            self.o.host_alias
-        );
+    /// The inventory: the machine under `host_alias` (the plugin's line,
+    /// or `inventory_file_template`), then in each group.
+    fn inventory(
+        &self,
+        host: &str,
+        port: &str,
+        user: &str,
+        generated: &std::collections::BTreeMap<String, String>,
+    ) -> Result<String, String> {
+        let line = match self
+            .o
+            .inventory_file_template
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        {
+            Some(t) => {
+                let mut fields: Vec<(&str, &str)> = generated
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                fields.retain(|(k, _)| !["HostAlias", "Host", "Port", "User"].contains(k));
+                fields.extend([
+                    ("HostAlias", self.o.host_alias.as_str()),
+                    ("Host", host),
+                    ("Port", port),
+                    ("User", user),
+                ]);
+                crate::runner::interpolate::render_fields(t, &fields, generated)
+                    .map_err(|e| format!("inventory_file_template: {e}"))?
+            }
+            None => format!(
+                "{} ansible_host={host} ansible_user={user} ansible_port={port}\n",
+                self.o.host_alias
+            ),
+        };
         let mut inv = line.clone();
         for g in &self.o.groups {
             inv.push_str(&format!("[{g}]\n{line}"));
@@ -196,7 +248,7 @@ impl Ansible {
         for g in &self.o.empty_groups {
             inv.push_str(&format!("[{g}]\n"));
         }
-        inv
+        Ok(inv)
     }
 }
 
@@ -266,6 +318,9 @@ impl Provisioner for Ansible {
                 if self.o.galaxy_force_install {
                     argv.push("--force".into());
                 }
+                if self.o.galaxy_force_with_deps {
+                    argv.push("--force-with-deps".into());
+                }
                 ctx.ui
                     .say(&format!("Executing Ansible Galaxy: {}", argv.join(" ")));
                 let code = super::shell_local::run_streaming(ctx, &argv, &[]).await?;
@@ -331,7 +386,9 @@ impl Provisioner for Ansible {
                 let mut s = write_private(
                     "packer-provisioner-ansible",
                     self.o.inventory_directory.as_deref(),
-                    &self.inventory(&host, &port, &user),
+                    &self
+                        .inventory(&host, &port, &user, &g)
+                        .map_err(BuildError::Failed)?,
                 )
                 .map_err(BuildError::Failed)?;
                 s.keep = self.o.keep_inventory_file;

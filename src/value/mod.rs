@@ -11,11 +11,13 @@ mod convert;
 pub mod display;
 pub mod number;
 mod types;
+mod unify;
 
 pub use convert::{convert, ConvertError};
 pub use display::{console_format, to_display_string};
 pub use number::Number;
 pub use types::Type;
+pub use unify::{convertible, unify};
 
 use std::collections::BTreeMap;
 

@@ -214,8 +214,8 @@ impl<'a> Evaluator<'a> {
                         "The condition value is null. Conditions must either be true or false.",
                     )),
                     other => match convert(&other, &Type::Bool) {
-                        Ok(Value::Bool(true)) => self.eval(&c.true_expr),
-                        Ok(_) => self.eval(&c.false_expr),
+                        Ok(Value::Bool(b)) => self.conditional(c, b),
+                        Ok(_) => self.conditional(c, false),
                         Err(_) => Err(self.err(
                             c.cond_expr.span(),
                             "Incorrect condition type",
@@ -281,6 +281,48 @@ impl<'a> Evaluator<'a> {
         parsed
             .map(Value::Number)
             .ok_or_else(|| self.err(e.span(), "Invalid number literal", n.to_string()))
+    }
+
+    /// A conditional's result, as hclsyntax gives it: both results are
+    /// evaluated, their types unified (`true ? 1 : "a"` is the string
+    /// "1"), and the chosen one converted; only the chosen one's errors
+    /// count, the other's type is then unknown.
+    fn conditional(&self, c: &hcl_edit::expr::Conditional, cond: bool) -> Result<Value, Diag> {
+        let (taken, other) = if cond {
+            (&c.true_expr, &c.false_expr)
+        } else {
+            (&c.false_expr, &c.true_expr)
+        };
+        let value = self.eval(taken)?;
+        let other = self.eval(other).unwrap_or(Value::Unknown);
+        // A null (literal or not) takes the other result's type.
+        if matches!(value, Value::Null | Value::Unknown) || matches!(other, Value::Null) {
+            return Ok(value);
+        }
+        let (tt, ft) = if cond {
+            (value.type_of(), other.type_of())
+        } else {
+            (other.type_of(), value.type_of())
+        };
+        match crate::value::unify(&[tt.clone(), ft.clone()]) {
+            Some(t) => convert(&value, &t).map_err(|e| {
+                self.err(
+                    taken.span(),
+                    "Inconsistent conditional result types",
+                    format!(
+                        "The true and false result expressions must have consistent types. {e}."
+                    ),
+                )
+            }),
+            None => Err(self.err(
+                c.true_expr.span(),
+                "Inconsistent conditional result types",
+                format!(
+                    "The true and false result expressions must have consistent types. {}.",
+                    describe_mismatch(&tt, &ft)
+                ),
+            )),
+        }
     }
 
     fn variable(&self, name: &str, span: Option<Range<usize>>) -> R {
@@ -971,4 +1013,14 @@ pub fn eval_str(src: &SourceFile, root: &Attrs, env: &FnEnv) -> Result<Value, Di
 /// For the console and debugging: a value as Packer 1.6.6's console prints it.
 pub fn show(v: &Value) -> String {
     console_format(v)
+}
+
+/// Why a conditional's results have no common type, in the words of the
+/// hclsyntax Packer ships (v2.14; Packer 1.6.6 says the same).
+fn describe_mismatch(t: &Type, f: &Type) -> String {
+    format!(
+        "The given expressions are {} and {}, respectively",
+        t.friendly_name(),
+        f.friendly_name()
+    )
 }

@@ -48,34 +48,21 @@ pub fn chunklist(_: &FnEnv, a: Vec<Value>) -> FR {
     ))
 }
 
+/// cty's coalesce: the arguments' types unified (`coalesce(1, "a")` is
+/// the string "1"), then the first that is neither null nor "".
 pub fn coalesce(_: &FnEnv, a: Vec<Value>) -> FR {
-    let all_prim = a.iter().all(|v| {
-        matches!(
-            v,
-            Value::Null | Value::String(_) | Value::Number(_) | Value::Bool(_)
-        )
-    });
-    let mixed = {
-        let kinds: std::collections::BTreeSet<&str> = a
-            .iter()
-            .filter_map(|v| match v {
-                Value::String(_) => Some("s"),
-                Value::Number(_) => Some("n"),
-                Value::Bool(_) => Some("b"),
-                _ => None,
-            })
-            .collect();
-        kinds.len() > 1
+    let types: Vec<Type> = a.iter().map(Value::type_of).collect();
+    let Some(t) = crate::value::unify(&types) else {
+        return Err(FnError::Failed(
+            "all arguments must have the same type".into(),
+        ));
     };
-    for v in &a {
+    for (i, v) in a.iter().enumerate() {
         match v {
             Value::Null => continue,
             Value::String(s) if s.is_empty() => continue,
             other => {
-                if all_prim && mixed {
-                    return Ok(convert(other, &Type::String).unwrap_or_else(|_| other.clone()));
-                }
-                return Ok(other.clone());
+                return convert(other, &t).map_err(|e| FnError::Arg(i, e.message));
             }
         }
     }
@@ -124,20 +111,43 @@ fn strings_or_null(a: &[Value], i: usize) -> Result<Vec<Option<String>>, FnError
         .collect()
 }
 
+/// cty's concat: lists of one element type unify to a list of it
+/// (`concat(tolist([1]), tolist(["a"]))` is a list of strings); any
+/// tuple makes a tuple of every element as it is.
 pub fn concat(_: &FnEnv, a: Vec<Value>) -> FR {
-    let mut out = Vec::new();
-    let mut all_lists = true;
-    for i in 0..a.len() {
-        if !matches!(a[i], Value::List(_) | Value::Set(_)) {
-            all_lists = false;
+    for (i, v) in a.iter().enumerate() {
+        if !matches!(
+            v,
+            Value::List(_) | Value::Tuple(_) | Value::Null | Value::Unknown
+        ) {
+            return Err(FnError::Arg(
+                i,
+                format!(
+                    "all arguments must be lists or tuples; got {}.",
+                    v.friendly_kind()
+                ),
+            ));
         }
+    }
+    if a.iter().all(|v| matches!(v, Value::List(_))) {
+        let types: Vec<Type> = a.iter().map(Value::type_of).collect();
+        if let Some(t @ Type::List(_)) = crate::value::unify(&types) {
+            let mut out = Vec::new();
+            for (i, v) in a.iter().enumerate() {
+                match convert(v, &t) {
+                    Ok(Value::List(items)) => out.extend(items),
+                    Ok(_) => {}
+                    Err(e) => return Err(FnError::Arg(i, e.message)),
+                }
+            }
+            return Ok(Value::List(out));
+        }
+    }
+    let mut out = Vec::new();
+    for i in 0..a.len() {
         out.extend(seq_arg(&a, i)?);
     }
-    Ok(if all_lists {
-        Value::List(out)
-    } else {
-        Value::Tuple(out)
-    })
+    Ok(Value::Tuple(out))
 }
 
 pub fn contains(_: &FnEnv, a: Vec<Value>) -> FR {
@@ -303,24 +313,56 @@ fn set_items(a: &[Value], i: usize) -> Result<Vec<Value>, FnError> {
     Ok(v)
 }
 
+/// The set functions' arguments as sets of one element type: each
+/// argument's elements unified (as its conversion to a set does), then
+/// the arguments' element types (`setunion(toset([1]), toset(["a"]))` is a
+/// set of strings).
+fn unified_sets(a: &[Value]) -> Result<Vec<Vec<Value>>, FnError> {
+    let mut items = Vec::with_capacity(a.len());
+    let mut types = Vec::with_capacity(a.len());
+    for i in 0..a.len() {
+        let v = seq_arg(a, i)?;
+        let elem_types: Vec<Type> = v.iter().map(Value::type_of).collect();
+        let t = if elem_types.is_empty() {
+            Type::Dynamic
+        } else {
+            crate::value::unify(&elem_types)
+                .ok_or_else(|| FnError::Arg(i, "all set elements must have the same type".into()))?
+        };
+        types.push(t);
+        items.push(v);
+    }
+    let t = crate::value::unify(&types).ok_or_else(|| {
+        FnError::Failed("given sets must all have compatible element types".into())
+    })?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut v = v
+                .iter()
+                .map(|x| convert(x, &t).map_err(|e| FnError::Arg(i, e.message)))
+                .collect::<Result<Vec<Value>, FnError>>()?;
+            crate::value::sort_set(&mut v);
+            v.dedup_by(|x, y| values_equal(x, y));
+            Ok(v)
+        })
+        .collect()
+}
+
 pub fn setintersection(_: &FnEnv, a: Vec<Value>) -> FR {
-    let mut acc = set_items(&a, 0)?;
-    for i in 1..a.len() {
-        let other: std::collections::HashSet<String> = set_items(&a, i)?
-            .iter()
-            .map(crate::value::equality_key)
-            .collect();
+    let mut sets = unified_sets(&a)?.into_iter();
+    let mut acc = sets.next().unwrap_or_default();
+    for other in sets {
+        let other: std::collections::HashSet<String> =
+            other.iter().map(crate::value::equality_key).collect();
         acc.retain(|v| other.contains(&crate::value::equality_key(v)));
     }
     Ok(Value::set_from(acc))
 }
 
 pub fn setunion(_: &FnEnv, a: Vec<Value>) -> FR {
-    let mut acc = Vec::new();
-    for i in 0..a.len() {
-        acc.extend(set_items(&a, i)?);
-    }
-    Ok(Value::set_from(acc))
+    Ok(Value::set_from(unified_sets(&a)?.concat()))
 }
 
 pub fn setproduct(_: &FnEnv, a: Vec<Value>) -> FR {
