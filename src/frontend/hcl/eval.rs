@@ -543,24 +543,23 @@ impl<'a> Evaluator<'a> {
                     (Some(a), Some(b)) => (a, b),
                     _ => return Ok(Value::Unknown),
                 };
+                // cty's arithmetic errors (opposing infinities, 0/0) in
+                // hclsyntax's words for a failed operator.
+                let arith = |r: Result<crate::value::Number, crate::value::number::NaN>| {
+                    r.map(Value::Number).map_err(|e| {
+                        self.err(
+                            span.clone(),
+                            "Operation failed",
+                            format!("Error during operation: {e}."),
+                        )
+                    })
+                };
                 Ok(match op {
-                    Plus => Value::Number(a.add(&b)),
-                    Minus => Value::Number(a.sub(&b)),
-                    Mul => Value::Number(a.mul(&b)),
-                    Div => Value::Number(a.div(&b).ok_or_else(|| {
-                        self.err(
-                            span.clone(),
-                            "Error in function call",
-                            "Call to function \"divide\" failed: can't divide by zero.",
-                        )
-                    })?),
-                    Mod => Value::Number(a.rem(&b).ok_or_else(|| {
-                        self.err(
-                            span.clone(),
-                            "Error in function call",
-                            "Call to function \"modulo\" failed: can't use modulo by zero.",
-                        )
-                    })?),
+                    Plus => arith(a.add(&b))?,
+                    Minus => arith(a.sub(&b))?,
+                    Mul => arith(a.mul(&b))?,
+                    Div => arith(a.div(&b))?,
+                    Mod => arith(a.rem(&b))?,
                     Less => Value::Bool(a < b),
                     LessEq => Value::Bool(a <= b),
                     Greater => Value::Bool(a > b),

@@ -288,7 +288,7 @@ pub fn range(_: &FnEnv, a: Vec<Value>) -> FR {
             return Err(FnError::Failed("more than 1024 values were generated; either decrease the difference between start and end or use a smaller step".into()));
         }
         out.push(Value::Number(cur.clone()));
-        cur = cur.add(&step);
+        cur = cur.add(&step).map_err(|e| FnError::Failed(e.into()))?;
     }
     Ok(Value::List(out))
 }
@@ -532,7 +532,9 @@ pub fn sum(_: &FnEnv, a: Vec<Value>) -> FR {
     let mut total = Number::from(0);
     for v in items {
         match convert(v, &Type::Number) {
-            Ok(Value::Number(n)) if !matches!(v, Value::Null) => total = total.add(&n),
+            Ok(Value::Number(n)) if !matches!(v, Value::Null) => {
+                total = total.add(&n).map_err(|e| FnError::Failed(e.into()))?
+            }
             _ => {
                 return Err(FnError::Arg(
                     0,

@@ -145,6 +145,17 @@ pub fn go_json(v: &Value) -> String {
 }
 
 pub fn jsonencode(_: &FnEnv, a: Vec<Value>) -> FR {
+    fn infinite(v: &Value) -> bool {
+        match v {
+            Value::Number(n) => n.is_infinite(),
+            Value::List(xs) | Value::Set(xs) | Value::Tuple(xs) => xs.iter().any(infinite),
+            Value::Map(m) | Value::Object(m) => m.values().any(infinite),
+            _ => false,
+        }
+    }
+    if infinite(&a[0]) {
+        return Err(FnError::Failed("cannot serialize infinity as JSON".into()));
+    }
     Ok(Value::String(go_json(&a[0])))
 }
 

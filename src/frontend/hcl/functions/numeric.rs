@@ -16,7 +16,7 @@ pub fn floor(_: &FnEnv, a: Vec<Value>) -> FR {
 fn from_f64(f: f64) -> FR {
     Number::from_f64(f)
         .map(Value::Number)
-        .ok_or_else(|| FnError::Failed("result is not a finite number".into()))
+        .ok_or_else(|| FnError::Failed("the result is not a number (NaN)".into()))
 }
 pub fn log(_: &FnEnv, a: Vec<Value>) -> FR {
     let x = num_arg(&a, 0)?.to_f64();
@@ -30,7 +30,7 @@ pub fn pow(_: &FnEnv, a: Vec<Value>) -> FR {
     if let Some(e) = y.to_i64().filter(|e| (0..=1024).contains(e)) {
         let mut r = Number::from(1);
         for _ in 0..e {
-            r = r.mul(&x);
+            r = r.mul(&x).map_err(|e| FnError::Failed(e.into()))?;
         }
         return Ok(Value::Number(r));
     }
