@@ -16,7 +16,6 @@ const FOLLOWS_DOCS: &[&str] = &[
     "regex(\"x\", \"abc\")",
     "replace(\"hello world\", \"/o+/\", \"0\")",
     "index([\"a\", \"b\", \"c\"], \"b\")",
-    "yamldecode(\"a: 1\\nb: [x, y]\")",
     "{ for p in var.ports : tostring(p) => p }",
 ];
 
@@ -118,7 +117,7 @@ fn console_results_for_documented_differences() {
     assert_eq!(run("lookup({a = 1}, \"b\")").1, 1);
     assert_eq!(
         run("yamlencode({a = 1, b = 1.5})"),
-        ("a: 1\nb: 1.5".to_string(), 0)
+        ("\"a\": 1\n\"b\": 1.5".to_string(), 0)
     );
     assert_eq!(
         run("index([\"a\", \"b\", \"c\"], \"b\")"),
@@ -734,4 +733,34 @@ fn infinities_as_cty() {
     fails("0 * (1/0)", "can't multiply zero by infinity");
     fails("jsonencode(1/0)", "cannot serialize infinity as JSON");
     fails("format(\"%d\", 1/0)", "an integer is required");
+}
+
+/// yamlencode and yamldecode as go-cty-yaml v1.0.1 (Packer 1.9's): every
+/// case of fixtures/console/go-cty-yaml-1.0.1.jsonl, whose expected
+/// answers that library gave (decoded values compared as JSON; `error`:
+/// a text the failure must contain).
+#[test]
+fn yaml_as_go_cty_yaml() {
+    let cases =
+        std::fs::read_to_string(common::repo().join("fixtures/console/go-cty-yaml-1.0.1.jsonl"))
+            .expect("cases");
+    let mut failures = Vec::new();
+    for line in cases.lines() {
+        let c: serde_json::Value = serde_json::from_str(line).expect("json");
+        let expr = c["expr"].as_str().expect("expr");
+        let (got, rc) = run(&format!("jsonencode({expr})"));
+        let ok = if let Some(err) = c["error"].as_str() {
+            rc == 1 && got.contains(err)
+        } else if let Some(yaml) = c["yaml"].as_str() {
+            rc == 0 && serde_json::from_str::<String>(&got).ok().as_deref() == Some(yaml)
+        } else {
+            let want: serde_json::Value =
+                serde_json::from_str(c["json"].as_str().expect("json")).expect("want");
+            rc == 0 && serde_json::from_str::<serde_json::Value>(&got).ok() == Some(want)
+        };
+        if !ok {
+            failures.push(format!("{expr}\n  want {}\n  got ({rc}) {got}", line));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -45,6 +45,15 @@ impl Step<State> for TypeBootCommand<'_> {
                     break;
                 }
             }
+            // qemu quitting closes the QMP socket before its exit is seen:
+            // a failed key waits a moment to tell that from a real error.
+            if typed.is_err() {
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(3),
+                    exited.wait_for(|v| v.is_some()),
+                )
+                .await;
+            }
             // A guest that powered off (an installer's end) takes no more keys.
             if exited.borrow().is_some() {
                 ctx.ui.say("The virtual machine stopped while its boot command was typed; the rest is not typed.");

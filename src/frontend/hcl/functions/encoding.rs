@@ -174,71 +174,12 @@ pub fn urlencode(_: &FnEnv, a: Vec<Value>) -> FR {
     Ok(Value::String(out))
 }
 
-fn from_yaml(y: &serde_yaml::Value) -> Value {
-    match y {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(b) => Value::Bool(*b),
-        serde_yaml::Value::Number(n) => crate::value::Number::parse(&n.to_string())
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
-        serde_yaml::Value::String(s) => Value::String(s.clone()),
-        serde_yaml::Value::Sequence(s) => Value::Tuple(s.iter().map(from_yaml).collect()),
-        serde_yaml::Value::Mapping(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        serde_yaml::Value::String(s) => s.clone(),
-                        other => serde_yaml::to_string(other)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_string(),
-                    };
-                    (key, from_yaml(v))
-                })
-                .collect(),
-        ),
-        serde_yaml::Value::Tagged(t) => from_yaml(&t.value),
-    }
-}
-
 pub fn yamldecode(_: &FnEnv, a: Vec<Value>) -> FR {
-    let s = str_arg(&a, 0)?;
-    let y: serde_yaml::Value =
-        serde_yaml::from_str(&s).map_err(|e| FnError::Failed(e.to_string()))?;
-    Ok(from_yaml(&y))
+    super::yaml::yamldecode(&str_arg(&a, 0)?)
 }
 
 pub fn yamlencode(_: &FnEnv, a: Vec<Value>) -> FR {
-    serde_yaml::to_string(&to_yaml(&a[0]))
-        .map(Value::String)
-        .map_err(|e| FnError::Failed(e.to_string()))
-}
-
-/// A value as YAML's own tree. Not through JSON: kiln's exact JSON numbers
-/// (serde_json's arbitrary precision) reached serde_yaml as a map holding
-/// `$serde_json::private::Number`.
-fn to_yaml(v: &Value) -> serde_yaml::Value {
-    use serde_yaml::Value as Y;
-    match v {
-        Value::Null | Value::Unknown => Y::Null,
-        Value::Bool(b) => Y::Bool(*b),
-        Value::Number(n) => match n.to_i64() {
-            Some(i) => Y::Number(i.into()),
-            None => match n.to_string().parse::<u64>() {
-                Ok(u) => Y::Number(u.into()),
-                Err(_) => Y::Number(n.to_f64().into()),
-            },
-        },
-        Value::String(s) => Y::String(s.clone()),
-        Value::List(items) | Value::Set(items) | Value::Tuple(items) => {
-            Y::Sequence(items.iter().map(to_yaml).collect())
-        }
-        Value::Map(m) | Value::Object(m) => Y::Mapping(
-            m.iter()
-                .map(|(k, v)| (Y::String(k.clone()), to_yaml(v)))
-                .collect(),
-        ),
-    }
+    super::yaml::yamlencode(&a[0]).map(Value::String)
 }
 
 /// `base64gzip(str)`: gzip, then base64, as Go's compress/gzip writes it

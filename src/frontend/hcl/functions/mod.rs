@@ -14,6 +14,7 @@ mod ipnet;
 pub mod limits;
 mod numeric;
 mod string;
+mod yaml;
 
 use crate::value::{convert, Attrs, Number, Type, Value};
 use std::path::{Path, PathBuf};
