@@ -764,3 +764,43 @@ fn yaml_as_go_cty_yaml() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `convert(value, type)`, the documented examples and cty's errors; and
+/// collections of `any` unify as cty converts them.
+#[test]
+fn convert_takes_a_type_constraint() {
+    let ok = |expr: &str, want: &str| {
+        assert_eq!(run(expr), (want.to_string(), 0), "{expr}");
+    };
+    ok("[convert(3, string)]", "[\n  \"3\",\n]");
+    ok("convert(\"3\", number) + 1", "4");
+    ok("convert(\"false\", bool)", "false");
+    ok(
+        "convert([\"a\", \"b\", 3], list)",
+        "[\n  \"a\",\n  \"b\",\n  \"3\",\n]",
+    );
+    ok(
+        "convert([\"c\", \"b\", \"b\"], set)",
+        "[\n  \"b\",\n  \"c\",\n]",
+    );
+    ok(
+        "convert({\"a\" = \"foo\", \"b\" = true}, map)",
+        "{\n  \"a\" = \"foo\"\n  \"b\" = \"true\"\n}",
+    );
+    ok(
+        "tomap({a = \"x\", b = 1})",
+        "{\n  \"a\" = \"x\"\n  \"b\" = \"1\"\n}",
+    );
+    let (out, rc) = run("convert([1, true], list)");
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("all list elements must have the same type"),
+        "{out}"
+    );
+    let (out, rc) = run("convert(\"x\", number)");
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("a number is required"), "{out}");
+    let (out, rc) = run("convert(1, strin)");
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("Invalid type specification"), "{out}");
+}

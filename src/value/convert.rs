@@ -26,7 +26,35 @@ fn err(path: &str, message: impl Into<String>) -> ConvertError {
 
 /// Convert `v` to type `t`.
 pub fn convert(v: &Value, t: &Type) -> Result<Value, ConvertError> {
-    convert_at(v, t, "")
+    let t = concrete(v, t)?;
+    convert_at(v, &t, "")
+}
+
+/// A collection of `any` takes the one type its elements unify to, as cty
+/// converts (`tolist(["a", 3])` is a list of strings, `tomap({a = "x", b =
+/// true})` a map of strings); elements with none fail as cty says.
+fn concrete(v: &Value, t: &Type) -> Result<Type, ConvertError> {
+    let (kind, make): (&str, fn(Type) -> Type) = match t {
+        Type::List(e) if **e == Type::Dynamic => ("list", |t| Type::List(Box::new(t))),
+        Type::Set(e) if **e == Type::Dynamic => ("set", |t| Type::Set(Box::new(t))),
+        Type::Map(e) if **e == Type::Dynamic => ("map", |t| Type::Map(Box::new(t))),
+        _ => return Ok(t.clone()),
+    };
+    let types: Vec<Type> = match v {
+        Value::List(x) | Value::Set(x) | Value::Tuple(x) => x.iter().map(Value::type_of).collect(),
+        Value::Map(m) | Value::Object(m) => m.values().map(Value::type_of).collect(),
+        _ => return Ok(t.clone()),
+    };
+    if types.is_empty() {
+        return Ok(t.clone());
+    }
+    match super::unify(&types) {
+        Some(u) => Ok(make(u)),
+        None => Err(err(
+            "",
+            format!("all {kind} elements must have the same type"),
+        )),
+    }
 }
 
 fn convert_at(v: &Value, t: &Type, path: &str) -> Result<Value, ConvertError> {

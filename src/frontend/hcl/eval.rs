@@ -853,6 +853,26 @@ impl<'a> Evaluator<'a> {
                     ),
                 ));
             }
+            // `convert(value, type)`: its second argument is a type
+            // constraint (`list(string)`, `map`), not a value.
+            "convert" => {
+                if args.len() != 2 {
+                    return Err(self.err(
+                        span,
+                        "Incorrect number of function arguments",
+                        "Function \"convert\" expects 2 arguments.",
+                    ));
+                }
+                let v = self.eval(args[0])?;
+                let t = super::types::parse_type(self.src, args[1], &|e| self.eval(e))?;
+                return convert(&v, &t).map_err(|e| {
+                    self.err(
+                        args[0].span(),
+                        "Invalid function argument",
+                        format!("Invalid value for \"value\" parameter: {e}."),
+                    )
+                });
+            }
             "can" => {
                 if args.len() != 1 {
                     return Err(self.err(
