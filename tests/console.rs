@@ -804,3 +804,19 @@ fn convert_takes_a_type_constraint() {
     assert_eq!(rc, 1, "{out}");
     assert!(out.contains("Invalid type specification"), "{out}");
 }
+
+/// Number literals past float64's range are numbers, as in cty (hcl-edit
+/// refuses them; kiln respells them for it and reads the digits back).
+#[test]
+fn number_literals_past_float64_are_numbers() {
+    let ok = |expr: &str, want: &str| {
+        assert_eq!(run(expr), (want.to_string(), 0), "{expr}");
+    };
+    ok("1e400 / 1e399", "10");
+    ok("1.5e999 > 1e308", "true");
+    ok("-2e400 < -1e400", "true");
+    // Printed as Packer's console prints a number (a float64: +Inf).
+    ok("1e400", "+Inf");
+    ok("\"1e400\"", "1e400");
+    ok("tostring(1e-400 * 1e400)", "1");
+}

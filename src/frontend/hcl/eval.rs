@@ -203,7 +203,16 @@ impl<'a> Evaluator<'a> {
                 .map(nfc_value)
             }
             Expression::Parenthesis(p) => self.eval(p.inner()),
-            Expression::Variable(v) => self.variable(v.value().as_str(), v.span()),
+            Expression::Variable(v) => {
+                // A number literal too large for hcl-edit, respelled.
+                if let Some(n) = v
+                    .span()
+                    .and_then(|sp| super::parse::number_at(self.src, v.value().as_str(), sp))
+                {
+                    return Ok(Value::Number(n));
+                }
+                self.variable(v.value().as_str(), v.span())
+            }
             Expression::Conditional(c) => {
                 let cond = self.eval(&c.cond_expr)?;
                 match cond {

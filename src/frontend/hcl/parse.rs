@@ -81,9 +81,103 @@ pub fn allowing_repeated_keys<T>(
                     None => return Err(e),
                 }
             }
+            Err(e) => {
+                let at = SourceFile::new("", text.to_string())
+                    .offset_of(e.location().line(), e.location().column());
+                match respell_number(&text, at) {
+                    Some(t) => text = std::borrow::Cow::Owned(t),
+                    None => return Err(e),
+                }
+            }
             other => return other,
         }
     }
+}
+
+/// A number literal hcl-edit refuses because a float64 cannot hold it
+/// (`1e400`, `1.5e-999`: cty's numbers can) is respelled, in the same
+/// number of bytes, as an identifier (`ne400`, `n_5e_999`); the evaluator
+/// reads the original digits back at its span ([`number_at`]). hcl-edit
+/// stops just after the literal's integer part, which is `at`.
+fn respell_number(text: &str, at: usize) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut start = at;
+    while start > 0 && (bytes[start - 1].is_ascii_digit() || bytes[start - 1] == b'.') {
+        start -= 1;
+    }
+    if start == at
+        || !bytes[start].is_ascii_digit()
+        || start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_')
+    {
+        return None;
+    }
+    let literal = number_literal(&text[start..])?;
+    if !literal.contains(['e', 'E']) {
+        return None;
+    }
+    let f: f64 = literal.parse().ok()?;
+    let mantissa_zero = literal
+        .split(['e', 'E'])
+        .next()
+        .is_some_and(|m| m.chars().all(|c| c == '0' || c == '.'));
+    if f.is_finite() && (f != 0.0 || mantissa_zero) {
+        return None;
+    }
+    let respelled: String = std::iter::once('n')
+        .chain(
+            literal[1..]
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+        )
+        .collect();
+    Some(format!(
+        "{}{respelled}{}",
+        &text[..start],
+        &text[start + literal.len()..]
+    ))
+}
+
+/// The number literal `s` starts with (digits, a fraction, an exponent).
+fn number_literal(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let digits = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let mut i = digits(0);
+    if i == 0 {
+        return None;
+    }
+    if b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i = digits(i + 1);
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        let mut j = i + 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        let k = digits(j);
+        if k > j {
+            i = k;
+        }
+    }
+    Some(&s[..i])
+}
+
+/// The number a respelled literal at `span` stands for (see
+/// [`respell_number`]): the source's own digits there.
+pub fn number_at(
+    src: &SourceFile,
+    name: &str,
+    span: std::ops::Range<usize>,
+) -> Option<crate::value::Number> {
+    let original = src.text.get(span)?;
+    if original == name || !original.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    crate::value::Number::parse(original)
 }
 
 /// `text` with the object key at `at` spelled another way, in the same
