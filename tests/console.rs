@@ -673,6 +673,11 @@ fn types_unify_as_cty() {
         "[\n  \"2\",\n]",
     );
     ok("[coalesce(1, \"a\")]", "[\n  \"1\",\n]");
+    ok("distinct([1, \"1\"])", "[\n  \"1\",\n]");
+    ok(
+        "chunklist([1, \"a\", true], 2)",
+        "[\n  [\n    \"1\",\n    \"a\",\n  ],\n  [\n    \"true\",\n  ],\n]",
+    );
     // The branch not taken is evaluated for its type only: its errors do not count.
     ok("true ? 1 : 1/0", "1");
     let (out, rc) = run("true ? true : 1");

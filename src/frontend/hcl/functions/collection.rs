@@ -29,7 +29,7 @@ pub fn length(_: &FnEnv, a: Vec<Value>) -> FR {
 }
 
 pub fn chunklist(_: &FnEnv, a: Vec<Value>) -> FR {
-    let items = seq_arg(&a, 0)?;
+    let items = super::list_arg(&a, 0)?;
     let size = int_arg(&a, 1)?;
     if size < 0 {
         return Err(FnError::Arg(
@@ -156,7 +156,7 @@ pub fn contains(_: &FnEnv, a: Vec<Value>) -> FR {
 }
 
 pub fn distinct(_: &FnEnv, a: Vec<Value>) -> FR {
-    let items = seq_arg(&a, 0)?;
+    let items = super::list_arg(&a, 0)?;
     let mut seen = std::collections::HashSet::new();
     let out: Vec<Value> = items
         .into_iter()

@@ -274,6 +274,18 @@ pub(super) fn seq_arg(args: &[Value], i: usize) -> Result<Vec<Value>, FnError> {
     }
 }
 
+/// A `list(any)` parameter's value: a tuple or set converted to a list of
+/// the type its elements unify to, as cty converts arguments
+/// (`distinct([1, "1"])` sees two strings).
+pub(super) fn list_arg(args: &[Value], i: usize) -> Result<Vec<Value>, FnError> {
+    seq_arg(args, i)?;
+    match crate::value::convert(&args[i], &Type::List(Box::new(Type::Dynamic))) {
+        Ok(Value::List(v)) => Ok(v),
+        Ok(_) => seq_arg(args, i),
+        Err(e) => Err(FnError::Arg(i, format!("{}.", e.message))),
+    }
+}
+
 pub(super) fn attrs_arg(args: &[Value], i: usize) -> Result<Attrs, FnError> {
     match &args[i] {
         Value::Map(m) | Value::Object(m) => Ok(m.clone()),
