@@ -693,6 +693,9 @@ fn types_unify_as_cty() {
         out.contains("all arguments must be lists or tuples; got set of number"),
         "{out}"
     );
+    let (out, rc) = run("setproduct([1, 2])");
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("at least two arguments are required"), "{out}");
     let (out, rc) = run("coalesce(true, 1)");
     assert_eq!(rc, 1, "{out}");
     assert!(

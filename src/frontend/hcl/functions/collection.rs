@@ -366,6 +366,11 @@ pub fn setunion(_: &FnEnv, a: Vec<Value>) -> FR {
 }
 
 pub fn setproduct(_: &FnEnv, a: Vec<Value>) -> FR {
+    if a.len() < 2 {
+        return Err(FnError::Failed(
+            "at least two arguments are required".into(),
+        ));
+    }
     let total = a.iter().try_fold(1usize, |n, v| {
         let len = v.as_seq().map_or(1, <[Value]>::len);
         n.checked_mul(len)

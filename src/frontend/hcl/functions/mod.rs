@@ -128,7 +128,7 @@ specs! {
     "range" => (1, Some(3), false, false, collection::range),
     "reverse" => (1, Some(1), false, false, collection::reverse),
     "setintersection" => (1, None, false, false, collection::setintersection),
-    "setproduct" => (1, None, false, false, collection::setproduct),
+    "setproduct" => (0, None, false, false, collection::setproduct),
     "setunion" => (1, None, false, false, collection::setunion),
     "slice" => (3, Some(3), false, false, collection::slice),
     "sum" => (1, Some(1), false, false, collection::sum),
