@@ -270,9 +270,7 @@ impl<'a> Evaluator<'a> {
                     },
                 }
             }
-            Expression::BinaryOp(b) => {
-                self.binary(b.operator.value(), &b.lhs_expr, &b.rhs_expr, e.span())
-            }
+            Expression::BinaryOp(b) => self.binary_chain(b, e.span()),
             Expression::ForExpr(f) => self.for_expr(f, e.span()),
         }
     }
@@ -517,16 +515,36 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// `a + b + c …`, a tree as deep as the chain is long on its left:
+    /// walked down that side and evaluated back up in a loop, so that a
+    /// chain of thousands of operators (which hclsyntax accepts) costs no
+    /// stack.
+    fn binary_chain(&self, top: &hcl_edit::expr::BinaryOp, span: Option<Range<usize>>) -> R {
+        let mut spine = vec![(top, span)];
+        let mut left = &top.lhs_expr;
+        while let Expression::BinaryOp(b) = left {
+            spine.push((b, left.span()));
+            left = &b.lhs_expr;
+        }
+        let mut lv = self.eval(left)?;
+        let mut l_span = left.span();
+        for (b, span) in spine.into_iter().rev() {
+            let rv = self.eval(&b.rhs_expr)?;
+            lv = self.binary(b.operator.value(), (lv, l_span), (rv, b.rhs_expr.span()), span.clone())?;
+            l_span = span;
+        }
+        Ok(lv)
+    }
+
+    /// One operator applied to its operands' values (and spans).
     fn binary(
         &self,
         op: &BinaryOperator,
-        l: &Expression,
-        r: &Expression,
+        (lv, l_span): (Value, Option<Range<usize>>),
+        (rv, r_span): (Value, Option<Range<usize>>),
         span: Option<Range<usize>>,
     ) -> R {
         use BinaryOperator::*;
-        let lv = self.eval(l)?;
-        let rv = self.eval(r)?;
         match op {
             Eq | NotEq => {
                 if lv.contains_unknown() || rv.contains_unknown() {
@@ -536,8 +554,8 @@ impl<'a> Evaluator<'a> {
                 Ok(Value::Bool(if matches!(op, Eq) { eq } else { !eq }))
             }
             And | Or => {
-                let a = self.operand_bool(&lv, l.span(), "left operand")?;
-                let b = self.operand_bool(&rv, r.span(), "right operand")?;
+                let a = self.operand_bool(&lv, l_span, "left operand")?;
+                let b = self.operand_bool(&rv, r_span, "right operand")?;
                 match (a, b) {
                     (Some(a), Some(b)) => {
                         Ok(Value::Bool(if matches!(op, And) { a && b } else { a || b }))
@@ -546,8 +564,8 @@ impl<'a> Evaluator<'a> {
                 }
             }
             _ => {
-                let a = self.operand_number(&lv, l.span(), "left operand")?;
-                let b = self.operand_number(&rv, r.span(), "right operand")?;
+                let a = self.operand_number(&lv, l_span, "left operand")?;
+                let b = self.operand_number(&rv, r_span, "right operand")?;
                 let (a, b) = match (a, b) {
                     (Some(a), Some(b)) => (a, b),
                     _ => return Ok(Value::Unknown),
@@ -1033,7 +1051,7 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
 
 /// Evaluate a lone expression string (console input) against a root scope.
 pub fn eval_str(src: &SourceFile, root: &Attrs, env: &FnEnv) -> Result<Value, Diag> {
-    let expr = super::parse::allowing_repeated_keys(&src.text, hcl_edit::parser::parse_expr)
+    let expr = super::parse::parse_expr(&src.text)
         .map_err(|e| super::parse::syntax_diag(src, &e))?;
     Evaluator::new(src, root, env).eval(&expr)
 }

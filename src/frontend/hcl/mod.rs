@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod decode;
+mod deep;
 pub mod eval;
 pub mod functions;
 pub mod lex;

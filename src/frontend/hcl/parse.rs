@@ -60,8 +60,26 @@ pub fn parse_source(src: SourceFile) -> Result<File, Diag> {
 /// respelling takes the blanks around the key and keeps every byte offset,
 /// so spans still point into the file as written; a repeat with no blank
 /// on both sides stays the parser's error.
+///
+/// Nesting past hcl-edit's limits is parsed in pieces ([`super::deep`]).
 fn parse_body(src: &SourceFile) -> Result<Body, hcl_edit::parser::Error> {
-    allowing_repeated_keys(&src.text, hcl_edit::parser::parse_body)
+    let body = |t: &str| allowing_repeated_keys(t, hcl_edit::parser::parse_body);
+    match body(&src.text) {
+        Err(e) if super::deep::too_deep(&e) => {
+            super::deep::body(&src.text, &body, &parse_expr).unwrap_or(Err(e))
+        }
+        other => other,
+    }
+}
+
+/// hcl-edit's expression parser, allowing what hclsyntax allows (see
+/// [`parse_body`]).
+pub fn parse_expr(text: &str) -> Result<Expression, hcl_edit::parser::Error> {
+    let expr = |t: &str| allowing_repeated_keys(t, hcl_edit::parser::parse_expr);
+    match expr(text) {
+        Err(e) if super::deep::too_deep(&e) => super::deep::expr(text, &expr).unwrap_or(Err(e)),
+        other => other,
+    }
 }
 
 /// Run an hcl-edit parser on `text`, respelling each repeated object key

@@ -5,6 +5,16 @@ use super::*;
 
 impl Parser<'_> {
     pub(super) fn expression(&mut self) -> R {
+        self.nested(true, Self::expression_inner)
+    }
+
+    /// An expression that may not be cut: an object key, where a bare
+    /// name is a string and a parenthesized one is not.
+    fn key_expression(&mut self) -> R {
+        self.nested(false, Self::expression_inner)
+    }
+
+    fn expression_inner(&mut self) -> R {
         self.binary_ops(0)?;
         if self.peek().kind != Tok::Question {
             return Ok(());
@@ -36,11 +46,29 @@ impl Parser<'_> {
         if level == LEVELS.len() {
             return self.with_traversals();
         }
+        let start = self.peek().start();
         self.binary_ops(level + 1)?;
+        let mut ops = 0;
         while LEVELS[level].contains(&self.peek().kind) {
-            self.read();
+            let op = self.read();
             self.binary_ops(level + 1)?;
+            ops += 1;
+            // Each operator is one level of the tree on its left (and the
+            // operands' own chains add up, as in hcl-edit's count), which
+            // everything after the parser walks recursively.
+            if self.op_path + ops > MAX_OPERATORS {
+                return err(
+                    "Expression too long",
+                    format!("An expression may chain at most {MAX_OPERATORS} binary operators (counted along any path through it)."),
+                    &op,
+                );
+            }
+            // A chain's first operands are a whole left subtree.
+            if self.recording && ops % CHAIN_CUT == 0 {
+                self.push_cut(start, self.last_end, CutKind::Expr);
+            }
         }
+        self.op_path += ops;
         Ok(())
     }
 
@@ -180,17 +208,7 @@ impl Parser<'_> {
 
     pub(super) fn term(&mut self) -> R {
         let start = self.peek();
-        if self.depth >= MAX_DEPTH {
-            return err(
-                "Expression too deeply nested",
-                format!("Expressions may nest at most {MAX_DEPTH} levels deep."),
-                &start,
-            );
-        }
-        self.depth += 1;
-        let r = self.term_inner(start);
-        self.depth -= 1;
-        r
+        self.term_inner(start)
     }
 
     pub(super) fn term_inner(&mut self, start: Token) -> R {
@@ -234,7 +252,8 @@ impl Parser<'_> {
             }
             Tok::Minus | Tok::Bang => {
                 self.read();
-                self.with_traversals()
+                // An operand is one level deeper (`!!!…x` nests).
+                self.nested(true, Self::with_traversals)
             }
             Tok::OBrack => self.tuple(),
             Tok::OBrace => self.object(),
@@ -372,7 +391,7 @@ impl Parser<'_> {
                 self.read();
                 break;
             }
-            self.expression()?;
+            self.key_expression()?;
             let next = self.peek();
             if next.kind != Tok::Equal && next.kind != Tok::Colon {
                 return match next.kind {

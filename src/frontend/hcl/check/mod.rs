@@ -40,17 +40,60 @@ pub fn check(src: &[u8]) -> R {
 
 pub fn check_tokens(src: &[u8], tokens: &[Token]) -> R {
     invalid_tokens(src, tokens)?;
-    let (with_nl, without_nl) = skip_tables(src, tokens);
-    let mut p = Parser {
-        src,
-        toks: tokens,
-        pos: 0,
-        nl: Vec::new(),
-        with_nl,
-        without_nl,
-        depth: 0,
-    };
-    p.body(Tok::Eof, None)
+    Parser::new(src, tokens, false).body(Tok::Eof, None)
+}
+
+/// Where a piece of a file that hcl-edit would find too deeply nested (it
+/// stops at 64 levels, hclsyntax does not) can be parsed on its own and
+/// put back (see `parse::deep`): one every [`CUT_EVERY`] levels, and one
+/// every [`CHAIN_CUT`] operators of a chain. Cuts nest; none overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    /// Byte range in the source.
+    pub start: usize,
+    pub end: usize,
+    pub kind: CutKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutKind {
+    /// An expression, or a term: it stands where a parenthesized
+    /// expression could.
+    Expr,
+    /// A template's `%{ if }`/`%{ for }` … `%{ end… }`, which an
+    /// interpolation of the same text as a template can stand for, with
+    /// the `~` of its first and last marks.
+    Directive {
+        heredoc: bool,
+        strip_before: bool,
+        strip_after: bool,
+    },
+}
+
+/// Nesting levels between cuts: well under hcl-edit's 64, which counts
+/// some levels twice (a unary operator and its operand).
+pub const CUT_EVERY: usize = 16;
+/// Operators of one chain between cuts: hcl-edit allows 128 on any path
+/// through an expression, and a path may cross six precedence levels.
+pub const CHAIN_CUT: usize = 16;
+
+/// The cuts of a file `check` accepts (see [`Cut`]), outermost first.
+pub fn cuts(src: &[u8]) -> R<Vec<Cut>> {
+    let tokens = lex(src);
+    invalid_tokens(src, &tokens)?;
+    let mut p = Parser::new(src, &tokens, true);
+    p.body(Tok::Eof, None)?;
+    Ok(p.cuts)
+}
+
+/// The cuts of a lone expression (a console line).
+pub fn expr_cuts(src: &[u8]) -> R<Vec<Cut>> {
+    let tokens = lex(src);
+    invalid_tokens(src, &tokens)?;
+    let mut p = Parser::new(src, &tokens, true);
+    p.nl.push(false);
+    p.expression()?;
+    Ok(p.cuts)
 }
 
 /// See [`Parser::next`]: where the parser's next token is from each index.
@@ -147,17 +190,94 @@ struct Parser<'a> {
     /// newlines included (`with_nl`) and without (`without_nl`).
     with_nl: Vec<u32>,
     without_nl: Vec<u32>,
-    /// Expression nesting depth, bounded so that no input can exhaust the stack.
+    /// Nesting depth (expressions, directives, blocks), bounded so that no input can
+    /// exhaust the stack of the checker or of the evaluator.
     depth: usize,
+    /// Whether to record [`Cut`]s, and those recorded.
+    recording: bool,
+    cuts: Vec<Cut>,
+    /// Levels entered since the last cut.
+    since_cut: usize,
+    /// The end of the last token read.
+    last_end: usize,
+    /// Binary operators on the longest path through what the current
+    /// nesting level has read (hcl-edit's operator depth).
+    op_path: usize,
 }
 
 /// Deeper nesting than any real template; beyond it a file is refused.
-const MAX_DEPTH: usize = 256;
+/// hclsyntax has no limit of its own (Go's stack grows); this one keeps
+/// kiln's recursion within the stack `main` gives it.
+pub const MAX_DEPTH: usize = 1000;
+
+/// The longest chain of binary operators through one expression (on any
+/// path through it): hclsyntax has no limit either; this one keeps the
+/// tree's depth within what its recursive walks (drop, visit) can take.
+pub const MAX_OPERATORS: usize = 20_000;
 
 const UNEXPECTED_EXPR: &str =
     "Expected the start of an expression, but found an invalid expression token.";
 
 impl<'a> Parser<'a> {
+    fn new(src: &'a [u8], toks: &'a [Token], recording: bool) -> Self {
+        let (with_nl, without_nl) = skip_tables(src, toks);
+        Parser {
+            src,
+            toks,
+            pos: 0,
+            nl: Vec::new(),
+            with_nl,
+            without_nl,
+            depth: 0,
+            recording,
+            cuts: Vec::new(),
+            since_cut: 0,
+            last_end: 0,
+            op_path: 0,
+        }
+    }
+
+    /// Run `f` one nesting level deeper, refusing to go past [`MAX_DEPTH`];
+    /// with `cut`, what it reads may become a [`Cut`].
+    pub(super) fn nested(&mut self, cut: bool, f: impl FnOnce(&mut Self) -> R) -> R {
+        let (start, first) = self.next();
+        if self.depth >= MAX_DEPTH {
+            return err(
+                "Expression too deeply nested",
+                format!("Expressions may nest at most {MAX_DEPTH} levels deep."),
+                &start,
+            );
+        }
+        let since = self.since_cut;
+        let cutting = self.recording && cut && since + 1 >= CUT_EVERY;
+        self.since_cut = if cutting { 0 } else { since + 1 };
+        let op_path = std::mem::take(&mut self.op_path);
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        self.since_cut = since;
+        // What is nested adds to the path of the chain around it.
+        self.op_path = self.op_path.max(op_path);
+        // A lone token holds no nesting (and a bare name may be an object
+        // key, where a parenthesized one would mean something else); a
+        // placeholder needs three bytes: `(_)`.
+        if cutting && r.is_ok() && self.pos > first && self.last_end >= start.start() + 3 {
+            self.push_cut(start.start(), self.last_end, CutKind::Expr);
+        }
+        r
+    }
+
+    pub(super) fn push_cut(&mut self, start: usize, end: usize, kind: CutKind) {
+        if self
+            .cuts
+            .last()
+            .is_some_and(|c| c.start == start && c.end == end)
+        {
+            return;
+        }
+        self.cuts.push(Cut { start, end, kind });
+    }
+
     pub(super) fn text(&self, t: &Token) -> &'a [u8] {
         &self.src[t.start()..t.end()]
     }
@@ -197,6 +317,7 @@ impl<'a> Parser<'a> {
     pub(super) fn read(&mut self) -> Token {
         let (t, i) = self.next();
         self.pos = i;
+        self.last_end = t.end();
         t
     }
 

@@ -7,6 +7,12 @@ impl Parser<'_> {
     /// A template up to `end` (`parseTemplateParts` + the directive check).
     pub(super) fn template(&mut self, end: Tok, open: Token) -> R {
         let mut parts: Vec<Part> = Vec::new();
+        let (depth, since_cut) = (self.depth, self.since_cut);
+        // Directives not yet closed; a flush heredoc's are never cut (its
+        // indentation is measured over the whole text).
+        let mut opened: Vec<Opened> = Vec::new();
+        let heredoc = open.kind == Tok::OHeredoc;
+        let cuttable = !self.text(&open).starts_with(b"<<-");
         loop {
             let next = self.read();
             if next.kind == end {
@@ -78,6 +84,43 @@ impl Parser<'_> {
                     }
                     self.read();
                     self.nl.pop();
+                    match part {
+                        Part::If(_) | Part::For(_) => {
+                            if self.depth >= MAX_DEPTH {
+                                return err(
+                                    "Template too deeply nested",
+                                    format!("Template directives may nest at most {MAX_DEPTH} levels deep."),
+                                    &seq,
+                                );
+                            }
+                            let cutting = self.recording
+                                && cuttable
+                                && self.since_cut + 1 >= CUT_EVERY;
+                            opened.push(Opened {
+                                start: next.start(),
+                                strip_before: next.end() - next.start() == 3,
+                                since_cut: self.since_cut,
+                                cutting,
+                            });
+                            self.depth += 1;
+                            self.since_cut = if cutting { 0 } else { self.since_cut + 1 };
+                        }
+                        Part::EndIf(_) | Part::EndFor(_) => {
+                            if let Some(o) = opened.pop() {
+                                self.depth -= 1;
+                                self.since_cut = o.since_cut;
+                                if o.cutting {
+                                    let kind = CutKind::Directive {
+                                        heredoc,
+                                        strip_before: o.strip_before,
+                                        strip_after: self.text(&close).starts_with(b"~"),
+                                    };
+                                    self.push_cut(o.start, close.end(), kind);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
                     parts.push(part);
                 }
                 _ => {
@@ -89,8 +132,21 @@ impl Parser<'_> {
                 }
             }
         }
+        self.depth = depth;
+        self.since_cut = since_cut;
         directives(&parts)
     }
+}
+
+/// A directive not yet closed, while a template is read.
+struct Opened {
+    /// Where its `%{` is.
+    start: usize,
+    strip_before: bool,
+    /// The levels since the last cut outside it.
+    since_cut: usize,
+    /// Whether it is cut off at its end.
+    cutting: bool,
 }
 
 /// The range hclsyntax reports for an unclosed interpolation: the start of
