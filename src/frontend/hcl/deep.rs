@@ -17,9 +17,9 @@ use super::check::{self, Cut, CutKind};
 use hcl_edit::expr::Expression;
 use hcl_edit::parser::Error;
 use hcl_edit::structure::Body;
-use hcl_edit::template::{Element, HeredocTemplate, Template};
+use hcl_edit::template::{Element, ForTemplateExpr, HeredocTemplate, Template};
 use hcl_edit::visit_mut::{self, VisitMut};
-use hcl_edit::{Ident, Span};
+use hcl_edit::Ident;
 use std::collections::HashMap;
 
 /// Whether hcl-edit refused `e` for its nesting limits alone.
@@ -66,9 +66,9 @@ struct Pieces<'a> {
     parse_expr: &'a dyn Fn(&str) -> Result<Expression, Error>,
 }
 
-/// The parsed pieces a text's placeholders stand for, by the byte offset
-/// of the placeholder's name.
-struct Put(HashMap<usize, Expression>);
+/// The parsed pieces a text's placeholders stand for, by the
+/// placeholder's name.
+struct Put(HashMap<String, Expression>);
 
 impl<'a> Pieces<'a> {
     fn new(
@@ -115,8 +115,8 @@ impl<'a> Pieces<'a> {
     }
 
     /// Cut `i` parsed, with its own pieces put back; and its placeholder's
-    /// key.
-    fn piece(&self, i: usize) -> Result<(usize, Expression), Error> {
+    /// name.
+    fn piece(&self, i: usize) -> Result<(String, Expression), Error> {
         let c = self.cuts[i];
         let mut put = Put(HashMap::new());
         for &j in &self.children[i] {
@@ -140,9 +140,14 @@ impl<'a> Pieces<'a> {
                 other => Ok(other),
             }
         };
+        // A piece at the very start (of a console line) has nothing before
+        // it to blank.
         let mut e = match c.kind {
-            // A piece never starts a file: there is room for the `(`.
+            CutKind::Expr if c.start == 0 => (self.parse_expr)(&own)?,
             CutKind::Expr => in_parens(format!("({}{own})", blank(1, c.start)))?,
+            CutKind::Directive { heredoc: false, .. } if c.start < 2 => {
+                (self.parse_expr)(&format!("\"{own}\""))?
+            }
             CutKind::Directive { heredoc: false, .. } => {
                 in_parens(format!("({}\"{own}\")", blank(1, c.start - 1)))?
             }
@@ -160,7 +165,7 @@ impl<'a> Pieces<'a> {
             }
         };
         put.visit_expr_mut(&mut e);
-        Ok((key(&c), e))
+        Ok((name(i), e))
     }
 
     /// `text[start..end]` with each of `inner`'s cuts replaced by its
@@ -171,7 +176,7 @@ impl<'a> Pieces<'a> {
         for &j in inner {
             let c = self.cuts[j];
             out.push_str(&self.text[at..c.start]);
-            out.push_str(&placeholder(&self.text[c.start..c.end], c.kind));
+            out.push_str(&placeholder(&self.text[c.start..c.end], c.kind, &name(j)));
             at = c.end;
         }
         out.push_str(&self.text[at..end]);
@@ -179,17 +184,16 @@ impl<'a> Pieces<'a> {
     }
 }
 
-/// Where a cut's placeholder has its name.
-fn key(c: &Cut) -> usize {
-    match c.kind {
-        CutKind::Expr => c.start + 1,
-        CutKind::Directive { strip_before, .. } => c.start + 2 + usize::from(strip_before),
-    }
+/// The name of cut `i`'s placeholder: one no template uses (HCL names
+/// may start with `_`, Packer's never do), of ten bytes (a cut is at
+/// least [`check::MIN_CUT`]; a file has fewer than 2³² of them).
+fn name(i: usize) -> String {
+    format!("_k{i:08x}")
 }
 
-/// Text of the same length and lines as `piece`: `(_ …)` for an
-/// expression, `${_ …}` (with the directive's `~`s) for a directive.
-fn placeholder(piece: &str, kind: CutKind) -> String {
+/// Text of the same length and lines as `piece`: `(_k… )` for an
+/// expression, `${_k… }` (with the directive's `~`s) for a directive.
+fn placeholder(piece: &str, kind: CutKind, name: &str) -> String {
     let (open, close) = match kind {
         CutKind::Expr => ("(", ")"),
         CutKind::Directive {
@@ -203,28 +207,172 @@ fn placeholder(piece: &str, kind: CutKind) -> String {
     };
     let mut out = String::with_capacity(piece.len());
     out.push_str(open);
-    out.push('_');
-    let fill = piece.len() - open.len() - 1 - close.len();
-    let body = &piece.as_bytes()[open.len() + 1..open.len() + 1 + fill];
-    out.extend(body.iter().map(|&b| if b == b'\n' { '\n' } else { ' ' }));
+    out.push_str(name);
+    let fill = open.len() + name.len()..piece.len() - close.len();
+    out.extend(
+        piece.as_bytes()[fill]
+            .iter()
+            .map(|&b| if b == b'\n' { '\n' } else { ' ' }),
+    );
     out.push_str(close);
     out
 }
 
 impl VisitMut for Put {
     fn visit_expr_mut(&mut self, node: &mut Expression) {
-        let name_at = |e: &Expression| match e {
-            Expression::Variable(v) => v.span().map(|s| s.start),
+        let name = match &*node {
+            Expression::Parenthesis(p) => match p.inner() {
+                Expression::Variable(v) => Some(v.as_str()),
+                _ => None,
+            },
+            Expression::Variable(v) => Some(v.as_str()),
             _ => None,
         };
-        let at = match &*node {
-            Expression::Parenthesis(p) => name_at(p.inner()),
-            other => name_at(other),
-        };
-        if let Some(e) = at.and_then(|at| self.0.remove(&at)) {
+        if let Some(e) = name.and_then(|n| self.0.remove(n)) {
             *node = e;
             return;
         }
         visit_mut::visit_expr_mut(self, node);
+    }
+
+    // hcl-edit 0.10 skips a `%{ for … in EXPR }` directive's collection.
+    fn visit_for_template_expr_mut(&mut self, node: &mut ForTemplateExpr) {
+        self.visit_expr_mut(&mut node.collection_expr);
+        visit_mut::visit_for_template_expr_mut(self, node);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Pieces put back make the tree hcl-edit would have made: the same
+    //! values and the same errors at the same places, checked on input
+    //! shallow enough for hcl-edit alone, with cuts forced.
+    use super::*;
+    use crate::diag::SourceFile;
+    use crate::frontend::hcl::eval::{show, Evaluator};
+    use crate::frontend::hcl::functions::FnEnv;
+    use crate::frontend::hcl::parse::allowing_repeated_keys;
+    use crate::value::{Attrs, Value};
+    use proptest::prelude::*;
+
+    fn plain_expr(t: &str) -> Result<Expression, Error> {
+        allowing_repeated_keys(t, hcl_edit::parser::parse_expr)
+    }
+
+    /// What evaluating `e` (parsed from `text`) gives, as text to compare.
+    fn outcome(text: &str, e: &Expression) -> String {
+        let src = SourceFile::new("t", text.to_string());
+        let mut var = Attrs::new();
+        var.insert("x".into(), Value::int(70));
+        var.insert("s".into(), Value::String("a\"b".into()));
+        let mut root = Attrs::new();
+        root.insert("var".into(), Value::Object(var));
+        let env = FnEnv::new(std::env::temp_dir());
+        match Evaluator::new(&src, &root, &env).eval(e) {
+            Ok(v) => show(&v),
+            Err(d) => format!("{} | {:?} | {:?}", d.summary, d.detail, d.span),
+        }
+    }
+
+    /// The same as hcl-edit alone, when hcl-edit alone can parse `text`.
+    fn same_as_plain(text: &str) -> Result<(), TestCaseError> {
+        let Ok(plain) = plain_expr(text) else {
+            return Ok(());
+        };
+        let cuts = check::expr_cuts_every(text.as_bytes(), 2, 2).map_err(|e| {
+            TestCaseError::fail(format!("checker refused {text:?}: {}", e.summary))
+        })?;
+        let cut = Pieces::new(text, cuts.clone(), &plain_expr)
+            .whole(|t, p| {
+                let mut e = plain_expr(t)?;
+                p.visit_expr_mut(&mut e);
+                Ok(e)
+            })
+            .map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
+        prop_assert_eq!(outcome(text, &plain), outcome(text, &cut), "{:?} cut at {:?}", text, cuts);
+        Ok(())
+    }
+
+    fn leaf() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0u8..9).prop_map(|n| n.to_string()),
+            Just("var.x".to_string()),
+            Just("var.s".to_string()),
+            Just("true".to_string()),
+            Just("null".to_string()),
+            Just("\"q\\n\"".to_string()),
+            Just("var.nope".to_string()),
+        ]
+    }
+
+    fn expr() -> impl Strategy<Value = String> {
+        leaf().prop_recursive(40, 400, 3, |inner| {
+            let op = prop_oneof![
+                Just("+"),
+                Just("-"),
+                Just("*"),
+                Just("%"),
+                Just("=="),
+                Just("!="),
+                Just("<"),
+                Just(">="),
+                Just("&&"),
+                Just("||"),
+            ];
+            prop_oneof![
+                inner.clone().prop_map(|e| format!("({e})")),
+                inner.clone().prop_map(|e| format!("-{e}")),
+                inner.clone().prop_map(|e| format!("!{e}")),
+                (inner.clone(), op, inner.clone()).prop_map(|(a, o, b)| format!("{a} {o} {b}")),
+                (inner.clone(), inner.clone(), inner.clone())
+                    .prop_map(|(c, a, b)| format!("{c} ? {a} : {b}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("[{a},\n {b}]")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{{k = {a}, \"q\" = {b}}}")),
+                inner.clone().prop_map(|a| format!("{{k = {a}}}.k")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("max({a}, {b})")),
+                inner.clone().prop_map(|a| format!("[for v in [{a}, 2]: v][0]")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("\"<${{{a}}}\\t%{{ if {b} }}y\\\"%{{ else ~}} n %{{~ endif }}>\"")),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| format!("\"%{{ for i, v in [{a}] }}${{i}}=${{v}} %{{ if {b} ~}} t %{{ endif }}%{{ endfor ~}} .\"")),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+        #[test]
+        fn put_back_pieces_mean_what_the_whole_meant(e in expr()) {
+            same_as_plain(&e)?;
+        }
+    }
+
+    /// Shapes the generator rarely reaches deep enough to be cut: a chain
+    /// of each precedence, nested directives with every strip marker, a
+    /// heredoc's directives, a deep object key, a unary chain.
+    #[test]
+    fn known_shapes_mean_the_same_cut() {
+        let deep = |open: &str, close: &str, n: usize, mid: &str| {
+            format!("{}{mid}{}", open.repeat(n), close.repeat(n))
+        };
+        let cases = [
+            ["1"; 100].join(" + "),
+            ["2"; 100].join(" * ") + " - 3 * 4 + 5",
+            ["true"; 100].join(" || ") + " && false",
+            (0..40).map(|i| format!("var.x == {i} ? \"r{i}\"")).collect::<Vec<_>>().join(" : ") + " : null",
+            deep("(", ")", 50, "var.x"),
+            deep("[", "]", 50, "1"),
+            deep("{a = ", "}", 50, "1"),
+            deep("max(1, ", ")", 50, "2"),
+            deep("-", "", 50, "3"),
+            deep("!", "", 51, "true"),
+            format!("\"{}\"", deep("%{ if var.x > 1 ~} x \\\" ", "%{~ endif }", 40, "${var.s}")),
+            format!("\"{}\"", deep(" %{~ for v in [1] } ${v}\\n", " %{ endfor ~} ", 30, "|")),
+            format!("\"{}\"", deep("%{ for v in [1, 2] }${v}", "%{ endfor }", 18, "|")),
+            format!("(<<EOT\n{}\nEOT\n)", deep("%{ if true ~}\n  a\n", "%{ endif }\n", 40, "b")),
+            format!("\"{}\"", deep("${\"", "\"}", 40, "z")),
+        ];
+        for c in cases {
+            same_as_plain(&c).unwrap();
+        }
     }
 }

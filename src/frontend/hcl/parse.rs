@@ -314,6 +314,17 @@ impl Visit for RefFinder {
         }
         visit::visit_traversal(self, node);
     }
+
+    fn visit_for_template_expr(&mut self, node: &hcl_edit::template::ForTemplateExpr) {
+        for_directive_too(self, node);
+    }
+}
+
+/// hcl-edit 0.10's visitors skip a `%{ for … in EXPR }` directive's
+/// collection: a visitor that needs every expression visits it here.
+pub fn for_directive_too<V: Visit>(v: &mut V, node: &hcl_edit::template::ForTemplateExpr) {
+    v.visit_expr(&node.collection_expr);
+    visit::visit_for_template_expr(v, node);
 }
 
 /// Whether `e` reads the `build` object (`build.ID`, `upper(build.Host)`).
@@ -325,6 +336,10 @@ pub fn reads_build(e: &Expression) -> bool {
                 self.0 = true;
             }
             visit::visit_expr(self, node);
+        }
+
+        fn visit_for_template_expr(&mut self, node: &hcl_edit::template::ForTemplateExpr) {
+            for_directive_too(self, node);
         }
     }
     let mut f = Finder(false);

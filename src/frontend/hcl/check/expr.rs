@@ -64,7 +64,7 @@ impl Parser<'_> {
                 );
             }
             // A chain's first operands are a whole left subtree.
-            if self.recording && ops % CHAIN_CUT == 0 {
+            if self.recording && ops % self.cut_every.1 == 0 && self.last_end >= start + MIN_CUT {
                 self.push_cut(start, self.last_end, CutKind::Expr);
             }
         }

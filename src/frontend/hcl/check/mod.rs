@@ -73,6 +73,8 @@ pub enum CutKind {
 /// Nesting levels between cuts: well under hcl-edit's 64, which counts
 /// some levels twice (a unary operator and its operand).
 pub const CUT_EVERY: usize = 16;
+/// The shortest piece worth a cut (a placeholder's parentheses and name).
+pub const MIN_CUT: usize = 12;
 /// Operators of one chain between cuts: hcl-edit allows 128 on any path
 /// through an expression, and a path may cross six precedence levels.
 pub const CHAIN_CUT: usize = 16;
@@ -88,9 +90,16 @@ pub fn cuts(src: &[u8]) -> R<Vec<Cut>> {
 
 /// The cuts of a lone expression (a console line).
 pub fn expr_cuts(src: &[u8]) -> R<Vec<Cut>> {
+    expr_cuts_every(src, CUT_EVERY, CHAIN_CUT)
+}
+
+/// [`expr_cuts`], cutting every `levels` levels and every `chain`
+/// operators (tests cut far more often than hcl-edit needs).
+pub fn expr_cuts_every(src: &[u8], levels: usize, chain: usize) -> R<Vec<Cut>> {
     let tokens = lex(src);
     invalid_tokens(src, &tokens)?;
     let mut p = Parser::new(src, &tokens, true);
+    p.cut_every = (levels, chain);
     p.nl.push(false);
     p.expression()?;
     Ok(p.cuts)
@@ -198,6 +207,8 @@ struct Parser<'a> {
     cuts: Vec<Cut>,
     /// Levels entered since the last cut.
     since_cut: usize,
+    /// Levels and chained operators between cuts.
+    cut_every: (usize, usize),
     /// The end of the last token read.
     last_end: usize,
     /// Binary operators on the longest path through what the current
@@ -232,6 +243,7 @@ impl<'a> Parser<'a> {
             recording,
             cuts: Vec::new(),
             since_cut: 0,
+            cut_every: (CUT_EVERY, CHAIN_CUT),
             last_end: 0,
             op_path: 0,
         }
@@ -249,7 +261,7 @@ impl<'a> Parser<'a> {
             );
         }
         let since = self.since_cut;
-        let cutting = self.recording && cut && since + 1 >= CUT_EVERY;
+        let cutting = self.recording && cut && since + 1 >= self.cut_every.0;
         self.since_cut = if cutting { 0 } else { since + 1 };
         let op_path = std::mem::take(&mut self.op_path);
         self.depth += 1;
@@ -260,8 +272,8 @@ impl<'a> Parser<'a> {
         self.op_path = self.op_path.max(op_path);
         // A lone token holds no nesting (and a bare name may be an object
         // key, where a parenthesized one would mean something else); a
-        // placeholder needs three bytes: `(_)`.
-        if cutting && r.is_ok() && self.pos > first && self.last_end >= start.start() + 3 {
+        // placeholder needs room for its name.
+        if cutting && r.is_ok() && self.pos > first && self.last_end >= start.start() + MIN_CUT {
             self.push_cut(start.start(), self.last_end, CutKind::Expr);
         }
         r

@@ -95,7 +95,7 @@ impl Parser<'_> {
                             }
                             let cutting = self.recording
                                 && cuttable
-                                && self.since_cut + 1 >= CUT_EVERY;
+                                && self.since_cut + 1 >= self.cut_every.0;
                             opened.push(Opened {
                                 start: next.start(),
                                 strip_before: next.end() - next.start() == 3,
