@@ -101,10 +101,7 @@ impl<'a> Pieces<'a> {
     }
 
     /// The whole text, parsed by `parse` with its outermost pieces put back.
-    fn whole<T>(
-        &self,
-        parse: impl FnOnce(&str, &mut Put) -> Result<T, Error>,
-    ) -> Result<T, Error> {
+    fn whole<T>(&self, parse: impl FnOnce(&str, &mut Put) -> Result<T, Error>) -> Result<T, Error> {
         let mut put = Put(HashMap::new());
         for &i in &self.top {
             let (key, e) = self.piece(i)?;
@@ -158,10 +155,7 @@ impl<'a> Pieces<'a> {
                 if matches!(t.get(0), Some(Element::Literal(_))) {
                     t.remove(0);
                 }
-                Expression::HeredocTemplate(Box::new(HeredocTemplate::new(
-                    Ident::new("EOT"),
-                    t,
-                )))
+                Expression::HeredocTemplate(Box::new(HeredocTemplate::new(Ident::new("EOT"), t)))
             }
         };
         put.visit_expr_mut(&mut e);
@@ -279,9 +273,8 @@ mod tests {
         let Ok(plain) = plain_expr(text) else {
             return Ok(());
         };
-        let cuts = check::expr_cuts_every(text.as_bytes(), 2, 2).map_err(|e| {
-            TestCaseError::fail(format!("checker refused {text:?}: {}", e.summary))
-        })?;
+        let cuts = check::expr_cuts_every(text.as_bytes(), 2, 2)
+            .map_err(|e| TestCaseError::fail(format!("checker refused {text:?}: {}", e.summary)))?;
         let cut = Pieces::new(text, cuts.clone(), &plain_expr)
             .whole(|t, p| {
                 let mut e = plain_expr(t)?;
@@ -289,7 +282,13 @@ mod tests {
                 Ok(e)
             })
             .map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
-        prop_assert_eq!(outcome(text, &plain), outcome(text, &cut), "{:?} cut at {:?}", text, cuts);
+        prop_assert_eq!(
+            outcome(text, &plain),
+            outcome(text, &cut),
+            "{:?} cut at {:?}",
+            text,
+            cuts
+        );
         Ok(())
     }
 
@@ -358,17 +357,33 @@ mod tests {
             ["1"; 100].join(" + "),
             ["2"; 100].join(" * ") + " - 3 * 4 + 5",
             ["true"; 100].join(" || ") + " && false",
-            (0..40).map(|i| format!("var.x == {i} ? \"r{i}\"")).collect::<Vec<_>>().join(" : ") + " : null",
+            (0..40)
+                .map(|i| format!("var.x == {i} ? \"r{i}\""))
+                .collect::<Vec<_>>()
+                .join(" : ")
+                + " : null",
             deep("(", ")", 50, "var.x"),
             deep("[", "]", 50, "1"),
             deep("{a = ", "}", 50, "1"),
             deep("max(1, ", ")", 50, "2"),
             deep("-", "", 50, "3"),
             deep("!", "", 51, "true"),
-            format!("\"{}\"", deep("%{ if var.x > 1 ~} x \\\" ", "%{~ endif }", 40, "${var.s}")),
-            format!("\"{}\"", deep(" %{~ for v in [1] } ${v}\\n", " %{ endfor ~} ", 30, "|")),
-            format!("\"{}\"", deep("%{ for v in [1, 2] }${v}", "%{ endfor }", 18, "|")),
-            format!("(<<EOT\n{}\nEOT\n)", deep("%{ if true ~}\n  a\n", "%{ endif }\n", 40, "b")),
+            format!(
+                "\"{}\"",
+                deep("%{ if var.x > 1 ~} x \\\" ", "%{~ endif }", 40, "${var.s}")
+            ),
+            format!(
+                "\"{}\"",
+                deep(" %{~ for v in [1] } ${v}\\n", " %{ endfor ~} ", 30, "|")
+            ),
+            format!(
+                "\"{}\"",
+                deep("%{ for v in [1, 2] }${v}", "%{ endfor }", 18, "|")
+            ),
+            format!(
+                "(<<EOT\n{}\nEOT\n)",
+                deep("%{ if true ~}\n  a\n", "%{ endif }\n", 40, "b")
+            ),
             format!("\"{}\"", deep("${\"", "\"}", 40, "z")),
         ];
         for c in cases {

@@ -530,7 +530,12 @@ impl<'a> Evaluator<'a> {
         let mut l_span = left.span();
         for (b, span) in spine.into_iter().rev() {
             let rv = self.eval(&b.rhs_expr)?;
-            lv = self.binary(b.operator.value(), (lv, l_span), (rv, b.rhs_expr.span()), span.clone())?;
+            lv = self.binary(
+                b.operator.value(),
+                (lv, l_span),
+                (rv, b.rhs_expr.span()),
+                span.clone(),
+            )?;
             l_span = span;
         }
         Ok(lv)
@@ -1051,8 +1056,8 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
 
 /// Evaluate a lone expression string (console input) against a root scope.
 pub fn eval_str(src: &SourceFile, root: &Attrs, env: &FnEnv) -> Result<Value, Diag> {
-    let expr = super::parse::parse_expr(&src.text)
-        .map_err(|e| super::parse::syntax_diag(src, &e))?;
+    let expr =
+        super::parse::parse_expr(&src.text).map_err(|e| super::parse::syntax_diag(src, &e))?;
     Evaluator::new(src, root, env).eval(&expr)
 }
 
