@@ -222,3 +222,68 @@ fn a_local_read_in_a_for_directive_is_evaluated_first() {
     let (out, err) = text(&o);
     assert_eq!(out, "1,2,\n", "{err}");
 }
+
+/// A `templatefile` file nests as deep: 90 nested directives (cut into
+/// pieces) render as 20 do (hcl-edit alone) when only 15 are true.
+#[test]
+fn a_template_file_nests_as_deep() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let render = |n: usize| {
+        let t = format!(
+            "header ${{name}}\n{}{}%{{ for x in items }}\n- ${{x}}\n%{{ endfor }}\ntail\n",
+            (0..n)
+                .map(|i| format!("%{{ if n > {i} ~}}\n  line {i} $${{lit}} ${{upper(name)}}\n"))
+                .collect::<String>(),
+            "%{ endif ~}\n".repeat(n)
+        );
+        let tpl = dir.path().join(format!("t{n}.tpl"));
+        std::fs::write(&tpl, t).expect("write");
+        let expr = format!(
+            "templatefile(\"{}\", {{ name = \"kiln\", n = 15, items = [1, 2] }})",
+            tpl.display()
+        );
+        let (code, out, err) = console(dir.path(), &expr);
+        assert_eq!(code, Some(0), "{err}");
+        out
+    };
+    let shallow = render(20);
+    assert!(
+        shallow.starts_with("header kiln\n  line 0 ${lit} KILN\n"),
+        "{shallow}"
+    );
+    assert!(
+        shallow.contains("line 14 ") && !shallow.contains("line 15 "),
+        "{shallow}"
+    );
+    assert_eq!(render(90), shallow);
+}
+
+/// A flush heredoc (`<<-`) measures its indentation over every line, those
+/// inside deep directives too: 90 nested (cut) render as 20 (not cut).
+#[test]
+fn a_flush_heredoc_nests_as_deep() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let render = |n: usize| {
+        let body = (0..n)
+            .map(|i| format!("    %{{ if var.x > {i} ~}}\n      line {i}\n"))
+            .collect::<String>()
+            + &"    %{ endif ~}\n".repeat(n);
+        let expr = format!("<<-EOT\n    head\n{body}      tail\n    EOT\n");
+        let (code, out, err) = console(dir.path(), &expr.replace("var.x", "15 + var.x - 70"));
+        assert_eq!(code, Some(0), "{err}");
+        if packer_available() {
+            assert_eq!(
+                out,
+                packer_console(dir.path(), &expr.replace("var.x", "15 + var.x - 70"))
+            );
+        }
+        out
+    };
+    let shallow = render(20);
+    assert!(shallow.starts_with("head\n      line 0\n"), "{shallow:?}");
+    assert!(
+        shallow.contains("line 14\n") && !shallow.contains("line 15"),
+        "{shallow}"
+    );
+    assert_eq!(render(90), shallow);
+}

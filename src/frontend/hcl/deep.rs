@@ -17,9 +17,8 @@ use super::check::{self, Cut, CutKind};
 use hcl_edit::expr::Expression;
 use hcl_edit::parser::Error;
 use hcl_edit::structure::Body;
-use hcl_edit::template::{Element, ForTemplateExpr, HeredocTemplate, Template};
+use hcl_edit::template::{Element, ForTemplateExpr, Template};
 use hcl_edit::visit_mut::{self, VisitMut};
-use hcl_edit::Ident;
 use std::collections::HashMap;
 
 /// Whether hcl-edit refused `e` for its nesting limits alone.
@@ -56,6 +55,19 @@ pub fn expr(
     }))
 }
 
+/// A template file's text (`templatefile`), cut as [`body`] does.
+pub fn template(
+    text: &str,
+    parse_expr: &dyn Fn(&str) -> Result<Expression, Error>,
+) -> Option<Result<Template, Error>> {
+    let cuts = check::template_cuts(text.as_bytes()).ok()?;
+    Some(Pieces::new(text, cuts, parse_expr).whole(|t, p| {
+        let mut tpl = hcl_edit::parser::parse_template(t)?;
+        p.visit_template_mut(&mut tpl);
+        Ok(tpl)
+    }))
+}
+
 struct Pieces<'a> {
     text: &'a str,
     /// Outermost first; `children[i]`: the cuts directly inside cut `i`,
@@ -66,9 +78,65 @@ struct Pieces<'a> {
     parse_expr: &'a dyn Fn(&str) -> Result<Expression, Error>,
 }
 
+/// A piece parsed: an expression, or a directive's elements (with its
+/// own `~`s), which take the place of the interpolation standing for them
+/// so that the tree is the one hcl-edit would have made (a flush heredoc
+/// measures its indentation over them).
+enum Piece {
+    Expr(Expression),
+    Elements(Vec<Element>),
+}
+
 /// The parsed pieces a text's placeholders stand for, by the
 /// placeholder's name.
-struct Put(HashMap<String, Expression>);
+#[derive(Default)]
+struct Put {
+    exprs: HashMap<String, Expression>,
+    elements: HashMap<String, Vec<Element>>,
+}
+
+impl Put {
+    fn insert(&mut self, name: String, p: Piece) {
+        match p {
+            Piece::Expr(e) => self.exprs.insert(name, e).map(drop),
+            Piece::Elements(els) => self.elements.insert(name, els).map(drop),
+        };
+    }
+
+    /// `t` with each placeholder interpolation replaced by its elements.
+    fn splice(&mut self, t: &mut Template) {
+        let mut i = 0;
+        while i < t.len() {
+            let name = match t.get(i) {
+                Some(Element::Interpolation(it)) => match &it.expr {
+                    Expression::Variable(v) => Some(v.as_str().to_string()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(els) = name.and_then(|n| self.elements.remove(&n)) {
+                t.remove(i);
+                for el in els {
+                    t.insert(i, el);
+                    i += 1;
+                }
+                continue;
+            }
+            if let Some(el) = t.get_mut(i) {
+                self.visit_element_mut(el);
+            }
+            i += 1;
+        }
+    }
+}
+
+/// A directive piece's elements: its directive, without the blank
+/// before it.
+fn directives(t: Template) -> Vec<Element> {
+    t.into_iter()
+        .filter(|el| !matches!(el, Element::Literal(_)))
+        .collect()
+}
 
 impl<'a> Pieces<'a> {
     fn new(
@@ -102,10 +170,10 @@ impl<'a> Pieces<'a> {
 
     /// The whole text, parsed by `parse` with its outermost pieces put back.
     fn whole<T>(&self, parse: impl FnOnce(&str, &mut Put) -> Result<T, Error>) -> Result<T, Error> {
-        let mut put = Put(HashMap::new());
+        let mut put = Put::default();
         for &i in &self.top {
-            let (key, e) = self.piece(i)?;
-            put.0.insert(key, e);
+            let (key, p) = self.piece(i)?;
+            put.insert(key, p);
         }
         let text = self.with_placeholders(0, self.text.len(), &self.top);
         parse(&text, &mut put)
@@ -113,12 +181,12 @@ impl<'a> Pieces<'a> {
 
     /// Cut `i` parsed, with its own pieces put back; and its placeholder's
     /// name.
-    fn piece(&self, i: usize) -> Result<(String, Expression), Error> {
+    fn piece(&self, i: usize) -> Result<(String, Piece), Error> {
         let c = self.cuts[i];
-        let mut put = Put(HashMap::new());
+        let mut put = Put::default();
         for &j in &self.children[i] {
-            let (key, e) = self.piece(j)?;
-            put.0.insert(key, e);
+            let (key, p) = self.piece(j)?;
+            put.insert(key, p);
         }
         let own = self.with_placeholders(c.start, c.end, &self.children[i]);
         // The text before the piece blanked out (newlines kept, so lines
@@ -139,27 +207,35 @@ impl<'a> Pieces<'a> {
         };
         // A piece at the very start (of a console line) has nothing before
         // it to blank.
-        let mut e = match c.kind {
-            CutKind::Expr if c.start == 0 => (self.parse_expr)(&own)?,
-            CutKind::Expr => in_parens(format!("({}{own})", blank(1, c.start)))?,
-            CutKind::Directive { heredoc: false, .. } if c.start < 2 => {
-                (self.parse_expr)(&format!("\"{own}\""))?
-            }
+        let mut piece = match c.kind {
+            CutKind::Expr if c.start == 0 => Piece::Expr((self.parse_expr)(&own)?),
+            CutKind::Expr => Piece::Expr(in_parens(format!("({}{own})", blank(1, c.start)))?),
             CutKind::Directive { heredoc: false, .. } => {
-                in_parens(format!("({}\"{own}\")", blank(1, c.start - 1)))?
+                let e = if c.start < 2 {
+                    (self.parse_expr)(&format!("\"{own}\""))?
+                } else {
+                    in_parens(format!("({}\"{own}\")", blank(1, c.start - 1)))?
+                };
+                match e {
+                    Expression::StringTemplate(t) => Piece::Elements(directives(Template::from(t))),
+                    // Not a directive after all: what the checker cut.
+                    other => Piece::Expr(other),
+                }
             }
             CutKind::Directive { heredoc: true, .. } => {
                 let text = format!("{}{own}", blank(0, c.start));
-                let mut t: Template = hcl_edit::parser::parse_template(&text)?;
-                // The blank before the piece (a piece starts with `%{`).
-                if matches!(t.get(0), Some(Element::Literal(_))) {
-                    t.remove(0);
-                }
-                Expression::HeredocTemplate(Box::new(HeredocTemplate::new(Ident::new("EOT"), t)))
+                Piece::Elements(directives(hcl_edit::parser::parse_template(&text)?))
             }
         };
-        put.visit_expr_mut(&mut e);
-        Ok((name(i), e))
+        match &mut piece {
+            Piece::Expr(e) => put.visit_expr_mut(e),
+            Piece::Elements(els) => {
+                for el in els {
+                    put.visit_element_mut(el);
+                }
+            }
+        }
+        Ok((name(i), piece))
     }
 
     /// `text[start..end]` with each of `inner`'s cuts replaced by its
@@ -219,14 +295,21 @@ impl VisitMut for Put {
                 Expression::Variable(v) => Some(v.as_str()),
                 _ => None,
             },
-            Expression::Variable(v) => Some(v.as_str()),
             _ => None,
         };
-        if let Some(e) = name.and_then(|n| self.0.remove(n)) {
+        if let Some(e) = name.and_then(|n| self.exprs.remove(n)) {
             *node = e;
             return;
         }
         visit_mut::visit_expr_mut(self, node);
+    }
+
+    fn visit_template_mut(&mut self, node: &mut Template) {
+        self.splice(node);
+    }
+
+    fn visit_string_template_mut(&mut self, node: &mut hcl_edit::template::StringTemplate) {
+        self.splice(node);
     }
 
     // hcl-edit 0.10 skips a `%{ for … in EXPR }` directive's collection.
@@ -385,6 +468,10 @@ mod tests {
                 deep("%{ if true ~}\n  a\n", "%{ endif }\n", 40, "b")
             ),
             format!("\"{}\"", deep("${\"", "\"}", 40, "z")),
+            format!(
+                "(<<-EOT\n{}\n  EOT\n)",
+                deep("  %{ if true ~}\n    a\n", "  %{ endif }\n", 40, "   b")
+            ),
         ];
         for c in cases {
             same_as_plain(&c).unwrap();

@@ -996,7 +996,7 @@ impl<'a> Evaluator<'a> {
                 format!("Call to function \"templatefile\" failed: failed to read {path}: {e}."),
             )
         })?;
-        let tpl = hcl_edit::parser::parse_template(&text).map_err(|e| {
+        let tpl = super::parse::parse_template(&text).map_err(|e| {
             self.err(
                 span.clone(),
                 "Error in function call",

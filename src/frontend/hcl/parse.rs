@@ -72,6 +72,17 @@ fn parse_body(src: &SourceFile) -> Result<Body, hcl_edit::parser::Error> {
     }
 }
 
+/// hcl-edit's template parser (a `templatefile` file), with nesting past
+/// its limits parsed in pieces.
+pub fn parse_template(text: &str) -> Result<hcl_edit::template::Template, hcl_edit::parser::Error> {
+    match hcl_edit::parser::parse_template(text) {
+        Err(e) if super::deep::too_deep(&e) => {
+            super::deep::template(text, &parse_expr).unwrap_or(Err(e))
+        }
+        other => other,
+    }
+}
+
 /// hcl-edit's expression parser, allowing what hclsyntax allows (see
 /// [`parse_body`]).
 pub fn parse_expr(text: &str) -> Result<Expression, hcl_edit::parser::Error> {

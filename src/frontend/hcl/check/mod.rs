@@ -93,6 +93,30 @@ pub fn expr_cuts(src: &[u8]) -> R<Vec<Cut>> {
     expr_cuts_every(src, CUT_EVERY, CHAIN_CUT)
 }
 
+/// The cuts of a template file (`templatefile`): read as the body of a
+/// heredoc, which is read as a file template is (no escapes, `$${`).
+pub fn template_cuts(src: &[u8]) -> R<Vec<Cut>> {
+    let mut marker = String::from("KILN_TEMPLATE");
+    while src.windows(marker.len()).any(|w| w == marker.as_bytes()) {
+        marker.push('_');
+    }
+    let head = format!("t = <<{marker}\n");
+    let mut text = head.clone().into_bytes();
+    text.extend_from_slice(src);
+    text.extend_from_slice(format!("\n{marker}\n").as_bytes());
+    let shift = |mut e: SyntaxError| {
+        e.start = e.start.saturating_sub(head.len());
+        e.end = e.end.saturating_sub(head.len());
+        e
+    };
+    let mut cuts = cuts(&text).map_err(shift)?;
+    for c in &mut cuts {
+        c.start -= head.len();
+        c.end -= head.len();
+    }
+    Ok(cuts)
+}
+
 /// [`expr_cuts`], cutting every `levels` levels and every `chain`
 /// operators (tests cut far more often than hcl-edit needs).
 pub fn expr_cuts_every(src: &[u8], levels: usize, chain: usize) -> R<Vec<Cut>> {

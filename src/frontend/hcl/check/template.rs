@@ -8,11 +8,9 @@ impl Parser<'_> {
     pub(super) fn template(&mut self, end: Tok, open: Token) -> R {
         let mut parts: Vec<Part> = Vec::new();
         let (depth, since_cut) = (self.depth, self.since_cut);
-        // Directives not yet closed; a flush heredoc's are never cut (its
-        // indentation is measured over the whole text).
+        // Directives not yet closed.
         let mut opened: Vec<Opened> = Vec::new();
         let heredoc = open.kind == Tok::OHeredoc;
-        let cuttable = !self.text(&open).starts_with(b"<<-");
         loop {
             let next = self.read();
             if next.kind == end {
@@ -93,9 +91,7 @@ impl Parser<'_> {
                                     &seq,
                                 );
                             }
-                            let cutting = self.recording
-                                && cuttable
-                                && self.since_cut + 1 >= self.cut_every.0;
+                            let cutting = self.recording && self.since_cut + 1 >= self.cut_every.0;
                             opened.push(Opened {
                                 start: next.start(),
                                 strip_before: next.end() - next.start() == 3,
