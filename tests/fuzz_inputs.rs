@@ -240,7 +240,7 @@ proptest! {
     /// A template of generated locals (each may name the ones before),
     /// nested blocks and a build, validated.
     #[test]
-    fn templates(locals in proptest::collection::vec(expr(), 1..12), depth in 0usize..80, junk in "[ -~\n]{0,40}") {
+    fn templates(locals in proptest::collection::vec(expr(), 1..12), depth in 0usize..1200, shape in 0usize..7, chain in 0usize..25_000, junk in prop_oneof![Just(String::new()), "[ -~\n]{0,40}"]) {
         let dir = tempfile::tempdir().expect("tmp");
         let mut t = String::from("locals {\n");
         for (i, e) in locals.iter().enumerate() {
@@ -248,12 +248,20 @@ proptest! {
             t.push_str(&format!("  l{i} = {e}\n"));
         }
         t.push_str("}\n");
-        // Nesting within and past what the parser takes.
-        let mut nested = "1".to_string();
-        for _ in 0..depth {
-            nested = format!("[{nested}]");
-        }
-        t.push_str(&format!("locals {{\n  deep = {nested}\n}}\n"));
+        // Nesting within and past what hcl-edit takes (64 levels, 128
+        // operators) and past kiln's own limits (1000, 20000).
+        let (open, close) = [
+            ("[", "]"),
+            ("(", ")"),
+            ("true ? ", " : 0"),
+            ("-", ""),
+            ("\"${", "}\""),
+            ("\"%{ if true ~}", "%{~ endif }\""),
+            ("max(1, ", ")"),
+        ][shape];
+        let nested = format!("{}1{}", open.repeat(depth), close.repeat(depth));
+        let sum = vec!["1"; chain + 1].join("+");
+        t.push_str(&format!("locals {{\n  deep = {nested}\n  sum = {sum}\n}}\n"));
         t.push_str("source \"null\" \"n\" {\n  communicator = \"none\"\n}\n");
         t.push_str(&format!("build {{\n  sources = [\"source.null.n\"]\n  provisioner \"shell-local\" {{\n    inline = [\"echo ${{local.l0}}\"]\n  }}\n}}\n{junk}\n"));
         std::fs::write(dir.path().join("t.pkr.hcl"), &t).expect("write");
