@@ -516,3 +516,47 @@ fn fmt_rewrites_a_writable_file_in_a_read_only_directory() {
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert_eq!(std::fs::read_to_string(&f).expect("read"), "a = 1\n");
 }
+
+/// Inputs that ask for unbounded work in a few bytes: nested YAML aliases
+/// ("billion laughs") and a bcrypt cost of 31 (months of hashing) are
+/// diagnostics naming kiln's limit, given at once.
+#[test]
+fn expansion_and_work_bombs_are_refused_at_once() {
+    let laughs: String = ["a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]".to_string()]
+        .into_iter()
+        .chain((b'b'..=b'i').map(|c| {
+            let prev = (c - 1) as char;
+            let c = c as char;
+            format!("{c}: &{c} [{}]", vec![format!("*{prev}"); 9].join(","))
+        }))
+        .collect::<Vec<_>>()
+        .join("\\n");
+    let input =
+        format!("yamldecode(\"{laughs}\")\nbcrypt(\"pw\", 31)\nlength(bcrypt(\"pw\", 4))\n");
+    let mut cmd = kiln();
+    cmd.arg("console").stdin(Stdio::piped());
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("write");
+    }
+    let start = Instant::now();
+    let o = child.wait_with_output().expect("wait");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        start.elapsed()
+    );
+    let (out, err) = text(&o);
+    assert_eq!(out, "60\n", "{err}");
+    assert!(
+        err.contains("the document expands to more than 1048576 values"),
+        "{err}"
+    );
+    assert!(err.contains("cost 31 is past kiln's limit of 16"), "{err}");
+}

@@ -25,6 +25,9 @@ pub fn sha512(_: &FnEnv, a: Vec<Value>) -> FR {
     ))))
 }
 
+/// The highest `bcrypt` cost kiln computes.
+pub const MAX_BCRYPT_COST: i64 = 16;
+
 pub fn bcrypt(_: &FnEnv, a: Vec<Value>) -> FR {
     let s = str_arg(&a, 0)?;
     let cost = if a.len() > 1 { int_arg(&a, 1)? } else { 10 };
@@ -32,6 +35,14 @@ pub fn bcrypt(_: &FnEnv, a: Vec<Value>) -> FR {
         return Err(FnError::Arg(
             1,
             format!("crypto/bcrypt: cost {cost} is outside allowed range (4,31)."),
+        ));
+    }
+    // Each step of cost doubles the work: cty takes up to 31, which is
+    // months of hashing; no template waits that long for a password hash.
+    if cost > MAX_BCRYPT_COST {
+        return Err(FnError::Arg(
+            1,
+            format!("cost {cost} is past kiln's limit of {MAX_BCRYPT_COST} (each step doubles the time: {MAX_BCRYPT_COST} takes seconds, 31 would take months)."),
         ));
     }
     let h = bcrypt::hash_with_result(s, cost as u32).map_err(|e| FnError::Failed(e.to_string()))?;

@@ -37,6 +37,45 @@ struct Decoder<'a> {
     ahead: std::collections::VecDeque<(Event, Marker)>,
     /// Anchor id → its value once complete (`None` while it is defined).
     anchors: HashMap<usize, Option<Value>>,
+    /// Values and string bytes made so far, aliases counted in full: a few
+    /// lines of nested aliases ("billion laughs") expand to more than any
+    /// memory holds.
+    made: Size,
+}
+
+/// How much of a document has been made.
+#[derive(Default, Clone, Copy)]
+struct Size {
+    values: usize,
+    bytes: usize,
+}
+
+/// The most values (and string bytes) one document may expand to.
+const MAX_VALUES: usize = 1 << 20;
+
+fn size(v: &Value) -> Size {
+    let mut s = Size {
+        values: 1,
+        bytes: 0,
+    };
+    match v {
+        Value::String(t) => s.bytes = t.len(),
+        Value::Map(m) | Value::Object(m) => {
+            for (k, v) in m {
+                let c = size(v);
+                s.values += c.values;
+                s.bytes += c.bytes + k.len();
+            }
+        }
+        other => {
+            for v in other.as_seq().unwrap_or(&[]) {
+                let c = size(v);
+                s.values += c.values;
+                s.bytes += c.bytes;
+            }
+        }
+    }
+    s
 }
 
 /// cty-yaml's error: "on line L, column C: …" with libyaml's 0-based line,
@@ -61,6 +100,7 @@ pub fn yamldecode(src: &str) -> FR {
         parser: Parser::new_from_str(src),
         ahead: Default::default(),
         anchors: HashMap::new(),
+        made: Size::default(),
     };
     let (ev, mark) = d.next()?;
     if !matches!(ev, Event::StreamStart) {
@@ -153,7 +193,24 @@ impl Decoder<'_> {
         self.value_from(ev, mark)
     }
 
+    /// Count `s` more made, failing past the limits.
+    fn grow(&mut self, s: Size) -> Result<(), FnError> {
+        self.made.values = self.made.values.saturating_add(s.values);
+        self.made.bytes = self.made.bytes.saturating_add(s.bytes);
+        if self.made.values > MAX_VALUES || self.made.bytes > super::limits::MAX_STRING {
+            return Err(FnError::Failed(format!(
+                "the document expands to more than {MAX_VALUES} values or {} MiB of strings (through its aliases), kiln's limit",
+                super::limits::MAX_STRING >> 20
+            )));
+        }
+        Ok(())
+    }
+
     fn value_from(&mut self, ev: Event, mark: Marker) -> Result<Value, FnError> {
+        self.grow(Size {
+            values: 1,
+            bytes: 0,
+        })?;
         match ev {
             Event::Scalar(src, style, anchor, tag) => {
                 if anchor > 0 {
@@ -180,14 +237,25 @@ impl Decoder<'_> {
                 }
                 Ok(v)
             }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(Some(v)) => Ok(v.clone()),
-                Some(None) => Err(at(
-                    &mark,
-                    "cannot refer to an anchor from inside its own definition",
-                )),
-                None => Err(at(&mark, "reference to undefined anchor")),
-            },
+            Event::Alias(id) => {
+                let made = match self.anchors.get(&id) {
+                    Some(Some(v)) => size(v),
+                    Some(None) => {
+                        return Err(at(
+                            &mark,
+                            "cannot refer to an anchor from inside its own definition",
+                        ))
+                    }
+                    None => return Err(at(&mark, "reference to undefined anchor")),
+                };
+                // Counted before it is copied.
+                self.grow(made)?;
+                Ok(self
+                    .anchors
+                    .get(&id)
+                    .and_then(Option::clone)
+                    .unwrap_or(Value::Null))
+            }
             Event::MappingStart(anchor, tag) => self.mapping(anchor, &tag, mark),
             Event::SequenceStart(anchor, tag) => self.sequence(anchor, &tag, mark),
             Event::DocumentStart => Err(at(&mark, "only a single document is allowed")),
