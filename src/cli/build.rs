@@ -1,8 +1,8 @@
 //! `kiln build`
 
-use super::{print_diags, stderr_color, VarArgs};
+use super::{prepare, PrepareArgs, Prepared, VarArgs};
 use crate::runner::{OnError, RunOptions};
-use crate::ui::{Ui, UiOptions};
+use crate::ui::Ui;
 use clap::{ArgAction, Args};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -62,44 +62,18 @@ pub fn run(a: BuildArgs) -> i32 {
             return 1;
         }
     };
-    let mut opts = match a.vars.load_options(a.template.clone()) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return 1;
-        }
-    };
-    opts.evaluate_datasources = true;
-    opts.warn_undeclared_var = a.warn_on_undeclared_var;
-    opts.only = a.only.clone();
-    opts.except = a.except.clone();
-    let (loaded, diags) = crate::frontend::load(&opts);
-    print_diags(&diags, stderr_color() && a.color);
-    let Some(mut loaded) = loaded else { return 1 };
-    if diags.has_errors() {
-        return 1;
-    }
-    if let Err(e) = loaded.graph.select(&a.only, &a.except) {
-        eprintln!("Error: {e}");
-        return 1;
-    }
-    let ui = Ui::new(
-        UiOptions {
-            color: a.color && !a.machine_readable,
-            machine_readable: a.machine_readable,
-            timestamp: a.timestamp_ui,
-        },
-        loaded.graph.sensitive.clone(),
-    );
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: starting the runtime: {e}");
-            return 1;
-        }
+    let Prepared { graph, ui, rt } = match prepare(PrepareArgs {
+        vars: &a.vars,
+        template: &a.template,
+        only: &a.only,
+        except: &a.except,
+        warn_undeclared_var: a.warn_on_undeclared_var,
+        color: a.color,
+        machine_readable: a.machine_readable,
+        timestamp: a.timestamp_ui,
+    }) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let mut parallel_builds = a.parallel_builds;
     if a.debug {
@@ -120,7 +94,7 @@ pub fn run(a: BuildArgs) -> i32 {
             return 1;
         }
         return rt.block_on(crate::incremental::plan::plan(
-            loaded.graph,
+            graph,
             ui,
             run_opts,
             CancellationToken::new(),
@@ -135,7 +109,7 @@ pub fn run(a: BuildArgs) -> i32 {
     let interrupted = cancel.clone();
     let code = rt.block_on(async move {
         spawn_signal_handler(cancel.clone(), ui.clone());
-        crate::runner::run(loaded.graph, ui, run_opts, cancel).await
+        crate::runner::run(graph, ui, run_opts, cancel).await
     });
     drop(rt);
     if interrupted.is_cancelled() {

@@ -174,6 +174,70 @@ fn single_dash(text: &str) -> String {
 }
 
 /// Print diagnostics to stderr; colour when stderr is a terminal.
+/// What `build` and `plan` start from: the template loaded (data sources
+/// evaluated), the builds `-only`/`-except` name, a [`crate::ui::Ui`]
+/// masking the template's secrets, and a runtime to run them on.
+pub struct Prepared {
+    pub graph: crate::graph::Graph,
+    pub ui: crate::ui::Ui,
+    pub rt: tokio::runtime::Runtime,
+}
+
+/// The options `build` and `plan` share.
+pub struct PrepareArgs<'a> {
+    pub vars: &'a VarArgs,
+    pub template: &'a std::path::Path,
+    pub only: &'a [String],
+    pub except: &'a [String],
+    pub warn_undeclared_var: bool,
+    pub color: bool,
+    pub machine_readable: bool,
+    pub timestamp: bool,
+}
+
+/// Load and select as `build` does; `Err` is the exit code, the reason
+/// already printed.
+pub fn prepare(a: PrepareArgs) -> Result<Prepared, i32> {
+    let mut opts = a.vars.load_options(a.template.to_path_buf()).map_err(|e| {
+        eprintln!("Error: {e}");
+        1
+    })?;
+    opts.evaluate_datasources = true;
+    opts.warn_undeclared_var = a.warn_undeclared_var;
+    opts.only = a.only.to_vec();
+    opts.except = a.except.to_vec();
+    let (loaded, diags) = crate::frontend::load(&opts);
+    print_diags(&diags, stderr_color() && a.color);
+    let mut loaded = loaded.ok_or(1)?;
+    if diags.has_errors() {
+        return Err(1);
+    }
+    loaded.graph.select(a.only, a.except).map_err(|e| {
+        eprintln!("Error: {e}");
+        1
+    })?;
+    let ui = crate::ui::Ui::new(
+        crate::ui::UiOptions {
+            color: a.color && !a.machine_readable,
+            machine_readable: a.machine_readable,
+            timestamp: a.timestamp,
+        },
+        loaded.graph.sensitive.clone(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("Error: starting the runtime: {e}");
+            1
+        })?;
+    Ok(Prepared {
+        graph: loaded.graph,
+        ui,
+        rt,
+    })
+}
+
 pub fn print_diags(diags: &Diags, color: bool) {
     if diags.is_empty() {
         return;

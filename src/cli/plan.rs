@@ -3,9 +3,8 @@
 //! or build, and which inputs changed since the newest artifact of that
 //! build. Looks only; see `incremental::plan`.
 
-use super::{print_diags, stderr_color, VarArgs};
+use super::{prepare, PrepareArgs, VarArgs};
 use crate::runner::RunOptions;
-use crate::ui::{Ui, UiOptions};
 use clap::{ArgAction, Args};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -31,43 +30,18 @@ pub struct PlanArgs {
 }
 
 pub fn run(a: PlanArgs) -> i32 {
-    let mut opts = match a.vars.load_options(a.template.clone()) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return 1;
-        }
-    };
-    opts.evaluate_datasources = true;
-    opts.only = a.only.clone();
-    opts.except = a.except.clone();
-    let (loaded, diags) = crate::frontend::load(&opts);
-    print_diags(&diags, stderr_color() && a.color);
-    let Some(mut loaded) = loaded else { return 1 };
-    if diags.has_errors() {
-        return 1;
-    }
-    if let Err(e) = loaded.graph.select(&a.only, &a.except) {
-        eprintln!("Error: {e}");
-        return 1;
-    }
-    let ui = Ui::new(
-        UiOptions {
-            color: a.color && !a.machine_readable,
-            machine_readable: a.machine_readable,
-            timestamp: false,
-        },
-        loaded.graph.sensitive.clone(),
-    );
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: starting the runtime: {e}");
-            return 1;
-        }
+    let p = match prepare(PrepareArgs {
+        vars: &a.vars,
+        template: &a.template,
+        only: &a.only,
+        except: &a.except,
+        warn_undeclared_var: false,
+        color: a.color,
+        machine_readable: a.machine_readable,
+        timestamp: false,
+    }) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let opts = RunOptions {
         parallel_builds: 1,
@@ -77,9 +51,9 @@ pub fn run(a: PlanArgs) -> i32 {
         legacy_ui: false,
         reuse: true,
     };
-    rt.block_on(crate::incremental::plan::plan(
-        loaded.graph,
-        ui,
+    p.rt.block_on(crate::incremental::plan::plan(
+        p.graph,
+        p.ui,
         opts,
         CancellationToken::new(),
     ))
