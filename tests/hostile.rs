@@ -560,3 +560,35 @@ fn expansion_and_work_bombs_are_refused_at_once() {
     );
     assert!(err.contains("cost 31 is past kiln's limit of 16"), "{err}");
 }
+
+/// Legacy user variables that each double the one before (`{{user `v1`}}`
+/// twice, thirty times over) stop at kiln's limit for one string instead
+/// of filling memory.
+#[test]
+fn a_legacy_variable_chain_that_doubles_stops_at_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut vars = vec![("v0".to_string(), "x".repeat(1000))];
+    for i in 1..30 {
+        let p = i - 1;
+        vars.push((
+            format!("v{i}"),
+            format!("{{{{user `v{p}`}}}}{{{{user `v{p}`}}}}"),
+        ));
+    }
+    let vars: String = vars
+        .iter()
+        .map(|(k, v)| format!("{k:?}: {v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let t = dir.path().join("t.json");
+    std::fs::write(
+        &t,
+        format!("{{\"variables\": {{{vars}}}, \"builders\": [{{\"type\": \"null\", \"communicator\": \"none\"}}]}}"),
+    )
+    .expect("write");
+    let (o, in_time) = run_within(kiln().arg("validate").arg(&t), 60);
+    assert!(in_time, "validate ran on");
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("kiln's limit for one value"), "{err}");
+}

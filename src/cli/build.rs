@@ -5,6 +5,7 @@ use crate::runner::{OnError, RunOptions};
 use crate::ui::Ui;
 use clap::{ArgAction, Args};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Args)]
@@ -107,12 +108,21 @@ pub fn run(a: BuildArgs) -> i32 {
     crate::util::procs::become_subreaper();
     let cancel = CancellationToken::new();
     let interrupted = cancel.clone();
-    let code = rt.block_on(async move {
-        spawn_signal_handler(cancel.clone(), ui.clone());
-        crate::runner::run(graph, ui, run_opts, cancel).await
+    let end_ui = ui.clone();
+    let (mut code, late) = rt.block_on(async move {
+        let late = spawn_signal_handler(cancel.clone(), ui.clone());
+        (crate::runner::run(graph, ui, run_opts, cancel).await, late)
     });
     drop(rt);
-    if interrupted.is_cancelled() {
+    // A signal that came as the last build finished, after the runner had
+    // looked: the artifacts stand, but the run was interrupted (Packer's
+    // build exits 1 for a signal until it returns).
+    let signalled = late.is_some_and(|f| f.load(Ordering::SeqCst));
+    if signalled && !interrupted.is_cancelled() {
+        end_ui.error("Interrupted as the builds finished: their artifacts are kept.");
+        code = code.max(1);
+    }
+    if interrupted.is_cancelled() || signalled {
         let left = crate::util::procs::end_descendants(std::time::Duration::from_secs(2));
         if left > 0 {
             tracing::debug!("stopped {left} process(es) the interrupted build left running");
@@ -121,19 +131,36 @@ pub fn run(a: BuildArgs) -> i32 {
     code
 }
 
-/// SIGINT, SIGTERM and SIGHUP cancel the run; cleanups still run.
-fn spawn_signal_handler(cancel: CancellationToken, ui: Ui) {
+/// A flag set by SIGINT, SIGTERM or SIGHUP for as long as kiln runs (the
+/// runtime's signal streams end with it); `None` if it could not be set.
+fn late_signals() -> Option<&'static AtomicBool> {
+    static SEEN: AtomicBool = AtomicBool::new(false);
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the action only stores to an atomic, which is
+        // async-signal-safe.
+        let r =
+            unsafe { signal_hook_registry::register(sig, || SEEN.store(true, Ordering::SeqCst)) };
+        r.ok()?;
+    }
+    Some(&SEEN)
+}
+
+/// SIGINT, SIGTERM and SIGHUP cancel the run; cleanups still run. Also
+/// returns [`late_signals`]' flag, set up once the streams are (before
+/// that, a signal still ends kiln at once: nothing is made yet).
+fn spawn_signal_handler(cancel: CancellationToken, ui: Ui) -> Option<&'static AtomicBool> {
     use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        // A closed terminal or SSH session: kiln must not die at once
+        // and leave what it made behind.
+        signal(SignalKind::hangup()),
+    ) else {
+        return None;
+    };
+    let late = late_signals();
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-            // A closed terminal or SSH session: kiln must not die at once
-            // and leave what it made behind.
-            signal(SignalKind::hangup()),
-        ) else {
-            return;
-        };
         loop {
             let name = tokio::select! {
                 _ = int.recv() => "interrupt",
@@ -152,4 +179,5 @@ fn spawn_signal_handler(cancel: CancellationToken, ui: Ui) {
             }
         }
     });
+    late
 }

@@ -169,14 +169,16 @@ fn call(ctx: &Ctx, name: &str, args: &[String]) -> Result<String, String> {
         "replace" => {
             let (old, new, n, s) = (arg(0)?, arg(1)?, arg(2)?, arg(3)?);
             let n: i64 = n.parse().map_err(|_| "replace count must be a number")?;
-            if n < 0 {
-                s.replace(&old, &new)
-            } else {
-                s.replacen(&old, &new, n as usize)
+            let n = usize::try_from(n).ok();
+            replaced_len(&s, &old, &new, n)?;
+            match n {
+                None => s.replace(&old, &new),
+                Some(n) => s.replacen(&old, &new, n),
             }
         }
         "replace_all" => {
             let (old, new, s) = (arg(0)?, arg(1)?, arg(2)?);
+            replaced_len(&s, &old, &new, None)?;
             s.replace(&old, &new)
         }
         "clean_resource_name" => clean_resource_name(&arg(0)?, ctx.names),
@@ -217,6 +219,35 @@ fn is_runtime(p: &gotmpl::Pipe) -> bool {
         Some(gotmpl::Arg::Ident(n)) => n == "build",
         _ => false,
     }
+}
+
+/// An error unless a string of `len` bytes is within kiln's limit for one
+/// value (the HCL functions' limit): a chain of variables that each
+/// doubles the one before would otherwise fill memory.
+fn within_limit(len: usize) -> Result<(), String> {
+    let max = crate::frontend::hcl::functions::limits::MAX_STRING;
+    if len > max {
+        return Err(format!(
+            "the result would be a string of more than {} MiB, kiln's limit for one value",
+            max >> 20
+        ));
+    }
+    Ok(())
+}
+
+/// [`within_limit`] for `s` with (the first `n`) `old` replaced by `new`,
+/// checked before the string is made.
+fn replaced_len(s: &str, old: &str, new: &str, n: Option<usize>) -> Result<(), String> {
+    // Go's strings.Replace (and Rust's) put an empty `old` between chars.
+    let mut count = if old.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(old).count()
+    };
+    if let Some(n) = n {
+        count = count.min(n);
+    }
+    within_limit(count.saturating_mul(new.len()).saturating_add(s.len()))
 }
 
 /// Render a legacy template string: Go's text/template syntax (pipelines,
@@ -294,6 +325,7 @@ pub fn render(s: &str, ctx: &Ctx) -> Result<String, String> {
                 if let Some(e) = failure.borrow_mut().take() {
                     return Err(e);
                 }
+                within_limit(out.len() + v.len())?;
                 out.push_str(&v);
             }
             Node::Other(k) => {
