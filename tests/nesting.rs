@@ -287,3 +287,31 @@ fn a_flush_heredoc_nests_as_deep() {
     );
     assert_eq!(render(90), shallow);
 }
+
+/// Many deep expressions in one file: the pieces of one depth are parsed
+/// together and each lands where it was cut from.
+#[test]
+fn many_deep_locals_each_keep_their_own_value() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("t.pkr.hcl");
+    let locals: String = (0..300)
+        .map(|i| {
+            format!(
+                "  l{i} = {}\n",
+                nest(
+                    "(",
+                    ")",
+                    70,
+                    &format!("{i} + length({})", nest("[", "]", 20, "1"))
+                )
+            )
+        })
+        .collect();
+    std::fs::write(&f, format!("locals {{\n{locals}}}\n")).expect("write");
+    let o = run_with_stdin(
+        kiln().arg("console").arg(&f),
+        b"local.l0\nlocal.l137\nlocal.l299\n",
+    );
+    let (out, err) = text(&o);
+    assert_eq!(out, "1\n138\n300\n", "{err}");
+}

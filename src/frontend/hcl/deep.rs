@@ -19,6 +19,7 @@ use hcl_edit::parser::Error;
 use hcl_edit::structure::Body;
 use hcl_edit::template::{Element, ForTemplateExpr, Template};
 use hcl_edit::visit_mut::{self, VisitMut};
+use hcl_edit::Decorate;
 use std::collections::HashMap;
 
 /// Whether hcl-edit refused `e` for its nesting limits alone.
@@ -76,6 +77,9 @@ struct Pieces<'a> {
     children: Vec<Vec<usize>>,
     top: Vec<usize>,
     parse_expr: &'a dyn Fn(&str) -> Result<Expression, Error>,
+    /// `text` with every byte but a newline a blank, made once: each
+    /// piece is parsed behind its own prefix of it.
+    blanked: String,
 }
 
 /// A piece parsed: an expression, or a directive's elements (with its
@@ -159,8 +163,13 @@ impl<'a> Pieces<'a> {
             }
             open.push(i);
         }
+        let blanked = text
+            .bytes()
+            .map(|b| if b == b'\n' { '\n' } else { ' ' })
+            .collect();
         Pieces {
             text,
+            blanked,
             cuts,
             children,
             top,
@@ -169,46 +178,144 @@ impl<'a> Pieces<'a> {
     }
 
     /// The whole text, parsed by `parse` with its outermost pieces put back.
+    ///
+    /// Pieces are parsed deepest first, those of one depth together in one
+    /// text of the file's length (`_=(piece)` attributes where the pieces
+    /// stand, blanks elsewhere), so that the work grows with the file
+    /// times the depth of the cuts, not times their number.
     fn whole<T>(&self, parse: impl FnOnce(&str, &mut Put) -> Result<T, Error>) -> Result<T, Error> {
+        let mut depth = vec![0usize; self.cuts.len()];
+        for i in 0..self.cuts.len() {
+            for &j in &self.children[i] {
+                depth[j] = depth[i] + 1;
+            }
+        }
+        let deepest = depth.iter().copied().max().unwrap_or(0);
+        let mut done: Vec<Option<Piece>> = (0..self.cuts.len()).map(|_| None).collect();
+        for d in (0..=deepest).rev() {
+            let level: Vec<usize> = (0..self.cuts.len()).filter(|&i| depth[i] == d).collect();
+            let mut puts = HashMap::new();
+            let mut owns = HashMap::new();
+            for &i in &level {
+                let mut put = Put::default();
+                for &j in &self.children[i] {
+                    if let Some(p) = done[j].take() {
+                        put.insert(name(j), p);
+                    }
+                }
+                puts.insert(i, put);
+                owns.insert(
+                    i,
+                    self.with_placeholders(self.cuts[i].start, self.cuts[i].end, &self.children[i]),
+                );
+            }
+            let mut parsed = self.batch(&level, &owns);
+            for &i in &level {
+                let mut piece = match parsed.remove(&i) {
+                    Some(p) => p,
+                    None => self.parse_one(i, &owns[&i])?,
+                };
+                if let Some(mut put) = puts.remove(&i) {
+                    match &mut piece {
+                        Piece::Expr(e) => put.visit_expr_mut(e),
+                        Piece::Elements(els) => {
+                            for el in els {
+                                put.visit_element_mut(el);
+                            }
+                        }
+                    }
+                }
+                done[i] = Some(piece);
+            }
+        }
         let mut put = Put::default();
         for &i in &self.top {
-            let (key, p) = self.piece(i)?;
-            put.insert(key, p);
+            if let Some(p) = done[i].take() {
+                put.insert(name(i), p);
+            }
         }
         let text = self.with_placeholders(0, self.text.len(), &self.top);
         parse(&text, &mut put)
     }
 
-    /// Cut `i` parsed, with its own pieces put back; and its placeholder's
-    /// name.
-    fn piece(&self, i: usize) -> Result<(String, Piece), Error> {
-        let c = self.cuts[i];
-        let mut put = Put::default();
-        for &j in &self.children[i] {
-            let (key, p) = self.piece(j)?;
-            put.insert(key, p);
+    /// The expression pieces of `level` that have room around them, parsed
+    /// in one body; those left out (or all, if that fails) are parsed one
+    /// by one.
+    fn batch(&self, level: &[usize], owns: &HashMap<usize, String>) -> HashMap<usize, Piece> {
+        let mut buf = self.blanked.clone().into_bytes();
+        let mut placed = Vec::new();
+        let mut free = 0;
+        for &i in level {
+            let c = self.cuts[i];
+            // `\n_NNNNNN=(`: a name of its own for each (a body takes an
+            // attribute once).
+            let head = format!("\n_{:06x}=(", placed.len());
+            if c.kind != CutKind::Expr
+                || c.start < free + head.len()
+                || c.end >= buf.len()
+                || head.len() > 11
+            {
+                continue;
+            }
+            buf[c.start - head.len()..c.start].copy_from_slice(head.as_bytes());
+            buf[c.start..c.end].copy_from_slice(owns[&i].as_bytes());
+            buf[c.end] = b')';
+            free = c.end + 1;
+            placed.push(i);
         }
-        let own = self.with_placeholders(c.start, c.end, &self.children[i]);
+        if placed.len() < 2 {
+            return HashMap::new();
+        }
+        let Ok(text) = String::from_utf8(buf) else {
+            return HashMap::new();
+        };
+        let Ok(body) = super::parse::allowing_repeated_keys(&text, hcl_edit::parser::parse_body)
+        else {
+            return HashMap::new();
+        };
+        let values: Vec<Expression> = body
+            .into_attributes()
+            .map(|a| match a.value {
+                Expression::Parenthesis(p) => p.into_inner(),
+                other => other,
+            })
+            .collect();
+        if values.len() != placed.len() {
+            return HashMap::new();
+        }
+        placed
+            .into_iter()
+            .zip(values)
+            .map(|(i, mut e)| {
+                // The blanks before it, which hcl-edit keeps as decor.
+                e.decor_mut().clear();
+                (i, Piece::Expr(e))
+            })
+            .collect()
+    }
+
+    /// Cut `i` (its text `own`, with placeholders) parsed on its own.
+    fn parse_one(&self, i: usize, own: &str) -> Result<Piece, Error> {
+        let c = self.cuts[i];
         // The text before the piece blanked out (newlines kept, so lines
         // and columns stay right) inside a parenthesis opened at the first
         // byte: hcl-edit takes no newline before an expression, but any
         // inside parentheses.
-        let blank = |from: usize, upto: usize| -> String {
-            self.text.as_bytes()[from..upto]
-                .iter()
-                .map(|&b| if b == b'\n' { '\n' } else { ' ' })
-                .collect()
-        };
+        let blank = |from: usize, upto: usize| &self.blanked[from..upto];
         let in_parens = |inner: String| -> Result<Expression, Error> {
             match (self.parse_expr)(&inner)? {
-                Expression::Parenthesis(p) => Ok(p.into_inner()),
+                Expression::Parenthesis(p) => {
+                    let mut e = p.into_inner();
+                    e.decor_mut().clear();
+                    Ok(e)
+                }
                 other => Ok(other),
             }
         };
         // A piece at the very start (of a console line) has nothing before
         // it to blank.
-        let mut piece = match c.kind {
-            CutKind::Expr if c.start == 0 => Piece::Expr((self.parse_expr)(&own)?),
+        Ok(match c.kind {
+            CutKind::Expr if c.start == 0 => Piece::Expr((self.parse_expr)(own)?),
             CutKind::Expr => Piece::Expr(in_parens(format!("({}{own})", blank(1, c.start)))?),
             CutKind::Directive { heredoc: false, .. } => {
                 let e = if c.start < 2 {
@@ -226,16 +333,7 @@ impl<'a> Pieces<'a> {
                 let text = format!("{}{own}", blank(0, c.start));
                 Piece::Elements(directives(hcl_edit::parser::parse_template(&text)?))
             }
-        };
-        match &mut piece {
-            Piece::Expr(e) => put.visit_expr_mut(e),
-            Piece::Elements(els) => {
-                for el in els {
-                    put.visit_element_mut(el);
-                }
-            }
-        }
-        Ok((name(i), piece))
+        })
     }
 
     /// `text[start..end]` with each of `inner`'s cuts replaced by its
